@@ -1,0 +1,1 @@
+"""Diagnostics for vLLM deployments: NVML probe, GPU health, log and command checks."""

@@ -1,0 +1,262 @@
+"""The one loader of data/: models, GPUs, quantization schemes and vLLM facts.
+
+Everything is read through ``importlib.resources`` from the package ``planner._data`` (the
+repository's data/ folder, shipped in the wheel), parsed once into typed specs and cached, so a
+non-editable install works from any directory and no code passes raw dicts around.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from planner.errors import ConfigError, InvalidInputError, UnknownGpuError, UnknownModelError
+from planner.specs import GpuSpec, ModelSpec, QuantScheme
+from planner.versions import Version, parse_version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_MODEL = "minimax-m2.5"
+DEFAULT_GPU = "b200"
+
+
+def data_path(relative: str) -> Traversable:
+    """A file under data/, wherever the package is installed."""
+    node = resources.files("planner._data")
+    for part in relative.split("/"):
+        node = node.joinpath(part)
+    return node
+
+
+@cache
+def load_toml(relative: str) -> dict[str, Any]:
+    with data_path(relative).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+# ---------------------------------------------------------------- models
+
+@cache
+def model_names() -> tuple[str, ...]:
+    folder = data_path("models")
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json")))
+
+
+@cache
+def _catalog_model(name: str) -> ModelSpec:
+    with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    return ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}")
+
+
+def load_model(name_or_path: str) -> ModelSpec:
+    """A catalog name (``minimax-m2.5``, also ``MiniMaxAI/MiniMax-M2.5``) or a config.json path."""
+    key = name_or_path.strip()
+    alias = key.lower().split("/")[-1]
+    if alias in model_names():
+        return _catalog_model(alias)
+    for name in model_names():
+        repo = str(_catalog_model(name).provenance.get("hf_repo", "")).lower()
+        if repo and repo == key.lower():
+            return _catalog_model(name)
+    path = Path(key).expanduser()
+    if path.is_dir():
+        path = path / "config.json"
+    if path.suffix == ".json" or path.exists():
+        return _model_from_file(path)
+    raise UnknownModelError(
+        f"unknown model {name_or_path!r}; known: {', '.join(model_names())} "
+        "(or a path to a config.json)"
+    )
+
+
+def _model_from_file(path: Path) -> ModelSpec:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UnknownModelError(f"cannot read config {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        cfg = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config {str(path)!r} is not JSON ({exc}); expected an HF config.json") from None
+    name = path.parent.name if path.name == "config.json" else path.stem
+    return ModelSpec.from_config(cfg, name=name or "model", source=str(path))
+
+
+def models_supporting(context_tokens: int) -> tuple[str, ...]:
+    """Catalog models whose max_position_embeddings reaches ``context_tokens``."""
+    return tuple(n for n in model_names() if _catalog_model(n).max_position_embeddings >= context_tokens)
+
+
+# ---------------------------------------------------------------- GPUs
+
+@cache
+def gpu_names() -> tuple[str, ...]:
+    return tuple(load_toml("gpus.toml"))
+
+
+@cache
+def _gpu(key: str) -> GpuSpec:
+    raw = load_toml("gpus.toml")[key]
+    total = raw.get("cuda_total_bytes")
+    if total is None:
+        total = (int(raw["nvml_total_mib"]) - int(raw["nvml_reserved_mib"])) * 2**20
+    cc = raw["compute_capability"]
+    return GpuSpec(
+        key=key,
+        display_name=raw["display_name"],
+        vendor=raw["vendor"],
+        nvml_names=tuple(raw.get("nvml_names", ())),
+        memory_marketed_gb=float(raw["memory_marketed_gb"]),
+        nvml_total_mib=int(raw["nvml_total_mib"]),
+        nvml_reserved_mib=int(raw["nvml_reserved_mib"]),
+        cuda_total_bytes=int(total),
+        hbm_bandwidth_tbps=float(raw["hbm_bandwidth_tbps"]),
+        bf16_tflops=float(raw["bf16_tflops"]),
+        fp8_tflops=float(raw["fp8_tflops"]),
+        fp4_tflops=float(raw["fp4_tflops"]),
+        compute_capability=(int(cc[0]), int(cc[1])),
+        native_fp8=bool(raw["native_fp8"]),
+        native_fp4=bool(raw["native_fp4"]),
+        interconnect=raw["interconnect"],
+        link_bandwidth_gbps=float(raw["link_bandwidth_gbps"]),
+        sources=tuple(raw.get("sources", ())),
+    )
+
+
+def load_gpu(name: str) -> GpuSpec:
+    """A catalog key (``b200``) or an NVML name (``NVIDIA H100 80GB HBM3``), case-insensitive."""
+    key = name.strip().lower().replace("_", "-")
+    if key in gpu_names():
+        return _gpu(key)
+    for k in gpu_names():
+        if any(n.lower() == name.strip().lower() for n in _gpu(k).nvml_names):
+            return _gpu(k)
+    raise UnknownGpuError(f"unknown GPU {name!r}; known: {', '.join(gpu_names())}")
+
+
+def gpu_for_nvml_name(nvml_name: str) -> GpuSpec | None:
+    """The catalog GPU whose NVML name matches, or None (for the probe)."""
+    try:
+        return load_gpu(nvml_name)
+    except UnknownGpuError:
+        return None
+
+
+# ---------------------------------------------------------------- quantization
+
+@cache
+def quant_names() -> tuple[str, ...]:
+    return tuple(k for k in load_toml("quant.toml") if k != "kv_cache_dtypes")
+
+
+@cache
+def load_quant(name: str) -> QuantScheme:
+    key = name.strip().lower()
+    aliases = {"modelopt_fp4": "nvfp4", "fp4": "nvfp4", "awq": "int4", "gptq": "int4", "w4a16": "int4",
+               "auto": "", "none": "bf16", "bfloat16": "bf16"}
+    key = aliases.get(key, key)
+    if key not in quant_names():
+        raise InvalidInputError(f"unknown quantization {name!r}; accepted: {', '.join(quant_names())}")
+    raw = load_toml("quant.toml")[key]
+
+    def pair(v: Any) -> tuple[int, int] | None:
+        return (int(v[0]), int(v[1])) if v else None
+
+    return QuantScheme(
+        name=key,
+        bits=int(raw["bits"]),
+        vllm_name=raw["vllm_name"],
+        block=pair(raw.get("block")),
+        group=int(raw.get("group", 0)),
+        scale_bytes=int(raw.get("scale_bytes", 0)),
+        zero_bits=int(raw.get("zero_bits", 0)),
+        global_scales=int(raw.get("global_scales", 0)),
+        min_native_cc=pair(raw.get("min_native_cc")),
+        min_cc=pair(raw.get("min_cc")),
+        keep_bf16=tuple(raw.get("keep_bf16", ())),
+        source=raw.get("source", ""),
+    )
+
+
+@cache
+def kv_cache_dtypes() -> dict[str, int]:
+    """``--kv-cache-dtype`` values and bytes per element (0 = the model dtype)."""
+    return {k: int(v) for k, v in load_toml("quant.toml")["kv_cache_dtypes"].items()}
+
+
+# ---------------------------------------------------------------- vLLM facts
+
+@dataclass(frozen=True)
+class ArchFacts:
+    """What vLLM's model code does for one architecture beyond the config."""
+
+    architecture: str
+    min_version: Version
+    removed_after: Version | None
+    #: ``"float32"`` or ``"model"``: dtype of the replicated MoE router gate.
+    router_dtype: str
+    trust_remote_code: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class BatchDefaults:
+    max_num_batched_tokens: int
+    max_num_seqs: int
+
+
+def _pick(entries: list[dict[str, Any]], version: Version) -> dict[str, Any]:
+    chosen = entries[0]
+    for entry in entries:
+        if parse_version(entry["since"]) <= version:
+            chosen = entry
+    return chosen
+
+
+def vllm_fact(name: str, version: Version) -> Any:
+    """The value of a versioned fact of data/vllm.toml (e.g. ``gpu_memory_utilization``)."""
+    return _pick(load_toml("vllm.toml")[name], version)["value"]
+
+
+def vllm_setting(name: str) -> Any:
+    return load_toml("vllm.toml")[name]
+
+
+def default_vllm_version() -> Version:
+    return parse_version(str(vllm_setting("default_version")))
+
+
+def batch_defaults(version: Version, gpu: GpuSpec) -> BatchDefaults:
+    """vLLM's serve defaults of max_num_batched_tokens / max_num_seqs for this GPU's memory."""
+    rows = _pick(load_toml("vllm.toml")["batch_defaults"], version)["rows"]
+    gib = gpu.cuda_total_bytes / 2**30
+    chosen = rows[0]
+    for row in rows:
+        if gib >= row["min_gib"] and not (row.get("a100_excluded") and "a100" in gpu.key):
+            chosen = row
+    return BatchDefaults(int(chosen["max_num_batched_tokens"]), int(chosen["max_num_seqs"]))
+
+
+def arch_facts(architecture: str) -> ArchFacts | None:
+    raw = load_toml("vllm.toml").get("architectures", {}).get(architecture)
+    if raw is None:
+        return None
+    removed = raw.get("removed_after")
+    return ArchFacts(
+        architecture=architecture,
+        min_version=parse_version(raw["min_version"]),
+        removed_after=parse_version(removed) if removed else None,
+        router_dtype=raw.get("router_dtype", "model"),
+        trust_remote_code=bool(raw.get("trust_remote_code", False)),
+        source=raw.get("source", ""),
+    )

@@ -1,0 +1,146 @@
+"""`planner` entry point: ``main(argv=None) -> int``.
+
+Why argparse ``type=`` callables and a one-line ``error()``: bad input is rejected at the boundary
+with one line that says what was wrong and what is accepted, exit code 2, never a traceback.
+Heavy modules (scipy for fits, matplotlib for plots) are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+from planner.errors import PlannerError
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's multi-line usage dump."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _typed(fn: Callable[[str], T], what: str) -> Callable[[str], T]:
+    def convert(text: str) -> T:
+        try:
+            return fn(text)
+        except PlannerError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = what
+    return convert
+
+
+def _tokens(text: str) -> int:
+    from planner.units import parse_tokens
+
+    return parse_tokens(text)
+
+
+def _pos(what: str) -> Callable[[str], int]:
+    from planner.units import parse_positive_int
+
+    return _typed(lambda t: parse_positive_int(t, what), what)
+
+
+def _frac(text: str) -> float:
+    from planner.units import parse_fraction
+
+    return parse_fraction(text, "--gpu-memory-utilization")
+
+
+def _version(text: str) -> tuple[int, int, int]:
+    from planner.versions import parse_version
+
+    return parse_version(text)
+
+
+def _add_size(sub: Any) -> None:
+    p = sub.add_parser("size", help="will it fit, on how many GPUs (memory per GPU as vLLM reports it)")
+    p.add_argument("--model", default="minimax-m2.5", help="catalog name or path to a config.json")
+    p.add_argument("--gpu", default="b200", help="GPU type from data/gpus.toml (default b200)")
+    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), help="tokens per request: 196608, 128k, 1M")
+    p.add_argument("--quant", help="bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's own)")
+    p.add_argument("--kv-cache-dtype", default="auto", help="auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16")
+    p.add_argument("--tp", type=_pos("--tp"))
+    p.add_argument("--pp", type=_pos("--pp"))
+    p.add_argument("--dp", type=_pos("--dp"))
+    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
+                   help="expert parallelism (--enable-expert-parallel); default: try both")
+    p.add_argument("--num-gpus", type=_pos("--num-gpus"))
+    p.add_argument("--gpu-memory-utilization", type=_typed(_frac, "fraction"))
+    p.add_argument("--max-num-seqs", type=_pos("--max-num-seqs"))
+    p.add_argument("--max-num-batched-tokens", type=_pos("--max-num-batched-tokens"))
+    p.add_argument("--vllm-version", type=_typed(_version, "version"))
+    p.add_argument("--enforce-eager", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md schema)")
+    p.set_defaults(func=_cmd_size)
+
+
+def _cmd_size(args: argparse.Namespace) -> int:
+    from planner.render import size_text, to_json
+    from planner.size import size
+
+    result = size(
+        args.model, args.gpu, ctx=args.ctx, quant=args.quant, kv_cache_dtype=args.kv_cache_dtype,
+        tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus,
+        gpu_memory_utilization=args.gpu_memory_utilization, max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens, vllm_version=args.vllm_version,
+        enforce_eager=args.enforce_eager,
+    )
+    sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else size_text(result))
+    return 0
+
+
+def _add_catalog(sub: Any) -> None:
+    p = sub.add_parser("catalog", help="list the known models, GPUs and quantizations")
+    p.set_defaults(func=_cmd_catalog)
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from planner.catalog import gpu_names, model_names, quant_names
+
+    print("models:", ", ".join(model_names()))
+    print("gpus:  ", ", ".join(gpu_names()))
+    print("quant: ", ", ".join(quant_names()))
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_size, _add_catalog]
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="planner", description="Capacity planning for MiniMax-M2.5 and kin on vLLM.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            raise UsageError("planner: a command is required: " + ", ".join(
+                sorted(parser._subparsers._group_actions[0].choices)))  # type: ignore[union-attr]
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    except PlannerError as exc:
+        print(f"planner: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

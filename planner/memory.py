@@ -1,0 +1,347 @@
+"""The memory model: weights, overhead and KV cache per GPU, mirroring vLLM's own arithmetic.
+
+vLLM (shared/reference/vllm-memory.md sections 1-2):
+    requested = ceil(total_cuda * gpu_memory_utilization)
+    available = requested - weights - peak_activation - non_torch - cudagraph (>= 0.21)
+    num_blocks = available // page_bytes // layers_per_group
+    "GPU KV cache size" = num_blocks // groups * block_size   (<= 0.18)
+                        = int(concurrency * max_model_len)     (>= 0.21)
+    "Maximum concurrency" = num_blocks / blocks_per_request
+Every function here is pure: specs and integers in, frozen results out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner import problems as pr
+from planner.catalog import (
+    batch_defaults,
+    default_vllm_version,
+    kv_cache_dtypes,
+    vllm_fact,
+    vllm_setting,
+)
+from planner.errors import InvalidInputError
+from planner.overhead import OverheadFit, cudagraph_bytes, load_fit, overhead_bytes
+from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.versions import Version, format_version
+from planner.weights import WeightsBreakdown, pp_stage_layers, weights_of_stage
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    """How vLLM pages the KV cache of one rank (one pipeline stage)."""
+
+    #: Tokens per block of the attention layers (16, or raised to match a linear-state page).
+    block_size: int
+    #: Bytes of one page (one block of one layer slot).
+    page_bytes: int
+    #: Layer slots that share one block id (vLLM's group size).
+    layers_per_group: int
+    #: KV cache groups (one per layer type, split to equal sizes).
+    num_groups: int
+    #: Groups of full/sliding attention (paged by length) vs linear (one page per request).
+    attention_groups: int
+    linear_groups: int
+    #: KV bytes per token on this rank, summed over its attention layers.
+    kv_bytes_per_token: int
+    #: Constant per-request state of its linear-attention layers, bytes.
+    linear_state_bytes: int
+
+    def blocks_per_request(self, max_model_len: int) -> int:
+        return self.attention_groups * math.ceil(max_model_len / self.block_size) + self.linear_groups
+
+    def bytes_per_request(self, max_model_len: int) -> int:
+        return self.blocks_per_request(max_model_len) * self.page_bytes * self.layers_per_group
+
+
+def kv_element_bytes(model: ModelSpec, kv_cache_dtype: str) -> int:
+    table = kv_cache_dtypes()
+    key = kv_cache_dtype.strip().lower()
+    if key not in table:
+        raise InvalidInputError(
+            f"unknown --kv-cache-dtype {kv_cache_dtype!r}; accepted: {', '.join(table)}"
+        )
+    return table[key] or model.dtype_bytes
+
+
+def kv_bytes_per_token_per_layer(model: ModelSpec, tp: int, elem: int) -> int:
+    """``2 * max(1, kv_heads // tp) * head_dim * bytes``; MLA keeps one latent, not split by TP."""
+    if model.is_mla:
+        return (model.kv_lora_rank + model.qk_rope_head_dim) * elem
+    return 2 * max(1, model.num_kv_heads // tp) * model.head_dim * elem
+
+
+def linear_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
+    """Lightning-attention state: ``(heads // tp) * head_dim * head_dim`` in the model dtype."""
+    return max(1, model.num_heads // tp) * model.head_dim * model.head_dim * model.dtype_bytes
+
+
+def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: int) -> KvLayout:
+    """vLLM's grouping and page-size unification for the layers of one rank.
+
+    Uniform models: one group of all layers.  Hybrid (linear + softmax): the attention block size
+    is raised to a multiple of 16 tokens whose page is >= the linear-state page
+    (HybridAttentionMambaModelConfig, 0.12 models/config.py:321), and layers are grouped by type
+    in groups of the smaller type's count (kv_cache_utils.py:930).
+    """
+    kinds = [model.layer_kinds[i] for i in layers]
+    n_lin = sum(1 for k in kinds if k == LINEAR)
+    n_att = len(kinds) - n_lin
+    per_tok = kv_bytes_per_token_per_layer(model, tp, elem)
+    if n_lin == 0:
+        return KvLayout(block_size, block_size * per_tok, max(1, n_att), 1, 1, 0, per_tok * n_att, 0)
+    state = linear_state_bytes_per_layer(model, tp)
+    if n_att == 0:
+        return KvLayout(block_size, state, n_lin, 1, 0, 1, 0, state * n_lin)
+    align = block_size
+    attn_block = align * math.ceil(state / (align * per_tok))
+    page = max(attn_block * per_tok, state)
+    lo, hi = min(n_att, n_lin), max(n_att, n_lin)
+    group = hi if hi < 1.25 * lo else lo
+    att_groups = math.ceil(n_att / group)
+    lin_groups = math.ceil(n_lin / group)
+    return KvLayout(attn_block, page, group, att_groups + lin_groups, att_groups, lin_groups,
+                    per_tok * n_att, state * n_lin)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason a layout fails or a caveat, with a stable id (see planner.problems)."""
+
+    id: str
+    severity: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "severity": self.severity, "message": self.message}
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """One layout's memory per GPU, in the numbers vLLM prints at startup."""
+
+    model: str
+    gpu: str
+    quant: str
+    kv_cache_dtype: str
+    tp: int
+    pp: int
+    dp: int
+    ep: bool
+    max_model_len: int
+    gpu_memory_utilization: float
+    vllm_version: str
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    enforce_eager: bool
+    #: ``ceil(cuda_total * gpu_memory_utilization)``.
+    requested_bytes: int
+    #: Weights of the heaviest rank ("Model loading took").
+    weights_bytes: int
+    weights: WeightsBreakdown
+    #: Profile-run activation peak plus non-torch growth.
+    overhead_bytes: int
+    #: CUDA-graph estimate charged to the KV budget (0 before vLLM 0.21 or with --enforce-eager).
+    cudagraph_bytes: int
+    #: "Available KV cache memory" (can be negative).
+    kv_cache_bytes: int
+    kv_bytes_per_token: int
+    linear_state_bytes_per_request: int
+    block_size: int
+    num_blocks: int
+    #: "GPU KV cache size: N tokens".
+    kv_cache_tokens: int
+    #: "Maximum concurrency for L tokens per request: X x".
+    max_concurrency: float
+    #: KV bytes one request of max_model_len needs on one GPU (vLLM's "needed" figure).
+    kv_bytes_per_request: int
+    #: vLLM's "estimated maximum model length" from the available memory.
+    estimated_max_model_len: int
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def num_gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def fits(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def weights_gib(self) -> float:
+        return self.weights_bytes / GIB
+
+    @property
+    def overhead_gib(self) -> float:
+        return (self.overhead_bytes + self.cudagraph_bytes) / GIB
+
+    @property
+    def kv_cache_gib(self) -> float:
+        return self.kv_cache_bytes / GIB
+
+    @property
+    def layout(self) -> str:
+        return ParallelPlan(self.tp, self.pp, self.dp, self.ep).label()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``plan`` object of ``planner size --json`` (DESIGN.md contract)."""
+        return {
+            "tp": self.tp,
+            "pp": self.pp,
+            "dp": self.dp,
+            "ep": self.ep,
+            "num_gpus": self.num_gpus,
+            "quant": self.quant,
+            "kv_cache_dtype": self.kv_cache_dtype,
+            "max_model_len": self.max_model_len,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "vllm_version": self.vllm_version,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "max_num_seqs": self.max_num_seqs,
+            "weights_gib_per_gpu": round(self.weights_gib, 4),
+            "overhead_gib_per_gpu": round(self.overhead_gib, 4),
+            "cudagraph_gib_per_gpu": round(self.cudagraph_bytes / GIB, 4),
+            "kv_cache_gib_per_gpu": round(self.kv_cache_gib, 4),
+            "kv_bytes_per_token_per_gpu": self.kv_bytes_per_token,
+            "linear_state_bytes_per_request": self.linear_state_bytes_per_request,
+            "block_size": self.block_size,
+            "num_blocks": self.num_blocks,
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "max_concurrency": round(self.max_concurrency, 2),
+            "kv_gib_per_request": round(self.kv_bytes_per_request / GIB, 4),
+            "estimated_max_model_len": self.estimated_max_model_len,
+            "fits": self.fits,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+    def vllm_log_lines(self) -> list[str]:
+        """The startup lines vLLM would print for this plan, in its own formats."""
+        return [
+            f"Model loading took {self.weights_gib:.4f} GiB memory",
+            f"Available KV cache memory: {self.kv_cache_gib:.2f} GiB",
+            f"GPU KV cache size: {self.kv_cache_tokens:,} tokens",
+            f"Maximum concurrency for {self.max_model_len:,} tokens per request: {self.max_concurrency:.2f}x",
+        ]
+
+
+def kv_capacity(
+    layout: KvLayout, available_bytes: int, max_model_len: int, *, tokens_formula: str
+) -> tuple[int, int, float]:
+    """(num_blocks, "GPU KV cache size" tokens, max concurrency) from available bytes."""
+    num_blocks = max(0, available_bytes) // (layout.page_bytes * layout.layers_per_group)
+    per_req = layout.blocks_per_request(max_model_len)
+    concurrency = num_blocks / per_req
+    if tokens_formula == "concurrency":
+        tokens = int(concurrency * max_model_len)
+    else:
+        tokens = num_blocks // layout.num_groups * layout.block_size
+    return num_blocks, tokens, concurrency
+
+
+def estimate_max_model_len(layout: KvLayout, available_bytes: int) -> int:
+    """vLLM's 'estimated maximum model length': the longest L whose need fits the available bytes."""
+    if available_bytes <= 0 or layout.attention_groups == 0:
+        return 0
+    per_block = layout.page_bytes * layout.layers_per_group
+    blocks = available_bytes // per_block - layout.linear_groups
+    return max(0, blocks // layout.attention_groups) * layout.block_size
+
+
+def requested_bytes(gpu: GpuSpec, utilization: float) -> int:
+    return math.ceil(gpu.cuda_total_bytes * utilization)
+
+
+def plan_memory(
+    model: ModelSpec,
+    gpu: GpuSpec,
+    quant: QuantScheme,
+    plan: ParallelPlan,
+    *,
+    max_model_len: int | None = None,
+    kv_cache_dtype: str = "auto",
+    gpu_memory_utilization: float | None = None,
+    vllm_version: Version | None = None,
+    max_num_batched_tokens: int | None = None,
+    max_num_seqs: int | None = None,
+    enforce_eager: bool = False,
+    weights_bytes_override: int | None = None,
+    fit: OverheadFit | None = None,
+) -> MemoryPlan:
+    """Size one layout on one GPU type the way vLLM will at startup.
+
+    ``max_model_len`` defaults to the model's max_position_embeddings, the utilization and batch
+    budgets to the vLLM version's defaults for this GPU.  ``weights_bytes_override`` replaces
+    the computed weights (to replay a log that states them).
+    """
+    version = vllm_version or default_vllm_version()
+    util = gpu_memory_utilization if gpu_memory_utilization is not None else float(
+        vllm_fact("gpu_memory_utilization", version))
+    if not 0 < util <= 1:
+        raise InvalidInputError(f"gpu_memory_utilization must be in (0, 1], got {util}")
+    mml = max_model_len if max_model_len is not None else model.max_position_embeddings
+    if mml < 1:
+        raise InvalidInputError(f"max_model_len must be >= 1, got {mml}")
+    defaults = batch_defaults(version, gpu)
+    mnbt = max_num_batched_tokens or defaults.max_num_batched_tokens
+    mns = max_num_seqs or defaults.max_num_seqs
+    elem = kv_element_bytes(model, kv_cache_dtype)
+    fit = fit or load_fit()
+    block_size = int(vllm_setting("block_size"))
+    tokens_formula = str(vllm_fact("kv_tokens_formula", version))
+
+    req = requested_bytes(gpu, util)
+    over = overhead_bytes(model, plan, max_num_batched_tokens=mnbt, max_num_seqs=mns, fit=fit)
+    graphs = 0
+    if bool(vllm_fact("cudagraph_charged", version)) and not enforce_eager:
+        graphs = cudagraph_bytes(model, fit)
+
+    # Each pipeline stage is its own worker; vLLM keeps the minimum block count of all workers.
+    stages = []
+    for stage, layers in enumerate(pp_stage_layers(model.num_layers, plan.pp)):
+        w = weights_of_stage(model, quant, plan, stage)
+        w_bytes = weights_bytes_override if weights_bytes_override is not None else w.total_bytes
+        avail = req - w_bytes - over - graphs
+        layout = kv_layout(model, plan.tp, elem, layers, block_size)
+        blocks = kv_capacity(layout, avail, mml, tokens_formula=tokens_formula)[0]
+        stages.append((blocks, avail, w_bytes, w, layout))
+    _, avail, w_bytes, weights, layout = min(stages, key=lambda s: (s[0], s[1]))
+    num_blocks, tokens, concurrency = kv_capacity(layout, avail, mml, tokens_formula=tokens_formula)
+
+    base = MemoryPlan(
+        model=model.name,
+        gpu=gpu.key,
+        quant=quant.name,
+        kv_cache_dtype=kv_cache_dtype,
+        tp=plan.tp,
+        pp=plan.pp,
+        dp=plan.dp,
+        ep=plan.ep,
+        max_model_len=mml,
+        gpu_memory_utilization=util,
+        vllm_version=format_version(version),
+        max_num_batched_tokens=mnbt,
+        max_num_seqs=mns,
+        enforce_eager=enforce_eager,
+        requested_bytes=req,
+        weights_bytes=w_bytes,
+        weights=weights,
+        overhead_bytes=over,
+        cudagraph_bytes=graphs,
+        kv_cache_bytes=avail,
+        kv_bytes_per_token=layout.kv_bytes_per_token,
+        linear_state_bytes_per_request=layout.linear_state_bytes,
+        block_size=layout.block_size,
+        num_blocks=num_blocks,
+        kv_cache_tokens=tokens,
+        max_concurrency=concurrency,
+        kv_bytes_per_request=layout.bytes_per_request(mml),
+        estimated_max_model_len=estimate_max_model_len(layout, avail),
+    )
+    found = pr.check_plan(model, gpu, quant, plan, base, version)
+    return MemoryPlan(**{**base.__dict__, "problems": tuple(Problem(*p) for p in found)})

@@ -1,0 +1,165 @@
+"""Rules that say why a layout will fail in vLLM, each derived from the config, never a model list.
+
+Ids are stable and documented in docs/problems.md; they are the API (diagnostics reuses them).
+Messages quote the numbers vLLM itself would print.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from planner.catalog import arch_facts, models_supporting
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.versions import Version, format_version
+from planner.weights import moe_partition
+
+if TYPE_CHECKING:
+    from planner.memory import MemoryPlan
+
+GIB = 2**30
+ERROR, WARNING, INFO = "error", "warning", "info"
+
+#: id -> one-line meaning (rendered in docs/problems.md and `planner problems`).
+PROBLEM_IDS: dict[str, str] = {
+    "tp-heads-indivisible": "attention heads (or KV heads) are not divisible by the tensor-parallel size",
+    "fp8-block-tp-indivisible": "a TP shard of a block-quantized weight is not a multiple of the 128-wide block",
+    "kv-heads-replicated": "TP exceeds the KV heads, so each rank holds a replicated KV head",
+    "ctx-exceeds-model-max": "max_model_len exceeds the model's max_position_embeddings",
+    "weights-do-not-fit": "weights and runtime overhead exceed the memory vLLM may use",
+    "kv-cache-too-small": "the KV cache cannot hold one request of max_model_len",
+    "quant-not-native": "the GPU has no native kernels for this quantization; vLLM runs it weight-only",
+    "quantization-unsupported-gpu": "vLLM refuses this quantization on this GPU",
+    "vllm-too-old-for-model": "the vLLM version predates support for the model's architecture",
+    "architecture-removed": "the vLLM version no longer supports the model's architecture",
+    "ep-without-moe": "expert parallelism asked for a model without experts",
+}
+
+
+def _gib(b: int) -> str:
+    return f"{b / GIB:.2f}"
+
+
+def check_plan(
+    model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, plan: ParallelPlan, mem: MemoryPlan, version: Version
+) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    out += _heads(model, plan)
+    out += _block_quant(model, quant, plan)
+    out += _context(model, mem)
+    out += _memory(mem)
+    out += _quant_gpu(quant, gpu)
+    out += _versions(model, version)
+    if plan.ep and not model.is_moe:
+        out.append(("ep-without-moe", WARNING, f"{model.name} has no experts; --enable-expert-parallel does nothing"))
+    return out
+
+
+def _heads(model: ModelSpec, plan: ParallelPlan) -> list[tuple[str, str, str]]:
+    tp, out = plan.tp, []
+    if model.num_heads % tp:
+        out.append(("tp-heads-indivisible", ERROR,
+                    f"Total number of attention heads ({model.num_heads}) must be divisible by tensor "
+                    f"parallel size ({tp})."))
+    elif not model.is_mla and model.num_kv_heads and (
+        (tp >= model.num_kv_heads and tp % model.num_kv_heads) or (tp < model.num_kv_heads and model.num_kv_heads % tp)
+    ):
+        a, b = (tp, model.num_kv_heads) if tp >= model.num_kv_heads else (model.num_kv_heads, tp)
+        out.append(("tp-heads-indivisible", ERROR,
+                    f"{a} is not divisible by {b} (KV heads {model.num_kv_heads} vs TP {tp})"))
+    if not model.is_mla and tp > model.num_kv_heads and model.num_full_layers:
+        out.append(("kv-heads-replicated", INFO,
+                    f"TP {tp} > {model.num_kv_heads} KV heads: each rank holds 1 KV head, replicated "
+                    f"{tp // model.num_kv_heads}x across ranks, so cluster-wide KV memory grows with TP"))
+    return out
+
+
+def _block_quant(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> list[tuple[str, str, str]]:
+    block = quant.block
+    if model.quant is not None and model.quant.scheme == quant.name and model.quant.block:
+        block = model.quant.block
+    if block is None or plan.tp == 1 and plan.dp == 1:
+        return []
+    bn, bk = block
+    out = []
+    if model.is_moe and not plan.ep:
+        part = moe_partition(model, plan)
+        if part % bn:
+            fix = "use --enable-expert-parallel (EP keeps whole experts), or a smaller TP"
+            out.append(("fp8-block-tp-indivisible", ERROR,
+                        f"The output_size of gate's and up's weight = {part} is not divisible by weight "
+                        f"quantization block_n = {bn}. (intermediate_size {model.moe_intermediate} / "
+                        f"{plan.tp * plan.dp} ranks); {fix}"))
+    if model.dense_intermediate and (model.dense_intermediate // plan.tp) % bk:
+        out.append(("fp8-block-tp-indivisible", ERROR,
+                    f"Weight input_size_per_partition = {model.dense_intermediate // plan.tp} is not "
+                    f"divisible by weight quantization block_k = {bk}."))
+    heads_width = model.num_heads // plan.tp * model.head_dim if not model.is_mla else 0
+    if heads_width and model.num_heads % plan.tp == 0 and heads_width % bk:
+        out.append(("fp8-block-tp-indivisible", ERROR,
+                    f"Weight input_size_per_partition = {heads_width} is not divisible by weight "
+                    f"quantization block_k = {bk}. (o_proj at TP {plan.tp})"))
+    return out
+
+
+def _context(model: ModelSpec, mem: MemoryPlan) -> list[tuple[str, str, str]]:
+    if mem.max_model_len <= model.max_position_embeddings:
+        return []
+    longer = [n for n in models_supporting(mem.max_model_len) if n != model.name]
+    hint = f"; catalog models that reach it: {', '.join(longer)}" if longer else ""
+    return [("ctx-exceeds-model-max", ERROR,
+             f"{model.name} serves at most {model.max_position_embeddings:,} tokens per request "
+             f"(max_position_embeddings); {mem.max_model_len:,} was asked{hint}")]
+
+
+def _memory(mem: MemoryPlan) -> list[tuple[str, str, str]]:
+    if mem.kv_cache_bytes <= 0:
+        return [("weights-do-not-fit", ERROR,
+                 f"weights {_gib(mem.weights_bytes)} GiB + overhead {_gib(mem.overhead_bytes + mem.cudagraph_bytes)} "
+                 f"GiB exceed the {_gib(mem.requested_bytes)} GiB vLLM may use per GPU "
+                 f"(gpu_memory_utilization {mem.gpu_memory_utilization}); no memory is left for the KV cache")]
+    if mem.num_blocks * mem.block_size < mem.max_model_len or mem.max_concurrency < 1:
+        return [("kv-cache-too-small", ERROR,
+                 f"To serve at least one request with the model's max seq len ({mem.max_model_len}), "
+                 f"{_gib(mem.kv_bytes_per_request)} GiB KV cache is needed, which is larger than the available "
+                 f"KV cache memory ({_gib(mem.kv_cache_bytes)} GiB). Based on the available memory, the "
+                 f"estimated maximum model length is {mem.estimated_max_model_len}.")]
+    return []
+
+
+def _quant_gpu(quant: QuantScheme, gpu: GpuSpec) -> list[tuple[str, str, str]]:
+    if quant.bits >= 16:
+        return []
+    cc = gpu.compute_capability
+    name = quant.vllm_name
+    if gpu.vendor != "nvidia" and quant.name == "nvfp4":
+        return [("quantization-unsupported-gpu", ERROR,
+                 f"{quant.name} ({name}) has no kernels on {gpu.display_name}; use fp8 or mxfp4")]
+    if quant.min_cc and cc < quant.min_cc and gpu.vendor == "nvidia":
+        return [("quantization-unsupported-gpu", ERROR,
+                 f"The quantization method {name} is not supported for the current GPU. Minimum capability: "
+                 f"{quant.min_cc[0]}{quant.min_cc[1]}. Current capability: {cc[0]}{cc[1]}.")]
+    native = gpu.native_fp4 if quant.bits == 4 and quant.name in ("nvfp4", "mxfp4") else (
+        gpu.native_fp8 if quant.bits == 8 else True)
+    if not native or (quant.min_native_cc and gpu.vendor == "nvidia" and cc < quant.min_native_cc):
+        kind = "FP4" if quant.bits == 4 else "FP8"
+        return [("quant-not-native", WARNING,
+                 f"{gpu.display_name} (SM{cc[0]}{cc[1]}) has no native {kind} compute: vLLM runs {quant.name} "
+                 f"weight-only through the Marlin kernel (weights stay small, compute is BF16 and slower)")]
+    return []
+
+
+def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
+    facts = arch_facts(model.architecture)
+    if facts is None:
+        return []
+    v = format_version(version)
+    if version < facts.min_version:
+        return [("vllm-too-old-for-model", ERROR,
+                 f"Model architectures ['{model.architecture}'] are not supported for now in vLLM {v}; "
+                 f"support starts in {format_version(facts.min_version)}")]
+    if facts.removed_after and version > facts.removed_after:
+        return [("architecture-removed", ERROR,
+                 f"Model architecture {model.architecture} was supported in vLLM until "
+                 f"v{format_version(facts.removed_after)}, and is not supported anymore (asked: {v}).")]
+    return []
+

@@ -1,0 +1,86 @@
+"""Thin renderers over computed results: text tables, JSON and notebook HTML.
+
+Compute once, render many: nothing here computes a number, it only formats.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from planner.memory import MemoryPlan
+    from planner.size import SizeResult
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)
+
+
+def _row(p: MemoryPlan) -> list[Any]:
+    ids = ",".join(sorted({x.id for x in p.problems if x.severity != "info"})) or "-"
+    return [
+        p.layout,
+        p.num_gpus,
+        f"{p.weights_gib:.2f}",
+        f"{p.overhead_gib:.2f}",
+        f"{p.kv_cache_gib:.2f}",
+        f"{p.kv_bytes_per_token:,}",
+        f"{p.kv_cache_tokens:,}",
+        f"{p.max_concurrency:.2f}x",
+        "yes" if p.fits else "no",
+        ids,
+    ]
+
+
+HEADERS = ["layout", "GPUs", "weights GiB/GPU", "overhead GiB", "KV GiB/GPU", "KV B/token/GPU",
+           "KV tokens", "max conc.", "fits", "problems"]
+
+
+def size_text(result: SizeResult) -> str:
+    from tabulate import tabulate
+
+    lines = []
+    first = result.plans[0] if result.plans else None
+    if first is not None:
+        lines.append(
+            f"{result.model} on {result.gpu}: {first.quant} weights, KV cache {first.kv_cache_dtype}, "
+            f"max_model_len {first.max_model_len:,}, gpu_memory_utilization {first.gpu_memory_utilization}, "
+            f"vLLM {first.vllm_version}"
+        )
+    if result.context_note is not None:
+        lines.append("NOTE: " + result.context_note.message(result.model))
+    lines.append("")
+    lines.append(tabulate([_row(p) for p in result.plans], headers=HEADERS, tablefmt="simple"))
+    lines.append("")
+    rec = result.recommended
+    if rec is None:
+        lines.append("Recommended: none — " + "; ".join(result.notes))
+        errors = sorted({f"{x.id}: {x.message}" for p in result.plans for x in p.problems if x.severity == "error"})
+        lines.extend("  " + e for e in errors[:6])
+    else:
+        lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu} — "
+                     + "; ".join(rec.vllm_log_lines()))
+        for x in rec.problems:
+            lines.append(f"  {x.severity}: {x.id}: {x.message}")
+        if result.command is not None:
+            lines.append("")
+            lines.append("  " + result.command.shell())
+            lines.append("  " + result.command.docker())
+            if result.command.note:
+                lines.append("  note: " + result.command.note)
+    return "\n".join(lines) + "\n"
+
+
+def size_html(result: SizeResult) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row(p)) + "</tr>" for p in result.plans
+    )
+    rec = result.recommended.layout if result.recommended else "none fits"
+    note = f"<p>{html.escape(result.context_note.message(result.model))}</p>" if result.context_note else ""
+    return (
+        f"<div><b>{html.escape(result.model)}</b> on <b>{html.escape(result.gpu)}</b> — recommended: "
+        f"<b>{html.escape(rec)}</b>{note}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )

@@ -1,0 +1,390 @@
+"""Typed specs parsed once from data/ or a user's config.json.
+
+Why frozen dataclasses: specs are shared by every plan of a sweep and cached by the catalog, so
+nothing may mutate them; units live in the field names (``*_bytes``, ``*_mib``, ``*_tflops``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.errors import ConfigError, InvalidInputError
+
+#: Bytes per element of the dtypes that appear in HF configs and vLLM flags.
+DTYPE_BYTES: dict[str, int] = {
+    "bfloat16": 2,
+    "float16": 2,
+    "half": 2,
+    "float32": 4,
+    "float": 4,
+}
+
+#: Layer kinds the memory model distinguishes (vLLM's KV cache spec types).
+FULL = "full_attention"
+LINEAR = "linear_attention"
+SLIDING = "sliding_attention"
+
+
+@dataclass(frozen=True)
+class QuantScheme:
+    """How one weight-quantization scheme stores a parameter on the GPU (data/quant.toml)."""
+
+    name: str
+    #: Weight bits per parameter.
+    bits: int
+    #: vLLM's quantization method name (``--quantization``).
+    vllm_name: str
+    #: 2-D block of one scale (``[128, 128]`` for DeepSeek-style FP8), or ``None``.
+    block: tuple[int, int] | None = None
+    #: Elements per scale along K for group quantization; 0 when not grouped.
+    group: int = 0
+    #: Bytes per scale element.
+    scale_bytes: int = 0
+    #: Bits of packed zero point per group (asymmetric int4).
+    zero_bits: int = 0
+    #: fp32 global scales per logical output partition (NVFP4).
+    global_scales: int = 0
+    #: Compute capability from which the kernels are native (below: weight-only Marlin).
+    min_native_cc: tuple[int, int] | None = None
+    #: Compute capability below which vLLM refuses the method.
+    min_cc: tuple[int, int] | None = None
+    #: Module-name fragments kept in BF16 when the checkpoint's config does not say.
+    keep_bf16: tuple[str, ...] = ()
+    source: str = ""
+
+    def linear_bytes(self, n_out: int, k_in: int) -> int:
+        """Bytes of one quantized linear shard of shape ``[n_out, k_in]``, scales included."""
+        if self.bits >= 16:
+            return n_out * k_in * 2
+        weight = n_out * k_in * self.bits // 8
+        scales = 0
+        if self.block is not None:
+            bn, bk = self.block
+            scales = math.ceil(n_out / bn) * math.ceil(k_in / bk) * self.scale_bytes
+        elif self.group:
+            groups = n_out * math.ceil(k_in / self.group)
+            scales = groups * self.scale_bytes + groups * self.zero_bits // 8
+        return weight + scales + self.global_scales * 4
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One GPU type of data/gpus.toml."""
+
+    key: str
+    display_name: str
+    vendor: str
+    nvml_names: tuple[str, ...]
+    memory_marketed_gb: float
+    #: What NVML / nvidia-smi report as total memory, MiB.
+    nvml_total_mib: int
+    #: What NVML v2 reports as reserved (firmware), MiB.
+    nvml_reserved_mib: int
+    #: What CUDA reports as total (cudaMemGetInfo): the base of gpu_memory_utilization.
+    cuda_total_bytes: int
+    hbm_bandwidth_tbps: float
+    bf16_tflops: float
+    fp8_tflops: float
+    fp4_tflops: float
+    compute_capability: tuple[int, int]
+    native_fp8: bool
+    native_fp4: bool
+    interconnect: str
+    #: Per-GPU, per-direction link bandwidth, GB/s (10^9).
+    link_bandwidth_gbps: float
+    sources: tuple[str, ...] = ()
+
+    @property
+    def cuda_total_gib(self) -> float:
+        return self.cuda_total_bytes / 2**30
+
+
+@dataclass(frozen=True)
+class CheckpointQuant:
+    """The ``quantization_config`` of a checkpoint, reduced to what sizes weights."""
+
+    method: str
+    #: The scheme key in data/quant.toml this checkpoint maps to.
+    scheme: str
+    block: tuple[int, int] | None
+    group: int
+    modules_to_not_convert: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's architecture as vLLM sizes it, read from its HF config.json."""
+
+    name: str
+    architecture: str
+    model_type: str
+    num_layers: int
+    hidden_size: int
+    vocab_size: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    max_position_embeddings: int
+    #: Bytes per element of the model dtype (weights not quantized, activations, linear state).
+    dtype_bytes: int
+    tie_word_embeddings: bool
+    #: Per layer: FULL, LINEAR or SLIDING.
+    layer_kinds: tuple[str, ...]
+    #: FFN width of a dense layer (0 if every layer is MoE).
+    dense_intermediate: int
+    #: FFN width of one routed expert (0 for a dense model).
+    moe_intermediate: int
+    num_experts: int
+    experts_per_tok: int
+    #: FFN width of the shared expert(s), 0 if none.
+    shared_intermediate: int
+    #: Layers before this index use the dense FFN (DeepSeek ``first_k_dense_replace``).
+    first_moe_layer: int
+    rotary_dim: int
+    use_qk_norm: bool
+    use_routing_bias: bool
+    scoring_func: str
+    n_group: int
+    sliding_window: int | None
+    #: MLA latent width (``kv_lora_rank``); 0 when the model uses ordinary attention.
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    quant: CheckpointQuant | None = None
+    #: The config carries ``auto_map`` custom classes (``--trust-remote-code`` is expected).
+    has_remote_code: bool = False
+    #: MTP layers in the checkpoint that vLLM skips when loading.
+    mtp_layers: int = 0
+    #: Where the config came from (catalog name or a path).
+    source: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def num_full_layers(self) -> int:
+        return sum(1 for k in self.layer_kinds if k != LINEAR)
+
+    @property
+    def num_linear_layers(self) -> int:
+        return sum(1 for k in self.layer_kinds if k == LINEAR)
+
+    @property
+    def is_moe_layer(self) -> tuple[bool, ...]:
+        return tuple(self.is_moe and i >= self.first_moe_layer for i in range(self.num_layers))
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], *, name: str, source: str = "") -> ModelSpec:
+        """Parse an HF config.json dict; raise ConfigError naming any missing or bad field."""
+        return _parse_config(cfg, name=name, source=source)
+
+
+def _req(cfg: dict[str, Any], key: str, name: str) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(
+            f"config of {name!r}: field {key!r} must be a positive integer, got {value!r}"
+        )
+    return value
+
+
+def _opt_int(cfg: dict[str, Any], key: str, default: int = 0) -> int:
+    value = cfg.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"field {key!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _layer_kinds(cfg: dict[str, Any], n_layers: int, name: str) -> tuple[str, ...]:
+    """Per-layer attention kind from the config's own fields.
+
+    MiniMax-01 style ``attn_type_list`` (0 = Lightning/linear, 1 = softmax) and HF's
+    ``layer_types`` ("linear_attention", "full_attention", "sliding_attention").  The
+    MiniMax-M2 family carries a list of 62 ones, so it reads as full attention in every layer.
+    """
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and types:
+        kinds: list[str] = []
+        for t in types:
+            if t in (FULL, LINEAR, SLIDING):
+                kinds.append(t)
+            else:
+                raise ConfigError(f"config of {name!r}: unknown layer type {t!r} in 'layer_types'")
+    else:
+        attn = cfg.get("attn_type_list")
+        if isinstance(attn, list) and attn:
+            kinds = [LINEAR if int(a) == 0 else FULL for a in attn]
+        else:
+            sw = cfg.get("sliding_window")
+            use_sw = cfg.get("use_sliding_window", sw is not None)
+            kinds = [SLIDING if (sw and use_sw) else FULL] * n_layers
+    if len(kinds) != n_layers:
+        raise ConfigError(
+            f"config of {name!r}: {len(kinds)} layer types for num_hidden_layers={n_layers}"
+        )
+    return tuple(kinds)
+
+
+def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
+    qc = cfg.get("quantization_config")
+    if qc is None:
+        return None
+    if not isinstance(qc, dict):
+        raise ConfigError(f"config of {name!r}: 'quantization_config' must be an object")
+    method = str(qc.get("quant_method", "")).lower()
+    block_raw = qc.get("weight_block_size")
+    block = (int(block_raw[0]), int(block_raw[1])) if isinstance(block_raw, list) and len(block_raw) == 2 else None
+    group = int(qc.get("group_size", 0) or 0)
+    skip = qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("exclude_modules") or []
+    if method == "fp8":
+        scheme = "fp8"
+    elif method in ("modelopt_fp4", "modelopt") and "fp4" in str(qc.get("quant_algo", "fp4")).lower():
+        scheme = "nvfp4"
+    elif method in ("mxfp4", "quark"):
+        scheme = "mxfp4"
+    elif method in ("awq", "gptq", "awq_marlin", "gptq_marlin", "compressed-tensors") and qc.get("bits", 4) == 4:
+        scheme = "int4"
+    else:
+        raise ConfigError(
+            f"config of {name!r}: quantization method {method!r} is not modelled; "
+            "accepted: fp8, modelopt_fp4 (nvfp4), mxfp4, awq/gptq (int4)"
+        )
+    return CheckpointQuant(
+        method=method,
+        scheme=scheme,
+        block=block,
+        group=group,
+        modules_to_not_convert=tuple(str(s) for s in skip),
+    )
+
+
+def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config of {name!r} must be a JSON object")
+    archs = cfg.get("architectures")
+    if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
+        raise ConfigError(f"config of {name!r}: field 'architectures' must be a list of names")
+    # Multimodal configs nest the language model; size the text part.
+    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else cfg
+    n_layers = _req(text, "num_hidden_layers", name)
+    hidden = _req(text, "hidden_size", name)
+    vocab = _req(text, "vocab_size", name)
+    heads = _req(text, "num_attention_heads", name)
+    kv_heads = _opt_int(text, "num_key_value_heads", heads) or heads
+    head_dim = _opt_int(text, "head_dim", 0) or hidden // heads
+    max_pos = _req(text, "max_position_embeddings", name)
+    dtype = str(text.get("torch_dtype") or text.get("dtype") or "bfloat16")
+    dtype_bytes = DTYPE_BYTES.get(dtype, 2)
+    num_experts = _opt_int(text, "num_local_experts") or _opt_int(text, "num_experts") or _opt_int(text, "n_routed_experts")
+    experts_per_tok = _opt_int(text, "num_experts_per_tok")
+    if num_experts and not experts_per_tok:
+        raise ConfigError(f"config of {name!r}: MoE model without 'num_experts_per_tok'")
+    inter = _opt_int(text, "intermediate_size")
+    moe_inter = _opt_int(text, "moe_intermediate_size")
+    if num_experts and not moe_inter:
+        # MiniMax and Mixtral keep the expert width in intermediate_size.
+        moe_inter, dense_inter = inter, 0
+    else:
+        dense_inter = inter
+    if not num_experts and not dense_inter:
+        raise ConfigError(f"config of {name!r}: field 'intermediate_size' must be a positive integer")
+    shared = _opt_int(text, "shared_intermediate_size")
+    n_shared = _opt_int(text, "n_shared_experts")
+    if n_shared and moe_inter:
+        shared = n_shared * moe_inter
+    elif _opt_int(text, "shared_expert_intermediate_size"):
+        shared = _opt_int(text, "shared_expert_intermediate_size")
+    first_moe = _opt_int(text, "first_k_dense_replace") if num_experts else 0
+    if first_moe and not dense_inter:
+        raise ConfigError(f"config of {name!r}: dense layers without 'intermediate_size'")
+    mtp = _opt_int(text, "num_nextn_predict_layers") or (
+        _opt_int(text, "num_mtp_modules") * max(1, _opt_int(text, "mtp_transformer_layers"))
+        if text.get("use_mtp") else 0
+    )
+    sw_raw = text.get("sliding_window")
+    return ModelSpec(
+        name=name,
+        architecture=archs[0],
+        model_type=str(text.get("model_type", cfg.get("model_type", ""))),
+        num_layers=n_layers,
+        hidden_size=hidden,
+        vocab_size=vocab,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        max_position_embeddings=max_pos,
+        dtype_bytes=dtype_bytes,
+        tie_word_embeddings=bool(text.get("tie_word_embeddings", False)),
+        layer_kinds=_layer_kinds(text, n_layers, name),
+        dense_intermediate=dense_inter,
+        moe_intermediate=moe_inter if num_experts else 0,
+        num_experts=num_experts,
+        experts_per_tok=experts_per_tok,
+        shared_intermediate=shared,
+        first_moe_layer=first_moe,
+        rotary_dim=_opt_int(text, "rotary_dim", 0) or head_dim,
+        use_qk_norm=bool(text.get("use_qk_norm", False)),
+        use_routing_bias=bool(text.get("use_routing_bias", False))
+        or text.get("topk_method") == "noaux_tc",
+        scoring_func=str(text.get("scoring_func", "softmax")),
+        n_group=_opt_int(text, "n_group"),
+        sliding_window=int(sw_raw) if isinstance(sw_raw, int) and not isinstance(sw_raw, bool) else None,
+        kv_lora_rank=_opt_int(text, "kv_lora_rank"),
+        q_lora_rank=_opt_int(text, "q_lora_rank"),
+        qk_rope_head_dim=_opt_int(text, "qk_rope_head_dim"),
+        qk_nope_head_dim=_opt_int(text, "qk_nope_head_dim"),
+        v_head_dim=_opt_int(text, "v_head_dim"),
+        quant=_checkpoint_quant(cfg, name),
+        has_remote_code=isinstance(cfg.get("auto_map"), dict),
+        mtp_layers=mtp,
+        source=source or name,
+        provenance=dict(cfg.get("_provenance") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    """A vLLM layout: tensor, pipeline and data parallel sizes, and expert parallelism."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    #: ``--enable-expert-parallel``: experts are distributed whole over tp*dp ranks.
+    ep: bool = False
+
+    def __post_init__(self) -> None:
+        for fname in ("tp", "pp", "dp"):
+            value = getattr(self, fname)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{fname!r} must be an integer >= 1, got {value!r}")
+
+    @property
+    def num_gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def ep_size(self) -> int:
+        """Ranks the experts are spread over (vLLM flattens DP x TP), 1 without EP."""
+        return self.tp * self.dp if self.ep else 1
+
+    def label(self) -> str:
+        parts = [f"TP{self.tp}"]
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        if self.dp > 1:
+            parts.append(f"DP{self.dp}")
+        if self.ep:
+            parts.append("EP")
+        return "+".join(parts)

@@ -1,0 +1,206 @@
+"""Weights per GPU, mirroring how vLLM shards and quantizes each module.
+
+Why per module: the answer depends on which modules a scheme leaves in BF16 (the router gate,
+lm_head, attention in NVFP4 checkpoints), on TP splitting attention and experts differently from
+EP, and on the replicated pieces (router, MLA down-projections) that do not shrink with TP.
+Sources: shared/reference/vllm-memory.md section 3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.catalog import arch_facts, load_quant, vllm_setting
+from planner.specs import LINEAR, ModelSpec, ParallelPlan, QuantScheme
+
+
+@dataclass(frozen=True)
+class WeightsBreakdown:
+    """Bytes of weights held by one GPU (the heaviest rank of the layout)."""
+
+    embedding_bytes: int
+    lm_head_bytes: int
+    attention_bytes: int
+    experts_bytes: int
+    router_bytes: int
+    dense_mlp_bytes: int
+    norms_bytes: int
+    buffers_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return (
+            self.embedding_bytes + self.lm_head_bytes + self.attention_bytes + self.experts_bytes
+            + self.router_bytes + self.dense_mlp_bytes + self.norms_bytes + self.buffers_bytes
+        )
+
+
+def pp_layer_counts(num_layers: int, pp: int) -> tuple[int, ...]:
+    """Layers per pipeline stage as vLLM's ``get_pp_indices`` assigns them.
+
+    Equal shares; the remainder goes one layer each to the stages just before the last one.
+    """
+    base = num_layers // pp
+    counts = [base] * pp
+    for i in range(2, num_layers % pp + 2):
+        counts[-i] += 1
+    return tuple(counts)
+
+
+def pp_stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
+    stages, start = [], 0
+    for n in pp_layer_counts(num_layers, pp):
+        stages.append(range(start, start + n))
+        start += n
+    return tuple(stages)
+
+
+def _matches(fragment: str, module: str) -> bool:
+    """vLLM-style skip test: the fragment's dotted components appear in the module path."""
+    frag = [p for p in fragment.split(".") if p]
+    parts = module.split(".")
+    n = len(frag)
+    return any(parts[i:i + n] == frag for i in range(len(parts) - n + 1))
+
+
+@dataclass(frozen=True)
+class _Quantizer:
+    """Bytes of a linear under a scheme, honouring the modules left unquantized."""
+
+    scheme: QuantScheme
+    skipped: tuple[str, ...]
+    dtype_bytes: int
+
+    def linear(self, module: str, n_out: int, k_in: int) -> int:
+        if self.scheme.bits >= 16 or any(_matches(f, module) for f in self.skipped):
+            return n_out * k_in * self.dtype_bytes
+        return self.scheme.linear_bytes(n_out, k_in)
+
+
+def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
+    """The checkpoint's own modules_to_not_convert when it is the same scheme, else the defaults."""
+    if model.quant is not None and model.quant.scheme == quant.name:
+        skipped = model.quant.modules_to_not_convert or quant.keep_bf16
+        scheme = quant
+        if model.quant.block and quant.block and model.quant.block != quant.block:
+            scheme = QuantScheme(**{**quant.__dict__, "block": model.quant.block})
+        return _Quantizer(scheme, tuple(skipped) + ("lm_head", "embed_tokens"), model.dtype_bytes)
+    return _Quantizer(quant, (*quant.keep_bf16, "lm_head", "embed_tokens"), model.dtype_bytes)
+
+
+def native_quant(model: ModelSpec) -> QuantScheme:
+    """The scheme a checkpoint ships in (``bf16`` when it has no quantization_config)."""
+    return load_quant(model.quant.scheme if model.quant else "bf16")
+
+
+def padded_vocab(model: ModelSpec) -> int:
+    pad = int(vllm_setting("vocab_padding"))
+    return math.ceil(model.vocab_size / pad) * pad
+
+
+def local_experts(num_experts: int, ep_size: int, ep_rank: int = 0) -> int:
+    """Experts on one EP rank: ``E // ep``, one more on the first ``E % ep`` ranks (layer.py:106)."""
+    base, rem = divmod(num_experts, ep_size)
+    return base + (1 if ep_rank < rem else 0)
+
+
+def moe_partition(model: ModelSpec, plan: ParallelPlan) -> int:
+    """Intermediate width of one expert on one rank: full with EP, I // (tp*dp) without."""
+    if plan.ep:
+        return model.moe_intermediate
+    return model.moe_intermediate // (plan.tp * plan.dp)
+
+
+def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: str, i: int) -> int:
+    tp, d, h = plan.tp, model.head_dim, model.hidden_size
+    heads_rank = max(1, model.num_heads // tp)
+    pre = f"model.layers.{i}.self_attn"
+    dt = model.dtype_bytes
+    if kind == LINEAR:
+        width = heads_rank * d
+        return (
+            q.linear(f"{pre}.qkv_proj", 3 * width, h) + q.linear(f"{pre}.output_gate", width, h)
+            + q.linear(f"{pre}.out_proj", h, width) + width * dt
+        )
+    if model.is_mla:
+        qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+        total = 0
+        if model.q_lora_rank:
+            total += q.linear(f"{pre}.q_a_proj", model.q_lora_rank, h) + model.q_lora_rank * dt
+            total += q.linear(f"{pre}.q_b_proj", heads_rank * qk, model.q_lora_rank)
+        else:
+            total += q.linear(f"{pre}.q_proj", heads_rank * qk, h)
+        total += q.linear(f"{pre}.kv_a_proj_with_mqa", model.kv_lora_rank + model.qk_rope_head_dim, h)
+        total += model.kv_lora_rank * dt
+        total += q.linear(f"{pre}.kv_b_proj", heads_rank * (model.qk_nope_head_dim + model.v_head_dim),
+                          model.kv_lora_rank)
+        total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim)
+        return total
+    kv_rank = max(1, model.num_kv_heads // tp)
+    total = q.linear(f"{pre}.qkv_proj", (heads_rank + 2 * kv_rank) * d, h)
+    total += q.linear(f"{pre}.o_proj", h, heads_rank * d)
+    if model.use_qk_norm:
+        total += (heads_rank + kv_rank) * d * dt
+    return total
+
+
+def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe: bool) -> tuple[int, int, int]:
+    """(experts, router, dense) bytes of layer i's feed-forward on the heaviest rank."""
+    h = model.hidden_size
+    if not moe:
+        inter = model.dense_intermediate // plan.tp
+        pre = f"model.layers.{i}.mlp"
+        return 0, 0, q.linear(f"{pre}.gate_up_proj", 2 * inter, h) + q.linear(f"{pre}.down_proj", h, inter)
+    pre = f"model.layers.{i}.block_sparse_moe"
+    facts = arch_facts(model.architecture)
+    router_elem = 4 if facts is not None and facts.router_dtype == "float32" else model.dtype_bytes
+    router = model.num_experts * h * router_elem
+    if model.use_routing_bias:
+        router += model.num_experts * 4  # e_score_correction_bias, kept in fp32
+    part = moe_partition(model, plan)
+    n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
+    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, h) + q.linear(f"{pre}.experts.w2", h, part)
+    shared = 0
+    if model.shared_intermediate:
+        s = model.shared_intermediate // plan.tp
+        shared = q.linear(f"{pre}.shared_experts.gate_up_proj", 2 * s, h) + q.linear(
+            f"{pre}.shared_experts.down_proj", h, s)
+    return n_local * per_expert, router, shared
+
+
+def weights_per_gpu(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> WeightsBreakdown:
+    """Weights of the heaviest rank, as vLLM's 'Model loading took' reports them.
+
+    MTP modules are not counted: vLLM skips them when loading (minimax_m2.py).
+    """
+    stages = [weights_of_stage(model, quant, plan, s) for s in range(plan.pp)]
+    return max(stages, key=lambda w: w.total_bytes)
+
+
+def weights_of_stage(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, stage: int) -> WeightsBreakdown:
+    q = quantizer_for(model, quant)
+    layers = pp_stage_layers(model.num_layers, plan.pp)[stage]
+    dt, h = model.dtype_bytes, model.hidden_size
+    vocab_rank = math.ceil(padded_vocab(model) / plan.tp)
+    first, last = stage == 0, stage == plan.pp - 1
+    embedding = vocab_rank * h * dt if first or (model.tie_word_embeddings and last) else 0
+    lm_head = vocab_rank * h * dt if last and not model.tie_word_embeddings else 0
+    attn = experts = router = dense = 0
+    moe_layers = model.is_moe_layer
+    for i in layers:
+        attn += _attention_bytes(model, plan, q, model.layer_kinds[i], i)
+        e, r, d = _mlp_bytes(model, plan, q, i, moe_layers[i])
+        experts += e
+        router += r
+        dense += d
+    norms = len(layers) * 2 * h * dt + (h * dt if last else 0)
+    rope_dim = model.qk_rope_head_dim if model.is_mla else model.rotary_dim
+    has_rope = any(model.layer_kinds[i] != LINEAR for i in layers)
+    # RotaryEmbedding keeps one cos/sin cache of [max_position, rotary_dim] in the model dtype
+    # (get_rope caches it per configuration, so once per model). Positions are capped at 2**22:
+    # [inferred] models with multi-million positions (MiniMax-Text-01) are not known to
+    # materialise the full table, and no log says either way.
+    positions = min(model.max_position_embeddings, 2**22)
+    buffers = positions * rope_dim * dt if has_rope else 0
+    return WeightsBreakdown(embedding, lm_head, attn, experts, router, dense, norms, buffers)
