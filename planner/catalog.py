@@ -12,13 +12,15 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import ConfigError, InvalidInputError, UnknownGpuError, UnknownModelError
 from planner.specs import GpuSpec, ModelSpec, QuantScheme
 from planner.versions import Version, parse_version
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,7 +42,8 @@ def data_path(relative: str) -> Traversable:
 @cache
 def load_toml(relative: str) -> dict[str, Any]:
     with data_path(relative).open("rb") as fh:
-        return tomllib.load(fh)
+        data: dict[str, Any] = tomllib.load(fh)
+    return data
 
 
 # ---------------------------------------------------------------- models
@@ -92,6 +95,7 @@ def _model_from_file(path: Path) -> ModelSpec:
     return ModelSpec.from_config(cfg, name=name or "model", source=str(path))
 
 
+@cache
 def models_supporting(context_tokens: int) -> tuple[str, ...]:
     """Catalog models whose max_position_embeddings reaches ``context_tokens``."""
     return tuple(n for n in model_names() if _catalog_model(n).max_position_embeddings >= context_tokens)
@@ -223,6 +227,7 @@ def _pick(entries: list[dict[str, Any]], version: Version) -> dict[str, Any]:
     return chosen
 
 
+@cache
 def vllm_fact(name: str, version: Version) -> Any:
     """The value of a versioned fact of data/vllm.toml (e.g. ``gpu_memory_utilization``)."""
     return _pick(load_toml("vllm.toml")[name], version)["value"]
@@ -232,10 +237,12 @@ def vllm_setting(name: str) -> Any:
     return load_toml("vllm.toml")[name]
 
 
+@cache
 def default_vllm_version() -> Version:
     return parse_version(str(vllm_setting("default_version")))
 
 
+@cache
 def batch_defaults(version: Version, gpu: GpuSpec) -> BatchDefaults:
     """vLLM's serve defaults of max_num_batched_tokens / max_num_seqs for this GPU's memory."""
     rows = _pick(load_toml("vllm.toml")["batch_defaults"], version)["rows"]
@@ -247,6 +254,7 @@ def batch_defaults(version: Version, gpu: GpuSpec) -> BatchDefaults:
     return BatchDefaults(int(chosen["max_num_batched_tokens"]), int(chosen["max_num_seqs"]))
 
 
+@cache
 def arch_facts(architecture: str) -> ArchFacts | None:
     raw = load_toml("vllm.toml").get("architectures", {}).get(architecture)
     if raw is None:

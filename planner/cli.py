@@ -129,8 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
-            raise UsageError("planner: a command is required: " + ", ".join(
-                sorted(parser._subparsers._group_actions[0].choices)))  # type: ignore[union-attr]
+            raise UsageError("planner: a command is required; see planner --help")
         return int(args.func(args))
     except UsageError as exc:
         print(f"{exc}", file=sys.stderr)

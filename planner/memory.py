@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from planner import problems as pr
@@ -82,6 +83,7 @@ def linear_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
     return max(1, model.num_heads // tp) * model.head_dim * model.head_dim * model.dtype_bytes
 
 
+@cache
 def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: int) -> KvLayout:
     """vLLM's grouping and page-size unification for the layers of one rank.
 

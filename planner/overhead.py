@@ -13,6 +13,7 @@ a test refits and compares, so the numbers there are never typed in by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from planner.catalog import load_toml
 from planner.specs import ModelSpec, ParallelPlan
@@ -33,6 +34,7 @@ class OverheadFit:
     logs: tuple[str, ...]
 
 
+@cache
 def load_fit() -> OverheadFit:
     raw = load_toml("calibration/overhead_fit.toml")
     return OverheadFit(

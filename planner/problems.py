@@ -77,7 +77,7 @@ def _block_quant(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> li
     block = quant.block
     if model.quant is not None and model.quant.scheme == quant.name and model.quant.block:
         block = model.quant.block
-    if block is None or plan.tp == 1 and plan.dp == 1:
+    if block is None or (plan.tp == 1 and plan.dp == 1):
         return []
     bn, bk = block
     out = []

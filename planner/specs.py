@@ -277,7 +277,7 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
         raise ConfigError(f"config of {name!r}: field 'architectures' must be a list of names")
     # Multimodal configs nest the language model; size the text part.
-    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else cfg
+    text: dict[str, Any] = cfg["text_config"] if isinstance(cfg.get("text_config"), dict) else cfg
     n_layers = _req(text, "num_hidden_layers", name)
     hidden = _req(text, "hidden_size", name)
     vocab = _req(text, "vocab_size", name)
@@ -287,7 +287,9 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     max_pos = _req(text, "max_position_embeddings", name)
     dtype = str(text.get("torch_dtype") or text.get("dtype") or "bfloat16")
     dtype_bytes = DTYPE_BYTES.get(dtype, 2)
-    num_experts = _opt_int(text, "num_local_experts") or _opt_int(text, "num_experts") or _opt_int(text, "n_routed_experts")
+    num_experts = (
+        _opt_int(text, "num_local_experts") or _opt_int(text, "num_experts") or _opt_int(text, "n_routed_experts")
+    )
     experts_per_tok = _opt_int(text, "num_experts_per_tok")
     if num_experts and not experts_per_tok:
         raise ConfigError(f"config of {name!r}: MoE model without 'num_experts_per_tok'")

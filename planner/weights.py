@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 from planner.catalog import arch_facts, load_quant, vllm_setting
 from planner.specs import LINEAR, ModelSpec, ParallelPlan, QuantScheme
@@ -48,6 +49,7 @@ def pp_layer_counts(num_layers: int, pp: int) -> tuple[int, ...]:
     return tuple(counts)
 
 
+@cache
 def pp_stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
     stages, start = [], 0
     for n in pp_layer_counts(num_layers, pp):
@@ -78,6 +80,7 @@ class _Quantizer:
         return self.scheme.linear_bytes(n_out, k_in)
 
 
+@cache
 def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
     """The checkpoint's own modules_to_not_convert when it is the same scheme, else the defaults."""
     if model.quant is not None and model.quant.scheme == quant.name:
@@ -85,7 +88,7 @@ def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
         scheme = quant
         if model.quant.block and quant.block and model.quant.block != quant.block:
             scheme = QuantScheme(**{**quant.__dict__, "block": model.quant.block})
-        return _Quantizer(scheme, tuple(skipped) + ("lm_head", "embed_tokens"), model.dtype_bytes)
+        return _Quantizer(scheme, (*tuple(skipped), "lm_head", "embed_tokens"), model.dtype_bytes)
     return _Quantizer(quant, (*quant.keep_bf16, "lm_head", "embed_tokens"), model.dtype_bytes)
 
 
@@ -178,6 +181,7 @@ def weights_per_gpu(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) ->
     return max(stages, key=lambda w: w.total_bytes)
 
 
+@cache
 def weights_of_stage(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, stage: int) -> WeightsBreakdown:
     q = quantizer_for(model, quant)
     layers = pp_stage_layers(model.num_layers, plan.pp)[stage]

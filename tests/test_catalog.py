@@ -1,0 +1,119 @@
+import json
+
+import pytest
+
+from planner.catalog import (
+    arch_facts,
+    batch_defaults,
+    gpu_names,
+    load_gpu,
+    load_model,
+    load_quant,
+    model_names,
+    models_supporting,
+    vllm_fact,
+)
+from planner.errors import ConfigError, InvalidInputError, UnknownGpuError, UnknownModelError
+from planner.specs import FULL, LINEAR
+from planner.versions import parse_version
+
+REQUIRED_GPUS = {"h100", "h200", "b200", "b300", "gb200", "h20", "rtx-pro-6000", "l40s", "mi300x", "mi325x", "mi355x"}
+REQUIRED_MODELS = {"minimax-m2.5", "minimax-m2", "minimax-m2.1", "minimax-m2.7", "minimax-m1-80k",
+                   "minimax-text-01", "llama-3.1-8b-instruct"}
+
+
+def test_catalog_has_required_entries():
+    assert set(gpu_names()) >= REQUIRED_GPUS
+    assert set(model_names()) >= REQUIRED_MODELS
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED_MODELS | {"qwen3-235b-a22b-fp8", "deepseek-v3"}))
+def test_every_model_parses_with_provenance(name):
+    spec = load_model(name)
+    assert spec.num_layers == len(spec.layer_kinds)
+    assert spec.provenance.get("source"), f"{name} has no provenance"
+
+
+def test_minimax_m25_is_full_attention_fp8(m25):
+    # The seed guide says Lightning attention; the config says 62 softmax layers.
+    assert set(m25.layer_kinds) == {FULL}
+    assert m25.num_layers == 62 and m25.num_kv_heads == 8 and m25.head_dim == 128
+    assert m25.max_position_embeddings == 196_608
+    assert m25.quant is not None and m25.quant.block == (128, 128)
+    assert "gate" in m25.quant.modules_to_not_convert
+
+
+def test_text01_is_hybrid():
+    t = load_model("minimax-text-01")
+    assert t.layer_kinds.count(LINEAR) == 70 and t.layer_kinds.count(FULL) == 10
+    assert t.layer_kinds[7] == FULL and t.layer_kinds[0] == LINEAR
+
+
+def test_hf_repo_alias_and_case():
+    assert load_model("MiniMaxAI/MiniMax-M2.5").name == "minimax-m2.5"
+    assert load_gpu("H100").key == "h100"
+    assert load_gpu("NVIDIA H100 80GB HBM3").key == "h100"
+
+
+def test_h100_cuda_total_is_measured():
+    assert load_gpu("h100").cuda_total_bytes == 85_017_493_504
+
+
+def test_every_gpu_cuda_total_below_nvml_total():
+    for name in gpu_names():
+        g = load_gpu(name)
+        assert 0 < g.cuda_total_bytes <= g.nvml_total_mib * 2**20
+        assert g.sources
+
+
+def test_unknown_names_list_known():
+    with pytest.raises(UnknownModelError, match=r"minimax-m2\.5"):
+        load_model("no-such-model")
+    with pytest.raises(UnknownGpuError, match="b200"):
+        load_gpu("tpu-v5")
+    with pytest.raises(InvalidInputError, match="fp8"):
+        load_quant("fp3")
+
+
+def test_config_path(tmp_path):
+    src = load_model("llama-3.1-8b-instruct")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
+                                "num_hidden_layers": 32, "vocab_size": 128256, "num_attention_heads": 32,
+                                "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                                "intermediate_size": 14336}))
+    spec = load_model(str(tmp_path))
+    assert spec.num_layers == src.num_layers and spec.head_dim == 128
+
+
+def test_config_not_json_or_missing_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\x00\xffnot json")
+    with pytest.raises(ConfigError, match="not JSON"):
+        load_model(str(bad))
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"architectures": ["X"], "hidden_size": 8}))
+    with pytest.raises(ConfigError, match="num_hidden_layers"):
+        load_model(str(missing))
+
+
+def test_vllm_defaults_by_version():
+    assert vllm_fact("gpu_memory_utilization", parse_version("0.12.0")) == 0.9
+    assert vllm_fact("gpu_memory_utilization", parse_version("0.18.0")) == 0.9
+    assert vllm_fact("gpu_memory_utilization", parse_version("0.21.0")) == 0.92
+    assert vllm_fact("cudagraph_charged", parse_version("0.18.0")) is False
+    assert vllm_fact("cudagraph_charged", parse_version("0.21.0")) is True
+    assert batch_defaults(parse_version("0.12.0"), load_gpu("h100")).max_num_batched_tokens == 8192
+    assert batch_defaults(parse_version("0.33.0"), load_gpu("b200")).max_num_batched_tokens == 16384
+    assert batch_defaults(parse_version("0.33.0"), load_gpu("l40s")).max_num_seqs == 256
+
+
+def test_architecture_versions():
+    m2 = arch_facts("MiniMaxM2ForCausalLM")
+    assert m2 is not None and m2.min_version == (0, 11, 1)
+    t = arch_facts("MiniMaxText01ForCausalLM")
+    assert t is not None and t.removed_after == (0, 23, 0)
+
+
+def test_models_supporting_1m():
+    assert set(models_supporting(2**20)) == {"minimax-m1-80k", "minimax-text-01"}

@@ -1,0 +1,99 @@
+"""The `planner` CLI in-process: output, JSON schema, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.cli import main
+from planner.errors import InvalidInputError
+from planner.units import parse_tokens
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_signature_command(capsys):
+    code, out, err = run(capsys, "size", "--ctx", "1M", "--quant", "fp8")
+    assert code == 0 and not err
+    assert "serves at most 196,608 tokens per request" in out
+    assert "minimax-text-01" in out and "Recommended: TP2" in out
+    assert "vllm serve MiniMaxAI/MiniMax-M2.5" in out and "docker run" in out
+
+
+def test_json_schema(capsys):
+    code, out, _ = run(capsys, "size", "--gpu", "h200", "--tp", "4", "--json")
+    d = json.loads(out)
+    assert code == 0 and set(d) >= {"model", "gpu", "plans", "recommended"}
+    assert len(d["plans"]) == 1 and d["plans"][0]["tp"] == 4
+    for p in d["plans"]:
+        assert {"id", "message"} <= set(p["problems"][0]) if p["problems"] else True
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["size", "--ctx", "1Q"], "invalid token count '1Q'"),
+    (["size", "--ctx", "0"], ">= 1"),
+    (["size", "--tp", "-2"], "--tp must be >= 1"),
+    (["size", "--tp", "two"], "--tp must be a positive integer"),
+    (["size", "--gpu-memory-utilization", "1.5"], "(0, 1]"),
+    (["size", "--gpu-memory-utilization", "0"], "(0, 1]"),
+    (["size", "--model", "nope"], "known: "),
+    (["size", "--gpu", "tpu"], "known: "),
+    (["size", "--quant", "fp3"], "accepted: "),
+    (["size", "--kv-cache-dtype", "int3"], "accepted: "),
+    (["size", "--vllm-version", "latest"], "accepted: X.Y"),
+    (["frobnicate"], "invalid choice"),
+    ([], "a command is required"),
+])
+def test_bad_input_is_one_line_exit_2(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out
+    assert err.count("\n") == 1 and needle in err
+
+
+def test_config_not_json(capsys, tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_bytes(b"\x89PNG\r\n")
+    code, _, err = run(capsys, "size", "--model", str(bad))
+    assert code == 2 and "not JSON" in err and err.count("\n") == 1
+    assert bad.read_bytes() == b"\x89PNG\r\n"  # never modified
+
+
+def test_catalog(capsys):
+    code, out, _ = run(capsys, "catalog")
+    assert code == 0 and "minimax-m2.5" in out and "b200" in out
+
+
+@pytest.mark.parametrize("text, tokens", [("196608", 196608), ("128k", 128000), ("128K", 131072),
+                                          ("1M", 1048576), ("1m", 1000000), ("1.5K", 1536)])
+def test_parse_tokens(text, tokens):
+    assert parse_tokens(text) == tokens
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(st.text(max_size=12))
+def test_fuzz_ctx(capsys, text):
+    with contextlib.suppress(InvalidInputError):
+        parse_tokens(text)
+    code, _, err = run(capsys, "size", "--ctx", text, "--tp", "4", "--json")
+    assert code in (0, 2)
+    if code == 2:
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(st.lists(st.sampled_from(["size", "--tp", "--pp", "--dp", "--ep", "--no-ep", "--num-gpus", "--gpu",
+                                 "h100", "b200", "0", "3", "8", "-1", "x", "--ctx", "1M", "--json",
+                                 "--quant", "nvfp4", "--model", "minimax-text-01", "--kv-cache-dtype", "fp8"]),
+                max_size=8))
+def test_fuzz_cli(capsys, argv):
+    code, _, err = run(capsys, *argv)
+    assert code in (0, 2)
+    assert "Traceback" not in err

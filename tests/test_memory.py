@@ -1,0 +1,79 @@
+"""KV arithmetic and budget formula (shared/reference/vllm-memory.md sections 1-2)."""
+
+import pytest
+
+from planner.catalog import load_gpu, load_model
+from planner.memory import kv_bytes_per_token_per_layer, kv_capacity, kv_layout, plan_memory
+from planner.specs import ParallelPlan
+from planner.versions import parse_version
+
+
+def test_m25_kv_bytes_per_token(m25):
+    # 2 x 62 x 8 x 128 x 2 B = 253,952 B/token; 63,488 per GPU at TP4 (minimax-models.md 1.1).
+    full = kv_layout(m25, 1, 2, range(62), 16)
+    assert full.kv_bytes_per_token == 253_952
+    assert kv_layout(m25, 4, 2, range(62), 16).kv_bytes_per_token == 63_488
+    assert kv_layout(m25, 4, 1, range(62), 16).kv_bytes_per_token == 31_744
+
+
+def test_kv_heads_replicate_beyond_tp(m25):
+    # 8 KV heads at TP16: one head per rank, not half a head.
+    assert kv_bytes_per_token_per_layer(m25, 16, 2) == kv_bytes_per_token_per_layer(m25, 8, 2)
+
+
+def test_mla_kv_is_one_latent_not_split_by_tp():
+    ds = load_model("deepseek-v3")
+    assert kv_bytes_per_token_per_layer(ds, 1, 2) == (512 + 64) * 2
+    assert kv_bytes_per_token_per_layer(ds, 8, 2) == (512 + 64) * 2
+
+
+def test_hybrid_page_unification_text01_tp8():
+    # vllm-memory.md 2.2: MiniMax-Text-01, TP8, bf16: attention 512 B/token/layer, state 256 KiB
+    # -> attention block size raised to 512 tokens.
+    t = load_model("minimax-text-01")
+    lay = kv_layout(t, 8, 2, range(80), 16)
+    assert lay.block_size == 512
+    assert lay.page_bytes == 256 * 1024
+    assert (lay.attention_groups, lay.linear_groups, lay.layers_per_group) == (1, 7, 10)
+    # One request = its attention blocks + one state page per linear group.
+    assert lay.blocks_per_request(4096) == 8 + 7
+
+
+def test_llama_worked_example_from_reference():
+    # vllm-memory.md 2.3: 59,212,694,937 B // 65,536 // 32 = 28,234 blocks -> 451,744 tokens, 110.29x.
+    llama = load_model("llama-3.1-8b-instruct")
+    lay = kv_layout(llama, 1, 2, range(32), 16)
+    blocks, tokens, conc = kv_capacity(lay, 59_212_694_937, 4096, tokens_formula="blocks")
+    assert (blocks, tokens) == (28_234, 451_744)
+    assert round(conc, 2) == 110.29
+
+
+def test_cudagraphs_charged_from_021(m25, b200, fp8):
+    old = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.18.0"))
+    new = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.21.0"))
+    eager = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.21.0"),
+                        enforce_eager=True)
+    assert old.cudagraph_bytes == 0 and new.cudagraph_bytes > 0 and eager.cudagraph_bytes == 0
+    assert old.gpu_memory_utilization == 0.9 and new.gpu_memory_utilization == 0.92
+
+
+def test_plan_json_has_design_keys(m25, b200, fp8):
+    d = plan_memory(m25, b200, fp8, ParallelPlan(tp=4)).to_dict()
+    for key in ("tp", "pp", "dp", "ep", "num_gpus", "quant", "kv_cache_dtype", "max_model_len",
+                "gpu_memory_utilization", "weights_gib_per_gpu", "overhead_gib_per_gpu",
+                "kv_cache_gib_per_gpu", "kv_bytes_per_token_per_gpu", "kv_cache_tokens",
+                "max_concurrency", "fits", "problems"):
+        assert key in d
+
+
+def test_utilization_applies_to_cuda_total(m25, fp8):
+    h100 = load_gpu("h100")
+    p = plan_memory(m25, h100, fp8, ParallelPlan(tp=8, ep=True), gpu_memory_utilization=0.9)
+    assert p.requested_bytes == -(-85_017_493_504 * 9 // 10)
+
+
+def test_fp8_kv_cache_doubles_tokens(m25, b200, fp8):
+    auto = plan_memory(m25, b200, fp8, ParallelPlan(tp=4))
+    f8 = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), kv_cache_dtype="fp8")
+    assert f8.kv_bytes_per_token * 2 == auto.kv_bytes_per_token
+    assert f8.num_blocks == pytest.approx(2 * auto.num_blocks, abs=1)

@@ -1,0 +1,78 @@
+"""Each problem id is produced by a rule over the config, shown on the cases the issue names."""
+
+import pytest
+
+from planner.catalog import load_gpu, load_model, load_quant
+from planner.memory import plan_memory
+from planner.problems import PROBLEM_IDS
+from planner.specs import ParallelPlan
+from planner.versions import parse_version
+
+
+def ids(plan):
+    return {p.id for p in plan.problems}
+
+
+def test_tp8_without_ep_is_indivisible(m25, b200, fp8):
+    p = plan_memory(m25, b200, fp8, ParallelPlan(tp=8))
+    assert "fp8-block-tp-indivisible" in ids(p) and not p.fits
+    assert "= 192 is not divisible by weight quantization block_n = 128" in p.problems[0].message
+    assert plan_memory(m25, b200, fp8, ParallelPlan(tp=8, ep=True)).fits
+
+
+def test_bf16_tp8_has_no_block_problem(m25, b200):
+    assert "fp8-block-tp-indivisible" not in ids(plan_memory(m25, b200, load_quant("bf16"), ParallelPlan(tp=8)))
+
+
+def test_heads_indivisible(m25, b200, fp8):
+    assert "tp-heads-indivisible" in ids(plan_memory(m25, b200, fp8, ParallelPlan(tp=5, ep=True)))
+
+
+def test_kv_heads_replicated_is_info(m25, b200, fp8):
+    p = plan_memory(m25, b200, fp8, ParallelPlan(tp=16, ep=True))
+    rep = [x for x in p.problems if x.id == "kv-heads-replicated"]
+    assert rep and rep[0].severity == "info"
+
+
+def test_ctx_exceeds_model_max_names_models(m25, b200, fp8):
+    p = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), max_model_len=2**20)
+    msg = next(x.message for x in p.problems if x.id == "ctx-exceeds-model-max")
+    assert "196,608" in msg and "minimax-text-01" in msg
+
+
+def test_weights_do_not_fit(m25, fp8):
+    assert "weights-do-not-fit" in ids(plan_memory(m25, load_gpu("h100"), fp8, ParallelPlan(tp=2)))
+
+
+def test_kv_cache_too_small_quotes_vllm_numbers(m25, fp8):
+    p = plan_memory(m25, load_gpu("h100"), fp8, ParallelPlan(tp=4), gpu_memory_utilization=0.9,
+                    vllm_version=parse_version("0.12.0"))
+    prob = next(x for x in p.problems if x.id == "kv-cache-too-small")
+    assert "To serve at least one request with the model's max seq len (196608)" in prob.message
+    assert "estimated maximum model length is" in prob.message
+
+
+def test_nvfp4_on_hopper_is_not_native(m25):
+    p = plan_memory(m25, load_gpu("h200"), load_quant("nvfp4"), ParallelPlan(tp=2))
+    assert "quant-not-native" in ids(p) and p.fits
+
+
+def test_fp8_native_on_hopper_and_ada(m25, fp8):
+    assert "quant-not-native" not in ids(plan_memory(m25, load_gpu("h200"), fp8, ParallelPlan(tp=4)))
+
+
+def test_vllm_too_old_and_removed(m25, b200, fp8):
+    old = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.11.0"))
+    assert "vllm-too-old-for-model" in ids(old)
+    t = load_model("minimax-text-01")
+    new = plan_memory(t, load_gpu("b300"), load_quant("bf16"), ParallelPlan(tp=8), max_model_len=32768,
+                      vllm_version=parse_version("0.24.0"))
+    assert "architecture-removed" in ids(new)
+
+
+@pytest.mark.parametrize("pid", sorted(PROBLEM_IDS))
+def test_every_id_is_documented(pid):
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "problems.md").read_text()
+    assert f"`{pid}`" in doc

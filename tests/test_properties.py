@@ -1,0 +1,55 @@
+"""Laws of the memory model (hypothesis)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.catalog import gpu_names, load_gpu, load_model, load_quant, model_names
+from planner.memory import plan_memory
+from planner.specs import GpuSpec, ParallelPlan
+from planner.weights import weights_per_gpu
+
+MODELS = st.sampled_from(model_names())
+GPUS = st.sampled_from(gpu_names())
+QUANTS = st.sampled_from(["bf16", "fp8", "nvfp4", "mxfp4", "int4"])
+TPS = st.sampled_from([1, 2, 4, 8])
+
+
+@settings(max_examples=60, deadline=None)
+@given(MODELS, GPUS, QUANTS, TPS, st.integers(1, 2**17), st.integers(1, 2**17))
+def test_kv_need_grows_with_context(model, gpu, quant, tp, a, b):
+    m, g, q = load_model(model), load_gpu(gpu), load_quant(quant)
+    lo, hi = sorted((a, b))
+    p_lo = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=lo)
+    p_hi = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=hi)
+    assert p_hi.kv_bytes_per_request >= p_lo.kv_bytes_per_request
+    assert p_hi.max_concurrency <= p_lo.max_concurrency + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(MODELS, QUANTS, st.booleans())
+def test_per_gpu_weights_never_grow_with_tp(model, quant, ep):
+    m, q = load_model(model), load_quant(quant)
+    sizes = [weights_per_gpu(m, q, ParallelPlan(tp=t, ep=ep and m.is_moe)).total_bytes for t in (1, 2, 4, 8, 16)]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(MODELS, TPS)
+def test_fp8_kv_halves_kv_bytes(model, tp):
+    m = load_model(model)
+    g, q = load_gpu("b300"), load_quant("fp8")
+    auto = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=4096, kv_cache_dtype="bfloat16")
+    f8 = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=4096, kv_cache_dtype="fp8")
+    assert 2 * f8.kv_bytes_per_token == auto.kv_bytes_per_token
+
+
+@settings(max_examples=60, deadline=None)
+@given(MODELS, GPUS, QUANTS, TPS, st.integers(1024, 2**17), st.integers(0, 64))
+def test_a_fit_keeps_fitting_with_more_memory(model, gpu, quant, tp, ctx, extra_gib):
+    m, g, q = load_model(model), load_gpu(gpu), load_quant(quant)
+    base = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=ctx)
+    bigger = GpuSpec(**{**g.__dict__, "cuda_total_bytes": g.cuda_total_bytes + extra_gib * 2**30})
+    more = plan_memory(m, bigger, q, ParallelPlan(tp=tp), max_model_len=ctx)
+    if base.fits:
+        assert more.fits
+    assert more.kv_cache_tokens >= base.kv_cache_tokens

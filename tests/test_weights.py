@@ -1,0 +1,85 @@
+"""Weights per GPU against vLLM's 'Model loading took' lines (tolerance 1 %, issue #2)."""
+
+import pytest
+
+from planner.catalog import load_model, load_quant
+from planner.specs import ParallelPlan
+from planner.weights import (
+    local_experts,
+    padded_vocab,
+    pp_layer_counts,
+    quantizer_for,
+    weights_of_stage,
+    weights_per_gpu,
+)
+
+GIB = 2**30
+
+
+def test_m25_fp8_tp4_matches_vllm_log(m25, fp8):
+    # shared/reference/minimax-models.md section 4: "Model loading took 53.75 GiB memory" (TP4).
+    w = weights_per_gpu(m25, fp8, ParallelPlan(tp=4)).total_bytes / GIB
+    assert w == pytest.approx(53.75, rel=0.01)
+
+
+def test_llama_bf16_matches_vllm_log():
+    # vllm-project/vllm#10517: "Loading model weights took 14.9888 GB" (GiB values) on one GPU.
+    llama = load_model("llama-3.1-8b-instruct")
+    w = weights_per_gpu(llama, load_quant("bf16"), ParallelPlan()).total_bytes / GIB
+    assert w == pytest.approx(14.9888, rel=0.01)
+
+
+def test_seed_guide_29gb_is_wrong(m25, fp8):
+    # The seed guide claims ~29 GB per GPU at TP4 (~115 GB total); the model holds ~215 GiB.
+    total = weights_per_gpu(m25, fp8, ParallelPlan(tp=1)).total_bytes / GIB
+    assert 210 < total < 220
+    assert weights_per_gpu(m25, fp8, ParallelPlan(tp=4)).total_bytes > 29e9 * 1.5
+
+
+def test_router_gate_stays_fp32_and_unquantized(m25, fp8):
+    q = quantizer_for(m25, fp8)
+    assert q.linear("model.layers.0.block_sparse_moe.gate", 256, 3072) == 256 * 3072 * 2
+    assert q.linear("model.layers.0.block_sparse_moe.experts.w13", 768, 3072) < 768 * 3072 * 2
+    w = weights_per_gpu(m25, fp8, ParallelPlan(tp=4))
+    assert w.router_bytes == 62 * (256 * 3072 * 4 + 256 * 4)
+
+
+def test_expert_parallel_remainder_goes_to_first_ranks():
+    assert [local_experts(256, 3, r) for r in range(3)] == [86, 85, 85]
+    assert local_experts(256, 8) == 32
+
+
+def test_ep_holds_whole_experts_tp_splits_them(m25, fp8):
+    tp8 = weights_per_gpu(m25, fp8, ParallelPlan(tp=8)).experts_bytes
+    ep8 = weights_per_gpu(m25, fp8, ParallelPlan(tp=8, ep=True)).experts_bytes
+    assert ep8 == pytest.approx(tp8, rel=0.01)
+
+
+def test_pp_split_matches_vllm_get_pp_indices():
+    assert pp_layer_counts(62, 4) == (15, 16, 16, 15)
+    assert sum(pp_layer_counts(61, 8)) == 61
+    assert pp_layer_counts(62, 1) == (62,)
+
+
+def test_pp_stages_carry_embedding_and_head(m25, fp8):
+    plan = ParallelPlan(tp=2, pp=2)
+    first, last = weights_of_stage(m25, fp8, plan, 0), weights_of_stage(m25, fp8, plan, 1)
+    assert first.embedding_bytes > 0 and first.lm_head_bytes == 0
+    assert last.lm_head_bytes > 0 and last.embedding_bytes == 0
+
+
+def test_vocab_padding():
+    assert padded_vocab(load_model("minimax-m2.5")) == 200_064
+    assert padded_vocab(load_model("deepseek-v3")) == 129_280
+
+
+def test_nvfp4_roughly_halves_fp8_experts(m25):
+    fp8 = weights_per_gpu(m25, load_quant("fp8"), ParallelPlan(tp=4)).experts_bytes
+    fp4 = weights_per_gpu(m25, load_quant("nvfp4"), ParallelPlan(tp=4)).experts_bytes
+    assert fp4 / fp8 == pytest.approx(0.5625, rel=0.01)
+
+
+def test_text01_param_count_matches_model_card():
+    t = load_model("minimax-text-01")
+    total = weights_per_gpu(t, load_quant("bf16"), ParallelPlan()).total_bytes / 2
+    assert total / 1e9 == pytest.approx(456, rel=0.01)
