@@ -1,0 +1,361 @@
+"""Parse a `vllm serve` command (or its `docker run` form) as vLLM does, and pre-flight it.
+
+Why our own parser: the pre-flight must work without vLLM installed.  It follows vLLM's argparse
+conventions: ``--tensor-parallel-size 4``, ``-tp 4``, ``--x=y``, underscore spellings
+(``--enable_expert_parallel``), ``--flag``/``--no-flag`` booleans, leading ``ENV=value``
+assignments, and the Docker image tag as the vLLM version.  Unknown flags are checked against
+vLLM's own parser when the ``vllm`` extra is installed, otherwise against a packaged flag list.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+from functools import cache
+
+from diagnostics.deployment import Deployment
+from diagnostics.findings import Finding
+from diagnostics.signatures import signature
+from planner.catalog import arch_facts, data_path, load_gpu, load_model
+from planner.errors import InvalidInputError, PlannerError
+from planner.specs import GpuSpec, ModelSpec
+from planner.units import parse_fraction, parse_positive_int, parse_tokens
+from planner.versions import Version, format_version, parse_version
+
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+SHORT = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "dp": "data-parallel-size",
+         "q": "quantization"}
+DOCKER_VALUE_OPTS = {"-e", "--env", "-v", "--volume", "-p", "--publish", "--gpus", "--name", "--ipc", "--shm-size",
+                     "--runtime", "--entrypoint", "--network", "--net", "--ulimit", "-w", "--workdir", "-u", "--user",
+                     "--env-file", "--device", "--mount", "--platform", "--restart", "--cpus", "-m", "--memory",
+                     "--label", "-l", "--hostname", "-h", "--pull", "--cap-add", "--security-opt", "--add-host"}
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """A `vllm serve` invocation, normalized."""
+
+    model: str
+    #: flag name (dashes, no leading --) -> value ("true"/"false" for booleans).
+    flags: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...]
+    #: vLLM version from the Docker image tag, if any.
+    image_version: Version | None
+    image: str | None
+    #: Flags not known to the vLLM version checked against (filled by check_flags).
+    positional_extra: tuple[str, ...] = ()
+
+    def flag(self, name: str) -> str | None:
+        return dict(self.flags).get(name)
+
+    def has(self, name: str) -> bool:
+        return self.flag(name) not in (None, "false")
+
+    def render(self) -> str:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
+        parts = ["vllm", "serve", shlex.quote(self.model)]
+        for k, v in self.flags:
+            if v == "true":
+                parts.append(f"--{k}")
+            elif v == "false":
+                parts.append(f"--no-{k}")
+            else:
+                parts += [f"--{k}", shlex.quote(v)]
+        cmd = " ".join(parts)
+        return f"{env} {cmd}" if env else cmd
+
+    def with_flag(self, name: str, value: str) -> ParsedCommand:
+        flags = [(k, v) for k, v in self.flags if k != name] + [(name, value)]
+        return replace(self, flags=tuple(flags))
+
+    def with_env(self, name: str, value: str) -> ParsedCommand:
+        env = [(k, v) for k, v in self.env if k != name] + [(name, value)]
+        return replace(self, env=tuple(env))
+
+    def deployment(self) -> Deployment:
+        def num(name: str, default: int) -> int:
+            v = self.flag(name)
+            return parse_positive_int(v, f"--{name}") if v is not None else default
+
+        mml = self.flag("max-model-len")
+        util = self.flag("gpu-memory-utilization")
+        return Deployment(
+            model=self.model,
+            tp=num("tensor-parallel-size", 1),
+            pp=num("pipeline-parallel-size", 1),
+            dp=num("data-parallel-size", 1),
+            ep=self.has("enable-expert-parallel"),
+            quant=_quant_name(self.flag("quantization")),
+            kv_cache_dtype=self.flag("kv-cache-dtype") or "auto",
+            max_model_len=parse_tokens(mml) if mml not in (None, "-1", "auto") else None,
+            gpu_memory_utilization=parse_fraction(util, "--gpu-memory-utilization") if util else None,
+            max_num_batched_tokens=num("max-num-batched-tokens", 0) or None,
+            max_num_seqs=num("max-num-seqs", 0) or None,
+            enforce_eager=self.has("enforce-eager"),
+            trust_remote_code=self.has("trust-remote-code"),
+            vllm_version=self.image_version,
+            env=self.env,
+        )
+
+
+def _quant_name(q: str | None) -> str | None:
+    if q is None:
+        return None
+    return {"modelopt_fp4": "nvfp4", "awq": "int4", "gptq": "int4", "awq_marlin": "int4", "gptq_marlin": "int4",
+            "compressed-tensors": None, "modelopt": "fp8"}.get(q, q)
+
+
+@cache
+def flag_table(version: Version | None) -> tuple[str, dict[str, bool]]:
+    """(file, flag -> takes no value) of the packaged flag list nearest below ``version``.
+
+    The lists are extracted from vLLM wheels by ``python3 -m diagnostics.flagsgen``.
+    """
+    files = sorted(
+        (parse_version(p.name[len("vllm-serve-"):-len(".txt")]), p.name)
+        for p in data_path("flags").iterdir() if p.name.startswith("vllm-serve-") and p.name.endswith(".txt")
+    )
+    if not files:
+        return "", {}
+    chosen = files[-1]
+    if version is not None:
+        below = [f for f in files if f[0] <= version]
+        chosen = below[-1] if below else files[0]
+    table: dict[str, bool] = {}
+    for line in data_path(f"flags/{chosen[1]}").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, kind = line.partition("\t")
+            table[name.strip()] = kind.strip() == "bool"
+    return f"data/flags/{chosen[1]}", table
+
+
+def boolean_flags(version: Version | None = None) -> frozenset[str]:
+    return frozenset(k for k, v in flag_table(version)[1].items() if v)
+
+
+def _docker_image_version(image: str) -> Version | None:
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    m = re.match(r"v?(\d+\.\d+(?:\.\d+)?)", tag)
+    return parse_version(m.group(1)) if m else None
+
+
+def parse_command(argv: list[str] | str, version: Version | None = None) -> ParsedCommand:
+    """Parse ``[ENV=v ...] vllm serve MODEL [flags]`` or ``docker run ... IMAGE [flags]``."""
+    try:
+        tokens = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    except ValueError as exc:
+        raise InvalidInputError(f"cannot split the command: {exc}") from None
+    env: list[tuple[str, str]] = []
+    while tokens and _ENV.match(tokens[0]):
+        k, _, v = tokens.pop(0).partition("=")
+        env.append((k, v))
+    if tokens[:1] == ["env"]:
+        tokens.pop(0)
+        while tokens and _ENV.match(tokens[0]):
+            k, _, v = tokens.pop(0).partition("=")
+            env.append((k, v))
+    image = None
+    if tokens[:2] == ["docker", "run"]:
+        tokens = tokens[2:]
+        while tokens and tokens[0].startswith("-"):
+            opt = tokens.pop(0)
+            name, eq, val = opt.partition("=")
+            if name in DOCKER_VALUE_OPTS and not eq:
+                if not tokens:
+                    raise InvalidInputError(f"docker option {opt} needs a value")
+                val = tokens.pop(0)
+            if name in ("-e", "--env") and "=" in val:
+                k, _, v = val.partition("=")
+                env.append((k, v))
+        if not tokens:
+            raise InvalidInputError("docker run without an image; expected e.g. vllm/vllm-openai:v0.17.0")
+        image = tokens.pop(0)
+        if tokens[:2] == ["vllm", "serve"]:
+            tokens = tokens[2:]
+    elif tokens[:2] == ["vllm", "serve"]:
+        tokens = tokens[2:]
+    elif len(tokens) >= 3 and tokens[1] == "-m" and tokens[2] == "vllm.entrypoints.openai.api_server":
+        tokens = tokens[3:]
+    else:
+        shown = " ".join(tokens[:3]) or "(empty)"
+        raise InvalidInputError(
+            f"not a vllm serve command: {shown!r}; accepted: [ENV=v ...] vllm serve MODEL [flags], "
+            "or docker run [options] vllm/vllm-openai:TAG [flags]"
+        )
+    flags: list[tuple[str, str]] = []
+    model: str | None = None
+    extra: list[str] = []
+    if image:
+        version = _docker_image_version(image) or version
+    bools = boolean_flags(version)
+    while tokens:
+        tok = tokens.pop(0)
+        if tok == "--":
+            extra.extend(tokens)
+            break
+        if tok.startswith("-") and len(tok) > 1 and not re.match(r"^-\d", tok):
+            name, eq, value = tok.lstrip("-").partition("=")
+            name = SHORT.get(name, name).replace("_", "-")
+            if not name:
+                raise InvalidInputError(f"malformed flag {tok!r}")
+            if eq:
+                flags.append((name, value))
+            elif name.startswith("no-") and name[3:] in bools:
+                flags.append((name[3:], "false"))
+            elif name in bools:
+                flags.append((name, "true"))
+            elif tokens and not (tokens[0].startswith("--") or re.match(r"^-[A-Za-z]", tokens[0])):
+                flags.append((name, tokens.pop(0)))
+            else:
+                flags.append((name, "true"))
+        elif model is None:
+            model = tok
+        else:
+            extra.append(tok)
+    model_flag = dict(flags).pop("model", None)
+    flags = [(k, v) for k, v in flags if k != "model"]
+    model = model or model_flag
+    if not model:
+        raise InvalidInputError("vllm serve without a model; expected vllm serve MODEL [flags]")
+    return ParsedCommand(model, tuple(flags), tuple(env), _docker_image_version(image) if image else None, image,
+                         tuple(extra))
+
+
+# ------------------------------------------------------------------------------------ flag check
+
+@cache
+def known_flags(version: Version | None) -> tuple[frozenset[str], str]:
+    """Flags `vllm serve` accepts: from vLLM's parser if installed, else the packaged list."""
+    try:
+        from vllm.entrypoints.openai.cli_args import make_arg_parser
+        from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+        parser = make_arg_parser(FlexibleArgumentParser())
+        names = {s.lstrip("-") for a in parser._actions for s in a.option_strings}
+        return frozenset(n.replace("_", "-") for n in names), "installed vLLM's argument parser"
+    except Exception:
+        pass
+    source, table = flag_table(version)
+    return frozenset(table), source
+
+
+def check_flags(cmd: ParsedCommand, version: Version | None) -> list[Finding]:
+    known, source = known_flags(version)
+    if not known:
+        return []
+    unknown = [k for k, _ in cmd.flags if k not in known and f"no-{k}" not in known]
+    if not unknown:
+        return []
+    return [Finding("unknown-flag", "error", "vllm serve will reject unknown arguments",
+                    "unrecognized arguments: " + " ".join(f"--{u}" for u in unknown) + f" (checked with {source})",
+                    "argparse exits on any flag the installed vLLM does not define (a typo, or a flag of another "
+                    "version).", "Remove or correct the flag; `vllm serve --help=all` lists them.")]
+
+
+# ------------------------------------------------------------------------------------ pre-flight
+
+@dataclass(frozen=True)
+class Target:
+    gpu: GpuSpec
+    num_gpus: int
+    vllm_version: Version
+
+
+PLANNER_TO_SIGNATURE = {
+    "vllm-too-old-for-model": "architecture-unsupported",
+    "quant-not-native": "fp8-weight-only-fallback",
+}
+
+
+def _predict_n_group(model: ModelSpec, cmd: ParsedCommand, dep: Deployment, target: Target) -> bool:
+    rule = signature("moe-n-group-zero").prediction()
+    quant = dep.quant or (model.quant.scheme if model.quant else "bf16")
+    env = dict(cmd.env)
+    return bool(
+        model.is_moe and model.scoring_func == rule["scoring_func"]
+        and (not rule.get("no_expert_groups") or not model.n_group)
+        and quant == rule["quant"] and target.gpu.compute_capability[0] == int(rule["cc_major"])
+        and parse_version(rule["since"]) <= target.vllm_version < parse_version(rule["before"])
+        and env.get("VLLM_USE_FLASHINFER_MOE_FP8") != "0"
+    )
+
+
+def _issues(cmd: ParsedCommand, target: Target) -> tuple[list[tuple[str, str, str, str]], ParsedCommand]:
+    """(id, severity, evidence, fix) for each predicted failure, and the command with every fix applied."""
+    out: list[tuple[str, str, str, str]] = []
+    fixed = cmd
+    try:
+        model = load_model(cmd.model)
+    except PlannerError as exc:
+        hint = "Pass a catalog name or a path to the model's config.json."
+        return [("model-unknown", "warning", str(exc), hint)], cmd
+    dep = cmd.deployment()
+    facts = arch_facts(model.architecture)
+    if (model.has_remote_code or (facts is not None and facts.trust_remote_code)) and not dep.trust_remote_code:
+        fixed = fixed.with_flag("trust-remote-code", "true")
+        out.append(("trust-remote-code-missing", "error",
+                    f"{model.name}'s config.json carries auto_map custom classes and the command has no "
+                    "--trust-remote-code", "Add --trust-remote-code."))
+    if dep.num_gpus > target.num_gpus:
+        out.append(("gpu-count-short", "error", f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; "
+                    f"the target has {target.num_gpus} x {target.gpu.key}", "Use a layout of at most "
+                    f"{target.num_gpus} GPUs (planner size --gpu {target.gpu.key} --num-gpus {target.num_gpus})."))
+    if _predict_n_group(model, cmd, dep, target):
+        fixed = fixed.with_env("VLLM_USE_FLASHINFER_MOE_FP8", "0")
+        out.append(("moe-n-group-zero", "error",
+                    f"{model.name}: sigmoid router without n_group, FP8 block weights, SM"
+                    f"{target.gpu.compute_capability[0]}{target.gpu.compute_capability[1]} ({target.gpu.key}), "
+                    f"vLLM {format_version(target.vllm_version)}",
+                    "Set VLLM_USE_FLASHINFER_MOE_FP8=0, or use vLLM >= 0.17.0."))
+    plan = dep.memory_plan(target.gpu, target.vllm_version)
+    for p in plan.problems:
+        if p.severity == "info":
+            continue
+        sid = PLANNER_TO_SIGNATURE.get(p.id, p.id)
+        if p.id == "weights-do-not-fit":
+            sid = "cuda-oom" if plan.weights_bytes > plan.requested_bytes else "no-kv-cache-memory"
+        fix = ""
+        if p.id == "fp8-block-tp-indivisible":
+            fixed = fixed.with_flag("enable-expert-parallel", "true")
+            fix = "Add --enable-expert-parallel (EP keeps whole experts), or use TP4."
+        elif p.id == "kv-cache-too-small" and plan.estimated_max_model_len > 0:
+            fixed = fixed.with_flag("max-model-len", str(plan.estimated_max_model_len))
+            fix = (f"--max-model-len {plan.estimated_max_model_len}, or --kv-cache-dtype fp8, a higher "
+                   "--gpu-memory-utilization, or more TP.")
+        elif p.id == "ctx-exceeds-model-max":
+            fixed = fixed.with_flag("max-model-len", str(model.max_position_embeddings))
+            fix = f"--max-model-len {model.max_position_embeddings} (the model's maximum)."
+        out.append((sid, p.severity, p.message, fix))
+    return out, fixed
+
+
+def preflight(cmd: ParsedCommand, target: Target) -> list[Finding]:
+    """Predict, before launch, the failures the catalog knows for this command on this target."""
+    issues, fixed = _issues(cmd, target)
+    # Apply fixes until the command is clean (a fix may reveal the next problem, e.g. EP then KV).
+    for _ in range(3):
+        _, refixed = _issues(fixed, target)
+        if refixed == fixed:
+            break
+        fixed = refixed
+    findings: list[Finding] = []
+    for sid, severity, evidence, fix in issues:
+        try:
+            sig = signature(sid)
+            title, cause, refs = sig.title, sig.cause, sig.references
+        except KeyError:
+            title, cause, refs = sid.replace("-", " "), "Predicted from the command and the target.", ()
+        if fixed != cmd:
+            fix = f"{fix} Corrected command: {fixed.render()}".strip()
+        if refs:
+            fix += f" (refs: {', '.join(refs)})"
+        findings.append(Finding(sid, severity, f"predicted: {title}", evidence, cause, fix))
+    findings += check_flags(cmd, target.vllm_version)
+    return findings
+
+
+def target_from_flags(gpu: str, num_gpus: int | None, version: Version, cmd: ParsedCommand) -> Target:
+    spec = load_gpu(gpu)
+    dep = cmd.deployment()
+    return Target(spec, num_gpus or dep.num_gpus, cmd.image_version or version)

@@ -1,0 +1,97 @@
+"""Installed versions (vllm, torch, transformers, flashinfer, NVML binding) without importing them.
+
+Why importlib.metadata: importing vllm or torch takes seconds and may touch the GPU; the version
+strings are all the rules need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+
+from diagnostics.findings import Finding
+from planner.catalog import arch_facts, load_toml
+from planner.specs import ModelSpec
+from planner.versions import Version, format_version, parse_version
+
+PACKAGES = ("vllm", "torch", "transformers", "flashinfer-python", "flashinfer", "nvidia-ml-py", "pynvml")
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class Environment:
+    packages: tuple[tuple[str, str | None], ...]
+    driver_version: str | None = None
+    cuda_driver_version: int | None = None
+
+    def version(self, name: str) -> str | None:
+        return dict(self.packages).get(name)
+
+    def vllm(self) -> Version | None:
+        v = self.version("vllm")
+        try:
+            return parse_version(v) if v else None
+        except ValueError:
+            return None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"packages": dict(self.packages), "driver_version": self.driver_version,
+                "cuda_driver_version": self.cuda_driver_version}
+
+
+def read_environment(lookup: Callable[[str], str | None] = _installed, driver: str | None = None,
+                     cuda: int | None = None) -> Environment:
+    return Environment(tuple((p, lookup(p)) for p in PACKAGES), driver, cuda)
+
+
+def _older(installed: str, needed: str) -> bool:
+    try:
+        return parse_version(installed) < parse_version(needed)
+    except ValueError:
+        return False
+
+
+def check_environment(env: Environment, model: ModelSpec | None = None,
+                      requirements: Mapping[str, Mapping[str, str]] | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    if env.version("pynvml") and not env.version("nvidia-ml-py"):
+        out.append(Finding("pynvml-deprecated", "warning", "the deprecated `pynvml` package is installed",
+                           f"pynvml {env.version('pynvml')}, nvidia-ml-py not installed",
+                           "PyPI `pynvml` is a deprecated wrapper; NVIDIA's binding is nvidia-ml-py (module pynvml).",
+                           "pip uninstall pynvml && pip install nvidia-ml-py"))
+    if model is None:
+        return out
+    vllm = env.vllm()
+    facts = arch_facts(model.architecture)
+    if vllm is not None and facts is not None:
+        if vllm < facts.min_version:
+            out.append(Finding("architecture-unsupported", "error",
+                               f"installed vLLM {format_version(vllm)} predates {model.architecture}",
+                               f"vllm {env.version('vllm')}; {model.architecture} needs >= "
+                               f"{format_version(facts.min_version)}",
+                               facts.source, f"pip install -U 'vllm>={format_version(facts.min_version)}'"))
+        elif facts.removed_after and vllm > facts.removed_after:
+            out.append(Finding("architecture-removed", "error",
+                               f"installed vLLM {format_version(vllm)} no longer has {model.architecture}",
+                               f"vllm {env.version('vllm')}; last release with it: "
+                               f"{format_version(facts.removed_after)}",
+                               facts.source, f"pip install 'vllm=={format_version(facts.removed_after)}'"))
+    reqs = requirements if requirements is not None else load_toml("vllm.toml").get("model_requirements", {})
+    for pkg, needed in reqs.get(model.name, {}).items():
+        if pkg == "source":
+            continue
+        have = env.version(pkg)
+        if have is not None and _older(have, needed):
+            out.append(Finding("tokenizer-class-missing" if pkg == "transformers" else "package-too-old", "error",
+                               f"{model.name} needs {pkg} >= {needed}",
+                               f"installed {pkg} {have}",
+                               str(reqs[model.name].get("source", "")),
+                               f"pip install '{pkg}>={needed}'"))
+    return out

@@ -1,0 +1,222 @@
+"""Streaming scan of a vLLM server log for known failures and startup figures.
+
+Why literal keywords first: a 1 GB log is mostly request and metrics lines.  The scan reads fixed
+blocks of bytes (constant memory, any size), decodes them with undecodable bytes replaced, and
+looks only for the catalog's literal keywords with ``str.find`` (C speed); only the few lines that
+contain one are stripped of ANSI colours and CR and matched against the full patterns.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from diagnostics.redact import redact
+from diagnostics.signatures import Signature, signatures
+from planner.errors import InvalidInputError
+
+BLOCK_BYTES = 8 << 20
+MAX_LINE_CHARS = 4096
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+# Startup figures vLLM prints (vllm-memory.md section 1.4); GiB numbers may be %.2f or round(x, 2).
+FIGURES: dict[str, re.Pattern[str]] = {
+    "model_loading_gib": re.compile(r"(?:Model loading took|Loading model weights took) (-?[0-9.]+) (?:GiB|GB)"),
+    "available_kv_gib": re.compile(r"Available KV cache memory: (-?[0-9.]+) GiB"),
+    "kv_cache_tokens": re.compile(r"KV cache size: ([0-9,]+) tokens"),
+    "max_concurrency": re.compile(r"Maximum concurrency for ([0-9,]+) tokens per request: ([0-9.]+)x"),
+    "engine": re.compile(r"Initializing a V1 LLM engine \(v([^)]+)\) with config: (.*)"),
+    "version": re.compile(r"vLLM API server version ([0-9][^\s,]*)"),
+}
+FIGURE_KEYWORDS = ("Model loading took", "Loading model weights took", "Available KV cache memory",
+                   "KV cache size:", "Maximum concurrency for", "LLM engine (v", "server version")
+_CONFIG_ITEM = re.compile(r"(\w+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^,]*)")
+
+
+@dataclass(frozen=True)
+class LogMatch:
+    signature_id: str
+    line_number: int
+    #: The matched line, redacted and cut to 300 characters.
+    text: str
+    groups: tuple[tuple[str, str], ...] = ()
+    phase: str | None = None
+
+    @property
+    def group_map(self) -> dict[str, str]:
+        return dict(self.groups)
+
+
+@dataclass(frozen=True)
+class StartupFigures:
+    """The first value of each startup figure in the log (one worker's, as vLLM prints one per worker)."""
+
+    model_loading_gib: float | None = None
+    available_kv_gib: float | None = None
+    kv_cache_tokens: int | None = None
+    max_concurrency: float | None = None
+    max_concurrency_len: int | None = None
+    vllm_version: str | None = None
+    engine_config: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def config(self) -> dict[str, str]:
+        return dict(self.engine_config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_loading_gib": self.model_loading_gib, "available_kv_gib": self.available_kv_gib,
+                "kv_cache_tokens": self.kv_cache_tokens, "max_concurrency": self.max_concurrency,
+                "max_concurrency_len": self.max_concurrency_len, "vllm_version": self.vllm_version,
+                "engine_config": self.config}
+
+
+@dataclass(frozen=True)
+class LogScan:
+    matches: tuple[LogMatch, ...]
+    figures: StartupFigures
+    lines: int
+    bytes_read: int
+
+
+@dataclass
+class _State:
+    matches: dict[str, LogMatch] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    last_phase: dict[str, tuple[int, str]] = field(default_factory=dict)  # signature -> (line, phase)
+
+
+def _keyword_index(sigs: Iterable[Signature]) -> dict[str, list[Signature | None]]:
+    """keyword -> signatures it may start (None: a startup figure or a phase marker)."""
+    index: dict[str, list[Signature | None]] = {}
+    for s in sigs:
+        for k in s.keywords:
+            index.setdefault(k, []).append(s)
+        for ph in s.phases:
+            for k in ph.keywords:
+                index.setdefault(k, []).append(None)
+    for k in FIGURE_KEYWORDS:
+        index.setdefault(k, []).append(None)
+    return index
+
+
+def _clean(line: str) -> str:
+    line = ANSI.sub("", line).replace("\r", "")
+    return line[:MAX_LINE_CHARS]
+
+
+def _figures(line: str, st: _State) -> None:
+    f = st.figures
+    for key, rx in FIGURES.items():
+        if key in f and key != "version":
+            continue
+        m = rx.search(line)
+        if not m:
+            continue
+        if key == "kv_cache_tokens":
+            f[key] = int(m.group(1).replace(",", ""))
+        elif key == "max_concurrency":
+            f["max_concurrency_len"] = int(m.group(1).replace(",", ""))
+            f[key] = float(m.group(2))
+        elif key == "engine":
+            f["vllm_version"] = f.get("vllm_version") or m.group(1)
+            f[key] = tuple((k, v.strip("'\"")) for k, v in _CONFIG_ITEM.findall(m.group(2)))
+        elif key == "version":
+            f.setdefault("vllm_version", m.group(1))
+        else:
+            f[key] = float(m.group(1))
+
+
+def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int) -> None:
+    line = _clean(raw)
+    for s in sigs:
+        for ph in s.phases:
+            if any(k in line for k in ph.keywords):
+                st.last_phase[s.id] = (number, ph.name)
+        if s.id in st.matches:
+            continue
+        if not any(k in line for k in s.keywords):
+            continue
+        m = s.match(line)
+        if m is None:
+            continue
+        phase = st.last_phase.get(s.id, (0, None))[1] if s.phases else None
+        groups = tuple((k, v) for k, v in m.groupdict().items() if v is not None)
+        st.matches[s.id] = LogMatch(s.id, number, redact(line.strip())[:300], groups, phase)
+    _figures(line, st)
+
+
+def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) -> LogScan:
+    """Scan a binary stream; memory stays at about two blocks whatever the log's size."""
+    sigs = sigs if sigs is not None else signatures()
+    index = _keyword_index(sigs)
+    keywords = tuple(index)
+    st = _State()
+    carry = b""
+    line_base = 1  # number of the first line of the current text
+    total = 0
+    while True:
+        chunk = stream.read(BLOCK_BYTES)
+        total += len(chunk)
+        data = carry + chunk
+        if not chunk:
+            carry = b""
+            if not data:
+                break
+        else:
+            cut = data.rfind(b"\n")
+            if cut < 0 and len(data) < 4 * BLOCK_BYTES:
+                carry = data
+                continue
+            cut = len(data) - 1 if cut < 0 else cut
+            carry, data = data[cut + 1:], data[: cut + 1]
+        text = data.decode("utf-8", "replace")
+        starts: set[int] = set()
+        for k in keywords:
+            pos = text.find(k)
+            while pos != -1:
+                start = text.rfind("\n", 0, pos) + 1
+                starts.add(start)
+                end = text.find("\n", pos)
+                if end == -1:
+                    break
+                pos = text.find(k, end)
+        prev, number = 0, line_base
+        for start in sorted(starts):
+            number += text.count("\n", prev, start)
+            prev = start
+            end = text.find("\n", start)
+            _line(st, sigs, text[start: end if end != -1 else len(text)], number)
+        line_base += text.count("\n")
+        if not chunk:
+            break
+    figures = StartupFigures(
+        model_loading_gib=st.figures.get("model_loading_gib"),
+        available_kv_gib=st.figures.get("available_kv_gib"),
+        kv_cache_tokens=st.figures.get("kv_cache_tokens"),
+        max_concurrency=st.figures.get("max_concurrency"),
+        max_concurrency_len=st.figures.get("max_concurrency_len"),
+        vllm_version=st.figures.get("vllm_version"),
+        engine_config=st.figures.get("engine", ()),
+    )
+    ordered = sorted(st.matches.values(), key=lambda m: m.line_number)
+    return LogScan(tuple(ordered), figures, line_base - 1, total)
+
+
+def scan_path(path: str) -> LogScan:
+    """Scan a file, or standard input for ``-``; unreadable input -> InvalidInputError (exit 2)."""
+    if path == "-":
+        return scan_stream(sys.stdin.buffer)
+    p = Path(path)
+    if p.is_dir():
+        raise InvalidInputError(f"--log {path!r} is a directory; give a log file or - for stdin")
+    try:
+        with p.open("rb") as fh:
+            return scan_stream(fh)
+    except FileNotFoundError:
+        raise InvalidInputError(f"--log {path!r}: no such file") from None
+    except OSError as exc:
+        raise InvalidInputError(f"--log {path!r} cannot be read: {exc.strerror or exc}") from None
