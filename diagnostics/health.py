@@ -7,6 +7,7 @@ snapshot saved on another machine, and the recordings the tests replay.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from diagnostics.deployment import Deployment
 from diagnostics.findings import Finding
@@ -150,7 +151,7 @@ def _memory_in_use(snap: Snapshot, util: float | None, gpus: list[GpuInfo]) -> l
         if not g.processes and (g.memory_used_bytes or 0) < GIB:
             continue
         usable = free - ctx
-        max_util = max(0.0, usable / total)
+        max_util = math.floor(100 * max(0.0, usable / total)) / 100  # round down: 0.49 would not fit
         pids = ", ".join(str(p.pid) for p in g.processes) or "unknown"
         evidence = (f"GPU {g.index}: {len(g.processes)} process(es) (pids {pids}) hold {_g(used_by_others)} GiB; "
                     f"free {_g(free)} of {_g(total)} GiB")
