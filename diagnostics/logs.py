@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +21,8 @@ from planner.errors import InvalidInputError
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 4096
+#: How far back before a match phase markers are looked for (a traceback fits in it).
+PHASE_CONTEXT_CHARS = 256 << 10
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 # Startup figures vLLM prints (vllm-memory.md section 1.4); GiB numbers may be %.2f or round(x, 2).
@@ -86,21 +88,28 @@ class LogScan:
 class _State:
     matches: dict[str, LogMatch] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
-    last_phase: dict[str, tuple[int, str]] = field(default_factory=dict)  # signature -> (line, phase)
 
 
-def _keyword_index(sigs: Iterable[Signature]) -> dict[str, list[Signature | None]]:
-    """keyword -> signatures it may start (None: a startup figure or a phase marker)."""
-    index: dict[str, list[Signature | None]] = {}
+def _keywords(sigs: Iterable[Signature]) -> tuple[str, ...]:
+    """The literal anchors of every signature and startup figure, each once."""
+    seen: dict[str, None] = {}
     for s in sigs:
         for k in s.keywords:
-            index.setdefault(k, []).append(s)
-        for ph in s.phases:
-            for k in ph.keywords:
-                index.setdefault(k, []).append(None)
+            seen[k] = None
     for k in FIGURE_KEYWORDS:
-        index.setdefault(k, []).append(None)
-    return index
+        seen[k] = None
+    return tuple(seen)
+
+
+def _phase(sig: Signature, context: str) -> str | None:
+    """The phase whose marker appears last in the text up to and including the matched line."""
+    best, where = None, -1
+    for ph in sig.phases:
+        for k in ph.keywords:
+            pos = context.rfind(k)
+            if pos > where:
+                best, where = ph.name, pos
+    return best
 
 
 def _clean(line: str) -> str:
@@ -130,12 +139,9 @@ def _figures(line: str, st: _State) -> None:
             f[key] = float(m.group(1))
 
 
-def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int) -> None:
+def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int, context: Callable[[], str]) -> None:
     line = _clean(raw)
     for s in sigs:
-        for ph in s.phases:
-            if any(k in line for k in ph.keywords):
-                st.last_phase[s.id] = (number, ph.name)
         if s.id in st.matches:
             continue
         if not any(k in line for k in s.keywords):
@@ -143,7 +149,7 @@ def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int) -> Non
         m = s.match(line)
         if m is None:
             continue
-        phase = st.last_phase.get(s.id, (0, None))[1] if s.phases else None
+        phase = _phase(s, context()) if s.phases else None
         groups = tuple((k, v) for k, v in m.groupdict().items() if v is not None)
         st.matches[s.id] = LogMatch(s.id, number, redact(line.strip())[:300], groups, phase)
     _figures(line, st)
@@ -152,9 +158,9 @@ def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int) -> Non
 def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) -> LogScan:
     """Scan a binary stream; memory stays at about two blocks whatever the log's size."""
     sigs = sigs if sigs is not None else signatures()
-    index = _keyword_index(sigs)
-    keywords = tuple(index)
+    keywords = _keywords(sigs)
     st = _State()
+    tail = ""
     carry = b""
     line_base = 1  # number of the first line of the current text
     total = 0
@@ -189,8 +195,17 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) ->
             number += text.count("\n", prev, start)
             prev = start
             end = text.find("\n", start)
-            _line(st, sigs, text[start: end if end != -1 else len(text)], number)
+            stop = end if end != -1 else len(text)
+
+            def context(stop: int = stop, text: str = text, tail: str = tail) -> str:
+                before = text[max(0, stop - PHASE_CONTEXT_CHARS):stop]
+                if len(before) < PHASE_CONTEXT_CHARS:
+                    before = tail[len(before) - PHASE_CONTEXT_CHARS:] + before
+                return before
+
+            _line(st, sigs, text[start:stop], number, context)
         line_base += text.count("\n")
+        tail = text[-PHASE_CONTEXT_CHARS:]
         if not chunk:
             break
     figures = StartupFigures(

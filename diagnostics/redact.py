@@ -18,7 +18,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), MASK),
     # AWS access key ids and secret keys given by name.
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
-    (re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)['\"]?[A-Za-z0-9/+=]{30,}['\"]?"), r"\1" + MASK),
+    # Lower-case credential names in config files and dumps (not *_tokens=8192 counters).
+    (re.compile(r"(?i)\b((?:aws_secret_access_key|aws_session_token|secret_key|api_key|apikey|access_token|auth_token"
+                r"|hf_token|client_secret|password|passwd)\s*[=:]\s*)(['\"]?)[^\s'\",}]+\2"), r"\1\2" + MASK + r"\2"),
     # Authorization headers.
     (re.compile(r"(?i)(authorization\s*[:=]\s*['\"]?\s*(?:bearer|basic|token)\s+)[^\s'\",]+"), r"\1" + MASK),
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"), r"\1" + MASK),
@@ -33,7 +35,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
      r"\1" + MASK + r"\2"),
     # Credentials in URLs and query strings.
     (re.compile(r"(?i)([?&](?:token|access_token|api_key|key|sig)=)[^&\s'\"]+"), r"\1" + MASK),
-    (re.compile(r"(https?://[^/\s:@]+:)[^@\s/]+(@)"), r"\1" + MASK + r"\2"),
+    (re.compile(r"(https?://[^/\s:@]+:)[^@\s]+(@)"), r"\1" + MASK + r"\2"),
 )
 
 

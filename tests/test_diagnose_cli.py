@@ -1,0 +1,141 @@
+"""`diagnose` end to end, in-process: sources, exit codes, JSON contract, redaction, bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+from nvml_fixtures import recording, snapshot_of
+
+from diagnostics import cli as dcli
+from diagnostics.cli import main
+from diagnostics.probe import Snapshot
+
+LOGS = Path(__file__).parent / "fixtures" / "logs"
+SECRET = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def snapshot_file(tmp_path):
+    p = tmp_path / "h100x4.json"
+    p.write_text(snapshot_of(recording("h100x4-reference")).to_json())
+    return p
+
+
+@pytest.fixture
+def this_machine_is(monkeypatch):
+    def use(name):
+        monkeypatch.setattr(dcli, "_this_machine", lambda args: snapshot_of(recording(name)))
+    return use
+
+
+def test_snapshot_offline_text(capsys, snapshot_file):
+    code, out, _ = run(capsys, "--snapshot", str(snapshot_file))
+    assert code == 0  # one aggregate ECC warning: nothing error-severity
+    assert "NVIDIA H100 80GB HBM3" in out and "ecc-uncorrectable-aggregate" in out and "WARNINGS (1)" in out
+
+
+def test_json_contract(capsys, snapshot_file):
+    _code, out, _ = run(capsys, "--snapshot", str(snapshot_file), "--json")
+    doc = json.loads(out)
+    assert set(doc) >= {"findings", "snapshot"}
+    assert set(doc["findings"][0]) == {"id", "severity", "title", "evidence", "cause", "fix"}
+    assert Snapshot.from_dict(doc["snapshot"]).gpus[0].ecc_aggregate_uncorrected == 1
+
+
+def test_this_machine_without_nvml(capsys, this_machine_is):
+    this_machine_is("h100x1")
+    assert run(capsys)[0] == 0
+    code, out, _ = run(capsys, "--json")
+    assert code == 0 and json.loads(out)["snapshot"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+
+
+def test_no_nvml_is_a_finding_not_a_traceback(capsys, monkeypatch):
+    from nvml_fixtures import library_missing
+    monkeypatch.setattr(dcli, "_this_machine", lambda args: snapshot_of(library_missing()))
+    code, out, err = run(capsys)
+    assert code == 1 and "nvml-unavailable" in out and not err
+
+
+def test_save_snapshot_atomic_and_redacted(capsys, tmp_path, monkeypatch):
+    snap = snapshot_of(recording("h100x1"))
+    import dataclasses
+    snap = dataclasses.replace(snap, host=f"box HF_TOKEN={SECRET}")
+    monkeypatch.setattr(dcli, "_this_machine", lambda args: snap)
+    target = tmp_path / "snap.json"
+    code, _out, _ = run(capsys, "--save-snapshot", str(target))
+    assert code == 0 and target.exists() and SECRET not in target.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert Snapshot.from_json(target.read_text()).gpus[0].uuid
+
+
+def test_log_and_exit_codes(capsys):
+    code, out, _ = run(capsys, "--log", str(LOGS / "n_group_zero_gb200.log"))
+    assert code == 1 and out.index("moe-n-group-zero") < out.index("engine-core-init-failed")
+    assert run(capsys, "--log", str(LOGS / "clean_startup_m25_rtxpro6000.log"))[0] == 0
+    assert run(capsys, "--log", str(LOGS / "fp4_weight_only_h200.log"))[0] == 0  # a warning only
+
+
+def test_log_from_stdin(capsys, monkeypatch):
+    import io
+    import sys
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((LOGS / "fp8_block_tp8.log").read_bytes())))
+    code, out, _ = run(capsys, "--log", "-", "--json")
+    assert code == 1 and json.loads(out)["findings"][0]["id"] == "fp8-block-tp-indivisible"
+
+
+def test_preflight_on_a_target(capsys):
+    code, out, _ = run(capsys, "--gpu", "b200", "--num-gpus", "8", "--vllm-version", "0.16.0", "--json", "--",
+                       "vllm", "serve", "MiniMaxAI/MiniMax-M2.5", "--tensor-parallel-size", "8")
+    ids = [f["id"] for f in json.loads(out)["findings"]]
+    assert code == 1 and {"fp8-block-tp-indivisible", "moe-n-group-zero", "trust-remote-code-missing"} <= set(ids)
+
+
+def test_preflight_on_this_machine(capsys, this_machine_is):
+    this_machine_is("h100x4")
+    code, out, _ = run(capsys, "--", "vllm", "serve", "MiniMaxAI/MiniMax-M2.5", "-tp", "8", "--trust-remote-code",
+                       "--enable-expert-parallel")
+    assert code == 1 and "gpu-count-short" in out
+
+
+def test_plan_on_catalog_target(capsys):
+    code, out, _ = run(capsys, "--gpu", "h100", "--model", "minimax-m2.5", "--tp", "2", "--json")
+    assert code == 1 and "weights-do-not-fit" in out
+
+
+def test_secrets_never_printed(capsys):
+    _code, out, err = run(capsys, "--gpu", "h200", "--", f"HF_TOKEN={SECRET}", "vllm", "serve",
+                         "MiniMaxAI/MiniMax-M2.5", "-tp", "4", "--api-key", "sk-live-abcdefghijklmnopqrstu",
+                         "--tensor-paralel-size", "4")
+    assert SECRET not in out + err and "sk-live" not in out + err
+    assert "unknown-flag" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--snapshot", "/no/such/file"], "cannot be read"),
+    (["--snapshot", "."], "is a directory"),
+    (["--log", "."], "is a directory"),
+    (["--log", "/no/such/log"], "no such file"),
+    (["--frobnicate"], "unrecognized arguments"),
+    (["--gpu", "b200", "--", "python", "train.py"], "not a vllm serve command"),
+    (["--gpu", "tpu", "--", "vllm", "serve", "m"], "unknown GPU"),
+    (["--snapshot", "a", "--save-snapshot", "b"], "cannot be combined"),
+    (["--gpu", "b200", "--model", "minimax-m2.5", "--tp", "0"], "--tp must be >= 1"),
+])
+def test_bad_usage_exit_2_one_line(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out and err.count("\n") == 1 and needle in err
+
+
+@pytest.mark.parametrize("content", [b"{\"schema_version\": 1, \"gpus\": ", b"\x89PNG\r\n\x1a\n\x00\x00",
+                                     b"{\"schema_version\": 7}", b"[1, 2]"])
+def test_bad_snapshot_files(capsys, tmp_path, content):
+    p = tmp_path / "bad.json"
+    p.write_bytes(content)
+    code, _out, err = run(capsys, "--snapshot", str(p))
+    assert code == 2 and err.count("\n") == 1 and p.read_bytes() == content
