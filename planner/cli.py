@@ -112,7 +112,91 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_size, _add_catalog]
+def _concurrencies(text: str) -> list[float]:
+    from planner.errors import InvalidInputError
+
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInputError(f"--at {text!r}: expected concurrencies like 8,32,128") from None
+    if not values or any(not v > 0 for v in values):
+        raise InvalidInputError(f"--at {text!r}: concurrencies must be > 0")
+    return values
+
+
+def _positive_float(what: str) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{what} must be > 0, got {text!r}")
+        return value
+
+    return convert
+
+
+def _add_fit(sub: Any) -> None:
+    p = sub.add_parser("fit", help="fit throughput/latency curves to benchmark results")
+    p.add_argument("files", nargs="+", help="vllm bench serve JSON(L), GuideLLM benchmarks.json, or CSV")
+    p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), help="predict at these concurrencies")
+    p.add_argument("--mix", action="store_true", help="fit runs of different workloads together anyway")
+    p.add_argument("--plot", metavar="PNG", help="write measured points and fitted curves (needs the plot extra)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_fit)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from planner.bench import load_many
+    from planner.fit import fit
+    from planner.render import fit_text, to_json
+
+    result = fit(load_many(args.files), at=args.at, mix=args.mix)
+    if args.plot:
+        from planner.plot import plot_fit
+
+        plot_fit(result, args.plot)
+    sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else fit_text(result))
+    return 0
+
+
+def _add_slo(sub: Any) -> None:
+    p = sub.add_parser("slo", help="highest concurrency meeting latency limits, replicas, GPUs and cost")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"))
+    p.add_argument("--ttft-ms", type=_positive_float("--ttft-ms"))
+    p.add_argument("--itl-p99-ms", type=_positive_float("--itl-p99-ms"))
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-rps", type=_positive_float("--target-rps"))
+    target.add_argument("--target-concurrency", type=_positive_float("--target-concurrency"))
+    p.add_argument("--gpu-hour-usd", type=_positive_float("--gpu-hour-usd"))
+    p.add_argument("--gpus-per-replica", type=_pos("--gpus-per-replica"))
+    p.add_argument("--mix", action="store_true")
+    p.add_argument("--plot", metavar="PNG")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_slo)
+
+
+def _cmd_slo(args: argparse.Namespace) -> int:
+    from planner.bench import load_many
+    from planner.fit import fit
+    from planner.render import slo_text, to_json
+    from planner.slo import solve
+
+    result = fit(load_many(args.files), mix=args.mix)
+    slo = solve(result, tpot_ms=args.tpot_ms, ttft_ms=args.ttft_ms, itl_p99_ms=args.itl_p99_ms,
+                target_rps=args.target_rps, target_concurrency=args.target_concurrency,
+                gpu_hour_usd=args.gpu_hour_usd, gpus_per_replica=args.gpus_per_replica)
+    if args.plot:
+        from planner.plot import plot_fit
+
+        plot_fit(result, args.plot, slo)
+    sys.stdout.write(to_json(slo.to_dict()) + "\n" if args.json else slo_text(slo, result))
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_size, _add_fit, _add_slo, _add_catalog]
 
 
 def build_parser() -> _Parser:

@@ -10,8 +10,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from planner.fit import FitResult
     from planner.memory import MemoryPlan
     from planner.size import SizeResult
+    from planner.slo import SloResult
 
 
 def to_json(obj: Any) -> str:
@@ -84,3 +86,52 @@ def size_html(result: SizeResult) -> str:
         f"<div><b>{html.escape(result.model)}</b> on <b>{html.escape(result.gpu)}</b> — recommended: "
         f"<b>{html.escape(rec)}</b>{note}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def fit_text(result: FitResult) -> str:
+    from tabulate import tabulate
+
+    wl = dict(result.workload)
+    lines = [f"sources: {', '.join(result.sources)}",
+             f"workload: input {wl.get('input_len')}, output {wl.get('output_len')} tokens; model {wl.get('model')}; "
+             f"hardware {wl.get('hardware')} x {wl.get('num_gpus')}"]
+    lines += [f"note: {n}" for n in result.notes]
+    rows = [[m.metric, m.shape, m.n_points, f"{m.c_sat:,.0f}", _pct(m.loo_mape), _pct(m.loo_mape_interior),
+             _pct(m.alternate_mape)] for m in result.metrics]
+    lines.append("")
+    lines.append(tabulate(rows, headers=["metric", "model", "points", "c_sat", "LOO MAPE", "LOO interior",
+                                         "every-other MAPE"], tablefmt="simple"))
+    names = [m.metric for m in result.metrics]
+    pred = [[f"{p.concurrency:g}" + (" *" if p.extrapolated else "")] + [f"{dict(p.values)[n]:,.2f}" for n in names]
+            for p in result.predictions]
+    lines.append("")
+    lines.append(tabulate(pred, headers=["concurrency", *names], tablefmt="simple"))
+    if any(p.extrapolated for p in result.predictions):
+        lines.append("* outside the measured concurrencies: extrapolated")
+    return "\n".join(lines) + "\n"
+
+
+def slo_text(slo: SloResult, result: FitResult) -> str:
+    lim = ", ".join(f"{k.replace('_ms', '')} <= {v:g} ms" for k, v in slo.limits)
+    if slo.max_concurrency is None:
+        return f"No concurrency meets {lim}: " + "; ".join(slo.notes) + "\n"
+    lines = [f"Limits: {lim}",
+             f"Highest concurrency per replica: {slo.max_concurrency:.1f} (limited by {slo.limiting_metric})"
+             + (" [extrapolated]" if slo.extrapolated else ""),
+             f"Output throughput there: {slo.output_throughput:,.0f} tok/s per replica"]
+    vals = ", ".join(f"{k} {v:,.2f}" for k, v in slo.values_at_max)
+    lines.append(f"Predicted at that load: {vals}")
+    if slo.requests_per_second_per_replica is not None:
+        lines.append(f"Requests/s per replica: {slo.requests_per_second_per_replica:.3f}")
+    if slo.replicas is not None:
+        lines.append(f"Replicas: {slo.replicas}" + (f", GPUs: {slo.num_gpus}" if slo.num_gpus else ""))
+    if slo.usd_per_million_output_tokens is not None:
+        lines.append(f"Cost: ${slo.usd_per_million_output_tokens:.3f} per million output tokens")
+    lines += [f"note: {n}" for n in slo.notes]
+    errs = ", ".join(f"{m.metric} {_pct(m.loo_mape_interior)}" for m in result.metrics)
+    lines.append(f"Fit error (leave-one-out, interior points): {errs}")
+    return "\n".join(lines) + "\n"

@@ -97,3 +97,36 @@ def test_fuzz_cli(capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code in (0, 2)
     assert "Traceback" not in err
+
+
+def test_fit_and_slo_commands(capsys, tmp_path):
+    from planner.bench import seed_table
+
+    code, out, _ = run(capsys, "fit", seed_table(), "--at", "8,32,2048", "--json")
+    d = json.loads(out)
+    assert code == 0 and [p["extrapolated"] for p in d["predictions"]] == [False, False, True]
+    code, out, _ = run(capsys, "slo", seed_table(), "--tpot-ms", "20", "--gpu-hour-usd", "5", "--json",
+                       "--plot", str(tmp_path / "p.png"))
+    d = json.loads(out)
+    assert code == 0 and 32 < d["max_concurrency"] < 64 and (tmp_path / "p.png").stat().st_size > 10_000
+    code, out, _ = run(capsys, "slo", seed_table(), "--tpot-ms", "20")
+    assert code == 0 and "Highest concurrency per replica" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["fit", "/no/such.json"], "cannot be read"),
+    (["fit", "."], "is a directory"),
+    (["slo", "x.csv"], "give at least one limit"),
+    (["slo", "x.csv", "--tpot-ms", "-1"], "must be > 0"),
+    (["fit", "x.csv", "--at", "a,b"], "expected concurrencies"),
+])
+def test_fit_bad_input(capsys, tmp_path, argv, needle):
+    (tmp_path / "x.csv").write_text("max_concurrency,mean_tpot_ms\n1,10\n2,11\n4,12\n8,15\n")
+    import os
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, _out, err = run(capsys, *argv)
+    finally:
+        os.chdir(cwd)
+    assert code == 2 and err.count("\n") == 1 and needle in err

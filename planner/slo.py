@@ -1,0 +1,151 @@
+"""SLO planning on fitted curves: the highest concurrency per replica that meets every limit, the
+throughput there, replicas and GPUs for a target load, and the cost per million output tokens.
+
+Why on the fitted curves rather than the measured rows: the answer lies between measured
+concurrencies (on the seed table, TPOT <= 20 ms lands between 32 and 64), and the fits say how far
+to trust it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from planner.errors import InvalidInputError
+from planner.fit import FitResult, MetricFit
+
+LIMIT_METRICS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms": "p99_itl_ms"}
+
+
+@dataclass(frozen=True)
+class SloResult:
+    max_concurrency: float | None
+    output_throughput: float | None
+    limiting_metric: str | None
+    limits: tuple[tuple[str, float], ...]
+    values_at_max: tuple[tuple[str, float], ...]
+    requests_per_second_per_replica: float | None
+    replicas: int | None
+    gpus_per_replica: int | None
+    num_gpus: int | None
+    usd_per_million_output_tokens: float | None
+    extrapolated: bool
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(x: float | None, n: int = 3) -> float | None:
+            return None if x is None else round(x, n)
+
+        return {
+            "max_concurrency": r(self.max_concurrency, 2),
+            "output_throughput": r(self.output_throughput, 1),
+            "limiting_metric": self.limiting_metric,
+            "limits": dict(self.limits),
+            "values_at_max_concurrency": {k: round(v, 3) for k, v in self.values_at_max},
+            "requests_per_second_per_replica": r(self.requests_per_second_per_replica),
+            "replicas": self.replicas,
+            "gpus_per_replica": self.gpus_per_replica,
+            "num_gpus": self.num_gpus,
+            "usd_per_million_output_tokens": r(self.usd_per_million_output_tokens, 4),
+            "extrapolated": self.extrapolated,
+            "notes": list(self.notes),
+        }
+
+    def __repr__(self) -> str:
+        if self.max_concurrency is None:
+            return "SloResult(no concurrency meets the limits)"
+        return (f"SloResult(max_concurrency={self.max_concurrency:.1f}, output_throughput={self.output_throughput:.0f} "
+                f"tok/s, limited by {self.limiting_metric})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in self.to_dict().items())
+        return f"<table><tbody>{rows}</tbody></table>"
+
+
+def _crossing(m: MetricFit, limit: float, lo: float, hi: float) -> float | None:
+    """Largest c in [lo, hi] with m(c) <= limit (metrics rise with concurrency); None if even lo fails."""
+    def f(c: float) -> float:
+        return float(m.predict([c])[0])
+
+    if f(lo) > limit:
+        return None
+    if f(hi) <= limit:
+        return hi
+    a, b = math.log(lo), math.log(hi)
+    for _ in range(60):
+        mid = (a + b) / 2
+        if f(math.exp(mid)) <= limit:
+            a = mid
+        else:
+            b = mid
+    return math.exp(a)
+
+
+def solve(
+    result: FitResult,
+    *,
+    tpot_ms: float | None = None,
+    ttft_ms: float | None = None,
+    itl_p99_ms: float | None = None,
+    target_rps: float | None = None,
+    target_concurrency: float | None = None,
+    gpu_hour_usd: float | None = None,
+    gpus_per_replica: int | None = None,
+) -> SloResult:
+    limits = {k: v for k, v in (("tpot_ms", tpot_ms), ("ttft_ms", ttft_ms), ("itl_p99_ms", itl_p99_ms))
+              if v is not None}
+    if not limits:
+        raise InvalidInputError("give at least one limit: --tpot-ms, --ttft-ms or --itl-p99-ms")
+    for k, v in limits.items():
+        if not v > 0:
+            raise InvalidInputError(f"--{k.replace('_', '-')} must be > 0, got {v}")
+    if target_rps is not None and target_concurrency is not None:
+        raise InvalidInputError("give --target-rps or --target-concurrency, not both")
+    thr = result.metric("output_throughput")
+    lo = min(m.concurrency_range[0] for m in result.metrics)
+    hi = max(m.concurrency_range[1] for m in result.metrics)
+    notes: list[str] = []
+    best, limiting = hi, None
+    for key, limit in limits.items():
+        m = result.metric(LIMIT_METRICS[key])
+        if m is None:
+            raise InvalidInputError(f"the data has no {LIMIT_METRICS[key]} to check --{key.replace('_', '-')}")
+        c = _crossing(m, limit, lo, hi)
+        if c is None:
+            notes.append(f"{m.metric} exceeds {limit} ms even at concurrency {lo:g}")
+            return SloResult(None, None, m.metric, tuple(limits.items()), (), None, None, gpus_per_replica, None,
+                             None, False, tuple(notes))
+        if c < best:
+            best, limiting = c, m.metric
+    if limiting is None and thr is not None:
+        # No limit binds inside the measured range: stop where throughput stops growing.
+        plateau = float(thr.predict([hi])[0])
+        best = _crossing(thr, 0.99 * plateau, lo, hi) or hi
+        notes.append("no limit binds within the measured concurrencies; taking the point where throughput "
+                     "reaches 99% of its plateau")
+    values = tuple((m.metric, float(m.predict([best])[0])) for m in result.metrics)
+    tput = float(thr.predict([best])[0]) if thr is not None else None
+    wl = dict(result.workload)
+    out_len = wl.get("output_len")
+    rps = tput / out_len if tput is not None and out_len else None
+    gpus_per_replica = gpus_per_replica or wl.get("num_gpus")
+    replicas = None
+    if target_rps is not None:
+        if rps is None:
+            notes.append("--target-rps needs the output length of the runs, which the data does not give")
+        else:
+            replicas = max(1, math.ceil(target_rps / rps - 1e-9))
+    elif target_concurrency is not None:
+        replicas = max(1, math.ceil(target_concurrency / best - 1e-9))
+    num_gpus = replicas * gpus_per_replica if replicas is not None and gpus_per_replica else None
+    cost = None
+    if gpu_hour_usd is not None:
+        if gpus_per_replica is None:
+            notes.append("cost needs the GPUs per replica (--gpus-per-replica); the data does not say")
+        elif tput:
+            cost = gpu_hour_usd * gpus_per_replica / 3600.0 / tput * 1e6
+    return SloResult(best, tput, limiting, tuple(limits.items()), values, rps, replicas, gpus_per_replica,
+                     num_gpus, cost, not lo <= best <= hi, tuple(notes))

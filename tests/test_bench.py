@@ -1,0 +1,86 @@
+"""Benchmark loaders: every vllm bench serve key set, GuideLLM layouts, CSV, and bad files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.bench import load, load_many, seed_table
+from planner.errors import BenchmarkDataError
+
+BENCH = Path(__file__).parent / "fixtures" / "bench"
+
+
+def test_seed_table_with_provenance():
+    runs = load(seed_table())
+    assert [r.concurrency for r in runs] == [1, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert runs[3].metric("mean_tpot_ms") == 18.82 and runs[0].input_len == 2048 and runs[0].num_gpus == 4
+    assert dict(runs[0].meta)["source"].startswith("shared/reference/seed-deployment-guide.txt")
+
+
+@pytest.mark.parametrize("name", ["seed-vllm-appended.jsonl", "seed-old-benchmark-serving.jsonl",
+                                  "guidellm-0.3.json", "guidellm-0.5.json", "guidellm-0.8.json"])
+def test_every_format_reads_the_same_numbers(name):
+    runs = load(BENCH / name)
+    seed = load(seed_table())
+    assert [r.concurrency for r in runs] == [r.concurrency for r in seed]
+    for a, b in zip(runs, seed, strict=True):
+        assert a.metric("output_throughput") == pytest.approx(b.metric("output_throughput"))
+        assert a.metric("mean_tpot_ms") == pytest.approx(b.metric("mean_tpot_ms"))
+        assert a.metric("p99_itl_ms") == pytest.approx(b.metric("p99_itl_ms"))
+        assert (a.input_len, a.output_len) == (2048, 512)
+
+
+def test_detailed_per_request_lists():
+    run = load(BENCH / "seed-vllm-c32-detailed.json")[0]
+    assert (run.concurrency, run.input_len, run.output_len) == (32, 2048, 512)
+
+
+def test_real_rate_runs_use_littles_law():
+    new = load(BENCH / "real-vllm-rate1-qwen25vl.json")[0]
+    # 0.973 req/s x (97.5 + 127 x 34.43) ms = 4.35 requests in flight
+    assert new.concurrency_derived and new.concurrency == pytest.approx(4.35, abs=0.01)
+    assert new.request_rate == 1.0 and new.output_len == pytest.approx(25472 / 199)
+    old = load(BENCH / "real-old-script-llama32-l40s.json")[0]
+    assert old.metric("mean_tpot_ms") == pytest.approx(13.578, abs=1e-3) and old.hardware == "4xNVIDIA_L40S"
+
+
+def test_load_many_keeps_sources():
+    runs = load_many([seed_table(), str(BENCH / "guidellm-0.8.json")])
+    assert len(runs) == 18
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("", "empty file"),
+    ("max_concurrency,foo\n1,2\n", "no metric column"),
+    ("output_throughput,mean_tpot_ms\n1,2\n", "missing column max_concurrency"),
+    ("max_concurrency,output_throughput\n1,nan\n", "is NaN"),
+    ("max_concurrency,mean_tpot_ms\n1,-3\n", "negative"),
+    ("max_concurrency,mean_tpot_ms\n1,abc\n", "not a number"),
+    ('{"data": [1, 2, 3]}', "not a vllm bench serve result or a GuideLLM report"),
+    ('{"benchmarks": [{"foo": 1}]}', "not a vllm bench serve result or a GuideLLM report"),
+    ("[1, 2]", "not a vllm bench serve result"),
+    ('{"output_throughput": 5, "duration": 1}\n{bad json', "line 2 is not JSON"),
+])
+def test_bad_files_one_line_naming_the_file(tmp_path, content, needle):
+    p = tmp_path / ("x.csv" if content[:1] not in "{[" else "x.json")
+    p.write_text(content)
+    with pytest.raises(BenchmarkDataError) as exc:
+        load(p)
+    msg = str(exc.value)
+    assert needle in msg and str(p) in msg and "\n" not in msg
+
+
+def test_binary_and_directory(tmp_path):
+    (tmp_path / "b.json").write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(BenchmarkDataError, match="not text"):
+        load(tmp_path / "b.json")
+    with pytest.raises(BenchmarkDataError, match="directory"):
+        load(tmp_path)
+
+
+def test_json_of_another_tool(tmp_path):
+    p = tmp_path / "trace.json"
+    p.write_text(json.dumps({"traceEvents": [], "displayTimeUnit": "ms"}))
+    with pytest.raises(BenchmarkDataError, match="keys: displayTimeUnit, traceEvents"):
+        load(p)

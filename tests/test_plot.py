@@ -1,0 +1,31 @@
+"""The plot is checked by its pixels: measured points, fitted curve and SLO line are all drawn."""
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import matplotlib.image as mpimg
+import numpy as np
+
+from planner.bench import load, seed_table
+from planner.fit import fit
+from planner.plot import CURVE_COLOR, LIMIT_COLOR, POINT_COLOR, plot_fit
+from planner.slo import solve
+
+
+def _count(img, hex_color, tol=0.06):
+    rgb = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int(np.sum(np.all(np.abs(img[..., :3] - rgb) < tol, axis=-1)))
+
+
+def test_png_shows_points_curve_band_and_limit(tmp_path):
+    result = fit(load(seed_table()))
+    slo = solve(result, tpot_ms=20)
+    out = plot_fit(result, tmp_path / "fit.png", slo)
+    img = mpimg.imread(out)
+    assert img.shape[0] > 200 and img.shape[1] > 4 * 200
+    assert _count(img, POINT_COLOR) > 4 * 9 * 10      # 9 markers per panel
+    assert _count(img, CURVE_COLOR) > 4 * 300         # four curves
+    assert _count(img, LIMIT_COLOR) > 100             # the TPOT limit and the max-concurrency marker
+    third = img[:, img.shape[1] // 2: 3 * img.shape[1] // 4]   # the TPOT panel carries the dashed limit
+    assert _count(third, LIMIT_COLOR) > _count(img[:, : img.shape[1] // 4], LIMIT_COLOR)
