@@ -196,7 +196,63 @@ def _cmd_slo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[Any], None]] = [_add_size, _add_fit, _add_slo, _add_catalog]
+def _prices(text: str) -> dict[str, float]:
+    from planner.errors import InvalidInputError
+
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            price = float(value)
+        except ValueError:
+            price = float("nan")
+        if not sep or not name.strip() or not price > 0:
+            raise InvalidInputError(f"--gpu-hour-usd {text!r}: expected GPU=USD pairs like h100=2.5,b200=5.0")
+        out[name.strip()] = price
+    return out
+
+
+def _gpu_list(text: str) -> list[str]:
+    from planner.catalog import load_gpu
+
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--gpus needs at least one GPU, e.g. h100,h200,b200")
+    for n in names:
+        load_gpu(n)
+    return names
+
+
+def _add_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (roofline)")
+    p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), help="e.g. h100,h200,b200,b300")
+    p.add_argument("--model", default="minimax-m2.5")
+    p.add_argument("--quant")
+    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), help="max_model_len of the deployment (default: model max)")
+    p.add_argument("--isl", type=_pos("--isl"), default=2048, help="input tokens per request")
+    p.add_argument("--osl", type=_pos("--osl"), default=512, help="output tokens per request")
+    p.add_argument("--tp", type=_pos("--tp"))
+    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), help="concurrencies (default 1,8,32,128)")
+    p.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"))
+    p.add_argument("--gpu-hour-usd", type=_typed(_prices, "prices"), help="h100=2.5,b200=5.0")
+    p.add_argument("--vllm-version", type=_typed(_version, "version"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from planner.compare import compare
+    from planner.render import compare_text, to_json
+
+    result = compare(args.gpus, model=args.model, quant=args.quant, ctx=args.ctx, isl=args.isl, osl=args.osl,
+                     tp=args.tp, ep=args.ep, at=args.at, tpot_ms=args.tpot_ms, gpu_hour_usd=args.gpu_hour_usd,
+                     vllm_version=args.vllm_version)
+    sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else compare_text(result))
+    return 0
+
+
+COMMANDS: list[Callable[[Any], None]] = [_add_size, _add_fit, _add_slo, _add_compare, _add_catalog]
 
 
 def build_parser() -> _Parser:

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from planner.compare import CompareResult
     from planner.fit import FitResult
     from planner.memory import MemoryPlan
     from planner.size import SizeResult
@@ -135,3 +136,47 @@ def slo_text(slo: SloResult, result: FitResult) -> str:
     errs = ", ".join(f"{m.metric} {_pct(m.loo_mape_interior)}" for m in result.metrics)
     lines.append(f"Fit error (leave-one-out, interior points): {errs}")
     return "\n".join(lines) + "\n"
+
+
+def compare_text(result: CompareResult) -> str:
+    from tabulate import tabulate
+
+    w = result.workload
+    lines = [f"{result.model} ({result.quant}), {w.input_len} in / {w.output_len} out tokens per request; "
+             "predicted by the roofline model (docs/roofline.md)"]
+    rows = []
+    for g in result.gpus:
+        if g.plan is None:
+            rows.append([g.gpu, "-", "-", "-", "-", "-", "-", "; ".join(g.warnings)])
+            continue
+        for p in g.predictions:
+            rows.append([g.gpu, g.plan.layout, f"{p.concurrency:g}" + (" *" if p.extrapolated else ""),
+                         f"{p.output_throughput:,.0f}", f"{p.output_throughput / g.plan.num_gpus:,.0f}",
+                         f"{p.mean_tpot_ms:.1f}", f"{p.mean_ttft_ms:,.0f}", ""])
+    lines.append(tabulate(rows, headers=["gpu", "layout", "conc", "out tok/s", "per GPU", "TPOT ms", "TTFT ms", ""],
+                          tablefmt="simple"))
+    lines.append("* past the KV cache's running capacity: requests queue")
+    for g in result.gpus:
+        if g.plan is None:
+            continue
+        bits = []
+        if g.slo_concurrency is not None:
+            bits.append(f"SLO max concurrency {g.slo_concurrency:.0f}")
+        if g.slo_tokens_per_s_per_gpu is not None:
+            bits.append(f"{g.slo_tokens_per_s_per_gpu:,.0f} out tok/s per GPU")
+        if g.usd_per_million_output_tokens is not None:
+            bits.append(f"${g.usd_per_million_output_tokens:.3f} per M output tokens")
+        if bits:
+            lines.append(f"{g.gpu}: " + ", ".join(bits))
+        for warn in g.warnings:
+            lines.append(f"  caution ({g.gpu}): {warn}")
+    return "\n".join(lines) + "\n"
+
+
+def compare_html(result: CompareResult) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(g.gpu)}</td><td>{html.escape(g.plan.layout if g.plan else '-')}</td>"
+        f"<td>{'-' if g.slo_tokens_per_s_per_gpu is None else f'{g.slo_tokens_per_s_per_gpu:,.0f}'}</td>"
+        f"<td>{html.escape('; '.join(g.warnings))}</td></tr>" for g in result.gpus)
+    return ("<table><thead><tr><th>gpu</th><th>layout</th><th>out tok/s per GPU</th><th>cautions</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
