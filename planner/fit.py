@@ -26,15 +26,14 @@ import numpy as np
 
 from planner.bench import BenchmarkRun
 from planner.errors import BenchmarkDataError
-
-SATURATION_SHARPNESS = 6.0  # exponent of the smooth minimum; fixed, not fitted (few points per curve)
+from planner.saturation import running_batch
 
 FIT_METRICS = ("output_throughput", "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms",
                "median_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "p99_itl_ms")
 
 
 def batch(c: np.ndarray, c_sat: float) -> np.ndarray:
-    return c / (1.0 + (c / c_sat) ** SATURATION_SHARPNESS) ** (1.0 / SATURATION_SHARPNESS)
+    return running_batch(np.asarray(c, dtype=float), c_sat)
 
 
 @dataclass(frozen=True)

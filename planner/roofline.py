@@ -29,6 +29,7 @@ from typing import Any
 
 from planner.catalog import load_quant, load_toml
 from planner.memory import MemoryPlan
+from planner.saturation import running_batch
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.weights import weights_of_stage
 
@@ -124,11 +125,6 @@ def _touched(sm: StepModel, tokens: float) -> float:
     if sm.num_experts == 0:
         return 0.0
     return float(1.0 - (1.0 - sm.experts_per_tok / sm.num_experts) ** max(tokens, 0.0))
-
-
-def running_batch(c: float, c_sat: float) -> float:
-    n = 6.0  # the same smooth minimum as planner.fit
-    return float(c / (1.0 + (c / c_sat) ** n) ** (1.0 / n))
 
 
 @dataclass(frozen=True)
