@@ -199,21 +199,10 @@ def _this_machine(args: argparse.Namespace) -> Any:
 
 
 def _load_snapshot(path: str) -> Any:
-    from pathlib import Path
-
     from diagnostics.probe import Snapshot, SnapshotError
+    from planner.userfile import read_user_text
 
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"diagnose: --snapshot {path!r} is a directory")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"diagnose: --snapshot {path!r} cannot be read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"diagnose: --snapshot {path!r} is not UTF-8 JSON (binary file?)") from None
+    text = read_user_text(path, "--snapshot", UsageError)
     try:
         return Snapshot.from_json(text)
     except SnapshotError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import BenchmarkDataError
+from planner.userfile import read_user_text
 
 #: vLLM result keys this library reads (names follow vLLM; GuideLLM is mapped onto them).
 METRICS = ("output_throughput", "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
@@ -260,16 +261,7 @@ def load(path: str | Path) -> list[BenchmarkRun]:
     """Read one file of any supported kind; one-line BenchmarkDataError naming the file otherwise."""
     p = Path(path)
     src = str(path)
-    if p.is_dir():
-        raise BenchmarkDataError(f"{src}: is a directory; give a JSON or CSV file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise BenchmarkDataError(f"{src}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BenchmarkDataError(f"{src}: not text (binary file?)") from None
+    text = read_user_text(path, "benchmark file", BenchmarkDataError)
     if not text.strip():
         raise BenchmarkDataError(f"{src}: empty file")
     stripped = text.lstrip()

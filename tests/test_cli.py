@@ -114,7 +114,7 @@ def test_fit_and_slo_commands(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["fit", "/no/such.json"], "cannot be read"),
+    (["fit", "/no/such.json"], "no such file"),
     (["fit", "."], "is a directory"),
     (["slo", "x.csv"], "give at least one limit"),
     (["slo", "x.csv", "--tpot-ms", "-1"], "must be > 0"),

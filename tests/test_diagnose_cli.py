@@ -117,7 +117,7 @@ def test_secrets_never_printed(capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--snapshot", "/no/such/file"], "cannot be read"),
+    (["--snapshot", "/no/such/file"], "no such file"),
     (["--snapshot", "."], "is a directory"),
     (["--log", "."], "is a directory"),
     (["--log", "/no/such/log"], "no such file"),
