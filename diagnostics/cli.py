@@ -86,7 +86,7 @@ def _deployment(args: argparse.Namespace) -> Any:
     return Deployment(model=args.model, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, quant=args.quant,
                       kv_cache_dtype=args.kv_cache_dtype,
                       max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-                      gpu_memory_utilization=util)
+                      gpu_memory_utilization=util, vllm_version=_version(args.vllm_version))
 
 
 def run(argv: list[str]) -> tuple[int, str]:

@@ -279,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: one line for users, the traceback with --debug
+        if "--debug" in (argv if argv is not None else sys.argv[1:]):
+            raise
+        print(f"planner: internal error ({type(exc).__name__}: {str(exc)[:200]}); rerun with --debug",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
