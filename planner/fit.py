@@ -3,14 +3,18 @@
 Why these shapes (a batched decoder, docs/performance.md):
 * the running batch is the offered concurrency until the server saturates (KV cache full or
   max_num_seqs reached): ``b(c) = c / (1 + (c/c_sat)^6)^(1/6)``, a smooth minimum of c and c_sat;
-* one decode step reads the weights once and the KV of every sequence: ``step(b) = a + k b^p`` with
-  0 < p <= 1.5 (MoE reads more distinct experts as the batch grows, so p < 1 is typical);
+* one decode step costs ``step(b) = a + k b + m (1 - exp(-b / b0))``: a fixed part, a part linear in
+  the batch (the KV cache of every sequence, the batch's compute) and a part that saturates (the
+  distinct MoE experts a batch touches, ``E (1 - (1 - top_k/E)^b)``, stop growing once all are read);
 * TPOT and inter-token latencies follow the step time; output throughput is ``1000 b / step(b)``;
 * TTFT is a prefill cost growing with the batch, plus a queue once offered load exceeds saturation:
   ``t0 + t1 b + t2 max(0, c - c_sat)``.
 Each metric is fitted on its own with scipy's least squares on relative residuals; parameter
 uncertainty comes from the Jacobian, and the error is measured by leave-one-out and by fitting every
 other point and predicting the rest.  Predictions outside the measured concurrencies are flagged.
+When the runs say which deployment they measured, the memory model's KV-capacity concurrency is a
+soft prior on c_sat (``saturation_prior``): data that show the plateau win, data that stop before it
+borrow the physics instead of guessing.
 """
 
 from __future__ import annotations
@@ -47,15 +51,18 @@ class Shape:
     loss: str = "linear"
 
 
+def _step_time(p: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, k, m, lb0 = (float(x) for x in p[:4])
+    return np.asarray(a + k * b + m * (1.0 - np.exp(-b / math.exp(lb0))), dtype=float)
+
+
 def _step(p: np.ndarray, c: np.ndarray) -> np.ndarray:
-    a, k, pw, lcs = (float(x) for x in p)
-    return np.asarray(a + k * batch(c, math.exp(lcs)) ** pw, dtype=float)
+    return _step_time(p, batch(c, math.exp(float(p[4]))))
 
 
 def _throughput(p: np.ndarray, c: np.ndarray) -> np.ndarray:
-    a, k, pw, lcs = (float(x) for x in p)
-    b = batch(c, math.exp(lcs))
-    return np.asarray(1000.0 * b / (a + k * b**pw), dtype=float)
+    b = batch(c, math.exp(float(p[4])))
+    return np.asarray(1000.0 * b / _step_time(p, b), dtype=float)
 
 
 def _queue(p: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -65,11 +72,13 @@ def _queue(p: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.asarray(t0 + t1 * batch(c, cs) + t2 * over, dtype=float)
 
 
+STEP = "a + k*b + m*(1 - exp(-b/b0)), b = c/(1+(c/c_sat)^6)^(1/6)"
 SHAPES = {
-    "step": Shape("step", "a + k*b(c)^p, b(c) = c/(1+(c/c_sat)^6)^(1/6)", ("a", "k", "p", "log_c_sat"), _step,
-                  (0.0, 0.0, 0.05, 0.0), (1e6, 1e6, 1.5, 20.0)),
-    "throughput": Shape("throughput", "1000*b(c)/(a + k*b(c)^p)", ("a", "k", "p", "log_c_sat"), _throughput,
-                        (1e-6, 0.0, 0.05, 0.0), (1e6, 1e6, 1.5, 20.0)),
+    "step": Shape("step", STEP, ("a", "k", "m", "log_b0", "log_c_sat"), _step,
+                  (0.0, 0.0, 0.0, -5.0, 0.0), (1e6, 1e4, 1e6, 15.0, 20.0)),
+    "throughput": Shape("throughput", "1000*b/step(b), step(b) = " + STEP.split(", b =")[0],
+                        ("a", "k", "m", "log_b0", "log_c_sat"), _throughput,
+                        (1e-6, 0.0, 0.0, -5.0, 0.0), (1e6, 1e4, 1e6, 15.0, 20.0)),
     "queue": Shape("queue", "t0 + t1*b(c) + t2*max(0, c - c_sat)", ("t0", "t1", "t2", "log_c_sat"), _queue,
                    (0.0, 0.0, 0.0, 0.0), (1e7, 1e5, 1e5, 20.0), loss="soft_l1"),
 }
@@ -88,26 +97,41 @@ def _starts(shape: Shape, c: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
     starts = []
     for cs in (float(np.median(c)), cmax, 8 * cmax):
         lcs = math.log(max(cs, 1.0))
-        if shape.name == "step":
-            starts.append(np.array([float(y.min()) * 0.8, max(1e-3, float(np.ptp(y)) / cmax**0.5), 0.5, lcs]))
-        elif shape.name == "throughput":
-            step0 = 1000.0 * float(c.min()) / max(float(y.min()), 1e-9)
-            starts.append(np.array([step0 * 0.8, step0 * 0.05, 0.5, lcs]))
-        else:
+        if shape.name == "queue":
             starts.append(np.array([float(y.min()), max(1e-3, float(np.ptp(y)) / cmax), 0.0, lcs]))
+            continue
+        step0 = float(y.min()) if shape.name == "step" else 1000.0 * float(c.min()) / max(float(y.max()), 1e-9)
+        for lb0 in (math.log(5.0), math.log(30.0)):
+            starts.append(np.array([step0 * 0.8, step0 * 1e-3, step0 * 0.3, lb0, lcs]))
     return starts
 
 
-def _solve(shape: Shape, c: np.ndarray, y: np.ndarray, start: np.ndarray | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
+#: Weight of the saturation prior per unit of log(c_sat): being off by a factor e costs as much as one
+#: measured point off by 10 %.
+PRIOR_WEIGHT = 0.1
+
+
+def _solve(shape: Shape, c: np.ndarray, y: np.ndarray, start: np.ndarray | None = None,
+           prior: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Best parameters over several starts (or from ``start``), and their covariance (NaN if not identifiable)."""
     from scipy.optimize import least_squares
 
     lo, hi = np.array(shape.lower), np.array(shape.upper)
+    log_prior = math.log(prior) if prior else None
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        r = (shape.fn(p, c) - y) / y
+        if log_prior is None:
+            return np.asarray(r, dtype=float)
+        return np.append(r, PRIOR_WEIGHT * (p[-1] - log_prior))
+
     best = None
-    for x0 in ([start] if start is not None else _starts(shape, c, y)):
+    starts = [start] if start is not None else _starts(shape, c, y)
+    if start is None and log_prior is not None:
+        starts = [np.append(x[:-1], log_prior) for x in starts[:2]] + starts
+    for x0 in starts:
         x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
-        res = least_squares(lambda p: (shape.fn(p, c) - y) / y, x0, bounds=(lo, hi), loss=shape.loss, max_nfev=4000)
+        res = least_squares(residuals, x0, bounds=(lo, hi), loss=shape.loss, max_nfev=4000)
         if best is None or res.cost < best.cost:
             best = res
     assert best is not None
@@ -115,7 +139,7 @@ def _solve(shape: Shape, c: np.ndarray, y: np.ndarray, start: np.ndarray | None 
     cov = np.full((k, k), np.nan)
     if n > k:
         jtj = best.jac.T @ best.jac
-        s2 = float(np.sum(best.fun**2)) / (n - k)
+        s2 = float(np.sum(best.fun[:n] ** 2)) / (n - k)
         with contextlib.suppress(np.linalg.LinAlgError):
             cov = np.linalg.pinv(jtj) * s2
     return best.x, cov
@@ -189,16 +213,19 @@ def _r(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(x, 4)
 
 
-def fit_metric(metric: str, c: np.ndarray, y: np.ndarray, *, cross_validate: bool = True) -> MetricFit:
+def fit_metric(metric: str, c: np.ndarray, y: np.ndarray, *, cross_validate: bool = True,
+               saturation_prior: float | None = None) -> MetricFit:
     shape = shape_for(metric)
-    params, cov = _solve(shape, c, y)
+    # TTFT past saturation is queueing, whose onset the prior would place without evidence: no prior there.
+    prior = saturation_prior if shape.name != "queue" else None
+    params, cov = _solve(shape, c, y, prior=prior)
     std = np.sqrt(np.diag(cov)) if np.all(np.isfinite(cov)) else [None] * len(params)
     loo = loo_in = alt = None
     if cross_validate and len(c) >= 4:
         errs = []
         for i in range(len(c)):
             mask = np.arange(len(c)) != i
-            p_i, _ = _solve(shape, c[mask], y[mask], params)
+            p_i, _ = _solve(shape, c[mask], y[mask], params, prior)
             errs.append(abs(float(shape.fn(p_i, c[i:i + 1])[0]) - y[i]) / y[i])
         loo = float(np.mean(errs))
         interior = [e for e, ci in zip(errs, c, strict=True) if c.min() < ci < c.max()]
@@ -206,7 +233,7 @@ def fit_metric(metric: str, c: np.ndarray, y: np.ndarray, *, cross_validate: boo
         order = np.argsort(c)
         train, test = order[::2], order[1::2]
         if len(train) >= 3 and len(test):
-            p_a, _ = _solve(shape, c[train], y[train], params)
+            p_a, _ = _solve(shape, c[train], y[train], params, prior)
             alt = float(np.mean(np.abs(shape.fn(p_a, c[test]) - y[test]) / y[test]))
     return MetricFit(
         metric=metric, shape=shape.name, formula=shape.formula,
@@ -293,11 +320,40 @@ def _workload(runs: list[BenchmarkRun], mix: bool) -> tuple[tuple[tuple[str, Any
     return wl, notes
 
 
+def saturation_prior(runs: list[BenchmarkRun]) -> float | None:
+    """KV-capacity concurrency of the measured deployment, from the memory model, when the runs say
+    which deployment it was (model, gpu, quant, tp and vLLM version in their metadata)."""
+    meta = dict(runs[0].meta)
+    needed = ("model", "gpu", "quant", "tp", "vllm_version")
+    if not all(meta.get(k) for k in needed) or not runs[0].input_len or not runs[0].output_len:
+        return None
+    from planner.catalog import load_gpu, load_model, load_quant
+    from planner.errors import PlannerError
+    from planner.memory import plan_memory
+    from planner.specs import ParallelPlan
+    from planner.versions import parse_version
+
+    try:
+        mem = plan_memory(load_model(meta["model"]), load_gpu(meta["gpu"]), load_quant(meta["quant"]),
+                          ParallelPlan(tp=int(meta["tp"]), ep=meta.get("ep", "").lower() == "true"),
+                          vllm_version=parse_version(meta["vllm_version"]))
+    except (PlannerError, ValueError):
+        return None
+    if mem.num_blocks <= 0:
+        return None
+    per_request = runs[0].input_len + runs[0].output_len
+    return min(float(mem.max_num_seqs), mem.num_blocks * mem.block_size / per_request)
+
+
 def fit(runs: list[BenchmarkRun], *, at: Sequence[float] | None = None, mix: bool = False,
-        cross_validate: bool = True) -> FitResult:
+        cross_validate: bool = True, use_prior: bool = True) -> FitResult:
     if not runs:
         raise BenchmarkDataError("no benchmark runs to fit")
     workload, notes = _workload(runs, mix)
+    prior = saturation_prior(runs) if use_prior else None
+    if prior is not None:
+        notes.append(f"saturation prior from the memory model: the KV cache holds {prior:,.0f} requests of "
+                     f"{runs[0].input_len:g} + {runs[0].output_len:g} tokens")
     fits = []
     for metric in FIT_METRICS:
         pts = [(r.concurrency, r.metric(metric)) for r in runs if r.metric(metric) is not None]
@@ -311,7 +367,7 @@ def fit(runs: list[BenchmarkRun], *, at: Sequence[float] | None = None, mix: boo
                 "level(s); a fit needs at least 3")
         if np.any(y <= 0):
             raise BenchmarkDataError(f"{runs[0].source.split(' row')[0]}: {metric} has a value <= 0")
-        fits.append(fit_metric(metric, c, y, cross_validate=cross_validate))
+        fits.append(fit_metric(metric, c, y, cross_validate=cross_validate, saturation_prior=prior))
     if not fits:
         raise BenchmarkDataError("no metric to fit")
     result = FitResult(tuple(dict.fromkeys(r.source.split(" row")[0].split(" record")[0] for r in runs)),
