@@ -20,14 +20,14 @@ print("one side only", sorted({x["field"] for x in d["reported_by_one_side_only"
 print("probe seconds", d.get("probe_seconds_median_of_5"), d.get("probe_seconds_all"), "nvidia-smi -q -x", d["nvidia_smi_q_x_seconds"])
 PY
 python3 - > "$out/$label-cuda-total.txt" <<'PY'
-import torch, pynvml
-pynvml.nvmlInit()
-for i in range(torch.cuda.device_count()):
-    free, total = torch.cuda.mem_get_info(i)
-    h = pynvml.nvmlDeviceGetHandleByIndex(i)
-    m = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
-    print(f"gpu {i} {pynvml.nvmlDeviceGetName(h)} cuda_total={total} cuda_free={free} "
-          f"nvml_total={m.total} nvml_reserved={m.reserved} nvml_total_minus_reserved={m.total - m.reserved} "
-          f"torch_cc={torch.cuda.get_device_capability(i)}")
+# What torch (cudaMemGetInfo) reports next to the probe's NVML-derived CUDA total (NVML only through the seam).
+import torch
+from diagnostics.probe import live_snapshot
+snap = live_snapshot()
+for g in snap.gpus:
+    free, total = torch.cuda.mem_get_info(g.index)
+    print(f"gpu {g.index} {g.name} cuda_total={total} cuda_free={free} nvml_total={g.memory_total_bytes} "
+          f"nvml_reserved={g.memory_reserved_bytes} nvml_total_minus_reserved={g.cuda_total_bytes} "
+          f"torch_cc={torch.cuda.get_device_capability(g.index)}")
 PY
 cat "$out/$label-cuda-total.txt"

@@ -117,7 +117,7 @@ def run(argv: list[str]) -> tuple[int, str]:
 
     if command is not None:
         from diagnostics.command import Target, parse_command, preflight
-        from diagnostics.environment import check_environment, read_environment
+        from diagnostics.environment import check_environment
         from diagnostics.health import check_health, gpu_spec_from_snapshot
         from planner.catalog import load_gpu, load_model
 
@@ -145,11 +145,13 @@ def run(argv: list[str]) -> tuple[int, str]:
                 env_model = load_model(cmd.model)
             except PlannerError:
                 env_model = None
-            findings += check_environment(read_environment(), env_model)
+            env = _environment(snapshot)
+            extra["environment"] = env.to_dict()
+            findings += check_environment(env, env_model)
         if target is not None:
             findings += preflight(cmd, target)
     elif not args.log:
-        from diagnostics.environment import check_environment, read_environment
+        from diagnostics.environment import check_environment
         from diagnostics.health import check_health
 
         if args.snapshot:
@@ -159,7 +161,9 @@ def run(argv: list[str]) -> tuple[int, str]:
             findings += _plan_on_catalog(dep, args.gpu, args.num_gpus, _version(args.vllm_version))
         else:
             snapshot = _this_machine(args)
-            findings += check_environment(read_environment(), dep.spec() if dep else None)
+            env = _environment(snapshot)
+            extra["environment"] = env.to_dict()
+            findings += check_environment(env, dep.spec() if dep else None)
         if snapshot is not None:
             findings += check_health(snapshot, dep)
 
@@ -171,6 +175,13 @@ def run(argv: list[str]) -> tuple[int, str]:
     if args.json:
         return code, report.to_json(findings, snapshot, extra) + "\n"
     return code, report.to_text(findings, snapshot, "\n".join(headers))
+
+
+def _environment(snapshot: Any) -> Any:
+    """Installed package versions, with the driver and CUDA driver versions NVML reported."""
+    from diagnostics.environment import read_environment
+
+    return read_environment(driver=snapshot.driver_version, cuda=snapshot.cuda_driver_version)
 
 
 def _plan_on_catalog(dep: Any, gpu: str, num_gpus: int | None, version: Any) -> list[Any]:

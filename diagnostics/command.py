@@ -17,7 +17,7 @@ from functools import cache
 from diagnostics.deployment import Deployment
 from diagnostics.findings import Finding
 from diagnostics.signatures import signature
-from planner.catalog import arch_facts, data_path, load_gpu, load_model
+from planner.catalog import arch_facts, data_path, load_model, quant_scheme_name
 from planner.errors import InvalidInputError, PlannerError
 from planner.specs import GpuSpec, ModelSpec
 from planner.units import parse_fraction, parse_positive_int, parse_tokens
@@ -43,7 +43,7 @@ class ParsedCommand:
     #: vLLM version from the Docker image tag, if any.
     image_version: Version | None
     image: str | None
-    #: Flags not known to the vLLM version checked against (filled by check_flags).
+    #: Positional arguments after the model; vLLM's parser rejects them ("unrecognized arguments").
     positional_extra: tuple[str, ...] = ()
 
     def flag(self, name: str) -> str | None:
@@ -86,7 +86,7 @@ class ParsedCommand:
             pp=num("pipeline-parallel-size", 1),
             dp=num("data-parallel-size", 1),
             ep=self.has("enable-expert-parallel"),
-            quant=_quant_name(self.flag("quantization")),
+            quant=quant_scheme_name(q) if (q := self.flag("quantization")) else None,
             kv_cache_dtype=self.flag("kv-cache-dtype") or "auto",
             max_model_len=parse_tokens(mml) if mml not in (None, "-1", "auto") else None,
             gpu_memory_utilization=parse_fraction(util, "--gpu-memory-utilization") if util else None,
@@ -97,13 +97,6 @@ class ParsedCommand:
             vllm_version=self.image_version,
             env=self.env,
         )
-
-
-def _quant_name(q: str | None) -> str | None:
-    if q is None:
-        return None
-    return {"modelopt_fp4": "nvfp4", "awq": "int4", "gptq": "int4", "awq_marlin": "int4", "gptq_marlin": "int4",
-            "compressed-tensors": None, "modelopt": "fp8"}.get(q, q)
 
 
 @cache
@@ -244,11 +237,12 @@ def check_flags(cmd: ParsedCommand, version: Version | None) -> list[Finding]:
     known, source = known_flags(version)
     if not known:
         return []
-    unknown = [k for k, _ in cmd.flags if k not in known and f"no-{k}" not in known]
+    unknown = [f"--{k}" for k, _ in cmd.flags if k not in known and f"no-{k}" not in known]
+    unknown += list(cmd.positional_extra)
     if not unknown:
         return []
     return [Finding("unknown-flag", "error", "vllm serve will reject unknown arguments",
-                    "unrecognized arguments: " + " ".join(f"--{u}" for u in unknown) + f" (checked with {source})",
+                    "unrecognized arguments: " + " ".join(unknown) + f" (checked with {source})",
                     "argparse exits on any flag the installed vLLM does not define (a typo, or a flag of another "
                     "version).", "Remove or correct the flag; `vllm serve --help=all` lists them.")]
 
@@ -353,9 +347,3 @@ def preflight(cmd: ParsedCommand, target: Target) -> list[Finding]:
         findings.append(Finding(sid, severity, f"predicted: {title}", evidence, cause, fix))
     findings += check_flags(cmd, target.vllm_version)
     return findings
-
-
-def target_from_flags(gpu: str, num_gpus: int | None, version: Version, cmd: ParsedCommand) -> Target:
-    spec = load_gpu(gpu)
-    dep = cmd.deployment()
-    return Target(spec, num_gpus or dep.num_gpus, cmd.image_version or version)

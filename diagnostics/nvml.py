@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -272,9 +272,6 @@ class Recording:
             ans = Answer(entry["ok"]) if "ok" in entry else Answer(None, str(entry["error"]))
             rec.answers[call_key(entry["call"], entry["args"])] = ans
         return rec
-
-    def items(self) -> Iterator[tuple[str, Answer]]:
-        return iter(self.answers.items())
 
 
 class ReplayBackend:

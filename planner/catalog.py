@@ -160,15 +160,25 @@ def gpu_for_nvml_name(nvml_name: str) -> GpuSpec | None:
 
 @cache
 def quant_names() -> tuple[str, ...]:
-    return tuple(k for k in load_toml("quant.toml") if k != "kv_cache_dtypes")
+    return tuple(k for k, v in load_toml("quant.toml").items() if isinstance(v, dict) and "bits" in v)
+
+
+@cache
+def quant_scheme_name(name: str) -> str | None:
+    """The scheme a name or vLLM ``--quantization`` value means (data/quant.toml aliases); None when only
+    the checkpoint's own config can tell (compressed-tensors)."""
+    key = name.strip().lower()
+    if key in load_toml("quant.toml")["checkpoint_defined"]["methods"]:
+        return None
+    for scheme in quant_names():
+        if key == scheme or key in load_toml("quant.toml")[scheme].get("aliases", ()):
+            return scheme
+    return key
 
 
 @cache
 def load_quant(name: str) -> QuantScheme:
-    key = name.strip().lower()
-    aliases = {"modelopt_fp4": "nvfp4", "fp4": "nvfp4", "awq": "int4", "gptq": "int4", "w4a16": "int4",
-               "auto": "", "none": "bf16", "bfloat16": "bf16"}
-    key = aliases.get(key, key)
+    key = quant_scheme_name(name) or ""
     if key not in quant_names():
         raise InvalidInputError(f"unknown quantization {name!r}; accepted: {', '.join(quant_names())}")
     raw = load_toml("quant.toml")[key]

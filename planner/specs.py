@@ -96,10 +96,6 @@ class GpuSpec:
     link_bandwidth_gbps: float
     sources: tuple[str, ...] = ()
 
-    @property
-    def cuda_total_gib(self) -> float:
-        return self.cuda_total_bytes / 2**30
-
 
 @dataclass(frozen=True)
 class CheckpointQuant:
@@ -174,10 +170,6 @@ class ModelSpec:
     @property
     def num_full_layers(self) -> int:
         return sum(1 for k in self.layer_kinds if k != LINEAR)
-
-    @property
-    def num_linear_layers(self) -> int:
-        return sum(1 for k in self.layer_kinds if k == LINEAR)
 
     @property
     def is_moe_layer(self) -> tuple[bool, ...]:

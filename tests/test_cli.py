@@ -33,8 +33,11 @@ def test_json_schema(capsys):
     d = json.loads(out)
     assert code == 0 and set(d) >= {"model", "gpu", "plans", "recommended"}
     assert len(d["plans"]) == 1 and d["plans"][0]["tp"] == 4
-    for p in d["plans"]:
-        assert {"id", "message"} <= set(p["problems"][0]) if p["problems"] else True
+    code, out, _ = run(capsys, "size", "--gpu", "b200", "--tp", "8", "--no-ep", "--json")
+    d = json.loads(out)
+    problem = d["plans"][0]["problems"][0]
+    assert code == 0 and d["recommended"] is None and not d["plans"][0]["fits"]
+    assert set(problem) == {"id", "severity", "message"} and problem["id"] == "fp8-block-tp-indivisible"
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -84,10 +84,19 @@ def test_unknown_flag_from_packaged_list():
     assert f and "--tensor-paralel-size" in f[0].evidence
 
 
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM's own parser replaces the lists")
 def test_flags_differ_by_version():
+    # --moe-backend (used by the vLLM recipes' H200 command) is in the 0.33.0 list, not in 0.12.0 or 0.16.0.
     cmd = parse_command("vllm serve x --moe-backend triton")
-    assert "moe-backend" not in known_flags((0, 12, 0))[0] or importlib.util.find_spec("vllm")
     assert check_flags(cmd, (0, 33, 0)) == []
+    assert "--moe-backend" in check_flags(cmd, (0, 16, 0))[0].evidence
+    assert "--moe-backend" in check_flags(cmd, (0, 12, 0))[0].evidence
+
+
+def test_extra_positional_arguments_are_rejected():
+    cmd = parse_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 stray")
+    assert cmd.positional_extra == ("stray",)
+    assert "stray" in check_flags(cmd, (0, 16, 0))[0].evidence
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="the vllm extra is not installed")

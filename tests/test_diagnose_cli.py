@@ -48,11 +48,14 @@ def test_json_contract(capsys, snapshot_file):
     assert Snapshot.from_dict(doc["snapshot"]).gpus[0].ecc_aggregate_uncorrected == 1
 
 
-def test_this_machine_without_nvml(capsys, this_machine_is):
+def test_this_machine_from_a_recording(capsys, this_machine_is):
     this_machine_is("h100x1")
     assert run(capsys)[0] == 0
     code, out, _ = run(capsys, "--json")
-    assert code == 0 and json.loads(out)["snapshot"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    doc = json.loads(out)
+    assert code == 0 and doc["snapshot"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    # installed versions (importlib.metadata) with the driver versions NVML reported
+    assert doc["environment"]["driver_version"] == "580.159.04" and "vllm" in doc["environment"]["packages"]
 
 
 def test_no_nvml_is_a_finding_not_a_traceback(capsys, monkeypatch):
