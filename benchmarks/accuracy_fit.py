@@ -14,9 +14,9 @@ import time
 
 from tabulate import tabulate
 
-from planner.bench import load_many, seed_table
-from planner.fit import fit
-from planner.slo import solve
+from planner.perf.bench import load_many, seed_table
+from planner.perf.fit import fit
+from planner.perf.slo import solve
 
 
 def main(paths: list[str]) -> None:

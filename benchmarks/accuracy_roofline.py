@@ -13,8 +13,8 @@ import time
 
 from tabulate import tabulate
 
-from planner.roofline import load_efficiency
-from planner.validation import METRICS, validate, validation_tables
+from planner.perf.roofline import load_efficiency
+from planner.perf.validation import METRICS, validate, validation_tables
 
 
 def main() -> None:

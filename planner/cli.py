@@ -148,13 +148,13 @@ def _add_fit(sub: Any) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from planner.bench import load_many
-    from planner.fit import fit
+    from planner.perf.bench import load_many
+    from planner.perf.fit import fit
     from planner.render import fit_text, to_json
 
     result = fit(load_many(args.files), at=args.at, mix=args.mix)
     if args.plot:
-        from planner.plot import plot_fit
+        from planner.perf.plot import plot_fit
 
         plot_fit(result, args.plot)
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else fit_text(result))
@@ -179,17 +179,17 @@ def _add_slo(sub: Any) -> None:
 
 
 def _cmd_slo(args: argparse.Namespace) -> int:
-    from planner.bench import load_many
-    from planner.fit import fit
+    from planner.perf.bench import load_many
+    from planner.perf.fit import fit
+    from planner.perf.slo import solve
     from planner.render import slo_text, to_json
-    from planner.slo import solve
 
     result = fit(load_many(args.files), mix=args.mix)
     slo = solve(result, tpot_ms=args.tpot_ms, ttft_ms=args.ttft_ms, itl_p99_ms=args.itl_p99_ms,
                 target_rps=args.target_rps, target_concurrency=args.target_concurrency,
                 gpu_hour_usd=args.gpu_hour_usd, gpus_per_replica=args.gpus_per_replica)
     if args.plot:
-        from planner.plot import plot_fit
+        from planner.perf.plot import plot_fit
 
         plot_fit(result, args.plot, slo)
     sys.stdout.write(to_json(slo.to_dict()) + "\n" if args.json else slo_text(slo, result))
@@ -242,7 +242,7 @@ def _add_compare(sub: Any) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from planner.compare import compare
+    from planner.perf.compare import compare
     from planner.render import compare_text, to_json
 
     result = compare(args.gpus, model=args.model, quant=args.quant, ctx=args.ctx, isl=args.isl, osl=args.osl,

@@ -10,11 +10,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from planner.compare import CompareResult
-    from planner.fit import FitResult
     from planner.memory import MemoryPlan
+    from planner.perf.compare import CompareResult
+    from planner.perf.fit import FitResult
+    from planner.perf.slo import SloResult
     from planner.size import SizeResult
-    from planner.slo import SloResult
 
 
 def to_json(obj: Any) -> str:

@@ -103,7 +103,7 @@ def test_fuzz_cli(capsys, argv):
 
 
 def test_fit_and_slo_commands(capsys, tmp_path):
-    from planner.bench import seed_table
+    from planner.perf.bench import seed_table
 
     code, out, _ = run(capsys, "fit", seed_table(), "--at", "8,32,2048", "--json")
     d = json.loads(out)

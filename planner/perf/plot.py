@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InvalidInputError
-from planner.fit import FitResult
-from planner.slo import LIMIT_METRICS, SloResult
+from planner.perf.fit import FitResult
+from planner.perf.slo import LIMIT_METRICS, SloResult
 
 #: Colours used in plots (tests look for them in the PNG).
 POINT_COLOR = "#d62728"

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from planner.bench import load, seed_table
 from planner.errors import BenchmarkDataError
-from planner.fit import fit
+from planner.perf.bench import load, seed_table
+from planner.perf.fit import fit
 
 RUNS = load(seed_table())
 RESULT = fit(RUNS, at=[8, 32, 40, 2048])

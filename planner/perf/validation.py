@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.bench import BenchmarkRun, load
 from planner.catalog import data_path, load_gpu, load_model, load_quant
 from planner.memory import plan_memory
-from planner.roofline import Workload, load_efficiency, predict, step_model
+from planner.perf.bench import BenchmarkRun, load
+from planner.perf.roofline import Workload, load_efficiency, predict, step_model
 from planner.specs import ParallelPlan
 from planner.versions import parse_version
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.errors import InvalidInputError
-from planner.fit import FitResult, MetricFit
+from planner.perf.fit import FitResult, MetricFit
 
 LIMIT_METRICS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms": "p99_itl_ms"}
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from planner.bench import BenchmarkRun
 from planner.errors import BenchmarkDataError
-from planner.saturation import running_batch
+from planner.perf.bench import BenchmarkRun
+from planner.perf.saturation import running_batch
 
 FIT_METRICS = ("output_throughput", "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms",
                "median_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "p99_itl_ms")

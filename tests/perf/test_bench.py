@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from planner.bench import load, load_many, seed_table
 from planner.errors import BenchmarkDataError
+from planner.perf.bench import load, load_many, seed_table
 
-BENCH = Path(__file__).parent / "fixtures" / "bench"
+BENCH = Path(__file__).parent.parent / "fixtures" / "bench"
 
 
 def test_seed_table_with_provenance():

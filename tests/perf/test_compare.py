@@ -3,7 +3,7 @@ import json
 import pytest
 
 from planner.cli import main
-from planner.compare import compare
+from planner.perf.compare import compare
 
 
 def test_five_gpus_with_slo_and_cost():

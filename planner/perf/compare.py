@@ -15,7 +15,7 @@ from typing import Any
 from planner.catalog import load_gpu, load_model, load_quant
 from planner.errors import InvalidInputError
 from planner.memory import MemoryPlan
-from planner.roofline import (
+from planner.perf.roofline import (
     Efficiency,
     PerfPoint,
     StepModel,

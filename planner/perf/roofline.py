@@ -17,7 +17,7 @@ over input + output length, and max_num_seqs).  TPOT is the step time; TTFT is t
 prompt plus ``1 + gamma b`` steps (the prompt waits behind the prefill chunks of the other running
 requests), plus queueing past saturation; output throughput follows from Little's law.
 The factors ``eta_mem``, ``eta_flop``, ``tau`` and ``gamma`` are fitted on measured tables
-(``python3 -m planner.roofline --calibrate``) and stored in data/calibration/roofline_fit.toml.
+(``python3 -m planner.perf.roofline --calibrate``) and stored in data/calibration/roofline_fit.toml.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 from planner.catalog import load_quant, load_toml
 from planner.memory import MemoryPlan
-from planner.saturation import running_batch
+from planner.perf.saturation import running_batch
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.weights import weights_of_stage
 
@@ -200,9 +200,9 @@ def predict(sm: StepModel, eff: Efficiency, work: Workload, c: float) -> PerfPoi
 # ------------------------------------------------------------------------------ calibration
 
 def _seed_setup() -> tuple[ModelSpec, GpuSpec, QuantScheme, MemoryPlan, Workload, list[Any]]:
-    from planner.bench import load, seed_table
     from planner.catalog import load_gpu, load_model
     from planner.memory import plan_memory
+    from planner.perf.bench import load, seed_table
     from planner.versions import parse_version
 
     runs = load(seed_table())
@@ -266,8 +266,9 @@ def calibrate() -> dict[str, Any]:
 
 def render_calibration(fit: dict[str, Any]) -> str:
     lines = [
-        "# Written by `python3 -m planner.roofline --calibrate --write`; tests/test_roofline.py refits and compares.",
-        "# Efficiency factors of the roofline model (planner/roofline.py), fitted on measured tables.",
+        "# Written by `python3 -m planner.perf.roofline --calibrate --write`; tests/perf/test_roofline.py refits"
+        " and compares.",
+        "# Efficiency factors of the roofline model (planner/perf/roofline.py), fitted on measured tables.",
         f"eta_mem = {fit['eta_mem']}   # fraction of HBM (and link) bandwidth achieved",
         f"eta_flop = {fit['eta_flop']}  # fraction of dense FLOP/s achieved for the quantization",
         f"tau_s = {fit['tau_s']}  # fixed cost per layer per decode step, seconds",
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from planner.atomic import write_text_atomic
 
-    ap = argparse.ArgumentParser(prog="python3 -m planner.roofline")
+    ap = argparse.ArgumentParser(prog="python3 -m planner.perf.roofline")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("nothing to do; use --calibrate [--write]")
     text = render_calibration(calibrate())
     if args.write:
-        target = Path(__file__).resolve().parent.parent / "data" / "calibration" / "roofline_fit.toml"
+        target = Path(__file__).resolve().parents[2] / "data" / "calibration" / "roofline_fit.toml"
         write_text_atomic(target, text)
     print(text, end="")
     return 0

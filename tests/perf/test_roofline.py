@@ -4,7 +4,7 @@ import pytest
 
 from planner.catalog import data_path, load_gpu, load_model, load_quant
 from planner.memory import plan_memory
-from planner.roofline import (
+from planner.perf.roofline import (
     Workload,
     _touched,
     calibrate,
@@ -14,8 +14,8 @@ from planner.roofline import (
     render_calibration,
     step_model,
 )
+from planner.perf.validation import validate, validation_tables
 from planner.specs import ParallelPlan
-from planner.validation import validate, validation_tables
 
 WORK = Workload(2048, 512)
 

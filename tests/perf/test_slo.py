@@ -1,9 +1,9 @@
 import pytest
 
-from planner.bench import load, seed_table
 from planner.errors import InvalidInputError
-from planner.fit import fit
-from planner.slo import solve
+from planner.perf.bench import load, seed_table
+from planner.perf.fit import fit
+from planner.perf.slo import solve
 
 RESULT = fit(load(seed_table()))
 

@@ -7,10 +7,10 @@ pytest.importorskip("matplotlib")
 import matplotlib.image as mpimg
 import numpy as np
 
-from planner.bench import load, seed_table
-from planner.fit import fit
-from planner.plot import CURVE_COLOR, LIMIT_COLOR, POINT_COLOR, plot_fit
-from planner.slo import solve
+from planner.perf.bench import load, seed_table
+from planner.perf.fit import fit
+from planner.perf.plot import CURVE_COLOR, LIMIT_COLOR, POINT_COLOR, plot_fit
+from planner.perf.slo import solve
 
 
 def _count(img, hex_color, tol=0.06):
