@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.catalog import load_model, load_quant, vllm_fact
+from planner.catalog import load_model, load_quant
 from planner.memory import MemoryPlan, plan_memory
+from planner.release import release
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.versions import Version
 from planner.weights import native_quant
@@ -43,7 +44,7 @@ class Deployment:
     def utilization(self, version: Version) -> float:
         if self.gpu_memory_utilization is not None:
             return self.gpu_memory_utilization
-        return float(vllm_fact("gpu_memory_utilization", version))
+        return release(version).default_gpu_memory_utilization
 
     def memory_plan(self, gpu: GpuSpec, version: Version) -> MemoryPlan:
         model = self.spec()
@@ -51,7 +52,7 @@ class Deployment:
         return plan_memory(
             model, gpu, quant, ParallelPlan(self.tp, self.pp, self.dp, self.ep),
             max_model_len=self.max_model_len, kv_cache_dtype=self.kv_cache_dtype,
-            gpu_memory_utilization=self.gpu_memory_utilization, vllm_version=version,
+            gpu_memory_utilization=self.gpu_memory_utilization, vllm_version=release(version),
             max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
             enforce_eager=self.enforce_eager,
         )

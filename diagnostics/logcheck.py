@@ -13,8 +13,8 @@ from diagnostics.signatures import signature
 from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import PlannerError
 from planner.memory import GIB, kv_capacity, kv_element_bytes, kv_layout
+from planner.release import release
 from planner.specs import ParallelPlan
-from planner.versions import parse_version
 from planner.weights import native_quant, weights_per_gpu
 
 
@@ -109,10 +109,9 @@ def model_mismatch(scan: LogScan, *, gpu: str | None = None) -> list[Finding]:
                         f"(tolerance {tol['weights_rel']:.0%})")
     if f.available_kv_gib is not None and f.kv_cache_tokens is not None:
         mml = int(cfg.get("max_seq_len", str(f.max_concurrency_len or model.max_position_embeddings)))
-        version = parse_version(f.vllm_version) if f.vllm_version else None
-        formula = "concurrency" if version and version >= (0, 21, 0) else "blocks"
-        layout = kv_layout(model, plan.tp, elem, range(model.num_layers // plan.pp), 16)
-        _, tokens, _ = kv_capacity(layout, round(f.available_kv_gib * GIB), mml, tokens_formula=formula)
+        rel = release(f.vllm_version)
+        layout = kv_layout(model, plan.tp, elem, range(model.num_layers // plan.pp), rel.block_size)
+        _, tokens, _ = kv_capacity(layout, round(f.available_kv_gib * GIB), mml, tokens_formula=rel.kv_tokens_formula)
         if abs(tokens - f.kv_cache_tokens) > tol["kv_tokens_rel"] * f.kv_cache_tokens:
             gaps.append(f"KV cache tokens from the logged {f.available_kv_gib} GiB: log {f.kv_cache_tokens:,}, "
                         f"planner {tokens:,} (tolerance {tol['kv_tokens_rel']:.0%})")
@@ -124,7 +123,7 @@ def model_mismatch(scan: LogScan, *, gpu: str | None = None) -> list[Finding]:
             util = float(cfg.get("gpu_memory_utilization", "0") or 0) or None
             p = plan_memory(model, g, quant, plan, max_model_len=int(cfg.get("max_seq_len", "0") or 0) or None,
                             kv_cache_dtype=kv_dtype, gpu_memory_utilization=util,
-                            vllm_version=parse_version(f.vllm_version) if f.vllm_version else None)
+                            vllm_version=release(f.vllm_version))
             if abs(p.kv_cache_gib - f.available_kv_gib) > tol["available_gib_abs"]:
                 gaps.append(f"available KV memory on {g.key}: log {f.available_kv_gib} GiB, planner "
                             f"{p.kv_cache_gib:.2f} GiB (tolerance {tol['available_gib_abs']} GiB)")

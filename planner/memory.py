@@ -18,17 +18,12 @@ from functools import cache
 from typing import Any
 
 from planner import problems as pr
-from planner.catalog import (
-    batch_defaults,
-    default_vllm_version,
-    kv_cache_dtypes,
-    vllm_fact,
-    vllm_setting,
-)
+from planner.catalog import kv_cache_dtypes
 from planner.errors import InvalidInputError
 from planner.overhead import OverheadFit, cudagraph_bytes, load_fit, overhead_bytes
+from planner.release import VllmRelease, release
 from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
-from planner.versions import Version, format_version
+from planner.versions import Version
 from planner.weights import WeightsBreakdown, pp_stage_layers, weights_of_stage
 
 GIB = 2**30
@@ -268,7 +263,7 @@ def plan_memory(
     max_model_len: int | None = None,
     kv_cache_dtype: str = "auto",
     gpu_memory_utilization: float | None = None,
-    vllm_version: Version | None = None,
+    vllm_version: Version | VllmRelease | None = None,
     max_num_batched_tokens: int | None = None,
     max_num_seqs: int | None = None,
     enforce_eager: bool = False,
@@ -278,29 +273,30 @@ def plan_memory(
     """Size one layout on one GPU type the way vLLM will at startup.
 
     ``max_model_len`` defaults to the model's max_position_embeddings, the utilization and batch
-    budgets to the vLLM version's defaults for this GPU.  ``weights_bytes_override`` replaces
-    the computed weights (to replay a log that states them).
+    budgets to the vLLM release's defaults for this GPU.  ``vllm_version`` is a resolved
+    :class:`VllmRelease` (or a version triple, resolved here once).  ``weights_bytes_override``
+    replaces the computed weights (to replay a log that states them).
     """
-    version = vllm_version or default_vllm_version()
-    util = gpu_memory_utilization if gpu_memory_utilization is not None else float(
-        vllm_fact("gpu_memory_utilization", version))
+    rel = vllm_version if isinstance(vllm_version, VllmRelease) else release(vllm_version)
+    version = rel.version
+    util = gpu_memory_utilization if gpu_memory_utilization is not None else rel.default_gpu_memory_utilization
     if not 0 < util <= 1:
         raise InvalidInputError(f"gpu_memory_utilization must be in (0, 1], got {util}")
     mml = max_model_len if max_model_len is not None else model.max_position_embeddings
     if mml < 1:
         raise InvalidInputError(f"max_model_len must be >= 1, got {mml}")
-    defaults = batch_defaults(version, gpu)
+    defaults = rel.batch_defaults(gpu)
     mnbt = max_num_batched_tokens or defaults.max_num_batched_tokens
     mns = max_num_seqs or defaults.max_num_seqs
     elem = kv_element_bytes(model, kv_cache_dtype)
     fit = fit or load_fit()
-    block_size = int(vllm_setting("block_size"))
-    tokens_formula = str(vllm_fact("kv_tokens_formula", version))
+    block_size = rel.block_size
+    tokens_formula = rel.kv_tokens_formula
 
     req = requested_bytes(gpu, util)
     over = overhead_bytes(model, plan, max_num_batched_tokens=mnbt, max_num_seqs=mns, fit=fit)
     graphs = 0
-    if bool(vllm_fact("cudagraph_charged", version)) and not enforce_eager:
+    if rel.cudagraph_charged and not enforce_eager:
         graphs = cudagraph_bytes(model, fit)
 
     # Each pipeline stage is its own worker; vLLM keeps the minimum block count of all workers.
@@ -326,7 +322,7 @@ def plan_memory(
         ep=plan.ep,
         max_model_len=mml,
         gpu_memory_utilization=util,
-        vllm_version=format_version(version),
+        vllm_version=rel.label,
         max_num_batched_tokens=mnbt,
         max_num_seqs=mns,
         enforce_eager=enforce_eager,

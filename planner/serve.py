@@ -10,8 +10,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from planner.catalog import arch_facts, load_toml, vllm_fact
+from planner.catalog import arch_facts, load_toml
 from planner.memory import MemoryPlan
+from planner.release import release
 from planner.specs import GpuSpec, ModelSpec
 from planner.versions import parse_version
 
@@ -78,7 +79,7 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan) -> ServeComm
     args += ["--max-model-len", str(plan.max_model_len)]
     if plan.kv_cache_dtype != "auto":
         args += ["--kv-cache-dtype", plan.kv_cache_dtype]
-    if abs(plan.gpu_memory_utilization - float(vllm_fact("gpu_memory_utilization", version))) > 1e-9:
+    if abs(plan.gpu_memory_utilization - release(version).default_gpu_memory_utilization) > 1e-9:
         args += ["--gpu-memory-utilization", f"{plan.gpu_memory_utilization:g}"]
     if plan.enforce_eager:
         args.append("--enforce-eager")

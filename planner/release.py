@@ -1,0 +1,84 @@
+"""One vLLM release's facts, resolved once from data/vllm.toml and passed to whoever needs them.
+
+Why a record and not look-ups: the memory model, the serve command, the log comparison in
+diagnostics and the pre-flight all depend on the same version-dependent rules (default utilization,
+whether CUDA graphs are charged to the KV budget, how "GPU KV cache size" is computed, how GiB are
+printed, the scheduler's batch defaults). Looking them up mid-calculation let two places disagree
+(the log check once re-derived the token formula with a hard-coded version and block size).
+Resolve a ``VllmRelease`` at the boundary, then every function is pure over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from planner.catalog import BatchDefaults, batch_defaults, default_vllm_version, vllm_fact, vllm_setting
+from planner.specs import GpuSpec
+from planner.versions import Version, format_version, parse_version
+
+
+@dataclass(frozen=True)
+class VllmRelease:
+    """What one vLLM version does that the memory model and the commands depend on."""
+
+    #: The release triple, e.g. ``(0, 33, 0)``.
+    version: Version
+    #: Default ``--gpu-memory-utilization`` (CacheConfig.gpu_memory_utilization).
+    default_gpu_memory_utilization: float
+    #: Whether the CUDA-graph pool is estimated and charged to the KV budget at startup (>= 0.21).
+    cudagraph_charged: bool
+    #: How "GPU KV cache size: N tokens" is computed: ``"blocks"`` (blocks x block_size) or
+    #: ``"concurrency"`` (int(max_concurrency x max_model_len)).
+    kv_tokens_formula: str
+    #: How GiB figures are printed: ``"%.2f"`` or ``"round2"`` (format_gib, trailing zeros dropped).
+    gib_format: str
+    #: Tokens per KV block on CUDA (the platform default).
+    block_size: int
+    #: Vocabulary padding of the embedding and lm_head (DEFAULT_VOCAB_PADDING_SIZE).
+    vocab_padding: int
+    #: Era of the profile-run activation accounting (see data/vllm.toml ``activation_era``).
+    activation_era: str
+
+    @property
+    def label(self) -> str:
+        return format_version(self.version)
+
+    def batch_defaults(self, gpu: GpuSpec) -> BatchDefaults:
+        """``vllm serve``'s max_num_batched_tokens / max_num_seqs defaults on this GPU."""
+        return batch_defaults(self.version, gpu)
+
+    def format_gib(self, value_bytes: int) -> str:
+        """A byte count as this release prints it in "Available KV cache memory: X GiB"."""
+        gib = value_bytes / 2**30
+        if self.gib_format == "%.2f":
+            return f"{gib:.2f}"
+        return f"{round(gib, 2)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.label, "default_gpu_memory_utilization": self.default_gpu_memory_utilization,
+                "cudagraph_charged": self.cudagraph_charged, "kv_tokens_formula": self.kv_tokens_formula,
+                "gib_format": self.gib_format, "block_size": self.block_size,
+                "activation_era": self.activation_era}
+
+
+@cache
+def release(version: Version | str | None = None) -> VllmRelease:
+    """The facts of ``version`` (a triple or a string such as ``"0.16.0"``; None: the default release)."""
+    if version is None:
+        v = default_vllm_version()
+    elif isinstance(version, str):
+        v = parse_version(version)
+    else:
+        v = version
+    return VllmRelease(
+        version=v,
+        default_gpu_memory_utilization=float(vllm_fact("gpu_memory_utilization", v)),
+        cudagraph_charged=bool(vllm_fact("cudagraph_charged", v)),
+        kv_tokens_formula=str(vllm_fact("kv_tokens_formula", v)),
+        gib_format=str(vllm_fact("gib_format", v)),
+        block_size=int(vllm_setting("block_size")),
+        vocab_padding=int(vllm_setting("vocab_padding")),
+        activation_era=str(vllm_fact("activation_era", v)),
+    )
