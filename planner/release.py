@@ -63,15 +63,15 @@ class VllmRelease:
                 "activation_era": self.activation_era}
 
 
-@cache
 def release(version: Version | str | None = None) -> VllmRelease:
     """The facts of ``version`` (a triple or a string such as ``"0.16.0"``; None: the default release)."""
     if version is None:
-        v = default_vllm_version()
-    elif isinstance(version, str):
-        v = parse_version(version)
-    else:
-        v = version
+        return _resolved(default_vllm_version())
+    return _resolved(parse_version(version) if isinstance(version, str) else version)
+
+
+@cache
+def _resolved(v: Version) -> VllmRelease:
     return VllmRelease(
         version=v,
         default_gpu_memory_utilization=float(vllm_fact("gpu_memory_utilization", v)),
