@@ -13,31 +13,18 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from diagnostics.redact import redact
 from diagnostics.signatures import Signature, signatures
 from planner.errors import InvalidInputError
+from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 4096
 #: How far back before a match phase markers are looked for (a traceback fits in it).
 PHASE_CONTEXT_CHARS = 256 << 10
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-# Startup figures vLLM prints (vllm-memory.md section 1.4); GiB numbers may be %.2f or round(x, 2).
-FIGURES: dict[str, re.Pattern[str]] = {
-    "model_loading_gib": re.compile(r"(?:Model loading took|Loading model weights took) (-?[0-9.]+) (?:GiB|GB)"),
-    "available_kv_gib": re.compile(r"Available KV cache memory: (-?[0-9.]+) GiB"),
-    "kv_cache_tokens": re.compile(r"KV cache size: ([0-9,]+) tokens"),
-    "max_concurrency": re.compile(r"Maximum concurrency for ([0-9,]+) tokens per request: ([0-9.]+)x"),
-    "engine": re.compile(r"Initializing a V1 LLM engine \(v([^)]+)\) with config: (.*)"),
-    "version": re.compile(r"vLLM API server version ([0-9][^\s,]*)"),
-}
-FIGURE_KEYWORDS = ("Model loading took", "Loading model weights took", "Available KV cache memory",
-                   "KV cache size:", "Maximum concurrency for", "LLM engine (v", "server version")
-_CONFIG_ITEM = re.compile(r"(\w+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^,]*)")
-
 
 @dataclass(frozen=True)
 class LogMatch:
@@ -54,29 +41,6 @@ class LogMatch:
 
 
 @dataclass(frozen=True)
-class StartupFigures:
-    """The first value of each startup figure in the log (one worker's, as vLLM prints one per worker)."""
-
-    model_loading_gib: float | None = None
-    available_kv_gib: float | None = None
-    kv_cache_tokens: int | None = None
-    max_concurrency: float | None = None
-    max_concurrency_len: int | None = None
-    vllm_version: str | None = None
-    engine_config: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def config(self) -> dict[str, str]:
-        return dict(self.engine_config)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model_loading_gib": self.model_loading_gib, "available_kv_gib": self.available_kv_gib,
-                "kv_cache_tokens": self.kv_cache_tokens, "max_concurrency": self.max_concurrency,
-                "max_concurrency_len": self.max_concurrency_len, "vllm_version": self.vllm_version,
-                "engine_config": self.config}
-
-
-@dataclass(frozen=True)
 class LogScan:
     matches: tuple[LogMatch, ...]
     figures: StartupFigures
@@ -87,7 +51,7 @@ class LogScan:
 @dataclass
 class _State:
     matches: dict[str, LogMatch] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: FigureReader = field(default_factory=FigureReader)
 
 
 def _keywords(sigs: Iterable[Signature]) -> tuple[str, ...]:
@@ -117,28 +81,6 @@ def _clean(line: str) -> str:
     return line[:MAX_LINE_CHARS]
 
 
-def _figures(line: str, st: _State) -> None:
-    f = st.figures
-    for key, rx in FIGURES.items():
-        if key in f and key != "version":
-            continue
-        m = rx.search(line)
-        if not m:
-            continue
-        if key == "kv_cache_tokens":
-            f[key] = int(m.group(1).replace(",", ""))
-        elif key == "max_concurrency":
-            f["max_concurrency_len"] = int(m.group(1).replace(",", ""))
-            f[key] = float(m.group(2))
-        elif key == "engine":
-            f["vllm_version"] = f.get("vllm_version") or m.group(1)
-            f[key] = tuple((k, v.strip("'\"")) for k, v in _CONFIG_ITEM.findall(m.group(2)))
-        elif key == "version":
-            f.setdefault("vllm_version", m.group(1))
-        else:
-            f[key] = float(m.group(1))
-
-
 def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int, context: Callable[[], str]) -> None:
     line = _clean(raw)
     for s in sigs:
@@ -152,7 +94,7 @@ def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int, contex
         phase = _phase(s, context()) if s.phases else None
         groups = tuple((k, v) for k, v in m.groupdict().items() if v is not None)
         st.matches[s.id] = LogMatch(s.id, number, redact(line.strip())[:300], groups, phase)
-    _figures(line, st)
+    st.figures.feed(line)
 
 
 def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) -> LogScan:
@@ -208,15 +150,7 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) ->
         tail = text[-PHASE_CONTEXT_CHARS:]
         if not chunk:
             break
-    figures = StartupFigures(
-        model_loading_gib=st.figures.get("model_loading_gib"),
-        available_kv_gib=st.figures.get("available_kv_gib"),
-        kv_cache_tokens=st.figures.get("kv_cache_tokens"),
-        max_concurrency=st.figures.get("max_concurrency"),
-        max_concurrency_len=st.figures.get("max_concurrency_len"),
-        vllm_version=st.figures.get("vllm_version"),
-        engine_config=st.figures.get("engine", ()),
-    )
+    figures = st.figures.figures()
     ordered = sorted(st.matches.values(), key=lambda m: m.line_number)
     return LogScan(tuple(ordered), figures, line_base - 1, total)
 
