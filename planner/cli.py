@@ -119,8 +119,8 @@ def _concurrencies(text: str) -> list[float]:
         values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InvalidInputError(f"--at {text!r}: expected concurrencies like 8,32,128") from None
-    if not values or any(not v > 0 for v in values):
-        raise InvalidInputError(f"--at {text!r}: concurrencies must be > 0")
+    if not values or any(not 0 < v < float("inf") for v in values):
+        raise InvalidInputError(f"--at {text!r}: concurrencies must be finite numbers > 0")
     return values
 
 
@@ -196,9 +196,18 @@ def _cmd_slo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prices(text: str) -> dict[str, float]:
+def _prices(text: str) -> dict[str, float] | float:
+    """One price for every GPU (``5.0``, as `slo` takes it) or GPU=USD pairs (``h100=2.5,b200=5.0``)."""
     from planner.errors import InvalidInputError
 
+    try:
+        single = float(text)
+    except ValueError:
+        single = None
+    if single is not None:
+        if not single > 0 or single == float("inf"):
+            raise InvalidInputError(f"--gpu-hour-usd {text!r}: a price must be > 0")
+        return single
     out: dict[str, float] = {}
     for item in text.split(","):
         name, sep, value = item.partition("=")
@@ -206,8 +215,9 @@ def _prices(text: str) -> dict[str, float]:
             price = float(value)
         except ValueError:
             price = float("nan")
-        if not sep or not name.strip() or not price > 0:
-            raise InvalidInputError(f"--gpu-hour-usd {text!r}: expected GPU=USD pairs like h100=2.5,b200=5.0")
+        if not sep or not name.strip() or not price > 0 or price == float("inf"):
+            raise InvalidInputError(f"--gpu-hour-usd {text!r}: expected one price (5.0) or GPU=USD pairs like "
+                                    "h100=2.5,b200=5.0")
         out[name.strip()] = price
     return out
 
@@ -223,20 +233,40 @@ def _gpu_list(text: str) -> list[str]:
     return names
 
 
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--range-ratio must be a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"--range-ratio must be in [0, 1), got {text!r}")
+    return value
+
+
 def _add_compare(sub: Any) -> None:
-    p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (roofline)")
+    p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (simulated vLLM "
+                       "scheduler)")
     p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), help="e.g. h100,h200,b200,b300")
     p.add_argument("--model", default="minimax-m2.5")
     p.add_argument("--quant")
     p.add_argument("--ctx", type=_typed(_tokens, "ctx"), help="max_model_len of the deployment (default: model max)")
     p.add_argument("--isl", type=_pos("--isl"), default=2048, help="input tokens per request")
     p.add_argument("--osl", type=_pos("--osl"), default=512, help="output tokens per request")
+    p.add_argument("--range-ratio", type=_ratio, default=0.0,
+                   help="lengths drawn in [L(1-r), L(1+r)] as vllm bench serve's random dataset (default 0)")
     p.add_argument("--tp", type=_pos("--tp"))
+    p.add_argument("--pp", type=_pos("--pp"))
+    p.add_argument("--dp", type=_pos("--dp"), help="data-parallel engines (with --ep: attention DP, experts across "
+                   "ranks)")
     p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), help="concurrencies (default 1,8,32,128)")
     p.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"))
-    p.add_argument("--gpu-hour-usd", type=_typed(_prices, "prices"), help="h100=2.5,b200=5.0")
+    p.add_argument("--ttft-ms", type=_positive_float("--ttft-ms"))
+    p.add_argument("--gpu-hour-usd", type=_typed(_prices, "prices"), help="5.0, or h100=2.5,b200=5.0")
     p.add_argument("--vllm-version", type=_typed(_version, "version"))
+    p.add_argument("--calibrate", metavar="FILE",
+                   help="refit that GPU's efficiencies on your runs (any file `planner fit` reads)")
+    p.add_argument("--plot", metavar="PNG", help="throughput per GPU against throughput per user (plot extra)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_compare)
 
@@ -246,8 +276,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from planner.render import compare_text, to_json
 
     result = compare(args.gpus, model=args.model, quant=args.quant, ctx=args.ctx, isl=args.isl, osl=args.osl,
-                     tp=args.tp, ep=args.ep, at=args.at, tpot_ms=args.tpot_ms, gpu_hour_usd=args.gpu_hour_usd,
-                     vllm_version=args.vllm_version)
+                     range_ratio=args.range_ratio, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, at=args.at,
+                     tpot_ms=args.tpot_ms, ttft_ms=args.ttft_ms, gpu_hour_usd=args.gpu_hour_usd,
+                     vllm_version=args.vllm_version, calibrate=args.calibrate)
+    if args.plot:
+        from planner.perf.plot import plot_compare
+
+        plot_compare(result, args.plot)
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else compare_text(result))
     return 0
 

@@ -142,34 +142,59 @@ def compare_text(result: CompareResult) -> str:
     from tabulate import tabulate
 
     w = result.workload
-    lines = [f"{result.model} ({result.quant}), {w.input_len} in / {w.output_len} out tokens per request; "
-             "predicted by the roofline model (docs/roofline.md)"]
+    lines = [f"{result.model} ({result.quant}), {w.input_len:,} in / {w.output_len:,} out tokens per request; "
+             f"simulated vLLM scheduler, as `vllm bench serve --max-concurrency C --num-prompts "
+             f"{result.prompts_per_client}C` would measure it (docs/performance-model.md)"]
     rows = []
+    marked = False
     for g in result.gpus:
         if g.plan is None:
-            rows.append([g.gpu, "-", "-", "-", "-", "-", "-", "; ".join(g.warnings)])
             continue
         for p in g.predictions:
-            rows.append([g.gpu, g.plan.layout, f"{p.concurrency:g}" + (" *" if p.extrapolated else ""),
+            limited = p.preemptions > 0 or p.peak_kv_fraction >= 0.999
+            marked = marked or limited
+            rows.append([g.gpu, g.plan.layout, f"{p.concurrency:g}" + ("*" if limited else ""),
                          f"{p.output_throughput:,.0f}", f"{p.output_throughput / g.plan.num_gpus:,.0f}",
-                         f"{p.mean_tpot_ms:.1f}", f"{p.mean_ttft_ms:,.0f}", ""])
-    lines.append(tabulate(rows, headers=["gpu", "layout", "conc", "out tok/s", "per GPU", "TPOT ms", "TTFT ms", ""],
-                          tablefmt="simple"))
-    lines.append("* past the KV cache's running capacity: requests queue")
+                         f"{1000.0 / p.mean_tpot_ms:,.1f}", f"{p.mean_tpot_ms:,.1f}", f"{p.mean_ttft_ms:,.0f}"])
+    if rows:
+        lines.append(tabulate(rows, headers=["gpu", "layout", "conc", "out tok/s", "per GPU", "per user", "TPOT ms",
+                                             "TTFT ms"], tablefmt="simple",
+                              colalign=("left", "left", "right", "right", "right", "right", "right", "right")))
+    if marked:
+        lines.append("* more requests than the KV cache holds: requests wait for a slot or are preempted")
+    limits = " and ".join(x for x in (f"TPOT <= {result.tpot_ms:g} ms" if result.tpot_ms else "",
+                                      f"TTFT <= {result.ttft_ms:g} ms" if result.ttft_ms else "") if x)
     for g in result.gpus:
         if g.plan is None:
+            lines.append(f"{g.gpu}: " + "; ".join(g.warnings))
             continue
+        head = f"{g.gpu}: {g.plan.layout} on {g.plan.num_gpus} GPU{'s' if g.plan.num_gpus > 1 else ''}"
         bits = []
-        if g.slo_concurrency is not None:
-            bits.append(f"SLO max concurrency {g.slo_concurrency:.0f}")
+        if limits and g.slo_concurrency is not None:
+            bits.append(f"at {limits}: up to {g.slo_concurrency} concurrent requests")
+        elif not limits and g.slo_concurrency is not None:
+            bits.append(f"best at concurrency {g.slo_concurrency}")
         if g.slo_tokens_per_s_per_gpu is not None:
             bits.append(f"{g.slo_tokens_per_s_per_gpu:,.0f} out tok/s per GPU")
         if g.usd_per_million_output_tokens is not None:
-            bits.append(f"${g.usd_per_million_output_tokens:.3f} per M output tokens")
-        if bits:
-            lines.append(f"{g.gpu}: " + ", ".join(bits))
+            bits.append(f"${g.usd_per_million_output_tokens:,.3f} per M output tokens")
+        lines.append(head + (", " + ", ".join(bits) if bits else ""))
+        r = g.runner_up
+        if r is not None:
+            rb = [f"{r.tokens_per_s_per_gpu:,.0f} out tok/s per GPU" if r.tokens_per_s_per_gpu else "meets no limit"]
+            if r.usd_per_million_output_tokens is not None:
+                rb.append(f"${r.usd_per_million_output_tokens:,.3f} per M")
+            lines.append(f"  runner-up: {r.layout} on {r.plan.num_gpus} GPUs, " + ", ".join(rb))
+        unc = dict(g.uncertainty)
+        band = unc.get("median_abs_error") or {}
+        if band:
+            figures = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(band.items()) if k in ("throughput", "tpot",
+                                                                                                 "ttft"))
+            lines.append(f"  expected error (median): {figures} ({unc.get('basis')})")
         for warn in g.warnings:
-            lines.append(f"  caution ({g.gpu}): {warn}")
+            lines.append(f"  caution: {warn}")
+    for note in result.notes:
+        lines.append(f"note: {note}")
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,7 @@ from planner.userfile import read_user_text
 
 #: vLLM result keys this library reads (names follow vLLM; GuideLLM is mapped onto them).
 METRICS = ("output_throughput", "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
-           "p99_tpot_ms", "mean_itl_ms", "p99_itl_ms")
+           "p99_tpot_ms", "mean_itl_ms", "p99_itl_ms", "total_token_throughput", "request_throughput")
 
 
 @dataclass(frozen=True)

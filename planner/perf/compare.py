@@ -1,57 +1,102 @@
 """`planner compare`: predicted throughput, latency and cost on several GPU types, before any run.
 
-For each GPU: the smallest layout that fits (the memory model), the roofline model with the
-efficiencies calibrated on measured data, predictions at the requested concurrencies, the highest
-concurrency meeting a TPOT limit, output tok/s per GPU there, and the cost per million output tokens.
-Every result carries its uncertainty and says plainly where the model is weak.
+For each GPU: every layout people run on one node (TP, TP+EP, DP+EP, TP+PP) that the memory model
+says fits, ranked by cost per million output tokens at the SLO (output tok/s per GPU where no
+price is given); the best one is simulated (planner/perf/sim.py) at the requested concurrencies as
+`vllm bench serve --max-concurrency C --num-prompts 10C` would measure it, and the runner-up is
+shown beside it.  The efficiencies are those fitted per architecture (planner/perf/efficiency.py)
+or refitted on the user's own runs (``--calibrate``); every result says which, with the error
+measured for that case.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from planner.catalog import load_gpu, load_model, load_quant
+from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import InvalidInputError
-from planner.memory import MemoryPlan
-from planner.perf.roofline import (
-    Efficiency,
-    PerfPoint,
-    StepModel,
-    Workload,
-    decode_step,
-    load_efficiency,
-    predict,
-    step_model,
-)
-from planner.size import size
-from planner.specs import GpuSpec, ModelSpec
+from planner.memory import MemoryPlan, plan_memory
+from planner.perf.efficiency import Calibration, architecture, load_calibration
+from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
+from planner.perf.step import Efficiency, StepModel, step_model
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
 from planner.weights import native_quant
+
+#: GPUs of one node the sweep spreads a deployment over (HGX/DGX boards hold 8).
+NODE_GPUS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Workload:
+    input_len: int
+    output_len: int
+    range_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class Option:
+    """One layout that fits, with its cost at the SLO."""
+
+    plan: MemoryPlan
+    #: Highest concurrency meeting the limits (None: none does; the peak when no limit is given).
+    slo_concurrency: int | None
+    output_throughput: float | None
+    tokens_per_s_per_gpu: float | None
+    usd_per_million_output_tokens: float | None
+    #: "simulated" or "estimated" (closed-form steady state, used to rank layouts).
+    method: str
+
+    @property
+    def layout(self) -> str:
+        return self.plan.layout
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layout": self.layout, "num_gpus": self.plan.num_gpus, "tp": self.plan.tp, "pp": self.plan.pp,
+                "dp": self.plan.dp, "ep": self.plan.ep, "slo_max_concurrency": self.slo_concurrency,
+                "output_throughput": _r(self.output_throughput, 1),
+                "output_tokens_per_s_per_gpu": _r(self.tokens_per_s_per_gpu, 1),
+                "usd_per_million_output_tokens": _r(self.usd_per_million_output_tokens, 4), "method": self.method}
+
+
+def _r(x: float | None, n: int) -> float | None:
+    return None if x is None else round(x, n)
 
 
 @dataclass(frozen=True)
 class GpuComparison:
     gpu: str
     plan: MemoryPlan | None
-    predictions: tuple[PerfPoint, ...]
-    slo_concurrency: float | None
+    predictions: tuple[SimResult, ...]
+    slo_concurrency: int | None
     slo_tokens_per_s_per_gpu: float | None
     usd_per_million_output_tokens: float | None
+    runner_up: Option | None
+    options: tuple[Option, ...]
     uncertainty: tuple[tuple[str, Any], ...]
     warnings: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
+        n = self.plan.num_gpus if self.plan else 1
+        preds = []
+        for p in self.predictions:
+            d = p.to_dict()
+            d["output_throughput_per_gpu"] = round(p.output_throughput / n, 2)
+            d["output_throughput_per_user"] = round(1000.0 / p.mean_tpot_ms, 2) if p.mean_tpot_ms > 0 else None
+            d["kv_limited"] = p.preemptions > 0 or p.peak_kv_fraction >= 0.999
+            preds.append(d)
         return {
             "gpu": self.gpu,
             "plan": self.plan.to_dict() if self.plan else None,
-            "predictions": [p.to_dict() for p in self.predictions],
-            "slo_max_concurrency": None if self.slo_concurrency is None else round(self.slo_concurrency, 1),
-            "output_tokens_per_s_per_gpu_at_slo": None if self.slo_tokens_per_s_per_gpu is None
-            else round(self.slo_tokens_per_s_per_gpu, 1),
-            "usd_per_million_output_tokens": None if self.usd_per_million_output_tokens is None
-            else round(self.usd_per_million_output_tokens, 4),
+            "layout": self.plan.layout if self.plan else None,
+            "predictions": preds,
+            "slo_max_concurrency": self.slo_concurrency,
+            "output_tokens_per_s_per_gpu_at_slo": _r(self.slo_tokens_per_s_per_gpu, 1),
+            "usd_per_million_output_tokens": _r(self.usd_per_million_output_tokens, 4),
+            "runner_up": self.runner_up.to_dict() if self.runner_up else None,
+            "layouts": [o.to_dict() for o in self.options],
             "uncertainty": dict(self.uncertainty),
             "warnings": list(self.warnings),
         }
@@ -63,11 +108,17 @@ class CompareResult:
     quant: str
     workload: Workload
     gpus: tuple[GpuComparison, ...]
+    tpot_ms: float | None = None
+    ttft_ms: float | None = None
+    prompts_per_client: int = 10
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "quant": self.quant,
-                "workload": {"input_len": self.workload.input_len, "output_len": self.workload.output_len},
-                "gpus": [g.to_dict() for g in self.gpus]}
+                "workload": {"input_len": self.workload.input_len, "output_len": self.workload.output_len,
+                             "range_ratio": self.workload.range_ratio, "prompts_per_client": self.prompts_per_client},
+                "slo": {"tpot_ms": self.tpot_ms, "ttft_ms": self.ttft_ms},
+                "gpus": [g.to_dict() for g in self.gpus], "notes": list(self.notes)}
 
     def __repr__(self) -> str:
         return f"CompareResult({self.model}, {[g.gpu for g in self.gpus]})"
@@ -78,45 +129,240 @@ class CompareResult:
         return compare_html(self)
 
 
-def _slo_concurrency(sm: StepModel, eff: Efficiency, work: Workload, tpot_ms: float) -> float | None:
-    """Highest concurrency whose predicted TPOT stays within the limit (bisection; TPOT rises with c)."""
-    lo, hi = 1.0, max(2.0, sm.c_sat * eff.kv_fill)
-    if predict(sm, eff, work, lo).mean_tpot_ms > tpot_ms:
-        return None
-    if predict(sm, eff, work, hi).mean_tpot_ms <= tpot_ms:
-        return hi
-    for _ in range(50):
-        mid = math.sqrt(lo * hi)
-        if predict(sm, eff, work, mid).mean_tpot_ms <= tpot_ms:
-            lo = mid
+# ------------------------------------------------------------------------------------- layouts
+
+def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None,
+                      ep: bool | None) -> list[ParallelPlan]:
+    """TP, TP+EP, DP+EP (attention data-parallel, experts across ranks) and TP+PP on up to one node,
+    narrowed by whatever the user fixed."""
+    out: list[ParallelPlan] = []
+    moe = model.is_moe
+    for n in NODE_GPUS:
+        out.append(ParallelPlan(tp=n))
+        if moe and n > 1:
+            out.append(ParallelPlan(tp=n, ep=True))
+            out.append(ParallelPlan(tp=1, dp=n, ep=True))
+            if n >= 4:
+                out.append(ParallelPlan(tp=n // 2, dp=2, ep=True))
+        for p in (2, 4):
+            if n % p == 0 and n // p >= 1 and n > 1:
+                out.append(ParallelPlan(tp=n // p, pp=p))
+    seen: set[ParallelPlan] = set()
+    keep = []
+    for lay in out:
+        if lay in seen:
+            continue
+        seen.add(lay)
+        if tp is not None and lay.tp != tp:
+            continue
+        if pp is not None and lay.pp != pp:
+            continue
+        if dp is not None and lay.dp != dp:
+            continue
+        if ep is not None and lay.ep != ep:
+            continue
+        keep.append(lay)
+    if not keep and tp is not None:
+        keep = [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
+    return keep
+
+
+def engine_of(mem: MemoryPlan) -> Engine:
+    return Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
+                  kv_tokens=mem.num_blocks * mem.block_size, block_size=mem.block_size, dp=mem.dp, pp=mem.pp)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    mem: MemoryPlan
+    step: StepModel
+    engine: Engine
+
+
+# ----------------------------------------------------------------------------------------- SLO
+
+def _meets(r: SimResult, tpot_ms: float | None, ttft_ms: float | None) -> bool:
+    return (tpot_ms is None or r.mean_tpot_ms <= tpot_ms) and (ttft_ms is None or r.mean_ttft_ms <= ttft_ms)
+
+
+def _max_concurrency(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, tpot_ms: float | None,
+                     ttft_ms: float | None) -> int:
+    """Most clients worth offering: what the KV cache of every engine holds, times a margin for the queue."""
+    per_req = work.input_len + work.output_len / 2.0
+    engines = cand.engine.dp * cand.engine.pp
+    held = cand.engine.kv_tokens / cand.engine.pp / per_req
+    return max(1, min(int(held * engines), cand.engine.max_num_seqs * cand.engine.dp))
+
+
+def _estimate(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, c: float) -> tuple[float, float,
+                                                                                                   float]:
+    s = steady_state(cand.step, eff, cal.globals, cand.engine, work.input_len, work.output_len, c)
+    return s.tpot_s * 1000, s.ttft_s * 1000, s.output_throughput
+
+
+def _estimated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, tpot_ms: float | None,
+                   ttft_ms: float | None) -> tuple[int | None, float | None]:
+    """(concurrency, throughput) at the SLO by the steady-state estimate (bisection; TPOT rises with c)."""
+    hi = _max_concurrency(cand, eff, cal, work, tpot_ms, ttft_ms)
+
+    def ok(c: int) -> bool:
+        tpot, ttft, _ = _estimate(cand, eff, cal, work, c)
+        return (tpot_ms is None or tpot <= tpot_ms) and (ttft_ms is None or ttft <= ttft_ms)
+
+    if tpot_ms is None and ttft_ms is None:
+        return hi, _estimate(cand, eff, cal, work, hi)[2]
+    if not ok(1):
+        return None, None
+    lo = 1
+    if ok(hi):
+        lo = hi
+    else:
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid
+    return lo, _estimate(cand, eff, cal, work, lo)[2]
+
+
+def _load(work: Workload, c: int, prompts_per_client: int) -> Load:
+    return Load(work.input_len, work.output_len, concurrency=c, num_prompts=prompts_per_client * c,
+                range_ratio=work.range_ratio)
+
+
+def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, tpot_ms: float | None,
+                   ttft_ms: float | None, start: int | None, known: dict[int, SimResult],
+                   prompts_per_client: int) -> tuple[int | None, SimResult | None]:
+    """The highest concurrency whose simulated benchmark meets the limits, found in a few simulations.
+
+    TPOT and TTFT rise with concurrency.  Each simulated point brackets the answer and corrects the
+    steady-state estimate by the ratio simulated / estimated there; the next point is where the
+    corrected estimate meets the limits.  Simulated points are kept in ``known``.
+    """
+    def sim(c: int) -> SimResult:
+        if c not in known:
+            known[c] = simulate(cand.step, eff, cal.globals, cand.engine, _load(work, c, prompts_per_client))
+        return known[c]
+
+    cap = _max_concurrency(cand, eff, cal, work, tpot_ms, ttft_ms)
+    lo, hi = 0, cap + 1
+    for c, r in known.items():
+        if _meets(r, tpot_ms, ttft_ms):
+            lo = max(lo, c)
         else:
-            hi = mid
-    return lo
+            hi = min(hi, c)
+    c = max(1, min(cap, start or 1))
+    for _ in range(4):
+        if c <= lo or c >= hi:
+            break
+        r = sim(c)
+        if _meets(r, tpot_ms, ttft_ms):
+            lo = c
+        else:
+            hi = c
+        if hi - lo <= max(1, lo // 16):
+            break
+        e_tpot, e_ttft, _ = _estimate(cand, eff, cal, work, c)
+        k_tpot = r.mean_tpot_ms / e_tpot if e_tpot > 0 else 1.0
+        k_ttft = r.mean_ttft_ms / e_ttft if e_ttft > 0 else 1.0
+
+        def ok(x: int, k_tpot: float = k_tpot, k_ttft: float = k_ttft) -> bool:
+            t1, t2, _ = _estimate(cand, eff, cal, work, x)
+            return (tpot_ms is None or t1 * k_tpot <= tpot_ms) and (ttft_ms is None or t2 * k_ttft <= ttft_ms)
+
+        a, b = lo + 1, hi - 1
+        if not ok(a):
+            c = a
+        elif ok(b):
+            c = b
+        else:
+            while b - a > 1:
+                mid = (a + b) // 2
+                if ok(mid):
+                    a = mid
+                else:
+                    b = mid
+            c = a
+    if lo == 0:
+        if hi > 1 and _meets(sim(1), tpot_ms, ttft_ms):
+            return 1, known[1]
+        return None, None
+    return lo, known[lo]
 
 
-def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, sm: StepModel, eff: Efficiency, work: Workload,
-              at: list[float]) -> list[str]:
+# --------------------------------------------------------------------------------------- compare
+
+def _prices(gpu_hour_usd: dict[str, float] | float | None, gpus: list[GpuSpec]) -> tuple[dict[str, float],
+                                                                                         list[str]]:
+    if gpu_hour_usd is None:
+        return {}, []
+    if isinstance(gpu_hour_usd, (int, float)):
+        if not gpu_hour_usd > 0 or not math.isfinite(gpu_hour_usd):
+            raise InvalidInputError(f"--gpu-hour-usd must be > 0, got {gpu_hour_usd}")
+        return {g.key: float(gpu_hour_usd) for g in gpus}, []
+    prices: dict[str, float] = {}
+    for name, v in gpu_hour_usd.items():
+        if not v > 0 or not math.isfinite(v):
+            raise InvalidInputError(f"--gpu-hour-usd {name}={v}: a price must be > 0")
+        prices[load_gpu(name).key] = float(v)
+    compared = {g.key for g in gpus}
+    stray = sorted(k for k in prices if k not in compared)
+    notes = [f"price given for {k} but {k} is not compared (--gpus)" for k in stray]
+    return prices, notes
+
+
+def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict[str, float] | None) -> tuple[
+        tuple[str, Any], ...]:
+    arch = architecture(gpu)
+    own_tables = [t for t in cal.tables if f"x{gpu.key}-" in t]
+    if basis == "user":
+        scope, why = "user", "refitted on your measurements (--calibrate); band = the fit's residual on them"
+        band = user_residual or {}
+    elif basis == "pooled":
+        scope, why = "loao", (f"no calibration table on {arch}: efficiencies pooled from "
+                              f"{', '.join(a for a, _ in cal.per_arch)}; band = the error when a whole "
+                              "architecture is left out of the fit")
+        band = cal.error(scope)
+    elif own_tables:
+        scope, why = "loto", f"{gpu.key} has calibration tables; band = the leave-one-table-out error"
+        band = cal.error(scope)
+    else:
+        scope, why = "logo", (f"no {gpu.key} table: {arch} efficiencies fitted on other GPUs; band = the "
+                              "leave-one-GPU-out error")
+        band = cal.error(scope)
+    return (("basis", why), ("architecture", arch), ("median_abs_error", dict(band)),
+            ("calibrated_on", list(dict(cal.arch_tables).get(arch, ()))))
+
+
+def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, basis: str, cal: Calibration,
+              preds: tuple[SimResult, ...]) -> list[str]:
     out = []
-    ratio = work.input_len / max(1, work.output_len)
-    share = max(decode_step(sm, eff, min(c, sm.c_sat * eff.kv_fill), work).prefill_share for c in at)
-    if ratio > 8 or share > 0.5:
-        out.append(f"prefill-heavy workload (input/output {ratio:.1f}, prefill {share:.0%} of a step): the model "
-                   "is calibrated on decode-dominated data; TTFT and throughput are rough here")
-    c_run = sm.c_sat * eff.kv_fill
-    beyond = [c for c in at if c > c_run]
-    if beyond:
-        out.append(f"concurrency {', '.join(f'{c:g}' for c in beyond)} exceeds the ~{c_run:.0f} requests the KV cache "
-                   "runs at once: extra requests queue and TTFT grows without bound under sustained load")
+    arch = architecture(gpu)
+    if basis == "pooled":
+        out.append(f"no measured table on {arch} GPUs: efficiencies borrowed from "
+                   f"{', '.join(a for a, _ in cal.per_arch)}; treat the numbers as rough (band above)")
+    elif basis == "arch" and not any(f"x{gpu.key}-" in t for t in cal.tables):
+        out.append(f"no {gpu.key} measurement: predicted with the {arch} efficiencies fitted on "
+                   f"{', '.join(sorted({_gpu_of(t) for t in dict(cal.arch_tables).get(arch, ())}))}")
+    limited = [f"{p.concurrency:g}" for p in preds if p.preemptions > 0 or p.peak_kv_fraction >= 0.999]
+    if limited:
+        out.append(f"concurrency {', '.join(limited)}: more requests than the KV cache holds; requests wait or "
+                   "are preempted (marked *)")
     if quant == "fp8" and not gpu.native_fp8:
-        out.append(f"{gpu.key} has no native FP8: weight-only Marlin kernels, not modelled beyond BF16 compute")
+        out.append(f"{gpu.key} has no native FP8: weight-only kernels, modelled at the BF16 compute rate only")
     if quant in ("nvfp4", "mxfp4") and not gpu.native_fp4:
-        out.append(f"{gpu.key} has no native FP4: weight-only Marlin kernels, compute at BF16 rate")
-    if gpu.compute_capability[0] != 10:
-        out.append("efficiencies were calibrated on B200 (SM100); kernels differ on other architectures "
-                   "(e.g. DeepGEMM vs Marlin MoE at small batch), see the validation error")
-    if model.architecture != "MiniMaxM2ForCausalLM":
-        out.append(f"calibrated on MiniMax-M2.5; {model.architecture} may use other kernels")
+        out.append(f"{gpu.key} has no native FP4: weight-only kernels, modelled at the BF16 compute rate only")
+    if not model.architecture.startswith("MiniMaxM2"):
+        out.append(f"calibrated on MiniMax-M2.x; {model.architecture} may use other kernels")
     return out
+
+
+def _gpu_of(table: str) -> str:
+    for part in table.split("-"):
+        if "x" in part and part.split("x", 1)[0].isdigit():
+            return part.split("x", 1)[1]
+    return table
 
 
 def compare(
@@ -127,48 +373,131 @@ def compare(
     ctx: int | None = None,
     isl: int = 2048,
     osl: int = 512,
+    range_ratio: float = 0.0,
     tp: int | None = None,
+    pp: int | None = None,
+    dp: int | None = None,
     ep: bool | None = None,
     at: list[float] | None = None,
     tpot_ms: float | None = None,
-    gpu_hour_usd: dict[str, float] | None = None,
+    ttft_ms: float | None = None,
+    gpu_hour_usd: dict[str, float] | float | None = None,
     vllm_version: Version | None = None,
+    calibrate: str | None = None,
+    calibration: Calibration | None = None,
 ) -> CompareResult:
     if isl < 1 or osl < 1:
         raise InvalidInputError(f"--isl and --osl must be >= 1, got {isl} and {osl}")
+    for name, v in (("--tpot-ms", tpot_ms), ("--ttft-ms", ttft_ms)):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise InvalidInputError(f"{name} must be > 0, got {v}")
     spec = load_model(model)
     scheme = load_quant(quant) if quant else native_quant(spec)
-    work = Workload(isl, osl)
-    eff = load_efficiency()
-    points = at or [1, 8, 32, 128]
-    prices = {load_gpu(k).key: v for k, v in (gpu_hour_usd or {}).items()}
-    rows = []
+    mml = ctx if ctx is not None else spec.max_position_embeddings
+    work = Workload(isl, osl, range_ratio)
+    need = Load(isl, osl, concurrency=1, range_ratio=range_ratio).max_len
+    if mml > spec.max_position_embeddings:
+        raise InvalidInputError(f"--ctx {mml:,} exceeds {spec.name}'s {spec.max_position_embeddings:,} positions")
+    if need > mml:
+        raise InvalidInputError(f"requests of {isl:,} input + {osl:,} output tokens exceed the max_model_len of "
+                                f"{mml:,} ({spec.name} serves at most {spec.max_position_embeddings:,}); lower "
+                                "--isl/--osl or raise --ctx")
+    points = sorted({max(1, round(c)) for c in (at or [1, 8, 32, 128])})
+    specs: list[GpuSpec] = []
     for name in gpus:
-        gpu = load_gpu(name)
-        result = size(spec, gpu, ctx=ctx, quant=scheme.name, tp=tp, ep=ep, vllm_version=vllm_version)
-        plan = result.recommended
-        if plan is None:
-            reasons = sorted({p.id for pl in result.plans for p in pl.problems if p.severity == "error"})
-            rows.append(GpuComparison(gpu.key, None, (), None, None, None, (),
-                                      (f"no layout fits: {', '.join(reasons)}",)))
+        g = load_gpu(name)
+        if g.key not in {s.key for s in specs}:
+            specs.append(g)
+    prices, notes = _prices(gpu_hour_usd, specs)
+    cal = calibration or load_calibration()
+    user_residual: dict[str, float] | None = None
+    if calibrate:
+        from planner.perf.usercal import calibrate_from_file
+
+        cal, user_gpu, user_residual = calibrate_from_file(calibrate, cal, spec=spec, scheme=scheme, gpus=specs,
+                                                            tp=tp, pp=pp, dp=dp, ep=ep, vllm_version=vllm_version)
+        notes.append(f"{user_gpu}: efficiencies refitted on {calibrate}")
+    per_client = int(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+    rows = [_one_gpu(spec, scheme, g, cal, work, mml, points, tpot_ms, ttft_ms, prices.get(g.key), vllm_version,
+                     tp, pp, dp, ep, per_client, user_residual) for g in specs]
+    return CompareResult(spec.name, scheme.name, work, tuple(rows), tpot_ms, ttft_ms, per_client, tuple(notes))
+
+
+def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibration, work: Workload, mml: int,
+             points: list[int], tpot_ms: float | None, ttft_ms: float | None, price: float | None,
+             vllm_version: Version | None, tp: int | None, pp: int | None, dp: int | None, ep: bool | None,
+             per_client: int, user_residual: dict[str, float] | None) -> GpuComparison:
+    eff, basis = cal.for_gpu(gpu)
+    need = Load(work.input_len, work.output_len, concurrency=1, range_ratio=work.range_ratio).max_len
+    cands: list[_Candidate] = []
+    failures: set[str] = set()
+    for lay in candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep):
+        mem = plan_memory(spec, gpu, scheme, lay, max_model_len=mml, vllm_version=vllm_version)
+        if not mem.fits:
+            failures.update(p.id for p in mem.problems if p.severity == "error")
             continue
-        sm = step_model(spec, gpu, scheme, plan, work)
-        preds = tuple(PerfPoint(**{**predict(sm, eff, work, c).__dict__,
-                                   "extrapolated": c > sm.c_sat * eff.kv_fill}) for c in points)
-        slo_c = _slo_concurrency(sm, eff, work, tpot_ms) if tpot_ms else None
-        per_gpu = None
-        if slo_c is not None:
-            per_gpu = predict(sm, eff, work, slo_c).output_throughput / plan.num_gpus
-        elif tpot_ms is None:
-            per_gpu = max(p.output_throughput for p in preds) / plan.num_gpus
-        cost = None
-        if gpu.key in prices and per_gpu:
-            cost = prices[gpu.key] / 3600.0 / per_gpu * 1e6
-        uncertainty = (
-            ("calibration_residual_mape", dict(eff.residual_mape)),
-            ("calibrated_on", list(eff.calibrated_on)),
-            ("cross_gpu_validation", "docs/roofline.md: error per GPU on tables not used for calibration"),
-        )
-        rows.append(GpuComparison(gpu.key, plan, preds, slo_c, per_gpu, cost, uncertainty,
-                                  tuple(_warnings(spec, gpu, scheme.name, sm, eff, work, points))))
-    return CompareResult(spec.name, scheme.name, work, tuple(rows))
+        eng = engine_of(mem)
+        if eng.kv_tokens // eng.pp < need:
+            failures.add("kv-cache-smaller-than-request")
+            continue
+        cands.append(_Candidate(mem, step_model(spec, gpu, scheme, mem), eng))
+    unc = _uncertainty(cal, gpu, basis, user_residual)
+    if not cands:
+        why = ", ".join(sorted(failures)) or "no candidate layout"
+        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc, (f"no layout fits: {why}",))
+
+    def cost(tput: float | None, n: int) -> float | None:
+        if not tput or price is None:
+            return None
+        return price / 3600.0 / (tput / n) * 1e6
+
+    options = []
+    for cand in cands:
+        c, tput = _estimated_slo(cand, eff, cal, work, tpot_ms, ttft_ms)
+        n = cand.mem.num_gpus
+        options.append(Option(cand.mem, c, tput, tput / n if tput else None, cost(tput, n), "estimated"))
+    order = sorted(range(len(options)), key=lambda i: (-(options[i].tokens_per_s_per_gpu or 0.0),
+                                                        options[i].plan.num_gpus))
+    # Simulate the two best by the estimate; the simulation decides between them.
+    finals: list[tuple[Option, _Candidate, dict[int, SimResult]]] = []
+    for i in order[:2]:
+        cand = cands[i]
+        known: dict[int, SimResult] = {}
+        try:
+            if tpot_ms is None and ttft_ms is None:
+                c = max(points)
+                res = known[c] = simulate(cand.step, eff, cal.globals, cand.engine, _load(work, c, per_client))
+            else:
+                c, res = _simulated_slo(cand, eff, cal, work, tpot_ms, ttft_ms, options[i].slo_concurrency, known,
+                                        per_client)
+        except SimulationError:
+            continue
+        n = cand.mem.num_gpus
+        tput = res.output_throughput if res else None
+        finals.append((Option(cand.mem, c, tput, tput / n if tput else None, cost(tput, n), "simulated"), cand,
+                       known))
+    if not finals:
+        return GpuComparison(gpu.key, None, (), None, None, None, None, tuple(options), unc,
+                             ("no layout could be simulated for this workload",))
+    finals.sort(key=lambda f: (-(f[0].tokens_per_s_per_gpu or 0.0), f[0].plan.num_gpus))
+    best, cand, known = finals[0]
+    preds = []
+    for c in points:
+        if c not in known:
+            known[c] = simulate(cand.step, eff, cal.globals, cand.engine, _load(work, c, per_client))
+        preds.append(known[c])
+    if tpot_ms is None and ttft_ms is None:
+        # No limit: the layout is judged at its best simulated point among those asked for.
+        peak = max(preds, key=lambda p: p.output_throughput)
+        best = replace(best, slo_concurrency=int(peak.concurrency), output_throughput=peak.output_throughput,
+                       tokens_per_s_per_gpu=peak.output_throughput / cand.mem.num_gpus,
+                       usd_per_million_output_tokens=cost(peak.output_throughput, cand.mem.num_gpus))
+    runner = finals[1][0] if len(finals) > 1 else None
+    rest = tuple(o for i, o in enumerate(options) if options[i].plan is not best.plan)
+    warns = _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds))
+    if (tpot_ms is not None or ttft_ms is not None) and best.slo_concurrency is None:
+        limits = " and ".join(x for x in (f"TPOT <= {tpot_ms:g} ms" if tpot_ms else "",
+                                          f"TTFT <= {ttft_ms:g} ms" if ttft_ms else "") if x)
+        warns.append(f"no concurrency meets {limits} on any layout that fits")
+    return GpuComparison(gpu.key, cand.mem, tuple(preds), best.slo_concurrency, best.tokens_per_s_per_gpu,
+                         best.usd_per_million_output_tokens, runner, rest, unc, tuple(warns))

@@ -1,17 +1,23 @@
-"""Plots of fitted curves (the `plot` extra): measured points, fits with their 1-sigma band, SLO limits.
+"""Plots (the `plot` extra): fitted curves with measured points, their 1-sigma band and SLO limits
+(`planner fit/slo --plot`), and the throughput frontier of `planner compare --plot`.
 
-matplotlib is imported here only, with the Agg backend, so the CLI starts fast and plots work headless.
+matplotlib is imported here only (``_pyplot``), with the Agg backend, so the CLI starts fast and
+plots work headless.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from planner.errors import InvalidInputError
 from planner.perf.fit import FitResult
 from planner.perf.slo import LIMIT_METRICS, SloResult
+
+if TYPE_CHECKING:
+    from planner.perf.compare import CompareResult
 
 #: Colours used in plots (tests look for them in the PNG).
 POINT_COLOR = "#d62728"
@@ -23,7 +29,12 @@ LABELS = {"output_throughput": "output tok/s", "mean_ttft_ms": "mean TTFT (ms)",
           "median_tpot_ms": "median TPOT (ms)", "p99_tpot_ms": "p99 TPOT (ms)", "mean_itl_ms": "mean ITL (ms)"}
 
 
-def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) -> Path:
+#: One colour per GPU curve of the compare plot, in --gpus order (matplotlib's tab10).
+GPU_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot with the Agg backend, or a one-line error naming the extra to install."""
     try:
         import matplotlib
 
@@ -31,6 +42,11 @@ def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) 
         import matplotlib.pyplot as plt
     except ImportError:
         raise InvalidInputError("--plot needs matplotlib: pip install 'minimax-planner[plot]'") from None
+    return plt
+
+
+def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) -> Path:
+    plt = _pyplot()
     metrics = list(result.metrics)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     limits = {LIMIT_METRICS[k]: v for k, v in (slo.limits if slo else ())}
@@ -53,6 +69,43 @@ def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) 
         ax.set_title(f"{LABELS.get(m.metric, m.metric)}\nLOO {100 * (m.loo_mape or 0):.1f}%", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def plot_compare(result: CompareResult, path: str | Path) -> Path:
+    """Output tok/s per GPU against output tok/s per user (1000 / TPOT), one curve per GPU and layout,
+    with the TPOT limit as the slowest per-user speed allowed: the frontier serving benchmarks publish."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    drawn = 0
+    for i, g in enumerate(result.gpus):
+        if g.plan is None or not g.predictions:
+            continue
+        pts = sorted(g.predictions, key=lambda p: p.concurrency)
+        x = [1000.0 / p.mean_tpot_ms for p in pts]
+        y = [p.output_throughput / g.plan.num_gpus for p in pts]
+        color = GPU_COLORS[i % len(GPU_COLORS)]
+        ax.plot(x, y, "-o", color=color, lw=2, ms=4, label=f"{g.gpu} {g.plan.layout}")
+        for p, xi, yi in zip(pts, x, y, strict=True):
+            ax.annotate(f"{p.concurrency:g}", (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                        color=color)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        raise InvalidInputError("--plot: no GPU has a layout that fits, nothing to draw")
+    if result.tpot_ms:
+        ax.axvline(1000.0 / result.tpot_ms, color=LIMIT_COLOR, lw=2, ls="--", label=f"TPOT {result.tpot_ms:g} ms")
+    ax.set_xlabel("output tok/s per user (1000 / TPOT)")
+    ax.set_ylabel("output tok/s per GPU")
+    w = result.workload
+    ax.set_title(f"{result.model} ({result.quant}), {w.input_len}/{w.output_len} tokens; labels: concurrency",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=80)

@@ -1,53 +1,263 @@
-"""Measured tables kept apart from calibration, and the roofline model's error on them."""
+"""Measured tables (data/benchmarks/, each marked calibration or validation) and the simulation's
+error on them.
+
+A table's header says how it was measured (GPU, layout, vLLM version and flags, client, lengths and
+their range, prompts per client, whether TTFT/TPOT are means or medians); ``deployment`` turns it
+into the memory model's plan, the per-step model and the scheduler limits, and ``predict`` runs
+the simulated benchmark for one row.  The fit (planner/perf/efficiency.py) sees calibration tables
+only; validation tables are predicted, never fitted.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from planner.catalog import data_path, load_gpu, load_model, load_quant
-from planner.memory import plan_memory
+from planner.catalog import data_path, load_gpu, load_model, load_quant, load_toml
+from planner.errors import BenchmarkDataError
+from planner.memory import MemoryPlan, plan_memory
 from planner.perf.bench import BenchmarkRun, load
-from planner.perf.roofline import Workload, load_efficiency, predict, step_model
-from planner.specs import ParallelPlan
+from planner.perf.sim import Engine, Load, SimResult, simulate
+from planner.perf.step import Efficiency, Globals, StepModel, step_model
+from planner.specs import GpuSpec, ParallelPlan
 from planner.versions import parse_version
 
-METRICS = ("mean_tpot_ms", "output_throughput", "mean_ttft_ms")
+#: The metrics compared (vLLM's names); a table gives some of them.
+METRICS = ("output_throughput", "mean_tpot_ms", "median_tpot_ms", "mean_ttft_ms", "median_ttft_ms",
+           "total_token_throughput")
+#: Headline groups: the median of means and medians of each quantity.
+QUANTITY = {"output_throughput": "throughput", "total_token_throughput": "throughput", "mean_tpot_ms": "TPOT",
+            "median_tpot_ms": "TPOT", "mean_ttft_ms": "TTFT", "median_ttft_ms": "TTFT"}
 
 
 @dataclass(frozen=True)
-class ValidationRow:
-    table: str
-    gpu: str
-    layout: str
-    concurrency: float
-    measured: tuple[tuple[str, float], ...]
-    predicted: tuple[tuple[str, float], ...]
+class Table:
+    """One measured table and how it was measured."""
 
-    def error(self, metric: str) -> float | None:
-        m, p = dict(self.measured).get(metric), dict(self.predicted).get(metric)
-        return None if m is None or p is None else (p - m) / m
+    path: str
+    name: str
+    role: str
+    model: str
+    gpu: str
+    quant: str
+    tp: int
+    pp: int
+    dp: int
+    ep: bool
+    vllm_version: str
+    kv_cache_dtype: str
+    gpu_memory_utilization: float | None
+    max_model_len: int | None
+    max_num_seqs: int | None
+    max_num_batched_tokens: int | None
+    block_size: int | None
+    client: str
+    input_len: int
+    output_len: int
+    range_ratio: float
+    range_mode: str
+    #: Requests per client (``10x``) or a fixed count.
+    prompts_per_client: float | None
+    num_prompts: int | None
+    #: "mean", "median" or "unknown" (compared with the mean).
+    statistic: str
+    suspect: tuple[float, ...]
+    runs: tuple[BenchmarkRun, ...]
+
+    @property
+    def layout(self) -> str:
+        return ParallelPlan(self.tp, self.pp, self.dp, self.ep).label()
+
+    @property
+    def ttft_trusted(self) -> bool:
+        """False where the table's own header doubts its TTFT."""
+        return self.client != "inferencex-experimental"
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None:
+        return None
+    head = text.split()[0] if text.split() else ""
+    return int(head) if head.isdigit() else None
+
+
+def _float_or_none(text: str | None) -> float | None:
+    if text is None or not text.split():
+        return None
+    try:
+        return float(text.split()[0])
+    except ValueError:
+        return None
+
+
+def load_table(path: str) -> Table:
+    runs = load(path)
+    meta = dict(runs[0].meta)
+
+    def need(key: str) -> str:
+        if key not in meta:
+            raise BenchmarkDataError(f"{path}: header '# {key}:' missing")
+        return meta[key]
+
+    prompts = meta.get("num_prompts", "unknown").split()[0] if meta.get("num_prompts") else "unknown"
+    per_client = float(prompts[:-1]) if prompts.endswith("x") and prompts[:-1].replace(".", "").isdigit() else None
+    fixed = int(prompts) if prompts.isdigit() else None
+    if per_client is None and fixed is None:
+        per_client = float(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+    suspect = tuple(float(x) for x in meta.get("suspect_rows", "").split("(")[0].replace(",", " ").split())
+    return Table(
+        path=path, name=path.rsplit("/", 1)[-1], role=meta.get("role", "validation").split()[0],
+        model=need("model"), gpu=need("gpu"), quant=need("quant").split()[0],
+        tp=int(need("tp").split()[0]), pp=_int_or_none(meta.get("pp")) or 1, dp=_int_or_none(meta.get("dp")) or 1,
+        ep=need("ep").split()[0].lower() == "true", vllm_version=need("vllm_version").split()[0],
+        kv_cache_dtype=meta.get("kv_cache_dtype", "auto").split()[0],
+        gpu_memory_utilization=_float_or_none(meta.get("gpu_memory_utilization")),
+        max_model_len=_int_or_none(meta.get("max_model_len")), max_num_seqs=_int_or_none(meta.get("max_num_seqs")),
+        max_num_batched_tokens=_int_or_none(meta.get("max_num_batched_tokens")),
+        block_size=_int_or_none(meta.get("block_size")), client=meta.get("client", "vllm-bench").split()[0],
+        input_len=int(float(need("input_len"))), output_len=int(float(need("output_len"))),
+        range_ratio=_float_or_none(meta.get("range_ratio")) or 0.0,
+        range_mode=meta.get("range_mode", "vllm").split()[0], prompts_per_client=per_client, num_prompts=fixed,
+        statistic=meta.get("statistic", "mean").split()[0], suspect=suspect, runs=tuple(runs),
+    )
+
+
+@cache
+def all_tables() -> tuple[Table, ...]:
+    """Every table shipped in data/benchmarks (calibration) and data/benchmarks/validation."""
+    paths = [p for p in data_path("benchmarks").iterdir() if p.name.endswith(".csv")]
+    paths += [p for p in data_path("benchmarks/validation").iterdir() if p.name.endswith(".csv")]
+    return tuple(load_table(str(p)) for p in sorted(paths, key=lambda p: p.name))
 
 
 def validation_tables() -> list[str]:
-    folder = data_path("benchmarks/validation")
-    return sorted(str(p) for p in folder.iterdir() if p.name.endswith(".csv"))
+    """Paths of the tables never used for calibration."""
+    return [t.path for t in all_tables() if t.role != "calibration"]
 
 
-def validate(path: str) -> list[ValidationRow]:
-    runs: list[BenchmarkRun] = load(path)
-    meta = dict(runs[0].meta)
-    model, gpu, quant = load_model(meta["model"]), load_gpu(meta["gpu"]), load_quant(meta["quant"])
-    plan = ParallelPlan(tp=int(meta["tp"]), ep=meta.get("ep", "false").lower() == "true")
-    work = Workload(int(meta["input_len"]), int(meta["output_len"]))
-    # The tables were run with short max_model_len; the KV capacity only matters past saturation.
-    mem = plan_memory(model, gpu, quant, plan, max_model_len=work.input_len + work.output_len,
-                      vllm_version=parse_version(meta["vllm_version"]))
-    sm = step_model(model, gpu, quant, mem, work)
-    eff = load_efficiency()
-    rows = []
-    for r in runs:
-        p = predict(sm, eff, work, r.concurrency)
-        measured = tuple((k, v) for k in METRICS if (v := r.metric(k)) is not None)
-        predicted = tuple((k, float(getattr(p, k))) for k, _ in measured)
-        rows.append(ValidationRow(path.rsplit("/", 1)[-1], gpu.key, plan.label(), r.concurrency, measured, predicted))
-    return rows
+@dataclass(frozen=True)
+class Deployment:
+    """A table's deployment, resolved once."""
+
+    gpu: GpuSpec
+    mem: MemoryPlan
+    step: StepModel
+    engine: Engine
+
+
+@cache
+def deployment(table: Table) -> Deployment:
+    model, gpu, quant = load_model(table.model), load_gpu(table.gpu), load_quant(table.quant)
+    plan = ParallelPlan(tp=table.tp, pp=table.pp, dp=table.dp, ep=table.ep)
+    load_ = Load(table.input_len, table.output_len, concurrency=1, range_ratio=table.range_ratio,
+                 range_mode=table.range_mode)
+    mem = plan_memory(model, gpu, quant, plan, max_model_len=table.max_model_len or load_.max_len,
+                      kv_cache_dtype=table.kv_cache_dtype, gpu_memory_utilization=table.gpu_memory_utilization,
+                      vllm_version=parse_version(table.vllm_version), max_num_seqs=table.max_num_seqs,
+                      max_num_batched_tokens=table.max_num_batched_tokens)
+    engine = Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
+                    kv_tokens=mem.num_blocks * mem.block_size, block_size=table.block_size or mem.block_size,
+                    dp=table.dp, pp=table.pp)
+    return Deployment(gpu, mem, step_model(model, gpu, quant, mem), engine)
+
+
+def row_load(table: Table, run: BenchmarkRun) -> Load:
+    c = max(1, round(run.concurrency))
+    prompts = table.num_prompts or max(c, round((table.prompts_per_client or 10.0) * c))
+    return Load(table.input_len, table.output_len, concurrency=c, num_prompts=prompts,
+                range_ratio=table.range_ratio, range_mode=table.range_mode)
+
+
+def predict(table: Table, run: BenchmarkRun, eff: Efficiency, glob: Globals) -> SimResult:
+    dep = deployment(table)
+    return simulate(dep.step, eff, glob, dep.engine, row_load(table, run))
+
+
+def compared(table: Table, run: BenchmarkRun) -> list[str]:
+    """The metrics of a row that are compared, under the names of the simulation's result."""
+    out = []
+    for m in METRICS:
+        if run.metric(m) is None:
+            continue
+        if "ttft" in m and not table.ttft_trusted:
+            continue
+        out.append(m)
+    return out
+
+
+def sim_value(table: Table, result: SimResult, metric: str) -> float:
+    """The simulation's value for a table's column (mean columns of 'unknown' statistic are means)."""
+    return result.metric(metric)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Measured and predicted values of one row."""
+
+    table: str
+    gpu: str
+    layout: str
+    role: str
+    concurrency: float
+    measured: tuple[tuple[str, float], ...]
+    predicted: tuple[tuple[str, float], ...]
+    #: Metrics compared but kept out of headline figures (suspect rows, doubted TTFT).
+    set_aside: tuple[str, ...] = ()
+    #: The simulated output throughput, whatever the table gives.
+    simulated_output_throughput: float = 0.0
+
+    def error(self, metric: str) -> float | None:
+        m, p = dict(self.measured).get(metric), dict(self.predicted).get(metric)
+        if m is None or p is None or m == 0:
+            return None
+        return (p - m) / m
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "gpu": self.gpu, "layout": self.layout, "role": self.role,
+                "concurrency": self.concurrency, "measured": dict(self.measured),
+                "predicted": {k: round(v, 3) for k, v in self.predicted}, "set_aside": list(self.set_aside)}
+
+
+def evaluate(table: Table, eff: Efficiency, glob: Globals) -> list[RowError]:
+    """Every row of ``table`` predicted with the given factors."""
+    dep = deployment(table)
+    out = []
+    for run in table.runs:
+        res = predict(table, run, eff, glob)
+        measured, predicted, aside = [], [], []
+        for m in METRICS:
+            v = run.metric(m)
+            if v is None:
+                continue
+            measured.append((m, v))
+            predicted.append((m, sim_value(table, res, m)))
+            if run.concurrency in table.suspect or ("ttft" in m and not table.ttft_trusted):
+                aside.append(m)
+        out.append(RowError(table.name, dep.gpu.key, table.layout, table.role, run.concurrency, tuple(measured),
+                            tuple(predicted), tuple(aside), res.output_throughput))
+    return out
+
+
+def derived_throughput(table: Table, run: BenchmarkRun) -> float | None:
+    """Output throughput from a closed-loop identity where a table gives only TTFT and TPOT.
+
+    C clients each keep one request in flight, so ``throughput = C x mean_osl / (TTFT + (mean_osl - 1)
+    x TPOT)`` when clients never idle and lengths do not correlate with latency; an upper bound in
+    practice (the seed table's measured throughput is 0.78-0.97 of it). Reported apart, never fitted.
+    """
+    ttft, tpot = run.metric("mean_ttft_ms"), run.metric("mean_tpot_ms")
+    if ttft is None or tpot is None or run.metric("output_throughput") is not None:
+        return None
+    load_ = row_load(table, run)
+    r = table.range_ratio
+    osl = table.output_len * (1 + r) / 2 if table.range_mode == "inferencex" else float(table.output_len)
+    latency = (ttft + (osl - 1) * tpot) / 1000.0
+    if not latency > 0 or load_.concurrency is None:
+        return None
+    return load_.concurrency * osl / latency
+
+
+def mape(values: list[float]) -> float:
+    return sum(abs(v) for v in values) / len(values) if values else math.nan

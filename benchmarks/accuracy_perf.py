@@ -1,0 +1,195 @@
+"""Accuracy of the performance model (step cost + scheduler simulation + fitted efficiencies) on every
+gathered table, measured on data the fit did not see, and the speed of `planner compare`.
+
+    python3 benchmarks/accuracy_perf.py [--write] [--rows] [--jobs N]
+
+* held-out: fitted on the calibration tables (data/benchmarks/*.csv), predicting the validation
+  tables (data/benchmarks/validation/*.csv);
+* leave-one-table-out (LOTO): every table predicted by a fit that did not see it (a calibration table
+  by a refit without it; a validation table by the main fit);
+* leave-one-GPU-out (LOGO): every table of a GPU predicted by a fit without any table of that GPU;
+* leave-one-architecture-out (LOAO): every table of an architecture predicted by the fit of the other
+  architectures (what a GPU of an unmeasured architecture gets), the band for such GPUs.
+
+Errors are (predicted - measured) / measured per row; the headline is the median and the maximum of
+|error| per quantity (throughput: output or total tok/s as the table gives it; TPOT and TTFT: mean or
+median as the table gives it). Rows a table's own header doubts (the seed's concurrency-1024 row,
+TTFT of InferenceX's experimental folder) are printed but kept out of the headline; so is the whole
+experimental folder in the headline marked "trusted" (see data/benchmarks/validation headers).
+``--write`` stores the fit and the median errors in data/calibration/perf_fit.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from planner.perf.efficiency import Calibration, architecture, fit, render, with_errors
+from planner.perf.validation import QUANTITY, RowError, Table, all_tables, deployment, derived_throughput, evaluate
+
+
+def _fit_without(args: tuple[str, str, Calibration]) -> tuple[str, str, Calibration]:
+    kind, key, base = args
+    cal_tables = [t for t in all_tables() if t.role == "calibration"]
+    if kind == "table":
+        kept = [t for t in cal_tables if t.name != key]
+    elif kind == "gpu":
+        kept = [t for t in cal_tables if deployment(t).gpu.key != key]
+    elif kind == "arch":
+        kept = [t for t in cal_tables if architecture(deployment(t).gpu) != key]
+    else:
+        kept = cal_tables
+    return kind, key, fit(kept, base=base)
+
+
+def _predict(cal: Calibration, table: Table, *, own_arch: bool = True) -> list[RowError]:
+    eff, _ = cal.for_arch(architecture(deployment(table).gpu))
+    if not own_arch:
+        eff = cal.pooled
+    return evaluate(table, eff, cal.globals)
+
+
+def _summary(rows: Sequence[RowError], *, trusted_only: bool) -> dict[str, tuple[float, float, int]]:
+    errs: dict[str, list[float]] = {}
+    for r in rows:
+        if trusted_only and r.table.endswith("-exp.csv"):
+            continue
+        for metric, _ in r.measured:
+            e = r.error(metric)
+            if e is None or metric in r.set_aside:
+                continue
+            errs.setdefault(QUANTITY[metric], []).append(abs(e))
+    return {q: (statistics.median(v), max(v), len(v)) for q, v in errs.items()}
+
+
+def _print_summary(title: str, rows: Sequence[RowError]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    print(f"\n{title}")
+    for label, trusted in (("all tables", False), ("without the experimental folder", True)):
+        s = _summary(rows, trusted_only=trusted)
+        cells = [f"{q} median {100 * s[q][0]:.1f}% max {100 * s[q][1]:.0f}% (n={s[q][2]})"
+                 for q in ("throughput", "TPOT", "TTFT") if q in s]
+        print(f"  {label:34s} " + "; ".join(cells))
+        if trusted:
+            out = {q.lower(): round(s[q][0], 4) for q in s}
+    return out
+
+
+def _row_lines(rows: Sequence[RowError]) -> list[str]:
+    lines = []
+    for r in rows:
+        cells = []
+        for metric, measured in r.measured:
+            pred = dict(r.predicted)[metric]
+            err = r.error(metric)
+            flag = " (set aside)" if metric in r.set_aside else ""
+            cells.append(f"{metric} {pred:,.1f}/{measured:,.1f} ({100 * (err or 0):+.0f}%){flag}")
+        lines.append(f"  {r.table[:62]:62s} c={r.concurrency:<5g} " + "; ".join(cells))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--write", action="store_true", help="store the fit and its errors in perf_fit.toml")
+    ap.add_argument("--rows", action="store_true", help="print every row of the held-out evaluation")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    tables = all_tables()
+    cal_tables = [t for t in tables if t.role == "calibration"]
+    print(f"{len(tables)} tables: {len(cal_tables)} calibration, {len(tables) - len(cal_tables)} validation")
+    _, _, main_fit = _fit_without(("all", "", _start()))
+    jobs: list[tuple[str, str, Calibration]] = []
+    jobs += [("table", t.name, main_fit) for t in cal_tables]
+    gpus = sorted({deployment(t).gpu.key for t in cal_tables})
+    jobs += [("gpu", g, main_fit) for g in gpus]
+    arches = sorted({architecture(deployment(t).gpu) for t in cal_tables})
+    jobs += [("arch", a, main_fit) for a in arches]
+    if args.jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(args.jobs) as pool:
+            fits = pool.map(_fit_without, jobs)
+    else:
+        fits = [_fit_without(j) for j in jobs]
+    by = {(k, key): c for k, key, c in fits}
+
+    held = [r for t in tables if t.role != "calibration" for r in _predict(main_fit, t)]
+    own = [r for t in cal_tables for r in _predict(main_fit, t)]
+    loto = held + [r for t in cal_tables for r in _predict(by[("table", t.name)], t)]
+    logo: list[RowError] = []
+    for t in tables:
+        g = deployment(t).gpu.key
+        logo += _predict(by.get(("gpu", g), main_fit), t)
+    loao: list[RowError] = []
+    for t in tables:
+        a = architecture(deployment(t).gpu)
+        if ("arch", a) in by:
+            loao += _predict(by[("arch", a)], t, own_arch=False)
+    if args.rows:
+        print("\nheld-out rows (predicted/measured):")
+        print("\n".join(_row_lines(held)))
+    print("\ncalibration residual (main fit, its own tables):")
+    _print_summary("  residual", own)
+    errors = {
+        "held_out": _print_summary("held-out validation tables (fit on calibration tables only)", held),
+        "loto": _print_summary("leave-one-table-out, every table", loto),
+        "logo": _print_summary("leave-one-GPU-out, every table", logo),
+        "loao": _print_summary("leave-one-architecture-out (tables of fitted architectures)", loao),
+    }
+    derived = []
+    for t in tables:
+        if t.role == "calibration":
+            continue
+        for run, row in zip(t.runs, _predict(main_fit, t), strict=True):
+            d = derived_throughput(t, run)
+            if d:
+                derived.append(abs(row.simulated_output_throughput / d - 1))
+    if derived:
+        print(f"\nthroughput derived from TTFT+TPOT (closed-loop identity, an upper bound; not a measurement): "
+              f"median {100 * statistics.median(derived):.1f}% max {100 * max(derived):.0f}% (n={len(derived)})")
+    seed = next(t for t in tables if t.name.startswith("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0"))
+    seed_rows = {r.concurrency: r for r in loto if r.table == seed.name}
+    r512 = seed_rows[512.0]
+    main512 = next(r for r in own if r.table == seed.name and r.concurrency == 512)
+    print(f"\nseed table, concurrency 512: TTFT {dict(r512.predicted)['mean_ttft_ms']:.0f} ms predicted by the fit "
+          f"without it vs {dict(r512.measured)['mean_ttft_ms']:.0f} ms measured "
+          f"({100 * (r512.error('mean_ttft_ms') or 0):+.0f}%); by the main fit {dict(main512.predicted)['mean_ttft_ms']:.0f}"
+          f" ms ({100 * (main512.error('mean_ttft_ms') or 0):+.0f}%)")
+    print(f"\nfits and evaluation: {time.perf_counter() - t0:.0f} s")
+    out = with_errors(main_fit, errors)
+    if args.write:
+        from planner.atomic import write_text_atomic
+
+        target = Path(__file__).resolve().parents[1] / "data" / "calibration" / "perf_fit.toml"
+        write_text_atomic(target, render(out))
+        print(f"wrote {target}")
+    _speed()
+    return 0
+
+
+def _start() -> Calibration:
+    from planner.perf.efficiency import load_calibration_or_start
+
+    return load_calibration_or_start()
+
+
+def _speed() -> None:
+    argv = [sys.executable, "-m", "planner.cli", "compare", "--gpus", "h100,h200,b200,b300,gb200", "--quant", "fp8",
+            "--at", "1,2,4,8,16,32,64,128,256,512", "--tpot-ms", "20", "--json"]
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    print(f"planner compare (5 GPUs x 10 concurrencies, whole CLI process): median {statistics.median(times):.3f} s, "
+          f"min {min(times):.3f} s over {len(times)} runs")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

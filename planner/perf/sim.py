@@ -1,0 +1,658 @@
+"""A step-level simulation of vLLM's V1 scheduler serving a benchmark client.
+
+What it mirrors (vllm/v1/core/sched/scheduler.py, ``Scheduler.schedule``):
+
+* continuous batching: every step first gives each running request its next token (decode), then
+  packs prompt chunks into what is left of ``max_num_batched_tokens`` (chunked prefill): partly
+  prefilled running requests first, then waiting requests in arrival order while fewer than
+  ``max_num_seqs`` run and the KV cache has blocks for the chunk;
+* a request's first token is sampled in the step that finishes its prompt; it then produces one
+  token per step until its output length is reached;
+* when a decode needs a KV slot and none is free, the most recently admitted running request is
+  preempted (recompute: its blocks are freed and it goes back to the front of the queue, to be
+  prefilled again over its prompt and the tokens it already produced);
+* the KV cache holds ``num_blocks x block_size`` tokens (the memory model's figure).
+
+The client is ``vllm bench serve``: closed loop at ``--max-concurrency C`` (C requests in flight; a
+finished request is replaced at once, so the first C arrive together) or open loop at a Poisson
+``--request-rate``; input and output lengths drawn as its random dataset does (uniform integers
+in ``[floor(L (1 - r)), ceil(L (1 + r))]``; InferenceX's fork draws in ``[int(L r), L]``).
+TTFT, TPOT and throughput are computed as the client computes them.
+
+Speed: one engine is a loop over steps with scalar state (decode count, summed context, KV tokens
+in use) and a calendar of finishing steps; runs of pure decode steps with an unchanged batch are
+advanced in one jump (the step time is affine in the context, so their sum is closed form), and a
+closed-loop benchmark of many waves is simulated for four waves, the steady middle standing in for
+the waves not simulated.  No Python loop per token.
+
+Data parallel engines and pipeline stages: ``dp x pp`` batches are in flight; each is simulated as
+one engine (the client's requests spread evenly, vLLM's DP load balancer), with ``1/pp`` of the KV
+cache and of max_num_seqs for each pipeline batch.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from planner.errors import InvalidInputError, PlannerError
+from planner.perf.step import Efficiency, Globals, StepModel
+
+#: Requests simulated per closed-loop engine: at least this many waves of C (head, steady middle, tail).
+WAVES_SIMULATED = 3
+#: Fewest requests simulated per engine (so that random lengths average out at low concurrency).
+MIN_SIMULATED = 48
+#: Most requests simulated for an open-loop (request-rate) run.
+MAX_OPEN_LOOP = 1500
+
+
+class SimulationError(PlannerError):
+    """The workload cannot run on the deployment (a request larger than the KV cache)."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What one vLLM engine's scheduler may hold (the memory model's figures)."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    #: Tokens the KV cache holds (num_blocks x block_size).
+    kv_tokens: int
+    block_size: int
+    #: Data-parallel engines.
+    dp: int = 1
+    #: Pipeline batches in flight per engine (the PP degree).
+    pp: int = 1
+
+
+@dataclass(frozen=True)
+class Load:
+    """A benchmark run, as `vllm bench serve` is told it."""
+
+    input_len: int
+    output_len: int
+    #: ``--max-concurrency`` (closed loop); None with a request rate.
+    concurrency: int | None = None
+    #: ``--request-rate`` in requests/s (open loop, Poisson); None for closed loop.
+    request_rate: float | None = None
+    #: ``--num-prompts``; default 10 x concurrency (InferenceX's convention), 1000 for a rate.
+    num_prompts: int | None = None
+    range_ratio: float = 0.0
+    #: "vllm" (uniform in [L(1-r), L(1+r)]) or "inferencex" (uniform in [L r, L]).
+    range_mode: str = "vllm"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.input_len < 1 or self.output_len < 1:
+            raise InvalidInputError(f"input and output lengths must be >= 1, got {self.input_len} and "
+                                    f"{self.output_len}")
+        if (self.concurrency is None) == (self.request_rate is None):
+            raise InvalidInputError("give a concurrency or a request rate, not both")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise InvalidInputError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.request_rate is not None and not (self.request_rate > 0 and math.isfinite(self.request_rate)):
+            raise InvalidInputError(f"request rate must be a positive number, got {self.request_rate}")
+        if not 0.0 <= self.range_ratio < 1.0:
+            raise InvalidInputError(f"range ratio must be in [0, 1), got {self.range_ratio}")
+        if self.range_mode not in ("vllm", "inferencex"):
+            raise InvalidInputError(f"range mode must be 'vllm' or 'inferencex', got {self.range_mode!r}")
+
+    @property
+    def prompts(self) -> int:
+        if self.num_prompts is not None:
+            return self.num_prompts
+        return 10 * self.concurrency if self.concurrency is not None else 1000
+
+    @property
+    def max_len(self) -> int:
+        """The longest input + output a request of this load may have."""
+        r = self.range_ratio
+        if self.range_mode == "inferencex":
+            return self.input_len + self.output_len
+        return math.ceil(self.input_len * (1 + r)) + math.ceil(self.output_len * (1 + r))
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What the benchmark client would print (means over requests, as vLLM reports them)."""
+
+    concurrency: float
+    request_rate: float | None
+    output_throughput: float
+    total_token_throughput: float
+    request_throughput: float
+    mean_ttft_ms: float
+    median_ttft_ms: float
+    p99_ttft_ms: float
+    mean_tpot_ms: float
+    median_tpot_ms: float
+    p99_tpot_ms: float
+    mean_e2el_ms: float
+    duration_s: float
+    #: Requests the scheduler preempted (recompute) during the run.
+    preemptions: int
+    #: Most requests holding KV at once in one engine, and the share of the KV cache that peak used.
+    peak_running: int
+    peak_kv_fraction: float
+    #: Mean TTFT of the steady middle of a closed-loop run (the first wave's burst left out).
+    steady_ttft_ms: float
+    steps: int
+
+    def metric(self, name: str) -> float:
+        return float(getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            out[k] = round(v, 3) if isinstance(v, float) else v
+        return out
+
+
+# ------------------------------------------------------------------------------------ lengths
+
+def draw_lengths(load: Load, n: int, seed: int) -> tuple[list[int], list[int]]:
+    """Input and output lengths as the benchmark's random dataset draws them."""
+    r = load.range_ratio
+
+    def bounds(length: int) -> tuple[int, int]:
+        if load.range_mode == "inferencex":
+            return max(1, int(length * r)), length
+        return max(1, math.floor(length * (1 - r))), max(1, math.ceil(length * (1 + r)))
+
+    lo_i, hi_i = bounds(load.input_len)
+    lo_o, hi_o = bounds(load.output_len)
+    if lo_i == hi_i and lo_o == hi_o:
+        return [lo_i] * n, [lo_o] * n
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    isl = rng.integers(lo_i, hi_i + 1, size=n)
+    osl = rng.integers(lo_o, hi_o + 1, size=n)
+    return [int(x) for x in isl], [int(x) for x in osl]
+
+
+# ----------------------------------------------------------------------------------- one engine
+
+@dataclass(frozen=True)
+class _Costs:
+    """The step-time pieces, bound once per engine so the loop does scalar arithmetic only."""
+
+    fixed: float
+    per_seq: float
+    dense_bytes_s: float
+    dense_flop_s: float
+    lm_flop_s: float
+    expert_bytes_s: float
+    expert_flop_s: float
+    keep: float  # 1 - k/E
+    moe_group: float
+    has_experts: bool
+    coll_s: float
+    coll_per_token_s: float
+    per_ctx_s: float
+    prefill_read_s: float
+    prefill_attn_s: float
+
+
+def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None) -> _Costs:
+    bw = sm.bandwidth * eff.eta_mem
+    fl = sm.flops * eff.eta_flop
+    n_coll = sm.collectives_per_layer * sm.layers
+    return _Costs(
+        fixed=sm.layers * eff.tau_s, per_seq=eff.tau_seq_s, dense_bytes_s=sm.dense_bytes / bw, dense_flop_s=sm.dense_flops_per_token / fl,
+        lm_flop_s=sm.lm_head_flops_per_token / fl, expert_bytes_s=sm.expert_bytes / bw,
+        expert_flop_s=sm.expert_flops_per_token / fl,
+        keep=1.0 - sm.experts_per_tok / sm.num_experts if sm.num_experts else 1.0,
+        moe_group=float(sm.moe_group if moe_group is None else min(sm.moe_group, moe_group)),
+        has_experts=sm.num_experts > 0, coll_s=n_coll * glob.collective_s,
+        coll_per_token_s=n_coll * sm.comm_bytes_per_token / (sm.link * eff.eta_mem) if n_coll else 0.0,
+        per_ctx_s=max(sm.kv_bytes_per_token / bw, sm.attn_flops_per_token_ctx / fl),
+        prefill_read_s=sm.kv_bytes_per_token / bw, prefill_attn_s=sm.attn_flops_per_token_ctx / fl,
+    )
+
+
+def _base_fn(c: _Costs) -> Callable[[float, float], float]:
+    def base(tokens: float, sampled: float) -> float:
+        t = c.fixed + c.per_seq * sampled + max(c.dense_bytes_s, c.dense_flop_s * tokens + c.lm_flop_s * sampled)
+        if c.has_experts:
+            mt = tokens * c.moe_group
+            t += max(c.expert_bytes_s * (1.0 - c.keep ** mt), c.expert_flop_s * mt)
+        if c.coll_s:
+            t += c.coll_s + c.coll_per_token_s * tokens
+        return t
+
+    return base
+
+
+@dataclass
+class _Run:
+    """Per-request outcomes of one engine (times in seconds, server clock)."""
+
+    arrival: list[float]
+    first: list[float]
+    finish: list[float]
+    isl: list[int]
+    osl: list[int]
+    preemptions: int
+    peak_running: int
+    peak_kv: int
+    steps: int
+
+
+def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: list[int], osl: list[int],
+                clients: int | None, arrivals: list[float] | None, overhead_s: float, jump: bool = True) -> _Run:
+    """Simulate one engine until every request finished."""
+    n = len(isl)
+    base = _base_fn(costs)
+    per_ctx = costs.per_ctx_s
+    mnbt = eng.max_num_batched_tokens
+    # Each running request wastes half a block on average (blocks are allocated whole).
+    half_block = eng.block_size / 2.0
+    inf = math.inf
+    arrival = [inf] * n
+    first = [math.nan] * n
+    finish = [math.nan] * n
+    need = list(isl)          # tokens to prefill (prompt, plus produced tokens after a preemption)
+    done = [0] * n            # tokens of `need` already in the KV cache
+    gen = [0] * n             # output tokens produced
+    dec_start = [0] * n       # step in which the prompt finished (decode runs from the next step)
+    epoch = [0] * n           # bumped on preemption: calendar entries of older epochs are stale
+    state = [0] * n           # 0 not arrived, 1 waiting, 2 prefilling, 3 decoding, 4 finished
+    future: list[tuple[float, int]] = []
+    if arrivals is not None:
+        for i, a in enumerate(arrivals):
+            arrival[i] = a
+        future = [(a, i) for i, a in enumerate(arrivals)]
+        heapq.heapify(future)
+        issued = n
+    else:
+        assert clients is not None
+        issued = min(clients, n)
+        for i in range(issued):
+            arrival[i] = overhead_s / 2.0
+            future.append((arrival[i], i))
+        heapq.heapify(future)
+    waiting: deque[int] = deque()
+    partial: list[int] = []       # admitted, prompt not finished (admission order)
+    order: list[int] = []         # admission order of running requests (for preemption), lazily cleaned
+    calendar: list[tuple[int, int, int]] = []   # (finish step, request, epoch)
+    d = 0                 # decoding requests
+    ctx_sum = 0.0         # context tokens of the decoding requests
+    kv_used = 0.0         # tokens in the KV cache, with block rounding
+    n_run = 0
+    t = 0.0
+    s = 0                 # index of the next step
+    finished = 0
+    preempt = 0
+    peak_run = 0
+    peak_kv = 0.0
+    steps = 0
+
+    def ctx_of(rid: int) -> int:
+        return need[rid] + (s - 1 - dec_start[rid])
+
+    def preempt_newest() -> bool:
+        nonlocal d, ctx_sum, kv_used, n_run, preempt
+        while order:
+            rid = order.pop()
+            st = state[rid]
+            if st == 3:
+                c = ctx_of(rid)
+                d -= 1
+                ctx_sum -= c
+                kv_used -= c + half_block
+                gen_now = gen[rid]
+                need[rid] = isl[rid] + gen_now
+                epoch[rid] += 1
+            elif st == 2:
+                kv_used -= done[rid] + half_block
+                partial.remove(rid)
+            else:
+                continue
+            done[rid] = 0
+            state[rid] = 1
+            n_run -= 1
+            preempt += 1
+            waiting.appendleft(rid)
+            return True
+        return False
+
+    while finished < n:
+        while future and future[0][0] <= t:
+            _, rid = heapq.heappop(future)
+            state[rid] = 1
+            waiting.append(rid)
+        # -------- schedule one step
+        while d and kv_used + d > kv_tokens:
+            if not preempt_newest():
+                break
+        budget = mnbt - d
+        tokens = float(d)
+        sampled = float(d)
+        p_attn = 0.0
+        p_read = 0.0
+        completing: list[int] = []
+        for rid in list(partial):
+            if budget <= 0:
+                break
+            chunk = min(need[rid] - done[rid], budget, int(kv_tokens - kv_used))
+            if chunk <= 0:
+                break
+            start = done[rid]
+            p_attn += chunk * (start + chunk / 2.0)
+            p_read += start + chunk
+            done[rid] += chunk
+            kv_used += chunk
+            tokens += chunk
+            budget -= chunk
+            if done[rid] == need[rid]:
+                completing.append(rid)
+        while waiting and budget > 0 and n_run < max_seqs:
+            rid = waiting[0]
+            chunk = min(need[rid], budget)
+            if kv_used + chunk + half_block > kv_tokens:
+                break
+            waiting.popleft()
+            state[rid] = 2
+            partial.append(rid)
+            order.append(rid)
+            n_run += 1
+            p_attn += chunk * chunk / 2.0
+            p_read += chunk
+            done[rid] = chunk
+            kv_used += chunk + half_block
+            tokens += chunk
+            budget -= chunk
+            if chunk == need[rid]:
+                completing.append(rid)
+        if tokens == 0:
+            if future:
+                t = max(t, future[0][0])
+                continue
+            if waiting:
+                rid = waiting[0]
+                raise SimulationError(
+                    f"a request of {need[rid]:,} tokens does not fit the KV cache of {kv_tokens:,} tokens")
+            break  # pragma: no cover - nothing left (finished == n)
+        sampled += len(completing)
+        dt = base(tokens, sampled) + per_ctx * ctx_sum
+        if p_attn:
+            dt += max(p_read * costs.prefill_read_s, p_attn * costs.prefill_attn_s)
+        t += dt
+        steps += 1
+        ctx_sum += d
+        kv_used += d
+        peak_run = max(peak_run, n_run)
+        peak_kv = max(peak_kv, kv_used)
+        step = s
+        s += 1
+        for rid in completing:
+            partial.remove(rid)
+            if gen[rid] == 0:
+                first[rid] = t
+            gen[rid] += 1
+            if gen[rid] >= osl[rid]:
+                state[rid] = 4
+                finish[rid] = t
+                finished += 1
+                n_run -= 1
+                kv_used -= need[rid] + half_block
+                if issued < n:
+                    arrival[issued] = t + overhead_s
+                    heapq.heappush(future, (arrival[issued], issued))
+                    issued += 1
+                continue
+            state[rid] = 3
+            dec_start[rid] = step
+            d += 1
+            ctx_sum += need[rid]
+            heapq.heappush(calendar, (step + osl[rid] - gen[rid], rid, epoch[rid]))
+        while calendar and calendar[0][0] <= step:
+            _, rid, ep = heapq.heappop(calendar)
+            if ep != epoch[rid] or state[rid] != 3:
+                continue
+            c = need[rid] + (step - dec_start[rid])
+            gen[rid] = osl[rid]
+            state[rid] = 4
+            finish[rid] = t
+            finished += 1
+            d -= 1
+            n_run -= 1
+            ctx_sum -= c
+            kv_used -= c + half_block
+            if issued < n:
+                arrival[issued] = t + overhead_s
+                heapq.heappush(future, (arrival[issued], issued))
+                issued += 1
+        # -------- jump over pure decode steps with an unchanged batch
+        if jump and d and not waiting and not partial and calendar:
+            k = min(calendar[0][0] - s, int((kv_tokens - kv_used) // d))
+            c0 = base(float(d), float(d)) + per_ctx * ctx_sum   # the first jumped step
+            a = per_ctx * d                                     # each step reads d more context tokens
+            if k > 0 and future:
+                # stop so that the next step is the first to start after the next arrival:
+                # smallest k with k c0 + a k (k - 1) / 2 >= gap
+                gap = future[0][0] - t
+                bq = c0 - a / 2.0
+                kk = (-bq + math.sqrt(bq * bq + 2.0 * a * gap)) / a if a > 0 else gap / c0
+                k = min(k, max(0, math.ceil(kk)))
+            if k > 0:
+                t += k * c0 + a * k * (k - 1) / 2.0
+                ctx_sum += d * k
+                kv_used += d * k
+                s += k
+                steps += k
+                peak_kv = max(peak_kv, kv_used)
+    return _Run(arrival, first, finish, isl, osl, preempt, peak_run, int(peak_kv), steps)
+
+
+# ------------------------------------------------------------------------------------- benchmark
+
+def _weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    order = np.argsort(v, kind="stable")
+    acc = np.cumsum(w[order])
+    i = int(np.searchsorted(acc, q * acc[-1]))
+    return float(v[order][min(i, len(v) - 1)])
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One engine kind's weighted outcome (requests, with weights standing in for unsimulated ones)."""
+
+    ttft: list[float]
+    tpot: list[float]
+    e2e: list[float]
+    weights: list[float]
+    out_tokens: float
+    in_tokens: float
+    requests: float
+    duration: float
+    steady_ttft: float
+    preemptions: int
+    peak_running: int
+    peak_kv: int
+    steps: int
+
+
+def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, clients: int, prompts: int,
+                      overhead: float, seed: int, jump: bool = True) -> _Part:
+    n_sim = prompts if prompts <= max(WAVES_SIMULATED * clients, MIN_SIMULATED) else \
+        max(WAVES_SIMULATED * clients, MIN_SIMULATED)
+    isl, osl = draw_lengths(load, n_sim, seed)
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, None, overhead, jump)
+    ttft = [(run.first[i] - run.arrival[i] + overhead) for i in range(n_sim)]
+    e2e = [(run.finish[i] - run.arrival[i] + overhead) for i in range(n_sim)]
+    tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n_sim)]
+    weights = [1.0] * n_sim
+    duration = max(run.finish) + overhead / 2.0
+    head = min(clients, n_sim)
+    mid = range(head, n_sim - head) if n_sim - 2 * head > 0 else range(head, n_sim)
+    steady = [ttft[i] for i in mid] or ttft
+    if prompts > n_sim:
+        # The middle stands for every request between the first and the last wave.
+        extra = prompts - n_sim
+        w_mid = (len(mid) + extra) / len(mid)
+        for i in mid:
+            weights[i] = w_mid
+        finishes = sorted(run.finish)
+        lo, hi = finishes[head - 1], finishes[min(n_sim - head, len(finishes)) - 1]
+        span = n_sim - 2 * head
+        rate = span / (hi - lo) if hi > lo and span > 0 else n_sim / duration
+        duration += extra / rate
+    out = sum(o * w for o, w in zip(osl, weights, strict=True))
+    inp = sum(x * w for x, w in zip(isl, weights, strict=True))
+    return _Part(ttft, tpot, e2e, weights, out, inp, float(sum(weights)), duration, sum(steady) / len(steady),
+                 run.preemptions, run.peak_running, run.peak_kv, run.steps)
+
+
+def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, rate: float, prompts: int,
+                    overhead: float, seed: int) -> _Part:
+    import numpy as np
+
+    n_sim = min(prompts, MAX_OPEN_LOOP)
+    isl, osl = draw_lengths(load, n_sim, seed)
+    gaps = np.random.default_rng(seed + 1).exponential(1.0 / rate, size=n_sim)
+    arrivals = [float(x) + overhead / 2.0 for x in np.cumsum(gaps) - gaps[0]]
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, None, arrivals, overhead)
+    ttft = [(run.first[i] - run.arrival[i] + overhead) for i in range(n_sim)]
+    e2e = [(run.finish[i] - run.arrival[i] + overhead) for i in range(n_sim)]
+    tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n_sim)]
+    weights = [prompts / n_sim] * n_sim
+    duration = (max(run.finish) + overhead / 2.0) * prompts / n_sim
+    return _Part(ttft, tpot, e2e, weights, sum(osl) * prompts / n_sim, sum(isl) * prompts / n_sim, float(prompts),
+                 duration, sum(ttft) / n_sim, run.preemptions, run.peak_running, run.peak_kv, run.steps)
+
+
+def engine_split(total: int, engines: int) -> list[tuple[float, int]]:
+    """(count, load) pairs: ``total`` spread as evenly as possible over ``engines`` (zero-load ones dropped)."""
+    q, r = divmod(total, engines)
+    out: list[tuple[float, int]] = []
+    if r:
+        out.append((r, q + 1))
+    if q and engines - r:
+        out.append((engines - r, q))
+    return out
+
+
+def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: Load, *,
+             exact_steps: bool = False) -> SimResult:
+    """Run the benchmark ``load`` against a deployment whose engines are ``eng``.
+
+    ``exact_steps`` executes every step one by one (no jumps over runs of pure decode steps): the
+    same answer, slower; tests use it to check the jumps.
+    """
+    virtual = eng.dp * eng.pp
+    kv = eng.kv_tokens // eng.pp
+    seqs = max(1, eng.max_num_seqs // eng.pp)
+    if load.max_len > kv:
+        raise SimulationError(f"a request of up to {load.max_len:,} tokens does not fit the KV cache of one engine "
+                              f"({kv:,} tokens)")
+    prompts = load.prompts
+    overhead = glob.request_overhead_s
+    parts: list[tuple[float, _Part]] = []
+    # The expert layers see the tokens of every busy DP engine (idle ones run dummy steps); busy
+    # engines are alike, so each engine's step counts its own tokens times the busy engines.
+    if load.concurrency is not None:
+        costs = _costs(sm, eff, glob, moe_group=min(eng.dp, load.concurrency))
+        split = engine_split(load.concurrency, virtual)
+        if len(split) > 1 and min(c for _, c in split) >= 8:
+            # Many clients per engine: one engine at the mean load stands for all (within 1/8).
+            clients = round(load.concurrency / virtual)
+            split = [(load.concurrency / clients, clients)]
+        for count, clients in split:
+            share = max(clients, round(prompts * clients / load.concurrency))
+            parts.append((count, _closed_loop_part(costs, eng, kv, seqs, load, clients, share, overhead,
+                                                   load.seed + clients, not exact_steps)))
+    else:
+        assert load.request_rate is not None
+        costs = _costs(sm, eff, glob)
+        parts.append((virtual, _open_loop_part(costs, eng, kv, seqs, load, load.request_rate / virtual,
+                                               max(1, prompts // virtual), overhead, load.seed)))
+    ttft: list[float] = []
+    tpot: list[float] = []
+    e2e: list[float] = []
+    wts: list[float] = []
+    out_tok = in_tok = reqs = 0.0
+    duration = 0.0
+    steady_num = steady_den = 0.0
+    for count, p in parts:
+        ttft += p.ttft
+        tpot += p.tpot
+        e2e += p.e2e
+        wts += [w * count for w in p.weights]
+        out_tok += p.out_tokens * count
+        in_tok += p.in_tokens * count
+        reqs += p.requests * count
+        duration = max(duration, p.duration)
+        steady_num += p.steady_ttft * count
+        steady_den += count
+    tp_vals = [(v, w) for v, w in zip(tpot, wts, strict=True) if not math.isnan(v)]
+    tp_v = [v for v, _ in tp_vals] or [0.0]
+    tp_w = [w for _, w in tp_vals] or [1.0]
+    wsum = sum(wts)
+
+    def wmean(vals: list[float], ws: list[float]) -> float:
+        return sum(v * w for v, w in zip(vals, ws, strict=True)) / sum(ws)
+
+    conc = float(load.concurrency) if load.concurrency is not None else \
+        wmean(e2e, wts) * reqs / duration  # Little's law for a rate run
+    return SimResult(
+        concurrency=conc, request_rate=load.request_rate,
+        output_throughput=out_tok / duration, total_token_throughput=(out_tok + in_tok) / duration,
+        request_throughput=reqs / duration,
+        mean_ttft_ms=1000 * sum(v * w for v, w in zip(ttft, wts, strict=True)) / wsum,
+        median_ttft_ms=1000 * _weighted_quantile(ttft, wts, 0.5),
+        p99_ttft_ms=1000 * _weighted_quantile(ttft, wts, 0.99),
+        mean_tpot_ms=1000 * wmean(tp_v, tp_w), median_tpot_ms=1000 * _weighted_quantile(tp_v, tp_w, 0.5),
+        p99_tpot_ms=1000 * _weighted_quantile(tp_v, tp_w, 0.99), mean_e2el_ms=1000 * wmean(e2e, wts),
+        duration_s=duration, preemptions=sum(p.preemptions * c for c, p in parts),
+        peak_running=max(p.peak_running for _, p in parts),
+        peak_kv_fraction=max(p.peak_kv for _, p in parts) / kv if kv else 0.0,
+        steady_ttft_ms=1000 * steady_num / steady_den, steps=sum(p.steps for _, p in parts),
+    )
+
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Closed-form steady state of a closed loop (no first-wave burst, no tail): a quick estimate used
+    to rank many layouts before the simulation checks the best ones."""
+
+    running_per_engine: float
+    tpot_s: float
+    ttft_s: float
+    output_throughput: float
+
+
+def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, input_len: float, output_len: float,
+                 concurrency: float) -> SteadyState:
+    """Every engine runs ``b`` requests; a decode step carries their tokens, and each prompt adds its
+    prefill chunks to some steps: once per ``output`` steps per request, so ``b / output`` prompts'
+    worth of extra step time per step on average."""
+    costs = _costs(sm, eff, glob, moe_group=max(1, min(eng.dp, math.ceil(concurrency))))
+    base = _base_fn(costs)
+    virtual = eng.dp * eng.pp
+    per_engine = concurrency / virtual
+    kv = eng.kv_tokens / eng.pp
+    fits = kv / (input_len + output_len / 2.0)
+    b = max(min(per_engine, fits, eng.max_num_seqs / eng.pp), min(1.0, per_engine))
+    ctx = input_len + output_len / 2.0
+    decode = base(b, b) + costs.per_ctx_s * b * ctx
+    chunk = max(1.0, min(input_len, eng.max_num_batched_tokens - b))
+    chunks = math.ceil(input_len / chunk)
+    prompt = chunks * (base(b + chunk, b + 1.0 / chunks) - base(b, b)) + max(
+        input_len * costs.prefill_read_s, input_len * input_len / 2.0 * costs.prefill_attn_s)
+    step = decode + b / output_len * prompt
+    ttft = glob.request_overhead_s + 0.5 * step + chunks * decode + prompt
+    if per_engine > b:
+        ttft += (per_engine - b) * output_len * step / b   # waiting for a free slot
+    thr = concurrency * output_len / (ttft + (output_len - 1) * step)
+    return SteadyState(b, step, ttft, thr)

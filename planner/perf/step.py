@@ -1,0 +1,215 @@
+"""The per-step cost model: how long one forward step of a vLLM engine takes for a given batch.
+
+One engine step runs every scheduled token through the model once: the decode tokens of the running
+requests (one each) and the prefill chunks the scheduler packed in beside them.  Per GPU (one rank):
+
+* dense GEMMs (attention projections, router, shared experts, lm_head): read their weights once,
+  ``2 x params`` FLOPs per token; time = ``max(bytes / (BW eta_mem), flops / (FLOPS eta_flop))``;
+* routed experts: a step of T tokens touches ``E (1 - (1 - k/E)^T)`` distinct experts of each layer,
+  whose bytes are read once, and does ``2 x k x expert params`` FLOPs per token, shared over the
+  expert-parallel (or tensor-parallel) ranks; with DP+EP the experts see the tokens of every DP rank;
+* attention: the KV cache of every scheduled token's context is read (bytes) and multiplied
+  (``4 x heads x head_dim`` FLOPs per token per context token); both grow with the context;
+* collectives: two per layer (the TP all-reduces, or the DP+EP all-gather / reduce-scatter around
+  the experts), each a fixed latency plus its bytes over the GPU's link (at the same efficiency as
+  HBM: both are copy engines limited by bandwidth);
+* a fixed cost per layer per step (kernel launches) and a cost per request in the step (scheduling,
+  input preparation, sampling and output processing per sequence).
+
+Each operation is limited by memory or by compute (a roofline per operation); the operations of a
+step run one after the other, so their times add.  The factors ``eta_mem``, ``eta_flop`` and
+``tau_s`` are fitted per GPU architecture on measured tables (planner/perf/efficiency.py,
+data/calibration/perf_fit.toml); the scheduler that decides what each step carries is
+planner/perf/sim.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from planner.catalog import load_quant
+from planner.memory import MemoryPlan
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.weights import weights_of_stage
+
+#: Bytes of one activation element on the wire (vLLM all-reduces BF16 activations).
+ACTIVATION_BYTES = 2
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Fitted factors of one GPU architecture (data/calibration/perf_fit.toml)."""
+
+    #: Fraction of the HBM bandwidth the memory-bound kernels reach.
+    eta_mem: float
+    #: Fraction of the dense FLOP/s (for the quantization's compute path) the compute-bound kernels reach.
+    eta_flop: float
+    #: Fixed cost per layer per step, seconds.
+    tau_s: float
+    #: Cost per request in the step, seconds (all layers): what scales with sequences rather than
+    #: tokens (scheduling, input preparation, sampling and output processing per sequence, attention
+    #: metadata), paid by each engine for its own requests.
+    tau_seq_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Globals:
+    """Fitted factors shared by every architecture."""
+
+    #: Latency of one collective (all-reduce, all-gather), seconds.
+    collective_s: float
+    #: Client-to-server-and-back time a request spends outside the engine (HTTP, tokenization,
+    #: detokenization, streaming), seconds; half on the way in, half on the way out.
+    request_overhead_s: float
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Per-rank constants of one deployment that do not depend on the batch."""
+
+    layers: int
+    hidden: int
+    tp: int
+    #: Data-parallel engines whose tokens meet in the expert layers (1 without DP+EP).
+    moe_group: int
+    num_experts: int
+    experts_per_tok: int
+    #: Bytes read once per step: attention projections, router, shared experts, norms, lm_head.
+    dense_bytes: float
+    #: Routed-expert bytes held by the rank (read when touched).
+    expert_bytes: float
+    #: FLOPs per token of the dense GEMMs on this rank (without lm_head).
+    dense_flops_per_token: float
+    #: FLOPs per sampled token of the lm_head on this rank.
+    lm_head_flops_per_token: float
+    #: Routed-expert FLOPs per token on this rank (all tokens of the MoE group counted).
+    expert_flops_per_token: float
+    kv_bytes_per_token: float
+    attn_flops_per_token_ctx: float
+    bandwidth: float
+    flops: float
+    link: float
+    collectives_per_layer: int
+    #: Bytes per token each collective moves per rank.
+    comm_bytes_per_token: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def flops_for(gpu: GpuSpec, quant: QuantScheme) -> float:
+    """Dense FLOP/s for the quantization's compute path (weight-only paths compute in BF16)."""
+    if quant.name == "fp8" and gpu.native_fp8 and gpu.fp8_tflops:
+        return gpu.fp8_tflops * 1e12
+    if quant.name in ("nvfp4", "mxfp4") and gpu.native_fp4 and gpu.fp4_tflops:
+        return gpu.fp4_tflops * 1e12
+    return gpu.bf16_tflops * 1e12
+
+
+def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPlan) -> StepModel:
+    """The constants of one engine of ``mem``'s layout.
+
+    Pipeline stages run one after the other for a given batch, so one batch's step reads every
+    stage's weights: the step is that of the same TP degree without PP (planner/perf/sim.py runs
+    ``pp`` batches in flight).
+    """
+    plan = ParallelPlan(mem.tp, 1, mem.dp, mem.ep)
+    w = weights_of_stage(model, quant, plan, 0)
+    bf = weights_of_stage(model, load_quant("bf16"), plan, 0)  # bytes / 2 = parameters per rank
+    dense = w.attention_bytes + w.router_bytes + w.dense_mlp_bytes + w.norms_bytes + w.lm_head_bytes
+    dense_params = (bf.attention_bytes + bf.router_bytes + bf.dense_mlp_bytes) / 2
+    if model.is_moe and model.num_experts:
+        held = bf.experts_bytes / 2  # expert parameters on this rank
+        # Each token picks k of E experts; whether the rank holds whole experts (EP) or a slice of
+        # every expert (TP), on average k / E of its expert parameters serve each token.
+        expert_flops = 2.0 * held * model.experts_per_tok / model.num_experts
+    else:
+        expert_flops = 0.0
+    heads_rank = max(1, model.num_heads // plan.tp)
+    attn = 4.0 * heads_rank * model.head_dim * model.num_full_layers
+    moe_group = plan.dp if model.is_moe else 1
+    # Two collectives per layer: TP all-reduces after attention and MLP, or, with DP over experts,
+    # the all-gather / reduce-scatter of every DP rank's tokens around the expert layer.
+    shards = plan.tp * moe_group
+    comm = 0.0 if shards == 1 else model.hidden_size * ACTIVATION_BYTES * 2.0 * (shards - 1) / shards
+    kv_per_token = float(mem.kv_bytes_per_token) * mem.pp  # every stage's layers for one batch
+    return StepModel(
+        layers=model.num_layers, hidden=model.hidden_size, tp=plan.tp, moe_group=moe_group,
+        num_experts=model.num_experts if model.is_moe else 0, experts_per_tok=model.experts_per_tok,
+        dense_bytes=float(dense), expert_bytes=float(w.experts_bytes), dense_flops_per_token=2.0 * dense_params,
+        lm_head_flops_per_token=float(bf.lm_head_bytes), expert_flops_per_token=expert_flops,
+        kv_bytes_per_token=kv_per_token, attn_flops_per_token_ctx=attn,
+        bandwidth=gpu.hbm_bandwidth_tbps * 1e12, flops=flops_for(gpu, quant), link=gpu.link_bandwidth_gbps * 1e9,
+        collectives_per_layer=0 if shards == 1 else 2, comm_bytes_per_token=comm,
+    )
+
+
+def touched_fraction(sm: StepModel, tokens: float) -> float:
+    """Share of a rank's experts that ``tokens`` routed tokens touch: ``1 - (1 - k/E)^tokens``."""
+    if sm.num_experts == 0:
+        return 0.0
+    return 1.0 - (1.0 - sm.experts_per_tok / sm.num_experts) ** max(tokens, 0.0)
+
+
+@dataclass(frozen=True)
+class StepCoefficients:
+    """``step(d, S, p, A, R, n) = base(d + p, n) + attn_per_ctx x (S + A-part)``: the constant and
+    context-linear parts of one step, for a fixed token count (what the simulation needs to jump
+    many decode steps at once)."""
+
+    constant_s: float
+    per_ctx_s: float
+
+
+def step_time(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, sampled: float,
+              decode_ctx: float, prefill_attn: float, prefill_read: float) -> float:
+    """Seconds of one step.
+
+    ``tokens``: all scheduled tokens (decode + prefill); ``sampled``: tokens whose logits are
+    computed; ``decode_ctx``: context tokens the decode tokens attend to (summed); ``prefill_attn``:
+    sum over prefill chunks of ``chunk x (start + chunk / 2)``; ``prefill_read``: context tokens the
+    prefill chunks read.
+    """
+    c = coefficients(sm, eff, glob, tokens=tokens, sampled=sampled)
+    bw = sm.bandwidth * eff.eta_mem
+    fl = sm.flops * eff.eta_flop
+    prefill = 0.0
+    if prefill_attn > 0:
+        prefill = max(prefill_read * sm.kv_bytes_per_token / bw, prefill_attn * sm.attn_flops_per_token_ctx / fl)
+    return c.constant_s + c.per_ctx_s * decode_ctx + prefill
+
+
+def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, sampled: float) -> StepCoefficients:
+    bw = sm.bandwidth * eff.eta_mem
+    fl = sm.flops * eff.eta_flop
+    dense = max(sm.dense_bytes / bw, (sm.dense_flops_per_token * tokens + sm.lm_head_flops_per_token * sampled) / fl)
+    moe_tokens = tokens * sm.moe_group
+    experts = 0.0
+    if sm.num_experts:
+        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) / bw,
+                      sm.expert_flops_per_token * moe_tokens / fl)
+    comm = 0.0
+    if sm.collectives_per_layer:
+        n = sm.collectives_per_layer * sm.layers
+        comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / (sm.link * eff.eta_mem)
+    fixed = sm.layers * eff.tau_s + eff.tau_seq_s * sampled
+    per_ctx = max(sm.kv_bytes_per_token / bw, sm.attn_flops_per_token_ctx / fl)
+    return StepCoefficients(fixed + dense + experts + comm, per_ctx)
+
+
+def single_prefill_s(sm: StepModel, eff: Efficiency, glob: Globals, input_len: int) -> float:
+    """One prompt prefilled alone in one step (a lower bound on TTFT at concurrency 1)."""
+    return step_time(sm, eff, glob, tokens=input_len, sampled=1, decode_ctx=0.0,
+                     prefill_attn=input_len * input_len / 2.0, prefill_read=float(input_len))
+
+
+def decode_step_s(sm: StepModel, eff: Efficiency, glob: Globals, batch: float, context: float) -> float:
+    """A pure decode step of ``batch`` requests of ``context`` tokens each."""
+    return step_time(sm, eff, glob, tokens=batch, sampled=batch, decode_ctx=batch * context,
+                     prefill_attn=0.0, prefill_read=0.0)
+
+
+def is_finite_positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
