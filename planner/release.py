@@ -38,8 +38,17 @@ class VllmRelease:
     block_size: int
     #: Vocabulary padding of the embedding and lm_head (DEFAULT_VOCAB_PADDING_SIZE).
     vocab_padding: int
-    #: Era of the profile-run activation accounting (see data/vllm.toml ``activation_era``).
+    #: Engine of the profile run: ``"v0"`` (max_num_seqs dummy sequences) or ``"v1"`` (one batch).
     activation_era: str
+    #: Top-k/top-p implementation of the sampler warm-up: ``"sort"`` (< 0.17) or ``"triton"``.
+    sampler_era: str
+    #: Whether the fused-MoE workspace stays allocated after the forward (WorkspaceManager, >= 0.13).
+    moe_workspace_persistent: bool
+    #: Era of the one-GPU non-torch growth and of the tensor-parallel communication buffers.
+    nontorch_era: str
+    comm_era: str
+    #: Step of the CUDA-graph capture sizes from 256 tokens up.
+    capture_step_from_256: int
 
     @property
     def label(self) -> str:
@@ -60,7 +69,9 @@ class VllmRelease:
         return {"version": self.label, "default_gpu_memory_utilization": self.default_gpu_memory_utilization,
                 "cudagraph_charged": self.cudagraph_charged, "kv_tokens_formula": self.kv_tokens_formula,
                 "gib_format": self.gib_format, "block_size": self.block_size,
-                "activation_era": self.activation_era}
+                "activation_era": self.activation_era, "sampler_era": self.sampler_era,
+                "moe_workspace_persistent": self.moe_workspace_persistent, "nontorch_era": self.nontorch_era,
+                "comm_era": self.comm_era}
 
 
 def release(version: Version | str | None = None) -> VllmRelease:
@@ -81,4 +92,9 @@ def _resolved(v: Version) -> VllmRelease:
         block_size=int(vllm_setting("block_size")),
         vocab_padding=int(vllm_setting("vocab_padding")),
         activation_era=str(vllm_fact("activation_era", v)),
+        sampler_era=str(vllm_fact("sampler_era", v)),
+        moe_workspace_persistent=bool(vllm_fact("moe_workspace_persistent", v)),
+        nontorch_era=str(vllm_fact("nontorch_era", v)),
+        comm_era=str(vllm_fact("comm_era", v)),
+        capture_step_from_256=int(vllm_setting("cudagraph_capture_step_from_256")),
     )

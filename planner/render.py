@@ -23,12 +23,13 @@ def to_json(obj: Any) -> str:
 
 def _row(p: MemoryPlan) -> list[Any]:
     ids = ",".join(sorted({x.id for x in p.problems if x.severity != "info"})) or "-"
+    kv = f"{p.kv_cache_gib:.2f}" if p.kv_cache_bytes >= 0 else f"short {p.shortfall_bytes / 2**30:.2f}"
     return [
         p.layout,
         p.num_gpus,
         f"{p.weights_gib:.2f}",
         f"{p.overhead_gib:.2f}",
-        f"{p.kv_cache_gib:.2f}",
+        kv,
         f"{p.kv_bytes_per_token:,}",
         f"{p.kv_cache_tokens:,}",
         f"{p.max_concurrency:.2f}x",
@@ -52,16 +53,21 @@ def size_text(result: SizeResult) -> str:
             f"max_model_len {first.max_model_len:,}, gpu_memory_utilization {first.gpu_memory_utilization}, "
             f"vLLM {first.vllm_version}"
         )
+    if result.from_log is not None:
+        lines.extend(result.from_log.lines())
     if result.context_note is not None:
         lines.append("NOTE: " + result.context_note.message(result.model))
     lines.append("")
     lines.append(tabulate([_row(p) for p in result.plans], headers=HEADERS, tablefmt="simple"))
     lines.append("")
+    why = _problem_lines(result)
+    if why:
+        lines.append("Why layouts do not fit (or need care):")
+        lines.extend(why)
+        lines.append("")
     rec = result.recommended
     if rec is None:
         lines.append("Recommended: none — " + "; ".join(result.notes))
-        errors = sorted({f"{x.id}: {x.message}" for p in result.plans for x in p.problems if x.severity == "error"})
-        lines.extend("  " + e for e in errors[:6])
     else:
         lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu} — "
                      + "; ".join(rec.vllm_log_lines()))
@@ -73,7 +79,19 @@ def size_text(result: SizeResult) -> str:
             lines.append("  " + result.command.docker())
             if result.command.note:
                 lines.append("  note: " + result.command.note)
+        lines.extend("note: " + n for n in result.notes)
     return "\n".join(lines) + "\n"
+
+
+def _problem_lines(result: SizeResult) -> list[str]:
+    """Each problem message once, with the layouts it applies to (the table shows only the ids)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for p in result.plans:
+        for x in p.problems:
+            if x.severity == "info":
+                continue
+            seen.setdefault((x.id, x.message), []).append(p.layout)
+    return [f"  {', '.join(layouts)}: {pid}: {msg}" for (pid, msg), layouts in seen.items()]
 
 
 def size_html(result: SizeResult) -> str:

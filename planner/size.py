@@ -6,15 +6,20 @@ vLLM will start with, and the reasons the cheaper ones will not (problem ids).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from planner.catalog import load_gpu, load_model, load_quant, models_supporting
+if TYPE_CHECKING:
+    from planner.fromlog import LogComparison
+
+from planner.catalog import arch_facts, load_gpu, load_model, load_quant, models_supporting
 from planner.errors import InvalidInputError
-from planner.memory import GIB, MemoryPlan, kv_bytes_per_token_per_layer, kv_element_bytes, plan_memory
+from planner.memory import GIB, Calibration, MemoryPlan, kv_bytes_per_token_per_layer, kv_element_bytes, plan_memory
 from planner.serve import ServeCommand, serve_command
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
-from planner.versions import Version
+from planner.units import parse_tokens
+from planner.versions import Version, format_version
 from planner.weights import native_quant
 
 TP_SIZES = (1, 2, 4, 8)
@@ -31,9 +36,14 @@ class ContextNote:
     kv_bytes_aggregate: int
     kv_dtype: str
     models_supporting: tuple[str, ...]
+    #: For each model in ``models_supporting``: the vLLM versions that run it (e.g. "0.8.3 to 0.23.0").
+    supporting_versions: tuple[str, ...] = ()
 
     def message(self, model: str) -> str:
-        others = ", ".join(self.models_supporting) or "none in the catalog"
+        named = [f"{m} (vLLM {v})" if v else m for m, v in
+                 zip(self.models_supporting, self.supporting_versions or ("",) * len(self.models_supporting),
+                     strict=True)]
+        others = ", ".join(named) or "none in the catalog"
         return (
             f"{model} serves at most {self.model_max_tokens:,} tokens per request (its "
             f"max_position_embeddings); {self.requested_tokens:,} were asked. Plans below use "
@@ -55,6 +65,8 @@ class SizeResult:
     command: ServeCommand | None
     context_note: ContextNote | None = None
     notes: tuple[str, ...] = field(default=())
+    #: With ``--from-log``: the log's figures beside the model's, and what was learned.
+    from_log: LogComparison | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +83,7 @@ class SizeResult:
                 "models_supporting": list(self.context_note.models_supporting),
             },
             "notes": list(self.notes),
+            "from_log": self.from_log.to_dict() if self.from_log else None,
         }
 
     def __repr__(self) -> str:
@@ -115,6 +128,49 @@ def candidate_layouts(
     return layouts
 
 
+#: Shorter contexts are only suggested when they still leave this many tokens per request.
+MIN_SUGGESTED_CONTEXT = 8192
+
+
+def cheaper_options(
+    plans: list[MemoryPlan], recommended: MemoryPlan | None, *, replan: Callable[..., MemoryPlan]
+) -> list[str]:
+    """Say when fewer GPUs would do with an fp8 KV cache or a shorter ``--max-model-len``.
+
+    Why: a layout that fails only because one request of max_model_len does not fit its KV cache is
+    often the cheaper answer the user wants ("4 GPUs at 128K") rather than the next size up.
+    ``replan(plan, kv_cache_dtype=...)`` sizes the same layout again with the other KV dtype.
+    """
+    limit = recommended.num_gpus if recommended else None
+    kv_only = [p for p in plans if not p.fits and (limit is None or p.num_gpus < limit)
+               and {x.id for x in p.problems if x.severity == "error"} == {"kv-cache-too-small"}]
+    out: list[str] = []
+    best: dict[int, MemoryPlan] = {}
+    for p in sorted(kv_only, key=lambda x: (x.num_gpus, -x.estimated_max_model_len, x.ep)):
+        best.setdefault(p.num_gpus, p)
+    for p in list(best.values())[:2]:
+        opts = []
+        if p.kv_cache_dtype == "auto":
+            fp8 = replan(p, kv_cache_dtype="fp8")
+            if fp8.fits:
+                opts.append(f"--kv-cache-dtype fp8 ({fp8.kv_cache_tokens:,} KV tokens, "
+                            f"{fp8.max_concurrency:.2f}x at {fp8.max_model_len:,})")
+        if p.estimated_max_model_len >= MIN_SUGGESTED_CONTEXT:
+            opts.append(f"--max-model-len {p.estimated_max_model_len}")
+        if opts:
+            out.append(f"{p.layout} on {p.num_gpus} GPUs fits with " + " or with ".join(opts))
+    return out
+
+
+def _versions_running(model: ModelSpec) -> str:
+    """"0.8.3 to 0.23.0" / "0.11.1 or later" from data/vllm.toml, "" when the catalog does not know."""
+    facts = arch_facts(model.architecture)
+    if facts is None:
+        return ""
+    low = format_version(facts.min_version)
+    return f"{low} to {format_version(facts.removed_after)}" if facts.removed_after else f"{low} or later"
+
+
 def _rank(plan: MemoryPlan) -> tuple[int, int, float, int]:
     # Fewest GPUs, then no PP, then most KV per request, then pure TP before EP.
     return (plan.num_gpus, plan.pp, -plan.max_concurrency, int(plan.ep))
@@ -124,7 +180,7 @@ def size(
     model: str | ModelSpec = "minimax-m2.5",
     gpu: str | GpuSpec = "b200",
     *,
-    ctx: int | None = None,
+    ctx: int | str | None = None,
     quant: str | None = None,
     kv_cache_dtype: str = "auto",
     tp: int | None = None,
@@ -137,19 +193,30 @@ def size(
     max_num_batched_tokens: int | None = None,
     vllm_version: Version | None = None,
     enforce_eager: bool = False,
+    calibration: Calibration | None = None,
 ) -> SizeResult:
-    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum)."""
+    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum).
+
+    ``calibration`` (from :func:`planner.fromlog.calibration_from_log`) replaces the modelled overhead
+    with what a real log of this deployment measured; it holds for the log's own layout, which is then
+    the one planned unless a layout is given.
+    """
+    if calibration is not None and tp is None and pp is None and dp is None and num_gpus is None:
+        tp, pp, dp, ep = calibration.plan.tp, calibration.plan.pp, calibration.plan.dp, calibration.plan.ep
     spec = load_model(model) if isinstance(model, str) else model
     gpu_spec = load_gpu(gpu) if isinstance(gpu, str) else gpu
     scheme = load_quant(quant) if quant else native_quant(spec)
+    if isinstance(ctx, str):
+        ctx = parse_tokens(ctx)  # the library takes what the CLI takes: "128K", "1M", "196608"
     requested = ctx if ctx is not None else spec.max_position_embeddings
-    if requested < 1:
-        raise InvalidInputError(f"--ctx must be >= 1 token, got {requested}")
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise InvalidInputError(f"ctx must be a token count >= 1 (an int, or a string such as '128K'), got {ctx!r}")
     note = None
     mml = requested
     if requested > spec.max_position_embeddings:
         mml = spec.max_position_embeddings
         elem = kv_element_bytes(spec, kv_cache_dtype)
+        others = tuple(n for n in models_supporting(requested) if n != spec.name)
         per_token = sum(kv_bytes_per_token_per_layer(spec, 1, elem) for k in spec.layer_kinds
                         if k != "linear_attention")
         note = ContextNote(
@@ -157,7 +224,8 @@ def size(
             model_max_tokens=spec.max_position_embeddings,
             kv_bytes_aggregate=per_token * requested,
             kv_dtype=kv_cache_dtype if kv_cache_dtype != "auto" else "bf16",
-            models_supporting=tuple(n for n in models_supporting(requested) if n != spec.name),
+            models_supporting=others,
+            supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
     layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus)
     plans = []
@@ -167,7 +235,7 @@ def size(
             max_model_len=mml, kv_cache_dtype=kv_cache_dtype,
             gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-            enforce_eager=enforce_eager,
+            enforce_eager=enforce_eager, calibration=calibration,
         )
         plans.append(plan)
     # Pipeline layouts are only offered when no single-stage layout fits (or PP was asked for).
@@ -179,6 +247,11 @@ def size(
     notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
+    notes += cheaper_options(plans, recommended, replan=lambda p, **kw: plan_memory(
+        spec, gpu_spec, scheme, ParallelPlan(p.tp, p.pp, p.dp, p.ep), max_model_len=mml,
+        gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
+        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, enforce_eager=enforce_eager,
+        **kw))
     return SizeResult(
         model=spec.name,
         gpu=gpu_spec.key,
@@ -189,3 +262,26 @@ def size(
         context_note=note,
         notes=tuple(notes),
     )
+
+
+def size_from_log(path: str, *, model: str | None = None, gpu: str | None = None, **overrides: Any) -> SizeResult:
+    """Re-plan a deployment from its own startup log: its settings by default, its measured overhead.
+
+    ``overrides`` are :func:`size`'s keywords (``ctx``, ``gpu_memory_utilization``, ``max_num_seqs``,
+    ``kv_cache_dtype``, ...); what is not given keeps the log's value.
+    """
+    from dataclasses import replace
+
+    from planner.fromlog import calibration_from_log, compare_with_model
+
+    dep, cal = calibration_from_log(path, model=model, gpu=gpu)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings: dict[str, Any] = {
+        "ctx": dep.max_model_len, "kv_cache_dtype": dep.kv_cache_dtype,
+        "gpu_memory_utilization": dep.gpu_memory_utilization, "max_num_seqs": dep.max_num_seqs,
+        "max_num_batched_tokens": dep.max_num_batched_tokens, "vllm_version": dep.release.version,
+        "enforce_eager": dep.enforce_eager, "quant": dep.quant.name,
+    }
+    settings.update(given)
+    result = size(dep.model, dep.gpu, calibration=cal, **settings)
+    return replace(result, from_log=compare_with_model(dep, cal))

@@ -14,11 +14,14 @@ def test_signature_1m_says_plainly():
     assert set(d) >= {"model", "gpu", "plans", "recommended"}
 
 
-def test_h100_needs_tp8_ep_at_full_context():
+def test_h100_tp4_fits_full_context_only_marginally():
+    # 4 x H100 at 196,608 tokens: one request needs 11.62 GiB of KV per GPU and the plan leaves about
+    # 11.9 GiB, inside the MoE error band: it is offered with a warning and the safe options are named.
     r = size("minimax-m2.5", "h100")
-    assert r.recommended is not None
-    assert (r.recommended.tp, r.recommended.ep) == (8, True)
-    assert "--enable-expert-parallel" in r.command.shell()
+    assert r.recommended is not None and r.recommended.num_gpus == 4
+    assert "kv-cache-marginal" in {p.id for p in r.recommended.problems}
+    tp8 = size("minimax-m2.5", "h100", tp=8, ep=True).recommended
+    assert tp8 is not None and "--enable-expert-parallel" in size("minimax-m2.5", "h100", tp=8, ep=True).command.shell()
 
 
 def test_pp_only_when_needed():
