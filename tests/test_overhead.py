@@ -50,7 +50,7 @@ def test_torch_peak_is_the_sampler_warm_up(log_id):
 def test_moe_workspace_stays_allocated_from_0_13():
     # Qwen3-30B-A3B (0.19): 2.68 GiB printed = the sampler (2.2 GiB, like the dense Qwen3-8B's) + the
     # fused-MoE workspace of 8,192 tokens x top-8, derived from TritonExperts.workspace_shapes.
-    case, t = terms_of("llmd019-qwen-qwen3-30b-a3b-h100-80gb-tp1pp1dp1-8192")
+    _, t = terms_of("llmd019-qwen-qwen3-30b-a3b-h100-80gb-tp1pp1dp1-8192")
     assert t.moe_workspace_bytes / GIB == pytest.approx(0.5, abs=0.05)
     assert t.activation_peak_bytes / GIB == pytest.approx(2.68, abs=0.12)
     assert release("0.12.0").moe_workspace_persistent is False
