@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from planner.catalog import BatchDefaults, batch_defaults, default_vllm_version, vllm_fact, vllm_setting
+from planner.catalog import (
+    BatchDefaults,
+    batch_defaults,
+    default_vllm_version,
+    serve_flags,
+    vllm_fact,
+    vllm_setting,
+)
 from planner.specs import GpuSpec
 from planner.versions import Version, format_version, parse_version
 
@@ -40,6 +47,14 @@ class VllmRelease:
     vocab_padding: int
     #: Era of the profile-run activation accounting (see data/vllm.toml ``activation_era``).
     activation_era: str
+    #: Flag names of ``vllm serve`` in this release (the packaged list nearest at or below it).
+    serve_flags: frozenset[str] = frozenset()
+    #: Which packaged list ``serve_flags`` came from (data/flags/...).
+    serve_flags_source: str = ""
+
+    def has_flags(self, *names: str) -> bool:
+        """Whether ``vllm serve`` of this release accepts every one of ``--names`` (no dashes)."""
+        return all(n in self.serve_flags for n in names)
 
     @property
     def label(self) -> str:
@@ -72,6 +87,7 @@ def release(version: Version | str | None = None) -> VllmRelease:
 
 @cache
 def _resolved(v: Version) -> VllmRelease:
+    flags_source, flags = serve_flags(v)
     return VllmRelease(
         version=v,
         default_gpu_memory_utilization=float(vllm_fact("gpu_memory_utilization", v)),
@@ -81,4 +97,6 @@ def _resolved(v: Version) -> VllmRelease:
         block_size=int(vllm_setting("block_size")),
         vocab_padding=int(vllm_setting("vocab_padding")),
         activation_era=str(vllm_fact("activation_era", v)),
+        serve_flags=flags,
+        serve_flags_source=flags_source,
     )

@@ -6,12 +6,14 @@ vLLM will start with, and the reasons the cheaper ones will not (problem ids).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from planner.catalog import load_gpu, load_model, load_quant, models_supporting
 from planner.errors import InvalidInputError
-from planner.memory import GIB, MemoryPlan, kv_bytes_per_token_per_layer, kv_element_bytes, plan_memory
+from planner.memory import GIB, MemoryPlan, Problem, kv_bytes_per_token_per_layer, kv_element_bytes, plan_memory
+from planner.problems import check_nodes
 from planner.serve import ServeCommand, serve_command
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.versions import Version
@@ -55,6 +57,9 @@ class SizeResult:
     command: ServeCommand | None
     context_note: ContextNote | None = None
     notes: tuple[str, ...] = field(default=())
+    #: The cluster the layouts were placed on (1 node of unknown size when not given).
+    nodes: int = 1
+    gpus_per_node: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,8 @@ class SizeResult:
                 "models_supporting": list(self.context_note.models_supporting),
             },
             "notes": list(self.notes),
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
         }
 
     def __repr__(self) -> str:
@@ -84,16 +91,20 @@ class SizeResult:
 
 
 def candidate_layouts(
-    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None
+    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None,
+    nodes: int = 1,
 ) -> list[ParallelPlan]:
-    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed)."""
+    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed).
+
+    Over several nodes the sweep also tries PP = nodes (vLLM's guide: TP = GPUs per node, PP = nodes).
+    """
     if tp is not None:
         return [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
     eps = [False, True] if model.is_moe else [False]
     if ep is not None:
         eps = [ep]
     layouts: list[ParallelPlan] = []
-    pps = [pp] if pp else [1, *PP_SIZES]
+    pps = [pp] if pp else sorted({1, *PP_SIZES, *([nodes] if nodes > 1 else [])})
     for p in pps:
         for t in TP_SIZES:
             for e in eps:
@@ -115,9 +126,26 @@ def candidate_layouts(
     return layouts
 
 
-def _rank(plan: MemoryPlan) -> tuple[int, int, float, int]:
-    # Fewest GPUs, then no PP, then most KV per request, then pure TP before EP.
-    return (plan.num_gpus, plan.pp, -plan.max_concurrency, int(plan.ep))
+def _rank(plan: MemoryPlan) -> tuple[int, int, int, float, int]:
+    # Fewest GPUs, then TP inside a node, then no PP, then most KV per request, then pure TP before EP.
+    spans = any(p.id == "tp-spans-nodes" for p in plan.problems)
+    return (plan.num_gpus, int(spans), plan.pp, -plan.max_concurrency, int(plan.ep))
+
+
+def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None) -> tuple[int, int | None, int | None]:
+    """(nodes, gpus_per_node, GPUs the layouts use) from the cluster options, validated."""
+    for name, value in (("nodes", nodes), ("gpus_per_node", gpus_per_node)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"{name!r} must be an integer >= 1, got {value!r}")
+    n = nodes or 1
+    if gpus_per_node is None:
+        if n > 1:
+            raise InvalidInputError(f"--nodes {n} needs --gpus-per-node (how many GPUs each node has)")
+        return n, None, num_gpus
+    capacity = n * gpus_per_node
+    if num_gpus is not None and num_gpus > capacity:
+        raise InvalidInputError(f"--num-gpus {num_gpus} exceeds the cluster: {n} node(s) x {gpus_per_node} GPUs")
+    return n, gpus_per_node, num_gpus if num_gpus is not None else capacity
 
 
 def size(
@@ -137,8 +165,16 @@ def size(
     max_num_batched_tokens: int | None = None,
     vllm_version: Version | None = None,
     enforce_eager: bool = False,
+    nodes: int | None = None,
+    gpus_per_node: int | None = None,
 ) -> SizeResult:
-    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum)."""
+    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum).
+
+    With ``gpus_per_node`` (and ``nodes``), the layouts fill that cluster: the sweep uses all its
+    GPUs (or ``num_gpus`` of them), a layout whose TP group spans nodes carries the warning
+    ``tp-spans-nodes`` and ranks below those that keep TP inside a node, and the command gains
+    what each node runs (planner.nodes).
+    """
     spec = load_model(model) if isinstance(model, str) else model
     gpu_spec = load_gpu(gpu) if isinstance(gpu, str) else gpu
     scheme = load_quant(quant) if quant else native_quant(spec)
@@ -159,7 +195,14 @@ def size(
             kv_dtype=kv_cache_dtype if kv_cache_dtype != "auto" else "bf16",
             models_supporting=tuple(n for n in models_supporting(requested) if n != spec.name),
         )
-    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus)
+    n_nodes, per_node, num_gpus = _cluster(nodes, gpus_per_node, num_gpus)
+    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus, nodes=n_nodes)
+    if per_node is not None:
+        too_big = [lay for lay in layouts if lay.num_gpus > n_nodes * per_node]
+        if too_big:
+            raise InvalidInputError(
+                f"{too_big[0].label()} needs {too_big[0].num_gpus} GPUs; the cluster has "
+                f"{n_nodes} node(s) x {per_node} = {n_nodes * per_node}")
     plans = []
     for layout in layouts:
         plan = plan_memory(
@@ -169,13 +212,18 @@ def size(
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
             enforce_eager=enforce_eager,
         )
+        if per_node is not None:
+            extra = tuple(Problem(*p) for p in check_nodes(layout, per_node))
+            if extra:
+                plan = dataclasses.replace(plan, problems=plan.problems + extra)
         plans.append(plan)
     # Pipeline layouts are only offered when no single-stage layout fits (or PP was asked for).
     if pp is None and tp is None and any(p.fits for p in plans if p.pp == 1):
         plans = [p for p in plans if p.pp == 1]
     fitting = sorted((p for p in plans if p.fits), key=_rank)
     recommended = fitting[0] if fitting else None
-    command = serve_command(spec, gpu_spec, recommended) if recommended else None
+    command = (serve_command(spec, gpu_spec, recommended, nodes=n_nodes, gpus_per_node=per_node)
+               if recommended else None)
     notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
@@ -188,4 +236,6 @@ def size(
         command=command,
         context_note=note,
         notes=tuple(notes),
+        nodes=n_nodes,
+        gpus_per_node=per_node,
     )
