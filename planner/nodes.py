@@ -134,10 +134,8 @@ def node_commands(
         else:
             dp_ranks, stages = (), ()
             gpus = min(gpus_per_node, world - first)
-        if r == 0:
-            ray = tuple(ray_head)
-        else:
-            ray = (f"{prefix}ray start --address={HEAD_IP}:{RAY_PORT}",) if ray_head else ()
+        join = (f"{prefix}ray start --address={HEAD_IP}:{RAY_PORT}",) if ray_head else ()
+        ray = tuple(ray_head) if r == 0 else join
         native: tuple[str, ...] | None = None
         if dp == 1 and release.has_flags(*NATIVE_PP_FLAGS):
             tail = f" --nnodes {used} --node-rank {r} --master-addr {HEAD_IP}" + (" --headless" if r else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from planner.errors import InvalidInputError
-from planner.nodes import nodes_needed, node_commands
+from planner.nodes import node_commands, nodes_needed
 from planner.release import release
 
 ARGS = ("--tensor-parallel-size", "4", "--pipeline-parallel-size", "4")
