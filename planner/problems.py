@@ -168,9 +168,9 @@ def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
 def check_nodes(plan: ParallelPlan, gpus_per_node: int) -> list[tuple[str, str, str]]:
     """Problems of placing ``plan`` on nodes of ``gpus_per_node`` GPUs (vLLM fills nodes rank by rank).
 
-    vLLM numbers ranks TP-fastest (rank = (dp * pp + pp_rank) * tp + tp_rank) and places them on
-    the nodes in order, so a TP group stays inside one node only when it fits in one and the node's
-    GPU count is a multiple of it. vLLM's own guide: TP = GPUs per node, PP = nodes
+    vLLM numbers the ranks of a replica TP-fastest (rank = pp_rank * tp + tp_rank) and places them
+    on the nodes in order, so a TP group stays inside one node only when it fits in one and the
+    node's GPU count is a multiple of it. vLLM's own guide: TP = GPUs per node, PP = nodes
     (docs/serving/parallelism_scaling.md, "Multi-node multi-GPU using tensor parallel and
     pipeline parallel inference").
     """
@@ -180,5 +180,5 @@ def check_nodes(plan: ParallelPlan, gpus_per_node: int) -> list[tuple[str, str, 
     nodes = -(-tp // g) if tp > g else 2
     return [("tp-spans-nodes", WARNING,
              f"TP {tp} does not fit in one node of {g} GPUs: each TP group spans {nodes} nodes, so every "
-             f"layer's all-reduce crosses the inter-node network (NVLink only inside a node); use TP <= {g} "
-             f"with TP dividing {g}, and PP or DP across nodes")]
+             f"layer's all-reduce crosses the inter-node network (NVLink only inside a node); keep TP inside a "
+             f"node (TP = {g} or a divisor of it) and put PP or DP+EP across nodes")]

@@ -62,6 +62,8 @@ def size_text(result: SizeResult) -> str:
         lines.append("Recommended: none — " + "; ".join(result.notes))
         errors = sorted({f"{x.id}: {x.message}" for p in result.plans for x in p.problems if x.severity == "error"})
         lines.extend("  " + e for e in errors[:6])
+        if len(result.plans) == 1:
+            lines.extend(stages_text(result.plans[0]))
     else:
         lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu} — "
                      + "; ".join(rec.vllm_log_lines()))
