@@ -74,6 +74,9 @@ def _add_size(sub: Any) -> None:
     p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
                    help="expert parallelism (--enable-expert-parallel); default: try both")
     p.add_argument("--num-gpus", type=_pos("--num-gpus"))
+    p.add_argument("--nodes", type=_pos("--nodes"), help="nodes of the cluster (with --gpus-per-node)")
+    p.add_argument("--gpus-per-node", type=_pos("--gpus-per-node"),
+                   help="GPUs per node: layouts fill nodes x GPUs, TP kept inside a node; per-node commands")
     p.add_argument("--gpu-memory-utilization", type=_typed(_frac, "fraction"))
     p.add_argument("--max-num-seqs", type=_pos("--max-num-seqs"))
     p.add_argument("--max-num-batched-tokens", type=_pos("--max-num-batched-tokens"))
@@ -105,7 +108,8 @@ def _cmd_size(args: argparse.Namespace) -> int:
             kv_cache_dtype=args.kv_cache_dtype or "auto", tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
             num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
             max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
-            vllm_version=args.vllm_version, enforce_eager=bool(args.enforce_eager),
+            vllm_version=args.vllm_version, enforce_eager=bool(args.enforce_eager), nodes=args.nodes,
+            gpus_per_node=args.gpus_per_node,
         )
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else size_text(result))
     return 0

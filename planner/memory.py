@@ -120,6 +120,46 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class StagePlan:
+    """One pipeline stage: its layers, and the weights and KV capacity of each of its GPUs.
+
+    vLLM sizes every worker on its own (each logs its own "Model loading took" and "Available KV
+    cache memory") and the engine keeps the smallest block count of all of them
+    (shared/reference/vllm-memory.md section 2), so stages with more layers or with the embedding
+    and lm_head weigh more and hold fewer tokens.
+    """
+
+    #: Pipeline rank (0 holds the embedding, the last the final norm and lm_head).
+    stage: int
+    #: First layer index and layer count, as vLLM's ``get_pp_indices`` assigns them.
+    first_layer: int
+    num_layers: int
+    #: "Model loading took" on one GPU of this stage.
+    weights_bytes: int
+    #: "Available KV cache memory" on one GPU of this stage (can be negative).
+    kv_cache_bytes: int
+    kv_bytes_per_token: int
+    num_blocks: int
+    #: Tokens this stage alone could hold (the engine takes the smallest over all stages).
+    kv_cache_tokens: int
+    max_concurrency: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """One entry of the plan's ``stages`` list (DESIGN.md contract)."""
+        return {
+            "stage": self.stage,
+            "first_layer": self.first_layer,
+            "num_layers": self.num_layers,
+            "weights_gib_per_gpu": round(self.weights_bytes / GIB, 4),
+            "kv_cache_gib_per_gpu": round(self.kv_cache_bytes / GIB, 4),
+            "kv_bytes_per_token_per_gpu": self.kv_bytes_per_token,
+            "num_blocks": self.num_blocks,
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "max_concurrency": round(self.max_concurrency, 2),
+        }
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """One layout's memory per GPU, in the numbers vLLM prints at startup."""
 
@@ -139,7 +179,7 @@ class MemoryPlan:
     enforce_eager: bool
     #: ``ceil(cuda_total * gpu_memory_utilization)``.
     requested_bytes: int
-    #: Weights of the heaviest rank ("Model loading took").
+    #: Weights of the heaviest rank ("Model loading took"; with PP, the largest stage).
     weights_bytes: int
     weights: WeightsBreakdown
     #: Profile-run activation peak plus non-torch growth (of the binding stage).
@@ -148,7 +188,7 @@ class MemoryPlan:
     cudagraph_bytes: int
     #: The overhead term by term (sampler, forward, MoE workspace, non-torch, graphs).
     overhead: OverheadTerms
-    #: "Available KV cache memory" (can be negative).
+    #: "Available KV cache memory" of the rank with the smallest KV capacity (can be negative).
     kv_cache_bytes: int
     kv_bytes_per_token: int
     linear_state_bytes_per_request: int
@@ -163,6 +203,8 @@ class MemoryPlan:
     #: vLLM's "estimated maximum model length" from the available memory.
     estimated_max_model_len: int
     problems: tuple[Problem, ...] = field(default=())
+    #: Each pipeline stage on its own (one entry per stage; one entry when pp == 1).
+    stages: tuple[StagePlan, ...] = field(default=())
     #: The validation error of "Available KV cache memory" for plans like this one, GiB (half-width).
     band_gib: float = 0.0
     #: KV tokens and maximum concurrency at the low and high ends of the band.
@@ -250,6 +292,7 @@ class MemoryPlan:
             "overhead_source": self.overhead_source,
             "fits": self.fits,
             "problems": [p.to_dict() for p in self.problems],
+            **({"stages": [st.to_dict() for st in self.stages]} if self.pp > 1 else {}),
         }
 
     def vllm_log_lines(self) -> list[str]:
@@ -356,7 +399,10 @@ def plan_memory(
         weights_bytes_override = calibration.weights_bytes
 
     # Each pipeline stage is its own worker; vLLM keeps the minimum block count of all workers.
+    # The overhead term is the same for every stage here (the last stage's logits are not yet
+    # charged on their own).
     stages = []
+    per_stage: list[StagePlan] = []
     for stage, layers in enumerate(pp_stage_layers(model.num_layers, plan.pp)):
         w = weights_of_stage(model, quant, plan, stage)
         w_bytes = weights_bytes_override if weights_bytes_override is not None else w.total_bytes
@@ -366,9 +412,14 @@ def plan_memory(
         over = max(0, terms.profile_bytes + offset)
         avail = req - w_bytes - over - terms.charged_cudagraph_bytes
         layout = kv_layout(model, plan.tp, elem, layers, rel.block_size)
-        blocks = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)[0]
-        stages.append((blocks, avail, w_bytes, w, layout, terms, over))
-    _, avail, w_bytes, weights, layout, terms, over = min(stages, key=lambda s: (s[0], s[1]))
+        blocks, stage_tokens, stage_conc = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
+        stages.append((blocks, avail, layout, terms, over))
+        per_stage.append(StagePlan(stage, layers.start, len(layers), w_bytes, avail, layout.kv_bytes_per_token,
+                                   blocks, stage_tokens, stage_conc))
+    _, avail, layout, terms, over = min(stages, key=lambda s: (s[0], s[1]))
+    heaviest = max(range(plan.pp), key=lambda i: per_stage[i].weights_bytes)
+    w_bytes = per_stage[heaviest].weights_bytes
+    weights = weights_of_stage(model, quant, plan, heaviest)
     num_blocks, tokens, concurrency = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
 
     base = MemoryPlan(
@@ -404,6 +455,7 @@ def plan_memory(
         estimated_max_model_len=min(estimate_max_model_len(layout, avail), model.max_position_embeddings),
         band_gib=calibration_band(model, rel, fit, calibrated=calibration is not None),
         overhead_source=calibration.source if calibration else "model",
+        stages=tuple(per_stage),
     )
     lo, hi = base.kv_bounds_bytes
     _, tok_lo, conc_lo = kv_capacity(layout, lo, mml, tokens_formula=rel.kv_tokens_formula)

@@ -34,6 +34,7 @@ PROBLEM_IDS: dict[str, str] = {
     "vllm-too-old-for-model": "the vLLM version predates support for the model's architecture",
     "architecture-removed": "the vLLM version no longer supports the model's architecture",
     "ep-without-moe": "expert parallelism asked for a model without experts",
+    "tp-spans-nodes": "a tensor-parallel group spans nodes, so every layer's all-reduce crosses the network",
 }
 
 
@@ -192,3 +193,21 @@ def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
                  f"v{format_version(facts.removed_after)}, and is not supported anymore (asked: {v}).")]
     return []
 
+
+def check_nodes(plan: ParallelPlan, gpus_per_node: int) -> list[tuple[str, str, str]]:
+    """Problems of placing ``plan`` on nodes of ``gpus_per_node`` GPUs (vLLM fills nodes rank by rank).
+
+    vLLM numbers the ranks of a replica TP-fastest (rank = pp_rank * tp + tp_rank) and places them
+    on the nodes in order, so a TP group stays inside one node only when it fits in one and the
+    node's GPU count is a multiple of it. vLLM's own guide: TP = GPUs per node, PP = nodes
+    (docs/serving/parallelism_scaling.md, "Multi-node multi-GPU using tensor parallel and
+    pipeline parallel inference").
+    """
+    tp, g = plan.tp, gpus_per_node
+    if plan.num_gpus <= g or (tp <= g and g % tp == 0):
+        return []
+    nodes = -(-tp // g) if tp > g else 2
+    return [("tp-spans-nodes", WARNING,
+             f"TP {tp} does not fit in one node of {g} GPUs: each TP group spans {nodes} nodes, so every "
+             f"layer's all-reduce crosses the inter-node network (NVLink only inside a node); keep TP inside a "
+             f"node (TP = {g} or a divisor of it) and put PP or DP+EP across nodes")]

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from planner.catalog import BatchDefaults, batch_defaults, default_vllm_version, vllm_fact, vllm_setting
+from planner.catalog import (
+    BatchDefaults,
+    batch_defaults,
+    default_vllm_version,
+    serve_flags,
+    vllm_fact,
+    vllm_setting,
+)
 from planner.specs import GpuSpec
 from planner.versions import Version, format_version, parse_version
 
@@ -49,6 +56,14 @@ class VllmRelease:
     comm_era: str
     #: Step of the CUDA-graph capture sizes from 256 tokens up.
     capture_step_from_256: int
+    #: Flag names of ``vllm serve`` in this release (the packaged list nearest at or below it).
+    serve_flags: frozenset[str] = frozenset()
+    #: Which packaged list ``serve_flags`` came from (data/flags/...).
+    serve_flags_source: str = ""
+
+    def has_flags(self, *names: str) -> bool:
+        """Whether ``vllm serve`` of this release accepts every one of ``--names`` (no dashes)."""
+        return all(n in self.serve_flags for n in names)
 
     @property
     def label(self) -> str:
@@ -83,6 +98,7 @@ def release(version: Version | str | None = None) -> VllmRelease:
 
 @cache
 def _resolved(v: Version) -> VllmRelease:
+    flags_source, flags = serve_flags(v)
     return VllmRelease(
         version=v,
         default_gpu_memory_utilization=float(vllm_fact("gpu_memory_utilization", v)),
@@ -97,4 +113,6 @@ def _resolved(v: Version) -> VllmRelease:
         nontorch_era=str(vllm_fact("nontorch_era", v)),
         comm_era=str(vllm_fact("comm_era", v)),
         capture_step_from_256=int(vllm_setting("cudagraph_capture_step_from_256")),
+        serve_flags=flags,
+        serve_flags_source=flags_source,
     )

@@ -68,17 +68,21 @@ def size_text(result: SizeResult) -> str:
     rec = result.recommended
     if rec is None:
         lines.append("Recommended: none — " + "; ".join(result.notes))
+        if len(result.plans) == 1:
+            lines.extend(stages_text(result.plans[0]))
     else:
         lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu} — "
                      + "; ".join(rec.vllm_log_lines()))
         for x in rec.problems:
             lines.append(f"  {x.severity}: {x.id}: {x.message}")
+        lines.extend(stages_text(rec))
         if result.command is not None:
             lines.append("")
             lines.append("  " + result.command.shell())
             lines.append("  " + result.command.docker())
             if result.command.note:
                 lines.append("  note: " + result.command.note)
+            lines.extend(nodes_text(result))
         lines.extend("note: " + n for n in result.notes)
     return "\n".join(lines) + "\n"
 
@@ -92,6 +96,40 @@ def _problem_lines(result: SizeResult) -> list[str]:
                 continue
             seen.setdefault((x.id, x.message), []).append(p.layout)
     return [f"  {', '.join(layouts)}: {pid}: {msg}" for (pid, msg), layouts in seen.items()]
+
+
+def stages_text(plan: MemoryPlan) -> list[str]:
+    """Weights and KV of each pipeline stage (the engine keeps the smallest KV capacity)."""
+    if plan.pp <= 1:
+        return []
+    from tabulate import tabulate
+
+    low = min(st.num_blocks for st in plan.stages)
+    rows = [[st.stage, f"{st.first_layer}-{st.first_layer + st.num_layers - 1}", st.num_layers,
+             ("embedding" if st.stage == 0 else "") + ("lm_head" if st.stage == plan.pp - 1 else ""),
+             f"{st.weights_bytes / 2**30:.2f}", f"{st.kv_cache_bytes / 2**30:.2f}", f"{st.kv_cache_tokens:,}",
+             "<- engine capacity" if st.num_blocks == low else ""] for st in plan.stages]
+    table = tabulate(rows, headers=["stage", "layers", "n", "also holds", "weights GiB/GPU", "KV GiB/GPU",
+                                    "KV tokens", ""], tablefmt="simple")
+    return ["", f"  Per stage of {plan.layout} (vLLM keeps the smallest KV capacity of all ranks):",
+            *("  " + line for line in table.splitlines())]
+
+
+def nodes_text(result: SizeResult) -> list[str]:
+    """What each node runs, head first (Ray form, then vLLM's own multi-node form when available)."""
+    cmd = result.command
+    if cmd is None or not cmd.nodes:
+        return []
+    out = ["", f"  Per node ({len(cmd.nodes)} of {result.nodes} x {result.gpus_per_node} GPUs; "
+           "export HEAD_IP=<head node address> on every node):"]
+    for n in cmd.nodes:
+        holds = (f"PP stage(s) {', '.join(map(str, n.stages))}" if n.stages else
+                 f"DP rank(s) {', '.join(map(str, n.dp_ranks))}" if n.dp_ranks else "")
+        out.append(f"  node {n.node_rank} ({n.role}, {n.gpus} GPUs{', ' + holds if holds else ''}):")
+        out.extend(f"    {c}" for c in n.ray)
+        if n.native:
+            out.extend(f"    without Ray: {c}" for c in n.native)
+    return out
 
 
 def size_html(result: SizeResult) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.catalog import arch_facts, load_toml
 from planner.memory import MemoryPlan
@@ -19,6 +19,9 @@ from planner.versions import parse_version
 
 #: Where a local model directory is mounted inside the container.
 CONTAINER_MODELS = "/models"
+
+if TYPE_CHECKING:
+    from planner.nodes import NodeCommand
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class ServeCommand:
     docker_flags: tuple[str, ...] = ("--gpus", "all", "--ipc=host")
     #: True when ``model_ref`` is a local directory that the docker form must mount.
     local_model: bool = False
+    #: What to run on each node, head first, when the plan spans nodes (planner.nodes).
+    nodes: tuple[NodeCommand, ...] = ()
 
     def shell(self) -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
@@ -57,7 +62,8 @@ class ServeCommand:
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"command": self.shell(), "docker": self.docker(), "env": dict(self.env), "note": self.note}
+        return {"command": self.shell(), "docker": self.docker(), "env": dict(self.env), "note": self.note,
+                "nodes": [n.to_dict() for n in self.nodes]}
 
 
 def env_workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) -> dict[str, str]:
@@ -79,7 +85,9 @@ def env_workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) ->
     return env
 
 
-def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan) -> ServeCommand:
+def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: int = 1,
+                  gpus_per_node: int | None = None) -> ServeCommand:
+    """The command for ``plan``; with ``nodes``/``gpus_per_node``, also what each node runs."""
     version = parse_version(plan.vllm_version)
     args: list[str] = []
     if plan.tp > 1:
@@ -117,10 +125,17 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan) -> ServeComm
         args.append("--trust-remote-code")
     args += list(load_toml("vllm.toml").get("serve_args", {}).get(model.architecture, []))
     env = env_workarounds(model, gpu, plan.quant, plan.vllm_version)
+    env_items = tuple(sorted(env.items()))
+    per_node: tuple[NodeCommand, ...] = ()
+    if gpus_per_node is not None:
+        from planner.nodes import node_commands
+
+        per_node = node_commands(model_ref=ref, args=tuple(args), env=env_items, tp=plan.tp, pp=plan.pp,
+                                 dp=plan.dp, nodes=nodes, gpus_per_node=gpus_per_node, release=release(version))
     docker = load_toml("vllm.toml")["docker"].get(gpu.vendor) or load_toml("vllm.toml")["docker"]["nvidia"]
     image = str(docker["image"]).format(version=plan.vllm_version)
-    return ServeCommand(tuple(sorted(env.items())), tuple(args), ref, image, note,
-                        docker_flags=tuple(docker["run_flags"]), local_model=local)
+    return ServeCommand(env_items, tuple(args), ref, image, note, docker_flags=tuple(docker["run_flags"]),
+                        local_model=local, nodes=per_node)
 
 
 def model_reference(model: ModelSpec) -> tuple[str, bool]:

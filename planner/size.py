@@ -6,6 +6,7 @@ vLLM will start with, and the reasons the cheaper ones will not (problem ids).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,16 @@ if TYPE_CHECKING:
 
 from planner.catalog import arch_facts, load_gpu, load_model, load_quant, models_supporting
 from planner.errors import InvalidInputError
-from planner.memory import GIB, Calibration, MemoryPlan, kv_bytes_per_token_per_layer, kv_element_bytes, plan_memory
+from planner.memory import (
+    GIB,
+    Calibration,
+    MemoryPlan,
+    Problem,
+    kv_bytes_per_token_per_layer,
+    kv_element_bytes,
+    plan_memory,
+)
+from planner.problems import check_nodes
 from planner.serve import ServeCommand, serve_command
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.units import parse_tokens
@@ -67,6 +77,9 @@ class SizeResult:
     notes: tuple[str, ...] = field(default=())
     #: With ``--from-log``: the log's figures beside the model's, and what was learned.
     from_log: LogComparison | None = None
+    #: The cluster the layouts were placed on (1 node of unknown size when not given).
+    nodes: int = 1
+    gpus_per_node: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +97,8 @@ class SizeResult:
             },
             "notes": list(self.notes),
             "from_log": self.from_log.to_dict() if self.from_log else None,
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
         }
 
     def __repr__(self) -> str:
@@ -97,16 +112,20 @@ class SizeResult:
 
 
 def candidate_layouts(
-    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None
+    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None,
+    nodes: int = 1,
 ) -> list[ParallelPlan]:
-    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed)."""
+    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed).
+
+    Over several nodes the sweep also tries PP = nodes (vLLM's guide: TP = GPUs per node, PP = nodes).
+    """
     if tp is not None:
         return [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
     eps = [False, True] if model.is_moe else [False]
     if ep is not None:
         eps = [ep]
     layouts: list[ParallelPlan] = []
-    pps = [pp] if pp else [1, *PP_SIZES]
+    pps = [pp] if pp else sorted({1, *PP_SIZES, *([nodes] if nodes > 1 else [])})
     for p in pps:
         for t in TP_SIZES:
             for e in eps:
@@ -171,9 +190,26 @@ def _versions_running(model: ModelSpec) -> str:
     return f"{low} to {format_version(facts.removed_after)}" if facts.removed_after else f"{low} or later"
 
 
-def _rank(plan: MemoryPlan) -> tuple[int, int, float, int]:
-    # Fewest GPUs, then no PP, then most KV per request, then pure TP before EP.
-    return (plan.num_gpus, plan.pp, -plan.max_concurrency, int(plan.ep))
+def _rank(plan: MemoryPlan) -> tuple[int, int, int, float, int]:
+    # Fewest GPUs, then TP inside a node, then no PP, then most KV per request, then pure TP before EP.
+    spans = any(p.id == "tp-spans-nodes" for p in plan.problems)
+    return (plan.num_gpus, int(spans), plan.pp, -plan.max_concurrency, int(plan.ep))
+
+
+def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None) -> tuple[int, int | None, int | None]:
+    """(nodes, gpus_per_node, GPUs the layouts use) from the cluster options, validated."""
+    for name, value in (("nodes", nodes), ("gpus_per_node", gpus_per_node)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"{name!r} must be an integer >= 1, got {value!r}")
+    n = nodes or 1
+    if gpus_per_node is None:
+        if n > 1:
+            raise InvalidInputError(f"--nodes {n} needs --gpus-per-node (how many GPUs each node has)")
+        return n, None, num_gpus
+    capacity = n * gpus_per_node
+    if num_gpus is not None and num_gpus > capacity:
+        raise InvalidInputError(f"--num-gpus {num_gpus} exceeds the cluster: {n} node(s) x {gpus_per_node} GPUs")
+    return n, gpus_per_node, num_gpus if num_gpus is not None else capacity
 
 
 def size(
@@ -194,12 +230,19 @@ def size(
     vllm_version: Version | None = None,
     enforce_eager: bool = False,
     calibration: Calibration | None = None,
+    nodes: int | None = None,
+    gpus_per_node: int | None = None,
 ) -> SizeResult:
     """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum).
 
     ``calibration`` (from :func:`planner.fromlog.calibration_from_log`) replaces the modelled overhead
     with what a real log of this deployment measured; it holds for the log's own layout, which is then
     the one planned unless a layout is given.
+
+    With ``gpus_per_node`` (and ``nodes``), the layouts fill that cluster: the sweep uses all its
+    GPUs (or ``num_gpus`` of them), a layout whose TP group spans nodes carries the warning
+    ``tp-spans-nodes`` and ranks below those that keep TP inside a node, and the command gains
+    what each node runs (planner.nodes).
     """
     if calibration is not None and tp is None and pp is None and dp is None and num_gpus is None:
         tp, pp, dp, ep = calibration.plan.tp, calibration.plan.pp, calibration.plan.dp, calibration.plan.ep
@@ -227,7 +270,14 @@ def size(
             models_supporting=others,
             supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
-    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus)
+    n_nodes, per_node, num_gpus = _cluster(nodes, gpus_per_node, num_gpus)
+    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus, nodes=n_nodes)
+    if per_node is not None:
+        too_big = [lay for lay in layouts if lay.num_gpus > n_nodes * per_node]
+        if too_big:
+            raise InvalidInputError(
+                f"{too_big[0].label()} needs {too_big[0].num_gpus} GPUs; the cluster has "
+                f"{n_nodes} node(s) x {per_node} = {n_nodes * per_node}")
     plans = []
     for layout in layouts:
         plan = plan_memory(
@@ -237,13 +287,18 @@ def size(
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
             enforce_eager=enforce_eager, calibration=calibration,
         )
+        if per_node is not None:
+            extra = tuple(Problem(*p) for p in check_nodes(layout, per_node))
+            if extra:
+                plan = dataclasses.replace(plan, problems=plan.problems + extra)
         plans.append(plan)
     # Pipeline layouts are only offered when no single-stage layout fits (or PP was asked for).
     if pp is None and tp is None and any(p.fits for p in plans if p.pp == 1):
         plans = [p for p in plans if p.pp == 1]
     fitting = sorted((p for p in plans if p.fits), key=_rank)
     recommended = fitting[0] if fitting else None
-    command = serve_command(spec, gpu_spec, recommended) if recommended else None
+    command = (serve_command(spec, gpu_spec, recommended, nodes=n_nodes, gpus_per_node=per_node)
+               if recommended else None)
     notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
@@ -261,6 +316,8 @@ def size(
         command=command,
         context_note=note,
         notes=tuple(notes),
+        nodes=n_nodes,
+        gpus_per_node=per_node,
     )
 
 
