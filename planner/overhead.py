@@ -27,7 +27,7 @@ from the calibration logs only; tests refit and compare, so nothing there is typ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from planner.catalog import load_toml
@@ -243,6 +243,7 @@ def cudagraph_bytes(model: ModelSpec, release: VllmRelease, max_num_seqs: int, m
     return pw + full
 
 
+@lru_cache(maxsize=8192)
 def overhead_terms(
     model: ModelSpec,
     gpu: GpuSpec,
@@ -256,7 +257,10 @@ def overhead_terms(
     stage_layers: int | None = None,
     fit: OverheadFit | None = None,
 ) -> OverheadTerms:
-    """Every overhead term of one worker (one pipeline stage; the sampler runs on the last one only)."""
+    """Every overhead term of one worker (one pipeline stage; the sampler runs on the last one only).
+
+    Pure over frozen specs, so a sweep of many contexts or KV dtypes computes each layout's terms once.
+    """
     fit = fit or load_fit()
     tokens = max_num_batched_tokens
     samp = sampler_bytes(model, release, sampler_requests(release, tokens, max_num_seqs), fit) if last_stage else 0

