@@ -4,6 +4,7 @@
     diagnose --save-snapshot FILE             ... and save the snapshot (redacted, atomically)
     diagnose --snapshot FILE                  another machine, offline
     diagnose --log FILE|-                     a vLLM server log: known failures, startup figures
+    diagnose --ray [ADDRESS]                  every node of a Ray cluster (needs the ray extra)
     diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight
 
 Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input.
@@ -35,6 +36,9 @@ def build_parser() -> _Parser:
     src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine")
     src.add_argument("--save-snapshot", metavar="FILE", help="probe this machine and save the snapshot")
     src.add_argument("--log", metavar="FILE", help="scan a vLLM server log (- for stdin)")
+    src.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                     help="probe every node of a Ray cluster (default address: RAY_ADDRESS, else the local one)")
+    src.add_argument("--ray-timeout", type=_seconds, metavar="S", help="seconds to wait for each node (default 30)")
     tgt = p.add_argument_group("target machine (instead of this one)")
     tgt.add_argument("--gpu", help="GPU type from data/gpus.toml")
     tgt.add_argument("--num-gpus", type=int)
@@ -52,6 +56,16 @@ def build_parser() -> _Parser:
     p.add_argument("--json", action="store_true", help="one JSON object: {findings, snapshot}")
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--ray-timeout must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -105,6 +119,15 @@ def run(argv: list[str]) -> tuple[int, str]:
     extra: dict[str, Any] = {}
     headers: list[str] = []
     dep = _deployment(args)
+
+    if args.ray is not None or args.snapshot:  # a Ray cluster, live or saved (diagnostics/cluster.py)
+        if args.ray is not None and (args.log or command is not None):
+            raise UsageError("diagnose: --ray cannot be combined with --log or a vllm serve command")
+        from diagnostics import cluster
+
+        done = cluster.run(args, dep, lambda: _version(args.vllm_version))
+        if done is not None:
+            return done
 
     if args.log:
         from diagnostics.logcheck import findings_from_scan

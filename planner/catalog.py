@@ -58,7 +58,7 @@ def model_names() -> tuple[str, ...]:
 def _catalog_model(name: str) -> ModelSpec:
     with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
         cfg = json.load(fh)
-    return ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}")
+    return ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}", defaults=config_defaults())
 
 
 def load_model(name_or_path: str) -> ModelSpec:
@@ -92,7 +92,13 @@ def _model_from_file(path: Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"config {str(path)!r} is not JSON ({exc}); expected an HF config.json") from None
     name = path.parent.name if path.name == "config.json" else path.stem
-    return ModelSpec.from_config(cfg, name=name or "model", source=str(path))
+    return ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+
+
+@cache
+def config_defaults() -> dict[str, Any]:
+    """transformers' class defaults for fields a config.json may omit (data/transformers.toml)."""
+    return {k: {m: v for m, v in t.items() if m != "source"} for k, t in load_toml("transformers.toml").items()}
 
 
 @cache
@@ -198,6 +204,7 @@ def load_quant(name: str) -> QuantScheme:
         min_native_cc=pair(raw.get("min_native_cc")),
         min_cc=pair(raw.get("min_cc")),
         keep_bf16=tuple(raw.get("keep_bf16", ())),
+        expert_pad=int(raw.get("expert_pad", 0)),
         source=raw.get("source", ""),
     )
 
@@ -221,6 +228,8 @@ class ArchFacts:
     router_dtype: str
     trust_remote_code: bool
     source: str
+    #: Whether the dense MLP is gated (gate, up, down) or two matrices (Phi's fc1, fc2).
+    gated_mlp: bool = True
 
 
 @dataclass(frozen=True)
@@ -277,4 +286,28 @@ def arch_facts(architecture: str) -> ArchFacts | None:
         router_dtype=raw.get("router_dtype", "model"),
         trust_remote_code=bool(raw.get("trust_remote_code", False)),
         source=raw.get("source", ""),
+        gated_mlp=bool(raw.get("gated_mlp", True)),
     )
+
+
+@cache
+def serve_flags(version: Version) -> tuple[str, frozenset[str]]:
+    """(file, flag names) of the packaged ``vllm serve`` flag list nearest at or below ``version``.
+
+    The lists (data/flags/vllm-serve-*.txt) are extracted from vLLM wheels by
+    ``python3 -m diagnostics.flagsgen``; below the oldest list, the oldest is used.
+    """
+    files = sorted(
+        (parse_version(p.name[len("vllm-serve-"):-len(".txt")]), p.name)
+        for p in data_path("flags").iterdir() if p.name.startswith("vllm-serve-") and p.name.endswith(".txt")
+    )
+    if not files:
+        return "", frozenset()
+    below = [f for f in files if f[0] <= version]
+    chosen = below[-1] if below else files[0]
+    names = frozenset(
+        line.partition("\t")[0].strip()
+        for line in data_path(f"flags/{chosen[1]}").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    return f"data/flags/{chosen[1]}", names

@@ -63,37 +63,54 @@ def _version(text: str) -> tuple[int, int, int]:
 
 def _add_size(sub: Any) -> None:
     p = sub.add_parser("size", help="will it fit, on how many GPUs (memory per GPU as vLLM reports it)")
-    p.add_argument("--model", default="minimax-m2.5", help="catalog name or path to a config.json")
-    p.add_argument("--gpu", default="b200", help="GPU type from data/gpus.toml (default b200)")
+    p.add_argument("--model", help="catalog name, HF id or path to a config.json (default minimax-m2.5)")
+    p.add_argument("--gpu", help="GPU type from data/gpus.toml (default b200)")
     p.add_argument("--ctx", type=_typed(_tokens, "ctx"), help="tokens per request: 196608, 128k, 1M")
     p.add_argument("--quant", help="bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's own)")
-    p.add_argument("--kv-cache-dtype", default="auto", help="auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16")
+    p.add_argument("--kv-cache-dtype", help="auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default auto)")
     p.add_argument("--tp", type=_pos("--tp"))
     p.add_argument("--pp", type=_pos("--pp"))
     p.add_argument("--dp", type=_pos("--dp"))
     p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
                    help="expert parallelism (--enable-expert-parallel); default: try both")
     p.add_argument("--num-gpus", type=_pos("--num-gpus"))
+    p.add_argument("--nodes", type=_pos("--nodes"), help="nodes of the cluster (with --gpus-per-node)")
+    p.add_argument("--gpus-per-node", type=_pos("--gpus-per-node"),
+                   help="GPUs per node: layouts fill nodes x GPUs, TP kept inside a node; per-node commands")
     p.add_argument("--gpu-memory-utilization", type=_typed(_frac, "fraction"))
     p.add_argument("--max-num-seqs", type=_pos("--max-num-seqs"))
     p.add_argument("--max-num-batched-tokens", type=_pos("--max-num-batched-tokens"))
     p.add_argument("--vllm-version", type=_typed(_version, "version"))
-    p.add_argument("--enforce-eager", action="store_true")
+    p.add_argument("--enforce-eager", action="store_true", default=None)
+    p.add_argument("--from-log", metavar="FILE",
+                   help="a vLLM startup log of this deployment (plain or .gz; - for stdin): learn its real overhead "
+                        "and re-plan other --ctx / --gpu-memory-utilization / --max-num-seqs / --kv-cache-dtype")
     p.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md schema)")
     p.set_defaults(func=_cmd_size)
 
 
 def _cmd_size(args: argparse.Namespace) -> int:
+    from planner.catalog import DEFAULT_GPU, DEFAULT_MODEL
     from planner.render import size_text, to_json
-    from planner.size import size
+    from planner.size import size, size_from_log
 
-    result = size(
-        args.model, args.gpu, ctx=args.ctx, quant=args.quant, kv_cache_dtype=args.kv_cache_dtype,
-        tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus,
-        gpu_memory_utilization=args.gpu_memory_utilization, max_num_seqs=args.max_num_seqs,
-        max_num_batched_tokens=args.max_num_batched_tokens, vllm_version=args.vllm_version,
-        enforce_eager=args.enforce_eager,
-    )
+    if args.from_log:
+        result = size_from_log(
+            args.from_log, model=args.model, gpu=args.gpu, ctx=args.ctx, quant=args.quant,
+            kv_cache_dtype=args.kv_cache_dtype, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
+            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
+            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
+            vllm_version=args.vllm_version, enforce_eager=args.enforce_eager,
+        )
+    else:
+        result = size(
+            args.model or DEFAULT_MODEL, args.gpu or DEFAULT_GPU, ctx=args.ctx, quant=args.quant,
+            kv_cache_dtype=args.kv_cache_dtype or "auto", tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
+            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
+            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
+            vllm_version=args.vllm_version, enforce_eager=bool(args.enforce_eager), nodes=args.nodes,
+            gpus_per_node=args.gpus_per_node,
+        )
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else size_text(result))
     return 0
 

@@ -23,12 +23,13 @@ def to_json(obj: Any) -> str:
 
 def _row(p: MemoryPlan) -> list[Any]:
     ids = ",".join(sorted({x.id for x in p.problems if x.severity != "info"})) or "-"
+    kv = f"{p.kv_cache_gib:.2f}" if p.kv_cache_bytes >= 0 else f"short {p.shortfall_bytes / 2**30:.2f}"
     return [
         p.layout,
         p.num_gpus,
         f"{p.weights_gib:.2f}",
         f"{p.overhead_gib:.2f}",
-        f"{p.kv_cache_gib:.2f}",
+        kv,
         f"{p.kv_bytes_per_token:,}",
         f"{p.kv_cache_tokens:,}",
         f"{p.max_concurrency:.2f}x",
@@ -52,28 +53,83 @@ def size_text(result: SizeResult) -> str:
             f"max_model_len {first.max_model_len:,}, gpu_memory_utilization {first.gpu_memory_utilization}, "
             f"vLLM {first.vllm_version}"
         )
+    if result.from_log is not None:
+        lines.extend(result.from_log.lines())
     if result.context_note is not None:
         lines.append("NOTE: " + result.context_note.message(result.model))
     lines.append("")
     lines.append(tabulate([_row(p) for p in result.plans], headers=HEADERS, tablefmt="simple"))
     lines.append("")
+    why = _problem_lines(result)
+    if why:
+        lines.append("Why layouts do not fit (or need care):")
+        lines.extend(why)
+        lines.append("")
     rec = result.recommended
     if rec is None:
         lines.append("Recommended: none — " + "; ".join(result.notes))
-        errors = sorted({f"{x.id}: {x.message}" for p in result.plans for x in p.problems if x.severity == "error"})
-        lines.extend("  " + e for e in errors[:6])
+        if len(result.plans) == 1:
+            lines.extend(stages_text(result.plans[0]))
     else:
         lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu} — "
                      + "; ".join(rec.vllm_log_lines()))
         for x in rec.problems:
             lines.append(f"  {x.severity}: {x.id}: {x.message}")
+        lines.extend(stages_text(rec))
         if result.command is not None:
             lines.append("")
             lines.append("  " + result.command.shell())
             lines.append("  " + result.command.docker())
             if result.command.note:
                 lines.append("  note: " + result.command.note)
+            lines.extend(nodes_text(result))
+        lines.extend("note: " + n for n in result.notes)
     return "\n".join(lines) + "\n"
+
+
+def _problem_lines(result: SizeResult) -> list[str]:
+    """Each problem message once, with the layouts it applies to (the table shows only the ids)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for p in result.plans:
+        for x in p.problems:
+            if x.severity == "info":
+                continue
+            seen.setdefault((x.id, x.message), []).append(p.layout)
+    return [f"  {', '.join(layouts)}: {pid}: {msg}" for (pid, msg), layouts in seen.items()]
+
+
+def stages_text(plan: MemoryPlan) -> list[str]:
+    """Weights and KV of each pipeline stage (the engine keeps the smallest KV capacity)."""
+    if plan.pp <= 1:
+        return []
+    from tabulate import tabulate
+
+    low = min(st.num_blocks for st in plan.stages)
+    rows = [[st.stage, f"{st.first_layer}-{st.first_layer + st.num_layers - 1}", st.num_layers,
+             ("embedding" if st.stage == 0 else "") + ("lm_head" if st.stage == plan.pp - 1 else ""),
+             f"{st.weights_bytes / 2**30:.2f}", f"{st.kv_cache_bytes / 2**30:.2f}", f"{st.kv_cache_tokens:,}",
+             "<- engine capacity" if st.num_blocks == low else ""] for st in plan.stages]
+    table = tabulate(rows, headers=["stage", "layers", "n", "also holds", "weights GiB/GPU", "KV GiB/GPU",
+                                    "KV tokens", ""], tablefmt="simple")
+    return ["", f"  Per stage of {plan.layout} (vLLM keeps the smallest KV capacity of all ranks):",
+            *("  " + line for line in table.splitlines())]
+
+
+def nodes_text(result: SizeResult) -> list[str]:
+    """What each node runs, head first (Ray form, then vLLM's own multi-node form when available)."""
+    cmd = result.command
+    if cmd is None or not cmd.nodes:
+        return []
+    out = ["", f"  Per node ({len(cmd.nodes)} of {result.nodes} x {result.gpus_per_node} GPUs; "
+           "export HEAD_IP=<head node address> on every node):"]
+    for n in cmd.nodes:
+        holds = (f"PP stage(s) {', '.join(map(str, n.stages))}" if n.stages else
+                 f"DP rank(s) {', '.join(map(str, n.dp_ranks))}" if n.dp_ranks else "")
+        out.append(f"  node {n.node_rank} ({n.role}, {n.gpus} GPUs{', ' + holds if holds else ''}):")
+        out.extend(f"    {c}" for c in n.ray)
+        if n.native:
+            out.extend(f"    without Ray: {c}" for c in n.native)
+    return out
 
 
 def size_html(result: SizeResult) -> str:

@@ -49,3 +49,31 @@ def not_supported_everywhere(name: str = "h100x1") -> Recording:
         if key.startswith("nvmlDevice") and not key.startswith("nvmlDeviceGetCount"):
             rec.answers[key] = Answer(None, "NotSupported")
     return rec
+
+
+def other_driver(name: str = "h100x4", driver: str = "570.133.20", cuda: int = 12080) -> Recording:
+    """The recording as if the host ran another driver (a node left behind by an upgrade)."""
+    rec = copy.deepcopy(recording(name))
+    rec.answers["nvmlSystemGetDriverVersion[]"] = Answer(driver)
+    rec.answers["nvmlSystemGetCudaDriverVersion_v2[]"] = Answer(cuda)
+    rec.answers["nvmlSystemGetNVMLVersion[]"] = Answer(f"12.{driver}")
+    rec.provenance = {**rec.provenance, "derived": f"driver {driver}, CUDA {cuda} instead of the recorded ones"}
+    return rec
+
+
+def busy_gpu(name: str = "h100x4", index: int = 1, used_gib: int = 70, pid: int = 4242) -> Recording:
+    """The recording with one GPU holding ``used_gib`` GiB for another process (a stray job)."""
+    rec = copy.deepcopy(recording(name))
+    key = f"nvmlDeviceGetMemoryInfo_v2[{index}]"
+    mem = dict(rec.answers[key].value)
+    used = used_gib * 2**30
+    mem.update(used=used, free=mem["total"] - mem["reserved"] - used)
+    rec.answers[key] = Answer(mem)
+    rec.answers[f"nvmlDeviceGetComputeRunningProcesses[{index}]"] = Answer([{"pid": pid, "usedGpuMemory": used}])
+    rec.provenance = {**rec.provenance, "derived": f"GPU {index} holds {used_gib} GiB for pid {pid}"}
+    return rec
+
+
+def write_recording(rec: Recording, path: Path) -> Path:
+    path.write_text(json.dumps(rec.to_json()))
+    return path

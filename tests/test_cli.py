@@ -133,3 +133,26 @@ def test_fit_bad_input(capsys, tmp_path, argv, needle):
     finally:
         os.chdir(cwd)
     assert code == 2 and err.count("\n") == 1 and needle in err
+
+
+def test_size_over_nodes(capsys):
+    code, out, err = run(capsys, "size", "--gpu", "h100", "--nodes", "4", "--gpus-per-node", "4", "--tp", "4",
+                         "--pp", "4", "--json")
+    d = json.loads(out)
+    assert code == 0 and not err and len(d["plans"]) == 1 and d["plans"][0]["num_gpus"] == 16
+    assert d["recommended"]["weights_gib_per_gpu"] == max(s["weights_gib_per_gpu"] for s in d["recommended"]["stages"])
+    assert [n["node_rank"] for n in d["command"]["nodes"]] == [0, 1, 2, 3]
+    code, out, _ = run(capsys, "size", "--gpu", "h100", "--nodes", "4", "--gpus-per-node", "4", "--tp", "4",
+                       "--pp", "4", "--vllm-version", "0.16.0")
+    assert code == 0 and "Per stage of TP4+PP4" in out and "<- engine capacity" in out
+    assert "node 3 (worker, 4 GPUs, PP stage(s) 3):" in out and "--node-rank 3" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["size", "--nodes", "2"], "needs --gpus-per-node"),
+    (["size", "--nodes", "0", "--gpus-per-node", "4"], "--nodes must be >= 1"),
+    (["size", "--nodes", "2", "--gpus-per-node", "4", "--tp", "8", "--pp", "2", "--dp", "2"], "the cluster has"),
+])
+def test_size_over_nodes_bad_input(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out and err.count("\n") == 1 and needle in err
