@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     main512 = next(r for r in own if r.table == seed.name and r.concurrency == 512)
     print(f"\nseed table, concurrency 512: TTFT {dict(r512.predicted)['mean_ttft_ms']:.0f} ms predicted by the fit "
           f"without it vs {dict(r512.measured)['mean_ttft_ms']:.0f} ms measured "
-          f"({100 * (r512.error('mean_ttft_ms') or 0):+.0f}%); by the main fit {dict(main512.predicted)['mean_ttft_ms']:.0f}"
-          f" ms ({100 * (main512.error('mean_ttft_ms') or 0):+.0f}%)")
+          f"({100 * (r512.error('mean_ttft_ms') or 0):+.0f}%); by the main fit "
+          f"{dict(main512.predicted)['mean_ttft_ms']:.0f} ms ({100 * (main512.error('mean_ttft_ms') or 0):+.0f}%)")
     print(f"\nfits and evaluation: {time.perf_counter() - t0:.0f} s")
     out = with_errors(main_fit, errors)
     if args.write:

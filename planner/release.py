@@ -58,6 +58,8 @@ class VllmRelease:
     capture_step_from_256: int
     #: Flag names of ``vllm serve`` in this release (the packaged list nearest at or below it).
     serve_flags: frozenset[str] = frozenset()
+    #: Whether the scheduler overlaps with GPU execution by default (>= 0.14; not with PP).
+    async_scheduling: bool = False
     #: Which packaged list ``serve_flags`` came from (data/flags/...).
     serve_flags_source: str = ""
 
@@ -115,4 +117,5 @@ def _resolved(v: Version) -> VllmRelease:
         capture_step_from_256=int(vllm_setting("cudagraph_capture_step_from_256")),
         serve_flags=flags,
         serve_flags_source=flags_source,
+        async_scheduling=bool(vllm_fact("async_scheduling", v)),
     )

@@ -214,7 +214,7 @@ def compare_text(result: CompareResult) -> str:
                          f"{1000.0 / p.mean_tpot_ms:,.1f}", f"{p.mean_tpot_ms:,.1f}", f"{p.mean_ttft_ms:,.0f}"])
     if rows:
         lines.append(tabulate(rows, headers=["gpu", "layout", "conc", "out tok/s", "per GPU", "per user", "TPOT ms",
-                                             "TTFT ms"], tablefmt="simple",
+                                             "TTFT ms"], tablefmt="simple", disable_numparse=True,
                               colalign=("left", "left", "right", "right", "right", "right", "right", "right")))
     if marked:
         lines.append("* more requests than the KV cache holds: requests wait for a slot or are preempted")

@@ -21,6 +21,7 @@ from planner.memory import MemoryPlan, plan_memory
 from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
 from planner.perf.step import Efficiency, StepModel, step_model
+from planner.release import release
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
 from planner.weights import native_quant
@@ -168,8 +169,10 @@ def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: i
 
 
 def engine_of(mem: MemoryPlan) -> Engine:
+    """The scheduler limits of a plan; async scheduling as its vLLM release has it (not with PP)."""
     return Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
-                  kv_tokens=mem.num_blocks * mem.block_size, block_size=mem.block_size, dp=mem.dp, pp=mem.pp)
+                  kv_tokens=mem.num_blocks * mem.block_size, block_size=mem.block_size, dp=mem.dp, pp=mem.pp,
+                  async_scheduling=release(mem.vllm_version).async_scheduling and mem.pp == 1)
 
 
 @dataclass(frozen=True)
@@ -335,9 +338,24 @@ def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict
             ("calibrated_on", list(dict(cal.arch_tables).get(arch, ()))))
 
 
+def _layout_kind(plan: ParallelPlan | MemoryPlan) -> str:
+    if plan.pp > 1:
+        return "TP+PP"
+    if plan.dp > 1:
+        return "DP+EP" if plan.ep else "DP"
+    return "TP+EP" if plan.ep else "TP"
+
+
 def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, basis: str, cal: Calibration,
-              preds: tuple[SimResult, ...]) -> list[str]:
+              preds: tuple[SimResult, ...], plan: MemoryPlan) -> list[str]:
     out = []
+    from planner.perf.validation import all_tables
+
+    fitted_kinds = {_layout_kind(ParallelPlan(t.tp, t.pp, t.dp, t.ep)) for t in all_tables() if t.name in cal.tables}
+    kind = _layout_kind(plan)
+    if kind not in fitted_kinds:
+        out.append(f"no calibration table runs {kind} ({', '.join(sorted(fitted_kinds))} only): its error is "
+                   "unmeasured; the one public DP8+EP table (8xH200, InferenceX experimental folder) is doubted")
     arch = architecture(gpu)
     if basis == "pooled":
         out.append(f"no measured table on {arch} GPUs: efficiencies borrowed from "
@@ -453,9 +471,10 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
 
     options = []
     for cand in cands:
-        c, tput = _estimated_slo(cand, eff, cal, work, tpot_ms, ttft_ms)
+        est_c, est_tput = _estimated_slo(cand, eff, cal, work, tpot_ms, ttft_ms)
         n = cand.mem.num_gpus
-        options.append(Option(cand.mem, c, tput, tput / n if tput else None, cost(tput, n), "estimated"))
+        options.append(Option(cand.mem, est_c, est_tput, est_tput / n if est_tput else None, cost(est_tput, n),
+                              "estimated"))
     order = sorted(range(len(options)), key=lambda i: (-(options[i].tokens_per_s_per_gpu or 0.0),
                                                         options[i].plan.num_gpus))
     # Simulate the two best by the estimate; the simulation decides between them.
@@ -463,6 +482,8 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
     for i in order[:2]:
         cand = cands[i]
         known: dict[int, SimResult] = {}
+        res: SimResult | None
+        c: int | None
         try:
             if tpot_ms is None and ttft_ms is None:
                 c = max(points)
@@ -494,7 +515,7 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
                        usd_per_million_output_tokens=cost(peak.output_throughput, cand.mem.num_gpus))
     runner = finals[1][0] if len(finals) > 1 else None
     rest = tuple(o for i, o in enumerate(options) if options[i].plan is not best.plan)
-    warns = _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds))
+    warns = _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds), cand.mem)
     if (tpot_ms is not None or ttft_ms is not None) and best.slo_concurrency is None:
         limits = " and ".join(x for x in (f"TPOT <= {tpot_ms:g} ms" if tpot_ms else "",
                                           f"TTFT <= {ttft_ms:g} ms" if ttft_ms else "") if x)

@@ -1,10 +1,11 @@
 """Kernel efficiencies per GPU architecture, fitted on measured tables, with their error stated.
 
-Few parameters: per architecture the bandwidth and compute efficiencies and the fixed cost per
-layer per step (planner/perf/step.py); shared by all, the latency of one collective and the time a
-request spends outside the engine.  They are fitted by least squares on log ratios of predicted to
-measured throughput, TPOT and TTFT of the calibration tables (data/benchmarks/*.csv), through the
-scheduler simulation (planner/perf/sim.py), so that what is fitted is what is predicted.
+Few parameters: per architecture the bandwidth and compute efficiencies and the fixed GPU cost per
+layer per step (planner/perf/step.py); shared by all, the latency of one collective, the time a
+request spends outside the engine (fixed and per prompt token), and the engine core's CPU time per
+step and per request.  They are fitted by least squares on log ratios of predicted to measured
+throughput, TPOT and TTFT of the calibration tables (data/benchmarks/*.csv), through the scheduler
+simulation (planner/perf/sim.py), so that what is fitted is what is predicted.
 
 An architecture with no calibration table borrows the fit pooled over all tables and says so; its
 error band is the error measured when a whole architecture is left out of the fit.
@@ -26,8 +27,9 @@ from planner.perf.step import Efficiency, Globals
 from planner.specs import GpuSpec
 
 #: Starting point of every fit (the middle of the physical range).
-START = Efficiency(eta_mem=0.5, eta_flop=0.4, tau_s=50e-6, tau_seq_s=20e-6)
-START_GLOBALS = Globals(collective_s=10e-6, request_overhead_s=0.02)
+START = Efficiency(eta_mem=0.5, eta_flop=0.4, tau_s=50e-6)
+START_GLOBALS = Globals(collective_s=10e-6, request_overhead_s=0.02, cpu_step_s=2e-3, cpu_seq_s=10e-6,
+                        prompt_token_s=5e-6)
 
 
 def architecture(gpu: GpuSpec) -> str:
@@ -92,7 +94,7 @@ class Calibration:
 
 
 def _eff(raw: dict[str, Any]) -> Efficiency:
-    return Efficiency(float(raw["eta_mem"]), float(raw["eta_flop"]), float(raw["tau_s"]), float(raw.get("tau_seq_s", 0.0)))
+    return Efficiency(float(raw["eta_mem"]), float(raw["eta_flop"]), float(raw["tau_s"]))
 
 
 @cache
@@ -104,7 +106,9 @@ def load_calibration() -> Calibration:
     errors = tuple(sorted((k, tuple(sorted((q, float(x)) for q, x in v.items())))
                           for k, v in raw.get("errors", {}).items()))
     return Calibration(per, _eff(raw["pooled"]),
-                       Globals(float(g["collective_s"]), float(g["request_overhead_s"])),
+                       Globals(float(g["collective_s"]), float(g["request_overhead_s"]),
+                               float(g.get("cpu_step_s", 0.0)), float(g.get("cpu_seq_s", 0.0)),
+                               float(g.get("prompt_token_s", 0.0))),
                        tuple(raw.get("tables", ())), arch_tables, errors)
 
 
@@ -135,7 +139,7 @@ def _residuals(tables: Sequence[Any], eff_of: Any, glob: Globals) -> list[float]
 
 def _bounds() -> tuple[list[float], list[float]]:
     f = load_toml("perf.toml")["fit"]
-    keys = ("eta_mem", "eta_flop", "tau_s", "tau_seq_s")
+    keys = ("eta_mem", "eta_flop", "tau_s")
     return [f[k][0] for k in keys], [f[k][1] for k in keys]
 
 
@@ -157,29 +161,32 @@ def fit(tables: Iterable[Any], *, base: Calibration | None = None, fit_globals: 
         raise CalibrationError("no calibration table")
     arches = sorted({architecture(deployment(t).gpu) for t in tables})
     base = base or load_calibration_or_start()
-    lo3, hi3 = _bounds()  # eta_mem, eta_flop, tau_s, tau_seq_s
+    lo3, hi3 = _bounds()  # eta_mem, eta_flop, tau_s
     f = load_toml("perf.toml")["fit"]
     x0: list[float] = []
     lo: list[float] = []
     hi: list[float] = []
     for a in arches:
         e, _ = base.for_arch(a)
-        x0 += [e.eta_mem, e.eta_flop, e.tau_s * 1e6, e.tau_seq_s * 1e6]
-        lo += [lo3[0], lo3[1], lo3[2] * 1e6, lo3[3] * 1e6]
-        hi += [hi3[0], hi3[1], hi3[2] * 1e6, hi3[3] * 1e6]
+        x0 += [e.eta_mem, e.eta_flop, e.tau_s * 1e6]
+        lo += [lo3[0], lo3[1], lo3[2] * 1e6]
+        hi += [hi3[0], hi3[1], hi3[2] * 1e6]
     g0 = base.globals
+    # shared factors in scaled units: microseconds, milliseconds, milliseconds, microseconds, microseconds
+    gkeys = (("collective_s", 1e6), ("request_overhead_s", 1e3), ("cpu_step_s", 1e3), ("cpu_seq_s", 1e6),
+             ("prompt_token_s", 1e6))
     if fit_globals:
-        x0 += [g0.collective_s * 1e6, g0.request_overhead_s * 1e3]
-        lo += [f["collective_s"][0] * 1e6, f["request_overhead_s"][0] * 1e3]
-        hi += [f["collective_s"][1] * 1e6, f["request_overhead_s"][1] * 1e3]
+        x0 += [getattr(g0, k) * sc for k, sc in gkeys]
+        lo += [f[k][0] * sc for k, sc in gkeys]
+        hi += [f[k][1] * sc for k, sc in gkeys]
     x0 = [min(max(v, lo_ + 1e-9), hi_ - 1e-9) for v, lo_, hi_ in zip(x0, lo, hi, strict=True)]
 
     def unpack(x: np.ndarray) -> tuple[dict[str, Efficiency], Globals]:
-        effs = {a: Efficiency(float(x[4 * i]), float(x[4 * i + 1]), float(x[4 * i + 2]) * 1e-6,
-                              float(x[4 * i + 3]) * 1e-6) for i, a in enumerate(arches)}
+        effs = {a: Efficiency(float(x[3 * i]), float(x[3 * i + 1]), float(x[3 * i + 2]) * 1e-6)
+                for i, a in enumerate(arches)}
         if fit_globals:
-            k = 4 * len(arches)
-            glob = Globals(float(x[k]) * 1e-6, float(x[k + 1]) * 1e-3)
+            k = 3 * len(arches)
+            glob = Globals(*(float(x[k + j]) / sc for j, (_, sc) in enumerate(gkeys)))
         else:
             glob = g0
         return effs, glob
@@ -204,12 +211,12 @@ def fit_gpu(tables: Sequence[Any], start: Efficiency, glob: Globals, *, max_nfev
     from scipy.optimize import least_squares
 
     lo3, hi3 = _bounds()
-    scale = (1.0, 1.0, 1e6, 1e6)
+    scale = (1.0, 1.0, 1e6)
     x0 = [min(max(v * k, lo * k + 1e-9), hi * k - 1e-9) for v, k, lo, hi in
-          zip((start.eta_mem, start.eta_flop, start.tau_s, start.tau_seq_s), scale, lo3, hi3, strict=True)]
+          zip((start.eta_mem, start.eta_flop, start.tau_s), scale, lo3, hi3, strict=True)]
 
     def eff_of(x: np.ndarray) -> Efficiency:
-        return Efficiency(float(x[0]), float(x[1]), float(x[2]) * 1e-6, float(x[3]) * 1e-6)
+        return Efficiency(float(x[0]), float(x[1]), float(x[2]) * 1e-6)
 
     def residuals(x: np.ndarray) -> np.ndarray:
         e = eff_of(x)
@@ -237,7 +244,7 @@ def _pooled(effs: dict[str, Efficiency], tables: Sequence[Any]) -> Efficiency:
     def gmean(attr: str) -> float:
         return math.exp(sum(counts[a] * math.log(max(getattr(effs[a], attr), 1e-12)) for a in counts) / total)
 
-    return Efficiency(gmean("eta_mem"), gmean("eta_flop"), gmean("tau_s"), gmean("tau_seq_s"))
+    return Efficiency(gmean("eta_mem"), gmean("eta_flop"), gmean("tau_s"))
 
 
 def load_calibration_or_start() -> Calibration:
@@ -257,17 +264,20 @@ def render(cal: Calibration) -> str:
         "[globals]",
         f"collective_s = {cal.globals.collective_s:.4g}  # latency of one collective, seconds",
         f"request_overhead_s = {cal.globals.request_overhead_s:.4g}  # time outside the engine per request",
+        f"cpu_step_s = {cal.globals.cpu_step_s:.4g}  # engine-core CPU time per step",
+        f"cpu_seq_s = {cal.globals.cpu_seq_s:.4g}  # engine-core CPU time per request in a step",
+        f"prompt_token_s = {cal.globals.prompt_token_s:.4g}  # per prompt token before the engine (tokenization)",
         "",
         "[pooled]  # for architectures without a calibration table (geometric mean of the fitted ones)",
         f"eta_mem = {cal.pooled.eta_mem:.4g}",
         f"eta_flop = {cal.pooled.eta_flop:.4g}",
         f"tau_s = {cal.pooled.tau_s:.4g}",
-        f"tau_seq_s = {cal.pooled.tau_seq_s:.4g}",
     ]
     at = dict(cal.arch_tables)
     for arch, e in cal.per_arch:
         lines += ["", f"[arch.{arch}]", f"eta_mem = {e.eta_mem:.4g}", f"eta_flop = {e.eta_flop:.4g}",
-                  f"tau_s = {e.tau_s:.4g}", f"tau_seq_s = {e.tau_seq_s:.4g}", "tables = [" + ", ".join(f'"{t}"' for t in at.get(arch, ())) + "]"]
+                  f"tau_s = {e.tau_s:.4g}",
+                  "tables = [" + ", ".join(f'"{t}"' for t in at.get(arch, ())) + "]"]
     for scope, figures in cal.errors:
         lines += ["", f"[errors.{scope}]  # median |error| per quantity"]
         lines += [f"{q} = {v:.4f}" for q, v in figures]

@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
-from planner.perf.step import Efficiency, Globals, StepModel
+from planner.perf.step import Efficiency, Globals, StepModel, combine
 
-#: Requests simulated per closed-loop engine: at least this many waves of C (head, steady middle, tail).
-WAVES_SIMULATED = 3
+#: Requests simulated per closed-loop engine: this many waves of C (the first wave's burst, waves in
+#: which its stagger settles, the settled wave standing for those not simulated, the tail).
+WAVES_SIMULATED = 5
 #: Fewest requests simulated per engine (so that random lengths average out at low concurrency).
 MIN_SIMULATED = 48
 #: Most requests simulated for an open-loop (request-rate) run.
@@ -67,6 +68,8 @@ class Engine:
     dp: int = 1
     #: Pipeline batches in flight per engine (the PP degree).
     pp: int = 1
+    #: The engine core schedules step N+1 while the GPU runs step N (vLLM >= 0.14 without PP).
+    async_scheduling: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,9 @@ class _Costs:
     """The step-time pieces, bound once per engine so the loop does scalar arithmetic only."""
 
     fixed: float
-    per_seq: float
+    cpu_step: float
+    cpu_seq: float
+    overlap: bool
     dense_bytes_s: float
     dense_flop_s: float
     lm_flop_s: float
@@ -198,12 +203,15 @@ class _Costs:
     prefill_attn_s: float
 
 
-def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None) -> _Costs:
+def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None,
+           async_scheduling: bool = True) -> _Costs:
     bw = sm.bandwidth * eff.eta_mem
     fl = sm.flops * eff.eta_flop
     n_coll = sm.collectives_per_layer * sm.layers
     return _Costs(
-        fixed=sm.layers * eff.tau_s, per_seq=eff.tau_seq_s, dense_bytes_s=sm.dense_bytes / bw, dense_flop_s=sm.dense_flops_per_token / fl,
+        fixed=sm.layers * eff.tau_s, cpu_step=glob.cpu_step_s, cpu_seq=glob.cpu_seq_s, overlap=async_scheduling,
+        dense_bytes_s=sm.dense_bytes / bw,
+        dense_flop_s=sm.dense_flops_per_token / fl,
         lm_flop_s=sm.lm_head_flops_per_token / fl, expert_bytes_s=sm.expert_bytes / bw,
         expert_flop_s=sm.expert_flops_per_token / fl,
         keep=1.0 - sm.experts_per_tok / sm.num_experts if sm.num_experts else 1.0,
@@ -217,7 +225,7 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
 
 def _base_fn(c: _Costs) -> Callable[[float, float], float]:
     def base(tokens: float, sampled: float) -> float:
-        t = c.fixed + c.per_seq * sampled + max(c.dense_bytes_s, c.dense_flop_s * tokens + c.lm_flop_s * sampled)
+        t = c.fixed + max(c.dense_bytes_s, c.dense_flop_s * tokens + c.lm_flop_s * sampled)
         if c.has_experts:
             mt = tokens * c.moe_group
             t += max(c.expert_bytes_s * (1.0 - c.keep ** mt), c.expert_flop_s * mt)
@@ -226,6 +234,35 @@ def _base_fn(c: _Costs) -> Callable[[float, float], float]:
         return t
 
     return base
+
+
+def _run_time(a: float, b: float, c: float, overlap: bool, k: int) -> float:
+    """Wall time of k decode steps whose GPU time is ``a + b j`` (j = 0..k-1) and CPU time ``c``."""
+    if not overlap:
+        return k * (a + c) + b * k * (k - 1) / 2.0
+    below = k if b <= 0 and a < c else (0 if a >= c else min(k, math.ceil((c - a) / b)))
+    rest = k - below
+    return below * c + rest * a + b * (k * (k - 1) - below * (below - 1)) / 2.0
+
+
+def _steps_to_cover(a: float, b: float, c: float, overlap: bool, gap: float) -> int:
+    """Fewest such steps whose wall time reaches ``gap`` (0 if it already has)."""
+    if gap <= 0:
+        return 0
+    if not overlap:
+        a, c = a + c, 0.0
+        below = 0
+    else:
+        below = 0 if a >= c else (10**12 if b <= 0 else math.ceil((c - a) / b))
+        if below * c >= gap:
+            return math.ceil(gap / c)
+        gap -= below * c
+        a += b * below
+    if b <= 0:
+        return below + math.ceil(gap / a)
+    # smallest x with x a + b x (x - 1) / 2 >= gap
+    bq = a - b / 2.0
+    return below + max(0, math.ceil((-bq + math.sqrt(bq * bq + 2.0 * b * gap)) / b))
 
 
 @dataclass
@@ -244,11 +281,18 @@ class _Run:
 
 
 def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: list[int], osl: list[int],
-                clients: int | None, arrivals: list[float] | None, overhead_s: float, jump: bool = True) -> _Run:
-    """Simulate one engine until every request finished."""
+                clients: int | None, arrivals: list[float] | None, overhead_s: float, prompt_s: list[float],
+                jump: bool = True) -> _Run:
+    """Simulate one engine until every request finished.
+
+    A closed-loop client sends its next request when it sees the last token (``overhead_s / 2``
+    after the engine produced it); the engine gets it ``overhead_s / 2 + prompt_s[i]`` later (the
+    API server's tokenization of the prompt).
+    """
     n = len(isl)
     base = _base_fn(costs)
     per_ctx = costs.per_ctx_s
+    cpu_step, cpu_seq, overlap = costs.cpu_step, costs.cpu_seq, costs.overlap
     mnbt = eng.max_num_batched_tokens
     # Each running request wastes half a block on average (blocks are allocated whole).
     half_block = eng.block_size / 2.0
@@ -273,7 +317,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         assert clients is not None
         issued = min(clients, n)
         for i in range(issued):
-            arrival[i] = overhead_s / 2.0
+            arrival[i] = overhead_s / 2.0 + prompt_s[i]
             future.append((arrival[i], i))
         heapq.heapify(future)
     waiting: deque[int] = deque()
@@ -379,10 +423,11 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                     f"a request of {need[rid]:,} tokens does not fit the KV cache of {kv_tokens:,} tokens")
             break  # pragma: no cover - nothing left (finished == n)
         sampled += len(completing)
-        dt = base(tokens, sampled) + per_ctx * ctx_sum
+        gpu = base(tokens, sampled) + per_ctx * ctx_sum
         if p_attn:
-            dt += max(p_read * costs.prefill_read_s, p_attn * costs.prefill_attn_s)
-        t += dt
+            gpu += max(p_read * costs.prefill_read_s, p_attn * costs.prefill_attn_s)
+        cpu = cpu_step + cpu_seq * sampled
+        t += (gpu if gpu > cpu else cpu) if overlap else gpu + cpu
         steps += 1
         ctx_sum += d
         kv_used += d
@@ -402,7 +447,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 n_run -= 1
                 kv_used -= need[rid] + half_block
                 if issued < n:
-                    arrival[issued] = t + overhead_s
+                    arrival[issued] = t + overhead_s + prompt_s[issued]
                     heapq.heappush(future, (arrival[issued], issued))
                     issued += 1
                 continue
@@ -425,23 +470,20 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             ctx_sum -= c
             kv_used -= c + half_block
             if issued < n:
-                arrival[issued] = t + overhead_s
+                arrival[issued] = t + overhead_s + prompt_s[issued]
                 heapq.heappush(future, (arrival[issued], issued))
                 issued += 1
         # -------- jump over pure decode steps with an unchanged batch
         if jump and d and not waiting and not partial and calendar:
             k = min(calendar[0][0] - s, int((kv_tokens - kv_used) // d))
-            c0 = base(float(d), float(d)) + per_ctx * ctx_sum   # the first jumped step
-            a = per_ctx * d                                     # each step reads d more context tokens
+            a = base(float(d), float(d)) + per_ctx * ctx_sum   # GPU time of the first jumped step
+            b = per_ctx * d                                     # each step reads d more context tokens
+            cpu_t = cpu_step + cpu_seq * d
             if k > 0 and future:
-                # stop so that the next step is the first to start after the next arrival:
-                # smallest k with k c0 + a k (k - 1) / 2 >= gap
-                gap = future[0][0] - t
-                bq = c0 - a / 2.0
-                kk = (-bq + math.sqrt(bq * bq + 2.0 * a * gap)) / a if a > 0 else gap / c0
-                k = min(k, max(0, math.ceil(kk)))
+                # stop so that the next step is the first to start after the next arrival
+                k = min(k, _steps_to_cover(a, b, cpu_t, overlap, future[0][0] - t))
             if k > 0:
-                t += k * c0 + a * k * (k - 1) / 2.0
+                t += _run_time(a, b, cpu_t, overlap, k)
                 ctx_sum += d * k
                 kv_used += d * k
                 s += k
@@ -483,29 +525,34 @@ class _Part:
 
 
 def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, clients: int, prompts: int,
-                      overhead: float, seed: int, jump: bool = True) -> _Part:
+                      overhead: float, per_token: float, seed: int, jump: bool = True) -> _Part:
     n_sim = prompts if prompts <= max(WAVES_SIMULATED * clients, MIN_SIMULATED) else \
         max(WAVES_SIMULATED * clients, MIN_SIMULATED)
     isl, osl = draw_lengths(load, n_sim, seed)
-    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, None, overhead, jump)
-    ttft = [(run.first[i] - run.arrival[i] + overhead) for i in range(n_sim)]
-    e2e = [(run.finish[i] - run.arrival[i] + overhead) for i in range(n_sim)]
+    pre = [x * per_token for x in isl]
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, None, overhead, pre, jump)
+    ttft = [(run.first[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
+    e2e = [(run.finish[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
     tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n_sim)]
     weights = [1.0] * n_sim
     duration = max(run.finish) + overhead / 2.0
     head = min(clients, n_sim)
-    mid = range(head, n_sim - head) if n_sim - 2 * head > 0 else range(head, n_sim)
-    steady = [ttft[i] for i in mid] or ttft
-    if prompts > n_sim:
-        # The middle stands for every request between the first and the last wave.
+    # The stagger of the first wave settles over a few waves: the last full wave before the tail
+    # (the last `clients` requests issued, which see the clients run out) is the steady state.
+    settled = range(max(head, n_sim - 2 * head), n_sim - head) if n_sim - 2 * head > 0 else range(head, n_sim)
+    steady = [ttft[i] for i in settled] or ttft
+    if prompts > n_sim and len(settled):
+        # It stands for every request not simulated between the first and the last wave.
         extra = prompts - n_sim
-        w_mid = (len(mid) + extra) / len(mid)
-        for i in mid:
+        w_mid = (len(settled) + extra) / len(settled)
+        for i in settled:
             weights[i] = w_mid
-        finishes = sorted(run.finish)
-        lo, hi = finishes[head - 1], finishes[min(n_sim - head, len(finishes)) - 1]
-        span = n_sim - 2 * head
-        rate = span / (hi - lo) if hi > lo and span > 0 else n_sim / duration
+        # Requests are issued one per completion: from the settled wave's first issue to the next
+        # wave's first issue, len(settled) requests completed (one wave period).
+        stop = min(settled.stop, n_sim - 1)
+        period = run.arrival[stop] - run.arrival[settled.start]
+        count = stop - settled.start
+        rate = count / period if period > 0 and count > 0 else n_sim / duration
         duration += extra / rate
     out = sum(o * w for o, w in zip(osl, weights, strict=True))
     inp = sum(x * w for x, w in zip(isl, weights, strict=True))
@@ -514,16 +561,17 @@ def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load
 
 
 def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, rate: float, prompts: int,
-                    overhead: float, seed: int) -> _Part:
+                    overhead: float, per_token: float, seed: int) -> _Part:
     import numpy as np
 
     n_sim = min(prompts, MAX_OPEN_LOOP)
     isl, osl = draw_lengths(load, n_sim, seed)
     gaps = np.random.default_rng(seed + 1).exponential(1.0 / rate, size=n_sim)
-    arrivals = [float(x) + overhead / 2.0 for x in np.cumsum(gaps) - gaps[0]]
-    run = _run_engine(costs, eng, kv, seqs, isl, osl, None, arrivals, overhead)
-    ttft = [(run.first[i] - run.arrival[i] + overhead) for i in range(n_sim)]
-    e2e = [(run.finish[i] - run.arrival[i] + overhead) for i in range(n_sim)]
+    pre = [x * per_token for x in isl]
+    arrivals = [float(x) + overhead / 2.0 + p for x, p in zip(np.cumsum(gaps) - gaps[0], pre, strict=True)]
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, None, arrivals, overhead, pre)
+    ttft = [(run.first[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
+    e2e = [(run.finish[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
     tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n_sim)]
     weights = [prompts / n_sim] * n_sim
     duration = (max(run.finish) + overhead / 2.0) * prompts / n_sim
@@ -561,7 +609,8 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     # The expert layers see the tokens of every busy DP engine (idle ones run dummy steps); busy
     # engines are alike, so each engine's step counts its own tokens times the busy engines.
     if load.concurrency is not None:
-        costs = _costs(sm, eff, glob, moe_group=min(eng.dp, load.concurrency))
+        costs = _costs(sm, eff, glob, moe_group=min(eng.dp, load.concurrency),
+                       async_scheduling=eng.async_scheduling)
         split = engine_split(load.concurrency, virtual)
         if len(split) > 1 and min(c for _, c in split) >= 8:
             # Many clients per engine: one engine at the mean load stands for all (within 1/8).
@@ -570,12 +619,13 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         for count, clients in split:
             share = max(clients, round(prompts * clients / load.concurrency))
             parts.append((count, _closed_loop_part(costs, eng, kv, seqs, load, clients, share, overhead,
-                                                   load.seed + clients, not exact_steps)))
+                                                   glob.prompt_token_s, load.seed + clients, not exact_steps)))
     else:
         assert load.request_rate is not None
-        costs = _costs(sm, eff, glob)
+        costs = _costs(sm, eff, glob, async_scheduling=eng.async_scheduling)
         parts.append((virtual, _open_loop_part(costs, eng, kv, seqs, load, load.request_rate / virtual,
-                                               max(1, prompts // virtual), overhead, load.seed)))
+                                               max(1, prompts // virtual), overhead, glob.prompt_token_s,
+                                               load.seed)))
     ttft: list[float] = []
     tpot: list[float] = []
     e2e: list[float] = []
@@ -613,7 +663,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         p99_ttft_ms=1000 * _weighted_quantile(ttft, wts, 0.99),
         mean_tpot_ms=1000 * wmean(tp_v, tp_w), median_tpot_ms=1000 * _weighted_quantile(tp_v, tp_w, 0.5),
         p99_tpot_ms=1000 * _weighted_quantile(tp_v, tp_w, 0.99), mean_e2el_ms=1000 * wmean(e2e, wts),
-        duration_s=duration, preemptions=sum(p.preemptions * c for c, p in parts),
+        duration_s=duration, preemptions=round(sum(p.preemptions * c for c, p in parts)),
         peak_running=max(p.peak_running for _, p in parts),
         peak_kv_fraction=max(p.peak_kv for _, p in parts) / kv if kv else 0.0,
         steady_ttft_ms=1000 * steady_num / steady_den, steps=sum(p.steps for _, p in parts),
@@ -637,8 +687,13 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     """Every engine runs ``b`` requests; a decode step carries their tokens, and each prompt adds its
     prefill chunks to some steps: once per ``output`` steps per request, so ``b / output`` prompts'
     worth of extra step time per step on average."""
-    costs = _costs(sm, eff, glob, moe_group=max(1, min(eng.dp, math.ceil(concurrency))))
-    base = _base_fn(costs)
+    costs = _costs(sm, eff, glob, moe_group=max(1, min(eng.dp, math.ceil(concurrency))),
+                   async_scheduling=eng.async_scheduling)
+    gpu_base = _base_fn(costs)
+
+    def base(tokens: float, sampled: float) -> float:
+        return combine(gpu_base(tokens, sampled), costs.cpu_step + costs.cpu_seq * sampled, costs.overlap)
+
     virtual = eng.dp * eng.pp
     per_engine = concurrency / virtual
     kv = eng.kv_tokens / eng.pp
@@ -651,7 +706,7 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     prompt = chunks * (base(b + chunk, b + 1.0 / chunks) - base(b, b)) + max(
         input_len * costs.prefill_read_s, input_len * input_len / 2.0 * costs.prefill_attn_s)
     step = decode + b / output_len * prompt
-    ttft = glob.request_overhead_s + 0.5 * step + chunks * decode + prompt
+    ttft = glob.request_overhead_s + glob.prompt_token_s * input_len + 0.5 * step + chunks * decode + prompt
     if per_engine > b:
         ttft += (per_engine - b) * output_len * step / b   # waiting for a free slot
     thr = concurrency * output_len / (ttft + (output_len - 1) * step)

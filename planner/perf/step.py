@@ -13,8 +13,9 @@ requests (one each) and the prefill chunks the scheduler packed in beside them. 
 * collectives: two per layer (the TP all-reduces, or the DP+EP all-gather / reduce-scatter around
   the experts), each a fixed latency plus its bytes over the GPU's link (at the same efficiency as
   HBM: both are copy engines limited by bandwidth);
-* a fixed cost per layer per step (kernel launches) and a cost per request in the step (scheduling,
-  input preparation, sampling and output processing per sequence).
+* a fixed cost per layer per step (kernel launches, small kernels);
+* the engine core's CPU work per step and per request (scheduling, input preparation, output
+  processing): added to the GPU time before vLLM 0.14, overlapped with it (async scheduling) since.
 
 Each operation is limited by memory or by compute (a roofline per operation); the operations of a
 step run one after the other, so their times add.  The factors ``eta_mem``, ``eta_flop`` and
@@ -46,12 +47,8 @@ class Efficiency:
     eta_mem: float
     #: Fraction of the dense FLOP/s (for the quantization's compute path) the compute-bound kernels reach.
     eta_flop: float
-    #: Fixed cost per layer per step, seconds.
+    #: Fixed GPU cost per layer per step (kernel launches, small kernels), seconds.
     tau_s: float
-    #: Cost per request in the step, seconds (all layers): what scales with sequences rather than
-    #: tokens (scheduling, input preparation, sampling and output processing per sequence, attention
-    #: metadata), paid by each engine for its own requests.
-    tau_seq_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +60,19 @@ class Globals:
     #: Client-to-server-and-back time a request spends outside the engine (HTTP, tokenization,
     #: detokenization, streaming), seconds; half on the way in, half on the way out.
     request_overhead_s: float
+    #: CPU time of the engine core per step (scheduling, input preparation, output processing), and
+    #: per request in the step. With async scheduling (vLLM >= 0.14, data/vllm.toml) it runs under the
+    #: GPU's step (a step takes the longer of the two); before, it adds to it.
+    cpu_step_s: float = 0.0
+    cpu_seq_s: float = 0.0
+    #: Time per prompt token a request spends before the engine sees it (the API server tokenizes
+    #: the prompt text), seconds; part of TTFT, not of the GPU's steps.
+    prompt_token_s: float = 0.0
+
+
+def combine(gpu_s: float, cpu_s: float, async_scheduling: bool) -> float:
+    """A step's wall time from its GPU and CPU parts (overlapped with async scheduling)."""
+    return max(gpu_s, cpu_s) if async_scheduling else gpu_s + cpu_s
 
 
 @dataclass(frozen=True)
@@ -150,21 +160,20 @@ def touched_fraction(sm: StepModel, tokens: float) -> float:
     """Share of a rank's experts that ``tokens`` routed tokens touch: ``1 - (1 - k/E)^tokens``."""
     if sm.num_experts == 0:
         return 0.0
-    return 1.0 - (1.0 - sm.experts_per_tok / sm.num_experts) ** max(tokens, 0.0)
+    return float(1.0 - (1.0 - sm.experts_per_tok / sm.num_experts) ** max(tokens, 0.0))
 
 
 @dataclass(frozen=True)
 class StepCoefficients:
-    """``step(d, S, p, A, R, n) = base(d + p, n) + attn_per_ctx x (S + A-part)``: the constant and
-    context-linear parts of one step, for a fixed token count (what the simulation needs to jump
-    many decode steps at once)."""
+    """The GPU part of a step for a fixed token count: a constant and a part linear in the context
+    the decode tokens read (what the simulation needs to jump many decode steps at once)."""
 
     constant_s: float
     per_ctx_s: float
 
 
 def step_time(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, sampled: float,
-              decode_ctx: float, prefill_attn: float, prefill_read: float) -> float:
+              decode_ctx: float, prefill_attn: float, prefill_read: float, async_scheduling: bool = True) -> float:
     """Seconds of one step.
 
     ``tokens``: all scheduled tokens (decode + prefill); ``sampled``: tokens whose logits are
@@ -178,7 +187,8 @@ def step_time(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, s
     prefill = 0.0
     if prefill_attn > 0:
         prefill = max(prefill_read * sm.kv_bytes_per_token / bw, prefill_attn * sm.attn_flops_per_token_ctx / fl)
-    return c.constant_s + c.per_ctx_s * decode_ctx + prefill
+    gpu = c.constant_s + c.per_ctx_s * decode_ctx + prefill
+    return combine(gpu, glob.cpu_step_s + glob.cpu_seq_s * sampled, async_scheduling)
 
 
 def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, sampled: float) -> StepCoefficients:
@@ -194,21 +204,24 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
     if sm.collectives_per_layer:
         n = sm.collectives_per_layer * sm.layers
         comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / (sm.link * eff.eta_mem)
-    fixed = sm.layers * eff.tau_s + eff.tau_seq_s * sampled
+    fixed = sm.layers * eff.tau_s
     per_ctx = max(sm.kv_bytes_per_token / bw, sm.attn_flops_per_token_ctx / fl)
     return StepCoefficients(fixed + dense + experts + comm, per_ctx)
 
 
-def single_prefill_s(sm: StepModel, eff: Efficiency, glob: Globals, input_len: int) -> float:
+def single_prefill_s(sm: StepModel, eff: Efficiency, glob: Globals, input_len: int,
+                     async_scheduling: bool = True) -> float:
     """One prompt prefilled alone in one step (a lower bound on TTFT at concurrency 1)."""
     return step_time(sm, eff, glob, tokens=input_len, sampled=1, decode_ctx=0.0,
-                     prefill_attn=input_len * input_len / 2.0, prefill_read=float(input_len))
+                     prefill_attn=input_len * input_len / 2.0, prefill_read=float(input_len),
+                     async_scheduling=async_scheduling)
 
 
-def decode_step_s(sm: StepModel, eff: Efficiency, glob: Globals, batch: float, context: float) -> float:
+def decode_step_s(sm: StepModel, eff: Efficiency, glob: Globals, batch: float, context: float,
+                  async_scheduling: bool = True) -> float:
     """A pure decode step of ``batch`` requests of ``context`` tokens each."""
     return step_time(sm, eff, glob, tokens=batch, sampled=batch, decode_ctx=batch * context,
-                     prefill_attn=0.0, prefill_read=0.0)
+                     prefill_attn=0.0, prefill_read=0.0, async_scheduling=async_scheduling)
 
 
 def is_finite_positive(x: float) -> bool:

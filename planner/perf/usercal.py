@@ -50,7 +50,9 @@ def user_table(path: str, *, spec: ModelSpec, scheme: QuantScheme, gpus: list[Gp
     ep_val = ep_meta[0].lower() == "true" if ep_meta else bool(ep)
     version = meta.get("vllm_version", "").split()
     label = version[0] if version else release(vllm_version).label
+    # num_prompts of a vllm bench result is per run: keep it as prompts per client
     prompts = _int(meta, "num_prompts")
+    per_client = prompts / runs[0].concurrency if prompts else 10.0
     return Table(
         path=path, name=Path(path).name, role="user", model=meta.get("model", spec.name).split()[0], gpu=gpu.key,
         quant=meta.get("quant", scheme.name).split()[0], tp=t, pp=_int(meta, "pp") or pp or 1,
@@ -60,7 +62,7 @@ def user_table(path: str, *, spec: ModelSpec, scheme: QuantScheme, gpus: list[Gp
         max_num_batched_tokens=_int(meta, "max_num_batched_tokens"), block_size=None, client="vllm-bench",
         input_len=round(statistics.mean(ins)), output_len=round(statistics.mean(outs)),
         range_ratio=float(meta.get("range_ratio", "0").split()[0] or 0.0), range_mode="vllm",
-        prompts_per_client=None if prompts else 10.0, num_prompts=prompts, statistic="mean", suspect=(),
+        prompts_per_client=per_client, num_prompts=None, statistic="mean", suspect=(),
         runs=tuple(runs),
     )
 

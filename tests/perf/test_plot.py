@@ -29,3 +29,13 @@ def test_png_shows_points_curve_band_and_limit(tmp_path):
     assert _count(img, LIMIT_COLOR) > 100             # the TPOT limit and the max-concurrency marker
     third = img[:, img.shape[1] // 2: 3 * img.shape[1] // 4]   # the TPOT panel carries the dashed limit
     assert _count(third, LIMIT_COLOR) > _count(img[:, : img.shape[1] // 4], LIMIT_COLOR)
+
+
+def test_compare_plot_draws_one_curve_per_gpu_and_the_slo(tmp_path):
+    from planner.perf.compare import compare
+    from planner.perf.plot import GPU_COLORS, plot_compare
+
+    r = compare(["h200", "b200"], at=[1, 8, 32, 128], tpot_ms=25, ctx=32768)
+    img = mpimg.imread(plot_compare(r, tmp_path / "frontier.png"))
+    assert _count(img, GPU_COLORS[0]) > 150 and _count(img, GPU_COLORS[1]) > 150
+    assert _count(img, LIMIT_COLOR) > 100

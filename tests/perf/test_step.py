@@ -1,68 +1,53 @@
-"""The roofline model: physics laws, calibration from data, and error on tables it never saw."""
+"""The per-step cost model: physics laws of one forward step."""
 
 import pytest
 
-from planner.catalog import data_path, load_gpu, load_model, load_quant
+from planner.catalog import load_gpu, load_model, load_quant
 from planner.memory import plan_memory
-from planner.perf.roofline import (
-    Workload,
-    _touched,
-    calibrate,
-    decode_step,
-    load_efficiency,
-    predict,
-    render_calibration,
-    step_model,
-)
-from planner.perf.validation import validate, validation_tables
+from planner.perf.step import Efficiency, Globals, decode_step_s, flops_for, step_model, touched_fraction
 from planner.specs import ParallelPlan
 
-WORK = Workload(2048, 512)
+EFF = Efficiency(eta_mem=0.8, eta_flop=0.4, tau_s=80e-6)
+GLOB = Globals(collective_s=20e-6, request_overhead_s=0.02, cpu_step_s=2e-3, cpu_seq_s=10e-6)
 
 
-def sm_for(gpu, tp=4, ep=False):
-    m, g, q = load_model("minimax-m2.5"), load_gpu(gpu), load_quant("fp8")
-    mem = plan_memory(m, g, q, ParallelPlan(tp=tp, ep=ep), max_model_len=32768)
-    return step_model(m, g, q, mem, WORK)
-
-
-def test_stored_calibration_is_the_fit():
-    assert data_path("calibration/roofline_fit.toml").read_text() == render_calibration(calibrate())
-
-
-def test_calibration_residual_on_the_seed_table():
-    res = dict(load_efficiency().residual_mape)
-    assert res["mean_tpot_ms"] < 0.05 and res["output_throughput"] < 0.08
+def sm_for(gpu, tp=4, ep=False, dp=1, quant="fp8"):
+    m, g, q = load_model("minimax-m2.5"), load_gpu(gpu), load_quant(quant)
+    mem = plan_memory(m, g, q, ParallelPlan(tp=tp, ep=ep, dp=dp), max_model_len=32768)
+    return step_model(m, g, q, mem)
 
 
 def test_distinct_experts_touched():
     sm = sm_for("b200")
-    assert _touched(sm, 1) == pytest.approx(8 / 256)
-    assert _touched(sm, 512) > 0.98 and _touched(sm, 8) < _touched(sm, 64)
+    assert touched_fraction(sm, 1) == pytest.approx(8 / 256)
+    assert touched_fraction(sm, 512) > 0.98 and touched_fraction(sm, 8) < touched_fraction(sm, 64)
 
 
 def test_more_bandwidth_is_faster_and_batch_grows_step():
-    eff = load_efficiency()
     h100, h200 = sm_for("h100"), sm_for("h200")
-    assert decode_step(h200, eff, 64, WORK).step_s < decode_step(h100, eff, 64, WORK).step_s
-    steps = [decode_step(h200, eff, b, WORK).step_s for b in (1, 8, 64, 256)]
+    assert decode_step_s(h200, EFF, GLOB, 64, 2048) < decode_step_s(h100, EFF, GLOB, 64, 2048)
+    steps = [decode_step_s(h200, EFF, GLOB, b, 2048) for b in (1, 8, 64, 256)]
     assert steps == sorted(steps)
+    longer = decode_step_s(h200, EFF, GLOB, 64, 8192)
+    assert longer > steps[2]  # more context, more KV read
 
 
-def test_throughput_saturates_at_kv_capacity():
-    eff = load_efficiency()
-    sm = sm_for("b200")
-    a, b = predict(sm, eff, WORK, 4 * sm.c_sat), predict(sm, eff, WORK, 8 * sm.c_sat)
-    assert b.output_throughput == pytest.approx(a.output_throughput, rel=0.02)
-    assert b.mean_ttft_ms > a.mean_ttft_ms  # the extra requests queue
+def test_tensor_parallel_splits_weights_and_adds_collectives():
+    tp2, tp8 = sm_for("b200", tp=2), sm_for("b200", tp=8)
+    assert tp8.expert_bytes == pytest.approx(tp2.expert_bytes / 4, rel=0.01)
+    assert tp2.collectives_per_layer == 2 and sm_for("b200", tp=1).collectives_per_layer == 0
 
 
-@pytest.mark.parametrize("path", validation_tables(), ids=lambda p: p.rsplit("/", 1)[-1])
-def test_error_on_tables_not_used_for_calibration(path):
-    # Bounds = the errors measured on 2026-11-26 (docs/roofline.md), rounded up: a regression guard.
-    bounds = {"mean_tpot_ms": 0.45, "output_throughput": 0.30, "mean_ttft_ms": 0.75}
-    for row in validate(path):
-        for metric, bound in bounds.items():
-            err = row.error(metric)
-            if err is not None:
-                assert abs(err) <= bound, (row.table, metric, err)
+def test_expert_parallel_over_data_parallel_ranks_sees_every_ranks_tokens():
+    dep = sm_for("b200", tp=1, dp=8, ep=True)
+    tep = sm_for("b200", tp=8, ep=True)
+    assert dep.moe_group == 8 and tep.moe_group == 1
+    assert dep.expert_bytes == pytest.approx(tep.expert_bytes, rel=0.01)   # 32 experts per rank either way
+    assert dep.dense_bytes > 4 * tep.dense_bytes                             # attention is not split by DP
+    assert dep.expert_flops_per_token == pytest.approx(tep.expert_flops_per_token, rel=0.01)
+
+
+def test_fp4_uses_the_fp4_rate_only_where_native():
+    assert flops_for(load_gpu("b200"), load_quant("nvfp4")) == 9000e12
+    assert flops_for(load_gpu("h100"), load_quant("nvfp4")) == 989e12   # weight-only: BF16 compute
+    assert sm_for("b200", quant="nvfp4").expert_bytes < 0.6 * sm_for("b200").expert_bytes

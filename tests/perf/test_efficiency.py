@@ -1,0 +1,73 @@
+"""Efficiencies per architecture: the stored fit, its error, and refitting on measurements."""
+
+import statistics
+
+import pytest
+
+from planner.catalog import data_path, load_gpu
+from planner.perf.efficiency import architecture, fit_gpu, load_calibration, render
+from planner.perf.step import Efficiency
+from planner.perf.validation import QUANTITY, Table, all_tables, evaluate, predict
+
+
+def test_gpus_map_to_kernel_families():
+    assert [architecture(load_gpu(g)) for g in ("h100", "h20", "b200", "gb200", "b300", "mi355x")] == \
+        ["hopper", "hopper", "blackwell", "blackwell", "blackwell", "cdna"]
+
+
+def test_stored_fit_round_trips_and_names_its_tables():
+    cal = load_calibration()
+    assert data_path("calibration/perf_fit.toml").read_text() == render(cal)
+    assert {a for a, _ in cal.per_arch} == {"hopper", "blackwell"}
+    eff, basis = cal.for_gpu(load_gpu("mi355x"))
+    assert basis == "pooled" and eff == cal.pooled
+    assert cal.for_gpu(load_gpu("h200"))[1] == "arch"
+    for scope in ("loto", "logo", "loao", "held_out"):
+        assert set(cal.error(scope)) >= {"tpot", "ttft"}, scope
+
+
+def test_residual_on_the_calibration_tables():
+    # Regression guard: medians measured on 2026-11-26 (docs/performance-model.md), rounded up.
+    cal = load_calibration()
+    errs: dict[str, list[float]] = {}
+    for t in all_tables():
+        if t.role != "calibration":
+            continue
+        eff, _ = cal.for_gpu(load_gpu(t.gpu))
+        for row in evaluate(t, eff, cal.globals):
+            for m, _ in row.measured:
+                if m not in row.set_aside and row.error(m) is not None:
+                    errs.setdefault(QUANTITY[m], []).append(abs(row.error(m)))
+    assert statistics.median(errs["TPOT"]) < 0.15
+    assert statistics.median(errs["TTFT"]) < 0.25
+    assert statistics.median(errs["throughput"]) < 0.25
+
+
+def test_refit_on_one_gpu_reproduces_its_measurements():
+    cal = load_calibration()
+    seed = next(t for t in all_tables() if t.name.startswith("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0"))
+    slower = Efficiency(eta_mem=0.5, eta_flop=0.1, tau_s=150e-6)
+    # A table measured on a slower B200 than the fit knows: the simulation of `slower` is the measurement.
+    runs = []
+    for run in seed.runs[:6]:
+        r = predict(seed, run, slower, cal.globals)
+        runs.append(type(run)(run.source, run.concurrency, None, run.input_len, run.output_len,
+                              (("mean_tpot_ms", r.mean_tpot_ms), ("mean_ttft_ms", r.mean_ttft_ms),
+                               ("output_throughput", r.output_throughput)), meta=run.meta))
+    table = Table(**{**seed.__dict__, "runs": tuple(runs), "suspect": (), "name": "synthetic.csv"})
+    before = [abs(e) for row in evaluate(table, cal.for_arch("blackwell")[0], cal.globals)
+              for m, _ in row.measured if (e := row.error(m)) is not None]
+    refit = fit_gpu([table], cal.for_arch("blackwell")[0], cal.globals)
+    after = [abs(e) for row in evaluate(table, refit, cal.globals)
+             for m, _ in row.measured if (e := row.error(m)) is not None]
+    assert statistics.median(before) > 0.2
+    assert statistics.median(after) < 0.05 and max(after) < 0.15
+
+
+def test_a_file_with_nothing_to_fit_is_refused():
+    cal = load_calibration()
+    seed = next(t for t in all_tables() if t.name.startswith("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0"))
+    runs = tuple(type(r)(r.source, r.concurrency, None, r.input_len, r.output_len, (("p99_itl_ms", 1.0),),
+                         meta=r.meta) for r in seed.runs[:2])
+    with pytest.raises(Exception, match="no throughput, TPOT or TTFT"):
+        fit_gpu([Table(**{**seed.__dict__, "runs": runs})], cal.pooled, cal.globals)

@@ -1,0 +1,164 @@
+"""The scheduler simulation: vLLM's batching rules, the benchmark client's arithmetic, and speed."""
+
+import math
+import time
+from dataclasses import replace
+
+import pytest
+
+from planner.catalog import load_gpu, load_model, load_quant
+from planner.memory import plan_memory
+from planner.perf.sim import (
+    Engine,
+    Load,
+    SimulationError,
+    draw_lengths,
+    engine_split,
+    simulate,
+    steady_state,
+)
+from planner.perf.step import Efficiency, Globals, decode_step_s, single_prefill_s, step_model
+from planner.specs import ParallelPlan
+from planner.versions import parse_version
+
+EFF = Efficiency(eta_mem=0.8, eta_flop=0.4, tau_s=80e-6)
+GLOB = Globals(collective_s=20e-6, request_overhead_s=0.0, cpu_step_s=2e-3, cpu_seq_s=10e-6)
+
+
+def seed_like(tp=4, ep=False, dp=1, pp=1, kv_tokens=None, mnbt=None):
+    m, g, q = load_model("minimax-m2.5"), load_gpu("b200"), load_quant("fp8")
+    mem = plan_memory(m, g, q, ParallelPlan(tp=tp, ep=ep, dp=dp, pp=pp), max_model_len=32768,
+                      gpu_memory_utilization=0.9, vllm_version=parse_version("0.12.0"))
+    eng = Engine(mem.max_num_seqs, mnbt or mem.max_num_batched_tokens, kv_tokens or mem.num_blocks * mem.block_size,
+                 mem.block_size, dp=dp, pp=pp)
+    return step_model(m, g, q, mem), eng
+
+
+def test_a_lone_request_is_one_prefill_then_one_token_per_step():
+    sm, eng = seed_like()
+    r = simulate(sm, EFF, GLOB, eng, Load(2048, 64, concurrency=1, num_prompts=3))
+    assert r.mean_ttft_ms == pytest.approx(1000 * single_prefill_s(sm, EFF, GLOB, 2048), rel=1e-9)
+    # decode steps read contexts 2048 .. 2048+62: the mean step is the step at the mean context
+    assert r.mean_tpot_ms == pytest.approx(1000 * decode_step_s(sm, EFF, GLOB, 1, 2048 + 31), rel=1e-9)
+    assert r.preemptions == 0 and r.peak_running == 1
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_jumps_over_decode_runs_change_nothing(overlap):
+    sm, eng = seed_like()
+    eng = replace(eng, async_scheduling=overlap)
+    glob = replace(GLOB, cpu_step_s=8e-3)  # CPU longer than the GPU at small batches: the max() bends
+    for c in (1, 7, 64, 300):
+        load = Load(2048, 200, concurrency=c, range_ratio=0.3)
+        fast, slow = simulate(sm, EFF, glob, eng, load), simulate(sm, EFF, glob, eng, load, exact_steps=True)
+        for k in ("mean_ttft_ms", "mean_tpot_ms", "output_throughput", "p99_ttft_ms"):
+            assert getattr(fast, k) == pytest.approx(getattr(slow, k), rel=1e-9), (c, k)
+
+
+def test_cpu_time_hides_under_the_gpu_only_with_async_scheduling():
+    sm, eng = seed_like()
+    load = Load(2048, 128, concurrency=8, num_prompts=16)
+    sync = simulate(sm, EFF, GLOB, replace(eng, async_scheduling=False), load)
+    over = simulate(sm, EFF, GLOB, eng, load)
+    assert sync.mean_tpot_ms == pytest.approx(over.mean_tpot_ms + 1000 * (GLOB.cpu_step_s + 8 * GLOB.cpu_seq_s),
+                                              rel=0.02)
+
+
+def test_closed_loop_obeys_littles_law_and_counts_tokens():
+    sm, eng = seed_like()
+    r = simulate(sm, EFF, GLOB, eng, Load(1024, 256, concurrency=32, num_prompts=96))
+    assert r.output_throughput * r.duration_s == pytest.approx(96 * 256, rel=1e-9)
+    # 32 clients always busy but for the last wave: requests in flight = rate x latency, a little less
+    in_flight = r.request_throughput * r.mean_e2el_ms / 1000
+    assert 0.8 * 32 < in_flight <= 32
+
+
+def test_chunked_prefill_takes_one_step_per_budget():
+    sm, eng = seed_like(mnbt=2048)
+    one = simulate(sm, EFF, GLOB, eng, Load(2048, 8, concurrency=1, num_prompts=2)).mean_ttft_ms
+    four = simulate(sm, EFF, GLOB, eng, Load(8192, 8, concurrency=1, num_prompts=2)).mean_ttft_ms
+    assert four > 3.5 * one  # 8192 tokens in 2048-token chunks: four steps, each at least one prefill
+
+
+def test_the_first_wave_arrives_at_once():
+    sm, eng = seed_like()
+    r = simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=256))
+    assert r.mean_ttft_ms > 1.3 * r.median_ttft_ms and r.steady_ttft_ms < r.mean_ttft_ms
+    assert r.p99_ttft_ms > 3 * r.median_ttft_ms  # the end of the burst
+
+
+def test_a_full_kv_cache_preempts_and_throughput_stops_growing():
+    sm, eng = seed_like(kv_tokens=64 * 2560)  # room for about 64 requests of 2048 + 512
+    fits = simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=48))
+    full = simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=128))
+    more = simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=256))
+    assert fits.preemptions == 0 and fits.peak_kv_fraction < 1
+    assert full.preemptions > 0 or full.peak_kv_fraction > 0.99
+    assert more.output_throughput == pytest.approx(full.output_throughput, rel=0.15)
+    assert more.mean_ttft_ms > 1.5 * full.mean_ttft_ms  # the extra clients wait for a slot
+    assert all(math.isfinite(x) for x in (more.mean_ttft_ms, more.mean_tpot_ms, more.output_throughput))
+
+
+def test_a_request_larger_than_the_cache_is_refused():
+    sm, eng = seed_like(kv_tokens=4096)
+    with pytest.raises(SimulationError, match="does not fit the KV cache"):
+        simulate(sm, EFF, GLOB, eng, Load(4000, 512, concurrency=1))
+
+
+def test_lengths_are_drawn_as_the_clients_draw_them():
+    isl, osl = draw_lengths(Load(1000, 100, concurrency=1, range_ratio=0.5), 4000, seed=1)
+    assert min(isl) >= 500 and max(isl) <= 1500 and abs(sum(isl) / len(isl) - 1000) < 15
+    assert min(osl) >= 50 and max(osl) <= 150
+    isl, osl = draw_lengths(Load(1000, 100, concurrency=1, range_ratio=0.8, range_mode="inferencex"), 4000, seed=1)
+    assert min(isl) >= 800 and max(isl) <= 1000 and abs(sum(isl) / len(isl) - 900) < 5
+    assert draw_lengths(Load(10, 5, concurrency=1), 3, seed=0) == ([10] * 3, [5] * 3)
+
+
+def test_open_loop_at_a_low_rate_sees_lone_requests():
+    sm, eng = seed_like()
+    lone = simulate(sm, EFF, GLOB, eng, Load(2048, 128, concurrency=1, num_prompts=3))
+    r = simulate(sm, EFF, GLOB, eng, Load(2048, 128, request_rate=0.05, num_prompts=40))
+    assert r.median_ttft_ms == pytest.approx(lone.mean_ttft_ms, rel=0.05)
+    assert r.concurrency < 1.0 and r.request_rate == 0.05
+
+
+def test_data_parallel_engines_share_the_clients():
+    assert engine_split(10, 4) == [(2, 3), (2, 2)]
+    assert engine_split(3, 8) == [(3, 1)]
+    sm, eng = seed_like(tp=1, dp=4, ep=True)
+    one = simulate(sm, EFF, GLOB, eng, Load(1024, 128, concurrency=1, num_prompts=4))
+    four = simulate(sm, EFF, GLOB, eng, Load(1024, 128, concurrency=4, num_prompts=16))
+    assert four.output_throughput > 3.3 * one.output_throughput  # four engines, one request each
+
+
+def test_pipeline_stages_keep_batches_in_flight():
+    sm, eng = seed_like(tp=2, pp=2)
+    assert eng.pp == 2
+    r1 = simulate(sm, EFF, GLOB, eng, Load(1024, 128, concurrency=1, num_prompts=4))
+    r2 = simulate(sm, EFF, GLOB, eng, Load(1024, 128, concurrency=2, num_prompts=8))
+    assert r2.output_throughput > 1.8 * r1.output_throughput
+
+
+def test_steady_state_estimate_is_close_to_the_simulation():
+    sm, eng = seed_like()
+    for c in (8, 64, 256):
+        est = steady_state(sm, EFF, GLOB, eng, 2048, 512, c)
+        sim = simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=c, num_prompts=100 * c))
+        assert est.tpot_s * 1000 == pytest.approx(sim.mean_tpot_ms, rel=0.25), c
+
+
+def test_load_validation():
+    with pytest.raises(Exception, match="not both"):
+        Load(10, 10, concurrency=1, request_rate=1.0)
+    with pytest.raises(Exception, match="range ratio"):
+        Load(10, 10, concurrency=1, range_ratio=1.0)
+    assert Load(100, 10, concurrency=4).prompts == 40
+
+
+def test_ten_concurrencies_simulate_fast():
+    sm, eng = seed_like()
+    simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=4))
+    t0 = time.perf_counter()
+    for c in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+        simulate(sm, EFF, GLOB, eng, Load(2048, 512, concurrency=c))
+    assert time.perf_counter() - t0 < 0.5  # measured about 0.08 s on the 2-core CI machine

@@ -1,0 +1,55 @@
+"""The measured tables: provenance, roles, and how a table becomes a simulated deployment."""
+
+import pytest
+
+from planner.catalog import load_gpu
+from planner.perf.efficiency import architecture, load_calibration
+from planner.perf.validation import all_tables, deployment, derived_throughput, evaluate, validation_tables
+
+
+def test_every_table_says_where_it_comes_from_and_what_it_is_for():
+    tables = all_tables()
+    assert len(tables) >= 6
+    for t in tables:
+        meta = dict(t.runs[0].meta)
+        assert meta.get("source") and meta.get("verified"), t.name
+        assert t.role in ("calibration", "validation"), t.name
+        assert ("/validation/" in t.path) == (t.role == "validation"), t.name
+        load_gpu(t.gpu)
+    arches = {architecture(load_gpu(t.gpu)) for t in tables}
+    assert {"hopper", "blackwell", "cdna"} <= arches
+    assert {t.name for t in tables if t.role == "calibration"} == set(load_calibration().tables)
+    assert all(p.endswith(".csv") for p in validation_tables())
+
+
+def test_layouts_and_clients_come_from_the_headers():
+    by_name = {t.name: t for t in all_tables()}
+    dep8 = by_name["minimax-m2.5-fp8-8xh200-dp8ep-1024-128-inferencex-exp.csv"]
+    assert (dep8.tp, dep8.dp, dep8.ep, dep8.statistic) == (1, 8, True, "median")
+    aic = by_name["minimax-m2.5-fp8-2xb200-tp2-1024-1024-inferencex-aic.csv"]
+    assert (aic.range_ratio, aic.range_mode, aic.prompts_per_client, aic.max_num_batched_tokens) == \
+        (0.8, "inferencex", 10.0, 2048)
+    assert aic.kv_cache_dtype == "fp8" and deployment(aic).engine.block_size == 32
+    seed = by_name["minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"]
+    assert seed.suspect == (1024.0,) and seed.role == "calibration"
+
+
+def test_doubted_figures_are_compared_but_set_aside():
+    cal = load_calibration()
+    by_name = {t.name: t for t in all_tables()}
+    exp = by_name["minimax-m2.5-fp8-8xh200-tp8ep-1024-128-inferencex-exp.csv"]
+    eff, _ = cal.for_arch("hopper")
+    rows = evaluate(exp, eff, cal.globals)
+    assert all("median_ttft_ms" in r.set_aside and "median_tpot_ms" not in r.set_aside for r in rows)
+    seed = by_name["minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"]
+    rows = evaluate(seed, cal.for_arch("blackwell")[0], cal.globals)
+    assert [r.concurrency for r in rows if r.set_aside] == [1024.0]
+
+
+def test_throughput_is_derived_only_where_it_was_not_measured():
+    by_name = {t.name: t for t in all_tables()}
+    aic = by_name["minimax-m2.5-fp8-4xh200-tp4-1024-1024-inferencex-aic.csv"]
+    run = aic.runs[0]  # concurrency 4: TTFT 89.85 ms, TPOT 12.382 ms, mean output 0.9 x 1024
+    assert derived_throughput(aic, run) == pytest.approx(4 * 921.6 / ((89.85 + 920.6 * 12.382) / 1000))
+    seed = by_name["minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"]
+    assert derived_throughput(seed, seed.runs[0]) is None
