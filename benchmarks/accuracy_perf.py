@@ -54,7 +54,12 @@ def _predict(cal: Calibration, table: Table, *, own_arch: bool = True) -> list[R
     return evaluate(table, eff, cal.globals)
 
 
-def _summary(rows: Sequence[RowError], *, trusted_only: bool) -> dict[str, tuple[float, float, int]]:
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
+def _summary(rows: Sequence[RowError], *, trusted_only: bool) -> dict[str, tuple[float, float, int, float]]:
     errs: dict[str, list[float]] = {}
     for r in rows:
         if trusted_only and r.table.endswith("-exp.csv"):
@@ -64,7 +69,7 @@ def _summary(rows: Sequence[RowError], *, trusted_only: bool) -> dict[str, tuple
             if e is None or metric in r.set_aside:
                 continue
             errs.setdefault(QUANTITY[metric], []).append(abs(e))
-    return {q: (statistics.median(v), max(v), len(v)) for q, v in errs.items()}
+    return {q: (statistics.median(v), max(v), len(v), _p90(v)) for q, v in errs.items()}
 
 
 def _print_summary(title: str, rows: Sequence[RowError]) -> dict[str, float]:
@@ -77,6 +82,7 @@ def _print_summary(title: str, rows: Sequence[RowError]) -> dict[str, float]:
         print(f"  {label:34s} " + "; ".join(cells))
         if trusted:
             out = {q.lower(): round(s[q][0], 4) for q in s}
+            out.update({f"{q.lower()}_p90": round(s[q][3], 4) for q in s})
     return out
 
 

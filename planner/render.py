@@ -242,11 +242,11 @@ def compare_text(result: CompareResult) -> str:
                 rb.append(f"${r.usd_per_million_output_tokens:,.3f} per M")
             lines.append(f"  runner-up: {r.layout} on {r.plan.num_gpus} GPUs, " + ", ".join(rb))
         unc = dict(g.uncertainty)
-        band = unc.get("median_abs_error") or {}
+        band = unc.get("abs_error") or {}
         if band:
-            figures = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(band.items()) if k in ("throughput", "tpot",
-                                                                                                 "ttft"))
-            lines.append(f"  expected error (median): {figures} ({unc.get('basis')})")
+            names = {"throughput": "throughput", "tpot": "TPOT", "ttft": "TTFT"}
+            figures = ", ".join(f"{names[k]} {100 * band[k]:.0f}%" for k in names if k in band)
+            lines.append(f"  expected error ({unc.get('abs_error_statistic')}): {figures} ({unc.get('basis')})")
         for warn in g.warnings:
             lines.append(f"  caution: {warn}")
     for note in result.notes:

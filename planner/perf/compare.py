@@ -28,6 +28,8 @@ from planner.weights import native_quant
 
 #: GPUs of one node the sweep spreads a deployment over (HGX/DGX boards hold 8).
 NODE_GPUS = (1, 2, 4, 8)
+#: Most clients compare simulates (about 5 s for one GPU; far past any KV cache of one node).
+MAX_CONCURRENCY = 100_000
 
 
 @dataclass(frozen=True)
@@ -315,26 +317,39 @@ def _prices(gpu_hour_usd: dict[str, float] | float | None, gpus: list[GpuSpec]) 
     return prices, notes
 
 
+def _band(figures: dict[str, float], p90: bool) -> dict[str, float]:
+    keys = ("throughput", "tpot", "ttft")
+    return {k: figures[f"{k}_p90" if p90 else k] for k in keys if (f"{k}_p90" if p90 else k) in figures}
+
+
 def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict[str, float] | None) -> tuple[
         tuple[str, Any], ...]:
+    """The error to expect, from the validation of the case this GPU is in (benchmarks/accuracy_perf.py).
+
+    A GPU with calibration tables gets the median leave-one-table-out error; a GPU without tables
+    of a measured architecture the 90th percentile of the leave-one-GPU-out error (wider: nothing on
+    it was measured); a GPU of an unmeasured architecture the wider of the 90th percentiles of the
+    leave-one-architecture-out and leave-one-GPU-out errors.
+    """
     arch = architecture(gpu)
     own_tables = [t for t in cal.tables if f"x{gpu.key}-" in t]
     if basis == "user":
-        scope, why = "user", "refitted on your measurements (--calibrate); band = the fit's residual on them"
-        band = user_residual or {}
+        why, stat, band = ("refitted on your measurements (--calibrate); band = the fit's residual on them",
+                           "median", dict(user_residual or {}))
     elif basis == "pooled":
-        scope, why = "loao", (f"no calibration table on {arch}: efficiencies pooled from "
-                              f"{', '.join(a for a, _ in cal.per_arch)}; band = the error when a whole "
-                              "architecture is left out of the fit")
-        band = cal.error(scope)
+        loao, logo = _band(cal.error("loao"), True), _band(cal.error("logo"), True)
+        band = {k: max(loao.get(k, 0.0), logo.get(k, 0.0)) for k in set(loao) | set(logo)}
+        why, stat = (f"no calibration table on {arch}: efficiencies pooled from "
+                     f"{', '.join(a for a, _ in cal.per_arch)}; band widened to the 90th percentile of the error "
+                     "when a whole architecture or GPU is left out of the fit"), "90th percentile"
     elif own_tables:
-        scope, why = "loto", f"{gpu.key} has calibration tables; band = the leave-one-table-out error"
-        band = cal.error(scope)
+        why, stat, band = (f"{gpu.key} has calibration tables; band = the leave-one-table-out error", "median",
+                           _band(cal.error("loto"), False))
     else:
-        scope, why = "logo", (f"no {gpu.key} table: {arch} efficiencies fitted on other GPUs; band = the "
-                              "leave-one-GPU-out error")
-        band = cal.error(scope)
-    return (("basis", why), ("architecture", arch), ("median_abs_error", dict(band)),
+        why, stat, band = (f"no {gpu.key} table: {arch} efficiencies fitted on other GPUs; band widened to the "
+                           "90th percentile of the leave-one-GPU-out error"), "90th percentile", \
+            _band(cal.error("logo"), True)
+    return (("basis", why), ("architecture", arch), ("abs_error", band), ("abs_error_statistic", stat),
             ("calibrated_on", list(dict(cal.arch_tables).get(arch, ()))))
 
 
@@ -421,6 +436,8 @@ def compare(
                                 f"{mml:,} ({spec.name} serves at most {spec.max_position_embeddings:,}); lower "
                                 "--isl/--osl or raise --ctx")
     points = sorted({max(1, round(c)) for c in (at or [1, 8, 32, 128])})
+    if points[-1] > MAX_CONCURRENCY:
+        raise InvalidInputError(f"--at {points[-1]:,}: at most {MAX_CONCURRENCY:,} concurrent clients are simulated")
     specs: list[GpuSpec] = []
     for name in gpus:
         g = load_gpu(name)

@@ -1,5 +1,5 @@
 """The running batch of a server offered c concurrent requests: a smooth minimum of c and the
-saturation concurrency (KV cache full or max_num_seqs), shared by the fits and the roofline model.
+saturation concurrency (KV cache full or max_num_seqs), used by the fits (planner/perf/fit.py).
 """
 
 from __future__ import annotations

@@ -39,3 +39,12 @@ def test_compare_plot_draws_one_curve_per_gpu_and_the_slo(tmp_path):
     img = mpimg.imread(plot_compare(r, tmp_path / "frontier.png"))
     assert _count(img, GPU_COLORS[0]) > 150 and _count(img, GPU_COLORS[1]) > 150
     assert _count(img, LIMIT_COLOR) > 100
+
+
+def test_compare_cli_writes_the_plot(tmp_path, capsys):
+    from planner.cli import main
+
+    out = tmp_path / "f.png"
+    assert main(["compare", "--gpus", "b200", "--at", "1,32", "--ctx", "32k", "--tpot-ms", "30", "--plot",
+                 str(out)]) == 0
+    assert out.stat().st_size > 10_000 and "b200" in capsys.readouterr().out
