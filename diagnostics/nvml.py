@@ -7,8 +7,9 @@ one ``None``, never a crashed probe.  The probe never knows which backend it has
 backend answers from a recording made on a real GPU host by ``python -m diagnostics.record``.
 
 Calls are named after nvidia-ml-py's functions; arguments are the device index (not a handle, so
-recordings replay anywhere) and symbolic names for enums (``"SM"``, ``"UNCORRECTED"``), so a
-recording reads like the call it answers.
+recordings replay anywhere) and symbolic names for enums (``"SM"``, ``"UNCORRECTED"``) and for field
+ids (``nvmlDeviceGetFieldValues(0, "GPU_RECOVERY_ACTION")``), so a recording reads like the call it answers.
+A field value's own return code (NotSupported on a GPU without that field) is that call's error.
 """
 
 from __future__ import annotations
