@@ -49,6 +49,8 @@ def _fabric_cell(g: GpuInfo) -> str:
     """The state until registration completes; then the status if not Success, else the health summary."""
     if g.fabric_state is None:
         return "-"
+    if g.fabric_state == "not_supported":
+        return "n/a"  # no NVLink fabric (nvidia-smi prints N/A)
     if g.fabric_state != "completed":
         return g.fabric_state
     if g.fabric_status not in (None, 0):

@@ -176,12 +176,18 @@ def test_b300x7_replay_from_the_dell_log():
     assert g.uuid == "GPU-bce5282f-d716-d136-5759-b7181a7a55df" and g.pci_bus_id == "00000000:1A:00.0"
 
 
-def test_single_gpu_l40s_answers_not_supported_for_the_fabric_calls():
+def test_single_gpu_l40s_has_no_nvlink_and_no_fabric():
     g = snapshot_of(recording("l40sx1")).gpus[0]
     assert g.nvlinks == () and g.error_map["nvlink"] == "NotSupported"
-    assert g.fabric_state is None and g.error_map["fabric"] == "NotSupported"
+    # nvidia-smi prints the fabric rows N/A; NVML answers state 0 (as on the real 1xH100 host, h100x1.json).
+    assert g.fabric_state == "not_supported" and g.fabric_health_summary == "not_supported"
     assert g.c2c_enabled is None and g.error_map["c2c"] == "NotSupported"
     assert g.recovery_action == 0  # R595 answers the recovery action on a single L40S
+
+
+def test_real_single_h100_answers_fabric_state_not_supported():
+    g = snapshot_of(recording("h100x1")).gpus[0]
+    assert g.fabric_state == "not_supported" and "fabric" not in g.error_map
 
 
 # ------------------------------------------------------------ the real backend's new calls, on a fake pynvml

@@ -41,7 +41,7 @@ def test_unknowns_are_dashes():
     rows = gpu_table(snapshot_of(recording("b300x7"))).splitlines()
     assert rows[2].split()[-4:] == ["6/6", "completed", "-", "-"]  # fabric health, recovery, clocks not in the log
     l40s = gpu_table(snapshot_of(recording("l40sx1"))).splitlines()[2]
-    assert l40s.split()[-5:] == ["-", "-", "-", "none", "idle"]  # no NVLink, no P2P pair, fabric NotSupported
+    assert l40s.split()[-5:] == ["-", "-", "n/a", "none", "idle"]  # no NVLink, no P2P pair, no fabric
 
 
 def test_text_report_of_8_gpus_is_deterministic():
