@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from nvml_fixtures import recording, snapshot_of
+from nvml_fixtures import CONVERTED, recording, snapshot_of
 
 from diagnostics import cli as dcli
 from diagnostics.cli import main
@@ -142,3 +142,17 @@ def test_bad_snapshot_files(capsys, tmp_path, content):
     p.write_bytes(content)
     code, _out, err = run(capsys, "--snapshot", str(p))
     assert code == 2 and err.count("\n") == 1 and p.read_bytes() == content
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_blackwell_fixtures_through_diagnose_snapshot(capsys, tmp_path, name):
+    """Each converted capture, saved as a snapshot, diagnosed offline: the expected ids, exit code, one screen."""
+    path = tmp_path / f"{name}.json"
+    path.write_text(snapshot_of(recording(name)).to_json())
+    code, out, err = run(capsys, "--snapshot", str(path), "--json")
+    doc = json.loads(out)
+    assert {f["id"]: f["severity"] for f in doc["findings"]} == CONVERTED[name] and err == ""
+    assert code == (1 if "error" in CONVERTED[name].values() else 0)
+    code_text, text, _ = run(capsys, "--snapshot", str(path))
+    assert code_text == code and max(len(line) for line in text.splitlines()[1:]) <= 120  # [0]: the file path
+    assert ("No problems found." in text) == (not CONVERTED[name])

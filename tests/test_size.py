@@ -108,7 +108,7 @@ def test_estimated_max_model_len_is_capped_at_the_model_limit():
 
 @pytest.mark.parametrize("kw", [{"dp": 99_999_999, "tp": 8}, {"tp": 0}, {"tp": -2}, {"tp": 4096, "dp": 2}])
 def test_absurd_layouts_are_refused(kw):
-    with pytest.raises(InvalidInputError, match="must be an integer from 1 to|GPUs; at most"):
+    with pytest.raises(InvalidInputError, match=r"must be an integer from 1 to|GPUs; at most"):
         size("minimax-m2.5", "h100", **kw)
 
 
