@@ -142,3 +142,25 @@ def test_b300_stops_at_the_first_link_that_does_not_read():
     # B300 reports 36 NVLink capability slots for 18 links (flashinfer-ai/flashinfer#3990).
     g = snapshot_of(recording("b300x7")).gpus[0]
     assert len(g.nvlinks) == 18 and all(lk.active for lk in g.nvlinks)
+
+
+def test_real_2xh100_answers_of_the_blackwell_era_calls():
+    """The fabric v3 struct, recovery action, C2C and per-link speed as a real H100 pair answered them."""
+    from nvml_fixtures import recording, snapshot_of
+
+    snap = snapshot_of(recording("h100x2"))
+    assert len(snap.gpus) == 2
+    for g in snap.gpus:
+        assert g.fabric_state == "completed" and g.fabric_status == 0  # Completed / Success
+        assert g.fabric_info_version == 3 and g.fabric_clique_id == 0
+        assert g.recovery_action == 0 and g.c2c_enabled is False
+        links = [ln for ln in g.nvlinks if ln.active]
+        assert len(links) == 18 and {ln.speed_mbps for ln in links} == {26562}
+
+
+def test_real_2xh100_matches_nvidia_smi():
+    import json
+    from pathlib import Path
+
+    compare = json.loads((Path(__file__).parent / "fixtures" / "nvml" / "h100x2-compare.json").read_text())
+    assert compare["fields_compared"] >= 80 and compare["mismatches"] == []
