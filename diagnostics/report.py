@@ -11,6 +11,8 @@ from diagnostics.probe import GpuInfo, NvLink, Snapshot
 from diagnostics.redact import redact, redact_obj
 
 GIB = 2**30
+#: Section titles of the text report by severity ("INFO", not "INFOS").
+GROUP_TITLES = {"error": "ERRORS", "warning": "WARNINGS", "info": "INFO"}
 
 
 def to_json(findings: list[Finding], snapshot: Snapshot | None, extra: dict[str, Any] | None = None) -> str:
@@ -121,7 +123,7 @@ def to_text(findings: list[Finding], snapshot: Snapshot | None, header: str = ""
         group = [f for f in ordered(findings) if f.severity == sev]
         if not group:
             continue
-        lines.append(f"{sev.upper()}S ({len(group)})")
+        lines.append(f"{GROUP_TITLES[sev]} ({len(group)})")
         for f in group:
             lines.append(f"  [{f.id}] {f.title}")
             for label, text in (("evidence", f.evidence), ("cause", f.cause), ("fix", f.fix)):

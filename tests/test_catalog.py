@@ -148,3 +148,18 @@ def test_b300_total_is_the_real_one_not_the_old_inference():
     # 275040 MiB (nvidia-smi on B300) is 288.4 GB decimal: the marketed "288 GB"; the B200-ratio guess was 293376.
     b300 = load_gpu("NVIDIA B300 SXM6 AC")
     assert b300.nvml_total_mib == 275040 and round(b300.nvml_total_mib * 2**20 / 1e9, 1) == 288.4
+
+
+def test_shipped_benchmark_tables():
+    from planner.catalog import benchmark_table, benchmark_tables
+
+    tables = benchmark_tables()
+    assert [t.role for t in tables] == ["reference"] + ["validation"] * (len(tables) - 1)
+    seed = benchmark_table("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv")
+    assert seed is tables[0] and seed.rows == 9 and seed.path == "benchmarks/minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"
+    assert seed.describe() == ("minimax-m2.5 fp8, 4 x b200 TP4, vLLM 0.12.0, 2048 in / 512 out tokens, "
+                               "9 load points")
+    assert all(dict(t.meta).get("source") for t in tables)  # every shipped table cites its source
+    assert benchmark_table("validation/minimax-m2.5-fp8-h100-tp4ep-1k1k-inferencex") is None  # names, not paths
+    assert benchmark_table("minimax-m2.5-fp8-h100-tp4ep-1k1k-inferencex").describe().startswith(
+        "minimax-m2.5 fp8, 4 x h100 TP4+EP")
