@@ -1,4 +1,4 @@
-"""`diagnose` entry point: ``main(argv=None) -> int``.
+"""Why did my vLLM launch fail, or will it? Checks GPUs, logs and `vllm serve` commands.
 
     diagnose                                  this machine: NVML probe, GPU health, environment
     diagnose --save-snapshot FILE             ... and save the snapshot (redacted, atomically)
@@ -7,7 +7,7 @@
     diagnose --ray [ADDRESS]                  every node of a Ray cluster (needs the ray extra)
     diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight
 
-Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input.
+Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, progress, run_main
 from planner.errors import PlannerError
 
 
@@ -40,21 +41,27 @@ def build_parser() -> _Parser:
                      help="probe every node of a Ray cluster (default address: RAY_ADDRESS, else the local one)")
     src.add_argument("--ray-timeout", type=_seconds, metavar="S", help="seconds to wait for each node (default 30)")
     tgt = p.add_argument_group("target machine (instead of this one)")
-    tgt.add_argument("--gpu", help="GPU type from data/gpus.toml")
-    tgt.add_argument("--num-gpus", type=int)
-    tgt.add_argument("--vllm-version", help="vLLM version on the target (default: installed, else 0.33.0)")
+    tgt.add_argument("--gpu", help="GPU type of the target, as planner catalog lists them (default: this machine's)")
+    tgt.add_argument("--num-gpus", type=int, metavar="N",
+                     help="GPUs on the target (default: the layout's TP x PP x DP, or this machine's count)")
+    tgt.add_argument("--vllm-version", metavar="X.Y.Z",
+                     help="vLLM version on the target (default: the installed one, else 0.33.0)")
     plan = p.add_argument_group("planned deployment (or give a vllm serve command after --)")
-    plan.add_argument("--model")
-    plan.add_argument("--quant")
-    plan.add_argument("--tp", type=int, default=1)
-    plan.add_argument("--pp", type=int, default=1)
-    plan.add_argument("--dp", type=int, default=1)
-    plan.add_argument("--ep", action="store_true")
-    plan.add_argument("--max-model-len")
-    plan.add_argument("--kv-cache-dtype", default="auto")
-    plan.add_argument("--gpu-memory-utilization", type=float)
-    p.add_argument("--json", action="store_true", help="one JSON object: {findings, snapshot}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    plan.add_argument("--model", metavar="NAME|PATH",
+                      help="model to plan: catalog name or HF config.json path (default: none, no plan check)")
+    plan.add_argument("--quant", help="weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's)")
+    plan.add_argument("--tp", type=int, default=1, metavar="N", help="tensor-parallel size (default: 1)")
+    plan.add_argument("--pp", type=int, default=1, metavar="N", help="pipeline-parallel size (default: 1)")
+    plan.add_argument("--dp", type=int, default=1, metavar="N", help="data-parallel replicas (default: 1)")
+    plan.add_argument("--ep", action="store_true", help="expert parallelism (default: off)")
+    plan.add_argument("--max-model-len", metavar="TOKENS",
+                      help="tokens per request: 196608, 128K, 1M (default: the model's maximum)")
+    plan.add_argument("--kv-cache-dtype", default="auto", metavar="DTYPE",
+                      help="KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto)")
+    plan.add_argument("--gpu-memory-utilization", type=float, metavar="F",
+                      help="fraction of GPU memory vLLM may use, in (0, 1] (default: the version's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (findings, snapshot) instead of text")
+    p.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return p
 
 
@@ -133,7 +140,8 @@ def run(argv: list[str]) -> tuple[int, str]:
         from diagnostics.logcheck import findings_from_scan
         from diagnostics.logs import scan_path
 
-        scan = scan_path(args.log)
+        with progress(f"scanning {args.log}") as tick:
+            scan = scan_path(args.log, progress=tick)
         findings += findings_from_scan(scan, gpu=args.gpu)
         extra["log"] = {"lines": scan.lines, "bytes": scan.bytes_read, "figures": scan.figures.to_dict()}
         headers.append(f"log {args.log}: {scan.lines:,} lines, {len(scan.matches)} known failure(s)")
@@ -256,27 +264,15 @@ def _save_snapshot(snapshot: Any, path: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
-    try:
-        code, out = run(argv)
-    except UsageError as exc:
-        print(str(exc).splitlines()[0], file=sys.stderr)
-        return 2
-    except PlannerError as exc:
-        print(f"diagnose: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if debug:
-            raise
-        from diagnostics.redact import redact
+    from diagnostics.redact import redact
 
-        print(f"diagnose: internal error ({type(exc).__name__}: {redact(str(exc))[:200]}); rerun with --debug",
-              file=sys.stderr)
-        return 2
-    with contextlib.suppress(BrokenPipeError):
-        sys.stdout.write(out)
-    return code
+    def body(args: list[str]) -> int:
+        code, out = run(args)
+        with contextlib.suppress(BrokenPipeError):
+            sys.stdout.write(out)
+        return code
+
+    return run_main("diagnose", body, argv, usage_errors=(UsageError,), scrub=redact)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ command parser knows they take no value.
 from __future__ import annotations
 
 import ast
-import sys
 import zipfile
 
 SOURCES = ("vllm/engine/arg_utils.py", "vllm/entrypoints/openai/cli_args.py")
@@ -67,19 +66,43 @@ def extract(sources: dict[str, str]) -> dict[str, bool]:
     return flags
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if not args:
-        print("usage: python3 -m diagnostics.flagsgen VLLM_WHEEL", file=sys.stderr)
-        return 2
-    with zipfile.ZipFile(args[0]) as zf:
-        sources = {s: zf.read(s).decode("utf-8") for s in SOURCES if s in zf.namelist()}
-    flags = extract(sources)
+def _read_wheel(path: str) -> dict[str, str]:
+    """The argument sources inside a vLLM wheel; one-line InvalidInputError when it cannot be read."""
+    from planner.errors import InvalidInputError
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sources = {s: zf.read(s).decode("utf-8") for s in SOURCES if s in zf.namelist()}
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path!r}: no such file; give a vLLM wheel (vllm-X.Y.Z-*.whl)") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{path!r} is a directory; give a vLLM wheel (vllm-X.Y.Z-*.whl)") from None
+    except zipfile.BadZipFile:
+        raise InvalidInputError(f"{path!r} is not a wheel (not a zip archive)") from None
+    except OSError as exc:
+        raise InvalidInputError(f"{path!r} cannot be read ({exc.strerror or exc})") from None
+    if not sources:
+        raise InvalidInputError(f"{path!r} holds none of {', '.join(SOURCES)}: not a vLLM wheel?")
+    return sources
+
+
+def _run(args: list[str]) -> int:
+    from planner.clitools import UsageError
+
+    if len(args) != 1 or args[0].startswith("-"):
+        raise UsageError("usage: python3 -m diagnostics.flagsgen VLLM_WHEEL > data/flags/vllm-serve-X.Y.Z.txt")
+    flags = extract(_read_wheel(args[0]))
     print(f"# vllm serve flags extracted from {args[0].rsplit('/', 1)[-1]} by python3 -m diagnostics.flagsgen")
     print("# name<TAB>bool (takes no value; --no-NAME also accepted) or value")
     for name in sorted(flags):
         print(f"{name}\t{'bool' if flags[name] else 'value'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from planner.clitools import run_main
+
+    return run_main("flagsgen", _run, argv)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 from diagnostics.deployment import Deployment
 from diagnostics.findings import Finding
-from diagnostics.probe import GpuInfo, Snapshot
+from diagnostics.probe import GpuInfo, Snapshot, TopologyLink
 from planner.catalog import default_vllm_version, gpu_for_nvml_name, vllm_setting
 from planner.errors import PlannerError
 from planner.specs import GpuSpec
@@ -105,30 +106,195 @@ def _per_gpu(snap: Snapshot) -> list[Finding]:
                                    f"inactive links {down} of {len(g.nvlinks)}",
                                    "Tensor-parallel all-reduce falls back to slower paths or fails.",
                                    "Check `nvidia-smi nvlink -s`, Fabric Manager, and reset the GPU."))
-        if g.fabric_state in ("not_started", "in_progress") or (
-            g.fabric_state == "completed" and g.fabric_status not in (None, 0)
-        ):
-            out.append(Finding("fabric-not-ready", "error", f"{tag} NVLink fabric is not ready",
-                               f"fabric state {g.fabric_state}, status {g.fabric_status}",
-                               "On NVSwitch systems CUDA init fails (cudaErrorSystemNotReady) until Fabric Manager "
-                               "has registered the GPU.",
-                               "Start or restart nvidia-fabricmanager and wait for state 'completed'."))
         if g.mig_mode_current:
             out.append(Finding("mig-enabled", "warning", f"{tag} is in MIG mode",
                                f"MIG current {g.mig_mode_current}, pending {g.mig_mode_pending}",
                                "A MIG instance is a fraction of the GPU; vLLM sees only that slice.",
                                "Disable MIG (nvidia-smi -i N -mig 0, then reset) to serve on whole GPUs."))
-        if g.persistence_mode is False:
-            out.append(Finding("persistence-off", "info", f"{tag} has persistence mode off",
-                               "persistence mode disabled",
-                               "Without persistence the driver tears down state between processes: slower starts.",
-                               "nvidia-smi -pm 1 (or run nvidia-persistenced)."))
+    pm_off = [g for g in snap.gpus if not g.lost and g.persistence_mode is False]
+    if pm_off:
+        # One finding for all GPUs: an 8-GPU host with persistence off is one fact, not eight.
+        out.append(Finding("persistence-off", "info", f"{_gpus_tag(pm_off)}: persistence mode off",
+                           "persistence mode disabled", "Without persistence the driver tears down state between "
+                           "processes: slower starts.", "nvidia-smi -pm 1 (or run nvidia-persistenced)."))
+    out += _fabric_recovery_nvlink(snap)
     names = {g.name for g in snap.gpus if g.name}
     if len(names) > 1:
         out.append(Finding("mixed-gpu-models", "warning", "GPUs of different models on one host",
                            ", ".join(f"GPU {g.index}: {g.name}" for g in snap.gpus),
                            "vLLM sizes every rank like the smallest; the faster GPUs wait for the slower.",
                            "Set CUDA_VISIBLE_DEVICES to GPUs of one model."))
+    return out
+
+
+# ------------------------------------------------------------- fabric, recovery action, NVLink health
+
+@dataclass(frozen=True)
+class _Rule:
+    """Title, cause and fix of one finding id (``{gpus}`` in the title is the GPUs it concerns)."""
+
+    id: str
+    severity: str
+    title: str
+    cause: str
+    fix: str
+
+
+#: The fabric / recovery-action / NVLink-degradation findings, defined in this one place (to move into the
+#: finding catalog at merge).  Causes cite the public reports the fixtures of tests/fixtures/nvml replay.
+RULES: dict[str, _Rule] = {r.id: r for r in (
+    _Rule("fabric-not-ready", "error", "{gpus}: NVLink fabric registration not finished",
+          "Until a GPU has registered with the NVLink fabric, CUDA cannot initialise on it (error 802, "
+          "cudaErrorSystemNotReady). On HGX B200/B300 the usual causes are Fabric Manager not running, or started "
+          "without NVLSM or without the ib_umad kernel module, so it exits (NVIDIA/gpu-operator#2781, "
+          "spectrocloud/CanvOS#700, Fabric Manager user guide). With FABRIC_MODE=1 (shared NVSwitch) 'In Progress' "
+          "is expected until a partition with these GPUs is activated (NVIDIA/gpu-driver-container#909).",
+          "systemctl status nvidia-fabricmanager (and nvlsm on NVLink 5 hosts); modprobe ib_umad if Fabric "
+          "Manager asks for it; restart Fabric Manager and wait until `nvidia-smi -q | grep -A3 Fabric` shows "
+          "State Completed, Status Success. In shared-NVSwitch mode, activate a partition holding these GPUs."),
+    _Rule("fabric-error", "error", "{gpus}: NVLink fabric reports an error",
+          "Registration finished but the fabric reported a failure: a status other than Success (e.g. "
+          "Insufficient Resources, Azure/azhpc-images#506), an unhealthy health summary or route "
+          "(kubernetes-sigs/dra-driver-nvidia-gpu#626), or an incorrect configuration. NVLink traffic to and from "
+          "this GPU can fail or hang (NCCL, multi-node NVLink on NVL72).",
+          "Take the node out of service; read Fabric Manager / NVSwitch logs and `nvidia-smi nvlink -e`; reset "
+          "the GPUs or reboot; on an NVL72 rack ask its operator to check the NVLink switch trays and IMEX."),
+    _Rule("fabric-degraded-bandwidth", "warning", "{gpus}: NVLink fabric runs degraded",
+          "The fabric health mask reports degraded bandwidth, limited capacity, or a route / access-timeout "
+          "recovery in progress: NVLink collectives run slower or stall until the fabric recovers.",
+          "Check `nvidia-smi nvlink -s` and `-e` on this GPU and its peers and the NVSwitch health; wait for the "
+          "recovery to finish, or drain the node if it persists."),
+    _Rule("gpu-recovery-action-required", "error", "{gpus}: the driver asks for a recovery action",
+          "The driver marks the GPU unusable until the action is taken (after an Xid or a GSP error); DCGM health "
+          "can still say Healthy meanwhile (NVIDIA/DCGM#263).",
+          "Stop the processes on the GPU and take the action the driver names, then probe again."),
+    _Rule("nvlink-degraded", "error", "{gpus}: NVLink connectivity degraded",
+          "Peer-to-peer over NVLink is missing between some GPUs while the rest of the host is NVLink-connected "
+          "(links not trained, a GPU not routed by Fabric Manager, a baseboard fault), or some links run below "
+          "the host's link speed. Tensor-parallel all-reduce across these GPUs falls back to PCIe or fails; "
+          "vllm-project/vllm#16336 shows an 8 x B200 host whose GPU 2 had no NVLink to any peer.",
+          "Compare `nvidia-smi topo -m` and `nvidia-smi nvlink -s -i N` with a healthy host; reset the GPU or "
+          "restart Fabric Manager; keep the GPU out of CUDA_VISIBLE_DEVICES until it is fixed."),
+)}
+
+#: What to do for each nvmlDeviceGpuRecoveryAction_t (NVIDIA's NVML documentation of the enum).
+RECOVERY_FIXES = {
+    "gpu_reset": "reset the GPU: nvidia-smi -r -i {index}",
+    "node_reboot": "reboot the node",
+    "drain_p2p": "stop peer-to-peer (NVLink) traffic to this GPU, i.e. drain the jobs that use it",
+    "drain_and_reset": "drain peer-to-peer traffic, then reset the GPU: nvidia-smi -r -i {index}",
+    "bus_reset": "reset the GPU's PCIe bus (or reboot the node)",
+    "system_reboot": "reboot the system",
+}
+
+
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 3, 5] -> "0-3,5"."""
+    out: list[str] = []
+    for i in sorted(indices):
+        if out and out[-1].split("-")[-1] == str(i - 1):
+            out[-1] = out[-1].split("-")[0] + f"-{i}"
+        else:
+            out.append(str(i))
+    return ",".join(out)
+
+
+def _gpus_tag(gpus: list[GpuInfo]) -> str:
+    names = sorted({g.name for g in gpus if g.name})
+    model = f" ({names[0]})" if len(names) == 1 else ""
+    if len(gpus) == 1:
+        g = gpus[0]
+        return f"GPU {g.index}" + (f" ({g.name}, {g.pci_bus_id})" if g.name else "")
+    return f"GPUs {_ranges([g.index for g in gpus])}{model}"
+
+
+def _emit(rule_id: str, hits: list[tuple[GpuInfo, str]], severity: str | None = None,
+          fix_extra: str = "") -> list[Finding]:
+    """One finding per distinct evidence text, naming every GPU that shares it."""
+    rule = RULES[rule_id]
+    by_evidence: dict[str, list[GpuInfo]] = {}
+    for g, evidence in hits:
+        by_evidence.setdefault(evidence, []).append(g)
+    return [Finding(rule.id, severity or rule.severity, rule.title.format(gpus=_gpus_tag(gpus)), evidence,
+                    rule.cause, rule.fix + fix_extra)
+            for evidence, gpus in by_evidence.items()]
+
+
+def _fabric_evidence(g: GpuInfo) -> str:
+    health = {k: v for k, v in g.fabric_health.items() if v not in ("not_supported", "false", "none")}
+    parts = [f"fabric state {g.fabric_state}"]
+    if g.fabric_state == "completed":
+        parts.append(f"status {g.fabric_status_name} ({g.fabric_status})")
+        parts.append(f"clique {g.fabric_clique_id}, cluster {g.fabric_cluster_uuid}")
+    if g.fabric_health_summary is not None:
+        parts.append(f"health summary {g.fabric_health_summary}")
+    if health:
+        parts.append("health " + ", ".join(f"{k} {v}" for k, v in health.items()))
+    return "; ".join(parts)
+
+
+def _fabric_recovery_nvlink(snap: Snapshot) -> list[Finding]:
+    gpus = [g for g in snap.gpus if not g.lost]
+    not_ready, error, degraded, recovery = [], [], [], []
+    for g in gpus:
+        health = g.fabric_health
+        if g.fabric_state in ("not_started", "in_progress"):
+            not_ready.append((g, f"fabric state {g.fabric_state} (nvmlDeviceGetGpuFabricInfoV)"))
+        elif g.fabric_state == "completed":
+            bad_config = health.get("incorrect_configuration") not in (None, "not_supported", "none")
+            if (g.fabric_status not in (None, 0) or g.fabric_health_summary == "unhealthy"
+                    or health.get("route_unhealthy") == "true" or bad_config):
+                error.append((g, _fabric_evidence(g)))
+            elif (g.fabric_health_summary == "limited_capacity" or "true" in (
+                    health.get("degraded_bandwidth"), health.get("route_recovery_in_progress"),
+                    health.get("access_timeout_recovery"))):
+                degraded.append((g, _fabric_evidence(g)))
+        if g.recovery_action not in (None, 0):
+            recovery.append(g)
+    out = _emit("fabric-not-ready", not_ready) + _emit("fabric-error", error)
+    out += _emit("fabric-degraded-bandwidth", degraded)
+    for g in recovery:
+        name = g.recovery_action_name or "?"
+        action = RECOVERY_FIXES.get(name, "follow NVIDIA's documentation of this recovery action")
+        out += _emit("gpu-recovery-action-required",
+                     [(g, f"NVML field 230 (GPU recovery action) = {g.recovery_action} ({name})")],
+                     fix_extra=" Here: " + action.format(index=g.index) + ".")
+    return out + _nvlink_degraded(snap, gpus)
+
+
+def _nvlink_degraded(snap: Snapshot, gpus: list[GpuInfo]) -> list[Finding]:
+    """NVLink P2P missing for some pairs of an NVLink-connected host; links slower than the host's others."""
+    out: list[Finding] = []
+    by_index = {g.index: g for g in gpus}
+    peers: dict[int, set[int]] = {g.index: set() for g in gpus}
+    missing: dict[int, list[TopologyLink]] = {g.index: [] for g in gpus}
+    for t in snap.topology:
+        if t.a not in by_index or t.b not in by_index or t.p2p_nvlink_status is None:
+            continue
+        for x, y in ((t.a, t.b), (t.b, t.a)):
+            (peers[x].add(y) if t.nvlink else missing[x].append(t))
+    most = max((len(p) for p in peers.values()), default=0)
+    # Only on hosts where NVLink P2P exists at all, and only for GPUs that reach fewer peers than the best
+    # connected one: NVLink-bridged PCIe pairs (every GPU reaches one peer) are not degraded.
+    hits = []
+    for i, p in peers.items():
+        if most and len(p) < most and missing[i]:
+            lost = sorted({t.b if t.a == i else t.a for t in missing[i]})
+            paths = sorted({t.path or "?" for t in missing[i]})
+            status = sorted({t.p2p_nvlink_status for t in missing[i] if t.p2p_nvlink_status is not None})
+            hits.append((by_index[i], f"no NVLink peer-to-peer to GPUs {lost} (NVML P2P status over NVLink "
+                                      f"{status}, PCIe path {'/'.join(paths)}); it reaches {len(p)} peers over "
+                                      f"NVLink, the best connected GPU reaches {most}"))
+    out += _emit("nvlink-degraded", hits)
+    speeds = [lk.speed_mbps for g in gpus for lk in g.nvlinks if lk.active and lk.speed_mbps]
+    top = max(speeds, default=0)
+    slow = []
+    for g in gpus:
+        low = [(lk.link, lk.speed_mbps) for lk in g.nvlinks if lk.active and lk.speed_mbps and lk.speed_mbps < top]
+        if low:
+            slow.append((g, f"links {[k for k, _ in low]} at {sorted({v for _, v in low})} MB/s; "
+                            f"the host's other active links run at {top} MB/s (NVML_FI_DEV_NVLINK_GET_SPEED)"))
+    out += _emit("nvlink-degraded", slow, severity="warning")
     return out
 
 

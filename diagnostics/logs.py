@@ -97,8 +97,12 @@ def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int, contex
     st.figures.feed(line)
 
 
-def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) -> LogScan:
-    """Scan a binary stream; memory stays at about two blocks whatever the log's size."""
+def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
+                progress: Callable[[int, int | None], None] | None = None,
+                size_bytes: int | None = None) -> LogScan:
+    """Scan a binary stream; memory stays at about two blocks whatever the log's size.
+
+    ``progress(bytes read, size_bytes)`` is called after each block (``size_bytes``: the stream's size if known)."""
     sigs = sigs if sigs is not None else signatures()
     keywords = _keywords(sigs)
     st = _State()
@@ -109,6 +113,8 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) ->
     while True:
         chunk = stream.read(BLOCK_BYTES)
         total += len(chunk)
+        if progress is not None:
+            progress(total, size_bytes)
         data = carry + chunk
         if not chunk:
             carry = b""
@@ -155,16 +161,17 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None) ->
     return LogScan(tuple(ordered), figures, line_base - 1, total)
 
 
-def scan_path(path: str) -> LogScan:
-    """Scan a file, or standard input for ``-``; unreadable input -> InvalidInputError (exit 2)."""
+def scan_path(path: str, progress: Callable[[int, int | None], None] | None = None) -> LogScan:
+    """Scan a file, or standard input for ``-``; unreadable input -> InvalidInputError (exit 2).
+    ``progress`` as :func:`scan_stream` (the file's size as the total)."""
     if path == "-":
-        return scan_stream(sys.stdin.buffer)
+        return scan_stream(sys.stdin.buffer, progress=progress)
     p = Path(path)
     if p.is_dir():
         raise InvalidInputError(f"--log {path!r} is a directory; give a log file or - for stdin")
     try:
         with p.open("rb") as fh:
-            return scan_stream(fh)
+            return scan_stream(fh, progress=progress, size_bytes=p.stat().st_size if p.is_file() else None)
     except FileNotFoundError:
         raise InvalidInputError(f"--log {path!r}: no such file") from None
     except OSError as exc:

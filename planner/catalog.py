@@ -311,3 +311,73 @@ def serve_flags(version: Version) -> tuple[str, frozenset[str]]:
         if line and not line.startswith("#")
     )
     return f"data/flags/{chosen[1]}", names
+
+
+# ---------------------------------------------------------------- shipped benchmark tables
+
+@dataclass(frozen=True)
+class BenchmarkTable:
+    """A measured table shipped in data/benchmarks: `planner fit NAME` and `planner slo NAME` read it."""
+
+    #: The file name without ``.csv``: what the commands take.
+    name: str
+    #: Path under data/ (``benchmarks/...csv``).
+    path: str
+    #: ``"reference"`` (data/benchmarks) or ``"validation"`` (data/benchmarks/validation: kept out of every fit).
+    role: str
+    #: Its ``# key: value`` provenance header (source, model, gpu, num_gpus, tp, input_len, ...).
+    meta: tuple[tuple[str, str], ...]
+    #: Measured rows (load points).
+    rows: int
+
+    def describe(self) -> str:
+        m = dict(self.meta)
+        layout = f"TP{m['tp']}" + ("+EP" if m.get("ep", "").lower() == "true" else "") if m.get("tp") else ""
+        parts = [f"{m.get('model', '?')} {m.get('quant', '')}".strip(),
+                 f"{m.get('num_gpus', '?')} x {m.get('gpu', '?')} {layout}".strip(),
+                 f"vLLM {m['vllm_version']}" if m.get("vllm_version") else "",
+                 f"{m.get('input_len', '?')} in / {m.get('output_len', '?')} out tokens",
+                 f"{self.rows} load points"]
+        return ", ".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "rows": self.rows, "description": self.describe(),
+                **{k: v for k, v in self.meta if k in ("model", "quant", "gpu", "num_gpus", "tp", "ep",
+                                                        "vllm_version", "input_len", "output_len", "source")}}
+
+
+def _walk(node: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
+    out = []
+    for child in sorted(node.iterdir(), key=lambda c: c.name):
+        if child.is_dir():
+            out += _walk(child, f"{prefix}{child.name}/")
+        elif child.name.endswith(".csv"):
+            out.append((prefix + child.name, child))
+    return out
+
+
+@cache
+def benchmark_tables() -> tuple[BenchmarkTable, ...]:
+    """Every CSV under data/benchmarks, reference tables first."""
+    tables = []
+    for rel, node in _walk(data_path("benchmarks"), "benchmarks/"):
+        meta: dict[str, str] = {}
+        rows = -1  # the header row is not a load point
+        for line in node.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                key, sep, value = line[1:].partition(":")
+                if sep:
+                    meta[key.strip()] = value.strip()
+            elif line.strip():
+                rows += 1
+        role = "validation" if "/validation/" in rel else "reference"
+        tables.append(BenchmarkTable(rel.rsplit("/", 1)[-1][: -len(".csv")], rel, role, tuple(meta.items()),
+                                     max(0, rows)))
+    return tuple(sorted(tables, key=lambda t: (t.role != "reference", t.name)))
+
+
+def benchmark_table(name: str) -> BenchmarkTable | None:
+    """The shipped table called ``name`` (with or without ``.csv``), or None."""
+    key = name.strip()
+    key = key[: -len(".csv")] if key.lower().endswith(".csv") else key
+    return next((t for t in benchmark_tables() if t.name == key), None)

@@ -126,3 +126,17 @@ def test_secrets_in_matched_lines_are_redacted():
 def test_unreadable(path, needle):
     with pytest.raises(InvalidInputError, match=needle):
         scan_path(path)
+
+
+def test_progress_hook_reports_bytes_and_size(tmp_path):
+    log = tmp_path / "big.log"
+    log.write_bytes(b"INFO ok\n" * (BLOCK_BYTES // 8 * 2 + 100))  # two blocks and a bit
+    calls = []
+    scan = scan_path(str(log), progress=lambda done, size: calls.append((done, size)))
+    size = log.stat().st_size
+    assert calls[-1] == (size, size) and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert calls[0] == (BLOCK_BYTES, size) and len(calls) == 4  # each block, then the end of the file
+    assert scan.bytes_read == size
+    calls.clear()
+    scan_stream(io.BytesIO(b"INFO ok\n"), progress=lambda done, size: calls.append((done, size)))
+    assert calls == [(8, None), (8, None)]  # a stream of unknown size

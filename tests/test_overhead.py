@@ -38,7 +38,7 @@ def terms_of(log_id: str):
     "llmd019-google-gemma-2-2b-it-h100-80gb-tp1pp1dp1-8192",     # vocabulary 256,000 (validation)
     "llmd019-microsoft-phi-4-h100-80gb-tp1pp1dp1-8192",          # 100,352
     "llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp4pp1dp1-8192",  # TP4: every rank runs the sampler
-    "llmd-emp-v011-qwen3-0.6b-h100-tp1-16000-u9",                # the sort era (0.11)
+    "llmd-emp-v014-qwen3-0.6b-h100-tp1-16000-u9",                # the sort era (0.14)
     "llmd-sweep-qwen3-14b-h100-tp1-8192-v0.17.0",               # the first triton release
 ])
 def test_torch_peak_is_the_sampler_warm_up(log_id):
@@ -69,7 +69,7 @@ def test_forward_sets_the_peak_without_the_sampler():
     ("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp4dp1-8192", 0.07),
     ("llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp2pp1dp1-8192", 2.06),
     ("llmd019-moonshotai-kimi-dev-72b-h100-80gb-tp4pp1dp1-8192", 2.21),
-    ("llmd-emp-v011-qwen3-32b-h100-tp2-16000-u9", 0.54),
+    ("llmd-emp-v014-qwen3-32b-h100-tp2-16000-u9", 0.54),
     ("llmd-sweep-qwen3-14b-h100-tp1-8192-v0.15.0", 0.13),
 ])
 def test_non_torch_by_layout_and_era(log_id, expected):

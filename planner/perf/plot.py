@@ -1,20 +1,21 @@
 """Plots (the `plot` extra): fitted curves with measured points, their 1-sigma band and SLO limits
 (`planner fit/slo --plot`), and the throughput frontier of `planner compare --plot`.
 
-matplotlib is imported here only (``_pyplot``), with the Agg backend, so the CLI starts fast and
-plots work headless.
+matplotlib is imported lazily through planner.plot (``new_figure``, ``save_figure``), so the CLI starts
+fast, plots work headless and a notebook's backend is left alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from planner.errors import InvalidInputError
 from planner.perf.fit import FitResult
 from planner.perf.slo import LIMIT_METRICS, SloResult
+from planner.errors import InvalidInputError
+from planner.plot import new_figure, save_figure
 
 if TYPE_CHECKING:
     from planner.perf.compare import CompareResult
@@ -33,22 +34,10 @@ LABELS = {"output_throughput": "output tok/s", "mean_ttft_ms": "mean TTFT (ms)",
 GPU_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def _pyplot() -> Any:
-    """matplotlib.pyplot with the Agg backend, or a one-line error naming the extra to install."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InvalidInputError("--plot needs matplotlib: pip install 'minimax-planner[plot]'") from None
-    return plt
-
-
 def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) -> Path:
-    plt = _pyplot()
     metrics = list(result.metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    fig = new_figure(figsize=(4.2 * len(metrics), 3.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     limits = {LIMIT_METRICS[k]: v for k, v in (slo.limits if slo else ())}
     for ax, m in zip(axes[0], metrics, strict=True):
         lo, hi = m.concurrency_range
@@ -70,20 +59,19 @@ def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) 
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def plot_compare(result: CompareResult, path: str | Path) -> Path:
     """Output tok/s per GPU against output tok/s per user (1000 / TPOT), one curve per GPU and layout,
     with the TPOT limit as the slowest per-user speed allowed: the frontier serving benchmarks publish."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
-    drawn = 0
+    curves = [g for g in result.gpus if g.plan is not None and g.predictions]
+    if not curves:
+        raise InvalidInputError("--plot: no GPU has a layout that fits, nothing to draw")
+    fig = new_figure(figsize=(7.0, 4.6))
+    ax = fig.subplots()
     for i, g in enumerate(result.gpus):
-        if g.plan is None or not g.predictions:
+        if g not in curves or g.plan is None:
             continue
         pts = sorted(g.predictions, key=lambda p: p.concurrency)
         x = [1000.0 / p.mean_tpot_ms for p in pts]
@@ -93,10 +81,6 @@ def plot_compare(result: CompareResult, path: str | Path) -> Path:
         for p, xi, yi in zip(pts, x, y, strict=True):
             ax.annotate(f"{p.concurrency:g}", (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=6,
                         color=color)
-        drawn += 1
-    if not drawn:
-        plt.close(fig)
-        raise InvalidInputError("--plot: no GPU has a layout that fits, nothing to draw")
     if result.tpot_ms:
         ax.axvline(1000.0 / result.tpot_ms, color=LIMIT_COLOR, lw=2, ls="--", label=f"TPOT {result.tpot_ms:g} ms")
     ax.set_xlabel("output tok/s per user (1000 / TPOT)")
@@ -107,7 +91,4 @@ def plot_compare(result: CompareResult, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
