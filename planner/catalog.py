@@ -323,7 +323,8 @@ class BenchmarkTable:
     name: str
     #: Path under data/ (``benchmarks/...csv``).
     path: str
-    #: ``"reference"`` (data/benchmarks) or ``"validation"`` (data/benchmarks/validation: kept out of every fit).
+    #: ``"calibration"`` (data/benchmarks: the performance model is fitted on them) or ``"validation"``
+    #: (data/benchmarks/validation: kept out of every fit), as the table's ``# role:`` header says.
     role: str
     #: Its ``# key: value`` provenance header (source, model, gpu, num_gpus, tp, input_len, ...).
     meta: tuple[tuple[str, str], ...]
@@ -358,7 +359,7 @@ def _walk(node: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
 
 @cache
 def benchmark_tables() -> tuple[BenchmarkTable, ...]:
-    """Every CSV under data/benchmarks, reference tables first."""
+    """Every CSV under data/benchmarks, calibration tables first."""
     tables = []
     for rel, node in _walk(data_path("benchmarks"), "benchmarks/"):
         meta: dict[str, str] = {}
@@ -370,10 +371,10 @@ def benchmark_tables() -> tuple[BenchmarkTable, ...]:
                     meta[key.strip()] = value.strip()
             elif line.strip():
                 rows += 1
-        role = "validation" if "/validation/" in rel else "reference"
+        role = "validation" if "/validation/" in rel else "calibration"
         tables.append(BenchmarkTable(rel.rsplit("/", 1)[-1][: -len(".csv")], rel, role, tuple(meta.items()),
                                      max(0, rows)))
-    return tuple(sorted(tables, key=lambda t: (t.role != "reference", t.name)))
+    return tuple(sorted(tables, key=lambda t: (t.role != "calibration", t.name)))
 
 
 def benchmark_table(name: str) -> BenchmarkTable | None:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from planner.errors import InvalidInputError
 from planner.perf.fit import FitResult
 from planner.perf.slo import LIMIT_METRICS, SloResult
-from planner.errors import InvalidInputError
 from planner.plot import new_figure, save_figure
 
 if TYPE_CHECKING:

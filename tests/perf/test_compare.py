@@ -84,7 +84,8 @@ def test_cli(capsys):
     assert len(d["gpus"]) == 2
     assert main(["compare", "--gpus", "h200", "--tpot-ms", "20", "--gpu-hour-usd", "5.0", "--ctx", "32k"]) == 0
     out = capsys.readouterr().out
-    assert "runner-up" in out and "per M output tokens" in out
+    flat = " ".join(out.split())
+    assert "runner-up" in flat and "per M output tokens" in flat
     assert all(not line.endswith(" ") for line in out.splitlines())   # no empty trailing column
     assert "* more requests" not in out                                 # footnote only when used
 
