@@ -70,4 +70,9 @@ def to_text(findings: list[Finding], snapshot: Snapshot | None, header: str = ""
                                         break_long_words=False) or [""]
                 lines.append(f"    {label:<9} " + "\n".join(wrapped))
         lines.append("")
+    commands = list(dict.fromkeys(f.corrected_command for f in ordered(findings) if f.corrected_command))
+    if commands:
+        lines.append("CORRECTED COMMAND" + ("S" if len(commands) > 1 else ""))
+        lines += [f"  {c}" for c in commands]
+        lines.append("")
     return redact("\n".join(lines).rstrip() + "\n")

@@ -17,8 +17,8 @@ from diagnostics.findings import Finding
 from planner.catalog import load_toml
 
 #: Prefilter anchors must be at least this long (bytes): the log scanner samples 8-byte grams every
-#: 2 bytes, which finds any string of 8 + 2 - 1 = 9 bytes or more (diagnostics/logs.py).
-MIN_KEYWORD_BYTES = 9
+#: 4 bytes, which finds any string of 8 + 4 - 1 = 11 bytes or more (diagnostics/logs.py).
+MIN_KEYWORD_BYTES = 11
 
 
 @dataclass(frozen=True)

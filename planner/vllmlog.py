@@ -37,7 +37,7 @@ FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
     "kv_cache_tokens": (("KV cache size:",), re.compile(r"KV cache size: ([0-9,]+) tokens")),
     "max_concurrency": (("Maximum concurrency for",), re.compile(
         r"Maximum concurrency for ([0-9,]+) tokens per request: ([0-9.]+)x")),
-    "num_gpu_blocks": (("GPU blocks",), re.compile(r"# GPU blocks: ([0-9]+)")),
+    "num_gpu_blocks": (("# GPU blocks",), re.compile(r"# GPU blocks: ([0-9]+)")),
     "profile": (("Memory profiling takes",), re.compile(
         rf"Total non KV cache memory: {_NUM} ?GiB; torch peak memory increase: {_NUM} ?GiB; "
         rf"(non-torch forward increase memory|total consumed \(from mem_get_info\)): {_NUM} ?GiB; "
