@@ -79,7 +79,8 @@ def _per_gpu(snap: Snapshot) -> list[Finding]:
                                title=f"{tag} PCIe link runs below its width"))
         elif (g.pcie_gen_current and g.pcie_gen_max and g.pcie_gen_current < g.pcie_gen_max
               and not reasons & IDLE):
-            out.append(finding("pcie-link-degraded", f"PCIe gen {g.pcie_gen_current} of {g.pcie_gen_max} while not idle",
+            out.append(finding("pcie-link-degraded",
+                               f"PCIe gen {g.pcie_gen_current} of {g.pcie_gen_max} while not idle",
                                title=f"{tag} PCIe link runs below its generation"))
         if g.nvlinks:
             down = [lk.link for lk in g.nvlinks if lk.active is False]

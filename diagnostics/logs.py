@@ -434,7 +434,8 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
     base = 0
     line = 1
     total = 0
-    for block, total in _blocks(stream, progress):
+    for block, read in _blocks(stream, progress):
+        total = read
         if pending is not None:
             scanner.block(pending, base, line, before, block[:CONTEXT_BYTES])
             base += len(pending)

@@ -44,6 +44,13 @@ class Target:
     release: VllmRelease
     #: How the target was given, for the report ("--gpu h200 --num-gpus 4", "this machine").
     label: str = ""
+    #: False when the GPU count was not given (--gpu without --num-gpus): a correction may use more GPUs.
+    count_known: bool = True
+
+    @property
+    def max_gpus(self) -> int:
+        """How many GPUs a corrected layout may use (the largest layout the planner sweeps when unknown)."""
+        return self.num_gpus if self.count_known else max(self.num_gpus, 64)
 
     @property
     def vllm_version(self) -> Version:
@@ -79,7 +86,7 @@ def _fits(dep: Deployment, target: Target) -> bool:
         plan = dep.memory_plan(target.gpu, target.release)
     except PlannerError:
         return False
-    return dep.num_gpus <= target.num_gpus and plan.fits
+    return dep.num_gpus <= target.max_gpus and plan.fits
 
 
 def _layout(dep: Deployment, plan: MemoryPlan) -> Deployment:
@@ -108,12 +115,13 @@ def corrected_deployment(dep: Deployment, target: Target) -> Deployment | None:
     plans: list[MemoryPlan] = []
     try:  # what `planner size` recommends, when the target has the GPUs for it
         sweep = sweep_of(None)
-        if sweep.recommended is not None and sweep.recommended.num_gpus <= target.num_gpus:
+        if sweep.recommended is not None and sweep.recommended.num_gpus <= target.max_gpus:
             return _layout(dep, sweep.recommended)
-        plans += [p for p in sweep.plans if p.num_gpus <= target.num_gpus]
+        plans += [p for p in sweep.plans if p.num_gpus <= target.max_gpus]
     except PlannerError:
         pass
-    for n in range(1, target.num_gpus + 1):  # else the fewest GPUs of the target that fit, as the planner ranks them
+    # Else the fewest GPUs of the target that fit, each count ranked by the planner itself.
+    for n in range(1, target.num_gpus + 1 if target.count_known else 1):
         try:
             sweep = sweep_of(n)
         except PlannerError:
@@ -144,9 +152,19 @@ def _apply(cmd: ParsedCommand, old: Deployment, new: Deployment) -> ParsedComman
 
 # ------------------------------------------------------------------------------------------- predict
 
+@dataclass(frozen=True)
+class _Item:
+    id: str
+    severity: str
+    evidence: str
+    #: Overrides of the catalog's cause and fix (None: the catalog's).
+    cause: str | None = None
+    fix: str | None = None
+
+
 @dataclass
 class _Prediction:
-    findings: list[tuple[str, str, str, str | None]]  # (id, severity, evidence, fix or None)
+    findings: list[_Item]
     fixed_dep: Deployment | None
     fixed_env: dict[str, str]
 
@@ -161,20 +179,20 @@ def _plan_findings(dep: Deployment, model: ModelSpec, target: Target | None, rel
     from planner.problems import version_problems
     from planner.serve import workarounds
 
-    out: list[tuple[str, str, str, str | None]] = []
+    out: list[_Item] = []
     fixed_env: dict[str, str] = {}
     if target is None:
         for pid, sev, msg in version_problems(model, release.version):
-            out.append((finding_id(pid), sev, msg, None))
+            out.append(_Item(finding_id(pid), sev, msg))
         return _Prediction(out, None, fixed_env)
     if dep.num_gpus > target.num_gpus:
-        out.append(("gpu-count-short", "error",
-                    f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; the target has "
-                    f"{target.num_gpus} x {target.gpu.key}" + (f" ({target.label})" if target.label else ""), None))
+        out.append(_Item("gpu-count-short", "error",
+                         f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; the target has "
+                         f"{target.num_gpus} x {target.gpu.key}" + (f" ({target.label})" if target.label else "")))
     try:
         plan = dep.memory_plan(target.gpu, target.release)
     except PlannerError as exc:
-        out.append(("plan-invalid", "error", str(exc), None))
+        out.append(_Item("plan-invalid", "error", str(exc)))
         return _Prediction(out, None, fixed_env)
     for sid, wenv in workarounds(model, target.gpu, plan.quant, target.release.label).items():
         missing = {k: v for k, v in wenv.items() if env.get(k) != v}
@@ -182,15 +200,19 @@ def _plan_findings(dep: Deployment, model: ModelSpec, target: Target | None, rel
             continue
         fixed_env.update(missing)
         cc = target.gpu.compute_capability
-        out.append((sid, signature(sid).severity,
-                    f"{model.name}: sigmoid router without n_group, {plan.quant} block weights, SM{cc[0]}{cc[1]} "
-                    f"({target.gpu.key}), vLLM {target.release.label}; the environment lacks "
-                    + ", ".join(f"{k}={v}" for k, v in missing.items()), None))
+        out.append(_Item(sid, signature(sid).severity,
+                         f"{model.name}: sigmoid router without n_group, {plan.quant} block weights, "
+                         f"SM{cc[0]}{cc[1]} ({target.gpu.key}), vLLM {target.release.label}; the environment lacks "
+                         + ", ".join(f"{k}={v}" for k, v in missing.items())))
     for p in plan.problems:
         if p.severity == "info":
             continue
         sid = finding_id(p.id, plan, target.gpu)
-        out.append((sid, p.severity, p.message + _why(p.id, plan, target), None))
+        cause = fix = None
+        if sid == "cuda-oom":  # predicted from the weights alone: the OOM will happen at load
+            load = next(ph for ph in signature(sid).phases if ph.name == "load")
+            cause, fix = load.cause, load.fix
+        out.append(_Item(sid, p.severity, p.message.rstrip(".") + "." + _why(p.id, plan, target), cause, fix))
     layout_trouble = dep.num_gpus > target.num_gpus or any(
         p.id in _LAYOUT_PROBLEMS and p.severity == "error" for p in plan.problems)
     fixed = corrected_deployment(dep, target) if layout_trouble else dep
@@ -209,21 +231,21 @@ def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
     except PlannerError as exc:
         if cmd is None:
             raise
-        return [finding("model-unknown", str(exc))] + _flag_findings(cmd, release, None)
+        return [finding("model-unknown", str(exc)), *_flag_findings(cmd, release, None)]
     env = dict(dep.env)
     pred = _plan_findings(dep, model, target, release, env)
     items = list(pred.findings)
     trust_fix = cmd is not None and _needs_trust(model) and not dep.trust_remote_code
     if trust_fix:
-        items.insert(0, ("trust-remote-code-missing", "error",
-                         f"{model.name}'s config.json carries auto_map custom classes and the command has no "
-                         "--trust-remote-code", None))
+        items.insert(0, _Item("trust-remote-code-missing", "error",
+                              f"{model.name}'s config.json carries auto_map custom classes and the command has no "
+                              "--trust-remote-code"))
     corrected = _corrected_text(dep, cmd, pred, target, model, trust_fix)
     out = []
-    for sid, severity, evidence, fix in items:
-        sig = signature(sid)
-        title = f"predicted: {sig.title}"
-        out.append(finding(sid, evidence, title=title, severity=severity, fix=fix, corrected_command=corrected))
+    for it in items:
+        title = f"predicted: {signature(it.id).title}"
+        out.append(finding(it.id, it.evidence, title=title, severity=it.severity, cause=it.cause, fix=it.fix,
+                           corrected_command=corrected))
     if cmd is not None:
         out += _flag_findings(cmd, release, corrected)
     return out
@@ -232,7 +254,7 @@ def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
 def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Prediction, target: Target | None,
                     model: ModelSpec, trust_fix: bool) -> str | None:
     """The command with every fix applied, when something needs fixing and the result passes the check."""
-    needs = any(sev == "error" for _, sev, _, _ in pred.findings) or trust_fix
+    needs = any(it.severity == "error" for it in pred.findings) or trust_fix
     if cmd is not None:
         bad, _ = unknown_flags(cmd, target.vllm_version if target else None)
         needs = needs or bool(bad)
@@ -249,7 +271,7 @@ def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Predictio
             plan = fixed.memory_plan(target.gpu, target.release)
         except PlannerError:
             return None
-        if not plan.fits or fixed.num_gpus > target.num_gpus:
+        if not plan.fits or fixed.num_gpus > target.max_gpus:
             return None
         return serve_command(model, target.gpu, plan).shell()
     new = _apply(cmd, dep, fixed)
@@ -259,7 +281,7 @@ def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Predictio
         new = new.with_flag("trust-remote-code", "true")
     new = _fix_flags(new, target.vllm_version)
     check = _plan_findings(new.deployment(), model, target, target.release, env)
-    if any(sev == "error" for _, sev, _, _ in check.findings):
+    if any(it.severity == "error" for it in check.findings):
         return None
     return new.render()
 

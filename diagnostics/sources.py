@@ -9,7 +9,7 @@ reaches the planner through diagnostics.predict alone, so one deployment gets on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diagnostics.deployment import Deployment
@@ -133,15 +133,23 @@ def target_machine(dep: Deployment, gpu: str, num_gpus: int | None, release: Vll
 
     spec = load_gpu(gpu)
     n = num_gpus or dep.num_gpus
-    target = Target(spec, n, release, f"--gpu {spec.key} --num-gpus {n}")
+    target = Target(spec, n, release, f"--gpu {spec.key}" + (f" --num-gpus {n}" if num_gpus else ""),
+                    count_known=num_gpus is not None)
     header = []
     if not layout_given:
         chosen = corrected_deployment(dep, target)
         if chosen is not None:
+            from planner.serve import serve_command
+
             dep = chosen
-            header.append(f"layout: the planner's for {dep.model} on {n} x {spec.key}: TP {dep.tp} x PP {dep.pp} "
-                          f"x DP {dep.dp}{' + EP' if dep.ep else ''}")
-    header.insert(0, f"{dep.model} on {n} x {spec.display_name}, vLLM {release.label}")
+            length = f", --max-model-len {dep.max_model_len} (the longest that fits)" if dep.max_model_len else ""
+            header.append(f"layout: the planner's for {dep.model} on {spec.key}: TP {dep.tp} x PP {dep.pp} "
+                          f"x DP {dep.dp}{' + EP' if dep.ep else ''}{length}")
+            if not target.count_known:
+                target = replace(target, num_gpus=dep.num_gpus)
+            plan = dep.memory_plan(spec, release)
+            header.append("command: " + serve_command(dep.spec(), spec, plan).shell())
+    header.insert(0, f"{dep.model} on {target.num_gpus} x {spec.display_name}, vLLM {release.label}")
     return SourceResult(tuple(predict(dep, target, release)), None, tuple(header))
 
 
@@ -161,7 +169,8 @@ def command(argv: list[str], release: VllmRelease, *, gpu: str | None, num_gpus:
     if gpu:
         spec = load_gpu(gpu)
         n = num_gpus or dep.num_gpus
-        target = Target(spec, n, rel, f"--gpu {spec.key} --num-gpus {n}")
+        target = Target(spec, n, rel, f"--gpu {spec.key}" + (f" --num-gpus {n}" if num_gpus else ""),
+                        count_known=num_gpus is not None)
         return SourceResult(tuple(predict(dep, target, rel, cmd=cmd)), None, tuple(header))
     snap = probe()
     found = _on_snapshot(snap, dep, rel, "this machine", num_gpus, cmd)

@@ -32,7 +32,8 @@ _NUM = r"(-?[0-9]+(?:\.[0-9]+)?)"
 
 #: Each figure: its literal anchor (cheap test first) and the pattern that reads it.
 FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
-    "model_loading_gib": (("Model loading took", "Loading model weights took"), re.compile(rf"(?:Model loading took|Loading model weights took) {_NUM} ?(?:GiB|GB)")),
+    "model_loading_gib": (("Model loading took", "Loading model weights took"),
+                          re.compile(rf"(?:Model loading took|Loading model weights took) {_NUM} ?(?:GiB|GB)")),
     "available_kv_gib": (("Available KV cache memory",), re.compile(rf"Available KV cache memory: {_NUM} ?GiB")),
     "kv_cache_tokens": (("KV cache size:",), re.compile(r"KV cache size: ([0-9,]+) tokens")),
     "max_concurrency": (("Maximum concurrency for",), re.compile(
@@ -53,7 +54,8 @@ FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
         rf"CUDA graph pool memory: {_NUM} ?GiB \(actual\), {_NUM} ?GiB \(estimated\)")),
     "free_on_startup": (("Free memory on device",), re.compile(
         rf"Free memory on device(?: \S+)? \({_NUM}/{_NUM} ?GiB\) on startup")),
-    "engine": (("LLM engine (v",), re.compile(r"Initializing an? (?:V[01] )?LLM engine \(v([^)]+)\) with config: (.*)")),
+    "engine": (("LLM engine (v",),
+               re.compile(r"Initializing an? (?:V[01] )?LLM engine \(v([^)]+)\) with config: (.*)")),
     "non_default": (("non-default args",), re.compile(r"non-default args: (\{.*\})")),
     "version": (("server version",), re.compile(r"vLLM API server version ([0-9][^\s,]*)")),
 }

@@ -101,5 +101,5 @@ def test_nvml_unavailable_says_where():
 
 def test_every_health_finding_is_in_the_catalog():
     from diagnostics.signatures import signature
-    for changes, expected, _ in RULES:
+    for _changes, expected, _ in RULES:
         signature(expected)

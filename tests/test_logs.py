@@ -286,13 +286,13 @@ def test_stall_error_after_the_threshold():
 
 
 def test_a_long_silent_start_that_goes_on_is_no_hang():
-    lines = _waiting(200, 3600, 10) + ["(EngineCore_DP0 pid=9) INFO 08-09 01:34:00 [default_loader.py:262] "
-                                       "Loading weights took 1216.75 seconds"]
+    lines = [*_waiting(200, 3600, 10), "(EngineCore_DP0 pid=9) INFO 08-09 01:34:00 [default_loader.py:262] "
+             "Loading weights took 1216.75 seconds"]
     assert findings_from_scan(scan_stream(io.BytesIO(("\n".join(lines) + "\n").encode()))) == []
 
 
 def test_progress_between_waiting_lines_restarts_the_run():
-    lines = _waiting(5, 0, 10) + ["(EngineCore_DP0 pid=9) INFO 08-09 00:00:45 [core.py:1] step"] + _waiting(3, 50, 10)
+    lines = [*_waiting(5, 0, 10), "(EngineCore_DP0 pid=9) INFO 08-09 00:00:45 [core.py:1] step", *_waiting(3, 50, 10)]
     assert findings_from_scan(scan_stream(io.BytesIO(("\n".join(lines) + "\n").encode()))) == []
 
 
@@ -369,7 +369,7 @@ def test_gzip_is_read_and_binary_refused(tmp_path):
     broken = tmp_path / "cut.gz"
     packed = gzip.compress(b"".join(b"INFO %d ok\n" % (i * 7919 % 100003) for i in range(200000)))
     broken.write_bytes(packed[: len(packed) // 2])
-    with pytest.raises(InvalidInputError, match="truncated or damaged|damaged gzip"):
+    with pytest.raises(InvalidInputError, match=r"truncated or damaged|damaged gzip"):
         scan_path(str(broken))
 
 

@@ -68,7 +68,7 @@ def test_oom_prediction_proposes_the_planners_layout():
     found = preflight("vllm serve MiniMaxAI/MiniMax-M2.5 --trust-remote-code", "h100", 8, "0.33.0")
     oom = next(f for f in found if f.id == "cuda-oom")
     assert "The planner's figures on" in oom.evidence and "weights" in oom.evidence
-    assert oom.cause != "Predicted by the memory model." and "allocation" in oom.cause
+    assert oom.cause.startswith("The weights do not fit the GPU") and "tensor-parallel-size" in oom.fix
     assert "--tensor-parallel-size 8 --enable-expert-parallel" in oom.corrected_command
     assert errors(preflight(oom.corrected_command, "h100", 8, "0.33.0")) == []
 
