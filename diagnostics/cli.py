@@ -128,7 +128,7 @@ def run(argv: list[str]) -> tuple[int, str]:
         results.append(sources.command(command, rel, gpu=args.gpu, num_gpus=args.num_gpus, probe=_this_machine_probe))
     elif args.snapshot:
         results.append(sources.snapshot_file(args.snapshot, _deployment(args, rel, default_model=False), rel))
-    elif args.gpu and not args.save_snapshot:
+    elif args.gpu and not args.save_snapshot and (not args.log or args.model):
         dep = _deployment(args, rel, default_model=True)
         layout_given = any(getattr(args, n) is not None for n in ("tp", "pp", "dp")) or args.ep
         results.append(sources.target_machine(dep, args.gpu, args.num_gpus, rel, layout_given=layout_given))
