@@ -1,69 +1,86 @@
-"""Print the memory model against every real vLLM log in data/calibration/vllm_logs.toml.
+"""The memory model against real vLLM startup logs it was not fitted on.
 
-    python3 benchmarks/accuracy_memory.py
+    python3 benchmarks/accuracy_memory.py [--all]
 
-For each full log: predicted vs logged "Model loading took", "Available KV cache memory",
-"GPU KV cache size" and "Maximum concurrency".  Also the leave-one-out error of the overhead fit:
-each MoE log predicted with the overhead constant fitted on the other logs only.
+For every validation log of data/calibration/vllm_logs.toml: "Available KV cache memory" predicted
+from the log's stated inputs (as a user would give them) against the printed figure, the same with the
+log's printed weights (the overhead model alone), and "Model loading took". Then median and max |error|,
+the share within 0.5 and 1.0 GiB, by MoE/dense and by version band, and the re-planning error of
+``--from-log``. ``--all`` also lists the calibration logs (their error is not a validation figure).
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
 from tabulate import tabulate
 
-from planner.calibrate import calibration_logs, fit_overhead
-from planner.catalog import load_gpu, load_model, load_quant
-from planner.memory import plan_memory
-from planner.overhead import OverheadFit
-from planner.specs import ParallelPlan
-from planner.versions import parse_version
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from planner.calibrate import Outcome, from_log_error, outcomes
+from planner.overhead import load_fit
 
 GIB = 2**30
+BANDS = (("V0 (< 0.8)", (0, 8, 0)), ("0.8-0.16", (0, 17, 0)), ("0.17-0.20", (0, 21, 0)), (">= 0.21", (99, 0, 0)))
 
 
-def predict(lg: dict, fit: OverheadFit | None = None):
-    stated = round(lg["model_loading_gib"] * GIB) if lg.get("weights_stated_only") else None
-    return plan_memory(
-        load_model(lg["model"]), load_gpu(lg["gpu"]), load_quant(lg["quant"]),
-        ParallelPlan(tp=lg.get("tp", 1)), max_model_len=lg["max_model_len"],
-        gpu_memory_utilization=lg["gpu_memory_utilization"], vllm_version=parse_version(lg["vllm_version"]),
-        max_num_batched_tokens=lg["max_num_batched_tokens"], max_num_seqs=lg["max_num_seqs"],
-        weights_bytes_override=stated, fit=fit,
-    )
+def band_of(o: Outcome) -> str:
+    assert o.case is not None
+    for name, below in BANDS:
+        if o.case.release.version < below:
+            return name
+    return BANDS[-1][0]
 
 
-def fit_without(log_id: str) -> OverheadFit:
-    logs = [lg for lg in calibration_logs() if lg["id"] != log_id]
-    raw = fit_overhead(logs)
-    return OverheadFit(raw["dense_bytes"], raw["moe_bytes"], raw["ref_max_num_batched_tokens"],
-                       raw["ref_max_num_seqs"], raw["cudagraph_bytes_per_layer"], raw["moe_loo_error_bytes"],
-                       tuple(raw["logs"]))
+def summary(errors: list[float]) -> list[str]:
+    if not errors:
+        return ["0", "-", "-", "-", "-"]
+    a = [abs(e) for e in errors]
+    return [str(len(a)), f"{statistics.median(a):.2f}", f"{max(a):.2f}",
+            f"{100 * sum(x <= 0.5 for x in a) / len(a):.0f}%", f"{100 * sum(x <= 1.0 for x in a) / len(a):.0f}%"]
 
 
 def main() -> None:
-    rows = []
-    for lg in calibration_logs():
-        if lg.get("kv_only"):
-            continue
-        p = predict(lg)
-        loo = ""
-        others = [x for x in calibration_logs() if x.get("use_for_fit") and x["id"] != lg["id"]
-                  and load_model(x["model"]).is_moe == load_model(lg["model"]).is_moe]
-        if others:
-            q = predict(lg, fit_without(lg["id"]))
-            loo = f"{q.kv_cache_bytes / GIB - lg['available_kv_gib']:+.2f}"
-        w_log = lg.get("model_loading_gib")
-        err_tokens = 100 * (p.kv_cache_tokens / lg["kv_cache_tokens"] - 1)
-        rows.append([
-            lg["id"],
-            f"{p.weights_bytes / GIB:.2f} / {w_log or '-'}{' (stated)' if lg.get('weights_stated_only') else ''}",
-            f"{p.kv_cache_bytes / GIB:.2f} / {lg['available_kv_gib']}",
-            f"{p.kv_cache_tokens:,} / {lg['kv_cache_tokens']:,} ({err_tokens:+.1f}%)",
-            f"{p.max_concurrency:.2f} / {lg.get('max_concurrency', '-')}",
-            loo or "n/a (only log of its class)",
-        ])
-    print(tabulate(rows, headers=["log", "weights GiB pred/log", "available GiB pred/log",
-                                  "KV tokens pred/log", "concurrency pred/log", "available err, leave-one-out"]))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--all", action="store_true", help="also list the calibration logs")
+    args = ap.parse_args()
+    roles = ("validation", "calibration") if args.all else ("validation",)
+    for role in roles:
+        rows, skipped = [], []
+        evaluated = []
+        for o in outcomes(role):
+            if o.case is None or o.predicted is None:
+                skipped.append((o.log["id"], o.skipped))
+                continue
+            evaluated.append(o)
+            p = o.predicted
+            we = o.weights_error_gib
+            rows.append([
+                o.log["id"][:58], "MoE" if o.case.model.is_moe else "dense", o.case.release.label,
+                f"{p.kv_cache_bytes / GIB:.2f} / {o.log['available_kv_gib']}",
+                f"{o.available_error_gib:+.2f}", f"{o.overhead_error_gib:+.2f}",
+                "-" if we is None else f"{we:+.2f}",
+            ])
+        print(f"\n{role} logs: 'Available KV cache memory' predicted / printed (GiB)\n")
+        print(tabulate(rows, headers=["log", "class", "vLLM", "available", "error", "error (log weights)",
+                                      "weights error"], tablefmt="simple"))
+        if skipped:
+            print(f"\nnot evaluable ({len(skipped)}): " + "; ".join(f"{i} ({why[:70]})" for i, why in skipped))
+        errs = [(o, e) for o in evaluated if (e := o.available_error_gib) is not None]
+        table = [["all", *summary([e for _, e in errs])],
+                 ["MoE", *summary([e for o, e in errs if o.case and o.case.model.is_moe])],
+                 ["dense", *summary([e for o, e in errs if o.case and not o.case.model.is_moe])]]
+        table += [[f"vLLM {name}", *summary([e for o, e in errs if band_of(o) == name])] for name, _ in BANDS]
+        table.append(["overhead only (log weights)",
+                      *summary([e for o in evaluated if (e := o.overhead_error_gib) is not None])])
+        print(f"\n{role}: |error| of available KV memory (GiB)\n")
+        print(tabulate(table, headers=["subset", "logs", "median", "max", "<= 0.5 GiB", "<= 1.0 GiB"],
+                       tablefmt="simple"))
+    print(f"\nre-planning from a log of the same deployment (--from-log), 80th percentile |error|: "
+          f"{from_log_error(load_fit()):.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def smi_fields(g: ET.Element) -> dict[str, Any]:
         "name": s("product_name"),
         "uuid": s("uuid"),
         "pci_bus_id": s("pci/pci_bus_id"),
-        "architecture": (s("product_architecture") or "").lower() or None,
+        "architecture": (s("product_architecture") or "").lower().removesuffix(" lovelace") or None,  # "Ada Lovelace"
         "memory_total_mib": n("fb_memory_usage/total"),
         "memory_reserved_mib": n("fb_memory_usage/reserved"),
         "memory_used_mib": n("fb_memory_usage/used"),
@@ -108,6 +108,19 @@ def smi_fields(g: ET.Element) -> dict[str, Any]:
         "pcie_width_max": n("pci/pci_gpu_link_info/link_widths/max_link_width"),
         "fabric_state": None if state is None else state.lower().replace(" ", "_"),
         "process_count": 0 if procs is None else len(procs.findall("process_info")),
+        # Blackwell-era fields (fabric v3, recovery action, C2C); nvidia-smi prints the status with
+        # nvmlErrorString ("Insufficient Resources"), the probe names it ("InsufficientResources").
+        "fabric_status_name": None if state != "Completed" or s("fabric/status") is None
+        else (s("fabric/status") or "").replace(" ", ""),
+        "fabric_clique_id": n("fabric/cliqueId") if state == "Completed" else None,
+        "fabric_cluster_uuid": s("fabric/clusterUuid") if state == "Completed" else None,
+        "fabric_health_summary": None if s("fabric/health/summary") is None
+        else (s("fabric/health/summary") or "").lower().replace(" ", "_"),
+        "recovery_action_name": {"None": "none", "Reset": "gpu_reset", "GPU Reset": "gpu_reset",
+                                 "Node Reboot": "node_reboot", "Drain P2P": "drain_p2p",
+                                 "Drain and Reset": "drain_and_reset"}.get(s("gpu_recovery_action") or "",
+                                                                           s("gpu_recovery_action")),
+        "c2c_enabled": en("c2c_mode"),
     }
 
 
@@ -125,7 +138,8 @@ def probe_fields(gpu: GpuInfo) -> dict[str, Any]:
         "remapped_rows_uncorrectable", "remapped_rows_pending", "remapped_rows_failure", "retired_pages_sbe",
         "retired_pages_dbe", "clock_graphics_mhz", "clock_sm_mhz", "clock_mem_mhz", "max_clock_graphics_mhz",
         "max_clock_sm_mhz", "max_clock_mem_mhz", "temperature_c", "pcie_gen_current", "pcie_gen_max",
-        "pcie_width_current", "pcie_width_max", "fabric_state")}
+        "pcie_width_current", "pcie_width_max", "fabric_state", "fabric_clique_id", "fabric_cluster_uuid",
+        "recovery_action_name", "c2c_enabled")}
     d.update(
         memory_total_mib=mib(gpu.memory_total_bytes),
         memory_reserved_mib=mib(gpu.memory_reserved_bytes),
@@ -140,6 +154,11 @@ def probe_fields(gpu: GpuInfo) -> dict[str, Any]:
     )
     if d["fabric_state"] == "not_supported":
         d["fabric_state"] = None
+    completed = gpu.fabric_state == "completed"
+    d["fabric_status_name"] = gpu.fabric_status_name if completed else None
+    if not completed:
+        d["fabric_clique_id"] = d["fabric_cluster_uuid"] = None
+    d["fabric_health_summary"] = None if gpu.fabric_health_summary == "not_supported" else gpu.fabric_health_summary
     return d
 
 

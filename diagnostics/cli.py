@@ -1,9 +1,10 @@
-"""`diagnose` entry point: ``main(argv=None) -> int``. Parse -> source(s) -> report.
+"""Why did my vLLM launch fail, or will it? Checks GPUs, logs and `vllm serve` commands.
 
     diagnose                                  this machine: NVML probe, GPU health, environment
     diagnose --save-snapshot FILE             ... and save the snapshot (redacted, atomically)
-    diagnose --snapshot FILE                  another machine, offline
+    diagnose --snapshot FILE                  another machine (or a saved Ray cluster), offline
     diagnose --log FILE|-                     a vLLM server log (gzip read): known failures, hangs, startup figures
+    diagnose --ray [ADDRESS]                  every node of a Ray cluster (needs the ray extra)
     diagnose --gpu G [--num-gpus N] [--model M --tp ...]     a target machine: will the deployment start there?
     diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight of a command
 
@@ -18,13 +19,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from planner.errors import PlannerError
-
-PREFIX = "diagnose: error: "
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, progress, run_main
 
 
 class UsageError(Exception):
-    """Bad usage; the message has no prefix (main adds ``diagnose: error:``)."""
+    """Bad usage; the message has no prefix (``run_main`` adds ``diagnose: error:``)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,26 +34,45 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> _Parser:
     p = _Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("sources")
-    src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine")
+    src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine or cluster")
     src.add_argument("--save-snapshot", metavar="FILE", help="probe this machine and save the snapshot")
     src.add_argument("--log", metavar="FILE", help="scan a vLLM server log (- for stdin; gzip is read)")
+    src.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                     help="probe every node of a Ray cluster (default address: RAY_ADDRESS, else the local one)")
+    src.add_argument("--ray-timeout", type=_seconds, metavar="S", help="seconds to wait for each node (default 30)")
     tgt = p.add_argument_group("target machine (instead of this one)")
-    tgt.add_argument("--gpu", help="GPU type from data/gpus.toml")
-    tgt.add_argument("--num-gpus", type=int)
-    tgt.add_argument("--vllm-version", help="vLLM version on the target (default: installed, else the catalog's)")
+    tgt.add_argument("--gpu", help="GPU type of the target, as `planner catalog` lists them (default: this machine's)")
+    tgt.add_argument("--num-gpus", type=int, metavar="N",
+                     help="GPUs on the target (default: the layout's TP x PP x DP, or this machine's count)")
+    tgt.add_argument("--vllm-version", metavar="X.Y.Z",
+                     help="vLLM version on the target (default: the installed one, else the catalog's)")
     plan = p.add_argument_group("planned deployment (or give a vllm serve command after --)")
-    plan.add_argument("--model", help="catalog name or config.json (default with --gpu: the planner's model)")
-    plan.add_argument("--quant")
-    plan.add_argument("--tp", type=int)
-    plan.add_argument("--pp", type=int)
-    plan.add_argument("--dp", type=int)
-    plan.add_argument("--ep", action="store_true")
-    plan.add_argument("--max-model-len")
-    plan.add_argument("--kv-cache-dtype", default="auto")
-    plan.add_argument("--gpu-memory-utilization", type=float)
-    p.add_argument("--json", action="store_true", help="one JSON object: {findings, snapshot, ...}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    plan.add_argument("--model", metavar="NAME|PATH",
+                      help="catalog name or HF config.json path (default: none; with --gpu, the planner's model)")
+    plan.add_argument("--quant", help="weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's)")
+    plan.add_argument("--tp", type=int, metavar="N", help="tensor-parallel size (default: 1)")
+    plan.add_argument("--pp", type=int, metavar="N", help="pipeline-parallel size (default: 1)")
+    plan.add_argument("--dp", type=int, metavar="N", help="data-parallel replicas (default: 1)")
+    plan.add_argument("--ep", action="store_true", help="expert parallelism (default: off)")
+    plan.add_argument("--max-model-len", metavar="TOKENS",
+                      help="tokens per request: 196608, 128K, 1M (default: the model's maximum)")
+    plan.add_argument("--kv-cache-dtype", default="auto", metavar="DTYPE",
+                      help="KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto)")
+    plan.add_argument("--gpu-memory-utilization", type=float, metavar="F",
+                      help="fraction of GPU memory vLLM may use, in (0, 1] (default: the version's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (findings, snapshot) instead of text")
+    p.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--ray-timeout must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -116,14 +134,25 @@ def run(argv: list[str]) -> tuple[int, str]:
         raise UsageError("--snapshot and --save-snapshot cannot be combined")
     if command is not None and (args.snapshot or args.model):
         raise UsageError("a vllm serve command after -- describes the deployment; drop --snapshot/--model")
+    if args.ray is not None and (args.log or command is not None):
+        raise UsageError("--ray cannot be combined with --log or a vllm serve command")
     rel = _release(args.vllm_version)
     if args.num_gpus is not None and args.num_gpus < 1:
         raise UsageError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus and not args.gpu and command is None:
         raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")
+
+    if args.ray is not None or args.snapshot:  # a Ray cluster, live or saved (diagnostics/cluster.py)
+        from diagnostics import cluster
+
+        done = cluster.run(args, _deployment(args, rel, default_model=False), lambda: rel.version)
+        if done is not None:
+            return done
+
     results = []
     if args.log:
-        results.append(sources.log_file(args.log, gpu=args.gpu))
+        with progress(f"scanning {args.log}") as tick:
+            results.append(sources.log_file(args.log, gpu=args.gpu, progress=tick))
     if command is not None:
         results.append(sources.command(command, rel, gpu=args.gpu, num_gpus=args.num_gpus, probe=_this_machine_probe))
     elif args.snapshot:
@@ -162,31 +191,15 @@ def _this_machine_probe() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    ours = argv[: argv.index("--")] if "--" in argv else argv
-    debug = "--debug" in ours
-    try:
-        code, out = run(argv)
-    except UsageError as exc:
-        print(PREFIX + str(exc).splitlines()[0], file=sys.stderr)
-        return 2
-    except PlannerError as exc:
-        print(PREFIX + str(exc).splitlines()[0], file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("diagnose: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if debug:
-            raise
-        from diagnostics.redact import redact
+    from diagnostics.redact import redact
 
-        print(f"{PREFIX}internal error ({type(exc).__name__}: {redact(str(exc))[:200]}); rerun with --debug",
-              file=sys.stderr)
-        return 2
-    with contextlib.suppress(BrokenPipeError):
-        sys.stdout.write(out)
-    return code
+    def body(args: list[str]) -> int:
+        code, out = run(args)
+        with contextlib.suppress(BrokenPipeError):
+            sys.stdout.write(out)
+        return code
+
+    return run_main("diagnose", body, argv, usage_errors=(UsageError,), scrub=redact)
 
 
 if __name__ == "__main__":

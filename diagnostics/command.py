@@ -27,7 +27,9 @@ SHORT = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "dp": "da
 DOCKER_VALUE_OPTS = {"-e", "--env", "-v", "--volume", "-p", "--publish", "--gpus", "--name", "--ipc", "--shm-size",
                      "--runtime", "--entrypoint", "--network", "--net", "--ulimit", "-w", "--workdir", "-u", "--user",
                      "--env-file", "--device", "--mount", "--platform", "--restart", "--cpus", "-m", "--memory",
-                     "--label", "-l", "--hostname", "-h", "--pull", "--cap-add", "--security-opt", "--add-host"}
+                     "--label", "-l", "--hostname", "-h", "--pull", "--cap-add", "--cap-drop", "--security-opt",
+                     "--add-host", "--group-add", "--device-cgroup-rule", "--tmpfs", "--pid", "--uts", "--dns",
+                     "--log-driver", "--log-opt", "--stop-signal", "--cidfile"}
 
 
 @dataclass(frozen=True)

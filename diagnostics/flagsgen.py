@@ -17,7 +17,6 @@ made every `planner size` command fail `diagnose`'s pre-flight with unknown-flag
 from __future__ import annotations
 
 import ast
-import sys
 import zipfile
 from collections.abc import Callable
 
@@ -106,24 +105,48 @@ def extract(sources: dict[str, str]) -> dict[str, bool]:
     return flags
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if not args:
-        print("usage: python3 -m diagnostics.flagsgen VLLM_WHEEL", file=sys.stderr)
-        return 2
+def _read_wheel(path: str) -> dict[str, str]:
+    """The argument sources inside a vLLM wheel; one-line InvalidInputError when it cannot be read or lacks
+    a source file a flag list needs (flagsgen fails loudly rather than writing a partial list)."""
+    from planner.errors import InvalidInputError
+
     try:
-        with zipfile.ZipFile(args[0]) as zf:
-            sources = read_sources(zf.namelist(), lambda name: zf.read(name).decode("utf-8"))
-        flags = extract(sources)
+        with zipfile.ZipFile(path) as zf:
+            return read_sources(zf.namelist(), lambda name: zf.read(name).decode("utf-8"))
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path!r}: no such file; give a vLLM wheel (vllm-X.Y.Z-*.whl)") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{path!r} is a directory; give a vLLM wheel (vllm-X.Y.Z-*.whl)") from None
+    except zipfile.BadZipFile:
+        raise InvalidInputError(f"{path!r} is not a wheel (not a zip archive)") from None
+    except FlagsError as exc:
+        raise InvalidInputError(f"{path!r}: {exc}") from None
+    except OSError as exc:
+        raise InvalidInputError(f"{path!r} cannot be read ({exc.strerror or exc})") from None
+
+
+def _run(args: list[str]) -> int:
+    from planner.clitools import UsageError
+    from planner.errors import InvalidInputError
+
+    if len(args) != 1 or args[0].startswith("-"):
+        raise UsageError("usage: python3 -m diagnostics.flagsgen VLLM_WHEEL > data/flags/vllm-serve-X.Y.Z.txt")
+    flags = extract(_read_wheel(args[0]))
+    try:
         check(flags)
-    except (FlagsError, OSError, zipfile.BadZipFile) as exc:
-        print(f"flagsgen: error: {args[0]}: {exc}", file=sys.stderr)
-        return 2
+    except FlagsError as exc:
+        raise InvalidInputError(f"{args[0]!r}: {exc}") from None
     print(f"# vllm serve flags extracted from {args[0].rsplit('/', 1)[-1]} by python3 -m diagnostics.flagsgen")
     print("# name<TAB>bool (takes no value; --no-NAME also accepted) or value")
     for name in sorted(flags):
         print(f"{name}\t{'bool' if flags[name] else 'value'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from planner.clitools import run_main
+
+    return run_main("flagsgen", _run, argv)
 
 
 if __name__ == "__main__":

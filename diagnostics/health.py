@@ -12,8 +12,8 @@ import dataclasses
 import math
 
 from diagnostics.findings import Finding
-from diagnostics.probe import GpuInfo, Snapshot
-from diagnostics.signatures import finding
+from diagnostics.probe import GpuInfo, Snapshot, TopologyLink
+from diagnostics.signatures import finding, signature
 from planner.catalog import gpu_for_nvml_name, vllm_setting
 from planner.specs import GpuSpec
 
@@ -88,20 +88,128 @@ def _per_gpu(snap: Snapshot) -> list[Finding]:
                 out.append(finding("nvlink-down", f"inactive links {down} of {len(g.nvlinks)}",
                                    title=f"{tag} has NVLink links down",
                                    severity="error" if len(snap.gpus) > 1 else "warning"))
-        if g.fabric_state in ("not_started", "in_progress") or (
-            g.fabric_state == "completed" and g.fabric_status not in (None, 0)
-        ):
-            out.append(finding("fabric-not-ready", f"fabric state {g.fabric_state}, status {g.fabric_status}",
-                               title=f"{tag} NVLink fabric is not ready"))
         if g.mig_mode_current:
             out.append(finding("mig-enabled", f"MIG current {g.mig_mode_current}, pending {g.mig_mode_pending}",
                                title=f"{tag} is in MIG mode"))
-        if g.persistence_mode is False:
-            out.append(finding("persistence-off", "persistence mode disabled",
-                               title=f"{tag} has persistence mode off"))
+    pm_off = [g for g in snap.gpus if not g.lost and g.persistence_mode is False]
+    if pm_off:
+        # One finding for all GPUs: an 8-GPU host with persistence off is one fact, not eight.
+        out.append(finding("persistence-off", "persistence mode disabled",
+                           title=f"{_gpus_tag(pm_off)}: persistence mode off"))
+    out += _fabric_recovery_nvlink(snap)
     names = {g.name for g in snap.gpus if g.name}
     if len(names) > 1:
         out.append(finding("mixed-gpu-models", ", ".join(f"GPU {g.index}: {g.name}" for g in snap.gpus)))
+    return out
+
+
+# ------------------------------------------------------------- fabric, recovery action, NVLink health
+
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 3, 5] -> "0-3,5"."""
+    out: list[str] = []
+    for i in sorted(indices):
+        if out and out[-1].split("-")[-1] == str(i - 1):
+            out[-1] = out[-1].split("-")[0] + f"-{i}"
+        else:
+            out.append(str(i))
+    return ",".join(out)
+
+
+def _gpus_tag(gpus: list[GpuInfo]) -> str:
+    names = sorted({g.name for g in gpus if g.name})
+    model = f" ({names[0]})" if len(names) == 1 else ""
+    if len(gpus) == 1:
+        g = gpus[0]
+        return f"GPU {g.index}" + (f" ({g.name}, {g.pci_bus_id})" if g.name else "")
+    return f"GPUs {_ranges([g.index for g in gpus])}{model}"
+
+
+def _emit(rule_id: str, hits: list[tuple[GpuInfo, str]], severity: str | None = None) -> list[Finding]:
+    """One finding per distinct evidence text, naming every GPU that shares it (wording: the catalog's)."""
+    sig = signature(rule_id)
+    by_evidence: dict[str, list[GpuInfo]] = {}
+    for g, evidence in hits:
+        by_evidence.setdefault(evidence, []).append(g)
+    return [finding(rule_id, evidence, severity=severity, title=f"{_gpus_tag(gpus)}: {sig.title}")
+            for evidence, gpus in by_evidence.items()]
+
+
+def _fabric_evidence(g: GpuInfo) -> str:
+    health = {k: v for k, v in g.fabric_health.items() if v not in ("not_supported", "false", "none")}
+    parts = [f"fabric state {g.fabric_state}"]
+    if g.fabric_state == "completed":
+        parts.append(f"status {g.fabric_status_name} ({g.fabric_status})")
+        parts.append(f"clique {g.fabric_clique_id}, cluster {g.fabric_cluster_uuid}")
+    if g.fabric_health_summary is not None:
+        parts.append(f"health summary {g.fabric_health_summary}")
+    if health:
+        parts.append("health " + ", ".join(f"{k} {v}" for k, v in health.items()))
+    return "; ".join(parts)
+
+
+def _fabric_recovery_nvlink(snap: Snapshot) -> list[Finding]:
+    gpus = [g for g in snap.gpus if not g.lost]
+    not_ready, error, degraded, recovery = [], [], [], []
+    for g in gpus:
+        health = g.fabric_health
+        if g.fabric_state in ("not_started", "in_progress"):
+            not_ready.append((g, f"fabric state {g.fabric_state} (nvmlDeviceGetGpuFabricInfoV)"))
+        elif g.fabric_state == "completed":
+            bad_config = health.get("incorrect_configuration") not in (None, "not_supported", "none")
+            if (g.fabric_status not in (None, 0) or g.fabric_health_summary == "unhealthy"
+                    or health.get("route_unhealthy") == "true" or bad_config):
+                error.append((g, _fabric_evidence(g)))
+            elif (g.fabric_health_summary == "limited_capacity" or "true" in (
+                    health.get("degraded_bandwidth"), health.get("route_recovery_in_progress"),
+                    health.get("access_timeout_recovery"))):
+                degraded.append((g, _fabric_evidence(g)))
+        if g.recovery_action not in (None, 0):
+            recovery.append(g)
+    out = _emit("fabric-not-ready", not_ready) + _emit("fabric-error", error)
+    out += _emit("fabric-degraded-bandwidth", degraded)
+    sig = signature("gpu-recovery-action-required")
+    for g in recovery:
+        evidence = f"NVML field 230 (GPU recovery action) = {g.recovery_action} ({g.recovery_action_name or '?'})"
+        case = sig.case_for(evidence)  # the catalog's fix for this action
+        fix = case.fix.replace("<GPU>", str(g.index)) if case else sig.fix
+        out.append(finding(sig.id, evidence, title=f"{_gpus_tag([g])}: {sig.title}", fix=fix))
+    return out + _nvlink_degraded(snap, gpus)
+
+
+def _nvlink_degraded(snap: Snapshot, gpus: list[GpuInfo]) -> list[Finding]:
+    """NVLink P2P missing for some pairs of an NVLink-connected host; links slower than the host's others."""
+    out: list[Finding] = []
+    by_index = {g.index: g for g in gpus}
+    peers: dict[int, set[int]] = {g.index: set() for g in gpus}
+    missing: dict[int, list[TopologyLink]] = {g.index: [] for g in gpus}
+    for t in snap.topology:
+        if t.a not in by_index or t.b not in by_index or t.p2p_nvlink_status is None:
+            continue
+        for x, y in ((t.a, t.b), (t.b, t.a)):
+            (peers[x].add(y) if t.nvlink else missing[x].append(t))
+    most = max((len(p) for p in peers.values()), default=0)
+    # Only on hosts where NVLink P2P exists at all, and only for GPUs that reach fewer peers than the best
+    # connected one: NVLink-bridged PCIe pairs (every GPU reaches one peer) are not degraded.
+    hits = []
+    for i, p in peers.items():
+        if most and len(p) < most and missing[i]:
+            lost = sorted({t.b if t.a == i else t.a for t in missing[i]})
+            paths = sorted({t.path or "?" for t in missing[i]})
+            status = sorted({t.p2p_nvlink_status for t in missing[i] if t.p2p_nvlink_status is not None})
+            hits.append((by_index[i], f"no NVLink peer-to-peer to GPUs {lost} (NVML P2P status over NVLink "
+                                      f"{status}, PCIe path {'/'.join(paths)}); it reaches {len(p)} peers over "
+                                      f"NVLink, the best connected GPU reaches {most}"))
+    out += _emit("nvlink-degraded", hits)
+    speeds = [lk.speed_mbps for g in gpus for lk in g.nvlinks if lk.active and lk.speed_mbps]
+    top = max(speeds, default=0)
+    slow = []
+    for g in gpus:
+        low = [(lk.link, lk.speed_mbps) for lk in g.nvlinks if lk.active and lk.speed_mbps and lk.speed_mbps < top]
+        if low:
+            slow.append((g, f"links {[k for k, _ in low]} at {sorted({v for _, v in low})} MB/s; "
+                            f"the host's other active links run at {top} MB/s (NVML_FI_DEV_NVLINK_GET_SPEED)"))
+    out += _emit("nvlink-degraded", slow, severity="warning")
     return out
 
 

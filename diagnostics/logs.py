@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import IO, Any
 
 from diagnostics.redact import redact
@@ -402,7 +403,8 @@ def _root_exception(before: bytes, after: bytes, number: int) -> tuple[str | Non
     return None, None
 
 
-def _blocks(stream: IO[bytes], progress: Callable[[int], None] | None) -> Iterator[tuple[bytes, int]]:
+def _blocks(stream: IO[bytes], progress: Callable[[int, int | None], None] | None,
+            size_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
     """Newline-terminated blocks of about BLOCK_BYTES (the last may lack the newline), with bytes read so far."""
     carry = b""
     total = 0
@@ -410,7 +412,7 @@ def _blocks(stream: IO[bytes], progress: Callable[[int], None] | None) -> Iterat
         chunk = stream.read(BLOCK_BYTES)
         total += len(chunk)
         if progress is not None:
-            progress(total)
+            progress(total, size_bytes)
         if not chunk:
             if carry:
                 yield carry, total
@@ -426,15 +428,17 @@ def _blocks(stream: IO[bytes], progress: Callable[[int], None] | None) -> Iterat
 
 
 def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
-                progress: Callable[[int], None] | None = None) -> LogScan:
-    """Scan a binary stream; ``progress(bytes_read)`` is called after each block is read."""
+                progress: Callable[[int, int | None], None] | None = None,
+                size_bytes: int | None = None) -> LogScan:
+    """Scan a binary stream; ``progress(bytes_read, size_bytes)`` is called after each block is read
+    (``size_bytes``: the stream's size when known, for a progress bar)."""
     scanner = _Scanner(sigs if sigs is not None else signatures())
     before = b""
     pending: bytes | None = None
     base = 0
     line = 1
     total = 0
-    for block, read in _blocks(stream, progress):
+    for block, read in _blocks(stream, progress, size_bytes):
         total = read
         if pending is not None:
             scanner.block(pending, base, line, before, block[:CONTEXT_BYTES])
@@ -450,14 +454,28 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
     return scanner.result(line - 1, total)
 
 
-def scan_path(path: str, *, progress: Callable[[int], None] | None = None) -> LogScan:
-    """Scan a file (gzip read), or standard input for ``-``; unreadable or binary input -> InvalidInputError."""
+def scan_path(path: str, progress: Callable[[int, int | None], None] | None = None) -> LogScan:
+    """Scan a file (gzip read), or standard input for ``-``; unreadable or binary input -> InvalidInputError.
+    ``progress`` as :func:`scan_stream`, with the file's size as the total (unknown for gzip and stdin)."""
     import zlib
 
     from planner.userfile import open_user_stream
 
+    size = _plain_size(path)
     with open_user_stream(path, "--log") as stream:
         try:
-            return scan_stream(stream, progress=progress)
+            return scan_stream(stream, progress=progress, size_bytes=size)
         except (OSError, EOFError, zlib.error) as exc:
             raise InvalidInputError(f"--log {path!r} is truncated or damaged ({exc})") from None
+
+
+def _plain_size(path: str) -> int | None:
+    """The byte size of an uncompressed regular file (the total a progress bar counts to), else None."""
+    p = Path(path)
+    try:
+        if path == "-" or not p.is_file():
+            return None
+        with p.open("rb") as fh:
+            return None if fh.read(2) == b"\x1f\x8b" else p.stat().st_size
+    except OSError:
+        return None

@@ -7,8 +7,9 @@ one ``None``, never a crashed probe.  The probe never knows which backend it has
 backend answers from a recording made on a real GPU host by ``python -m diagnostics.record``.
 
 Calls are named after nvidia-ml-py's functions; arguments are the device index (not a handle, so
-recordings replay anywhere) and symbolic names for enums (``"SM"``, ``"UNCORRECTED"``), so a
-recording reads like the call it answers.
+recordings replay anywhere) and symbolic names for enums (``"SM"``, ``"UNCORRECTED"``) and for field
+ids (``nvmlDeviceGetFieldValues(0, "GPU_RECOVERY_ACTION")``), so a recording reads like the call it answers.
+A field value's own return code (NotSupported on a GPU without that field) is that call's error.
 """
 
 from __future__ import annotations
@@ -124,6 +125,61 @@ _ENUMS: dict[str, str] = {
     "DBE": "NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR",
 }
 
+#: Field ids read with ``nvmlDeviceGetFieldValues``, by the symbolic name a recording shows.  Values and
+#: the nvidia-ml-py version that first defines them: /work/evidence/blackwell/nvml_constants.md, read from
+#: the pynvml.py of 17 official wheels (12.535.133 ... 13.615.71).  Hard-coded, not looked up in the
+#: binding, so an older binding can still ask a newer driver (the driver answers per value).
+FIELD_IDS: dict[str, int] = {
+    "NVLINK_GET_SPEED": 164,  # NVML_FI_DEV_NVLINK_GET_SPEED, MB/s (10^6 B/s) per link (scopeId = link); <= 12.535.133
+    "GPU_RECOVERY_ACTION": 230,  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION, nvmlDeviceGpuRecoveryAction_t; 12.570.86
+}
+
+#: nvmlValueType_t -> the member of nvmlValue_t holding the value (nvml.h; pynvml NVML_VALUE_TYPE_*).
+_VALUE_MEMBERS = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+
+#: NVML_GPU_FABRIC_UUID_LEN (nvml.h, pynvml >= 12.570.86).
+_FABRIC_UUID_LEN = 16
+
+
+class _FabricInfoV2(ctypes.Structure):
+    """nvmlGpuFabricInfo_v2_t exactly as nvml.h declares it (state is ``unsigned char``).
+
+    Our own struct, not the binding's: nvidia-ml-py 12.550.52 and 12.560.30 declare ``clusterUuid`` as 80
+    bytes (every later field mis-decoded), 12.570.86-12.575.51 as ``c_char`` (truncated at the first NUL),
+    and the binding declares ``state`` as ``c_uint`` (nvml_constants.md section 2).
+    """
+
+    _fields_ = [("version", ctypes.c_uint), ("clusterUuid", ctypes.c_uint8 * _FABRIC_UUID_LEN),
+                ("status", ctypes.c_uint), ("cliqueId", ctypes.c_uint), ("state", ctypes.c_uint8),
+                ("healthMask", ctypes.c_uint)]
+
+
+class _FabricInfoV3(ctypes.Structure):
+    """nvmlGpuFabricInfo_v3_t: v2 plus ``healthSummary`` (nvml.h; NVML 13.580.65 and later)."""
+
+    _fields_ = [*_FabricInfoV2._fields_, ("healthSummary", ctypes.c_uint8)]
+
+
+def _struct_version(struct: type[ctypes.Structure], version: int) -> int:
+    """NVML_STRUCT_VERSION(name, ver) = sizeof(struct) | ver << 24 (nvml.h)."""
+    return ctypes.sizeof(struct) | (version << 24)
+
+
+#: (struct, version word), newest first: v3 = 0x3000028, v2 = 0x2000024 as nvml.h and pynvml define them.
+FABRIC_STRUCTS: tuple[tuple[type[ctypes.Structure], int], ...] = (
+    (_FabricInfoV3, _struct_version(_FabricInfoV3, 3)),
+    (_FabricInfoV2, _struct_version(_FabricInfoV2, 2)),
+)
+
+#: NVML_ERROR_ARGUMENT_VERSION_MISMATCH: the driver does not know this struct version (nvml.h).
+_ARGUMENT_VERSION_MISMATCH = 25
+
+
+def _uuid_text(raw: Any) -> str:
+    b = bytes(raw)
+    h = b.hex()
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
 
 def _plain(value: Any) -> JSONValue:
     """ctypes structs, bytes and tuples -> JSON-ready Python values."""
@@ -202,16 +258,58 @@ class RealBackend:
         bus = info.busId
         return {"busId": bus.decode() if isinstance(bus, bytes) else str(bus)}
 
+    def _c_function(self, name: str) -> Any:
+        """The C entry point itself (pynvml raises NVMLError_FunctionNotFound where the driver lacks it)."""
+        getter = getattr(self._nv, "_nvmlGetFunctionPointer", None)
+        if getter is None:
+            raise NvmlCallError("FunctionNotFound")
+        return getter(name)
+
     def _fabric(self, index: int) -> JSONValue:
-        # The struct must be passed by reference: passing it by value crashed the interpreter on a
-        # real H100 host (shared/reference/vllm-memory.md section 6.2).
-        nv = self._nv
-        info = nv.c_nvmlGpuFabricInfo_v3_t() if hasattr(nv, "c_nvmlGpuFabricInfo_v3_t") else nv.c_nvmlGpuFabricInfoV_t()
-        nv.nvmlDeviceGetGpuFabricInfoV(self._handle(index), ctypes.byref(info))
-        out = {"state": int(info.state), "status": int(info.status), "healthMask": int(info.healthMask)}
+        """nvmlDeviceGetGpuFabricInfoV with the v3 struct, else v2 (drivers before 13.580.65 know only v2).
+
+        The struct goes by reference: passing it by value crashed the interpreter on a real H100 host
+        (shared/reference/vllm-memory.md section 6.2).  The health mask is returned raw; it is decoded
+        with fixed field widths in the probe, never with the binding's WIDTH constants (0x11 in some).
+        """
+        fn = self._c_function("nvmlDeviceGetGpuFabricInfoV")
+        handle = self._handle(index)
+        ret = _ARGUMENT_VERSION_MISMATCH
+        for struct, version in FABRIC_STRUCTS:
+            info: Any = struct()
+            info.version = version
+            ret = int(fn(handle, ctypes.byref(info)))
+            if ret != _ARGUMENT_VERSION_MISMATCH:
+                break
+        if ret != 0:
+            raise self._nv.NVMLError(ret)
+        out = {"version": version >> 24, "state": int(info.state), "status": int(info.status),
+               "cliqueId": int(info.cliqueId), "clusterUuid": _uuid_text(info.clusterUuid),
+               "healthMask": int(info.healthMask)}
         if hasattr(info, "healthSummary"):
             out["healthSummary"] = int(info.healthSummary)
         return out
+
+    def _field(self, index: int, field: str, scope: int = 0) -> JSONValue:
+        """One NVML field value; its own return code (NotSupported...) becomes this call's error."""
+        if field not in FIELD_IDS:
+            raise NvmlCallError("InvalidArgument")
+        fn = getattr(self._nv, "nvmlDeviceGetFieldValues", None)
+        if fn is None:
+            raise NvmlCallError("FunctionNotFound")
+        value = fn(self._handle(index), [(FIELD_IDS[field], int(scope))])[0]
+        if int(value.nvmlReturn) != 0:
+            raise self._nv.NVMLError(int(value.nvmlReturn))
+        member = _VALUE_MEMBERS.get(int(value.valueType))
+        if member is None:
+            raise NvmlCallError(f"UnknownValueType({int(value.valueType)})")
+        return _plain(getattr(value.value, member))
+
+    def _c2c(self, index: int) -> JSONValue:
+        fn = getattr(self._nv, "nvmlDeviceGetC2cModeInfoV", None)
+        if fn is None:
+            raise NvmlCallError("FunctionNotFound")
+        return {"isC2cEnabled": int(fn(self._handle(index)).isC2cEnabled)}
 
     def _processes(self, index: int) -> JSONValue:
         procs = self._nv.nvmlDeviceGetComputeRunningProcesses(self._handle(index))
@@ -230,6 +328,8 @@ _SPECIAL: dict[str, Callable[..., JSONValue]] = {
     "nvmlDeviceGetMemoryInfo": RealBackend._memory_v1,
     "nvmlDeviceGetPciInfo": RealBackend._pci,
     "nvmlDeviceGetGpuFabricInfoV": RealBackend._fabric,
+    "nvmlDeviceGetFieldValues": RealBackend._field,
+    "nvmlDeviceGetC2cModeInfoV": RealBackend._c2c,
     "nvmlDeviceGetComputeRunningProcesses": RealBackend._processes,
     "nvmlDeviceGetRemappedRows": RealBackend._remapped,
     "nvmlDeviceGetRetiredPagesCount": RealBackend._retired,

@@ -134,12 +134,22 @@ def corrected_deployment(dep: Deployment, target: Target) -> Deployment | None:
     usable = own + sorted((p for p in plans if p.estimated_max_model_len > 0 and p not in own),
                           key=lambda p: -p.estimated_max_model_len)
     for p in usable:
-        if p.estimated_max_model_len <= 0:
+        length = _safe_length(p)
+        if length <= 0:
             continue
-        shorter = replace(_layout(dep, p), max_model_len=p.estimated_max_model_len)
+        shorter = replace(_layout(dep, p), max_model_len=length)
         if _fits(shorter, target):
             return shorter
     return None
+
+
+def _safe_length(plan: MemoryPlan) -> int:
+    """The longest max_model_len the plan's KV cache holds with the memory model's error band to spare (so
+    the correction raises no kv-cache-marginal), rounded down to 1,024 tokens for a readable command."""
+    if plan.estimated_max_model_len <= 0 or plan.kv_cache_bytes <= 0:
+        return 0
+    spare = max(0.0, 1 - plan.band_gib * GIB / plan.kv_cache_bytes)
+    return int(plan.estimated_max_model_len * spare) // 1024 * 1024
 
 
 def _apply(cmd: ParsedCommand, old: Deployment, new: Deployment) -> ParsedCommand:

@@ -38,11 +38,52 @@ ARCHITECTURES = {2: "kepler", 3: "maxwell", 4: "pascal", 5: "volta", 6: "turing"
 
 FABRIC_STATES = {0: "not_supported", 1: "not_started", 2: "in_progress", 3: "completed"}
 
+#: NVML_GPU_FABRIC_HEALTH_SUMMARY_* (nvml.h; nvidia-ml-py >= 13.580.65), the v3 fabric struct's healthSummary.
+FABRIC_HEALTH_SUMMARIES = {0: "not_supported", 1: "healthy", 2: "unhealthy", 3: "limited_capacity"}
+
+#: Fields of the fabric health mask: name -> (shift, width, {value: meaning}).  nvml.h / nvidia-ml-py
+#: 13.615.71 NVML_GPU_FABRIC_HEALTH_MASK_*; widths are fixed here because the binding's WIDTH constants
+#: were 0x11 instead of 0x3 in 12.570.86-13.580.82 and 13.590.44 (nvml_constants.md section 3), which
+#: decodes FALSE (2) as NOT_SUPPORTED.  For the four 2-bit flags: 0 not supported, 1 true, 2 false.
+_FLAG = {0: "not_supported", 1: "true", 2: "false"}
+FABRIC_HEALTH_FIELDS: dict[str, tuple[int, int, dict[int, str]]] = {
+    "degraded_bandwidth": (0, 0x3, _FLAG),
+    "route_recovery_in_progress": (2, 0x3, _FLAG),
+    "route_unhealthy": (4, 0x3, _FLAG),
+    "access_timeout_recovery": (6, 0x3, _FLAG),
+    "incorrect_configuration": (8, 0xF, {0: "not_supported", 1: "none", 2: "incorrect_sysguid",
+                                         3: "incorrect_chassis_sn", 4: "no_partition", 5: "insufficient_nvlinks",
+                                         6: "incompatible_gpu_fw", 7: "invalid_location", 8: "gpu_state_invalid"}),
+    "partition_assigned": (12, 0x3, _FLAG),
+    "gfm_state": (14, 0x3, {0: "not_supported", 1: "connected", 2: "disconnected"}),
+}
+
+#: nvmlDeviceGpuRecoveryAction_t (field 230).  Value 5 meant GPU_RESET_BUS in nvidia-ml-py 13.580.65-13.580.126
+#: and RECOVER_IMEX_DOMAIN from 13.610.43; 6 and 7 appear in 13.615.71 (nvml_constants.md section 4).
+RECOVERY_ACTIONS = {0: "none", 1: "gpu_reset", 2: "node_reboot", 3: "drain_p2p", 4: "drain_and_reset",
+                    5: "recover_imex_domain (gpu_reset_bus on R580 drivers)", 6: "bus_reset", 7: "system_reboot"}
+
+#: nvmlReturn_t names (nvml.h), for the fabric ``status`` field, which is an nvmlReturn_t.
+NVML_RETURNS = {0: "Success", 1: "Uninitialized", 2: "InvalidArgument", 3: "NotSupported", 4: "NoPermission",
+                5: "AlreadyInitialized", 6: "NotFound", 7: "InsufficientSize", 8: "InsufficientPower",
+                9: "DriverNotLoaded", 10: "Timeout", 11: "IrqIssue", 12: "LibraryNotFound", 13: "FunctionNotFound",
+                14: "CorruptedInforom", 15: "GpuIsLost", 16: "ResetRequired", 17: "OperatingSystem",
+                18: "LibRmVersionMismatch", 19: "InUse", 20: "Memory", 21: "NoData", 22: "VgpuEccNotSupported",
+                23: "InsufficientResources", 24: "FreqNotSupported", 25: "ArgumentVersionMismatch",
+                26: "Deprecated", 27: "NotReady", 28: "GpuNotFound", 29: "InvalidState", 999: "Unknown"}
+
+#: nvmlNvlinkVersion_t (nvidia-ml-py >= 12.570.86 NVML_NVLINK_VERSION_*): what nvmlDeviceGetNvLinkVersion answers.
+#: The real 4xH100 recording answers 6 (= 4.0) on every link.
+NVLINK_VERSIONS = {1: "1.0", 2: "2.0", 3: "2.2", 4: "3.0", 5: "3.1", 6: "4.0", 7: "5.0", 8: "6.0"}
+
 #: nvmlGpuTopologyLevel_t
 TOPOLOGY_LEVELS = {0: "internal", 10: "single_switch", 20: "multiple_switches", 30: "host_bridge",
                    40: "numa_node", 50: "system"}
 
-NVLINK_MAX_LINKS = 18  # H100/H200/B200 have 18; probing stops at the first InvalidArgument/NotSupported
+#: NVML_NVLINK_MAX_LINKS is 36 from nvidia-ml-py 13.610.43 (18 before).  H100/H200/B200/B300/GB200 have 18
+#: links, but B300 reports 36 capability slots (flashinfer-ai/flashinfer#3990), so the probe walks up to 36
+#: and stops at the first link whose state does not read (InvalidArgument/NotSupported).
+NVLINK_MAX_LINKS = 36
 
 
 class SnapshotError(ValueError):
@@ -59,7 +100,16 @@ class ProcessInfo:
 class NvLink:
     link: int
     active: bool | None
+    #: nvmlNvlinkVersion_t as NVML answers it: 6 = NVLink 4.0 (H100), 7 = NVLink 5.0 (Blackwell).
     version: int | None
+    #: Link speed in MB/s (10^6 B/s), NVML field NVML_FI_DEV_NVLINK_GET_SPEED (nvidia-smi nvlink -s shows
+    #: 53.125 GB/s = 53125 on NVLink 5); None where NVML does not say.
+    speed_mbps: int | None = None
+
+    @property
+    def generation(self) -> str | None:
+        """The NVLink generation ("5.0" on Blackwell); None if unknown."""
+        return None if self.version is None else NVLINK_VERSIONS.get(self.version, f"version-{self.version}")
 
 
 @dataclass(frozen=True)
@@ -109,8 +159,22 @@ class GpuInfo:
     pcie_width_max: int | None = None
     nvlinks: tuple[NvLink, ...] = ()
     fabric_state: str | None = None
+    #: An nvmlReturn_t: 0 = Success, 23 = InsufficientResources...; meaningful only in state "completed".
     fabric_status: int | None = None
+    #: Raw health mask (decoded by :attr:`fabric_health`).
     fabric_health_mask: int | None = None
+    #: Which nvmlGpuFabricInfo struct the driver answered (3 carries the health summary, 2 does not).
+    fabric_info_version: int | None = None
+    fabric_clique_id: int | None = None
+    #: All zeros on a single-node NVSwitch host; the NVL72 domain's id on GB200/GB300.
+    fabric_cluster_uuid: str | None = None
+    #: "healthy", "unhealthy", "limited_capacity", "not_supported" (v3 struct only).
+    fabric_health_summary: str | None = None
+    #: nvmlDeviceGpuRecoveryAction_t from field 230 (0 none, 1 GPU reset, 2 node reboot, ...): the driver's
+    #: request before this GPU can be used again.
+    recovery_action: int | None = None
+    #: Grace-Blackwell chip-to-chip link mode (nvmlDeviceGetC2cModeInfoV): True on GB200/GB300.
+    c2c_enabled: bool | None = None
     processes: tuple[ProcessInfo, ...] = ()
     #: field -> NVML error name, for every field NVML did not answer.
     errors: tuple[tuple[str, str], ...] = ()
@@ -133,6 +197,29 @@ class GpuInfo:
     @property
     def error_map(self) -> dict[str, str]:
         return dict(self.errors)
+
+    @property
+    def fabric_health(self) -> dict[str, str]:
+        """The health mask decoded field by field ({} when NVML gave no mask)."""
+        if self.fabric_health_mask is None:
+            return {}
+        out = {}
+        for name, (shift, width, values) in FABRIC_HEALTH_FIELDS.items():
+            raw = (self.fabric_health_mask >> shift) & width
+            out[name] = values.get(raw, f"value-{raw}")
+        return out
+
+    @property
+    def fabric_status_name(self) -> str | None:
+        if self.fabric_status is None:
+            return None
+        return NVML_RETURNS.get(self.fabric_status, f"error-{self.fabric_status}")
+
+    @property
+    def recovery_action_name(self) -> str | None:
+        if self.recovery_action is None:
+            return None
+        return RECOVERY_ACTIONS.get(self.recovery_action, f"unknown-{self.recovery_action}")
 
 
 @dataclass(frozen=True)
@@ -173,6 +260,9 @@ class Snapshot:
             g["errors"] = dict(gpu.errors)
             g["cuda_total_bytes"] = gpu.cuda_total_bytes
             g["clocks_event_reasons_decoded"] = list(gpu.clocks_event_reasons_decoded)
+            g["fabric_health_decoded"] = gpu.fabric_health
+            g["fabric_status_name"] = gpu.fabric_status_name
+            g["recovery_action_name"] = gpu.recovery_action_name
         return d
 
     def to_json(self) -> str:
@@ -345,13 +435,27 @@ def _probe_gpu(nv: Nvml, i: int) -> GpuInfo:
                 errors["nvlink"] = str(state.error)
             break
         ver = nv.query("nvmlDeviceGetNvLinkVersion", i, link)
-        links.append(NvLink(link, bool(state.value), _int(ver.value) if ver.ok else None))
+        speed = nv.query("nvmlDeviceGetFieldValues", i, "NVLINK_GET_SPEED", link) if state.value else None
+        if speed is not None and not speed.ok and "nvlink_speed" not in errors:
+            errors["nvlink_speed"] = str(speed.error)
+        links.append(NvLink(link, bool(state.value), _int(ver.value) if ver.ok else None,
+                            _int(speed.value) if speed is not None and speed.ok else None))
     f["nvlinks"] = tuple(links)
     fab = q("fabric", "nvmlDeviceGetGpuFabricInfoV")
     if isinstance(fab, dict):
         f["fabric_state"] = FABRIC_STATES.get(fab.get("state", -1), f"state-{fab.get('state')}")
         f["fabric_status"] = _int(fab.get("status"))
         f["fabric_health_mask"] = _int(fab.get("healthMask"))
+        f["fabric_info_version"] = _int(fab.get("version"))
+        f["fabric_clique_id"] = _int(fab.get("cliqueId"))
+        uuid = fab.get("clusterUuid")
+        f["fabric_cluster_uuid"] = uuid if isinstance(uuid, str) else None
+        summary = _int(fab.get("healthSummary"))
+        f["fabric_health_summary"] = None if summary is None else FABRIC_HEALTH_SUMMARIES.get(summary,
+                                                                                             f"summary-{summary}")
+    f["recovery_action"] = _int(q("recovery_action", "nvmlDeviceGetFieldValues", "GPU_RECOVERY_ACTION"))
+    c2c = q("c2c", "nvmlDeviceGetC2cModeInfoV")
+    f["c2c_enabled"] = bool(c2c.get("isC2cEnabled")) if isinstance(c2c, dict) and "isC2cEnabled" in c2c else None
     procs = q("processes", "nvmlDeviceGetComputeRunningProcesses")
     if isinstance(procs, list):
         f["processes"] = tuple(ProcessInfo(int(p["pid"]), _int(p.get("usedGpuMemory")))

@@ -33,7 +33,8 @@ class Phase:
 
 @dataclass(frozen=True)
 class Case:
-    """A matched line that also matches ``match`` gets this cause and fix (e.g. FP8 on Ampere)."""
+    """A matched line (or evidence) that also matches ``match`` gets this cause and fix (e.g. FP8 on Ampere);
+    a case without its own cause keeps the signature's."""
 
     match: re.Pattern[str]
     cause: str
@@ -121,7 +122,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         keywords=tuple(raw.get("keywords", ())),
         patterns=tuple(re.compile(p) for p in raw.get("patterns", ())),
         warning_patterns=tuple(re.compile(p) for p in raw.get("warning_patterns", ())),
-        cases=tuple(Case(re.compile(c["match"]), c["cause"], c["fix"]) for c in raw.get("cases", ())),
+        cases=tuple(Case(re.compile(c["match"]), c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
         context=tuple(raw.get("context", ())),
         root_cause=bool(raw.get("root_cause", True)),
         supersedes=tuple(raw.get("supersedes", ())),

@@ -84,7 +84,8 @@ def snapshot_file(path: str, dep: Deployment | None, release: VllmRelease) -> So
     return SourceResult(tuple(found), snap, (f"snapshot {path} taken {snap.taken_at} on {snap.host}",))
 
 
-def log_file(path: str, *, gpu: str | None = None, progress: Callable[[int], None] | None = None) -> SourceResult:
+def log_file(path: str, *, gpu: str | None = None,
+             progress: Callable[[int, int | None], None] | None = None) -> SourceResult:
     """A vLLM server log (``-``: standard input; gzip read): known failures, hangs, startup figures."""
     from diagnostics.logcheck import compare_figures, findings_from_scan
     from diagnostics.logs import scan_path

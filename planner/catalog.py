@@ -58,7 +58,7 @@ def model_names() -> tuple[str, ...]:
 def _catalog_model(name: str) -> ModelSpec:
     with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
         cfg = json.load(fh)
-    return ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}")
+    return ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}", defaults=config_defaults())
 
 
 def load_model(name_or_path: str) -> ModelSpec:
@@ -92,7 +92,13 @@ def _model_from_file(path: Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"config {str(path)!r} is not JSON ({exc}); expected an HF config.json") from None
     name = path.parent.name if path.name == "config.json" else path.stem
-    return ModelSpec.from_config(cfg, name=name or "model", source=str(path))
+    return ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+
+
+@cache
+def config_defaults() -> dict[str, Any]:
+    """transformers' class defaults for fields a config.json may omit (data/transformers.toml)."""
+    return {k: {m: v for m, v in t.items() if m != "source"} for k, t in load_toml("transformers.toml").items()}
 
 
 @cache
@@ -198,6 +204,7 @@ def load_quant(name: str) -> QuantScheme:
         min_native_cc=pair(raw.get("min_native_cc")),
         min_cc=pair(raw.get("min_cc")),
         keep_bf16=tuple(raw.get("keep_bf16", ())),
+        expert_pad=int(raw.get("expert_pad", 0)),
         source=raw.get("source", ""),
     )
 
@@ -221,6 +228,8 @@ class ArchFacts:
     router_dtype: str
     trust_remote_code: bool
     source: str
+    #: Whether the dense MLP is gated (gate, up, down) or two matrices (Phi's fc1, fc2).
+    gated_mlp: bool = True
 
 
 @dataclass(frozen=True)
@@ -277,4 +286,98 @@ def arch_facts(architecture: str) -> ArchFacts | None:
         router_dtype=raw.get("router_dtype", "model"),
         trust_remote_code=bool(raw.get("trust_remote_code", False)),
         source=raw.get("source", ""),
+        gated_mlp=bool(raw.get("gated_mlp", True)),
     )
+
+
+@cache
+def serve_flags(version: Version) -> tuple[str, frozenset[str]]:
+    """(file, flag names) of the packaged ``vllm serve`` flag list nearest at or below ``version``.
+
+    The lists (data/flags/vllm-serve-*.txt) are extracted from vLLM wheels by
+    ``python3 -m diagnostics.flagsgen``; below the oldest list, the oldest is used.
+    """
+    files = sorted(
+        (parse_version(p.name[len("vllm-serve-"):-len(".txt")]), p.name)
+        for p in data_path("flags").iterdir() if p.name.startswith("vllm-serve-") and p.name.endswith(".txt")
+    )
+    if not files:
+        return "", frozenset()
+    below = [f for f in files if f[0] <= version]
+    chosen = below[-1] if below else files[0]
+    names = frozenset(
+        line.partition("\t")[0].strip()
+        for line in data_path(f"flags/{chosen[1]}").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    return f"data/flags/{chosen[1]}", names
+
+
+# ---------------------------------------------------------------- shipped benchmark tables
+
+@dataclass(frozen=True)
+class BenchmarkTable:
+    """A measured table shipped in data/benchmarks: `planner fit NAME` and `planner slo NAME` read it."""
+
+    #: The file name without ``.csv``: what the commands take.
+    name: str
+    #: Path under data/ (``benchmarks/...csv``).
+    path: str
+    #: ``"reference"`` (data/benchmarks) or ``"validation"`` (data/benchmarks/validation: kept out of every fit).
+    role: str
+    #: Its ``# key: value`` provenance header (source, model, gpu, num_gpus, tp, input_len, ...).
+    meta: tuple[tuple[str, str], ...]
+    #: Measured rows (load points).
+    rows: int
+
+    def describe(self) -> str:
+        m = dict(self.meta)
+        layout = f"TP{m['tp']}" + ("+EP" if m.get("ep", "").lower() == "true" else "") if m.get("tp") else ""
+        parts = [f"{m.get('model', '?')} {m.get('quant', '')}".strip(),
+                 f"{m.get('num_gpus', '?')} x {m.get('gpu', '?')} {layout}".strip(),
+                 f"vLLM {m['vllm_version']}" if m.get("vllm_version") else "",
+                 f"{m.get('input_len', '?')} in / {m.get('output_len', '?')} out tokens",
+                 f"{self.rows} load points"]
+        return ", ".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "rows": self.rows, "description": self.describe(),
+                **{k: v for k, v in self.meta if k in ("model", "quant", "gpu", "num_gpus", "tp", "ep",
+                                                        "vllm_version", "input_len", "output_len", "source")}}
+
+
+def _walk(node: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
+    out = []
+    for child in sorted(node.iterdir(), key=lambda c: c.name):
+        if child.is_dir():
+            out += _walk(child, f"{prefix}{child.name}/")
+        elif child.name.endswith(".csv"):
+            out.append((prefix + child.name, child))
+    return out
+
+
+@cache
+def benchmark_tables() -> tuple[BenchmarkTable, ...]:
+    """Every CSV under data/benchmarks, reference tables first."""
+    tables = []
+    for rel, node in _walk(data_path("benchmarks"), "benchmarks/"):
+        meta: dict[str, str] = {}
+        rows = -1  # the header row is not a load point
+        for line in node.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                key, sep, value = line[1:].partition(":")
+                if sep:
+                    meta[key.strip()] = value.strip()
+            elif line.strip():
+                rows += 1
+        role = "validation" if "/validation/" in rel else "reference"
+        tables.append(BenchmarkTable(rel.rsplit("/", 1)[-1][: -len(".csv")], rel, role, tuple(meta.items()),
+                                     max(0, rows)))
+    return tuple(sorted(tables, key=lambda t: (t.role != "reference", t.name)))
+
+
+def benchmark_table(name: str) -> BenchmarkTable | None:
+    """The shipped table called ``name`` (with or without ``.csv``), or None."""
+    key = name.strip()
+    key = key[: -len(".csv")] if key.lower().endswith(".csv") else key
+    return next((t for t in benchmark_tables() if t.name == key), None)

@@ -1,8 +1,9 @@
-"""`planner` entry point: ``main(argv=None) -> int``.
+"""The `planner` command line: size, fit, slo, compare, catalog.
 
-Why argparse ``type=`` callables and a one-line ``error()``: bad input is rejected at the boundary
-with one line that says what was wrong and what is accepted, exit code 2, never a traceback.
-Heavy modules (scipy for fits, matplotlib for plots) are imported inside the commands that use them.
+Why argparse ``type=`` callables: bad input is rejected at the boundary with one line that says what
+was wrong and what is accepted (``planner: error: ...``, exit 2), before any work; clitools gives both
+command lines the same errors, ``--debug`` anywhere, and exit 130 on Ctrl-C. Heavy modules (scipy for
+fits, matplotlib for plots) are imported inside the commands that use them.
 """
 
 from __future__ import annotations
@@ -10,20 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, run_main
 from planner.errors import PlannerError
 
 T = TypeVar("T")
-
-
-class UsageError(Exception):
-    """Raised instead of argparse's multi-line usage dump."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
 
 
 def _typed(fn: Callable[[str], T], what: str) -> Callable[[str], T]:
@@ -61,54 +54,149 @@ def _version(text: str) -> tuple[int, int, int]:
     return parse_version(text)
 
 
+def _plot_path(text: str) -> str:
+    from planner.plot import check_plot_path
+
+    return check_plot_path(text)
+
+
+PLOT_HELP = ("also draw {what} into FILE (.png, .svg or .pdf; needs the plot extra) and print 'wrote FILE' "
+             "(default: no picture)")
+QUANT_HELP = "weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's own)"
+
+
+def _defaults() -> tuple[str, str]:
+    """The default vLLM version and its gpu_memory_utilization, for the help texts (data/vllm.toml)."""
+    from planner.catalog import default_vllm_version, vllm_fact
+    from planner.versions import format_version
+
+    v = default_vllm_version()
+    return format_version(v), f"{vllm_fact('gpu_memory_utilization', v):g}"
+
+
 def _add_size(sub: Any) -> None:
-    p = sub.add_parser("size", help="will it fit, on how many GPUs (memory per GPU as vLLM reports it)")
-    p.add_argument("--model", default="minimax-m2.5", help="catalog name or path to a config.json")
-    p.add_argument("--gpu", default="b200", help="GPU type from data/gpus.toml (default b200)")
-    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), help="tokens per request: 196608, 128k, 1M")
-    p.add_argument("--quant", help="bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's own)")
-    p.add_argument("--kv-cache-dtype", default="auto", help="auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16")
-    p.add_argument("--tp", type=_pos("--tp"))
-    p.add_argument("--pp", type=_pos("--pp"))
-    p.add_argument("--dp", type=_pos("--dp"))
+    version, util = _defaults()
+    p = sub.add_parser("size", help="will it fit, on how many GPUs (memory per GPU as vLLM reports it)",
+                       description="Every layout of a model on a GPU type, in the numbers vLLM prints at startup, "
+                                   "and the smallest that fits with its vllm serve command.")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="catalog model (planner catalog), its HF id, or path to an HF config.json "
+                        "(default: minimax-m2.5; with --from-log: the log's)")
+    p.add_argument("--gpu", metavar="GPU",
+                   help="GPU type (planner catalog lists them; default: b200; with --from-log: the log's)")
+    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
+                   help="tokens per request (max_model_len): 196608, 128k (=128,000), 128K (=131,072), 1M "
+                        "(default: the model's maximum)")
+    p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
+    p.add_argument("--kv-cache-dtype", metavar="DTYPE",
+                   help="KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto, the model's dtype)")
+    p.add_argument("--tp", type=_pos("--tp"), metavar="N", help="tensor-parallel size (default: try 1, 2, 4, 8)")
+    p.add_argument("--pp", type=_pos("--pp"), metavar="N",
+                   help="pipeline-parallel size (default: 1; 2 and 4 are tried when no single stage fits)")
+    p.add_argument("--dp", type=_pos("--dp"), metavar="N", help="data-parallel replicas (default: 1)")
     p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
-                   help="expert parallelism (--enable-expert-parallel); default: try both")
-    p.add_argument("--num-gpus", type=_pos("--num-gpus"))
-    p.add_argument("--gpu-memory-utilization", type=_typed(_frac, "fraction"))
-    p.add_argument("--max-num-seqs", type=_pos("--max-num-seqs"))
-    p.add_argument("--max-num-batched-tokens", type=_pos("--max-num-batched-tokens"))
-    p.add_argument("--vllm-version", type=_typed(_version, "version"))
-    p.add_argument("--enforce-eager", action="store_true")
-    p.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md schema)")
+                   help="expert parallelism, vLLM's --enable-expert-parallel (default: try with and without "
+                        "for MoE models)")
+    p.add_argument("--num-gpus", type=_pos("--num-gpus"), metavar="N",
+                   help="only layouts using exactly N GPUs (default: any number)")
+    p.add_argument("--nodes", type=_pos("--nodes"), metavar="N",
+                   help="nodes of the cluster, with --gpus-per-node (default: 1)")
+    p.add_argument("--gpus-per-node", type=_pos("--gpus-per-node"), metavar="N",
+                   help="GPUs per node: layouts fill nodes x GPUs with TP kept inside a node, and each node's "
+                        "command is printed (default: one node of any size)")
+    p.add_argument("--gpu-memory-utilization", type=_typed(_frac, "fraction"), metavar="F",
+                   help=f"fraction of each GPU's memory vLLM may use, in (0, 1] (default: {util}, vLLM {version}'s)")
+    p.add_argument("--max-num-seqs", type=_pos("--max-num-seqs"), metavar="N",
+                   help="requests per batch, sizes the sampler warm-up (default: vLLM's for this GPU)")
+    p.add_argument("--max-num-batched-tokens", type=_pos("--max-num-batched-tokens"), metavar="N",
+                   help="tokens per scheduler step, sizes the profile run (default: vLLM's for this GPU)")
+    p.add_argument("--vllm-version", type=_typed(_version, "version"), metavar="X.Y.Z",
+                   help=f"vLLM release whose defaults and rules apply (default: {version})")
+    p.add_argument("--enforce-eager", action="store_true", default=None,
+                   help="plan for vLLM's --enforce-eager: no CUDA graphs (default: graphs on)")
+    p.add_argument("--from-log", metavar="FILE",
+                   help="a vLLM startup log of this deployment (plain or .gz; - for stdin): learn its real overhead "
+                        "and re-plan other --ctx / --gpu-memory-utilization / --max-num-seqs / --kv-cache-dtype "
+                        "on the same hardware (default: none, the fitted model)")
+    p.add_argument("--plot", metavar="FILE", type=_typed(_plot_path, "plot"),
+                   help=PLOT_HELP.format(what="weights / overhead / KV cache per GPU and KV tokens per layout"))
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (model, gpu, plans, recommended, command) instead of the table")
     p.set_defaults(func=_cmd_size)
 
 
 def _cmd_size(args: argparse.Namespace) -> int:
+    from planner.catalog import DEFAULT_GPU, DEFAULT_MODEL
     from planner.render import size_text, to_json
-    from planner.size import size
+    from planner.size import size, size_from_log
 
-    result = size(
-        args.model, args.gpu, ctx=args.ctx, quant=args.quant, kv_cache_dtype=args.kv_cache_dtype,
-        tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus,
-        gpu_memory_utilization=args.gpu_memory_utilization, max_num_seqs=args.max_num_seqs,
-        max_num_batched_tokens=args.max_num_batched_tokens, vllm_version=args.vllm_version,
-        enforce_eager=args.enforce_eager,
-    )
+    if args.from_log:
+        result = size_from_log(
+            args.from_log, model=args.model, gpu=args.gpu, ctx=args.ctx, quant=args.quant,
+            kv_cache_dtype=args.kv_cache_dtype, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
+            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
+            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
+            vllm_version=args.vllm_version, enforce_eager=args.enforce_eager,
+        )
+    else:
+        result = size(
+            args.model or DEFAULT_MODEL, args.gpu or DEFAULT_GPU, ctx=args.ctx, quant=args.quant,
+            kv_cache_dtype=args.kv_cache_dtype or "auto", tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
+            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
+            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
+            vllm_version=args.vllm_version, enforce_eager=bool(args.enforce_eager), nodes=args.nodes,
+            gpus_per_node=args.gpus_per_node,
+        )
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else size_text(result))
+    if args.plot:
+        from planner.plot import plot_size
+
+        _wrote(plot_size(result, args.plot), args.json)
     return 0
 
 
+def _wrote(path: Any, json_mode: bool) -> None:
+    """Say where the picture went: after the text, or on stderr when stdout carries JSON."""
+    print(f"wrote {path}", file=sys.stderr if json_mode else sys.stdout)
+
+
 def _add_catalog(sub: Any) -> None:
-    p = sub.add_parser("catalog", help="list the known models, GPUs and quantizations")
+    p = sub.add_parser("catalog", help="list the known models, GPUs, quantizations and shipped benchmark tables",
+                       description="What the other commands accept by name: models and GPUs (size, compare), "
+                                   "quantizations (--quant) and the benchmark tables shipped with the package "
+                                   "(planner fit NAME, planner slo NAME).")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: models, gpus, quantizations, benchmark_tables")
     p.set_defaults(func=_cmd_catalog)
 
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
-    from planner.catalog import gpu_names, model_names, quant_names
+    from planner.catalog import benchmark_tables, gpu_names, load_gpu, load_model, model_names, quant_names
+    from planner.render import to_json, wrap
 
-    print("models:", ", ".join(model_names()))
-    print("gpus:  ", ", ".join(gpu_names()))
-    print("quant: ", ", ".join(quant_names()))
+    tables = benchmark_tables()
+    if args.json:
+        models = []
+        for name in model_names():
+            m = load_model(name)
+            models.append({"name": name, "hf_repo": m.provenance.get("hf_repo"), "architecture": m.architecture,
+                           "max_position_embeddings": m.max_position_embeddings})
+        gpus = [{"name": g, "display_name": load_gpu(g).display_name,
+                 "memory_gib": round(load_gpu(g).cuda_total_bytes / 2**30, 2)} for g in gpu_names()]
+        print(to_json({"models": models, "gpus": gpus, "quantizations": list(quant_names()),
+                       "benchmark_tables": [t.to_dict() for t in tables]}))
+        return 0
+    from planner.render import terminal_width
+
+    width = terminal_width()
+    print(wrap(", ".join(model_names()), width, "models: ", " " * 8))
+    print(wrap(", ".join(gpu_names()), width, "gpus:   ", " " * 8))
+    print(wrap(", ".join(quant_names()), width, "quant:  ", " " * 8))
+    print("benchmark tables (planner fit NAME, planner slo NAME):")
+    for t in tables:
+        role = " [validation only]" if t.role == "validation" else ""
+        print(f"  {t.name}")
+        print(wrap(t.describe() + role, width, "      "))
     return 0
 
 
@@ -137,13 +225,24 @@ def _positive_float(what: str) -> Callable[[str], float]:
     return convert
 
 
+FILES_HELP = ("benchmark results: vllm bench serve JSON or JSONL, GuideLLM benchmarks.json, CSV, or the name of "
+              "a shipped table (planner catalog); a file given twice counts once")
+
+
 def _add_fit(sub: Any) -> None:
-    p = sub.add_parser("fit", help="fit throughput/latency curves to benchmark results")
-    p.add_argument("files", nargs="+", help="vllm bench serve JSON(L), GuideLLM benchmarks.json, or CSV")
-    p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), help="predict at these concurrencies")
-    p.add_argument("--mix", action="store_true", help="fit runs of different workloads together anyway")
-    p.add_argument("--plot", metavar="PNG", help="write measured points and fitted curves (needs the plot extra)")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("fit", help="fit throughput/latency curves to benchmark results",
+                       description="Throughput and latency against concurrency, fitted to measured runs, with "
+                                   "the fit's leave-one-out error.")
+    p.add_argument("files", nargs="+", metavar="FILE|NAME", help=FILES_HELP)
+    p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), metavar="C1,C2,...",
+                   help="predict at these concurrencies (requests in flight), e.g. 8,32,128 "
+                        "(default: the measured ones)")
+    p.add_argument("--mix", action="store_true",
+                   help="fit runs of different workloads (lengths, model, hardware) together (default: refuse)")
+    p.add_argument("--plot", metavar="FILE", type=_typed(_plot_path, "plot"),
+                   help=PLOT_HELP.format(what="the measured points and fitted curves"))
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (sources, workload, metrics, predictions) instead of the tables")
     p.set_defaults(func=_cmd_fit)
 
 
@@ -153,28 +252,43 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from planner.render import fit_text, to_json
 
     result = fit(load_many(args.files), at=args.at, mix=args.mix)
+    sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else fit_text(result))
     if args.plot:
         from planner.perf.plot import plot_fit
 
-        plot_fit(result, args.plot)
-    sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else fit_text(result))
+        _wrote(plot_fit(result, args.plot), args.json)
     return 0
 
 
 def _add_slo(sub: Any) -> None:
-    p = sub.add_parser("slo", help="highest concurrency meeting latency limits, replicas, GPUs and cost")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"))
-    p.add_argument("--ttft-ms", type=_positive_float("--ttft-ms"))
-    p.add_argument("--itl-p99-ms", type=_positive_float("--itl-p99-ms"))
+    p = sub.add_parser("slo", help="highest concurrency meeting latency limits, replicas, GPUs and cost",
+                       description="On curves fitted to measured runs: the highest whole concurrency per replica "
+                                   "that meets every latency limit, the throughput there and, for a target load, "
+                                   "the replicas, GPUs and the fleet's cost per million output tokens.")
+    p.add_argument("files", nargs="+", metavar="FILE|NAME", help=FILES_HELP)
+    limits = p.add_argument_group("latency limits (at least one)")
+    limits.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"), metavar="MS",
+                        help="mean time per output token, milliseconds (no default)")
+    limits.add_argument("--ttft-ms", type=_positive_float("--ttft-ms"), metavar="MS",
+                        help="mean time to first token, milliseconds (no default)")
+    limits.add_argument("--itl-p99-ms", type=_positive_float("--itl-p99-ms"), metavar="MS",
+                        help="p99 inter-token latency, milliseconds (no default)")
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--target-rps", type=_positive_float("--target-rps"))
-    target.add_argument("--target-concurrency", type=_positive_float("--target-concurrency"))
-    p.add_argument("--gpu-hour-usd", type=_positive_float("--gpu-hour-usd"))
-    p.add_argument("--gpus-per-replica", type=_pos("--gpus-per-replica"))
-    p.add_argument("--mix", action="store_true")
-    p.add_argument("--plot", metavar="PNG")
-    p.add_argument("--json", action="store_true")
+    target.add_argument("--target-rps", type=_positive_float("--target-rps"), metavar="RPS",
+                        help="requests per second the fleet must serve: sizes replicas, GPUs and the fleet's cost "
+                             "(default: one replica)")
+    target.add_argument("--target-concurrency", type=_positive_float("--target-concurrency"), metavar="N",
+                        help="requests in flight the fleet must hold (default: one replica)")
+    p.add_argument("--gpu-hour-usd", type=_positive_float("--gpu-hour-usd"), metavar="USD",
+                   help="price of one GPU-hour in US dollars: adds the cost per million output tokens "
+                        "(default: no cost)")
+    p.add_argument("--gpus-per-replica", type=_pos("--gpus-per-replica"), metavar="N",
+                   help="GPUs per replica (default: the data's num_gpus)")
+    p.add_argument("--mix", action="store_true",
+                   help="fit runs of different workloads (lengths, model, hardware) together (default: refuse)")
+    p.add_argument("--plot", metavar="FILE", type=_typed(_plot_path, "plot"),
+                   help=PLOT_HELP.format(what="the fitted curves with the limits"))
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
     p.set_defaults(func=_cmd_slo)
 
 
@@ -188,11 +302,11 @@ def _cmd_slo(args: argparse.Namespace) -> int:
     slo = solve(result, tpot_ms=args.tpot_ms, ttft_ms=args.ttft_ms, itl_p99_ms=args.itl_p99_ms,
                 target_rps=args.target_rps, target_concurrency=args.target_concurrency,
                 gpu_hour_usd=args.gpu_hour_usd, gpus_per_replica=args.gpus_per_replica)
+    sys.stdout.write(to_json(slo.to_dict()) + "\n" if args.json else slo_text(slo, result))
     if args.plot:
         from planner.perf.plot import plot_fit
 
-        plot_fit(result, args.plot, slo)
-    sys.stdout.write(to_json(slo.to_dict()) + "\n" if args.json else slo_text(slo, result))
+        _wrote(plot_fit(result, args.plot, slo), args.json)
     return 0
 
 
@@ -224,20 +338,35 @@ def _gpu_list(text: str) -> list[str]:
 
 
 def _add_compare(sub: Any) -> None:
-    p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (roofline)")
-    p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), help="e.g. h100,h200,b200,b300")
-    p.add_argument("--model", default="minimax-m2.5")
-    p.add_argument("--quant")
-    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), help="max_model_len of the deployment (default: model max)")
-    p.add_argument("--isl", type=_pos("--isl"), default=2048, help="input tokens per request")
-    p.add_argument("--osl", type=_pos("--osl"), default=512, help="output tokens per request")
-    p.add_argument("--tp", type=_pos("--tp"))
-    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), help="concurrencies (default 1,8,32,128)")
-    p.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"))
-    p.add_argument("--gpu-hour-usd", type=_typed(_prices, "prices"), help="h100=2.5,b200=5.0")
-    p.add_argument("--vllm-version", type=_typed(_version, "version"))
-    p.add_argument("--json", action="store_true")
+    version, _ = _defaults()
+    p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (roofline)",
+                       description="Throughput, latency and cost on GPUs without measurements, predicted by a "
+                                   "roofline model calibrated on measured data (docs/roofline.md gives its error).")
+    p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), metavar="G1,G2,...",
+                   help="GPU types to compare, e.g. h100,h200,b200,b300 (required; planner catalog lists them)")
+    p.add_argument("--model", default="minimax-m2.5", metavar="NAME|PATH",
+                   help="catalog model or path to an HF config.json (default: minimax-m2.5)")
+    p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
+    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
+                   help="max_model_len of the deployment, e.g. 128K (default: the model's maximum)")
+    p.add_argument("--isl", type=_pos("--isl"), default=2048, metavar="TOKENS",
+                   help="input tokens per request (default: 2048)")
+    p.add_argument("--osl", type=_pos("--osl"), default=512, metavar="TOKENS",
+                   help="output tokens per request (default: 512)")
+    p.add_argument("--tp", type=_pos("--tp"), metavar="N",
+                   help="tensor-parallel size (default: the smallest layout that fits, as planner size)")
+    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
+                   help="expert parallelism (default: as planner size recommends)")
+    p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), metavar="C1,C2,...",
+                   help="concurrencies to predict at, requests in flight (default: 1,8,32,128)")
+    p.add_argument("--tpot-ms", type=_positive_float("--tpot-ms"), metavar="MS",
+                   help="mean TPOT limit in milliseconds: adds the highest concurrency meeting it and the "
+                        "throughput there (default: none)")
+    p.add_argument("--gpu-hour-usd", type=_typed(_prices, "prices"), metavar="GPU=USD,...",
+                   help="price per GPU-hour in US dollars, e.g. h100=2.5,b200=5.0 (default: no cost)")
+    p.add_argument("--vllm-version", type=_typed(_version, "version"), metavar="X.Y.Z",
+                   help=f"vLLM release whose memory rules apply (default: {version})")
+    p.add_argument("--json", action="store_true", help="print one JSON object ({gpus: [...]}) instead of the table")
     p.set_defaults(func=_cmd_compare)
 
 
@@ -255,36 +384,39 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[Any], None]] = [_add_size, _add_fit, _add_slo, _add_compare, _add_catalog]
 
 
-def build_parser() -> _Parser:
-    parser = _Parser(prog="planner", description="Capacity planning for MiniMax-M2.5 and kin on vLLM.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+def build_parser() -> Parser:
+    parser = Parser(prog="planner", description="Capacity planning for MiniMax-M2.5 and kin on vLLM: will it fit, "
+                                                "how fast, how many GPUs, at what cost.",
+                    epilog="planner COMMAND --help describes each command.")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
+    common = Parser(add_help=False)
+    common.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     for add in COMMANDS:
-        add(sub)
+        add(_WithParents(sub, [common]))
     return parser
 
 
+class _WithParents:
+    """``sub.add_parser`` with the options every command takes (``--debug``) added."""
+
+    def __init__(self, sub: Any, parents: list[Parser]) -> None:
+        self.sub, self.parents = sub, parents
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        return self.sub.add_parser(name, parents=self.parents, **kwargs)
+
+
+def _run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        raise UsageError("a command is required: size, fit, slo, compare or catalog; see planner --help")
+    return int(args.func(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            raise UsageError("planner: a command is required; see planner --help")
-        return int(args.func(args))
-    except UsageError as exc:
-        print(f"{exc}", file=sys.stderr)
-        return 2
-    except PlannerError as exc:
-        print(f"planner: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # a bug: one line for users, the traceback with --debug
-        if "--debug" in (argv if argv is not None else sys.argv[1:]):
-            raise
-        print(f"planner: internal error ({type(exc).__name__}: {str(exc)[:200]}); rerun with --debug",
-              file=sys.stderr)
-        return 2
+    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 130 Ctrl-C."""
+    return run_main("planner", _run, argv)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,14 @@ Every function here is pure: specs and integers in, frozen results out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 from planner import problems as pr
 from planner.catalog import kv_cache_dtypes
 from planner.errors import InvalidInputError
-from planner.overhead import OverheadFit, cudagraph_bytes, load_fit, overhead_bytes
+from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
 from planner.release import VllmRelease, release
 from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
@@ -120,6 +120,46 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class StagePlan:
+    """One pipeline stage: its layers, and the weights and KV capacity of each of its GPUs.
+
+    vLLM sizes every worker on its own (each logs its own "Model loading took" and "Available KV
+    cache memory") and the engine keeps the smallest block count of all of them
+    (shared/reference/vllm-memory.md section 2), so stages with more layers or with the embedding
+    and lm_head weigh more and hold fewer tokens.
+    """
+
+    #: Pipeline rank (0 holds the embedding, the last the final norm and lm_head).
+    stage: int
+    #: First layer index and layer count, as vLLM's ``get_pp_indices`` assigns them.
+    first_layer: int
+    num_layers: int
+    #: "Model loading took" on one GPU of this stage.
+    weights_bytes: int
+    #: "Available KV cache memory" on one GPU of this stage (can be negative).
+    kv_cache_bytes: int
+    kv_bytes_per_token: int
+    num_blocks: int
+    #: Tokens this stage alone could hold (the engine takes the smallest over all stages).
+    kv_cache_tokens: int
+    max_concurrency: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """One entry of the plan's ``stages`` list (DESIGN.md contract)."""
+        return {
+            "stage": self.stage,
+            "first_layer": self.first_layer,
+            "num_layers": self.num_layers,
+            "weights_gib_per_gpu": round(self.weights_bytes / GIB, 4),
+            "kv_cache_gib_per_gpu": round(self.kv_cache_bytes / GIB, 4),
+            "kv_bytes_per_token_per_gpu": self.kv_bytes_per_token,
+            "num_blocks": self.num_blocks,
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "max_concurrency": round(self.max_concurrency, 2),
+        }
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """One layout's memory per GPU, in the numbers vLLM prints at startup."""
 
@@ -139,14 +179,16 @@ class MemoryPlan:
     enforce_eager: bool
     #: ``ceil(cuda_total * gpu_memory_utilization)``.
     requested_bytes: int
-    #: Weights of the heaviest rank ("Model loading took").
+    #: Weights of the heaviest rank ("Model loading took"; with PP, the largest stage).
     weights_bytes: int
     weights: WeightsBreakdown
-    #: Profile-run activation peak plus non-torch growth.
+    #: Profile-run activation peak plus non-torch growth (of the binding stage).
     overhead_bytes: int
     #: CUDA-graph estimate charged to the KV budget (0 before vLLM 0.21 or with --enforce-eager).
     cudagraph_bytes: int
-    #: "Available KV cache memory" (can be negative).
+    #: The overhead term by term (sampler, forward, MoE workspace, non-torch, graphs).
+    overhead: OverheadTerms
+    #: "Available KV cache memory" of the rank with the smallest KV capacity (can be negative).
     kv_cache_bytes: int
     kv_bytes_per_token: int
     linear_state_bytes_per_request: int
@@ -161,6 +203,21 @@ class MemoryPlan:
     #: vLLM's "estimated maximum model length" from the available memory.
     estimated_max_model_len: int
     problems: tuple[Problem, ...] = field(default=())
+    #: Each pipeline stage on its own (one entry per stage; one entry when pp == 1).
+    stages: tuple[StagePlan, ...] = field(default=())
+    #: The validation error of "Available KV cache memory" for plans like this one, GiB (half-width).
+    band_gib: float = 0.0
+    #: KV tokens and maximum concurrency at the low and high ends of the band.
+    kv_cache_tokens_range: tuple[int, int] = (0, 0)
+    max_concurrency_range: tuple[float, float] = (0.0, 0.0)
+    #: Where the overhead came from: "model" (fitted terms) or the log it was learned from.
+    overhead_source: str = "model"
+
+    @property
+    def kv_bounds_bytes(self) -> tuple[int, int]:
+        """Available KV memory, low and high, within the validation band."""
+        b = round(self.band_gib * GIB)
+        return self.kv_cache_bytes - b, self.kv_cache_bytes + b
 
     @property
     def num_gpus(self) -> int:
@@ -180,7 +237,13 @@ class MemoryPlan:
 
     @property
     def kv_cache_gib(self) -> float:
+        """"Available KV cache memory" as vLLM prints it (negative when weights and overhead do not fit)."""
         return self.kv_cache_bytes / GIB
+
+    @property
+    def shortfall_bytes(self) -> int:
+        """How much more memory per GPU weights and overhead need than vLLM may use (0 when they fit)."""
+        return max(0, -self.kv_cache_bytes)
 
     @property
     def layout(self) -> str:
@@ -204,7 +267,10 @@ class MemoryPlan:
             "weights_gib_per_gpu": round(self.weights_gib, 4),
             "overhead_gib_per_gpu": round(self.overhead_gib, 4),
             "cudagraph_gib_per_gpu": round(self.cudagraph_bytes / GIB, 4),
-            "kv_cache_gib_per_gpu": round(self.kv_cache_gib, 4),
+            # Never negative: a layout whose weights and overhead do not fit has no KV cache, and says
+            # by how much it is short instead.
+            "kv_cache_gib_per_gpu": round(max(0.0, self.kv_cache_gib), 4),
+            "memory_shortfall_gib_per_gpu": round(self.shortfall_bytes / GIB, 4),
             "kv_bytes_per_token_per_gpu": self.kv_bytes_per_token,
             "linear_state_bytes_per_request": self.linear_state_bytes_per_request,
             "block_size": self.block_size,
@@ -213,8 +279,20 @@ class MemoryPlan:
             "max_concurrency": round(self.max_concurrency, 2),
             "kv_gib_per_request": round(self.kv_bytes_per_request / GIB, 4),
             "estimated_max_model_len": self.estimated_max_model_len,
+            "band": {
+                "kv_cache_gib_per_gpu": [round(max(0.0, self.kv_cache_gib - self.band_gib), 2),
+                                         round(max(0.0, self.kv_cache_gib + self.band_gib), 2)],
+                "kv_cache_tokens": list(self.kv_cache_tokens_range),
+                "max_concurrency": list(self.max_concurrency_range),
+                "half_width_gib": self.band_gib,
+                "basis": "80th percentile of |error| of available KV memory on validation logs "
+                         "(data/calibration/overhead_fit.toml)",
+            },
+            "overhead_terms": self.overhead.to_dict(),
+            "overhead_source": self.overhead_source,
             "fits": self.fits,
             "problems": [p.to_dict() for p in self.problems],
+            **({"stages": [st.to_dict() for st in self.stages]} if self.pp > 1 else {}),
         }
 
     def vllm_log_lines(self) -> list[str]:
@@ -254,6 +332,27 @@ def requested_bytes(gpu: GpuSpec, utilization: float) -> int:
     return math.ceil(gpu.cuda_total_bytes * utilization)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """A deployment's real overhead, learned from its own startup log (``planner size --from-log``).
+
+    Why an offset and not a replacement: the log measures the overhead at its own settings; when the
+    user re-plans another max_num_seqs or batch budget, the terms that depend on them move as the model
+    says, and the part the model could not explain (``offset_bytes``) stays.
+    """
+
+    #: What the log is (a path, or a description).
+    source: str
+    #: Measured minus modelled activation peak + non-torch at the log's own settings.
+    offset_bytes: int
+    #: "Model loading took", when the log prints it (used for the same layout).
+    weights_bytes: int | None
+    #: The CUDA-visible total the log prints, when it does (else the catalog's).
+    cuda_total_bytes: int | None
+    #: The layout the log ran (the calibration holds for it only).
+    plan: ParallelPlan
+
+
 def plan_memory(
     model: ModelSpec,
     gpu: GpuSpec,
@@ -269,16 +368,17 @@ def plan_memory(
     enforce_eager: bool = False,
     weights_bytes_override: int | None = None,
     fit: OverheadFit | None = None,
+    calibration: Calibration | None = None,
 ) -> MemoryPlan:
     """Size one layout on one GPU type the way vLLM will at startup.
 
     ``max_model_len`` defaults to the model's max_position_embeddings, the utilization and batch
     budgets to the vLLM release's defaults for this GPU.  ``vllm_version`` is a resolved
     :class:`VllmRelease` (or a version triple, resolved here once).  ``weights_bytes_override``
-    replaces the computed weights (to replay a log that states them).
+    replaces the computed weights (to replay a log that states them); ``calibration`` adds what a real
+    log of this deployment measured beyond the model.
     """
     rel = vllm_version if isinstance(vllm_version, VllmRelease) else release(vllm_version)
-    version = rel.version
     util = gpu_memory_utilization if gpu_memory_utilization is not None else rel.default_gpu_memory_utilization
     if not 0 < util <= 1:
         raise InvalidInputError(f"gpu_memory_utilization must be in (0, 1], got {util}")
@@ -290,26 +390,37 @@ def plan_memory(
     mns = max_num_seqs or defaults.max_num_seqs
     elem = kv_element_bytes(model, kv_cache_dtype)
     fit = fit or load_fit()
-    block_size = rel.block_size
-    tokens_formula = rel.kv_tokens_formula
-
-    req = requested_bytes(gpu, util)
-    over = overhead_bytes(model, plan, max_num_batched_tokens=mnbt, max_num_seqs=mns, fit=fit)
-    graphs = 0
-    if rel.cudagraph_charged and not enforce_eager:
-        graphs = cudagraph_bytes(model, fit)
+    if calibration is not None and calibration.plan != plan:
+        calibration = None  # a log calibrates its own layout only
+    total = calibration.cuda_total_bytes if calibration and calibration.cuda_total_bytes else gpu.cuda_total_bytes
+    req = math.ceil(total * util)
+    offset = calibration.offset_bytes if calibration else 0
+    if calibration and calibration.weights_bytes is not None and weights_bytes_override is None:
+        weights_bytes_override = calibration.weights_bytes
 
     # Each pipeline stage is its own worker; vLLM keeps the minimum block count of all workers.
+    # The overhead term is the same for every stage here (the last stage's logits are not yet
+    # charged on their own).
     stages = []
+    per_stage: list[StagePlan] = []
     for stage, layers in enumerate(pp_stage_layers(model.num_layers, plan.pp)):
         w = weights_of_stage(model, quant, plan, stage)
         w_bytes = weights_bytes_override if weights_bytes_override is not None else w.total_bytes
-        avail = req - w_bytes - over - graphs
-        layout = kv_layout(model, plan.tp, elem, layers, block_size)
-        blocks = kv_capacity(layout, avail, mml, tokens_formula=tokens_formula)[0]
-        stages.append((blocks, avail, w_bytes, w, layout))
-    _, avail, w_bytes, weights, layout = min(stages, key=lambda s: (s[0], s[1]))
-    num_blocks, tokens, concurrency = kv_capacity(layout, avail, mml, tokens_formula=tokens_formula)
+        terms = overhead_terms(model, gpu, plan, rel, max_num_batched_tokens=mnbt, max_num_seqs=mns,
+                               enforce_eager=enforce_eager, last_stage=stage == plan.pp - 1,
+                               stage_layers=len(layers), fit=fit)
+        over = max(0, terms.profile_bytes + offset)
+        avail = req - w_bytes - over - terms.charged_cudagraph_bytes
+        layout = kv_layout(model, plan.tp, elem, layers, rel.block_size)
+        blocks, stage_tokens, stage_conc = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
+        stages.append((blocks, avail, layout, terms, over))
+        per_stage.append(StagePlan(stage, layers.start, len(layers), w_bytes, avail, layout.kv_bytes_per_token,
+                                   blocks, stage_tokens, stage_conc))
+    _, avail, layout, terms, over = min(stages, key=lambda s: (s[0], s[1]))
+    heaviest = max(range(plan.pp), key=lambda i: per_stage[i].weights_bytes)
+    w_bytes = per_stage[heaviest].weights_bytes
+    weights = weights_of_stage(model, quant, plan, heaviest)
+    num_blocks, tokens, concurrency = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
 
     base = MemoryPlan(
         model=model.name,
@@ -330,7 +441,8 @@ def plan_memory(
         weights_bytes=w_bytes,
         weights=weights,
         overhead_bytes=over,
-        cudagraph_bytes=graphs,
+        cudagraph_bytes=terms.charged_cudagraph_bytes,
+        overhead=terms,
         kv_cache_bytes=avail,
         kv_bytes_per_token=layout.kv_bytes_per_token,
         linear_state_bytes_per_request=layout.linear_state_bytes,
@@ -339,7 +451,26 @@ def plan_memory(
         kv_cache_tokens=tokens,
         max_concurrency=concurrency,
         kv_bytes_per_request=layout.bytes_per_request(mml),
-        estimated_max_model_len=estimate_max_model_len(layout, avail),
+        # vLLM's binary search never goes past what the model supports.
+        estimated_max_model_len=min(estimate_max_model_len(layout, avail), model.max_position_embeddings),
+        band_gib=calibration_band(model, rel, fit, calibrated=calibration is not None),
+        overhead_source=calibration.source if calibration else "model",
+        stages=tuple(per_stage),
     )
-    found = pr.check_plan(model, gpu, quant, plan, base, version)
-    return MemoryPlan(**{**base.__dict__, "problems": tuple(Problem(*p) for p in found)})
+    lo, hi = base.kv_bounds_bytes
+    _, tok_lo, conc_lo = kv_capacity(layout, lo, mml, tokens_formula=rel.kv_tokens_formula)
+    _, tok_hi, conc_hi = kv_capacity(layout, hi, mml, tokens_formula=rel.kv_tokens_formula)
+    found = pr.check_plan(model, gpu, quant, plan, base, rel.version)
+    return replace(base, problems=tuple(Problem(*p) for p in found), kv_cache_tokens_range=(tok_lo, tok_hi),
+                   max_concurrency_range=(round(conc_lo, 2), round(conc_hi, 2)))
+
+
+def calibration_band(model: ModelSpec, rel: VllmRelease, fit: OverheadFit, *, calibrated: bool) -> float:
+    """Half-width (GiB) of the interval "Available KV cache memory" falls in, from the validation logs.
+
+    The 80th percentile of |error| on validation logs of the same class (MoE or dense); a plan
+    calibrated on its own deployment's log is held to the error of re-planning from a log.
+    """
+    if calibrated:
+        return fit.band("from_log")
+    return fit.band("moe" if model.is_moe else "dense")

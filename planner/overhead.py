@@ -1,89 +1,280 @@
-"""Non-KV, non-weight memory of a vLLM worker: profile-run activations, non-torch growth, graphs.
+"""Non-KV, non-weight memory of a vLLM worker, as terms with physical drivers.
 
-Why a fitted constant plus an analytic slope: real logs (llm-d's DEBUG-log study, and the logs in
-data/calibration/vllm_logs.toml) show the profile-run peak is nearly constant per model class at a
-given batch budget, while analytic activation formulas miss it by gigabytes (AIConfigurator's
-'others = 3.5 GiB' is the same lesson). So the overhead at vLLM's default batch budget is fitted per
-class (dense, MoE) from real logs, and departures from that budget (``--max-num-batched-tokens``,
-``--max-num-seqs``) move it by the analytic size of the tensors that scale with them.
-The fit lives in data/calibration/overhead_fit.toml, written by ``python -m planner.calibrate``;
-a test refits and compares, so the numbers there are never typed in by hand.
+vLLM charges the KV budget with what its profile run measures (vllm-memory.md section 1.3):
+``torch peak increase`` (activations of one dummy batch of ``max_num_batched_tokens`` tokens, then the
+sampler warm-up), ``non-torch increase`` (communication buffers, library workspaces) and, from 0.21,
+the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's code, with its driver:
+
+- **sampler warm-up** (``_dummy_sampler_run``): logits of ``R = min(max_num_seqs, max_num_batched_tokens)``
+  dummy requests over the vocabulary, then top-k/top-p. Bytes per logit depend on the top-k/top-p
+  implementation (a full ``torch.sort`` in fp32 with int64 indices before 0.17, a Triton kernel from
+  0.17): fitted per era on logs that print the torch peak.
+- **forward transient**: the widest per-token activation of one layer times the batch budget, times a
+  fitted factor (the analytic width misses allocator rounding and a few live copies).
+- **fused-MoE workspace**: ``TritonExperts.workspace_shapes`` (M x topk x max(N/2, K) and
+  M x topk x max(N, K), plus the M x K output). Derived from the code, not fitted. From 0.13 it lives in
+  vLLM's WorkspaceManager and stays allocated, so it adds to the sampler's peak as well.
+- **non-torch**: a single-GPU base, a pipeline-stage base, and a tensor-parallel communication term
+  on NVLink fabrics, fitted per era on logs that print ``non-torch forward increase memory``.
+- **CUDA graphs**: ``first capture + (n - 1) x per graph`` for the PIECEWISE and FULL modes, n from the
+  capture-size list of the release, per-graph cost proportional to the layers. Fitted on the
+  "Estimated ... CUDA graph memory" lines vLLM prints.
+
+The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python -m planner.calibrate``
+from the calibration logs only; tests refit and compare, so nothing there is typed by hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any
 
 from planner.catalog import load_toml
-from planner.specs import ModelSpec, ParallelPlan
-from planner.weights import moe_partition, padded_vocab
+from planner.release import VllmRelease
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan
+from planner.weights import moe_partition
+
+GIB = 2**30
 
 
 @dataclass(frozen=True)
 class OverheadFit:
-    """Calibrated overhead terms (bytes), read from data/calibration/overhead_fit.toml."""
+    """The fitted parameters of the overhead terms (data/calibration/overhead_fit.toml), bytes unless named."""
 
-    dense_bytes: int
-    moe_bytes: int
-    ref_max_num_batched_tokens: int
-    ref_max_num_seqs: int
-    cudagraph_bytes_per_layer: int
-    #: Leave-one-out error of the class constants, bytes (0 where a class has one log).
-    moe_loo_error_bytes: int
-    logs: tuple[str, ...]
+    #: Bytes per logit held by the sampler warm-up, by top-k/top-p era ("sort", "triton").
+    sampler_bytes_per_logit: tuple[tuple[str, float], ...]
+    #: Multiplier of the analytic per-token activation width in the forward transient.
+    forward_factor: float
+    #: Non-torch growth of a one-GPU worker, by era ("a" before 0.18, "b" from 0.18).
+    nontorch_single_bytes: tuple[tuple[str, int], ...]
+    #: Non-torch growth of a pipeline stage without tensor parallelism.
+    nontorch_pipeline_bytes: int
+    #: Extra non-torch growth with TP >= 2 on an NVLink fabric, by era ("a" before 0.16, "b" from 0.16).
+    nontorch_comm_bytes: tuple[tuple[str, int], ...]
+    #: CUDA-graph estimate: first capture and per-graph-per-layer cost of each mode.
+    graph_piecewise_first_bytes: int
+    graph_piecewise_per_layer_bytes: int
+    graph_full_first_bytes: int
+    graph_full_per_layer_bytes: int
+    #: The validation error of available KV memory (GiB), as a band: |error| quantiles.
+    band_gib: tuple[tuple[str, float], ...] = ()
+    #: Calibration logs each parameter was fitted on.
+    logs: tuple[str, ...] = ()
+
+    def sampler(self, era: str) -> float:
+        return dict(self.sampler_bytes_per_logit)[era]
+
+    def single(self, era: str) -> int:
+        return dict(self.nontorch_single_bytes)[era]
+
+    def comm(self, era: str) -> int:
+        return dict(self.nontorch_comm_bytes)[era]
+
+    def band(self, key: str, default: float = 1.0) -> float:
+        return dict(self.band_gib).get(key, dict(self.band_gib).get("all", default))
+
+
+def fit_from_dict(raw: dict[str, Any]) -> OverheadFit:
+    def pairs(d: dict[str, Any], cast: type) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted((k, cast(v)) for k, v in d.items()))
+
+    g = raw["cudagraph"]
+    return OverheadFit(
+        sampler_bytes_per_logit=pairs(raw["sampler_bytes_per_logit"], float),
+        forward_factor=float(raw["forward_factor"]),
+        nontorch_single_bytes=pairs(raw["nontorch_single_bytes"], int),
+        nontorch_pipeline_bytes=int(raw["nontorch_pipeline_bytes"]),
+        nontorch_comm_bytes=pairs(raw["nontorch_comm_bytes"], int),
+        graph_piecewise_first_bytes=int(g["piecewise_first_bytes"]),
+        graph_piecewise_per_layer_bytes=int(g["piecewise_per_layer_bytes"]),
+        graph_full_first_bytes=int(g["full_first_bytes"]),
+        graph_full_per_layer_bytes=int(g["full_per_layer_bytes"]),
+        band_gib=pairs(raw.get("band_gib", {}), float),
+        logs=tuple(raw.get("logs", ())),
+    )
 
 
 @cache
 def load_fit() -> OverheadFit:
-    raw = load_toml("calibration/overhead_fit.toml")
-    return OverheadFit(
-        dense_bytes=int(raw["dense_bytes"]),
-        moe_bytes=int(raw["moe_bytes"]),
-        ref_max_num_batched_tokens=int(raw["ref_max_num_batched_tokens"]),
-        ref_max_num_seqs=int(raw["ref_max_num_seqs"]),
-        cudagraph_bytes_per_layer=int(raw["cudagraph_bytes_per_layer"]),
-        moe_loo_error_bytes=int(raw["moe_loo_error_bytes"]),
-        logs=tuple(raw["logs"]),
-    )
+    return fit_from_dict(load_toml("calibration/overhead_fit.toml"))
 
 
-def activation_bytes_per_token(model: ModelSpec, plan: ParallelPlan) -> int:
-    """Bytes of the largest per-token transient of one forward step on one rank.
+@dataclass(frozen=True)
+class OverheadTerms:
+    """The overhead of one worker, term by term (bytes), as vLLM's profile run would measure it."""
 
-    Residual stream plus the widest of: the QKV output, a dense MLP's gate/up output, or the
-    fused-MoE caches (top-k copies of the gate/up output and of the hidden state).
+    sampler_bytes: int
+    forward_bytes: int
+    moe_workspace_bytes: int
+    #: What vLLM prints as "torch peak memory increase".
+    activation_peak_bytes: int
+    #: What vLLM prints as "non-torch forward increase memory".
+    non_torch_bytes: int
+    #: The CUDA-graph pool estimate ("Estimated CUDA graph memory"), whether charged or not.
+    cudagraph_estimate_bytes: int
+    #: Whether this release subtracts the graph estimate from the KV budget (>= 0.21, not eager).
+    cudagraph_charged: bool
+
+    @property
+    def profile_bytes(self) -> int:
+        """Activation peak plus non-torch: vLLM's non-KV memory beyond the weights, graphs aside."""
+        return self.activation_peak_bytes + self.non_torch_bytes
+
+    @property
+    def charged_cudagraph_bytes(self) -> int:
+        return self.cudagraph_estimate_bytes if self.cudagraph_charged else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sampler_gib": round(self.sampler_bytes / GIB, 3),
+            "forward_gib": round(self.forward_bytes / GIB, 3),
+            "moe_workspace_gib": round(self.moe_workspace_bytes / GIB, 3),
+            "activation_peak_gib": round(self.activation_peak_bytes / GIB, 3),
+            "non_torch_gib": round(self.non_torch_bytes / GIB, 3),
+            "cudagraph_estimate_gib": round(self.cudagraph_estimate_bytes / GIB, 3),
+            "cudagraph_charged": self.cudagraph_charged,
+        }
+
+
+def sampler_requests(release: VllmRelease, max_num_batched_tokens: int, max_num_seqs: int) -> int:
+    """Dummy requests of the sampler warm-up.
+
+    V1 (``_dummy_run(max_num_tokens)``): ``min(max_num_tokens, max_num_seqs)`` requests share the batch.
+    V0 (``profile_run``): one sequence per ``max_num_seqs``.
+    """
+    if release.activation_era == "v0":
+        return max_num_seqs
+    return min(max_num_seqs, max_num_batched_tokens)
+
+
+def sampler_bytes(model: ModelSpec, release: VllmRelease, requests: int, fit: OverheadFit) -> int:
+    """Logits of every dummy request over the vocabulary, then top-k/top-p over them.
+
+    The fitted bytes per logit are measured on models whose logits are 2-byte (bf16/fp16); logits come
+    out of ``compute_logits`` in the model dtype, so an fp32 model holds 2 more bytes per logit.
+    """
+    per_logit = fit.sampler(release.sampler_era) + (model.dtype_bytes - 2)
+    return round(requests * model.vocab_size * per_logit)
+
+
+def dense_activation_width(model: ModelSpec, plan: ParallelPlan) -> int:
+    """Elements per token of the widest non-MoE transient of one layer on one rank, plus the residual.
+
+    QKV output; a dense MLP's gate/up output and its activation (3 x intermediate / TP); a shared
+    expert's likewise.
     """
     tp, d = plan.tp, model.head_dim
     qkv = (max(1, model.num_heads // tp) + 2 * max(1, model.num_kv_heads // tp)) * d
     widths = [qkv]
     if model.dense_intermediate:
         widths.append(3 * model.dense_intermediate // tp)
-    if model.is_moe:
-        widths.append(model.experts_per_tok * (3 * moe_partition(model, plan) + model.hidden_size))
-    return model.dtype_bytes * (model.hidden_size + max(widths))
+    if model.shared_intermediate:
+        widths.append(3 * model.shared_intermediate // tp)
+    return model.hidden_size + max(widths)
 
 
-def overhead_bytes(
+def forward_bytes(model: ModelSpec, plan: ParallelPlan, tokens: int, fit: OverheadFit) -> int:
+    return round(fit.forward_factor * tokens * dense_activation_width(model, plan) * model.dtype_bytes)
+
+
+#: Tokens per MoE chunk per rank when data-parallel ranks share experts (envs.VLLM_MOE_DP_CHUNK_SIZE,
+#: default 256 in vLLM 0.19 envs.py; the all-to-all gathers one chunk from every DP rank).
+MOE_DP_CHUNK_TOKENS = 256
+
+
+def moe_workspace_bytes(model: ModelSpec, plan: ParallelPlan, tokens: int) -> int:
+    """Fused-MoE workspaces of one forward (vLLM 0.19 fused_moe.py ``TritonExperts.workspace_shapes``).
+
+    ``workspace13 = (M, topk, max(N/2, K))``, ``workspace2 = (M, topk, max(N, K))`` and the output
+    ``(M, K)``, with ``N = 2 x`` the expert's intermediate width on this rank and ``K = hidden``,
+    in the activation dtype. ``M`` is the tokens this rank's experts see: the batch, or with DP > 1 one
+    chunk from each DP rank.
+    """
+    if not model.is_moe:
+        return 0
+    n = 2 * moe_partition(model, plan)
+    k, topk = model.hidden_size, model.experts_per_tok
+    m = tokens if plan.dp == 1 else min(tokens, MOE_DP_CHUNK_TOKENS) * plan.dp
+    return (m * topk * (max(n // 2, k) + max(n, k)) + m * k) * model.dtype_bytes
+
+
+def has_nvlink_fabric(gpu: GpuSpec) -> bool:
+    """NVLink with NVSwitch multicast (Hopper and later NVIDIA): where TP all-reduce buffers are large."""
+    return gpu.vendor == "nvidia" and gpu.interconnect.startswith("NVLink") and gpu.compute_capability >= (9, 0)
+
+
+def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit: OverheadFit) -> int:
+    """Memory the profile run adds outside torch's allocator: library workspaces and communication.
+
+    One GPU: a base (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP:
+    smaller (measured 0.07 GiB on both stages). TP >= 2: the base plus the communicators' buffers, large
+    on NVLink fabrics from 0.16 on.
+    """
+    if plan.tp == 1 and plan.num_gpus == 1:
+        return fit.single(release.nontorch_era)
+    if plan.tp == 1:
+        return fit.nontorch_pipeline_bytes
+    base = fit.single(release.nontorch_era)
+    era = release.comm_era if has_nvlink_fabric(gpu) else "a"
+    return base + fit.comm(era)
+
+
+def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int) -> int:
+    """How many batch sizes vLLM captures graphs for (config/vllm.py ``_set_cudagraph_sizes``).
+
+    ``largest = min(2 x max_num_seqs, 512, max_num_batched_tokens)``; sizes 1, 2, 4, then multiples of 8
+    below 256, then multiples of ``step_from_256`` up to the largest.
+    """
+    largest = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+    n = sum(1 for i in (1, 2, 4) if i <= largest)
+    n += len(range(8, min(largest + 1, 256), 8))
+    n += len(range(256, largest + 1, release.capture_step_from_256))
+    return max(1, n)
+
+
+def cudagraph_bytes(model: ModelSpec, release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int,
+                    fit: OverheadFit, *, layers: int | None = None) -> int:
+    """The CUDA-graph pool estimate: first capture + (n - 1) x per graph, for PIECEWISE and FULL."""
+    n = capture_sizes(release, max_num_seqs, max_num_batched_tokens)
+    layers = model.num_layers if layers is None else layers
+    pw = fit.graph_piecewise_first_bytes + (n - 1) * layers * fit.graph_piecewise_per_layer_bytes
+    full = fit.graph_full_first_bytes + (n - 1) * layers * fit.graph_full_per_layer_bytes
+    return pw + full
+
+
+@lru_cache(maxsize=8192)
+def overhead_terms(
     model: ModelSpec,
+    gpu: GpuSpec,
     plan: ParallelPlan,
+    release: VllmRelease,
     *,
     max_num_batched_tokens: int,
     max_num_seqs: int,
+    enforce_eager: bool = False,
+    last_stage: bool = True,
+    stage_layers: int | None = None,
     fit: OverheadFit | None = None,
-) -> int:
-    """Peak activation + non-torch growth of the profile run, bytes per GPU."""
-    fit = fit or load_fit()
-    base = fit.moe_bytes if model.is_moe else fit.dense_bytes
-    d_tokens = max_num_batched_tokens - fit.ref_max_num_batched_tokens
-    seqs = min(max_num_seqs, max_num_batched_tokens)
-    ref_seqs = min(fit.ref_max_num_seqs, fit.ref_max_num_batched_tokens)
-    # The sampler warm-up holds fp32 logits over the full vocabulary for every dummy request.
-    d_logits = (seqs - ref_seqs) * padded_vocab(model) * 4
-    return max(0, base + d_tokens * activation_bytes_per_token(model, plan) + d_logits)
+) -> OverheadTerms:
+    """Every overhead term of one worker (one pipeline stage; the sampler runs on the last one only).
 
-
-def cudagraph_bytes(model: ModelSpec, fit: OverheadFit | None = None) -> int:
-    """Estimated CUDA-graph pool per GPU: graphs replay per layer, so it scales with layers."""
+    Pure over frozen specs, so a sweep of many contexts or KV dtypes computes each layout's terms once.
+    """
     fit = fit or load_fit()
-    return fit.cudagraph_bytes_per_layer * model.num_layers
+    tokens = max_num_batched_tokens
+    samp = sampler_bytes(model, release, sampler_requests(release, tokens, max_num_seqs), fit) if last_stage else 0
+    fwd = forward_bytes(model, plan, tokens, fit)
+    ws = moe_workspace_bytes(model, plan, tokens)
+    # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
+    peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
+    graphs = 0 if enforce_eager else cudagraph_bytes(model, release, max_num_seqs, tokens, fit, layers=stage_layers)
+    return OverheadTerms(
+        sampler_bytes=samp,
+        forward_bytes=fwd,
+        moe_workspace_bytes=ws,
+        activation_peak_bytes=peak,
+        non_torch_bytes=non_torch_bytes(gpu, plan, release, fit),
+        cudagraph_estimate_bytes=graphs,
+        cudagraph_charged=release.cudagraph_charged and not enforce_eager,
+    )

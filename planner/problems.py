@@ -23,15 +23,18 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 PROBLEM_IDS: dict[str, str] = {
     "tp-heads-indivisible": "attention heads (or KV heads) are not divisible by the tensor-parallel size",
     "fp8-block-tp-indivisible": "a TP shard of a block-quantized weight is not a multiple of the 128-wide block",
+    "moe-tp-indivisible": "without expert parallelism, the experts' intermediate size does not split over TP x DP",
     "kv-heads-replicated": "TP exceeds the KV heads, so each rank holds a replicated KV head",
     "ctx-exceeds-model-max": "max_model_len exceeds the model's max_position_embeddings",
     "weights-do-not-fit": "weights and runtime overhead exceed the memory vLLM may use",
     "kv-cache-too-small": "the KV cache cannot hold one request of max_model_len",
+    "kv-cache-marginal": "the KV cache holds one max_model_len request by less than the memory model's error band",
     "quant-not-native": "the GPU has no native kernels for this quantization; vLLM runs it weight-only",
     "quantization-unsupported-gpu": "vLLM refuses this quantization on this GPU",
     "vllm-too-old-for-model": "the vLLM version predates support for the model's architecture",
     "architecture-removed": "the vLLM version no longer supports the model's architecture",
     "ep-without-moe": "expert parallelism asked for a model without experts",
+    "tp-spans-nodes": "a tensor-parallel group spans nodes, so every layer's all-reduce crosses the network",
 }
 
 
@@ -44,9 +47,11 @@ def check_plan(
 ) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     out += _heads(model, plan)
+    out += _moe_split(model, plan)
     out += _block_quant(model, quant, plan)
     out += _context(model, mem)
     out += _memory(mem)
+    out += _margin(mem)
     out += _quant_gpu(quant, gpu)
     out += _versions(model, version)
     if plan.ep and not model.is_moe:
@@ -73,6 +78,18 @@ def _heads(model: ModelSpec, plan: ParallelPlan) -> list[tuple[str, str, str]]:
     return out
 
 
+def _moe_split(model: ModelSpec, plan: ParallelPlan) -> list[tuple[str, str, str]]:
+    """Without EP, vLLM splits every expert's intermediate size over the flattened TP x DP ranks
+    (FusedMoEParallelConfig), and ``divide()`` asserts that it divides exactly."""
+    ranks = plan.tp * plan.dp
+    if not model.is_moe or plan.ep or ranks == 1 or not model.moe_intermediate % ranks:
+        return []
+    return [("moe-tp-indivisible", ERROR,
+             f"{model.moe_intermediate} is not divisible by {ranks}: without expert parallelism each expert's "
+             f"intermediate size is split over TP {plan.tp} x DP {plan.dp} = {ranks} ranks; use "
+             "--enable-expert-parallel or fewer ranks")]
+
+
 def _block_quant(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> list[tuple[str, str, str]]:
     block = quant.block
     if model.quant is not None and model.quant.scheme == quant.name and model.quant.block:
@@ -83,7 +100,7 @@ def _block_quant(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> li
     out = []
     if model.is_moe and not plan.ep:
         part = moe_partition(model, plan)
-        if part % bn:
+        if part and not model.moe_intermediate % (plan.tp * plan.dp) and part % bn:
             fix = "use --enable-expert-parallel (EP keeps whole experts), or a smaller TP"
             out.append(("fp8-block-tp-indivisible", ERROR,
                         f"The output_size of gate's and up's weight = {part} is not divisible by weight "
@@ -109,6 +126,19 @@ def _context(model: ModelSpec, mem: MemoryPlan) -> list[tuple[str, str, str]]:
     return [("ctx-exceeds-model-max", ERROR,
              f"{model.name} serves at most {model.max_position_embeddings:,} tokens per request "
              f"(max_position_embeddings); {mem.max_model_len:,} was asked{hint}")]
+
+
+def _margin(mem: MemoryPlan) -> list[tuple[str, str, str]]:
+    """A fit by less than the validation band: vLLM may still refuse it."""
+    spare = mem.kv_cache_bytes - mem.kv_bytes_per_request
+    band = round(mem.band_gib * GIB)
+    if mem.kv_cache_bytes <= 0 or spare < 0 or spare >= band:
+        return []
+    return [("kv-cache-marginal", WARNING,
+             f"one {mem.max_model_len:,}-token request needs {_gib(mem.kv_bytes_per_request)} GiB of KV cache and "
+             f"{_gib(mem.kv_cache_bytes)} GiB are predicted: a margin of {_gib(spare)} GiB, inside the model's "
+             f"+-{mem.band_gib:.2f} GiB error band, so vLLM may refuse it; leave headroom (a shorter --max-model-len "
+             "or --kv-cache-dtype fp8) or check with one real launch (planner size --from-log)")]
 
 
 def _memory(mem: MemoryPlan) -> list[tuple[str, str, str]]:
@@ -168,3 +198,21 @@ def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
                  f"v{format_version(facts.removed_after)}, and is not supported anymore (asked: {v}).")]
     return []
 
+
+def check_nodes(plan: ParallelPlan, gpus_per_node: int) -> list[tuple[str, str, str]]:
+    """Problems of placing ``plan`` on nodes of ``gpus_per_node`` GPUs (vLLM fills nodes rank by rank).
+
+    vLLM numbers the ranks of a replica TP-fastest (rank = pp_rank * tp + tp_rank) and places them
+    on the nodes in order, so a TP group stays inside one node only when it fits in one and the
+    node's GPU count is a multiple of it. vLLM's own guide: TP = GPUs per node, PP = nodes
+    (docs/serving/parallelism_scaling.md, "Multi-node multi-GPU using tensor parallel and
+    pipeline parallel inference").
+    """
+    tp, g = plan.tp, gpus_per_node
+    if plan.num_gpus <= g or (tp <= g and g % tp == 0):
+        return []
+    nodes = -(-tp // g) if tp > g else 2
+    return [("tp-spans-nodes", WARNING,
+             f"TP {tp} does not fit in one node of {g} GPUs: each TP group spans {nodes} nodes, so every "
+             f"layer's all-reduce crosses the inter-node network (NVLink only inside a node); keep TP inside a "
+             f"node (TP = {g} or a divisor of it) and put PP or DP+EP across nodes")]

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from planner.catalog import BatchDefaults, batch_defaults, default_vllm_version, vllm_fact, vllm_setting
+from planner.catalog import (
+    BatchDefaults,
+    batch_defaults,
+    default_vllm_version,
+    serve_flags,
+    vllm_fact,
+    vllm_setting,
+)
 from planner.specs import GpuSpec
 from planner.versions import Version, format_version, parse_version
 
@@ -38,8 +45,25 @@ class VllmRelease:
     block_size: int
     #: Vocabulary padding of the embedding and lm_head (DEFAULT_VOCAB_PADDING_SIZE).
     vocab_padding: int
-    #: Era of the profile-run activation accounting (see data/vllm.toml ``activation_era``).
+    #: Engine of the profile run: ``"v0"`` (max_num_seqs dummy sequences) or ``"v1"`` (one batch).
     activation_era: str
+    #: Top-k/top-p implementation of the sampler warm-up: ``"sort"`` (< 0.17) or ``"triton"``.
+    sampler_era: str
+    #: Whether the fused-MoE workspace stays allocated after the forward (WorkspaceManager, >= 0.13).
+    moe_workspace_persistent: bool
+    #: Era of the one-GPU non-torch growth and of the tensor-parallel communication buffers.
+    nontorch_era: str
+    comm_era: str
+    #: Step of the CUDA-graph capture sizes from 256 tokens up.
+    capture_step_from_256: int
+    #: Flag names of ``vllm serve`` in this release (the packaged list nearest at or below it).
+    serve_flags: frozenset[str] = frozenset()
+    #: Which packaged list ``serve_flags`` came from (data/flags/...).
+    serve_flags_source: str = ""
+
+    def has_flags(self, *names: str) -> bool:
+        """Whether ``vllm serve`` of this release accepts every one of ``--names`` (no dashes)."""
+        return all(n in self.serve_flags for n in names)
 
     @property
     def label(self) -> str:
@@ -60,7 +84,9 @@ class VllmRelease:
         return {"version": self.label, "default_gpu_memory_utilization": self.default_gpu_memory_utilization,
                 "cudagraph_charged": self.cudagraph_charged, "kv_tokens_formula": self.kv_tokens_formula,
                 "gib_format": self.gib_format, "block_size": self.block_size,
-                "activation_era": self.activation_era}
+                "activation_era": self.activation_era, "sampler_era": self.sampler_era,
+                "moe_workspace_persistent": self.moe_workspace_persistent, "nontorch_era": self.nontorch_era,
+                "comm_era": self.comm_era}
 
 
 def release(version: Version | str | None = None) -> VllmRelease:
@@ -72,6 +98,7 @@ def release(version: Version | str | None = None) -> VllmRelease:
 
 @cache
 def _resolved(v: Version) -> VllmRelease:
+    flags_source, flags = serve_flags(v)
     return VllmRelease(
         version=v,
         default_gpu_memory_utilization=float(vllm_fact("gpu_memory_utilization", v)),
@@ -81,4 +108,11 @@ def _resolved(v: Version) -> VllmRelease:
         block_size=int(vllm_setting("block_size")),
         vocab_padding=int(vllm_setting("vocab_padding")),
         activation_era=str(vllm_fact("activation_era", v)),
+        sampler_era=str(vllm_fact("sampler_era", v)),
+        moe_workspace_persistent=bool(vllm_fact("moe_workspace_persistent", v)),
+        nontorch_era=str(vllm_fact("nontorch_era", v)),
+        comm_era=str(vllm_fact("comm_era", v)),
+        capture_step_from_256=int(vllm_setting("cudagraph_capture_step_from_256")),
+        serve_flags=flags,
+        serve_flags_source=flags_source,
     )

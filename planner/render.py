@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import re
+import shlex
+import shutil
+import textwrap
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,14 +27,182 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False)
 
 
+# ------------------------------------------------------------------------------ terminal width
+
+#: Text is laid out for the terminal's width, but never wider than MAX_WIDTH (tables fit 120
+#: columns) nor narrower than MIN_WIDTH; output that is not a terminal gets MAX_WIDTH.
+MAX_WIDTH = 120
+MIN_WIDTH = 60
+#: A wrapped free-text column narrower than this becomes numbered notes under the table.
+MIN_WRAP_COLUMN = 16
+
+
+def terminal_width() -> int:
+    """Columns to lay text out in: ``COLUMNS``, else the terminal's, else MAX_WIDTH; within the bounds."""
+    cols = shutil.get_terminal_size((MAX_WIDTH, 24)).columns
+    return max(MIN_WIDTH, min(MAX_WIDTH, cols))
+
+
+def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> str:
+    """``first + text`` wrapped at spaces to ``width``; continuation lines indented by ``rest``
+    (default: as deep as ``first``). Words longer than a line (ids, paths) are never cut."""
+    return textwrap.fill(text, width, initial_indent=first,
+                         subsequent_indent=" " * len(first) if rest is None else rest,
+                         break_on_hyphens=False, break_long_words=False) or first.rstrip()
+
+
+def wrap_command(command: str, width: int, indent: str = "  ") -> str:
+    """A shell command over several lines joined by `` \\`` continuations, breaking only between
+    arguments and never between an option and its value, so that it still pastes into a shell."""
+    if len(indent) + len(command) <= width:
+        return indent + command
+    lex = shlex.shlex(command, posix=False)
+    lex.whitespace_split = True
+    lex.commenters = ""
+    tokens = list(lex)
+    groups: list[str] = []
+    for tok in tokens:
+        if groups and not tok.startswith("-") and groups[-1].startswith("-") and " " not in groups[-1]:
+            groups[-1] += " " + tok  # --flag value
+        else:
+            groups.append(tok)
+    lines: list[str] = []
+    line = indent
+    for group in groups:
+        if line.strip() and len(line) + 1 + len(group) + 2 > width:
+            lines.append(line + " \\")
+            line = indent + "    " + group
+        else:
+            line = (line + " " + group) if line.strip() else line + group
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def _break(text: str, limit: int, after: str = "") -> str:
+    """``text`` over lines of at most ``limit`` characters (or its longest piece), broken at spaces
+    and after any character of ``after`` (``/`` in ``B/token/GPU``, ``,`` in ``id-a,id-b``)."""
+    return "\n".join(_lines(_pieces(text, after), limit))
+
+
+def _pieces(text: str, after: str) -> list[tuple[str, str]]:
+    """(piece, what joins it to the previous one) for each unbreakable piece of ``text``."""
+    out: list[tuple[str, str]] = []
+    for word in text.split():
+        parts = re.findall(rf"[^{re.escape(after)}]+[{re.escape(after)}]?|.", word) if after else [word]
+        out += [(part, " " if k == 0 else "") for k, part in enumerate(parts)]
+    return out
+
+
+def _lines(pieces: list[tuple[str, str]], limit: int) -> list[str]:
+    limit = max([limit, *(len(p) for p, _ in pieces)])
+    lines: list[str] = []
+    for part, joiner in pieces:
+        if lines and len(lines[-1] + joiner + part) <= limit:
+            lines[-1] += joiner + part
+        else:
+            lines.append(part)
+    return lines or [""]
+
+
+def _cell_width(cell: Any) -> int:
+    return max((len(x) for x in str(cell).splitlines()), default=0)
+
+
+_NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+$")
+
+
+def _render(rows: Sequence[Sequence[Any]], headers: Sequence[str], gap: int) -> str:
+    """tabulate's "simple" layout (header, dashes, rows) with multi-line headers and cells, ``gap``
+    spaces between columns and no padding beyond: numeric columns right-aligned, text left-aligned."""
+    body = [[str(c).split("\n") for c in r] for r in rows]
+    heads = [h.split("\n") for h in headers]
+    ncol = len(heads)
+    numeric = [
+        any(_NUMBER.match(r[i][0]) for r in body)
+        and all(_NUMBER.match(x) or x in ("-", "") for r in body for x in r[i])
+        for i in range(ncol)
+    ]
+    widths = [max([len(x) for x in heads[i]] + [len(x) for r in body for x in r[i]]) for i in range(ncol)]
+
+    def lines_of(cells: list[list[str]], top: bool) -> list[str]:
+        depth = max(len(c) for c in cells)
+        out = []
+        for k in range(depth):
+            parts = []
+            for i, c in enumerate(cells):
+                pad = depth - len(c)
+                line = c[k] if top and k < len(c) else c[k - pad] if not top and k >= pad else ""
+                parts.append(line.rjust(widths[i]) if numeric[i] else line.ljust(widths[i]))
+            out.append((" " * gap).join(parts).rstrip())
+        return out
+
+    sep = " " * gap
+    text = lines_of(heads, top=False)  # headers sit on the rule
+    text.append(sep.join("-" * w for w in widths).rstrip())
+    for r in body:
+        text += lines_of(r, top=True)
+    return "\n".join(text)
+
+
+def _wide(text: str) -> int:
+    return max((len(x) for x in text.splitlines()), default=0)
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, width: int,
+          wrap_cols: Sequence[int] = ()) -> str:
+    """A text table no wider than ``width`` where it can be, readable down to 80 columns.
+
+    In order, until it fits: as is; headers broken over lines; the free-text columns ``wrap_cols``
+    wrapped; the same with one space between columns and headers also broken after ``/``; the
+    free-text columns moved under the table as numbered notes (``[1] ...``).
+    """
+    out = _render(rows, headers, 2)
+    if _wide(out) <= width:
+        return out
+    widths = [max((_cell_width(r[i]) for r in rows), default=1) for i in range(len(headers))]
+    longest = max((len(p) for r in rows for i in wrap_cols for p, _ in _pieces(str(r[i]), ",")), default=0)
+    for gap, slash in ((2, ""), (1, "/")):
+        heads = [_break(h, w, slash) for h, w in zip(headers, widths, strict=True)]
+        out = _render(rows, heads, gap)
+        if _wide(out) <= width:
+            return out
+        if not wrap_cols:
+            continue
+        fixed = [i for i in range(len(headers)) if i not in wrap_cols]
+        without = _render([[r[i] for i in fixed] for r in rows], [heads[i] for i in fixed], gap)
+        room = (width - _wide(without) - gap * len(wrap_cols)) // len(wrap_cols)
+        if room >= max(MIN_WRAP_COLUMN, longest):
+            body = [[_break(str(c), room, ",") if i in wrap_cols else c for i, c in enumerate(r)] for r in rows]
+            return _render(body, [_break(h, room) if i in wrap_cols else h for i, h in enumerate(heads)], gap)
+    if not wrap_cols:
+        return out
+    notes: dict[str, int] = {}
+    body = []
+    for r in rows:
+        cells = list(r)
+        for i in wrap_cols:
+            text = str(cells[i])
+            if text and text != "-":
+                cells[i] = f"[{notes.setdefault(text, len(notes) + 1)}]"
+        body.append(cells)
+    lines = [_render(body, heads, 1)]
+    for text, n in notes.items():
+        mark = f"[{n}] "
+        broken = _lines(_pieces(text, ","), width - len(mark))
+        lines += [mark + broken[0]] + [" " * len(mark) + x for x in broken[1:]]
+    return "\n".join(lines)
+
+
 def _row(p: MemoryPlan) -> list[Any]:
     ids = ",".join(sorted({x.id for x in p.problems if x.severity != "info"})) or "-"
+    # No negative KV: a layout whose weights and overhead exceed the budget has none (its problem says by how much).
+    kv = f"{p.kv_cache_gib:.2f}" if p.kv_cache_bytes >= 0 else "none"
     return [
         p.layout,
         p.num_gpus,
         f"{p.weights_gib:.2f}",
         f"{p.overhead_gib:.2f}",
-        f"{p.kv_cache_gib:.2f}",
+        kv,
         f"{p.kv_bytes_per_token:,}",
         f"{p.kv_cache_tokens:,}",
         f"{p.max_concurrency:.2f}x",
@@ -41,39 +215,108 @@ HEADERS = ["layout", "GPUs", "weights GiB/GPU", "overhead GiB", "KV GiB/GPU", "K
            "KV tokens", "max conc.", "fits", "problems"]
 
 
-def size_text(result: SizeResult) -> str:
-    from tabulate import tabulate
-
+def size_text(result: SizeResult, width: int | None = None) -> str:
+    width = width or terminal_width()
     lines = []
     first = result.plans[0] if result.plans else None
     if first is not None:
-        lines.append(
+        lines.append(wrap(
             f"{result.model} on {result.gpu}: {first.quant} weights, KV cache {first.kv_cache_dtype}, "
             f"max_model_len {first.max_model_len:,}, gpu_memory_utilization {first.gpu_memory_utilization}, "
-            f"vLLM {first.vllm_version}"
-        )
+            f"vLLM {first.vllm_version}", width, rest="  "))
+    if result.from_log is not None:
+        lines.extend(wrap(x, width, "", "    ") for x in result.from_log.lines())
     if result.context_note is not None:
-        lines.append("NOTE: " + result.context_note.message(result.model))
+        lines.append(wrap(result.context_note.message(result.model), width, "NOTE: "))
     lines.append("")
-    lines.append(tabulate([_row(p) for p in result.plans], headers=HEADERS, tablefmt="simple"))
+    lines.append(table([_row(p) for p in result.plans], HEADERS, width=width, wrap_cols=(len(HEADERS) - 1,)))
     lines.append("")
+    why = _problem_lines(result, width)
+    if why:
+        lines.append("Why layouts do not fit (or need care):")
+        lines.extend(why)
+        lines.append("")
     rec = result.recommended
     if rec is None:
-        lines.append("Recommended: none — " + "; ".join(result.notes))
-        errors = sorted({f"{x.id}: {x.message}" for p in result.plans for x in p.problems if x.severity == "error"})
-        lines.extend("  " + e for e in errors[:6])
+        lines.append(wrap("; ".join(result.notes), width, "Recommended: none — ", "  "))
+        if len(result.plans) == 1:
+            lines.extend(stages_text(result.plans[0]))
     else:
-        lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu} — "
-                     + "; ".join(rec.vllm_log_lines()))
+        lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu}; vLLM should print at startup:")
+        lines.extend(wrap(x, width, "  ", "    ") for x in rec.vllm_log_lines())
+        lines.append(wrap(band_words(rec), width, "  ", "    "))
         for x in rec.problems:
-            lines.append(f"  {x.severity}: {x.id}: {x.message}")
+            lines.append(wrap(f"{x.id}: {x.message}", width, f"  {x.severity}: ", "    "))
+        lines.extend(stages_text(rec))
         if result.command is not None:
             lines.append("")
-            lines.append("  " + result.command.shell())
-            lines.append("  " + result.command.docker())
+            lines.append(wrap_command(result.command.shell(), width))
+            lines.append(wrap_command(result.command.docker(), width))
             if result.command.note:
-                lines.append("  note: " + result.command.note)
+                lines.append(wrap(result.command.note, width, "  note: ", "    "))
+            lines.extend(nodes_text(result))
+        lines.extend(wrap(n, width, "note: ", "      ") for n in result.notes)
     return "\n".join(lines) + "\n"
+
+
+def _problem_lines(result: SizeResult, width: int) -> list[str]:
+    """Each problem message once, with the layouts it applies to (the table shows only the ids)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for p in result.plans:
+        for x in p.problems:
+            if x.severity == "info":
+                continue
+            seen.setdefault((x.id, x.message), []).append(p.layout)
+    def which(layouts: list[str]) -> str:
+        if len(layouts) == len(result.plans) > 1:
+            return "every layout"
+        return ", ".join(layouts) if len(layouts) <= 4 else f"{', '.join(layouts[:3])} and {len(layouts) - 3} more"
+
+    return [wrap(f"{pid}: {msg}", width, f"  {which(layouts)}: ", "    ") for (pid, msg), layouts in seen.items()]
+
+
+def band_words(plan: MemoryPlan) -> str:
+    """How sure the plan is, in words: the validation band around the available KV memory."""
+    lo, hi = plan.kv_cache_tokens_range
+    c_lo, c_hi = plan.max_concurrency_range
+    basis = ("this deployment's own log" if plan.overhead_source != "model"
+             else "4 in 5 validation logs of vLLM's real startups fall within it")
+    return (f"How sure: available KV memory {plan.kv_cache_gib:.2f} GiB +- {plan.band_gib:.2f} GiB ({basis}): "
+            f"{lo:,} to {hi:,} KV tokens, {c_lo:.2f}x to {c_hi:.2f}x concurrency.")
+
+
+def stages_text(plan: MemoryPlan) -> list[str]:
+    """Weights and KV of each pipeline stage (the engine keeps the smallest KV capacity)."""
+    if plan.pp <= 1:
+        return []
+    from tabulate import tabulate
+
+    low = min(st.num_blocks for st in plan.stages)
+    rows = [[st.stage, f"{st.first_layer}-{st.first_layer + st.num_layers - 1}", st.num_layers,
+             ("embedding" if st.stage == 0 else "") + ("lm_head" if st.stage == plan.pp - 1 else ""),
+             f"{st.weights_bytes / 2**30:.2f}", f"{st.kv_cache_bytes / 2**30:.2f}", f"{st.kv_cache_tokens:,}",
+             "<- engine capacity" if st.num_blocks == low else ""] for st in plan.stages]
+    table = tabulate(rows, headers=["stage", "layers", "n", "also holds", "weights GiB/GPU", "KV GiB/GPU",
+                                    "KV tokens", ""], tablefmt="simple")
+    return ["", f"  Per stage of {plan.layout} (vLLM keeps the smallest KV capacity of all ranks):",
+            *("  " + line for line in table.splitlines())]
+
+
+def nodes_text(result: SizeResult) -> list[str]:
+    """What each node runs, head first (Ray form, then vLLM's own multi-node form when available)."""
+    cmd = result.command
+    if cmd is None or not cmd.nodes:
+        return []
+    out = ["", f"  Per node ({len(cmd.nodes)} of {result.nodes} x {result.gpus_per_node} GPUs; "
+           "export HEAD_IP=<head node address> on every node):"]
+    for n in cmd.nodes:
+        holds = (f"PP stage(s) {', '.join(map(str, n.stages))}" if n.stages else
+                 f"DP rank(s) {', '.join(map(str, n.dp_ranks))}" if n.dp_ranks else "")
+        out.append(f"  node {n.node_rank} ({n.role}, {n.gpus} GPUs{', ' + holds if holds else ''}):")
+        out.extend(f"    {c}" for c in n.ray)
+        if n.native:
+            out.extend(f"    without Ray: {c}" for c in n.native)
+    return out
 
 
 def size_html(result: SizeResult) -> str:
@@ -93,57 +336,112 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def fit_text(result: FitResult) -> str:
-    from tabulate import tabulate
+def _count(x: float) -> str:
+    """A token count or length as people write it: ``2,048``; a fractional mean keeps one decimal."""
+    return f"{x:,.0f}" if abs(x - round(x)) < 0.05 else f"{x:,.1f}"
 
-    wl = dict(result.workload)
-    lines = [f"sources: {', '.join(result.sources)}",
-             f"workload: input {wl.get('input_len')}, output {wl.get('output_len')} tokens; model {wl.get('model')}; "
-             f"hardware {wl.get('hardware')} x {wl.get('num_gpus')}"]
-    lines += [f"note: {n}" for n in result.notes]
+
+def source_files(sources: Sequence[str]) -> list[str]:
+    """The files behind run labels (``f.json benchmark 3``, ``f.jsonl record 2``, ``f.csv row 4``,
+    ``f.json[1]``), each once, in order."""
+    files = (re.sub(r"(?: (?:benchmark|record|row) \d+|\[\d+\])+$", "", s) for s in sources)
+    return list(dict.fromkeys(files))
+
+
+def workload_text(workload: dict[str, Any]) -> str:
+    """``2,048 input + 512 output tokens per request; minimax-m2.5 on 4 x b200``, leaving out what the
+    data does not say (never ``None``)."""
+    parts = []
+    inp, out = workload.get("input_len"), workload.get("output_len")
+    if inp is not None or out is not None:
+        lens = [f"{_count(inp)} input" if inp is not None else "", f"{_count(out)} output" if out is not None else ""]
+        parts.append(" + ".join(x for x in lens if x) + " tokens per request")
+    model, hw, n = workload.get("model"), workload.get("hardware"), workload.get("num_gpus")
+    where = " x ".join(str(x) for x in (n, hw) if x) if hw else (f"{n} GPUs" if n else "")
+    if model or where:
+        parts.append(" on ".join(str(x) for x in (model, where) if x))
+    return "; ".join(parts) or "not stated in the data"
+
+
+METRIC_NAMES = {"output_throughput": "output tok/s", "mean_ttft_ms": "mean TTFT", "median_ttft_ms": "median TTFT",
+                "p99_ttft_ms": "p99 TTFT", "mean_tpot_ms": "mean TPOT", "median_tpot_ms": "median TPOT",
+                "p99_tpot_ms": "p99 TPOT", "mean_itl_ms": "mean ITL", "p99_itl_ms": "p99 ITL"}
+
+
+def _metric_value(name: str, value: float) -> str:
+    label = METRIC_NAMES.get(name, name)
+    return f"{label} {value:,.0f}" if name == "output_throughput" else f"{label} {value:,.1f} ms"
+
+
+def fit_text(result: FitResult, width: int | None = None) -> str:
+    width = width or terminal_width()
+    lines = [wrap(", ".join(source_files(result.sources)), width, "sources: ", "  "),
+             wrap(workload_text(dict(result.workload)), width, "workload: ", "  ")]
+    lines += [wrap(n, width, "note: ", "  ") for n in result.notes]
     rows = [[m.metric, m.shape, m.n_points, f"{m.c_sat:,.0f}", _pct(m.loo_mape), _pct(m.loo_mape_interior),
              _pct(m.alternate_mape)] for m in result.metrics]
     lines.append("")
-    lines.append(tabulate(rows, headers=["metric", "model", "points", "c_sat", "LOO MAPE", "LOO interior",
-                                         "every-other MAPE"], tablefmt="simple"))
+    lines.append(table(rows, ["metric", "model", "points", "c_sat", "LOO MAPE", "LOO interior", "every-other MAPE"],
+                       width=width))
     names = [m.metric for m in result.metrics]
     pred = [[f"{p.concurrency:g}" + (" *" if p.extrapolated else "")] + [f"{dict(p.values)[n]:,.2f}" for n in names]
             for p in result.predictions]
     lines.append("")
-    lines.append(tabulate(pred, headers=["concurrency", *names], tablefmt="simple"))
+    lines.append(table(pred, ["concurrency", *names], width=width))
     if any(p.extrapolated for p in result.predictions):
         lines.append("* outside the measured concurrencies: extrapolated")
     return "\n".join(lines) + "\n"
 
 
-def slo_text(slo: SloResult, result: FitResult) -> str:
-    lim = ", ".join(f"{k.replace('_ms', '')} <= {v:g} ms" for k, v in slo.limits)
+def slo_text(slo: SloResult, result: FitResult, width: int | None = None) -> str:
+    width = width or terminal_width()
+    lim = ", ".join(f"{METRIC_NAMES.get(_LIMIT_KEYS.get(k, k), k)} <= {v:g} ms" for k, v in slo.limits)
     if slo.max_concurrency is None:
-        return f"No concurrency meets {lim}: " + "; ".join(slo.notes) + "\n"
+        return wrap(f"No concurrency meets {lim}: " + "; ".join(slo.notes), width, rest="  ") + "\n"
+    if slo.limiting_metric is not None:
+        why = f"{METRIC_NAMES.get(slo.limiting_metric, slo.limiting_metric)} reaches its limit at "
+        why += f"{slo.limit_concurrency:.1f}" if slo.limit_concurrency is not None else "it"
+    else:
+        why = "where throughput levels off; no limit binds"
     lines = [f"Limits: {lim}",
-             f"Highest concurrency per replica: {slo.max_concurrency:.1f} (limited by {slo.limiting_metric})"
-             + (" [extrapolated]" if slo.extrapolated else ""),
-             f"Output throughput there: {slo.output_throughput:,.0f} tok/s per replica"]
-    vals = ", ".join(f"{k} {v:,.2f}" for k, v in slo.values_at_max)
-    lines.append(f"Predicted at that load: {vals}")
+             wrap(f"{slo.max_concurrency:g} ({why})" + (" [extrapolated]" if slo.extrapolated else ""), width,
+                  "Highest concurrency per replica: ", "  ")]
+    per_replica = f"{slo.output_throughput:,.0f} tok/s per replica"
     if slo.requests_per_second_per_replica is not None:
-        lines.append(f"Requests/s per replica: {slo.requests_per_second_per_replica:.3f}")
+        per_replica += f" ({slo.requests_per_second_per_replica:.2f} requests/s)"
+    lines.append(f"Output throughput there: {per_replica}")
+    vals = ", ".join(_metric_value(k, v) for k, v in slo.values_at_max)
+    lines.append(wrap(vals, width, "Predicted at that load: ", "  "))
     if slo.replicas is not None:
-        lines.append(f"Replicas: {slo.replicas}" + (f", GPUs: {slo.num_gpus}" if slo.num_gpus else ""))
+        fleet = f"{slo.replicas} replica{'s' if slo.replicas != 1 else ''}"
+        if slo.gpus_per_replica:
+            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus} GPUs"
+        if slo.fleet_output_throughput is not None:
+            fleet += f", serving {slo.fleet_output_throughput:,.0f} output tok/s"
+        lines.append(wrap(fleet, width, "Fleet: ", "  "))
     if slo.usd_per_million_output_tokens is not None:
-        lines.append(f"Cost: ${slo.usd_per_million_output_tokens:.3f} per million output tokens")
-    lines += [f"note: {n}" for n in slo.notes]
-    errs = ", ".join(f"{m.metric} {_pct(m.loo_mape_interior)}" for m in result.metrics)
-    lines.append(f"Fit error (leave-one-out, interior points): {errs}")
+        cost = f"${slo.usd_per_million_output_tokens:.3f} per million output tokens"
+        if slo.replicas is not None and slo.usd_per_million_output_tokens_at_full_load is not None:
+            cost += (f" for the fleet at this load (a fully loaded replica: "
+                     f"${slo.usd_per_million_output_tokens_at_full_load:.3f})")
+        else:
+            cost += " (one replica at full load)"
+        lines.append(wrap(cost, width, "Cost: ", "  "))
+    lines += [wrap(n, width, "note: ", "  ") for n in slo.notes]
+    errs = ", ".join(f"{METRIC_NAMES.get(m.metric, m.metric)} {_pct(m.loo_mape_interior)}" for m in result.metrics)
+    lines.append(wrap(errs, width, "Fit error (leave-one-out, interior points): ", "  "))
     return "\n".join(lines) + "\n"
 
 
-def compare_text(result: CompareResult) -> str:
-    from tabulate import tabulate
+#: --tpot-ms and kin -> the metric they limit (as planner.perf.slo.LIMIT_METRICS, without importing it).
+_LIMIT_KEYS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms": "p99_itl_ms"}
 
+
+def compare_text(result: CompareResult, width: int | None = None) -> str:
+    width = width or terminal_width()
     w = result.workload
-    lines = [f"{result.model} ({result.quant}), {w.input_len} in / {w.output_len} out tokens per request; "
-             "predicted by the roofline model (docs/roofline.md)"]
+    lines = [wrap(f"{result.model} ({result.quant}), {w.input_len:,} in / {w.output_len:,} out tokens per request; "
+                  "predicted by the roofline model (docs/roofline.md)", width, rest="  ")]
     rows = []
     for g in result.gpus:
         if g.plan is None:
@@ -153,23 +451,23 @@ def compare_text(result: CompareResult) -> str:
             rows.append([g.gpu, g.plan.layout, f"{p.concurrency:g}" + (" *" if p.extrapolated else ""),
                          f"{p.output_throughput:,.0f}", f"{p.output_throughput / g.plan.num_gpus:,.0f}",
                          f"{p.mean_tpot_ms:.1f}", f"{p.mean_ttft_ms:,.0f}", ""])
-    lines.append(tabulate(rows, headers=["gpu", "layout", "conc", "out tok/s", "per GPU", "TPOT ms", "TTFT ms", ""],
-                          tablefmt="simple"))
+    lines.append(table(rows, ["gpu", "layout", "conc", "out tok/s", "per GPU", "TPOT ms", "TTFT ms", ""],
+                       width=width, wrap_cols=(7,)))
     lines.append("* past the KV cache's running capacity: requests queue")
     for g in result.gpus:
         if g.plan is None:
             continue
         bits = []
         if g.slo_concurrency is not None:
-            bits.append(f"SLO max concurrency {g.slo_concurrency:.0f}")
+            bits.append(f"SLO max concurrency {math.floor(g.slo_concurrency + 1e-9):,}")
         if g.slo_tokens_per_s_per_gpu is not None:
             bits.append(f"{g.slo_tokens_per_s_per_gpu:,.0f} out tok/s per GPU")
         if g.usd_per_million_output_tokens is not None:
             bits.append(f"${g.usd_per_million_output_tokens:.3f} per M output tokens")
         if bits:
-            lines.append(f"{g.gpu}: " + ", ".join(bits))
+            lines.append(wrap(", ".join(bits), width, f"{g.gpu}: ", "  "))
         for warn in g.warnings:
-            lines.append(f"  caution ({g.gpu}): {warn}")
+            lines.append(wrap(warn, width, f"  caution ({g.gpu}): ", "    "))
     return "\n".join(lines) + "\n"
 
 

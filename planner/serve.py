@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from planner.catalog import arch_facts, load_toml
 from planner.memory import MemoryPlan
@@ -16,15 +17,28 @@ from planner.release import release
 from planner.specs import GpuSpec, ModelSpec
 from planner.versions import parse_version
 
+#: Where a local model directory is mounted inside the container.
+CONTAINER_MODELS = "/models"
+
+if TYPE_CHECKING:
+    from planner.nodes import NodeCommand
+
 
 @dataclass(frozen=True)
 class ServeCommand:
     env: tuple[tuple[str, str], ...]
     args: tuple[str, ...]
+    #: A hub id, or a local model directory (vLLM needs the directory, not its config.json).
     model_ref: str
     image: str
     #: Why the command cannot be run as printed ("" when it can).
     note: str = ""
+    #: The container's GPU flags (``--gpus all`` on NVIDIA, ``--device /dev/kfd ...`` on AMD).
+    docker_flags: tuple[str, ...] = ("--gpus", "all", "--ipc=host")
+    #: True when ``model_ref`` is a local directory that the docker form must mount.
+    local_model: bool = False
+    #: What to run on each node, head first, when the plan spans nodes (planner.nodes).
+    nodes: tuple[NodeCommand, ...] = ()
 
     def shell(self) -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
@@ -33,17 +47,23 @@ class ServeCommand:
 
     def docker(self) -> str:
         env = " ".join(f"-e {k}={shlex.quote(v)}" for k, v in self.env)
-        parts = ["docker run --rm --gpus all --ipc=host -p 8000:8000",
+        parts = ["docker run --rm", " ".join(self.docker_flags), "-p 8000:8000",
                  "-v ~/.cache/huggingface:/root/.cache/huggingface"]
+        model = self.model_ref
+        if self.local_model:
+            inside = f"{CONTAINER_MODELS}/{PurePosixPath(self.model_ref).name or 'model'}"
+            parts.append(f"-v {shlex.quote(self.model_ref)}:{inside}:ro")
+            model = inside
         if env:
             parts.append(env)
         parts.append(self.image)
-        parts.append("--model " + shlex.quote(self.model_ref))
+        parts.append("--model " + shlex.quote(model))
         parts.extend(map(shlex.quote, self.args))
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"command": self.shell(), "docker": self.docker(), "env": dict(self.env), "note": self.note}
+        return {"command": self.shell(), "docker": self.docker(), "env": dict(self.env), "note": self.note,
+                "nodes": [n.to_dict() for n in self.nodes]}
 
 
 def workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) -> dict[str, dict[str, str]]:
@@ -81,7 +101,9 @@ def env_workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) ->
     return env
 
 
-def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan) -> ServeCommand:
+def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: int = 1,
+                  gpus_per_node: int | None = None) -> ServeCommand:
+    """The command for ``plan``; with ``nodes``/``gpus_per_node``, also what each node runs."""
     version = parse_version(plan.vllm_version)
     args: list[str] = []
     if plan.tp > 1:
@@ -100,19 +122,48 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan) -> ServeComm
     if plan.enforce_eager:
         args.append("--enforce-eager")
     native = model.quant.scheme if model.quant else "bf16"
-    ref = str(model.provenance.get("hf_repo") or model.source)
+    ref, local = model_reference(model)
     note = ""
     if plan.quant != native:
         variants = model.provenance.get("variants") or {}
         if plan.quant in variants:
-            ref = str(variants[plan.quant])
+            ref, local = str(variants[plan.quant]), False
         elif native == "bf16" and plan.quant == "fp8":
             args += ["--quantization", "fp8"]  # vLLM quantizes BF16 weights to FP8 at load
         else:
-            note = f"needs a {plan.quant} checkpoint of {ref}; none is in the catalog"
+            # vLLM cannot turn a checkpoint into another precision at load (only BF16 -> FP8):
+            # the command must not name the checkpoint as if it were the one planned.
+            note = (f"needs a {plan.quant} checkpoint of {ref} (the published one is {native}); none is in "
+                    "the catalog: replace the placeholder with one")
+            ref, local = f"<{plan.quant}-checkpoint-of-{ref}>", False
     facts = arch_facts(model.architecture)
     if (facts is not None and facts.trust_remote_code) or model.has_remote_code:
         args.append("--trust-remote-code")
     args += list(load_toml("vllm.toml").get("serve_args", {}).get(model.architecture, []))
     env = env_workarounds(model, gpu, plan.quant, plan.vllm_version)
-    return ServeCommand(tuple(sorted(env.items())), tuple(args), ref, f"vllm/vllm-openai:v{plan.vllm_version}", note)
+    env_items = tuple(sorted(env.items()))
+    per_node: tuple[NodeCommand, ...] = ()
+    if gpus_per_node is not None:
+        from planner.nodes import node_commands
+
+        per_node = node_commands(model_ref=ref, args=tuple(args), env=env_items, tp=plan.tp, pp=plan.pp,
+                                 dp=plan.dp, nodes=nodes, gpus_per_node=gpus_per_node, release=release(version))
+    docker = load_toml("vllm.toml")["docker"].get(gpu.vendor) or load_toml("vllm.toml")["docker"]["nvidia"]
+    image = str(docker["image"]).format(version=plan.vllm_version)
+    return ServeCommand(env_items, tuple(args), ref, image, note, docker_flags=tuple(docker["run_flags"]),
+                        local_model=local, nodes=per_node)
+
+
+def model_reference(model: ModelSpec) -> tuple[str, bool]:
+    """What ``vllm serve`` takes for this model: its hub id, or the directory of a local config.json.
+
+    Returns ``(reference, is_local_directory)``.
+    """
+    repo = model.provenance.get("hf_repo")
+    if repo:
+        return str(repo), False
+    if model.source.startswith("catalog:"):
+        return model.name, False
+    path = Path(model.source).expanduser()
+    folder = path.parent if path.name.endswith(".json") else path
+    return str(folder.resolve()), True

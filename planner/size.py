@@ -6,15 +6,30 @@ vLLM will start with, and the reasons the cheaper ones will not (problem ids).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from planner.catalog import load_gpu, load_model, load_quant, models_supporting
+if TYPE_CHECKING:
+    from planner.fromlog import LogComparison
+
+from planner.catalog import arch_facts, load_gpu, load_model, load_quant, models_supporting
 from planner.errors import InvalidInputError
-from planner.memory import GIB, MemoryPlan, kv_bytes_per_token_per_layer, kv_element_bytes, plan_memory
+from planner.memory import (
+    GIB,
+    Calibration,
+    MemoryPlan,
+    Problem,
+    kv_bytes_per_token_per_layer,
+    kv_element_bytes,
+    plan_memory,
+)
+from planner.problems import check_nodes
 from planner.serve import ServeCommand, serve_command
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
-from planner.versions import Version
+from planner.units import parse_tokens
+from planner.versions import Version, format_version
 from planner.weights import native_quant
 
 TP_SIZES = (1, 2, 4, 8)
@@ -31,9 +46,14 @@ class ContextNote:
     kv_bytes_aggregate: int
     kv_dtype: str
     models_supporting: tuple[str, ...]
+    #: For each model in ``models_supporting``: the vLLM versions that run it (e.g. "0.8.3 to 0.23.0").
+    supporting_versions: tuple[str, ...] = ()
 
     def message(self, model: str) -> str:
-        others = ", ".join(self.models_supporting) or "none in the catalog"
+        named = [f"{m} (vLLM {v})" if v else m for m, v in
+                 zip(self.models_supporting, self.supporting_versions or ("",) * len(self.models_supporting),
+                     strict=True)]
+        others = ", ".join(named) or "none in the catalog"
         return (
             f"{model} serves at most {self.model_max_tokens:,} tokens per request (its "
             f"max_position_embeddings); {self.requested_tokens:,} were asked. Plans below use "
@@ -55,6 +75,11 @@ class SizeResult:
     command: ServeCommand | None
     context_note: ContextNote | None = None
     notes: tuple[str, ...] = field(default=())
+    #: With ``--from-log``: the log's figures beside the model's, and what was learned.
+    from_log: LogComparison | None = None
+    #: The cluster the layouts were placed on (1 node of unknown size when not given).
+    nodes: int = 1
+    gpus_per_node: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +96,9 @@ class SizeResult:
                 "models_supporting": list(self.context_note.models_supporting),
             },
             "notes": list(self.notes),
+            "from_log": self.from_log.to_dict() if self.from_log else None,
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
         }
 
     def __repr__(self) -> str:
@@ -84,16 +112,20 @@ class SizeResult:
 
 
 def candidate_layouts(
-    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None
+    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None,
+    nodes: int = 1,
 ) -> list[ParallelPlan]:
-    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed)."""
+    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed).
+
+    Over several nodes the sweep also tries PP = nodes (vLLM's guide: TP = GPUs per node, PP = nodes).
+    """
     if tp is not None:
         return [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
     eps = [False, True] if model.is_moe else [False]
     if ep is not None:
         eps = [ep]
     layouts: list[ParallelPlan] = []
-    pps = [pp] if pp else [1, *PP_SIZES]
+    pps = [pp] if pp else sorted({1, *PP_SIZES, *([nodes] if nodes > 1 else [])})
     for p in pps:
         for t in TP_SIZES:
             for e in eps:
@@ -115,16 +147,76 @@ def candidate_layouts(
     return layouts
 
 
-def _rank(plan: MemoryPlan) -> tuple[int, int, float, int]:
-    # Fewest GPUs, then no PP, then most KV per request, then pure TP before EP.
-    return (plan.num_gpus, plan.pp, -plan.max_concurrency, int(plan.ep))
+#: Shorter contexts are only suggested when they still leave this many tokens per request.
+MIN_SUGGESTED_CONTEXT = 8192
+
+
+def cheaper_options(
+    plans: list[MemoryPlan], recommended: MemoryPlan | None, *, replan: Callable[..., MemoryPlan]
+) -> list[str]:
+    """Say when fewer GPUs would do with an fp8 KV cache or a shorter ``--max-model-len``.
+
+    Why: a layout that fails only because one request of max_model_len does not fit its KV cache is
+    often the cheaper answer the user wants ("4 GPUs at 128K") rather than the next size up.
+    ``replan(plan, kv_cache_dtype=...)`` sizes the same layout again with the other KV dtype.
+    """
+    limit = recommended.num_gpus if recommended else None
+    kv_only = [p for p in plans if not p.fits and (limit is None or p.num_gpus < limit)
+               and {x.id for x in p.problems if x.severity == "error"} == {"kv-cache-too-small"}]
+    out: list[str] = []
+    best: dict[int, MemoryPlan] = {}
+    for p in sorted(kv_only, key=lambda x: (x.num_gpus, -x.estimated_max_model_len, x.ep)):
+        best.setdefault(p.num_gpus, p)
+    for p in list(best.values())[:2]:
+        opts = []
+        if p.kv_cache_dtype == "auto":
+            fp8 = replan(p, kv_cache_dtype="fp8")
+            if fp8.fits:
+                opts.append(f"--kv-cache-dtype fp8 ({fp8.kv_cache_tokens:,} KV tokens, "
+                            f"{fp8.max_concurrency:.2f}x at {fp8.max_model_len:,})")
+        if p.estimated_max_model_len >= MIN_SUGGESTED_CONTEXT:
+            opts.append(f"--max-model-len {p.estimated_max_model_len}")
+        if opts:
+            out.append(f"{p.layout} on {p.num_gpus} GPUs fits with " + " or with ".join(opts))
+    return out
+
+
+def _versions_running(model: ModelSpec) -> str:
+    """"0.8.3 to 0.23.0" / "0.11.1 or later" from data/vllm.toml, "" when the catalog does not know."""
+    facts = arch_facts(model.architecture)
+    if facts is None:
+        return ""
+    low = format_version(facts.min_version)
+    return f"{low} to {format_version(facts.removed_after)}" if facts.removed_after else f"{low} or later"
+
+
+def _rank(plan: MemoryPlan) -> tuple[int, int, int, float, int]:
+    # Fewest GPUs, then TP inside a node, then no PP, then most KV per request, then pure TP before EP.
+    spans = any(p.id == "tp-spans-nodes" for p in plan.problems)
+    return (plan.num_gpus, int(spans), plan.pp, -plan.max_concurrency, int(plan.ep))
+
+
+def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None) -> tuple[int, int | None, int | None]:
+    """(nodes, gpus_per_node, GPUs the layouts use) from the cluster options, validated."""
+    for name, value in (("nodes", nodes), ("gpus_per_node", gpus_per_node)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"{name!r} must be an integer >= 1, got {value!r}")
+    n = nodes or 1
+    if gpus_per_node is None:
+        if n > 1:
+            raise InvalidInputError(f"--nodes {n} needs --gpus-per-node (how many GPUs each node has)")
+        return n, None, num_gpus
+    capacity = n * gpus_per_node
+    if num_gpus is not None and num_gpus > capacity:
+        raise InvalidInputError(f"--num-gpus {num_gpus} exceeds the cluster: {n} node(s) x {gpus_per_node} GPUs")
+    return n, gpus_per_node, num_gpus if num_gpus is not None else capacity
 
 
 def size(
     model: str | ModelSpec = "minimax-m2.5",
     gpu: str | GpuSpec = "b200",
     *,
-    ctx: int | None = None,
+    ctx: int | str | None = None,
     quant: str | None = None,
     kv_cache_dtype: str = "auto",
     tp: int | None = None,
@@ -137,19 +229,37 @@ def size(
     max_num_batched_tokens: int | None = None,
     vllm_version: Version | None = None,
     enforce_eager: bool = False,
+    calibration: Calibration | None = None,
+    nodes: int | None = None,
+    gpus_per_node: int | None = None,
 ) -> SizeResult:
-    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum)."""
+    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum).
+
+    ``calibration`` (from :func:`planner.fromlog.calibration_from_log`) replaces the modelled overhead
+    with what a real log of this deployment measured; it holds for the log's own layout, which is then
+    the one planned unless a layout is given.
+
+    With ``gpus_per_node`` (and ``nodes``), the layouts fill that cluster: the sweep uses all its
+    GPUs (or ``num_gpus`` of them), a layout whose TP group spans nodes carries the warning
+    ``tp-spans-nodes`` and ranks below those that keep TP inside a node, and the command gains
+    what each node runs (planner.nodes).
+    """
+    if calibration is not None and tp is None and pp is None and dp is None and num_gpus is None:
+        tp, pp, dp, ep = calibration.plan.tp, calibration.plan.pp, calibration.plan.dp, calibration.plan.ep
     spec = load_model(model) if isinstance(model, str) else model
     gpu_spec = load_gpu(gpu) if isinstance(gpu, str) else gpu
     scheme = load_quant(quant) if quant else native_quant(spec)
+    if isinstance(ctx, str):
+        ctx = parse_tokens(ctx)  # the library takes what the CLI takes: "128K", "1M", "196608"
     requested = ctx if ctx is not None else spec.max_position_embeddings
-    if requested < 1:
-        raise InvalidInputError(f"--ctx must be >= 1 token, got {requested}")
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise InvalidInputError(f"ctx must be a token count >= 1 (an int, or a string such as '128K'), got {ctx!r}")
     note = None
     mml = requested
     if requested > spec.max_position_embeddings:
         mml = spec.max_position_embeddings
         elem = kv_element_bytes(spec, kv_cache_dtype)
+        others = tuple(n for n in models_supporting(requested) if n != spec.name)
         per_token = sum(kv_bytes_per_token_per_layer(spec, 1, elem) for k in spec.layer_kinds
                         if k != "linear_attention")
         note = ContextNote(
@@ -157,9 +267,17 @@ def size(
             model_max_tokens=spec.max_position_embeddings,
             kv_bytes_aggregate=per_token * requested,
             kv_dtype=kv_cache_dtype if kv_cache_dtype != "auto" else "bf16",
-            models_supporting=tuple(n for n in models_supporting(requested) if n != spec.name),
+            models_supporting=others,
+            supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
-    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus)
+    n_nodes, per_node, num_gpus = _cluster(nodes, gpus_per_node, num_gpus)
+    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus, nodes=n_nodes)
+    if per_node is not None:
+        too_big = [lay for lay in layouts if lay.num_gpus > n_nodes * per_node]
+        if too_big:
+            raise InvalidInputError(
+                f"{too_big[0].label()} needs {too_big[0].num_gpus} GPUs; the cluster has "
+                f"{n_nodes} node(s) x {per_node} = {n_nodes * per_node}")
     plans = []
     for layout in layouts:
         plan = plan_memory(
@@ -167,18 +285,28 @@ def size(
             max_model_len=mml, kv_cache_dtype=kv_cache_dtype,
             gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-            enforce_eager=enforce_eager,
+            enforce_eager=enforce_eager, calibration=calibration,
         )
+        if per_node is not None:
+            extra = tuple(Problem(*p) for p in check_nodes(layout, per_node))
+            if extra:
+                plan = dataclasses.replace(plan, problems=plan.problems + extra)
         plans.append(plan)
     # Pipeline layouts are only offered when no single-stage layout fits (or PP was asked for).
     if pp is None and tp is None and any(p.fits for p in plans if p.pp == 1):
         plans = [p for p in plans if p.pp == 1]
     fitting = sorted((p for p in plans if p.fits), key=_rank)
     recommended = fitting[0] if fitting else None
-    command = serve_command(spec, gpu_spec, recommended) if recommended else None
+    command = (serve_command(spec, gpu_spec, recommended, nodes=n_nodes, gpus_per_node=per_node)
+               if recommended else None)
     notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
+    notes += cheaper_options(plans, recommended, replan=lambda p, **kw: plan_memory(
+        spec, gpu_spec, scheme, ParallelPlan(p.tp, p.pp, p.dp, p.ep), max_model_len=mml,
+        gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
+        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, enforce_eager=enforce_eager,
+        **kw))
     return SizeResult(
         model=spec.name,
         gpu=gpu_spec.key,
@@ -188,4 +316,29 @@ def size(
         command=command,
         context_note=note,
         notes=tuple(notes),
+        nodes=n_nodes,
+        gpus_per_node=per_node,
     )
+
+
+def size_from_log(path: str, *, model: str | None = None, gpu: str | None = None, **overrides: Any) -> SizeResult:
+    """Re-plan a deployment from its own startup log: its settings by default, its measured overhead.
+
+    ``overrides`` are :func:`size`'s keywords (``ctx``, ``gpu_memory_utilization``, ``max_num_seqs``,
+    ``kv_cache_dtype``, ...); what is not given keeps the log's value.
+    """
+    from dataclasses import replace
+
+    from planner.fromlog import calibration_from_log, compare_with_model
+
+    dep, cal = calibration_from_log(path, model=model, gpu=gpu)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings: dict[str, Any] = {
+        "ctx": dep.max_model_len, "kv_cache_dtype": dep.kv_cache_dtype,
+        "gpu_memory_utilization": dep.gpu_memory_utilization, "max_num_seqs": dep.max_num_seqs,
+        "max_num_batched_tokens": dep.max_num_batched_tokens, "vllm_version": dep.release.version,
+        "enforce_eager": dep.enforce_eager, "quant": dep.quant.name,
+    }
+    settings.update(given)
+    result = size(dep.model, dep.gpu, calibration=cal, **settings)
+    return replace(result, from_log=compare_with_model(dep, cal))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from planner.errors import ConfigError, InvalidInputError
@@ -52,6 +53,8 @@ class QuantScheme:
     min_cc: tuple[int, int] | None = None
     #: Module-name fragments kept in BF16 when the checkpoint's config does not say.
     keep_bf16: tuple[str, ...] = ()
+    #: MoE expert dimensions (hidden, per-rank width) are rounded up to this multiple (0: none).
+    expert_pad: int = 0
     source: str = ""
 
     def linear_bytes(self, n_out: int, k_in: int) -> int:
@@ -155,9 +158,21 @@ class ModelSpec:
     has_remote_code: bool = False
     #: MTP layers in the checkpoint that vLLM skips when loading.
     mtp_layers: int = 0
+    #: Parameters of a vision encoder (``vision_config``), loaded whole on every rank; 0 without one.
+    vision_params: int = 0
     #: Where the config came from (catalog name or a path).
     source: str = ""
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __hash__(self) -> int:
+        # Specs key the caches of every sweep (weights, KV layout, overhead terms); hashing 40 fields and
+        # a per-layer tuple on each look-up cost more than the arithmetic it saves.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.name, self.source, self.architecture, self.num_layers, self.hidden_size,
+                     self.vocab_size, self.num_experts, self.quant, self.dtype_bytes, self.layer_kinds))
 
     @property
     def is_moe(self) -> bool:
@@ -176,9 +191,13 @@ class ModelSpec:
         return tuple(self.is_moe and i >= self.first_moe_layer for i in range(self.num_layers))
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], *, name: str, source: str = "") -> ModelSpec:
-        """Parse an HF config.json dict; raise ConfigError naming any missing or bad field."""
-        return _parse_config(cfg, name=name, source=source)
+    def from_config(cls, cfg: dict[str, Any], *, name: str, source: str = "",
+                    defaults: dict[str, Any] | None = None) -> ModelSpec:
+        """Parse an HF config.json dict; raise ConfigError naming any missing or bad field.
+
+        ``defaults`` are transformers' class defaults for omitted fields (data/transformers.toml).
+        """
+        return _parse_config(cfg, name=name, source=source, defaults=defaults or {})
 
 
 def _req(cfg: dict[str, Any], key: str, name: str) -> int:
@@ -229,6 +248,32 @@ def _layer_kinds(cfg: dict[str, Any], n_layers: int, name: str) -> tuple[str, ..
     return tuple(kinds)
 
 
+def _compressed_tensors_scheme(qc: dict[str, Any], name: str) -> tuple[str, int]:
+    """The scheme of an llm-compressor checkpoint, from its weights' ``num_bits`` and ``type``.
+
+    ``quantization_config.config_groups.<group>.weights`` says what the weights are: 8-bit float (FP8,
+    per-channel or per-tensor scales: "FP8-dynamic"), 8-bit int (W8A8 INT8), 4-bit int in groups (W4A16),
+    4-bit float (NVFP4). Why read it: the method name alone does not say (an FP8 checkpoint read as int4
+    loses half its weights).
+    """
+    groups = qc.get("config_groups")
+    weights = []
+    if isinstance(groups, dict):
+        weights = [g["weights"] for g in groups.values()
+                   if isinstance(g, dict) and isinstance(g.get("weights"), dict)]
+    if not weights:
+        raise ConfigError(f"config of {name!r}: compressed-tensors quantization_config has no config_groups.weights")
+    w = weights[0]
+    bits, kind = int(w.get("num_bits") or 0), str(w.get("type") or "int")
+    group = int(w.get("group_size") or 0)
+    table = {(8, "float"): "fp8", (8, "int"): "int8", (4, "int"): "int4", (4, "float"): "nvfp4"}
+    scheme = table.get((bits, kind))
+    if scheme is None:
+        raise ConfigError(f"config of {name!r}: compressed-tensors weights of {bits}-bit {kind} are not modelled; "
+                          "accepted: 8-bit float (FP8), 8-bit int (W8A8), 4-bit int (W4A16), 4-bit float (NVFP4)")
+    return scheme, group
+
+
 def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
     qc = cfg.get("quantization_config")
     if qc is None:
@@ -246,12 +291,14 @@ def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
         scheme = "nvfp4"
     elif method in ("mxfp4", "quark"):
         scheme = "mxfp4"
-    elif method in ("awq", "gptq", "awq_marlin", "gptq_marlin", "compressed-tensors") and qc.get("bits", 4) == 4:
+    elif method == "compressed-tensors":
+        scheme, group = _compressed_tensors_scheme(qc, name)
+    elif method in ("awq", "gptq", "awq_marlin", "gptq_marlin") and qc.get("bits", 4) == 4:
         scheme = "int4"
     else:
         raise ConfigError(
             f"config of {name!r}: quantization method {method!r} is not modelled; "
-            "accepted: fp8, modelopt_fp4 (nvfp4), mxfp4, awq/gptq (int4)"
+            "accepted: fp8, modelopt_fp4 (nvfp4), mxfp4, awq/gptq (int4), compressed-tensors"
         )
     return CheckpointQuant(
         method=method,
@@ -262,7 +309,21 @@ def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
     )
 
 
-def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
+def _vision_params(cfg: dict[str, Any]) -> int:
+    """Parameters of a ViT-style encoder from ``vision_config``: per layer q/k/v/o (4 H^2) and a
+    two-matrix MLP (2 H I). Embeddings and norms are small next to them and left out."""
+    vc = cfg.get("vision_config")
+    if not isinstance(vc, dict):
+        return 0
+    h = vc.get("hidden_size") or vc.get("embed_dim") or 0
+    inter = vc.get("intermediate_size") or 0
+    layers = vc.get("num_hidden_layers") or vc.get("depth") or 0
+    if not all(isinstance(x, int) and x > 0 for x in (h, inter, layers)):
+        return 0
+    return int(layers * (4 * h * h + 2 * h * inter))
+
+
+def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict[str, Any]) -> ModelSpec:
     if not isinstance(cfg, dict):
         raise ConfigError(f"config of {name!r} must be a JSON object")
     archs = cfg.get("architectures")
@@ -294,7 +355,11 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
         dense_inter = inter
     if not num_experts and not dense_inter:
         raise ConfigError(f"config of {name!r}: field 'intermediate_size' must be a positive integer")
+    model_type = str(text.get("model_type", cfg.get("model_type", "")))
     shared = _opt_int(text, "shared_intermediate_size")
+    width_key = defaults.get("shared_expert_width", {}).get(model_type)
+    if num_experts and width_key:
+        shared = _opt_int(text, str(width_key))
     n_shared = _opt_int(text, "n_shared_experts")
     if n_shared and moe_inter:
         shared = n_shared * moe_inter
@@ -311,7 +376,7 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         architecture=archs[0],
-        model_type=str(text.get("model_type", cfg.get("model_type", ""))),
+        model_type=model_type,
         num_layers=n_layers,
         hidden_size=hidden,
         vocab_size=vocab,
@@ -320,7 +385,9 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
         head_dim=head_dim,
         max_position_embeddings=max_pos,
         dtype_bytes=dtype_bytes,
-        tie_word_embeddings=bool(text.get("tie_word_embeddings", False)),
+        tie_word_embeddings=bool(text.get("tie_word_embeddings",
+                                          cfg.get("tie_word_embeddings",
+                                                  defaults.get("tie_word_embeddings", {}).get(model_type, False)))),
         layer_kinds=_layer_kinds(text, n_layers, name),
         dense_intermediate=dense_inter,
         moe_intermediate=moe_inter if num_experts else 0,
@@ -343,9 +410,16 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
         quant=_checkpoint_quant(cfg, name),
         has_remote_code=isinstance(cfg.get("auto_map"), dict),
         mtp_layers=mtp,
+        vision_params=_vision_params(cfg),
         source=source or name,
         provenance=dict(cfg.get("_provenance") or {}),
     )
+
+
+#: The largest deployment the planner sizes. Why a bound at all: a typo such as ``--dp 99999999`` must be
+#: refused, not planned. 4,096 GPUs is 512 eight-GPU nodes (or 57 GB200 NVL72 racks), beyond any single
+#: vLLM deployment reported; raise it here if one appears.
+MAX_GPUS = 4096
 
 
 @dataclass(frozen=True)
@@ -361,8 +435,12 @@ class ParallelPlan:
     def __post_init__(self) -> None:
         for fname in ("tp", "pp", "dp"):
             value = getattr(self, fname)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"{fname!r} must be an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GPUS:
+                raise InvalidInputError(f"{fname!r} must be an integer from 1 to {MAX_GPUS:,}, got {value!r}")
+        if self.num_gpus > MAX_GPUS:
+            raise InvalidInputError(
+                f"TP {self.tp} x PP {self.pp} x DP {self.dp} = {self.num_gpus:,} GPUs; at most {MAX_GPUS:,} are planned"
+            )
 
     @property
     def num_gpus(self) -> int:

@@ -30,34 +30,43 @@ from typing import Any
 
 _NUM = r"(-?[0-9]+(?:\.[0-9]+)?)"
 
-#: Each figure: its literal anchor (cheap test first) and the pattern that reads it.
+#: Each figure: its literal anchors (a cheap test first) and the pattern that reads it.
+def _fig(anchors: str | tuple[str, ...], pattern: str) -> tuple[tuple[str, ...], re.Pattern[str]]:
+    return (anchors if isinstance(anchors, tuple) else (anchors,)), re.compile(pattern)
+
+
 FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
-    "model_loading_gib": (("Model loading took", "Loading model weights took"),
-                          re.compile(rf"(?:Model loading took|Loading model weights took) {_NUM} ?(?:GiB|GB)")),
-    "available_kv_gib": (("Available KV cache memory",), re.compile(rf"Available KV cache memory: {_NUM} ?GiB")),
-    "kv_cache_tokens": (("KV cache size:",), re.compile(r"KV cache size: ([0-9,]+) tokens")),
-    "max_concurrency": (("Maximum concurrency for",), re.compile(
-        r"Maximum concurrency for ([0-9,]+) tokens per request: ([0-9.]+)x")),
-    "num_gpu_blocks": (("# GPU blocks",), re.compile(r"# GPU blocks: ([0-9]+)")),
-    "profile": (("Memory profiling takes",), re.compile(
-        rf"Total non KV cache memory: {_NUM} ?GiB; torch peak memory increase: {_NUM} ?GiB; "
-        rf"(non-torch forward increase memory|total consumed \(from mem_get_info\)): {_NUM} ?GiB; "
-        rf"weights memory: {_NUM} ?GiB")),
-    "v0_total": (("total_gpu_memory",), re.compile(
-        rf"total_gpu_memory \({_NUM} ?GiB\) x gpu_memory_utilization \({_NUM}\)")),
-    "v0_profile": (("non_torch_memory takes",), re.compile(
-        rf"model weights take {_NUM} ?GiB; non_torch_memory takes {_NUM} ?GiB; "
-        rf"PyTorch activation peak memory takes {_NUM} ?GiB")),
-    "cudagraph_gib": (("Graph capturing finished",), re.compile(
-        rf"Graph capturing finished in [0-9.]+ secs?, took {_NUM} ?GiB")),
-    "cudagraph_pool": (("CUDA graph pool memory",), re.compile(
-        rf"CUDA graph pool memory: {_NUM} ?GiB \(actual\), {_NUM} ?GiB \(estimated\)")),
-    "free_on_startup": (("Free memory on device",), re.compile(
-        rf"Free memory on device(?: \S+)? \({_NUM}/{_NUM} ?GiB\) on startup")),
-    "engine": (("LLM engine (v",),
-               re.compile(r"Initializing an? (?:V[01] )?LLM engine \(v([^)]+)\) with config: (.*)")),
-    "non_default": (("non-default args",), re.compile(r"non-default args: (\{.*\})")),
-    "version": (("server version",), re.compile(r"vLLM API server version ([0-9][^\s,]*)")),
+    "model_loading_gib": _fig(("Model loading took", "Loading model weights took"),
+                              rf"(?:Model loading took|Loading model weights took) {_NUM} ?(?:GiB|GB)"),
+    "available_kv_gib": _fig("Available KV cache memory", rf"Available KV cache memory: {_NUM} ?GiB"),
+    "kv_cache_tokens": _fig("KV cache size:", r"KV cache size: ([0-9,]+) tokens"),
+    "max_concurrency": _fig("Maximum concurrency for",
+                            r"Maximum concurrency for ([0-9,]+) tokens per request: ([0-9.]+)x"),
+    "num_gpu_blocks": _fig("# GPU blocks", r"# GPU blocks: ([0-9]+)"),
+    "profile": _fig("Memory profiling takes",
+                    rf"Total non KV cache memory: {_NUM} ?GiB; torch peak memory increase: {_NUM} ?GiB; "
+                    rf"(non-torch forward increase memory|total consumed \(from mem_get_info\)): {_NUM} ?GiB; "
+                    rf"weights memory: {_NUM} ?GiB"),
+    "v0_total": _fig("total_gpu_memory", rf"total_gpu_memory \({_NUM} ?GiB\) x gpu_memory_utilization \({_NUM}\)"),
+    "v0_profile": _fig("non_torch_memory takes",
+                       rf"model weights take {_NUM} ?GiB; non_torch_memory takes {_NUM} ?GiB; "
+                       rf"PyTorch activation peak memory takes {_NUM} ?GiB"),
+    "cudagraph_gib": _fig("Graph capturing finished", rf"Graph capturing finished in [0-9.]+ secs?, took {_NUM} ?GiB"),
+    "cudagraph_pool": _fig("CUDA graph pool memory",
+                           rf"CUDA graph pool memory: {_NUM} ?GiB \(actual\), {_NUM} ?GiB \(estimated\)"),
+    "free_on_startup": _fig("Free memory on device",
+                            rf"Free memory on device(?: \S+)? \({_NUM}/{_NUM} ?GiB\) on startup"),
+    "graph_estimate": _fig("Estimated CUDA graph memory:", rf"Estimated CUDA graph memory: {_NUM} ?GiB total"),
+    "graph_sizes": _fig("Profiling CUDA graph memory:",
+                        r"Profiling CUDA graph memory: PIECEWISE=([0-9]+) \(largest=([0-9]+)\)"
+                        r"(?:, FULL=([0-9]+) \(largest=([0-9]+)\))?"),
+    "init_snapshot": _fig("worker init memory snapshot", rf"free_memory={_NUM} ?GiB, total_memory={_NUM} ?GiB"),
+    "requested": _fig("worker requested memory", rf"worker requested memory: {_NUM} ?GiB"),
+    "default_mnbt": _fig("Defaulting max_num_batched_tokens", r"Defaulting max_num_batched_tokens to ([0-9]+)"),
+    "default_mns": _fig("Defaulting max_num_seqs", r"Defaulting max_num_seqs to ([0-9]+)"),
+    "engine": _fig("LLM engine (v", r"Initializing an? (?:V[01] )?LLM engine \(v([^)]+)\) with config: (.*)"),
+    "non_default": _fig("non-default args", r"non-default args: (\{.*\})"),
+    "version": _fig("server version", r"vLLM API server version ([0-9][^\s,]*)"),
 }
 #: The literal anchors, for a scanner that pre-filters lines with ``str.find``.
 FIGURE_KEYWORDS: tuple[str, ...] = tuple(dict.fromkeys(a for anchors, _ in FIGURES.values() for a in anchors))
@@ -107,6 +116,17 @@ class StartupFigures:
     cudagraph_actual_gib: float | None = None
     cudagraph_estimate_gib: float | None = None
     free_on_startup_gib: float | None = None
+    #: "Estimated CUDA graph memory: X GiB total" (printed from 0.19; charged to the KV budget from 0.21).
+    cudagraph_profiled_gib: float | None = None
+    #: Capture sizes profiled: "Profiling CUDA graph memory: PIECEWISE=51 (largest=512), FULL=51 (largest=512)".
+    piecewise_graphs: int | None = None
+    full_graphs: int | None = None
+    largest_graph_tokens: int | None = None
+    #: "worker requested memory: X GiB" (DEBUG): ceil(total x utilization).
+    requested_gib: float | None = None
+    #: The scheduler budget vLLM chose when the user gave none ("Defaulting max_num_... to N").
+    default_max_num_batched_tokens: int | None = None
+    default_max_num_seqs: int | None = None
     #: The CUDA-visible total, when a line prints it ("Free memory on device (a/b GiB)", V0's total_gpu_memory).
     gpu_total_gib: float | None = None
     v0_gpu_memory_utilization: float | None = None
@@ -186,6 +206,25 @@ class FigureReader:
             v[key] = True
             v["free_on_startup_gib"] = float(m.group(1))
             v.setdefault("gpu_total_gib", float(m.group(2)))
+        elif key == "graph_estimate":
+            v[key] = True
+            v["cudagraph_profiled_gib"] = float(m.group(1))
+        elif key == "graph_sizes":
+            v[key] = True
+            v["piecewise_graphs"] = int(m.group(1))
+            v["largest_graph_tokens"] = int(m.group(2))
+            if m.group(3):
+                v["full_graphs"] = int(m.group(3))
+        elif key == "init_snapshot":
+            v[key] = True
+            v.setdefault("gpu_total_gib", float(m.group(2)))
+        elif key == "requested":
+            v[key] = True
+            v["requested_gib"] = float(m.group(1))
+        elif key in ("default_mnbt", "default_mns"):
+            v[key] = True
+            name = "default_max_num_batched_tokens" if key == "default_mnbt" else "default_max_num_seqs"
+            v[name] = int(m.group(1))
         elif key == "engine":
             v.setdefault("vllm_version", m.group(1))
             v[key] = True

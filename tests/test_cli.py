@@ -13,6 +13,8 @@ from planner.cli import main
 from planner.errors import InvalidInputError
 from planner.units import parse_tokens
 
+pytestmark = pytest.mark.usefixtures("fit_once")
+
 
 def run(capsys, *argv):
     code = main(list(argv))
@@ -133,3 +135,225 @@ def test_fit_bad_input(capsys, tmp_path, argv, needle):
     finally:
         os.chdir(cwd)
     assert code == 2 and err.count("\n") == 1 and needle in err
+
+
+def test_size_over_nodes(capsys):
+    code, out, err = run(capsys, "size", "--gpu", "h100", "--nodes", "4", "--gpus-per-node", "4", "--tp", "4",
+                         "--pp", "4", "--json")
+    d = json.loads(out)
+    assert code == 0 and not err and len(d["plans"]) == 1 and d["plans"][0]["num_gpus"] == 16
+    assert d["recommended"]["weights_gib_per_gpu"] == max(s["weights_gib_per_gpu"] for s in d["recommended"]["stages"])
+    assert [n["node_rank"] for n in d["command"]["nodes"]] == [0, 1, 2, 3]
+    code, out, _ = run(capsys, "size", "--gpu", "h100", "--nodes", "4", "--gpus-per-node", "4", "--tp", "4",
+                       "--pp", "4", "--vllm-version", "0.16.0")
+    assert code == 0 and "Per stage of TP4+PP4" in out and "<- engine capacity" in out
+    assert "node 3 (worker, 4 GPUs, PP stage(s) 3):" in out and "--node-rank 3" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["size", "--nodes", "2"], "needs --gpus-per-node"),
+    (["size", "--nodes", "0", "--gpus-per-node", "4"], "--nodes must be >= 1"),
+    (["size", "--nodes", "2", "--gpus-per-node", "4", "--tp", "8", "--pp", "2", "--dp", "2"], "the cluster has"),
+])
+def test_size_over_nodes_bad_input(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out and err.count("\n") == 1 and needle in err
+
+
+# ------------------------------------------------------------------- issue 12: the first hour
+
+SEED = "minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0"
+GUIDELLM = str(__import__("pathlib").Path(__file__).parent / "fixtures" / "bench" / "guidellm-0.8.json")
+
+
+def test_debug_is_accepted_anywhere(capsys, monkeypatch):
+    code, out, err = run(capsys, "fit", SEED, "--at", "8", "--debug")
+    assert code == 0 and not err and "concurrency" in out
+    assert run(capsys, "--debug", "catalog")[0] == 0
+    assert run(capsys, "catalog", "--debug")[0] == 0
+
+    def boom(args):
+        raise ZeroDivisionError("bug")
+    monkeypatch.setattr("planner.cli._cmd_catalog", boom)
+    code, _, err = run(capsys, "catalog")
+    assert code == 2 and err.count("\n") == 1 and "rerun with --debug" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["catalog", "--debug"])
+
+
+def test_ctrl_c_in_process(capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("planner.size.size", interrupted)
+    assert run(capsys, "size") == (130, "", "planner: interrupted\n")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["size", "--tp", "-2"], "planner: error: argument --tp: --tp must be >= 1"),
+    (["size", "--frobnicate"], "planner: error: unrecognized arguments: --frobnicate"),
+    (["size", "--model", "nope"], "planner: error: unknown model 'nope'"),
+    ([], "planner: error: a command is required"),
+])
+def test_one_error_prefix(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.startswith(needle) and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: str(d / "missing" / "fit.png"), "does not exist"),
+    (lambda d: str(d / "fit.txt"), "accepted: .png, .svg, .pdf"),
+    (lambda d: str(d / "fit"), "accepted: .png, .svg, .pdf"),
+    (lambda d: str(d), "is a directory"),
+])
+@pytest.mark.parametrize("command", [["fit", SEED], ["slo", SEED, "--tpot-ms", "20"], ["size", "--tp", "4"]])
+def test_plot_path_checked_before_any_work(capsys, tmp_path, make, needle, command):
+    code, out, err = run(capsys, *command, "--plot", make(tmp_path))
+    assert code == 2 and not out and err.count("\n") == 1 and err.startswith("planner: error: argument --plot")
+    assert needle in err
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path.with_suffix(".png")).exists()
+
+
+def test_plot_writes_and_says_where(capsys, tmp_path):
+    target = tmp_path / "fit.svg"
+    code, out, err = run(capsys, "fit", SEED, "--plot", str(target))
+    assert code == 0 and not err and out.endswith(f"wrote {target}\n") and "concurrency" in out
+    assert target.read_text().startswith("<?xml")
+    code, out, err = run(capsys, "slo", SEED, "--tpot-ms", "20", "--json", "--plot", str(tmp_path / "s.pdf"))
+    assert code == 0 and json.loads(out)["max_concurrency"] == 41  # stdout stays JSON
+    assert err == f"wrote {tmp_path / 's.pdf'}\n" and (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_table_kept_when_only_the_plot_fails(capsys, tmp_path, monkeypatch):
+    from planner.errors import InvalidInputError
+
+    def full_disk(*a, **k):
+        raise InvalidInputError(f"--plot {str(tmp_path / 'fit.png')!r}: cannot write (No space left on device)")
+    monkeypatch.setattr("planner.perf.plot.plot_fit", full_disk)
+    code, out, err = run(capsys, "fit", SEED, "--plot", str(tmp_path / "fit.png"))
+    assert code == 2 and "LOO MAPE" in out and err.count("\n") == 1 and "No space left" in err
+
+
+def test_size_plot(capsys, tmp_path):
+    target = tmp_path / "memory.png"
+    code, out, err = run(capsys, "size", "--gpu", "h200", "--plot", str(target))
+    assert code == 0 and not err and out.endswith(f"wrote {target}\n") and target.stat().st_size > 10_000
+
+
+def _help(parser):
+    """Every (parser, action) pair of the planner CLI and its subcommands."""
+    import argparse
+
+    yield from ((parser, a) for a in parser._actions)
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sub in a.choices.values():
+                yield from _help(sub)
+
+
+def test_every_option_says_what_it_takes_and_its_default():
+    import argparse
+
+    from planner.cli import build_parser
+
+    for parser, action in _help(build_parser()):
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or not action.option_strings:
+            continue
+        where = f"{parser.prog} {action.option_strings[0]}"
+        assert action.help, where
+        takes_value = action.nargs != 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if takes_value:
+            assert action.metavar, f"{where}: name what it takes"
+            if not action.required:
+                assert "default" in action.help, f"{where}: say the default"
+        if action.option_strings[0].endswith("-ms"):
+            assert "millisecond" in action.help, where
+        if "usd" in action.option_strings[0]:
+            assert "US dollars" in action.help, where
+
+
+def test_help_texts_cite_nothing_unshipped(capsys):
+    for argv in ([], ["size"], ["fit"], ["slo"], ["compare"], ["catalog"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        out = capsys.readouterr().out
+        assert "DESIGN.md" not in out and "main(argv" not in out and "usage: planner" in out
+
+
+def test_catalog_json(capsys):
+    code, out, _ = run(capsys, "catalog", "--json")
+    d = json.loads(out)
+    assert code == 0 and set(d) == {"models", "gpus", "quantizations", "benchmark_tables"}
+    assert {"name": "minimax-m2.5", "hf_repo": "MiniMaxAI/MiniMax-M2.5"}.items() <= d["models"][
+        [m["name"] for m in d["models"]].index("minimax-m2.5")].items()
+    assert "b200" in [g["name"] for g in d["gpus"]] and "fp8" in d["quantizations"]
+    seed = d["benchmark_tables"][0]
+    assert seed["name"] == SEED and seed["role"] == "reference" and seed["rows"] == 9 and seed["gpu"] == "b200"
+    assert {t["role"] for t in d["benchmark_tables"][1:]} == {"validation"}
+
+
+def test_catalog_text_lists_shipped_tables(capsys):
+    code, out, _ = run(capsys, "catalog")
+    assert code == 0 and "benchmark tables (planner fit NAME, planner slo NAME):" in out and f"  {SEED}\n" in out
+
+
+def test_shipped_table_by_name(capsys):
+    code, out, _ = run(capsys, "fit", SEED, "--json")
+    assert code == 0 and json.loads(out)["sources"] == [SEED]
+    code, out, _ = run(capsys, "slo", SEED + ".csv", "--tpot-ms", "20", "--json")
+    assert code == 0 and json.loads(out)["max_concurrency"] == 41
+
+
+def test_same_file_twice_counts_once(capsys):
+    from planner.perf.bench import seed_table
+
+    once = run(capsys, "slo", SEED, "--tpot-ms", "20", "--json")[1]
+    twice = run(capsys, "slo", SEED, seed_table(), SEED, "--tpot-ms", "20", "--json")[1]
+    assert json.loads(twice) == json.loads(once)
+
+
+def test_no_python_leaks_into_text(capsys):
+    # GuideLLM reports name no model or hardware; one file holds nine runs.
+    code, out, _ = run(capsys, "fit", GUIDELLM)
+    assert code == 0 and "None" not in out and out.count("guidellm-0.8.json") == 1
+    assert "workload: 2,048 input + 512 output tokens per request\n" in out
+    code, out, _ = run(capsys, "slo", GUIDELLM, "--tpot-ms", "500")
+    assert code == 0 and "None" not in out and "where throughput levels off" in out
+    code, out, _ = run(capsys, "fit", SEED)
+    assert "2048.0" not in out and "minimax-m2.5 on 4 x b200" in out
+
+
+@pytest.mark.parametrize("width", [120, 100, 80])
+@pytest.mark.parametrize("argv", [
+    ["size", "--ctx", "1M", "--quant", "fp8"],
+    ["size", "--gpu", "h100", "--tp", "8", "--no-ep"],
+    ["size", "--model", "minimax-text-01", "--gpu", "h100"],
+    ["fit", SEED, "--at", "8,32,2048"],
+    ["slo", GUIDELLM, "--tpot-ms", "500"],
+    ["compare", "--gpus", "h100,h200,b200,l40s", "--tpot-ms", "20", "--gpu-hour-usd", "h100=2.5,b200=5"],
+    ["catalog"],
+])
+def test_text_fits_the_terminal(capsys, monkeypatch, width, argv):
+    monkeypatch.setenv("COLUMNS", str(width))
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    too_wide = [line for line in out.splitlines() if len(line) > width]
+    assert not too_wide, too_wide
+
+
+def test_recommended_wraps_sensibly(capsys, monkeypatch):
+    import shlex
+
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = run(capsys, "size", "--ctx", "1M", "--quant", "fp8")
+    i = out.index("Recommended: TP2 on 2 x b200")
+    block = out[i:].splitlines()
+    from planner.size import size
+
+    rec = size(ctx=1048576, quant="fp8")
+    assert rec.recommended is not None
+    assert block[1:5] == ["  " + line for line in rec.recommended.vllm_log_lines()]  # one startup line per line
+    assert block[5].startswith("  How sure: available KV memory") and all(len(b) <= 80 for b in block)
+    # the serve command wraps with shell continuations and still parses to the same arguments
+    serve = out[out.index("  vllm serve"):out.index("  docker run")]
+    assert shlex.split(serve.replace("\\\n", " ")) == shlex.split(rec.command.shell())
+    assert serve.count("\\\n") >= 1

@@ -34,6 +34,15 @@ def test_no_flag_env_and_docker():
     assert dict(env_cmd.env)["SAFETENSORS_FAST_GPU"] == "1" and env_cmd.deployment().max_model_len == 131072
 
 
+def test_rocm_docker_options_are_not_the_image():
+    # the ROCm form planner/serve.py prints (data/vllm.toml [docker.amd]): --group-add takes a value
+    cmd = parse_command("docker run --rm --device /dev/kfd --device /dev/dri --group-add video --ipc=host "
+                        "--security-opt seccomp=unconfined vllm/vllm-openai-rocm:v0.12.0 "
+                        "--model deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8")
+    assert cmd.image == "vllm/vllm-openai-rocm:v0.12.0" and cmd.image_version == (0, 12, 0)
+    assert cmd.deployment().tp == 8 and cmd.model == "deepseek-ai/DeepSeek-R1"
+
+
 def test_unknown_flag_from_packaged_list_with_did_you_mean():
     cmd = parse_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --trust-remote-code --tensor-paralel-size 4")
     bad, source = unknown_flags(cmd, (0, 16, 0))

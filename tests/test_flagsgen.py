@@ -1,9 +1,17 @@
 """diagnostics.flagsgen: the flag lists come from a wheel's sources, and a wheel of another layout fails loudly."""
 
 import io
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from diagnostics import flagsgen
+from diagnostics.flagsgen import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ENGINE = '''
 class EngineArgs:
@@ -53,3 +61,27 @@ def test_missing_sentinel_flags_fail_loudly(tmp_path, capsys):
     path = wheel(tmp_path, {"vllm/engine/arg_utils.py": ENGINE, "vllm/entrypoints/openai/cli_args.py": "x = 1\n"})
     assert flagsgen.main([path]) == 2
     assert "--host" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: str(d / "missing.whl"), "no such file"),
+    (lambda d: str(d), "is a directory"),
+    (lambda d: (d / "x.whl").write_text("not a zip") and str(d / "x.whl"), "not a wheel"),
+    # an empty zip lacks vllm/engine/arg_utils.py
+    (lambda d: zipfile.ZipFile(d / "e.whl", "w").close() or str(d / "e.whl"), "engine"),
+])
+def test_bad_wheel_is_one_line(tmp_path, capsys, make, needle):
+    assert main([make(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert not out and err.startswith("flagsgen: error: ") and needle in err and err.count("\n") == 1
+
+
+def test_usage(capsys):
+    assert main([]) == 2 and "usage: python3 -m diagnostics.flagsgen" in capsys.readouterr().err
+
+
+def test_as_a_module_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "diagnostics.flagsgen", "missing.whl"], capture_output=True,
+                          text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "flagsgen: error: 'missing.whl': no such file; give a vLLM wheel (vllm-X.Y.Z-*.whl)\n"

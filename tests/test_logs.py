@@ -106,7 +106,8 @@ EXPECTED = {
     "gpu_recovery_xid154_gsp_heartbeat_rtx5080.log": ("gpu-recovery-action-required", "error", None),
     "ecc_uncorrectable_torch_message.log": ("ecc-uncorrectable-volatile", "error", None),
 }
-CLEAN = sorted(p.name for p in LOGS.glob("clean_*.log"))
+#: Clean startups, including the DEBUG-level ones of the memory corpus (llm-d-planner, vLLM 0.19): no finding.
+CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*.log")])
 #: Real logs that are not failures and must stay silent (a 20 s wait is no hang).
 QUIET = ["engine_startup_waiting_glm45_h100_short.log"]
 
@@ -346,7 +347,7 @@ def test_match_across_block_boundary_and_progress():
     filler = b"INFO ok\n" * (BLOCK_BYTES // 8 - 2)
     data = filler + b"pad" + b"ValueError: No available memory for the cache blocks. Try\n"
     seen = []
-    scan = scan_stream(io.BytesIO(data), progress=seen.append)
+    scan = scan_stream(io.BytesIO(data), progress=lambda done, size: seen.append(done))
     assert [m.signature_id for m in scan.matches] == ["no-kv-cache-memory"]
     assert scan.matches[0].line_number == data.count(b"\n")
     assert seen == sorted(seen) and seen[-1] == len(data)
@@ -393,3 +394,17 @@ def test_memory_model_mismatch_is_info():
     found = findings_from_scan(scan_stream(io.BytesIO(text.encode())))
     assert [(f.id, f.severity) for f in found] == [("memory-model-mismatch", "info")]
     assert "log 61.20 GiB, planner 53.74 GiB" in found[0].evidence
+
+
+def test_progress_hook_reports_bytes_and_size(tmp_path):
+    log = tmp_path / "big.log"
+    log.write_bytes(b"INFO ok\n" * (BLOCK_BYTES // 8 * 2 + 100))  # two blocks and a bit
+    calls = []
+    scan = scan_path(str(log), progress=lambda done, size: calls.append((done, size)))
+    size = log.stat().st_size
+    assert calls[-1] == (size, size) and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert calls[0] == (BLOCK_BYTES, size) and len(calls) == 4  # each block, then the end of the file
+    assert scan.bytes_read == size
+    calls.clear()
+    scan_stream(io.BytesIO(b"INFO ok\n"), progress=lambda done, size: calls.append((done, size)))
+    assert calls == [(8, None), (8, None)]  # a stream of unknown size

@@ -77,3 +77,21 @@ def test_fp8_kv_cache_doubles_tokens(m25, b200, fp8):
     f8 = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), kv_cache_dtype="fp8")
     assert f8.kv_bytes_per_token * 2 == auto.kv_bytes_per_token
     assert f8.num_blocks == pytest.approx(2 * auto.num_blocks, abs=1)
+
+
+def test_stages_are_sized_on_their_own(m25):
+    """62 layers over PP4 -> 15/16/16/15 (vLLM get_pp_indices); the first stage holds the embedding,
+    the last the final norm and lm_head; the engine keeps the smallest KV capacity."""
+    from planner.catalog import load_quant
+
+    plan = plan_memory(m25, load_gpu("h100"), load_quant("fp8"), ParallelPlan(tp=4, pp=4))
+    st = plan.stages
+    assert [(s.stage, s.first_layer, s.num_layers) for s in st] == [(0, 0, 15), (1, 15, 16), (2, 31, 16), (3, 47, 15)]
+    assert plan.weights_bytes == max(s.weights_bytes for s in st) == st[1].weights_bytes
+    assert st[0].weights_bytes != st[3].weights_bytes  # embedding vs lm_head + final norm
+    assert st[0].kv_cache_bytes > st[1].kv_cache_bytes
+    assert plan.num_blocks == min(s.num_blocks for s in st) and plan.kv_cache_tokens == st[1].kv_cache_tokens
+    assert st[1].kv_bytes_per_token == 16 * 2 * 2 * 128 * 2 and st[0].kv_bytes_per_token == 15 * 2 * 2 * 128 * 2
+    one = plan_memory(m25, load_gpu("h100"), load_quant("fp8"), ParallelPlan(tp=8, ep=True))
+    assert len(one.stages) == 1 and one.stages[0].num_blocks == one.num_blocks
+    assert "stages" not in one.to_dict() and len(plan.to_dict()["stages"]) == 4

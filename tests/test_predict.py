@@ -9,6 +9,7 @@ from diagnostics.signatures import catalog
 from planner.catalog import gpu_names, load_gpu, load_model, model_names
 from planner.problems import PROBLEM_IDS
 from planner.release import release
+from planner.size import size
 
 VERSIONS = ("0.12.0", "0.16.0", "0.33.0")  # one per packaged flag list (data/flags/)
 
@@ -69,7 +70,11 @@ def test_oom_prediction_proposes_the_planners_layout():
     oom = next(f for f in found if f.id == "cuda-oom")
     assert "The planner's figures on" in oom.evidence and "weights" in oom.evidence
     assert oom.cause.startswith("The weights do not fit the GPU") and "tensor-parallel-size" in oom.fix
-    assert "--tensor-parallel-size 8 --enable-expert-parallel" in oom.corrected_command
+    # the layout `planner size` recommends for 8 x H100 (TP4 since the memory model was fitted on real logs:
+    # M2.5 FP8 at TP4 on H100 holds 196,608 tokens, as vLLM 0.19.1 showed with 18.16 GiB of KV cache)
+    rec = size(load_model("minimax-m2.5"), load_gpu("h100"), vllm_version=(0, 33, 0)).recommended
+    assert f"--tensor-parallel-size {rec.tp}" in oom.corrected_command
+    assert ("--enable-expert-parallel" in oom.corrected_command) == rec.ep
     assert errors(preflight(oom.corrected_command, "h100", 8, "0.33.0")) == []
 
 

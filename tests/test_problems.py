@@ -76,3 +76,21 @@ def test_every_id_is_documented(pid):
 
     doc = (Path(__file__).parent.parent / "docs" / "problems.md").read_text()
     assert f"`{pid}`" in doc
+
+
+@pytest.mark.parametrize("tp, pp, dp, gpn, spans", [
+    (4, 4, 1, 4, False),   # TP = GPUs per node, PP across nodes (vLLM's guide)
+    (8, 2, 1, 4, True),    # TP8 over nodes of 4
+    (4, 1, 4, 8, False),   # two TP4 groups per node
+    (4, 1, 3, 6, True),    # 6 GPUs per node: the second TP4 group straddles two nodes
+    (8, 1, 1, 8, False),   # one node
+    (2, 1, 1, 1, True),
+])
+def test_tp_spans_nodes(tp, pp, dp, gpn, spans):
+    from planner.problems import check_nodes
+
+    found = check_nodes(ParallelPlan(tp=tp, pp=pp, dp=dp), gpn)
+    assert bool(found) is spans
+    if spans:
+        pid, severity, message = found[0]
+        assert (pid, severity) == ("tp-spans-nodes", "warning") and f"TP {tp}" in message

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,11 +258,25 @@ def _from_csv(text: str, src: str) -> list[BenchmarkRun]:
 
 # ------------------------------------------------------------------------------------ entry point
 
-def load(path: str | Path) -> list[BenchmarkRun]:
-    """Read one file of any supported kind; one-line BenchmarkDataError naming the file otherwise."""
+def _read(path: str | Path) -> tuple[str, str, Path]:
+    """(text, name to cite, path whose suffix tells the kind): a user's file, or a table shipped in
+    data/benchmarks named as `planner catalog` lists it (a file of that name wins)."""
     p = Path(path)
-    src = str(path)
-    text = read_user_text(path, "benchmark file", BenchmarkDataError)
+    if not p.exists():
+        from planner.catalog import benchmark_table, data_path
+
+        table = benchmark_table(str(path))
+        if table is not None:
+            return data_path(table.path).read_text(encoding="utf-8"), table.name, Path(table.path)
+        raise BenchmarkDataError(f"benchmark file {str(path)!r}: no such file, nor a shipped table "
+                                 "(planner catalog lists them)")
+    return read_user_text(path, "benchmark file", BenchmarkDataError), str(path), p
+
+
+def load(path: str | Path) -> list[BenchmarkRun]:
+    """Read one file of any supported kind, or a shipped table by name; one-line BenchmarkDataError
+    naming the file otherwise."""
+    text, src, p = _read(path)
     if not text.strip():
         raise BenchmarkDataError(f"{src}: empty file")
     stripped = text.lstrip()
@@ -305,9 +320,26 @@ def load(path: str | Path) -> list[BenchmarkRun]:
     return runs
 
 
+def _identity(path: str) -> str:
+    """The real path of a file or of the shipped table a name means (to count each file once)."""
+    if not Path(path).exists():
+        from planner.catalog import benchmark_table, data_path
+
+        table = benchmark_table(path)
+        if table is not None:
+            return os.path.realpath(str(data_path(table.path)))
+    return os.path.realpath(path)
+
+
 def load_many(paths: list[str]) -> list[BenchmarkRun]:
+    """The runs of every file; a file named twice (or two names of one file) counts once."""
     runs: list[BenchmarkRun] = []
+    seen: set[str] = set()
     for p in paths:
+        key = _identity(p)
+        if key in seen:
+            continue
+        seen.add(key)
         runs += load(p)
     return runs
 

@@ -156,6 +156,8 @@ def compare(
         preds = tuple(PerfPoint(**{**predict(sm, eff, work, c).__dict__,
                                    "extrapolated": c > sm.c_sat * eff.kv_fill}) for c in points)
         slo_c = _slo_concurrency(sm, eff, work, tpot_ms) if tpot_ms else None
+        if slo_c is not None and slo_c >= 1:
+            slo_c = float(math.floor(slo_c + 1e-9))  # whole requests, as planner slo (41.6 -> 41)
         per_gpu = None
         if slo_c is not None:
             per_gpu = predict(sm, eff, work, slo_c).output_throughput / plan.num_gpus

@@ -307,7 +307,8 @@ def _workload(runs: list[BenchmarkRun], mix: bool) -> tuple[tuple[tuple[str, Any
     keys = {r.workload_key for r in runs}
     notes = []
     if len(keys) > 1:
-        desc = "; ".join(f"in={k[0]} out={k[1]} model={k[2]} hw={k[3]}" for k in sorted(keys, key=str))
+        desc = "; ".join(" ".join(f"{n}={v}" for n, v in zip(("in", "out", "model", "hw"), k, strict=True)
+                                  if v is not None) or "unknown" for k in sorted(keys, key=str))
         if not mix:
             raise BenchmarkDataError(f"runs of different workloads ({desc}); fit them separately, or pass --mix")
         notes.append(f"mixed workloads on purpose (--mix): {desc}")

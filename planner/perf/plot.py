@@ -1,6 +1,7 @@
 """Plots of fitted curves (the `plot` extra): measured points, fits with their 1-sigma band, SLO limits.
 
-matplotlib is imported here only, with the Agg backend, so the CLI starts fast and plots work headless.
+matplotlib is imported lazily through planner.plot (``new_figure``, ``save_figure``), so the CLI starts
+fast, plots work headless and a notebook's backend is left alone.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.errors import InvalidInputError
 from planner.perf.fit import FitResult
 from planner.perf.slo import LIMIT_METRICS, SloResult
+from planner.plot import new_figure, save_figure
 
 #: Colours used in plots (tests look for them in the PNG).
 POINT_COLOR = "#d62728"
@@ -24,15 +25,9 @@ LABELS = {"output_throughput": "output tok/s", "mean_ttft_ms": "mean TTFT (ms)",
 
 
 def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) -> Path:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InvalidInputError("--plot needs matplotlib: pip install 'minimax-planner[plot]'") from None
     metrics = list(result.metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    fig = new_figure(figsize=(4.2 * len(metrics), 3.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     limits = {LIMIT_METRICS[k]: v for k, v in (slo.limits if slo else ())}
     for ax, m in zip(axes[0], metrics, strict=True):
         lo, hi = m.concurrency_range
@@ -54,7 +49,4 @@ def plot_fit(result: FitResult, path: str | Path, slo: SloResult | None = None) 
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

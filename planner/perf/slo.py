@@ -1,9 +1,12 @@
 """SLO planning on fitted curves: the highest concurrency per replica that meets every limit, the
-throughput there, replicas and GPUs for a target load, and the cost per million output tokens.
+throughput there, replicas and GPUs for a target load, and the fleet's cost per million output tokens.
 
 Why on the fitted curves rather than the measured rows: the answer lies between measured
 concurrencies (on the seed table, TPOT <= 20 ms lands between 32 and 64), and the fits say how far
-to trust it.
+to trust it. Why rounded down: a server is given a whole number of requests (``--max-num-seqs``,
+``--max-concurrency``); 41.6 means 41 meet the limit and 42 do not. Why the fleet's cost: a target
+of 10 requests/s needs whole replicas, and the last one runs part-loaded; the GPUs are paid for
+anyway, so the cost is the fleet's GPU-hours over the tokens it actually serves.
 """
 
 from __future__ import annotations
@@ -33,13 +36,19 @@ class SloResult:
     usd_per_million_output_tokens: float | None
     extrapolated: bool
     notes: tuple[str, ...] = ()
+    #: Where the binding limit is met exactly (continuous; ``max_concurrency`` is this rounded down).
+    limit_concurrency: float | None = None
+    #: Output tokens/s the whole fleet serves at the target load (one replica at full load without one).
+    fleet_output_throughput: float | None = None
+    #: Cost per million output tokens of one replica at full load (the best a fleet can do).
+    usd_per_million_output_tokens_at_full_load: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def r(x: float | None, n: int = 3) -> float | None:
             return None if x is None else round(x, n)
 
         return {
-            "max_concurrency": r(self.max_concurrency, 2),
+            "max_concurrency": _whole(self.max_concurrency),
             "output_throughput": r(self.output_throughput, 1),
             "limiting_metric": self.limiting_metric,
             "limits": dict(self.limits),
@@ -49,6 +58,9 @@ class SloResult:
             "gpus_per_replica": self.gpus_per_replica,
             "num_gpus": self.num_gpus,
             "usd_per_million_output_tokens": r(self.usd_per_million_output_tokens, 4),
+            "usd_per_million_output_tokens_at_full_load": r(self.usd_per_million_output_tokens_at_full_load, 4),
+            "fleet_output_throughput": r(self.fleet_output_throughput, 1),
+            "limit_concurrency": r(self.limit_concurrency, 2),
             "extrapolated": self.extrapolated,
             "notes": list(self.notes),
         }
@@ -56,13 +68,20 @@ class SloResult:
     def __repr__(self) -> str:
         if self.max_concurrency is None:
             return "SloResult(no concurrency meets the limits)"
-        return (f"SloResult(max_concurrency={self.max_concurrency:.1f}, output_throughput={self.output_throughput:.0f} "
-                f"tok/s, limited by {self.limiting_metric})")
+        return (f"SloResult(max_concurrency={self.max_concurrency:g}, output_throughput={self.output_throughput:.0f} "
+                f"tok/s, limited by {self.limiting_metric or 'the throughput plateau'})")
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
                        for k, v in self.to_dict().items())
         return f"<table><tbody>{rows}</tbody></table>"
+
+
+def _whole(x: float | None) -> float | int | None:
+    """Whole request counts as integers in JSON (41, not 41.0); a fractional one (below 1) rounded."""
+    if x is None:
+        return None
+    return int(x) if float(x).is_integer() else round(x, 2)
 
 
 def _crossing(m: MetricFit, limit: float, lo: float, hi: float) -> float | None:
@@ -126,6 +145,9 @@ def solve(
         best = _crossing(thr, 0.99 * plateau, lo, hi) or hi
         notes.append("no limit binds within the measured concurrencies; taking the point where throughput "
                      "reaches 99% of its plateau")
+    exact = best
+    if best >= 1:  # whole requests: the highest integer concurrency that still meets every limit
+        best = float(math.floor(best + 1e-9))
     values = tuple((m.metric, float(m.predict([best])[0])) for m in result.metrics)
     tput = float(thr.predict([best])[0]) if thr is not None else None
     wl = dict(result.workload)
@@ -133,19 +155,26 @@ def solve(
     rps = tput / out_len if tput is not None and out_len else None
     gpus_per_replica = gpus_per_replica or wl.get("num_gpus")
     replicas = None
+    fleet_tput = tput  # without a target: one replica at full load
     if target_rps is not None:
-        if rps is None:
+        if rps is None or out_len is None:
             notes.append("--target-rps needs the output length of the runs, which the data does not give")
+            fleet_tput = None
         else:
             replicas = max(1, math.ceil(target_rps / rps - 1e-9))
+            fleet_tput = target_rps * out_len
     elif target_concurrency is not None:
         replicas = max(1, math.ceil(target_concurrency / best - 1e-9))
+        fleet_tput = replicas * float(thr.predict([target_concurrency / replicas])[0]) if thr is not None else None
     num_gpus = replicas * gpus_per_replica if replicas is not None and gpus_per_replica else None
-    cost = None
+    cost = full_cost = None
     if gpu_hour_usd is not None:
         if gpus_per_replica is None:
             notes.append("cost needs the GPUs per replica (--gpus-per-replica); the data does not say")
         elif tput:
-            cost = gpu_hour_usd * gpus_per_replica / 3600.0 / tput * 1e6
+            full_cost = gpu_hour_usd * gpus_per_replica / 3600.0 / tput * 1e6
+            if fleet_tput:
+                cost = gpu_hour_usd * (num_gpus or gpus_per_replica) / 3600.0 / fleet_tput * 1e6
     return SloResult(best, tput, limiting, tuple(limits.items()), values, rps, replicas, gpus_per_replica,
-                     num_gpus, cost, not lo <= best <= hi, tuple(notes))
+                     num_gpus, cost, not lo <= best <= hi, tuple(notes), limit_concurrency=exact,
+                     fleet_output_throughput=fleet_tput, usd_per_million_output_tokens_at_full_load=full_cost)

@@ -84,3 +84,32 @@ def test_json_of_another_tool(tmp_path):
     p.write_text(json.dumps({"traceEvents": [], "displayTimeUnit": "ms"}))
     with pytest.raises(BenchmarkDataError, match="keys: displayTimeUnit, traceEvents"):
         load(p)
+
+
+SEED = "minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0"
+
+
+@pytest.mark.parametrize("name", [SEED, SEED + ".csv"])
+def test_shipped_table_by_name(name):
+    runs = load(name)
+    assert [(r.concurrency, r.metrics) for r in runs] == [(r.concurrency, r.metrics) for r in load(seed_table())]
+    assert runs[0].source == f"{SEED} row 2"  # cited by name, not by a site-packages path
+
+
+def test_a_local_file_of_that_name_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / SEED).write_text("max_concurrency,mean_tpot_ms\n1,10\n2,11\n4,12\n")
+    assert [r.concurrency for r in load(SEED)] == [1, 2, 4]
+
+
+def test_unknown_name_says_where_names_are_listed():
+    with pytest.raises(BenchmarkDataError, match=r"no such file, nor a shipped table \(planner catalog"):
+        load("no-such-table")
+
+
+def test_a_file_given_twice_counts_once(tmp_path):
+    copy = tmp_path / "link.csv"
+    copy.symlink_to(seed_table())
+    once = load_many([seed_table()])
+    assert load_many([seed_table(), seed_table(), SEED, str(copy)]) == once
+    assert len(load_many([seed_table(), str(BENCH / "guidellm-0.8.json")])) == 2 * len(once)  # two files: both

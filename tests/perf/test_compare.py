@@ -4,6 +4,7 @@ import pytest
 
 from planner.cli import main
 from planner.perf.compare import compare
+from planner.size import size
 
 
 def test_five_gpus_with_slo_and_cost():
@@ -12,7 +13,8 @@ def test_five_gpus_with_slo_and_cost():
     d = r.to_dict()
     assert [g["gpu"] for g in d["gpus"]] == ["h100", "h200", "b200", "b300", "gb200"]
     h100 = d["gpus"][0]
-    assert h100["plan"]["tp"] == 8 and h100["plan"]["ep"]  # the smallest valid layout at 196,608 tokens
+    rec = size("minimax-m2.5", "h100", quant="fp8").recommended  # the smallest layout that fits at 196,608
+    assert rec is not None and (h100["plan"]["tp"], h100["plan"]["ep"]) == (rec.tp, rec.ep)
     assert len(h100["predictions"]) == 4 and h100["usd_per_million_output_tokens"] > 0
     assert d["gpus"][1]["usd_per_million_output_tokens"] is None  # no price given for h200
     for g in d["gpus"]:

@@ -15,13 +15,35 @@ def test_tpot_20ms_lands_between_32_and_64_not_on_a_row():
     assert 1636 < s.output_throughput < 2591
 
 
-def test_replicas_gpus_and_cost():
+def test_replicas_gpus_and_fleet_cost():
+    # issue 12: 10 req/s needs 3 replicas (12 GPUs) that together serve 10 x 512 output tok/s; the cost is
+    # the fleet's GPU-hours over those tokens (about $3.26/M), not a fully loaded replica's ($2.8x/M).
     s = solve(RESULT, tpot_ms=20, target_rps=10, gpu_hour_usd=5.0)
     rps = s.output_throughput / 512
-    assert s.replicas == -(-10 // rps) and s.num_gpus == 4 * s.replicas
-    assert s.usd_per_million_output_tokens == pytest.approx(5.0 * 4 / 3600 / s.output_throughput * 1e6)
-    c = solve(RESULT, tpot_ms=20, target_concurrency=200)
+    assert s.replicas == -(-10 // rps) == 3 and s.num_gpus == 4 * s.replicas == 12
+    assert s.fleet_output_throughput == pytest.approx(10 * 512)
+    assert s.usd_per_million_output_tokens == pytest.approx(5.0 * 12 / 3600 / (10 * 512) * 1e6)
+    assert s.usd_per_million_output_tokens == pytest.approx(3.26, abs=0.005)
+    assert s.usd_per_million_output_tokens_at_full_load == pytest.approx(5.0 * 4 / 3600 / s.output_throughput * 1e6)
+    assert s.usd_per_million_output_tokens > s.usd_per_million_output_tokens_at_full_load
+    c = solve(RESULT, tpot_ms=20, target_concurrency=200, gpu_hour_usd=5.0)
     assert c.replicas == -(-200 // c.max_concurrency)
+    per_replica = float(RESULT.metric("output_throughput").predict([200 / c.replicas])[0])
+    assert c.fleet_output_throughput == pytest.approx(c.replicas * per_replica)
+    one = solve(RESULT, tpot_ms=20, gpu_hour_usd=5.0)  # no target: one replica at full load
+    assert one.usd_per_million_output_tokens == pytest.approx(one.usd_per_million_output_tokens_at_full_load)
+
+
+def test_concurrency_is_rounded_down_to_whole_requests():
+    # 41.6 concurrent requests meet TPOT <= 20 ms exactly; 41 do, 42 do not: the answer is 41.
+    s = solve(RESULT, tpot_ms=20)
+    assert s.limit_concurrency == pytest.approx(41.6, abs=0.05)
+    assert s.max_concurrency == 41
+    tpot = RESULT.metric("mean_tpot_ms")
+    assert tpot.predict([41])[0] <= 20 < tpot.predict([42])[0]
+    assert dict(s.values_at_max)["mean_tpot_ms"] == pytest.approx(float(tpot.predict([41])[0]))
+    assert s.output_throughput == pytest.approx(float(RESULT.metric("output_throughput").predict([41])[0]))
+    assert s.to_dict()["max_concurrency"] == 41
 
 
 def test_tightest_limit_wins():

@@ -1,0 +1,91 @@
+"""``planner size --from-log``: learn a deployment's overhead from its own startup log, re-plan from it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.cli import main
+from planner.errors import InvalidInputError
+from planner.fromlog import calibration_from_log, gpu_from_total
+from planner.size import size_from_log
+
+LOGS = Path(__file__).parent / "fixtures" / "logs"
+QWEN = LOGS / "startup_qwen3_8b_h100_v019_debug.log"
+LLAMA_TP2 = LOGS / "startup_llama31_8b_h100_tp2_v019_debug.log"
+GIB = 2**30
+
+
+def test_reads_the_deployment_from_the_log():
+    dep, cal = calibration_from_log(str(QWEN))
+    assert (dep.model.name, dep.gpu.key, dep.release.label) == ("qwen3-8b", "h100", "0.19.0")
+    assert (dep.max_model_len, dep.gpu_memory_utilization) == (8192, 0.95)
+    assert (dep.max_num_batched_tokens, dep.max_num_seqs) == (8192, 1024)  # "Defaulting ... to" lines
+    assert cal.weights_bytes == round(15.27 * GIB)
+    assert abs(cal.offset_bytes) < 0.2 * GIB  # the model already explains this launch
+
+
+def test_same_settings_reproduce_the_log_exactly():
+    r = size_from_log(str(QWEN))
+    assert r.recommended is not None and r.recommended.overhead_source == str(QWEN)
+    assert r.recommended.kv_cache_gib == pytest.approx(57.5, abs=0.01)
+    assert r.recommended.kv_cache_tokens == pytest.approx(418_688, rel=0.001)
+    assert r.from_log is not None and r.from_log.to_dict()["log"]["available_kv_gib"] == 57.5
+
+
+def test_replan_moves_only_what_the_settings_drive():
+    base = size_from_log(str(LLAMA_TP2)).recommended
+    fewer = size_from_log(str(LLAMA_TP2), max_num_seqs=256).recommended
+    fp8 = size_from_log(str(LLAMA_TP2), kv_cache_dtype="fp8").recommended
+    util = size_from_log(str(LLAMA_TP2), gpu_memory_utilization=0.9).recommended
+    assert base is not None and fewer is not None and fp8 is not None and util is not None
+    assert (base.tp, fewer.tp) == (2, 2)  # the log's layout is kept
+    # Fewer sampler requests free the sampler warm-up's share: 768 x 128,256 logits x ~15 B.
+    assert 1.1 < (fewer.kv_cache_bytes - base.kv_cache_bytes) / GIB < 1.6
+    assert fp8.kv_cache_bytes == base.kv_cache_bytes and fp8.kv_cache_tokens > 1.9 * base.kv_cache_tokens
+    assert (base.kv_cache_bytes - util.kv_cache_bytes) / GIB == pytest.approx(0.05 * 79.19, abs=0.02)
+
+
+def test_gzip_and_the_cli(tmp_path, capsys):
+    gz = tmp_path / "server.log.gz"
+    gz.write_bytes(gzip.compress(QWEN.read_bytes()))
+    assert main(["size", "--from-log", str(gz), "--ctx", "32k", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["from_log"]["deployment"]["model"] == "qwen3-8b"
+    assert d["recommended"]["max_model_len"] == 32000 and d["recommended"]["overhead_source"] == str(gz)
+    assert main(["size", "--from-log", str(QWEN)]) == 0
+    text = capsys.readouterr().out
+    assert "Learned from" in text and "log:   Model loading took 15.27 GiB" in text
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "no 'Available KV cache memory' line"),
+    (b"\x00\x01binary\x00" * 100, "not a text log"),
+    (b"INFO Available KV cache memory: 5.0 GiB\n", "no 'Model loading took' line"),
+])
+def test_unusable_logs_are_one_line_errors(tmp_path, content, message, capsys):
+    f = tmp_path / "bad.log"
+    f.write_bytes(content)
+    with pytest.raises(InvalidInputError, match=message):
+        calibration_from_log(str(f))
+    assert main(["size", "--from-log", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_truncated_gzip_and_missing_file(tmp_path, capsys):
+    gz = tmp_path / "cut.log.gz"
+    gz.write_bytes(gzip.compress(QWEN.read_bytes())[:5000])
+    assert main(["size", "--from-log", str(gz)]) == 2
+    assert main(["size", "--from-log", str(tmp_path / "none.log")]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err or "truncated" in err
+    assert "no such file" in err
+
+
+def test_gpu_from_the_printed_total():
+    assert gpu_from_total(79.18).key == "h100"
+    assert gpu_from_total(12.0) is None

@@ -1,0 +1,136 @@
+"""Each overhead term against real logs that print it alone (data/calibration/vllm_logs.toml).
+
+The logs' DEBUG line ``Memory profiling takes ... torch peak memory increase: X; non-torch forward
+increase memory: Y`` and the "Estimated ... CUDA graph memory" lines isolate the terms; tolerances are
+vLLM's two printed decimals plus the spread of the fitted medians.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.calibrate import calibration_logs, resolve
+from planner.catalog import load_gpu, load_model
+from planner.errors import PlannerError
+from planner.overhead import (
+    capture_sizes,
+    cudagraph_bytes,
+    load_fit,
+    moe_workspace_bytes,
+    overhead_terms,
+    sampler_requests,
+)
+from planner.release import release
+from planner.specs import ParallelPlan
+
+GIB = 2**30
+BY_ID = {lg["id"]: lg for lg in calibration_logs()}
+
+
+def terms_of(log_id: str):
+    case = resolve(BY_ID[log_id])
+    return case, overhead_terms(case.model, load_gpu(BY_ID[log_id]["gpu"]), case.plan, case.release,
+                                max_num_batched_tokens=case.tokens, max_num_seqs=case.seqs,
+                                last_stage=case.plan.pp == 1)
+
+
+@pytest.mark.parametrize("log_id", [
+    "llmd019-google-gemma-2-2b-it-h100-80gb-tp1pp1dp1-8192",     # vocabulary 256,000 (validation)
+    "llmd019-microsoft-phi-4-h100-80gb-tp1pp1dp1-8192",          # 100,352
+    "llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp4pp1dp1-8192",  # TP4: every rank runs the sampler
+    "llmd-emp-v014-qwen3-0.6b-h100-tp1-16000-u9",                # the sort era (0.14)
+    "llmd-sweep-qwen3-14b-h100-tp1-8192-v0.17.0",               # the first triton release
+])
+def test_torch_peak_is_the_sampler_warm_up(log_id):
+    _, t = terms_of(log_id)
+    # The fitted bytes per logit is a median; models spread it by about +-4 % (14.8 to 16.0 B on 0.19).
+    assert t.activation_peak_bytes / GIB == pytest.approx(BY_ID[log_id]["torch_peak_increase_gib"], rel=0.05, abs=0.12)
+
+
+def test_moe_workspace_stays_allocated_from_0_13():
+    # Qwen3-30B-A3B (0.19): 2.68 GiB printed = the sampler (2.2 GiB, like the dense Qwen3-8B's) + the
+    # fused-MoE workspace of 8,192 tokens x top-8, derived from TritonExperts.workspace_shapes.
+    _, t = terms_of("llmd019-qwen-qwen3-30b-a3b-h100-80gb-tp1pp1dp1-8192")
+    assert t.moe_workspace_bytes / GIB == pytest.approx(0.5, abs=0.05)
+    assert t.activation_peak_bytes / GIB == pytest.approx(2.68, abs=0.12)
+    assert release("0.12.0").moe_workspace_persistent is False
+    assert release("0.13.0").moe_workspace_persistent is True
+
+
+def test_forward_sets_the_peak_without_the_sampler():
+    # PP stage 0 of Llama-3.1-8B holds no sampler: its peak is the forward of 8,192 tokens.
+    _, t = terms_of("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp2dp1-8192")
+    assert t.sampler_bytes == 0 and t.activation_peak_bytes == t.forward_bytes
+    assert t.forward_bytes / GIB == pytest.approx(1.1, abs=0.08)
+
+
+@pytest.mark.parametrize("log_id,expected", [
+    ("llmd019-qwen-qwen3-8b-h100-80gb-tp1pp1dp1-8192", 0.25),
+    ("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp4dp1-8192", 0.07),
+    ("llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp2pp1dp1-8192", 2.06),
+    ("llmd019-moonshotai-kimi-dev-72b-h100-80gb-tp4pp1dp1-8192", 2.21),
+    ("llmd-emp-v014-qwen3-32b-h100-tp2-16000-u9", 0.54),
+    ("llmd-sweep-qwen3-14b-h100-tp1-8192-v0.15.0", 0.13),
+])
+def test_non_torch_by_layout_and_era(log_id, expected):
+    _, t = terms_of(log_id)
+    assert t.non_torch_bytes / GIB == pytest.approx(expected, abs=0.15)
+    assert BY_ID[log_id]["non_torch_increase_gib"] == pytest.approx(expected, abs=0.01)
+
+
+def test_tp_communication_is_small_without_an_nvlink_fabric():
+    fit = load_fit()
+    pcie = overhead_terms(load_model("minimax-m2.5"), load_gpu("rtx-pro-6000"), ParallelPlan(tp=4), release("0.19.0"),
+                          max_num_batched_tokens=8192, max_num_seqs=1024, fit=fit)
+    nvl = overhead_terms(load_model("minimax-m2.5"), load_gpu("h100"), ParallelPlan(tp=4), release("0.19.0"),
+                         max_num_batched_tokens=8192, max_num_seqs=1024, fit=fit)
+    assert nvl.non_torch_bytes - pcie.non_torch_bytes == fit.comm("b") - fit.comm("a")
+
+
+def test_capture_sizes_follow_max_num_seqs():
+    rel = release("0.19.0")
+    assert capture_sizes(rel, 1024, 8192) == 51  # "PIECEWISE=51 (largest=512)" in every 0.19 sweep log
+    assert capture_sizes(rel, 10, 8192) == 5     # 1, 2, 4, 8, 16 up to 2 x 10
+    assert capture_sizes(rel, 1024, 256) == 35   # capped by max_num_batched_tokens: 1, 2, 4, 8..248, 256
+
+
+def _resolvable(lg: dict) -> bool:
+    try:
+        resolve(lg)
+    except PlannerError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("log_id", [lid for lid, lg in BY_ID.items() if lg.get("graph_piecewise")
+                                    and lg["role"] == "validation" and lg.get("cudagraph_profiled_gib")
+                                    and _resolvable(lg)])
+def test_graph_estimate_against_the_printed_one(log_id):
+    lg = BY_ID[log_id]
+    case = resolve(lg)
+    est = cudagraph_bytes(case.model, case.release, case.seqs, case.tokens, load_fit(),
+                          layers=case.model.num_layers // case.plan.pp)
+    assert est / GIB == pytest.approx(lg["cudagraph_profiled_gib"], abs=0.6)
+
+
+def test_graphs_are_charged_from_0_21_and_never_when_eager():
+    m, g, p = load_model("llama-3.1-8b-instruct"), load_gpu("h100"), ParallelPlan()
+    kw = {"max_num_batched_tokens": 8192, "max_num_seqs": 1024}
+    assert not overhead_terms(m, g, p, release("0.19.0"), **kw).cudagraph_charged
+    assert overhead_terms(m, g, p, release("0.21.0"), **kw).cudagraph_charged
+    eager = overhead_terms(m, g, p, release("0.21.0"), enforce_eager=True, **kw)
+    assert not eager.cudagraph_charged and eager.charged_cudagraph_bytes == 0
+
+
+def test_sampler_requests_v0_v1():
+    assert sampler_requests(release("0.6.5"), 8192, 256) == 256
+    assert sampler_requests(release("0.19.0"), 8192, 1024) == 1024
+    assert sampler_requests(release("0.19.0"), 512, 1024) == 512
+
+
+def test_moe_workspace_with_expert_parallel_keeps_whole_experts():
+    # Mixtral's experts are wider than its hidden size, so the whole expert (EP) needs a larger workspace.
+    m = load_model("mixtral-8x7b-instruct-v0.1")
+    tp4 = moe_workspace_bytes(m, ParallelPlan(tp=4), 8192)
+    ep = moe_workspace_bytes(m, ParallelPlan(tp=4, ep=True), 8192)
+    assert ep > tp4 and moe_workspace_bytes(load_model("llama-3.1-8b-instruct"), ParallelPlan(), 8192) == 0
