@@ -2,10 +2,11 @@
 
     diagnose                                  this machine: NVML probe, GPU health, environment
     diagnose --save-snapshot FILE             ... and save the snapshot (redacted, atomically)
-    diagnose --snapshot FILE                  another machine, offline
-    diagnose --log FILE|-                     a vLLM server log: known failures, startup figures
+    diagnose --snapshot FILE                  another machine (or a saved Ray cluster), offline
+    diagnose --log FILE|-                     a vLLM server log (gzip read): known failures, hangs, startup figures
     diagnose --ray [ADDRESS]                  every node of a Ray cluster (needs the ray extra)
-    diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight
+    diagnose --gpu G [--num-gpus N] [--model M --tp ...]     a target machine: will the deployment start there?
+    diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight of a command
 
 Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input, 130 interrupted.
 """
@@ -19,40 +20,39 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from planner.clitools import DEBUG_FLAG, DEBUG_HELP, progress, run_main
-from planner.errors import PlannerError
 
 
 class UsageError(Exception):
-    pass
+    """Bad usage; the message has no prefix (``run_main`` adds ``diagnose: error:``)."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"diagnose: {message}")
+        raise UsageError(message)
 
 
 def build_parser() -> _Parser:
     p = _Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("sources")
-    src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine")
+    src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine or cluster")
     src.add_argument("--save-snapshot", metavar="FILE", help="probe this machine and save the snapshot")
-    src.add_argument("--log", metavar="FILE", help="scan a vLLM server log (- for stdin)")
+    src.add_argument("--log", metavar="FILE", help="scan a vLLM server log (- for stdin; gzip is read)")
     src.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                      help="probe every node of a Ray cluster (default address: RAY_ADDRESS, else the local one)")
     src.add_argument("--ray-timeout", type=_seconds, metavar="S", help="seconds to wait for each node (default 30)")
     tgt = p.add_argument_group("target machine (instead of this one)")
-    tgt.add_argument("--gpu", help="GPU type of the target, as planner catalog lists them (default: this machine's)")
+    tgt.add_argument("--gpu", help="GPU type of the target, as `planner catalog` lists them (default: this machine's)")
     tgt.add_argument("--num-gpus", type=int, metavar="N",
                      help="GPUs on the target (default: the layout's TP x PP x DP, or this machine's count)")
     tgt.add_argument("--vllm-version", metavar="X.Y.Z",
-                     help="vLLM version on the target (default: the installed one, else 0.33.0)")
+                     help="vLLM version on the target (default: the installed one, else the catalog's)")
     plan = p.add_argument_group("planned deployment (or give a vllm serve command after --)")
     plan.add_argument("--model", metavar="NAME|PATH",
-                      help="model to plan: catalog name or HF config.json path (default: none, no plan check)")
+                      help="catalog name or HF config.json path (default: none; with --gpu, the planner's model)")
     plan.add_argument("--quant", help="weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's)")
-    plan.add_argument("--tp", type=int, default=1, metavar="N", help="tensor-parallel size (default: 1)")
-    plan.add_argument("--pp", type=int, default=1, metavar="N", help="pipeline-parallel size (default: 1)")
-    plan.add_argument("--dp", type=int, default=1, metavar="N", help="data-parallel replicas (default: 1)")
+    plan.add_argument("--tp", type=int, metavar="N", help="tensor-parallel size (default: 1)")
+    plan.add_argument("--pp", type=int, metavar="N", help="pipeline-parallel size (default: 1)")
+    plan.add_argument("--dp", type=int, metavar="N", help="data-parallel replicas (default: 1)")
     plan.add_argument("--ep", action="store_true", help="expert parallelism (default: off)")
     plan.add_argument("--max-model-len", metavar="TOKENS",
                       help="tokens per request: 196608, 128K, 1M (default: the model's maximum)")
@@ -82,185 +82,112 @@ def _split(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv, None
 
 
-def _version(text: str | None) -> Any:
+def _release(text: str | None) -> Any:
+    """The target's vLLM release: --vllm-version, else the installed vLLM, else the catalog's default."""
     from diagnostics.environment import read_environment
-    from planner.catalog import default_vllm_version
+    from planner.release import release
     from planner.versions import parse_version
 
     if text:
-        return parse_version(text)
-    return read_environment().vllm() or default_vllm_version()
+        try:
+            return release(parse_version(text))
+        except ValueError as exc:
+            raise UsageError(f"--vllm-version {text!r}: {exc}") from None
+    return release(read_environment().vllm())
 
 
-def _deployment(args: argparse.Namespace) -> Any:
+def _deployment(args: argparse.Namespace, rel: Any, *, default_model: bool) -> Any:
+    """The deployment diagnose's own flags describe (None without --model, unless a target asks for one)."""
     from diagnostics.deployment import Deployment
+    from planner.catalog import DEFAULT_MODEL, kv_cache_dtypes, load_model, load_quant
     from planner.units import parse_tokens
 
-    if not args.model:
+    if not args.model and not default_model:
         return None
-    for name in ("tp", "pp", "dp"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"diagnose: --{name} must be >= 1, got {getattr(args, name)}")
+    for name in ("tp", "pp", "dp", "num_gpus"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     util = args.gpu_memory_utilization
     if util is not None and not 0 < util <= 1:
-        raise UsageError(f"diagnose: --gpu-memory-utilization must be in (0, 1], got {util}")
-    return Deployment(model=args.model, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, quant=args.quant,
+        raise UsageError(f"--gpu-memory-utilization must be in (0, 1], got {util}")
+    model = args.model or DEFAULT_MODEL
+    load_model(model)  # an unknown model is a usage error here (PlannerError -> exit 2)
+    if args.quant:
+        load_quant(args.quant)
+    if args.kv_cache_dtype != "auto" and args.kv_cache_dtype not in kv_cache_dtypes():
+        raise UsageError(f"--kv-cache-dtype {args.kv_cache_dtype!r} is not one of "
+                         f"auto, {', '.join(sorted(kv_cache_dtypes()))}")
+    return Deployment(model=model, tp=args.tp or 1, pp=args.pp or 1, dp=args.dp or 1, ep=args.ep, quant=args.quant,
                       kv_cache_dtype=args.kv_cache_dtype,
                       max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-                      gpu_memory_utilization=util, vllm_version=_version(args.vllm_version))
+                      gpu_memory_utilization=util, vllm_version=rel.version)
 
 
 def run(argv: list[str]) -> tuple[int, str]:
-    from diagnostics import report
-    from diagnostics.findings import Finding, exit_code
-    from diagnostics.probe import Snapshot
+    from diagnostics import report, sources
+    from diagnostics.findings import exit_code
 
     ours, command = _split(argv)
     args = build_parser().parse_args(ours)
     if args.snapshot and args.save_snapshot:
-        raise UsageError("diagnose: --snapshot and --save-snapshot cannot be combined")
+        raise UsageError("--snapshot and --save-snapshot cannot be combined")
+    if command is not None and (args.snapshot or args.model):
+        raise UsageError("a vllm serve command after -- describes the deployment; drop --snapshot/--model")
+    if args.ray is not None and (args.log or command is not None):
+        raise UsageError("--ray cannot be combined with --log or a vllm serve command")
+    rel = _release(args.vllm_version)
     if args.num_gpus is not None and args.num_gpus < 1:
-        raise UsageError(f"diagnose: --num-gpus must be >= 1, got {args.num_gpus}")
-    findings: list[Finding] = []
-    snapshot: Snapshot | None = None
-    extra: dict[str, Any] = {}
-    headers: list[str] = []
-    dep = _deployment(args)
+        raise UsageError(f"--num-gpus must be >= 1, got {args.num_gpus}")
+    if args.num_gpus and not args.gpu and command is None:
+        raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")
 
     if args.ray is not None or args.snapshot:  # a Ray cluster, live or saved (diagnostics/cluster.py)
-        if args.ray is not None and (args.log or command is not None):
-            raise UsageError("diagnose: --ray cannot be combined with --log or a vllm serve command")
         from diagnostics import cluster
 
-        done = cluster.run(args, dep, lambda: _version(args.vllm_version))
+        done = cluster.run(args, _deployment(args, rel, default_model=False), lambda: rel.version)
         if done is not None:
             return done
 
+    results = []
     if args.log:
-        from diagnostics.logcheck import findings_from_scan
-        from diagnostics.logs import scan_path
-
         with progress(f"scanning {args.log}") as tick:
-            scan = scan_path(args.log, progress=tick)
-        findings += findings_from_scan(scan, gpu=args.gpu)
-        extra["log"] = {"lines": scan.lines, "bytes": scan.bytes_read, "figures": scan.figures.to_dict()}
-        headers.append(f"log {args.log}: {scan.lines:,} lines, {len(scan.matches)} known failure(s)")
-
+            results.append(sources.log_file(args.log, gpu=args.gpu, progress=tick))
     if command is not None:
-        from diagnostics.command import Target, parse_command, preflight
-        from diagnostics.environment import check_environment
-        from diagnostics.health import check_health, gpu_spec_from_snapshot
-        from planner.catalog import load_gpu, load_model
-
-        version = _version(args.vllm_version)
-        cmd = parse_command(command, version)
-        version = cmd.image_version or version
-        dep = cmd.deployment()
-        headers.append(f"pre-flight of: {cmd.render()} (vLLM {'.'.join(map(str, version))})")
-        if args.gpu:
-            target = Target(load_gpu(args.gpu), args.num_gpus or dep.num_gpus, version)
-        else:
-            snapshot = _this_machine(args)
-            findings += check_health(snapshot, dep)
-            usable = [g for g in snapshot.gpus if not g.lost]
-            spec = gpu_spec_from_snapshot(usable[0]) if usable else None
-            if spec is None:
-                if snapshot.nvml_error is None:
-                    findings.append(Finding("gpu-unknown", "warning", "cannot size the plan for this machine's GPU",
-                                            f"GPUs: {[g.name for g in snapshot.gpus]}",
-                                            "The GPU is not in data/gpus.toml.", "Pass --gpu and --num-gpus."))
-                target = None
-            else:
-                target = Target(spec, args.num_gpus or len(usable), version)
-            try:
-                env_model = load_model(cmd.model)
-            except PlannerError:
-                env_model = None
-            env = _environment(snapshot)
-            extra["environment"] = env.to_dict()
-            findings += check_environment(env, env_model)
-        if target is not None:
-            findings += preflight(cmd, target)
+        results.append(sources.command(command, rel, gpu=args.gpu, num_gpus=args.num_gpus, probe=_this_machine_probe))
+    elif args.snapshot:
+        results.append(sources.snapshot_file(args.snapshot, _deployment(args, rel, default_model=False), rel))
+    elif args.gpu and not args.save_snapshot and (not args.log or args.model):
+        dep = _deployment(args, rel, default_model=True)
+        layout_given = any(getattr(args, n) is not None for n in ("tp", "pp", "dp")) or args.ep
+        results.append(sources.target_machine(dep, args.gpu, args.num_gpus, rel, layout_given=layout_given))
     elif not args.log:
-        from diagnostics.environment import check_environment
-        from diagnostics.health import check_health
-
-        if args.snapshot:
-            snapshot = _load_snapshot(args.snapshot)
-            headers.append(f"snapshot {args.snapshot} taken {snapshot.taken_at} on {snapshot.host}")
-        elif args.gpu and dep is not None and not args.save_snapshot:
-            findings += _plan_on_catalog(dep, args.gpu, args.num_gpus, _version(args.vllm_version))
-        else:
-            snapshot = _this_machine(args)
-            env = _environment(snapshot)
-            extra["environment"] = env.to_dict()
-            findings += check_environment(env, dep.spec() if dep else None)
-        if snapshot is not None:
-            findings += check_health(snapshot, dep)
-
-    if args.save_snapshot and snapshot is not None:
-        _save_snapshot(snapshot, args.save_snapshot)
+        results.append(sources.this_machine(_deployment(args, rel, default_model=False), rel,
+                                            probe=_this_machine_probe))
+    findings = [f for r in results for f in r.findings]
+    snapshot = next((r.snapshot for r in results if r.snapshot is not None), None)
+    headers = [h for r in results for h in r.header]
+    extra: dict[str, Any] = {k: v for r in results for k, v in r.extra}
+    if args.save_snapshot:
+        if snapshot is None:
+            raise UsageError("--save-snapshot needs this machine's probe; it cannot be combined with --log or --gpu")
+        sources.save_snapshot(snapshot, args.save_snapshot)
         headers.append(f"snapshot saved to {args.save_snapshot}")
-
     code = exit_code(findings)
     if args.json:
         return code, report.to_json(findings, snapshot, extra) + "\n"
     return code, report.to_text(findings, snapshot, "\n".join(headers))
 
 
-def _environment(snapshot: Any) -> Any:
-    """Installed package versions, with the driver and CUDA driver versions NVML reported."""
-    from diagnostics.environment import read_environment
-
-    return read_environment(driver=snapshot.driver_version, cuda=snapshot.cuda_driver_version)
-
-
-def _plan_on_catalog(dep: Any, gpu: str, num_gpus: int | None, version: Any) -> list[Any]:
-    from diagnostics.findings import Finding
-    from planner.catalog import load_gpu
-
-    spec = load_gpu(gpu)
-    out = []
-    n = num_gpus or dep.num_gpus
-    if dep.num_gpus > n:
-        out.append(Finding("gpu-count-short", "error", f"the plan needs {dep.num_gpus} GPUs; the target has {n}",
-                           f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp}", "One worker per GPU of the layout.",
-                           "Use a smaller layout or more GPUs."))
-    plan = dep.memory_plan(spec, version)
-    for p in plan.problems:
-        if p.severity != "info":
-            out.append(Finding(p.id, p.severity, f"{dep.model} on {spec.key}: {p.id}", p.message,
-                               "Predicted by the memory model.", f"planner size --gpu {spec.key} --model {dep.model}"))
-    return out
-
-
-def _this_machine(args: argparse.Namespace) -> Any:
+def _this_machine(args: argparse.Namespace | None) -> Any:
+    """The NVML probe of this host (tests replace it with a recording)."""
     from diagnostics.probe import live_snapshot
 
     return live_snapshot()
 
 
-def _load_snapshot(path: str) -> Any:
-    from diagnostics.probe import Snapshot, SnapshotError
-    from planner.userfile import read_user_text
-
-    text = read_user_text(path, "--snapshot", UsageError)
-    try:
-        return Snapshot.from_json(text)
-    except SnapshotError as exc:
-        raise UsageError(f"diagnose: --snapshot {path!r}: {exc}") from None
-
-
-def _save_snapshot(snapshot: Any, path: str) -> None:
-    import json
-
-    from diagnostics.redact import redact_obj
-    from planner.atomic import write_text_atomic
-
-    try:
-        write_text_atomic(path, json.dumps(redact_obj(snapshot.to_dict()), indent=1) + "\n")
-    except OSError as exc:
-        raise UsageError(f"diagnose: cannot write snapshot {path!r}: {exc.strerror or exc}") from None
+def _this_machine_probe() -> Any:
+    return _this_machine(None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,12 +35,14 @@ from typing import Any, TypeVar
 from diagnostics.deployment import Deployment
 from diagnostics.environment import PACKAGES, Environment, check_environment
 from diagnostics.findings import Finding, exit_code
-from diagnostics.health import _memory_in_use, check_health, gpu_spec_from_snapshot
+from diagnostics.health import check_health, gpu_spec_from_snapshot, usable_gpus
 from diagnostics.probe import Snapshot, SnapshotError
 from diagnostics.redact import redact_obj
+from diagnostics.signatures import finding
 from planner.catalog import load_toml
 from planner.errors import InvalidInputError, PlannerError
 from planner.problems import check_nodes
+from planner.release import VllmRelease, release
 from planner.specs import ParallelPlan
 from planner.versions import Version
 
@@ -409,32 +411,18 @@ def _usable(node: NodeReport) -> int:
     return sum(1 for g in node.snapshot.gpus if not g.lost) if node.snapshot is not None else 0
 
 
-def _node_findings(node: NodeReport, dep: Deployment | None, version: Version | None) -> list[Finding]:
+def _node_findings(node: NodeReport, dep: Deployment | None, rel: VllmRelease | None) -> list[Finding]:
     if not node.alive:
-        return [Finding("ray-node-dead", "warning", "Ray lists the node as dead",
-                        f"node id {node.node_id}, address {node.address}",
-                        "The node's raylet stopped answering Ray's health checks (crash, reboot, network).",
-                        "Restart Ray on it (`ray start --address=HEAD:6379`) or remove it; vLLM's placement group "
-                        "cannot use its GPUs.")]
+        return [finding("ray-node-dead", f"node id {node.node_id}, address {node.address}",
+                        title="Ray lists the node as dead")]
     if node.snapshot is None:
         if node.timed_out:
-            return [Finding("ray-node-timeout", "error", "the node did not answer the probe in time",
-                            f"{node.error}; Ray still lists it as alive",
-                            "Its raylet is stuck or overloaded, or it cannot start a worker (no memory, a hung "
-                            "filesystem, a network partition): vLLM's workers there would hang the same way.",
-                            "Check the node (`ray status`, `ray logs raylet.out --node-id ...`), restart Ray on it, "
-                            "or raise --ray-timeout.")]
-        return [Finding("ray-node-failed", "error", "the probe failed on the node", node.error or "no answer",
-                        "The task raised on that node: usually minimax-planner (or the same version of it) is not "
-                        "installed in the node's Python environment.",
-                        "Install the same minimax-planner on every node (like vLLM itself), then rerun.")]
-    out: list[Finding] = []
-    for f in check_health(node.snapshot, None):
-        if not (dep is not None and f.id == "memory-in-use"):
-            out.append(f)
-    usable = [g for g in node.snapshot.gpus if not g.lost]
-    if dep is not None and version is not None:
-        out += _memory_in_use(node.snapshot, dep.utilization(version), usable)
+            return [finding("ray-node-timeout", f"{node.error}; Ray still lists it as alive",
+                            title="the node did not answer the probe in time")]
+        return [finding("ray-node-failed", node.error or "no answer", title="the probe failed on the node")]
+    out = check_health(node.snapshot, gpu_memory_utilization=dep.utilization(rel) if dep and rel else None,
+                       where=f"node {node.label}")
+    usable = usable_gpus(node.snapshot)
     if node.environment is not None:
         model = None
         if dep is not None:
@@ -443,15 +431,10 @@ def _node_findings(node: NodeReport, dep: Deployment | None, version: Version | 
         out += check_environment(node.environment, model)
     if node.ray_gpus is not None and node.snapshot.nvml_error is None and node.ray_gpus != len(usable):
         more = node.ray_gpus > len(usable)
-        out.append(Finding(
-            "ray-gpus-mismatch", "error" if more else "warning",
-            f"Ray offers {node.ray_gpus:g} GPU(s) on the node, NVML sees {len(usable)}",
-            f"Ray resource GPU = {node.ray_gpus:g}; NVML usable GPUs = {len(usable)}",
-            "vLLM's placement group asks Ray for GPUs: Ray's count is what vLLM can use. It differs from the "
-            "hardware when the raylet was started with --num-gpus, or with CUDA_VISIBLE_DEVICES set, or before a "
-            "GPU was lost." + (" Ray promising GPUs that do not exist fails worker start-up." if more else ""),
-            "Restart the node's raylet without --num-gpus (Ray detects the GPUs) and with the "
-            "CUDA_VISIBLE_DEVICES you mean."))
+        out.append(finding(
+            "ray-gpus-mismatch", f"Ray resource GPU = {node.ray_gpus:g}; NVML usable GPUs = {len(usable)}",
+            severity="error" if more else "warning",
+            title=f"Ray offers {node.ray_gpus:g} GPU(s) on the node, NVML sees {len(usable)}"))
     return out
 
 
@@ -478,13 +461,10 @@ def _versions_differ(nodes: list[NodeReport]) -> list[Finding]:
                 value = next((n.environment.version(p) for p in entry["packages"] if n.environment.version(p)), None)
             pairs.append((n, "not installed" if value is None else str(value)))
         if len({v for _, v in pairs}) > 1:
-            out.append(Finding(
-                "cluster-versions-differ", entry["severity"], f"{entry['name']} differs between nodes",
-                _listing(pairs),
-                "vLLM's ranks on different nodes must run the same software: other versions of vLLM, torch or "
-                "NCCL fail or hang in the first collective, or when unpickling each other's messages; another "
-                "driver or transformers is the first suspect of a rank that behaves differently.",
-                f"Install the same {entry['name']} on every node (vLLM recommends one container image for all "
+            out.append(finding(
+                "cluster-versions-differ", _listing(pairs), severity=entry["severity"],
+                title=f"{entry['name']} differs between nodes",
+                fix=f"Install the same {entry['name']} on every node (vLLM recommends one container image for all "
                 "nodes)."))
     return out
 
@@ -494,17 +474,11 @@ def _gpus_differ(nodes: list[NodeReport]) -> list[Finding]:
     models = [(n, ", ".join(sorted({g.name or "?" for g in n.snapshot.gpus if not g.lost})) or "none")
               for n in nodes if n.snapshot is not None and n.snapshot.nvml_error is None]
     if len({v for _, v in models}) > 1:
-        out.append(Finding("cluster-gpus-differ", "warning", "GPU models differ between nodes", _listing(models),
-                           "vLLM sizes every rank like the smallest GPU (the engine keeps the smallest KV capacity "
-                           "of all ranks) and the fastest ranks wait for the slowest at every step.",
-                           "Run one deployment on nodes of one GPU model."))
+        out.append(finding("cluster-gpus-differ", _listing(models), title="GPU models differ between nodes"))
     counts = [(n, str(_usable(n))) for n in nodes if n.snapshot is not None and n.snapshot.nvml_error is None]
     if len({v for _, v in counts}) > 1:
-        out.append(Finding("cluster-gpus-differ", "warning", "GPU counts differ between nodes",
-                           _listing([(n, f"{c} usable GPU(s)") for n, c in counts]),
-                           "vLLM fills nodes rank by rank: with TP = GPUs per node a node with fewer GPUs splits a "
-                           "TP group over the network, or leaves the placement group unfilled.",
-                           "Use nodes with the same GPU count, or a TP that divides the smallest node."))
+        out.append(finding("cluster-gpus-differ", _listing([(n, f"{c} usable GPU(s)") for n, c in counts]),
+                           title="GPU counts differ between nodes"))
     return out
 
 
@@ -515,92 +489,72 @@ def _variables_differ(nodes: list[NodeReport]) -> list[Finding]:
         have = [(n, v) for n, v in values if v is not None]
         if have and len(have) < len(values):
             missing = [n for n, v in values if v is None]
-            out.append(Finding(
-                "cluster-env-differs", "warning", f"{name} is set on {len(have)} of {len(values)} nodes only",
-                _listing([(n, f"{name}={v}") for n, v in have]) + "; not set on "
-                + ", ".join(n.label for n in missing),
-                "A node without it lets NCCL/Gloo choose a network interface of its own (docker0, a management "
-                "NIC), and ranks on different networks hang at the first collective. Ray workers inherit their "
-                "raylet's environment; which variables vLLM copies from `vllm serve` to its workers depends on "
-                "the release.",
-                f"Set {name} on every node before `ray start` (each node with its own interface name), or on none."))
+            out.append(finding(
+                "cluster-env-differs",
+                _listing([(n, f"{name}={v}") for n, v in have]) + "; not set on " + ", ".join(n.label for n in missing),
+                title=f"{name} is set on {len(have)} of {len(values)} nodes only",
+                fix=f"Set {name} on every node before `ray start` (each node with its own interface name), "
+                "or on none."))
     return out
 
 
-def _plan_findings(cs: ClusterSnapshot, nodes: list[NodeReport], dep: Deployment, version: Version) -> list[Finding]:
-    out: list[Finding] = []
+def _plan_findings(nodes: list[NodeReport], dep: Deployment, rel: VllmRelease) -> list[Finding]:
+    """The plan on this cluster, through the one bridge from planner problems (diagnostics.predict), sized
+    on the cluster's smallest GPU; then what only a cluster has: TP across nodes, and free memory per GPU."""
+    from diagnostics.predict import Target, finding_id, predict
+
     capacity = [min(_usable(n), int(n.ray_gpus)) if n.ray_gpus is not None else _usable(n) for n in nodes]
     total = sum(capacity)
-    if dep.num_gpus > total:
-        out.append(Finding("gpu-count-short", "error", f"the plan needs {dep.num_gpus} GPUs; the cluster has {total}",
-                           f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus}; usable GPUs per node "
-                           f"(NVML and Ray): {capacity}",
-                           "vLLM's placement group asks Ray for one GPU per rank and waits until it is filled.",
-                           "Add nodes, or use a smaller layout (planner size --nodes N --gpus-per-node G)."))
-    gpus = [(n, g) for n in nodes if n.snapshot is not None for g in n.snapshot.gpus if not g.lost]
+    gpus = [(n, g) for n in nodes if n.snapshot is not None for g in usable_gpus(n.snapshot)]
     if not gpus:
-        return out
+        return []
     smallest = min(gpus, key=lambda ng: ng[1].cuda_total_bytes or 0)[1]
     spec = gpu_spec_from_snapshot(smallest)
-    if spec is None:
-        out.append(Finding("gpu-unknown", "info", f"{smallest.name} is not in the GPU catalog",
-                           f"name {smallest.name!r}", "The memory model needs the GPU's specs.",
-                           "Add it to data/gpus.toml."))
-        return out
-    try:
-        plan = dep.memory_plan(spec, version)
-    except PlannerError as exc:
-        return [*out, Finding("plan-invalid", "error", "the planned deployment cannot be sized", str(exc),
-                              "A value of the plan is outside what the planner accepts.", "Correct the flag.")]
     per_node = min((c for c in capacity if c), default=0)
-    layout = ParallelPlan(dep.tp, dep.pp, dep.dp, dep.ep)
-    problems = [(p.id, p.severity, p.message) for p in plan.problems]
+    where = f"this cluster ({len(nodes)} node(s), usable GPUs per node (NVML and Ray) {capacity})"
+    if spec is None:
+        return [finding("gpu-unknown", f"GPU {smallest.index}: {smallest.name!r}",
+                        title=f"{smallest.name} is not in the GPU catalog")]
+    out = predict(dep, Target(spec, total, rel, where), rel)
+    if any(f.id == "plan-invalid" for f in out):
+        return out
     if per_node:
-        problems += check_nodes(layout, per_node)
-    for pid, severity, message in problems:
-        if severity != "info":
-            out.append(Finding(pid, severity, f"{dep.model} on this cluster: {pid}", message,
-                               "Predicted by the memory model from the model's config and the smallest GPU of the "
-                               f"cluster ({spec.display_name}, {len(nodes)} node(s) of up to {per_node} GPUs).",
-                               f"planner size --gpu {spec.key} --model {dep.model} --nodes {len(nodes)} "
-                               f"--gpus-per-node {per_node}"))
+        for pid, severity, message in check_nodes(ParallelPlan(dep.tp, dep.pp, dep.dp, dep.ep), per_node):
+            if severity != "info":
+                out.append(finding(finding_id(pid), message, severity=severity, title=f"predicted on {where}: "
+                                   f"{pid}", fix=f"planner size --gpu {spec.key} --model {dep.model} "
+                                   f"--nodes {len(nodes)} --gpus-per-node {per_node}"))
+    plan = dep.memory_plan(spec, rel)
     ctx = int(load_toml("vllm.toml")["startup"]["cuda_context_bytes"])
     need = plan.weights_bytes + plan.overhead_bytes + plan.cudagraph_bytes + plan.kv_bytes_per_request
     short = [(n, g) for n, g in gpus if g.memory_free_bytes is not None and g.memory_free_bytes - ctx < need]
     if short:
-        out.append(Finding(
-            "plan-memory-short", "error",
-            f"{len(short)} GPU(s) have less free memory than the plan needs at any gpu_memory_utilization",
+        out.append(finding(
+            "plan-memory-short",
             _listing([(n, f"GPU {g.index} {(g.memory_free_bytes or 0) / GIB:.2f} GiB free") for n, g in short])
             + f"; the plan needs {need / GIB:.2f} GiB per GPU (weights of its largest stage "
             f"{plan.weights_bytes / GIB:.2f} + overhead {(plan.overhead_bytes + plan.cudagraph_bytes) / GIB:.2f} "
             f"+ one {plan.max_model_len:,}-token request of KV {plan.kv_bytes_per_request / GIB:.2f}) plus the "
             f"CUDA context {ctx / GIB:.2f}",
-            "Other processes hold that memory; vLLM cannot start there even with a lower "
-            "--gpu-memory-utilization.",
-            "Free those GPUs (nvidia-smi shows the processes), or plan for less: a shorter --max-model-len, "
-            "more TP/PP, or fp8 KV."))
+            title=f"{len(short)} GPU(s) have less free memory than the plan needs at any gpu_memory_utilization"))
     return out
 
 
 def check_cluster(cs: ClusterSnapshot, dep: Deployment | None = None, version: Version | None = None
                   ) -> ClusterDiagnosis:
-    """Every rule over a cluster: each node's health and environment, then what differs between nodes."""
-    if dep is not None and version is None:
-        version = dep.vllm_version
-    if dep is not None and version is None:
-        from planner.catalog import default_vllm_version
-
-        version = default_vllm_version()
-    per_node = tuple(tuple(_node_findings(n, dep, version)) for n in cs.nodes)
+    """Every rule over a cluster: each node's health and environment, then what differs between nodes.
+    ``version``: the vLLM version the plan is sized for (default: the plan's own, else the catalog's)."""
+    rel = release(version or (dep.vllm_version if dep is not None else None)) if dep is not None else None
+    per_node = tuple(tuple(_node_findings(n, dep, rel)) for n in cs.nodes)
     nodes = _probed(cs)
     found: list[Finding] = []
     if not cs.nodes:
-        found.append(Finding("ray-node-dead", "warning", "Ray lists no node", f"address {cs.address}",
-                             "The cluster has no registered raylet.", "Start Ray on the nodes (`ray start`)."))
+        found.append(finding("ray-node-dead", f"address {cs.address}", title="Ray lists no node",
+                             cause="The cluster has no registered raylet.",
+                             fix="Start Ray on the nodes (`ray start`)."))
     found += _versions_differ(nodes) + _gpus_differ(nodes) + _variables_differ(nodes)
-    if dep is not None and version is not None and nodes:
-        found += _plan_findings(cs, nodes, dep, version)
+    if dep is not None and rel is not None and nodes:
+        found += _plan_findings(nodes, dep, rel)
     return ClusterDiagnosis(cs, per_node, tuple(found))
 
 

@@ -1,10 +1,11 @@
-"""Parse a `vllm serve` command (or its `docker run` form) as vLLM does, and pre-flight it.
+"""Parse a `vllm serve` command (or its `docker run` form) as vLLM does, and check its flags.
 
 Why our own parser: the pre-flight must work without vLLM installed.  It follows vLLM's argparse
 conventions: ``--tensor-parallel-size 4``, ``-tp 4``, ``--x=y``, underscore spellings
 (``--enable_expert_parallel``), ``--flag``/``--no-flag`` booleans, leading ``ENV=value``
 assignments, and the Docker image tag as the vLLM version.  Unknown flags are checked against
 vLLM's own parser when the ``vllm`` extra is installed, otherwise against a packaged flag list.
+What the command will do on a target machine is predicted by diagnostics.predict.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from diagnostics.deployment import Deployment
-from diagnostics.findings import Finding
-from diagnostics.signatures import signature
-from planner.catalog import arch_facts, data_path, load_model, quant_scheme_name
-from planner.errors import InvalidInputError, PlannerError
-from planner.specs import GpuSpec, ModelSpec
+from planner.catalog import data_path, quant_scheme_name
+from planner.errors import InvalidInputError
 from planner.units import parse_fraction, parse_positive_int, parse_tokens
-from planner.versions import Version, format_version, parse_version
+from planner.versions import Version, parse_version
 
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 SHORT = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "dp": "data-parallel-size",
@@ -29,7 +27,9 @@ SHORT = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "dp": "da
 DOCKER_VALUE_OPTS = {"-e", "--env", "-v", "--volume", "-p", "--publish", "--gpus", "--name", "--ipc", "--shm-size",
                      "--runtime", "--entrypoint", "--network", "--net", "--ulimit", "-w", "--workdir", "-u", "--user",
                      "--env-file", "--device", "--mount", "--platform", "--restart", "--cpus", "-m", "--memory",
-                     "--label", "-l", "--hostname", "-h", "--pull", "--cap-add", "--security-opt", "--add-host"}
+                     "--label", "-l", "--hostname", "-h", "--pull", "--cap-add", "--cap-drop", "--security-opt",
+                     "--add-host", "--group-add", "--device-cgroup-rule", "--tmpfs", "--pid", "--uts", "--dns",
+                     "--log-driver", "--log-opt", "--stop-signal", "--cidfile"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,17 @@ class ParsedCommand:
     def with_flag(self, name: str, value: str) -> ParsedCommand:
         flags = [(k, v) for k, v in self.flags if k != name] + [(name, value)]
         return replace(self, flags=tuple(flags))
+
+    def without_flag(self, name: str) -> ParsedCommand:
+        return replace(self, flags=tuple((k, v) for k, v in self.flags if k != name))
+
+    def with_layout(self, tp: int, pp: int, dp: int, ep: bool) -> ParsedCommand:
+        """The command with this parallel layout (flags of size 1 and a false EP dropped)."""
+        cmd = self
+        for name, value in (("tensor-parallel-size", tp), ("pipeline-parallel-size", pp),
+                            ("data-parallel-size", dp)):
+            cmd = cmd.with_flag(name, str(value)) if value > 1 else cmd.without_flag(name)
+        return cmd.with_flag("enable-expert-parallel", "true") if ep else cmd.without_flag("enable-expert-parallel")
 
     def with_env(self, name: str, value: str) -> ParsedCommand:
         env = [(k, v) for k, v in self.env if k != name] + [(name, value)]
@@ -233,117 +244,26 @@ def known_flags(version: Version | None) -> tuple[frozenset[str], str]:
     return frozenset(table), source
 
 
-def check_flags(cmd: ParsedCommand, version: Version | None) -> list[Finding]:
+@dataclass(frozen=True)
+class UnknownFlag:
+    """A flag (or stray positional argument) vllm serve would reject, with the nearest known flag."""
+
+    flag: str
+    suggestion: str | None
+
+
+def unknown_flags(cmd: ParsedCommand, version: Version | None) -> tuple[tuple[UnknownFlag, ...], str]:
+    """The arguments argparse would reject ("unrecognized arguments"), each with a did-you-mean."""
+    import difflib
+
     known, source = known_flags(version)
     if not known:
-        return []
-    unknown = [f"--{k}" for k, _ in cmd.flags if k not in known and f"no-{k}" not in known]
-    unknown += list(cmd.positional_extra)
-    if not unknown:
-        return []
-    return [Finding("unknown-flag", "error", "vllm serve will reject unknown arguments",
-                    "unrecognized arguments: " + " ".join(unknown) + f" (checked with {source})",
-                    "argparse exits on any flag the installed vLLM does not define (a typo, or a flag of another "
-                    "version).", "Remove or correct the flag; `vllm serve --help=all` lists them.")]
-
-
-# ------------------------------------------------------------------------------------ pre-flight
-
-@dataclass(frozen=True)
-class Target:
-    gpu: GpuSpec
-    num_gpus: int
-    vllm_version: Version
-
-
-PLANNER_TO_SIGNATURE = {
-    "vllm-too-old-for-model": "architecture-unsupported",
-    "quant-not-native": "fp8-weight-only-fallback",
-}
-
-
-def _predict_n_group(model: ModelSpec, cmd: ParsedCommand, dep: Deployment, target: Target) -> bool:
-    rule = signature("moe-n-group-zero").prediction()
-    quant = dep.quant or (model.quant.scheme if model.quant else "bf16")
-    env = dict(cmd.env)
-    return bool(
-        model.is_moe and model.scoring_func == rule["scoring_func"]
-        and (not rule.get("no_expert_groups") or not model.n_group)
-        and quant == rule["quant"] and target.gpu.compute_capability[0] == int(rule["cc_major"])
-        and parse_version(rule["since"]) <= target.vllm_version < parse_version(rule["before"])
-        and env.get("VLLM_USE_FLASHINFER_MOE_FP8") != "0"
-    )
-
-
-def _issues(cmd: ParsedCommand, target: Target) -> tuple[list[tuple[str, str, str, str]], ParsedCommand]:
-    """(id, severity, evidence, fix) for each predicted failure, and the command with every fix applied."""
-    out: list[tuple[str, str, str, str]] = []
-    fixed = cmd
-    try:
-        model = load_model(cmd.model)
-    except PlannerError as exc:
-        hint = "Pass a catalog name or a path to the model's config.json."
-        return [("model-unknown", "warning", str(exc), hint)], cmd
-    dep = cmd.deployment()
-    facts = arch_facts(model.architecture)
-    if (model.has_remote_code or (facts is not None and facts.trust_remote_code)) and not dep.trust_remote_code:
-        fixed = fixed.with_flag("trust-remote-code", "true")
-        out.append(("trust-remote-code-missing", "error",
-                    f"{model.name}'s config.json carries auto_map custom classes and the command has no "
-                    "--trust-remote-code", "Add --trust-remote-code."))
-    if dep.num_gpus > target.num_gpus:
-        out.append(("gpu-count-short", "error", f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; "
-                    f"the target has {target.num_gpus} x {target.gpu.key}", "Use a layout of at most "
-                    f"{target.num_gpus} GPUs (planner size --gpu {target.gpu.key} --num-gpus {target.num_gpus})."))
-    if _predict_n_group(model, cmd, dep, target):
-        fixed = fixed.with_env("VLLM_USE_FLASHINFER_MOE_FP8", "0")
-        out.append(("moe-n-group-zero", "error",
-                    f"{model.name}: sigmoid router without n_group, FP8 block weights, SM"
-                    f"{target.gpu.compute_capability[0]}{target.gpu.compute_capability[1]} ({target.gpu.key}), "
-                    f"vLLM {format_version(target.vllm_version)}",
-                    "Set VLLM_USE_FLASHINFER_MOE_FP8=0, or use vLLM >= 0.17.0."))
-    plan = dep.memory_plan(target.gpu, target.vllm_version)
-    for p in plan.problems:
-        if p.severity == "info":
+        return (), source
+    out = []
+    for k, _ in cmd.flags:
+        if k in known or f"no-{k}" in known:
             continue
-        sid = PLANNER_TO_SIGNATURE.get(p.id, p.id)
-        if p.id == "weights-do-not-fit":
-            sid = "cuda-oom" if plan.weights_bytes > plan.requested_bytes else "no-kv-cache-memory"
-        fix = ""
-        if p.id == "fp8-block-tp-indivisible":
-            fixed = fixed.with_flag("enable-expert-parallel", "true")
-            fix = "Add --enable-expert-parallel (EP keeps whole experts), or use TP4."
-        elif p.id == "kv-cache-too-small" and plan.estimated_max_model_len > 0:
-            fixed = fixed.with_flag("max-model-len", str(plan.estimated_max_model_len))
-            fix = (f"--max-model-len {plan.estimated_max_model_len}, or --kv-cache-dtype fp8, a higher "
-                   "--gpu-memory-utilization, or more TP.")
-        elif p.id == "ctx-exceeds-model-max":
-            fixed = fixed.with_flag("max-model-len", str(model.max_position_embeddings))
-            fix = f"--max-model-len {model.max_position_embeddings} (the model's maximum)."
-        out.append((sid, p.severity, p.message, fix))
-    return out, fixed
-
-
-def preflight(cmd: ParsedCommand, target: Target) -> list[Finding]:
-    """Predict, before launch, the failures the catalog knows for this command on this target."""
-    issues, fixed = _issues(cmd, target)
-    # Apply fixes until the command is clean (a fix may reveal the next problem, e.g. EP then KV).
-    for _ in range(3):
-        _, refixed = _issues(fixed, target)
-        if refixed == fixed:
-            break
-        fixed = refixed
-    findings: list[Finding] = []
-    for sid, severity, evidence, fix in issues:
-        try:
-            sig = signature(sid)
-            title, cause, refs = sig.title, sig.cause, sig.references
-        except KeyError:
-            title, cause, refs = sid.replace("-", " "), "Predicted from the command and the target.", ()
-        if fixed != cmd:
-            fix = f"{fix} Corrected command: {fixed.render()}".strip()
-        if refs:
-            fix += f" (refs: {', '.join(refs)})"
-        findings.append(Finding(sid, severity, f"predicted: {title}", evidence, cause, fix))
-    findings += check_flags(cmd, target.vllm_version)
-    return findings
+        close = difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.8)
+        out.append(UnknownFlag(f"--{k}", f"--{close[0]}" if close else None))
+    out += [UnknownFlag(p, None) for p in cmd.positional_extra]
+    return tuple(out), source

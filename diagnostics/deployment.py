@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from planner.catalog import load_model, load_quant
 from planner.memory import MemoryPlan, plan_memory
-from planner.release import release
+from planner.release import VllmRelease
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.versions import Version
 from planner.weights import native_quant
@@ -41,18 +41,23 @@ class Deployment:
     def spec(self) -> ModelSpec:
         return load_model(self.model)
 
-    def utilization(self, version: Version) -> float:
+    @property
+    def quant_name(self) -> str:
+        """The quantization scheme the deployment runs (the checkpoint's own unless overridden)."""
+        return load_quant(self.quant).name if self.quant else native_quant(self.spec()).name
+
+    def utilization(self, rel: VllmRelease) -> float:
         if self.gpu_memory_utilization is not None:
             return self.gpu_memory_utilization
-        return release(version).default_gpu_memory_utilization
+        return rel.default_gpu_memory_utilization
 
-    def memory_plan(self, gpu: GpuSpec, version: Version) -> MemoryPlan:
+    def memory_plan(self, gpu: GpuSpec, rel: VllmRelease) -> MemoryPlan:
         model = self.spec()
         quant = load_quant(self.quant) if self.quant else native_quant(model)
         return plan_memory(
             model, gpu, quant, ParallelPlan(self.tp, self.pp, self.dp, self.ep),
             max_model_len=self.max_model_len, kv_cache_dtype=self.kv_cache_dtype,
-            gpu_memory_utilization=self.gpu_memory_utilization, vllm_version=release(version),
+            gpu_memory_utilization=self.gpu_memory_utilization, vllm_version=rel,
             max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
             enforce_eager=self.enforce_eager,
         )

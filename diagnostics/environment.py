@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from diagnostics.findings import Finding
-from planner.catalog import arch_facts, load_toml
+from diagnostics.signatures import finding
+from planner.catalog import load_toml
 from planner.specs import ModelSpec
-from planner.versions import Version, format_version, parse_version
+from planner.versions import Version, parse_version
 
 PACKAGES = ("vllm", "torch", "transformers", "flashinfer-python", "flashinfer", "nvidia-ml-py", "pynvml")
 
@@ -60,38 +61,24 @@ def _older(installed: str, needed: str) -> bool:
 
 def check_environment(env: Environment, model: ModelSpec | None = None,
                       requirements: Mapping[str, Mapping[str, str]] | None = None) -> list[Finding]:
+    """The installed packages: a deprecated NVML binding, and packages older than the model needs.
+
+    Whether the installed vLLM knows the model's architecture is a planner rule (planner/problems.py),
+    reported through diagnostics.predict like every other planner problem.
+    """
     out: list[Finding] = []
     if env.version("pynvml") and not env.version("nvidia-ml-py"):
-        out.append(Finding("pynvml-deprecated", "warning", "the deprecated `pynvml` package is installed",
-                           f"pynvml {env.version('pynvml')}, nvidia-ml-py not installed",
-                           "PyPI `pynvml` is a deprecated wrapper; NVIDIA's binding is nvidia-ml-py (module pynvml).",
-                           "pip uninstall pynvml && pip install nvidia-ml-py"))
+        out.append(finding("pynvml-deprecated", f"pynvml {env.version('pynvml')}, nvidia-ml-py not installed"))
     if model is None:
         return out
-    vllm = env.vllm()
-    facts = arch_facts(model.architecture)
-    if vllm is not None and facts is not None:
-        if vllm < facts.min_version:
-            out.append(Finding("architecture-unsupported", "error",
-                               f"installed vLLM {format_version(vllm)} predates {model.architecture}",
-                               f"vllm {env.version('vllm')}; {model.architecture} needs >= "
-                               f"{format_version(facts.min_version)}",
-                               facts.source, f"pip install -U 'vllm>={format_version(facts.min_version)}'"))
-        elif facts.removed_after and vllm > facts.removed_after:
-            out.append(Finding("architecture-removed", "error",
-                               f"installed vLLM {format_version(vllm)} no longer has {model.architecture}",
-                               f"vllm {env.version('vllm')}; last release with it: "
-                               f"{format_version(facts.removed_after)}",
-                               facts.source, f"pip install 'vllm=={format_version(facts.removed_after)}'"))
     reqs = requirements if requirements is not None else load_toml("vllm.toml").get("model_requirements", {})
     for pkg, needed in reqs.get(model.name, {}).items():
         if pkg == "source":
             continue
         have = env.version(pkg)
         if have is not None and _older(have, needed):
-            out.append(Finding("tokenizer-class-missing" if pkg == "transformers" else "package-too-old", "error",
-                               f"{model.name} needs {pkg} >= {needed}",
-                               f"installed {pkg} {have}",
-                               str(reqs[model.name].get("source", "")),
-                               f"pip install '{pkg}>={needed}'"))
+            sid = "tokenizer-class-missing" if pkg == "transformers" else "package-too-old"
+            out.append(finding(sid, f"installed {pkg} {have}; {model.name} needs >= {needed} "
+                                    f"({reqs[model.name].get('source', '')})",
+                               title=f"{model.name} needs {pkg} >= {needed}", fix=f"pip install '{pkg}>={needed}'"))
     return out

@@ -1,6 +1,8 @@
-"""Findings: every diagnosis is ``Finding(id, severity, title, evidence, cause, fix)``.
+"""Findings: every diagnosis is ``Finding(id, severity, title, evidence, cause, fix, corrected_command)``.
 
-Ids are stable and documented in docs/findings.md; they are the API of `diagnose --json`.
+Ids are stable, defined in data/signatures.toml and documented in docs/findings.md; they are the API
+of `diagnose --json`. Build them with :func:`diagnostics.signatures.finding`, which takes the catalog's
+wording for the id.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class Finding:
     evidence: str
     cause: str
     fix: str
+    #: A `vllm serve` command that avoids the problem, when one can be given (None otherwise).
+    corrected_command: str | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in _RANK:
@@ -27,7 +31,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "severity": self.severity, "title": self.title, "evidence": self.evidence,
-                "cause": self.cause, "fix": self.fix}
+                "cause": self.cause, "fix": self.fix, "corrected_command": self.corrected_command}
 
 
 def ordered(findings: list[Finding] | tuple[Finding, ...]) -> list[Finding]:

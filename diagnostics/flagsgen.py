@@ -2,20 +2,59 @@
 
     python3 -m diagnostics.flagsgen vllm-0.16.0-*.whl > data/flags/vllm-serve-0.16.0.txt
 
-Reads ``vllm/engine/arg_utils.py`` and ``vllm/entrypoints/openai/cli_args.py`` with ``ast``: every
-literal ``add_argument("--x", "-y", ...)``, and every field of the dataclasses whose fields become
-flags (``FrontendArgs``: ``--field-name``).  Boolean fields (``bool`` annotations, which vLLM
-registers with BooleanOptionalAction, and ``store_true`` arguments) are marked ``bool`` so the
-command parser knows they take no value.
+Reads the engine's flags (``vllm/engine/arg_utils.py``) and the OpenAI server's frontend flags
+(``vllm/entrypoints/openai/cli_args.py`` up to 0.2x, ``vllm/entrypoints/common/cli_args.py`` since)
+with ``ast``: every literal ``add_argument("--x", "-y", ...)``, and every field of the dataclasses
+whose fields become flags (``FrontendArgs``: ``--field-name``).  Boolean fields (``bool``
+annotations, which vLLM registers with BooleanOptionalAction, and ``store_true`` arguments) are
+marked ``bool`` so the command parser knows they take no value.
+
+It fails (exit 2, one line) when the wheel has none of the files of a group, or when the result lacks
+a flag every release has (--host, --port, --tensor-parallel-size): a list without the frontend flags
+made every `planner size` command fail `diagnose`'s pre-flight with unknown-flag.
 """
 
 from __future__ import annotations
 
 import ast
 import zipfile
+from collections.abc import Callable
 
-SOURCES = ("vllm/engine/arg_utils.py", "vllm/entrypoints/openai/cli_args.py")
+#: Groups of source files, each group: the paths it has lived at (at least one must be in the wheel).
+SOURCE_GROUPS: dict[str, tuple[str, ...]] = {
+    "engine": ("vllm/engine/arg_utils.py",),
+    "frontend": ("vllm/entrypoints/openai/cli_args.py", "vllm/entrypoints/common/cli_args.py"),
+    "serve": ("vllm/entrypoints/cli/serve.py",),
+}
+#: Groups a wheel may lack (older releases defined every serve flag in the frontend file).
+OPTIONAL_GROUPS = frozenset({"serve"})
+#: Flags every vllm serve release has: a list without them was extracted from the wrong files.
+SENTINELS = ("host", "port", "api-key", "chat-template", "tensor-parallel-size", "max-model-len", "model")
 FIELD_CLASSES = {"FrontendArgs", "BaseFrontendArgs", "EngineArgs"}
+
+
+class FlagsError(Exception):
+    """The wheel does not have the files (or flags) a flag list needs."""
+
+
+def read_sources(names: list[str], read: Callable[[str], str]) -> dict[str, str]:
+    """The text of the first existing path of each group; FlagsError naming a group with none."""
+    out: dict[str, str] = {}
+    for group, paths in SOURCE_GROUPS.items():
+        found = [p for p in paths if p in names]
+        if not found:
+            if group in OPTIONAL_GROUPS:
+                continue
+            raise FlagsError(f"the wheel has no {group} flags file (looked for {', '.join(paths)})")
+        for path in found:
+            out[path] = read(path)
+    return out
+
+
+def check(flags: dict[str, bool]) -> None:
+    missing = [s for s in SENTINELS if s not in flags]
+    if missing:
+        raise FlagsError(f"extracted flags lack {', '.join('--' + m for m in missing)}; the wheel's layout changed")
 
 
 def _is_bool(annotation: ast.expr | None) -> bool:
@@ -67,31 +106,36 @@ def extract(sources: dict[str, str]) -> dict[str, bool]:
 
 
 def _read_wheel(path: str) -> dict[str, str]:
-    """The argument sources inside a vLLM wheel; one-line InvalidInputError when it cannot be read."""
+    """The argument sources inside a vLLM wheel; one-line InvalidInputError when it cannot be read or lacks
+    a source file a flag list needs (flagsgen fails loudly rather than writing a partial list)."""
     from planner.errors import InvalidInputError
 
     try:
         with zipfile.ZipFile(path) as zf:
-            sources = {s: zf.read(s).decode("utf-8") for s in SOURCES if s in zf.namelist()}
+            return read_sources(zf.namelist(), lambda name: zf.read(name).decode("utf-8"))
     except FileNotFoundError:
         raise InvalidInputError(f"{path!r}: no such file; give a vLLM wheel (vllm-X.Y.Z-*.whl)") from None
     except IsADirectoryError:
         raise InvalidInputError(f"{path!r} is a directory; give a vLLM wheel (vllm-X.Y.Z-*.whl)") from None
     except zipfile.BadZipFile:
         raise InvalidInputError(f"{path!r} is not a wheel (not a zip archive)") from None
+    except FlagsError as exc:
+        raise InvalidInputError(f"{path!r}: {exc}") from None
     except OSError as exc:
         raise InvalidInputError(f"{path!r} cannot be read ({exc.strerror or exc})") from None
-    if not sources:
-        raise InvalidInputError(f"{path!r} holds none of {', '.join(SOURCES)}: not a vLLM wheel?")
-    return sources
 
 
 def _run(args: list[str]) -> int:
     from planner.clitools import UsageError
+    from planner.errors import InvalidInputError
 
     if len(args) != 1 or args[0].startswith("-"):
         raise UsageError("usage: python3 -m diagnostics.flagsgen VLLM_WHEEL > data/flags/vllm-serve-X.Y.Z.txt")
     flags = extract(_read_wheel(args[0]))
+    try:
+        check(flags)
+    except FlagsError as exc:
+        raise InvalidInputError(f"{args[0]!r}: {exc}") from None
     print(f"# vllm serve flags extracted from {args[0].rsplit('/', 1)[-1]} by python3 -m diagnostics.flagsgen")
     print("# name<TAB>bool (takes no value; --no-NAME also accepted) or value")
     for name in sorted(flags):

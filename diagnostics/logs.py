@@ -1,30 +1,61 @@
-"""Streaming scan of a vLLM server log for known failures and startup figures.
+"""Streaming scan of a vLLM server log for known failures, hangs and startup figures.
 
-Why literal keywords first: a 1 GB log is mostly request and metrics lines.  The scan reads fixed
-blocks of bytes (constant memory, any size), decodes them with undecodable bytes replaced, and
-looks only for the catalog's literal keywords with ``str.find`` (C speed); only the few lines that
-contain one are stripped of ANSI colours and CR and matched against the full patterns.
+Why a sampled-gram prefilter: a 1 GB log is mostly request, access and metrics lines, and the
+catalog has ~100 literal anchors (signature keywords, phase markers, the startup-figure anchors of
+planner.vllmlog). One ``str.find`` pass per anchor costs a pass over the log each (about 20 MB/s for
+100 anchors); a regex alternation is slower still. Instead every anchor is at least 9 bytes long
+(checked by tests), so any occurrence covers an 8-byte gram starting at an even offset of the block.
+Reading the block as little-endian 64-bit words at offsets 0, 2, 4, 6 (numpy views, no copy) gives
+exactly those grams; one multiply-shift hash and a table lookup per word mark the candidates, in C,
+in four passes over one eighth of the data each. Only candidate lines are decoded, stripped of ANSI
+colours and CR, and matched against the full patterns; hash collisions only cost a wasted check.
+
+The blocks are read one ahead, so a match sees the text before it (its traceback) and after it (an
+OOM's phase is often named by the re-raised error that follows the first "CUDA out of memory" line).
+Memory stays at about three blocks whatever the log's size.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from diagnostics.redact import redact
-from diagnostics.signatures import Signature, signatures
+from diagnostics.signatures import Signature, generic_exceptions, signatures
+from planner.catalog import load_toml
 from planner.errors import InvalidInputError
 from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 4096
-#: How far back before a match phase markers are looked for (a traceback fits in it).
-PHASE_CONTEXT_CHARS = 256 << 10
+#: How far before and after a match its traceback, phase markers and root exception are looked for.
+CONTEXT_BYTES = 256 << 10
+#: Gram length and sampling stride of the prefilter (anchors must be >= GRAM + STRIDE - 1 bytes).
+GRAM = 8
+STRIDE = 4
+#: 2^20 one-byte entries (1 MiB, cache-friendly); with ~700 grams registered, ~0.07% of words collide.
+_TABLE_BITS = 20
+_HASH_MULT = 0x9E3779B97F4A7C15  # Knuth's multiplicative hash constant (2^64 / golden ratio)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+#: An exception line once prefixes are stripped: ``RuntimeError: ...``, ``torch.OutOfMemoryError: ...``,
+#: a bare ``TimeoutError``; not ``Error retrieving ...`` (no dotted exception name) nor ``ValueError("...")``.
+_EXCEPTION = re.compile(
+    r"(?:^|[\s\]\)|])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault))(?::\s+\S.*|\s*)$")
+_WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
+
+#: Timestamps, most specific first: ISO (docker --timestamps, Python logging), journald, vLLM's own.
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?")
+_JOURNALD = re.compile(r"^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})\b")
+_VLLM_TS = re.compile(r"\b(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\b")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                       "Nov", "Dec"), start=1)}
+
 
 @dataclass(frozen=True)
 class LogMatch:
@@ -34,6 +65,14 @@ class LogMatch:
     text: str
     groups: tuple[tuple[str, str], ...] = ()
     phase: str | None = None
+    severity: str = "error"
+    #: Index into the signature's ``cases`` when the line matched one.
+    case: int | None = None
+    #: For a generic match: the failing worker's last exception line (redacted) and its line number.
+    root_exception: str | None = None
+    root_exception_line: int | None = None
+    #: For engine-startup-stalled: seconds without progress when the log ends.
+    stalled_s: float | None = None
 
     @property
     def group_map(self) -> dict[str, str]:
@@ -46,133 +85,397 @@ class LogScan:
     figures: StartupFigures
     lines: int
     bytes_read: int
+    #: Lines of request text (prompts, completions) that held an anchor and were skipped.
+    request_lines_skipped: int = 0
+
+
+@cache
+def request_markers() -> tuple[str, ...]:
+    """Substrings of vLLM's request-logger lines (their prompts and outputs are user text, never matched)."""
+    return tuple(load_toml("signatures.toml").get("request_text", {}).get("markers", ()))
+
+
+def timestamp_s(line: str) -> float | None:
+    """Seconds of the line's first timestamp on a private clock (only differences mean anything)."""
+    m = _ISO.search(line)
+    if m:
+        y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
+        frac = float("0." + m.group(7)) if m.group(7) else 0.0
+        try:
+            return datetime.datetime(y, mo, d, h, mi, s).timestamp() + frac
+        except ValueError:
+            return None
+    m = _JOURNALD.search(line)
+    if m and m.group(1) in _MONTHS:
+        return _clock(_MONTHS[m.group(1)], int(m.group(2)), *(int(x) for x in m.groups()[2:]))
+    m = _VLLM_TS.search(line)
+    if m:
+        return _clock(*(int(x) for x in m.groups()))
+    return None
+
+
+def _clock(month: int, day: int, hour: int, minute: int, second: int) -> float | None:
+    """A timestamp without a year, placed in a leap year so that Feb 29 exists."""
+    try:
+        return datetime.datetime(2000, month, day, hour, minute, second).timestamp()
+    except ValueError:
+        return None
+
+
+def _elapsed(a: float, b: float) -> float:
+    d = b - a
+    if d < -180 * 86400:  # a run across New Year in a log without years
+        d += 366 * 86400
+    return d
+
+
+@cache
+def steady_state_lines() -> bytes:
+    """Typical lines of a healthy server (data/signatures.toml [prefilter]), newline-joined."""
+    lines = load_toml("signatures.toml").get("prefilter", {}).get("steady_state", ())
+    return "\n".join(lines).encode()
+
+
+def anchor_window(anchor: bytes, noise: bytes) -> bytes:
+    """The ``GRAM + STRIDE - 1`` bytes of ``anchor`` that occur least in ``noise`` (later ones on a tie).
+
+    Why: a keyword's own occurrence always contains each of its windows, so any window keeps the scan
+    exact; the rarest one keeps healthy lines (an "EngineCore" prefix, "GPU KV cache usage") from
+    waking the pattern check.
+    """
+    width = GRAM + STRIDE - 1
+    windows = [anchor[i:i + width] for i in range(len(anchor) - width + 1)]
+    return min(reversed(windows), key=lambda w: sum(noise.count(w[j:j + GRAM]) for j in range(STRIDE)))
+
+
+class _Prefilter:
+    """Marks the lines of a block that may hold one of ``anchors`` (exact: no anchor is ever missed)."""
+
+    def __init__(self, anchors: tuple[str, ...]) -> None:
+        import numpy as np
+
+        encoded = [a.encode() for a in anchors]
+        short = [a for a, e in zip(anchors, encoded, strict=True) if len(e) < GRAM + STRIDE - 1]
+        if short:
+            raise ValueError(f"log anchors must be >= {GRAM + STRIDE - 1} bytes: {short}")
+        self._np = np
+        self._table = np.zeros(1 << _TABLE_BITS, dtype=np.bool_)
+        noise = steady_state_lines()
+        for e in encoded:
+            window = anchor_window(e, noise)
+            for offset in range(STRIDE):
+                self._table[self._hash_int(int.from_bytes(window[offset:offset + GRAM], "little"))] = True
+        self._mult = np.uint64(_HASH_MULT)
+        self._shift = np.uint64(64 - _TABLE_BITS)
+        self._buf: Any = None
+        self._hit: Any = None
+
+    @staticmethod
+    def _hash_int(v: int) -> int:
+        return ((v * _HASH_MULT) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TABLE_BITS)
+
+    def positions(self, block: bytes) -> list[int]:
+        """Byte offsets in ``block`` of the sampled grams that hash into the anchor table."""
+        np = self._np
+        out: list[Any] = []
+        words_max = len(block) // GRAM + 1
+        if self._buf is None or len(self._buf) < words_max:
+            self._buf = np.empty(words_max, dtype=np.uint64)
+            self._hit = np.empty(words_max, dtype=np.bool_)
+        for j in range(0, GRAM, STRIDE):
+            count = (len(block) - j) // GRAM
+            if count <= 0:
+                continue
+            words = np.frombuffer(block, dtype="<u8", count=count, offset=j)
+            h = self._buf[:count]
+            np.multiply(words, self._mult, out=h)
+            np.right_shift(h, self._shift, out=h)
+            hit = self._hit[:count]
+            np.take(self._table, h, out=hit)
+            hits = np.flatnonzero(hit)
+            if hits.size:
+                out.append(hits * GRAM + j)
+        if not out:
+            return []
+        return [int(p) for p in np.sort(np.concatenate(out))]
+
+
+@dataclass
+class _Stall:
+    """The current run of "Waiting for ... core engine proc(s)" lines with nothing else in between."""
+
+    first_ts: float | None = None
+    last_ts: float | None = None
+    first_line: int = 0
+    text: str = ""
+    #: Absolute byte offset just after the last waiting line (the run is broken by any non-blank byte after it).
+    end: int = -1
+    open: bool = False
 
 
 @dataclass
 class _State:
     matches: dict[str, LogMatch] = field(default_factory=dict)
     figures: FigureReader = field(default_factory=FigureReader)
+    stall: _Stall = field(default_factory=_Stall)
+    stall_sig: Signature | None = None
+    request_skipped: int = 0
 
 
-def _keywords(sigs: Iterable[Signature]) -> tuple[str, ...]:
-    """The literal anchors of every signature and startup figure, each once."""
-    seen: dict[str, None] = {}
-    for s in sigs:
-        for k in s.keywords:
-            seen[k] = None
-    for k in FIGURE_KEYWORDS:
-        seen[k] = None
-    return tuple(seen)
+class _LineNumber:
+    """A line's number, counted only when a match needs it (most candidate lines never do)."""
 
+    __slots__ = ("_data", "_first", "_start", "_value")
 
-def _phase(sig: Signature, context: str) -> str | None:
-    """The phase whose marker appears last in the text up to and including the matched line."""
-    best, where = None, -1
-    for ph in sig.phases:
-        for k in ph.keywords:
-            pos = context.rfind(k)
-            if pos > where:
-                best, where = ph.name, pos
-    return best
+    def __init__(self, data: bytes, start: int, first: int) -> None:
+        self._data, self._start, self._first, self._value = data, start, first, -1
+
+    def __int__(self) -> int:
+        if self._value < 0:
+            self._value = self._first + self._data.count(b"\n", 0, self._start)
+        return self._value
 
 
 def _clean(line: str) -> str:
-    line = ANSI.sub("", line).replace("\r", "")
-    return line[:MAX_LINE_CHARS]
+    return ANSI.sub("", line).replace("\r", "")[:MAX_LINE_CHARS]
 
 
-def _line(st: _State, sigs: tuple[Signature, ...], raw: str, number: int, context: Callable[[], str]) -> None:
-    line = _clean(raw)
-    for s in sigs:
-        if s.id in st.matches:
+class _Scanner:
+    def __init__(self, sigs: tuple[Signature, ...]) -> None:
+        self.sigs = sigs
+        self.by_keyword: dict[str, list[Signature]] = {}
+        for s in sigs:
+            for k in s.keywords:
+                self.by_keyword.setdefault(k, []).append(s)
+        phase_markers = tuple(k for s in sigs for p in s.phases for k in p.keywords)
+        anchors = tuple(dict.fromkeys((*self.by_keyword, *FIGURE_KEYWORDS, *phase_markers)))
+        self.prefilter = _Prefilter(anchors)
+        self.figure_anchors = FIGURE_KEYWORDS
+        self.requests = request_markers()
+        self.state = _State(stall_sig=next((s for s in sigs if s.stall is not None), None))
+
+    # -------------------------------------------------------------------------------- one block
+    def block(self, data: bytes, base: int, first_line: int, before: bytes, after: bytes) -> None:
+        """Scan ``data`` (newline-terminated), whose first byte is at ``base`` and first line is ``first_line``."""
+        starts = sorted({data.rfind(b"\n", 0, p) + 1 for p in self.prefilter.positions(data)})
+        st = self.state
+        for start in starts:
+            end = data.find(b"\n", start)
+            stop = end if end != -1 else len(data)
+            raw = data[start:stop].decode("utf-8", "replace")
+            self._line(raw, _LineNumber(data, start, first_line), data, start, stop, base, before, after)
+        if st.stall.open and st.stall.end >= base and data[st.stall.end - base:].strip():
+            st.stall.open = False  # something was logged after the last waiting line
+        elif st.stall.open and st.stall.end < base and data.strip():
+            st.stall.open = False
+
+    def _line(self, raw: str, lazy_number: _LineNumber, data: bytes, start: int, stop: int, base: int, before: bytes,
+              after: bytes) -> None:
+        st = self.state
+        line = _clean(raw)
+        hits = [k for k in self.by_keyword if k in line]
+        figure = any(a in line for a in self.figure_anchors)
+        if not hits and not figure:
+            return
+        if any(m in line for m in self.requests):
+            st.request_skipped += 1
+            return
+        if figure:
+            st.figures.feed(line)
+        seen: set[str] = set()
+        for k in hits:
+            for sig in self.by_keyword[k]:
+                if sig.id in seen:
+                    continue
+                seen.add(sig.id)
+                if sig.stall is not None:
+                    self._waiting(sig, line, lazy_number, start, stop, base, data)
+                    continue
+                old = st.matches.get(sig.id)
+                if old is not None and old.severity == "error":
+                    continue
+                found = sig.match(line)
+                if found is None:
+                    continue
+                m, severity = found
+                if old is not None and severity != "error":
+                    continue
+                ctx_before = (before + data[:start])[-CONTEXT_BYTES:]
+                if sig.context and not any(c.encode() in ctx_before for c in sig.context):
+                    continue
+                ctx_after = (data[stop:] + after)[:CONTEXT_BYTES]
+                phase = _phase(sig, ctx_before + data[start:stop], ctx_after) if sig.phases else None
+                case = next((i for i, c in enumerate(sig.cases) if c.match.search(line)), None)
+                groups = tuple((g, v) for g, v in m.groupdict().items() if v is not None)
+                root, root_line = (None, None)
+                number = int(lazy_number)
+                if not sig.root_cause:
+                    root, root_line = _root_exception(ctx_before, ctx_after, number)
+                st.matches[sig.id] = LogMatch(sig.id, number, redact(line.strip())[:300], groups, phase, severity,
+                                              case, root, root_line)
+
+    def _waiting(self, sig: Signature, line: str, number: _LineNumber, start: int, stop: int, base: int,
+                 data: bytes) -> None:
+        if sig.match(line) is None:
+            return
+        run = self.state.stall
+        ts = timestamp_s(line)
+        if run.open and run.end >= 0:
+            gap = data[max(0, run.end - base):start] if run.end >= base else data[:start]
+            if gap.strip():
+                run.open = False
+        if not run.open:
+            run.first_ts, run.first_line, run.text = ts, int(number), redact(line.strip())[:300]
+            run.open = True
+        elif run.first_ts is None:
+            run.first_ts = ts
+        run.last_ts = ts if ts is not None else run.last_ts
+        run.end = base + stop + 1 if stop < len(data) else base + stop
+
+    # -------------------------------------------------------------------------------- the end
+    def result(self, lines: int, total: int) -> LogScan:
+        st = self.state
+        matches = dict(st.matches)
+        stall = self._stall_match()
+        if stall is not None:
+            matches[stall.signature_id] = stall
+        ordered = sorted(matches.values(), key=lambda m: m.line_number)
+        return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped)
+
+    def _stall_match(self) -> LogMatch | None:
+        sig, run = self.state.stall_sig, self.state.stall
+        if sig is None or sig.stall is None or not run.open or run.first_ts is None or run.last_ts is None:
+            return None
+        span = _elapsed(run.first_ts, run.last_ts) + sig.stall.poll_s
+        if span < sig.stall.warn_after_s:
+            return None
+        severity = "error" if span >= sig.stall.error_after_s else "warning"
+        return LogMatch(sig.id, run.first_line, run.text, (), None, severity, None, None, None, span)
+
+
+def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:
+    """The phase whose marker is nearest the matched line, looking back (its traceback) and ahead (re-raises)."""
+    best, distance = None, None
+    for ph in sig.phases:
+        for k in ph.keywords:
+            kb = k.encode()
+            pos = before.rfind(kb)
+            if pos != -1 and (distance is None or len(before) - pos < distance):
+                best, distance = ph.name, len(before) - pos
+            pos = after.find(kb)
+            if pos != -1 and (distance is None or pos < distance):
+                best, distance = ph.name, pos
+    return best
+
+
+def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
+    """(offset, exception line, from a worker process) of every non-generic exception line in ``text``."""
+    generic = generic_exceptions()
+    out = []
+    offset = 0
+    for raw in text.split(b"\n"):
+        here = offset
+        offset += len(raw) + 1
+        if b"Error" not in raw and b"Exception" not in raw and b"Exit" not in raw and b"Fault" not in raw:
             continue
-        if not any(k in line for k in s.keywords):
+        line = _clean(raw.decode("utf-8", "replace"))
+        m = _EXCEPTION.search(line)
+        if m is None or any(g.search(line) for g in generic):
             continue
-        m = s.match(line)
-        if m is None:
-            continue
-        phase = _phase(s, context()) if s.phases else None
-        groups = tuple((k, v) for k, v in m.groupdict().items() if v is not None)
-        st.matches[s.id] = LogMatch(s.id, number, redact(line.strip())[:300], groups, phase)
-    st.figures.feed(line)
+        out.append((here, line[m.start(1):].strip(), bool(_WORKER.search(line))))
+    return out
 
 
-def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
-                progress: Callable[[int, int | None], None] | None = None,
-                size_bytes: int | None = None) -> LogScan:
-    """Scan a binary stream; memory stays at about two blocks whatever the log's size.
+def _root_exception(before: bytes, after: bytes, number: int) -> tuple[str | None, int | None]:
+    """The failing worker's last exception line near a generic error line, and its line number."""
+    prior = _exception_lines(before)
+    workers = [e for e in prior if e[2]]
+    if workers:
+        pos, text, _ = workers[-1]
+        return redact(text)[:300], number - before.count(b"\n", pos)
+    later = _exception_lines(after[: CONTEXT_BYTES // 4])
+    if later:
+        pos, text, _ = later[0]
+        return redact(text)[:300], number + after.count(b"\n", 0, pos)
+    if prior:
+        pos, text, _ = prior[-1]
+        return redact(text)[:300], number - before.count(b"\n", pos)
+    return None, None
 
-    ``progress(bytes read, size_bytes)`` is called after each block (``size_bytes``: the stream's size if known)."""
-    sigs = sigs if sigs is not None else signatures()
-    keywords = _keywords(sigs)
-    st = _State()
-    tail = ""
+
+def _blocks(stream: IO[bytes], progress: Callable[[int, int | None], None] | None,
+            size_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
+    """Newline-terminated blocks of about BLOCK_BYTES (the last may lack the newline), with bytes read so far."""
     carry = b""
-    line_base = 1  # number of the first line of the current text
     total = 0
     while True:
         chunk = stream.read(BLOCK_BYTES)
         total += len(chunk)
         if progress is not None:
             progress(total, size_bytes)
+        if not chunk:
+            if carry:
+                yield carry, total
+            return
         data = carry + chunk
-        if not chunk:
-            carry = b""
-            if not data:
-                break
-        else:
-            cut = data.rfind(b"\n")
-            if cut < 0 and len(data) < 4 * BLOCK_BYTES:
-                carry = data
-                continue
-            cut = len(data) - 1 if cut < 0 else cut
-            carry, data = data[cut + 1:], data[: cut + 1]
-        text = data.decode("utf-8", "replace")
-        starts: set[int] = set()
-        for k in keywords:
-            pos = text.find(k)
-            while pos != -1:
-                start = text.rfind("\n", 0, pos) + 1
-                starts.add(start)
-                end = text.find("\n", pos)
-                if end == -1:
-                    break
-                pos = text.find(k, end)
-        prev, number = 0, line_base
-        for start in sorted(starts):
-            number += text.count("\n", prev, start)
-            prev = start
-            end = text.find("\n", start)
-            stop = end if end != -1 else len(text)
+        cut = data.rfind(b"\n")
+        if cut < 0 and len(data) < 4 * BLOCK_BYTES:
+            carry = data
+            continue
+        cut = len(data) - 1 if cut < 0 else cut
+        carry = data[cut + 1:]
+        yield data[: cut + 1], total
 
-            def context(stop: int = stop, text: str = text, tail: str = tail) -> str:
-                before = text[max(0, stop - PHASE_CONTEXT_CHARS):stop]
-                if len(before) < PHASE_CONTEXT_CHARS:
-                    before = tail[len(before) - PHASE_CONTEXT_CHARS:] + before
-                return before
 
-            _line(st, sigs, text[start:stop], number, context)
-        line_base += text.count("\n")
-        tail = text[-PHASE_CONTEXT_CHARS:]
-        if not chunk:
-            break
-    figures = st.figures.figures()
-    ordered = sorted(st.matches.values(), key=lambda m: m.line_number)
-    return LogScan(tuple(ordered), figures, line_base - 1, total)
+def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
+                progress: Callable[[int, int | None], None] | None = None,
+                size_bytes: int | None = None) -> LogScan:
+    """Scan a binary stream; ``progress(bytes_read, size_bytes)`` is called after each block is read
+    (``size_bytes``: the stream's size when known, for a progress bar)."""
+    scanner = _Scanner(sigs if sigs is not None else signatures())
+    before = b""
+    pending: bytes | None = None
+    base = 0
+    line = 1
+    total = 0
+    for block, read in _blocks(stream, progress, size_bytes):
+        total = read
+        if pending is not None:
+            scanner.block(pending, base, line, before, block[:CONTEXT_BYTES])
+            base += len(pending)
+            line += pending.count(b"\n")
+            before = pending[-CONTEXT_BYTES:]
+        pending = block
+    if pending is not None:
+        scanner.block(pending, base, line, before, b"")
+        line += pending.count(b"\n")
+        if not pending.endswith(b"\n"):
+            line += 1
+    return scanner.result(line - 1, total)
 
 
 def scan_path(path: str, progress: Callable[[int, int | None], None] | None = None) -> LogScan:
-    """Scan a file, or standard input for ``-``; unreadable input -> InvalidInputError (exit 2).
-    ``progress`` as :func:`scan_stream` (the file's size as the total)."""
-    if path == "-":
-        return scan_stream(sys.stdin.buffer, progress=progress)
+    """Scan a file (gzip read), or standard input for ``-``; unreadable or binary input -> InvalidInputError.
+    ``progress`` as :func:`scan_stream`, with the file's size as the total (unknown for gzip and stdin)."""
+    import zlib
+
+    from planner.userfile import open_user_stream
+
+    size = _plain_size(path)
+    with open_user_stream(path, "--log") as stream:
+        try:
+            return scan_stream(stream, progress=progress, size_bytes=size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InvalidInputError(f"--log {path!r} is truncated or damaged ({exc})") from None
+
+
+def _plain_size(path: str) -> int | None:
+    """The byte size of an uncompressed regular file (the total a progress bar counts to), else None."""
     p = Path(path)
-    if p.is_dir():
-        raise InvalidInputError(f"--log {path!r} is a directory; give a log file or - for stdin")
     try:
+        if path == "-" or not p.is_file():
+            return None
         with p.open("rb") as fh:
-            return scan_stream(fh, progress=progress, size_bytes=p.stat().st_size if p.is_file() else None)
-    except FileNotFoundError:
-        raise InvalidInputError(f"--log {path!r}: no such file") from None
-    except OSError as exc:
-        raise InvalidInputError(f"--log {path!r} cannot be read: {exc.strerror or exc}") from None
+            return None if fh.read(2) == b"\x1f\x8b" else p.stat().st_size
+    except OSError:
+        return None

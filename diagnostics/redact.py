@@ -25,7 +25,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(authorization\s*[:=]\s*['\"]?\s*(?:bearer|basic|token)\s+)[^\s'\",]+"), r"\1" + MASK),
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"), r"\1" + MASK),
     # --api-key VALUE / --api-key=VALUE (vllm serve), and other secret-bearing flags.
-    (re.compile(r"(?i)(--(?:api[-_]key|hf[-_]token|token|password|secret)(?:\s+|=))(['\"]?)[^\s'\"]+\2"),
+    # The value never starts with "-" or "(": "--api-key --port 8000" or "--api-key (checked ...)" has none.
+    (re.compile(r"(?i)(--(?:api[-_]key|hf[-_]token|token|password|secret)(?:\s+|=))(['\"]?)(?![-(])[^\s'\"]+\2"),
      r"\1\2" + MASK + r"\2"),
     # NAME_TOKEN=value, NAME_KEY=value, NAME_SECRET=value, NAME_PASSWORD=value (env and shell).
     (re.compile(r"\b([A-Z][A-Z0-9_]*(?:TOKEN|_KEY|SECRET|PASSWORD|PASSWD))(\s*[=:]\s*)(['\"]?)[^\s'\",}]+\3"),

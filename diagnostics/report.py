@@ -125,10 +125,16 @@ def to_text(findings: list[Finding], snapshot: Snapshot | None, header: str = ""
             continue
         lines.append(f"{GROUP_TITLES[sev]} ({len(group)})")
         for f in group:
-            lines.append(f"  [{f.id}] {f.title}")
+            lines.append("\n".join(textwrap.wrap(f"  [{f.id}] {f.title}", 114, subsequent_indent=" " * 6,
+                                                  break_on_hyphens=False, break_long_words=False)))
             for label, text in (("evidence", f.evidence), ("cause", f.cause), ("fix", f.fix)):
                 wrapped = textwrap.wrap(text, 100, subsequent_indent=" " * 14, break_on_hyphens=False,
                                         break_long_words=False) or [""]
                 lines.append(f"    {label:<9} " + "\n".join(wrapped))
+        lines.append("")
+    commands = list(dict.fromkeys(f.corrected_command for f in ordered(findings) if f.corrected_command))
+    if commands:
+        lines.append("CORRECTED COMMAND" + ("S" if len(commands) > 1 else ""))
+        lines += [f"  {c}" for c in commands]
         lines.append("")
     return redact("\n".join(lines).rstrip() + "\n")

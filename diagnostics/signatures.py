@@ -1,4 +1,10 @@
-"""Known failures, loaded once from data/signatures.toml into typed, compiled signatures."""
+"""The failure catalog: every finding id, loaded once from data/signatures.toml into typed entries.
+
+Why one catalog: a finding id means one thing whichever way a deployment was described (flags, a
+`vllm serve` command, a log, a snapshot). Titles, causes, fixes and references live in the data, with
+the log patterns, the planner-problem mapping and the workarounds of the same id; code builds
+findings with :func:`finding`, which refuses an id the catalog does not know.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from diagnostics.findings import Finding
 from planner.catalog import load_toml
+
+#: Prefilter anchors must be at least this long (bytes): the log scanner samples 8-byte grams every
+#: 4 bytes, which finds any string of 8 + 4 - 1 = 11 bytes or more (diagnostics/logs.py).
+MIN_KEYWORD_BYTES = 11
 
 
 @dataclass(frozen=True)
@@ -21,54 +32,149 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class Case:
+    """A matched line (or evidence) that also matches ``match`` gets this cause and fix (e.g. FP8 on Ampere);
+    a case without its own cause keeps the signature's."""
+
+    match: re.Pattern[str]
+    cause: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Stall:
+    """How a hang is judged from log timestamps (see data/signatures.toml ``stall``)."""
+
+    poll_s: float
+    warn_after_s: float
+    error_after_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Workaround:
+    """Environment variables that avoid a known failure, and when they apply (empty: whenever it occurs)."""
+
+    env: tuple[tuple[str, str], ...]
+    when: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Signature:
+    """One catalog entry. ``patterns`` empty: the id has no log form (health, plan, command ids)."""
+
     id: str
+    group: str
     severity: str
     title: str
-    keywords: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
-    applies: str
     cause: str
     fix: str
     references: tuple[str, ...]
+    applies: str = ""
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()
+    warning_patterns: tuple[re.Pattern[str], ...] = ()
+    cases: tuple[Case, ...] = ()
+    context: tuple[str, ...] = ()
     root_cause: bool = True
+    supersedes: tuple[str, ...] = ()
     phases: tuple[Phase, ...] = ()
-    predict: tuple[tuple[str, Any], ...] = ()
+    stall: Stall | None = None
+    from_problems: tuple[str, ...] = ()
+    workaround: Workaround | None = None
 
-    def match(self, line: str) -> re.Match[str] | None:
+    @property
+    def in_logs(self) -> bool:
+        return bool(self.patterns or self.warning_patterns)
+
+    def match(self, line: str) -> tuple[re.Match[str], str] | None:
+        """The first pattern that matches ``line``, with the severity it gives (warning patterns: warning)."""
         for p in self.patterns:
             m = p.search(line)
             if m:
-                return m
+                return m, self.severity
+        for p in self.warning_patterns:
+            m = p.search(line)
+            if m:
+                return m, "warning"
         return None
 
-    def prediction(self) -> dict[str, Any]:
-        return dict(self.predict)
+    def case_for(self, line: str) -> Case | None:
+        return next((c for c in self.cases if c.match.search(line)), None)
+
+
+class UnknownFindingError(KeyError):
+    """A finding id that data/signatures.toml does not define (a bug: every id must be in the catalog)."""
+
+
+def _entry(raw: dict[str, Any]) -> Signature:
+    stall = raw.get("stall")
+    work = raw.get("workaround")
+    return Signature(
+        id=raw["id"],
+        group=raw["group"],
+        severity=raw["severity"],
+        title=raw["title"],
+        cause=raw["cause"],
+        fix=raw["fix"],
+        references=tuple(raw.get("references", ())),
+        applies=raw.get("applies", ""),
+        keywords=tuple(raw.get("keywords", ())),
+        patterns=tuple(re.compile(p) for p in raw.get("patterns", ())),
+        warning_patterns=tuple(re.compile(p) for p in raw.get("warning_patterns", ())),
+        cases=tuple(Case(re.compile(c["match"]), c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
+        context=tuple(raw.get("context", ())),
+        root_cause=bool(raw.get("root_cause", True)),
+        supersedes=tuple(raw.get("supersedes", ())),
+        phases=tuple(Phase(p["name"], tuple(p["keywords"]), p["cause"], p["fix"]) for p in raw.get("phases", ())),
+        stall=None if stall is None else Stall(float(stall["poll_s"]), float(stall["warn_after_s"]),
+                                               float(stall["error_after_s"]), stall["reason"]),
+        from_problems=tuple(raw.get("from_problems", ())),
+        workaround=None if work is None else Workaround(tuple(sorted((k, str(v)) for k, v in work["env"].items())),
+                                                        tuple(sorted(work.get("when", {}).items()))),
+    )
 
 
 @cache
+def catalog() -> tuple[Signature, ...]:
+    """Every finding id, in catalog order (log signatures first: that order breaks ties in a log)."""
+    return tuple(_entry(raw) for raw in load_toml("signatures.toml")["finding"])
+
+
+@cache
+def _by_id() -> dict[str, Signature]:
+    return {s.id: s for s in catalog()}
+
+
 def signatures() -> tuple[Signature, ...]:
-    out = []
-    for raw in load_toml("signatures.toml")["signature"]:
-        out.append(Signature(
-            id=raw["id"],
-            severity=raw["severity"],
-            title=raw["title"],
-            keywords=tuple(raw["keywords"]),
-            patterns=tuple(re.compile(p) for p in raw["patterns"]),
-            applies=raw.get("applies", ""),
-            cause=raw["cause"],
-            fix=raw["fix"],
-            references=tuple(raw.get("references", ())),
-            root_cause=bool(raw.get("root_cause", True)),
-            phases=tuple(Phase(p["name"], tuple(p["keywords"]), p["cause"], p["fix"]) for p in raw.get("phases", ())),
-            predict=tuple(sorted(raw.get("predict", {}).items())),
-        ))
-    return tuple(out)
+    """The entries with a log form, in catalog order."""
+    return tuple(s for s in catalog() if s.in_logs)
 
 
-def signature(sig_id: str) -> Signature:
-    for s in signatures():
-        if s.id == sig_id:
-            return s
-    raise KeyError(sig_id)
+def signature(finding_id: str) -> Signature:
+    try:
+        return _by_id()[finding_id]
+    except KeyError:
+        raise UnknownFindingError(finding_id) from None
+
+
+@cache
+def generic_exceptions() -> tuple[re.Pattern[str], ...]:
+    """Exception lines that only wrap the real error (skipped when quoting the failing worker's error)."""
+    return tuple(re.compile(p) for p in load_toml("signatures.toml").get("traceback", {}).get("generic", ()))
+
+
+def refs_text(sig: Signature) -> str:
+    return f" (refs: {', '.join(sig.references)})" if sig.references else ""
+
+
+def finding(finding_id: str, evidence: str, *, title: str | None = None, severity: str | None = None,
+            cause: str | None = None, fix: str | None = None, corrected_command: str | None = None,
+            with_refs: bool = True) -> Finding:
+    """A finding of a catalog id: the catalog's title, severity, cause and fix unless given; refs appended."""
+    sig = signature(finding_id)
+    text = fix if fix is not None else sig.fix
+    if with_refs:
+        text += refs_text(sig)
+    return Finding(finding_id, severity or sig.severity, title or sig.title, evidence,
+                   cause if cause is not None else sig.cause, text, corrected_command)

@@ -178,6 +178,11 @@ def _quant_gpu(quant: QuantScheme, gpu: GpuSpec) -> list[tuple[str, str, str]]:
     return []
 
 
+def version_problems(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
+    """Only the version rules (for a target whose GPU is unknown, so no memory plan can be made)."""
+    return _versions(model, version)
+
+
 def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
     facts = arch_facts(model.architecture)
     if facts is None:

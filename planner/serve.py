@@ -66,22 +66,38 @@ class ServeCommand:
                 "nodes": [n.to_dict() for n in self.nodes]}
 
 
-def env_workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) -> dict[str, str]:
-    """Environment variables a known bug needs for this (model, GPU, quant, version)."""
+def workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) -> dict[str, dict[str, str]]:
+    """Finding id -> environment variables a known bug needs for this (model, GPU, quant, version).
+
+    The conditions live with the failure they avoid, in the finding catalog (data/signatures.toml,
+    ``workaround = {env, when}``), so that the serve command and diagnose's pre-flight read one encoding.
+    """
     v = parse_version(version)
+    out: dict[str, dict[str, str]] = {}
+    for entry in load_toml("signatures.toml").get("finding", []):
+        w = entry.get("workaround")
+        when = (w or {}).get("when")
+        if not when:  # no condition: a workaround diagnose suggests once the failure is seen, not a default
+            continue
+        if when.get("scoring_func") and when["scoring_func"] != model.scoring_func:
+            continue
+        if when.get("no_expert_groups") and (model.n_group or not model.is_moe):
+            continue
+        if when.get("quant") and when["quant"] != quant:
+            continue
+        if "cc_major" in when and gpu.compute_capability[0] != int(when["cc_major"]):
+            continue
+        if not parse_version(when["since"]) <= v < parse_version(when["before"]):
+            continue
+        out[entry["id"]] = {k: str(val) for k, val in w["env"].items()}
+    return out
+
+
+def env_workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) -> dict[str, str]:
+    """Environment variables the known bugs need for this (model, GPU, quant, version), merged."""
     env: dict[str, str] = {}
-    for w in load_toml("vllm.toml").get("env_workarounds", []):
-        if w.get("when_scoring_func") and w["when_scoring_func"] != model.scoring_func:
-            continue
-        if w.get("when_no_expert_groups") and (model.n_group or not model.is_moe):
-            continue
-        if w.get("when_quant") and w["when_quant"] != quant:
-            continue
-        if "when_cc_major" in w and gpu.compute_capability[0] != int(w["when_cc_major"]):
-            continue
-        if not parse_version(w["since"]) <= v < parse_version(w["before"]):
-            continue
-        env.update({k: str(val) for k, val in w["env"].items()})
+    for e in workarounds(model, gpu, quant, version).values():
+        env.update(e)
     return env
 
 

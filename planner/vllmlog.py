@@ -42,7 +42,7 @@ FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
     "kv_cache_tokens": _fig("KV cache size:", r"KV cache size: ([0-9,]+) tokens"),
     "max_concurrency": _fig("Maximum concurrency for",
                             r"Maximum concurrency for ([0-9,]+) tokens per request: ([0-9.]+)x"),
-    "num_gpu_blocks": _fig("GPU blocks", r"# GPU blocks: ([0-9]+)"),
+    "num_gpu_blocks": _fig("# GPU blocks", r"# GPU blocks: ([0-9]+)"),
     "profile": _fig("Memory profiling takes",
                     rf"Total non KV cache memory: {_NUM} ?GiB; torch peak memory increase: {_NUM} ?GiB; "
                     rf"(non-torch forward increase memory|total consumed \(from mem_get_info\)): {_NUM} ?GiB; "

@@ -44,7 +44,7 @@ def test_json_contract(capsys, snapshot_file):
     _code, out, _ = run(capsys, "--snapshot", str(snapshot_file), "--json")
     doc = json.loads(out)
     assert set(doc) >= {"findings", "snapshot"}
-    assert set(doc["findings"][0]) == {"id", "severity", "title", "evidence", "cause", "fix"}
+    assert set(doc["findings"][0]) == {"id", "severity", "title", "evidence", "cause", "fix", "corrected_command"}
     assert Snapshot.from_dict(doc["snapshot"]).gpus[0].ecc_aggregate_uncorrected == 1
 
 
@@ -108,7 +108,65 @@ def test_preflight_on_this_machine(capsys, this_machine_is):
 
 def test_plan_on_catalog_target(capsys):
     code, out, _ = run(capsys, "--gpu", "h100", "--model", "minimax-m2.5", "--tp", "2", "--json")
-    assert code == 1 and "weights-do-not-fit" in out
+    f = json.loads(out)["findings"][0]
+    assert code == 1 and f["id"] == "cuda-oom" and "Predicted by the memory model" not in f["cause"]
+    assert "--tensor-parallel-size 4" in f["corrected_command"]  # the planner's layout for H100 (test_predict)
+
+
+def test_target_without_model_uses_the_planners_model(capsys, this_machine_is):
+    this_machine_is("h100x1")  # must not be probed: the target is described by flags
+    code, out, _ = run(capsys, "--gpu", "h200", "--num-gpus", "4")
+    assert code == 0 and "minimax-m2.5 on 4 x NVIDIA H200" in out
+    assert "command: vllm serve MiniMaxAI/MiniMax-M2.5" in out
+    assert "host " not in out  # no NVML table of this machine
+
+
+def test_4xh200_tp8_command_is_corrected_to_4_gpus(capsys):
+    code, out, _ = run(capsys, "--gpu", "h200", "--num-gpus", "4", "--json", "--", "vllm", "serve",
+                       "MiniMaxAI/MiniMax-M2.5", "-tp", "8", "--trust-remote-code")
+    doc = json.loads(out)
+    assert code == 1 and doc["findings"][0]["id"] == "gpu-count-short"
+    assert "--tensor-parallel-size 8" not in doc["findings"][0]["corrected_command"]
+
+
+def test_gzip_log_and_binary_log(capsys, tmp_path):
+    import gzip
+    gz = tmp_path / "server.log.gz"
+    gz.write_bytes(gzip.compress((LOGS / "n_group_zero_gb200.log").read_bytes()))
+    code, out, _ = run(capsys, "--log", str(gz))
+    assert code == 1 and "moe-n-group-zero" in out
+    blob = tmp_path / "server.log"
+    blob.write_bytes(b"\x00\x01\x02" * 1000)
+    code, out, err = run(capsys, "--log", str(blob))
+    assert code == 2 and not out and err.startswith("diagnose: error: --log") and "binary" in err
+
+
+def test_log_text_shows_startup_figures_and_the_planner(capsys):
+    code, out, _ = run(capsys, "--log", str(LOGS / "clean_startup_m25_rtxpro6000.log"))
+    assert code == 0 and "startup figures (vLLM 0.16.0, MiniMaxAI/MiniMax-M2.5, TP 4): model loading 53.75 GiB" in out
+    assert "weights per GPU: log 53.75 GiB, planner 53.74 GiB (within" in out
+
+
+def test_clean_log_with_prompts_quoting_errors_exits_0(capsys, tmp_path):
+    line = next(ln for ln in (LOGS / "clean_requests_dsv25_prompt_v083.log").read_text().splitlines()
+                if "Received request" in ln)
+    pasted = "RuntimeError: CUDA out of memory occurred when warming up sampler; EngineCore failed to start"
+    log = tmp_path / "steady.log"
+    log.write_text(line.replace("Explain the origin of Llama the animal?", pasted) + "\n")
+    assert run(capsys, "--log", str(log))[0] == 0
+
+
+def test_snapshot_of_a_gpu_less_host_names_that_host(capsys, tmp_path):
+    from nvml_fixtures import library_missing
+    p = tmp_path / "cpu.json"
+    p.write_text(snapshot_of(library_missing()).to_json())
+    code, out, _ = run(capsys, "--snapshot", str(p))
+    assert code == 1 and "NVML is not available on host" in out and "on this machine" not in out
+
+
+def test_num_gpus_alone_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "--num-gpus", "4")
+    assert code == 2 and not out and err.startswith("diagnose: error: --num-gpus") and "--gpu" in err
 
 
 def test_secrets_never_printed(capsys):
@@ -129,10 +187,17 @@ def test_secrets_never_printed(capsys):
     (["--gpu", "tpu", "--", "vllm", "serve", "m"], "unknown GPU"),
     (["--snapshot", "a", "--save-snapshot", "b"], "cannot be combined"),
     (["--gpu", "b200", "--model", "minimax-m2.5", "--tp", "0"], "--tp must be >= 1"),
+    (["--gpu", "h100", "--num-gpus", "0"], "--num-gpus must be >= 1"),
+    (["--gpu", "h100", "--quant", "fp7"], "fp7"),
+    (["--gpu", "h100", "--kv-cache-dtype", "int3"], "--kv-cache-dtype"),
+    (["--gpu", "h100", "--vllm-version", "banana"], "--vllm-version"),
+    (["--gpu", "h100", "--model", "no-such-model"], "no-such-model"),
+    (["--gpu", "h100", "--max-model-len", "lots"], "lots"),
 ])
 def test_bad_usage_exit_2_one_line(capsys, argv, needle):
     code, out, err = run(capsys, *argv)
     assert code == 2 and not out and err.count("\n") == 1 and needle in err
+    assert err.startswith("diagnose: error: ")
 
 
 @pytest.mark.parametrize("content", [b"{\"schema_version\": 1, \"gpus\": ", b"\x89PNG\r\n\x1a\n\x00\x00",
@@ -141,7 +206,7 @@ def test_bad_snapshot_files(capsys, tmp_path, content):
     p = tmp_path / "bad.json"
     p.write_bytes(content)
     code, _out, err = run(capsys, "--snapshot", str(p))
-    assert code == 2 and err.count("\n") == 1 and p.read_bytes() == content
+    assert code == 2 and err.count("\n") == 1 and p.read_bytes() == content and err.startswith("diagnose: error: ")
 
 
 @pytest.mark.parametrize("name", sorted(CONVERTED))

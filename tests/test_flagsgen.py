@@ -1,5 +1,6 @@
-"""diagnostics.flagsgen: flags from a vLLM wheel; a missing or wrong file is one line, exit 2."""
+"""diagnostics.flagsgen: the flag lists come from a wheel's sources, and a wheel of another layout fails loudly."""
 
+import io
 import subprocess
 import sys
 import zipfile
@@ -7,34 +8,67 @@ from pathlib import Path
 
 import pytest
 
+from diagnostics import flagsgen
 from diagnostics.flagsgen import main
 
 ROOT = Path(__file__).resolve().parent.parent
-ARG_UTILS = '''
-class EngineArgs:
-    enforce_eager: bool = False
-    max_model_len: int | None = None
 
-def add_cli_args(parser):
-    parser.add_argument("--tensor-parallel-size", "-tp", type=int)
-    parser.add_argument("--trust-remote-code", action="store_true")
+ENGINE = '''
+class EngineArgs:
+    model: str = "m"
+    enforce_eager: bool = False
+    def add_cli_args(parser):
+        parser.add_argument("--model", "-m")
+        parser.add_argument("--tensor-parallel-size", "-tp")
+        parser.add_argument("--max-model-len")
+        parser.add_argument("--enforce-eager", action="store_true")
+'''
+FRONTEND = '''
+class FrontendArgs:
+    host: str | None = None
+    port: int = 8000
+    api_key: list[str] | None = None
+    chat_template: str | None = None
+    enable_auto_tool_choice: bool = False
 '''
 
 
-def test_flags_from_a_wheel(tmp_path, capsys):
-    wheel = tmp_path / "vllm-0.0.1-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        zf.writestr("vllm/engine/arg_utils.py", ARG_UTILS)
-    assert main([str(wheel)]) == 0
+def wheel(tmp_path, files):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    p = tmp_path / "vllm-9.9.9-cp38-abi3-any.whl"
+    p.write_bytes(buf.getvalue())
+    return str(p)
+
+
+def test_frontend_file_at_its_new_place(tmp_path, capsys):
+    path = wheel(tmp_path, {"vllm/engine/arg_utils.py": ENGINE, "vllm/entrypoints/common/cli_args.py": FRONTEND})
+    assert flagsgen.main([path]) == 0
     out = capsys.readouterr().out
-    assert "tensor-parallel-size\tvalue" in out and "tp\tvalue" in out and "trust-remote-code\tbool" in out
+    assert "host\tvalue" in out and "enable-auto-tool-choice\tbool" in out and "enforce-eager\tbool" in out
+
+
+def test_missing_frontend_file_fails_loudly(tmp_path, capsys):
+    path = wheel(tmp_path, {"vllm/engine/arg_utils.py": ENGINE})
+    assert flagsgen.main([path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flagsgen: error:") and "frontend" in err and err.count("\n") == 1
+
+
+def test_missing_sentinel_flags_fail_loudly(tmp_path, capsys):
+    path = wheel(tmp_path, {"vllm/engine/arg_utils.py": ENGINE, "vllm/entrypoints/openai/cli_args.py": "x = 1\n"})
+    assert flagsgen.main([path]) == 2
+    assert "--host" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make, needle", [
     (lambda d: str(d / "missing.whl"), "no such file"),
     (lambda d: str(d), "is a directory"),
     (lambda d: (d / "x.whl").write_text("not a zip") and str(d / "x.whl"), "not a wheel"),
-    (lambda d: zipfile.ZipFile(d / "e.whl", "w").close() or str(d / "e.whl"), "not a vLLM wheel"),
+    # an empty zip lacks vllm/engine/arg_utils.py
+    (lambda d: zipfile.ZipFile(d / "e.whl", "w").close() or str(d / "e.whl"), "engine"),
 ])
 def test_bad_wheel_is_one_line(tmp_path, capsys, make, needle):
     assert main([make(tmp_path)]) == 2

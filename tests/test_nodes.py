@@ -34,9 +34,19 @@ def test_native_form_follows_the_packaged_flag_list():
     assert nodes[0].native is not None and "--nnodes 4 --node-rank 0 --master-addr ${HEAD_IP}" in nodes[0].native[0]
     assert "--headless" not in nodes[0].native[0]
     assert nodes[3].native[0].endswith("--node-rank 3 --master-addr ${HEAD_IP} --headless")
-    # The packaged 0.33.0 list has no --headless: no native form is offered.
-    assert not release("0.33.0").has_flags("headless")
-    assert all(n.native is None for n in _cmds("0.33.0"))
+    # The packaged 0.33.0 list (extracted from the wheel's argument parser, diagnostics/flagsgen.py) has them too.
+    assert release("0.33.0").has_flags("headless", "nnodes")
+    assert _cmds("0.33.0")[3].native[0].endswith("--headless")
+
+
+def test_no_native_form_without_headless():
+    import dataclasses
+
+    rel = release("0.16.0")
+    old = dataclasses.replace(rel, serve_flags=rel.serve_flags - {"headless"})
+    nodes = node_commands(model_ref="MiniMaxAI/MiniMax-M2.5", args=ARGS, env=(), tp=4, pp=4, dp=1, nodes=4,
+                          gpus_per_node=4, release=old)
+    assert all(n.native is None for n in nodes) and nodes[0].ray
 
 
 def test_dp_ep_across_nodes():

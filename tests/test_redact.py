@@ -54,3 +54,13 @@ def test_objects():
 def test_ordinary_text_untouched():
     text = "Model loading took 53.75 GiB memory; KV cache 23.62 GiB; tokens 399,424; key=value"
     assert redact(text) == text
+
+
+def test_a_secret_flag_without_a_value_swallows_nothing():
+    # "unrecognized arguments: --api-key (checked with ...)" once became "[REDACTED] with data/flags/..."
+    from diagnostics.redact import redact
+
+    text = "unrecognized arguments: --api-key --tensor-paralel-size 4 (checked with data/flags/vllm-serve-0.33.0.txt)"
+    assert redact(text) == text
+    assert redact("--api-key (checked with data/flags)") == "--api-key (checked with data/flags)"
+    assert redact("vllm serve m --api-key sk-live-abc --port 1") == "vllm serve m --api-key [REDACTED] --port 1"
