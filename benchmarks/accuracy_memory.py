@@ -74,6 +74,16 @@ def main() -> None:
                  ["MoE", *summary([e for o, e in errs if o.case and o.case.model.is_moe])],
                  ["dense", *summary([e for o, e in errs if o.case and not o.case.model.is_moe])]]
         table += [[f"vLLM {name}", *summary([e for o, e in errs if band_of(o) == name])] for name, _ in BANDS]
+        # Several logs are one deployment at other max_model_len or dtype spellings (the llm-d sweeps): the
+        # same printed figure. Counted once here, so the headline does not lean on repeats.
+        distinct: dict[tuple[object, ...], float] = {}
+        for o, e in errs:
+            assert o.case is not None
+            key = (o.case.model.name, o.log.get("gpu"), o.case.plan.tp, o.case.plan.pp, o.case.plan.dp,
+                   o.case.release.label, o.log["available_kv_gib"])
+            distinct.setdefault(key, e)
+        models = len({k[0] for k in distinct})
+        table.append([f"distinct deployments ({models} models)", *summary(list(distinct.values()))])
         table.append(["overhead only (log weights)",
                       *summary([e for o in evaluated if (e := o.overhead_error_gib) is not None])])
         print(f"\n{role}: |error| of available KV memory (GiB)\n")
