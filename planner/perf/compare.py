@@ -12,6 +12,7 @@ measured for that case.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -216,19 +217,26 @@ def _estimated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Wo
 
     if tpot_ms is None and ttft_ms is None:
         return hi, _estimate(cand, eff, cal, work, hi)[2]
-    if not ok(1):
+    lo = _largest_passing(ok, 1, hi)
+    if lo is None:
         return None, None
-    lo = 1
-    if ok(hi):
-        lo = hi
-    else:
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
     return lo, _estimate(cand, eff, cal, work, lo)[2]
+
+
+def _largest_passing(ok: Callable[[int], bool], a: int, b: int) -> int | None:
+    """The largest x in [a, b] with ok(x), for an ``ok`` that holds up to some concurrency and fails beyond it
+    (latency rises with concurrency): bisection. None when ok(a) already fails."""
+    if not ok(a):
+        return None
+    if ok(b):
+        return b
+    while b - a > 1:
+        mid = (a + b) // 2
+        if ok(mid):
+            a = mid
+        else:
+            b = mid
+    return a
 
 
 def _load(work: Workload, c: int, prompts_per_client: int) -> Load:
@@ -276,19 +284,8 @@ def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Wo
             t1, t2, _ = _estimate(cand, eff, cal, work, x)
             return (tpot_ms is None or t1 * k_tpot <= tpot_ms) and (ttft_ms is None or t2 * k_ttft <= ttft_ms)
 
-        a, b = lo + 1, hi - 1
-        if not ok(a):
-            c = a
-        elif ok(b):
-            c = b
-        else:
-            while b - a > 1:
-                mid = (a + b) // 2
-                if ok(mid):
-                    a = mid
-                else:
-                    b = mid
-            c = a
+        found = _largest_passing(ok, lo + 1, hi - 1)
+        c = lo + 1 if found is None else found
     if lo == 0:
         if hi > 1 and _meets(sim(1), tpot_ms, ttft_ms):
             return 1, known[1]
