@@ -293,10 +293,10 @@ def stages_text(plan: MemoryPlan) -> list[str]:
     low = min(st.num_blocks for st in plan.stages)
     rows = [[st.stage, f"{st.first_layer}-{st.first_layer + st.num_layers - 1}", st.num_layers,
              ("embedding" if st.stage == 0 else "") + ("lm_head" if st.stage == plan.pp - 1 else ""),
-             f"{st.weights_bytes / 2**30:.2f}", f"{st.kv_cache_bytes / 2**30:.2f}", f"{st.kv_cache_tokens:,}",
-             "<- engine capacity" if st.num_blocks == low else ""] for st in plan.stages]
+             st.weights_bytes / 2**30, st.kv_cache_bytes / 2**30, f"{st.kv_cache_tokens:,}",
+             "smallest: the engine's" if st.num_blocks == low else ""] for st in plan.stages]
     table = tabulate(rows, headers=["stage", "layers", "n", "also holds", "weights GiB/GPU", "KV GiB/GPU",
-                                    "KV tokens", ""], tablefmt="simple")
+                                    "KV tokens", "KV capacity"], tablefmt="simple", floatfmt=".2f")
     return ["", f"  Per stage of {plan.layout} (vLLM keeps the smallest KV capacity of all ranks):",
             *("  " + line for line in table.splitlines())]
 

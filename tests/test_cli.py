@@ -146,7 +146,7 @@ def test_size_over_nodes(capsys):
     assert [n["node_rank"] for n in d["command"]["nodes"]] == [0, 1, 2, 3]
     code, out, _ = run(capsys, "size", "--gpu", "h100", "--nodes", "4", "--gpus-per-node", "4", "--tp", "4",
                        "--pp", "4", "--vllm-version", "0.16.0")
-    assert code == 0 and "Per stage of TP4+PP4" in out and "<- engine capacity" in out
+    assert code == 0 and "Per stage of TP4+PP4" in out and "smallest: the engine's" in out
     assert "node 3 (worker, 4 GPUs, PP stage(s) 3):" in out and "--node-rank 3" in out
 
 
