@@ -22,7 +22,7 @@ from planner.catalog import kv_cache_dtypes
 from planner.errors import InvalidInputError
 from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
 from planner.release import VllmRelease, release
-from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
 from planner.weights import WeightsBreakdown, pp_stage_layers, weights_of_stage
 
@@ -48,9 +48,15 @@ class KvLayout:
     kv_bytes_per_token: int
     #: Constant per-request state of its linear-attention layers, bytes.
     linear_state_bytes: int
+    #: Groups of sliding-window layers when the rank mixes them with full attention (Gemma-2/3): a request
+    #: holds only its window there. 0 when all attention layers are alike (then they page as full).
+    sliding_groups: int = 0
+    #: Tokens a sliding group holds per request: the window plus one prefill chunk (vLLM SlidingWindowSpec).
+    sliding_tokens: int = 0
 
     def blocks_per_request(self, max_model_len: int) -> int:
-        return self.attention_groups * math.ceil(max_model_len / self.block_size) + self.linear_groups
+        sliding = self.sliding_groups * (math.ceil(min(self.sliding_tokens, max_model_len) / self.block_size) + 1)
+        return self.attention_groups * math.ceil(max_model_len / self.block_size) + sliding + self.linear_groups
 
     def bytes_per_request(self, max_model_len: int) -> int:
         return self.blocks_per_request(max_model_len) * self.page_bytes * self.layers_per_group
@@ -79,18 +85,35 @@ def linear_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
 
 
 @cache
-def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: int) -> KvLayout:
+def _group_size(a: int, b: int) -> int:
+    """vLLM's layers per KV cache group for two layer types of a and b layers: the larger count when the
+    two are within 25 % of each other, else the smaller (kv_cache_utils.py:930, uniform page size)."""
+    lo, hi = min(a, b), max(a, b)
+    return hi if hi < 1.25 * lo else lo
+
+
+def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: int, *,
+              batched_tokens: int = 0) -> KvLayout:
     """vLLM's grouping and page-size unification for the layers of one rank.
 
-    Uniform models: one group of all layers.  Hybrid (linear + softmax): the attention block size
-    is raised to a multiple of 16 tokens whose page is >= the linear-state page
-    (HybridAttentionMambaModelConfig, 0.12 models/config.py:321), and layers are grouped by type
-    in groups of the smaller type's count (kv_cache_utils.py:930).
+    Uniform models: one group of all layers.  Full + sliding-window attention (Gemma-3's 5:1): one
+    group type per attention kind, split in groups of equal layer count, so 52 sliding and 10 full
+    layers page as 7 groups of 10 (70 layer slots a block), and a request holds only its window
+    (plus one chunk of ``batched_tokens``) in the sliding groups.  Hybrid (linear + softmax): the
+    attention block size is raised to a multiple of 16 tokens whose page is >= the linear-state page
+    (HybridAttentionMambaModelConfig, 0.12 models/config.py:321), and layers are grouped by type in
+    groups of the smaller type's count (kv_cache_utils.py:930).
     """
     kinds = [model.layer_kinds[i] for i in layers]
     n_lin = sum(1 for k in kinds if k == LINEAR)
     n_att = len(kinds) - n_lin
+    n_sw = sum(1 for k in kinds if k == SLIDING)
     per_tok = kv_bytes_per_token_per_layer(model, tp, elem)
+    if n_lin == 0 and 0 < n_sw < n_att and model.sliding_window:
+        group = _group_size(n_sw, n_att - n_sw)
+        full_groups, sw_groups = math.ceil((n_att - n_sw) / group), math.ceil(n_sw / group)
+        return KvLayout(block_size, block_size * per_tok, group, full_groups + sw_groups, full_groups, 0,
+                        per_tok * n_att, 0, sw_groups, model.sliding_window - 1 + batched_tokens)
     if n_lin == 0:
         return KvLayout(block_size, block_size * per_tok, max(1, n_att), 1, 1, 0, per_tok * n_att, 0)
     state = linear_state_bytes_per_layer(model, tp)
@@ -99,8 +122,7 @@ def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: i
     align = block_size
     attn_block = align * math.ceil(state / (align * per_tok))
     page = max(attn_block * per_tok, state)
-    lo, hi = min(n_att, n_lin), max(n_att, n_lin)
-    group = hi if hi < 1.25 * lo else lo
+    group = _group_size(n_att, n_lin)
     att_groups = math.ceil(n_att / group)
     lin_groups = math.ceil(n_lin / group)
     return KvLayout(attn_block, page, group, att_groups + lin_groups, att_groups, lin_groups,
@@ -324,7 +346,8 @@ def estimate_max_model_len(layout: KvLayout, available_bytes: int) -> int:
     if available_bytes <= 0 or layout.attention_groups == 0:
         return 0
     per_block = layout.page_bytes * layout.layers_per_group
-    blocks = available_bytes // per_block - layout.linear_groups
+    blocks = available_bytes // per_block - layout.linear_groups - layout.sliding_groups * (
+        math.ceil(layout.sliding_tokens / layout.block_size) + 1)
     return max(0, blocks // layout.attention_groups) * layout.block_size
 
 
@@ -398,9 +421,8 @@ def plan_memory(
     if calibration and calibration.weights_bytes is not None and weights_bytes_override is None:
         weights_bytes_override = calibration.weights_bytes
 
-    # Each pipeline stage is its own worker; vLLM keeps the minimum block count of all workers.
-    # The overhead term is the same for every stage here (the last stage's logits are not yet
-    # charged on their own).
+    # Each pipeline stage is its own worker; vLLM keeps the minimum block count of all workers. The last
+    # stage's overhead also holds the logits and the sampler warm-up (overhead_terms(last_stage=True)).
     stages = []
     per_stage: list[StagePlan] = []
     for stage, layers in enumerate(pp_stage_layers(model.num_layers, plan.pp)):
@@ -411,7 +433,7 @@ def plan_memory(
                                stage_layers=len(layers), fit=fit)
         over = max(0, terms.profile_bytes + offset)
         avail = req - w_bytes - over - terms.charged_cudagraph_bytes
-        layout = kv_layout(model, plan.tp, elem, layers, rel.block_size)
+        layout = kv_layout(model, plan.tp, elem, layers, rel.block_size, batched_tokens=mnbt)
         blocks, stage_tokens, stage_conc = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
         stages.append((blocks, avail, layout, terms, over))
         per_stage.append(StagePlan(stage, layers.start, len(layers), w_bytes, avail, layout.kv_bytes_per_token,

@@ -240,7 +240,12 @@ def _layer_kinds(cfg: dict[str, Any], n_layers: int, name: str) -> tuple[str, ..
         else:
             sw = cfg.get("sliding_window")
             use_sw = cfg.get("use_sliding_window", sw is not None)
-            kinds = [SLIDING if (sw and use_sw) else FULL] * n_layers
+            pattern = cfg.get("sliding_window_pattern")
+            if sw and use_sw and isinstance(pattern, int) and pattern > 1:
+                # transformers' Gemma2/Gemma3 configs: every pattern-th layer is global, the rest sliding
+                kinds = [SLIDING if (i + 1) % pattern else FULL for i in range(n_layers)]
+            else:
+                kinds = [SLIDING if (sw and use_sw) else FULL] * n_layers
     if len(kinds) != n_layers:
         raise ConfigError(
             f"config of {name!r}: {len(kinds)} layer types for num_hidden_layers={n_layers}"
@@ -331,6 +336,10 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         raise ConfigError(f"config of {name!r}: field 'architectures' must be a list of names")
     # Multimodal configs nest the language model; size the text part.
     text: dict[str, Any] = cfg["text_config"] if isinstance(cfg.get("text_config"), dict) else cfg
+    # Fields the checkpoint leaves out take its config class's defaults, as transformers would fill them
+    # (Gemma-3's config.json states only 5 fields of its text_config): data/transformers.toml.
+    omitted = defaults.get("config_defaults", {}).get(str(text.get("model_type", "")), {})
+    text = {**{k: v for k, v in omitted.items() if k != "source"}, **text}
     n_layers = _req(text, "num_hidden_layers", name)
     hidden = _req(text, "hidden_size", name)
     vocab = _req(text, "vocab_size", name)
