@@ -27,6 +27,25 @@ def test_mla_kv_is_one_latent_not_split_by_tp():
     assert kv_bytes_per_token_per_layer(ds, 8, 2) == (512 + 64) * 2
 
 
+def test_sliding_and_full_layers_group_as_vllm_does():
+    # Gemma-3-27B: every 6th of 62 layers is global -> 52 sliding + 10 full, grouped 10 a group: 1 full and
+    # 6 sliding groups, 70 layer slots a block. The llm-d-planner vLLM 0.19.0 log prints 36,560 tokens for
+    # 19.53 GiB: 19.53 GiB / (70 x 16 x 8,192 B) x 16 = 36,560.
+    g = load_model("gemma-3-27b-it")
+    assert g.layer_kinds.count("full_attention") == 10 and g.layer_kinds[5] == "full_attention"
+    lay = kv_layout(g, 1, 2, range(62), 16, batched_tokens=8192)
+    assert (lay.attention_groups, lay.sliding_groups, lay.layers_per_group) == (1, 6, 10)
+    _, tokens, _ = kv_capacity(lay, round(19.53 * 2**30), 8192, tokens_formula="blocks")
+    assert abs(tokens - 36_560) <= 16
+    # a request holds its whole length in the full group, only window + one chunk in the sliding groups
+    long = 131_072
+    assert lay.blocks_per_request(long) == long // 16 + 6 * ((1024 - 1 + 8192 + 15) // 16 + 1)
+    # Gemma-2 alternates 1:1 -> two equal groups, the same tokens as one uniform group
+    g2 = load_model("gemma-2-2b-it")
+    assert (kv_layout(g2, 1, 2, range(26), 16).layers_per_group, g2.layer_kinds[:2]) == (
+        13, ("sliding_attention", "full_attention"))
+
+
 def test_hybrid_page_unification_text01_tp8():
     # vllm-memory.md 2.2: MiniMax-Text-01, TP8, bf16: attention 512 B/token/layer, state 256 KiB
     # -> attention block size raised to 512 tokens.
