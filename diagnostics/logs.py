@@ -303,6 +303,8 @@ class _Scanner:
                 ctx_before = (before + data[:start])[-CONTEXT_BYTES:]
                 if sig.context and not any(c.encode() in ctx_before for c in sig.context):
                     continue
+                if sig.unless_context and any(c.encode() in ctx_before for c in sig.unless_context):
+                    continue
                 ctx_after = (data[stop:] + after)[:CONTEXT_BYTES]
                 phase = _phase(sig, ctx_before + data[start:stop], ctx_after) if sig.phases else None
                 case = next((i for i, c in enumerate(sig.cases) if c.match.search(line)), None)

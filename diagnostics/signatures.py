@@ -76,6 +76,8 @@ class Signature:
     warning_patterns: tuple[re.Pattern[str], ...] = ()
     cases: tuple[Case, ...] = ()
     context: tuple[str, ...] = ()
+    #: Literal markers that, found above the matched line, make it no failure (an orderly shutdown).
+    unless_context: tuple[str, ...] = ()
     root_cause: bool = True
     supersedes: tuple[str, ...] = ()
     phases: tuple[Phase, ...] = ()
@@ -124,6 +126,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         warning_patterns=tuple(re.compile(p) for p in raw.get("warning_patterns", ())),
         cases=tuple(Case(re.compile(c["match"]), c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
         context=tuple(raw.get("context", ())),
+        unless_context=tuple(raw.get("unless_context", ())),
         root_cause=bool(raw.get("root_cause", True)),
         supersedes=tuple(raw.get("supersedes", ())),
         phases=tuple(Phase(p["name"], tuple(p["keywords"]), p["cause"], p["fix"]) for p in raw.get("phases", ())),

@@ -105,6 +105,14 @@ EXPECTED = {
     "gpu_recovery_xid154_rtxpro6000_v0171.log": ("gpu-recovery-action-required", "error", None),
     "gpu_recovery_xid154_gsp_heartbeat_rtx5080.log": ("gpu-recovery-action-required", "error", None),
     "ecc_uncorrectable_torch_message.log": ("ecc-uncorrectable-volatile", "error", None),
+    # From benchmarks/heldout_logs, after its held-out run (its RESULTS.md): the patterns they taught.
+    "dp2_local_rank_out_of_bounds_llama31_8b_h100_v0190.log": ("gpu-count-short", "error", None),
+    "max_model_len_over_model_phi2_h100_v0190.log": ("ctx-exceeds-model-max", "error", None),
+    "transformers_too_old_gemma4_e4b_h100_v0190.log": ("package-too-old", "error", None),
+    "hf_gated_403_gemma2_2b_h100_v0190.log": ("hf-gated-repo-auth", "error", None),
+    "hip_oom_profile_run_r1_qwen14b_fp8_gfx1201_v014.log": ("cuda-oom", "error", "profile run"),
+    "xpu_oom_load_unquantized_moe_minimax_m27_b70_v0201.log": ("cuda-oom", "error", None),
+    "deepgemm_fp4_kernel_sm90_dsv4_pro_gh200.log": ("deepgemm-unsupported-arch", "error", None),
 }
 #: Clean startups, including the DEBUG-level ones of the memory corpus (llm-d-planner, vLLM 0.19): no finding.
 CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*.log")])
