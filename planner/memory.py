@@ -84,7 +84,6 @@ def linear_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
     return max(1, model.num_heads // tp) * model.head_dim * model.head_dim * model.dtype_bytes
 
 
-@cache
 def _group_size(a: int, b: int) -> int:
     """vLLM's layers per KV cache group for two layer types of a and b layers: the larger count when the
     two are within 25 % of each other, else the smaller (kv_cache_utils.py:930, uniform page size)."""
@@ -92,6 +91,7 @@ def _group_size(a: int, b: int) -> int:
     return hi if hi < 1.25 * lo else lo
 
 
+@cache
 def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: int, *,
               batched_tokens: int = 0) -> KvLayout:
     """vLLM's grouping and page-size unification for the layers of one rank.
