@@ -44,6 +44,7 @@ from planner.errors import InvalidInputError, PlannerError
 from planner.problems import check_nodes
 from planner.release import VllmRelease, release
 from planner.specs import ParallelPlan
+from planner.units import GIB
 from planner.versions import Version
 
 CLUSTER_FORMAT = "diagnose-cluster"
@@ -51,7 +52,6 @@ CLUSTER_SCHEMA_VERSION = 1
 #: A node's probe answers from this NVML recording instead of the real NVML when it is set.
 NVML_REPLAY_ENV = "DIAGNOSE_NVML_REPLAY"
 INSTALL_HINT = "--ray needs Ray: pip install 'minimax-planner[ray]'"
-GIB = 2**30
 
 T = TypeVar("T")
 

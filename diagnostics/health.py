@@ -16,8 +16,8 @@ from diagnostics.probe import GpuInfo, Snapshot, TopologyLink
 from diagnostics.signatures import finding, signature
 from planner.catalog import gpu_for_nvml_name, vllm_setting
 from planner.specs import GpuSpec
+from planner.units import GIB
 
-GIB = 2**30
 #: nvmlClocksEventReasons bits (nvml.h): thermal (SW 0x20, HW 0x40), SW power cap, HW slowdown / power brake, idle.
 THERMAL = 0x20 | 0x40
 POWER_CAP = 0x4

@@ -13,9 +13,10 @@ from diagnostics.logs import LogMatch, LogScan
 from diagnostics.signatures import finding, signature
 from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import PlannerError
-from planner.memory import GIB, kv_capacity, kv_element_bytes, kv_layout
+from planner.memory import kv_capacity, kv_element_bytes, kv_layout
 from planner.release import release
 from planner.specs import ParallelPlan
+from planner.units import GIB
 from planner.weights import native_quant
 
 

@@ -25,9 +25,10 @@ from diagnostics.findings import Finding
 from diagnostics.signatures import catalog, finding, signature
 from planner.catalog import arch_facts, load_model
 from planner.errors import PlannerError
-from planner.memory import GIB, MemoryPlan
+from planner.memory import MemoryPlan
 from planner.release import VllmRelease
 from planner.specs import GpuSpec, ModelSpec
+from planner.units import GIB
 from planner.versions import Version
 
 #: Planner problems whose fix is another layout or length (the sweep may answer them).

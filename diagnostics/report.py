@@ -9,8 +9,8 @@ from typing import Any
 from diagnostics.findings import Finding, ordered
 from diagnostics.probe import GpuInfo, NvLink, Snapshot
 from diagnostics.redact import redact, redact_obj
+from planner.units import GIB
 
-GIB = 2**30
 #: Section titles of the text report by severity ("INFO", not "INFOS").
 GROUP_TITLES = {"error": "ERRORS", "warning": "WARNINGS", "info": "INFO"}
 

@@ -41,10 +41,9 @@ from planner.overhead import (
 )
 from planner.release import VllmRelease, release
 from planner.specs import DTYPE_BYTES, ModelSpec, ParallelPlan
+from planner.units import GIB, MIB
 from planner.weights import native_quant
 
-GIB = 2**30
-MIB = 2**20
 #: The band is this quantile of |error| on validation logs: four plans in five fall inside it.
 BAND_QUANTILE = 0.8
 

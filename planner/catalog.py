@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner.errors import ConfigError, InvalidInputError, UnknownGpuError, UnknownModelError
 from planner.specs import GpuSpec, ModelSpec, QuantScheme
+from planner.units import GIB
 from planner.versions import Version, parse_version
 
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ def default_vllm_version() -> Version:
 def batch_defaults(version: Version, gpu: GpuSpec) -> BatchDefaults:
     """vLLM's serve defaults of max_num_batched_tokens / max_num_seqs for this GPU's memory."""
     rows = _pick(load_toml("vllm.toml")["batch_defaults"], version)["rows"]
-    gib = gpu.cuda_total_bytes / 2**30
+    gib = gpu.cuda_total_bytes / GIB
     chosen = rows[0]
     for row in rows:
         if gib >= row["min_gib"] and not (row.get("a100_excluded") and "a100" in gpu.key):

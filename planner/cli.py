@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, run_main
 from planner.errors import PlannerError
+from planner.units import GIB
 
 T = TypeVar("T")
 
@@ -182,7 +183,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             models.append({"name": name, "hf_repo": m.provenance.get("hf_repo"), "architecture": m.architecture,
                            "max_position_embeddings": m.max_position_embeddings})
         gpus = [{"name": g, "display_name": load_gpu(g).display_name,
-                 "memory_gib": round(load_gpu(g).cuda_total_bytes / 2**30, 2)} for g in gpu_names()]
+                 "memory_gib": round(load_gpu(g).cuda_total_bytes / GIB, 2)} for g in gpu_names()]
         print(to_json({"models": models, "gpus": gpus, "quantizations": list(quant_names()),
                        "benchmark_tables": [t.to_dict() for t in tables]}))
         return 0

@@ -19,13 +19,13 @@ from planner.memory import Calibration, MemoryPlan
 from planner.overhead import OverheadFit, load_fit, overhead_terms
 from planner.release import VllmRelease, release
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.units import GIB
 from planner.vllmlog import StartupFigures, read_startup_log
 from planner.weights import native_quant
 
 if TYPE_CHECKING:
     from planner.calibrate import LogCase
 
-GIB = 2**30
 #: How close a printed CUDA total must be to a catalog GPU's to identify it (GiB): vLLM prints two
 #: decimals, and drivers move the total by a few MiB (vllm-memory.md section 1.2).
 GPU_MATCH_GIB = 0.06

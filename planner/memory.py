@@ -23,10 +23,9 @@ from planner.errors import InvalidInputError
 from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
 from planner.release import VllmRelease, release
 from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.units import GIB
 from planner.versions import Version
 from planner.weights import WeightsBreakdown, pp_stage_layers, weights_of_stage
-
-GIB = 2**30
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,8 @@ from typing import Any
 from planner.catalog import load_toml
 from planner.release import VllmRelease
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
+from planner.units import GIB
 from planner.weights import moe_partition
-
-GIB = 2**30
 
 
 @dataclass(frozen=True)

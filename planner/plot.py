@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import InvalidInputError
+from planner.units import GIB
 
 if TYPE_CHECKING:
     from planner.size import SizeResult
@@ -31,7 +32,6 @@ KV_COLOR = "#2ca02c"
 USABLE_COLOR = "#d62728"
 TOKENS_COLOR = "#9467bd"
 
-GIB = 2**30
 
 
 def check_plot_path(text: str) -> str:

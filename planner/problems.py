@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from planner.catalog import arch_facts, models_supporting
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.units import GIB
 from planner.versions import Version, format_version
 from planner.weights import moe_partition
 
 if TYPE_CHECKING:
     from planner.memory import MemoryPlan
 
-GIB = 2**30
 ERROR, WARNING, INFO = "error", "warning", "info"
 
 #: id -> one-line meaning (rendered in docs/problems.md and `planner problems`).

@@ -23,6 +23,7 @@ from planner.catalog import (
     vllm_setting,
 )
 from planner.specs import GpuSpec
+from planner.units import GIB
 from planner.versions import Version, format_version, parse_version
 
 
@@ -77,7 +78,7 @@ class VllmRelease:
 
     def format_gib(self, value_bytes: int) -> str:
         """A byte count as this release prints it in "Available KV cache memory: X GiB"."""
-        gib = value_bytes / 2**30
+        gib = value_bytes / GIB
         if self.gib_format == "%.2f":
             return f"{gib:.2f}"
         return f"{round(gib, 2)}"

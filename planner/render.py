@@ -14,6 +14,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from planner.units import GIB
+
 if TYPE_CHECKING:
     from planner.memory import MemoryPlan
     from planner.perf.compare import CompareResult
@@ -293,7 +295,7 @@ def stages_text(plan: MemoryPlan) -> list[str]:
     low = min(st.num_blocks for st in plan.stages)
     rows = [[st.stage, f"{st.first_layer}-{st.first_layer + st.num_layers - 1}", st.num_layers,
              ("embedding" if st.stage == 0 else "") + ("lm_head" if st.stage == plan.pp - 1 else ""),
-             st.weights_bytes / 2**30, st.kv_cache_bytes / 2**30, f"{st.kv_cache_tokens:,}",
+             st.weights_bytes / GIB, st.kv_cache_bytes / GIB, f"{st.kv_cache_tokens:,}",
              "smallest: the engine's" if st.num_blocks == low else ""] for st in plan.stages]
     table = tabulate(rows, headers=["stage", "layers", "n", "also holds", "weights GiB/GPU", "KV GiB/GPU",
                                     "KV tokens", "KV capacity"], tablefmt="simple", floatfmt=".2f")

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 from planner.catalog import arch_facts, load_gpu, load_model, load_quant, models_supporting
 from planner.errors import InvalidInputError
 from planner.memory import (
-    GIB,
     Calibration,
     MemoryPlan,
     Problem,
@@ -28,7 +27,7 @@ from planner.memory import (
 from planner.problems import check_nodes
 from planner.serve import ServeCommand, serve_command
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
-from planner.units import parse_tokens
+from planner.units import GIB, parse_tokens
 from planner.versions import Version, format_version
 from planner.weights import native_quant
 

@@ -11,6 +11,10 @@ import re
 
 from planner.errors import InvalidInputError
 
+#: Bytes per GiB and MiB: vLLM prints memory in GiB (2^30), nvidia-smi in MiB (2^20).
+GIB = 2**30
+MIB = 2**20
+
 _TOKENS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 _DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
 _BINARY = {"K": 2**10, "M": 2**20, "G": 2**30}
