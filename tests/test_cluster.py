@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from json_values import JSON_VALUES
 from nvml_fixtures import busy_gpu, other_driver, recording, snapshot_of, write_recording
 
 from diagnostics import cluster as cl
@@ -174,11 +175,6 @@ def test_bad_cluster_documents(doc, needle):
     with pytest.raises(SnapshotError) as exc:
         cl.cluster_from_dict(doc)
     assert needle in str(exc.value)
-
-
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                           max_leaves=8)
 
 
 @settings(max_examples=300, deadline=None)

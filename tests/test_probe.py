@@ -6,6 +6,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from json_values import JSON_VALUES
 from nvml_fixtures import answering, recording, snapshot_of
 
 from diagnostics.health import check_health
@@ -37,11 +38,6 @@ def test_bad_snapshots(text, needle):
     with pytest.raises(SnapshotError, match=None) as exc:
         Snapshot.from_json(text)
     assert needle in str(exc.value)
-
-
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                           max_leaves=8)
 
 
 @settings(max_examples=300, deadline=None)
