@@ -12,17 +12,23 @@ import dataclasses
 import math
 
 from diagnostics.findings import Finding
-from diagnostics.probe import GpuInfo, Snapshot, TopologyLink
+from diagnostics.probe import CLOCK_EVENT_REASONS, GpuInfo, Snapshot, TopologyLink
 from diagnostics.signatures import finding, signature
 from planner.catalog import gpu_for_nvml_name, vllm_setting
 from planner.specs import GpuSpec
 from planner.units import GIB
 
-#: nvmlClocksEventReasons bits (nvml.h): thermal (SW 0x20, HW 0x40), SW power cap, HW slowdown / power brake, idle.
-THERMAL = 0x20 | 0x40
-POWER_CAP = 0x4
-HW_SLOWDOWN = 0x8 | 0x80
-IDLE = 0x1
+
+
+def _bits(*names: str) -> int:
+    """The nvmlClocksEventReasons mask of these reasons (the probe's table of nvml.h bits)."""
+    return sum(bit for bit, name in CLOCK_EVENT_REASONS.items() if name in names)
+
+
+THERMAL = _bits("sw_thermal_slowdown", "hw_thermal_slowdown")
+POWER_CAP = _bits("sw_power_cap")
+HW_SLOWDOWN = _bits("hw_slowdown", "hw_power_brake_slowdown")
+IDLE = _bits("gpu_idle")
 
 
 def _g(b: int | None) -> str:
