@@ -19,7 +19,6 @@ from planner.specs import GpuSpec
 from planner.units import GIB
 
 
-
 def _bits(*names: str) -> int:
     """The nvmlClocksEventReasons mask of these reasons (the probe's table of nvml.h bits)."""
     return sum(bit for bit, name in CLOCK_EVENT_REASONS.items() if name in names)
