@@ -28,8 +28,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-DEFAULT_MODEL = "minimax-m2.5"
-DEFAULT_GPU = "b200"
+from planner.defaults import DEFAULT_GPU as DEFAULT_GPU  # re-exported: callers import them from here
+from planner.defaults import DEFAULT_MODEL as DEFAULT_MODEL
 
 
 def data_path(relative: str) -> Traversable:

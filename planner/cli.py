@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, run_main
+from planner.defaults import DEFAULT_GPU, DEFAULT_MODEL
 from planner.errors import PlannerError
 from planner.units import GIB
 
@@ -82,9 +83,9 @@ def _add_size(sub: Any) -> None:
                                    "and the smallest that fits with its vllm serve command.")
     p.add_argument("--model", metavar="NAME|PATH",
                    help="catalog model (planner catalog), its HF id, or path to an HF config.json "
-                        "(default: minimax-m2.5; with --from-log: the log's)")
+                        f"(default: {DEFAULT_MODEL}; with --from-log: the log's)")
     p.add_argument("--gpu", metavar="GPU",
-                   help="GPU type (planner catalog lists them; default: b200; with --from-log: the log's)")
+                   help=f"GPU type (planner catalog lists them; default: {DEFAULT_GPU}; with --from-log: the log's)")
     p.add_argument("--ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
                    help="tokens per request (max_model_len): 196608, 128k (=128,000), 128K (=131,072), 1M "
                         "(default: the model's maximum)")
@@ -127,7 +128,6 @@ def _add_size(sub: Any) -> None:
 
 
 def _cmd_size(args: argparse.Namespace) -> int:
-    from planner.catalog import DEFAULT_GPU, DEFAULT_MODEL
     from planner.render import size_text, to_json
     from planner.size import size, size_from_log
 
@@ -367,8 +367,8 @@ def _add_compare(sub: Any) -> None:
                                    "(docs/performance-model.md gives its error).")
     p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), metavar="G1,G2,...",
                    help="GPU types to compare, e.g. h100,h200,b200,b300 (required; planner catalog lists them)")
-    p.add_argument("--model", default="minimax-m2.5", metavar="NAME|PATH",
-                   help="catalog model or path to an HF config.json (default: minimax-m2.5)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
+                   help=f"catalog model or path to an HF config.json (default: {DEFAULT_MODEL})")
     p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
     p.add_argument("--ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
                    help="max_model_len of the deployment, e.g. 128K (default: the model's maximum)")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from planner.fromlog import LogComparison
 
-from planner.catalog import arch_facts, load_gpu, load_model, load_quant, models_supporting
+from planner.catalog import DEFAULT_MODEL, arch_facts, load_gpu, load_model, load_quant, models_supporting
 from planner.errors import InvalidInputError
 from planner.memory import (
     Calibration,
@@ -212,7 +212,7 @@ def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None)
 
 
 def size(
-    model: str | ModelSpec = "minimax-m2.5",
+    model: str | ModelSpec = DEFAULT_MODEL,
     gpu: str | GpuSpec = "b200",
     *,
     ctx: int | str | None = None,

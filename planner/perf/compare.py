@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from planner.catalog import load_gpu, load_model, load_quant, load_toml
+from planner.catalog import DEFAULT_MODEL, load_gpu, load_model, load_quant, load_toml
 from planner.errors import InvalidInputError
 from planner.memory import MemoryPlan, plan_memory
 from planner.perf.efficiency import Calibration, architecture, load_calibration
@@ -383,9 +383,18 @@ def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, basis: str, cal: Calib
         out.append(f"{gpu.key} has no native FP8: weight-only kernels, modelled at the BF16 compute rate only")
     if quant in ("nvfp4", "mxfp4") and not gpu.native_fp4:
         out.append(f"{gpu.key} has no native FP4: weight-only kernels, modelled at the BF16 compute rate only")
-    if not model.architecture.startswith("MiniMaxM2"):
-        out.append(f"calibrated on MiniMax-M2.x; {model.architecture} may use other kernels")
+    calibrated = _calibration_models(cal.tables)
+    if model.architecture not in {load_model(m).architecture for m in calibrated}:
+        out.append(f"calibrated on {', '.join(calibrated)}; {model.architecture} may use other kernels")
     return out
+
+
+def _calibration_models(tables: tuple[str, ...]) -> list[str]:
+    """The catalog models the calibration tables measured (each table's ``# model:`` header)."""
+    from planner.catalog import benchmark_table
+
+    found = (benchmark_table(t) for t in tables)
+    return sorted({dict(b.meta)["model"] for b in found if b is not None and "model" in dict(b.meta)})
 
 
 def _gpu_of(table: str) -> str:
@@ -398,7 +407,7 @@ def _gpu_of(table: str) -> str:
 def compare(
     gpus: list[str],
     *,
-    model: str = "minimax-m2.5",
+    model: str = DEFAULT_MODEL,
     quant: str | None = None,
     ctx: int | None = None,
     isl: int = 2048,
