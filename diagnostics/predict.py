@@ -51,7 +51,9 @@ class Target:
     @property
     def max_gpus(self) -> int:
         """How many GPUs a corrected layout may use (the largest layout the planner sweeps when unknown)."""
-        return self.num_gpus if self.count_known else max(self.num_gpus, 64)
+        from planner.size import PP_SIZES, TP_SIZES
+
+        return self.num_gpus if self.count_known else max(self.num_gpus, max(TP_SIZES) * max(PP_SIZES))
 
     @property
     def vllm_version(self) -> Version:
