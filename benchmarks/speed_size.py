@@ -37,13 +37,14 @@ def signature_command() -> None:
 
 def sweep() -> None:
     from planner.catalog import gpu_names, load_gpu, load_model, load_quant
+    from planner.launch import Launch
+    from planner.layouts import Search, candidate_layouts
     from planner.memory import plan_memory
-    from planner.size import candidate_layouts
 
     model = load_model("minimax-m2.5")
     ctxs = [4096, 8192, 16384, 32768, 65536, 98304, 131072, 163840, 196608, 1 << 20]
     quants = ["bf16", "fp8", "nvfp4", "mxfp4", "int4"]
-    layouts = candidate_layouts(model, tp=None, pp=None, dp=None, ep=None, num_gpus=None)
+    layouts = candidate_layouts(model, Launch(model=model), Search())
     t0 = time.perf_counter()
     n = 0
     for g in gpu_names():
@@ -53,7 +54,8 @@ def sweep() -> None:
             for kv in ("auto", "fp8"):
                 for lay in layouts:
                     for ctx in ctxs:
-                        plan_memory(model, gpu, scheme, lay, max_model_len=ctx, kv_cache_dtype=kv)
+                        plan_memory(Launch(model=model, gpu=gpu, quant=scheme.name, kv_cache_dtype=kv,
+                                           max_model_len=ctx).with_layout(lay))
                         n += 1
     dt = time.perf_counter() - t0
     print(f"sweep: {n} plans ({len(gpu_names())} GPUs x {len(layouts)} layouts x {len(quants)} quants x "

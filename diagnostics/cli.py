@@ -31,8 +31,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+#: diagnose's words for the shared launch flags (planner.launch.launch_parent): --gpu, --num-gpus and
+#: --vllm-version describe a target machine that is not this one; the rest, the planned deployment.
+LAUNCH_HELP = {
+    "model": "catalog name or HF config.json path (default: none; with --gpu, the planner's model)",
+    "gpu": "GPU type of the target, as `planner catalog` lists them (default: this machine's)",
+    "num_gpus": "GPUs on the target (default: the layout's TP x PP x DP, or this machine's count)",
+    "vllm_version": "vLLM version on the target (default: the installed one, else the catalog's)",
+    "ctx": "tokens per request, vLLM's --max-model-len (--ctx is the same): 196608, 128K, 1M "
+           "(default: the model's maximum)",
+    "kv_cache_dtype": "KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto)",
+    "gpu_memory_utilization": "fraction of GPU memory vLLM may use, in (0, 1] (default: the version's)",
+}
+
+
 def build_parser() -> _Parser:
-    p = _Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from planner.launch import launch_parent
+
+    p = _Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                parents=[launch_parent(LAUNCH_HELP)])
     src = p.add_argument_group("sources")
     src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine or cluster")
     src.add_argument("--save-snapshot", metavar="FILE", help="probe this machine and save the snapshot")
@@ -40,26 +57,6 @@ def build_parser() -> _Parser:
     src.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                      help="probe every node of a Ray cluster (default address: RAY_ADDRESS, else the local one)")
     src.add_argument("--ray-timeout", type=_seconds, metavar="S", help="seconds to wait for each node (default 30)")
-    tgt = p.add_argument_group("target machine (instead of this one)")
-    tgt.add_argument("--gpu", help="GPU type of the target, as `planner catalog` lists them (default: this machine's)")
-    tgt.add_argument("--num-gpus", type=int, metavar="N",
-                     help="GPUs on the target (default: the layout's TP x PP x DP, or this machine's count)")
-    tgt.add_argument("--vllm-version", metavar="X.Y.Z",
-                     help="vLLM version on the target (default: the installed one, else the catalog's)")
-    plan = p.add_argument_group("planned deployment (or give a vllm serve command after --)")
-    plan.add_argument("--model", metavar="NAME|PATH",
-                      help="catalog name or HF config.json path (default: none; with --gpu, the planner's model)")
-    plan.add_argument("--quant", help="weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's)")
-    plan.add_argument("--tp", type=int, metavar="N", help="tensor-parallel size (default: 1)")
-    plan.add_argument("--pp", type=int, metavar="N", help="pipeline-parallel size (default: 1)")
-    plan.add_argument("--dp", type=int, metavar="N", help="data-parallel replicas (default: 1)")
-    plan.add_argument("--ep", action="store_true", help="expert parallelism (default: off)")
-    plan.add_argument("--max-model-len", metavar="TOKENS",
-                      help="tokens per request: 196608, 128K, 1M (default: the model's maximum)")
-    plan.add_argument("--kv-cache-dtype", default="auto", metavar="DTYPE",
-                      help="KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto)")
-    plan.add_argument("--gpu-memory-utilization", type=float, metavar="F",
-                      help="fraction of GPU memory vLLM may use, in (0, 1] (default: the version's)")
     p.add_argument("--json", action="store_true", help="print one JSON object (findings, snapshot) instead of text")
     p.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return p
@@ -82,46 +79,24 @@ def _split(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv, None
 
 
-def _release(text: str | None) -> Any:
+def _release(version: Any) -> Any:
     """The target's vLLM release: --vllm-version, else the installed vLLM, else the catalog's default."""
     from diagnostics.environment import read_environment
     from planner.release import release
-    from planner.versions import parse_version
 
-    if text:
-        try:
-            return release(parse_version(text))
-        except ValueError as exc:
-            raise UsageError(f"--vllm-version {text!r}: {exc}") from None
-    return release(read_environment().vllm())
+    return release(version if version is not None else read_environment().vllm())
 
 
 def _deployment(args: argparse.Namespace, rel: Any, *, default_model: bool) -> Any:
-    """The deployment diagnose's own flags describe (None without --model, unless a target asks for one)."""
-    from diagnostics.deployment import Deployment
-    from planner.catalog import DEFAULT_MODEL, kv_cache_dtypes, load_model, load_quant
-    from planner.units import parse_tokens
+    """The launch diagnose's own flags describe (None without --model, unless a target asks for one)."""
+    from planner.catalog import DEFAULT_MODEL, load_model
+    from planner.launch import launch_from_namespace
 
     if not args.model and not default_model:
         return None
-    for name in ("tp", "pp", "dp", "num_gpus"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    util = args.gpu_memory_utilization
-    if util is not None and not 0 < util <= 1:
-        raise UsageError(f"--gpu-memory-utilization must be in (0, 1], got {util}")
     model = args.model or DEFAULT_MODEL
     load_model(model)  # an unknown model is a usage error here (PlannerError -> exit 2)
-    if args.quant:
-        load_quant(args.quant)
-    if args.kv_cache_dtype != "auto" and args.kv_cache_dtype not in kv_cache_dtypes():
-        raise UsageError(f"--kv-cache-dtype {args.kv_cache_dtype!r} is not one of "
-                         f"auto, {', '.join(sorted(kv_cache_dtypes()))}")
-    return Deployment(model=model, tp=args.tp or 1, pp=args.pp or 1, dp=args.dp or 1, ep=args.ep, quant=args.quant,
-                      kv_cache_dtype=args.kv_cache_dtype,
-                      max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-                      gpu_memory_utilization=util, vllm_version=rel.version)
+    return launch_from_namespace(args, model=model, gpu=None, vllm_version=rel.version, ep=bool(args.ep))
 
 
 def run(argv: list[str]) -> tuple[int, str]:
@@ -137,8 +112,6 @@ def run(argv: list[str]) -> tuple[int, str]:
     if args.ray is not None and (args.log or command is not None):
         raise UsageError("--ray cannot be combined with --log or a vllm serve command")
     rel = _release(args.vllm_version)
-    if args.num_gpus is not None and args.num_gpus < 1:
-        raise UsageError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus and not args.gpu and command is None:
         raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
-from diagnostics.deployment import Deployment
 from diagnostics.environment import PACKAGES, Environment, check_environment
 from diagnostics.findings import Finding, exit_code
 from diagnostics.health import check_health, gpu_spec_from_snapshot, usable_gpus
@@ -41,6 +40,8 @@ from diagnostics.redact import redact_obj
 from diagnostics.signatures import finding
 from planner.catalog import load_toml
 from planner.errors import InvalidInputError, PlannerError
+from planner.launch import Launch
+from planner.memory import plan_memory
 from planner.problems import check_nodes
 from planner.release import VllmRelease, release
 from planner.specs import ParallelPlan
@@ -411,7 +412,7 @@ def _usable(node: NodeReport) -> int:
     return sum(1 for g in node.snapshot.gpus if not g.lost) if node.snapshot is not None else 0
 
 
-def _node_findings(node: NodeReport, dep: Deployment | None, rel: VllmRelease | None) -> list[Finding]:
+def _node_findings(node: NodeReport, dep: Launch | None, rel: VllmRelease | None) -> list[Finding]:
     if not node.alive:
         return [finding("ray-node-dead", f"node id {node.node_id}, address {node.address}",
                         title="Ray lists the node as dead")]
@@ -498,7 +499,7 @@ def _variables_differ(nodes: list[NodeReport]) -> list[Finding]:
     return out
 
 
-def _plan_findings(nodes: list[NodeReport], dep: Deployment, rel: VllmRelease) -> list[Finding]:
+def _plan_findings(nodes: list[NodeReport], dep: Launch, rel: VllmRelease) -> list[Finding]:
     """The plan on this cluster, through the one bridge from planner problems (diagnostics.predict), sized
     on the cluster's smallest GPU; then what only a cluster has: TP across nodes, and free memory per GPU."""
     from diagnostics.predict import Target, finding_id, predict
@@ -522,9 +523,9 @@ def _plan_findings(nodes: list[NodeReport], dep: Deployment, rel: VllmRelease) -
         for pid, severity, message in check_nodes(ParallelPlan(dep.tp, dep.pp, dep.dp, dep.ep), per_node):
             if severity != "info":
                 out.append(finding(finding_id(pid), message, severity=severity, title=f"predicted on {where}: "
-                                   f"{pid}", fix=f"planner size --gpu {spec.key} --model {dep.model} "
+                                   f"{pid}", fix=f"planner size --gpu {spec.key} --model {dep.model_name} "
                                    f"--nodes {len(nodes)} --gpus-per-node {per_node}"))
-    plan = dep.memory_plan(spec, rel)
+    plan = plan_memory(dep.resolve(spec, rel))
     ctx = int(load_toml("vllm.toml")["startup"]["cuda_context_bytes"])
     need = plan.weights_bytes + plan.overhead_bytes + plan.cudagraph_bytes + plan.kv_bytes_per_request
     short = [(n, g) for n, g in gpus if g.memory_free_bytes is not None and g.memory_free_bytes - ctx < need]
@@ -540,7 +541,7 @@ def _plan_findings(nodes: list[NodeReport], dep: Deployment, rel: VllmRelease) -
     return out
 
 
-def check_cluster(cs: ClusterSnapshot, dep: Deployment | None = None, version: Version | None = None
+def check_cluster(cs: ClusterSnapshot, dep: Launch | None = None, version: Version | None = None
                   ) -> ClusterDiagnosis:
     """Every rule over a cluster: each node's health and environment, then what differs between nodes.
     ``version``: the vLLM version the plan is sized for (default: the plan's own, else the catalog's)."""
@@ -606,7 +607,7 @@ def _load_cluster_file(path: str) -> ClusterSnapshot | None:
         raise InvalidInputError(f"--snapshot {path!r}: {exc}") from None
 
 
-def run(args: Any, dep: Deployment | None, version: Callable[[], Version]) -> tuple[int, str] | None:
+def run(args: Any, dep: Launch | None, version: Callable[[], Version]) -> tuple[int, str] | None:
     """``diagnose --ray`` / ``--snapshot CLUSTER.json``: (exit code, output), or None if not a cluster source."""
     from planner.atomic import write_text_atomic
 

@@ -11,13 +11,13 @@ from typing import Any
 from diagnostics.findings import Finding
 from diagnostics.logs import LogMatch, LogScan
 from diagnostics.signatures import finding, signature
-from planner.catalog import load_gpu, load_model, load_quant, load_toml
+from planner.catalog import load_model, load_toml
 from planner.errors import PlannerError
+from planner.launch import Launch
 from planner.memory import kv_capacity, kv_element_bytes, kv_layout
 from planner.release import release
-from planner.specs import ParallelPlan
 from planner.units import GIB
-from planner.weights import native_quant
+from planner.weights import pp_stage_layers
 
 
 def tolerances() -> dict[str, float]:
@@ -115,16 +115,14 @@ def compare_figures(scan: LogScan, *, gpu: str | None = None) -> tuple[FigureChe
     if model is None:
         return ()
     tol = tolerances()
-    try:
-        plan = ParallelPlan(tp=int(cfg.get("tensor_parallel_size", "1")),
-                            pp=int(cfg.get("pipeline_parallel_size", "1")))
-        quant_name = cfg.get("quantization", "None")
-        quant = load_quant(quant_name) if quant_name not in ("None", "", "auto") else native_quant(model)
-        kv_dtype = cfg.get("kv_cache_dtype", "auto")
-        elem = kv_element_bytes(model, kv_dtype)
+    try:  # the one reader of a log's settings: layout with DP/EP, max_model_len, KV dtype, budgets, version
+        launch = Launch.from_startup_log(f, model=model.name, gpu=gpu)
+        quant = launch.quant_scheme(model)
+        elem = kv_element_bytes(model, launch.kv_cache_dtype)
     except (PlannerError, ValueError):
         return ()
-    rel = release(f.vllm_version)
+    plan = launch.plan
+    rel = release(launch.vllm_version)
     out: list[FigureCheck] = []
     if f.model_loading_gib is not None:
         from planner.weights import weights_per_gpu
@@ -134,23 +132,22 @@ def compare_figures(scan: LogScan, *, gpu: str | None = None) -> tuple[FigureChe
                                f"{tol['weights_rel']:.0%}",
                                abs(pred - f.model_loading_gib) <= tol["weights_rel"] * f.model_loading_gib))
     if f.available_kv_gib is not None and f.kv_cache_tokens is not None:
-        mml = int(cfg.get("max_seq_len", str(f.max_concurrency_len or model.max_position_embeddings)))
-        layout = kv_layout(model, plan.tp, elem, range(model.num_layers // plan.pp), rel.block_size)
+        mml = launch.max_model_len or f.max_concurrency_len or model.max_position_embeddings
+        # The stage with the most layers holds the fewest tokens (vLLM's get_pp_indices split).
+        layers = max(pp_stage_layers(model.num_layers, plan.pp), key=len)
+        layout = kv_layout(model, plan.tp, elem, layers, rel.block_size)
         _, tokens, _ = kv_capacity(layout, round(f.available_kv_gib * GIB), mml, tokens_formula=rel.kv_tokens_formula)
         out.append(FigureCheck(f"KV cache tokens from the logged {f.available_kv_gib} GiB", f"{f.kv_cache_tokens:,}",
                                f"{tokens:,}", f"{tol['kv_tokens_rel']:.0%}",
                                abs(tokens - f.kv_cache_tokens) <= tol["kv_tokens_rel"] * f.kv_cache_tokens))
     if gpu and f.available_kv_gib is not None:
         with contextlib.suppress(PlannerError, KeyError):
-            g = load_gpu(gpu)
             from planner.memory import plan_memory
 
-            util = float(cfg.get("gpu_memory_utilization", "0") or 0) or None
-            p = plan_memory(model, g, quant, plan, max_model_len=int(cfg.get("max_seq_len", "0") or 0) or None,
-                            kv_cache_dtype=kv_dtype, gpu_memory_utilization=util, vllm_version=rel)
+            p = plan_memory(launch.resolve(gpu, rel))
             # The plan states its own error band (validation logs); a gap inside it is no mismatch.
             allowed = max(p.band_gib, tol["available_gib_abs"])
-            out.append(FigureCheck(f"available KV memory on {g.key}", f"{f.available_kv_gib} GiB",
+            out.append(FigureCheck(f"available KV memory on {p.gpu}", f"{f.available_kv_gib} GiB",
                                    f"{p.kv_cache_gib:.2f} GiB", f"+-{allowed:.2f} GiB (the planner's band)",
                                    abs(p.kv_cache_gib - f.available_kv_gib) <= allowed))
     return tuple(out)

@@ -19,14 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from diagnostics.command import ParsedCommand, unknown_flags
-from diagnostics.deployment import Deployment
+from diagnostics.command import unknown_flags
 from diagnostics.findings import Finding
 from diagnostics.signatures import catalog, finding, signature
-from planner.catalog import arch_facts, load_model
+from planner.catalog import arch_facts
 from planner.errors import PlannerError
-from planner.memory import MemoryPlan
+from planner.launch import Launch
+from planner.memory import MemoryPlan, plan_memory
 from planner.release import VllmRelease
+from planner.servecmd import ParsedCommand
 from planner.specs import GpuSpec, ModelSpec
 from planner.units import GIB
 from planner.versions import Version
@@ -51,9 +52,9 @@ class Target:
     @property
     def max_gpus(self) -> int:
         """How many GPUs a corrected layout may use (the largest layout the planner sweeps when unknown)."""
-        from planner.size import PP_SIZES, TP_SIZES
+        from planner.layouts import MAX_SWEPT_GPUS
 
-        return self.num_gpus if self.count_known else max(self.num_gpus, max(TP_SIZES) * max(PP_SIZES))
+        return self.num_gpus if self.count_known else max(self.num_gpus, MAX_SWEPT_GPUS)
 
     @property
     def vllm_version(self) -> Version:
@@ -84,20 +85,21 @@ def _why(problem_id: str, plan: MemoryPlan, target: Target) -> str:
 
 # ------------------------------------------------------------------------------------------- the fix
 
-def _fits(dep: Deployment, target: Target) -> bool:
+def _fits(dep: Launch, target: Target) -> bool:
     try:
-        plan = dep.memory_plan(target.gpu, target.release)
+        plan = plan_memory(dep.resolve(target.gpu, target.release))
     except PlannerError:
         return False
     return dep.num_gpus <= target.max_gpus and plan.fits
 
 
-def _layout(dep: Deployment, plan: MemoryPlan) -> Deployment:
+def _layout(dep: Launch, plan: MemoryPlan) -> Launch:
     return replace(dep, tp=plan.tp, pp=plan.pp, dp=plan.dp, ep=plan.ep)
 
 
-def corrected_deployment(dep: Deployment, target: Target) -> Deployment | None:
+def corrected_deployment(dep: Launch, target: Target) -> Launch | None:
     """The smallest change to ``dep`` that starts on ``target``: a fix of its own layout, else the planner's."""
+    from planner.layouts import Search
     from planner.size import SizeResult, size
 
     model = dep.spec()
@@ -110,10 +112,8 @@ def corrected_deployment(dep: Deployment, target: Target) -> Deployment | None:
         if _fits(c, target):
             return c
     def sweep_of(n: int | None) -> SizeResult:
-        return size(model, target.gpu, ctx=dep.max_model_len, quant=dep.quant, kv_cache_dtype=dep.kv_cache_dtype,
-                    gpu_memory_utilization=dep.gpu_memory_utilization, max_num_seqs=dep.max_num_seqs,
-                    max_num_batched_tokens=dep.max_num_batched_tokens, num_gpus=n,
-                    vllm_version=target.vllm_version, enforce_eager=dep.enforce_eager)
+        return size(replace(dep, model=model, gpu=target.gpu, vllm_version=target.vllm_version),
+                    Search(num_gpus=n))
 
     plans: list[MemoryPlan] = []
     try:  # what `planner size` recommends, when the target has the GPUs for it
@@ -155,7 +155,7 @@ def _safe_length(plan: MemoryPlan) -> int:
     return int(plan.estimated_max_model_len * spare) // 1024 * 1024
 
 
-def _apply(cmd: ParsedCommand, old: Deployment, new: Deployment) -> ParsedCommand:
+def _apply(cmd: ParsedCommand, old: Launch, new: Launch) -> ParsedCommand:
     if (old.tp, old.pp, old.dp, old.ep) != (new.tp, new.pp, new.dp, new.ep):
         cmd = cmd.with_layout(new.tp, new.pp, new.dp, new.ep)
     if new.max_model_len != old.max_model_len and new.max_model_len:
@@ -178,7 +178,7 @@ class _Item:
 @dataclass
 class _Prediction:
     findings: list[_Item]
-    fixed_dep: Deployment | None
+    fixed_dep: Launch | None
     fixed_env: dict[str, str]
 
 
@@ -187,7 +187,7 @@ def _needs_trust(model: ModelSpec) -> bool:
     return model.has_remote_code or (facts is not None and facts.trust_remote_code)
 
 
-def _plan_findings(dep: Deployment, model: ModelSpec, target: Target | None, release: VllmRelease,
+def _plan_findings(dep: Launch, model: ModelSpec, target: Target | None, release: VllmRelease,
                    env: dict[str, str]) -> _Prediction:
     from planner.problems import version_problems
     from planner.serve import workarounds
@@ -203,7 +203,7 @@ def _plan_findings(dep: Deployment, model: ModelSpec, target: Target | None, rel
                          f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; the target has "
                          f"{target.num_gpus} x {target.gpu.key}" + (f" ({target.label})" if target.label else "")))
     try:
-        plan = dep.memory_plan(target.gpu, target.release)
+        plan = plan_memory(dep.resolve(target.gpu, target.release))
     except PlannerError as exc:
         out.append(_Item("plan-invalid", "error", str(exc)))
         return _Prediction(out, None, fixed_env)
@@ -232,7 +232,7 @@ def _plan_findings(dep: Deployment, model: ModelSpec, target: Target | None, rel
     return _Prediction(out, fixed, fixed_env)
 
 
-def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
+def predict(dep: Launch, target: Target | None, release: VllmRelease, *,
             cmd: ParsedCommand | None = None) -> list[Finding]:
     """Findings for ``dep`` (or the command ``cmd`` that describes it) on ``target`` (None: GPU unknown).
 
@@ -240,7 +240,7 @@ def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
     (a bad --model is a usage error); for a command, an unknown model is the ``model-unknown`` warning.
     """
     try:
-        model = load_model(dep.model)
+        model = dep.spec()
     except PlannerError as exc:
         if cmd is None:
             raise
@@ -264,7 +264,7 @@ def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
     return out
 
 
-def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Prediction, target: Target | None,
+def _corrected_text(dep: Launch, cmd: ParsedCommand | None, pred: _Prediction, target: Target | None,
                     model: ModelSpec, trust_fix: bool) -> str | None:
     """The command with every fix applied, when something needs fixing and the result passes the check."""
     needs = any(it.severity == "error" for it in pred.findings) or trust_fix
@@ -281,7 +281,7 @@ def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Predictio
         from planner.serve import serve_command
 
         try:
-            plan = fixed.memory_plan(target.gpu, target.release)
+            plan = plan_memory(fixed.resolve(target.gpu, target.release))
         except PlannerError:
             return None
         if not plan.fits or fixed.num_gpus > target.max_gpus:
@@ -293,7 +293,7 @@ def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Predictio
     if trust_fix:
         new = new.with_flag("trust-remote-code", "true")
     new = _fix_flags(new, target.vllm_version)
-    check = _plan_findings(new.deployment(), model, target, target.release, env)
+    check = _plan_findings(Launch.from_serve_command(new), model, target, target.release, env)
     if any(it.severity == "error" for it in check.findings):
         return None
     return new.render()
@@ -332,7 +332,7 @@ def _flag_findings(cmd: ParsedCommand, release: VllmRelease, corrected: str | No
 
 def version_findings(model: ModelSpec, release: VllmRelease) -> list[Finding]:
     """Does this vLLM release know the model's architecture (and still have it)?"""
-    return predict(Deployment(model.name), None, release)
+    return predict(Launch(model.name), None, release)
 
 
 def describe(target: Target) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from diagnostics.deployment import Deployment
 from diagnostics.findings import Finding
 from diagnostics.probe import Snapshot
 from diagnostics.signatures import finding
+from planner.launch import Launch
+from planner.memory import plan_memory
 from planner.release import VllmRelease
 
 
@@ -29,7 +30,7 @@ class SourceResult:
     extra: tuple[tuple[str, Any], ...] = field(default=())
 
 
-def _on_snapshot(snap: Snapshot, dep: Deployment | None, release: VllmRelease, where: str,
+def _on_snapshot(snap: Snapshot, dep: Launch | None, release: VllmRelease, where: str,
                  num_gpus: int | None = None, cmd: Any = None) -> list[Finding]:
     """Health of the snapshot's GPUs and, with a plan, the prediction of that plan on them."""
     from diagnostics.health import check_health, gpu_spec_from_snapshot, usable_gpus
@@ -54,7 +55,7 @@ def _on_snapshot(snap: Snapshot, dep: Deployment | None, release: VllmRelease, w
     return out
 
 
-def this_machine(dep: Deployment | None, release: VllmRelease, *, probe: Callable[[], Snapshot],
+def this_machine(dep: Launch | None, release: VllmRelease, *, probe: Callable[[], Snapshot],
                  num_gpus: int | None = None) -> SourceResult:
     """NVML probe of this host: GPU health, installed versions, and the plan (if any) on these GPUs."""
     from diagnostics.environment import check_environment, read_environment
@@ -62,12 +63,12 @@ def this_machine(dep: Deployment | None, release: VllmRelease, *, probe: Callabl
     snap = probe()
     env = read_environment(driver=snap.driver_version, cuda=snap.cuda_driver_version)
     found = _on_snapshot(snap, dep, release, "this machine", num_gpus)
-    model = _model_or_none(dep.model) if dep else None
+    model = _model_or_none(dep.model_name) if dep else None
     found += check_environment(env, model)
     return SourceResult(tuple(found), snap, (), (("environment", env.to_dict()),))
 
 
-def snapshot_file(path: str, dep: Deployment | None, release: VllmRelease) -> SourceResult:
+def snapshot_file(path: str, dep: Launch | None, release: VllmRelease) -> SourceResult:
     """A snapshot saved on another machine (``diagnose --save-snapshot``), judged offline."""
     from diagnostics.probe import SnapshotError
     from planner.errors import InvalidInputError
@@ -126,7 +127,7 @@ def _figure_lines(scan: Any, checks: tuple[Any, ...]) -> list[str]:
     return lines
 
 
-def target_machine(dep: Deployment, gpu: str, num_gpus: int | None, release: VllmRelease, *,
+def target_machine(dep: Launch, gpu: str, num_gpus: int | None, release: VllmRelease, *,
                    layout_given: bool = True) -> SourceResult:
     """A machine described by flags (--gpu, --num-gpus, --vllm-version), not this one."""
     from diagnostics.predict import Target, corrected_deployment, predict
@@ -144,28 +145,28 @@ def target_machine(dep: Deployment, gpu: str, num_gpus: int | None, release: Vll
 
             dep = chosen
             length = f", --max-model-len {dep.max_model_len} (the longest that fits)" if dep.max_model_len else ""
-            header.append(f"layout: the planner's for {dep.model} on {spec.key}: TP {dep.tp} x PP {dep.pp} "
+            header.append(f"layout: the planner's for {dep.model_name} on {spec.key}: TP {dep.tp} x PP {dep.pp} "
                           f"x DP {dep.dp}{' + EP' if dep.ep else ''}{length}")
             if not target.count_known:
                 target = replace(target, num_gpus=dep.num_gpus)
-            plan = dep.memory_plan(spec, release)
+            plan = plan_memory(dep.resolve(spec, release))
             header.append("command: " + serve_command(dep.spec(), spec, plan).shell())
-    header.insert(0, f"{dep.model} on {target.num_gpus} x {spec.display_name}, vLLM {release.label}")
+    header.insert(0, f"{dep.model_name} on {target.num_gpus} x {spec.display_name}, vLLM {release.label}")
     return SourceResult(tuple(predict(dep, target, release)), None, tuple(header))
 
 
 def command(argv: list[str], release: VllmRelease, *, gpu: str | None, num_gpus: int | None,
             probe: Callable[[], Snapshot]) -> SourceResult:
     """Pre-flight of a `vllm serve` (or docker run) command on a target (--gpu) or on this machine."""
-    from diagnostics.command import parse_command
     from diagnostics.environment import check_environment, read_environment
     from diagnostics.predict import Target, predict
     from planner.catalog import load_gpu
     from planner.release import release as resolve
+    from planner.servecmd import parse_command
 
     cmd = parse_command(argv, release.version)
     rel = resolve(cmd.image_version) if cmd.image_version else release
-    dep = cmd.deployment()
+    dep = Launch.from_serve_command(cmd)
     header = [f"pre-flight of: {cmd.render()} (vLLM {rel.label})"]
     if gpu:
         spec = load_gpu(gpu)

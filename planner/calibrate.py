@@ -30,6 +30,7 @@ from typing import Any
 
 from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import PlannerError
+from planner.launch import ResolvedLaunch
 from planner.memory import MemoryPlan, plan_memory
 from planner.overhead import (
     OverheadFit,
@@ -90,18 +91,22 @@ def resolve(log: dict[str, Any]) -> LogCase:
     return LogCase(log, model, plan, release(str(log["vllm_version"])))
 
 
+def case_launch(case: LogCase) -> ResolvedLaunch:
+    """The launch a corpus entry states (data/calibration/vllm_logs.toml), every input as the log ran it."""
+    lg = case.log
+    return ResolvedLaunch(
+        model=case.model, gpu=load_gpu(str(lg["gpu"])),
+        quant=load_quant(str(lg["quant"])) if lg.get("quant") else native_quant(case.model), plan=case.plan,
+        release=case.release, kv_cache_dtype=str(lg.get("kv_cache_dtype", "auto")),
+        max_model_len=int(lg["max_model_len"]), gpu_memory_utilization=float(lg["gpu_memory_utilization"]),
+        max_num_batched_tokens=case.tokens, max_num_seqs=case.seqs, enforce_eager=bool(lg.get("enforce_eager", False)))
+
+
 def predict(case: LogCase, fit: OverheadFit | None = None, *, stated_weights: bool = False) -> MemoryPlan:
     """The plan for the log's deployment, from its stated inputs (weights from the log if asked)."""
     lg = case.log
-    quant = load_quant(str(lg["quant"])) if lg.get("quant") else native_quant(case.model)
     weights = round(float(lg["model_loading_gib"]) * GIB) if stated_weights and "model_loading_gib" in lg else None
-    return plan_memory(
-        case.model, load_gpu(str(lg["gpu"])), quant, case.plan,
-        max_model_len=int(lg["max_model_len"]), kv_cache_dtype=str(lg.get("kv_cache_dtype", "auto")),
-        gpu_memory_utilization=float(lg["gpu_memory_utilization"]), vllm_version=case.release,
-        max_num_batched_tokens=case.tokens, max_num_seqs=case.seqs,
-        enforce_eager=bool(lg.get("enforce_eager", False)), weights_bytes_override=weights, fit=fit,
-    )
+    return plan_memory(case_launch(case), weights_bytes_override=weights, fit=fit)
 
 
 # ----------------------------------------------------------------------------------------- the fit
@@ -354,15 +359,7 @@ def _same_settings(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _predict_with(case: LogCase, cal: Any, fit: OverheadFit) -> MemoryPlan:
-    lg = case.log
-    quant = load_quant(str(lg["quant"])) if lg.get("quant") else native_quant(case.model)
-    return plan_memory(
-        case.model, load_gpu(str(lg["gpu"])), quant, case.plan, max_model_len=int(lg["max_model_len"]),
-        kv_cache_dtype=str(lg.get("kv_cache_dtype", "auto")),
-        gpu_memory_utilization=float(lg["gpu_memory_utilization"]),
-        vllm_version=case.release, max_num_batched_tokens=case.tokens, max_num_seqs=case.seqs,
-        enforce_eager=bool(lg.get("enforce_eager", False)), fit=fit, calibration=cal,
-    )
+    return plan_memory(case_launch(case), fit=fit, calibration=cal)
 
 
 # ----------------------------------------------------------------------------------------- output

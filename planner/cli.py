@@ -78,44 +78,32 @@ def _defaults() -> tuple[str, str]:
 
 def _add_size(sub: Any) -> None:
     version, util = _defaults()
+    from planner.launch import launch_parent
+
+    helps = {
+        "model": "catalog model (planner catalog), its HF id, or path to an HF config.json "
+                 f"(default: {DEFAULT_MODEL}; with --from-log: the log's)",
+        "gpu": f"GPU type (planner catalog lists them; default: {DEFAULT_GPU}; with --from-log: the log's)",
+        "ctx": "tokens per request (max_model_len; --max-model-len is the same flag): 196608, 128k (=128,000), "
+               "128K (=131,072), 1M (default: the model's maximum)",
+        "quant": QUANT_HELP,
+        "tp": "tensor-parallel size (default: try 1, 2, 4, 8)",
+        "pp": "pipeline-parallel size (default: 1; 2 and 4 are tried when no single stage fits)",
+        "ep": "expert parallelism, vLLM's --enable-expert-parallel (default: try with and without for MoE models)",
+        "num_gpus": "only layouts using exactly N GPUs (default: any number)",
+        "gpu_memory_utilization": f"fraction of each GPU's memory vLLM may use, in (0, 1] (default: {util}, "
+                                  f"vLLM {version}'s)",
+        "vllm_version": f"vLLM release whose defaults and rules apply (default: {version})",
+    }
     p = sub.add_parser("size", help="will it fit, on how many GPUs (memory per GPU as vLLM reports it)",
+                       parents=[launch_parent(helps)],
                        description="Every layout of a model on a GPU type, in the numbers vLLM prints at startup, "
                                    "and the smallest that fits with its vllm serve command.")
-    p.add_argument("--model", metavar="NAME|PATH",
-                   help="catalog model (planner catalog), its HF id, or path to an HF config.json "
-                        f"(default: {DEFAULT_MODEL}; with --from-log: the log's)")
-    p.add_argument("--gpu", metavar="GPU",
-                   help=f"GPU type (planner catalog lists them; default: {DEFAULT_GPU}; with --from-log: the log's)")
-    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
-                   help="tokens per request (max_model_len): 196608, 128k (=128,000), 128K (=131,072), 1M "
-                        "(default: the model's maximum)")
-    p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
-    p.add_argument("--kv-cache-dtype", metavar="DTYPE",
-                   help="KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto, the model's dtype)")
-    p.add_argument("--tp", type=_pos("--tp"), metavar="N", help="tensor-parallel size (default: try 1, 2, 4, 8)")
-    p.add_argument("--pp", type=_pos("--pp"), metavar="N",
-                   help="pipeline-parallel size (default: 1; 2 and 4 are tried when no single stage fits)")
-    p.add_argument("--dp", type=_pos("--dp"), metavar="N", help="data-parallel replicas (default: 1)")
-    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
-                   help="expert parallelism, vLLM's --enable-expert-parallel (default: try with and without "
-                        "for MoE models)")
-    p.add_argument("--num-gpus", type=_pos("--num-gpus"), metavar="N",
-                   help="only layouts using exactly N GPUs (default: any number)")
     p.add_argument("--nodes", type=_pos("--nodes"), metavar="N",
                    help="nodes of the cluster, with --gpus-per-node (default: 1)")
     p.add_argument("--gpus-per-node", type=_pos("--gpus-per-node"), metavar="N",
                    help="GPUs per node: layouts fill nodes x GPUs with TP kept inside a node, and each node's "
                         "command is printed (default: one node of any size)")
-    p.add_argument("--gpu-memory-utilization", type=_typed(_frac, "fraction"), metavar="F",
-                   help=f"fraction of each GPU's memory vLLM may use, in (0, 1] (default: {util}, vLLM {version}'s)")
-    p.add_argument("--max-num-seqs", type=_pos("--max-num-seqs"), metavar="N",
-                   help="requests per batch, sizes the sampler warm-up (default: vLLM's for this GPU)")
-    p.add_argument("--max-num-batched-tokens", type=_pos("--max-num-batched-tokens"), metavar="N",
-                   help="tokens per scheduler step, sizes the profile run (default: vLLM's for this GPU)")
-    p.add_argument("--vllm-version", type=_typed(_version, "version"), metavar="X.Y.Z",
-                   help=f"vLLM release whose defaults and rules apply (default: {version})")
-    p.add_argument("--enforce-eager", action="store_true", default=None,
-                   help="plan for vLLM's --enforce-eager: no CUDA graphs (default: graphs on)")
     p.add_argument("--from-log", metavar="FILE",
                    help="a vLLM startup log of this deployment (plain or .gz; - for stdin): learn its real overhead "
                         "and re-plan other --ctx / --gpu-memory-utilization / --max-num-seqs / --kv-cache-dtype "
@@ -128,6 +116,8 @@ def _add_size(sub: Any) -> None:
 
 
 def _cmd_size(args: argparse.Namespace) -> int:
+    from planner.launch import launch_from_namespace
+    from planner.layouts import Search
     from planner.render import size_text, to_json
     from planner.size import size, size_from_log
 
@@ -140,14 +130,9 @@ def _cmd_size(args: argparse.Namespace) -> int:
             vllm_version=args.vllm_version, enforce_eager=args.enforce_eager,
         )
     else:
-        result = size(
-            args.model or DEFAULT_MODEL, args.gpu or DEFAULT_GPU, ctx=args.ctx, quant=args.quant,
-            kv_cache_dtype=args.kv_cache_dtype or "auto", tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
-            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
-            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
-            vllm_version=args.vllm_version, enforce_eager=bool(args.enforce_eager), nodes=args.nodes,
-            gpus_per_node=args.gpus_per_node,
-        )
+        launch = launch_from_namespace(args, model=args.model or DEFAULT_MODEL, gpu=args.gpu or DEFAULT_GPU)
+        search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus)
+        result = size(launch, search)
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else size_text(result))
     if args.plot:
         from planner.plot import plot_size
@@ -370,8 +355,9 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
                    help=f"catalog model or path to an HF config.json (default: {DEFAULT_MODEL})")
     p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
-    p.add_argument("--ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
-                   help="max_model_len of the deployment, e.g. 128K (default: the model's maximum)")
+    p.add_argument("--ctx", "--max-model-len", dest="ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
+                   help="max_model_len of the deployment, e.g. 128K; --max-model-len is the same flag "
+                        "(default: the model's maximum)")
     p.add_argument("--isl", type=_pos("--isl"), default=2048, metavar="TOKENS",
                    help="input tokens per request (default: 2048)")
     p.add_argument("--osl", type=_pos("--osl"), default=512, metavar="TOKENS",
@@ -445,7 +431,7 @@ class _WithParents:
         self.sub, self.parents = sub, parents
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
-        return self.sub.add_parser(name, parents=self.parents, **kwargs)
+        return self.sub.add_parser(name, parents=[*self.parents, *kwargs.pop("parents", [])], **kwargs)
 
 
 def _run(argv: list[str]) -> int:

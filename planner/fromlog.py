@@ -13,126 +13,73 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from planner.catalog import gpu_names, load_gpu, load_model, load_quant
+from planner.catalog import gpu_names
 from planner.errors import InvalidInputError
+from planner.launch import Launch, ResolvedLaunch, unstated_settings
 from planner.memory import Calibration, MemoryPlan
 from planner.overhead import OverheadFit, load_fit, overhead_terms
-from planner.release import VllmRelease, release
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.release import VllmRelease
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
 from planner.vllmlog import StartupFigures, read_startup_log
-from planner.weights import native_quant
 
 if TYPE_CHECKING:
     from planner.calibrate import LogCase
 
-#: How close a printed CUDA total must be to a catalog GPU's to identify it (GiB): vLLM prints two
-#: decimals, and drivers move the total by a few MiB (vllm-memory.md section 1.2).
-GPU_MATCH_GIB = 0.06
-
-
-#: Settings whose vLLM default (1 / off) is what an unstated value means.
-LAYOUT_KEYS = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "enable_expert_parallel")
-
-
 @dataclass(frozen=True)
 class LogDeployment:
-    """What a startup log says about its launch, resolved against the catalog."""
+    """What a startup log says about its launch (planner.launch.Launch.from_startup_log), resolved."""
 
     figures: StartupFigures
-    model: ModelSpec
-    gpu: GpuSpec
-    quant: QuantScheme
-    plan: ParallelPlan
-    release: VllmRelease
-    max_model_len: int
-    gpu_memory_utilization: float
-    kv_cache_dtype: str
-    max_num_batched_tokens: int
-    max_num_seqs: int
-    enforce_eager: bool
+    launch: ResolvedLaunch
     #: Settings the log does not state and were taken from the release's defaults.
     assumed: tuple[str, ...]
 
+    # The launch's parts, by the names the log comparison prints.
+    @property
+    def model(self) -> ModelSpec:
+        return self.launch.model
+
+    @property
+    def gpu(self) -> GpuSpec:
+        return self.launch.gpu
+
+    @property
+    def plan(self) -> ParallelPlan:
+        return self.launch.plan
+
+    @property
+    def release(self) -> VllmRelease:
+        return self.launch.release
+
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model.name, "gpu": self.gpu.key, "quant": self.quant.name, "tp": self.plan.tp,
-                "pp": self.plan.pp, "dp": self.plan.dp, "ep": self.plan.ep, "vllm_version": self.release.label,
-                "max_model_len": self.max_model_len, "gpu_memory_utilization": self.gpu_memory_utilization,
-                "kv_cache_dtype": self.kv_cache_dtype, "max_num_batched_tokens": self.max_num_batched_tokens,
-                "max_num_seqs": self.max_num_seqs, "enforce_eager": self.enforce_eager,
+        lc = self.launch
+        return {"model": lc.model.name, "gpu": lc.gpu.key, "quant": lc.quant.name, "tp": lc.plan.tp,
+                "pp": lc.plan.pp, "dp": lc.plan.dp, "ep": lc.plan.ep, "vllm_version": lc.release.label,
+                "max_model_len": lc.max_model_len, "gpu_memory_utilization": lc.gpu_memory_utilization,
+                "kv_cache_dtype": lc.kv_cache_dtype, "max_num_batched_tokens": lc.max_num_batched_tokens,
+                "max_num_seqs": lc.max_num_seqs, "enforce_eager": lc.enforce_eager,
                 "assumed": list(self.assumed), "figures": self.figures.to_dict()}
-
-
-def gpu_from_total(total_gib: float) -> GpuSpec | None:
-    """The catalog GPU whose CUDA-visible total matches a printed total, when exactly one does."""
-    found = [load_gpu(k) for k in gpu_names()
-             if abs(load_gpu(k).cuda_total_bytes / GIB - total_gib) <= GPU_MATCH_GIB]
-    return found[0] if len(found) == 1 else None
-
-
-def _bool(text: str | None) -> bool:
-    return str(text).strip().lower() in ("true", "1", "yes")
 
 
 def deployment_from_figures(figures: StartupFigures, *, model: str | None = None, gpu: str | None = None,
                             source: str = "the log") -> LogDeployment:
-    """Resolve a log's launch: model and GPU from the log (or the arguments), settings as printed."""
+    """Resolve a log's launch for calibration: it must print the memory figures, the GPU and the version."""
     if not figures.has_memory_figures:
         raise InvalidInputError(f"{source} has no 'Available KV cache memory' line; give a vLLM startup log "
                                 "that reached the KV cache allocation (INFO level or more)")
     if figures.model_loading_gib is None:
         raise InvalidInputError(f"{source} has no 'Model loading took' line; the overhead cannot be separated "
                                 "from the weights")
-    name = model or figures.setting("model")
-    if not name:
-        raise InvalidInputError(f"{source} does not say which model it ran; pass --model")
-    spec = load_model(name)
-    if gpu:
-        gpu_spec = load_gpu(gpu)
-    elif figures.gpu_total_gib is not None:
-        found = gpu_from_total(figures.gpu_total_gib)
-        if found is None:
+    launch = Launch.from_startup_log(figures, model=model, gpu=gpu, source=source)
+    if launch.gpu is None:
+        if figures.gpu_total_gib is not None:
             raise InvalidInputError(f"{source} prints a GPU total of {figures.gpu_total_gib} GiB, which matches no "
                                     f"single catalog GPU; pass --gpu (known: {', '.join(gpu_names())})")
-        gpu_spec = found
-    else:
         raise InvalidInputError(f"{source} does not print the GPU's memory total; pass --gpu")
-    version = figures.vllm_version or figures.setting("version")
-    if not version:
+    if launch.vllm_version is None:
         raise InvalidInputError(f"{source} does not print the vLLM version; pass --vllm-version")
-    rel = release(version)
-    assumed: list[str] = []
-
-    def setting(key: str, default: Any, cast: Any) -> Any:
-        text = figures.setting(key)
-        if text is None:
-            if key not in LAYOUT_KEYS:  # an unstated layout is vLLM's (1, no EP): nothing to flag
-                assumed.append(key)
-            return default
-        try:
-            return cast(text)
-        except ValueError:
-            raise InvalidInputError(f"{source}: {key}={text!r} is not a valid value") from None
-
-    defaults = rel.batch_defaults(gpu_spec)
-    plan = ParallelPlan(tp=setting("tensor_parallel_size", 1, int), pp=setting("pipeline_parallel_size", 1, int),
-                        dp=setting("data_parallel_size", 1, int), ep=setting("enable_expert_parallel", False, _bool))
-    quant_name = figures.setting("quantization")
-    quant = native_quant(spec)
-    if quant_name and quant_name not in ("None", "compressed-tensors") and spec.quant is None:
-        quant = load_quant(quant_name)  # e.g. --quantization fp8 on a BF16 checkpoint
-    mnbt = figures.default_max_num_batched_tokens or setting("max_num_batched_tokens",
-                                                             defaults.max_num_batched_tokens, int)
-    mns = figures.default_max_num_seqs or setting("max_num_seqs", defaults.max_num_seqs, int)
-    util = figures.v0_gpu_memory_utilization or setting("gpu_memory_utilization",
-                                                        rel.default_gpu_memory_utilization, float)
-    return LogDeployment(
-        figures=figures, model=spec, gpu=gpu_spec, quant=quant, plan=plan, release=rel,
-        max_model_len=setting("max_model_len", spec.max_position_embeddings, int),
-        gpu_memory_utilization=util, kv_cache_dtype=setting("kv_cache_dtype", "auto", str),
-        max_num_batched_tokens=mnbt, max_num_seqs=mns, enforce_eager=setting("enforce_eager", False, _bool),
-        assumed=tuple(assumed),
-    )
+    return LogDeployment(figures, launch.resolve(), unstated_settings(figures))
 
 
 def calibration_of(dep: LogDeployment, *, source: str, fit: OverheadFit | None = None) -> Calibration:
@@ -143,11 +90,12 @@ def calibration_of(dep: LogDeployment, *, source: str, fit: OverheadFit | None =
     if f.requested_gib is not None:
         requested = round(f.requested_gib * GIB)
     else:
-        requested = math.ceil(total * dep.gpu_memory_utilization)
+        requested = math.ceil(total * dep.launch.gpu_memory_utilization)
     weights = round(float(f.model_loading_gib or 0.0) * GIB)
-    terms = overhead_terms(dep.model, dep.gpu, dep.plan, dep.release, max_num_batched_tokens=dep.max_num_batched_tokens,
-                           max_num_seqs=dep.max_num_seqs, enforce_eager=dep.enforce_eager,
-                           last_stage=dep.plan.pp == 1, fit=fit)
+    lc = dep.launch
+    terms = overhead_terms(lc.model, lc.gpu, lc.plan, lc.release, max_num_batched_tokens=lc.max_num_batched_tokens,
+                           max_num_seqs=lc.max_num_seqs, enforce_eager=lc.enforce_eager,
+                           last_stage=lc.plan.pp == 1, fit=fit)
     graphs = 0
     if terms.cudagraph_charged:
         printed = f.cudagraph_profiled_gib
@@ -178,11 +126,10 @@ def calibration_from_case(case: LogCase, fit: OverheadFit | None = None) -> Cali
         gpu_total_gib=lg.get("gpu_total_gib"), requested_gib=lg.get("requested_gib"),
         cudagraph_profiled_gib=lg.get("cudagraph_profiled_gib"), vllm_version=case.release.label,
     )
-    gpu = load_gpu(str(lg["gpu"]))
-    quant = load_quant(str(lg["quant"])) if lg.get("quant") else native_quant(case.model)
-    dep = LogDeployment(figures, case.model, gpu, quant, case.plan, case.release, int(lg["max_model_len"]),
-                        float(lg["gpu_memory_utilization"]), str(lg.get("kv_cache_dtype", "auto")), case.tokens,
-                        case.seqs, bool(lg.get("enforce_eager", False)), ())
+    from planner.calibrate import case_launch
+
+    launch = case_launch(case)
+    dep = LogDeployment(figures, launch, ())
     return calibration_of(dep, source=str(lg["id"]), fit=fit)
 
 
@@ -199,11 +146,12 @@ class LogComparison:
 
     def lines(self) -> list[str]:
         f, m, d = self.deployment.figures, self.modelled, self.deployment
+        lc = d.launch
         rows = [
             f"Learned from {self.source}: {d.model.name} on {d.plan.num_gpus} x {d.gpu.key} ({m.layout}), "
-            f"vLLM {d.release.label}, max_model_len {d.max_model_len:,}, gpu_memory_utilization "
-            f"{d.gpu_memory_utilization}, max_num_seqs {d.max_num_seqs}, max_num_batched_tokens "
-            f"{d.max_num_batched_tokens}" + (f" (assumed: {', '.join(d.assumed)})" if d.assumed else ""),
+            f"vLLM {d.release.label}, max_model_len {lc.max_model_len:,}, gpu_memory_utilization "
+            f"{lc.gpu_memory_utilization}, max_num_seqs {lc.max_num_seqs}, max_num_batched_tokens "
+            f"{lc.max_num_batched_tokens}" + (f" (assumed: {', '.join(d.assumed)})" if d.assumed else ""),
             f"  log:   Model loading took {f.model_loading_gib} GiB; Available KV cache memory: "
             f"{f.available_kv_gib} GiB" + (f"; GPU KV cache size: {f.kv_cache_tokens:,} tokens"
                                           if f.kv_cache_tokens is not None else ""),
@@ -230,8 +178,4 @@ class LogComparison:
 def compare_with_model(dep: LogDeployment, cal: Calibration, fit: OverheadFit | None = None) -> LogComparison:
     from planner.memory import plan_memory
 
-    modelled = plan_memory(dep.model, dep.gpu, dep.quant, dep.plan, max_model_len=dep.max_model_len,
-                           kv_cache_dtype=dep.kv_cache_dtype, gpu_memory_utilization=dep.gpu_memory_utilization,
-                           vllm_version=dep.release, max_num_batched_tokens=dep.max_num_batched_tokens,
-                           max_num_seqs=dep.max_num_seqs, enforce_eager=dep.enforce_eager, fit=fit)
-    return LogComparison(cal.source, dep, cal, modelled)
+    return LogComparison(cal.source, dep, cal, plan_memory(dep.launch, fit=fit))

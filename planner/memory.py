@@ -20,11 +20,11 @@ from typing import Any
 from planner import problems as pr
 from planner.catalog import kv_cache_dtypes
 from planner.errors import InvalidInputError
+from planner.launch import Launch, ResolvedLaunch
 from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
-from planner.release import VllmRelease, release
-from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.release import VllmRelease
+from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
-from planner.versions import Version
 from planner.weights import WeightsBreakdown, pp_stage_layers, weights_of_stage
 
 
@@ -184,20 +184,8 @@ class StagePlan:
 class MemoryPlan:
     """One layout's memory per GPU, in the numbers vLLM prints at startup."""
 
-    model: str
-    gpu: str
-    quant: str
-    kv_cache_dtype: str
-    tp: int
-    pp: int
-    dp: int
-    ep: bool
-    max_model_len: int
-    gpu_memory_utilization: float
-    vllm_version: str
-    max_num_batched_tokens: int
-    max_num_seqs: int
-    enforce_eager: bool
+    #: The launch this plan sizes, every default resolved (its settings are not copied here).
+    launch: ResolvedLaunch
     #: ``ceil(cuda_total * gpu_memory_utilization)``.
     requested_bytes: int
     #: Weights of the heaviest rank ("Model loading took"; with PP, the largest stage).
@@ -233,6 +221,62 @@ class MemoryPlan:
     max_concurrency_range: tuple[float, float] = (0.0, 0.0)
     #: Where the overhead came from: "model" (fitted terms) or the log it was learned from.
     overhead_source: str = "model"
+
+    @property
+    def model(self) -> str:
+        return self.launch.model.name
+
+    @property
+    def gpu(self) -> str:
+        return self.launch.gpu.key
+
+    @property
+    def quant(self) -> str:
+        return self.launch.quant.name
+
+    @property
+    def kv_cache_dtype(self) -> str:
+        return self.launch.kv_cache_dtype
+
+    @property
+    def tp(self) -> int:
+        return self.launch.plan.tp
+
+    @property
+    def pp(self) -> int:
+        return self.launch.plan.pp
+
+    @property
+    def dp(self) -> int:
+        return self.launch.plan.dp
+
+    @property
+    def ep(self) -> bool:
+        return self.launch.plan.ep
+
+    @property
+    def max_model_len(self) -> int:
+        return self.launch.max_model_len
+
+    @property
+    def gpu_memory_utilization(self) -> float:
+        return self.launch.gpu_memory_utilization
+
+    @property
+    def vllm_version(self) -> str:
+        return self.launch.release.label
+
+    @property
+    def max_num_batched_tokens(self) -> int:
+        return self.launch.max_num_batched_tokens
+
+    @property
+    def max_num_seqs(self) -> int:
+        return self.launch.max_num_seqs
+
+    @property
+    def enforce_eager(self) -> bool:
+        return self.launch.enforce_eager
 
     @property
     def kv_bounds_bytes(self) -> tuple[int, int]:
@@ -376,41 +420,24 @@ class Calibration:
 
 
 def plan_memory(
-    model: ModelSpec,
-    gpu: GpuSpec,
-    quant: QuantScheme,
-    plan: ParallelPlan,
+    launch: Launch | ResolvedLaunch,
     *,
-    max_model_len: int | None = None,
-    kv_cache_dtype: str = "auto",
-    gpu_memory_utilization: float | None = None,
-    vllm_version: Version | VllmRelease | None = None,
-    max_num_batched_tokens: int | None = None,
-    max_num_seqs: int | None = None,
-    enforce_eager: bool = False,
     weights_bytes_override: int | None = None,
     fit: OverheadFit | None = None,
     calibration: Calibration | None = None,
 ) -> MemoryPlan:
-    """Size one layout on one GPU type the way vLLM will at startup.
+    """Size one launch (one layout on one GPU type) the way vLLM will at startup.
 
-    ``max_model_len`` defaults to the model's max_position_embeddings, the utilization and batch
-    budgets to the vLLM release's defaults for this GPU.  ``vllm_version`` is a resolved
-    :class:`VllmRelease` (or a version triple, resolved here once).  ``weights_bytes_override``
-    replaces the computed weights (to replay a log that states them); ``calibration`` adds what a real
-    log of this deployment measured beyond the model.
+    ``launch`` is resolved here when it is not yet (its GPU must be named): max_model_len defaults to
+    the model's max_position_embeddings, utilization and batch budgets to the release's defaults for
+    this GPU.  ``weights_bytes_override`` replaces the computed weights (to replay a log that states
+    them); ``calibration`` adds what a real log of this deployment measured beyond the model.
     """
-    rel = vllm_version if isinstance(vllm_version, VllmRelease) else release(vllm_version)
-    util = gpu_memory_utilization if gpu_memory_utilization is not None else rel.default_gpu_memory_utilization
-    if not 0 < util <= 1:
-        raise InvalidInputError(f"gpu_memory_utilization must be in (0, 1], got {util}")
-    mml = max_model_len if max_model_len is not None else model.max_position_embeddings
-    if mml < 1:
-        raise InvalidInputError(f"max_model_len must be >= 1, got {mml}")
-    defaults = rel.batch_defaults(gpu)
-    mnbt = max_num_batched_tokens or defaults.max_num_batched_tokens
-    mns = max_num_seqs or defaults.max_num_seqs
-    elem = kv_element_bytes(model, kv_cache_dtype)
+    lc = launch if isinstance(launch, ResolvedLaunch) else launch.resolve()
+    model, gpu, quant, plan, rel = lc.model, lc.gpu, lc.quant, lc.plan, lc.release
+    util, mml = lc.gpu_memory_utilization, lc.max_model_len
+    mnbt, mns, enforce_eager = lc.max_num_batched_tokens, lc.max_num_seqs, lc.enforce_eager
+    elem = kv_element_bytes(model, lc.kv_cache_dtype)
     fit = fit or load_fit()
     if calibration is not None and calibration.plan != plan:
         calibration = None  # a log calibrates its own layout only
@@ -444,20 +471,7 @@ def plan_memory(
     num_blocks, tokens, concurrency = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
 
     base = MemoryPlan(
-        model=model.name,
-        gpu=gpu.key,
-        quant=quant.name,
-        kv_cache_dtype=kv_cache_dtype,
-        tp=plan.tp,
-        pp=plan.pp,
-        dp=plan.dp,
-        ep=plan.ep,
-        max_model_len=mml,
-        gpu_memory_utilization=util,
-        vllm_version=rel.label,
-        max_num_batched_tokens=mnbt,
-        max_num_seqs=mns,
-        enforce_eager=enforce_eager,
+        launch=lc,
         requested_bytes=req,
         weights_bytes=w_bytes,
         weights=weights,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planner.fromlog import LogComparison
 
-from planner.catalog import DEFAULT_MODEL, arch_facts, load_gpu, load_model, load_quant, models_supporting
+from planner.catalog import DEFAULT_GPU, arch_facts, load_model, models_supporting
 from planner.errors import InvalidInputError
+from planner.launch import Launch
+from planner.layouts import Search, candidate_layouts
 from planner.memory import (
     Calibration,
     MemoryPlan,
@@ -26,13 +28,9 @@ from planner.memory import (
 )
 from planner.problems import check_nodes
 from planner.serve import ServeCommand, serve_command
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan
-from planner.units import GIB, parse_tokens
-from planner.versions import Version, format_version
-from planner.weights import native_quant
-
-TP_SIZES = (1, 2, 4, 8)
-PP_SIZES = (2, 4)
+from planner.specs import ModelSpec
+from planner.units import GIB
+from planner.versions import format_version
 
 
 @dataclass(frozen=True)
@@ -110,42 +108,6 @@ class SizeResult:
         return size_html(self)
 
 
-def candidate_layouts(
-    model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None, ep: bool | None, num_gpus: int | None,
-    nodes: int = 1,
-) -> list[ParallelPlan]:
-    """Layouts to try: exactly the one asked for, or the sweep (TP x EP, then PP where needed).
-
-    Over several nodes the sweep also tries PP = nodes (vLLM's guide: TP = GPUs per node, PP = nodes).
-    """
-    if tp is not None:
-        return [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
-    eps = [False, True] if model.is_moe else [False]
-    if ep is not None:
-        eps = [ep]
-    layouts: list[ParallelPlan] = []
-    pps = [pp] if pp else sorted({1, *PP_SIZES, *([nodes] if nodes > 1 else [])})
-    for p in pps:
-        for t in TP_SIZES:
-            for e in eps:
-                d = dp or 1
-                if num_gpus is not None:
-                    if num_gpus % (t * p):
-                        continue
-                    d = num_gpus // (t * p)
-                    if dp is not None and d != dp:
-                        continue
-                if e and t * d == 1:
-                    continue  # EP over one rank is no EP
-                layouts.append(ParallelPlan(tp=t, pp=p, dp=d, ep=e))
-    if not layouts:
-        raise InvalidInputError(
-            f"no layout uses exactly {num_gpus} GPUs with TP in {TP_SIZES} and PP in (1, *{PP_SIZES}); "
-            "give --tp/--pp/--dp explicitly"
-        )
-    return layouts
-
-
 #: Shorter contexts are only suggested when they still leave this many tokens per request.
 MIN_SUGGESTED_CONTEXT = 8192
 
@@ -211,52 +173,26 @@ def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None)
     return n, gpus_per_node, num_gpus if num_gpus is not None else capacity
 
 
-def size(
-    model: str | ModelSpec = DEFAULT_MODEL,
-    gpu: str | GpuSpec = "b200",
-    *,
-    ctx: int | str | None = None,
-    quant: str | None = None,
-    kv_cache_dtype: str = "auto",
-    tp: int | None = None,
-    pp: int | None = None,
-    dp: int | None = None,
-    ep: bool | None = None,
-    num_gpus: int | None = None,
-    gpu_memory_utilization: float | None = None,
-    max_num_seqs: int | None = None,
-    max_num_batched_tokens: int | None = None,
-    vllm_version: Version | None = None,
-    enforce_eager: bool = False,
-    calibration: Calibration | None = None,
-    nodes: int | None = None,
-    gpus_per_node: int | None = None,
-) -> SizeResult:
-    """Size ``model`` on ``gpu`` for requests of ``ctx`` tokens (default: the model's maximum).
+def size(launch: Launch, search: Search | None = None, *, calibration: Calibration | None = None) -> SizeResult:
+    """Size ``launch`` (its model on its GPU, default b200) for requests of its max_model_len (default:
+    the model's maximum), over the layouts ``search`` tries (default: every layout).
 
     ``calibration`` (from :func:`planner.fromlog.calibration_from_log`) replaces the modelled overhead
-    with what a real log of this deployment measured; it holds for the log's own layout, which is then
-    the one planned unless a layout is given.
+    with what a real log of this deployment measured; it holds for the log's own layout.
 
-    With ``gpus_per_node`` (and ``nodes``), the layouts fill that cluster: the sweep uses all its
-    GPUs (or ``num_gpus`` of them), a layout whose TP group spans nodes carries the warning
+    With ``launch.gpus_per_node`` (and ``nodes``), the layouts fill that cluster: the sweep uses all its
+    GPUs (or ``search.num_gpus`` of them), a layout whose TP group spans nodes carries the warning
     ``tp-spans-nodes`` and ranks below those that keep TP inside a node, and the command gains
     what each node runs (planner.nodes).
     """
-    if calibration is not None and tp is None and pp is None and dp is None and num_gpus is None:
-        tp, pp, dp, ep = calibration.plan.tp, calibration.plan.pp, calibration.plan.dp, calibration.plan.ep
-    spec = load_model(model) if isinstance(model, str) else model
-    gpu_spec = load_gpu(gpu) if isinstance(gpu, str) else gpu
-    scheme = load_quant(quant) if quant else native_quant(spec)
-    if isinstance(ctx, str):
-        ctx = parse_tokens(ctx)  # the library takes what the CLI takes: "128K", "1M", "196608"
-    requested = ctx if ctx is not None else spec.max_position_embeddings
-    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-        raise InvalidInputError(f"ctx must be a token count >= 1 (an int, or a string such as '128K'), got {ctx!r}")
+    search = search or Search()
+    base = launch.resolve(gpu=launch.gpu if launch.gpu is not None else DEFAULT_GPU)
+    spec, gpu_spec = base.model, base.gpu
+    requested = base.max_model_len
     note = None
-    mml = requested
     if requested > spec.max_position_embeddings:
-        mml = spec.max_position_embeddings
+        base = replace(base, max_model_len=spec.max_position_embeddings)
+        kv_cache_dtype = base.kv_cache_dtype
         elem = kv_element_bytes(spec, kv_cache_dtype)
         others = tuple(n for n in models_supporting(requested) if n != spec.name)
         per_token = sum(kv_bytes_per_token_per_layer(spec, 1, elem) for k in spec.layer_kinds
@@ -269,8 +205,8 @@ def size(
             models_supporting=others,
             supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
-    n_nodes, per_node, num_gpus = _cluster(nodes, gpus_per_node, num_gpus)
-    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus, nodes=n_nodes)
+    n_nodes, per_node, num_gpus = _cluster(launch.nodes, launch.gpus_per_node, search.num_gpus)
+    layouts = candidate_layouts(spec, launch, replace(search, num_gpus=num_gpus))
     if per_node is not None:
         too_big = [lay for lay in layouts if lay.num_gpus > n_nodes * per_node]
         if too_big:
@@ -279,20 +215,14 @@ def size(
                 f"{n_nodes} node(s) x {per_node} = {n_nodes * per_node}")
     plans = []
     for layout in layouts:
-        plan = plan_memory(
-            spec, gpu_spec, scheme, layout,
-            max_model_len=mml, kv_cache_dtype=kv_cache_dtype,
-            gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
-            max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-            enforce_eager=enforce_eager, calibration=calibration,
-        )
+        plan = plan_memory(base.with_layout(layout), calibration=calibration)
         if per_node is not None:
             extra = tuple(Problem(*p) for p in check_nodes(layout, per_node))
             if extra:
-                plan = dataclasses.replace(plan, problems=plan.problems + extra)
+                plan = replace(plan, problems=plan.problems + extra)
         plans.append(plan)
     # Pipeline layouts are only offered when no single-stage layout fits (or PP was asked for).
-    if pp is None and tp is None and any(p.fits for p in plans if p.pp == 1):
+    if search.sweeps_layout and any(p.fits for p in plans if p.pp == 1):
         plans = [p for p in plans if p.pp == 1]
     fitting = sorted((p for p in plans if p.fits), key=_rank)
     recommended = fitting[0] if fitting else None
@@ -301,11 +231,7 @@ def size(
     notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
-    notes += cheaper_options(plans, recommended, replan=lambda p, **kw: plan_memory(
-        spec, gpu_spec, scheme, ParallelPlan(p.tp, p.pp, p.dp, p.ep), max_model_len=mml,
-        gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
-        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, enforce_eager=enforce_eager,
-        **kw))
+    notes += cheaper_options(plans, recommended, replan=lambda p, **kw: plan_memory(replace(p.launch, **kw)))
     return SizeResult(
         model=spec.name,
         gpu=gpu_spec.key,
@@ -320,24 +246,29 @@ def size(
     )
 
 
-def size_from_log(path: str, *, model: str | None = None, gpu: str | None = None, **overrides: Any) -> SizeResult:
+def size_from_log(path: str, *, model: str | None = None, gpu: str | None = None, num_gpus: int | None = None,
+                  **overrides: Any) -> SizeResult:
     """Re-plan a deployment from its own startup log: its settings by default, its measured overhead.
 
-    ``overrides`` are :func:`size`'s keywords (``ctx``, ``gpu_memory_utilization``, ``max_num_seqs``,
-    ``kv_cache_dtype``, ...); what is not given keeps the log's value.
+    ``overrides`` are :class:`~planner.launch.Launch` fields (``ctx`` for max_model_len,
+    ``gpu_memory_utilization``, ``max_num_seqs``, ``kv_cache_dtype``, ``tp`` ...); what is not given
+    keeps the log's value.  The log's own layout is planned unless a layout (or a GPU count) is given.
     """
-    from dataclasses import replace
-
     from planner.fromlog import calibration_from_log, compare_with_model
 
     dep, cal = calibration_from_log(path, model=model, gpu=gpu)
     given = {k: v for k, v in overrides.items() if v is not None}
-    settings: dict[str, Any] = {
-        "ctx": dep.max_model_len, "kv_cache_dtype": dep.kv_cache_dtype,
-        "gpu_memory_utilization": dep.gpu_memory_utilization, "max_num_seqs": dep.max_num_seqs,
-        "max_num_batched_tokens": dep.max_num_batched_tokens, "vllm_version": dep.release.version,
-        "enforce_eager": dep.enforce_eager, "quant": dep.quant.name,
-    }
-    settings.update(given)
-    result = size(dep.model, dep.gpu, calibration=cal, **settings)
+    own = dep.launch.unresolved()
+    if any(k in given for k in ("tp", "pp", "dp")) or num_gpus is not None:
+        search = Search.of(tp=given.get("tp"), pp=given.get("pp"), dp=given.get("dp"), ep=given.get("ep"),
+                           num_gpus=num_gpus)
+        own = replace(own, tp=1, pp=1, dp=1, ep=False)
+    else:
+        search = Search.exactly()
+        given = {k: v for k, v in given.items() if k != "ep"}  # the log's layout is planned whole
+    fields = {f.name: getattr(own, f.name) for f in dataclasses.fields(own)}
+    if "ctx" in given or "max_model_len" in given:
+        fields.pop("max_model_len")
+    launch = Launch.from_args(**{**fields, **given})
+    result = size(launch, search, calibration=cal)
     return replace(result, from_log=compare_with_model(dep, cal))

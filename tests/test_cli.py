@@ -347,9 +347,10 @@ def test_recommended_wraps_sensibly(capsys, monkeypatch):
     _, out, _ = run(capsys, "size", "--ctx", "1M", "--quant", "fp8")
     i = out.index("Recommended: TP2 on 2 x b200")
     block = out[i:].splitlines()
+    from planner.launch import Launch
     from planner.size import size
 
-    rec = size(ctx=1048576, quant="fp8")
+    rec = size(Launch(max_model_len=1048576, quant="fp8"))
     assert rec.recommended is not None
     assert block[1:5] == ["  " + line for line in rec.recommended.vllm_log_lines()]  # one startup line per line
     assert block[5].startswith("  How sure: available KV memory") and all(len(b) <= 80 for b in block)

@@ -27,9 +27,9 @@ from nvml_fixtures import busy_gpu, other_driver, recording, snapshot_of, write_
 
 from diagnostics import cluster as cl
 from diagnostics.cli import main
-from diagnostics.deployment import Deployment
 from diagnostics.environment import Environment
 from diagnostics.probe import SnapshotError
+from planner.launch import Launch
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "nvml"
@@ -111,7 +111,7 @@ def test_dead_timed_out_and_failed_nodes():
 
 
 def test_plan_on_the_cluster():
-    dep = Deployment("minimax-m2.5", tp=4, pp=2, vllm_version=(0, 16, 0))
+    dep = Launch("minimax-m2.5", tp=4, pp=2, vllm_version=(0, 16, 0))
     ok = cl.check_cluster(cluster(node("a" * 28, head=True), node("b" * 28)), dep)
     assert ids(ok) == []
     busy = snapshot_of(busy_gpu())
@@ -125,7 +125,7 @@ def test_plan_on_the_cluster():
     (count,) = [f for f in d.findings if f.id == "gpu-count-short"]
     assert "the target has 6 x h100" in count.evidence and "this cluster" in count.evidence  # Ray: 2 of 4
     spans = cl.check_cluster(cluster(node("a" * 28, head=True), node("b" * 28)),
-                             Deployment("minimax-m2.5", tp=8, vllm_version=(0, 16, 0), ep=True))
+                             Launch("minimax-m2.5", tp=8, vllm_version=(0, 16, 0), ep=True))
     assert "tp-spans-nodes" in ids(spans)
 
 

@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnostics.command import UnknownFlag, known_flags, parse_command, unknown_flags
+from diagnostics.command import UnknownFlag, known_flags, unknown_flags
 from planner.errors import InvalidInputError
+from planner.launch import Launch
+from planner.servecmd import parse_command
 
 
 def test_forms_are_normalized():
@@ -16,7 +18,7 @@ def test_forms_are_normalized():
     b = parse_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --enable_expert_parallel")
     c = parse_command("vllm serve MiniMaxAI/MiniMax-M2.5 --tensor_parallel_size=4 --enable-expert-parallel")
     assert a.flags == b.flags == c.flags
-    assert a.deployment().tp == 4 and a.deployment().ep
+    assert Launch.from_serve_command(a).tp == 4 and Launch.from_serve_command(a).ep
 
 
 def test_no_flag_env_and_docker():
@@ -28,10 +30,11 @@ def test_no_flag_env_and_docker():
     assert cmd.image_version == (0, 16, 0) and cmd.model == "MiniMaxAI/MiniMax-M2.5"
     assert dict(cmd.env)["VLLM_USE_FLASHINFER_MOE_FP8"] == "0"
     assert cmd.flag("enable-prefix-caching") == "false" and cmd.has("trust-remote-code")
-    dep = cmd.deployment()
+    dep = Launch.from_serve_command(cmd)
     assert (dep.tp, dep.max_model_len, dep.gpu_memory_utilization) == (4, 32768, 0.9)
     env_cmd = parse_command("CUDA_VISIBLE_DEVICES=0,1 SAFETENSORS_FAST_GPU=1 vllm serve m --max-model-len 128K")
-    assert dict(env_cmd.env)["SAFETENSORS_FAST_GPU"] == "1" and env_cmd.deployment().max_model_len == 131072
+    assert dict(env_cmd.env)["SAFETENSORS_FAST_GPU"] == "1"
+    assert Launch.from_serve_command(env_cmd).max_model_len == 131072
 
 
 def test_rocm_docker_options_are_not_the_image():
@@ -40,7 +43,7 @@ def test_rocm_docker_options_are_not_the_image():
                         "--security-opt seccomp=unconfined vllm/vllm-openai-rocm:v0.12.0 "
                         "--model deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8")
     assert cmd.image == "vllm/vllm-openai-rocm:v0.12.0" and cmd.image_version == (0, 12, 0)
-    assert cmd.deployment().tp == 8 and cmd.model == "deepseek-ai/DeepSeek-R1"
+    assert Launch.from_serve_command(cmd).tp == 8 and cmd.model == "deepseek-ai/DeepSeek-R1"
 
 
 def test_unknown_flag_from_packaged_list_with_did_you_mean():
@@ -107,4 +110,4 @@ def test_fuzz_parser(tokens):
     except InvalidInputError:
         return
     with contextlib.suppress(InvalidInputError):
-        cmd.deployment()
+        Launch.from_serve_command(cmd)

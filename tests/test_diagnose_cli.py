@@ -231,7 +231,8 @@ def test_debug_anywhere_and_one_error_prefix(capsys, monkeypatch):
     code, _, err = run(capsys, "--frobnicate")
     assert err.startswith("diagnose: error: unrecognized arguments: --frobnicate")
     code, _, err = run(capsys, "--gpu", "b200", "--model", "minimax-m2.5", "--tp", "0")
-    assert err == "diagnose: error: --tp must be >= 1, got 0\n"
+    # the shared launch flags (planner.launch.launch_parent) reject it at the boundary, as `planner size` does
+    assert err == "diagnose: error: argument --tp: --tp must be >= 1, got 0\n"
 
     def bug(argv):
         raise ZeroDivisionError("HF_TOKEN=" + SECRET)

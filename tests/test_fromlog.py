@@ -10,7 +10,8 @@ import pytest
 
 from planner.cli import main
 from planner.errors import InvalidInputError
-from planner.fromlog import calibration_from_log, gpu_from_total
+from planner.fromlog import calibration_from_log
+from planner.launch import gpu_from_total
 from planner.size import size_from_log
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
@@ -22,8 +23,8 @@ GIB = 2**30
 def test_reads_the_deployment_from_the_log():
     dep, cal = calibration_from_log(str(QWEN))
     assert (dep.model.name, dep.gpu.key, dep.release.label) == ("qwen3-8b", "h100", "0.19.0")
-    assert (dep.max_model_len, dep.gpu_memory_utilization) == (8192, 0.95)
-    assert (dep.max_num_batched_tokens, dep.max_num_seqs) == (8192, 1024)  # "Defaulting ... to" lines
+    assert (dep.launch.max_model_len, dep.launch.gpu_memory_utilization) == (8192, 0.95)
+    assert (dep.launch.max_num_batched_tokens, dep.launch.max_num_seqs) == (8192, 1024)  # "Defaulting ... to" lines
     assert cal.weights_bytes == round(15.27 * GIB)
     assert abs(cal.offset_bytes) < 0.2 * GIB  # the model already explains this launch
 

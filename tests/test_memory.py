@@ -3,6 +3,7 @@
 import pytest
 
 from planner.catalog import load_gpu, load_model
+from planner.launch import Launch
 from planner.memory import kv_bytes_per_token_per_layer, kv_capacity, kv_layout, plan_memory
 from planner.specs import ParallelPlan
 from planner.versions import parse_version
@@ -68,16 +69,18 @@ def test_llama_worked_example_from_reference():
 
 
 def test_cudagraphs_charged_from_021(m25, b200, fp8):
-    old = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.18.0"))
-    new = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.21.0"))
-    eager = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.21.0"),
-                        enforce_eager=True)
+    old = plan_memory(Launch(model=m25, gpu=b200, quant=fp8, vllm_version=parse_version("0.18.0"))
+                      .with_layout(ParallelPlan(tp=4)))
+    new = plan_memory(Launch(model=m25, gpu=b200, quant=fp8, vllm_version=parse_version("0.21.0"))
+                      .with_layout(ParallelPlan(tp=4)))
+    eager = plan_memory(Launch(model=m25, gpu=b200, quant=fp8, vllm_version=parse_version("0.21.0"), enforce_eager=True)
+                        .with_layout(ParallelPlan(tp=4)))
     assert old.cudagraph_bytes == 0 and new.cudagraph_bytes > 0 and eager.cudagraph_bytes == 0
     assert old.gpu_memory_utilization == 0.9 and new.gpu_memory_utilization == 0.92
 
 
 def test_plan_json_has_design_keys(m25, b200, fp8):
-    d = plan_memory(m25, b200, fp8, ParallelPlan(tp=4)).to_dict()
+    d = plan_memory(Launch(model=m25, gpu=b200, quant=fp8).with_layout(ParallelPlan(tp=4))).to_dict()
     for key in ("tp", "pp", "dp", "ep", "num_gpus", "quant", "kv_cache_dtype", "max_model_len",
                 "gpu_memory_utilization", "weights_gib_per_gpu", "overhead_gib_per_gpu",
                 "kv_cache_gib_per_gpu", "kv_bytes_per_token_per_gpu", "kv_cache_tokens",
@@ -87,13 +90,14 @@ def test_plan_json_has_design_keys(m25, b200, fp8):
 
 def test_utilization_applies_to_cuda_total(m25, fp8):
     h100 = load_gpu("h100")
-    p = plan_memory(m25, h100, fp8, ParallelPlan(tp=8, ep=True), gpu_memory_utilization=0.9)
+    p = plan_memory(Launch(model=m25, gpu=h100, quant=fp8, gpu_memory_utilization=0.9)
+                    .with_layout(ParallelPlan(tp=8, ep=True)))
     assert p.requested_bytes == -(-85_017_493_504 * 9 // 10)
 
 
 def test_fp8_kv_cache_doubles_tokens(m25, b200, fp8):
-    auto = plan_memory(m25, b200, fp8, ParallelPlan(tp=4))
-    f8 = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), kv_cache_dtype="fp8")
+    auto = plan_memory(Launch(model=m25, gpu=b200, quant=fp8).with_layout(ParallelPlan(tp=4)))
+    f8 = plan_memory(Launch(model=m25, gpu=b200, quant=fp8, kv_cache_dtype="fp8").with_layout(ParallelPlan(tp=4)))
     assert f8.kv_bytes_per_token * 2 == auto.kv_bytes_per_token
     assert f8.num_blocks == pytest.approx(2 * auto.num_blocks, abs=1)
 
@@ -103,7 +107,8 @@ def test_stages_are_sized_on_their_own(m25):
     the last the final norm and lm_head; the engine keeps the smallest KV capacity."""
     from planner.catalog import load_quant
 
-    plan = plan_memory(m25, load_gpu("h100"), load_quant("fp8"), ParallelPlan(tp=4, pp=4))
+    plan = plan_memory(Launch(model=m25, gpu=load_gpu("h100"), quant=load_quant("fp8"))
+                       .with_layout(ParallelPlan(tp=4, pp=4)))
     st = plan.stages
     assert [(s.stage, s.first_layer, s.num_layers) for s in st] == [(0, 0, 15), (1, 15, 16), (2, 31, 16), (3, 47, 15)]
     assert plan.weights_bytes == max(s.weights_bytes for s in st) == st[1].weights_bytes
@@ -111,6 +116,7 @@ def test_stages_are_sized_on_their_own(m25):
     assert st[0].kv_cache_bytes > st[1].kv_cache_bytes
     assert plan.num_blocks == min(s.num_blocks for s in st) and plan.kv_cache_tokens == st[1].kv_cache_tokens
     assert st[1].kv_bytes_per_token == 16 * 2 * 2 * 128 * 2 and st[0].kv_bytes_per_token == 15 * 2 * 2 * 128 * 2
-    one = plan_memory(m25, load_gpu("h100"), load_quant("fp8"), ParallelPlan(tp=8, ep=True))
+    one = plan_memory(Launch(model=m25, gpu=load_gpu("h100"), quant=load_quant("fp8"))
+                      .with_layout(ParallelPlan(tp=8, ep=True)))
     assert len(one.stages) == 1 and one.stages[0].num_blocks == one.num_blocks
     assert "stages" not in one.to_dict() and len(plan.to_dict()["stages"]) == 4

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from planner.errors import InvalidInputError
+from planner.launch import Launch
 from planner.plot import check_plot_path
 
 
@@ -59,7 +60,7 @@ def test_memory_plot_pixels(tmp_path):
     from planner.plot import KV_COLOR, OVERHEAD_COLOR, TOKENS_COLOR, USABLE_COLOR, WEIGHTS_COLOR, plot_size
     from planner.size import size
 
-    result = size("minimax-m2.5", "h200", ctx=131072, quant="fp8")
+    result = size(Launch.from_args(model="minimax-m2.5", gpu="h200", ctx=131072, quant="fp8"))
     img = mpimg.imread(plot_size(result, tmp_path / "memory.png"))
     for color in (WEIGHTS_COLOR, OVERHEAD_COLOR, KV_COLOR, TOKENS_COLOR):
         assert _count(img, color) > 500, color
@@ -73,7 +74,7 @@ def test_memory_plot_svg_names_every_layout(tmp_path):
     from planner.plot import plot_size
     from planner.size import size
 
-    result = size("minimax-m2.5", "b200", ctx=1048576, quant="fp8")
+    result = size(Launch.from_args(model="minimax-m2.5", gpu="b200", ctx=1048576, quant="fp8"))
     svg = plot_size(result, tmp_path / "memory.svg").read_text()
     for plan in result.plans:
         assert f">{plan.layout}" in svg

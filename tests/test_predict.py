@@ -2,13 +2,13 @@
 
 import pytest
 
-from diagnostics.command import parse_command
-from diagnostics.deployment import Deployment
 from diagnostics.predict import Target, finding_id, predict, version_findings
 from diagnostics.signatures import catalog
 from planner.catalog import gpu_names, load_gpu, load_model, model_names
+from planner.launch import Launch
 from planner.problems import PROBLEM_IDS
 from planner.release import release
+from planner.servecmd import parse_command
 from planner.size import size
 
 VERSIONS = ("0.12.0", "0.16.0", "0.33.0")  # one per packaged flag list (data/flags/)
@@ -18,7 +18,7 @@ def preflight(text, gpu, n, version):
     rel = release(version)
     cmd = parse_command(text, rel.version)
     rel = release(cmd.image_version) if cmd.image_version else rel
-    return predict(cmd.deployment(), Target(load_gpu(gpu), n, rel), rel, cmd=cmd)
+    return predict(Launch.from_serve_command(cmd), Target(load_gpu(gpu), n, rel), rel, cmd=cmd)
 
 
 def errors(found):
@@ -37,9 +37,9 @@ def test_one_vocabulary_flags_or_command():
     """The issue's example: --model minimax-m2.5 --tp 1 --vllm-version 0.10.0 and the same as a command."""
     rel = release("0.10.0")
     target = Target(load_gpu("h100"), 1, rel)
-    by_flags = {f.id for f in predict(Deployment("minimax-m2.5", tp=1), target, rel)}
+    by_flags = {f.id for f in predict(Launch("minimax-m2.5", tp=1), target, rel)}
     cmd = parse_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 1 --trust-remote-code", rel.version)
-    by_command = {f.id for f in predict(cmd.deployment(), target, rel, cmd=cmd)}
+    by_command = {f.id for f in predict(Launch.from_serve_command(cmd), target, rel, cmd=cmd)}
     assert by_flags == by_command == {"cuda-oom", "architecture-unsupported"}
 
 
@@ -61,7 +61,7 @@ def test_4xh200_with_tp8_gets_a_layout_of_4_gpus():
                       "h200", 4, "0.33.0")
     assert [f.id for f in found] == ["gpu-count-short"]
     fixed = parse_command(found[0].corrected_command)
-    assert fixed.deployment().num_gpus <= 4 and fixed.flag("tensor-parallel-size") != "8"
+    assert Launch.from_serve_command(fixed).num_gpus <= 4 and fixed.flag("tensor-parallel-size") != "8"
     assert errors(preflight(found[0].corrected_command, "h200", 4, "0.33.0")) == []
 
 
@@ -72,7 +72,8 @@ def test_oom_prediction_proposes_the_planners_layout():
     assert oom.cause.startswith("The weights do not fit the GPU") and "tensor-parallel-size" in oom.fix
     # the layout `planner size` recommends for 8 x H100 (TP4 since the memory model was fitted on real logs:
     # M2.5 FP8 at TP4 on H100 holds 196,608 tokens, as vLLM 0.19.1 showed with 18.16 GiB of KV cache)
-    rec = size(load_model("minimax-m2.5"), load_gpu("h100"), vllm_version=(0, 33, 0)).recommended
+    rec = size(Launch.from_args(model=load_model("minimax-m2.5"), gpu=load_gpu("h100"),
+               vllm_version=(0, 33, 0))).recommended
     assert f"--tensor-parallel-size {rec.tp}" in oom.corrected_command
     assert ("--enable-expert-parallel" in oom.corrected_command) == rec.ep
     assert errors(preflight(oom.corrected_command, "h100", 8, "0.33.0")) == []
@@ -124,7 +125,7 @@ def test_unknown_model_in_a_command_is_a_warning_and_in_flags_an_error():
     assert [(f.id, f.severity) for f in found] == [("model-unknown", "warning")]
     from planner.errors import PlannerError
     with pytest.raises(PlannerError):
-        predict(Deployment("no-such-model"), None, release("0.33.0"))
+        predict(Launch("no-such-model"), None, release("0.33.0"))
 
 
 def _planner_commands():
@@ -133,7 +134,8 @@ def _planner_commands():
     for version in VERSIONS:
         for model in model_names():
             for gpu in gpu_names():
-                result = size(model, gpu, vllm_version=tuple(int(x) for x in version.split(".")))
+                result = size(Launch.from_args(model=model, gpu=gpu,
+                              vllm_version=tuple(int(x) for x in version.split("."))))
                 if result.command is None or result.command.note:
                     continue
                 yield version, model, gpu, result.recommended.num_gpus, result.command

@@ -3,6 +3,7 @@
 import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
+from planner.launch import Launch
 from planner.memory import plan_memory
 from planner.problems import PROBLEM_IDS
 from planner.specs import ParallelPlan
@@ -14,59 +15,66 @@ def ids(plan):
 
 
 def test_tp8_without_ep_is_indivisible(m25, b200, fp8):
-    p = plan_memory(m25, b200, fp8, ParallelPlan(tp=8))
+    p = plan_memory(Launch(model=m25, gpu=b200, quant=fp8).with_layout(ParallelPlan(tp=8)))
     assert "fp8-block-tp-indivisible" in ids(p) and not p.fits
     assert "= 192 is not divisible by weight quantization block_n = 128" in p.problems[0].message
-    assert plan_memory(m25, b200, fp8, ParallelPlan(tp=8, ep=True)).fits
+    assert plan_memory(Launch(model=m25, gpu=b200, quant=fp8).with_layout(ParallelPlan(tp=8, ep=True))).fits
 
 
 def test_bf16_tp8_has_no_block_problem(m25, b200):
-    assert "fp8-block-tp-indivisible" not in ids(plan_memory(m25, b200, load_quant("bf16"), ParallelPlan(tp=8)))
+    assert "fp8-block-tp-indivisible" not in ids(plan_memory(Launch(model=m25, gpu=b200, quant=load_quant("bf16"))
+                                                             .with_layout(ParallelPlan(tp=8))))
 
 
 def test_heads_indivisible(m25, b200, fp8):
-    assert "tp-heads-indivisible" in ids(plan_memory(m25, b200, fp8, ParallelPlan(tp=5, ep=True)))
+    assert "tp-heads-indivisible" in ids(plan_memory(Launch(model=m25, gpu=b200, quant=fp8)
+                                                     .with_layout(ParallelPlan(tp=5, ep=True))))
 
 
 def test_kv_heads_replicated_is_info(m25, b200, fp8):
-    p = plan_memory(m25, b200, fp8, ParallelPlan(tp=16, ep=True))
+    p = plan_memory(Launch(model=m25, gpu=b200, quant=fp8).with_layout(ParallelPlan(tp=16, ep=True)))
     rep = [x for x in p.problems if x.id == "kv-heads-replicated"]
     assert rep and rep[0].severity == "info"
 
 
 def test_ctx_exceeds_model_max_names_models(m25, b200, fp8):
-    p = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), max_model_len=2**20)
+    p = plan_memory(Launch(model=m25, gpu=b200, quant=fp8, max_model_len=2**20).with_layout(ParallelPlan(tp=4)))
     msg = next(x.message for x in p.problems if x.id == "ctx-exceeds-model-max")
     assert "196,608" in msg and "minimax-text-01" in msg
 
 
 def test_weights_do_not_fit(m25, fp8):
-    assert "weights-do-not-fit" in ids(plan_memory(m25, load_gpu("h100"), fp8, ParallelPlan(tp=2)))
+    assert "weights-do-not-fit" in ids(plan_memory(Launch(model=m25, gpu=load_gpu("h100"), quant=fp8)
+                                                   .with_layout(ParallelPlan(tp=2))))
 
 
 def test_kv_cache_too_small_quotes_vllm_numbers(m25, fp8):
-    p = plan_memory(m25, load_gpu("h100"), fp8, ParallelPlan(tp=4), gpu_memory_utilization=0.9,
-                    vllm_version=parse_version("0.12.0"))
+    p = plan_memory(Launch(model=m25, gpu=load_gpu("h100"), quant=fp8, gpu_memory_utilization=0.9,
+                           vllm_version=parse_version("0.12.0"))
+                    .with_layout(ParallelPlan(tp=4)))
     prob = next(x for x in p.problems if x.id == "kv-cache-too-small")
     assert "To serve at least one request with the model's max seq len (196608)" in prob.message
     assert "estimated maximum model length is" in prob.message
 
 
 def test_nvfp4_on_hopper_is_not_native(m25):
-    p = plan_memory(m25, load_gpu("h200"), load_quant("nvfp4"), ParallelPlan(tp=2))
+    p = plan_memory(Launch(model=m25, gpu=load_gpu("h200"), quant=load_quant("nvfp4")).with_layout(ParallelPlan(tp=2)))
     assert "quant-not-native" in ids(p) and p.fits
 
 
 def test_fp8_native_on_hopper_and_ada(m25, fp8):
-    assert "quant-not-native" not in ids(plan_memory(m25, load_gpu("h200"), fp8, ParallelPlan(tp=4)))
+    assert "quant-not-native" not in ids(plan_memory(Launch(model=m25, gpu=load_gpu("h200"), quant=fp8)
+                                                     .with_layout(ParallelPlan(tp=4))))
 
 
 def test_vllm_too_old_and_removed(m25, b200, fp8):
-    old = plan_memory(m25, b200, fp8, ParallelPlan(tp=4), vllm_version=parse_version("0.11.0"))
+    old = plan_memory(Launch(model=m25, gpu=b200, quant=fp8, vllm_version=parse_version("0.11.0"))
+                      .with_layout(ParallelPlan(tp=4)))
     assert "vllm-too-old-for-model" in ids(old)
     t = load_model("minimax-text-01")
-    new = plan_memory(t, load_gpu("b300"), load_quant("bf16"), ParallelPlan(tp=8), max_model_len=32768,
-                      vllm_version=parse_version("0.24.0"))
+    new = plan_memory(Launch(model=t, gpu=load_gpu("b300"), quant=load_quant("bf16"), max_model_len=32768,
+                             vllm_version=parse_version("0.24.0"))
+                      .with_layout(ParallelPlan(tp=8)))
     assert "architecture-removed" in ids(new)
 
 

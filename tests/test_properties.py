@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import gpu_names, load_gpu, load_model, load_quant, model_names
+from planner.launch import Launch
 from planner.memory import plan_memory
 from planner.specs import GpuSpec, ParallelPlan
 from planner.weights import weights_per_gpu
@@ -19,8 +20,8 @@ TPS = st.sampled_from([1, 2, 4, 8])
 def test_kv_need_grows_with_context(model, gpu, quant, tp, a, b):
     m, g, q = load_model(model), load_gpu(gpu), load_quant(quant)
     lo, hi = sorted((a, b))
-    p_lo = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=lo)
-    p_hi = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=hi)
+    p_lo = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=lo).with_layout(ParallelPlan(tp=tp)))
+    p_hi = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=hi).with_layout(ParallelPlan(tp=tp)))
     assert p_hi.kv_bytes_per_request >= p_lo.kv_bytes_per_request
     assert p_hi.max_concurrency <= p_lo.max_concurrency + 1e-9
 
@@ -38,8 +39,10 @@ def test_per_gpu_weights_never_grow_with_tp(model, quant, ep):
 def test_fp8_kv_halves_kv_bytes(model, tp):
     m = load_model(model)
     g, q = load_gpu("b300"), load_quant("fp8")
-    auto = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=4096, kv_cache_dtype="bfloat16")
-    f8 = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=4096, kv_cache_dtype="fp8")
+    auto = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=4096, kv_cache_dtype="bfloat16")
+                       .with_layout(ParallelPlan(tp=tp)))
+    f8 = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=4096, kv_cache_dtype="fp8")
+                     .with_layout(ParallelPlan(tp=tp)))
     assert 2 * f8.kv_bytes_per_token == auto.kv_bytes_per_token
 
 
@@ -47,9 +50,9 @@ def test_fp8_kv_halves_kv_bytes(model, tp):
 @given(MODELS, GPUS, QUANTS, TPS, st.integers(1024, 2**17), st.integers(0, 64))
 def test_a_fit_keeps_fitting_with_more_memory(model, gpu, quant, tp, ctx, extra_gib):
     m, g, q = load_model(model), load_gpu(gpu), load_quant(quant)
-    base = plan_memory(m, g, q, ParallelPlan(tp=tp), max_model_len=ctx)
+    base = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=ctx).with_layout(ParallelPlan(tp=tp)))
     bigger = GpuSpec(**{**g.__dict__, "cuda_total_bytes": g.cuda_total_bytes + extra_gib * 2**30})
-    more = plan_memory(m, bigger, q, ParallelPlan(tp=tp), max_model_len=ctx)
+    more = plan_memory(Launch(model=m, gpu=bigger, quant=q, max_model_len=ctx).with_layout(ParallelPlan(tp=tp)))
     if base.fits:
         assert more.fits
     assert more.kv_cache_tokens >= base.kv_cache_tokens

@@ -10,6 +10,8 @@ import pytest
 
 from planner.catalog import benchmark_table
 from planner.cli import main
+from planner.launch import Launch
+from planner.layouts import Search
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -76,7 +78,8 @@ def test_slo_figures_are_what_the_command_prints(capsys, doc):
 def test_weights_figure_says_whose_it_is():
     from planner.size import size
 
-    tp4 = size("minimax-m2.5", "b200", quant="fp8", tp=4, ep=False).plans[0]
+    tp4 = size(Launch.from_args(model="minimax-m2.5", gpu="b200", quant="fp8", tp=4, ep=False)
+               , Search.of(tp=4, ep=False)).plans[0]
     assert f"**{tp4.weights_gib:.2f} GiB per GPU at TP4** as the planner computes them" in " ".join(README.split())
     # vLLM's own log line is quoted as vLLM's, never as what the planner prints.
     for m in re.finditer(r"53\.75", README):

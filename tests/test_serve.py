@@ -1,4 +1,5 @@
 from planner.catalog import load_gpu, load_model, load_quant
+from planner.launch import Launch
 from planner.memory import plan_memory
 from planner.serve import serve_command
 from planner.specs import ParallelPlan
@@ -8,7 +9,8 @@ from planner.versions import parse_version
 def _cmd(gpu, version, quant="fp8", tp=4):
     m = load_model("minimax-m2.5")
     g = load_gpu(gpu)
-    p = plan_memory(m, g, load_quant(quant), ParallelPlan(tp=tp), vllm_version=parse_version(version))
+    p = plan_memory(Launch(model=m, gpu=g, quant=load_quant(quant), vllm_version=parse_version(version))
+                    .with_layout(ParallelPlan(tp=tp)))
     return serve_command(m, g, p)
 
 

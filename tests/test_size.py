@@ -1,12 +1,14 @@
 import pytest
 
 from planner.errors import InvalidInputError
+from planner.launch import Launch
+from planner.layouts import Search
 from planner.render import size_text
-from planner.size import candidate_layouts, size
+from planner.size import size
 
 
 def test_signature_1m_says_plainly():
-    r = size("minimax-m2.5", "b200", ctx=2**20, quant="fp8")
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="b200", ctx=2**20, quant="fp8"))
     note = r.context_note
     assert note is not None and note.model_max_tokens == 196_608
     assert {"minimax-m1-80k", "minimax-text-01"} <= set(note.models_supporting)
@@ -21,41 +23,37 @@ def test_signature_1m_says_plainly():
 def test_h100_tp4_fits_full_context_only_marginally():
     # 4 x H100 at 196,608 tokens: one request needs 11.62 GiB of KV per GPU and the plan leaves about
     # 11.9 GiB, inside the MoE error band: it is offered with a warning and the safe options are named.
-    r = size("minimax-m2.5", "h100")
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100"))
     assert r.recommended is not None and r.recommended.num_gpus == 4
     assert "kv-cache-marginal" in {p.id for p in r.recommended.problems}
-    tp8 = size("minimax-m2.5", "h100", tp=8, ep=True).recommended
-    assert tp8 is not None and "--enable-expert-parallel" in size("minimax-m2.5", "h100", tp=8, ep=True).command.shell()
+    result = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=8, ep=True), Search.of(tp=8, ep=True))
+    tp8 = result.recommended
+    assert tp8 is not None and "--enable-expert-parallel" in result.command.shell()
 
 
 def test_pp_only_when_needed():
-    m = size("minimax-text-01", "h100", ctx=32768, vllm_version=(0, 20, 0))
+    m = size(Launch.from_args(model="minimax-text-01", gpu="h100", ctx=32768, vllm_version=(0, 20, 0)))
     assert any(p.pp > 1 for p in m.plans)
-    small = size("llama-3.1-8b-instruct", "h100")
+    small = size(Launch.from_args(model="llama-3.1-8b-instruct", gpu="h100"))
     assert all(p.pp == 1 for p in small.plans)
     assert small.recommended is not None and small.recommended.tp == 1
 
 
-def test_num_gpus_restricts_layouts(m25):
-    lays = candidate_layouts(m25, tp=None, pp=None, dp=None, ep=None, num_gpus=8)
-    assert all(x.num_gpus == 8 for x in lays)
-    assert any(x.dp == 8 and x.ep for x in lays)
-
-
 def test_nothing_fits_says_why():
-    r = size("minimax-m2.5", "l40s", tp=2)
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="l40s", tp=2), Search.of(tp=2))
     assert r.recommended is None and r.notes
     assert "nothing fits" in repr(r)
 
 
 def test_repr_html():
-    html = size("minimax-m2.5", "h200", ctx=131072)._repr_html_()
+    html = size(Launch.from_args(model="minimax-m2.5", gpu="h200", ctx=131072))._repr_html_()
     assert "<table>" in html and "minimax-m2.5" in html
 
 
 def test_tp4_pp4_over_four_h100_nodes():
     """The issue's check: one 16-GPU plan, per-stage weights, the largest stage, four per-node commands."""
-    r = size("minimax-m2.5", "h100", nodes=4, gpus_per_node=4, tp=4, pp=4)
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100", nodes=4, gpus_per_node=4, tp=4, pp=4)
+             , Search.of(tp=4, pp=4))
     assert len(r.plans) == 1 and r.recommended is not None and r.recommended.num_gpus == 16
     plan = r.recommended
     assert [(s.first_layer, s.num_layers) for s in plan.stages] == [(0, 15), (15, 16), (31, 16), (47, 15)]
@@ -71,12 +69,12 @@ def test_tp4_pp4_over_four_h100_nodes():
 
 
 def test_single_stage_plans_have_no_stages_key():
-    d = size("minimax-m2.5", "h100", tp=8, ep=True).to_dict()
+    d = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=8, ep=True), Search.of(tp=8, ep=True)).to_dict()
     assert "stages" not in d["plans"][0] and d["command"]["nodes"] == []
 
 
 def test_cluster_sweep_keeps_tp_inside_a_node():
-    r = size("minimax-m2.5", "h100", nodes=4, gpus_per_node=4)
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100", nodes=4, gpus_per_node=4))
     assert all(p.num_gpus == 16 for p in r.plans)
     spans = {p.layout for p in r.plans if any(x.id == "tp-spans-nodes" for x in p.problems)}
     assert spans and all(lay.startswith("TP8") for lay in spans)
@@ -85,53 +83,55 @@ def test_cluster_sweep_keeps_tp_inside_a_node():
 
 def test_cluster_options_are_validated():
     with pytest.raises(InvalidInputError, match="needs --gpus-per-node"):
-        size("minimax-m2.5", "h100", nodes=2)
+        size(Launch.from_args(model="minimax-m2.5", gpu="h100", nodes=2))
     with pytest.raises(InvalidInputError, match="the cluster has 2 node"):
-        size("minimax-m2.5", "h100", nodes=2, gpus_per_node=4, tp=4, pp=4)
+        size(Launch.from_args(model="minimax-m2.5", gpu="h100", nodes=2, gpus_per_node=4, tp=4, pp=4)
+             , Search.of(tp=4, pp=4))
     with pytest.raises(InvalidInputError, match="exceeds the cluster"):
-        size("minimax-m2.5", "h100", nodes=2, gpus_per_node=4, num_gpus=16)
+        size(Launch.from_args(model="minimax-m2.5", gpu="h100", nodes=2, gpus_per_node=4), Search.of(num_gpus=16))
 
 
 # ---------------------------------------------------------------------- issue #9 item 6: as a new user tries it
 
 def test_a_layout_that_does_not_fit_is_never_negative_kv():
-    p = size("minimax-m2.5", "h100", tp=1).plans[0]
+    p = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=1), Search.of(tp=1)).plans[0]
     d = p.to_dict()
     assert not p.fits and d["kv_cache_gib_per_gpu"] == 0 and d["memory_shortfall_gib_per_gpu"] > 100
     assert d["estimated_max_model_len"] <= 196_608
 
 
 def test_estimated_max_model_len_is_capped_at_the_model_limit():
-    p = size("llama-3.1-8b-instruct", "b200", ctx=4096).plans[0]
+    p = size(Launch.from_args(model="llama-3.1-8b-instruct", gpu="b200", ctx=4096)).plans[0]
     assert p.estimated_max_model_len == 131_072  # far more fits, but the model serves 131,072 at most
 
 
 @pytest.mark.parametrize("kw", [{"dp": 99_999_999, "tp": 8}, {"tp": 0}, {"tp": -2}, {"tp": 4096, "dp": 2}])
 def test_absurd_layouts_are_refused(kw):
-    with pytest.raises(InvalidInputError, match=r"must be an integer from 1 to|GPUs; at most"):
-        size("minimax-m2.5", "h100", **kw)
+    with pytest.raises(InvalidInputError, match=r"'tp' must be >= 1, got|must be an integer from 1 to|GPUs; at most"):
+        size(Launch.from_args(model="minimax-m2.5", gpu="h100", **kw), Search.of(**kw))
 
 
 def test_big_dp_without_ep_hits_the_moe_split():
-    p = size("minimax-m2.5", "h100", tp=8, dp=5, ep=False).plans[0]  # 1536 experts width over 40 ranks
+    p = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=8, dp=5, ep=False)
+             , Search.of(tp=8, dp=5, ep=False)).plans[0]  # 1536 experts width over 40 ranks
     assert "moe-tp-indivisible" in {x.id for x in p.problems} and not p.fits
 
 
 def test_library_takes_what_the_cli_takes():
-    assert size("minimax-m2.5", "b200", ctx="128K").requested_ctx == 131_072
+    assert size(Launch.from_args(model="minimax-m2.5", gpu="b200", ctx="128K")).requested_ctx == 131_072
     with pytest.raises(InvalidInputError, match="invalid token count"):
-        size("minimax-m2.5", "b200", ctx="1Q")
+        size(Launch.from_args(model="minimax-m2.5", gpu="b200", ctx="1Q"))
 
 
 def test_1m_note_says_which_vllm_runs_the_hybrids():
-    note = size("minimax-m2.5", "b200", ctx="1M").context_note
+    note = size(Launch.from_args(model="minimax-m2.5", gpu="b200", ctx="1M")).context_note
     assert note is not None
     msg = note.message("minimax-m2.5")
     assert "minimax-text-01 (vLLM 0.8.3 to 0.23.0)" in msg and "minimax-m1-80k (vLLM 0.9.2 to 0.23.0)" in msg
 
 
 def test_bf16_of_an_fp8_checkpoint_is_not_served_as_the_fp8_one():
-    cmd = size("minimax-m2.5", "b200", quant="bf16").command
+    cmd = size(Launch.from_args(model="minimax-m2.5", gpu="b200", quant="bf16")).command
     assert cmd is not None and "MiniMaxAI/MiniMax-M2.5 " not in cmd.shell() + " "
     assert cmd.model_ref.startswith("<bf16-checkpoint-of-") and "bf16 checkpoint" in cmd.note
 
@@ -145,14 +145,14 @@ def test_a_local_config_is_served_from_its_directory_and_mounted(tmp_path):
     del cfg["_provenance"]
     (tmp_path / "mymodel").mkdir()
     (tmp_path / "mymodel" / "config.json").write_text(json.dumps(cfg))
-    cmd = size(str(tmp_path / "mymodel" / "config.json"), "h100").command
+    cmd = size(Launch.from_args(model=str(tmp_path / "mymodel" / "config.json"), gpu="h100")).command
     assert cmd is not None
     assert cmd.shell().startswith(f"vllm serve {tmp_path / 'mymodel'} ")
     assert f"-v {tmp_path / 'mymodel'}:/models/mymodel:ro" in cmd.docker() and "--model /models/mymodel" in cmd.docker()
 
 
 def test_amd_gets_the_rocm_image_and_devices():
-    cmd = size("minimax-m2.5", "mi300x").command
+    cmd = size(Launch.from_args(model="minimax-m2.5", gpu="mi300x")).command
     assert cmd is not None
     docker = cmd.docker()
     assert "vllm/vllm-openai-rocm:v" in docker and "--device /dev/kfd --device /dev/dri" in docker
@@ -160,13 +160,13 @@ def test_amd_gets_the_rocm_image_and_devices():
 
 
 def test_text_shows_problem_messages_and_cheaper_options():
-    text = size_text(size("minimax-m2.5", "h100", ctx=196_608, vllm_version=(0, 16, 0)))
+    text = size_text(size(Launch.from_args(model="minimax-m2.5", gpu="h100", ctx=196_608, vllm_version=(0, 16, 0))))
     assert "Why layouts do not fit" in text
     assert "fp8-block-tp-indivisible: The output_size of gate's and up's weight = 192" in text
 
 
 def test_every_plan_carries_its_band():
-    p = size("minimax-m2.5", "b200").recommended
+    p = size(Launch.from_args(model="minimax-m2.5", gpu="b200")).recommended
     assert p is not None and p.band_gib > 0
     band = p.to_dict()["band"]
     lo, hi = band["kv_cache_gib_per_gpu"]

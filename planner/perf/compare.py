@@ -18,6 +18,7 @@ from typing import Any
 
 from planner.catalog import DEFAULT_MODEL, load_gpu, load_model, load_quant, load_toml
 from planner.errors import InvalidInputError
+from planner.launch import Launch
 from planner.memory import MemoryPlan, plan_memory
 from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
@@ -473,7 +474,8 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
     cands: list[_Candidate] = []
     failures: set[str] = set()
     for lay in candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep):
-        mem = plan_memory(spec, gpu, scheme, lay, max_model_len=mml, vllm_version=vllm_version)
+        mem = plan_memory(Launch(model=spec, gpu=gpu, quant=scheme.name, max_model_len=mml,
+                                 vllm_version=vllm_version).with_layout(lay))
         if not mem.fits:
             failures.update(p.id for p in mem.problems if p.severity == "error")
             continue

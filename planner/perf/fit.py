@@ -328,16 +328,15 @@ def saturation_prior(runs: list[BenchmarkRun]) -> float | None:
     needed = ("model", "gpu", "quant", "tp", "vllm_version")
     if not all(meta.get(k) for k in needed) or not runs[0].input_len or not runs[0].output_len:
         return None
-    from planner.catalog import load_gpu, load_model, load_quant
     from planner.errors import PlannerError
+    from planner.launch import Launch
     from planner.memory import plan_memory
-    from planner.specs import ParallelPlan
     from planner.versions import parse_version
 
     try:
-        mem = plan_memory(load_model(meta["model"]), load_gpu(meta["gpu"]), load_quant(meta["quant"]),
-                          ParallelPlan(tp=int(meta["tp"]), ep=meta.get("ep", "").lower() == "true"),
-                          vllm_version=parse_version(meta["vllm_version"]))
+        mem = plan_memory(Launch(model=meta["model"], gpu=meta["gpu"], quant=meta["quant"], tp=int(meta["tp"]),
+                                 ep=meta.get("ep", "").lower() == "true",
+                                 vllm_version=parse_version(meta["vllm_version"])))
     except (PlannerError, ValueError):
         return None
     if mem.num_blocks <= 0:

@@ -17,6 +17,7 @@ from typing import Any
 
 from planner.catalog import data_path, load_gpu, load_model, load_quant, load_toml
 from planner.errors import BenchmarkDataError
+from planner.launch import Launch
 from planner.memory import MemoryPlan, plan_memory
 from planner.perf.bench import BenchmarkRun, load
 from planner.perf.sim import Engine, Load, SimResult, simulate
@@ -154,10 +155,12 @@ def deployment(table: Table) -> Deployment:
     plan = ParallelPlan(tp=table.tp, pp=table.pp, dp=table.dp, ep=table.ep)
     load_ = Load(table.input_len, table.output_len, concurrency=1, range_ratio=table.range_ratio,
                  range_mode=table.range_mode)
-    mem = plan_memory(model, gpu, quant, plan, max_model_len=table.max_model_len or load_.max_len,
-                      kv_cache_dtype=table.kv_cache_dtype, gpu_memory_utilization=table.gpu_memory_utilization,
-                      vllm_version=parse_version(table.vllm_version), max_num_seqs=table.max_num_seqs,
-                      max_num_batched_tokens=table.max_num_batched_tokens)
+    mem = plan_memory(Launch(model=model, gpu=gpu, quant=quant.name, kv_cache_dtype=table.kv_cache_dtype,
+                             tp=plan.tp, pp=plan.pp, dp=plan.dp, ep=plan.ep,
+                             max_model_len=table.max_model_len or load_.max_len,
+                             gpu_memory_utilization=table.gpu_memory_utilization,
+                             vllm_version=parse_version(table.vllm_version), max_num_seqs=table.max_num_seqs,
+                             max_num_batched_tokens=table.max_num_batched_tokens))
     engine = Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                     kv_tokens=mem.num_blocks * mem.block_size, block_size=table.block_size or mem.block_size,
                     dp=table.dp, pp=table.pp,

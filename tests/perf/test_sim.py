@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
+from planner.launch import Launch
 from planner.memory import plan_memory
 from planner.perf.sim import (
     Engine,
@@ -27,8 +28,9 @@ GLOB = Globals(collective_s=20e-6, request_overhead_s=0.0, cpu_step_s=2e-3, cpu_
 
 def seed_like(tp=4, ep=False, dp=1, pp=1, kv_tokens=None, mnbt=None):
     m, g, q = load_model("minimax-m2.5"), load_gpu("b200"), load_quant("fp8")
-    mem = plan_memory(m, g, q, ParallelPlan(tp=tp, ep=ep, dp=dp, pp=pp), max_model_len=32768,
-                      gpu_memory_utilization=0.9, vllm_version=parse_version("0.12.0"))
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=32768, gpu_memory_utilization=0.9,
+                             vllm_version=parse_version("0.12.0"))
+                      .with_layout(ParallelPlan(tp=tp, ep=ep, dp=dp, pp=pp)))
     eng = Engine(mem.max_num_seqs, mnbt or mem.max_num_batched_tokens, kv_tokens or mem.num_blocks * mem.block_size,
                  mem.block_size, dp=dp, pp=pp)
     return step_model(m, g, q, mem), eng

@@ -3,6 +3,7 @@
 import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
+from planner.launch import Launch
 from planner.memory import plan_memory
 from planner.perf.step import Efficiency, Globals, decode_step_s, flops_for, step_model, touched_fraction
 from planner.specs import ParallelPlan
@@ -13,7 +14,8 @@ GLOB = Globals(collective_s=20e-6, request_overhead_s=0.02, cpu_step_s=2e-3, cpu
 
 def sm_for(gpu, tp=4, ep=False, dp=1, quant="fp8"):
     m, g, q = load_model("minimax-m2.5"), load_gpu(gpu), load_quant(quant)
-    mem = plan_memory(m, g, q, ParallelPlan(tp=tp, ep=ep, dp=dp), max_model_len=32768)
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=32768)
+                      .with_layout(ParallelPlan(tp=tp, ep=ep, dp=dp)))
     return step_model(m, g, q, mem)
 
 

@@ -1,0 +1,474 @@
+"""One vLLM launch, spelled once: the settings every model and check in this project describes.
+
+Why one type: the memory model, the sweep, the performance model and every diagnose source ask
+about the same ~13 settings (model, GPU, quantization, KV dtype, TP/PP/DP/EP, max_model_len,
+utilization, batch budgets, eager, release, nodes).  Listed again in ten signatures they drifted
+apart: three readers of a startup log disagreed on DP/EP and on the pipeline split.  This follows
+vLLM's own split (vllm/engine/arg_utils.py ``EngineArgs`` -> ``create_engine_config()`` ->
+``VllmConfig``): :class:`Launch` is the flat user surface with declared bounds, built from CLI
+flags, a ``vllm serve`` command, a startup log or a benchmark table header; :meth:`Launch.resolve`
+fills the defaults from the :class:`~planner.release.VllmRelease` and the GPU once, and the
+:class:`ResolvedLaunch` (release object included) is what every model below receives.
+
+Adding a setting: a field here (with its bound and docstring), its reading in ``from_serve_command``
+/ ``from_startup_log`` and its flag in ``add_launch_flags``, then the model that uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from planner.defaults import DEFAULT_MODEL
+from planner.errors import InvalidInputError
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.versions import Version, parse_version
+
+if TYPE_CHECKING:
+    from planner.release import VllmRelease
+    from planner.servecmd import ParsedCommand
+    from planner.vllmlog import StartupFigures
+
+
+def _bound(*, ge: float | None = None, gt: float | None = None, le: float | None = None) -> dict[str, Any]:
+    """Field metadata: the bound ``__post_init__`` checks (None values are "unset", always allowed)."""
+    return {"bound": {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le)) if v is not None}}
+
+
+def _check_bound(name: str, value: Any, bound: dict[str, float]) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise InvalidInputError(f"{name!r} must be a number, got {value!r}")
+    if "gt" in bound and "le" in bound and not bound["gt"] < value <= bound["le"]:
+        raise InvalidInputError(f"{name!r} must be in ({bound['gt']:g}, {bound['le']:g}], got {value!r}")
+    if "ge" in bound and value < bound["ge"]:
+        raise InvalidInputError(f"{name!r} must be >= {bound['ge']:g}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What one ``vllm serve`` launch sets, as the user gave it (``None``: vLLM's default, filled by
+    :meth:`resolve`).  Field names follow vLLM's EngineArgs."""
+
+    #: Catalog name, HF id (``MiniMaxAI/MiniMax-M2.5``), config.json path, or a loaded spec.
+    model: str | ModelSpec = DEFAULT_MODEL
+    #: GPU type (a data/gpus.toml name or a spec); None when the launch does not say (a command line).
+    gpu: str | GpuSpec | None = None
+    #: Weight quantization scheme (a name such as ``fp8``, ``nvfp4``, or a spec); None: the checkpoint's own.
+    quant: str | QuantScheme | None = None
+    #: ``--kv-cache-dtype``: ``auto`` (the model dtype), ``fp8``, ...
+    kv_cache_dtype: str = "auto"
+    #: ``--tensor-parallel-size``.
+    tp: int = field(default=1, metadata=_bound(ge=1))
+    #: ``--pipeline-parallel-size``.
+    pp: int = field(default=1, metadata=_bound(ge=1))
+    #: ``--data-parallel-size``.
+    dp: int = field(default=1, metadata=_bound(ge=1))
+    #: ``--enable-expert-parallel``.
+    ep: bool = False
+    #: ``--max-model-len`` in tokens; None: the model's max_position_embeddings.  May exceed what the
+    #: model supports (the planner then says so and plans the model's maximum).
+    max_model_len: int | None = field(default=None, metadata=_bound(ge=1))
+    #: ``--gpu-memory-utilization`` in (0, 1]; None: the release's default.
+    gpu_memory_utilization: float | None = field(default=None, metadata=_bound(gt=0, le=1))
+    #: ``--max-num-seqs``; None: the release's default for the GPU.
+    max_num_seqs: int | None = field(default=None, metadata=_bound(ge=1))
+    #: ``--max-num-batched-tokens``; None: the release's default for the GPU.
+    max_num_batched_tokens: int | None = field(default=None, metadata=_bound(ge=1))
+    #: ``--enforce-eager``: no CUDA graphs.
+    enforce_eager: bool = False
+    #: vLLM release (a triple); None: the target's (installed, or the catalog's default).
+    vllm_version: Version | None = None
+    #: ``--trust-remote-code``.
+    trust_remote_code: bool = False
+    #: Environment variables set on the launch (``KEY=value`` before the command, ``docker -e``).
+    env: tuple[tuple[str, str], ...] = ()
+    #: Nodes the launch spans (vLLM ``--nnodes``; Ray otherwise).
+    nodes: int = field(default=1, metadata=_bound(ge=1))
+    #: GPUs per node; None: one node of any size.
+    gpus_per_node: int | None = field(default=None, metadata=_bound(ge=1))
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if "bound" in f.metadata:
+                _check_bound(f.name, getattr(self, f.name), f.metadata["bound"])
+        for name in ("tp", "pp", "dp", "nodes"):
+            if not isinstance(getattr(self, name), int):
+                raise InvalidInputError(f"{name!r} must be an integer >= 1, got {getattr(self, name)!r}")
+        ParallelPlan(self.tp, self.pp, self.dp, self.ep)  # the planned-GPU ceiling
+        from planner.catalog import kv_cache_dtypes, load_quant
+
+        table = kv_cache_dtypes()
+        if not isinstance(self.kv_cache_dtype, str) or self.kv_cache_dtype.strip().lower() not in table:
+            raise InvalidInputError(f"unknown --kv-cache-dtype {self.kv_cache_dtype!r}; accepted: {', '.join(table)}")
+        if isinstance(self.quant, str):
+            load_quant(self.quant)  # an unknown scheme is refused here, with the accepted names
+
+    # ---------------------------------------------------------------------------------- readers
+
+    @classmethod
+    def from_args(cls, **kwargs: Any) -> Launch:
+        """From keyword settings (the CLI's namespace or a notebook); None means "vLLM's default".
+
+        ``ctx`` is accepted as the planner's name of ``max_model_len`` and may be a string such as
+        ``"128K"`` (what the CLI takes); ``vllm_version`` may be a string.
+        """
+        from planner.units import parse_tokens
+
+        known = {f.name for f in fields(cls)}
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        if "ctx" in given:
+            ctx = given.pop("ctx")
+            if "max_model_len" in given and given["max_model_len"] != ctx:
+                raise InvalidInputError(f"--ctx {ctx} and --max-model-len {given['max_model_len']} disagree; "
+                                        "give one (they are the same setting)")
+            given["max_model_len"] = ctx
+        if isinstance(given.get("max_model_len"), str):
+            given["max_model_len"] = parse_tokens(given["max_model_len"])
+        if isinstance(given.get("vllm_version"), str):
+            given["vllm_version"] = parse_version(given["vllm_version"])
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise InvalidInputError(f"unknown launch setting(s) {', '.join(unknown)}; "
+                                    f"accepted: {', '.join(sorted(known))}")
+        for name in ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "tp", "pp", "dp", "nodes",
+                     "gpus_per_node"):
+            value = given.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInputError(f"{name!r} must be an integer, got {value!r}")
+        return cls(**given)
+
+    @classmethod
+    def from_serve_command(cls, argv: list[str] | str | ParsedCommand, version: Version | None = None) -> Launch:
+        """From a ``vllm serve`` / ``docker run ... vllm/vllm-openai:TAG`` command line (planner.servecmd
+        tokenizes it as vLLM's argparse would); the image tag is the release."""
+        from planner.catalog import quant_scheme_name
+        from planner.servecmd import ParsedCommand, parse_command
+        from planner.units import parse_fraction, parse_positive_int, parse_tokens
+
+        cmd = argv if isinstance(argv, ParsedCommand) else parse_command(argv, version)
+
+        def num(name: str) -> int | None:
+            v = cmd.flag(name)
+            return parse_positive_int(v, f"--{name}") if v is not None else None
+
+        mml = cmd.flag("max-model-len")
+        util = cmd.flag("gpu-memory-utilization")
+        return cls(
+            model=cmd.model,
+            tp=num("tensor-parallel-size") or 1,
+            pp=num("pipeline-parallel-size") or 1,
+            dp=num("data-parallel-size") or 1,
+            ep=cmd.has("enable-expert-parallel"),
+            quant=quant_scheme_name(q) if (q := cmd.flag("quantization")) else None,
+            kv_cache_dtype=cmd.flag("kv-cache-dtype") or "auto",
+            max_model_len=parse_tokens(mml) if mml not in (None, "-1", "auto") else None,
+            gpu_memory_utilization=parse_fraction(util, "--gpu-memory-utilization") if util else None,
+            max_num_batched_tokens=num("max-num-batched-tokens"),
+            max_num_seqs=num("max-num-seqs"),
+            enforce_eager=cmd.has("enforce-eager"),
+            trust_remote_code=cmd.has("trust-remote-code"),
+            vllm_version=cmd.image_version,
+            env=cmd.env,
+            nodes=num("nnodes") or 1,
+        )
+
+    @classmethod
+    def from_startup_log(cls, figures: StartupFigures, *, model: str | None = None, gpu: str | None = None,
+                         source: str = "the log") -> Launch:
+        """From what a vLLM startup log states (non-default args, engine config, "Defaulting" lines).
+
+        The one reader of a log's settings: layout (TP, PP, DP, EP), max_model_len (vLLM's config prints it
+        as ``max_seq_len``), KV dtype, utilization, batch budgets, eager, version; the GPU from ``gpu`` or
+        the one catalog GPU whose CUDA total matches the printed one (None when neither tells).  What the
+        log does not state stays None (vLLM's default, see :func:`unstated_settings`).
+        """
+        from planner.catalog import load_model, quant_scheme_name
+
+        name = model or figures.setting("model")
+        if not name:
+            raise InvalidInputError(f"{source} does not say which model it ran; pass --model")
+
+        def setting(key: str, cast: Callable[[str], Any]) -> Any:
+            text = figures.setting(key)
+            if text is None:
+                return None
+            try:
+                return cast(text)
+            except ValueError:
+                raise InvalidInputError(f"{source}: {key}={text!r} is not a valid value") from None
+
+        quant = None
+        stated = figures.setting("quantization")
+        if stated and stated not in ("None", "compressed-tensors") and load_model(name).quant is None:
+            quant = quant_scheme_name(stated) or stated  # e.g. --quantization fp8 on a BF16 checkpoint
+        gpu_name: str | GpuSpec | None = gpu
+        if gpu_name is None and figures.gpu_total_gib is not None:
+            gpu_name = gpu_from_total(figures.gpu_total_gib)
+        version = figures.vllm_version or figures.setting("version")
+        return cls(
+            model=name, gpu=gpu_name, quant=quant,
+            kv_cache_dtype=setting("kv_cache_dtype", str) or "auto",
+            tp=setting("tensor_parallel_size", int) or 1, pp=setting("pipeline_parallel_size", int) or 1,
+            dp=setting("data_parallel_size", int) or 1, ep=bool(setting("enable_expert_parallel", _truthy)),
+            max_model_len=setting("max_model_len", int),
+            gpu_memory_utilization=figures.v0_gpu_memory_utilization or setting("gpu_memory_utilization", float),
+            max_num_batched_tokens=figures.default_max_num_batched_tokens or setting("max_num_batched_tokens", int),
+            max_num_seqs=figures.default_max_num_seqs or setting("max_num_seqs", int),
+            enforce_eager=bool(setting("enforce_eager", _truthy)),
+            vllm_version=parse_version(version) if version else None,
+        )
+
+    @classmethod
+    def from_table_header(cls, meta: dict[str, Any]) -> Launch:
+        """From a benchmark table's provenance header (data/benchmarks/*.csv: model, gpu, quant, tp, ...)."""
+        def num(key: str) -> int | None:
+            value = meta.get(key)
+            return int(value) if value not in (None, "") else None
+
+        version = meta.get("vllm_version")
+        return cls(
+            model=str(meta["model"]), gpu=str(meta["gpu"]) if meta.get("gpu") else None,
+            quant=str(meta["quant"]) if meta.get("quant") else None,
+            kv_cache_dtype=str(meta.get("kv_cache_dtype") or "auto"),
+            tp=num("tp") or 1, pp=num("pp") or 1, dp=num("dp") or 1, ep=_truthy(str(meta.get("ep", "false"))),
+            max_model_len=num("max_model_len"), max_num_seqs=num("max_num_seqs"),
+            max_num_batched_tokens=num("max_num_batched_tokens"),
+            vllm_version=parse_version(str(version)) if version else None,
+        )
+
+    # ---------------------------------------------------------------------------------- derived
+
+    @property
+    def plan(self) -> ParallelPlan:
+        return ParallelPlan(self.tp, self.pp, self.dp, self.ep)
+
+    @property
+    def num_gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name if isinstance(self.model, ModelSpec) else self.model
+
+    def spec(self) -> ModelSpec:
+        from planner.catalog import load_model
+
+        return self.model if isinstance(self.model, ModelSpec) else load_model(self.model)
+
+    def quant_scheme(self, model: ModelSpec | None = None) -> QuantScheme:
+        from planner.catalog import load_quant
+        from planner.weights import native_quant
+
+        if isinstance(self.quant, QuantScheme):
+            return self.quant
+        return load_quant(self.quant) if self.quant else native_quant(model or self.spec())
+
+    @property
+    def quant_name(self) -> str:
+        """The quantization scheme the launch runs (the checkpoint's own unless overridden)."""
+        return self.quant_scheme().name
+
+    def utilization(self, rel: VllmRelease) -> float:
+        return self.gpu_memory_utilization if self.gpu_memory_utilization is not None \
+            else rel.default_gpu_memory_utilization
+
+    def with_layout(self, plan: ParallelPlan) -> Launch:
+        return replace(self, tp=plan.tp, pp=plan.pp, dp=plan.dp, ep=plan.ep)
+
+    def resolve(self, gpu: str | GpuSpec | None = None, release: VllmRelease | None = None) -> ResolvedLaunch:
+        """Every default filled, once: model, GPU and quantization specs, the release object (``release``
+        when given: the target's; else this launch's version; else the catalog's default), utilization
+        and batch budgets from that release for that GPU, max_model_len from the model."""
+        from planner.catalog import load_gpu
+        from planner.release import release as resolve_release
+
+        target = gpu if gpu is not None else self.gpu
+        if target is None:
+            raise InvalidInputError(f"the launch of {self.model_name} names no GPU; pass --gpu")
+        gpu_spec = load_gpu(target) if isinstance(target, str) else target
+        rel = release if release is not None else resolve_release(self.vllm_version)
+        model = self.spec()
+        batch = rel.batch_defaults(gpu_spec)
+        return ResolvedLaunch(
+            model=model, gpu=gpu_spec, quant=self.quant_scheme(model), plan=self.plan, release=rel,
+            kv_cache_dtype=self.kv_cache_dtype,
+            max_model_len=self.max_model_len if self.max_model_len is not None else model.max_position_embeddings,
+            gpu_memory_utilization=self.utilization(rel),
+            max_num_batched_tokens=self.max_num_batched_tokens or batch.max_num_batched_tokens,
+            max_num_seqs=self.max_num_seqs or batch.max_num_seqs,
+            enforce_eager=self.enforce_eager, trust_remote_code=self.trust_remote_code, env=self.env,
+            nodes=self.nodes, gpus_per_node=self.gpus_per_node,
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedLaunch:
+    """A :class:`Launch` with every default filled from its release and GPU (vLLM's ``VllmConfig``):
+    what the memory model, the serve command and the checks receive.  Nothing below resolves again."""
+
+    #: The model's config.
+    model: ModelSpec
+    #: The GPU type every rank runs on (the smallest of a cluster).
+    gpu: GpuSpec
+    #: The weight quantization actually loaded.
+    quant: QuantScheme
+    #: TP x PP x DP (+ EP).
+    plan: ParallelPlan
+    #: The vLLM release's facts (defaults, charge rules, print formats).
+    release: VllmRelease
+    kv_cache_dtype: str
+    #: Tokens per request (may exceed the model's maximum only when the caller asked for it).
+    max_model_len: int
+    gpu_memory_utilization: float
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    enforce_eager: bool
+    trust_remote_code: bool = False
+    env: tuple[tuple[str, str], ...] = ()
+    nodes: int = 1
+    gpus_per_node: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, bound in (("max_model_len", {"ge": 1.0}), ("gpu_memory_utilization", {"gt": 0.0, "le": 1.0}),
+                            ("max_num_batched_tokens", {"ge": 1.0}), ("max_num_seqs", {"ge": 1.0})):
+            _check_bound(name, getattr(self, name), bound)
+
+    @property
+    def num_gpus(self) -> int:
+        return self.plan.num_gpus
+
+    def with_layout(self, plan: ParallelPlan) -> ResolvedLaunch:
+        return replace(self, plan=plan)
+
+    def unresolved(self) -> Launch:
+        """The launch as a user would state it (explicit values everywhere)."""
+        return Launch(model=self.model, gpu=self.gpu, quant=self.quant.name, kv_cache_dtype=self.kv_cache_dtype,
+                      tp=self.plan.tp, pp=self.plan.pp, dp=self.plan.dp, ep=self.plan.ep,
+                      max_model_len=self.max_model_len, gpu_memory_utilization=self.gpu_memory_utilization,
+                      max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
+                      enforce_eager=self.enforce_eager, vllm_version=self.release.version,
+                      trust_remote_code=self.trust_remote_code, env=self.env, nodes=self.nodes,
+                      gpus_per_node=self.gpus_per_node)
+
+
+def _truthy(text: str) -> bool:
+    return str(text).strip().lower() in ("true", "1", "yes")
+
+
+#: How close a printed CUDA total must be to a catalog GPU's to identify it (GiB): vLLM prints two
+#: decimals, and drivers move the total by a few MiB (vllm-memory.md section 1.2).
+GPU_MATCH_GIB = 0.06
+
+
+def gpu_from_total(total_gib: float) -> GpuSpec | None:
+    """The catalog GPU whose CUDA-visible total matches a printed total, when exactly one does."""
+    from planner.catalog import gpu_names, load_gpu
+    from planner.units import GIB
+
+    found = [load_gpu(k) for k in gpu_names()
+             if abs(load_gpu(k).cuda_total_bytes / GIB - total_gib) <= GPU_MATCH_GIB]
+    return found[0] if len(found) == 1 else None
+
+
+def unstated_settings(figures: StartupFigures) -> tuple[str, ...]:
+    """The settings a startup log leaves to vLLM's defaults (the layout's 1 / no-EP is never flagged)."""
+    out = []
+    if not figures.default_max_num_batched_tokens and figures.setting("max_num_batched_tokens") is None:
+        out.append("max_num_batched_tokens")
+    if not figures.default_max_num_seqs and figures.setting("max_num_seqs") is None:
+        out.append("max_num_seqs")
+    if not figures.v0_gpu_memory_utilization and figures.setting("gpu_memory_utilization") is None:
+        out.append("gpu_memory_utilization")
+    out += [k for k in ("max_model_len", "kv_cache_dtype", "enforce_eager") if figures.setting(k) is None]
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------- CLI surface
+
+#: The launch flags both command lines take, by dest, and the help each gives unless the CLI says otherwise.
+LAUNCH_FLAG_HELP = {
+    "model": "catalog model (planner catalog), its HF id, or path to an HF config.json",
+    "gpu": "GPU type (planner catalog lists them)",
+    "quant": "weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (default: the checkpoint's own)",
+    "ctx": "tokens per request, vLLM's --max-model-len (--ctx is the same): 196608, 128k (=128,000), "
+           "128K (=131,072), 1M (default: the model's maximum)",
+    "kv_cache_dtype": "KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto, the model's dtype)",
+    "tp": "tensor-parallel size (default: 1)",
+    "pp": "pipeline-parallel size (default: 1)",
+    "dp": "data-parallel replicas (default: 1)",
+    "ep": "expert parallelism, vLLM's --enable-expert-parallel (default: off)",
+    "num_gpus": "GPUs of the target",
+    "gpu_memory_utilization": "fraction of each GPU's memory vLLM may use, in (0, 1] (default: the release's)",
+    "max_num_seqs": "requests per batch, sizes the sampler warm-up (default: vLLM's for this GPU)",
+    "max_num_batched_tokens": "tokens per scheduler step, sizes the profile run (default: vLLM's for this GPU)",
+    "vllm_version": "vLLM release whose defaults and rules apply",
+    "enforce_eager": "plan for vLLM's --enforce-eager: no CUDA graphs (default: graphs on)",
+}
+
+
+def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """The one argparse parent of the launch flags (``parents=[launch_parent(...)]`` in both CLIs).
+
+    Each flag is validated at the boundary by its ``type=`` (one line saying what is accepted);
+    ``--ctx`` and ``--max-model-len`` are one setting (dest ``ctx``): the planner's name and vLLM's.
+    Settings are checked against their declared bounds once more when the :class:`Launch` is built.
+    """
+    from planner.units import parse_fraction, parse_positive_int, parse_tokens
+
+    def typed(fn: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+        def convert(text: str) -> Any:
+            try:
+                return fn(text)
+            except (InvalidInputError, ValueError) as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+
+        convert.__name__ = what
+        return convert
+
+    def pos(flag: str) -> Callable[[str], int]:
+        return typed(lambda t: parse_positive_int(t, flag), flag)
+
+    h = {**LAUNCH_FLAG_HELP, **(help_overrides or {})}
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("launch (vLLM's settings)")
+    g.add_argument("--model", metavar="NAME|PATH", help=h["model"])
+    g.add_argument("--gpu", metavar="GPU", help=h["gpu"])
+    g.add_argument("--ctx", "--max-model-len", dest="ctx", type=typed(parse_tokens, "ctx"), metavar="TOKENS",
+                   help=h["ctx"])
+    g.add_argument("--quant", metavar="QUANT", help=h["quant"])
+    g.add_argument("--kv-cache-dtype", metavar="DTYPE", help=h["kv_cache_dtype"])
+    g.add_argument("--tp", type=pos("--tp"), metavar="N", help=h["tp"])
+    g.add_argument("--pp", type=pos("--pp"), metavar="N", help=h["pp"])
+    g.add_argument("--dp", type=pos("--dp"), metavar="N", help=h["dp"])
+    g.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None, help=h["ep"])
+    g.add_argument("--num-gpus", type=pos("--num-gpus"), metavar="N", help=h["num_gpus"])
+    g.add_argument("--gpu-memory-utilization",
+                   type=typed(lambda t: parse_fraction(t, "--gpu-memory-utilization"), "fraction"),
+                   metavar="F", help=h["gpu_memory_utilization"])
+    g.add_argument("--max-num-seqs", type=pos("--max-num-seqs"), metavar="N", help=h["max_num_seqs"])
+    g.add_argument("--max-num-batched-tokens", type=pos("--max-num-batched-tokens"), metavar="N",
+                   help=h["max_num_batched_tokens"])
+    g.add_argument("--vllm-version", type=typed(parse_version, "version"), metavar="X.Y.Z", help=h["vllm_version"])
+    g.add_argument("--enforce-eager", action="store_true", default=None, help=h["enforce_eager"])
+    return p
+
+
+def launch_from_namespace(args: argparse.Namespace, **override: Any) -> Launch:
+    """The :class:`Launch` a parsed command line describes (the flags of :func:`add_launch_flags`)."""
+    values = {
+        "model": getattr(args, "model", None), "gpu": getattr(args, "gpu", None), "quant": args.quant,
+        "kv_cache_dtype": args.kv_cache_dtype, "tp": args.tp, "pp": args.pp, "dp": args.dp,
+        "ep": getattr(args, "ep", None), "max_model_len": args.ctx,
+        "gpu_memory_utilization": args.gpu_memory_utilization, "max_num_seqs": args.max_num_seqs,
+        "max_num_batched_tokens": args.max_num_batched_tokens, "enforce_eager": args.enforce_eager,
+        "vllm_version": getattr(args, "vllm_version", None), "nodes": getattr(args, "nodes", None),
+        "gpus_per_node": getattr(args, "gpus_per_node", None),
+    }
+    values.update(override)
+    return Launch.from_args(**values)

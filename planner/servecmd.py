@@ -1,0 +1,199 @@
+"""The one parser of `vllm serve` command lines (and their `docker run` form), as vLLM parses them.
+
+Why our own parser: the planner and the pre-flight must work without vLLM installed.  It follows
+vLLM's argparse conventions: ``--tensor-parallel-size 4``, ``-tp 4``, ``--x=y``, underscore spellings
+(``--enable_expert_parallel``), ``--flag``/``--no-flag`` booleans, leading ``ENV=value``
+assignments, and the Docker image tag as the vLLM version.  What the flags mean for the launch is
+read in one place, :meth:`planner.launch.Launch.from_serve_command`; which flags a release accepts
+is checked by diagnostics.command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+from functools import cache
+
+from planner.catalog import data_path
+from planner.errors import InvalidInputError
+from planner.versions import Version, parse_version
+
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+SHORT = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "dp": "data-parallel-size",
+         "q": "quantization"}
+DOCKER_VALUE_OPTS = {"-e", "--env", "-v", "--volume", "-p", "--publish", "--gpus", "--name", "--ipc", "--shm-size",
+                     "--runtime", "--entrypoint", "--network", "--net", "--ulimit", "-w", "--workdir", "-u", "--user",
+                     "--env-file", "--device", "--mount", "--platform", "--restart", "--cpus", "-m", "--memory",
+                     "--label", "-l", "--hostname", "-h", "--pull", "--cap-add", "--cap-drop", "--security-opt",
+                     "--add-host", "--group-add", "--device-cgroup-rule", "--tmpfs", "--pid", "--uts", "--dns",
+                     "--log-driver", "--log-opt", "--stop-signal", "--cidfile"}
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """A `vllm serve` invocation, normalized."""
+
+    model: str
+    #: flag name (dashes, no leading --) -> value ("true"/"false" for booleans).
+    flags: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...]
+    #: vLLM version from the Docker image tag, if any.
+    image_version: Version | None
+    image: str | None
+    #: Positional arguments after the model; vLLM's parser rejects them ("unrecognized arguments").
+    positional_extra: tuple[str, ...] = ()
+
+    def flag(self, name: str) -> str | None:
+        return dict(self.flags).get(name)
+
+    def has(self, name: str) -> bool:
+        return self.flag(name) not in (None, "false")
+
+    def render(self) -> str:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
+        parts = ["vllm", "serve", shlex.quote(self.model)]
+        for k, v in self.flags:
+            if v == "true":
+                parts.append(f"--{k}")
+            elif v == "false":
+                parts.append(f"--no-{k}")
+            else:
+                parts += [f"--{k}", shlex.quote(v)]
+        cmd = " ".join(parts)
+        return f"{env} {cmd}" if env else cmd
+
+    def with_flag(self, name: str, value: str) -> ParsedCommand:
+        flags = [(k, v) for k, v in self.flags if k != name] + [(name, value)]
+        return replace(self, flags=tuple(flags))
+
+    def without_flag(self, name: str) -> ParsedCommand:
+        return replace(self, flags=tuple((k, v) for k, v in self.flags if k != name))
+
+    def with_layout(self, tp: int, pp: int, dp: int, ep: bool) -> ParsedCommand:
+        """The command with this parallel layout (flags of size 1 and a false EP dropped)."""
+        cmd = self
+        for name, value in (("tensor-parallel-size", tp), ("pipeline-parallel-size", pp),
+                            ("data-parallel-size", dp)):
+            cmd = cmd.with_flag(name, str(value)) if value > 1 else cmd.without_flag(name)
+        return cmd.with_flag("enable-expert-parallel", "true") if ep else cmd.without_flag("enable-expert-parallel")
+
+    def with_env(self, name: str, value: str) -> ParsedCommand:
+        env = [(k, v) for k, v in self.env if k != name] + [(name, value)]
+        return replace(self, env=tuple(env))
+
+
+@cache
+def flag_table(version: Version | None) -> tuple[str, dict[str, bool]]:
+    """(file, flag -> takes no value) of the packaged flag list nearest below ``version``.
+
+    The lists are extracted from vLLM wheels by ``python3 -m diagnostics.flagsgen``.
+    """
+    files = sorted(
+        (parse_version(p.name[len("vllm-serve-"):-len(".txt")]), p.name)
+        for p in data_path("flags").iterdir() if p.name.startswith("vllm-serve-") and p.name.endswith(".txt")
+    )
+    if not files:
+        return "", {}
+    chosen = files[-1]
+    if version is not None:
+        below = [f for f in files if f[0] <= version]
+        chosen = below[-1] if below else files[0]
+    table: dict[str, bool] = {}
+    for line in data_path(f"flags/{chosen[1]}").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, kind = line.partition("\t")
+            table[name.strip()] = kind.strip() == "bool"
+    return f"data/flags/{chosen[1]}", table
+
+
+def boolean_flags(version: Version | None = None) -> frozenset[str]:
+    return frozenset(k for k, v in flag_table(version)[1].items() if v)
+
+
+def _docker_image_version(image: str) -> Version | None:
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    m = re.match(r"v?(\d+\.\d+(?:\.\d+)?)", tag)
+    return parse_version(m.group(1)) if m else None
+
+
+def parse_command(argv: list[str] | str, version: Version | None = None) -> ParsedCommand:
+    """Parse ``[ENV=v ...] vllm serve MODEL [flags]`` or ``docker run ... IMAGE [flags]``."""
+    try:
+        tokens = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    except ValueError as exc:
+        raise InvalidInputError(f"cannot split the command: {exc}") from None
+    env: list[tuple[str, str]] = []
+    while tokens and _ENV.match(tokens[0]):
+        k, _, v = tokens.pop(0).partition("=")
+        env.append((k, v))
+    if tokens[:1] == ["env"]:
+        tokens.pop(0)
+        while tokens and _ENV.match(tokens[0]):
+            k, _, v = tokens.pop(0).partition("=")
+            env.append((k, v))
+    image = None
+    if tokens[:2] == ["docker", "run"]:
+        tokens = tokens[2:]
+        while tokens and tokens[0].startswith("-"):
+            opt = tokens.pop(0)
+            name, eq, val = opt.partition("=")
+            if name in DOCKER_VALUE_OPTS and not eq:
+                if not tokens:
+                    raise InvalidInputError(f"docker option {opt} needs a value")
+                val = tokens.pop(0)
+            if name in ("-e", "--env") and "=" in val:
+                k, _, v = val.partition("=")
+                env.append((k, v))
+        if not tokens:
+            raise InvalidInputError("docker run without an image; expected e.g. vllm/vllm-openai:v0.17.0")
+        image = tokens.pop(0)
+        if tokens[:2] == ["vllm", "serve"]:
+            tokens = tokens[2:]
+    elif tokens[:2] == ["vllm", "serve"]:
+        tokens = tokens[2:]
+    elif len(tokens) >= 3 and tokens[1] == "-m" and tokens[2] == "vllm.entrypoints.openai.api_server":
+        tokens = tokens[3:]
+    else:
+        shown = " ".join(tokens[:3]) or "(empty)"
+        raise InvalidInputError(
+            f"not a vllm serve command: {shown!r}; accepted: [ENV=v ...] vllm serve MODEL [flags], "
+            "or docker run [options] vllm/vllm-openai:TAG [flags]"
+        )
+    flags: list[tuple[str, str]] = []
+    model: str | None = None
+    extra: list[str] = []
+    if image:
+        version = _docker_image_version(image) or version
+    bools = boolean_flags(version)
+    while tokens:
+        tok = tokens.pop(0)
+        if tok == "--":
+            extra.extend(tokens)
+            break
+        if tok.startswith("-") and len(tok) > 1 and not re.match(r"^-\d", tok):
+            name, eq, value = tok.lstrip("-").partition("=")
+            name = SHORT.get(name, name).replace("_", "-")
+            if not name:
+                raise InvalidInputError(f"malformed flag {tok!r}")
+            if eq:
+                flags.append((name, value))
+            elif name.startswith("no-") and name[3:] in bools:
+                flags.append((name[3:], "false"))
+            elif name in bools:
+                flags.append((name, "true"))
+            elif tokens and not (tokens[0].startswith("--") or re.match(r"^-[A-Za-z]", tokens[0])):
+                flags.append((name, tokens.pop(0)))
+            else:
+                flags.append((name, "true"))
+        elif model is None:
+            model = tok
+        else:
+            extra.append(tok)
+    model_flag = dict(flags).pop("model", None)
+    flags = [(k, v) for k, v in flags if k != "model"]
+    model = model or model_flag
+    if not model:
+        raise InvalidInputError("vllm serve without a model; expected vllm serve MODEL [flags]")
+    return ParsedCommand(model, tuple(flags), tuple(env), _docker_image_version(image) if image else None, image,
+                         tuple(extra))
