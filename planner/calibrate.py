@@ -31,7 +31,7 @@ from typing import Any
 from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import PlannerError
 from planner.launch import ResolvedLaunch
-from planner.memory import MemoryPlan, plan_memory
+from planner.memory import Calibration, MemoryPlan, plan_memory
 from planner.overhead import (
     OverheadFit,
     dense_activation_width,
@@ -320,6 +320,21 @@ def validation_band(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) 
     return band
 
 
+def calibration_from_case(case: LogCase, fit: OverheadFit | None = None) -> Calibration:
+    """What ``planner size --from-log`` learns (planner.fromlog.calibration_of), from a corpus entry
+    (data/calibration/vllm_logs.toml): for the re-planning error."""
+    from planner.fromlog import LogDeployment, calibration_of
+    from planner.vllmlog import StartupFigures
+
+    lg = case.log
+    figures = StartupFigures(
+        model_loading_gib=float(lg["model_loading_gib"]), available_kv_gib=float(lg["available_kv_gib"]),
+        gpu_total_gib=lg.get("gpu_total_gib"), requested_gib=lg.get("requested_gib"),
+        cudagraph_profiled_gib=lg.get("cudagraph_profiled_gib"), vllm_version=case.release.label,
+    )
+    return calibration_of(LogDeployment(figures, case_launch(case), ()), source=str(lg["id"]), fit=fit)
+
+
 def from_log_error(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) -> float:
     """The re-planning error: calibrate on one log, predict another of the same deployment.
 
@@ -327,8 +342,6 @@ def from_log_error(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) -
     utilization, batch budgets, KV dtype). The 80th percentile of |error| over all ordered pairs; when
     fewer than three pairs exist, the plain validation band.
     """
-    from planner.fromlog import calibration_from_case
-
     groups: dict[tuple[Any, ...], list[LogCase]] = {}
     for o in outcomes("validation", fit, logs):
         if o.case is None or "model_loading_gib" not in o.log:

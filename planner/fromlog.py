@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.catalog import gpu_names
 from planner.errors import InvalidInputError
@@ -23,8 +23,6 @@ from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
 from planner.vllmlog import StartupFigures, read_startup_log
 
-if TYPE_CHECKING:
-    from planner.calibrate import LogCase
 
 @dataclass(frozen=True)
 class LogDeployment:
@@ -116,22 +114,6 @@ def calibration_from_log(path: str, *, model: str | None = None, gpu: str | None
     figures = read_startup_log(path)
     dep = deployment_from_figures(figures, model=model, gpu=gpu, source=f"--from-log {path!r}")
     return dep, calibration_of(dep, source=str(path), fit=fit)
-
-
-def calibration_from_case(case: LogCase, fit: OverheadFit | None = None) -> Calibration:
-    """The same learning from a corpus entry (data/calibration/vllm_logs.toml), for the re-planning error."""
-    lg = case.log
-    figures = StartupFigures(
-        model_loading_gib=float(lg["model_loading_gib"]), available_kv_gib=float(lg["available_kv_gib"]),
-        gpu_total_gib=lg.get("gpu_total_gib"), requested_gib=lg.get("requested_gib"),
-        cudagraph_profiled_gib=lg.get("cudagraph_profiled_gib"), vllm_version=case.release.label,
-    )
-    from planner.calibrate import case_launch
-
-    launch = case_launch(case)
-    dep = LogDeployment(figures, launch, ())
-    return calibration_of(dep, source=str(lg["id"]), fit=fit)
-
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from planner.catalog import kv_cache_dtypes
 from planner.errors import InvalidInputError
 from planner.launch import Launch, ResolvedLaunch
 from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
+from planner.problems import Problem
 from planner.release import VllmRelease
 from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
@@ -126,18 +127,6 @@ def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: i
     lin_groups = math.ceil(n_lin / group)
     return KvLayout(attn_block, page, group, att_groups + lin_groups, att_groups, lin_groups,
                     per_tok * n_att, state * n_lin)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A reason a layout fails or a caveat, with a stable id (see planner.problems)."""
-
-    id: str
-    severity: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "severity": self.severity, "message": self.message}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ Messages quote the numbers vLLM itself would print.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from planner.catalog import arch_facts, models_supporting
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -14,8 +15,52 @@ from planner.units import GIB
 from planner.versions import Version, format_version
 from planner.weights import moe_partition
 
-if TYPE_CHECKING:
-    from planner.memory import MemoryPlan
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason a layout fails or a caveat, with a stable id (PROBLEM_IDS; docs/problems.md)."""
+
+    id: str
+    severity: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "severity": self.severity, "message": self.message}
+
+
+class PlanFigures(Protocol):
+    """The figures of a sized layout the memory rules read (a :class:`planner.memory.MemoryPlan`).
+
+    A protocol, not an import: the memory model calls these rules, so they must not import it back.
+    """
+
+    @property
+    def max_model_len(self) -> int: ...
+    @property
+    def gpu_memory_utilization(self) -> float: ...
+    @property
+    def kv_cache_bytes(self) -> int: ...
+    @property
+    def kv_bytes_per_request(self) -> int: ...
+    @property
+    def band_gib(self) -> float: ...
+    @property
+    def weights_bytes(self) -> int: ...
+    @property
+    def overhead_bytes(self) -> int: ...
+    @property
+    def cudagraph_bytes(self) -> int: ...
+    @property
+    def requested_bytes(self) -> int: ...
+    @property
+    def block_size(self) -> int: ...
+    @property
+    def max_concurrency(self) -> float: ...
+    @property
+    def num_blocks(self) -> int: ...
+    @property
+    def estimated_max_model_len(self) -> int: ...
+
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -43,7 +88,7 @@ def _gib(b: int) -> str:
 
 
 def check_plan(
-    model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, plan: ParallelPlan, mem: MemoryPlan, version: Version
+    model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, plan: ParallelPlan, mem: PlanFigures, version: Version
 ) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     out += _heads(model, plan)
@@ -118,7 +163,7 @@ def _block_quant(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> li
     return out
 
 
-def _context(model: ModelSpec, mem: MemoryPlan) -> list[tuple[str, str, str]]:
+def _context(model: ModelSpec, mem: PlanFigures) -> list[tuple[str, str, str]]:
     if mem.max_model_len <= model.max_position_embeddings:
         return []
     longer = [n for n in models_supporting(mem.max_model_len) if n != model.name]
@@ -128,7 +173,7 @@ def _context(model: ModelSpec, mem: MemoryPlan) -> list[tuple[str, str, str]]:
              f"(max_position_embeddings); {mem.max_model_len:,} was asked{hint}")]
 
 
-def _margin(mem: MemoryPlan) -> list[tuple[str, str, str]]:
+def _margin(mem: PlanFigures) -> list[tuple[str, str, str]]:
     """A fit by less than the validation band: vLLM may still refuse it."""
     spare = mem.kv_cache_bytes - mem.kv_bytes_per_request
     band = round(mem.band_gib * GIB)
@@ -141,7 +186,7 @@ def _margin(mem: MemoryPlan) -> list[tuple[str, str, str]]:
              "or --kv-cache-dtype fp8) or check with one real launch (planner size --from-log)")]
 
 
-def _memory(mem: MemoryPlan) -> list[tuple[str, str, str]]:
+def _memory(mem: PlanFigures) -> list[tuple[str, str, str]]:
     if mem.kv_cache_bytes <= 0:
         return [("weights-do-not-fit", ERROR,
                  f"weights {_gib(mem.weights_bytes)} GiB + overhead {_gib(mem.overhead_bytes + mem.cudagraph_bytes)} "

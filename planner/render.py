@@ -12,16 +12,76 @@ import shlex
 import shutil
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from planner.units import GIB
 
 if TYPE_CHECKING:
     from planner.memory import MemoryPlan
-    from planner.perf.compare import CompareResult
     from planner.perf.fit import FitResult
     from planner.perf.slo import SloResult
-    from planner.size import SizeResult
+    from planner.serve import ServeCommand
+
+
+class _Message(Protocol):
+    def message(self, model: str) -> str: ...
+
+
+class _Lines(Protocol):
+    def lines(self) -> list[str]: ...
+
+
+class SizeView(Protocol):
+    """What the size renderers read of a :class:`planner.size.SizeResult`.
+
+    A protocol, not an import: size's ``_repr_html_`` calls these renderers, so render must not import
+    size (the import graph stays acyclic; tests/test_imports.py).
+    """
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def gpu(self) -> str: ...
+    @property
+    def requested_ctx(self) -> int: ...
+    @property
+    def plans(self) -> tuple[MemoryPlan, ...]: ...
+    @property
+    def recommended(self) -> MemoryPlan | None: ...
+    @property
+    def command(self) -> ServeCommand | None: ...
+    @property
+    def context_note(self) -> _Message | None: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+    @property
+    def from_log(self) -> _Lines | None: ...
+    @property
+    def nodes(self) -> int: ...
+    @property
+    def gpus_per_node(self) -> int | None: ...
+
+
+class CompareView(Protocol):
+    """What the compare renderers read of a :class:`planner.perf.compare.CompareResult` (a protocol, as
+    :class:`SizeView`: compare's ``_repr_html_`` calls render)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def quant(self) -> str: ...
+    @property
+    def workload(self) -> Any: ...
+    @property
+    def gpus(self) -> tuple[Any, ...]: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+    @property
+    def prompts_per_client(self) -> int: ...
+    @property
+    def tpot_ms(self) -> float | None: ...
+    @property
+    def ttft_ms(self) -> float | None: ...
 
 
 def to_json(obj: Any) -> str:
@@ -216,7 +276,7 @@ HEADERS = ["layout", "GPUs", "weights GiB/GPU", "overhead GiB", "KV GiB/GPU", "K
            "KV tokens", "max conc.", "fits", "problems"]
 
 
-def size_text(result: SizeResult, width: int | None = None) -> str:
+def size_text(result: SizeView, width: int | None = None) -> str:
     width = width or terminal_width()
     lines = []
     first = result.plans[0] if result.plans else None
@@ -260,7 +320,7 @@ def size_text(result: SizeResult, width: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _problem_lines(result: SizeResult, width: int) -> list[str]:
+def _problem_lines(result: SizeView, width: int) -> list[str]:
     """Each problem message once, with the layouts it applies to (the table shows only the ids)."""
     seen: dict[tuple[str, str], list[str]] = {}
     for p in result.plans:
@@ -303,7 +363,7 @@ def stages_text(plan: MemoryPlan) -> list[str]:
             *("  " + line for line in table.splitlines())]
 
 
-def nodes_text(result: SizeResult) -> list[str]:
+def nodes_text(result: SizeView) -> list[str]:
     """What each node runs, head first (Ray form, then vLLM's own multi-node form when available)."""
     cmd = result.command
     if cmd is None or not cmd.nodes:
@@ -320,7 +380,7 @@ def nodes_text(result: SizeResult) -> list[str]:
     return out
 
 
-def size_html(result: SizeResult) -> str:
+def size_html(result: SizeView) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row(p)) + "</tr>" for p in result.plans
@@ -438,7 +498,7 @@ def slo_text(slo: SloResult, result: FitResult, width: int | None = None) -> str
 _LIMIT_KEYS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms": "p99_itl_ms"}
 
 
-def compare_text(result: CompareResult, width: int | None = None) -> str:
+def compare_text(result: CompareView, width: int | None = None) -> str:
     width = width or terminal_width()
     w = result.workload
     lines = [wrap(f"{result.model} ({result.quant}), {w.input_len:,} in / {w.output_len:,} out tokens per request; "
@@ -497,7 +557,7 @@ def compare_text(result: CompareResult, width: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_html(result: CompareResult) -> str:
+def compare_html(result: CompareView) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(g.gpu)}</td><td>{html.escape(g.plan.layout if g.plan else '-')}</td>"
         f"<td>{'-' if g.slo_tokens_per_s_per_gpu is None else f'{g.slo_tokens_per_s_per_gpu:,.0f}'}</td>"

@@ -21,12 +21,11 @@ from planner.layouts import Search, candidate_layouts
 from planner.memory import (
     Calibration,
     MemoryPlan,
-    Problem,
     kv_bytes_per_token_per_layer,
     kv_element_bytes,
     plan_memory,
 )
-from planner.problems import check_nodes
+from planner.problems import Problem, check_nodes
 from planner.serve import ServeCommand, serve_command
 from planner.specs import ModelSpec
 from planner.units import GIB
