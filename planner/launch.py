@@ -92,6 +92,10 @@ class Launch:
     nodes: int = field(default=1, metadata=_bound(ge=1))
     #: GPUs per node; None: one node of any size.
     gpus_per_node: int | None = field(default=None, metadata=_bound(ge=1))
+    #: ``--kv-cache-memory-bytes`` (CacheConfig.kv_cache_memory_bytes, vLLM 0.12 and 0.33): the KV cache
+    #: per GPU in bytes; vLLM then skips the memory profiling and ignores gpu_memory_utilization
+    #: (shared/reference/vllm-memory.md section 1.3, "Bypasses"). None: profiled as usual.
+    kv_cache_memory_bytes: int | None = field(default=None, metadata=_bound(ge=1))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -176,6 +180,7 @@ class Launch:
             vllm_version=cmd.image_version,
             env=cmd.env,
             nodes=num("nnodes") or 1,
+            kv_cache_memory_bytes=num("kv-cache-memory-bytes"),
         )
 
     @classmethod
@@ -222,6 +227,7 @@ class Launch:
             max_num_seqs=figures.default_max_num_seqs or setting("max_num_seqs", int),
             enforce_eager=bool(setting("enforce_eager", _truthy)),
             vllm_version=parse_version(version) if version else None,
+            kv_cache_memory_bytes=setting("kv_cache_memory_bytes", int),
         )
 
     @classmethod
@@ -304,6 +310,7 @@ class Launch:
             max_num_seqs=self.max_num_seqs or batch.max_num_seqs,
             enforce_eager=self.enforce_eager, trust_remote_code=self.trust_remote_code, env=self.env,
             nodes=self.nodes, gpus_per_node=self.gpus_per_node,
+            kv_cache_memory_bytes=self.kv_cache_memory_bytes,
         )
 
 
@@ -333,9 +340,12 @@ class ResolvedLaunch:
     env: tuple[tuple[str, str], ...] = ()
     nodes: int = 1
     gpus_per_node: int | None = None
+    #: The KV cache per GPU when the launch fixes it (--kv-cache-memory-bytes); None: profiled.
+    kv_cache_memory_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        for name, bound in (("max_model_len", {"ge": 1.0}), ("gpu_memory_utilization", {"gt": 0.0, "le": 1.0}),
+        for name, bound in (("max_model_len", {"ge": 1.0}), ("kv_cache_memory_bytes", {"ge": 1.0}),
+                            ("gpu_memory_utilization", {"gt": 0.0, "le": 1.0}),
                             ("max_num_batched_tokens", {"ge": 1.0}), ("max_num_seqs", {"ge": 1.0})):
             _check_bound(name, getattr(self, name), bound)
 
@@ -354,7 +364,7 @@ class ResolvedLaunch:
                       max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
                       enforce_eager=self.enforce_eager, vllm_version=self.release.version,
                       trust_remote_code=self.trust_remote_code, env=self.env, nodes=self.nodes,
-                      gpus_per_node=self.gpus_per_node)
+                      gpus_per_node=self.gpus_per_node, kv_cache_memory_bytes=self.kv_cache_memory_bytes)
 
 
 def _truthy(text: str) -> bool:
@@ -409,6 +419,8 @@ LAUNCH_FLAG_HELP = {
     "max_num_batched_tokens": "tokens per scheduler step, sizes the profile run (default: vLLM's for this GPU)",
     "vllm_version": "vLLM release whose defaults and rules apply",
     "enforce_eager": "plan for vLLM's --enforce-eager: no CUDA graphs (default: graphs on)",
+    "kv_cache_memory_bytes": "KV cache per GPU in bytes, vLLM's --kv-cache-memory-bytes: no profiling, "
+                             "--gpu-memory-utilization ignored (default: profiled)",
 }
 
 
@@ -456,6 +468,8 @@ def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.Argu
                    help=h["max_num_batched_tokens"])
     g.add_argument("--vllm-version", type=typed(parse_version, "version"), metavar="X.Y.Z", help=h["vllm_version"])
     g.add_argument("--enforce-eager", action="store_true", default=None, help=h["enforce_eager"])
+    g.add_argument("--kv-cache-memory-bytes", type=pos("--kv-cache-memory-bytes"), metavar="BYTES",
+                   help=h["kv_cache_memory_bytes"])
     return p
 
 
@@ -469,6 +483,7 @@ def launch_from_namespace(args: argparse.Namespace, **override: Any) -> Launch:
         "max_num_batched_tokens": args.max_num_batched_tokens, "enforce_eager": args.enforce_eager,
         "vllm_version": getattr(args, "vllm_version", None), "nodes": getattr(args, "nodes", None),
         "gpus_per_node": getattr(args, "gpus_per_node", None),
+        "kv_cache_memory_bytes": getattr(args, "kv_cache_memory_bytes", None),
     }
     values.update(override)
     return Launch.from_args(**values)

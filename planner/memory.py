@@ -448,6 +448,8 @@ def plan_memory(
                                stage_layers=len(layers), fit=fit)
         over = max(0, terms.profile_bytes + offset)
         avail = req - w_bytes - over - terms.charged_cudagraph_bytes
+        if lc.kv_cache_memory_bytes is not None:  # --kv-cache-memory-bytes: vLLM skips the profiling
+            avail = lc.kv_cache_memory_bytes
         layout = kv_layout(model, plan.tp, elem, layers, rel.block_size, batched_tokens=mnbt)
         blocks, stage_tokens, stage_conc = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
         stages.append((blocks, avail, layout, terms, over))

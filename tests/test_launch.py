@@ -113,3 +113,22 @@ def test_the_cli_takes_max_model_len_everywhere(capsys):
     assert capsys.readouterr().out == by_alias
     assert diagnose(["--gpu", "h100", "--model", "minimax-m2.5", "--tp", "4", "--ctx", "64K", "--json"]) == \
         diagnose(["--gpu", "h100", "--model", "minimax-m2.5", "--tp", "4", "--max-model-len", "64K", "--json"])
+
+
+def test_kv_cache_memory_bytes_fixes_the_kv_cache_per_gpu(capsys):
+    """vLLM's --kv-cache-memory-bytes (vllm-memory.md 1.3): the KV cache is that many bytes per GPU, whatever
+    the utilization; read from a serve command and from the shared flags alike."""
+    import json
+    from dataclasses import replace
+
+    from planner.cli import main
+    from planner.memory import plan_memory
+    from planner.units import GIB
+
+    launch = Launch.from_serve_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --kv-cache-memory-bytes 21474836480")
+    assert launch.kv_cache_memory_bytes == 20 * GIB
+    for util in (0.8, 0.95):
+        plan = plan_memory(replace(launch, gpu_memory_utilization=util).resolve("h200", release("0.16.0")))
+        assert plan.kv_cache_bytes == 20 * GIB and plan.gpu_memory_utilization == util
+    assert main(["size", "--gpu", "h200", "--tp", "4", "--kv-cache-memory-bytes", str(20 * GIB), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recommended"]["kv_cache_gib_per_gpu"] == 20.0
