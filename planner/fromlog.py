@@ -10,7 +10,7 @@ batch budget on the same hardware moves only the terms those settings drive.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from planner.catalog import gpu_names
@@ -70,6 +70,7 @@ def deployment_from_figures(figures: StartupFigures, *, model: str | None = None
         raise InvalidInputError(f"{source} has no 'Model loading took' line; the overhead cannot be separated "
                                 "from the weights")
     launch = Launch.from_startup_log(figures, model=model, gpu=gpu, source=source)
+    launch = replace(launch, model=launch.spec())  # an unknown model is the first thing to say
     if launch.gpu is None:
         if figures.gpu_total_gib is not None:
             raise InvalidInputError(f"{source} prints a GPU total of {figures.gpu_total_gib} GiB, which matches no "
