@@ -40,11 +40,12 @@ def sweep() -> None:
     from planner.launch import Launch
     from planner.layouts import Search, candidate_layouts
     from planner.memory import plan_memory
+    from planner.specs import ParallelPlan
 
     model = load_model("minimax-m2.5")
     ctxs = [4096, 8192, 16384, 32768, 65536, 98304, 131072, 163840, 196608, 1 << 20]
     quants = ["bf16", "fp8", "nvfp4", "mxfp4", "int4"]
-    layouts = candidate_layouts(model, Launch(model=model), Search())
+    layouts = candidate_layouts(model, ParallelPlan(), Search())
     t0 = time.perf_counter()
     n = 0
     for g in gpu_names():

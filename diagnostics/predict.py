@@ -112,8 +112,7 @@ def corrected_deployment(dep: Launch, target: Target) -> Launch | None:
         if _fits(c, target):
             return c
     def sweep_of(n: int | None) -> SizeResult:
-        return size(replace(dep, model=model, gpu=target.gpu, vllm_version=target.vllm_version),
-                    Search(num_gpus=n))
+        return size(replace(dep, model=model).resolve(target.gpu, target.release), Search(num_gpus=n))
 
     plans: list[MemoryPlan] = []
     try:  # what `planner size` recommends, when the target has the GPUs for it

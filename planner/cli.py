@@ -132,7 +132,7 @@ def _cmd_size(args: argparse.Namespace) -> int:
     else:
         launch = launch_from_namespace(args, model=args.model or DEFAULT_MODEL, gpu=args.gpu or DEFAULT_GPU)
         search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus)
-        result = size(launch, search)
+        result = size(launch.resolve(), search)  # the release is resolved once, here
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else size_text(result))
     if args.plot:
         from planner.plot import plot_size

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.errors import InvalidInputError
-from planner.launch import Launch
 from planner.specs import ModelSpec, ParallelPlan
 
 #: Tensor-parallel sizes the sweep tries (powers of two up to one 8-GPU node: vLLM's TP needs the
@@ -61,26 +60,26 @@ class Search:
         return "tp" not in self.fixed and "pp" not in self.fixed
 
 
-def candidate_layouts(model: ModelSpec, launch: Launch, search: Search) -> list[ParallelPlan]:
-    """Layouts to try: exactly the launch's when its TP is fixed, or the sweep (TP x EP, then PP).
+def candidate_layouts(model: ModelSpec, own: ParallelPlan, search: Search, *, nodes: int = 1) -> list[ParallelPlan]:
+    """Layouts to try: exactly the launch's own when its TP is fixed, or the sweep (TP x EP, then PP).
 
     Over several nodes the sweep also tries PP = nodes (vLLM's guide: TP = GPUs per node, PP = nodes).
     """
     fixed, num_gpus = search.fixed, search.num_gpus
     if "tp" in fixed:
-        return [launch.plan]
-    eps = [launch.ep] if "ep" in fixed else ([False, True] if model.is_moe else [False])
-    pps = [launch.pp] if "pp" in fixed else sorted({1, *PP_SIZES, *([launch.nodes] if launch.nodes > 1 else [])})
+        return [own]
+    eps = [own.ep] if "ep" in fixed else ([False, True] if model.is_moe else [False])
+    pps = [own.pp] if "pp" in fixed else sorted({1, *PP_SIZES, *([nodes] if nodes > 1 else [])})
     layouts: list[ParallelPlan] = []
     for p in pps:
         for t in TP_SIZES:
             for e in eps:
-                d = launch.dp if "dp" in fixed else 1
+                d = own.dp if "dp" in fixed else 1
                 if num_gpus is not None:
                     if num_gpus % (t * p):
                         continue
                     d = num_gpus // (t * p)
-                    if "dp" in fixed and d != launch.dp:
+                    if "dp" in fixed and d != own.dp:
                         continue
                 if e and t * d == 1:
                     continue  # EP over one rank is no EP

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 from planner.catalog import DEFAULT_GPU, arch_facts, load_model, models_supporting
 from planner.errors import InvalidInputError
-from planner.launch import Launch
+from planner.launch import Launch, ResolvedLaunch
 from planner.layouts import Search, candidate_layouts
 from planner.memory import (
     Calibration,
@@ -172,7 +172,8 @@ def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None)
     return n, gpus_per_node, num_gpus if num_gpus is not None else capacity
 
 
-def size(launch: Launch, search: Search | None = None, *, calibration: Calibration | None = None) -> SizeResult:
+def size(launch: Launch | ResolvedLaunch, search: Search | None = None, *,
+         calibration: Calibration | None = None) -> SizeResult:
     """Size ``launch`` (its model on its GPU, default b200) for requests of its max_model_len (default:
     the model's maximum), over the layouts ``search`` tries (default: every layout).
 
@@ -185,7 +186,9 @@ def size(launch: Launch, search: Search | None = None, *, calibration: Calibrati
     what each node runs (planner.nodes).
     """
     search = search or Search()
-    base = launch.resolve(gpu=launch.gpu if launch.gpu is not None else DEFAULT_GPU)
+    # A resolved launch carries its release: nothing here resolves a version again.
+    base = launch if isinstance(launch, ResolvedLaunch) else \
+        launch.resolve(gpu=launch.gpu if launch.gpu is not None else DEFAULT_GPU)
     spec, gpu_spec = base.model, base.gpu
     requested = base.max_model_len
     note = None
@@ -205,7 +208,7 @@ def size(launch: Launch, search: Search | None = None, *, calibration: Calibrati
             supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
     n_nodes, per_node, num_gpus = _cluster(launch.nodes, launch.gpus_per_node, search.num_gpus)
-    layouts = candidate_layouts(spec, launch, replace(search, num_gpus=num_gpus))
+    layouts = candidate_layouts(spec, base.plan, replace(search, num_gpus=num_gpus), nodes=n_nodes)
     if per_node is not None:
         too_big = [lay for lay in layouts if lay.num_gpus > n_nodes * per_node]
         if too_big:
