@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, replace
-from functools import cache
 
-from planner.catalog import data_path
+from planner.catalog.flags import flag_list
 from planner.errors import InvalidInputError
 from planner.versions import Version, parse_version
 
@@ -83,28 +82,11 @@ class ParsedCommand:
         return replace(self, env=tuple(env))
 
 
-@cache
 def flag_table(version: Version | None) -> tuple[str, dict[str, bool]]:
-    """(file, flag -> takes no value) of the packaged flag list nearest below ``version``.
-
-    The lists are extracted from vLLM wheels by ``python3 -m diagnostics.flagsgen``.
-    """
-    files = sorted(
-        (parse_version(p.name[len("vllm-serve-"):-len(".txt")]), p.name)
-        for p in data_path("flags").iterdir() if p.name.startswith("vllm-serve-") and p.name.endswith(".txt")
-    )
-    if not files:
-        return "", {}
-    chosen = files[-1]
-    if version is not None:
-        below = [f for f in files if f[0] <= version]
-        chosen = below[-1] if below else files[0]
-    table: dict[str, bool] = {}
-    for line in data_path(f"flags/{chosen[1]}").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            name, _, kind = line.partition("\t")
-            table[name.strip()] = kind.strip() == "bool"
-    return f"data/flags/{chosen[1]}", table
+    """(file, flag -> takes no value) of the packaged flag list nearest below ``version``
+    (planner.catalog.flags, the one reader of the lists)."""
+    flags = flag_list(version)
+    return flags.source, dict(flags.takes_no_value)
 
 
 def boolean_flags(version: Version | None = None) -> frozenset[str]:

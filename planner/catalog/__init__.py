@@ -293,25 +293,12 @@ def arch_facts(architecture: str) -> ArchFacts | None:
 
 @cache
 def serve_flags(version: Version) -> tuple[str, frozenset[str]]:
-    """(file, flag names) of the packaged ``vllm serve`` flag list nearest at or below ``version``.
+    """(file, flag names) of the packaged ``vllm serve`` flag list nearest at or below ``version``
+    (planner.catalog.flags reads the lists)."""
+    from planner.catalog.flags import flag_list
 
-    The lists (data/flags/vllm-serve-*.txt) are extracted from vLLM wheels by
-    ``python3 -m diagnostics.flagsgen``; below the oldest list, the oldest is used.
-    """
-    files = sorted(
-        (parse_version(p.name[len("vllm-serve-"):-len(".txt")]), p.name)
-        for p in data_path("flags").iterdir() if p.name.startswith("vllm-serve-") and p.name.endswith(".txt")
-    )
-    if not files:
-        return "", frozenset()
-    below = [f for f in files if f[0] <= version]
-    chosen = below[-1] if below else files[0]
-    names = frozenset(
-        line.partition("\t")[0].strip()
-        for line in data_path(f"flags/{chosen[1]}").read_text(encoding="utf-8").splitlines()
-        if line and not line.startswith("#")
-    )
-    return f"data/flags/{chosen[1]}", names
+    flags = flag_list(version)
+    return flags.source, flags.names
 
 
 # ---------------------------------------------------------------- shipped benchmark tables

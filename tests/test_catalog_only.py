@@ -1,0 +1,58 @@
+"""data/ is read only through planner/catalog/ (issue 19): one reader per schema.
+
+A module outside the catalog package that calls ``load_toml`` / ``data_path`` or names ``planner._data``
+reads data/ with a schema of its own. The modules that still do are listed below, each with the file it
+reads; the list may only shrink: a new reader fails this test, and so does a listed module that no
+longer reads (remove it from the list).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READS_DATA = re.compile(r"\b(load_toml|data_path)\(|planner\._data|resources\.files\(")
+
+#: Readers not yet moved into planner/catalog/ (what they read).
+NOT_YET_IN_THE_CATALOG = {
+    "diagnostics/cluster.py": "cluster.toml, vllm.toml [startup]",
+    "diagnostics/environment.py": "vllm.toml [model_requirements]",
+    "diagnostics/logcheck.py": "calibration/tolerances.toml",
+    "diagnostics/logs.py": "signatures.toml [request_text], [prefilter]",
+    "diagnostics/signatures.py": "signatures.toml",
+    "planner/calibrate.py": "calibration/vllm_logs.toml, overhead_fit.toml",
+    "planner/overhead.py": "calibration/overhead_fit.toml",
+    "planner/perf/bench.py": "benchmarks/*.csv",
+    "planner/perf/compare.py": "perf.toml",
+    "planner/perf/efficiency.py": "perf.toml, calibration/perf_fit.toml",
+    "planner/perf/validation.py": "benchmarks/**/*.csv",
+    "planner/serve.py": "vllm.toml [serve_args], [docker], signatures.toml",
+}
+
+
+def readers() -> set[str]:
+    out = set()
+    for pkg in ("planner", "diagnostics"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("planner/catalog/"):
+                continue
+            if READS_DATA.search(path.read_text(encoding="utf-8")):
+                out.add(rel)
+    return out
+
+
+def test_data_is_read_only_through_the_catalog():
+    assert readers() == set(NOT_YET_IN_THE_CATALOG)
+
+
+def test_the_flag_lists_have_one_reader():
+    from planner.catalog import serve_flags
+    from planner.catalog.flags import flag_list
+    from planner.servecmd import boolean_flags, flag_table
+
+    source, names = serve_flags((0, 16, 0))
+    assert source == flag_table((0, 16, 0))[0] == flag_list((0, 16, 0)).source == "data/flags/vllm-serve-0.16.0.txt"
+    assert names == set(flag_table((0, 16, 0))[1]) and "enforce-eager" in boolean_flags((0, 16, 0)) <= names
+    assert "planner/servecmd.py" not in readers()
