@@ -20,9 +20,9 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from planner.calibrate import Outcome, from_log_error, outcomes
 from planner.overhead import load_fit
 from planner.units import GIB
+from tools.calibrate import Outcome, from_log_error, outcomes
 
 BANDS = (("V0 (< 0.8)", (0, 8, 0)), ("0.8-0.16", (0, 17, 0)), ("0.17-0.20", (0, 21, 0)), (">= 0.21", (99, 0, 0)))
 

@@ -20,7 +20,7 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
   capture-size list of the release, per-graph cost proportional to the layers. Fitted on the
   "Estimated ... CUDA graph memory" lines vLLM prints.
 
-The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python -m planner.calibrate``
+The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python3 -m tools.calibrate``
 from the calibration logs only; tests refit and compare, so nothing there is typed by hand.
 """
 

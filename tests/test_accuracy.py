@@ -13,9 +13,9 @@ import statistics
 
 import pytest
 
-from planner.calibrate import calibration_logs, outcomes
 from planner.catalog import load_model, load_toml
 from planner.memory import estimate_max_model_len, kv_capacity, kv_element_bytes, kv_layout
+from tools.calibrate import calibration_logs, outcomes
 
 #: The accuracy the memory model states (data/calibration/tolerances.toml); diagnose --log uses the same.
 TOL = load_toml("calibration/tolerances.toml")

@@ -1,8 +1,8 @@
 """The overhead parameters in data/ are the output of the fit on calibration logs, never typed in."""
 
-from planner.calibrate import calibration_logs, fit_overhead, render_fit
 from planner.catalog import data_path
 from planner.overhead import load_fit
+from tools.calibrate import calibration_logs, fit_overhead, render_fit
 
 GIB = 2**30
 

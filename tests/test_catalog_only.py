@@ -21,7 +21,6 @@ NOT_YET_IN_THE_CATALOG = {
     "diagnostics/logcheck.py": "calibration/tolerances.toml",
     "diagnostics/logs.py": "signatures.toml [request_text], [prefilter]",
     "diagnostics/signatures.py": "signatures.toml",
-    "planner/calibrate.py": "calibration/vllm_logs.toml, overhead_fit.toml",
     "planner/overhead.py": "calibration/overhead_fit.toml",
     "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",

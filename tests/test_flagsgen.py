@@ -1,4 +1,4 @@
-"""diagnostics.flagsgen: the flag lists come from a wheel's sources, and a wheel of another layout fails loudly."""
+"""tools.flagsgen: the flag lists come from a wheel's sources, and a wheel of another layout fails loudly."""
 
 import io
 import subprocess
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics import flagsgen
-from diagnostics.flagsgen import main
+from tools import flagsgen
+from tools.flagsgen import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,11 +77,11 @@ def test_bad_wheel_is_one_line(tmp_path, capsys, make, needle):
 
 
 def test_usage(capsys):
-    assert main([]) == 2 and "usage: python3 -m diagnostics.flagsgen" in capsys.readouterr().err
+    assert main([]) == 2 and "usage: python3 -m tools.flagsgen" in capsys.readouterr().err
 
 
 def test_as_a_module_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "diagnostics.flagsgen", "missing.whl"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "tools.flagsgen", "missing.whl"], capture_output=True,
                           text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "flagsgen: error: 'missing.whl': no such file; give a vLLM wheel (vllm-X.Y.Z-*.whl)\n"

@@ -34,7 +34,7 @@ def test_native_form_follows_the_packaged_flag_list():
     assert nodes[0].native is not None and "--nnodes 4 --node-rank 0 --master-addr ${HEAD_IP}" in nodes[0].native[0]
     assert "--headless" not in nodes[0].native[0]
     assert nodes[3].native[0].endswith("--node-rank 3 --master-addr ${HEAD_IP} --headless")
-    # The packaged 0.33.0 list (extracted from the wheel's argument parser, diagnostics/flagsgen.py) has them too.
+    # The packaged 0.33.0 list (extracted from the wheel's argument parser, tools/flagsgen.py) has them too.
     assert release("0.33.0").has_flags("headless", "nnodes")
     assert _cmds("0.33.0")[3].native[0].endswith("--headless")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from planner.calibrate import calibration_logs, resolve
 from planner.catalog import load_gpu, load_model
 from planner.errors import PlannerError
 from planner.overhead import (
@@ -22,6 +21,7 @@ from planner.overhead import (
 )
 from planner.release import release
 from planner.specs import ParallelPlan
+from tools.calibrate import calibration_logs, resolve
 
 GIB = 2**30
 BY_ID = {lg["id"]: lg for lg in calibration_logs()}

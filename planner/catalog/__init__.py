@@ -8,13 +8,15 @@ non-editable install works from any directory and no code passes raw dicts aroun
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from planner.catalog.files import data_path as data_path  # re-exported: the one resolver of data/
+from planner.catalog.files import load_toml as load_toml
+from planner.defaults import DEFAULT_GPU as DEFAULT_GPU  # re-exported: callers import them from here
+from planner.defaults import DEFAULT_MODEL as DEFAULT_MODEL
 from planner.errors import ConfigError, InvalidInputError, UnknownGpuError, UnknownModelError
 from planner.specs import GpuSpec, ModelSpec, QuantScheme
 from planner.units import GIB
@@ -22,30 +24,6 @@ from planner.versions import Version, parse_version
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-from planner.defaults import DEFAULT_GPU as DEFAULT_GPU  # re-exported: callers import them from here
-from planner.defaults import DEFAULT_MODEL as DEFAULT_MODEL
-
-
-def data_path(relative: str) -> Traversable:
-    """A file under data/, wherever the package is installed."""
-    node = resources.files("planner._data")
-    for part in relative.split("/"):
-        node = node.joinpath(part)
-    return node
-
-
-@cache
-def load_toml(relative: str) -> dict[str, Any]:
-    with data_path(relative).open("rb") as fh:
-        data: dict[str, Any] = tomllib.load(fh)
-    return data
-
 
 # ---------------------------------------------------------------- models
 

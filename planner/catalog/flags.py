@@ -2,7 +2,7 @@
 
 Why one reader: the release record (which flags a version accepts, for the printed commands) and the
 command-line parser (which flags take no value) read the same files; two readers had two schemas.
-The lists are extracted from vLLM wheels by ``python3 -m diagnostics.flagsgen`` (one writer), one
+The lists are extracted from vLLM wheels by ``python3 -m tools.flagsgen`` (one writer), one
 ``name<TAB>bool|value`` line per flag.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from planner.catalog import data_path
+from planner.catalog.files import data_path
 from planner.versions import Version, parse_version
 
 

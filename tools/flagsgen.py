@@ -1,6 +1,6 @@
 """Extract the flags of `vllm serve` from a vLLM wheel, without installing or importing vLLM.
 
-    python3 -m diagnostics.flagsgen vllm-0.16.0-*.whl > data/flags/vllm-serve-0.16.0.txt
+    python3 -m tools.flagsgen vllm-0.16.0-*.whl > data/flags/vllm-serve-0.16.0.txt
 
 Reads the engine's flags (``vllm/engine/arg_utils.py``) and the OpenAI server's frontend flags
 (``vllm/entrypoints/openai/cli_args.py`` up to 0.2x, ``vllm/entrypoints/common/cli_args.py`` since)
@@ -130,13 +130,13 @@ def _run(args: list[str]) -> int:
     from planner.errors import InvalidInputError
 
     if len(args) != 1 or args[0].startswith("-"):
-        raise UsageError("usage: python3 -m diagnostics.flagsgen VLLM_WHEEL > data/flags/vllm-serve-X.Y.Z.txt")
+        raise UsageError("usage: python3 -m tools.flagsgen VLLM_WHEEL > data/flags/vllm-serve-X.Y.Z.txt")
     flags = extract(_read_wheel(args[0]))
     try:
         check(flags)
     except FlagsError as exc:
         raise InvalidInputError(f"{args[0]!r}: {exc}") from None
-    print(f"# vllm serve flags extracted from {args[0].rsplit('/', 1)[-1]} by python3 -m diagnostics.flagsgen")
+    print(f"# vllm serve flags extracted from {args[0].rsplit('/', 1)[-1]} by python3 -m tools.flagsgen")
     print("# name<TAB>bool (takes no value; --no-NAME also accepted) or value")
     for name in sorted(flags):
         print(f"{name}\t{'bool' if flags[name] else 'value'}")

@@ -1,6 +1,6 @@
 """Fit the overhead terms on real vLLM startup logs, and measure the whole memory model on others.
 
-``python -m planner.calibrate [--write]`` reads data/calibration/vllm_logs.toml. Each ``[[log]]`` is
+``python3 -m tools.calibrate [--write]`` reads data/calibration/vllm_logs.toml. Each ``[[log]]`` is
 marked ``role = "calibration"`` or ``"validation"``; the fit sees calibration logs only, and each
 parameter is fitted on the logs that print the term it drives (DEBUG "Memory profiling takes ..."
 lines, V0's breakdown, the "Estimated ... CUDA graph memory" lines):
@@ -379,7 +379,7 @@ def _predict_with(case: LogCase, cal: Any, fit: OverheadFit) -> MemoryPlan:
 
 def render_fit(fit: dict[str, Any]) -> str:
     lines = [
-        "# Written by `python -m planner.calibrate --write` from data/calibration/vllm_logs.toml (calibration",
+        "# Written by `python3 -m tools.calibrate --write` from data/calibration/vllm_logs.toml (calibration",
         "# logs only; the band comes from the validation logs). Do not edit by hand: tests/test_calibrate.py",
         "# refits and compares. Bytes unless the key says otherwise; see planner/overhead.py for each term.",
         f"forward_factor = {fit['forward_factor']}",
@@ -408,7 +408,7 @@ def render_fit(fit: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m planner.calibrate", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python3 -m tools.calibrate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="replace data/calibration/overhead_fit.toml")
     args = ap.parse_args(argv)
