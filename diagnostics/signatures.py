@@ -84,6 +84,8 @@ class Signature:
     stall: Stall | None = None
     from_problems: tuple[str, ...] = ()
     workaround: Workaround | None = None
+    #: How the severity depends on what was seen, for docs/findings.md ("" when it is always ``severity``).
+    severity_note: str = ""
 
     @property
     def in_logs(self) -> bool:
@@ -133,6 +135,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         stall=None if stall is None else Stall(float(stall["poll_s"]), float(stall["warn_after_s"]),
                                                float(stall["error_after_s"]), stall["reason"]),
         from_problems=tuple(raw.get("from_problems", ())),
+        severity_note=raw.get("severity_note", ""),
         workaround=None if work is None else Workaround(tuple(sorted((k, str(v)) for k, v in work["env"].items())),
                                                         tuple(sorted(work.get("when", {}).items()))),
     )

@@ -35,3 +35,14 @@ def test_every_fixture_has_provenance():
         assert head.startswith("# provenance:"), log
         first = head.split("\n(")[0][:600]
         assert re.search(r"[\w.-]+/[\w.-]+(?:#| PR #| @)|https://|vLLM [0-9.]+|vllm [0-9.]+", first), log
+
+
+def test_the_id_tables_are_generated_from_the_catalog():
+    """docs/findings.md's tables have one writer, python3 -m tools.findings_doc --write (issue 19): a catalog
+    entry changed without regenerating them fails here."""
+    from tools.findings_doc import BLOCK, render
+
+    doc = (ROOT / "docs" / "findings.md").read_text()
+    groups = {m.group("group") for m in BLOCK.finditer(doc)}
+    assert groups == {s.group for s in catalog()}  # every group has its table
+    assert render(doc) == doc
