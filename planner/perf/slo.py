@@ -20,6 +20,14 @@ from planner.errors import InvalidInputError
 from planner.perf.fit import FitResult, MetricFit
 
 LIMIT_METRICS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms": "p99_itl_ms"}
+#: The statistic a limit falls back to when the table lacks the mean (InferenceX tables publish medians).
+FALLBACK_METRICS = {"tpot_ms": "median_tpot_ms", "ttft_ms": "median_ttft_ms"}
+
+#: Where throughput "levels off": the concurrency past which doubling the load raises output throughput by
+#: less than this fraction.  Why 5 %: doubling concurrency roughly doubles each request's wait in a saturated
+#: server, and a gain below the seed table's throughput fit error (4.8 % leave-one-out, docs/performance.md)
+#: is not one the data can tell from noise; past it a replica only adds latency.
+LEVEL_OFF_GAIN_PER_DOUBLING = 0.05
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,9 @@ class SloResult:
     def __repr__(self) -> str:
         if self.max_concurrency is None:
             return "SloResult(no concurrency meets the limits)"
-        return (f"SloResult(max_concurrency={self.max_concurrency:g}, output_throughput={self.output_throughput:.0f} "
-                f"tok/s, limited by {self.limiting_metric or 'the throughput plateau'})")
+        tput = "unknown" if self.output_throughput is None else f"{self.output_throughput:.0f} tok/s"
+        return (f"SloResult(max_concurrency={self.max_concurrency:g}, output_throughput={tput}, "
+                f"limited by {self.limiting_metric or 'the throughput plateau'})")
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
@@ -103,6 +112,36 @@ def _crossing(m: MetricFit, limit: float, lo: float, hi: float) -> float | None:
     return math.exp(a)
 
 
+def _gain_per_doubling(thr: MetricFit, c: float) -> float:
+    return float(thr.predict([2 * c])[0]) / float(thr.predict([c])[0]) - 1.0
+
+
+def _level_off(thr: MetricFit, lo: float, hi: float) -> tuple[float, str]:
+    """Where throughput levels off (doubling the load gains less than ``LEVEL_OFF_GAIN_PER_DOUBLING``), searched
+    where both c and 2c are measured; the highest measured concurrency, said so, when the table never levels off.
+    """
+    limit = LEVEL_OFF_GAIN_PER_DOUBLING
+    top = hi / 2
+    if top <= lo or _gain_per_doubling(thr, top) >= limit:
+        gain = _gain_per_doubling(thr, max(top, lo))
+        return hi, (f"no limit binds within the measured concurrencies, and throughput never levels off in this "
+                    f"table (still +{100 * gain:.0f}% from {max(top, lo):g} to {2 * max(top, lo):g}): taking the "
+                    f"highest measured concurrency, {hi:g}; a replica may hold more")
+    if _gain_per_doubling(thr, lo) < limit:
+        c = lo
+    else:
+        a, b = math.log(lo), math.log(top)
+        for _ in range(60):
+            mid = (a + b) / 2
+            if _gain_per_doubling(thr, math.exp(mid)) >= limit:
+                a = mid
+            else:
+                b = mid
+        c = math.exp(b)
+    return c, (f"no limit binds within the measured concurrencies; taking where throughput levels off ({c:.1f}: "
+               f"doubling the load from there adds less than {100 * limit:.0f}% throughput)")
+
+
 def solve(
     result: FitResult,
     *,
@@ -114,6 +153,11 @@ def solve(
     gpu_hour_usd: float | None = None,
     gpus_per_replica: int | None = None,
 ) -> SloResult:
+    """The highest whole concurrency per replica meeting every limit, and the fleet for a target load.
+
+    Limits are checked on the means; a table that publishes only medians is checked on those (and the notes say
+    so).  When no limit binds within the measured concurrencies, the answer is where throughput levels off
+    (``LEVEL_OFF_GAIN_PER_DOUBLING``), or the highest measured concurrency when the table never levels off."""
     limits = {k: v for k, v in (("tpot_ms", tpot_ms), ("ttft_ms", ttft_ms), ("itl_p99_ms", itl_p99_ms))
               if v is not None}
     if not limits:
@@ -123,15 +167,28 @@ def solve(
             raise InvalidInputError(f"--{k.replace('_', '-')} must be > 0, got {v}")
     if target_rps is not None and target_concurrency is not None:
         raise InvalidInputError("give --target-rps or --target-concurrency, not both")
+    wl = dict(result.workload)
+    table_gpus = wl.get("num_gpus")
+    if gpus_per_replica is not None and table_gpus and gpus_per_replica != table_gpus:
+        raise InvalidInputError(f"--gpus-per-replica {gpus_per_replica} contradicts the table, which measured "
+                                f"{table_gpus} GPUs per replica; omit --gpus-per-replica for a table that names its "
+                                "GPUs")
     thr = result.metric("output_throughput")
     lo = min(m.concurrency_range[0] for m in result.metrics)
     hi = max(m.concurrency_range[1] for m in result.metrics)
-    notes: list[str] = []
+    notes: list[str] = [n for n in result.notes if n.startswith("output throughput derived")]
     best, limiting = hi, None
     for key, limit in limits.items():
         m = result.metric(LIMIT_METRICS[key])
+        fallback = FALLBACK_METRICS.get(key)
+        if m is None and fallback is not None:
+            m = result.metric(fallback)
+            if m is not None:
+                notes.append(f"the table gives no {LIMIT_METRICS[key]}: --{key.replace('_', '-')} is checked on "
+                             f"{fallback} (the median, not the mean)")
         if m is None:
-            raise InvalidInputError(f"the data has no {LIMIT_METRICS[key]} to check --{key.replace('_', '-')}")
+            accepted = " or ".join(x for x in (LIMIT_METRICS[key], fallback) if x)
+            raise InvalidInputError(f"the data has no {accepted} to check --{key.replace('_', '-')}")
         c = _crossing(m, limit, lo, hi)
         if c is None:
             notes.append(f"{m.metric} exceeds {limit} ms even at concurrency {lo:g}")
@@ -140,17 +197,13 @@ def solve(
         if c < best:
             best, limiting = c, m.metric
     if limiting is None and thr is not None:
-        # No limit binds inside the measured range: stop where throughput stops growing.
-        plateau = float(thr.predict([hi])[0])
-        best = _crossing(thr, 0.99 * plateau, lo, hi) or hi
-        notes.append("no limit binds within the measured concurrencies; taking the point where throughput "
-                     "reaches 99% of its plateau")
+        best, note = _level_off(thr, lo, hi)
+        notes.append(note)
     exact = best
     if best >= 1:  # whole requests: the highest integer concurrency that still meets every limit
         best = float(math.floor(best + 1e-9))
     values = tuple((m.metric, float(m.predict([best])[0])) for m in result.metrics)
     tput = float(thr.predict([best])[0]) if thr is not None else None
-    wl = dict(result.workload)
     out_len = wl.get("output_len")
     rps = tput / out_len if tput is not None and out_len else None
     gpus_per_replica = gpus_per_replica or wl.get("num_gpus")
