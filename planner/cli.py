@@ -175,7 +175,11 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     from planner.catalog import benchmark_tables, gpu_names, load_gpu, load_model, model_names, quant_names
     from planner.render import to_json, wrap
 
+    from planner.perf.bench import load
+    from planner.perf.slo import why_not_answerable
+
     tables = benchmark_tables()
+    unanswerable = {t.name: why_not_answerable(load(t.name)) for t in tables}
     if args.json:
         models = []
         for name in model_names():
@@ -185,7 +189,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
         gpus = [{"name": g, "display_name": load_gpu(g).display_name,
                  "memory_gib": round(load_gpu(g).cuda_total_bytes / GIB, 2)} for g in gpu_names()]
         print(to_json({"models": models, "gpus": gpus, "quantizations": list(quant_names()),
-                       "benchmark_tables": [t.to_dict() for t in tables]}))
+                       "benchmark_tables": [{**t.to_dict(), "slo_unavailable": unanswerable[t.name]}
+                                            for t in tables]}))
         return 0
     from planner.render import terminal_width
 
@@ -196,6 +201,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     print("benchmark tables (planner fit NAME, planner slo NAME):")
     for t in tables:
         role = " [validation only]" if t.role == "validation" else ""
+        if unanswerable[t.name]:
+            role += f" [slo cannot answer: {unanswerable[t.name]}]"
         print(f"  {t.name}")
         print(wrap(t.describe() + role, width, "      "))
     return 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.errors import InvalidInputError
+from planner.perf.bench import BenchmarkRun
 from planner.perf.fit import FitResult, MetricFit
 
 LIMIT_METRICS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms": "p99_itl_ms"}
@@ -112,25 +113,35 @@ def _crossing(m: MetricFit, limit: float, lo: float, hi: float) -> float | None:
     return math.exp(a)
 
 
+def why_not_answerable(runs: list[BenchmarkRun]) -> str | None:
+    """Why ``planner slo`` cannot answer on these runs (None when it can): what `planner catalog` marks."""
+    latencies = [*LIMIT_METRICS.values(), *FALLBACK_METRICS.values()]
+    points = {r.concurrency for r in runs if any(r.metric(m) is not None for m in latencies)}
+    if not points:
+        return "no latency column (TTFT, TPOT or ITL) to check a limit on"
+    if len(points) < 3:
+        return f"{len(points)} load point(s) with latencies; a fit needs at least 3"
+    return None
+
+
 def _gain_per_doubling(thr: MetricFit, c: float) -> float:
     return float(thr.predict([2 * c])[0]) / float(thr.predict([c])[0]) - 1.0
 
 
 def _level_off(thr: MetricFit, lo: float, hi: float) -> tuple[float, str]:
-    """Where throughput levels off (doubling the load gains less than ``LEVEL_OFF_GAIN_PER_DOUBLING``), searched
-    where both c and 2c are measured; the highest measured concurrency, said so, when the table never levels off.
-    """
+    """Where throughput levels off: the lowest concurrency from which doubling the load gains less than
+    ``LEVEL_OFF_GAIN_PER_DOUBLING`` (searched up to the highest measured concurrency, whose doubling the fitted
+    saturation extrapolates); the highest measured concurrency, said so, when the table never levels off."""
     limit = LEVEL_OFF_GAIN_PER_DOUBLING
-    top = hi / 2
-    if top <= lo or _gain_per_doubling(thr, top) >= limit:
-        gain = _gain_per_doubling(thr, max(top, lo))
+    if _gain_per_doubling(thr, hi) >= limit:
+        gain = _gain_per_doubling(thr, hi / 2) if hi / 2 >= lo else _gain_per_doubling(thr, hi)
         return hi, (f"no limit binds within the measured concurrencies, and throughput never levels off in this "
-                    f"table (still +{100 * gain:.0f}% from {max(top, lo):g} to {2 * max(top, lo):g}): taking the "
-                    f"highest measured concurrency, {hi:g}; a replica may hold more")
+                    f"table (the fit still gains {100 * gain:.0f}% from {hi / 2:g} to {hi:g}): taking the highest "
+                    f"measured concurrency, {hi:g}; a replica may hold more")
     if _gain_per_doubling(thr, lo) < limit:
         c = lo
     else:
-        a, b = math.log(lo), math.log(top)
+        a, b = math.log(lo), math.log(hi)
         for _ in range(60):
             mid = (a + b) / 2
             if _gain_per_doubling(thr, math.exp(mid)) >= limit:
