@@ -173,10 +173,9 @@ def _add_catalog(sub: Any) -> None:
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
     from planner.catalog import benchmark_tables, gpu_names, load_gpu, load_model, model_names, quant_names
-    from planner.render import to_json, wrap
-
     from planner.perf.bench import load
     from planner.perf.slo import why_not_answerable
+    from planner.render import to_json, wrap
 
     tables = benchmark_tables()
     unanswerable = {t.name: why_not_answerable(load(t.name)) for t in tables}

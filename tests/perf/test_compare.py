@@ -120,3 +120,23 @@ def test_five_gpus_ten_concurrencies_under_a_second():
     compare(["h100", "h200", "b200", "b300", "gb200"], quant="fp8", at=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
             tpot_ms=20)
     assert time.perf_counter() - t0 < 1.5  # 0.45 s measured on the 2-core machine; CI margin
+
+
+def test_the_slo_answer_comes_from_the_simulation_it_claims():
+    """Issue #18: a 4-step search, misled by a steady-state TTFT 11x low for DP, answered "up to 3 concurrent
+    requests, $26.5 per M" while its own table showed c=32 inside both limits (the simulator holds ~120)."""
+    res = compare(["h200"], quant="fp8", ctx=131072, tp=1, dp=8, ep=True, tpot_ms=50, ttft_ms=2000,
+                  gpu_hour_usd=3.5)
+    g = res.gpus[0]
+    inside = [p.concurrency for p in g.predictions if p.mean_tpot_ms <= 50 and p.mean_ttft_ms <= 2000]
+    outside = [p.concurrency for p in g.predictions if p.concurrency not in inside]
+    assert g.slo_concurrency >= max(inside) and g.slo_concurrency < min(outside)
+    assert g.slo_concurrency > 100 and g.usd_per_million_output_tokens < 2.0
+
+
+def test_the_slo_search_always_narrows_its_bracket():
+    from planner.perf.compare import _inside
+
+    assert _inside(2, 1, 541) > 2 and _inside(513, 3, 541) < 513  # the guesses that left [3, 513] unsearched
+    for lo, hi, c in ((0, 10, 1), (5, 7, 100), (64, 128, 65), (1, 2, 1)):
+        assert lo < _inside(c, lo, hi) < hi or hi - lo <= 1
