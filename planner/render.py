@@ -415,9 +415,9 @@ def slo_text(slo: SloResult, result: FitResult, width: int | None = None) -> str
     vals = ", ".join(_metric_value(k, v) for k, v in slo.values_at_max)
     lines.append(wrap(vals, width, "Predicted at that load: ", "  "))
     if slo.replicas is not None:
-        fleet = f"{slo.replicas} replica{'s' if slo.replicas != 1 else ''}"
+        fleet = f"{slo.replicas:,} replica{'s' if slo.replicas != 1 else ''}"
         if slo.gpus_per_replica:
-            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus} GPUs"
+            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus:,} GPUs"
         if slo.fleet_output_throughput is not None:
             fleet += f", serving {slo.fleet_output_throughput:,.0f} output tok/s"
         lines.append(wrap(fleet, width, "Fleet: ", "  "))

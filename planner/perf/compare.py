@@ -330,6 +330,10 @@ def _prices(gpu_hour_usd: dict[str, float] | float | None, gpus: list[GpuSpec]) 
     compared = {g.key for g in gpus}
     stray = sorted(k for k in prices if k not in compared)
     notes = [f"price given for {k} but {k} is not compared (--gpus)" for k in stray]
+    unpriced = [g.key for g in gpus if g.key not in prices]
+    if unpriced:
+        notes.append(f"no price for {', '.join(unpriced)}: no cost shown for it (add "
+                     f"--gpu-hour-usd {unpriced[0]}=USD)")
     return prices, notes
 
 
@@ -491,7 +495,21 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
     need = Load(work.input_len, work.output_len, concurrency=1, range_ratio=work.range_ratio).max_len
     cands: list[_Candidate] = []
     failures: set[str] = set()
-    for lay in candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep):
+    box_notes: list[str] = []
+    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep)
+    box = gpu.gpus_per_box
+    if box is not None:
+        beyond = [lay for lay in layouts if lay.num_gpus > box]
+        if beyond and len(beyond) < len(layouts) and tp is None and dp is None and pp is None:
+            layouts = [lay for lay in layouts if lay.num_gpus <= box]  # one box: no nodes to wire up unasked
+            box_notes.append(f"only one-box layouts ranked: {gpu.key} holds {box} GPU per box, and a multi-GPU "
+                             f"layout needs several boxes (nodes) linked over {gpu.interconnect}; give --tp/--dp to "
+                             "compare one")
+        elif beyond:
+            box_notes.append(f"{gpu.key} holds {box} GPU per box: a {beyond[0].num_gpus}-GPU layout needs "
+                             f"{-(-beyond[0].num_gpus // box)} boxes (nodes) linked over {gpu.interconnect}, whose "
+                             "network the simulation does not model")
+    for lay in layouts:
         mem = plan_memory(spec, gpu, scheme, lay, max_model_len=mml, vllm_version=vllm_version)
         if not mem.fits:
             failures.update(p.id for p in mem.problems if p.severity == "error")
@@ -504,7 +522,8 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
     unc = _uncertainty(cal, gpu, basis, user_residual)
     if not cands:
         why = ", ".join(sorted(failures)) or "no candidate layout"
-        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc, (f"no layout fits: {why}",))
+        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc,
+                             (f"no layout fits: {why}", *box_notes))
 
     def cost(tput: float | None, n: int) -> float | None:
         if not tput or price is None:
@@ -557,7 +576,7 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
                        usd_per_million_output_tokens=cost(peak.output_throughput, cand.mem.num_gpus))
     runner = finals[1][0] if len(finals) > 1 else None
     rest = tuple(o for i, o in enumerate(options) if options[i].plan is not best.plan)
-    warns = _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds), cand.mem)
+    warns = box_notes + _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds), cand.mem)
     if (tpot_ms is not None or ttft_ms is not None) and best.slo_concurrency is None:
         limits = " and ".join(x for x in (f"TPOT <= {tpot_ms:g} ms" if tpot_ms else "",
                                           f"TTFT <= {ttft_ms:g} ms" if ttft_ms else "") if x)

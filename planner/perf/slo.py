@@ -30,6 +30,12 @@ FALLBACK_METRICS = {"tpot_ms": "median_tpot_ms", "ttft_ms": "median_ttft_ms"}
 #: is not one the data can tell from noise; past it a replica only adds latency.
 LEVEL_OFF_GAIN_PER_DOUBLING = 0.05
 
+#: The largest fleet a target is sized to, in GPUs.  Why a bound: ``--target-rps 1e12`` asked for 261,586,929,608
+#: replicas; Meta, among the largest operators, reported ~350,000 H100s for end of 2024
+#: (https://engineering.fb.com/2024/03/12/data-center-engineering/building-metas-genai-infrastructure/), so a
+#: target beyond a million GPUs is a typo, not a plan.
+MAX_FLEET_GPUS = 1_000_000
+
 
 @dataclass(frozen=True)
 class SloResult:
@@ -231,6 +237,14 @@ def solve(
         replicas = max(1, math.ceil(target_concurrency / best - 1e-9))
         fleet_tput = replicas * float(thr.predict([target_concurrency / replicas])[0]) if thr is not None else None
     num_gpus = replicas * gpus_per_replica if replicas is not None and gpus_per_replica else None
+    if replicas is not None and (num_gpus or replicas) > MAX_FLEET_GPUS:
+        per = gpus_per_replica or 1
+        what = (f"--target-rps {target_rps:g}" if target_rps is not None
+                else f"--target-concurrency {target_concurrency:g}")
+        most = (f"{MAX_FLEET_GPUS // per * rps:,.0f} requests/s" if target_rps is not None and rps
+                else f"{MAX_FLEET_GPUS // per * best:,.0f} requests in flight")
+        raise InvalidInputError(f"{what} needs {replicas:,} replicas ({replicas * per:,} GPUs), more than any GPU "
+                                f"fleet ({MAX_FLEET_GPUS:,} GPUs); give a target up to {most}")
     cost = full_cost = None
     if gpu_hour_usd is not None:
         if gpus_per_replica is None:

@@ -140,3 +140,20 @@ def test_the_slo_search_always_narrows_its_bracket():
     assert _inside(2, 1, 541) > 2 and _inside(513, 3, 541) < 513  # the guesses that left [3, 513] unsearched
     for lo, hi, c in ((0, 10, 1), (5, 7, 100), (64, 128, 65), (1, 2, 1)):
         assert lo < _inside(c, lo, hi) < hi or hi - lo <= 1
+
+
+def test_a_gpu_without_a_price_is_said_to_have_no_cost():
+    res = compare(["h100", "b200"], quant="fp8", at=[8], gpu_hour_usd={"b200": 5.0})
+    assert any("no price for h100" in n for n in res.notes)
+    assert next(g for g in res.gpus if g.gpu == "h100").usd_per_million_output_tokens is None
+
+
+def test_gb10_is_one_gpu_per_box():
+    """Issue #18: `compare --gpus gb10` recommended an 8-box DP8+EP as if the eight GB10s shared a node."""
+    small = compare(["gb10"], model="qwen3-30b-a3b", at=[8]).gpus[0]
+    assert small.plan is not None and small.plan.num_gpus == 1
+    assert any("one-box layouts" in w for w in small.warnings)
+    big = compare(["gb10"], quant="fp8", at=[8]).gpus[0]
+    assert big.plan is None and any("one-box layouts" in w for w in big.warnings)
+    forced = compare(["gb10"], quant="fp8", tp=2, at=[8]).gpus[0]
+    assert any("needs" in w and "boxes (nodes)" in w for w in forced.warnings)

@@ -156,3 +156,12 @@ def test_cli_gpus_per_replica_conflict_is_one_line(capsys):
     assert main(["slo", seed_table(), "--tpot-ms", "20", "--gpus-per-replica", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "contradicts" in err
+
+
+def test_a_fleet_beyond_any_gpu_fleet_is_refused_and_large_ones_are_readable(capsys):
+    from planner.cli import main
+
+    with pytest.raises(InvalidInputError, match="more than any GPU fleet"):
+        solve(RESULT, tpot_ms=20, target_rps=1e12)
+    assert main(["slo", seed_table(), "--tpot-ms", "20", "--target-rps", "1e4"]) == 0
+    assert "= 10,464 GPUs" in capsys.readouterr().out
