@@ -23,7 +23,7 @@ from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
 from planner.perf.step import Efficiency, StepModel, step_model
 from planner.release import release
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
 from planner.weights import native_quant
 
@@ -136,12 +136,12 @@ class CompareResult:
 # ------------------------------------------------------------------------------------- layouts
 
 def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None,
-                      ep: bool | None) -> list[ParallelPlan]:
-    """TP, TP+EP, DP+EP (attention data-parallel, experts across ranks) and TP+PP on up to one node,
-    narrowed by whatever the user fixed."""
+                      ep: bool | None, num_gpus: int | None = None) -> list[ParallelPlan]:
+    """TP, TP+EP, DP+EP (attention data-parallel, experts across ranks) and TP+PP on up to one node (or on
+    exactly ``num_gpus``), narrowed by whatever the user fixed."""
     out: list[ParallelPlan] = []
     moe = model.is_moe
-    for n in NODE_GPUS:
+    for n in (num_gpus,) if num_gpus is not None else NODE_GPUS:
         out.append(ParallelPlan(tp=n))
         if moe and n > 1:
             out.append(ParallelPlan(tp=n, ep=True))
@@ -167,7 +167,8 @@ def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: i
             continue
         keep.append(lay)
     if not keep and tp is not None:
-        keep = [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
+        forced = ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))
+        keep = [forced] if num_gpus is None or forced.num_gpus == num_gpus else []
     return keep
 
 
@@ -258,7 +259,7 @@ def _inside(c: int, lo: int, hi: int) -> int:
         return max(lo + 1, min(c, hi - 1))
     low = a * (hi / a) ** 0.25
     high = a * (hi / a) ** 0.75
-    return max(lo + 1, min(hi - 1, round(min(max(c, low), high))))
+    return max(lo + 1, min(hi - 1, round(float(min(max(c, low), high)))))
 
 
 def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, tpot_ms: float | None,
@@ -447,7 +448,11 @@ def compare(
     vllm_version: Version | None = None,
     calibrate: str | None = None,
     calibration: Calibration | None = None,
+    num_gpus: int | dict[str, int] | None = None,
 ) -> CompareResult:
+    """Every GPU of ``gpus`` ranked by cost at the SLO.  ``num_gpus`` fixes the GPUs of a layout: one count for
+    all, or per GPU (``{"b200": 4, "h200": 8}``: 4 x B200 against 8 x H200); GPUs it does not name are ranked
+    over every layout that fits."""
     if isl < 1 or osl < 1:
         raise InvalidInputError(f"--isl and --osl must be >= 1, got {isl} and {osl}")
     for name, v in (("--tpot-ms", tpot_ms), ("--ttft-ms", ttft_ms)):
@@ -472,6 +477,14 @@ def compare(
         g = load_gpu(name)
         if g.key not in {s.key for s in specs}:
             specs.append(g)
+    counts: dict[str, int] = {}
+    if isinstance(num_gpus, int):
+        counts = {g.key: num_gpus for g in specs}
+    elif num_gpus:
+        counts = {load_gpu(k).key: v for k, v in num_gpus.items()}
+    for key, n in counts.items():
+        if not 1 <= n <= MAX_GPUS:
+            raise InvalidInputError(f"--num-gpus for {key}: expected 1 to {MAX_GPUS:,} GPUs, got {n}")
     prices, notes = _prices(gpu_hour_usd, specs)
     cal = calibration or load_calibration()
     user_residual: dict[str, float] | None = None
@@ -483,24 +496,29 @@ def compare(
         notes.append(f"{user_gpu}: efficiencies refitted on {calibrate}")
     per_client = int(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
     rows = [_one_gpu(spec, scheme, g, cal, work, mml, points, tpot_ms, ttft_ms, prices.get(g.key), vllm_version,
-                     tp, pp, dp, ep, per_client, user_residual) for g in specs]
+                     tp, pp, dp, ep, per_client, user_residual, counts.get(g.key)) for g in specs]
     return CompareResult(spec.name, scheme.name, work, tuple(rows), tpot_ms, ttft_ms, per_client, tuple(notes))
 
 
 def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibration, work: Workload, mml: int,
              points: list[int], tpot_ms: float | None, ttft_ms: float | None, price: float | None,
              vllm_version: Version | None, tp: int | None, pp: int | None, dp: int | None, ep: bool | None,
-             per_client: int, user_residual: dict[str, float] | None) -> GpuComparison:
+             per_client: int, user_residual: dict[str, float] | None, num_gpus: int | None = None) -> GpuComparison:
     eff, basis = cal.for_gpu(gpu)
     need = Load(work.input_len, work.output_len, concurrency=1, range_ratio=work.range_ratio).max_len
     cands: list[_Candidate] = []
     failures: set[str] = set()
     box_notes: list[str] = []
-    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep)
+    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus)
+    if num_gpus is not None and not layouts:
+        unc0 = _uncertainty(cal, gpu, basis, user_residual)
+        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc0,
+                             (f"no candidate layout on exactly {num_gpus} GPUs matches the flags given",))
     box = gpu.gpus_per_box
     if box is not None:
         beyond = [lay for lay in layouts if lay.num_gpus > box]
-        if beyond and len(beyond) < len(layouts) and tp is None and dp is None and pp is None:
+        asked = tp is not None or dp is not None or pp is not None or num_gpus is not None
+        if beyond and len(beyond) < len(layouts) and not asked:
             layouts = [lay for lay in layouts if lay.num_gpus <= box]  # one box: no nodes to wire up unasked
             box_notes.append(f"only one-box layouts ranked: {gpu.key} holds {box} GPU per box, and a multi-GPU "
                              f"layout needs several boxes (nodes) linked over {gpu.interconnect}; give --tp/--dp to "

@@ -176,7 +176,7 @@ def _starts(shape: Shape, c: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.n
     amplitudes (a linear least-squares problem, solved exactly): no start depends on an optimizer's path."""
     lcs_grid = np.linspace(lo[-1], hi[-1], GRID_POINTS)
     lb0_grid = np.linspace(lo[3], hi[3], GRID_POINTS) if shape.name != "queue" else np.array([0.0])
-    scored = []
+    scored: list[tuple[float, int, np.ndarray]] = []
     for lb0 in lb0_grid:
         for lcs in lcs_grid:
             x = _design(shape, c, float(lb0), float(lcs))

@@ -157,3 +157,16 @@ def test_gb10_is_one_gpu_per_box():
     assert big.plan is None and any("one-box layouts" in w for w in big.warnings)
     forced = compare(["gb10"], quant="fp8", tp=2, at=[8]).gpus[0]
     assert any("needs" in w and "boxes (nodes)" in w for w in forced.warnings)
+
+
+def test_four_b200_against_eight_h200_in_one_command(capsys):
+    res = compare(["b200", "h200"], quant="fp8", at=[32], num_gpus={"b200": 4, "h200": 8})
+    assert {g.gpu: g.plan.num_gpus for g in res.gpus} == {"b200": 4, "h200": 8}
+    assert main(["compare", "--gpus", "b200:4,h200:8", "--quant", "fp8", "--at", "32", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["gpus"]
+    assert [r["plan"]["num_gpus"] for r in rows] == [4, 8]
+    assert main(["compare", "--gpus", "h100,h200", "--num-gpus", "8", "--quant", "fp8", "--at", "32", "--json"]) == 0
+    assert {r["plan"]["num_gpus"] for r in json.loads(capsys.readouterr().out)["gpus"]} == {8}
+    for bad in ("h200:0", "h200:x", "h200:4,h200:8"):
+        assert main(["compare", "--gpus", bad]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
