@@ -11,7 +11,7 @@ from typing import Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, LogMatch, LogScan
-from diagnostics.signatures import class_signature, finding, signature
+from diagnostics.signatures import catalog, class_signature, finding, signature
 from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import PlannerError
 from planner.memory import kv_capacity, kv_element_bytes, kv_layout
@@ -91,6 +91,14 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
                    and m.severity == "error" for m in kept)
     if specific:
         kept = [m for m in kept if signature(m.signature_id).template_class is None]
+    # Two class signatures on one line (pydantic's "Value error, <a quantization message>"): the one listed first in
+    # the catalog, the more specific class, is the root cause.
+    order = {s.id: i for i, s in enumerate(catalog())}
+    first_on_line: dict[int, str] = {}
+    for m in sorted(kept, key=lambda m: order[m.signature_id]):
+        first_on_line.setdefault(m.line_number, m.signature_id)
+    kept = [m for m in kept if signature(m.signature_id).template_class is None
+            or first_on_line[m.line_number] == m.signature_id]
     roots = [m.signature_id for m in kept if signature(m.signature_id).root_cause and m.severity == "error"]
     first = [m for m in kept if signature(m.signature_id).root_cause]
     generic = [m for m in kept if not signature(m.signature_id).root_cause]
