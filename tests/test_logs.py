@@ -132,6 +132,8 @@ EXPECTED = {
 CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*.log")])
 #: Real logs that are not failures and must stay silent (a 20 s wait is no hang).
 QUIET = ["engine_startup_waiting_glm45_h100_short.log"]
+#: Real failed runs that no catalog id explains: unrecognized-failure (tested below).
+UNRECOGNIZED = ["unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log"]
 
 
 def header_lines(name):
@@ -142,7 +144,7 @@ def header_lines(name):
 def test_every_log_signature_has_a_real_fixture():
     covered = {v[0] for v in EXPECTED.values()} | {"engine-core-init-failed", "engine-dead"}
     assert {s.id for s in signatures()} | {"unrecognized-failure"} == covered
-    assert set(EXPECTED) | set(CLEAN) | set(QUIET) == {p.name for p in LOGS.glob("*.log")}
+    assert set(EXPECTED) | set(CLEAN) | set(QUIET) | set(UNRECOGNIZED) == {p.name for p in LOGS.glob("*.log")}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -436,3 +438,128 @@ def test_progress_hook_reports_bytes_and_size(tmp_path):
     calls.clear()
     scan_stream(io.BytesIO(b"INFO ok\n"), progress=lambda done, size: calls.append((done, size)))
     assert calls == [(8, None), (8, None)]  # a stream of unknown size
+
+
+# ------------------------------------------------------------------------------------------ a failed run is never quiet
+
+def _findings(text):
+    return findings_from_scan(scan_stream(io.BytesIO(text.encode())))
+
+
+def test_unrecognized_failure_quotes_exception_phase_and_version():
+    """A whole real log (offline LLM() on ROCm) that dies in a traceback no catalog id explains."""
+    scan = scan_path(str(LOGS / "unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log"))
+    found = findings_from_scan(scan)
+    assert [(f.id, f.severity) for f in found] == [("unrecognized-failure", "error")]
+    text = (LOGS / "unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log").read_text().splitlines()
+    assert found[0].evidence.startswith(f"line {len(text)}: TypeError: not a string [phase: config]")
+    assert scan.death is not None and scan.death.exception == "TypeError: not a string"
+
+
+@pytest.mark.parametrize("last, needle", [
+    ("Killed", "the process died at line 3: Killed"),
+    ("vllm-1 exited with code 137", "exited with code 137"),
+    ("Segmentation fault (core dumped)", "Segmentation fault"),
+])
+def test_a_death_with_no_exception_is_not_quiet(last, needle):
+    text = ("(APIServer pid=1) INFO 08-01 18:02:56 [api_server.py:1] vLLM API server version 0.25.1\n"
+            "(EngineCore pid=9) INFO 08-01 18:03:56 [gpu_model_runner.py:1] Starting to load model x/y...\n" + last + "\n")
+    found = _findings(text)
+    assert [(f.id, f.severity) for f in found] == [("unrecognized-failure", "error")]
+    assert needle in found[0].evidence and "[phase: load] [vLLM 0.25.1]" in found[0].evidence
+
+
+def test_an_error_the_server_survived_is_no_death():
+    text = ("(APIServer pid=1) ERROR 08-01 18:02:56 [serving.py:1] Error in preprocessing prompt inputs\n"
+            "(APIServer pid=1) ERROR 08-01 18:02:56 [serving.py:1] Traceback (most recent call last):\n"
+            "(APIServer pid=1) ERROR 08-01 18:02:56 [serving.py:1] ValueError: This model's maximum context length\n"
+            '(APIServer pid=1) INFO:     10.0.0.1:5000 - "POST /v1/chat/completions HTTP/1.1" 400 Bad Request\n'
+            '(APIServer pid=1) INFO:     10.0.0.1:5001 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n')
+    assert _findings(text) == []
+
+
+def test_a_keyboard_interrupt_is_a_stop_not_a_failure():
+    text = "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nKeyboardInterrupt\n"
+    assert _findings(text) == []
+
+
+def test_unrecognized_failure_can_be_classified():
+    """The seam for vLLM's error templates: a class tag turns the death into that class's signature."""
+    scan = scan_path(str(LOGS / "unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log"))
+    found = findings_from_scan(scan, classify=lambda line: "dependency" if "TypeError" in line else None)
+    assert found[0].id == "python-dependency-error" and "TypeError: not a string" in found[0].evidence
+    assert findings_from_scan(scan, classify=lambda line: None)[0].id == "unrecognized-failure"
+
+
+# ------------------------------------------------------------------------------------------ input forms
+
+def test_empty_log_is_refused(tmp_path):
+    empty = tmp_path / "server.log"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInputError, match="is empty"):
+        scan_path(str(empty))
+    empty.write_bytes(b"\x00" * 10000 + b"\n\n")
+    with pytest.raises(InvalidInputError, match="is empty"):
+        scan_path(str(empty))
+
+
+def test_leading_nul_padding_is_skipped(tmp_path):
+    """logrotate copytruncate leaves the old size as NULs before the new text: read it, do not refuse it."""
+    padded = tmp_path / "server.log"
+    padded.write_bytes(b"\x00" * 300_000 + (LOGS / "n_group_zero_gb200.log").read_bytes())
+    scan = scan_path(str(padded))
+    assert scan.matches[0].signature_id == "moe-n-group-zero"
+    assert scan.matches[0].line_number == scan_path(str(LOGS / "n_group_zero_gb200.log")).matches[0].line_number
+
+
+def test_info_lines_are_not_failures():
+    found = findings_from_scan(scan_path(str(LOGS / "engine_rpc_shm_broadcast_glm53_gb10_autotune.log")))
+    assert [(f.id, f.severity) for f in found] == [("engine-rpc-timeout", "info")]
+    # the same message at WARNING (older releases) still warns
+    line = ("(EngineCore pid=397) WARNING 09-02 11:57:54 [shm_broadcast.py:801] No available shared memory broadcast "
+            "block found in 60 seconds.\n")
+    assert [(f.id, f.severity) for f in _findings(line)] == [("engine-rpc-timeout", "warning")]
+
+
+@pytest.mark.parametrize("text", [
+    # printed inside a repr / tuple with escaped newlines (a Ray actor's error, a Worker failed with error '...')
+    "RuntimeError: Worker failed with error 'ValueError(\\'The input size is not aligned with the quantized weight "
+    "shape. This can be caused by too large tensor parallel size.\\')'\n",
+])
+def test_wording_tolerance_repr(text):
+    assert _findings(text)[0].id == "quant-kernel-shape-unsupported"
+
+
+def test_wording_tolerance_wrapped_message():
+    """The real kv-too-small line of the DGX Spark fixture, wrapped in two by a log shipper: numbers still read."""
+    line = next(ln for ln in (LOGS / "kv_too_small_dgx_spark.log").read_text().splitlines() if "max seq len" in ln)
+    head, tail = line.split("larger than the available KV ")
+    text = f"{head}larger than the available KV\n(EngineCore pid=93) ERROR 09-14 12:11:41 [core.py:1021] {tail}\n"
+    f = _findings(text)[0]
+    assert f.id == "kv-cache-too-small" and "needed 23.25 GiB, available 22.5 GiB" in f.evidence
+
+
+@pytest.mark.parametrize("line, sig_id", [
+    ("torch.OutOfMemoryError: HIP out of memory. Tried to allocate 2.00 GiB.", "cuda-oom"),
+    ("RuntimeError: HIP error: hipErrorOutOfMemory", "cuda-oom"),
+    ("RuntimeError: UR_RESULT_ERROR_OUT_OF_DEVICE_MEMORY", "cuda-oom"),
+    ("RuntimeError: HIP error: an illegal memory access was encountered", "cuda-illegal-memory-access"),
+    ("RuntimeError: HIP error: unspecified launch failure", "cuda-launch-failure"),
+    ("RuntimeError: HIP error: invalid device function", "kernel-image-unavailable"),
+])
+def test_rocm_and_xpu_forms(line, sig_id):
+    assert _findings(line + "\n")[0].id == sig_id
+
+
+def test_oom_while_serving_gets_the_serving_phase():
+    text = ("(APIServer pid=1) INFO 01-01 00:00:01 [launcher.py:1] Starting vLLM API server 0 on http://0.0.0.0:8000\n"
+            "(APIServer pid=1) INFO:     Application startup complete.\n"
+            '(APIServer pid=1) INFO:     10.0.0.1:5000 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+            "(EngineCore pid=2) ERROR 01-01 00:05:01 [core.py:1] torch.OutOfMemoryError: CUDA out of memory. Tried to "
+            "allocate 8.00 GiB.\n")
+    f = _findings(text)[0]
+    assert f.id == "cuda-oom" and "[phase: serving]" in f.evidence and "--max-num-seqs" in f.fix
+    # the same line in the profile run's traceback of a start (no "Application startup complete") is no serving OOM
+    start = text.split("\n", 3)[3].replace("[core.py:1]", "[core.py:1]   File \"w.py\", line 9, in profile_run\n"
+                                                           "(EngineCore pid=2) ERROR 01-01 00:05:01 [core.py:1]", 1)
+    assert "[phase: profile run]" in _findings(start)[0].evidence
