@@ -127,6 +127,8 @@ EXPECTED = {
     "world_size_over_local_gpus_v1.log": ("parallelism-invalid", "error", None),
     "host_mmap_cannot_allocate_qwen3_30b_gptq.log": ("memory-insufficient", "error", None),
     "ray_node_no_gpu_t4_v1.log": ("gpu-unavailable", "error", None),
+    # A catalog id that had no log form though its error prints a known line (CUDA error 802).
+    "fabric_not_ready_error802_v0_engine.log": ("fabric-not-ready", "error", None),
 }
 #: Clean startups, including the DEBUG-level ones of the memory corpus (llm-d-planner, vLLM 0.19): no finding.
 CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*.log")])
