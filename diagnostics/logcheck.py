@@ -146,10 +146,7 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         tagged = classify(exc)
         if tagged is not None:
             return class_finding(tagged, exc_line, exc, phase=phase, vllm_version=version, context=context)
-    if exc is not None:
-        evidence = f"line {exc_line}: {exc}"
-    else:
-        evidence = "no exception was printed"
+    evidence = f"line {exc_line}: {exc}" if exc is not None else "no exception was printed"
     evidence += _where(phase, version) + (f"; {context}" if context else "")
     return finding("unrecognized-failure", evidence)
 

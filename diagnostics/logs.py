@@ -52,7 +52,8 @@ _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
 #: vLLM's logging prefix ("INFO 10-14 16:59:42 [file.py:12] ", older "INFO 04-20 17:18:07 file.py:12] ") and uvicorn's
 #: "INFO:     ": the level of the line. An INFO or DEBUG line is never a failure (issue #20: the shared-memory broadcast
 #: line vLLM prints at INFO while torch.compile or autotuning runs is no hang): it gives at most an info finding.
-_LEVEL = re.compile(r"(?:^|[\s)\]|])(DEBUG|INFO|WARNING|ERROR|CRITICAL)(?: \d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? |:\s{2,})")
+_LEVEL = re.compile(r"(?:^|[\s)\]|])(DEBUG|INFO|WARNING|ERROR|CRITICAL)"
+                    r"(?: \d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? |:\s{2,})")
 _QUIET_LEVELS = ("DEBUG", "INFO")
 #: What comes before a continuation line's own text: process prefixes, a vLLM logging prefix with its [file:line].
 _PREFIX = re.compile(r"^(?:\S+\s+\|\s+)?(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{2}-\d{2} "
@@ -413,10 +414,9 @@ class _Scanner:
         st, spec = self.state, self.failure
         candidate = None
         if st.death is not None:
-            offset, number, text, data, start, stop, before, after = st.death
-            ctx_before = (before + data[:start])[-CONTEXT_BYTES:]
-            ctx_after = (data[stop:] + after)[:CONTEXT_BYTES]
-            candidate = (offset, int(number), text, ctx_before, data[start:stop], ctx_after)
+            at, lazy, said, data, start, stop, before, after = st.death
+            candidate = (at, int(lazy), said, (before + data[:start])[-CONTEXT_BYTES:], data[start:stop],
+                         (data[stop:] + after)[:CONTEXT_BYTES])
         tail = self._tail_death(lines)
         if tail is not None and (candidate is None or tail[0] > candidate[0]):
             candidate = tail
@@ -659,7 +659,8 @@ def scan_path(path: str, progress: Callable[[int, int | None], None] | None = No
     if scan.empty:
         # Nothing to judge: "No problems found" would be a claim about a run we never saw (issue #20).
         what = "standard input" if path == "-" else repr(path)
-        raise InvalidInputError(f"--log {what} is empty (no log lines); give the server's log file, or pipe it to --log -")
+        raise InvalidInputError(f"--log {what} is empty (no log lines); give the server's log file, "
+                                "or pipe it to --log -")
     return scan
 
 

@@ -465,7 +465,8 @@ def test_unrecognized_failure_quotes_exception_phase_and_version():
 ])
 def test_a_death_with_no_exception_is_not_quiet(last, needle):
     text = ("(APIServer pid=1) INFO 08-01 18:02:56 [api_server.py:1] vLLM API server version 0.25.1\n"
-            "(EngineCore pid=9) INFO 08-01 18:03:56 [gpu_model_runner.py:1] Starting to load model x/y...\n" + last + "\n")
+            "(EngineCore pid=9) INFO 08-01 18:03:56 [gpu_model_runner.py:1] Starting to load model x/y...\n"
+            + last + "\n")
     found = _findings(text)
     assert [(f.id, f.severity) for f in found] == [("unrecognized-failure", "error")]
     assert needle in found[0].evidence and "[phase: load] [vLLM 0.25.1]" in found[0].evidence
