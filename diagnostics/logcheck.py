@@ -139,7 +139,8 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         exc, exc_line = next(((m.root_exception, m.root_exception_line) for m in generic if m.root_exception),
                              (None, None))
     signs = [f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic]
-    if death is not None and not any(m.line_number == death.line_number for m in generic):
+    if death is not None and death.line_number != exc_line and not any(m.line_number == death.line_number
+                                                                         for m in generic):
         signs.append(f"the process died at line {death.line_number}: {death.text}")
     context = "signs of death: " + "; ".join(signs) if signs else ""
     if exc is not None and exc_line is not None and classify is not None:

@@ -462,6 +462,7 @@ def test_unrecognized_failure_quotes_exception_phase_and_version():
     ("Killed", "the process died at line 3: Killed"),
     ("vllm-1 exited with code 137", "exited with code 137"),
     ("Segmentation fault (core dumped)", "Segmentation fault"),
+    ("*** SIGSEGV received at time=1754071376 on cpu 3 ***", "SIGSEGV received"),
 ])
 def test_a_death_with_no_exception_is_not_quiet(last, needle):
     text = ("(APIServer pid=1) INFO 08-01 18:02:56 [api_server.py:1] vLLM API server version 0.25.1\n"
@@ -549,6 +550,7 @@ def test_wording_tolerance_wrapped_message():
     ("RuntimeError: HIP error: an illegal memory access was encountered", "cuda-illegal-memory-access"),
     ("RuntimeError: HIP error: unspecified launch failure", "cuda-launch-failure"),
     ("RuntimeError: HIP error: invalid device function", "kernel-image-unavailable"),
+    ("RuntimeError: UR_RESULT_ERROR_DEVICE_LOST", "gpu-lost"),
 ])
 def test_rocm_and_xpu_forms(line, sig_id):
     assert _findings(line + "\n")[0].id == sig_id
