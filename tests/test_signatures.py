@@ -129,3 +129,15 @@ def test_new_ids_cite_real_reports():
     for sig in catalog():
         if sig.template_class is not None or sig.id in ("kernel-image-unavailable", "quant-kernel-shape-unsupported"):
             assert all(r.startswith("https://github.com/") for r in sig.references), sig.id
+
+
+@pytest.mark.parametrize("sig_id, line", [
+    # the messages as vLLM, torch and Triton raise them (vllm config verify_with_parallel_config, DeviceConfig)
+    ("python-dependency-error", "ImportError: No module named vllm"),
+    ("kernel-compile-failure", "RuntimeError: Triton Error [CUDA]: invalid argument"),
+    ("kernel-compile-failure", "RuntimeError: CUDA error: too many resources requested for launch"),
+    ("parallelism-invalid", "NotImplementedError: Pipeline parallelism is not supported for this model."),
+    ("gpu-unavailable", "RuntimeError: Failed to infer device type"),
+])
+def test_class_signatures_read_other_wordings(sig_id, line):
+    assert signature(sig_id).match(line) is not None
