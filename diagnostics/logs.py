@@ -425,6 +425,8 @@ class _Scanner:
         offset, number, text, ctx_before, line, ctx_after = candidate
         if any(a.encode() in ctx_after for a in spec.alive):
             return None  # it lived on (an error it survived) or started again
+        if st.progress is not None and st.progress[0] > offset:
+            return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
         near_after = ctx_after[: CONTEXT_BYTES // 4]
         if any(m.encode() in ctx_before[-CONTEXT_BYTES // 4:] for m in spec.stopped if m.startswith("[")):
             return None  # an orderly shutdown on a signal

@@ -482,6 +482,17 @@ def test_an_error_the_server_survived_is_no_death():
     assert _findings(text) == []
 
 
+def test_a_traceback_the_start_went_past_is_no_death():
+    """An excerpt that ends while weights load, after a traceback vLLM logged for an optional import."""
+    text = ("(EngineCore pid=9) WARNING 08-01 18:02:56 [interface.py:1] Failed to import optional kernel.\n"
+            "(EngineCore pid=9) Traceback (most recent call last):\n"
+            "(EngineCore pid=9) ImportError: optional_kernel\n"
+            "(EngineCore pid=9) INFO 08-01 18:03:56 [gpu_model_runner.py:1] Starting to load model x/y...\n")
+    assert _findings(text) == []
+    # the same traceback as the log's end is a death
+    assert _findings("\n".join(text.splitlines()[:3]) + "\n")[0].id == "unrecognized-failure"
+
+
 def test_a_keyboard_interrupt_is_a_stop_not_a_failure():
     text = "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nKeyboardInterrupt\n"
     assert _findings(text) == []
