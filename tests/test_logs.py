@@ -129,6 +129,7 @@ EXPECTED = {
     "ray_node_no_gpu_t4_v1.log": ("gpu-unavailable", "error", None),
     # A catalog id that had no log form though its error prints a known line (CUDA error 802).
     "fabric_not_ready_error802_v0_engine.log": ("fabric-not-ready", "error", None),
+    "nvlink_fatal_xid149_kmsg_gpud.log": ("nvlink-down", "error", None),
 }
 #: Clean startups, including the DEBUG-level ones of the memory corpus (llm-d-planner, vLLM 0.19): no finding.
 CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*.log")])
@@ -206,6 +207,12 @@ def test_generic_failure_alone_is_unrecognized_and_quotes_the_failing_workers_er
 def test_superseded_generic_nccl_error():
     found = findings_from_scan(scan_path(str(LOGS / "nccl_shm_exhausted_minimax_text01_h200.log")))
     assert [f.id for f in found] == ["nccl-shm-exhausted"]
+
+
+def test_nonfatal_nvlink_xid_is_no_error():
+    text = (LOGS / "nvlink_fatal_xid149_kmsg_gpud.log").read_text().splitlines()
+    scan = scan_stream(io.BytesIO((text[header_lines("nvlink_fatal_xid149_kmsg_gpud.log")] + "\n").encode()))
+    assert findings_from_scan(scan) == []
 
 
 def test_each_signature_reported_once_with_first_line():
