@@ -5,12 +5,13 @@ worker's own error quoted under a generic one, and the startup figures checked a
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from diagnostics.findings import Finding
-from diagnostics.logs import LogMatch, LogScan
-from diagnostics.signatures import finding, signature
+from diagnostics.logs import SERVING, LogMatch, LogScan
+from diagnostics.signatures import catalog, class_signature, finding, signature
 from planner.catalog import load_model, load_toml
 from planner.errors import PlannerError
 from planner.launch import Launch
@@ -73,16 +74,82 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
     return finding(sig.id, evidence, severity=m.severity, cause=cause + applies, fix=fix)
 
 
-def findings_from_scan(scan: LogScan, *, gpu: str | None = None) -> list[Finding]:
+#: Tags an error line with a generic class of failure (data/signatures.toml [template_classes]) or None: the seam
+#: for vLLM's extracted error templates (diagnostics/templates.py, issue #20), wired in by the caller.
+Classifier = Callable[[str], "str | None"]
+
+
+def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Classifier | None = None) -> list[Finding]:
+    """Root causes first; generic signs of death (engine-core-init-failed, engine-dead) are context of the root
+    cause, never a second error beside it; a death no catalog id explains is unrecognized-failure (or, when
+    ``classify`` tags its exception with a class, the signature of that class)."""
     ids = {m.signature_id for m in scan.matches}
     dropped = {s for i in ids for s in signature(i).supersedes}
     kept = [m for m in scan.matches if m.signature_id not in dropped]
+    # A class signature (template_class) is the fallback of its class: a specific root cause beside it wins.
+    specific = any(signature(m.signature_id).root_cause and signature(m.signature_id).template_class is None
+                   and m.severity == "error" for m in kept)
+    if specific:
+        kept = [m for m in kept if signature(m.signature_id).template_class is None]
+    # Two class signatures on one line (pydantic's "Value error, <a quantization message>"): the one listed first in
+    # the catalog, the more specific class, is the root cause.
+    order = {s.id: i for i, s in enumerate(catalog())}
+    first_on_line: dict[int, str] = {}
+    for m in sorted(kept, key=lambda m: order[m.signature_id]):
+        first_on_line.setdefault(m.line_number, m.signature_id)
+    kept = [m for m in kept if signature(m.signature_id).template_class is None
+            or first_on_line[m.line_number] == m.signature_id]
     roots = [m.signature_id for m in kept if signature(m.signature_id).root_cause and m.severity == "error"]
     first = [m for m in kept if signature(m.signature_id).root_cause]
-    rest = [m for m in kept if not signature(m.signature_id).root_cause]
-    out = [_finding(m, scan, roots) for m in first + rest]
+    generic = [m for m in kept if not signature(m.signature_id).root_cause]
+    out = [_finding(m, scan, roots) for m in first]
+    context = "; ".join(f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic)
+    if roots and context:
+        i = next(i for i, f in enumerate(out) if f.id == roots[0])
+        out[i] = replace(out[i], evidence=f"{out[i].evidence}; then (a consequence) {context}")
+    elif not roots and (generic or scan.death is not None):
+        out.append(_unrecognized(scan, generic, classify))
     out += model_mismatch(scan, gpu=gpu)
     return out
+
+
+def class_finding(template_class: str, line_number: int, line: str, *, phase: str | None = None,
+                  vllm_version: str | None = None, context: str = "") -> Finding:
+    """The finding of a generic class for one log line (a vLLM error template of that class matched it): the class's
+    signature, its evidence the line itself."""
+    sig = class_signature(template_class)
+    evidence = f"line {line_number}: {line}" + _where(phase, vllm_version) + (f"; {context}" if context else "")
+    applies = f" Applies: {sig.applies}." if sig.applies else ""
+    return finding(sig.id, evidence, cause=sig.cause + applies)
+
+
+def _where(phase: str | None, version: str | None) -> str:
+    return (f" [phase: {phase}]" if phase else "") + (f" [vLLM {version}]" if version else "")
+
+
+def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier | None) -> Finding:
+    """One error for a failed run that no catalog id explains: the last real exception, the phase, the version."""
+    death = scan.death
+    phase = death.phase if death is not None else next((m.phase for m in generic if m.phase), None)
+    if phase is None and any(m.signature_id == "engine-dead" for m in generic):
+        phase = SERVING  # the API server raises EngineDeadError to requests: it was serving
+    version = scan.figures.vllm_version
+    exc, exc_line = (death.exception, death.exception_line) if death is not None else (None, None)
+    if exc is None:
+        exc, exc_line = next(((m.root_exception, m.root_exception_line) for m in generic if m.root_exception),
+                             (None, None))
+    signs = [f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic]
+    if death is not None and death.line_number != exc_line and not any(m.line_number == death.line_number
+                                                                         for m in generic):
+        signs.append(f"the process died at line {death.line_number}: {death.text}")
+    context = "signs of death: " + "; ".join(signs) if signs else ""
+    if exc is not None and exc_line is not None and classify is not None:
+        tagged = classify(exc)
+        if tagged is not None:
+            return class_finding(tagged, exc_line, exc, phase=phase, vllm_version=version, context=context)
+    evidence = f"line {exc_line}: {exc}" if exc is not None else "no exception was printed"
+    evidence += _where(phase, version) + (f"; {context}" if context else "")
+    return finding("unrecognized-failure", evidence)
 
 
 def _model_from_config(cfg: dict[str, str]) -> Any:

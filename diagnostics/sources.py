@@ -94,8 +94,9 @@ def log_file(path: str, *, gpu: str | None = None,
     scan = scan_path(path, progress=progress)
     found = findings_from_scan(scan, gpu=gpu)
     checks = compare_figures(scan, gpu=gpu)
-    known = len([f for f in found if f.id != "memory-model-mismatch"])
-    header = [f"log {path}: {scan.lines:,} lines, {known} known failure(s)"]
+    known = len([f for f in found if f.id not in ("memory-model-mismatch", "unrecognized-failure")])
+    unknown = ", and a failure no catalog id explains" if any(f.id == "unrecognized-failure" for f in found) else ""
+    header = [f"log {path}: {scan.lines:,} lines, {known} known failure(s){unknown}"]
     header += _figure_lines(scan, checks)
     extra = {"lines": scan.lines, "bytes": scan.bytes_read, "figures": scan.figures.to_dict(),
              "figure_checks": [c.__dict__ for c in checks], "request_lines_skipped": scan.request_lines_skipped}

@@ -463,20 +463,21 @@ def slo_text(slo: SloResult, result: FitResult, width: int | None = None) -> str
         why = f"{METRIC_NAMES.get(slo.limiting_metric, slo.limiting_metric)} reaches its limit at "
         why += f"{slo.limit_concurrency:.1f}" if slo.limit_concurrency is not None else "it"
     else:
-        why = "where throughput levels off; no limit binds"
+        why = "no limit binds: see the note"
     lines = [f"Limits: {lim}",
              wrap(f"{slo.max_concurrency:g} ({why})" + (" [extrapolated]" if slo.extrapolated else ""), width,
                   "Highest concurrency per replica: ", "  ")]
-    per_replica = f"{slo.output_throughput:,.0f} tok/s per replica"
+    per_replica = ("unknown (the data give neither output throughput nor the output length to derive it)"
+                   if slo.output_throughput is None else f"{slo.output_throughput:,.0f} tok/s per replica")
     if slo.requests_per_second_per_replica is not None:
         per_replica += f" ({slo.requests_per_second_per_replica:.2f} requests/s)"
     lines.append(f"Output throughput there: {per_replica}")
     vals = ", ".join(_metric_value(k, v) for k, v in slo.values_at_max)
     lines.append(wrap(vals, width, "Predicted at that load: ", "  "))
     if slo.replicas is not None:
-        fleet = f"{slo.replicas} replica{'s' if slo.replicas != 1 else ''}"
+        fleet = f"{slo.replicas:,} replica{'s' if slo.replicas != 1 else ''}"
         if slo.gpus_per_replica:
-            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus} GPUs"
+            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus:,} GPUs"
         if slo.fleet_output_throughput is not None:
             fleet += f", serving {slo.fleet_output_throughput:,.0f} output tok/s"
         lines.append(wrap(fleet, width, "Fleet: ", "  "))

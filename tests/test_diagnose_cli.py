@@ -92,6 +92,21 @@ def test_log_from_stdin(capsys, monkeypatch):
     assert code == 1 and json.loads(out)["findings"][0]["id"] == "fp8-block-tp-indivisible"
 
 
+def test_empty_stdin_log_is_bad_input_not_no_problems(capsys, monkeypatch):
+    """`diagnose --log - < /dev/null` used to print "No problems found" and exit 0 (issue #20)."""
+    import io
+    import sys
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    code, out, err = run(capsys, "--log", "-")
+    assert code == 2 and "No problems found" not in out
+    assert err.strip().count("\n") == 0 and "is empty" in err and "Traceback" not in err
+
+
+def test_failed_run_without_known_cause_exits_nonzero(capsys):
+    code, out, _ = run(capsys, "--log", str(LOGS / "unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log"))
+    assert code == 1 and "unrecognized-failure" in out and "No problems found" not in out
+
+
 def test_preflight_on_a_target(capsys):
     code, out, _ = run(capsys, "--gpu", "b200", "--num-gpus", "8", "--vllm-version", "0.16.0", "--json", "--",
                        "vllm", "serve", "MiniMaxAI/MiniMax-M2.5", "--tensor-parallel-size", "8")

@@ -23,12 +23,16 @@ HEADER = "| id | severity | what | in a log | from planner problems |\n|---|---|
 
 
 def _in_a_log(sig: Signature) -> str:
+    if sig.log_note:
+        return f"yes ({sig.log_note})"
     if not (sig.patterns or sig.warning_patterns):
         return ""
     if sig.phases:
         return "yes; phase: " + ", ".join(p.name for p in sig.phases)
     if sig.supersedes:
         return f"yes (replaces {', '.join(sig.supersedes)})"
+    if sig.template_class:
+        return f"yes (class: {sig.template_class})"
     if not sig.root_cause:
         return "yes (generic: quotes the failing worker's error)"
     return "yes"

@@ -119,6 +119,7 @@ def _gpu(key: str) -> GpuSpec:
         interconnect=raw["interconnect"],
         link_bandwidth_gbps=float(raw["link_bandwidth_gbps"]),
         sources=tuple(raw.get("sources", ())),
+        gpus_per_box=int(raw["gpus_per_box"]) if "gpus_per_box" in raw else None,
     )
 
 
