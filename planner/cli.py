@@ -420,17 +420,20 @@ def _add_compare(sub: Any) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from planner.launch import Launch
+    from planner.layouts import Search
     from planner.perf.compare import compare
     from planner.render import compare_text, to_json
 
     counts = {name: n for name, n in args.gpus if n is not None}
     if args.num_gpus is not None:
         counts = {name: counts.get(name, args.num_gpus) for name, _ in args.gpus}
-    result = compare([name for name, _ in args.gpus], num_gpus=counts or None,
-                     model=args.model, quant=args.quant, ctx=args.ctx, isl=args.isl, osl=args.osl,
-                     range_ratio=args.range_ratio, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, at=args.at,
-                     tpot_ms=args.tpot_ms, ttft_ms=args.ttft_ms, gpu_hour_usd=args.gpu_hour_usd,
-                     vllm_version=args.vllm_version, calibrate=args.calibrate)
+    launch = Launch.from_args(model=args.model, quant=args.quant, max_model_len=args.ctx, tp=args.tp, pp=args.pp,
+                              dp=args.dp, ep=args.ep, vllm_version=args.vllm_version)
+    search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep)
+    result = compare(launch, [name for name, _ in args.gpus], search, num_gpus=counts or None, isl=args.isl,
+                     osl=args.osl, range_ratio=args.range_ratio, at=args.at, tpot_ms=args.tpot_ms,
+                     ttft_ms=args.ttft_ms, gpu_hour_usd=args.gpu_hour_usd, calibrate=args.calibrate)
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else compare_text(result))
     if args.plot:
         from planner.perf.plot import plot_compare

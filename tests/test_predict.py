@@ -158,7 +158,8 @@ def test_planner_compare_plans_pass_preflight():
     from planner.serve import serve_command
 
     for version in VERSIONS:
-        result = compare(["h100", "h200", "b200"], vllm_version=tuple(int(x) for x in version.split(".")))
+        launch = Launch.from_args(vllm_version=tuple(int(x) for x in version.split(".")))
+        result = compare(launch, ["h100", "h200", "b200"])
         for row in result.gpus:
             if row.plan is None:
                 continue

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from planner.catalog import DEFAULT_MODEL, load_gpu, load_model, load_quant, load_toml
+from planner.catalog import load_gpu, load_model, load_toml
 from planner.errors import InvalidInputError
 from planner.launch import Launch
+from planner.layouts import Search
 from planner.memory import MemoryPlan, plan_memory
 from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
@@ -26,7 +27,6 @@ from planner.perf.step import Efficiency, StepModel, step_model
 from planner.release import release
 from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
-from planner.weights import native_quant
 
 #: GPUs of one node the sweep spreads a deployment over (HGX/DGX boards hold 8).
 NODE_GPUS = (1, 2, 4, 8)
@@ -430,38 +430,38 @@ def _gpu_of(table: str) -> str:
 
 
 def compare(
+    launch: Launch,
     gpus: list[str],
+    search: Search | None = None,
     *,
-    model: str = DEFAULT_MODEL,
-    quant: str | None = None,
-    ctx: int | None = None,
     isl: int = 2048,
     osl: int = 512,
     range_ratio: float = 0.0,
-    tp: int | None = None,
-    pp: int | None = None,
-    dp: int | None = None,
-    ep: bool | None = None,
     at: list[float] | None = None,
     tpot_ms: float | None = None,
     ttft_ms: float | None = None,
     gpu_hour_usd: dict[str, float] | float | None = None,
-    vllm_version: Version | None = None,
     calibrate: str | None = None,
     calibration: Calibration | None = None,
     num_gpus: int | dict[str, int] | None = None,
 ) -> CompareResult:
-    """Every GPU of ``gpus`` ranked by cost at the SLO.  ``num_gpus`` fixes the GPUs of a layout: one count for
-    all, or per GPU (``{"b200": 4, "h200": 8}``: 4 x B200 against 8 x H200); GPUs it does not name are ranked
-    over every layout that fits."""
+    """``launch`` (its model, quantization, max_model_len and release; its GPU is each of ``gpus`` in turn)
+    on every GPU of ``gpus``, ranked by cost at the SLO.  The layout fields ``search`` fixes are the launch's;
+    the others are ranked.  ``num_gpus`` fixes the GPUs of a layout: one count for all, or per GPU
+    (``{"b200": 4, "h200": 8}``: 4 x B200 against 8 x H200); GPUs it does not name are ranked over every
+    layout that fits."""
+    fixed = (search or Search()).fixed
+    tp, pp, dp = (getattr(launch, f) if f in fixed else None for f in ("tp", "pp", "dp"))
+    ep = launch.ep if "ep" in fixed else None
+    vllm_version = launch.vllm_version
     if isl < 1 or osl < 1:
         raise InvalidInputError(f"--isl and --osl must be >= 1, got {isl} and {osl}")
     for name, v in (("--tpot-ms", tpot_ms), ("--ttft-ms", ttft_ms)):
         if v is not None and not (v > 0 and math.isfinite(v)):
             raise InvalidInputError(f"{name} must be > 0, got {v}")
-    spec = load_model(model)
-    scheme = load_quant(quant) if quant else native_quant(spec)
-    mml = ctx if ctx is not None else spec.max_position_embeddings
+    spec = launch.spec()
+    scheme = launch.quant_scheme(spec)
+    mml = launch.max_model_len if launch.max_model_len is not None else spec.max_position_embeddings
     work = Workload(isl, osl, range_ratio)
     need = Load(isl, osl, concurrency=1, range_ratio=range_ratio).max_len
     if mml > spec.max_position_embeddings:

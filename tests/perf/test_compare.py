@@ -5,12 +5,14 @@ import pytest
 
 from planner.catalog import load_model
 from planner.cli import main
+from planner.launch import Launch
+from planner.layouts import Search
 from planner.perf.compare import candidate_layouts, compare
 
 
 def test_five_gpus_with_slo_and_cost():
-    r = compare(["h100", "h200", "b200", "b300", "gb200"], quant="fp8", at=[1, 8, 32, 128], tpot_ms=20,
-                gpu_hour_usd={"h100": 2.5, "b200": 5.0})
+    r = compare(Launch.from_args(quant="fp8"), ["h100", "h200", "b200", "b300", "gb200"],
+                at=[1, 8, 32, 128], tpot_ms=20, gpu_hour_usd={"h100": 2.5, "b200": 5.0})
     d = r.to_dict()
     assert [g["gpu"] for g in d["gpus"]] == ["h100", "h200", "b200", "b300", "gb200"]
     h100 = d["gpus"][0]
@@ -25,13 +27,14 @@ def test_five_gpus_with_slo_and_cost():
 
 
 def test_the_layout_is_chosen_by_cost_at_the_slo_and_the_runner_up_is_shown():
-    r = compare(["b200"], quant="fp8", at=[8], tpot_ms=25, gpu_hour_usd=5.0)
+    r = compare(Launch.from_args(quant="fp8"), ["b200"], at=[8], tpot_ms=25, gpu_hour_usd=5.0)
     g = r.gpus[0]
     assert g.runner_up is not None and g.runner_up.layout != g.plan.layout
     assert g.usd_per_million_output_tokens <= g.runner_up.usd_per_million_output_tokens
     # every layout considered fits; the chosen one is cheapest among the simulated ones
     assert all(o.plan.fits for o in g.options)
-    smallest = compare(["b200"], quant="fp8", at=[8], tpot_ms=25, gpu_hour_usd=5.0, tp=2, ep=False).gpus[0]
+    smallest = compare(Launch.from_args(quant="fp8", tp=2, ep=False), ["b200"],
+                       Search.of(tp=2, ep=False), at=[8], tpot_ms=25, gpu_hour_usd=5.0).gpus[0]
     assert smallest.usd_per_million_output_tokens >= g.usd_per_million_output_tokens
 
 
@@ -44,7 +47,7 @@ def test_layouts_people_run_are_candidates():
 
 
 def test_says_where_it_is_weak():
-    r = compare(["mi355x", "gb200", "b200"], at=[1, 4096], ctx=32768)
+    r = compare(Launch.from_args(ctx=32768), ["mi355x", "gb200", "b200"], at=[1, 4096])
     amd, gb, b200 = r.gpus
     bands = [dict(g.uncertainty)["abs_error"]["tpot"] for g in (b200, gb, amd)]
     assert bands[0] < bands[1] <= bands[2]  # measured < same architecture < unmeasured architecture
@@ -55,27 +58,28 @@ def test_says_where_it_is_weak():
 
 
 def test_nothing_fits_is_reported():
-    r = compare(["l40s"], tp=2, pp=1, dp=1)  # 230 GB of FP8 weights on two 48 GB cards
+    r = compare(Launch.from_args(tp=2, pp=1, dp=1), ["l40s"],
+                Search.of(tp=2, pp=1, dp=1))  # 230 GB of FP8 weights on two 48 GB cards
     assert r.gpus[0].plan is None and "no layout fits" in r.gpus[0].warnings[0]
 
 
 def test_no_concurrency_meets_an_impossible_slo():
-    r = compare(["h100"], at=[1], tpot_ms=1.0, ctx=32768)
+    r = compare(Launch.from_args(ctx=32768), ["h100"], at=[1], tpot_ms=1.0)
     assert r.gpus[0].slo_concurrency is None
     assert any("no concurrency meets TPOT <= 1 ms" in w for w in r.gpus[0].warnings)
 
 
 def test_same_gpu_twice_is_one_row_and_stray_prices_warn():
-    r = compare(["h200", "H200"], at=[8], ctx=32768, gpu_hour_usd={"h200": 3.0, "b300": 6.0})
+    r = compare(Launch.from_args(ctx=32768), ["h200", "H200"], at=[8], gpu_hour_usd={"h200": 3.0, "b300": 6.0})
     assert [g.gpu for g in r.gpus] == ["h200"]
     assert any("b300" in n for n in r.notes)
 
 
 def test_requests_longer_than_the_model_are_refused():
     with pytest.raises(Exception, match="exceed the max_model_len"):
-        compare(["b200"], isl=10_000_000, osl=512)
+        compare(Launch.from_args(), ["b200"], isl=10_000_000, osl=512)
     with pytest.raises(Exception, match="exceed the max_model_len"):
-        compare(["b200"], isl=30000, osl=4000, ctx=32768)
+        compare(Launch.from_args(ctx=32768), ["b200"], isl=30000, osl=4000)
 
 
 def test_cli(capsys):
@@ -115,18 +119,18 @@ def test_bad_input(capsys, argv, needle):
 
 
 def test_five_gpus_ten_concurrencies_under_a_second():
-    compare(["h100"], at=[1])
+    compare(Launch.from_args(), ["h100"], at=[1])
     t0 = time.perf_counter()
-    compare(["h100", "h200", "b200", "b300", "gb200"], quant="fp8", at=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-            tpot_ms=20)
+    compare(Launch.from_args(quant="fp8"), ["h100", "h200", "b200", "b300", "gb200"],
+            at=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512], tpot_ms=20)
     assert time.perf_counter() - t0 < 1.5  # 0.45 s measured on the 2-core machine; CI margin
 
 
 def test_the_slo_answer_comes_from_the_simulation_it_claims():
     """Issue #18: a 4-step search, misled by a steady-state TTFT 11x low for DP, answered "up to 3 concurrent
     requests, $26.5 per M" while its own table showed c=32 inside both limits (the simulator holds ~120)."""
-    res = compare(["h200"], quant="fp8", ctx=131072, tp=1, dp=8, ep=True, tpot_ms=50, ttft_ms=2000,
-                  gpu_hour_usd=3.5)
+    res = compare(Launch.from_args(quant="fp8", ctx=131072, tp=1, dp=8, ep=True), ["h200"],
+                  Search.of(tp=1, dp=8, ep=True), tpot_ms=50, ttft_ms=2000, gpu_hour_usd=3.5)
     g = res.gpus[0]
     inside = [p.concurrency for p in g.predictions if p.mean_tpot_ms <= 50 and p.mean_ttft_ms <= 2000]
     outside = [p.concurrency for p in g.predictions if p.concurrency not in inside]
@@ -143,24 +147,24 @@ def test_the_slo_search_always_narrows_its_bracket():
 
 
 def test_a_gpu_without_a_price_is_said_to_have_no_cost():
-    res = compare(["h100", "b200"], quant="fp8", at=[8], gpu_hour_usd={"b200": 5.0})
+    res = compare(Launch.from_args(quant="fp8"), ["h100", "b200"], at=[8], gpu_hour_usd={"b200": 5.0})
     assert any("no price for h100" in n for n in res.notes)
     assert next(g for g in res.gpus if g.gpu == "h100").usd_per_million_output_tokens is None
 
 
 def test_gb10_is_one_gpu_per_box():
     """Issue #18: `compare --gpus gb10` recommended an 8-box DP8+EP as if the eight GB10s shared a node."""
-    small = compare(["gb10"], model="qwen3-30b-a3b", at=[8]).gpus[0]
+    small = compare(Launch.from_args(model="qwen3-30b-a3b"), ["gb10"], at=[8]).gpus[0]
     assert small.plan is not None and small.plan.num_gpus == 1
     assert any("one-box layouts" in w for w in small.warnings)
-    big = compare(["gb10"], quant="fp8", at=[8]).gpus[0]
+    big = compare(Launch.from_args(quant="fp8"), ["gb10"], at=[8]).gpus[0]
     assert big.plan is None and any("one-box layouts" in w for w in big.warnings)
-    forced = compare(["gb10"], quant="fp8", tp=2, at=[8]).gpus[0]
+    forced = compare(Launch.from_args(quant="fp8", tp=2), ["gb10"], Search.of(tp=2), at=[8]).gpus[0]
     assert any("needs" in w and "boxes (nodes)" in w for w in forced.warnings)
 
 
 def test_four_b200_against_eight_h200_in_one_command(capsys):
-    res = compare(["b200", "h200"], quant="fp8", at=[32], num_gpus={"b200": 4, "h200": 8})
+    res = compare(Launch.from_args(quant="fp8"), ["b200", "h200"], at=[32], num_gpus={"b200": 4, "h200": 8})
     assert {g.gpu: g.plan.num_gpus for g in res.gpus} == {"b200": 4, "h200": 8}
     assert main(["compare", "--gpus", "b200:4,h200:8", "--quant", "fp8", "--at", "32", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["gpus"]

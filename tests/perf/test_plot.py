@@ -7,6 +7,7 @@ pytest.importorskip("matplotlib")
 import matplotlib.image as mpimg
 import numpy as np
 
+from planner.launch import Launch
 from planner.perf.bench import load, seed_table
 from planner.perf.fit import fit
 from planner.perf.plot import CURVE_COLOR, LIMIT_COLOR, POINT_COLOR, plot_fit
@@ -35,7 +36,7 @@ def test_compare_plot_draws_one_curve_per_gpu_and_the_slo(tmp_path):
     from planner.perf.compare import compare
     from planner.perf.plot import GPU_COLORS, plot_compare
 
-    r = compare(["h200", "b200"], at=[1, 8, 32, 128], tpot_ms=25, ctx=32768)
+    r = compare(Launch.from_args(ctx=32768), ["h200", "b200"], at=[1, 8, 32, 128], tpot_ms=25)
     img = mpimg.imread(plot_compare(r, tmp_path / "frontier.png"))
     assert _count(img, GPU_COLORS[0]) > 150 and _count(img, GPU_COLORS[1]) > 150
     assert _count(img, LIMIT_COLOR) > 100

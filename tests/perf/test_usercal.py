@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from planner.cli import main
+from planner.launch import Launch
+from planner.layouts import Search
 from planner.perf.compare import compare
 from planner.perf.efficiency import load_calibration
 from planner.perf.step import Efficiency
@@ -36,10 +38,10 @@ def test_csv_with_its_deployment_refits_that_gpu(tmp_path):
     path.write_text("".join(header) + "max_concurrency,output_throughput,mean_ttft_ms,mean_tpot_ms\n"
                     + "\n".join(rows) + "\n")
     # the deployment as measured: the same vLLM release (scheduling, batch defaults) and layout
-    kw = dict(quant="fp8", isl=2048, osl=512, at=list(CONC), tp=4, ep=False, ctx=32768,
-              vllm_version=parse_version("0.12.0"))
-    plain = compare(["b200", "h200"], **kw)
-    mine = compare(["b200", "h200"], calibrate=str(path), **kw)
+    launch = Launch(quant="fp8", tp=4, ep=False, max_model_len=32768, vllm_version=parse_version("0.12.0"))
+    kw = dict(isl=2048, osl=512, at=list(CONC))
+    plain = compare(launch, ["b200", "h200"], Search.of(tp=4, ep=False), **kw)
+    mine = compare(launch, ["b200", "h200"], Search.of(tp=4, ep=False), calibrate=str(path), **kw)
     b200 = mine.gpus[0]
     assert any("refitted on" in n for n in mine.notes)
     assert dict(b200.uncertainty)["basis"].startswith("refitted on your measurements")
