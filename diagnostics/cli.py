@@ -8,7 +8,8 @@
     diagnose --gpu G [--num-gpus N] [--model M --tp ...]     a target machine: will the deployment start there?
     diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight of a command
 
-Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input, 130 interrupted.
+Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input, 70 a bug of ours
+(internal error), 130 interrupted.
 """
 
 from __future__ import annotations

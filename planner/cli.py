@@ -456,7 +456,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 130 Ctrl-C."""
+    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 70 a bug, 130 Ctrl-C."""
     return run_main("planner", _run, argv)
 
 

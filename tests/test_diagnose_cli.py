@@ -237,7 +237,7 @@ def test_debug_anywhere_and_one_error_prefix(capsys, monkeypatch):
         raise ZeroDivisionError("HF_TOKEN=" + SECRET)
     monkeypatch.setattr(dcli, "run", bug)
     code, _, err = run(capsys, "--log", "x")
-    assert code == 2 and err.startswith("diagnose: error: internal error (ZeroDivisionError")
+    assert code == 70 and err.startswith("diagnose: internal error (ZeroDivisionError")
     assert SECRET not in err and "--debug" in err and err.count("\n") == 1
     with pytest.raises(ZeroDivisionError):
         main(["--log", "x", "--debug"])
