@@ -47,6 +47,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class OneWayFlag(argparse.BooleanOptionalAction):
+    """``--x`` / ``--no-x`` where giving both is refused (argparse's own action lets the last one win silently,
+    so ``--ep --no-ep`` would plan without EP and never say the two disagreed)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
+        after = getattr(namespace, self.dest)
+        if before is not None and before != after:
+            yes, no = self.option_strings[0], self.option_strings[-1]
+            raise UsageError(f"{yes} and {no} contradict each other; give one of them")
+
+
 def pop_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
     """``argv`` without ``--debug`` (wherever it stands before a ``--``), and whether it was there."""
     args = list(argv)

@@ -26,7 +26,7 @@ from planner.memory import (
 )
 from planner.problems import check_nodes
 from planner.serve import ServeCommand, serve_command
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan
+from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB, parse_tokens
 from planner.versions import Version, format_version
 from planner.weights import native_quant
@@ -195,6 +195,30 @@ def _rank(plan: MemoryPlan) -> tuple[int, int, int, float, int]:
     return (plan.num_gpus, int(spans), plan.pp, -plan.max_concurrency, int(plan.ep))
 
 
+def agree_on_gpus(tp: int | None, pp: int | None, dp: int | None, num_gpus: int | None) -> int | None:
+    """The data-parallel size once ``--tp``/``--pp``/``--dp`` and ``--num-gpus`` are checked to agree.
+
+    Why refuse instead of picking one: ``--tp 8 --num-gpus 4`` used to print an 8-GPU plan, the
+    opposite of what the user said they have. With a TP size and ``--num-gpus``, the remaining GPUs
+    become data-parallel replicas (``--tp 4 --num-gpus 8`` is TP4+DP2), the layout vLLM runs on them.
+    """
+    if num_gpus is not None and num_gpus > MAX_GPUS:
+        raise InvalidInputError(f"--num-gpus {num_gpus:,} is more than the {MAX_GPUS:,} GPUs the planner sizes; "
+                                f"give at most {MAX_GPUS:,}")
+    if num_gpus is None or tp is None:
+        return dp
+    per_replica = tp * (pp or 1)
+    named = f"--tp {tp}" + (f" x --pp {pp}" if pp else "")
+    if dp is not None and per_replica * dp != num_gpus:
+        raise InvalidInputError(f"{named} x --dp {dp} = {per_replica * dp:,} GPUs, but --num-gpus {num_gpus:,}: "
+                                "make them agree, or give only one of them")
+    if num_gpus % per_replica:
+        what = "is more than" if per_replica > num_gpus else "does not divide"
+        raise InvalidInputError(f"{named} uses {per_replica:,} GPUs per replica, which {what} --num-gpus "
+                                f"{num_gpus:,}: make them agree, or give only one of them")
+    return num_gpus // per_replica
+
+
 def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None) -> tuple[int, int | None, int | None]:
     """(nodes, gpus_per_node, GPUs the layouts use) from the cluster options, validated."""
     for name, value in (("nodes", nodes), ("gpus_per_node", gpus_per_node)):
@@ -269,6 +293,7 @@ def size(
             models_supporting=others,
             supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
+    dp = agree_on_gpus(tp, pp, dp, num_gpus)
     n_nodes, per_node, num_gpus = _cluster(nodes, gpus_per_node, num_gpus)
     layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus, nodes=n_nodes)
     if per_node is not None:
