@@ -129,7 +129,8 @@ def _deployment(args: argparse.Namespace, rel: Any, *, default_model: bool) -> A
 #: when not given.
 _PLAN_FLAGS = {"quant": ("--quant", None), "tp": ("--tp", None), "pp": ("--pp", None), "dp": ("--dp", None),
                "ep": ("--ep", False), "max_model_len": ("--max-model-len", None),
-               "kv_cache_dtype": ("--kv-cache-dtype", "auto"), "gpu_memory_utilization": ("--gpu-memory-utilization", None)}
+               "kv_cache_dtype": ("--kv-cache-dtype", "auto"),
+               "gpu_memory_utilization": ("--gpu-memory-utilization", None)}
 
 
 def _refuse_ignored(args: argparse.Namespace, command: list[str] | None) -> None:

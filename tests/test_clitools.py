@@ -133,8 +133,8 @@ def test_progress_text_fits_and_handles_unknown_size():
 
 
 #: Runs a CLI's real main() in a child, first wrapping clitools.run_main so that the child writes one byte to
-#: the descriptor named by its first argument once it is inside run_main's handlers (the readiness signal: a SIGINT before then would hit
-#: the interpreter's start-up, not the behaviour under test). The CLI itself is unchanged.
+#: the descriptor named by its first argument once it is inside run_main's handlers (the readiness signal: a
+#: SIGINT before then would hit the interpreter's start-up, not the behaviour under test). The CLI is unchanged.
 _CHILD = """
 import os, sys
 from planner import clitools
