@@ -144,6 +144,22 @@ def _docker_image_version(image: str) -> Version | None:
     return parse_version(m.group(1)) if m else None
 
 
+#: vLLM's ``-O0`` .. ``-O3`` (also ``-O 3``, ``-O=3``) are ``--optimization-level N`` since 0.12
+#: (docs.vllm.ai/en/v0.12.0/design/optimization_levels/; FlexibleArgumentParser expands them); before that
+#: ``-O`` was the short form of ``--compilation-config`` (a bare level).
+_OPT_FLAG = "optimization-level"
+
+
+def _optimization_level(tok: str, rest: list[str]) -> str | None:
+    """The level of an ``-O3`` / ``-O 3`` / ``-O=3`` token (the value token is taken from ``rest``), else None."""
+    m = re.fullmatch(r"-O=?(\d+)", tok)
+    if m:
+        return m.group(1)
+    if tok == "-O" and rest and rest[0].isdigit():
+        return rest.pop(0)
+    return None
+
+
 def parse_command(argv: list[str] | str, version: Version | None = None) -> ParsedCommand:
     """Parse ``[ENV=v ...] vllm serve MODEL [flags]`` or ``docker run ... IMAGE [flags]``."""
     try:
@@ -198,6 +214,10 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
         if tok == "--":
             extra.extend(tokens)
             break
+        level = _optimization_level(tok, tokens)
+        if level is not None:
+            flags.append((_OPT_FLAG if _OPT_FLAG in flag_table(version)[1] else "compilation-config", level))
+            continue
         if tok.startswith("-") and len(tok) > 1 and not re.match(r"^-\d", tok):
             name, eq, value = tok.lstrip("-").partition("=")
             name = SHORT.get(name, name).replace("_", "-")
