@@ -7,6 +7,7 @@ vLLM will start with, and the reasons the cheaper ones will not (problem ids).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -189,10 +190,15 @@ def _versions_running(model: ModelSpec) -> str:
     return f"{low} to {format_version(facts.removed_after)}" if facts.removed_after else f"{low} or later"
 
 
-def _rank(plan: MemoryPlan) -> tuple[int, int, int, float, int]:
-    # Fewest GPUs, then TP inside a node, then no PP, then most KV per request, then pure TP before EP.
-    spans = any(p.id == "tp-spans-nodes" for p in plan.problems)
-    return (plan.num_gpus, int(spans), plan.pp, -plan.max_concurrency, int(plan.ep))
+def _rank(plan: MemoryPlan) -> tuple[int, int, int, int, int, int, int]:
+    # Fewest GPUs, then TP inside a node, then no PP (a token crosses the stages one after another: slower
+    # decode), then no marginal fit, then the most full-length requests the whole layout holds at once (every DP
+    # engine's whole requests, not one engine's figure), then larger TP (each token reads its weights over more
+    # GPUs at once: faster decode), then pure TP before EP.
+    ids = {p.id for p in plan.problems}
+    whole_requests = plan.dp * math.floor(plan.max_concurrency)
+    return (plan.num_gpus, int("tp-spans-nodes" in ids), plan.pp, int("kv-cache-marginal" in ids),
+            -whole_requests, -plan.tp, int(plan.ep))
 
 
 def agree_on_gpus(tp: int | None, pp: int | None, dp: int | None, num_gpus: int | None) -> int | None:
