@@ -109,6 +109,12 @@ def corrected_deployment(dep: Deployment, target: Target) -> Deployment | None:
     for c in candidates:
         if _fits(c, target):
             return c
+    # The smallest change that keeps the user's layout (or its EP form): a max_model_len inside the band, or an
+    # fp8 KV cache; never a switch to another layout (TP4 -> TP1+PP4) while one of these works.
+    for c in candidates:
+        for changed in _setting_changes(c, target):
+            if _fits(changed, target) and not _marginal(changed, target):
+                return changed
     def sweep_of(n: int | None) -> SizeResult:
         return size(model, target.gpu, ctx=dep.max_model_len, quant=dep.quant, kv_cache_dtype=dep.kv_cache_dtype,
                     gpu_memory_utilization=dep.gpu_memory_utilization, max_num_seqs=dep.max_num_seqs,
@@ -147,12 +153,36 @@ def corrected_deployment(dep: Deployment, target: Target) -> Deployment | None:
 
 
 def _safe_length(plan: MemoryPlan) -> int:
-    """The longest max_model_len the plan's KV cache holds with the memory model's error band to spare (so
-    the correction raises no kv-cache-marginal), rounded down to 1,024 tokens for a readable command."""
-    if plan.estimated_max_model_len <= 0 or plan.kv_cache_bytes <= 0:
-        return 0
-    spare = max(0.0, 1 - plan.band_gib * GIB / plan.kv_cache_bytes)
-    return int(plan.estimated_max_model_len * spare) // 1024 * 1024
+    from planner.size import safe_length
+
+    return safe_length(plan)
+
+
+def _setting_changes(dep: Deployment, target: Target) -> list[Deployment]:
+    """``dep`` with one setting changed so that its KV cache holds a request: a max_model_len inside the
+    memory model's band (at least planner.size.MIN_SUGGESTED_CONTEXT), else an fp8 KV cache."""
+    from planner.size import MIN_SUGGESTED_CONTEXT
+
+    try:
+        plan = dep.memory_plan(target.gpu, target.release)
+    except PlannerError:
+        return []
+    if {x.id for x in plan.problems if x.severity == "error"} - {"kv-cache-too-small"}:
+        return []
+    out = []
+    length = _safe_length(plan)
+    if MIN_SUGGESTED_CONTEXT <= length < plan.max_model_len:
+        out.append(replace(dep, max_model_len=length))
+    if dep.kv_cache_dtype == "auto":
+        out.append(replace(dep, kv_cache_dtype="fp8"))
+    return out
+
+
+def _marginal(dep: Deployment, target: Target) -> bool:
+    try:
+        return any(x.id == "kv-cache-marginal" for x in dep.memory_plan(target.gpu, target.release).problems)
+    except PlannerError:
+        return False
 
 
 def _apply(cmd: ParsedCommand, old: Deployment, new: Deployment) -> ParsedCommand:
@@ -160,6 +190,8 @@ def _apply(cmd: ParsedCommand, old: Deployment, new: Deployment) -> ParsedComman
         cmd = cmd.with_layout(new.tp, new.pp, new.dp, new.ep)
     if new.max_model_len != old.max_model_len and new.max_model_len:
         cmd = cmd.with_flag("max-model-len", str(new.max_model_len))
+    if new.kv_cache_dtype != old.kv_cache_dtype:
+        cmd = cmd.with_flag("kv-cache-dtype", new.kv_cache_dtype)
     return cmd
 
 

@@ -181,6 +181,56 @@ def cheaper_options(
     return out
 
 
+def safe_length(plan: MemoryPlan) -> int:
+    """The longest max_model_len the plan's KV cache holds with the memory model's error band to spare (so it
+    raises no kv-cache-marginal), rounded down to 1,024 tokens for a readable command; 0 when none."""
+    if plan.estimated_max_model_len <= 0 or plan.kv_cache_bytes <= 0:
+        return 0
+    spare = max(0.0, 1 - plan.band_gib * GIB / plan.kv_cache_bytes)
+    return int(plan.estimated_max_model_len * spare) // 1024 * 1024
+
+
+def smaller_change(plans: list[MemoryPlan], recommended: MemoryPlan, *,
+                   replan: Callable[..., MemoryPlan]) -> tuple[MemoryPlan, str] | None:
+    """A single-stage layout with one setting changed, when the only fit as asked is pipelined (PP was not asked).
+
+    Why: "fits" alone picked TP1+PP4 on 4 x H100 (itself within the error band, and a token crosses the
+    four stages one after another, so decode runs near one GPU's memory bandwidth where TP4 uses four),
+    when TP4 with a slightly shorter ``--max-model-len`` or an fp8 KV cache starts with room to spare.
+    The shorter length is chosen inside the band (:func:`safe_length`), so the change is not marginal itself.
+    A single-stage fit inside the band stays recommended: its kv-cache-marginal warning names the same options.
+    """
+    if recommended.pp == 1:
+        return None
+    marginal = any(x.id == "kv-cache-marginal" for x in recommended.problems)
+    why_not = [f"pipelined (each token crosses its {recommended.pp} stages one after another: slower decode than "
+               "tensor parallelism on the same GPUs)"]
+    if marginal:
+        why_not.append("a fit inside the memory model's error band (kv-cache-marginal)")
+    single = sorted((p for p in plans if p.pp == 1 and p.num_gpus <= recommended.num_gpus
+                     and {x.id for x in p.problems if x.severity == "error"} <= {"kv-cache-too-small"}
+                     and p is not recommended), key=lambda p: (p.num_gpus, -p.tp, p.ep))
+    for p in single:
+        options: list[tuple[MemoryPlan, str]] = []
+        length = safe_length(p)
+        if MIN_SUGGESTED_CONTEXT <= length < p.max_model_len:
+            options.append((replan(p, max_model_len=length), f"--max-model-len {length}"))
+        if p.kv_cache_dtype == "auto":
+            options.append((replan(p, kv_cache_dtype="fp8"), "--kv-cache-dtype fp8"))
+        sound = [(q, flag) for q, flag in options
+                 if q.fits and not any(x.id == "kv-cache-marginal" for x in q.problems)]
+        if not sound:
+            continue
+        chosen, flag = sound[0]
+        others = "; or with " + ", ".join(f for _, f in sound[1:]) if len(sound) > 1 else ""
+        return chosen, (
+            f"recommended {chosen.layout} with {flag} ({chosen.kv_cache_tokens:,} KV tokens, "
+            f"{chosen.max_concurrency:.2f}x at {chosen.max_model_len:,}){others}: the smallest change that "
+            f"keeps a single stage; as asked only {recommended.layout} fits, {' and '.join(why_not)}; give "
+            f"--pp {recommended.pp} --tp {recommended.tp} to plan it anyway")
+    return None
+
+
 def _versions_running(model: ModelSpec) -> str:
     """"0.8.3 to 0.23.0" / "0.11.1 or later" from data/vllm.toml, "" when the catalog does not know."""
     facts = arch_facts(model.architecture)
@@ -327,16 +377,25 @@ def size(
         plans = [p for p in plans if p.pp == 1]
     fitting = sorted((p for p in plans if p.fits), key=_rank)
     recommended = fitting[0] if fitting else None
+
+    def replan(p: MemoryPlan, **kw: Any) -> MemoryPlan:
+        settings: dict[str, Any] = {"max_model_len": mml, "kv_cache_dtype": kv_cache_dtype, **kw}
+        return plan_memory(spec, gpu_spec, scheme, ParallelPlan(p.tp, p.pp, p.dp, p.ep),
+                           gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
+                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                           enforce_eager=enforce_eager, calibration=calibration, **settings)
+
+    notes = []
+    if recommended is not None and tp is None and pp is None:
+        changed = smaller_change(plans, recommended, replan=replan)
+        if changed is not None:
+            recommended, why = changed
+            notes.append(why)
     command = (serve_command(spec, gpu_spec, recommended, nodes=n_nodes, gpus_per_node=per_node)
                if recommended else None)
-    notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
-    notes += cheaper_options(plans, recommended, replan=lambda p, **kw: plan_memory(
-        spec, gpu_spec, scheme, ParallelPlan(p.tp, p.pp, p.dp, p.ep), max_model_len=mml,
-        gpu_memory_utilization=gpu_memory_utilization, vllm_version=vllm_version,
-        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, enforce_eager=enforce_eager,
-        **kw))
+    notes += cheaper_options(plans, recommended, replan=replan)
     return SizeResult(
         model=spec.name,
         gpu=gpu_spec.key,

@@ -162,3 +162,14 @@ def test_planner_compare_plans_pass_preflight():
                 continue
             cmd = serve_command(load_model(result.model), load_gpu(row.gpu), row.plan)
             assert not errors(preflight(cmd.shell(), row.gpu, row.plan.num_gpus, version)), (version, row.gpu)
+
+
+@pytest.mark.parametrize("version", ["0.12.0", "0.16.0", "0.19.1"])
+def test_kv_too_small_4xh100_is_corrected_by_a_setting_not_a_pipeline(version):
+    # 0.12.0 used to switch TP4 to TP1 x PP4 (itself kv-cache-marginal, and pipelined decode).
+    found = preflight("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --trust-remote-code", "h100", 4, version)
+    for f in (f for f in found if f.corrected_command):
+        fixed = parse_command(f.corrected_command)
+        assert fixed.flag("tensor-parallel-size") == "4" and fixed.flag("pipeline-parallel-size") is None
+        again = preflight(f.corrected_command, "h100", 4, version)
+        assert [x.id for x in again if x.severity in ("error", "warning")] == []

@@ -191,3 +191,16 @@ def test_dp_layouts_are_ranked_and_shown_on_the_whole_layout():
     assert result.recommended is not None and result.recommended.layout == "TP8+EP"
     dp = size("minimax-m2.5", "h200", ctx=131072, quant="fp8", tp=2, dp=4, ep=True)
     assert "each of the 4 DP engines prints these" in size_text(dp, width=120)
+
+
+def test_a_pipelined_or_marginal_fit_gives_way_to_the_smallest_setting_change():
+    # 4 x H100 with vLLM 0.12.0: as asked only TP1+PP4 fits, inside the error band; TP4 with a --max-model-len
+    # inside the band starts with room to spare and decodes over four GPUs at once.
+    result = size("minimax-m2.5", "h100", num_gpus=4, vllm_version=(0, 12, 0))
+    rec = result.recommended
+    assert rec is not None and (rec.tp, rec.pp) == (4, 1) and rec.fits
+    assert not any(x.id == "kv-cache-marginal" for x in rec.problems)
+    assert 8192 <= rec.max_model_len < 196608 and f"--max-model-len {rec.max_model_len}" in result.command.shell()
+    assert any("TP1+PP4 fits" in n and "--kv-cache-dtype fp8" in n for n in result.notes)
+    # Asked for the pipeline explicitly, it is planned as asked.
+    assert size("minimax-m2.5", "h100", tp=1, pp=4, vllm_version=(0, 12, 0)).recommended.pp == 4
