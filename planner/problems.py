@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from planner.catalog import arch_facts, models_supporting
+from planner.catalog import arch_facts, known_architectures, models_supporting
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.units import GIB
 from planner.versions import Version, format_version
@@ -33,6 +33,8 @@ PROBLEM_IDS: dict[str, str] = {
     "quantization-unsupported-gpu": "vLLM refuses this quantization on this GPU",
     "vllm-too-old-for-model": "the vLLM version predates support for the model's architecture",
     "architecture-removed": "the vLLM version no longer supports the model's architecture",
+    "architecture-unknown": "the config's architecture is not one the planner knows vLLM to run; vLLM refuses "
+                            "architectures outside its model registry",
     "ep-without-moe": "expert parallelism asked for a model without experts",
     "tp-spans-nodes": "a tensor-parallel group spans nodes, so every layer's all-reduce crosses the network",
 }
@@ -186,7 +188,16 @@ def version_problems(model: ModelSpec, version: Version) -> list[tuple[str, str,
 def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
     facts = arch_facts(model.architecture)
     if facts is None:
-        return []
+        if model.architecture in known_architectures():
+            return []
+        # vLLM's ModelRegistry refuses an architecture it has no class for ("Model architectures [...] are not
+        # supported for now", vllm/model_executor/models/registry.py); the planner sizes it as a standard decoder.
+        return [("architecture-unknown", WARNING,
+                 f"{model.architecture} is not an architecture the planner knows vLLM to run (data/vllm.toml, the "
+                 f"model catalog): if vLLM {format_version(version)}'s model registry lacks it too, vLLM stops at "
+                 f"startup with \"Model architectures ['{model.architecture}'] are not supported for now\"; these "
+                 "figures assume it runs as a standard decoder (check `vllm serve` with the config, or "
+                 "`python -c 'import vllm; print(vllm.ModelRegistry.get_supported_archs())'`)")]
     v = format_version(version)
     if version < facts.min_version:
         return [("vllm-too-old-for-model", ERROR,

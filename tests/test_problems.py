@@ -94,3 +94,20 @@ def test_tp_spans_nodes(tp, pp, dp, gpn, spans):
     if spans:
         pid, severity, message = found[0]
         assert (pid, severity) == ("tp-spans-nodes", "warning") and f"TP {tp}" in message
+
+
+def test_an_unknown_architecture_is_said_not_sized_silently(tmp_path):
+    # A config whose architecture neither data/vllm.toml nor the catalog knows was sized as if vLLM ran it.
+    import json
+
+    from planner.catalog import data_path
+    from planner.size import size
+
+    cfg = json.loads(data_path("models/llama-3.1-8b-instruct.json").read_text())
+    cfg["architectures"] = ["FooBarForCausalLM"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    plan = size(str(tmp_path / "config.json"), "h100").plans[0]
+    found = {p.id: p for p in plan.problems}
+    assert "architecture-unknown" in found and "FooBarForCausalLM" in found["architecture-unknown"].message
+    assert "are not supported for now" in found["architecture-unknown"].message
+    assert "architecture-unknown" not in {p.id for p in size("llama-3.1-8b-instruct", "h100").plans[0].problems}
