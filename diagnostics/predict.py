@@ -33,6 +33,7 @@ from planner.versions import Version
 
 #: Planner problems whose fix is another layout or length (the sweep may answer them).
 _LAYOUT_PROBLEMS = frozenset({"tp-heads-indivisible", "fp8-block-tp-indivisible", "weights-do-not-fit",
+                              "overhead-does-not-fit",
                               "kv-cache-too-small", "ctx-exceeds-model-max"})
 
 
@@ -77,7 +78,7 @@ def _why(problem_id: str, plan: MemoryPlan, target: Target) -> str:
                f"{plan.overhead_gib:.2f} GiB and KV cache {plan.kv_cache_gib:.2f} GiB per GPU out of the "
                f"{plan.requested_bytes / GIB:.2f} GiB vLLM may use (gpu_memory_utilization "
                f"{plan.gpu_memory_utilization}, vLLM {plan.vllm_version})")
-    if problem_id in ("weights-do-not-fit", "kv-cache-too-small"):
+    if problem_id in ("weights-do-not-fit", "overhead-does-not-fit", "kv-cache-too-small"):
         return f" The planner's figures {per_gpu}."
     return ""
 

@@ -56,11 +56,24 @@ class ContextNote:
         others = ", ".join(named) or "none in the catalog"
         return (
             f"{model} serves at most {self.model_max_tokens:,} tokens per request (its "
-            f"max_position_embeddings); {self.requested_tokens:,} were asked. Plans below use "
+            f"max_position_embeddings); {self.requested_tokens:,} were asked{did_you_mean(self)}. Plans below use "
             f"{self.model_max_tokens:,}. One {self.requested_tokens:,}-token request would need "
             f"{self.kv_bytes_aggregate / GIB:,.1f} GiB of {self.kv_dtype} KV cache in aggregate across GPUs. "
             f"Catalog models that support {self.requested_tokens:,} tokens: {others}."
         )
+
+
+#: A request this close above the maximum is taken for a slip of units ("196K" = 200,704 for 196,608 = 192K).
+NEAR_MAX_FRACTION = 0.05
+
+
+def did_you_mean(note: ContextNote) -> str:
+    """`` (did you mean 192K = 196,608? K is 1,024 tokens)`` when the request is just above the maximum."""
+    top = note.model_max_tokens
+    if not top < note.requested_tokens <= top * (1 + NEAR_MAX_FRACTION):
+        return ""
+    short = f"{top // 1024}K" if top % 1024 == 0 else str(top)
+    return f" (did you mean --ctx {short} = {top:,}? K is 1,024 tokens, k is 1,000)"
 
 
 @dataclass(frozen=True)

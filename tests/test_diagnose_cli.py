@@ -317,3 +317,12 @@ def test_snapshot_refuses_flags_it_would_ignore(capsys, snapshot_file, extra, sa
 def test_plan_flags_beside_a_serve_command_are_refused(capsys):
     code, _, err = run(capsys, "--gpu", "h100", "--tp", "4", "--", "vllm", "serve", "MiniMaxAI/MiniMax-M2.5")
     assert code == 2 and "describes the deployment; drop --tp" in err
+
+
+def test_an_nvml_recording_given_as_snapshot_says_what_it_is(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "nvml" / "b200x8.json"
+    code, _, err = run(capsys, "--snapshot", str(path))
+    assert code == 2 and "schema_version None" not in err
+    assert "an NVML recording" in err and "diagnose --save-snapshot" in err
