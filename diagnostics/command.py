@@ -45,6 +45,9 @@ class ParsedCommand:
     image: str | None
     #: Positional arguments after the model; vLLM's parser rejects them ("unrecognized arguments").
     positional_extra: tuple[str, ...] = ()
+    #: The ``docker run`` options before the image, less ``-e``/``--env`` (kept in ``env``): a docker command is
+    #: rendered back as docker, with its GPUs, volumes and ports, not as a bare ``vllm serve``.
+    docker_options: tuple[str, ...] = ()
 
     def flag(self, name: str) -> str | None:
         return dict(self.flags).get(name)
@@ -55,6 +58,11 @@ class ParsedCommand:
     def render(self) -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
         parts = ["vllm", "serve", shlex.quote(self.model)]
+        if self.image:
+            env = ""
+            parts = ["docker", "run", *map(shlex.quote, self.docker_options),
+                     *(f"-e {shlex.quote(f'{k}={v}')}" for k, v in self.env), shlex.quote(self.image),
+                     "--model", shlex.quote(self.model)]
         for k, v in self.flags:
             if v == "true":
                 parts.append(f"--{k}")
@@ -176,6 +184,7 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
             k, _, v = tokens.pop(0).partition("=")
             env.append((k, v))
     image = None
+    docker_opts: list[str] = []
     if tokens[:2] == ["docker", "run"]:
         tokens = tokens[2:]
         while tokens and tokens[0].startswith("-"):
@@ -188,6 +197,8 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
             if name in ("-e", "--env") and "=" in val:
                 k, _, v = val.partition("=")
                 env.append((k, v))
+                continue
+            docker_opts += [opt] if eq or name not in DOCKER_VALUE_OPTS else [opt, val]
         if not tokens:
             raise InvalidInputError("docker run without an image; expected e.g. vllm/vllm-openai:v0.17.0")
         image = tokens.pop(0)
@@ -243,7 +254,7 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
     if not model:
         raise InvalidInputError("vllm serve without a model; expected vllm serve MODEL [flags]")
     return ParsedCommand(model, tuple(flags), tuple(env), _docker_image_version(image) if image else None, image,
-                         tuple(extra))
+                         tuple(extra), tuple(docker_opts))
 
 
 # ------------------------------------------------------------------------------------ flag check

@@ -23,13 +23,14 @@ from diagnostics.command import ParsedCommand, unknown_flags
 from diagnostics.deployment import Deployment
 from diagnostics.findings import Finding
 from diagnostics.signatures import catalog, finding, signature
-from planner.catalog import arch_facts, load_model
+from planner.catalog import arch_facts, load_model, load_quant
 from planner.errors import PlannerError
 from planner.memory import MemoryPlan
 from planner.release import VllmRelease
-from planner.specs import GpuSpec, ModelSpec
+from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
 from planner.versions import Version
+from planner.weights import native_quant
 
 #: Planner problems whose fix is another layout or length (the sweep may answer them).
 _LAYOUT_PROBLEMS = frozenset({"tp-heads-indivisible", "fp8-block-tp-indivisible", "weights-do-not-fit",
@@ -215,6 +216,25 @@ class _Prediction:
     fixed_env: dict[str, str]
 
 
+def _gpu_free(dep: Deployment, model: ModelSpec, release: VllmRelease) -> list[tuple[str, str, str]]:
+    from planner.problems import gpu_free_problems
+
+    quant = load_quant(dep.quant) if dep.quant else native_quant(model)
+    return gpu_free_problems(model, quant, ParallelPlan(dep.tp, dep.pp, dep.dp, dep.ep), dep.max_model_len,
+                             release.version)
+
+
+def _gpu_free_fix(dep: Deployment, model: ModelSpec, release: VllmRelease) -> Deployment | None:
+    """The changes that need no GPU: the model's maximum length, and EP for expert shards FP8 blocks refuse."""
+    fixed = dep
+    if dep.max_model_len and dep.max_model_len > model.max_position_embeddings:
+        fixed = replace(fixed, max_model_len=model.max_position_embeddings)
+    for candidate in (fixed, replace(fixed, ep=True) if model.is_moe and fixed.tp * fixed.dp > 1 else None):
+        if candidate is not None and not any(s == "error" for _, s, _ in _gpu_free(candidate, model, release)):
+            return candidate
+    return None
+
+
 def _needs_trust(model: ModelSpec) -> bool:
     facts = arch_facts(model.architecture)
     return model.has_remote_code or (facts is not None and facts.trust_remote_code)
@@ -222,15 +242,18 @@ def _needs_trust(model: ModelSpec) -> bool:
 
 def _plan_findings(dep: Deployment, model: ModelSpec, target: Target | None, release: VllmRelease,
                    env: dict[str, str]) -> _Prediction:
-    from planner.problems import version_problems
     from planner.serve import workarounds
 
     out: list[_Item] = []
     fixed_env: dict[str, str] = {}
     if target is None:
-        for pid, sev, msg in version_problems(model, release.version):
-            out.append(_Item(finding_id(pid), sev, msg))
-        return _Prediction(out, None, fixed_env)
+        # No GPU to size memory on, but every rule that needs none still applies, and its fix needs none either.
+        found = _gpu_free(dep, model, release)
+        for pid, sev, msg in found:
+            if sev != "info":
+                out.append(_Item(finding_id(pid), sev, msg))
+        fixed = _gpu_free_fix(dep, model, release) if any(s == "error" for _, s, _ in found) else dep
+        return _Prediction(out, fixed, fixed_env)
     if dep.num_gpus > target.num_gpus:
         out.append(_Item("gpu-count-short", "error",
                          f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; the target has "
@@ -286,7 +309,7 @@ def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
         items.insert(0, _Item("trust-remote-code-missing", "error",
                               f"{model.name}'s config.json carries auto_map custom classes and the command has no "
                               "--trust-remote-code"))
-    corrected = _corrected_text(dep, cmd, pred, target, model, trust_fix)
+    corrected = _corrected_text(dep, cmd, pred, target, model, trust_fix, release)
     out = []
     for it in items:
         title = f"predicted: {signature(it.id).title}"
@@ -298,17 +321,25 @@ def predict(dep: Deployment, target: Target | None, release: VllmRelease, *,
 
 
 def _corrected_text(dep: Deployment, cmd: ParsedCommand | None, pred: _Prediction, target: Target | None,
-                    model: ModelSpec, trust_fix: bool) -> str | None:
-    """The command with every fix applied, when something needs fixing and the result passes the check."""
+                    model: ModelSpec, trust_fix: bool, release: VllmRelease) -> str | None:
+    """The command with every fix applied, when something needs fixing and the result passes the check
+    (without a target GPU: the checks that need none, so a command stays uncorrected only when they fail)."""
     needs = any(it.severity == "error" for it in pred.findings) or trust_fix
     if cmd is not None:
-        bad, _ = unknown_flags(cmd, target.vllm_version if target else None)
+        bad, _ = unknown_flags(cmd, target.vllm_version if target else release.version)
         needs = needs or bool(bad)
-    if not needs or target is None:
-        return None
     fixed = pred.fixed_dep
-    if fixed is None:
+    if not needs or fixed is None or (target is None and cmd is None):
         return None
+    if target is None:
+        assert cmd is not None
+        new = _apply(cmd, dep, fixed)
+        if trust_fix:
+            new = new.with_flag("trust-remote-code", "true")
+        new = _fix_flags(new, release.version)
+        if any(s == "error" for _, s, _ in _gpu_free(new.deployment(), model, release)):
+            return None
+        return new.render()
     env = {**dict(dep.env), **pred.fixed_env}
     if cmd is None:
         from planner.serve import serve_command

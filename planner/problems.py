@@ -205,6 +205,24 @@ def version_problems(model: ModelSpec, version: Version) -> list[tuple[str, str,
     return _versions(model, version)
 
 
+def gpu_free_problems(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, max_model_len: int | None,
+                      version: Version) -> list[tuple[str, str, str]]:
+    """Every rule that needs no GPU: head and expert splits, FP8 block shards, the model's maximum length and
+    the version gates. Why apart: a pre-flight on a machine without a GPU (or a target of unknown type) must
+    still refuse ``--tensor-parallel-size 8`` on M2.5 FP8 without EP, or ``--max-model-len 262144``."""
+    out = _heads(model, plan) + _moe_split(model, plan) + _block_quant(model, quant, plan)
+    if max_model_len is not None and max_model_len > model.max_position_embeddings:
+        longer = [n for n in models_supporting(max_model_len) if n != model.name]
+        hint = f"; catalog models that reach it: {', '.join(longer)}" if longer else ""
+        out.append(("ctx-exceeds-model-max", ERROR,
+                    f"{model.name} serves at most {model.max_position_embeddings:,} tokens per request "
+                    f"(max_position_embeddings); {max_model_len:,} was asked{hint}"))
+    out += _versions(model, version)
+    if plan.ep and not model.is_moe:
+        out.append(("ep-without-moe", WARNING, f"{model.name} has no experts; --enable-expert-parallel does nothing"))
+    return out
+
+
 def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
     facts = arch_facts(model.architecture)
     if facts is None:
