@@ -63,6 +63,25 @@ def _kv_options(g: dict[str, str], tp_text: str | None, model: Any = None, ep: b
     return "Options: " + "; ".join(opts) + "."
 
 
+def _did_you_mean(args_text: str, version: Any) -> str:
+    """``--max-modle-len: did you mean --max-model-len? `` for each rejected flag close to one vLLM has (the
+    flag list of the log's vLLM, else the newest packaged one), as the pre-flight says for a command."""
+    import difflib
+
+    from diagnostics.command import known_flags
+
+    known, _ = known_flags(version)
+    out = []
+    for arg in args_text.split():
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--"):
+            continue
+        close = difflib.get_close_matches(name[2:].replace("_", "-"), sorted(known), n=1, cutoff=0.8)
+        if close and close[0] != name[2:]:
+            out.append(f"{name}: did you mean --{close[0]}?")
+    return " ".join(out) + " " if out else ""
+
+
 def _log_model(scan: LogScan) -> Any:
     f = scan.figures
     args = dict(f.non_default_args)
@@ -141,6 +160,8 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
         est = int(g.get("estimated") or 0) // 1024 * 1024
         if est > 0:  # vLLM's own estimate for this launch, rounded down to a readable length
             corrected = launch_command(scan.figures.non_default_args, {"max-model-len": str(est)})
+    if sig.id == "unknown-flag" and g.get("args"):
+        fix = _did_you_mean(g["args"], _log_version(scan)) + fix
     if m.phase:
         ph = next(p for p in sig.phases if p.name == m.phase)
         evidence += f" [phase: {m.phase}]"

@@ -456,3 +456,12 @@ def test_launch_command_from_non_default_args():
     assert launch_command(args, {"max-model-len": "16384"}) == (
         "vllm serve Qwen/Qwen3-8B --enforce-eager --max-model-len 16384 --compilation-config '{\"level\": 3}'")
     assert launch_command((("tensor_parallel_size", "2"),), {}) is None
+
+
+def test_log_mode_unknown_flag_gets_a_did_you_mean():
+    from diagnostics.logcheck import _did_you_mean
+    from planner.versions import parse_version
+
+    assert _did_you_mean("--max-modle-len 65536 --frobnicate", parse_version("0.16.0")) == (
+        "--max-modle-len: did you mean --max-model-len? ")
+    assert _did_you_mean("serve /models/x", None) == ""
