@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from planner.errors import PlannerError
 
@@ -51,8 +51,8 @@ class OneWayFlag(argparse.BooleanOptionalAction):
     """``--x`` / ``--no-x`` where giving both is refused (argparse's own action lets the last one win silently,
     so ``--ep --no-ep`` would plan without EP and never say the two disagreed)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
         before = getattr(namespace, self.dest, None)
         super().__call__(parser, namespace, values, option_string)
         after = getattr(namespace, self.dest)
