@@ -352,7 +352,7 @@ def _snapshot_from(data: Any) -> Snapshot:
         # Say what the file is, when we know the kind, and what is accepted (not "schema_version None").
         kind = ("an NVML recording (the replay format of diagnostics/nvml.py)"
                 if data.get("format") == "nvml-recording" else
-                f"a JSON object with keys {', '.join(sorted(map(str, data))[:6]) or '(none)'}")
+                f"a JSON object with keys {', '.join(sorted(map(str, data))[:6])}" if data else "an empty JSON object")
         raise SnapshotError(f"this is {kind}, not a snapshot: --snapshot reads what diagnose --save-snapshot writes "
                             f"(schema_version {SCHEMA_VERSION})")
     if version != SCHEMA_VERSION:
