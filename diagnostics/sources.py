@@ -74,7 +74,11 @@ def snapshot_file(path: str, dep: Deployment | None, release: VllmRelease) -> So
     from planner.userfile import open_user_stream
 
     with open_user_stream(path, "--snapshot") as stream:
-        raw = stream.read()
+        try:
+            raw = stream.read()
+        except (OSError, EOFError) as exc:
+            raise InvalidInputError(f"--snapshot {path!r} cannot be read ({getattr(exc, 'strerror', None) or exc})"
+                                    ) from None
     try:
         snap = Snapshot.from_json(raw.decode("utf-8-sig"))
     except (SnapshotError, UnicodeDecodeError) as exc:

@@ -586,3 +586,52 @@ def test_oom_while_serving_gets_the_serving_phase():
     start = text.split("\n", 3)[3].replace("[core.py:1]", "[core.py:1]   File \"w.py\", line 9, in profile_run\n"
                                                            "(EngineCore pid=2) ERROR 01-01 00:05:01 [core.py:1]", 1)
     assert "[phase: profile run]" in _findings(start)[0].evidence
+
+
+def test_kv_too_small_quotes_this_logs_figures_not_the_catalogs_example():
+    # The catalog's "applies" spoke of "23.25 GiB ... at TP2" whatever the log; now the log's own numbers, and no
+    # TP is doubled when the log does not state its TP (this one ran TP2 and never says so).
+    f = findings_from_scan(scan_path(str(LOGS / "kv_too_small_dgx_spark.log")))[0]
+    assert "at TP2" not in f.cause and "In this log: one 196608-token request needs 23.25 GiB" in f.cause
+    assert "--tensor-parallel-size 2" not in f.fix and "does not state its own" in f.fix
+
+
+def test_kv_advice_on_m25_fp8_passes_the_preflight():
+    # TP4 -> "--tensor-parallel-size 8" alone breaks the FP8 block rule the pre-flight enforces (1536 / 8 = 192):
+    # the advice carries --enable-expert-parallel, and the command built from it passes the pre-flight.
+    from diagnostics.command import parse_command
+    from diagnostics.logcheck import _kv_options, launch_command
+    from diagnostics.predict import Target, predict
+    from planner.catalog import load_gpu, load_model
+    from planner.release import release
+
+    rel = release("0.16.0")
+    g = {"needed_gib": "11.62", "available_gib": "9.55", "estimated": "161584", "max_model_len": "196608"}
+    fix = _kv_options(g, "4", load_model("minimax-m2.5"), False, rel.version)
+    assert "--tensor-parallel-size 8 --enable-expert-parallel" in fix
+    args = (("model", "MiniMaxAI/MiniMax-M2.5"), ("trust_remote_code", "True"), ("tensor_parallel_size", "4"))
+    for changes in ({"tensor-parallel-size": "8", "enable-expert-parallel": "true"}, {"max-model-len": "98304"}):
+        text = launch_command(args, changes)
+        cmd = parse_command(text, rel.version)
+        n = cmd.deployment().num_gpus
+        found = predict(cmd.deployment(), Target(load_gpu("h100"), n, rel), rel, cmd=cmd)
+        assert [x.id for x in found if x.severity == "error"] == [], text
+
+
+def test_launch_command_from_non_default_args():
+    from diagnostics.logcheck import launch_command
+
+    args = (("model_tag", "Qwen/Qwen3-8B"), ("model", "Qwen/Qwen3-8B"), ("enforce_eager", "True"),
+            ("max_model_len", "32768"), ("compilation_config", "{'level': 3}"), ("served_model_name", "None"))
+    assert launch_command(args, {"max-model-len": "16384"}) == (
+        "vllm serve Qwen/Qwen3-8B --enforce-eager --max-model-len 16384 --compilation-config '{\"level\": 3}'")
+    assert launch_command((("tensor_parallel_size", "2"),), {}) is None
+
+
+def test_log_mode_unknown_flag_gets_a_did_you_mean():
+    from diagnostics.logcheck import _did_you_mean
+    from planner.versions import parse_version
+
+    assert _did_you_mean("--max-modle-len 65536 --frobnicate", parse_version("0.16.0")) == (
+        "--max-modle-len: did you mean --max-model-len? ")
+    assert _did_you_mean("serve /models/x", None) == ""
