@@ -10,9 +10,10 @@ a pass of each over every line would cost seconds per megabyte. Each template is
 rarest whole word of its literal text (a word cut by a wildcard is never a key, since ``f"{x}Error"``
 prints ``FooError``); a line's words pick out the few templates whose key it holds, and those are
 checked cheaply first (the longest literal fragment must occur), then fully (every literal fragment in
-order, anything between them). Both sides are compared after the same normalisation: lower case,
-runs of whitespace as one space, and the escapes of a Python repr undone, so a message wrapped over
-several lines, or printed inside a tuple (``RuntimeError: ('... %s', 'x')``) still matches.
+order, anything between them). Both sides are compared after the same normalisation: lower case, the
+escapes of a Python repr undone, and no whitespace at all, so a message wrapped over several lines (at
+a space or not), printed inside a tuple (``RuntimeError: ('... %s', 'x')``), or printed by a release
+whose concatenated literals lacked a space (``setting the`dtype` flag``) still matches.
 
 Version-aware: given the release a log came from, a template that release contains is preferred; one
 it does not contain still matches (``in_release`` False), since a wording moved or a patch release
@@ -53,11 +54,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: What precedes the text of a log record: a docker/k8s timestamp, a process tag such as
 #: ``(EngineCore_DP0 pid=212)`` or ``(VllmWorker rank=0 pid=9)``, vLLM's ``LEVEL MM-DD hh:mm:ss [file:line]``.
 _LEVEL = r"(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)"
-_RECORD = re.compile(rf"{_LEVEL}\s+\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+(?:\[[^\]]*\]\s*)?")
+_RECORD = re.compile(rf"{_LEVEL}\s+\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+(?:\[?[\w./-]+:\d+\]\s*)?")
 _PREFIX = re.compile(
-    r"^\s*(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*Z?\s+)?(?:\([^()]*\bpid=\d+[^()]*\)\s*)*"
+    r"^\s*(?:[\w.-]+\s+\|\s+)?(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*Z?\s+)?(?:\([^()]*\bpid=\d+[^()]*\)\s*)*"
     rf"(?:{_RECORD.pattern})?")
-_EXCEPTION = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault|Warning))(?::\s*(.*))?$")
+#: An exception line, searched (not anchored: a report may cut the line's prefix, "RROR 12-18 ... ValueError: ...").
+_EXCEPTION = re.compile(
+    r"(?:^|[\s\]\)|>])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault|Warning))(?::\s*(.*))?$")
 _EXC_IN_TEXT = re.compile(r"\b((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:")
 _STOP = ("traceback (most recent call last)", 'file "', "during handling of the above exception",
          "the above exception was the direct cause", "^", "~")
@@ -107,7 +110,7 @@ class _Template:
     release_mask: int
     class_name: str
     rule: str
-    #: Normalised literal fragments in order ("" where the template starts or ends with a wildcard).
+    #: Literal fragments in order, normalised and squashed ("" where the template starts or ends with a wildcard).
     pieces: tuple[str, ...]
     #: Index of the longest fragment (checked first) and the literal characters in all (the specificity).
     longest: int
@@ -123,11 +126,16 @@ class _Index:
 
 
 def normalize(text: str) -> str:
-    """Lower case, repr escapes undone, whitespace runs as one space: what both sides are compared in."""
+    """Lower case, repr escapes undone, whitespace runs as one space (what words are taken from)."""
     if "\\" in text:
         for escaped, plain in _REPR_ESCAPES:
             text = text.replace(escaped, plain)
     return _SPACE.sub(" ", text).lower()
+
+
+def squash(normalized: str) -> str:
+    """Without any whitespace: what literal fragments are compared in (wrapping and lost spaces vanish)."""
+    return "".join(normalized.split())
 
 
 def _mask(ranges: str, releases: tuple[str, ...]) -> int:
@@ -165,8 +173,9 @@ def _index() -> _Index:
     words_of: list[list[str]] = []
     frequency: dict[str, int] = {}
     for row in data["templates"]:
-        pieces = tuple(normalize(p) for p in row[col["template"]].split(wildcard))
-        words = _key_words(pieces)
+        spaced = tuple(normalize(p) for p in row[col["template"]].split(wildcard))
+        words = _key_words(spaced)
+        pieces = tuple(squash(p) for p in spaced)
         if not words:
             continue  # nothing whole to file it under (too vague to identify a message anyway)
         for w in set(words):
@@ -177,7 +186,7 @@ def _index() -> _Index:
             module=row[col["module"]], versions=tuple(row[col["versions"]].split(",")),
             release_mask=_mask(row[col["versions"]], releases), class_name=row[col["class"]],
             rule=row[col["rule"]], pieces=pieces, longest=max(range(len(pieces)), key=lambda i: len(pieces[i])),
-            literal_chars=sum(len(p.strip()) for p in pieces)))
+            literal_chars=sum(len(p) for p in pieces)))
     by_word: dict[str, list[int]] = {}
     for i, words in enumerate(words_of):
         key = min(words, key=lambda w: (frequency[w], -len(w)))
@@ -224,12 +233,16 @@ def _matches(t: _Template, text: str) -> bool:
 
 
 def _candidates(text: str) -> list[_Template]:
+    """Templates ``text`` (normalised) is an instance of: those filed under one of its words, then checked."""
     index = _index()
     out: list[_Template] = []
+    squashed: str | None = None
     for word in index.by_word.keys() & set(_TOKEN.findall(text)):
+        if squashed is None:
+            squashed = squash(text)
         for i in index.by_word[word]:
             t = index.templates[i]
-            if _matches(t, text):
+            if _matches(t, squashed):
                 out.append(t)
     return out
 
@@ -248,10 +261,11 @@ def classify(message: str, vllm_version: str | None = None) -> TemplateMatch | N
     named = {m.group(1).rsplit(".", 1)[-1].lower() for m in _EXC_IN_TEXT.finditer(message)}
     bit = None if position is None else 1 << position
 
-    def rank(t: _Template) -> tuple[bool, bool, int]:
+    def rank(t: _Template) -> tuple[bool, bool, int, int, str]:
+        # last: the most recent release, then the module name, so that equal candidates give one answer
         return (bit is not None and bool(t.release_mask & bit),
                 bool(t.exception_type) and t.exception_type.rsplit(".", 1)[-1].lower() in named,
-                t.literal_chars)
+                t.literal_chars, t.release_mask.bit_length(), t.module)
 
     best = max(found, key=rank)
     evidence = _SPACE.sub(" ", message).strip()
@@ -284,7 +298,7 @@ def _message_at(lines: Sequence[str], i: int, first: str) -> str:
             break  # a new log record
         text = strip_prefix(raw)
         low = text.lower()
-        if not text or low.startswith(_STOP) or _EXCEPTION.match(text):
+        if not text or low.startswith(_STOP) or _EXCEPTION.search(text):
             break
         parts.append(text)
     return " ".join(parts)
@@ -307,11 +321,11 @@ def classify_log_tail(lines: Iterable[str], vllm_version: str | None = None) -> 
     tried = 0
     for i in range(len(tail) - 1, -1, -1):
         text = strip_prefix(tail[i])
-        m = _EXCEPTION.match(text)
+        m = _EXCEPTION.search(text)
         if not m or not m.group(2):
             continue
         tried += 1
-        match = classify(_message_at(tail, i, text), vllm_version)
+        match = classify(_message_at(tail, i, text[m.start(1):]), vllm_version)
         if match is not None:
             if match.class_name != OTHER:
                 return match

@@ -168,4 +168,4 @@ def test_build_and_write_from_unpacked_releases(tmp_path):
 def test_main_refuses_an_unknown_release(capsys):
     assert extract.main(["--releases", "0.9.2", "--cache", "/nonexistent"]) == 2
     err = capsys.readouterr().err
-    assert "0.9.2 not studied" in err and "\n" == err[-1] and err.count("\n") == 1
+    assert "0.9.2 not studied" in err and err[-1] == "\n" and err.count("\n") == 1

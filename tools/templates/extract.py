@@ -14,7 +14,7 @@ What is a template: the message of ``raise X("...")`` (also ``f"..."``, ``"..." 
 forms) and ``warnings.warn("...")``. Every f-string field, ``%`` placeholder and ``{}`` field
 becomes the wildcard ``{*}``: the literal text between them is what a log line must contain.
 Templates that are all wildcard, or whose longest literal piece is too short to identify a message,
-are skipped (counted in the summary).
+are skipped.
 
 Each template gets one of eight classes (the ``template_class`` values of data/signatures.toml) or
 "other", by the first rule of :data:`RULES` that fires, and the rule's id is recorded beside it, so a
@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import subprocess
@@ -400,10 +401,10 @@ def templates_of_releases(cache: Path, releases: tuple[str, ...]) -> dict[str, s
     memo_path = cache / "templates-by-hash.json"
     memo: dict[str, list[list[str]]] = json.loads(memo_path.read_text()) if memo_path.exists() else {}
     files: dict[str, list[tuple[str, str]]] = {}
-    todo: dict[str, str] = {}
     for version in releases:
         root = cache / version
         entries = []
+        todo: dict[str, str] = {}
         for path in sorted((root / "vllm").rglob("*.py")):
             module = path.relative_to(root).as_posix()
             if _is_test(module):
@@ -413,11 +414,12 @@ def templates_of_releases(cache: Path, releases: tuple[str, ...]) -> dict[str, s
             if digest not in memo:
                 todo.setdefault(digest, str(path))
         files[version] = entries
-    if todo:
-        with multiprocessing.Pool(2) as pool:
-            for digest, found in zip(todo, pool.imap(_templates_of_file, todo.values(), chunksize=16)):
-                memo[digest] = [list(f) for f in found]
-        write_bytes_atomic(memo_path, json.dumps(memo).encode())
+        if todo:  # saved after each release, so an interrupted run keeps what it parsed
+            with multiprocessing.Pool(2) as pool:
+                for digest, found in zip(todo, pool.imap(_templates_of_file, todo.values(), chunksize=16), strict=True):
+                    memo[digest] = [list(f) for f in found]
+            write_bytes_atomic(memo_path, json.dumps(memo).encode())
+            print(f"{version}: parsed {len(todo)} new files", file=sys.stderr)
     return {version: {Found(t, e, lv, module) for module, digest in entries for t, e, lv in memo[digest]}
             for version, entries in files.items()}
 
@@ -456,7 +458,7 @@ def download(version: str, cache: Path) -> Path:
 
 
 def build(cache: Path, releases: tuple[str, ...] = RELEASES) -> tuple[dict[str, object], dict[str, int]]:
-    """The data file's content and a per-release summary (templates kept, messages skipped)."""
+    """The data file's content and the number of templates of each release."""
     presence: dict[Found, list[int]] = defaultdict(list)
     summary: dict[str, int] = {}
     by_release = templates_of_releases(cache, tuple(v for v in RELEASES if v in releases))
@@ -492,6 +494,7 @@ def write(data: dict[str, object], path: Path = OUTPUT) -> int:
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
         gz.write(raw)
     write_bytes_atomic(path, buf.getvalue())
+    os.chmod(path, 0o644)  # the atomic writer's temporary file is private; this one is shipped data
     return len(buf.getvalue())
 
 
