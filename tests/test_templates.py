@@ -75,16 +75,29 @@ def test_docker_compose_prefix_and_source_line_of_the_traceback():
 
 
 def test_tuple_printed_message_is_version_aware():
-    """Before vllm-project/vllm#29655 the message printed as a tuple with its %s placeholders; after, formatted."""
+    """Only 0.11.2 passed the %-template and its values to ValueError apart (printed as a tuple, fixed by
+    vllm-project/vllm#29655); a log of that release matches it in release, a log of the latest release matches
+    it too, marked as a wording of another release (its own, formatted wording ends in "DP ranks.")."""
     (line,) = fixture_lines("dp_resources_tuple_pr29655.log")
-    rel = templates.releases()
-    old = templates.classify(line, rel[0])
-    new = templates.classify(line, rel[-1])
+    old = templates.classify(line, "0.11.1")
+    new = templates.classify(line, templates.releases()[-1])
     assert old is not None and new is not None
-    assert old.class_name == new.class_name
-    assert old.in_release is True and new.in_release is True
-    assert "%s" in old.template and "%s" not in new.template
-    assert "Not enough resources to allocate" in new.template
+    assert old.template == new.template == ("Not enough resources to allocate %s DP ranks on DP master node %s, "
+                                            "possible to fit %s DP ranks")
+    assert old.versions == ("0.11.2",) and old.class_name == "parallelism"
+    assert old.in_release is True and new.in_release is False
+    assert templates.classify(line) is not None and templates.classify(line).in_release is None
+
+
+def test_v0_engine_wording_is_found_in_the_last_release_that_shipped_it():
+    """The V0 engine's KV-cache message (vllm/worker/worker.py) was last shipped in 0.10.2."""
+    line = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[-1]
+    assert line.startswith("The model's max seq len (29000)")
+    m = templates.classify(line, "0.6.4")
+    assert m is not None and m.class_name == "memory" and m.module == "vllm/worker/worker.py"
+    assert m.versions == ("0.10.2",) and m.in_release is None
+    assert templates.classify(line, "0.10.2").in_release is True
+    assert templates.classify(line, "0.12.0").in_release is False
 
 
 def test_wrappers_are_class_other_and_looked_past():
