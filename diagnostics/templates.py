@@ -25,7 +25,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -43,6 +43,10 @@ EVIDENCE_CHARS = 300
 #: from the end it tries before giving up (a chained traceback prints the wrapper after the cause).
 TAIL_LINES = 5000
 TAIL_EXCEPTIONS = 30
+#: How many of a template's rarest whole words a line must hold before its fragments are looked for: a cheap
+#: set test that rejects most lines holding only the key word; few, since a wrapped or space-lost line may
+#: have merged other words (its fragments are compared without whitespace, its words are not).
+REQUIRED_WORDS = 2
 #: Lines joined after an exception line when its message was wrapped.
 MAX_CONTINUATION_LINES = 12
 
@@ -62,6 +66,7 @@ _PREFIX = re.compile(
 _EXCEPTION = re.compile(
     r"(?:^|[\s\]\)|>])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault|Warning))(?::\s*(.*))?$")
 _EXC_IN_TEXT = re.compile(r"\b((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:")
+_FRAME = ('File "', "Traceback (most recent call last)")
 _STOP = ("traceback (most recent call last)", 'file "', "during handling of the above exception",
          "the above exception was the direct cause", "^", "~")
 _LOG_VERSION = re.compile(r"vLLM API server version v?(\d[\w.+-]*)|vLLM version v?(\d[\w.+-]*)|"
@@ -112,9 +117,11 @@ class _Template:
     rule: str
     #: Literal fragments in order, normalised and squashed ("" where the template starts or ends with a wildcard).
     pieces: tuple[str, ...]
-    #: Index of the longest fragment (checked first) and the literal characters in all (the specificity).
-    longest: int
+    #: The longest fragment (checked first) and the literal characters in all (the specificity).
+    longest: str
     literal_chars: int
+    #: Its other whole words: a line must hold them all before its fragments are looked for.
+    words: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -126,11 +133,11 @@ class _Index:
 
 
 def normalize(text: str) -> str:
-    """Lower case, repr escapes undone, whitespace runs as one space (what words are taken from)."""
+    """Lower case, repr escapes undone (what words are taken from; whitespace does not matter to words)."""
     if "\\" in text:
         for escaped, plain in _REPR_ESCAPES:
             text = text.replace(escaped, plain)
-    return _SPACE.sub(" ", text).lower()
+    return text.lower()
 
 
 def squash(normalized: str) -> str:
@@ -169,28 +176,27 @@ def _index() -> _Index:
     releases = tuple(data["releases"])
     wildcard = data["wildcard"]
     col = {name: i for i, name in enumerate(data["columns"])}
-    templates: list[_Template] = []
-    words_of: list[list[str]] = []
+    parsed: list[tuple[list[Any], tuple[str, ...], list[str]]] = []
     frequency: dict[str, int] = {}
     for row in data["templates"]:
         spaced = tuple(normalize(p) for p in row[col["template"]].split(wildcard))
         words = _key_words(spaced)
-        pieces = tuple(squash(p) for p in spaced)
         if not words:
             continue  # nothing whole to file it under (too vague to identify a message anyway)
         for w in set(words):
             frequency[w] = frequency.get(w, 0) + 1
-        words_of.append(words)
+        parsed.append((row, tuple(squash(p) for p in spaced), words))
+    templates: list[_Template] = []
+    by_word: dict[str, list[int]] = {}
+    for i, (row, pieces, words) in enumerate(parsed):
+        rarest = sorted(set(words), key=lambda w: (frequency[w], -len(w), w))
+        by_word.setdefault(rarest[0], []).append(i)
         templates.append(_Template(
             text=row[col["template"]], exception_type=row[col["exception_type"]], level=row[col["level"]],
             module=row[col["module"]], versions=tuple(row[col["versions"]].split(",")),
             release_mask=_mask(row[col["versions"]], releases), class_name=row[col["class"]],
-            rule=row[col["rule"]], pieces=pieces, longest=max(range(len(pieces)), key=lambda i: len(pieces[i])),
-            literal_chars=sum(len(p) for p in pieces)))
-    by_word: dict[str, list[int]] = {}
-    for i, words in enumerate(words_of):
-        key = min(words, key=lambda w: (frequency[w], -len(w)))
-        by_word.setdefault(key, []).append(i)
+            rule=row[col["rule"]], pieces=tuple(p for p in pieces if p), longest=max(pieces, key=len),
+            literal_chars=sum(len(p) for p in pieces), words=frozenset(rarest[:REQUIRED_WORDS])))
     return _Index(releases, tuple(templates), {w: tuple(ids) for w, ids in by_word.items()})
 
 
@@ -219,12 +225,8 @@ def release_position(vllm_version: str | None) -> int | None:
 
 def _matches(t: _Template, text: str) -> bool:
     """Every literal fragment of ``t`` in ``text``, in order (leftmost occurrences suffice for that)."""
-    if t.pieces[t.longest] not in text:
-        return False
     position = 0
     for piece in t.pieces:
-        if not piece:
-            continue
         found = text.find(piece, position)
         if found < 0:
             return False
@@ -236,13 +238,17 @@ def _candidates(text: str) -> list[_Template]:
     """Templates ``text`` (normalised) is an instance of: those filed under one of its words, then checked."""
     index = _index()
     out: list[_Template] = []
-    squashed: str | None = None
-    for word in index.by_word.keys() & set(_TOKEN.findall(text)):
-        if squashed is None:
-            squashed = squash(text)
+    words = set(_TOKEN.findall(text))
+    hits = index.by_word.keys() & words
+    if not hits:
+        return out
+    squashed = squash(text)
+    templates = index.templates
+    for word in hits:
         for i in index.by_word[word]:
-            t = index.templates[i]
-            if _matches(t, squashed):
+            t = templates[i]
+            # cheapest first: its words (a set), its longest fragment (one substring search), then all in order
+            if t.words <= words and t.longest in squashed and _matches(t, squashed):
                 out.append(t)
     return out
 
@@ -254,6 +260,9 @@ def classify(message: str, vllm_version: str | None = None) -> TemplateMatch | N
     is the one the message names (``ValueError: ...``), then the most literal text (the most specific).
     """
     position = release_position(vllm_version)
+    message = strip_prefix(message)  # the process tag, level and timestamp are vLLM's, not the message's words
+    if message.startswith(_FRAME):
+        return None  # a traceback's frame line (``File "...", line N, in f``) is never a message
     text = normalize(message)
     found = _candidates(text)
     if not found:
@@ -277,7 +286,9 @@ def classify(message: str, vllm_version: str | None = None) -> TemplateMatch | N
 
 def strip_prefix(line: str) -> str:
     """A log line's text without colours, timestamps, process tags and vLLM's level/time/file prefix."""
-    line = _ANSI.sub("", line).rstrip("\r\n")
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    line = line.rstrip("\r\n")
     return line[_PREFIX.match(line).end():].strip()  # type: ignore[union-attr]  # the pattern matches ""
 
 
@@ -302,6 +313,21 @@ def _message_at(lines: Sequence[str], i: int, first: str) -> str:
             break
         parts.append(text)
     return " ".join(parts)
+
+
+def classify_lines(lines: Iterable[str], vllm_version: str | None = None) -> Iterator[tuple[int, TemplateMatch]]:
+    """(line number from 1, match) of each line that is an instance of a template, as a scan would use it.
+
+    INFO and DEBUG records are skipped unread: every template is a raised message or a WARNING-and-above
+    log call, so an INFO line can only match by accident (a request's text, a config dump).
+    """
+    for number, line in enumerate(lines, start=1):
+        record = _RECORD.search(line, 0, 200)
+        if record is not None and record.group(0).startswith(("INFO", "DEBUG")):
+            continue
+        match = classify(line, vllm_version)
+        if match is not None:
+            yield number, match
 
 
 def classify_log_tail(lines: Iterable[str], vllm_version: str | None = None) -> TemplateMatch | None:

@@ -155,3 +155,11 @@ def test_to_dict():
     assert m is not None
     d = m.to_dict()
     assert d["class"] == "parallelism" and d["template"] == TP_HEADS and isinstance(d["versions"], list)
+
+
+def test_classify_lines_skips_info_records_and_numbers_lines():
+    lines = fixture_lines("no_cache_memory_v064_compose_10439.log")
+    info = "(APIServer pid=1) INFO 10-14 16:59:25 [logger.py:43] Received request: prompt: " + lines[-1]
+    found = list(templates.classify_lines([info, *lines]))
+    assert [n for n, _ in found] == [4]
+    assert found[0][1].class_name == "memory"
