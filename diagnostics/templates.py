@@ -145,8 +145,7 @@ def squash(normalized: str) -> str:
     return "".join(normalized.split())
 
 
-def _mask(ranges: str, releases: tuple[str, ...]) -> int:
-    position = {v: i for i, v in enumerate(releases)}
+def _mask(ranges: str, position: dict[str, int]) -> int:
     mask = 0
     for run in ranges.split(","):
         first, _, last = run.partition("-")
@@ -160,12 +159,17 @@ def _key_words(pieces: tuple[str, ...]) -> list[str]:
     words: list[str] = []
     last = len(pieces) - 1
     for i, piece in enumerate(pieces):
-        for m in _TOKEN.finditer(piece):
-            if (m.start() == 0 and i > 0) or (m.end() == len(piece) and i < last):
-                continue
-            if len(m.group(0)) >= 3:
-                words.append(m.group(0))
+        tokens = _TOKEN.findall(piece)
+        if tokens and i > 0 and _is_word_char(piece[0]):
+            tokens = tokens[1:]
+        if tokens and i < last and _is_word_char(piece[-1]):
+            tokens = tokens[:-1]
+        words.extend(w for w in tokens if len(w) >= 3)
     return words
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isascii() and (c.isalnum() or c == "_")
 
 
 @cache
@@ -176,6 +180,8 @@ def _index() -> _Index:
     releases = tuple(data["releases"])
     wildcard = data["wildcard"]
     col = {name: i for i, name in enumerate(data["columns"])}
+    position = {v: i for i, v in enumerate(releases)}
+    masks: dict[str, int] = {}
     parsed: list[tuple[list[Any], tuple[str, ...], list[str]]] = []
     frequency: dict[str, int] = {}
     for row in data["templates"]:
@@ -194,7 +200,8 @@ def _index() -> _Index:
         templates.append(_Template(
             text=row[col["template"]], exception_type=row[col["exception_type"]], level=row[col["level"]],
             module=row[col["module"]], versions=tuple(row[col["versions"]].split(",")),
-            release_mask=_mask(row[col["versions"]], releases), class_name=row[col["class"]],
+            release_mask=masks.get(row[col["versions"]]) or masks.setdefault(
+                row[col["versions"]], _mask(row[col["versions"]], position)), class_name=row[col["class"]],
             rule=row[col["rule"]], pieces=tuple(p for p in pieces if p), longest=max(pieces, key=len),
             literal_chars=sum(len(p) for p in pieces), words=frozenset(rarest[:REQUIRED_WORDS])))
     return _Index(releases, tuple(templates), {w: tuple(ids) for w, ids in by_word.items()})
