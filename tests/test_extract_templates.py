@@ -169,3 +169,18 @@ def test_main_refuses_an_unknown_release(capsys):
     assert extract.main(["--releases", "0.9.2", "--cache", "/nonexistent"]) == 2
     err = capsys.readouterr().err
     assert "0.9.2 not studied" in err and err[-1] == "\n" and err.count("\n") == 1
+
+
+def test_shipped_data_is_what_the_tool_writes():
+    """One writer: every class and rule of data/vllm_templates.json.gz is what the tool's rules give today
+    (a rule changed without re-running the tool, or a hand edit, shows here)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "vllm_templates.json.gz"
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    assert data["releases"] == list(extract.RELEASES)
+    assert data["wildcard"] == extract.WILD
+    col = {name: i for i, name in enumerate(data["columns"])}
+    stale = [row for row in data["templates"]
+             if extract.classify(row[col["exception_type"]], row[col["module"]], row[col["template"]])
+             != (row[col["class"]], row[col["rule"]])]
+    assert stale == []
+    assert path.stat().st_size < 3_000_000
