@@ -7,13 +7,16 @@ a ``%`` placeholder was, the exception type, the module, the releases that conta
 
 Why an index of words and not a regex per template: there are tens of thousands of templates, and
 a pass of each over every line would cost seconds per megabyte. Each template is filed under the
-rarest whole word of its literal text (a word cut by a wildcard is never a key, since ``f"{x}Error"``
-prints ``FooError``); a line's words pick out the few templates whose key it holds, and those are
-checked cheaply first (the longest literal fragment must occur), then fully (every literal fragment in
-order, anything between them). Both sides are compared after the same normalisation: lower case, the
-escapes of a Python repr undone, and no whitespace at all, so a message wrapped over several lines (at
-a space or not), printed inside a tuple (``RuntimeError: ('... %s', 'x')``), or printed by a release
-whose concatenated literals lacked a space (``setting the`dtype` flag``) still matches.
+rarest whole word of its literal fragments (a word cut by a wildcard is never a key, since
+``f"{x}Error"`` prints ``FooError``); a line's words pick out the few templates whose key it holds;
+those must also hold their second-rarest word (a set test), a short one its longest fragment (one
+substring search), then every literal fragment in order, anything between them. Both sides are
+compared in letters and digits only, lower case, with the escapes of a Python repr undone, so a
+message wrapped over several lines (at a space or not), printed inside a tuple
+(``RuntimeError: ('... %s', 'x')``), printed by a release whose concatenated literals lacked a space
+(``setting the`dtype` flag``) or whose punctuation changed still matches. A message that holds only a
+template's leading fragments (a report's line cut short, a last sentence reworded) matches as
+``complete=False``, ranked below any complete match.
 
 Version-aware: given the release a log came from, a template that release contains is preferred; one
 it does not contain still matches (``in_release`` False), since a wording moved or a patch release
@@ -25,6 +28,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import string
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -52,6 +56,16 @@ MAX_CONTINUATION_LINES = 12
 
 _TOKEN = re.compile(r"[a-z0-9_]+")
 _SPACE = re.compile(r"\s+")
+_DROP = str.maketrans("", "", string.punctuation + string.whitespace)
+#: A match must hold this many letters and digits of literal text, or cover this share of the message's:
+#: "unexpected error" inside a long CUDA message is not that template's instance.
+SPECIFIC_CHARS = 40
+MIN_COVERAGE = 0.3
+#: A message that holds only the leading fragments of a template (cut short, or its last sentence reworded)
+#: matches when those hold this many letters and digits and half the template's...
+PARTIAL_CHARS = 60
+#: ... or this many, whatever the template's length (100 letters of one message in order identify it).
+PARTIAL_ENOUGH_CHARS = 100
 _REPR_ESCAPES = (("\\n", " "), ("\\t", " "), ("\\r", " "), ("\\'", "'"), ('\\"', '"'), ("\\\\", "\\"))
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:[.\-+a-z0-9]*)$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -63,8 +77,10 @@ _PREFIX = re.compile(
     r"^\s*(?:[\w.-]+\s+\|\s+)?(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*Z?\s+)?(?:\([^()]*\bpid=\d+[^()]*\)\s*)*"
     rf"(?:{_RECORD.pattern})?")
 #: An exception line, searched (not anchored: a report may cut the line's prefix, "RROR 12-18 ... ValueError: ...").
+#: Pydantic's form of a ValueError/AssertionError raised in a config's validator ("  Value error, ...").
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|>])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault|Warning))(?::\s*(.*))?$")
+    r"(?:^|[\s\]\)|>])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault)|Value error|"
+    r"Assertion failed)(?::\s*|,\s*)(.*)$|(?:^|[\s\]\)|>])((?:[A-Za-z_]\w*\.)*[A-Z]\w*Error)$")
 _EXC_IN_TEXT = re.compile(r"\b((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Warning))\s*:")
 _FRAME = ('File "', "Traceback (most recent call last)")
 _STOP = ("traceback (most recent call last)", 'file "', "during handling of the above exception",
@@ -97,11 +113,14 @@ class TemplateMatch:
     rule: str = ""
     #: The message that matched, redacted and cut to EVIDENCE_CHARS characters.
     evidence: str = ""
+    #: False when the message holds only the template's leading fragments (cut short, or reworded at its end).
+    complete: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {"class": self.class_name, "template": self.template, "exception_type": self.exception_type,
                 "module": self.module, "versions": list(self.versions), "level": self.level,
-                "in_release": self.in_release, "rule": self.rule, "evidence": self.evidence}
+                "in_release": self.in_release, "rule": self.rule, "evidence": self.evidence,
+                "complete": self.complete}
 
 
 @dataclass(frozen=True)
@@ -117,7 +136,7 @@ class _Template:
     rule: str
     #: Literal fragments in order, normalised and squashed ("" where the template starts or ends with a wildcard).
     pieces: tuple[str, ...]
-    #: The longest fragment (checked first) and the literal characters in all (the specificity).
+    #: The longest fragment (a short template's quick reject) and the literal characters in all (the specificity).
     longest: str
     literal_chars: int
     #: Its other whole words: a line must hold them all before its fragments are looked for.
@@ -141,8 +160,9 @@ def normalize(text: str) -> str:
 
 
 def squash(normalized: str) -> str:
-    """Without any whitespace: what literal fragments are compared in (wrapping and lost spaces vanish)."""
-    return "".join(normalized.split())
+    """Letters and digits only: what literal fragments are compared in. Wrapping, lost spaces, the quotes and
+    escapes of a repr and punctuation a release changed (``({x}), ({y} GiB`` printed as ``(1), 2 GiB``) vanish."""
+    return normalized.translate(_DROP)
 
 
 def _mask(ranges: str, position: dict[str, int]) -> int:
@@ -154,11 +174,19 @@ def _mask(ranges: str, position: dict[str, int]) -> int:
     return mask
 
 
-def _key_words(pieces: tuple[str, ...]) -> list[str]:
-    """Whole words of the literal text: a word touching a wildcard may be cut (``{x}Error``) and is not one."""
+def _key_words(pieces: tuple[str, ...], lead_chars: int | None = None) -> list[str]:
+    """Whole words of the literal text: a word touching a wildcard may be cut (``{x}Error``) and is not one.
+
+    With ``lead_chars``, only the words of the leading fragments that hold that many letters and digits: a
+    message matching in part holds those fragments, so its words are the only ones it can be filed under.
+    """
     words: list[str] = []
     last = len(pieces) - 1
+    seen = 0
     for i, piece in enumerate(pieces):
+        if lead_chars is not None and seen >= lead_chars:
+            break
+        seen += len(squash(piece))
         tokens = _TOKEN.findall(piece)
         if tokens and i > 0 and _is_word_char(piece[0]):
             tokens = tokens[1:]
@@ -186,7 +214,7 @@ def _index() -> _Index:
     frequency: dict[str, int] = {}
     for row in data["templates"]:
         spaced = tuple(normalize(p) for p in row[col["template"]].split(wildcard))
-        words = _key_words(spaced)
+        words = _key_words(spaced, PARTIAL_CHARS) or _key_words(spaced)
         if not words:
             continue  # nothing whole to file it under (too vague to identify a message anyway)
         for w in set(words):
@@ -230,21 +258,37 @@ def release_position(vllm_version: str | None) -> int | None:
     return None
 
 
-def _matches(t: _Template, text: str) -> bool:
-    """Every literal fragment of ``t`` in ``text``, in order (leftmost occurrences suffice for that)."""
+def _matched_chars(t: _Template, text: str) -> tuple[bool, int]:
+    """(all fragments found, literal characters found) for ``t``'s fragments looked for in order in ``text``.
+
+    Leftmost occurrences suffice to decide an ordered match. The count up to the first fragment missing lets
+    a message cut short (a report's truncated line) or reworded in its last sentence by a release in between
+    still be recognised by the fragments it does hold.
+    """
     position = 0
+    matched = 0
     for piece in t.pieces:
         found = text.find(piece, position)
         if found < 0:
-            return False
+            # cut short inside this fragment: the text ends with the fragment's beginning
+            start = text.find(piece[:8], position)
+            if start >= 0 and piece.startswith(text[start:]):
+                matched += len(text) - start
+            return False, matched
         position = found + len(piece)
-    return True
+        matched += len(piece)
+    return True, matched
 
 
-def _candidates(text: str) -> list[_Template]:
-    """Templates ``text`` (normalised) is an instance of: those filed under one of its words, then checked."""
+def _candidates(text: str) -> list[tuple[_Template, bool, int]]:
+    """(template, complete, literal characters matched) of each template ``text`` (normalised) is an instance of.
+
+    Filed under one of the line's words, holding the template's rarest words, then its fragments in order:
+    all of them (and enough of the message to be specific, SPECIFIC_CHARS or MIN_COVERAGE), or a leading run
+    of them of at least PARTIAL_CHARS and half the template's literal text (or PARTIAL_ENOUGH_CHARS).
+    """
     index = _index()
-    out: list[_Template] = []
+    out: list[tuple[_Template, bool, int]] = []
     words = set(_TOKEN.findall(text))
     hits = index.by_word.keys() & words
     if not hits:
@@ -254,9 +298,14 @@ def _candidates(text: str) -> list[_Template]:
     for word in hits:
         for i in index.by_word[word]:
             t = templates[i]
-            # cheapest first: its words (a set), its longest fragment (one substring search), then all in order
-            if t.words <= words and t.longest in squashed and _matches(t, squashed):
-                out.append(t)
+            if not t.words <= words or (t.literal_chars < PARTIAL_CHARS and t.longest not in squashed):
+                continue  # a template too short to match in part must hold its longest fragment
+            complete, matched = _matched_chars(t, squashed)
+            if complete:
+                if matched >= SPECIFIC_CHARS or matched >= MIN_COVERAGE * len(squashed):
+                    out.append((t, True, matched))
+            elif matched >= PARTIAL_CHARS and (2 * matched >= t.literal_chars or matched >= PARTIAL_ENOUGH_CHARS):
+                out.append((t, False, matched))
     return out
 
 
@@ -277,18 +326,19 @@ def classify(message: str, vllm_version: str | None = None) -> TemplateMatch | N
     named = {m.group(1).rsplit(".", 1)[-1].lower() for m in _EXC_IN_TEXT.finditer(message)}
     bit = None if position is None else 1 << position
 
-    def rank(t: _Template) -> tuple[bool, bool, int, int, str]:
+    def rank(c: tuple[_Template, bool, int]) -> tuple[bool, bool, bool, int, int, str]:
+        t, complete, matched = c
         # last: the most recent release, then the module name, so that equal candidates give one answer
-        return (bit is not None and bool(t.release_mask & bit),
+        return (complete, bit is not None and bool(t.release_mask & bit),
                 bool(t.exception_type) and t.exception_type.rsplit(".", 1)[-1].lower() in named,
-                t.literal_chars, t.release_mask.bit_length(), t.module)
+                matched, t.release_mask.bit_length(), t.module)
 
-    best = max(found, key=rank)
+    best, complete, _ = max(found, key=rank)
     evidence = _SPACE.sub(" ", message).strip()
     return TemplateMatch(
         class_name=best.class_name, template=best.text, exception_type=best.exception_type, module=best.module,
         versions=best.versions, level=best.level, in_release=None if bit is None else bool(best.release_mask & bit),
-        rule=best.rule, evidence=redact(evidence[:EVIDENCE_CHARS]))
+        rule=best.rule, evidence=redact(evidence[:EVIDENCE_CHARS]), complete=complete)
 
 
 def strip_prefix(line: str) -> str:

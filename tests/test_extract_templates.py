@@ -124,6 +124,7 @@ def f(x, y):
     ("RuntimeError", "vllm/v1/engine/utils.py",
      "Engine core initialization failed. See root cause above. Failed core proc(s): {*}", "other",
      "keyword:wrapper"),
+    ("", "vllm/v1/executor/multiproc_executor.py", "WorkerProc hit an exception.", "other", "keyword:wrapper"),
     ("ValueError", "vllm/entrypoints/openai/serving_chat.py", "Tool call ids must be unique within a request",
      "other", "none"),
 ])

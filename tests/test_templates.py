@@ -76,17 +76,18 @@ def test_docker_compose_prefix_and_source_line_of_the_traceback():
 
 def test_tuple_printed_message_is_version_aware():
     """Only 0.11.2 passed the %-template and its values to ValueError apart (printed as a tuple, fixed by
-    vllm-project/vllm#29655); a log of that release matches it in release, a log of the latest release matches
-    it too, marked as a wording of another release (its own, formatted wording ends in "DP ranks.")."""
+    vllm-project/vllm#29655). The tuple's text is an instance of both wordings (punctuation is not compared):
+    a log of 0.11 gets that release's template, a log of the latest release the formatted one it ships."""
     (line,) = fixture_lines("dp_resources_tuple_pr29655.log")
     old = templates.classify(line, "0.11.1")
     new = templates.classify(line, templates.releases()[-1])
     assert old is not None and new is not None
-    assert old.template == new.template == ("Not enough resources to allocate %s DP ranks on DP master node %s, "
-                                            "possible to fit %s DP ranks")
-    assert old.versions == ("0.11.2",) and old.class_name == "parallelism"
-    assert old.in_release is True and new.in_release is False
-    assert templates.classify(line) is not None and templates.classify(line).in_release is None
+    assert old.template == ("Not enough resources to allocate %s DP ranks on DP master node %s, "
+                            "possible to fit %s DP ranks")
+    assert old.versions == ("0.11.2",) and old.in_release is True and old.class_name == "parallelism"
+    assert new.template == ("Not enough resources to allocate {*} DP ranks on DP master node {*}, "
+                            "possible to fit {*} DP ranks.")
+    assert new.in_release is True and new.class_name == "parallelism"
 
 
 def test_v0_engine_wording_is_found_in_the_last_release_that_shipped_it():
@@ -163,3 +164,20 @@ def test_classify_lines_skips_info_records_and_numbers_lines():
     found = list(templates.classify_lines([info, *lines]))
     assert [n for n, _ in found] == [4]
     assert found[0][1].class_name == "memory"
+
+
+def test_a_message_cut_short_matches_in_part():
+    (line,) = fixture_lines("kv_max_seq_len_title_cut_llamafactory6472.log")
+    m = templates.classify(line)
+    assert m is not None and m.complete is False
+    assert m.class_name == "memory" and m.module == "vllm/worker/worker.py"
+    assert m.template.endswith("when initializing the engine.")
+    full = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[-1]
+    assert templates.classify(full).complete is True
+
+
+def test_a_short_vague_template_needs_to_cover_the_message():
+    """A two-word template inside a long message it does not explain is not a match (real line: #10517)."""
+    line = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[1]
+    assert line.startswith("Memory profiling results:")
+    assert templates.classify(line) is None

@@ -117,7 +117,8 @@ RULES: tuple[Rule, ...] = (
     # A wrapper that points at another error ("See root cause above") names no class of its own: a log's
     # classifier must look past it to the cause.
     Rule("keyword:wrapper", "keyword", r"root cause above|stack trace above|see (?:the )?(?:error|root cause|logs?) "
-         r"above|check the (?:stack trace|logs?) above", "other"),
+         r"above|check the (?:stack trace|logs?) above|hit an exception|failed to start|encountered a fatal error",
+         "other"),
     Rule("exception:ImportError", "exception", "ImportError|ModuleNotFoundError", "dependency"),
     Rule("exception:OutOfMemoryError", "exception", "OutOfMemoryError", "memory"),
     _kw("memory", "out-of-memory", r"out of memory|\boom\b|not enough (?:gpu |cpu |device )?memory|"
