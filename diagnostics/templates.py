@@ -102,7 +102,7 @@ class TemplateMatch:
     exception_type: str
     #: Where vLLM raises or logs it (``vllm/config/parallel.py``).
     module: str
-    #: The studied releases that contain it, as ranges (``("0.10.2-0.21.0", "0.24.0")``).
+    #: The studied releases that contain it, as ranges (``("0.10.2-0.20.2", "0.24.0")``).
     versions: tuple[str, ...]
     #: "raise" (an exception or a failed assert), or the logging level: "warning", "error", "critical", "exception".
     level: str

@@ -428,7 +428,7 @@ def templates_of_releases(cache: Path, releases: tuple[str, ...]) -> dict[str, s
 # ------------------------------------------------------------------ releases, ranges, output
 
 def version_ranges(present: list[int]) -> str:
-    """Indices into RELEASES -> "0.10.2-0.21.0,0.24.0" (runs of consecutive studied releases)."""
+    """Indices into RELEASES -> "0.10.2-0.20.2,0.24.0" (runs of consecutive studied releases)."""
     runs: list[str] = []
     start = prev = present[0]
     for i in [*present[1:], -2]:
