@@ -147,8 +147,8 @@ class _Template:
 class _Index:
     releases: tuple[str, ...]
     templates: tuple[_Template, ...]
-    #: key word -> templates filed under it
-    by_word: dict[str, tuple[int, ...]]
+    #: key word -> (required words, template index) of the templates filed under it
+    by_word: dict[str, tuple[tuple[frozenset[str], int], ...]]
 
 
 def normalize(text: str) -> str:
@@ -221,10 +221,10 @@ def _index() -> _Index:
             frequency[w] = frequency.get(w, 0) + 1
         parsed.append((row, tuple(squash(p) for p in spaced), words))
     templates: list[_Template] = []
-    by_word: dict[str, list[int]] = {}
+    by_word: dict[str, list[tuple[frozenset[str], int]]] = {}
     for i, (row, pieces, words) in enumerate(parsed):
         rarest = sorted(set(words), key=lambda w: (frequency[w], -len(w), w))
-        by_word.setdefault(rarest[0], []).append(i)
+        by_word.setdefault(rarest[0], []).append((frozenset(rarest[:REQUIRED_WORDS]), i))
         templates.append(_Template(
             text=row[col["template"]], exception_type=row[col["exception_type"]], level=row[col["level"]],
             module=row[col["module"]], versions=tuple(row[col["versions"]].split(",")),
@@ -296,9 +296,11 @@ def _candidates(text: str) -> list[tuple[_Template, bool, int]]:
     squashed = squash(text)
     templates = index.templates
     for word in hits:
-        for i in index.by_word[word]:
+        for required, i in index.by_word[word]:
+            if not required <= words:
+                continue
             t = templates[i]
-            if not t.words <= words or (t.literal_chars < PARTIAL_CHARS and t.longest not in squashed):
+            if t.literal_chars < PARTIAL_CHARS and t.longest not in squashed:
                 continue  # a template too short to match in part must hold its longest fragment
             complete, matched = _matched_chars(t, squashed)
             if complete:
