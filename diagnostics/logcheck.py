@@ -11,7 +11,7 @@ from typing import Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, LogMatch, LogScan
-from diagnostics.signatures import catalog, class_signature, finding, signature
+from diagnostics.signatures import catalog, class_signature, finding, signature, template_classes
 from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import PlannerError
 from planner.memory import kv_capacity, kv_element_bytes, kv_layout
@@ -181,6 +181,31 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
 #: Tags an error line with a generic class of failure (data/signatures.toml [template_classes]) or None: the seam
 #: for vLLM's extracted error templates (diagnostics/templates.py, issue #20), wired in by the caller.
 Classifier = Callable[[str], "str | None"]
+
+
+#: The fewest literal words a vLLM template must have to name a class of failure (see template_classifier).
+MIN_TEMPLATE_WORDS = 5
+
+
+def template_classifier(vllm_version: str | None) -> Classifier:
+    """vLLM's own error templates as the classifier of an unrecognized failure: the exception's message is an
+    instance of a template vLLM raises or logs (data/vllm_templates.json.gz, extracted from the released wheels by
+    tools/templates/extract.py), and that template's class names the signature to report. Templates of class
+    "other" (wrappers such as "Engine core initialization failed") tag nothing: the failure stays unrecognized."""
+    from diagnostics.templates import classify
+
+    known = set(template_classes())
+
+    def tag(line: str) -> str | None:
+        match = classify(line, vllm_version)
+        if match is None or match.class_name not in known:
+            return None
+        # A template of a few words ("module {*} has no attribute {*}") is Python's own wording that vLLM happens
+        # to raise too: it names no class. Measured on benchmarks/heldout_v3 (issue #20), such tags were wrong.
+        words = [w for w in match.template.replace("{*}", " ").split() if any(c.isalpha() for c in w)]
+        return match.class_name if len(words) >= MIN_TEMPLATE_WORDS else None
+
+    return tag
 
 
 def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Classifier | None = None) -> list[Finding]:

@@ -91,11 +91,11 @@ def snapshot_file(path: str, dep: Deployment | None, release: VllmRelease) -> So
 def log_file(path: str, *, gpu: str | None = None,
              progress: Callable[[int, int | None], None] | None = None) -> SourceResult:
     """A vLLM server log (``-``: standard input; gzip read): known failures, hangs, startup figures."""
-    from diagnostics.logcheck import compare_figures, findings_from_scan
+    from diagnostics.logcheck import compare_figures, findings_from_scan, template_classifier
     from diagnostics.logs import scan_path
 
     scan = scan_path(path, progress=progress)
-    found = findings_from_scan(scan, gpu=gpu)
+    found = findings_from_scan(scan, gpu=gpu, classify=template_classifier(scan.figures.vllm_version))
     checks = compare_figures(scan, gpu=gpu)
     known = len([f for f in found if f.id not in ("memory-model-mismatch", "unrecognized-failure")])
     unknown = ", and a failure no catalog id explains" if any(f.id == "unrecognized-failure" for f in found) else ""

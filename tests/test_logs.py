@@ -635,3 +635,36 @@ def test_log_mode_unknown_flag_gets_a_did_you_mean():
     assert _did_you_mean("--max-modle-len 65536 --frobnicate", parse_version("0.16.0")) == (
         "--max-modle-len: did you mean --max-model-len? ")
     assert _did_you_mean("serve /models/x", None) == ""
+
+
+# ------------------------------------------------------------------------------------------ vLLM's templates wired in
+
+def _death(message: str) -> str:
+    return ("(APIServer pid=1) INFO 08-01 18:02:56 [api_server.py:1] vLLM API server version 0.25.0\n"
+            "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n" + message + "\n")
+
+
+def test_a_death_on_a_vllm_template_is_named_by_its_class(tmp_path):
+    """`diagnose --log` (sources.log_file) tags an unrecognized failure with the class of the vLLM template its
+    exception is an instance of (data/vllm_templates.json.gz): here a NotImplementedError vLLM raises."""
+    from diagnostics.logcheck import template_classifier
+    from diagnostics.sources import log_file
+
+    msg = ("NotImplementedError: Speculative decoding with draft model is not supported yet. Please consider using "
+           "other speculative decoding methods such as ngram, medusa, eagle, or mtp.")
+    log = tmp_path / "server.log"
+    log.write_text(_death(msg))
+    (found,) = log_file(str(log)).findings
+    assert found.id == "config-invalid" and "Speculative decoding with draft model" in found.evidence
+    assert template_classifier("0.25.0")(msg) == "configuration"
+
+
+def test_a_few_word_template_names_no_class():
+    """Python's own wording that vLLM also raises ("module {*} has no attribute {*}") tags nothing: on the
+    held-out set such tags were wrong; the failure stays unrecognized, with its exception quoted."""
+    from diagnostics.logcheck import template_classifier
+
+    msg = "AttributeError: module 'triton.language' has no attribute 'exp'"
+    assert template_classifier("0.25.0")(msg) is None
+    found = findings_from_scan(scan_stream(io.BytesIO(_death(msg).encode())), classify=template_classifier("0.25.0"))
+    assert [f.id for f in found] == ["unrecognized-failure"] and "triton.language" in found[0].evidence
