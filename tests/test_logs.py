@@ -668,3 +668,17 @@ def test_a_few_word_template_names_no_class():
     assert template_classifier("0.25.0")(msg) is None
     found = findings_from_scan(scan_stream(io.BytesIO(_death(msg).encode())), classify=template_classifier("0.25.0"))
     assert [f.id for f in found] == ["unrecognized-failure"] and "triton.language" in found[0].evidence
+
+
+# ------------------------------------------------------------------------------------------ our own GPU machine's logs
+
+@pytest.mark.parametrize(("name", "expected", "quoted"), [
+    ("lab_h100_v0250_tvm_ffi_missing.log", "python-dependency-error", "No module named 'tvm_ffi'"),
+    ("lab_h100_v0250_xgrammar_tvm_ffi_too_old.log", "unrecognized-failure",
+     "load_lib_module() got an unexpected keyword argument 'extra_lib_paths'"),
+])
+def test_real_vllm_025_start_failures_recorded_on_our_h100(name, expected, quoted):
+    """Two real vLLM 0.25.0 start-ups that died on the project's own H100 (tools/lab, 2026-12-07): a missing
+    module is named; a dependency's version clash no id explains is still an error with its exception quoted."""
+    found = findings_from_scan(scan_path(str(LOGS / name)))
+    assert [f.id for f in found] == [expected] and quoted in found[0].evidence
