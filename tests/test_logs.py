@@ -121,6 +121,7 @@ EXPECTED = {
     "awq_input_size_not_aligned_qwen25vl_72b_tp4.log": ("quant-kernel-shape-unsupported", "error", None),
     "attention_backend_cutlass_mla_sparse_dsv32_b200.log": ("attention-backend-invalid", "error", None),
     "module_not_found_vllm_flash_attn_layers_v0901.log": ("python-dependency-error", "error", None),
+    "lab_h100_v0250_tvm_ffi_missing.log": ("python-dependency-error", "error", None),
     "awq_bfloat16_unsupported_v0_traceback.log": ("quant-dtype-unsupported", "error", None),
     "awq_bfloat16_value_error_gemma3_v0110.log": ("quant-dtype-unsupported", "error", None),
     "config_value_error_json_minicpm_v45_v0102.log": ("config-invalid", "error", None),
@@ -136,7 +137,8 @@ CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*
 #: Real logs that are not failures and must stay silent (a 20 s wait is no hang).
 QUIET = ["engine_startup_waiting_glm45_h100_short.log"]
 #: Real failed runs that no catalog id explains: unrecognized-failure (tested below).
-UNRECOGNIZED = ["unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log"]
+UNRECOGNIZED = ["unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log",
+                "lab_h100_v0250_xgrammar_tvm_ffi_too_old.log"]
 
 
 def header_lines(name):
