@@ -43,6 +43,8 @@ else:  # pragma: no cover - Python 3.10
 
 #: The header naming a table's origin.
 SOURCE_HEADER = "source_id"
+#: Datasets whose lengths the simulation reproduces (vLLM's and InferenceX's random datasets).
+SIMULATED_DATASETS = ("random",)
 #: Percentile reported beside the median.
 P90 = 0.9
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +126,11 @@ def _reason(exc: BaseException) -> str:
 def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Globals]]) -> Outcome:
     """Every row of ``table`` predicted as ``planner compare`` would, or refused with the reason."""
     src = source_id(table)
+    dataset = dict(table.runs[0].meta).get("dataset", "random").split()
+    if dataset and dataset[0] not in SIMULATED_DATASETS:
+        reason = (f"dataset {dataset[0]!r}: its length distribution is not expressible (the simulation draws "
+                  f"fixed or uniform lengths: {', '.join(SIMULATED_DATASETS)})")
+        return Outcome(table, src, (), tuple(Refusal(table.name, src, r.concurrency, reason) for r in table.runs))
     try:
         dep = deployment(table)
         eff, glob = eff_of(table)
@@ -160,8 +167,8 @@ def _by_arch(cal: Calibration) -> Callable[[Table], tuple[Efficiency, Globals]]:
     return eff_of
 
 
-def loso(tables: Sequence[Table], main_fit: Calibration,
-         refit: Callable[[list[Table]], Calibration]) -> tuple[list[Outcome], dict[str, str]]:
+def loso(tables: Sequence[Table], main_fit: Calibration, refit: Callable[[list[Table]], Calibration],
+         predict: Callable[[Table, Calibration], Outcome] | None = None) -> tuple[list[Outcome], dict[str, str]]:
     """Each source predicted by a calibration fitted without it.
 
     Returns the outcomes and, per source, which fit predicted it ("main fit" when the source gave no
@@ -185,7 +192,7 @@ def loso(tables: Sequence[Table], main_fit: Calibration,
                 continue
             cal = refit(kept)
             basis[src] = f"refit on the {len(kept)} calibration tables of the other sources"
-        outcomes += [predict_table(t, _by_arch(cal)) for t in own]
+        outcomes += [predict(t, cal) if predict else predict_table(t, _by_arch(cal)) for t in own]
     return outcomes, basis
 
 
