@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None,
                     help="JSON file keeping each refit, keyed by the calibration tables' names and contents")
     ap.add_argument("--no-speed", action="store_true", help="skip the timing of planner compare")
+    ap.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                    help="leave out tables whose file name matches (repeatable; e.g. to report the set before "
+                         "some tables were added)")
     args = ap.parse_args(argv)
     if args.write and not args.classic:
         ap.error("--write stores the classic figures: use it with --classic")
@@ -208,11 +211,14 @@ def _loso_main(args: argparse.Namespace) -> int:
     from perf_sources import lab_tables, loso, report, source_id
 
     t0 = time.perf_counter()
+    import fnmatch
+
     tables = list(all_tables())
     lab_refused = []
     if not args.no_lab:
         lab, lab_refused = lab_tables()
         tables += lab
+    tables = [t for t in tables if not any(fnmatch.fnmatch(t.name, g) for g in args.exclude)]
     main_fit = _start()
     print(f"{len(tables)} tables from {len({source_id(t) for t in tables})} sources; main fit on "
           f"{len(main_fit.tables)} calibration tables (data/calibration/perf_fit.toml)")

@@ -33,7 +33,7 @@ from planner.perf.bench import BenchmarkRun, load
 from planner.perf.efficiency import Calibration, architecture
 from planner.perf.sim import Load, simulate
 from planner.perf.step import Efficiency, Globals
-from planner.perf.validation import METRICS, QUANTITY, RowError, Table, deployment, row_load
+from planner.perf.validation import METRICS, RowError, Table, deployment, row_load
 from planner.weights import native_quant
 
 if sys.version_info >= (3, 11):
@@ -212,15 +212,25 @@ class Figure:
     n: int
 
 
+#: One figure per quantity per row: the first of these a row measured (output throughput before total;
+#: the mean before the median, as `planner compare` predicts means), so that a table giving both a mean
+#: and a median does not count twice.
+PREFERRED = {"throughput": ("output_throughput", "total_token_throughput"),
+             "TPOT": ("mean_tpot_ms", "median_tpot_ms"), "TTFT": ("mean_ttft_ms", "median_ttft_ms")}
+
+
 def errors_by_quantity(rows: Iterable[RowError]) -> dict[str, list[float]]:
-    """|error| per quantity (throughput, TPOT, TTFT), set-aside figures left out."""
+    """|error| per quantity (throughput, TPOT, TTFT), one per row, set-aside figures left out."""
     out: dict[str, list[float]] = {}
     for r in rows:
-        for metric, _ in r.measured:
-            e = r.error(metric)
-            if e is None or metric in r.set_aside:
+        measured = dict(r.measured)
+        for quantity, metrics in PREFERRED.items():
+            metric = next((m for m in metrics if m in measured), None)
+            if metric is None or metric in r.set_aside:
                 continue
-            out.setdefault(QUANTITY[metric], []).append(abs(e))
+            e = r.error(metric)
+            if e is not None:
+                out.setdefault(quantity, []).append(abs(e))
     return out
 
 
@@ -230,10 +240,11 @@ def summarize(rows: Iterable[RowError]) -> dict[str, Figure]:
 
 def groups(outcomes: Sequence[Outcome]) -> dict[str, dict[str, list[Outcome]]]:
     """Outcomes grouped by source, GPU family, MoE vs dense and arrival."""
-    out: dict[str, dict[str, list[Outcome]]] = {"source": {}, "GPU family": {}, "model": {}, "arrival": {}}
+    out: dict[str, dict[str, list[Outcome]]] = {"source": {}, "GPU family": {}, "GPU": {}, "model": {},
+                                                "arrival": {}}
     for o in outcomes:
         moe = is_moe(o.table)
-        keys = {"source": o.source, "GPU family": family(o.table),
+        keys = {"source": o.source, "GPU family": family(o.table), "GPU": o.table.gpu,
                 "model": "unknown model" if moe is None else ("MoE" if moe else "dense"),
                 "arrival": arrival(o.table)}
         for g, k in keys.items():

@@ -85,10 +85,15 @@ def test_summary_gives_median_and_90th_percentile():
             self.set_aside = ()
 
         def error(self, metric):
-            return dict(self.predicted)[metric] / 10.0 - 1
+            return dict(self.predicted)[metric] / dict(self.measured)[metric] - 1
 
     s = ps.summarize([Row(e / 100) for e in range(1, 11)])["TPOT"]
     assert (round(s.median, 3), round(s.p90, 3), s.n) == (0.055, 0.09, 10)
+    both = Row(0.1)
+    both.measured += (("median_tpot_ms", 10.0),)
+    both.predicted += (("median_tpot_ms", 15.0),)
+    s = ps.summarize([both])["TPOT"]
+    assert (s.n, round(s.median, 3)) == (1, 0.1)  # a row giving mean and median counts once, by its mean
 
 
 def _bench_json(**over):
