@@ -265,7 +265,10 @@ def report(outcomes: Sequence[Outcome], basis: dict[str, str]) -> list[str]:
     lines = []
     every = [r for o in outcomes for r in o.rows]
     all_refused = [x for o in outcomes for x in o.refused]
-    for gname, members in [("all", {"all rows": list(outcomes)}), *groups(outcomes).items()]:
+    doubted = [o for o in outcomes if not o.table.ttft_trusted]
+    overall = {"all rows": list(outcomes),
+               f"without doubted tables ({len(doubted)})": [o for o in outcomes if o.table.ttft_trusted]}
+    for gname, members in [("all", overall), *groups(outcomes).items()]:
         lines += ["", f"by {gname}:" if gname != "all" else "all sources together:", head]
         for key, outs in sorted(members.items()):
             rows = [r for o in outs for r in o.rows]
@@ -273,6 +276,8 @@ def report(outcomes: Sequence[Outcome], basis: dict[str, str]) -> list[str]:
             nref = sum(len(o.refused) for o in outs)
             lines.append(f"  {key[:32]:32s} {len(outs):6d} {len(rows):5d} {nref:7d}  "
                          + "  ".join(_cell(s.get(q)) for q in ("throughput", "TPOT", "TTFT")))
+    lines += ["", "doubted tables: those whose own header doubts the run (InferenceX's experimental folder: torch "
+              "profiler armed, TTFT inconsistent with the database rows), kept in every other line"]
     lines += ["", "fit that predicted each source:"]
     lines += [f"  {k}: {v}" for k, v in sorted(basis.items())]
     lines += ["", f"refused rows: {len(all_refused)} of {len(all_refused) + len(every)}"]
