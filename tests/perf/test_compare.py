@@ -120,3 +120,15 @@ def test_five_gpus_ten_concurrencies_under_a_second():
     compare(["h100", "h200", "b200", "b300", "gb200"], quant="fp8", at=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
             tpot_ms=20)
     assert time.perf_counter() - t0 < 1.5  # 0.45 s measured on the 2-core machine; CI margin
+
+
+def test_compare_reads_only_the_calibration_tables(monkeypatch):
+    """The validation folder (125 tables and growing) is for the accuracy harness; parsing it on every
+    `planner compare` cost about a second of the command's one-second budget."""
+    import planner.perf.validation as validation
+
+    def refuse() -> None:
+        raise AssertionError("compare parsed the validation tables")
+
+    monkeypatch.setattr(validation, "all_tables", refuse)
+    assert compare(["h100"], at=[1]).gpus
