@@ -391,7 +391,7 @@ def _lab_table(run: dict[str, Any], batch: Path, path: Path) -> Table:
     gmu = _flag(args, "--gpu-memory-utilization")
     return Table(
         path=str(path), name=f"lab/{batch.name}/{run.get('id', path.stem)}/{path.name}", role="validation",
-        model=model_key, gpu=_gpu_key(str(run.get("gpu_name", ""))), quant=quant, tp=tp,
+        model=model_key, gpu=_gpu_key(str(run.get("gpu_name") or run.get("gpu") or "")), quant=quant, tp=tp,
         pp=_int(_flag(args, "--pipeline-parallel-size", "-pp")) or 1,
         dp=_int(_flag(args, "--data-parallel-size", "-dp")) or 1,
         ep=_has(args, "--enable-expert-parallel", "-ep"), vllm_version=str(run.get("vllm_version", "")).split("+")[0],
