@@ -362,15 +362,28 @@ def lab_tables(root: Path | None = None) -> tuple[list[Table], list[Refusal]]:
                 path = batch / str(fname)
                 try:
                     tables.append(_lab_table(run, batch, path))
-                except (PlannerError, ValueError, KeyError, OSError) as exc:
+                except (PlannerError, ValueError, KeyError, OSError, EOFError) as exc:
                     refused.append(Refusal(f"{batch.name}/{fname}", "lab", None, _reason(exc)))
     return tables, refused
+
+
+def _load_result(path: Path) -> list[BenchmarkRun]:
+    """A result file as tools/lab/ingest.py stores it: plain JSON, or gzipped when it was large."""
+    if path.suffix != ".gz":
+        return load(path)
+    import gzip
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / path.stem
+        plain.write_bytes(gzip.decompress(path.read_bytes()))
+        return [dataclasses.replace(r, source=str(path)) for r in load(plain)]
 
 
 def _lab_table(run: dict[str, Any], batch: Path, path: Path) -> Table:
     raw_args = run.get("args", [])
     args = shlex.split(raw_args) if isinstance(raw_args, str) else [str(a) for a in raw_args]
-    runs = load(path)
+    runs = _load_result(path)
     model_key = _model_key(run, batch)
     model = load_model(model_key)
     quant = _flag(args, "--quantization", "-q") or native_quant(model).name

@@ -135,3 +135,41 @@ def test_an_unreadable_runs_toml_is_one_line_naming_the_file(tmp_path):
     (tmp_path / "b" / "runs.toml").write_text("[[run]\n")
     with pytest.raises(ps.LabDataError, match=r"runs\.toml: not readable TOML"):
         ps.lab_tables(tmp_path)
+
+
+def test_a_batch_written_by_tools_lab_ingest_is_read_as_it_stands(tmp_path):
+    """The real format: tools/lab/ingest.py turns the runner's OUTDIR into runs.toml, a config.json per launch
+    (reduced-depth ones differ from data/models) and the result files, gzipped when large."""
+    lab = Path(__file__).resolve().parent.parent / "tools" / "lab"
+    sys.path.insert(0, str(lab))
+    try:
+        spec = importlib.util.spec_from_file_location("lab_ingest_for_perf", lab / "ingest.py")
+        assert spec and spec.loader
+        ingest = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ingest)
+    finally:
+        sys.path.remove(str(lab))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "small.log").write_text("INFO Application startup complete.\n")
+    (out / "small_c4.json").write_text(_bench_json())
+    big = json.loads(_bench_json(max_concurrency=None, num_prompts=8))
+    big["ttfts"] = [0.03125] * 60000  # a detailed result: over 256 KiB, so ingest gzips it
+    (out / "small_burst.json").write_text(json.dumps(big))
+    launch = {"id": "small", "model": "qwen3-0.6b", "overrides": {"num_hidden_layers": 4},
+              "args": ["--max-model-len", "2048"]}
+    (out / "runs.json").write_text(json.dumps({
+        "machine": {"gpu_name": "NVIDIA H200", "driver": "580.0", "vllm_version": "0.25.0",
+                    "torch_version": "2.11.0", "cuda": "13.0"},
+        "runs": [{"id": "small", "launch": launch, "log": "small.log", "command": "vllm serve ...",
+                  "args": launch["args"], "started": True, "startup_s": 30.0,
+                  "bench": [{"result": "small_c4.json"}, {"result": "small_burst.json"}]}]}))
+    ingest.ingest(out, "b1", tmp_path / "lab", "launches.json")
+    tables, refused = ps.lab_tables(tmp_path / "lab")
+    assert not refused and [Path(t.path).name for t in tables] == ["small_c4.json", "small_burst.json.gz"]
+    closed, burst = tables
+    assert closed.gpu == "h200" and closed.max_model_len == 2048 and closed.vllm_version == "0.25.0"
+    assert ps.arrival(burst) == "burst" and burst.runs[0].concurrency == 8.0
+    from planner.catalog import load_model
+
+    assert load_model(closed.model).num_layers == 4  # the launch's own reduced-depth config, not the catalog's
