@@ -17,6 +17,7 @@ Memory stays at about three blocks whatever the log's size.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from diagnostics.redact import redact
-from diagnostics.signatures import Signature, generic_exceptions, signatures
+from diagnostics.signatures import FailureSpec, Signature, failure_spec, generic_exceptions, signature, signatures
 from planner.catalog import load_toml
 from planner.errors import InvalidInputError
 from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
@@ -48,6 +49,15 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _EXCEPTION = re.compile(
     r"(?:^|[\s\]\)|])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault))(?::\s+\S.*|\s*)$")
 _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
+#: vLLM's logging prefix ("INFO 10-14 16:59:42 [file.py:12] ", older "INFO 04-20 17:18:07 file.py:12] ") and uvicorn's
+#: "INFO:     ": the level of the line. An INFO or DEBUG line is never a failure (issue #20: the shared-memory broadcast
+#: line vLLM prints at INFO while torch.compile or autotuning runs is no hang): it gives at most an info finding.
+_LEVEL = re.compile(r"(?:^|[\s)\]|])(DEBUG|INFO|WARNING|ERROR|CRITICAL)"
+                    r"(?: \d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? |:\s{2,})")
+_QUIET_LEVELS = ("DEBUG", "INFO")
+#: What comes before a continuation line's own text: process prefixes, a vLLM logging prefix with its [file:line].
+_PREFIX = re.compile(r"^(?:\S+\s+\|\s+)?(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{2}-\d{2} "
+                     r"\d{2}:\d{2}:\d{2}(?:\.\d+)? \[?[\w./-]+:\d+\]\s?)?")
 
 #: Timestamps, most specific first: ISO (docker --timestamps, Python logging), journald, vLLM's own.
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?")
@@ -80,6 +90,24 @@ class LogMatch:
 
 
 @dataclass(frozen=True)
+class Death:
+    """Where the log shows the engine or a process dying (the last such place that nothing healthy followed).
+
+    Why its own record: a failed run must never read as "No problems found" (issue #20); when no catalog id
+    explains it, the report quotes this (unrecognized-failure), with the phase and the vLLM version.
+    """
+
+    line_number: int
+    #: The line that shows the death (redacted, cut to 300 characters).
+    text: str
+    #: The last real exception before (or just after) it: "TypeError: not a string" (redacted), with its line.
+    exception: str | None
+    exception_line: int | None
+    #: Where the run had got to: a [[lifecycle]] phase of data/signatures.toml, a traceback-frame phase, or None.
+    phase: str | None
+
+
+@dataclass(frozen=True)
 class LogScan:
     matches: tuple[LogMatch, ...]
     figures: StartupFigures
@@ -87,6 +115,10 @@ class LogScan:
     bytes_read: int
     #: Lines of request text (prompts, completions) that held an anchor and were skipped.
     request_lines_skipped: int = 0
+    #: The engine or a process died (None: the log ends healthy or mid-run with no error).
+    death: Death | None = None
+    #: Nothing but blank lines (or NUL padding): there is no run to judge.
+    empty: bool = False
 
 
 @cache
@@ -220,6 +252,12 @@ class _State:
     stall: _Stall = field(default_factory=_Stall)
     stall_sig: Signature | None = None
     request_skipped: int = 0
+    #: (absolute offset, phase) of the last [[lifecycle]] marker line seen.
+    progress: tuple[int, str] | None = None
+    #: The last death-marker line: (absolute offset, line number, text, block, start, stop, before, after).
+    death: tuple[int, _LineNumber, str, bytes, int, int, bytes, bytes] | None = None
+    #: The last block scanned (its bytes and absolute offset), for the look at the log's tail.
+    last_block: tuple[bytes, int, int] | None = None
 
 
 class _LineNumber:
@@ -248,7 +286,10 @@ class _Scanner:
             for k in s.keywords:
                 self.by_keyword.setdefault(k, []).append(s)
         phase_markers = tuple(k for s in sigs for p in s.phases for k in p.keywords)
-        anchors = tuple(dict.fromkeys((*self.by_keyword, *FIGURE_KEYWORDS, *phase_markers)))
+        self.failure: FailureSpec = failure_spec()
+        self.lifecycle = tuple((k, p.name) for p in self.failure.lifecycle for k in p.keywords)
+        anchors = tuple(dict.fromkeys((*self.by_keyword, *FIGURE_KEYWORDS, *phase_markers, *self.failure.keywords,
+                                       *(k for k, _ in self.lifecycle))))
         self.prefilter = _Prefilter(anchors)
         self.figure_anchors = FIGURE_KEYWORDS
         self.requests = request_markers()
@@ -259,6 +300,7 @@ class _Scanner:
         """Scan ``data`` (newline-terminated), whose first byte is at ``base`` and first line is ``first_line``."""
         starts = sorted({data.rfind(b"\n", 0, p) + 1 for p in self.prefilter.positions(data)})
         st = self.state
+        st.last_block = (data, base, first_line)
         for start in starts:
             end = data.find(b"\n", start)
             stop = end if end != -1 else len(data)
@@ -275,13 +317,19 @@ class _Scanner:
         line = _clean(raw)
         hits = [k for k in self.by_keyword if k in line]
         figure = any(a in line for a in self.figure_anchors)
-        if not hits and not figure:
+        dying = any(k in line for k in self.failure.keywords)
+        progress = next((ph for k, ph in self.lifecycle if k in line), None)
+        if not hits and not figure and not dying and progress is None:
             return
         if any(m in line for m in self.requests):
             st.request_skipped += 1
             return
         if figure:
             st.figures.feed(line)
+        if progress is not None:
+            st.progress = (base + start, progress)
+        if dying and self.failure.match(line):
+            st.death = (base + start, lazy_number, redact(line.strip())[:300], data, start, stop, before, after)
         seen: set[str] = set()
         for k in hits:
             for sig in self.by_keyword[k]:
@@ -294,10 +342,12 @@ class _Scanner:
                 old = st.matches.get(sig.id)
                 if old is not None and old.severity == "error":
                     continue
-                found = sig.match(line)
+                found = _match(sig, line, data, stop)
                 if found is None:
                     continue
                 m, severity = found
+                if severity != "info" and not sig.info_lines and _quiet_level(line):
+                    severity = "info"
                 if old is not None and severity != "error":
                     continue
                 ctx_before = (before + data[:start])[-CONTEXT_BYTES:]
@@ -307,6 +357,8 @@ class _Scanner:
                     continue
                 ctx_after = (data[stop:] + after)[:CONTEXT_BYTES]
                 phase = _phase(sig, ctx_before + data[start:stop], ctx_after) if sig.phases else None
+                if any(p.name == SERVING for p in sig.phases) and self._serving(ctx_before):
+                    phase = SERVING
                 case = next((i for i, c in enumerate(sig.cases) if c.match.search(line)), None)
                 groups = tuple((g, v) for g, v in m.groupdict().items() if v is not None)
                 root, root_line = (None, None)
@@ -334,6 +386,18 @@ class _Scanner:
         run.last_ts = ts if ts is not None else run.last_ts
         run.end = base + stop + 1 if stop < len(data) else base + stop
 
+    def _serving(self, ctx_before: bytes) -> bool:
+        """Whether the server was serving: "Application startup complete" (or served requests) came before, with
+        no new start since."""
+        st = self.state
+        if st.progress is not None and st.progress[1] == SERVING:
+            return True
+        served = max(ctx_before.rfind(m) for m in _SERVED)
+        if served < 0:
+            return False
+        started = max(ctx_before.rfind(k.encode()) for k, ph in self.lifecycle if ph != SERVING)
+        return served > started
+
     # -------------------------------------------------------------------------------- the end
     def result(self, lines: int, total: int) -> LogScan:
         st = self.state
@@ -342,7 +406,72 @@ class _Scanner:
         if stall is not None:
             matches[stall.signature_id] = stall
         ordered = sorted(matches.values(), key=lambda m: m.line_number)
-        return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped)
+        return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
+                       self._death(lines))
+
+    def _death(self, lines: int) -> Death | None:
+        """The last death the log shows that nothing healthy followed (a marker line, or a line of the tail)."""
+        st, spec = self.state, self.failure
+        candidate = None
+        if st.death is not None:
+            at, lazy, said, data, start, stop, before, after = st.death
+            candidate = (at, int(lazy), said, (before + data[:start])[-CONTEXT_BYTES:], data[start:stop],
+                         (data[stop:] + after)[:CONTEXT_BYTES])
+        tail = self._tail_death(lines)
+        if tail is not None and (candidate is None or tail[0] > candidate[0]):
+            candidate = tail
+        if candidate is None:
+            return None
+        offset, number, text, ctx_before, line, ctx_after = candidate
+        if any(a.encode() in ctx_after for a in spec.alive):
+            return None  # it lived on (an error it survived) or started again
+        if st.progress is not None and st.progress[0] > offset:
+            return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
+        near_after = ctx_after[: CONTEXT_BYTES // 4]
+        if any(m.encode() in ctx_before[-CONTEXT_BYTES // 4:] for m in spec.stopped if m.startswith("[")):
+            return None  # an orderly shutdown on a signal
+        exc, exc_line = _final_exception(ctx_before, line, near_after, number)
+        if exc is None and _stopped_only(ctx_before[-CONTEXT_BYTES // 4:] + line + near_after, spec):
+            return None  # a KeyboardInterrupt / cancelled task: stopped on purpose
+        phase = st.progress[1] if st.progress is not None and st.progress[0] < offset else None
+        if phase is None:
+            phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
+        elif phase != SERVING and self._serving(ctx_before):
+            phase = SERVING
+        return Death(number, text, exc, exc_line, phase)
+
+    def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
+        """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
+        if self.state.last_block is None:
+            return None
+        data, base, _ = self.state.last_block
+        cut = max(0, len(data) - self.failure.tail_bytes)
+        cut = data.find(b"\n", cut) + 1 if cut else 0
+        tail = data[cut:]
+        found = None
+        pos = 0
+        for raw in tail.split(b"\n"):
+            here = pos
+            pos += len(raw) + 1
+            if not raw.strip():
+                continue
+            line = _clean(raw.decode("utf-8", "replace")).strip()
+            level = _LEVEL.search(line)
+            if level is not None and level.group(1) not in ("ERROR", "CRITICAL"):
+                continue
+            if any(p.search(line) for p in self.failure.tail_patterns) or (
+                    _EXCEPTION.search(line) and not any(g.search(line) for g in generic_exceptions())
+                    and not any(m in line for m in self.failure.stopped)):
+                found = (here, line)
+        if found is None:
+            return None
+        here, line = found
+        start = cut + here
+        end = data.find(b"\n", start)
+        stop = end if end != -1 else len(data)
+        number = lines - data.count(b"\n", start) + (1 if data.endswith(b"\n") else 0)
+        return (base + start, number, redact(line)[:300], data[max(0, start - CONTEXT_BYTES):start],
+                data[start:stop], data[stop:])
 
     def _stall_match(self) -> LogMatch | None:
         sig, run = self.state.stall_sig, self.state.stall
@@ -353,6 +482,59 @@ class _Scanner:
             return None
         severity = "error" if span >= sig.stall.error_after_s else "warning"
         return LogMatch(sig.id, run.first_line, run.text, (), None, severity, None, None, None, span)
+
+
+#: The phase name of a failure while serving (data/signatures.toml: a cuda-oom phase and a [[lifecycle]] phase).
+SERVING = "serving"
+#: Lines a server prints only once it serves requests (vLLM's metrics logger, uvicorn's access log).
+_SERVED = (b"Avg prompt throughput", b'HTTP/1.1" 200')
+
+
+def _quiet_level(line: str) -> bool:
+    m = _LEVEL.search(line)
+    return m is not None and m.group(1) in _QUIET_LEVELS
+
+
+def _unescaped(line: str) -> str:
+    """A message printed inside a Python repr or tuple: escaped newlines and quotes made plain."""
+    return line.replace("\\n", " ").replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
+
+
+def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[str], str] | None:
+    """``sig.match`` on the line; else on it with repr escapes undone; else joined with the next line (a message
+    wrapped over two lines, its continuation stripped of process and logging prefixes)."""
+    found = sig.match(line)
+    if found is not None:
+        return found
+    if "\\" in line:
+        found = sig.match(_unescaped(line))
+        if found is not None:
+            return found
+    if stop < len(data):
+        end = data.find(b"\n", stop + 1)
+        nxt = _clean(data[stop + 1: end if end != -1 else len(data)].decode("utf-8", "replace"))
+        nxt = _PREFIX.sub("", nxt, count=1).strip()
+        if nxt:
+            return sig.match(line.rstrip() + " " + nxt)
+    return None
+
+
+def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> tuple[str | None, int | None]:
+    """The last real exception around a death: a failing worker's last one if any, else the last one (looking at
+    the death line and a little after it too, where a traceback's exception follows its first line)."""
+    text = before + line + b"\n" + after
+    found = _exception_lines(text)
+    if not found:
+        return None, None
+    workers = [e for e in found if e[2]]
+    pos, exc, _ = (workers or found)[-1]
+    line_no = number - before.count(b"\n") + text.count(b"\n", 0, pos)
+    return redact(exc)[:300], line_no
+
+
+def _stopped_only(text: bytes, spec: FailureSpec) -> bool:
+    """Whether the only exceptions around a death are a user's or an orchestrator's stop (KeyboardInterrupt...)."""
+    return any(m.encode() in text for m in spec.stopped if not m.startswith("["))
 
 
 def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:
@@ -415,6 +597,10 @@ def _blocks(stream: IO[bytes], progress: Callable[[int, int | None], None] | Non
         total += len(chunk)
         if progress is not None:
             progress(total, size_bytes)
+        if b"\x00" in chunk:  # NUL padding (logrotate copytruncate, a full disk): skipped, not text
+            chunk = chunk.replace(b"\x00", b"")
+            if not chunk:
+                continue
         if not chunk:
             if carry:
                 yield carry, total
@@ -440,8 +626,11 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
     base = 0
     line = 1
     total = 0
+    empty = True
     for block, read in _blocks(stream, progress, size_bytes):
         total = read
+        if empty and block.strip():
+            empty = False
         if pending is not None:
             scanner.block(pending, base, line, before, block[:CONTEXT_BYTES])
             base += len(pending)
@@ -453,7 +642,7 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
         line += pending.count(b"\n")
         if not pending.endswith(b"\n"):
             line += 1
-    return scanner.result(line - 1, total)
+    return dataclasses.replace(scanner.result(line - 1, total), empty=empty)
 
 
 def scan_path(path: str, progress: Callable[[int, int | None], None] | None = None) -> LogScan:
@@ -466,9 +655,15 @@ def scan_path(path: str, progress: Callable[[int, int | None], None] | None = No
     size = _plain_size(path)
     with open_user_stream(path, "--log") as stream:
         try:
-            return scan_stream(stream, progress=progress, size_bytes=size)
+            scan = scan_stream(stream, progress=progress, size_bytes=size)
         except (OSError, EOFError, zlib.error) as exc:
             raise InvalidInputError(f"--log {path!r} is truncated or damaged ({exc})") from None
+    if scan.empty:
+        # Nothing to judge: "No problems found" would be a claim about a run we never saw (issue #20).
+        what = "standard input" if path == "-" else repr(path)
+        raise InvalidInputError(f"--log {what} is empty (no log lines); give the server's log file, "
+                                "or pipe it to --log -")
+    return scan
 
 
 def _plain_size(path: str) -> int | None:

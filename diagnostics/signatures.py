@@ -84,6 +84,10 @@ class Signature:
     stall: Stall | None = None
     from_problems: tuple[str, ...] = ()
     workaround: Workaround | None = None
+    #: The generic class of failure this signature stands for (data/signatures.toml [template_classes]), if any.
+    template_class: str | None = None
+    #: Its lines are INFO in vLLM and still a problem (otherwise a matched INFO/DEBUG line gives an info finding).
+    info_lines: bool = False
 
     @property
     def in_logs(self) -> bool:
@@ -135,6 +139,8 @@ def _entry(raw: dict[str, Any]) -> Signature:
         from_problems=tuple(raw.get("from_problems", ())),
         workaround=None if work is None else Workaround(tuple(sorted((k, str(v)) for k, v in work["env"].items())),
                                                         tuple(sorted(work.get("when", {}).items()))),
+        template_class=raw.get("template_class"),
+        info_lines=bool(raw.get("info_lines", False)),
     )
 
 
@@ -181,3 +187,62 @@ def finding(finding_id: str, evidence: str, *, title: str | None = None, severit
         text += refs_text(sig)
     return Finding(finding_id, severity or sig.severity, title or sig.title, evidence,
                    cause if cause is not None else sig.cause, text, corrected_command)
+
+
+@dataclass(frozen=True)
+class LifecyclePhase:
+    """A phase of a vLLM start (or serving) and the log lines that mark its beginning."""
+
+    name: str
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FailureSpec:
+    """How a log shows the engine or a process dying (data/signatures.toml [failure] and [[lifecycle]]).
+
+    Why data: the wordings of death differ by vLLM release, executor, container runtime and shell; each one has
+    its source beside it in the data file, and a new one needs no code.
+    """
+
+    keywords: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    tail_bytes: int
+    tail_patterns: tuple[re.Pattern[str], ...]
+    stopped: tuple[str, ...]
+    alive: tuple[str, ...]
+    lifecycle: tuple[LifecyclePhase, ...]
+
+    def match(self, line: str) -> bool:
+        return any(p.search(line) for p in self.patterns)
+
+
+@cache
+def failure_spec() -> FailureSpec:
+    data = load_toml("signatures.toml")
+    raw = data["failure"]
+    return FailureSpec(
+        keywords=tuple(raw["keywords"]),
+        patterns=tuple(re.compile(p) for p in raw["patterns"]),
+        tail_bytes=int(raw["tail_bytes"]),
+        tail_patterns=tuple(re.compile(p) for p in raw["tail_patterns"]),
+        stopped=tuple(raw["stopped"]),
+        alive=tuple(raw["alive"]),
+        lifecycle=tuple(LifecyclePhase(p["name"], tuple(p["keywords"])) for p in data.get("lifecycle", ())),
+    )
+
+
+@cache
+def template_classes() -> tuple[str, ...]:
+    """The generic classes of failure an error template can be tagged with (data/signatures.toml)."""
+    return tuple(load_toml("signatures.toml")["template_classes"]["names"])
+
+
+def class_signature(template_class: str) -> Signature:
+    """The one signature that stands for a generic class (a template of that class is reported as it)."""
+    if template_class not in template_classes():
+        raise ValueError(f"unknown template class {template_class!r}; known: {', '.join(template_classes())}")
+    try:
+        return next(s for s in catalog() if s.template_class == template_class)
+    except StopIteration:
+        raise UnknownFindingError(f"no signature has template_class = {template_class!r}") from None

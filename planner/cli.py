@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, run_main
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, OneWayFlag, Parser, UsageError, run_main
 from planner.defaults import DEFAULT_GPU, DEFAULT_MODEL
 from planner.errors import PlannerError
 from planner.units import GIB
@@ -96,7 +96,7 @@ def _add_size(sub: Any) -> None:
     p.add_argument("--pp", type=_pos("--pp"), metavar="N",
                    help="pipeline-parallel size (default: 1; 2 and 4 are tried when no single stage fits)")
     p.add_argument("--dp", type=_pos("--dp"), metavar="N", help="data-parallel replicas (default: 1)")
-    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--ep", action=OneWayFlag, default=None,
                    help="expert parallelism, vLLM's --enable-expert-parallel (default: try with and without "
                         "for MoE models)")
     p.add_argument("--num-gpus", type=_pos("--num-gpus"), metavar="N",
@@ -173,9 +173,12 @@ def _add_catalog(sub: Any) -> None:
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
     from planner.catalog import benchmark_tables, gpu_names, load_gpu, load_model, model_names, quant_names
+    from planner.perf.bench import load
+    from planner.perf.slo import why_not_answerable
     from planner.render import to_json, wrap
 
     tables = benchmark_tables()
+    unanswerable = {t.name: why_not_answerable(load(t.name)) for t in tables}
     if args.json:
         models = []
         for name in model_names():
@@ -185,7 +188,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
         gpus = [{"name": g, "display_name": load_gpu(g).display_name,
                  "memory_gib": round(load_gpu(g).cuda_total_bytes / GIB, 2)} for g in gpu_names()]
         print(to_json({"models": models, "gpus": gpus, "quantizations": list(quant_names()),
-                       "benchmark_tables": [t.to_dict() for t in tables]}))
+                       "benchmark_tables": [{**t.to_dict(), "slo_unavailable": unanswerable[t.name]}
+                                            for t in tables]}))
         return 0
     from planner.render import terminal_width
 
@@ -196,6 +200,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     print("benchmark tables (planner fit NAME, planner slo NAME):")
     for t in tables:
         role = " [validation only]" if t.role == "validation" else ""
+        if unanswerable[t.name]:
+            role += f" [slo cannot answer: {unanswerable[t.name]}]"
         print(f"  {t.name}")
         print(wrap(t.describe() + role, width, "      "))
     return 0
@@ -337,15 +343,32 @@ def _prices(text: str) -> dict[str, float] | float:
     return out
 
 
-def _gpu_list(text: str) -> list[str]:
+def _gpu_list(text: str) -> list[tuple[str, int | None]]:
+    """``h100,h200`` or, with the GPUs of each layout, ``b200:4,h200:8``: (name, count or None) pairs."""
     from planner.catalog import load_gpu
 
-    names = [x.strip() for x in text.split(",") if x.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("--gpus needs at least one GPU, e.g. h100,h200,b200")
-    for n in names:
-        load_gpu(n)
-    return names
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("--gpus needs at least one GPU, e.g. h100,h200,b200 or b200:4,h200:8")
+    out: list[tuple[str, int | None]] = []
+    seen: dict[str, int | None] = {}
+    for item in items:
+        name, sep, count = item.partition(":")
+        n: int | None = None
+        if sep:
+            try:
+                n = int(count)
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise argparse.ArgumentTypeError(f"--gpus {item!r}: the count after ':' must be a whole number >= 1, "
+                                                 "e.g. b200:4,h200:8")
+        key = load_gpu(name.strip()).key
+        if key in seen and seen[key] != n:
+            raise argparse.ArgumentTypeError(f"--gpus names {key} twice with different counts; give each GPU once")
+        seen[key] = n
+        out.append((name.strip(), n))
+    return out
 
 
 def _ratio(text: str) -> float:
@@ -366,7 +389,11 @@ def _add_compare(sub: Any) -> None:
                                    "fits, ranked by cost at the SLO, simulated as vllm bench serve measures it "
                                    "(docs/performance-model.md gives its error).")
     p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), metavar="G1,G2,...",
-                   help="GPU types to compare, e.g. h100,h200,b200,b300 (required; planner catalog lists them)")
+                   help="GPU types to compare, e.g. h100,h200,b200,b300, each with its GPU count if wanted: "
+                        "b200:4,h200:8 (required; planner catalog lists them)")
+    p.add_argument("--num-gpus", type=_pos("--num-gpus"), metavar="N",
+                   help="GPUs per layout for every GPU without a ':N' in --gpus (default: every layout up to 8 "
+                        "GPUs is ranked)")
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
                    help=f"catalog model or path to an HF config.json (default: {DEFAULT_MODEL})")
     p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
@@ -383,7 +410,7 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--pp", type=_pos("--pp"), metavar="N", help="pipeline-parallel size (default: ranked)")
     p.add_argument("--dp", type=_pos("--dp"), metavar="N",
                    help="data-parallel engines; with --ep attention DP and experts across ranks (default: ranked)")
-    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--ep", action=OneWayFlag, default=None,
                    help="expert parallelism (default: ranked)")
     p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), metavar="C1,C2,...",
                    help="concurrencies to predict at, clients of vllm bench serve --max-concurrency "
@@ -410,7 +437,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from planner.perf.compare import compare
     from planner.render import compare_text, to_json
 
-    result = compare(args.gpus, model=args.model, quant=args.quant, ctx=args.ctx, isl=args.isl, osl=args.osl,
+    counts = {name: n for name, n in args.gpus if n is not None}
+    if args.num_gpus is not None:
+        counts = {name: counts.get(name, args.num_gpus) for name, _ in args.gpus}
+    result = compare([name for name, _ in args.gpus], num_gpus=counts or None,
+                     model=args.model, quant=args.quant, ctx=args.ctx, isl=args.isl, osl=args.osl,
                      range_ratio=args.range_ratio, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, at=args.at,
                      tpot_ms=args.tpot_ms, ttft_ms=args.ttft_ms, gpu_hour_usd=args.gpu_hour_usd,
                      vllm_version=args.vllm_version, calibrate=args.calibrate)
@@ -456,7 +487,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 130 Ctrl-C."""
+    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 70 a bug, 130 Ctrl-C."""
     return run_main("planner", _run, argv)
 
 

@@ -206,14 +206,17 @@ def _row(p: MemoryPlan) -> list[Any]:
         kv,
         f"{p.kv_bytes_per_token:,}",
         f"{p.kv_cache_tokens:,}",
-        f"{p.max_concurrency:.2f}x",
+        f"{p.total_max_concurrency:.2f}x",
         "yes" if p.fits else "no",
         ids,
     ]
 
 
+#: vLLM prints KV tokens and maximum concurrency per engine: with DP its KV tokens are one replica's (labelled
+#: so), and the concurrency shown is the whole layout's ("all": every replica's, what layouts are ranked on;
+#: one engine's is in the recommendation's startup lines).
 HEADERS = ["layout", "GPUs", "weights GiB/GPU", "overhead GiB", "KV GiB/GPU", "KV B/token/GPU",
-           "KV tokens", "max conc.", "fits", "problems"]
+           "KV tokens /replica", "max conc. all", "fits", "problems"]
 
 
 def size_text(result: SizeResult, width: int | None = None) -> str:
@@ -245,6 +248,10 @@ def size_text(result: SizeResult, width: int | None = None) -> str:
     else:
         lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu}; vLLM should print at startup:")
         lines.extend(wrap(x, width, "  ", "    ") for x in rec.vllm_log_lines())
+        if rec.dp > 1:
+            lines.append(wrap(f"(each of the {rec.dp} DP engines prints these; together they hold "
+                              f"{rec.total_kv_cache_tokens:,} KV tokens, {rec.total_max_concurrency:.2f}x)",
+                              width, "  ", "    "))
         lines.append(wrap(band_words(rec), width, "  ", "    "))
         for x in rec.problems:
             lines.append(wrap(f"{x.id}: {x.message}", width, f"  {x.severity}: ", "    "))
@@ -403,20 +410,21 @@ def slo_text(slo: SloResult, result: FitResult, width: int | None = None) -> str
         why = f"{METRIC_NAMES.get(slo.limiting_metric, slo.limiting_metric)} reaches its limit at "
         why += f"{slo.limit_concurrency:.1f}" if slo.limit_concurrency is not None else "it"
     else:
-        why = "where throughput levels off; no limit binds"
+        why = "no limit binds: see the note"
     lines = [f"Limits: {lim}",
              wrap(f"{slo.max_concurrency:g} ({why})" + (" [extrapolated]" if slo.extrapolated else ""), width,
                   "Highest concurrency per replica: ", "  ")]
-    per_replica = f"{slo.output_throughput:,.0f} tok/s per replica"
+    per_replica = ("unknown (the data give neither output throughput nor the output length to derive it)"
+                   if slo.output_throughput is None else f"{slo.output_throughput:,.0f} tok/s per replica")
     if slo.requests_per_second_per_replica is not None:
         per_replica += f" ({slo.requests_per_second_per_replica:.2f} requests/s)"
     lines.append(f"Output throughput there: {per_replica}")
     vals = ", ".join(_metric_value(k, v) for k, v in slo.values_at_max)
     lines.append(wrap(vals, width, "Predicted at that load: ", "  "))
     if slo.replicas is not None:
-        fleet = f"{slo.replicas} replica{'s' if slo.replicas != 1 else ''}"
+        fleet = f"{slo.replicas:,} replica{'s' if slo.replicas != 1 else ''}"
         if slo.gpus_per_replica:
-            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus} GPUs"
+            fleet += f" x {slo.gpus_per_replica} GPUs = {slo.num_gpus:,} GPUs"
         if slo.fleet_output_throughput is not None:
             fleet += f", serving {slo.fleet_output_throughput:,.0f} output tok/s"
         lines.append(wrap(fleet, width, "Fleet: ", "  "))

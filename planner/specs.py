@@ -98,6 +98,9 @@ class GpuSpec:
     #: Per-GPU, per-direction link bandwidth, GB/s (10^9).
     link_bandwidth_gbps: float
     sources: tuple[str, ...] = ()
+    #: GPUs one box holds, when the product fixes it (GB10: one per DGX Spark); None for server GPUs sold in
+    #: 1-8 GPU systems.  Why: a layout over more GPUs than a box holds needs several nodes and their network.
+    gpus_per_box: int | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,20 @@ _SNIFF_BYTES = 8192
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+#: Control bytes that never occur in a text log (NUL is allowed: see _binary); tab, LF, VT, FF, CR, ESC are text.
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27))
+
+
+def _binary(head: bytes) -> bool:
+    """Binary data, not a log: control bytes other than NUL runs. Why NUL runs are allowed: logrotate's
+    copytruncate and a full disk leave a log that starts with (or holds) zero padding before its text; the
+    scanner skips them (diagnostics/logs.py)."""
+    text = head.replace(b"\x00", b"")
+    if b"\x00" not in head:
+        return False  # as before: only NUL-free text was ever accepted, whatever stray control bytes it holds
+    return len(text.translate(None, delete=bytes(set(range(256)) - set(_CONTROL)))) * 100 > len(text)
+
+
 @contextmanager
 def open_user_stream(path: str | Path, what: str) -> Iterator[IO[bytes]]:
     """A binary stream of the file (``-``: standard input), gunzipped when it is gzip, refused when binary.
@@ -64,13 +78,17 @@ def open_user_stream(path: str | Path, what: str) -> Iterator[IO[bytes]]:
         owned = True
     try:
         stream: IO[bytes] = raw
-        if _peek(raw, 2).startswith(_GZIP_MAGIC):
+        try:
+            magic = _peek(raw, 2)
+        except OSError as exc:  # EIO on a failing disk, EISDIR on a directory given as stdin, ...
+            raise InvalidInputError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+        if magic.startswith(_GZIP_MAGIC):
             stream = cast(IO[bytes], io.BufferedReader(cast(Any, gzip.GzipFile(fileobj=raw, mode="rb"))))
         try:
             head = _peek(stream, _SNIFF_BYTES)
         except (OSError, EOFError) as exc:
             raise InvalidInputError(f"{what} {str(path)!r} is a damaged gzip file ({exc})") from None
-        if b"\x00" in head:
+        if _binary(head):
             raise InvalidInputError(f"{what} {str(path)!r} is not a text log (binary data); give the log as text "
                                     "or gzip")
         yield stream

@@ -48,6 +48,17 @@ def test_ci_runs_both_readme_commands_verbatim():
     assert f"(cd \"$copy\" && {first_cmd})" in ci.splitlines()
 
 
+def test_ci_runs_the_test_command_in_a_fresh_copy():
+    """Issue #18: run in the checkout, `python3 -m venv .venv` reuses an old .venv and pip keeps its numpy/scipy,
+    so a figure only an old build gives passed CI; the test command must run where no .venv exists yet."""
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    at = lines.index(_commands()[1])
+    before = lines[:at]
+    assert 'fresh_copy "$fresh"' in before and 'cd "$fresh"' in before
+    assert before.index('cd "$fresh"') > before.index('fresh_copy "$fresh"')
+    assert any("pip list --outdated" in line for line in lines[at:])
+
+
 def test_fit_and_slo_examples_use_shipped_tables(capsys):
     examples = _examples("fit") + _examples("slo")
     shipped = [argv for argv in examples if benchmark_table(argv[2])]

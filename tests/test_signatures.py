@@ -100,3 +100,44 @@ def test_n_group_fix_names_the_workaround_and_the_release():
 def test_stall_threshold_has_its_reason():
     stall = signature("engine-startup-stalled").stall
     assert stall.warn_after_s < stall.error_after_s and "1,217 s" in stall.reason and "10 s" in stall.reason
+
+
+def test_each_template_class_has_exactly_one_signature():
+    from diagnostics.signatures import class_signature, template_classes
+
+    assert template_classes() == ("kernel", "backend", "dependency", "quantization", "configuration", "parallelism",
+                                  "memory", "hardware")
+    tagged = [s for s in catalog() if s.template_class is not None]
+    assert sorted(s.template_class for s in tagged) == sorted(template_classes())
+    for name in template_classes():
+        sig = class_signature(name)
+        assert sig.template_class == name and sig.in_logs and sig.references and sig.severity == "error"
+    with pytest.raises(ValueError, match="unknown template class"):
+        class_signature("kernels")
+
+
+def test_class_finding_quotes_the_line():
+    """What a vLLM error-template hit of a class becomes: the class's signature, the log line as evidence."""
+    from diagnostics.logcheck import class_finding
+
+    f = class_finding("backend", 12, "ValueError: Selected backend X is not valid", phase="load", vllm_version="0.20.1")
+    assert f.id == "attention-backend-invalid" and f.severity == "error"
+    assert f.evidence == "line 12: ValueError: Selected backend X is not valid [phase: load] [vLLM 0.20.1]"
+
+
+def test_new_ids_cite_real_reports():
+    for sig in catalog():
+        if sig.template_class is not None or sig.id in ("kernel-image-unavailable", "quant-kernel-shape-unsupported"):
+            assert all(r.startswith("https://github.com/") for r in sig.references), sig.id
+
+
+@pytest.mark.parametrize("sig_id, line", [
+    # the messages as vLLM, torch and Triton raise them (vllm config verify_with_parallel_config, DeviceConfig)
+    ("python-dependency-error", "ImportError: No module named vllm"),
+    ("kernel-compile-failure", "RuntimeError: Triton Error [CUDA]: invalid argument"),
+    ("kernel-compile-failure", "RuntimeError: CUDA error: too many resources requested for launch"),
+    ("parallelism-invalid", "NotImplementedError: Pipeline parallelism is not supported for this model."),
+    ("gpu-unavailable", "RuntimeError: Failed to infer device type"),
+])
+def test_class_signatures_read_other_wordings(sig_id, line):
+    assert signature(sig_id).match(line) is not None

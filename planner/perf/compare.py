@@ -23,7 +23,7 @@ from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
 from planner.perf.step import Efficiency, StepModel, step_model
 from planner.release import release
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
 from planner.weights import native_quant
 
@@ -136,12 +136,12 @@ class CompareResult:
 # ------------------------------------------------------------------------------------- layouts
 
 def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: int | None,
-                      ep: bool | None) -> list[ParallelPlan]:
-    """TP, TP+EP, DP+EP (attention data-parallel, experts across ranks) and TP+PP on up to one node,
-    narrowed by whatever the user fixed."""
+                      ep: bool | None, num_gpus: int | None = None) -> list[ParallelPlan]:
+    """TP, TP+EP, DP+EP (attention data-parallel, experts across ranks) and TP+PP on up to one node (or on
+    exactly ``num_gpus``), narrowed by whatever the user fixed."""
     out: list[ParallelPlan] = []
     moe = model.is_moe
-    for n in NODE_GPUS:
+    for n in (num_gpus,) if num_gpus is not None else NODE_GPUS:
         out.append(ParallelPlan(tp=n))
         if moe and n > 1:
             out.append(ParallelPlan(tp=n, ep=True))
@@ -167,7 +167,8 @@ def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: i
             continue
         keep.append(lay)
     if not keep and tp is not None:
-        keep = [ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))]
+        forced = ParallelPlan(tp=tp, pp=pp or 1, dp=dp or 1, ep=bool(ep))
+        keep = [forced] if num_gpus is None or forced.num_gpus == num_gpus else []
     return keep
 
 
@@ -244,6 +245,23 @@ def _load(work: Workload, c: int, prompts_per_client: int) -> Load:
                 range_ratio=work.range_ratio)
 
 
+#: Simulations one SLO search may run: the bracket shrinks by a quarter of its (log) width at least per simulation
+#: (``_inside``), so ~16 reach the 1/16 precision from [1, 1000]; a corrected estimate usually needs 3 or 4.
+MAX_SLO_SIMULATIONS = 24
+
+
+def _inside(c: int, lo: int, hi: int) -> int:
+    """``c`` moved into the middle half (on a log scale) of the bracket (lo, hi): the estimate corrected at one
+    point can be far off at another (a steady-state TTFT 11x low for DP at 540 clients made the next guess 2,
+    then 513, then 3), and a guess at the bracket's edge leaves it as wide as it was."""
+    a = max(lo, 1)
+    if hi - a <= 1:
+        return max(lo + 1, min(c, hi - 1))
+    low = a * (hi / a) ** 0.25
+    high = a * (hi / a) ** 0.75
+    return max(lo + 1, min(hi - 1, round(float(min(max(c, low), high)))))
+
+
 def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, tpot_ms: float | None,
                    ttft_ms: float | None, start: int | None, known: dict[int, SimResult],
                    prompts_per_client: int) -> tuple[int | None, SimResult | None]:
@@ -251,7 +269,9 @@ def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Wo
 
     TPOT and TTFT rise with concurrency.  Each simulated point brackets the answer and corrects the
     steady-state estimate by the ratio simulated / estimated there; the next point is where the
-    corrected estimate meets the limits.  Simulated points are kept in ``known``.
+    corrected estimate meets the limits, kept inside the bracket's middle half so the bracket always
+    shrinks; the search stops when the bracket is within 1/16 of its lower end (the answer is a simulated
+    point, never an estimate).  Simulated points are kept in ``known``.
     """
     def sim(c: int) -> SimResult:
         if c not in known:
@@ -266,7 +286,7 @@ def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Wo
         else:
             hi = min(hi, c)
     c = max(1, min(cap, start or 1))
-    for _ in range(4):
+    for _ in range(MAX_SLO_SIMULATIONS):
         if c <= lo or c >= hi:
             break
         r = sim(c)
@@ -285,7 +305,7 @@ def _simulated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Wo
             return (tpot_ms is None or t1 * k_tpot <= tpot_ms) and (ttft_ms is None or t2 * k_ttft <= ttft_ms)
 
         found = _largest_passing(ok, lo + 1, hi - 1)
-        c = lo + 1 if found is None else found
+        c = _inside(lo + 1 if found is None else found, lo, hi)
     if lo == 0:
         if hi > 1 and _meets(sim(1), tpot_ms, ttft_ms):
             return 1, known[1]
@@ -311,6 +331,10 @@ def _prices(gpu_hour_usd: dict[str, float] | float | None, gpus: list[GpuSpec]) 
     compared = {g.key for g in gpus}
     stray = sorted(k for k in prices if k not in compared)
     notes = [f"price given for {k} but {k} is not compared (--gpus)" for k in stray]
+    unpriced = [g.key for g in gpus if g.key not in prices]
+    if unpriced:
+        notes.append(f"no price for {', '.join(unpriced)}: no cost shown for it (add "
+                     f"--gpu-hour-usd {unpriced[0]}=USD)")
     return prices, notes
 
 
@@ -425,7 +449,11 @@ def compare(
     vllm_version: Version | None = None,
     calibrate: str | None = None,
     calibration: Calibration | None = None,
+    num_gpus: int | dict[str, int] | None = None,
 ) -> CompareResult:
+    """Every GPU of ``gpus`` ranked by cost at the SLO.  ``num_gpus`` fixes the GPUs of a layout: one count for
+    all, or per GPU (``{"b200": 4, "h200": 8}``: 4 x B200 against 8 x H200); GPUs it does not name are ranked
+    over every layout that fits."""
     if isl < 1 or osl < 1:
         raise InvalidInputError(f"--isl and --osl must be >= 1, got {isl} and {osl}")
     for name, v in (("--tpot-ms", tpot_ms), ("--ttft-ms", ttft_ms)):
@@ -450,6 +478,14 @@ def compare(
         g = load_gpu(name)
         if g.key not in {s.key for s in specs}:
             specs.append(g)
+    counts: dict[str, int] = {}
+    if isinstance(num_gpus, int):
+        counts = {g.key: num_gpus for g in specs}
+    elif num_gpus:
+        counts = {load_gpu(k).key: v for k, v in num_gpus.items()}
+    for key, n in counts.items():
+        if not 1 <= n <= MAX_GPUS:
+            raise InvalidInputError(f"--num-gpus for {key}: expected 1 to {MAX_GPUS:,} GPUs, got {n}")
     prices, notes = _prices(gpu_hour_usd, specs)
     cal = calibration or load_calibration()
     user_residual: dict[str, float] | None = None
@@ -461,19 +497,38 @@ def compare(
         notes.append(f"{user_gpu}: efficiencies refitted on {calibrate}")
     per_client = int(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
     rows = [_one_gpu(spec, scheme, g, cal, work, mml, points, tpot_ms, ttft_ms, prices.get(g.key), vllm_version,
-                     tp, pp, dp, ep, per_client, user_residual) for g in specs]
+                     tp, pp, dp, ep, per_client, user_residual, counts.get(g.key)) for g in specs]
     return CompareResult(spec.name, scheme.name, work, tuple(rows), tpot_ms, ttft_ms, per_client, tuple(notes))
 
 
 def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibration, work: Workload, mml: int,
              points: list[int], tpot_ms: float | None, ttft_ms: float | None, price: float | None,
              vllm_version: Version | None, tp: int | None, pp: int | None, dp: int | None, ep: bool | None,
-             per_client: int, user_residual: dict[str, float] | None) -> GpuComparison:
+             per_client: int, user_residual: dict[str, float] | None, num_gpus: int | None = None) -> GpuComparison:
     eff, basis = cal.for_gpu(gpu)
     need = Load(work.input_len, work.output_len, concurrency=1, range_ratio=work.range_ratio).max_len
     cands: list[_Candidate] = []
     failures: set[str] = set()
-    for lay in candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep):
+    box_notes: list[str] = []
+    layouts = candidate_layouts(spec, tp=tp, pp=pp, dp=dp, ep=ep, num_gpus=num_gpus)
+    if num_gpus is not None and not layouts:
+        unc0 = _uncertainty(cal, gpu, basis, user_residual)
+        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc0,
+                             (f"no candidate layout on exactly {num_gpus} GPUs matches the flags given",))
+    box = gpu.gpus_per_box
+    if box is not None:
+        beyond = [lay for lay in layouts if lay.num_gpus > box]
+        asked = tp is not None or dp is not None or pp is not None or num_gpus is not None
+        if beyond and len(beyond) < len(layouts) and not asked:
+            layouts = [lay for lay in layouts if lay.num_gpus <= box]  # one box: no nodes to wire up unasked
+            box_notes.append(f"only one-box layouts ranked: {gpu.key} holds {box} GPU per box, and a multi-GPU "
+                             f"layout needs several boxes (nodes) linked over {gpu.interconnect}; give --tp/--dp to "
+                             "compare one")
+        elif beyond:
+            box_notes.append(f"{gpu.key} holds {box} GPU per box: a {beyond[0].num_gpus}-GPU layout needs "
+                             f"{-(-beyond[0].num_gpus // box)} boxes (nodes) linked over {gpu.interconnect}, whose "
+                             "network the simulation does not model")
+    for lay in layouts:
         mem = plan_memory(spec, gpu, scheme, lay, max_model_len=mml, vllm_version=vllm_version)
         if not mem.fits:
             failures.update(p.id for p in mem.problems if p.severity == "error")
@@ -486,7 +541,8 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
     unc = _uncertainty(cal, gpu, basis, user_residual)
     if not cands:
         why = ", ".join(sorted(failures)) or "no candidate layout"
-        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc, (f"no layout fits: {why}",))
+        return GpuComparison(gpu.key, None, (), None, None, None, None, (), unc,
+                             (f"no layout fits: {why}", *box_notes))
 
     def cost(tput: float | None, n: int) -> float | None:
         if not tput or price is None:
@@ -539,7 +595,7 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
                        usd_per_million_output_tokens=cost(peak.output_throughput, cand.mem.num_gpus))
     runner = finals[1][0] if len(finals) > 1 else None
     rest = tuple(o for i, o in enumerate(options) if options[i].plan is not best.plan)
-    warns = _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds), cand.mem)
+    warns = box_notes + _warnings(spec, gpu, scheme.name, basis, cal, tuple(preds), cand.mem)
     if (tpot_ms is not None or ttft_ms is not None) and best.slo_concurrency is None:
         limits = " and ".join(x for x in (f"TPOT <= {tpot_ms:g} ms" if tpot_ms else "",
                                           f"TTFT <= {ttft_ms:g} ms" if ttft_ms else "") if x)

@@ -23,7 +23,7 @@ import contextlib
 import html
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -92,53 +92,160 @@ def shape_for(metric: str) -> Shape:
     return SHAPES["step"]
 
 
-def _starts(shape: Shape, c: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    cmax = float(c.max())
-    starts = []
-    for cs in (float(np.median(c)), cmax, 8 * cmax):
-        lcs = math.log(max(cs, 1.0))
-        if shape.name == "queue":
-            starts.append(np.array([float(y.min()), max(1e-3, float(np.ptp(y)) / cmax), 0.0, lcs]))
+def _scales(shape: Shape, c: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Typical magnitude of each parameter, from the data: the step time (ms) for the step-time terms, the
+    largest latency for the TTFT terms, 1 for the logarithms.  Why: the optimizer's trust region is measured
+    in these units (``x_scale``), so a 0.01 ms/request slope and a 60 ms floor move on the same footing; an
+    unscaled problem spends thousands of evaluations crawling along the small parameters and stops where the
+    numpy/scipy build happens to lose precision (a leave-one-out TTFT error of 27 % on one install, 3,428 %
+    on another)."""
+    if shape.name == "queue":
+        amp = float(y.max())
+        return np.array([amp, amp / float(c.max()), amp / float(c.max()), 1.0])
+    step = float(y.max()) if shape.name == "step" else float(np.max(1000.0 * c / y))
+    return np.array([step, step / float(c.max()), step, 1.0, 1.0])
+
+
+#: Bounds of the amplitude parameters, in units of ``_scales`` (a term 1,000 times the largest measured value
+#: is no description of these data); the logarithms keep the shape's own bounds, their upper end capped at
+#: ``C_SAT_SPAN`` times the highest measured concurrency (or the prior's, whichever is larger).
+AMPLITUDE_SPAN = 1e3
+C_SAT_SPAN = 64.0
+
+
+def _amplitudes(shape: Shape) -> np.ndarray:
+    """Which parameters are amplitudes (ms, ms per request) rather than logarithms of a concurrency."""
+    return np.array([not name.startswith("log_") for name in shape.params])
+
+
+def _bounds(shape: Shape, c: np.ndarray, y: np.ndarray, prior: float | None) -> tuple[np.ndarray, np.ndarray]:
+    scale = _scales(shape, c, y)
+    lo, hi = np.array(shape.lower, dtype=float), np.array(shape.upper, dtype=float)
+    amp = _amplitudes(shape)
+    hi[amp] = np.minimum(hi[amp], AMPLITUDE_SPAN * scale[amp])
+    top = math.log(C_SAT_SPAN * max(float(c.max()), prior or 0.0))
+    hi[-1] = min(hi[-1], top)
+    if shape.name != "queue":
+        hi[3] = min(hi[3], top)  # log_b0: the experts saturate within the same span
+    return lo, hi
+
+
+#: Grid of the profile search: log(c_sat) and log(b0) are tried at this many points each across their bounds.
+GRID_POINTS = 12
+#: How many of the best grid points are polished by the optimizer.
+POLISHED = 3
+
+
+def _design(shape: Shape, c: np.ndarray, lb0: float, lcs: float) -> np.ndarray:
+    """The terms the amplitudes multiply, at fixed log(b0) and log(c_sat): every shape is linear in its
+    amplitudes once the two logarithms are fixed (throughput through its step time, 1000 b / throughput)."""
+    cs = math.exp(lcs)
+    b = batch(c, cs)
+    if shape.name == "queue":
+        w = max(1.0, 0.05 * cs)
+        return np.column_stack([np.ones_like(c), b, np.logaddexp(0.0, (c - cs) / w) * w])
+    return np.column_stack([np.ones_like(c), b, 1.0 - np.exp(-b / math.exp(lb0))])
+
+
+def _nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin ||a x - b|| with x >= 0, for the three amplitudes: every subset of free columns is solved and the
+    best feasible one kept.  Why not scipy's nnls: its iteration limit fails on some builds (scipy 1.13.1
+    raises "Maximum number of iterations reached" on these grids); eight tiny solves are exact everywhere."""
+    k = a.shape[1]
+    full, *_ = np.linalg.lstsq(a, b, rcond=None)
+    if np.all(full >= 0):
+        return np.asarray(full, dtype=float)
+    best, best_cost = np.zeros(k), float(b @ b)
+    for mask in range(1, 2 ** k):
+        cols = [i for i in range(k) if mask >> i & 1]
+        sol, *_ = np.linalg.lstsq(a[:, cols], b, rcond=None)
+        if np.any(sol < 0):
             continue
-        step0 = float(y.min()) if shape.name == "step" else 1000.0 * float(c.min()) / max(float(y.max()), 1e-9)
-        for lb0 in (math.log(5.0), math.log(30.0)):
-            starts.append(np.array([step0 * 0.8, step0 * 1e-3, step0 * 0.3, lb0, lcs]))
-    return starts
+        x = np.zeros(k)
+        x[cols] = sol
+        r = a @ x - b
+        cost = float(r @ r)
+        if cost < best_cost * (1.0 - SAME_COST):
+            best, best_cost = x, cost
+    return best
+
+
+def _starts(shape: Shape, c: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            log_prior: float | None) -> list[np.ndarray]:
+    """The best points of a deterministic grid over the logarithms, each with its best non-negative
+    amplitudes (a linear least-squares problem, solved exactly): no start depends on an optimizer's path."""
+    lcs_grid = np.linspace(lo[-1], hi[-1], GRID_POINTS)
+    lb0_grid = np.linspace(lo[3], hi[3], GRID_POINTS) if shape.name != "queue" else np.array([0.0])
+    scored: list[tuple[float, int, np.ndarray]] = []
+    for lb0 in lb0_grid:
+        for lcs in lcs_grid:
+            x = _design(shape, c, float(lb0), float(lcs))
+            # throughput: the step time these points imply (1000 b / throughput), linear in the amplitudes
+            target = 1000.0 * batch(c, math.exp(float(lcs))) / y if shape.name == "throughput" else y
+            amps = _nonnegative_lstsq(x / target[:, None], np.ones_like(target))
+            amps = np.clip(amps, lo[:3], hi[:3])
+            p = np.array([*amps, lcs]) if shape.name == "queue" else np.array([*amps, lb0, lcs])
+            r = (shape.fn(p, c) - y) / y
+            cost = float(np.sum(r ** 2)) + (0.0 if log_prior is None else (PRIOR_WEIGHT * (lcs - log_prior)) ** 2)
+            scored.append((cost, len(scored), p))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [p for _, _, p in scored[:POLISHED]]
 
 
 #: Weight of the saturation prior per unit of log(c_sat): being off by a factor e costs as much as one
 #: measured point off by 10 %.
 PRIOR_WEIGHT = 0.1
 
+#: Weight of the tie-breaker per parameter scale (``_scales``): every amplitude is pulled towards 0 and every
+#: logarithm towards the middle of the data, so weakly that moving a parameter by its whole scale costs what
+#: a point 0.01 % off does.  Why: a parameter the data do not pin (the queue slope when no point lies past
+#: saturation; a c_sat far beyond the last point) otherwise ends wherever the optimizer's path left it, which
+#: differs between numpy/scipy builds; with it, the answer is the simplest curve that fits, on every build.
+TIE_BREAK_WEIGHT = 1e-4
+
+#: Two solutions whose costs differ by less than this (relative) are the same fit: the earlier start wins, so
+#: float noise between builds cannot swap minima.
+SAME_COST = 1e-9
+
 
 def _solve(shape: Shape, c: np.ndarray, y: np.ndarray, start: np.ndarray | None = None,
            prior: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Best parameters over several starts (or from ``start``), and their covariance (NaN if not identifiable)."""
+    """Best parameters over several deterministic starts (``start``, when given, is tried first), and their
+    covariance (NaN if not identifiable).  Same data, same answer on every numpy/scipy build: the problem is
+    scaled and bounded by the data, every start is tried, and a tiny tie-breaker pins what the data leave free.
+    """
     from scipy.optimize import least_squares
 
-    lo, hi = np.array(shape.lower), np.array(shape.upper)
+    lo, hi = _bounds(shape, c, y, prior)
+    scale = _scales(shape, c, y)
     log_prior = math.log(prior) if prior else None
+    centre = math.log(max(float(np.exp(np.mean(np.log(c)))), 1.0))
+    ref = np.where(_amplitudes(shape), 0.0, centre)
+    n = len(y)
 
     def residuals(p: np.ndarray) -> np.ndarray:
         r = (shape.fn(p, c) - y) / y
+        tie = TIE_BREAK_WEIGHT * (p - ref) / scale
         if log_prior is None:
-            return np.asarray(r, dtype=float)
-        return np.append(r, PRIOR_WEIGHT * (p[-1] - log_prior))
+            return np.concatenate([r, tie])
+        return np.concatenate([r, [PRIOR_WEIGHT * (p[-1] - log_prior)], tie])
 
+    starts = _starts(shape, c, y, lo, hi, log_prior)
+    if start is not None:
+        starts = [start, *starts]
     best = None
-    starts = [start] if start is not None else _starts(shape, c, y)
-    if start is None and log_prior is not None:
-        starts = [np.append(x[:-1], log_prior) for x in starts[:2]] + starts
     for x0 in starts:
-        x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
-        res = least_squares(residuals, x0, bounds=(lo, hi), loss=shape.loss, max_nfev=4000)
-        if best is None or res.cost < best.cost:
+        x0 = np.clip(np.asarray(x0, dtype=float), lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+        res = least_squares(residuals, x0, bounds=(lo, hi), loss=shape.loss, x_scale=scale, ftol=1e-12,
+                            xtol=1e-12, gtol=1e-12, max_nfev=100 * len(x0))
+        if best is None or res.cost < best.cost * (1.0 - SAME_COST):
             best = res
     assert best is not None
-    n, k = len(y), len(best.x)
+    k = len(best.x)
     cov = np.full((k, k), np.nan)
     if n > k:
-        jtj = best.jac.T @ best.jac
+        jac = best.jac[:n + (log_prior is not None)]
+        jtj = jac.T @ jac
         s2 = float(np.sum(best.fun[:n] ** 2)) / (n - k)
         with contextlib.suppress(np.linalg.LinAlgError):
             cov = np.linalg.pinv(jtj) * s2
@@ -346,11 +453,48 @@ def saturation_prior(runs: list[BenchmarkRun]) -> float | None:
     return min(float(mem.max_num_seqs), mem.num_blocks * mem.block_size / per_request)
 
 
+def _latency(run: BenchmarkRun, kind: str) -> tuple[float, str] | None:
+    """The run's mean ``kind`` latency (ttft/tpot), else its median: (value, statistic)."""
+    for stat in ("mean", "median"):
+        v = run.metric(f"{stat}_{kind}_ms")
+        if v is not None:
+            return v, stat
+    return None
+
+
+def derive_throughput(runs: list[BenchmarkRun]) -> tuple[list[BenchmarkRun], str | None]:
+    """Runs with output throughput derived from their latencies when no run gives it, and a note saying so.
+
+    Why this formula: in a closed loop of ``c`` clients each request takes TTFT + (osl - 1) x TPOT to give its
+    ``osl`` tokens, so the server emits ``c x osl / (TTFT + (osl - 1) x TPOT)`` tokens per second (Little's law;
+    the vllm bench serve definitions of TTFT and TPOT, TPOT excluding the first token).  Tables that publish only
+    TTFT and TPOT (the InferenceX/aiconfigurator rows) then still answer ``planner slo``.
+    """
+    if any(r.metric("output_throughput") is not None for r in runs):
+        return runs, None
+    out: list[BenchmarkRun] = []
+    stats: set[str] = set()
+    for r in runs:
+        ttft, tpot = _latency(r, "ttft"), _latency(r, "tpot")
+        if ttft is None or tpot is None or not r.output_len or r.concurrency_derived:
+            return runs, None
+        stats |= {ttft[1], tpot[1]}
+        per_request_s = (ttft[0] + (r.output_len - 1.0) * tpot[0]) / 1000.0
+        tput = r.concurrency * r.output_len / per_request_s
+        out.append(replace(r, metrics=(*r.metrics, ("output_throughput", tput))))
+    stat = " and ".join(sorted(stats))
+    return out, (f"output throughput derived from the latencies ({stat} TTFT and TPOT): c x osl / (TTFT + (osl - 1) x "
+                 "TPOT); the table gives no measured throughput")
+
+
 def fit(runs: list[BenchmarkRun], *, at: Sequence[float] | None = None, mix: bool = False,
         cross_validate: bool = True, use_prior: bool = True) -> FitResult:
     if not runs:
         raise BenchmarkDataError("no benchmark runs to fit")
     workload, notes = _workload(runs, mix)
+    runs, derived = derive_throughput(runs)
+    if derived:
+        notes.append(derived)
     prior = saturation_prior(runs) if use_prior else None
     if prior is not None:
         notes.append(f"saturation prior from the memory model: the KV cache holds {prior:,.0f} requests of "

@@ -132,3 +132,53 @@ def test_compare_reads_only_the_calibration_tables(monkeypatch):
 
     monkeypatch.setattr(validation, "all_tables", refuse)
     assert compare(["h100"], at=[1]).gpus
+
+
+def test_the_slo_answer_comes_from_the_simulation_it_claims():
+    """Issue #18: a 4-step search, misled by a steady-state TTFT 11x low for DP, answered "up to 3 concurrent
+    requests, $26.5 per M" while its own table showed c=32 inside both limits (the simulator holds ~120)."""
+    res = compare(["h200"], quant="fp8", ctx=131072, tp=1, dp=8, ep=True, tpot_ms=50, ttft_ms=2000,
+                  gpu_hour_usd=3.5)
+    g = res.gpus[0]
+    inside = [p.concurrency for p in g.predictions if p.mean_tpot_ms <= 50 and p.mean_ttft_ms <= 2000]
+    outside = [p.concurrency for p in g.predictions if p.concurrency not in inside]
+    assert g.slo_concurrency >= max(inside) and g.slo_concurrency < min(outside)
+    assert g.slo_concurrency > 100 and g.usd_per_million_output_tokens < 2.0
+
+
+def test_the_slo_search_always_narrows_its_bracket():
+    from planner.perf.compare import _inside
+
+    assert _inside(2, 1, 541) > 2 and _inside(513, 3, 541) < 513  # the guesses that left [3, 513] unsearched
+    for lo, hi, c in ((0, 10, 1), (5, 7, 100), (64, 128, 65), (1, 2, 1)):
+        assert lo < _inside(c, lo, hi) < hi or hi - lo <= 1
+
+
+def test_a_gpu_without_a_price_is_said_to_have_no_cost():
+    res = compare(["h100", "b200"], quant="fp8", at=[8], gpu_hour_usd={"b200": 5.0})
+    assert any("no price for h100" in n for n in res.notes)
+    assert next(g for g in res.gpus if g.gpu == "h100").usd_per_million_output_tokens is None
+
+
+def test_gb10_is_one_gpu_per_box():
+    """Issue #18: `compare --gpus gb10` recommended an 8-box DP8+EP as if the eight GB10s shared a node."""
+    small = compare(["gb10"], model="qwen3-30b-a3b", at=[8]).gpus[0]
+    assert small.plan is not None and small.plan.num_gpus == 1
+    assert any("one-box layouts" in w for w in small.warnings)
+    big = compare(["gb10"], quant="fp8", at=[8]).gpus[0]
+    assert big.plan is None and any("one-box layouts" in w for w in big.warnings)
+    forced = compare(["gb10"], quant="fp8", tp=2, at=[8]).gpus[0]
+    assert any("needs" in w and "boxes (nodes)" in w for w in forced.warnings)
+
+
+def test_four_b200_against_eight_h200_in_one_command(capsys):
+    res = compare(["b200", "h200"], quant="fp8", at=[32], num_gpus={"b200": 4, "h200": 8})
+    assert {g.gpu: g.plan.num_gpus for g in res.gpus} == {"b200": 4, "h200": 8}
+    assert main(["compare", "--gpus", "b200:4,h200:8", "--quant", "fp8", "--at", "32", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["gpus"]
+    assert [r["plan"]["num_gpus"] for r in rows] == [4, 8]
+    assert main(["compare", "--gpus", "h100,h200", "--num-gpus", "8", "--quant", "fp8", "--at", "32", "--json"]) == 0
+    assert {r["plan"]["num_gpus"] for r in json.loads(capsys.readouterr().out)["gpus"]} == {8}
+    for bad in ("h200:0", "h200:x", "h200:4,h200:8"):
+        assert main(["compare", "--gpus", bad]) == 2
+        assert capsys.readouterr().err.count("\n") == 1

@@ -27,7 +27,10 @@ PYTHONPATH="$L/site" python3 - <<'PY'
 import importlib
 mods = ["vllm.entrypoints.cli.main", "vllm.entrypoints.openai.api_server", "vllm.v1.engine.core",
         "vllm.v1.worker.gpu_worker", "vllm.v1.worker.gpu_model_runner", "vllm.benchmarks.serve",
-        "vllm.model_executor.models.minimax_m2", "vllm.model_executor.layers.fused_moe"]
+        "vllm.model_executor.models.minimax_m2", "vllm.model_executor.layers.fused_moe",
+        # Imported lazily, at the engine's first request or start: a version clash shows only here
+        # (xgrammar 0.2.8 needs apache-tvm-ffi >= 0.1.11 while vLLM 0.25 pins 0.1.9: seen 2026-12-07).
+        "xgrammar", "vllm.v1.structured_output.backend_xgrammar"]
 bad = []
 for m in mods:
     try:
