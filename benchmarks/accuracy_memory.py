@@ -231,7 +231,7 @@ def figures(judged: list[Judged], weights: dict[str, float] | None = None) -> Fi
     )
 
 
-def _pct(x: float | None, digits: int = 1) -> str:
+def _pct(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 

@@ -334,7 +334,12 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def validation_band(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) -> dict[str, float]:
-    """80th percentile of |available KV error| on the validation logs: overall, MoE, dense, from a log."""
+    """80th percentile of |available KV error| on the validation logs: overall, MoE, dense, from a log.
+
+    Logs marked ``in_shipped_band = false`` (gathered after the shipped band was set, issue #22) are left
+    out: the band is to be replaced by the leave-one-source-out figure, not nudged by new in-sample logs.
+    """
+    logs = [lg for lg in (logs if logs is not None else calibration_logs()) if lg.get("in_shipped_band", True)]
     errs: dict[str, list[float]] = {"all": [], "moe": [], "dense": []}
     for o in outcomes("validation", fit, logs):
         e = o.available_error_gib
