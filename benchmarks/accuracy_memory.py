@@ -260,6 +260,8 @@ def loso_report(logs: list[dict[str, Any]]) -> str:
     clean = [j for j in judged if not leaks.get(j.source)]
     rows.append(_row(f"overall ({overall.sources} sources)", overall, 1.0, "each source <= 25 %"))
     rows.append(_row("overall, unweighted", figures(judged), None, "every log alike"))
+    rows.append(_row("overall, sources alike", figures(judged, {s: 1 / len(counts) for s in counts}), None,
+                     "every source the same weight"))
     if clean and len(clean) < len(judged):
         cw = source_weights({s: n for s, n in counts.items() if not leaks.get(s)})
         rows.append(_row("overall, fully refitted rows only", figures(clean, cw), 1.0, "rows without a kept term"))
