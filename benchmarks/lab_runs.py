@@ -107,7 +107,7 @@ def _entry(folder: Path, run: dict[str, Any]) -> dict[str, Any]:
         "vllm_version": dep.release.label,
         "ref": (f"data/calibration/lab/{batch}/{log.name}: our own vLLM {run['vllm_version']} (torch "
                 f"{run['torch_version']}) on {run['gpu_name']}, driver {run['driver']}: "
-                + " ".join(map(str, run["args"]))),
+                + (run["args"] if isinstance(run["args"], str) else " ".join(map(str, run["args"])))),
         "mem_get_info_before": list(run["mem_get_info_before"]),
         "mem_get_info_after": list(run["mem_get_info_after"]),
     }
