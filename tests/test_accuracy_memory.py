@@ -81,3 +81,13 @@ def test_a_lab_batch_is_one_more_source(tmp_path):
     judged, leaks = am.loso(LOGS + lab_logs(tmp_path), SHIPPED)
     (j,) = [j for j in judged if j.source == "lab/b1"]
     assert abs(j.kv_error_gib) < 1.0 and "lab/b1" in leaks
+
+
+def test_one_large_source_cannot_make_the_overall_figure():
+    # 58 logs of one sweep 5 GiB off, three single-log sources exact: the sweep weighs a quarter, not 95 %.
+    judged = [am.Judged(f"s{i}", "sweep", False, 5.0, None, None) for i in range(58)]
+    judged += [am.Judged(f"o{i}", f"other{i}", False, 0.0, None, None) for i in range(3)]
+    counts = {"sweep": 58, "other0": 1, "other1": 1, "other2": 1}
+    f = am.figures(judged, am.source_weights(counts))
+    assert f.within_10 == pytest.approx(0.75) and f.median_gib == 0.0
+    assert am.figures(judged).median_gib == 5.0  # every log alike: the sweep decides
