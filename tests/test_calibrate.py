@@ -56,3 +56,17 @@ def test_a_term_no_log_isolates_keeps_the_fallback_and_is_named():
     assert {"sampler.sort", "nontorch_comm.a", "nontorch_comm.b"} <= set(fit["not_refitted"])
     assert fit["sampler_bytes_per_logit"]["sort"] == shipped["sampler_bytes_per_logit"]["sort"]
     assert "sampler.triton" not in fit["not_refitted"]  # the 0.31 log prints it: refitted
+
+
+def test_logs_after_the_shipped_band_do_not_move_it():
+    # The shipped band stays until the leave-one-source-out figure replaces it (issue #22): a validation
+    # log marked in_shipped_band = false is left out, one without the mark is counted.
+    from planner.calibrate import validation_band
+
+    logs = calibration_logs()
+    shipped = [lg for lg in logs if lg.get("in_shipped_band", True)]
+    later = [lg for lg in logs if not lg.get("in_shipped_band", True)]
+    assert later, "the corpus has logs gathered after the shipped band"
+    fit = load_fit()
+    assert validation_band(fit, logs) == validation_band(fit, shipped)
+    assert validation_band(fit, [dict(lg, in_shipped_band=True) for lg in logs]) != validation_band(fit, shipped)
