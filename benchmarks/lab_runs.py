@@ -4,13 +4,14 @@ Why: the leave-one-source-out evaluation (benchmarks/accuracy_memory.py) treats 
 one source; the startups the lead records on the GPU machine are one more origin per batch (one
 machine, one driver, one vLLM build), so each batch is one source, never spread over several.
 
-A batch folder holds ``runs.toml`` (one ``[[run]]`` per launch: ``id``, ``log`` (the full startup log's
-file name beside it), ``config`` (a model config file in the folder, or a data/models name), ``args``
-(the ``vllm serve`` argv), ``gpu_name``, ``driver``, ``vllm_version``, ``torch_version``,
-``mem_get_info_before`` / ``mem_get_info_after`` (``[free, total]`` bytes) and ``started``) plus the
-logs. Each log is read by the project's startup-log parser (planner.vllmlog) and resolved as
-``planner size --from-log`` resolves any log (planner.fromlog), so a lab run is judged exactly like a
-public one: the settings are those the log prints, the figures are those vLLM printed.
+A batch folder, as tools/lab/ingest.py writes it, holds ``runs.toml`` (one ``[[run]]`` per launch: ``id``,
+``log`` (the full startup log's file name beside it, gzipped when large), ``config`` (a model config file in
+the folder, or a data/models name), ``args`` (the ``vllm serve`` argv), ``gpu_name``, ``driver``,
+``vllm_version``, ``torch_version``, ``started`` and, when measured, ``mem_get_info_before`` /
+``mem_get_info_after`` (``[free, total]`` bytes)) plus the logs and configs. Each log is read by the
+project's startup-log parser (planner.vllmlog) and resolved as ``planner size --from-log`` resolves any
+log (planner.fromlog), so a lab run is judged exactly like a public one: the settings are those the log
+prints, the figures are those vLLM printed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ else:  # pragma: no cover - Python 3.10
 from planner.catalog import gpu_for_nvml_name, model_names
 from planner.errors import PlannerError
 from planner.fromlog import deployment_from_figures
+from planner.userfile import iter_user_lines
 from planner.vllmlog import StartupFigures, read_startup_log
 
 #: The lab's batches, one folder each, beside the public corpus.
@@ -40,8 +42,8 @@ _GRAPH_LINE = re.compile(r"Estimated (PIECEWISE|FULL) CUDA graph memory: ([0-9.]
                          r"\(([0-9]+)-1\) \S+ ([0-9.]+) MiB per-graph")
 
 #: Fields every [[run]] must carry: the provenance a lab figure is worth nothing without.
-REQUIRED = ("id", "log", "config", "args", "gpu_name", "driver", "vllm_version", "torch_version",
-            "mem_get_info_before", "mem_get_info_after", "started")
+#: (mem_get_info_before/after are kept when present; tools/lab/ingest.py writes them only when measured.)
+REQUIRED = ("id", "log", "config", "args", "gpu_name", "driver", "vllm_version", "torch_version", "started")
 
 
 class LabRunError(PlannerError):
@@ -49,15 +51,17 @@ class LabRunError(PlannerError):
 
 
 def _graphs(log: Path) -> dict[str, list[float]]:
-    """The first PIECEWISE / FULL graph estimate of a log: [first-capture MiB, graphs, per-graph MiB]."""
+    """The first PIECEWISE / FULL graph estimate of a log: [first-capture MiB, graphs, per-graph MiB].
+
+    Read as the startup-log parser reads a log (gzip sniffed: tools/lab/ingest.py gzips large logs).
+    """
     out: dict[str, list[float]] = {}
-    with open(log, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if "CUDA graph memory:" not in line:
-                continue
-            m = _GRAPH_LINE.search(line)
-            if m and f"graph_{m.group(1).lower()}" not in out:
-                out[f"graph_{m.group(1).lower()}"] = [float(m.group(2)), int(m.group(3)), float(m.group(4))]
+    for line in iter_user_lines(log, "lab log"):
+        if "CUDA graph memory:" not in line:
+            continue
+        m = _GRAPH_LINE.search(line)
+        if m and f"graph_{m.group(1).lower()}" not in out:
+            out[f"graph_{m.group(1).lower()}"] = [float(m.group(2)), int(m.group(3)), float(m.group(4))]
     return out
 
 
@@ -108,9 +112,10 @@ def _entry(folder: Path, run: dict[str, Any]) -> dict[str, Any]:
         "ref": (f"data/calibration/lab/{batch}/{log.name}: our own vLLM {run['vllm_version']} (torch "
                 f"{run['torch_version']}) on {run['gpu_name']}, driver {run['driver']}: "
                 + (run["args"] if isinstance(run["args"], str) else " ".join(map(str, run["args"])))),
-        "mem_get_info_before": list(run["mem_get_info_before"]),
-        "mem_get_info_after": list(run["mem_get_info_after"]),
     }
+    for key in ("mem_get_info_before", "mem_get_info_after"):
+        if key in run:
+            entry[key] = list(run[key])
     if dep.model.quant is None and figures.setting("quantization") not in (None, "None", "compressed-tensors"):
         entry["quant"] = dep.quant.name  # a flag on a BF16 checkpoint; a native format is read from the config
     if dep.assumed:

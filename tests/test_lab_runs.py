@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import sys
 from pathlib import Path
@@ -84,3 +85,15 @@ def test_a_run_without_its_provenance_is_refused(tmp_path):
     (folder / "runs.toml").write_text(text)
     with pytest.raises(LabRunError, match="missing driver"):
         read_batch(folder)
+
+
+def test_a_gzipped_log_as_ingest_writes_large_ones(tmp_path):
+    folder = batch(tmp_path)
+    (folder / "qwen3-8b.log.gz").write_bytes(gzip.compress((folder / "qwen3-8b.log").read_bytes()))
+    (folder / "qwen3-8b.log").unlink()
+    text = (folder / "runs.toml").read_text().replace('log = "qwen3-8b.log"', 'log = "qwen3-8b.log.gz"')
+    text = text.replace("mem_get_info_before = [84000000000, 85029158912]\n", "")  # optional in ingest's records
+    (folder / "runs.toml").write_text(text)
+    (e,) = read_batch(folder)
+    assert (e["available_kv_gib"], e["graph_piecewise"]) == (57.5, [130.0, 51, 8.0])
+    assert "mem_get_info_before" not in e and e["mem_get_info_after"] == [4000000000, 85029158912]
