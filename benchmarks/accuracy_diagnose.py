@@ -50,11 +50,17 @@ def generic_ids() -> set[str]:
     return {f["id"] for f in load_toml("signatures.toml")["finding"] if f.get("root_cause", True) is False}
 
 
+def diagnose_exit(path: Path) -> tuple[int, list[dict[str, Any]], float]:
+    """The exit code and findings of `diagnose --log PATH --json`, and the seconds it took."""
+    t = time.perf_counter()
+    code, out = run(["--log", str(path), "--json"])
+    return code, json.loads(out)["findings"], time.perf_counter() - t
+
+
 def diagnose(path: Path) -> tuple[list[dict[str, Any]], float]:
     """The findings of `diagnose --log PATH --json` and the seconds it took."""
-    t = time.perf_counter()
-    _, out = run(["--log", str(path), "--json"])
-    return json.loads(out)["findings"], time.perf_counter() - t
+    _, findings, secs = diagnose_exit(path)
+    return findings, secs
 
 
 def quotes(finding: dict[str, Any], text: str) -> bool:

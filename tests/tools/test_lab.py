@@ -1,0 +1,142 @@
+"""tools/lab: the runner against a fake vLLM (no GPU here), the ingest into data/calibration/lab, and the
+recorded real batches read by the project's own startup-log parser."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from planner.vllmlog import read_startup_log
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "tools" / "lab"
+FAKE = REPO / "tests" / "fixtures" / "lab" / "fake_vllm.py"
+RECORDED = REPO / "data" / "calibration" / "lab"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(LAB))
+    try:
+        spec = importlib.util.spec_from_file_location(f"lab_{name}", LAB / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(LAB))
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    mod = _load("runner")
+    monkeypatch.setenv("LAB_VLLM", f"{sys.executable} {FAKE}")
+    # The word tokenizer needs `tokenizers` (on the GPU machine's image, not a dependency of ours).
+    monkeypatch.setattr(mod, "word_tokenizer", lambda folder: (folder / "tokenizer.json").write_text("{}"))
+    monkeypatch.setattr(mod, "PORT", _free_port())
+    return mod
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_reduced_depth_config_trims_per_layer_lists():
+    mod = _load("runner")
+    cfg = mod.model_config({"id": "x", "model": "minimax-m2.5", "overrides": {"num_hidden_layers": 4}})
+    assert cfg["num_hidden_layers"] == 4 and len(cfg["attn_type_list"]) == 4
+    assert "_provenance" not in cfg and cfg["quantization_config"]["weight_block_size"] == [128, 128]
+
+
+def test_serve_args_follow_the_launch():
+    mod = _load("runner")
+    args = mod.serve_args({"id": "x", "model": "qwen3-8b", "kv_cache_dtype": "fp8", "max_num_seqs": 64,
+                           "enforce_eager": True, "extra_args": ["-O3"]}, Path("/m"))
+    assert args[:2] == ["serve", "/m"] and "--load-format" in args and args[args.index("--load-format") + 1] == "dummy"
+    assert args[args.index("--kv-cache-dtype") + 1] == "fp8" and args[args.index("--max-num-seqs") + 1] == "64"
+    assert "--enforce-eager" in args and args[-1] == "-O3"
+
+
+def test_runner_records_startups_benchmarks_and_failures(runner, tmp_path, monkeypatch):
+    launches = [
+        {"id": "ok", "model": "qwen3-0.6b", "bench": [{"isl": 8, "osl": 4, "concurrency": 2, "num_prompts": 4}]},
+        {"id": "dies", "model": "qwen3-0.6b", "env": {"FAKE_VLLM_FAIL": "1"}, "timeout_s": 30},
+    ]
+    (tmp_path / "l.json").write_text(json.dumps(launches))
+    out = tmp_path / "out"
+    assert runner.main([str(tmp_path / "l.json"), str(out), "--tar", str(tmp_path / "b.tgz"),
+                        "--root", str(tmp_path / "root"), "--budget-s", "200"]) == 0
+    runs = {r["id"]: r for r in json.loads((out / "runs.json").read_text())["runs"]}
+    ok, dies = runs["ok"], runs["dies"]
+    assert ok["started"] and ok["rc"] == 0 and ok["command"].startswith("vllm serve ")
+    assert ok["env"]["VLLM_LOGGING_LEVEL"] == "DEBUG"
+    (bench,) = ok["bench"]
+    assert json.loads((out / bench["result"]).read_text())["output_throughput"] == 1234.5
+    snaps = json.loads((out / bench["metrics"]).read_text())
+    assert "vllm:num_requests_running" in snaps["last"]
+    assert (out / ok["metrics_idle"]).read_text().startswith("vllm:")
+    assert not dies["started"] and dies["rc"] == 1 and not dies["timed_out"]
+    assert "Engine core initialization failed" in (out / dies["log"]).read_text()
+    # The tarball holds the same folder (the device machine returns at most 8 files).
+    ingest = _load("ingest")
+    batch = ingest.ingest(tmp_path / "b.tgz", "fake", tmp_path / "lab", "l.json")
+    doc = tomllib.loads((batch / "runs.toml").read_text())
+    by_id = {r["id"]: r for r in doc["run"]}
+    assert by_id["ok"]["bench"] == [bench["result"]] and by_id["dies"]["started"] is False
+    figures = read_startup_log(batch / by_id["ok"]["log"])
+    assert figures.model_loading_gib == 1.12 and figures.available_kv_gib == 60.25
+    assert json.loads((batch / by_id["ok"]["config"]).read_text())["num_hidden_layers"] == 28
+
+
+def test_a_duplicate_launch_id_is_refused(runner, tmp_path, capsys):
+    (tmp_path / "l.json").write_text(json.dumps([{"id": "a", "model": "qwen3-0.6b"}] * 2))
+    assert runner.main([str(tmp_path / "l.json"), str(tmp_path / "o")]) == 2
+    assert "unique" in capsys.readouterr().err
+
+
+def _recorded_runs():
+    for toml in sorted(RECORDED.glob("*/runs.toml")):
+        for run in tomllib.loads(toml.read_text())["run"]:
+            yield pytest.param(toml.parent, run, id=f"{toml.parent.name}/{run['id']}")
+
+
+@pytest.mark.parametrize(("batch", "run"), list(_recorded_runs()))
+def test_recorded_runs_carry_provenance_and_parse_unchanged(batch, run):
+    """Every real lab run names its GPU, driver and versions, and the project's parser reads its log as vLLM
+    wrote it: a started run printed its weights and its KV cache."""
+    for key in ("gpu_name", "driver", "vllm_version", "torch_version", "command"):
+        assert run[key], key
+    assert (batch / run["config"]).exists()
+    figures = read_startup_log(batch / run["log"])
+    if run["started"]:
+        assert figures.model_loading_gib is not None and figures.available_kv_gib is not None
+        assert figures.kv_cache_tokens is not None
+    for name in run.get("bench", []):
+        assert (batch / name).exists()
+
+
+def test_a_second_call_goes_on_where_the_first_stopped(runner, tmp_path):
+    """The device machine gives at most 10 minutes a call: the next call on the same OUTDIR runs only what is
+    not recorded yet."""
+    one = {"id": "one", "model": "qwen3-0.6b"}
+    two = {"id": "two", "model": "qwen3-0.6b"}
+    (tmp_path / "a.json").write_text(json.dumps([one]))
+    (tmp_path / "b.json").write_text(json.dumps([one, two]))
+    args = [str(tmp_path / "o"), "--root", str(tmp_path / "root"), "--budget-s", "200"]
+    assert runner.main([str(tmp_path / "a.json"), *args]) == 0
+    first = json.loads((tmp_path / "o" / "runs.json").read_text())["runs"]
+    assert runner.main([str(tmp_path / "b.json"), *args]) == 0
+    runs = json.loads((tmp_path / "o" / "runs.json").read_text())["runs"]
+    assert [r["id"] for r in runs] == ["one", "two"] and runs[0] == first[0]
