@@ -1,7 +1,16 @@
 """Accuracy of the performance model (step cost + scheduler simulation + fitted efficiencies) on every
 gathered table, measured on data the fit did not see, and the speed of `planner compare`.
 
-    python3 benchmarks/accuracy_perf.py [--write] [--rows] [--jobs N]
+    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows]
+    python3 benchmarks/accuracy_perf.py --classic [--write] [--rows] [--jobs N]
+
+The default report is leave-one-source-out (benchmarks/perf_sources.py): every table names its origin
+(``# source_id:``); each source is predicted by a calibration refitted without it (or by the main fit
+where the source gave no calibration table), and the median and 90th percentile of |error| of
+throughput, TPOT and TTFT are printed per source, per GPU family, MoE vs dense and closed loop vs
+burst, with every refused row and its reason.  Our lab's runs (data/calibration/lab/) are one source.
+
+``--classic`` prints the older splits, which hold out by table, GPU or architecture but not by source:
 
 * held-out: fitted on the calibration tables (data/benchmarks/*.csv), predicting the validation
   tables (data/benchmarks/validation/*.csv);
@@ -101,10 +110,32 @@ def _row_lines(rows: Sequence[RowError]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--write", action="store_true", help="store the fit and its errors in perf_fit.toml")
-    ap.add_argument("--rows", action="store_true", help="print every row of the held-out evaluation")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--classic", action="store_true",
+                    help="the older held-out / leave-one-table, GPU, architecture-out report (not by source)")
+    ap.add_argument("--write", action="store_true",
+                    help="with --classic: store the fit and its errors in perf_fit.toml")
+    ap.add_argument("--rows", action="store_true", help="print every predicted row")
+    ap.add_argument("--jobs", type=int, default=2, help="with --classic: processes for the refits")
+    ap.add_argument("--no-lab", action="store_true", help="leave out our lab's runs (data/calibration/lab)")
+    ap.add_argument("--refit-nfev", type=int, default=40,
+                    help="function evaluations of each leave-one-source-out refit")
+    ap.add_argument("--refit-start", choices=("neutral", "main"), default="neutral",
+                    help="where each refit starts: the fit's neutral starting point (default: nothing of the "
+                         "left-out source leaks in) or the main fit (faster, but it saw every calibration table)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="JSON file keeping each refit, keyed by the calibration tables' names and contents")
+    ap.add_argument("--no-speed", action="store_true", help="skip the timing of planner compare")
+    ap.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                    help="leave out tables whose file name matches (repeatable; e.g. to report the set before "
+                         "some tables were added)")
     args = ap.parse_args(argv)
+    if args.write and not args.classic:
+        ap.error("--write stores the classic figures: use it with --classic")
+    if not args.classic:
+        code = _loso_main(args)
+        if not args.no_speed:
+            _speed()
+        return code
     t0 = time.perf_counter()
     tables = all_tables()
     cal_tables = [t for t in tables if t.role == "calibration"]
@@ -177,6 +208,75 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {target}")
     _speed()
     return 0
+
+
+def _loso_main(args: argparse.Namespace) -> int:
+    from perf_sources import lab_tables, loso, report, source_id
+
+    t0 = time.perf_counter()
+    import fnmatch
+
+    tables = list(all_tables())
+    lab_refused = []
+    if not args.no_lab:
+        lab, lab_refused = lab_tables()
+        tables += lab
+    tables = [t for t in tables if not any(fnmatch.fnmatch(t.name, g) for g in args.exclude)]
+    main_fit = _start()
+    print(f"{len(tables)} tables from {len({source_id(t) for t in tables})} sources; main fit on "
+          f"{len(main_fit.tables)} calibration tables (data/calibration/perf_fit.toml); refits start from "
+          f"{'the main fit' if args.refit_start == 'main' else 'the neutral starting point'}, "
+          f"{args.refit_nfev} evaluations")
+    from planner.perf.efficiency import START, START_GLOBALS
+
+    start = main_fit if args.refit_start == "main" else Calibration((), START, START_GLOBALS, ())
+
+    def refit(kept: list[Table]) -> Calibration:
+        return _cached_refit(kept, start, args.refit_nfev, args.cache)
+
+    outcomes, basis = loso(tables, main_fit, refit)
+    lines = report(outcomes, basis)
+    print("\n".join(lines))
+    for x in lab_refused:
+        print(f"  lab file not read: {x.table}: {x.reason}")
+    if args.rows:
+        for o in outcomes:
+            print(f"\n[{o.source}] {o.table.name}")
+            print("\n".join(_row_lines(o.rows)))
+    print(f"\nleave-one-source-out: {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _cached_refit(kept: list[Table], base: Calibration, nfev: int, cache: Path | None) -> Calibration:
+    """The refit on ``kept``, read from or stored in ``cache`` (keyed by table names and contents)."""
+    import hashlib
+    import json
+
+    from planner.perf.efficiency import Calibration as Cal
+    from planner.perf.step import Efficiency, Globals
+
+    digest = hashlib.sha256()
+    for t in sorted(kept, key=lambda t: t.name):
+        digest.update(t.name.encode())
+        digest.update(Path(t.path).read_bytes())
+    digest.update(f"nfev={nfev};base={base.to_dict()}".encode())
+    key = digest.hexdigest()
+    store: dict[str, dict[str, object]] = {}
+    if cache is not None and cache.exists():
+        store = json.loads(cache.read_text(encoding="utf-8"))
+    if key in store:
+        d = store[key]
+        per = tuple((k, Efficiency(**v)) for k, v in d["per_arch"].items())  # type: ignore[attr-defined]
+        return Cal(per, Efficiency(**d["pooled"]), Globals(**d["globals"]), tuple(d["tables"]))  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    cal = fit(kept, base=base, max_nfev=nfev)
+    print(f"  (refit on {len(kept)} tables: {time.perf_counter() - t0:.0f} s)")
+    if cache is not None:
+        from planner.atomic import write_text_atomic
+
+        store[key] = cal.to_dict()
+        write_text_atomic(cache, json.dumps(store, indent=1))
+    return cal
 
 
 def _start() -> Calibration:

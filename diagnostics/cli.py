@@ -8,7 +8,8 @@
     diagnose --gpu G [--num-gpus N] [--model M --tp ...]     a target machine: will the deployment start there?
     diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight of a command
 
-Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input, 130 interrupted.
+Exit codes: 0 nothing wrong, 1 an error-severity finding, 2 bad usage or unreadable input, 70 a bug of ours
+(internal error), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -99,6 +100,31 @@ def _deployment(args: argparse.Namespace, rel: Any, *, default_model: bool) -> A
     return launch_from_namespace(args, model=model, gpu=None, vllm_version=rel.version, ep=bool(args.ep))
 
 
+#: diagnose's flags that describe a planned deployment (dest -> what the user typed), and the value each has
+#: when not given.
+_PLAN_FLAGS = {"quant": ("--quant", None), "tp": ("--tp", None), "pp": ("--pp", None), "dp": ("--dp", None),
+               "ep": ("--ep", None), "ctx": ("--max-model-len", None),
+               "kv_cache_dtype": ("--kv-cache-dtype", None), "max_num_seqs": ("--max-num-seqs", None),
+               "max_num_batched_tokens": ("--max-num-batched-tokens", None), "enforce_eager": ("--enforce-eager", None),
+               "gpu_memory_utilization": ("--gpu-memory-utilization", None)}
+
+
+def _refuse_ignored(args: argparse.Namespace, command: list[str] | None) -> None:
+    """Refuse flags the chosen source would ignore: a silently dropped ``--tp 4`` reads as "checked at TP4"."""
+    given = [flag for dest, (flag, unset) in _PLAN_FLAGS.items() if getattr(args, dest) != unset]
+    if command is not None and given:
+        raise UsageError(f"the vllm serve command after -- describes the deployment; drop {', '.join(given)} "
+                         "(or put the vLLM flags in the command)")
+    if args.snapshot and args.gpu:
+        raise UsageError(f"--snapshot {args.snapshot} describes the GPUs (the snapshot's own); drop --gpu {args.gpu}, "
+                         "or drop --snapshot to check a --gpu target")
+    planned = args.model or (args.gpu and not args.log and not args.snapshot and args.ray is None)
+    if given and not planned and command is None:
+        verb = "describes" if len(given) == 1 else "describe"
+        raise UsageError(f"{', '.join(given)} {verb} a planned deployment: give --model too (with --snapshot, "
+                         "--log or this machine), or --gpu for a target machine")
+
+
 def run(argv: list[str]) -> tuple[int, str]:
     from diagnostics import report, sources
     from diagnostics.findings import exit_code
@@ -111,6 +137,7 @@ def run(argv: list[str]) -> tuple[int, str]:
         raise UsageError("a vllm serve command after -- describes the deployment; drop --snapshot/--model")
     if args.ray is not None and (args.log or command is not None):
         raise UsageError("--ray cannot be combined with --log or a vllm serve command")
+    _refuse_ignored(args, command)
     rel = _release(args.vllm_version)
     if args.num_gpus and not args.gpu and command is None:
         raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")

@@ -11,14 +11,15 @@ from typing import Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, LogMatch, LogScan
-from diagnostics.signatures import catalog, class_signature, finding, signature
+from diagnostics.signatures import catalog, class_signature, finding, signature, template_classes
 from planner.catalog import load_model, load_toml
 from planner.errors import PlannerError
 from planner.launch import Launch
 from planner.memory import kv_capacity, kv_element_bytes, kv_layout
 from planner.release import release
+from planner.specs import ParallelPlan
 from planner.units import GIB
-from planner.weights import pp_stage_layers
+from planner.weights import native_quant, pp_stage_layers
 
 
 def tolerances() -> dict[str, float]:
@@ -26,8 +27,24 @@ def tolerances() -> dict[str, float]:
     return {k: float(v) for k, v in load_toml("calibration/tolerances.toml").items() if not k.endswith("source")}
 
 
-def _kv_options(g: dict[str, str], tp_text: str | None) -> str:
-    """Turn vLLM's kv-cache-too-small numbers into concrete options."""
+def _tp_option(model: Any, tp: int, ep: bool, version: Any) -> str | None:
+    """``--tensor-parallel-size N`` (with ``--enable-expert-parallel`` when FP8 block shards need it) when it
+    passes the rules that need no GPU; None when no form of it does (advice must pass the pre-flight)."""
+    if model is None:
+        return f"--tensor-parallel-size {tp}"
+    from planner.problems import gpu_free_problems
+
+    quant = native_quant(model)
+    for with_ep in dict.fromkeys((ep, ep or model.is_moe)):
+        found = gpu_free_problems(model, quant, ParallelPlan(tp=tp, ep=with_ep), None, version)
+        if not any(sev == "error" for _, sev, _ in found):
+            return f"--tensor-parallel-size {tp}" + (" --enable-expert-parallel" if with_ep and not ep else "")
+    return None
+
+
+def _kv_options(g: dict[str, str], tp_text: str | None, model: Any = None, ep: bool = False,
+                version: Any = None) -> str:
+    """Turn vLLM's kv-cache-too-small numbers into concrete options (each one the pre-flight accepts)."""
     try:
         needed = float(g["needed_gib"])
         avail = float(g["available_gib"])
@@ -39,9 +56,83 @@ def _kv_options(g: dict[str, str], tp_text: str | None) -> str:
     if needed / 2 <= avail:
         opts.append(f"--kv-cache-dtype fp8 (halves the need to {needed / 2:.2f} GiB)")
     opts.append(f"--gpu-memory-utilization raised so that {needed - avail:.2f} GiB more per GPU goes to the KV cache")
-    tp = int(tp_text or 1)
-    opts.append(f"--tensor-parallel-size {2 * tp} (halves weights and KV per GPU)")
+    if tp_text is None or not tp_text.isdigit():  # the log does not say its TP: no number to double
+        opts.append("a larger --tensor-parallel-size (this log does not state its own)")
+    else:
+        more_tp = _tp_option(model, 2 * int(tp_text), ep, version or release(None).version)
+        if more_tp:
+            opts.append(f"{more_tp} (halves weights and KV per GPU)")
     return "Options: " + "; ".join(opts) + "."
+
+
+def _did_you_mean(args_text: str, version: Any) -> str:
+    """``--max-modle-len: did you mean --max-model-len? `` for each rejected flag close to one vLLM has (the
+    flag list of the log's vLLM, else the newest packaged one), as the pre-flight says for a command."""
+    import difflib
+
+    from diagnostics.command import known_flags
+
+    known, _ = known_flags(version)
+    out = []
+    for arg in args_text.split():
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--"):
+            continue
+        close = difflib.get_close_matches(name[2:].replace("_", "-"), sorted(known), n=1, cutoff=0.8)
+        if close and close[0] != name[2:]:
+            out.append(f"{name}: did you mean --{close[0]}?")
+    return " ".join(out) + " " if out else ""
+
+
+def _log_model(scan: LogScan) -> Any:
+    f = scan.figures
+    args = dict(f.non_default_args)
+    return _model_from_config({"model": args.get("model") or args.get("model_tag") or f.config.get("model", "")})
+
+
+def _log_version(scan: LogScan) -> Any:
+    from planner.versions import parse_version
+
+    with contextlib.suppress(PlannerError, ValueError, TypeError):
+        return parse_version(scan.figures.vllm_version or "")
+    return None
+
+
+def launch_command(non_default_args: tuple[tuple[str, str], ...], changes: dict[str, str]) -> str | None:
+    """The ``vllm serve`` command a log's ``non-default args`` line describes, with ``changes`` (flag -> value,
+    "true" for a switch) applied; None without the model. Values that are Python dicts or lists (printed with
+    repr) are given back as JSON, the form vLLM's parser takes."""
+    import ast
+    import json
+    import shlex
+
+    args = dict(non_default_args)
+    model = args.pop("model", None) or args.get("model_tag")
+    args.pop("model_tag", None)
+    if not model:
+        return None
+    flags: dict[str, str] = {}
+    for key, value in args.items():
+        name = key.replace("_", "-")
+        if value == "None":
+            continue
+        if value in ("True", "False"):
+            flags[name] = value.lower()
+            continue
+        if value[:1] in "{[":
+            with contextlib.suppress(ValueError, SyntaxError):
+                value = json.dumps(ast.literal_eval(value))
+        flags[name] = value
+    flags.update(changes)
+    parts = ["vllm", "serve", shlex.quote(model)]
+    for name, value in flags.items():
+        if value == "true":
+            parts.append(f"--{name}")
+        elif value == "false":
+            parts.append(f"--no-{name}")
+        else:
+            parts += [f"--{name}", shlex.quote(value)]
+    return " ".join(parts)
 
 
 def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
@@ -52,12 +143,27 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
     if m.case is not None:
         case = sig.cases[m.case]
         cause, fix = case.cause, case.fix
+    applies = f" Applies: {sig.applies}." if sig.applies else ""
+    corrected = None
     if sig.id == "kv-cache-too-small":
-        extra = _kv_options(g, scan.figures.setting("tensor_parallel_size"))
+        tp_text = scan.figures.setting("tensor_parallel_size")
+        ep = (scan.figures.setting("enable_expert_parallel") or "").lower() == "true"
+        model = _log_model(scan)
+        extra = _kv_options(g, tp_text, model, ep, _log_version(scan))
         fix = f"{extra} {fix}".strip()
         if "needed_gib" in g:
             evidence += (f" [needed {g['needed_gib']} GiB, available {g['available_gib']} GiB, "
                          f"estimated max model length {g.get('estimated')}]")
+            # The log's own figures, not the catalog's example (which is one TP size of one model).
+            at_tp = f" (TP {tp_text})" if tp_text else ""
+            applies = (f" In this log{at_tp}: one {g.get('max_model_len', 'max_model_len')}-token "
+                       f"request needs {g['needed_gib']} GiB of KV cache per GPU and {g['available_gib']} GiB are "
+                       "available.")
+        est = int(g.get("estimated") or 0) // 1024 * 1024
+        if est > 0:  # vLLM's own estimate for this launch, rounded down to a readable length
+            corrected = launch_command(scan.figures.non_default_args, {"max-model-len": str(est)})
+    if sig.id == "unknown-flag" and g.get("args"):
+        fix = _did_you_mean(g["args"], _log_version(scan)) + fix
     if m.phase:
         ph = next(p for p in sig.phases if p.name == m.phase)
         evidence += f" [phase: {m.phase}]"
@@ -70,13 +176,37 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
             cause += " Root cause found above: " + ", ".join(roots) + "."
         elif m.root_exception:
             evidence += f"; the failing worker's own error (line {m.root_exception_line}): {m.root_exception}"
-    applies = f" Applies: {sig.applies}." if sig.applies else ""
-    return finding(sig.id, evidence, severity=m.severity, cause=cause + applies, fix=fix)
+    return finding(sig.id, evidence, severity=m.severity, cause=cause + applies, fix=fix, corrected_command=corrected)
 
 
 #: Tags an error line with a generic class of failure (data/signatures.toml [template_classes]) or None: the seam
 #: for vLLM's extracted error templates (diagnostics/templates.py, issue #20), wired in by the caller.
 Classifier = Callable[[str], "str | None"]
+
+
+#: The fewest literal words a vLLM template must have to name a class of failure (see template_classifier).
+MIN_TEMPLATE_WORDS = 5
+
+
+def template_classifier(vllm_version: str | None) -> Classifier:
+    """vLLM's own error templates as the classifier of an unrecognized failure: the exception's message is an
+    instance of a template vLLM raises or logs (data/vllm_templates.json.gz, extracted from the released wheels by
+    tools/templates/extract.py), and that template's class names the signature to report. Templates of class
+    "other" (wrappers such as "Engine core initialization failed") tag nothing: the failure stays unrecognized."""
+    from diagnostics.templates import classify
+
+    known = set(template_classes())
+
+    def tag(line: str) -> str | None:
+        match = classify(line, vllm_version)
+        if match is None or match.class_name not in known:
+            return None
+        # A template of a few words ("module {*} has no attribute {*}") is Python's own wording that vLLM happens
+        # to raise too: it names no class. Measured on benchmarks/heldout_v3 (issue #20), such tags were wrong.
+        words = [w for w in match.template.replace("{*}", " ").split() if any(c.isalpha() for c in w)]
+        return match.class_name if len(words) >= MIN_TEMPLATE_WORDS else None
+
+    return tag
 
 
 def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Classifier | None = None) -> list[Finding]:

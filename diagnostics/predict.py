@@ -34,6 +34,7 @@ from planner.versions import Version
 
 #: Planner problems whose fix is another layout or length (the sweep may answer them).
 _LAYOUT_PROBLEMS = frozenset({"tp-heads-indivisible", "fp8-block-tp-indivisible", "weights-do-not-fit",
+                              "overhead-does-not-fit",
                               "kv-cache-too-small", "ctx-exceeds-model-max"})
 
 
@@ -78,7 +79,7 @@ def _why(problem_id: str, plan: MemoryPlan, target: Target) -> str:
                f"{plan.overhead_gib:.2f} GiB and KV cache {plan.kv_cache_gib:.2f} GiB per GPU out of the "
                f"{plan.requested_bytes / GIB:.2f} GiB vLLM may use (gpu_memory_utilization "
                f"{plan.gpu_memory_utilization}, vLLM {plan.vllm_version})")
-    if problem_id in ("weights-do-not-fit", "kv-cache-too-small"):
+    if problem_id in ("weights-do-not-fit", "overhead-does-not-fit", "kv-cache-too-small"):
         return f" The planner's figures {per_gpu}."
     return ""
 
@@ -111,6 +112,12 @@ def corrected_deployment(dep: Launch, target: Target) -> Launch | None:
     for c in candidates:
         if _fits(c, target):
             return c
+    # The smallest change that keeps the user's layout (or its EP form): a max_model_len inside the band, or an
+    # fp8 KV cache; never a switch to another layout (TP4 -> TP1+PP4) while one of these works.
+    for c in candidates:
+        for changed in _setting_changes(c, target):
+            if _fits(changed, target) and not _marginal(changed, target):
+                return changed
     def sweep_of(n: int | None) -> SizeResult:
         return size(replace(dep, model=model).resolve(target.gpu, target.release), Search(num_gpus=n))
 
@@ -146,12 +153,36 @@ def corrected_deployment(dep: Launch, target: Target) -> Launch | None:
 
 
 def _safe_length(plan: MemoryPlan) -> int:
-    """The longest max_model_len the plan's KV cache holds with the memory model's error band to spare (so
-    the correction raises no kv-cache-marginal), rounded down to 1,024 tokens for a readable command."""
-    if plan.estimated_max_model_len <= 0 or plan.kv_cache_bytes <= 0:
-        return 0
-    spare = max(0.0, 1 - plan.band_gib * GIB / plan.kv_cache_bytes)
-    return int(plan.estimated_max_model_len * spare) // 1024 * 1024
+    from planner.problems import safe_length
+
+    return safe_length(plan)
+
+
+def _setting_changes(dep: Launch, target: Target) -> list[Launch]:
+    """``dep`` with one setting changed so that its KV cache holds a request: a max_model_len inside the
+    memory model's band (at least planner.size.MIN_SUGGESTED_CONTEXT), else an fp8 KV cache."""
+    from planner.problems import MIN_SUGGESTED_CONTEXT
+
+    try:
+        plan = plan_memory(dep.resolve(target.gpu, target.release))
+    except PlannerError:
+        return []
+    if {x.id for x in plan.problems if x.severity == "error"} - {"kv-cache-too-small"}:
+        return []
+    out = []
+    length = _safe_length(plan)
+    if MIN_SUGGESTED_CONTEXT <= length < plan.max_model_len:
+        out.append(replace(dep, max_model_len=length))
+    if dep.kv_cache_dtype == "auto":
+        out.append(replace(dep, kv_cache_dtype="fp8"))
+    return out
+
+
+def _marginal(dep: Launch, target: Target) -> bool:
+    try:
+        return any(x.id == "kv-cache-marginal" for x in plan_memory(dep.resolve(target.gpu, target.release)).problems)
+    except PlannerError:
+        return False
 
 
 def _apply(cmd: ParsedCommand, old: Launch, new: Launch) -> ParsedCommand:
@@ -159,6 +190,8 @@ def _apply(cmd: ParsedCommand, old: Launch, new: Launch) -> ParsedCommand:
         cmd = cmd.with_layout(new.tp, new.pp, new.dp, new.ep)
     if new.max_model_len != old.max_model_len and new.max_model_len:
         cmd = cmd.with_flag("max-model-len", str(new.max_model_len))
+    if new.kv_cache_dtype != old.kv_cache_dtype:
+        cmd = cmd.with_flag("kv-cache-dtype", new.kv_cache_dtype)
     return cmd
 
 
@@ -181,6 +214,23 @@ class _Prediction:
     fixed_env: dict[str, str]
 
 
+def _gpu_free(dep: Launch, model: ModelSpec, release: VllmRelease) -> list[tuple[str, str, str]]:
+    from planner.problems import gpu_free_problems
+
+    return gpu_free_problems(model, dep.quant_scheme(model), dep.plan, dep.max_model_len, release.version)
+
+
+def _gpu_free_fix(dep: Launch, model: ModelSpec, release: VllmRelease) -> Launch | None:
+    """The changes that need no GPU: the model's maximum length, and EP for expert shards FP8 blocks refuse."""
+    fixed = dep
+    if dep.max_model_len and dep.max_model_len > model.max_position_embeddings:
+        fixed = replace(fixed, max_model_len=model.max_position_embeddings)
+    for candidate in (fixed, replace(fixed, ep=True) if model.is_moe and fixed.tp * fixed.dp > 1 else None):
+        if candidate is not None and not any(s == "error" for _, s, _ in _gpu_free(candidate, model, release)):
+            return candidate
+    return None
+
+
 def _needs_trust(model: ModelSpec) -> bool:
     facts = arch_facts(model.architecture)
     return model.has_remote_code or (facts is not None and facts.trust_remote_code)
@@ -188,15 +238,18 @@ def _needs_trust(model: ModelSpec) -> bool:
 
 def _plan_findings(dep: Launch, model: ModelSpec, target: Target | None, release: VllmRelease,
                    env: dict[str, str]) -> _Prediction:
-    from planner.problems import version_problems
     from planner.serve import workarounds
 
     out: list[_Item] = []
     fixed_env: dict[str, str] = {}
     if target is None:
-        for pid, sev, msg in version_problems(model, release.version):
-            out.append(_Item(finding_id(pid), sev, msg))
-        return _Prediction(out, None, fixed_env)
+        # No GPU to size memory on, but every rule that needs none still applies, and its fix needs none either.
+        found = _gpu_free(dep, model, release)
+        for pid, sev, msg in found:
+            if sev != "info":
+                out.append(_Item(finding_id(pid), sev, msg))
+        fixed = _gpu_free_fix(dep, model, release) if any(s == "error" for _, s, _ in found) else dep
+        return _Prediction(out, fixed, fixed_env)
     if dep.num_gpus > target.num_gpus:
         out.append(_Item("gpu-count-short", "error",
                          f"TP {dep.tp} x PP {dep.pp} x DP {dep.dp} = {dep.num_gpus} GPUs; the target has "
@@ -252,7 +305,7 @@ def predict(dep: Launch, target: Target | None, release: VllmRelease, *,
         items.insert(0, _Item("trust-remote-code-missing", "error",
                               f"{model.name}'s config.json carries auto_map custom classes and the command has no "
                               "--trust-remote-code"))
-    corrected = _corrected_text(dep, cmd, pred, target, model, trust_fix)
+    corrected = _corrected_text(dep, cmd, pred, target, model, trust_fix, release)
     out = []
     for it in items:
         title = f"predicted: {signature(it.id).title}"
@@ -264,17 +317,25 @@ def predict(dep: Launch, target: Target | None, release: VllmRelease, *,
 
 
 def _corrected_text(dep: Launch, cmd: ParsedCommand | None, pred: _Prediction, target: Target | None,
-                    model: ModelSpec, trust_fix: bool) -> str | None:
-    """The command with every fix applied, when something needs fixing and the result passes the check."""
+                    model: ModelSpec, trust_fix: bool, release: VllmRelease) -> str | None:
+    """The command with every fix applied, when something needs fixing and the result passes the check
+    (without a target GPU: the checks that need none, so a command stays uncorrected only when they fail)."""
     needs = any(it.severity == "error" for it in pred.findings) or trust_fix
     if cmd is not None:
-        bad, _ = unknown_flags(cmd, target.vllm_version if target else None)
+        bad, _ = unknown_flags(cmd, target.vllm_version if target else release.version)
         needs = needs or bool(bad)
-    if not needs or target is None:
-        return None
     fixed = pred.fixed_dep
-    if fixed is None:
+    if not needs or fixed is None or (target is None and cmd is None):
         return None
+    if target is None:
+        assert cmd is not None
+        new = _apply(cmd, dep, fixed)
+        if trust_fix:
+            new = new.with_flag("trust-remote-code", "true")
+        new = _fix_flags(new, release.version)
+        if any(s == "error" for _, s, _ in _gpu_free(Launch.from_serve_command(new), model, release)):
+            return None
+        return new.render()
     env = {**dict(dep.env), **pred.fixed_env}
     if cmd is None:
         from planner.serve import serve_command

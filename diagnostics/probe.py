@@ -348,6 +348,13 @@ def _snapshot_from(data: Any) -> Snapshot:
     if not isinstance(data, dict):
         raise SnapshotError(f"expected a JSON object, got {type(data).__name__}")
     version = data.get("schema_version")
+    if version is None:
+        # Say what the file is, when we know the kind, and what is accepted (not "schema_version None").
+        kind = ("an NVML recording (the replay format of diagnostics/nvml.py)"
+                if data.get("format") == "nvml-recording" else
+                f"a JSON object with keys {', '.join(sorted(map(str, data))[:6])}" if data else "an empty JSON object")
+        raise SnapshotError(f"this is {kind}, not a snapshot: --snapshot reads what diagnose --save-snapshot writes "
+                            f"(schema_version {SCHEMA_VERSION})")
     if version != SCHEMA_VERSION:
         raise SnapshotError(f"schema_version {version!r} is not supported; this diagnose reads {SCHEMA_VERSION}")
     snap: Snapshot = _dataclass_from(Snapshot, data, "snapshot")

@@ -75,7 +75,11 @@ def snapshot_file(path: str, dep: Launch | None, release: VllmRelease) -> Source
     from planner.userfile import open_user_stream
 
     with open_user_stream(path, "--snapshot") as stream:
-        raw = stream.read()
+        try:
+            raw = stream.read()
+        except (OSError, EOFError) as exc:
+            raise InvalidInputError(f"--snapshot {path!r} cannot be read ({getattr(exc, 'strerror', None) or exc})"
+                                    ) from None
     try:
         snap = Snapshot.from_json(raw.decode("utf-8-sig"))
     except (SnapshotError, UnicodeDecodeError) as exc:
@@ -88,11 +92,11 @@ def snapshot_file(path: str, dep: Launch | None, release: VllmRelease) -> Source
 def log_file(path: str, *, gpu: str | None = None,
              progress: Callable[[int, int | None], None] | None = None) -> SourceResult:
     """A vLLM server log (``-``: standard input; gzip read): known failures, hangs, startup figures."""
-    from diagnostics.logcheck import compare_figures, findings_from_scan
+    from diagnostics.logcheck import compare_figures, findings_from_scan, template_classifier
     from diagnostics.logs import scan_path
 
     scan = scan_path(path, progress=progress)
-    found = findings_from_scan(scan, gpu=gpu)
+    found = findings_from_scan(scan, gpu=gpu, classify=template_classifier(scan.figures.vllm_version))
     checks = compare_figures(scan, gpu=gpu)
     known = len([f for f in found if f.id not in ("memory-model-mismatch", "unrecognized-failure")])
     unknown = ", and a failure no catalog id explains" if any(f.id == "unrecognized-failure" for f in found) else ""

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, run_main
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, OneWayFlag, Parser, UsageError, run_main
 from planner.defaults import DEFAULT_GPU, DEFAULT_MODEL
 from planner.errors import PlannerError
 from planner.units import GIB
@@ -396,7 +396,7 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--pp", type=_pos("--pp"), metavar="N", help="pipeline-parallel size (default: ranked)")
     p.add_argument("--dp", type=_pos("--dp"), metavar="N",
                    help="data-parallel engines; with --ep attention DP and experts across ranks (default: ranked)")
-    p.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--ep", action=OneWayFlag, default=None,
                    help="expert parallelism (default: ranked)")
     p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), metavar="C1,C2,...",
                    help="concurrencies to predict at, clients of vllm bench serve --max-concurrency "
@@ -476,7 +476,7 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 130 Ctrl-C."""
+    """Run `planner` with ``argv`` (default: the command line); the exit code: 0, 2 bad input, 70 a bug, 130 Ctrl-C."""
     return run_main("planner", _run, argv)
 
 

@@ -2,8 +2,9 @@
 one prefix, the exit codes, and a progress bar on stderr.
 
 Why one module: both commands must fail the same way (DESIGN.md "Errors"): bad input is one line
-``PROG: error: ...`` and exit 2; Ctrl-C is one line and exit 130; anything else is a bug, one line
-that says so unless ``--debug`` was given (anywhere before a ``--``), then the traceback.
+``PROG: error: ...`` and exit 2 (a file that cannot be read is bad input too: one line naming it);
+Ctrl-C is one line and exit 130; anything else is a bug, one line that says so and exit 70, the code
+of its own, unless ``--debug`` was given (anywhere before a ``--``), then the traceback.
 Nothing heavy is imported here: this runs before every command.
 """
 
@@ -17,12 +18,15 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from planner.errors import PlannerError
 
-#: Exit codes (DESIGN.md "Errors").
+#: Exit codes (DESIGN.md "Errors"): 0 ok, 1 an error finding (diagnose), 2 bad input, 70 a bug, 130 Ctrl-C.
 EXIT_USAGE = 2
+#: An internal error (a bug in this tool), apart from bad input so that scripts can tell the two: 70 is
+#: EX_SOFTWARE of BSD sysexits.h ("an internal software error has been detected"), clear of 0/1/2/130.
+EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 DEBUG_FLAG = "--debug"
@@ -41,6 +45,20 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+class OneWayFlag(argparse.BooleanOptionalAction):
+    """``--x`` / ``--no-x`` where giving both is refused (argparse's own action lets the last one win silently,
+    so ``--ep --no-ep`` would plan without EP and never say the two disagreed)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        super().__call__(parser, namespace, values, option_string)
+        after = getattr(namespace, self.dest)
+        if before is not None and before != after:
+            yes, no = self.option_strings[0], self.option_strings[-1]
+            raise UsageError(f"{yes} and {no} contradict each other; give one of them")
 
 
 def pop_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
@@ -86,12 +104,24 @@ def run_main(
     except expected as exc:
         _say(error_line(prog, exc))
         return EXIT_USAGE
-    except Exception as exc:  # a bug: one line for users, the traceback with --debug
-        if debug:
-            raise
-        detail = scrub(str(exc)).strip().replace("\n", " ")[:200]
-        _say(f"{prog}: error: internal error ({type(exc).__name__}: {detail}); rerun with --debug to see where")
+    except OSError as exc:
+        if exc.filename is None or debug:  # no file named: not a user's file we failed to read or write
+            return _internal(prog, exc, debug, scrub)
+        # A path the user gave that the OS refused (permission, a directory, an I/O error): bad input.
+        _say(error_line(prog, f"{scrub(str(exc.filename))!r}: {exc.strerror or type(exc).__name__}"))
         return EXIT_USAGE
+    except Exception as exc:  # a bug: one line for users, the traceback with --debug
+        return _internal(prog, exc, debug, scrub)
+
+
+def _internal(prog: str, exc: BaseException, debug: bool, scrub: Callable[[str], str]) -> int:
+    """A bug: one line that says so and how to see where, exit :data:`EXIT_INTERNAL`; with --debug, re-raise."""
+    if debug:
+        raise exc
+    detail = scrub(str(exc)).strip().replace("\n", " ")[:200]
+    _say(f"{prog}: internal error ({type(exc).__name__}: {detail}): a bug in {prog}, not in your input; rerun "
+         "with --debug to see where, and report it")
+    return EXIT_INTERNAL
 
 
 def _say(line: str) -> None:

@@ -1,7 +1,7 @@
 """Typed errors: expected outcomes of bad input, separate from bugs.
 
 The CLIs catch :class:`PlannerError` only, print its one-line message and exit 2; anything else
-is a bug and keeps its traceback (``--debug`` shows it).
+is a bug: one line and exit 70 (planner.clitools.EXIT_INTERNAL), its traceback with ``--debug``.
 """
 
 from __future__ import annotations

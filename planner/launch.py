@@ -431,6 +431,7 @@ def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.Argu
     ``--ctx`` and ``--max-model-len`` are one setting (dest ``ctx``): the planner's name and vLLM's.
     Settings are checked against their declared bounds once more when the :class:`Launch` is built.
     """
+    from planner.clitools import OneWayFlag
     from planner.units import parse_fraction, parse_positive_int, parse_tokens
 
     def typed(fn: Callable[[str], Any], what: str) -> Callable[[str], Any]:
@@ -458,7 +459,7 @@ def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.Argu
     g.add_argument("--tp", type=pos("--tp"), metavar="N", help=h["tp"])
     g.add_argument("--pp", type=pos("--pp"), metavar="N", help=h["pp"])
     g.add_argument("--dp", type=pos("--dp"), metavar="N", help=h["dp"])
-    g.add_argument("--ep", action=argparse.BooleanOptionalAction, default=None, help=h["ep"])
+    g.add_argument("--ep", action=OneWayFlag, default=None, help=h["ep"])  # --ep --no-ep is refused
     g.add_argument("--num-gpus", type=pos("--num-gpus"), metavar="N", help=h["num_gpus"])
     g.add_argument("--gpu-memory-utilization",
                    type=typed(lambda t: parse_fraction(t, "--gpu-memory-utilization"), "fraction"),

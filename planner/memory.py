@@ -282,6 +282,20 @@ class MemoryPlan:
         return not any(p.severity == "error" for p in self.problems)
 
     @property
+    def total_kv_cache_tokens(self) -> int:
+        """KV tokens of the whole layout: each of the ``dp`` engines has its own cache of ``kv_cache_tokens``.
+
+        Why apart from ``kv_cache_tokens``: vLLM prints its figures per engine, so TP1+DP8 shows 1/8 of
+        what the layout holds; layouts are compared (and ranked) on the whole.
+        """
+        return self.kv_cache_tokens * self.dp
+
+    @property
+    def total_max_concurrency(self) -> float:
+        """Full-length requests the whole layout holds at once (every DP engine's ``max_concurrency``)."""
+        return self.max_concurrency * self.dp
+
+    @property
     def weights_gib(self) -> float:
         return self.weights_bytes / GIB
 
@@ -331,6 +345,9 @@ class MemoryPlan:
             "num_blocks": self.num_blocks,
             "kv_cache_tokens": self.kv_cache_tokens,
             "max_concurrency": round(self.max_concurrency, 2),
+            # kv_cache_tokens and max_concurrency are per DP engine (as vLLM prints them); these are the layout's.
+            "kv_cache_tokens_total": self.total_kv_cache_tokens,
+            "max_concurrency_total": round(self.total_max_concurrency, 2),
             "kv_gib_per_request": round(self.kv_bytes_per_request / GIB, 4),
             "estimated_max_model_len": self.estimated_max_model_len,
             "band": {

@@ -6,10 +6,11 @@ Messages quote the numbers vLLM itself would print.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from planner.catalog import arch_facts, models_supporting
+from planner.catalog import arch_facts, known_architectures, models_supporting
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.units import GIB
 from planner.versions import Version, format_version
@@ -71,13 +72,16 @@ PROBLEM_IDS: dict[str, str] = {
     "moe-tp-indivisible": "without expert parallelism, the experts' intermediate size does not split over TP x DP",
     "kv-heads-replicated": "TP exceeds the KV heads, so each rank holds a replicated KV head",
     "ctx-exceeds-model-max": "max_model_len exceeds the model's max_position_embeddings",
-    "weights-do-not-fit": "weights and runtime overhead exceed the memory vLLM may use",
+    "weights-do-not-fit": "the weights alone exceed the memory vLLM may use",
+    "overhead-does-not-fit": "the weights fit, but weights and runtime overhead leave no memory for the KV cache",
     "kv-cache-too-small": "the KV cache cannot hold one request of max_model_len",
     "kv-cache-marginal": "the KV cache holds one max_model_len request by less than the memory model's error band",
     "quant-not-native": "the GPU has no native kernels for this quantization; vLLM runs it weight-only",
     "quantization-unsupported-gpu": "vLLM refuses this quantization on this GPU",
     "vllm-too-old-for-model": "the vLLM version predates support for the model's architecture",
     "architecture-removed": "the vLLM version no longer supports the model's architecture",
+    "architecture-unknown": "the config's architecture is not one the planner knows vLLM to run; vLLM refuses "
+                            "architectures outside its model registry",
     "ep-without-moe": "expert parallelism asked for a model without experts",
     "tp-spans-nodes": "a tensor-parallel group spans nodes, so every layer's all-reduce crosses the network",
 }
@@ -173,20 +177,49 @@ def _context(model: ModelSpec, mem: PlanFigures) -> list[tuple[str, str, str]]:
              f"(max_position_embeddings); {mem.max_model_len:,} was asked{hint}")]
 
 
+#: Shorter contexts are only suggested when they still leave this many tokens per request.
+MIN_SUGGESTED_CONTEXT = 8192
+
+
+def safe_length(plan: PlanFigures) -> int:
+    """The longest max_model_len the plan's KV cache holds with the memory model's error band to spare (so it
+    raises no kv-cache-marginal), rounded down to 1,024 tokens for a readable command; 0 when none."""
+    if plan.estimated_max_model_len <= 0 or plan.kv_cache_bytes <= 0:
+        return 0
+    spare = max(0.0, 1 - plan.band_gib * GIB / plan.kv_cache_bytes)
+    return int(plan.estimated_max_model_len * spare) // 1024 * 1024
+
+
 def _margin(mem: PlanFigures) -> list[tuple[str, str, str]]:
     """A fit by less than the validation band: vLLM may still refuse it."""
     spare = mem.kv_cache_bytes - mem.kv_bytes_per_request
     band = round(mem.band_gib * GIB)
     if mem.kv_cache_bytes <= 0 or spare < 0 or spare >= band:
         return []
+    # The length that leaves the band to spare, as a number the user can type (not "a shorter --max-model-len").
+    length = safe_length(mem)
+    shorter = f"--max-model-len {length}" if length >= MIN_SUGGESTED_CONTEXT else "a shorter --max-model-len"
     return [("kv-cache-marginal", WARNING,
              f"one {mem.max_model_len:,}-token request needs {_gib(mem.kv_bytes_per_request)} GiB of KV cache and "
              f"{_gib(mem.kv_cache_bytes)} GiB are predicted: a margin of {_gib(spare)} GiB, inside the model's "
-             f"+-{mem.band_gib:.2f} GiB error band, so vLLM may refuse it; leave headroom (a shorter --max-model-len "
+             f"+-{mem.band_gib:.2f} GiB error band, so vLLM may refuse it; leave headroom ({shorter} "
              "or --kv-cache-dtype fp8) or check with one real launch (planner size --from-log)")]
 
 
 def _memory(mem: PlanFigures) -> list[tuple[str, str, str]]:
+    if mem.kv_cache_bytes <= 0 and mem.weights_bytes < mem.requested_bytes:
+        # The weights fit; the profile run, non-torch memory and CUDA graphs take the rest. Name the utilization
+        # that would hold one full-length request, when vLLM accepts it (its bound is (0, 1]).
+        over = mem.overhead_bytes + mem.cudagraph_bytes
+        total = mem.requested_bytes / mem.gpu_memory_utilization
+        need = math.ceil(100 * (mem.weights_bytes + over + mem.kv_bytes_per_request) / total) / 100
+        hint = (f"; --gpu-memory-utilization {need:.2f} would hold one {mem.max_model_len:,}-token request"
+                if need <= 1.0 else "; more TP, a smaller quantization or a GPU with more memory")
+        return [("overhead-does-not-fit", ERROR,
+                 f"weights {_gib(mem.weights_bytes)} GiB fit in the {_gib(mem.requested_bytes)} GiB vLLM may use per "
+                 f"GPU (gpu_memory_utilization {mem.gpu_memory_utilization}), but with the runtime overhead "
+                 f"{_gib(over)} GiB (profile-run activations, non-torch memory, CUDA graphs) no memory is left for "
+                 f"the KV cache{hint}")]
     if mem.kv_cache_bytes <= 0:
         return [("weights-do-not-fit", ERROR,
                  f"weights {_gib(mem.weights_bytes)} GiB + overhead {_gib(mem.overhead_bytes + mem.cudagraph_bytes)} "
@@ -228,10 +261,37 @@ def version_problems(model: ModelSpec, version: Version) -> list[tuple[str, str,
     return _versions(model, version)
 
 
+def gpu_free_problems(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, max_model_len: int | None,
+                      version: Version) -> list[tuple[str, str, str]]:
+    """Every rule that needs no GPU: head and expert splits, FP8 block shards, the model's maximum length and
+    the version gates. Why apart: a pre-flight on a machine without a GPU (or a target of unknown type) must
+    still refuse ``--tensor-parallel-size 8`` on M2.5 FP8 without EP, or ``--max-model-len 262144``."""
+    out = _heads(model, plan) + _moe_split(model, plan) + _block_quant(model, quant, plan)
+    if max_model_len is not None and max_model_len > model.max_position_embeddings:
+        longer = [n for n in models_supporting(max_model_len) if n != model.name]
+        hint = f"; catalog models that reach it: {', '.join(longer)}" if longer else ""
+        out.append(("ctx-exceeds-model-max", ERROR,
+                    f"{model.name} serves at most {model.max_position_embeddings:,} tokens per request "
+                    f"(max_position_embeddings); {max_model_len:,} was asked{hint}"))
+    out += _versions(model, version)
+    if plan.ep and not model.is_moe:
+        out.append(("ep-without-moe", WARNING, f"{model.name} has no experts; --enable-expert-parallel does nothing"))
+    return out
+
+
 def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
     facts = arch_facts(model.architecture)
     if facts is None:
-        return []
+        if model.architecture in known_architectures():
+            return []
+        # vLLM's ModelRegistry refuses an architecture it has no class for ("Model architectures [...] are not
+        # supported for now", vllm/model_executor/models/registry.py); the planner sizes it as a standard decoder.
+        return [("architecture-unknown", WARNING,
+                 f"{model.architecture} is not an architecture the planner knows vLLM to run (data/vllm.toml, the "
+                 f"model catalog): if vLLM {format_version(version)}'s model registry lacks it too, vLLM stops at "
+                 f"startup with \"Model architectures ['{model.architecture}'] are not supported for now\"; these "
+                 "figures assume it runs as a standard decoder (check `vllm serve` with the config, or "
+                 "`python -c 'import vllm; print(vllm.ModelRegistry.get_supported_archs())'`)")]
     v = format_version(version)
     if version < facts.min_version:
         return [("vllm-too-old-for-model", ERROR,

@@ -266,14 +266,17 @@ def _row(p: MemoryPlan) -> list[Any]:
         kv,
         f"{p.kv_bytes_per_token:,}",
         f"{p.kv_cache_tokens:,}",
-        f"{p.max_concurrency:.2f}x",
+        f"{p.total_max_concurrency:.2f}x",
         "yes" if p.fits else "no",
         ids,
     ]
 
 
+#: vLLM prints KV tokens and maximum concurrency per engine: with DP its KV tokens are one replica's (labelled
+#: so), and the concurrency shown is the whole layout's ("all": every replica's, what layouts are ranked on;
+#: one engine's is in the recommendation's startup lines).
 HEADERS = ["layout", "GPUs", "weights GiB/GPU", "overhead GiB", "KV GiB/GPU", "KV B/token/GPU",
-           "KV tokens", "max conc.", "fits", "problems"]
+           "KV tokens /replica", "max conc. all", "fits", "problems"]
 
 
 def size_text(result: SizeView, width: int | None = None) -> str:
@@ -305,6 +308,10 @@ def size_text(result: SizeView, width: int | None = None) -> str:
     else:
         lines.append(f"Recommended: {rec.layout} on {rec.num_gpus} x {result.gpu}; vLLM should print at startup:")
         lines.extend(wrap(x, width, "  ", "    ") for x in rec.vllm_log_lines())
+        if rec.dp > 1:
+            lines.append(wrap(f"(each of the {rec.dp} DP engines prints these; together they hold "
+                              f"{rec.total_kv_cache_tokens:,} KV tokens, {rec.total_max_concurrency:.2f}x)",
+                              width, "  ", "    "))
         lines.append(wrap(band_words(rec), width, "  ", "    "))
         for x in rec.problems:
             lines.append(wrap(f"{x.id}: {x.message}", width, f"  {x.severity}: ", "    "))

@@ -119,6 +119,13 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
         args += ["--kv-cache-dtype", plan.kv_cache_dtype]
     if abs(plan.gpu_memory_utilization - release(version).default_gpu_memory_utilization) > 1e-9:
         args += ["--gpu-memory-utilization", f"{plan.gpu_memory_utilization:g}"]
+    # The batch budgets size the profile run and the sampler warm-up, so the KV cache: every one the plan
+    # used that is not vLLM's default for this GPU must be in the command, or vLLM starts with another KV size.
+    defaults = release(version).batch_defaults(gpu)
+    if plan.max_num_seqs != defaults.max_num_seqs:
+        args += ["--max-num-seqs", str(plan.max_num_seqs)]
+    if plan.max_num_batched_tokens != defaults.max_num_batched_tokens:
+        args += ["--max-num-batched-tokens", str(plan.max_num_batched_tokens)]
     if plan.enforce_eager:
         args.append("--enforce-eager")
     native = model.quant.scheme if model.quant else "bf16"

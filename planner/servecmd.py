@@ -42,6 +42,9 @@ class ParsedCommand:
     image: str | None
     #: Positional arguments after the model; vLLM's parser rejects them ("unrecognized arguments").
     positional_extra: tuple[str, ...] = ()
+    #: The ``docker run`` options before the image, less ``-e``/``--env`` (kept in ``env``): a docker command is
+    #: rendered back as docker, with its GPUs, volumes and ports, not as a bare ``vllm serve``.
+    docker_options: tuple[str, ...] = ()
 
     def flag(self, name: str) -> str | None:
         return dict(self.flags).get(name)
@@ -52,6 +55,11 @@ class ParsedCommand:
     def render(self) -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
         parts = ["vllm", "serve", shlex.quote(self.model)]
+        if self.image:
+            env = ""
+            parts = ["docker", "run", *map(shlex.quote, self.docker_options),
+                     *(f"-e {shlex.quote(f'{k}={v}')}" for k, v in self.env), shlex.quote(self.image),
+                     "--model", shlex.quote(self.model)]
         for k, v in self.flags:
             if v == "true":
                 parts.append(f"--{k}")
@@ -99,6 +107,22 @@ def _docker_image_version(image: str) -> Version | None:
     return parse_version(m.group(1)) if m else None
 
 
+#: vLLM's ``-O0`` .. ``-O3`` (also ``-O 3``, ``-O=3``) are ``--optimization-level N`` since 0.12
+#: (docs.vllm.ai/en/v0.12.0/design/optimization_levels/; FlexibleArgumentParser expands them); before that
+#: ``-O`` was the short form of ``--compilation-config`` (a bare level).
+_OPT_FLAG = "optimization-level"
+
+
+def _optimization_level(tok: str, rest: list[str]) -> str | None:
+    """The level of an ``-O3`` / ``-O 3`` / ``-O=3`` token (the value token is taken from ``rest``), else None."""
+    m = re.fullmatch(r"-O=?(\d+)", tok)
+    if m:
+        return m.group(1)
+    if tok == "-O" and rest and rest[0].isdigit():
+        return rest.pop(0)
+    return None
+
+
 def parse_command(argv: list[str] | str, version: Version | None = None) -> ParsedCommand:
     """Parse ``[ENV=v ...] vllm serve MODEL [flags]`` or ``docker run ... IMAGE [flags]``."""
     try:
@@ -115,6 +139,7 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
             k, _, v = tokens.pop(0).partition("=")
             env.append((k, v))
     image = None
+    docker_opts: list[str] = []
     if tokens[:2] == ["docker", "run"]:
         tokens = tokens[2:]
         while tokens and tokens[0].startswith("-"):
@@ -127,6 +152,8 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
             if name in ("-e", "--env") and "=" in val:
                 k, _, v = val.partition("=")
                 env.append((k, v))
+                continue
+            docker_opts += [opt] if eq or name not in DOCKER_VALUE_OPTS else [opt, val]
         if not tokens:
             raise InvalidInputError("docker run without an image; expected e.g. vllm/vllm-openai:v0.17.0")
         image = tokens.pop(0)
@@ -153,6 +180,10 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
         if tok == "--":
             extra.extend(tokens)
             break
+        level = _optimization_level(tok, tokens)
+        if level is not None:
+            flags.append((_OPT_FLAG if _OPT_FLAG in flag_table(version)[1] else "compilation-config", level))
+            continue
         if tok.startswith("-") and len(tok) > 1 and not re.match(r"^-\d", tok):
             name, eq, value = tok.lstrip("-").partition("=")
             name = SHORT.get(name, name).replace("_", "-")
@@ -178,4 +209,4 @@ def parse_command(argv: list[str] | str, version: Version | None = None) -> Pars
     if not model:
         raise InvalidInputError("vllm serve without a model; expected vllm serve MODEL [flags]")
     return ParsedCommand(model, tuple(flags), tuple(env), _docker_image_version(image) if image else None, image,
-                         tuple(extra))
+                         tuple(extra), tuple(docker_opts))

@@ -7,6 +7,7 @@ vLLM will start with, and the reasons the cheaper ones will not (problem ids).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,9 @@ from planner.memory import (
     kv_element_bytes,
     plan_memory,
 )
-from planner.problems import Problem, check_nodes
+from planner.problems import MIN_SUGGESTED_CONTEXT, Problem, check_nodes, safe_length
 from planner.serve import ServeCommand, serve_command
-from planner.specs import ModelSpec
+from planner.specs import MAX_GPUS, ModelSpec
 from planner.units import GIB
 from planner.versions import format_version
 
@@ -52,11 +53,24 @@ class ContextNote:
         others = ", ".join(named) or "none in the catalog"
         return (
             f"{model} serves at most {self.model_max_tokens:,} tokens per request (its "
-            f"max_position_embeddings); {self.requested_tokens:,} were asked. Plans below use "
+            f"max_position_embeddings); {self.requested_tokens:,} were asked{did_you_mean(self)}. Plans below use "
             f"{self.model_max_tokens:,}. One {self.requested_tokens:,}-token request would need "
             f"{self.kv_bytes_aggregate / GIB:,.1f} GiB of {self.kv_dtype} KV cache in aggregate across GPUs. "
             f"Catalog models that support {self.requested_tokens:,} tokens: {others}."
         )
+
+
+#: A request this close above the maximum is taken for a slip of units ("196K" = 200,704 for 196,608 = 192K).
+NEAR_MAX_FRACTION = 0.05
+
+
+def did_you_mean(note: ContextNote) -> str:
+    """`` (did you mean 192K = 196,608? K is 1,024 tokens)`` when the request is just above the maximum."""
+    top = note.model_max_tokens
+    if not top < note.requested_tokens <= top * (1 + NEAR_MAX_FRACTION):
+        return ""
+    short = f"{top // 1024}K" if top % 1024 == 0 else str(top)
+    return f" (did you mean --ctx {short} = {top:,}? K is 1,024 tokens, k is 1,000)"
 
 
 @dataclass(frozen=True)
@@ -107,10 +121,6 @@ class SizeResult:
         return size_html(self)
 
 
-#: Shorter contexts are only suggested when they still leave this many tokens per request.
-MIN_SUGGESTED_CONTEXT = 8192
-
-
 def cheaper_options(
     plans: list[MemoryPlan], recommended: MemoryPlan | None, *, replan: Callable[..., MemoryPlan]
 ) -> list[str]:
@@ -141,6 +151,47 @@ def cheaper_options(
     return out
 
 
+def smaller_change(plans: list[MemoryPlan], recommended: MemoryPlan, *,
+                   replan: Callable[..., MemoryPlan]) -> tuple[MemoryPlan, str] | None:
+    """A single-stage layout with one setting changed, when the only fit as asked is pipelined (PP was not asked).
+
+    Why: "fits" alone picked TP1+PP4 on 4 x H100 (itself within the error band, and a token crosses the
+    four stages one after another, so decode runs near one GPU's memory bandwidth where TP4 uses four),
+    when TP4 with a slightly shorter ``--max-model-len`` or an fp8 KV cache starts with room to spare.
+    The shorter length is chosen inside the band (:func:`safe_length`), so the change is not marginal itself.
+    A single-stage fit inside the band stays recommended: its kv-cache-marginal warning names the same options.
+    """
+    if recommended.pp == 1:
+        return None
+    marginal = any(x.id == "kv-cache-marginal" for x in recommended.problems)
+    why_not = [f"pipelined (each token crosses its {recommended.pp} stages one after another: slower decode than "
+               "tensor parallelism on the same GPUs)"]
+    if marginal:
+        why_not.append("a fit inside the memory model's error band (kv-cache-marginal)")
+    single = sorted((p for p in plans if p.pp == 1 and p.num_gpus <= recommended.num_gpus
+                     and {x.id for x in p.problems if x.severity == "error"} <= {"kv-cache-too-small"}
+                     and p is not recommended), key=lambda p: (p.num_gpus, -p.tp, p.ep))
+    for p in single:
+        options: list[tuple[MemoryPlan, str]] = []
+        length = safe_length(p)
+        if MIN_SUGGESTED_CONTEXT <= length < p.max_model_len:
+            options.append((replan(p, max_model_len=length), f"--max-model-len {length}"))
+        if p.kv_cache_dtype == "auto":
+            options.append((replan(p, kv_cache_dtype="fp8"), "--kv-cache-dtype fp8"))
+        sound = [(q, flag) for q, flag in options
+                 if q.fits and not any(x.id == "kv-cache-marginal" for x in q.problems)]
+        if not sound:
+            continue
+        chosen, flag = sound[0]
+        others = "; or with " + ", ".join(f for _, f in sound[1:]) if len(sound) > 1 else ""
+        return chosen, (
+            f"recommended {chosen.layout} with {flag} ({chosen.kv_cache_tokens:,} KV tokens, "
+            f"{chosen.max_concurrency:.2f}x at {chosen.max_model_len:,}){others}: the smallest change that "
+            f"keeps a single stage; as asked only {recommended.layout} fits, {' and '.join(why_not)}; give "
+            f"--pp {recommended.pp} --tp {recommended.tp} to plan it anyway")
+    return None
+
+
 def _versions_running(model: ModelSpec) -> str:
     """"0.8.3 to 0.23.0" / "0.11.1 or later" from data/vllm.toml, "" when the catalog does not know."""
     facts = arch_facts(model.architecture)
@@ -150,10 +201,39 @@ def _versions_running(model: ModelSpec) -> str:
     return f"{low} to {format_version(facts.removed_after)}" if facts.removed_after else f"{low} or later"
 
 
-def _rank(plan: MemoryPlan) -> tuple[int, int, int, float, int]:
-    # Fewest GPUs, then TP inside a node, then no PP, then most KV per request, then pure TP before EP.
-    spans = any(p.id == "tp-spans-nodes" for p in plan.problems)
-    return (plan.num_gpus, int(spans), plan.pp, -plan.max_concurrency, int(plan.ep))
+def _rank(plan: MemoryPlan) -> tuple[int, int, int, int, int, int, int]:
+    # Fewest GPUs, then TP inside a node, then no PP (a token crosses the stages one after another: slower
+    # decode), then no marginal fit, then the most full-length requests the whole layout holds at once (every DP
+    # engine's whole requests, not one engine's figure), then larger TP (each token reads its weights over more
+    # GPUs at once: faster decode), then pure TP before EP.
+    ids = {p.id for p in plan.problems}
+    whole_requests = plan.dp * math.floor(plan.max_concurrency)
+    return (plan.num_gpus, int("tp-spans-nodes" in ids), plan.pp, int("kv-cache-marginal" in ids),
+            -whole_requests, -plan.tp, int(plan.ep))
+
+
+def agree_on_gpus(tp: int | None, pp: int | None, dp: int | None, num_gpus: int | None) -> int | None:
+    """The data-parallel size once ``--tp``/``--pp``/``--dp`` and ``--num-gpus`` are checked to agree.
+
+    Why refuse instead of picking one: ``--tp 8 --num-gpus 4`` used to print an 8-GPU plan, the
+    opposite of what the user said they have. With a TP size and ``--num-gpus``, the remaining GPUs
+    become data-parallel replicas (``--tp 4 --num-gpus 8`` is TP4+DP2), the layout vLLM runs on them.
+    """
+    if num_gpus is not None and num_gpus > MAX_GPUS:
+        raise InvalidInputError(f"--num-gpus {num_gpus:,} is more than the {MAX_GPUS:,} GPUs the planner sizes; "
+                                f"give at most {MAX_GPUS:,}")
+    if num_gpus is None or tp is None:
+        return dp
+    per_replica = tp * (pp or 1)
+    named = f"--tp {tp}" + (f" x --pp {pp}" if pp else "")
+    if dp is not None and per_replica * dp != num_gpus:
+        raise InvalidInputError(f"{named} x --dp {dp} = {per_replica * dp:,} GPUs, but --num-gpus {num_gpus:,}: "
+                                "make them agree, or give only one of them")
+    if num_gpus % per_replica:
+        what = "is more than" if per_replica > num_gpus else "does not divide"
+        raise InvalidInputError(f"{named} uses {per_replica:,} GPUs per replica, which {what} --num-gpus "
+                                f"{num_gpus:,}: make them agree, or give only one of them")
+    return num_gpus // per_replica
 
 
 def _cluster(nodes: int | None, gpus_per_node: int | None, num_gpus: int | None) -> tuple[int, int | None, int | None]:
@@ -207,6 +287,12 @@ def size(launch: Launch | ResolvedLaunch, search: Search | None = None, *,
             models_supporting=others,
             supporting_versions=tuple(_versions_running(load_model(n)) for n in others),
         )
+    fixed = search.fixed
+    dp_given = agree_on_gpus(base.plan.tp if "tp" in fixed else None, base.plan.pp if "pp" in fixed else None,
+                             base.plan.dp if "dp" in fixed else None, search.num_gpus)
+    if dp_given is not None and "dp" not in fixed:  # --tp with --num-gpus: the other GPUs are DP replicas
+        base = base.with_layout(dataclasses.replace(base.plan, dp=dp_given))
+        search = replace(search, fixed=fixed | {"dp"})
     n_nodes, per_node, num_gpus = _cluster(launch.nodes, launch.gpus_per_node, search.num_gpus)
     layouts = candidate_layouts(spec, base.plan, replace(search, num_gpus=num_gpus), nodes=n_nodes)
     if per_node is not None:
@@ -228,12 +314,22 @@ def size(launch: Launch | ResolvedLaunch, search: Search | None = None, *,
         plans = [p for p in plans if p.pp == 1]
     fitting = sorted((p for p in plans if p.fits), key=_rank)
     recommended = fitting[0] if fitting else None
+
+    def replan(p: MemoryPlan, **kw: Any) -> MemoryPlan:
+        """The same launch and layout with ``kw`` (launch fields: max_model_len, kv_cache_dtype) changed."""
+        return plan_memory(replace(p.launch, **kw), calibration=calibration)
+
+    notes = []
+    if recommended is not None and search.sweeps_layout:
+        changed = smaller_change(plans, recommended, replan=replan)
+        if changed is not None:
+            recommended, why = changed
+            notes.append(why)
     command = (serve_command(spec, gpu_spec, recommended, nodes=n_nodes, gpus_per_node=per_node)
                if recommended else None)
-    notes = []
     if recommended is None:
         notes.append(f"no layout of {spec.name} fits on {gpu_spec.key} with these settings")
-    notes += cheaper_options(plans, recommended, replan=lambda p, **kw: plan_memory(replace(p.launch, **kw)))
+    notes += cheaper_options(plans, recommended, replan=replan)
     return SizeResult(
         model=spec.name,
         gpu=gpu_spec.key,

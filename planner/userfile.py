@@ -78,7 +78,11 @@ def open_user_stream(path: str | Path, what: str) -> Iterator[IO[bytes]]:
         owned = True
     try:
         stream: IO[bytes] = raw
-        if _peek(raw, 2).startswith(_GZIP_MAGIC):
+        try:
+            magic = _peek(raw, 2)
+        except OSError as exc:  # EIO on a failing disk, EISDIR on a directory given as stdin, ...
+            raise InvalidInputError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+        if magic.startswith(_GZIP_MAGIC):
             stream = cast(IO[bytes], io.BufferedReader(cast(Any, gzip.GzipFile(fileobj=raw, mode="rb"))))
         try:
             head = _peek(stream, _SNIFF_BYTES)

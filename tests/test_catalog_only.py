@@ -21,6 +21,7 @@ NOT_YET_IN_THE_CATALOG = {
     "diagnostics/logcheck.py": "calibration/tolerances.toml",
     "diagnostics/logs.py": "signatures.toml [request_text], [prefilter]",
     "diagnostics/signatures.py": "signatures.toml",
+    "diagnostics/templates.py": "vLLM error templates (data/)",
     "planner/overhead.py": "calibration/overhead_fit.toml",
     "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",

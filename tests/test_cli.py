@@ -176,7 +176,7 @@ def test_debug_is_accepted_anywhere(capsys, monkeypatch):
         raise ZeroDivisionError("bug")
     monkeypatch.setattr("planner.cli._cmd_catalog", boom)
     code, _, err = run(capsys, "catalog")
-    assert code == 2 and err.count("\n") == 1 and "rerun with --debug" in err
+    assert code == 70 and err.count("\n") == 1 and "rerun with --debug" in err
     with pytest.raises(ZeroDivisionError):
         main(["catalog", "--debug"])
 
@@ -358,3 +358,23 @@ def test_recommended_wraps_sensibly(capsys, monkeypatch):
     serve = out[out.index("  vllm serve"):out.index("  docker run")]
     assert shlex.split(serve.replace("\\\n", " ")) == shlex.split(rec.command.shell())
     assert serve.count("\\\n") >= 1
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["size", "--tp", "8", "--num-gpus", "4"], "--tp 8 uses 8 GPUs per replica, which is more than --num-gpus 4"),
+    (["size", "--tp", "4", "--dp", "2", "--num-gpus", "4"], "--tp 4 x --dp 2 = 8 GPUs, but --num-gpus 4"),
+    (["size", "--tp", "3", "--num-gpus", "8"], "which does not divide --num-gpus 8"),
+    (["size", "--ep", "--no-ep"], "--ep and --no-ep contradict each other"),
+    (["compare", "--gpus", "h100", "--no-ep", "--ep"], "--ep and --no-ep contradict each other"),
+    (["size", "--num-gpus", "1000000"], "--num-gpus 1,000,000 is more than the 4,096 GPUs the planner sizes"),
+])
+def test_conflicting_layout_flags_are_refused(capsys, argv, says):
+    # These printed a plan for other GPUs than asked (or blamed 'dp' for --num-gpus); now one line, exit 2.
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out and err.count("\n") == 1 and says in err and "'dp'" not in err
+
+
+def test_tp_with_num_gpus_fills_them_with_replicas(capsys):
+    code, out, _ = run(capsys, "size", "--tp", "4", "--num-gpus", "8", "--ep", "--json")
+    doc = json.loads(out)
+    assert code == 0 and {(p["tp"], p["dp"], p["num_gpus"]) for p in doc["plans"]} == {(4, 2, 8)}

@@ -1,5 +1,6 @@
 """planner.clitools: --debug anywhere, one error prefix, exit 2 / 130, and the stderr progress bar."""
 
+import contextlib
 import io
 import os
 import signal
@@ -50,9 +51,38 @@ def _run(capsys, exc, argv=()):
 def test_exit_codes_and_one_line(capsys):
     assert _run(capsys, KeyboardInterrupt()) == (130, "", "prog: interrupted\n")
     assert _run(capsys, InvalidInputError("--tp must be >= 1")) == (2, "", "prog: error: --tp must be >= 1\n")
+    # A bug has an exit code of its own (70, sysexits.h EX_SOFTWARE), not bad input's 2, and says it is a bug.
     code, _, err = _run(capsys, ZeroDivisionError("boom"))
-    assert code == 2 and err.count("\n") == 1
-    assert err.startswith("prog: error: internal error (ZeroDivisionError: boom)") and "--debug" in err
+    assert code == clitools.EXIT_INTERNAL == 70 and err.count("\n") == 1
+    assert err.startswith("prog: internal error (ZeroDivisionError: boom)") and "a bug" in err and "--debug" in err
+    assert len({0, 1, clitools.EXIT_USAGE, clitools.EXIT_INTERNAL, clitools.EXIT_INTERRUPTED}) == 5
+
+
+@pytest.mark.parametrize("exc", [PermissionError(13, "Permission denied", "/data/x.log"),
+                                 IsADirectoryError(21, "Is a directory", "/data"),
+                                 OSError(5, "Input/output error", "/mnt/disk/run.json")])
+def test_a_file_the_os_refuses_is_bad_input_not_a_bug(capsys, exc):
+    code, out, err = _run(capsys, exc)
+    assert code == 2 and not out and err == f"prog: error: {exc.filename!r}: {exc.strerror}\n"
+
+
+def test_an_os_error_without_a_file_is_a_bug(capsys):
+    code, _, err = _run(capsys, OSError(12, "Cannot allocate memory"))
+    assert code == 70 and err.startswith("prog: internal error (OSError")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc (reading it at 0 is EIO)")
+@pytest.mark.parametrize("argv", [["diagnose", "--log", "/proc/self/mem"], ["diagnose", "--snapshot", "/proc/self/mem"],
+                                  ["planner", "size", "--from-log", "/proc/self/mem"],
+                                  ["planner", "fit", "/proc/self/mem"]])
+def test_a_real_eio_is_the_one_line_input_error(capsys, argv):
+    from diagnostics.cli import main as diagnose_main
+    from planner.cli import main as planner_main
+
+    code = (diagnose_main if argv[0] == "diagnose" else planner_main)(argv[1:])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "/proc/self/mem" in err and "cannot be read" in err
+    assert "internal error" not in err
 
 
 def test_debug_anywhere_shows_the_traceback(capsys):
@@ -102,17 +132,58 @@ def test_progress_text_fits_and_handles_unknown_size():
     assert progress_text("scanning -", 300_000_000, None, 3.0, 79) == "scanning -  300 MB  100 MB/s"
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "-m", "diagnostics.cli", "--log", "-"],
-    [sys.executable, "-m", "planner.cli", "fit", "/dev/stdin"],
+#: Runs a CLI's real main() in a child, first wrapping clitools.run_main so that the child writes one byte to
+#: the descriptor named by its first argument once it is inside run_main's handlers (the readiness signal: a
+#: SIGINT before then would hit the interpreter's start-up, not the behaviour under test). The CLI is unchanged.
+_CHILD = """
+import os, sys
+from planner import clitools
+_real = clitools.run_main
+ready_fd = int(sys.argv[1])
+def _ready_then_run(prog, body, argv=None, **kw):
+    def body_after_ready(args):
+        os.write(ready_fd, b"r"); os.close(ready_fd)
+        return body(args)
+    return _real(prog, body_after_ready, argv, **kw)
+clitools.run_main = _ready_then_run
+import importlib
+module = importlib.import_module(sys.argv[2])
+sys.exit(module.main(sys.argv[3:]))
+"""
+
+
+def _wait_until_blocked(pid, timeout_s):
+    """Best effort: wait until the child sleeps (blocked in read() on the pipe), via /proc where there is one."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + timeout_s
+    while stat.exists() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError, IndexError):
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("module, args", [
+    ("diagnostics.cli", ["--log", "-"]),
+    ("planner.cli", ["fit", "/dev/stdin"]),
 ])
-def test_ctrl_c_is_one_line_and_exit_130(command):
-    # A real SIGINT while the command waits for input on a pipe that never ends.
+def test_ctrl_c_is_one_line_and_exit_130(module, args):
+    # A real SIGINT while the command waits for input on a pipe that never ends, sent only once the child has
+    # said it is ready (no fixed sleep: on a loaded machine a sleep can end before the interpreter starts).
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
-    time.sleep(2.0)  # imported and blocked in read()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    ready_r, ready_w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(ready_w), module, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=(ready_w,))
+    os.close(ready_w)
+    try:
+        with os.fdopen(ready_r, "rb") as ready:
+            assert ready.read(1) == b"r", "the child ended before it was ready"
+        _wait_until_blocked(proc.pid, 30.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     assert err.decode().endswith(": interrupted\n") and err.count(b"\n") == 1 and not out

@@ -111,3 +111,20 @@ def test_fuzz_parser(tokens):
         return
     with contextlib.suppress(InvalidInputError):
         Launch.from_serve_command(cmd)
+
+
+@pytest.mark.parametrize("argv", [
+    "vllm serve MiniMaxAI/MiniMax-M2.5 -O3 -tp 4",
+    "vllm serve MiniMaxAI/MiniMax-M2.5 -O 3 -tp 4",
+    "vllm serve MiniMaxAI/MiniMax-M2.5 -O=3 -tp 4",
+    "docker run --gpus all vllm/vllm-openai:v0.16.0 --model MiniMaxAI/MiniMax-M2.5 -O3 -tp 4",
+])
+def test_optimization_level_short_forms_are_vllm_flags(argv):
+    # vLLM >= 0.12 reads -O3 / -O 3 as --optimization-level 3; they were refused as an unknown "--O3".
+    from planner.versions import parse_version
+
+    cmd = parse_command(argv)
+    assert cmd.flag("optimization-level") == "3" and cmd.flag("tensor-parallel-size") == "4"
+    assert cmd.model == "MiniMaxAI/MiniMax-M2.5" and not cmd.positional_extra
+    assert unknown_flags(cmd, parse_version("0.16.0"))[0] == ()
+    assert "--O3" not in cmd.render() and "--optimization-level 3" in cmd.render()

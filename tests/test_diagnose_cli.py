@@ -253,7 +253,7 @@ def test_debug_anywhere_and_one_error_prefix(capsys, monkeypatch):
         raise ZeroDivisionError("HF_TOKEN=" + SECRET)
     monkeypatch.setattr(dcli, "run", bug)
     code, _, err = run(capsys, "--log", "x")
-    assert code == 2 and err.startswith("diagnose: error: internal error (ZeroDivisionError")
+    assert code == 70 and err.startswith("diagnose: internal error (ZeroDivisionError")
     assert SECRET not in err and "--debug" in err and err.count("\n") == 1
     with pytest.raises(ZeroDivisionError):
         main(["--log", "x", "--debug"])
@@ -318,3 +318,27 @@ def test_info_group_title(capsys):
 
     text = to_text([Finding("memory-model-mismatch", "info", "t", "e", "c", "f")], None)
     assert text.startswith("INFO (1)\n") and "INFOS" not in text
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--gpu", "b200"], "drop --gpu b200"),
+    (["--tp", "4"], "--tp describes a planned deployment: give --model too"),
+    (["--quant", "fp8", "--max-model-len", "128K"], "--quant, --max-model-len describe a planned deployment"),
+])
+def test_snapshot_refuses_flags_it_would_ignore(capsys, snapshot_file, extra, says):
+    code, out, err = run(capsys, "--snapshot", str(snapshot_file), *extra)
+    assert code == 2 and not out and err.count("\n") == 1 and says in err
+
+
+def test_plan_flags_beside_a_serve_command_are_refused(capsys):
+    code, _, err = run(capsys, "--gpu", "h100", "--tp", "4", "--", "vllm", "serve", "MiniMaxAI/MiniMax-M2.5")
+    assert code == 2 and "describes the deployment; drop --tp" in err
+
+
+def test_an_nvml_recording_given_as_snapshot_says_what_it_is(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "nvml" / "b200x8.json"
+    code, _, err = run(capsys, "--snapshot", str(path))
+    assert code == 2 and "schema_version None" not in err
+    assert "an NVML recording" in err and "diagnose --save-snapshot" in err

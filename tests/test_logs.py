@@ -14,6 +14,7 @@ from diagnostics.logcheck import findings_from_scan
 from diagnostics.logs import BLOCK_BYTES, _Prefilter, scan_path, scan_stream, timestamp_s
 from diagnostics.signatures import MIN_KEYWORD_BYTES, signature, signatures
 from planner.errors import InvalidInputError
+from planner.launch import Launch
 from planner.vllmlog import FIGURE_KEYWORDS
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
@@ -121,6 +122,7 @@ EXPECTED = {
     "awq_input_size_not_aligned_qwen25vl_72b_tp4.log": ("quant-kernel-shape-unsupported", "error", None),
     "attention_backend_cutlass_mla_sparse_dsv32_b200.log": ("attention-backend-invalid", "error", None),
     "module_not_found_vllm_flash_attn_layers_v0901.log": ("python-dependency-error", "error", None),
+    "lab_h100_v0250_tvm_ffi_missing.log": ("python-dependency-error", "error", None),
     "awq_bfloat16_unsupported_v0_traceback.log": ("quant-dtype-unsupported", "error", None),
     "awq_bfloat16_value_error_gemma3_v0110.log": ("quant-dtype-unsupported", "error", None),
     "config_value_error_json_minicpm_v45_v0102.log": ("config-invalid", "error", None),
@@ -136,7 +138,8 @@ CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*
 #: Real logs that are not failures and must stay silent (a 20 s wait is no hang).
 QUIET = ["engine_startup_waiting_glm45_h100_short.log"]
 #: Real failed runs that no catalog id explains: unrecognized-failure (tested below).
-UNRECOGNIZED = ["unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log"]
+UNRECOGNIZED = ["unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log",
+                "lab_h100_v0250_xgrammar_tvm_ffi_too_old.log"]
 
 
 def header_lines(name):
@@ -586,3 +589,99 @@ def test_oom_while_serving_gets_the_serving_phase():
     start = text.split("\n", 3)[3].replace("[core.py:1]", "[core.py:1]   File \"w.py\", line 9, in profile_run\n"
                                                            "(EngineCore pid=2) ERROR 01-01 00:05:01 [core.py:1]", 1)
     assert "[phase: profile run]" in _findings(start)[0].evidence
+
+
+def test_kv_too_small_quotes_this_logs_figures_not_the_catalogs_example():
+    # The catalog's "applies" spoke of "23.25 GiB ... at TP2" whatever the log; now the log's own numbers, and no
+    # TP is doubled when the log does not state its TP (this one ran TP2 and never says so).
+    f = findings_from_scan(scan_path(str(LOGS / "kv_too_small_dgx_spark.log")))[0]
+    assert "at TP2" not in f.cause and "In this log: one 196608-token request needs 23.25 GiB" in f.cause
+    assert "--tensor-parallel-size 2" not in f.fix and "does not state its own" in f.fix
+
+
+def test_kv_advice_on_m25_fp8_passes_the_preflight():
+    # TP4 -> "--tensor-parallel-size 8" alone breaks the FP8 block rule the pre-flight enforces (1536 / 8 = 192):
+    # the advice carries --enable-expert-parallel, and the command built from it passes the pre-flight.
+    from diagnostics.logcheck import _kv_options, launch_command
+    from diagnostics.predict import Target, predict
+    from planner.catalog import load_gpu, load_model
+    from planner.release import release
+    from planner.servecmd import parse_command
+
+    rel = release("0.16.0")
+    g = {"needed_gib": "11.62", "available_gib": "9.55", "estimated": "161584", "max_model_len": "196608"}
+    fix = _kv_options(g, "4", load_model("minimax-m2.5"), False, rel.version)
+    assert "--tensor-parallel-size 8 --enable-expert-parallel" in fix
+    args = (("model", "MiniMaxAI/MiniMax-M2.5"), ("trust_remote_code", "True"), ("tensor_parallel_size", "4"))
+    for changes in ({"tensor-parallel-size": "8", "enable-expert-parallel": "true"}, {"max-model-len": "98304"}):
+        text = launch_command(args, changes)
+        cmd = parse_command(text, rel.version)
+        n = Launch.from_serve_command(cmd).num_gpus
+        found = predict(Launch.from_serve_command(cmd), Target(load_gpu("h100"), n, rel), rel, cmd=cmd)
+        assert [x.id for x in found if x.severity == "error"] == [], text
+
+
+def test_launch_command_from_non_default_args():
+    from diagnostics.logcheck import launch_command
+
+    args = (("model_tag", "Qwen/Qwen3-8B"), ("model", "Qwen/Qwen3-8B"), ("enforce_eager", "True"),
+            ("max_model_len", "32768"), ("compilation_config", "{'level': 3}"), ("served_model_name", "None"))
+    assert launch_command(args, {"max-model-len": "16384"}) == (
+        "vllm serve Qwen/Qwen3-8B --enforce-eager --max-model-len 16384 --compilation-config '{\"level\": 3}'")
+    assert launch_command((("tensor_parallel_size", "2"),), {}) is None
+
+
+def test_log_mode_unknown_flag_gets_a_did_you_mean():
+    from diagnostics.logcheck import _did_you_mean
+    from planner.versions import parse_version
+
+    assert _did_you_mean("--max-modle-len 65536 --frobnicate", parse_version("0.16.0")) == (
+        "--max-modle-len: did you mean --max-model-len? ")
+    assert _did_you_mean("serve /models/x", None) == ""
+
+
+# ------------------------------------------------------------------------------------------ vLLM's templates wired in
+
+def _death(message: str) -> str:
+    return ("(APIServer pid=1) INFO 08-01 18:02:56 [api_server.py:1] vLLM API server version 0.25.0\n"
+            "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n" + message + "\n")
+
+
+def test_a_death_on_a_vllm_template_is_named_by_its_class(tmp_path):
+    """`diagnose --log` (sources.log_file) tags an unrecognized failure with the class of the vLLM template its
+    exception is an instance of (data/vllm_templates.json.gz): here a NotImplementedError vLLM raises."""
+    from diagnostics.logcheck import template_classifier
+    from diagnostics.sources import log_file
+
+    msg = ("NotImplementedError: Speculative decoding with draft model is not supported yet. Please consider using "
+           "other speculative decoding methods such as ngram, medusa, eagle, or mtp.")
+    log = tmp_path / "server.log"
+    log.write_text(_death(msg))
+    (found,) = log_file(str(log)).findings
+    assert found.id == "config-invalid" and "Speculative decoding with draft model" in found.evidence
+    assert template_classifier("0.25.0")(msg) == "configuration"
+
+
+def test_a_few_word_template_names_no_class():
+    """Python's own wording that vLLM also raises ("module {*} has no attribute {*}") tags nothing: on the
+    held-out set such tags were wrong; the failure stays unrecognized, with its exception quoted."""
+    from diagnostics.logcheck import template_classifier
+
+    msg = "AttributeError: module 'triton.language' has no attribute 'exp'"
+    assert template_classifier("0.25.0")(msg) is None
+    found = findings_from_scan(scan_stream(io.BytesIO(_death(msg).encode())), classify=template_classifier("0.25.0"))
+    assert [f.id for f in found] == ["unrecognized-failure"] and "triton.language" in found[0].evidence
+
+
+# ------------------------------------------------------------------------------------------ our own GPU machine's logs
+
+@pytest.mark.parametrize(("name", "expected", "quoted"), [
+    ("lab_h100_v0250_tvm_ffi_missing.log", "python-dependency-error", "No module named 'tvm_ffi'"),
+    ("lab_h100_v0250_xgrammar_tvm_ffi_too_old.log", "unrecognized-failure",
+     "load_lib_module() got an unexpected keyword argument 'extra_lib_paths'"),
+])
+def test_real_vllm_025_start_failures_recorded_on_our_h100(name, expected, quoted):
+    """Two real vLLM 0.25.0 start-ups that died on the project's own H100 (tools/lab, 2026-12-07): a missing
+    module is named; a dependency's version clash no id explains is still an error with its exception quoted."""
+    found = findings_from_scan(scan_path(str(LOGS / name)))
+    assert [f.id for f in found] == [expected] and quoted in found[0].evidence

@@ -165,3 +165,41 @@ def test_planner_compare_plans_pass_preflight():
                 continue
             cmd = serve_command(load_model(result.model), load_gpu(row.gpu), row.plan)
             assert not errors(preflight(cmd.shell(), row.gpu, row.plan.num_gpus, version)), (version, row.gpu)
+
+
+@pytest.mark.parametrize("version", ["0.12.0", "0.16.0", "0.19.1"])
+def test_kv_too_small_4xh100_is_corrected_by_a_setting_not_a_pipeline(version):
+    # 0.12.0 used to switch TP4 to TP1 x PP4 (itself kv-cache-marginal, and pipelined decode).
+    found = preflight("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --trust-remote-code", "h100", 4, version)
+    for f in (f for f in found if f.corrected_command):
+        fixed = parse_command(f.corrected_command)
+        assert fixed.flag("tensor-parallel-size") == "4" and fixed.flag("pipeline-parallel-size") is None
+        again = preflight(f.corrected_command, "h100", 4, version)
+        assert [x.id for x in again if x.severity in ("error", "warning")] == []
+
+
+def test_preflight_without_a_gpu_still_checks_what_needs_none_and_corrects():
+    # No GPU known: the FP8 block rule and the model's maximum length still apply, and the corrected command has
+    # neither 262144 nor a missing --trust-remote-code.
+    rel = release("0.33.0")
+    text = "vllm serve MiniMaxAI/MiniMax-M2.5 -tp 8 --max-model-len 262144"
+    cmd = parse_command(text, rel.version)
+    found = predict(Launch.from_serve_command(cmd), None, rel, cmd=cmd)
+    ids = {f.id for f in found if f.severity == "error"}
+    assert {"fp8-block-tp-indivisible", "ctx-exceeds-model-max", "trust-remote-code-missing"} <= ids
+    fixed_text = next(f.corrected_command for f in found if f.corrected_command)
+    fixed = parse_command(fixed_text)
+    assert fixed.flag("max-model-len") == "196608" and fixed.has("trust-remote-code")
+    assert fixed.has("enable-expert-parallel") and fixed.flag("tensor-parallel-size") == "8"
+    again = predict(Launch.from_serve_command(fixed), None, rel, cmd=fixed)
+    assert [f.id for f in again if f.severity == "error"] == []
+    # and on a real target of 8 GPUs it starts
+    assert errors(preflight(fixed_text, "h200", 8, "0.33.0")) == []
+
+
+def test_docker_preflight_is_corrected_as_docker():
+    found = preflight("docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai:v0.16.0 --model "
+                      "MiniMaxAI/MiniMax-M2.5 -tp 4", "h100", 4, "0.16.0")
+    fixed = next(f.corrected_command for f in found if f.corrected_command)
+    assert fixed.startswith("docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai:v0.16.0 --model ")
+    assert "--trust-remote-code" in fixed and errors(preflight(fixed, "h100", 4, "0.16.0")) == []

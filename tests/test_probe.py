@@ -26,7 +26,7 @@ def test_round_trip():
 @pytest.mark.parametrize("text, needle", [
     (SNAP.to_json()[:500], "not JSON"),
     ("[]", "expected a JSON object"),
-    ("{}", "schema_version None"),
+    ("{}", "an empty JSON object, not a snapshot"),
     (json.dumps({**DOC, "schema_version": 99}), "schema_version 99"),
     (json.dumps({**DOC, "gpus": "four"}), "snapshot.gpus: expected a list"),
     (json.dumps({**DOC, "gpus": [{**DOC["gpus"][0], "memory_total_bytes": "80GB"}]}),

@@ -4,6 +4,7 @@ import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
 from planner.launch import Launch
+from planner.layouts import Search
 from planner.memory import plan_memory
 from planner.problems import PROBLEM_IDS
 from planner.specs import ParallelPlan
@@ -102,3 +103,59 @@ def test_tp_spans_nodes(tp, pp, dp, gpn, spans):
     if spans:
         pid, severity, message = found[0]
         assert (pid, severity) == ("tp-spans-nodes", "warning") and f"TP {tp}" in message
+
+
+def test_an_unknown_architecture_is_said_not_sized_silently(tmp_path):
+    # A config whose architecture neither data/vllm.toml nor the catalog knows was sized as if vLLM ran it.
+    import json
+
+    from planner.catalog import data_path
+    from planner.size import size
+
+    cfg = json.loads(data_path("models/llama-3.1-8b-instruct.json").read_text())
+    cfg["architectures"] = ["FooBarForCausalLM"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    plan = size(Launch.from_args(model=str(tmp_path / "config.json"), gpu="h100")).plans[0]
+    found = {p.id: p for p in plan.problems}
+    assert "architecture-unknown" in found and "FooBarForCausalLM" in found["architecture-unknown"].message
+    assert "are not supported for now" in found["architecture-unknown"].message
+    assert "architecture-unknown" not in {p.id for p in size(Launch.from_args(model="llama-3.1-8b-instruct",
+                                                                              gpu="h100")).plans[0].problems}
+
+
+def test_weights_that_fit_with_overhead_that_does_not_have_their_own_id():
+    from planner.size import size
+
+    plan = size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, gpu_memory_utilization=0.8),
+                Search.of(tp=2)).plans[0]
+    found = {p.id: p.message for p in plan.problems}
+    assert "weights-do-not-fit" not in found and "overhead-does-not-fit" in found
+    msg = found["overhead-does-not-fit"]
+    assert "weights 107.27 GiB fit in the 111.84 GiB" in msg and "--gpu-memory-utilization 0.99" in msg
+    # The number named is one that works: planned again with it, one full-length request fits.
+    again = size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, gpu_memory_utilization=0.99),
+                 Search.of(tp=2)).plans[0]
+    assert again.fits and again.max_concurrency >= 1
+    # Weights alone over the budget keep the old id.
+    assert "weights-do-not-fit" in {p.id for p in size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=1),
+                                                       Search.of(tp=1)).plans[0].problems}
+
+
+def test_marginal_names_the_length_to_use():
+    from planner.size import size
+
+    rec = size(Launch.from_args(model="minimax-m2.5", gpu="h100")).recommended
+    msg = next(p.message for p in rec.problems if p.id == "kv-cache-marginal")
+    length = int(msg.split("--max-model-len ")[1].split()[0])
+    shorter = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=rec.tp, ep=rec.ep, ctx=length),
+                   Search.of(tp=rec.tp, ep=rec.ep)).recommended
+    assert shorter is not None and "kv-cache-marginal" not in {p.id for p in shorter.problems}
+
+
+def test_a_context_just_above_the_maximum_asks_did_you_mean():
+    from planner.size import size
+
+    note = size(Launch.from_args(model="minimax-m2.5", gpu="b200", ctx="196K")).context_note
+    assert note is not None and "did you mean --ctx 192K = 196,608?" in note.message("minimax-m2.5")
+    assert "did you mean" not in size(Launch.from_args(model="minimax-m2.5", gpu="b200",
+                                                       ctx="1M")).context_note.message("minimax-m2.5")

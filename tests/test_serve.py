@@ -1,5 +1,6 @@
 from planner.catalog import load_gpu, load_model, load_quant
 from planner.launch import Launch
+from planner.layouts import Search
 from planner.memory import plan_memory
 from planner.serve import serve_command
 from planner.specs import ParallelPlan
@@ -30,3 +31,27 @@ def test_command_and_docker_forms():
 def test_quantized_variant_repo():
     c = _cmd("b200", "0.33.0", quant="nvfp4", tp=2)
     assert c.model_ref == "nvidia/MiniMax-M2.5-NVFP4" and not c.note
+
+
+def test_the_command_reproduces_the_plan_it_was_printed_for():
+    # Every setting the plan was sized with that differs from vLLM's default is in the command: parsed back
+    # and planned again, it gives the same KV cache (it dropped --max-num-seqs/--max-num-batched-tokens).
+    from planner.release import release
+    from planner.servecmd import parse_command
+    from planner.size import size
+
+    result = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=4, max_num_seqs=64,
+                                   max_num_batched_tokens=4096), Search.of(tp=4, num_gpus=4))
+    plan = result.recommended
+    assert plan is not None and result.command is not None
+    args = result.command.args
+    assert args[args.index("--max-num-seqs") + 1] == "64" and args[args.index("--max-num-batched-tokens") + 1] == "4096"
+    again = plan_memory(Launch.from_serve_command(parse_command(result.command.shell()))
+                        .resolve(load_gpu("h100"), release(parse_version(plan.vllm_version))))
+    assert (again.kv_cache_bytes, again.max_num_seqs, again.max_num_batched_tokens) == (
+        plan.kv_cache_bytes, 64, 4096)
+
+
+def test_default_batch_budgets_stay_out_of_the_command():
+    c = _cmd("h100", "0.33.0")
+    assert "--max-num-seqs" not in c.args and "--max-num-batched-tokens" not in c.args

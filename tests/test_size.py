@@ -171,3 +171,39 @@ def test_every_plan_carries_its_band():
     band = p.to_dict()["band"]
     lo, hi = band["kv_cache_gib_per_gpu"]
     assert lo < p.kv_cache_gib < hi and band["kv_cache_tokens"][0] < p.kv_cache_tokens < band["kv_cache_tokens"][1]
+
+
+def test_dp_layouts_are_ranked_and_shown_on_the_whole_layout():
+    # vLLM's per-engine figures made TP1+DP8+EP look 8x smaller than TP8+EP ("3.00x" beside "24.38x") although
+    # the 8 engines together hold as much: the table labels per-replica tokens and shows the layout's concurrency.
+    result = size(Launch.from_args(model="minimax-m2.5", gpu="h200", ctx=131072, quant="fp8", ep=True),
+                  Search.of(ep=True, num_gpus=8))
+    by = {p.layout: p for p in result.plans}
+    dp8, tp8 = by["TP1+DP8+EP"], by["TP8+EP"]
+    assert dp8.total_kv_cache_tokens == 8 * dp8.kv_cache_tokens
+    assert abs(dp8.total_max_concurrency - tp8.total_max_concurrency) < 0.02 * tp8.total_max_concurrency
+    assert dp8.to_dict()["max_concurrency_total"] == round(8 * dp8.max_concurrency, 2)
+    text = size_text(result, width=120)
+    header = text[:text.index("\n----")]
+    assert "replica" in header and "all" in header
+    row = next(line for line in text.splitlines() if line.startswith("TP1+DP8+EP "))
+    assert f"{dp8.total_max_concurrency:.2f}x" in row and f"{dp8.max_concurrency:.2f}x" not in row
+    # Equal whole-layout capacity (24 full-length requests each): the larger TP wins, it decodes faster.
+    assert result.recommended is not None and result.recommended.layout == "TP8+EP"
+    dp = size(Launch.from_args(model="minimax-m2.5", gpu="h200", ctx=131072, quant="fp8", tp=2, dp=4, ep=True),
+              Search.of(tp=2, dp=4, ep=True))
+    assert "each of the 4 DP engines prints these" in size_text(dp, width=120)
+
+
+def test_a_pipelined_or_marginal_fit_gives_way_to_the_smallest_setting_change():
+    # 4 x H100 with vLLM 0.12.0: as asked only TP1+PP4 fits, inside the error band; TP4 with a --max-model-len
+    # inside the band starts with room to spare and decodes over four GPUs at once.
+    result = size(Launch.from_args(model="minimax-m2.5", gpu="h100", vllm_version=(0, 12, 0)), Search.of(num_gpus=4))
+    rec = result.recommended
+    assert rec is not None and (rec.tp, rec.pp) == (4, 1) and rec.fits
+    assert not any(x.id == "kv-cache-marginal" for x in rec.problems)
+    assert 8192 <= rec.max_model_len < 196608 and f"--max-model-len {rec.max_model_len}" in result.command.shell()
+    assert any("TP1+PP4 fits" in n and "--kv-cache-dtype fp8" in n for n in result.notes)
+    # Asked for the pipeline explicitly, it is planned as asked.
+    assert size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=1, pp=4, vllm_version=(0, 12, 0)),
+                Search.of(tp=1, pp=4)).recommended.pp == 4

@@ -160,8 +160,15 @@ def _samples(cases: list[LogCase], fn: Callable[[LogCase], float | None]) -> tup
     return values, ids
 
 
-def fit_overhead(logs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Fit every parameter on the calibration logs that isolate it; returns the overhead_fit.toml dict."""
+def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
+                 fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit every parameter on the calibration logs that isolate it; returns the overhead_fit.toml dict.
+
+    ``fallback`` (an overhead_fit.toml dict) fills a parameter that no given log isolates instead of
+    raising; the result names those parameters in ``not_refitted``. A leave-one-source-out evaluation
+    needs it: when the held-out source is the only one that prints a term, the term cannot be refitted
+    without it, and the evaluation must say so rather than stop.
+    """
     cases = []
     for lg in logs if logs is not None else calibration_logs():
         if lg.get("role") != "calibration":
@@ -203,7 +210,8 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     for era in ("a", "b"):
         def comm_sample(c: LogCase, era: str = era) -> float | None:
             nt = nontorch(c, "comm")
-            if nt is None or not has_nvlink_fabric(load_gpu(str(c.log["gpu"]))) or c.release.comm_era != era:
+            if nt is None or not has_nvlink_fabric(load_gpu(str(c.log["gpu"]))) or c.release.comm_era != era \
+                    or c.release.nontorch_era not in single:
                 return None
             return nt - single[c.release.nontorch_era]
 
@@ -229,6 +237,28 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         graph[f"{mode}_per_layer_bytes"] = round(_median(per_layer)) if per_layer else 0
         used[f"cudagraph.{mode}"] = ids
 
+    not_refitted: list[str] = []
+    if fallback is not None:
+        for name, table, key, fb in (("sampler.sort", sampler, "sort", fallback["sampler_bytes_per_logit"]),
+                                     ("sampler.triton", sampler, "triton", fallback["sampler_bytes_per_logit"]),
+                                     ("nontorch_single.a", single, "a", fallback["nontorch_single_bytes"]),
+                                     ("nontorch_single.b", single, "b", fallback["nontorch_single_bytes"]),
+                                     ("nontorch_comm.a", comm, "a", fallback["nontorch_comm_bytes"]),
+                                     ("nontorch_comm.b", comm, "b", fallback["nontorch_comm_bytes"])):
+            if table.get(key) is None:
+                table[key] = fb[key]
+                not_refitted.append(name)
+        if "forward_factor" not in used:
+            factor = float(fallback["forward_factor"])
+            not_refitted.append("forward_factor")
+        if not used["nontorch_pipeline"]:
+            pipeline = int(fallback["nontorch_pipeline_bytes"])
+            not_refitted.append("nontorch_pipeline")
+        for mode in ("piecewise", "full"):
+            if not used[f"cudagraph.{mode}"]:
+                for part in ("first_bytes", "per_layer_bytes"):
+                    graph[f"{mode}_{part}"] = int(fallback["cudagraph"][f"{mode}_{part}"])
+                not_refitted.append(f"cudagraph.{mode}")
     missing = [k for k, d in (("sampler sort", sampler.get("sort")), ("sampler triton", sampler.get("triton")),
                               ("non-torch a", single.get("a")), ("non-torch b", single.get("b")),
                               ("comm a", comm.get("a")), ("comm b", comm.get("b"))) if d is None]
@@ -244,6 +274,8 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         "fitted_on": used,
         "logs": sorted({i for ids in used.values() for i in ids}),
     }
+    if not_refitted:
+        result["not_refitted"] = not_refitted
     result["band_gib"] = validation_band(fit_from_dict(result), logs)
     return result
 
@@ -307,7 +339,12 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def validation_band(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) -> dict[str, float]:
-    """80th percentile of |available KV error| on the validation logs: overall, MoE, dense, from a log."""
+    """80th percentile of |available KV error| on the validation logs: overall, MoE, dense, from a log.
+
+    Logs marked ``in_shipped_band = false`` (gathered after the shipped band was set, issue #22) are left
+    out: the band is to be replaced by the leave-one-source-out figure, not nudged by new in-sample logs.
+    """
+    logs = [lg for lg in (logs if logs is not None else calibration_logs()) if lg.get("in_shipped_band", True)]
     errs: dict[str, list[float]] = {"all": [], "moe": [], "dense": []}
     for o in outcomes("validation", fit, logs):
         e = o.available_error_gib

@@ -34,6 +34,14 @@ def model_names() -> tuple[str, ...]:
 
 
 @cache
+def known_architectures() -> frozenset[str]:
+    """Architectures the planner's data knows vLLM to run: data/vllm.toml's [architectures] and those of the
+    catalog's models (each a checkpoint served with vLLM, data/models/*.json provenance)."""
+    return frozenset(load_toml("vllm.toml").get("architectures", {})) | frozenset(
+        _catalog_model(n).architecture for n in model_names())
+
+
+@cache
 def _catalog_model(name: str) -> ModelSpec:
     with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
         cfg = json.load(fh)

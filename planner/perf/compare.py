@@ -386,9 +386,10 @@ def _layout_kind(plan: ParallelPlan | MemoryPlan) -> str:
 def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, basis: str, cal: Calibration,
               preds: tuple[SimResult, ...], plan: MemoryPlan) -> list[str]:
     out = []
-    from planner.perf.validation import all_tables
+    from planner.perf.validation import calibration_set
 
-    fitted_kinds = {_layout_kind(ParallelPlan(t.tp, t.pp, t.dp, t.ep)) for t in all_tables() if t.name in cal.tables}
+    fitted_kinds = {_layout_kind(ParallelPlan(t.tp, t.pp, t.dp, t.ep)) for t in calibration_set()
+                    if t.name in cal.tables}
     kind = _layout_kind(plan)
     if kind not in fitted_kinds:
         out.append(f"no calibration table runs {kind} ({', '.join(sorted(fitted_kinds))} only): its error is "

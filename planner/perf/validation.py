@@ -134,6 +134,14 @@ def all_tables() -> tuple[Table, ...]:
     return tuple(load_table(str(p)) for p in sorted(paths, key=lambda p: p.name))
 
 
+@cache
+def calibration_set() -> tuple[Table, ...]:
+    """The calibration tables (data/benchmarks/*.csv) alone: what ``planner compare`` needs, without
+    parsing the validation folder (over a hundred tables) on every run."""
+    paths = [p for p in data_path("benchmarks").iterdir() if p.name.endswith(".csv")]
+    return tuple(load_table(str(p)) for p in sorted(paths, key=lambda p: p.name))
+
+
 def validation_tables() -> list[str]:
     """Paths of the tables never used for calibration."""
     return [t.path for t in all_tables() if t.role != "calibration"]

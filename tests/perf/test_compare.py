@@ -126,6 +126,18 @@ def test_five_gpus_ten_concurrencies_under_a_second():
     assert time.perf_counter() - t0 < 1.5  # 0.45 s measured on the 2-core machine; CI margin
 
 
+def test_compare_reads_only_the_calibration_tables(monkeypatch):
+    """The validation folder (125 tables and growing) is for the accuracy harness; parsing it on every
+    `planner compare` cost about a second of the command's one-second budget."""
+    import planner.perf.validation as validation
+
+    def refuse() -> None:
+        raise AssertionError("compare parsed the validation tables")
+
+    monkeypatch.setattr(validation, "all_tables", refuse)
+    assert compare(["h100"], at=[1]).gpus
+
+
 def test_the_slo_answer_comes_from_the_simulation_it_claims():
     """Issue #18: a 4-step search, misled by a steady-state TTFT 11x low for DP, answered "up to 3 concurrent
     requests, $26.5 per M" while its own table showed c=32 inside both limits (the simulator holds ~120)."""

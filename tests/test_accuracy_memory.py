@@ -1,0 +1,93 @@
+"""benchmarks/accuracy_memory.py: the leave-one-source-out evaluation is out of source by construction."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import accuracy_memory as am
+from planner.catalog import load_toml
+
+LOGS = am.corpus(lab=False)
+SHIPPED = load_toml("calibration/overhead_fit.toml")
+
+
+def test_every_log_names_its_origin_and_its_reference():
+    for lg in LOGS:
+        assert lg["source"] and " " not in lg["source"], lg["id"]
+        assert lg["ref"], lg["id"]
+    # the llm-d team's H100 runs (several sweeps, one cluster) are one origin, not dozens of sources
+    assert {lg["source"] for lg in LOGS if "llm-d" in lg["ref"] and "spark" not in lg["ref"]} == {"llm-d"}
+    assert len({lg["source"] for lg in LOGS}) >= 10
+
+
+def test_source_weights_cap_and_add_up():
+    w = am.source_weights({"sweep": 58, "a": 5, "b": 4, **{f"one{i}": 1 for i in range(8)}})
+    assert sum(w.values()) == pytest.approx(1.0)
+    assert max(w.values()) == pytest.approx(0.25)
+    assert w["a"] / w["b"] == pytest.approx(5 / 4)  # below the cap, shares follow the number of logs
+    assert am.source_weights({"x": 10, "y": 1}) == {"x": 0.5, "y": 0.5}  # too few sources: equal
+
+
+def test_weighted_quantile():
+    assert am.weighted_quantile([3.0, 1.0, 2.0], [1, 1, 1], 0.5) == 2.0
+    assert am.weighted_quantile([1.0, 10.0], [0.9, 0.1], 0.8) == 1.0
+    assert am.weighted_quantile([1.0, 10.0], [0.1, 0.9], 0.8) == 10.0
+
+
+def test_a_sources_own_logs_never_move_its_prediction():
+    # Out of source by construction: make every profile figure of one source absurd; its
+    # leave-one-source-out predictions must not move, while the in-sample fit on all logs does.
+    src = "dennislee22-vllm-benchmarking"
+    poisoned = [dict(lg, torch_peak_increase_gib=40.0, non_torch_increase_gib=20.0) if lg["source"] == src else lg
+                for lg in LOGS]
+    before, _ = am.loso(LOGS, SHIPPED)
+    after, _ = am.loso(poisoned, SHIPPED)
+    mine = {j.id: j.kv_error_gib for j in before if j.source == src}
+    assert mine and mine == {j.id: j.kv_error_gib for j in after if j.source == src}
+    others = {j.id: j.kv_error_gib for j in before if j.source != src}
+    assert others != {j.id: j.kv_error_gib for j in after if j.source != src}
+
+
+def test_a_term_only_the_held_out_source_prints_is_named():
+    judged, leaks = am.loso(LOGS, SHIPPED)
+    # only the llm-d runs print the sort-era sampler and the TP communication term (DEBUG profile lines)
+    assert {"sampler.sort", "nontorch_comm.b"} <= set(leaks["llm-d"])
+    assert {j.source for j in judged} == {s for s in leaks}
+
+
+def test_the_report_prints_the_table_and_the_band(capsys):
+    text = am.loso_report(LOGS)
+    assert "overall (" in text and "in sample (shipped fit, same logs)" in text
+    assert "80th percentile of the leave-one-source-out |error|" in text
+
+
+def test_a_lab_batch_is_one_more_source(tmp_path):
+    folder = tmp_path / "b1"
+    folder.mkdir()
+    real = Path(__file__).parent / "fixtures" / "logs" / "startup_qwen3_8b_h100_v019_debug.log"
+    shutil.copy(real, folder / "run.log")
+    (folder / "runs.toml").write_text(
+        '[[run]]\nid = "r1"\nlog = "run.log"\nconfig = "qwen3-8b"\nargs = ["vllm", "serve", "Qwen/Qwen3-8B"]\n'
+        'gpu_name = "NVIDIA H100 80GB HBM3"\ndriver = "test fixture"\nvllm_version = "0.19.0"\n'
+        'torch_version = "test fixture"\nmem_get_info_before = [1, 2]\nmem_get_info_after = [1, 2]\nstarted = true\n')
+    from benchmarks.lab_runs import lab_logs
+
+    judged, leaks = am.loso(LOGS + lab_logs(tmp_path), SHIPPED)
+    (j,) = [j for j in judged if j.source == "lab/b1"]
+    assert abs(j.kv_error_gib) < 1.0 and "lab/b1" in leaks
+
+
+def test_one_large_source_cannot_make_the_overall_figure():
+    # 58 logs of one sweep 5 GiB off, three single-log sources exact: the sweep weighs a quarter, not 95 %.
+    judged = [am.Judged(f"s{i}", "sweep", False, 5.0, None, None) for i in range(58)]
+    judged += [am.Judged(f"o{i}", f"other{i}", False, 0.0, None, None) for i in range(3)]
+    counts = {"sweep": 58, "other0": 1, "other1": 1, "other2": 1}
+    f = am.figures(judged, am.source_weights(counts))
+    assert f.within_10 == pytest.approx(0.75) and f.median_gib == 0.0
+    assert am.figures(judged).median_gib == 5.0  # every log alike: the sweep decides

@@ -1,0 +1,183 @@
+"""diagnostics/templates.py on real log lines (tests/fixtures/templates/*.log, each file names its public source).
+
+Every test reads the shipped data file (data/vllm_templates.json.gz), so a template lost by a re-extraction or
+a class changed by a rule shows here.
+"""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from diagnostics import templates
+from planner.errors import InvalidInputError
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "templates"
+TP_HEADS = "Total number of attention heads ({*}) must be divisible by tensor parallel size ({*})."
+
+
+def fixture_lines(name: str) -> list[str]:
+    """The log lines of a fixture, without its leading provenance comment."""
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return lines
+
+
+def test_every_fixture_cites_a_public_url():
+    for path in sorted(FIXTURES.glob("*.log")):
+        assert path.read_text(encoding="utf-8").startswith("# provenance: https://"), path.name
+
+
+def test_v0_engine_log_with_a_cut_prefix():
+    m = templates.classify_log_tail(fixture_lines("tp_heads_indivisible_v0_engine_gpustack814.log"))
+    assert m is not None
+    assert (m.class_name, m.template, m.exception_type, m.level) == ("parallelism", TP_HEADS, "ValueError", "raise")
+    assert m.module.startswith("vllm/config")
+    assert m.evidence.startswith("ValueError: Total number of attention heads (64)")
+    assert m.in_release is None  # the log prints no version
+
+
+def test_pydantic_form_is_the_same_template_and_in_release():
+    (line,) = fixture_lines("tp_heads_indivisible_pydantic_52435.log")
+    latest = templates.releases()[-1]
+    m = templates.classify(line, latest)
+    assert m is not None and m.template == TP_HEADS and m.class_name == "parallelism"
+    assert m.in_release is True and m.versions[-1].endswith(latest)
+
+
+def test_wrapped_message_matches_like_the_whole_line():
+    """A real message, wrapped at 40 columns as a terminal or a report would: the same template."""
+    (line,) = fixture_lines("tp_heads_indivisible_pydantic_52435.log")
+    wrapped = "\n".join(textwrap.wrap(line, 40))
+    assert wrapped.count("\n") >= 2
+    assert templates.classify(wrapped) == templates.classify(line) is not None
+
+
+def test_wrapped_exception_line_in_a_log_is_joined_with_its_continuations():
+    """classify_log_tail joins the lines that continue an exception line, each with its process prefix."""
+    lines = fixture_lines("bf16_compute_capability_t4_vllmdocker37.log")
+    pieces = textwrap.wrap(lines[0], 70)
+    log = [f"(EngineCore_DP0 pid=212) {p}" for p in pieces]
+    m = templates.classify_log_tail(log)
+    assert m is not None and m.class_name == "hardware" and m.exception_type == "ValueError"
+    assert m.template.startswith("Bfloat16 is only supported on GPUs with compute capability of at least 8.0.")
+    assert templates.classify(lines[0]) == m
+
+
+def test_docker_compose_prefix_and_source_line_of_the_traceback():
+    """The traceback quotes half the message in its source line; the exception line is the one matched."""
+    m = templates.classify_log_tail(fixture_lines("no_cache_memory_v064_compose_10439.log"), "0.6.4.post1")
+    assert m is not None and m.class_name == "memory" and m.exception_type == "ValueError"
+    assert m.template.startswith("No available memory for the cache blocks.")
+    assert m.in_release is None  # 0.6 is older than every studied release
+    assert m.evidence.startswith("ValueError: No available memory for the cache blocks. Try increasing")
+
+
+def test_tuple_printed_message_is_version_aware():
+    """Only 0.11.2 passed the %-template and its values to ValueError apart (printed as a tuple, fixed by
+    vllm-project/vllm#29655). The tuple's text is an instance of both wordings (punctuation is not compared):
+    a log of 0.11 gets that release's template, a log of the latest release the formatted one it ships."""
+    (line,) = fixture_lines("dp_resources_tuple_pr29655.log")
+    old = templates.classify(line, "0.11.1")
+    new = templates.classify(line, templates.releases()[-1])
+    assert old is not None and new is not None
+    assert old.template == ("Not enough resources to allocate %s DP ranks on DP master node %s, "
+                            "possible to fit %s DP ranks")
+    assert old.versions == ("0.11.2",) and old.in_release is True and old.class_name == "parallelism"
+    assert new.template == ("Not enough resources to allocate {*} DP ranks on DP master node {*}, "
+                            "possible to fit {*} DP ranks.")
+    assert new.in_release is True and new.class_name == "parallelism"
+
+
+def test_v0_engine_wording_is_found_in_the_last_release_that_shipped_it():
+    """The V0 engine's KV-cache message (vllm/worker/worker.py) was last shipped in 0.10.2."""
+    line = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[-1]
+    assert line.startswith("The model's max seq len (29000)")
+    m = templates.classify(line, "0.6.4")
+    assert m is not None and m.class_name == "memory" and m.module == "vllm/worker/worker.py"
+    assert m.versions == ("0.10.2",) and m.in_release is None
+    assert templates.classify(line, "0.10.2").in_release is True
+    assert templates.classify(line, "0.12.0").in_release is False
+
+
+def test_wrappers_are_class_other_and_looked_past():
+    m = templates.classify_log_tail(fixture_lines("worker_failed_wrapper_v0102_primerl918.log"))
+    assert m is not None and m.class_name == templates.OTHER and m.rule == "keyword:wrapper"
+    assert m.template.startswith("Worker failed with error '{*}'")
+    m = templates.classify_log_tail(fixture_lines("engine_core_init_failed_flash_attn_25343.log"))
+    assert m is not None and m.class_name == templates.OTHER and m.rule == "keyword:wrapper"
+    # the cause printed above the wrapper wins over it
+    cause = fixture_lines("tp_heads_indivisible_v0_engine_gpustack814.log")[:1]
+    m = templates.classify_log_tail(cause + fixture_lines("engine_core_init_failed_flash_attn_25343.log"))
+    assert m is not None and m.template == TP_HEADS
+
+
+def test_version_in_the_log_is_used():
+    log = ["(APIServer pid=7) INFO 10-28 03:11:58 [api_server.py:1839] vLLM API server version 0.11.0",
+           *fixture_lines("tp_heads_indivisible_v0_engine_gpustack814.log")]
+    assert templates.version_in_log(log) == "0.11.0"
+    m = templates.classify_log_tail(log)
+    assert m is not None and m.in_release is True
+
+
+def test_no_template_no_match():
+    assert templates.classify("Maximum concurrency for 29000 tokens per request: 0.82x") is None
+    assert templates.classify_log_tail(["INFO:     127.0.0.1:51234 - \"GET /health HTTP/1.1\" 200 OK"]) is None
+
+
+@pytest.mark.parametrize(("version", "position"), [("v0.10.1.1", 0), ("0.11.0rc1", 1), ("0.9.2", None),
+                                                   (None, None)])
+def test_release_position(version, position):
+    assert templates.release_position(version) == position
+
+
+def test_release_position_refuses_a_non_version():
+    with pytest.raises(InvalidInputError, match="not a version"):
+        templates.release_position("latest")
+
+
+def test_words_cut_by_a_wildcard_are_never_keys():
+    assert templates._key_words(("", "error: unsupported weight dtype ", "")) == ["unsupported", "weight", "dtype"]
+    assert templates._key_words(("no module named ",)) == ["module", "named"]
+
+
+def test_data_is_loaded_once():
+    assert templates._index() is templates._index()
+    index = templates._index()
+    assert len(index.templates) > 10_000
+    # every template is filed under exactly one key
+    assert sum(len(ids) for ids in index.by_word.values()) == len(index.templates)
+
+
+def test_to_dict():
+    (line,) = fixture_lines("tp_heads_indivisible_pydantic_52435.log")
+    m = templates.classify(line)
+    assert m is not None
+    d = m.to_dict()
+    assert d["class"] == "parallelism" and d["template"] == TP_HEADS and isinstance(d["versions"], list)
+
+
+def test_classify_lines_skips_info_records_and_numbers_lines():
+    lines = fixture_lines("no_cache_memory_v064_compose_10439.log")
+    info = "(APIServer pid=1) INFO 10-14 16:59:25 [logger.py:43] Received request: prompt: " + lines[-1]
+    found = list(templates.classify_lines([info, *lines]))
+    assert [n for n, _ in found] == [4]
+    assert found[0][1].class_name == "memory"
+
+
+def test_a_message_cut_short_matches_in_part():
+    (line,) = fixture_lines("kv_max_seq_len_title_cut_llamafactory6472.log")
+    m = templates.classify(line)
+    assert m is not None and m.complete is False
+    assert m.class_name == "memory" and m.module == "vllm/worker/worker.py"
+    assert m.template.endswith("when initializing the engine.")
+    full = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[-1]
+    assert templates.classify(full).complete is True
+
+
+def test_a_short_vague_template_needs_to_cover_the_message():
+    """A two-word template inside a long message it does not explain is not a match (real line: #10517)."""
+    line = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[1]
+    assert line.startswith("Memory profiling results:")
+    assert templates.classify(line) is None
