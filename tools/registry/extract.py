@@ -40,6 +40,8 @@ REGISTRY = Path("vllm/model_executor/models/registry.py")
 #: The registry every lookup goes through; its ``**`` members are the dicts that register architectures.
 MERGED = "_VLLM_MODELS"
 PREVIOUS = "_PREVIOUSLY_SUPPORTED_MODELS"
+#: One registration dict: architecture -> (module, class).
+Entries = dict[str, tuple[str, str]]
 
 
 class RegistryShapeError(ValueError):
@@ -57,7 +59,7 @@ def releases_in(cache: Path) -> list[str]:
     return sorted(found, key=_version_key)
 
 
-def _dict_entries(node: ast.expr, known: dict[str, dict[str, tuple[str, str]]], where: str) -> dict[str, tuple[str, str]]:
+def _dict_entries(node: ast.expr, known: dict[str, Entries], where: str) -> Entries:
     """The literal ``{"Arch": ("module", "Class"), ...}`` of ``node``; ``**name`` of an earlier dict and the one
     comprehension form vLLM uses (``{k: (m, a) for k, (m, a) in D.items() if a == "Cls"}``) are expanded."""
     if isinstance(node, ast.Name) and node.id in known:
@@ -66,8 +68,8 @@ def _dict_entries(node: ast.expr, known: dict[str, dict[str, tuple[str, str]]], 
         return _comprehension(node, known, where)
     if not isinstance(node, ast.Dict):
         raise RegistryShapeError(f"{where}: {ast.unparse(node)[:60]!r} is not a dict literal")
-    out: dict[str, tuple[str, str]] = {}
-    for key, value in zip(node.keys, node.values):
+    out: Entries = {}
+    for key, value in zip(node.keys, node.values, strict=True):
         if key is None:
             out.update(_dict_entries(value, known, where))
             continue
@@ -79,8 +81,8 @@ def _dict_entries(node: ast.expr, known: dict[str, dict[str, tuple[str, str]]], 
     return out
 
 
-def _comprehension(node: ast.DictComp, known: dict[str, dict[str, tuple[str, str]]],
-                   where: str) -> dict[str, tuple[str, str]]:
+def _comprehension(node: ast.DictComp, known: dict[str, Entries],
+                   where: str) -> Entries:
     text = ast.unparse(node)[:80]
     if len(node.generators) != 1:
         raise RegistryShapeError(f"{where}: comprehension {text!r} has several loops")
@@ -116,9 +118,10 @@ def registry_of_source(source: str, where: str = "registry.py") -> tuple[dict[st
     Only the dicts merged into ``_VLLM_MODELS`` count: that merge is what ``ModelRegistry`` is built from.
     """
     tree = ast.parse(source)
-    dicts: dict[str, dict[str, tuple[str, str]]] = {}
+    dicts: dict[str, Entries] = {}
     members: list[str] | None = None
     previous: dict[str, str] = {}
+    unread: dict[str, str] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name, value = stmt.targets[0].id, stmt.value
@@ -134,14 +137,17 @@ def registry_of_source(source: str, where: str = "registry.py") -> tuple[dict[st
                 raise RegistryShapeError(f"{where}: {MERGED} is not a merge of ** dicts")
             members = []
             for v in value.values:
+                if isinstance(v, ast.Name) and v.id in unread:
+                    raise RegistryShapeError(unread[v.id])
                 if not (isinstance(v, ast.Name) and v.id in dicts):
                     raise RegistryShapeError(f"{where}: {MERGED} merges {ast.unparse(v)[:60]!r}, not an earlier dict")
                 members.append(v.id)
         elif name.startswith("_") and name.endswith("_MODELS") and isinstance(value, (ast.Dict, ast.DictComp)):
             try:
                 dicts[name] = _dict_entries(value, dicts, f"{where}: {name}")
-            except (RegistryShapeError, ValueError):
-                continue  # not a registration dict (e.g. _OOT_SUPPORTED_MODELS maps names to URLs)
+            except (RegistryShapeError, ValueError) as exc:
+                # Not a registration dict (e.g. _OOT_SUPPORTED_MODELS maps names to URLs); an error only if merged.
+                unread[name] = str(exc)
     if members is None:
         raise RegistryShapeError(f"{where}: no {MERGED}")
     kinds: dict[str, set[str]] = {}
@@ -213,10 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(data)
     json.loads(text)  # what we write must read back
     write_text_atomic(args.output, text)
-    archs = data["architectures"]
-    assert isinstance(archs, dict)
-    print(f"{args.output}: {len(archs)} architectures over {len(data['releases'])} releases "  # type: ignore[arg-type]
-          f"({len(text):,} bytes)")
+    archs, releases = data["architectures"], data["releases"]
+    assert isinstance(archs, dict) and isinstance(releases, list)
+    print(f"{args.output}: {len(archs)} architectures over {len(releases)} releases ({len(text):,} bytes)")
     return 0
 
 
