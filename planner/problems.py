@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from planner.catalog import arch_facts, known_architectures, models_supporting
+from planner.catalog import arch_facts, models_supporting, vllm_registry
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.units import GIB
 from planner.versions import Version, format_version
@@ -80,8 +80,8 @@ PROBLEM_IDS: dict[str, str] = {
     "quantization-unsupported-gpu": "vLLM refuses this quantization on this GPU",
     "vllm-too-old-for-model": "the vLLM version predates support for the model's architecture",
     "architecture-removed": "the vLLM version no longer supports the model's architecture",
-    "architecture-unknown": "the config's architecture is not one the planner knows vLLM to run; vLLM refuses "
-                            "architectures outside its model registry",
+    "architecture-unsupported": "the vLLM release's model registry lacks the config's architecture, so vLLM "
+                                "refuses it at startup",
     "ep-without-moe": "expert parallelism asked for a model without experts",
     "tp-spans-nodes": "a tensor-parallel group spans nodes, so every layer's all-reduce crosses the network",
 }
@@ -282,16 +282,7 @@ def gpu_free_problems(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, 
 def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
     facts = arch_facts(model.architecture)
     if facts is None:
-        if model.architecture in known_architectures():
-            return []
-        # vLLM's ModelRegistry refuses an architecture it has no class for ("Model architectures [...] are not
-        # supported for now", vllm/model_executor/models/registry.py); the planner sizes it as a standard decoder.
-        return [("architecture-unknown", WARNING,
-                 f"{model.architecture} is not an architecture the planner knows vLLM to run (data/vllm.toml, the "
-                 f"model catalog): if vLLM {format_version(version)}'s model registry lacks it too, vLLM stops at "
-                 f"startup with \"Model architectures ['{model.architecture}'] are not supported for now\"; these "
-                 "figures assume it runs as a standard decoder (check `vllm serve` with the config, or "
-                 "`python -c 'import vllm; print(vllm.ModelRegistry.get_supported_archs())'`)")]
+        return _registry(model, version)
     v = format_version(version)
     if version < facts.min_version:
         return [("vllm-too-old-for-model", ERROR,
@@ -301,7 +292,35 @@ def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
         return [("architecture-removed", ERROR,
                  f"Model architecture {model.architecture} was supported in vLLM until "
                  f"v{format_version(facts.removed_after)}, and is not supported anymore (asked: {v}).")]
-    return []
+    return _registry(model, version)
+
+
+def _registry(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:
+    """vLLM stops at startup when its model registry lacks the config's architecture
+    (``_ModelRegistry._raise_for_unsupported``, vllm/model_executor/models/registry.py), so such a model is refused,
+    not sized as if it ran. Which release registers what is data/vllm_architectures.json (tools/registry)."""
+    rec = vllm_registry(model.architecture)
+    if rec.registers(version) is not False:
+        return []
+    arch, v = model.architecture, format_version(version)
+    until = rec.removed_after(version)
+    if until is not None:
+        return [("architecture-removed", ERROR,
+                 f"Model architecture {arch} was supported in vLLM until v{format_version(until)}, and is not "
+                 f"supported anymore (asked: {v}).")]
+    studied = f"{format_version(rec.studied[0])} … {format_version(rec.studied[-1])}"
+    later = [r for r in rec.registered if r > version]
+    if later:
+        where = f"the first release that has it is {format_version(later[0])} (of {studied})"
+    elif rec.registered:
+        where = (f"only {format_version(rec.registered[0])} to {format_version(rec.registered[-1])} have it "
+                 f"(of {studied})")
+    else:
+        where = f"none of {studied} has it"
+    return [("architecture-unsupported", ERROR,
+             f"Model architectures ['{arch}'] are not supported for now: {arch} is not in vLLM {v}'s model "
+             f"registry and {where}, so vLLM stops at startup and no layout fits (vLLM's Transformers backend "
+             "might still run it, when the model's Transformers class supports that)")]
 
 
 def check_nodes(plan: ParallelPlan, gpus_per_node: int) -> list[tuple[str, str, str]]:

@@ -166,3 +166,23 @@ def test_shipped_benchmark_tables():
     assert benchmark_table("validation/minimax-m2.5-fp8-h100-tp4ep-1k1k-inferencex") is None  # names, not paths
     assert benchmark_table("minimax-m2.5-fp8-h100-tp4ep-1k1k-inferencex").describe().startswith(
         "minimax-m2.5 fp8, 4 x h100 TP4+EP")
+
+
+def test_a_registry_record_answers_only_what_the_studied_releases_say():
+    from planner.catalog import RegistryRecord, vllm_registry
+
+    v = parse_version
+    rec = RegistryRecord("X", studied=(v("0.10.2"), v("0.11.2"), v("0.12.0")), registered=(v("0.11.2"), v("0.12.0")))
+    assert rec.registers(v("0.10.2")) is False and rec.registers(v("0.11.2")) is True
+    assert rec.registers(v("0.11.0")) is None  # between a release without it and one with it: unknown
+    assert rec.registers(v("0.11.5")) is True and rec.registers(v("0.40.0")) is True  # both sides / after the last
+    assert rec.registers(v("0.8.0")) is None  # before the first studied release
+    nowhere = RegistryRecord("Y", studied=rec.studied, registered=())
+    assert nowhere.registers(v("0.8.0")) is False and nowhere.registers(v("0.40.0")) is False
+    # From the shipped file: MiniMax-M2 is not in 0.10.2's registry, is in 0.11.2's (vllm.toml: first 0.11.1).
+    m2 = vllm_registry("MiniMaxM2ForCausalLM")
+    assert m2.registers(v("0.10.2")) is False and m2.registers(v("0.11.2")) is True
+    assert m2.registers(v("0.11.1")) is None
+    text01 = vllm_registry("MiniMaxText01ForCausalLM")
+    assert text01.registers(v("0.23.0")) is True and text01.registers(v("0.24.0")) is False
+    assert text01.removed_after(v("0.24.0")) == v("0.23.0") and text01.removed_after(v("0.23.0")) is None

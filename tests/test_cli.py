@@ -378,3 +378,21 @@ def test_tp_with_num_gpus_fills_them_with_replicas(capsys):
     code, out, _ = run(capsys, "size", "--tp", "4", "--num-gpus", "8", "--ep", "--json")
     doc = json.loads(out)
     assert code == 0 and {(p["tp"], p["dp"], p["num_gpus"]) for p in doc["plans"]} == {(4, 2, 8)}
+
+
+def test_an_architecture_no_vllm_release_registers_surfaces_as_weights_that_do_not_fit(capsys, tmp_path):
+    # Issue #18: a FooBar config was sized as if vLLM ran it. Now it is an error problem on every plan, surfaced
+    # the way weights-do-not-fit is: exit 0 with the answer (docs/cli.md), nothing recommended, no command.
+    from planner.catalog import data_path
+
+    cfg = json.loads(data_path("models/llama-3.1-8b-instruct.json").read_text())
+    cfg["architectures"] = ["FooBarForCausalLM"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    code, out, err = run(capsys, "size", "--model", str(tmp_path / "config.json"), "--gpu", "h100", "--json")
+    d = json.loads(out)
+    too_big, big_out, _ = run(capsys, "size", "--gpu", "h100", "--tp", "1", "--json")
+    assert "weights-do-not-fit" in {p["id"] for p in json.loads(big_out)["plans"][0]["problems"]}
+    assert code == too_big and not err and d["recommended"] is None and d["command"] is None
+    for plan in d["plans"]:
+        found = {p["id"]: p["message"] for p in plan["problems"]}
+        assert not plan["fits"] and "FooBarForCausalLM" in found["architecture-unsupported"]

@@ -342,3 +342,15 @@ def test_an_nvml_recording_given_as_snapshot_says_what_it_is(capsys):
     code, _, err = run(capsys, "--snapshot", str(path))
     assert code == 2 and "schema_version None" not in err
     assert "an NVML recording" in err and "diagnose --save-snapshot" in err
+
+
+def test_a_preflight_of_an_architecture_no_vllm_release_registers_exits_1(capsys, tmp_path):
+    # Issue #18: the planner's architecture-unsupported is the catalog's finding of the same id, an error.
+    from planner.catalog import data_path
+
+    cfg = json.loads(data_path("models/llama-3.1-8b-instruct.json").read_text())
+    cfg["architectures"] = ["FooBarForCausalLM"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    code, out, _ = run(capsys, "--gpu", "h100", "--num-gpus", "1", "--json", "--", "vllm", "serve", str(tmp_path))
+    errors = {f["id"]: f for f in json.loads(out)["findings"] if f["severity"] == "error"}
+    assert code == 1 and "none of 0.10.2 … 0.34.0" in errors["architecture-unsupported"]["evidence"]

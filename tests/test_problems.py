@@ -105,22 +105,87 @@ def test_tp_spans_nodes(tp, pp, dp, gpn, spans):
         assert (pid, severity) == ("tp-spans-nodes", "warning") and f"TP {tp}" in message
 
 
-def test_an_unknown_architecture_is_said_not_sized_silently(tmp_path):
-    # A config whose architecture neither data/vllm.toml nor the catalog knows was sized as if vLLM ran it.
+def _config_with(tmp_path, base, architecture):
     import json
 
     from planner.catalog import data_path
+
+    cfg = json.loads(data_path(f"models/{base}.json").read_text())
+    cfg["architectures"] = [architecture]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    return str(tmp_path / "config.json")
+
+
+def test_an_architecture_no_vllm_release_registers_is_refused_not_sized(tmp_path):
+    # Issue #18: FooBarForCausalLM drew only a warning and was sized as if vLLM ran it.
+    from planner.catalog import default_vllm_version
+    from planner.size import size
+    from planner.versions import format_version
+
+    result = size(Launch.from_args(model=_config_with(tmp_path, "llama-3.1-8b-instruct", "FooBarForCausalLM"),
+                                   gpu="h100"))
+    assert result.plans and result.recommended is None and result.command is None
+    for plan in result.plans:
+        found = {p.id: p for p in plan.problems}
+        assert not plan.fits and found["architecture-unsupported"].severity == "error"
+        msg = found["architecture-unsupported"].message
+        assert "Model architectures ['FooBarForCausalLM'] are not supported for now" in msg
+        assert f"vLLM {format_version(default_vllm_version())}'s" in msg and "none of 0.10.2 … 0.34.0" in msg
+    # The same config under its real architecture fits: the refusal is the architecture's alone.
+    assert size(Launch.from_args(model="llama-3.1-8b-instruct", gpu="h100")).recommended is not None
+
+
+def test_a_real_architecture_is_refused_on_a_release_before_its_first(tmp_path):
+    # DeepseekV32ForCausalLM is in the registry of 0.11.2 onwards, not in 0.10.2's (data/vllm_architectures.json).
     from planner.size import size
 
-    cfg = json.loads(data_path("models/llama-3.1-8b-instruct.json").read_text())
-    cfg["architectures"] = ["FooBarForCausalLM"]
-    (tmp_path / "config.json").write_text(json.dumps(cfg))
-    plan = size(Launch.from_args(model=str(tmp_path / "config.json"), gpu="h100")).plans[0]
-    found = {p.id: p for p in plan.problems}
-    assert "architecture-unknown" in found and "FooBarForCausalLM" in found["architecture-unknown"].message
-    assert "are not supported for now" in found["architecture-unknown"].message
-    assert "architecture-unknown" not in {p.id for p in size(Launch.from_args(model="llama-3.1-8b-instruct",
-                                                                              gpu="h100")).plans[0].problems}
+    path = _config_with(tmp_path, "deepseek-v3", "DeepseekV32ForCausalLM")
+    old = size(Launch.from_args(model=path, gpu="h200", tp=8, vllm_version=parse_version("0.10.2")),
+               Search.of(tp=8)).plans[0]
+    found = {p.id: p.message for p in old.problems}
+    assert not old.fits and "vLLM 0.10.2's model registry" in found["architecture-unsupported"]
+    assert "the first release that has it is 0.11.2" in found["architecture-unsupported"]
+    for version in ("0.11.2", "0.33.0", "0.40.0"):  # a studied release, the default, one after the last studied
+        tp8 = Launch.from_args(model=path, gpu="h200", tp=8, vllm_version=parse_version(version))
+        assert "architecture-unsupported" not in ids(size(tp8, Search.of(tp=8)).plans[0]), version
+    # 0.11.0 lies between 0.10.2 (without it) and 0.11.2 (with it): unknown, so not refused.
+    tp8 = Launch.from_args(model=path, gpu="h200", tp=8, vllm_version=parse_version("0.11.0"))
+    assert "architecture-unsupported" not in ids(size(tp8, Search.of(tp=8)).plans[0])
+
+
+def test_an_architecture_vllm_lists_as_removed_gets_vllms_own_message(tmp_path):
+    # InternLMForCausalLM: registered up to 0.23.0, then in _PREVIOUSLY_SUPPORTED_MODELS as "0.23.0".
+    from planner.size import size
+
+    path = _config_with(tmp_path, "llama-3.1-8b-instruct", "InternLMForCausalLM")
+    new = size(Launch.from_args(model=path, gpu="h100", tp=1, vllm_version=parse_version("0.24.0")),
+               Search.of(tp=1)).plans[0]
+    found = {p.id: p.message for p in new.problems}
+    assert "architecture-unsupported" not in found and not new.fits
+    assert "Model architecture InternLMForCausalLM was supported in vLLM until v0.23.0" in found["architecture-removed"]
+    assert size(Launch.from_args(model=path, gpu="h100", tp=1, vllm_version=parse_version("0.23.0")),
+                Search.of(tp=1)).plans[0].fits
+
+
+@pytest.mark.parametrize("name", __import__("planner.catalog", fromlist=["x"]).model_names())
+def test_every_catalog_model_is_sized_on_the_default_release(name):
+    from planner.catalog import arch_facts, default_vllm_version, vllm_registry
+    from planner.size import size
+
+    model = load_model(name)
+    result = size(Launch.from_args(model=name, gpu="b300"))
+    assert result.plans and all(p.weights_bytes > 0 for p in result.plans)
+    found = {p.id for plan in result.plans for p in plan.problems}
+    assert "architecture-unsupported" not in found
+    facts = arch_facts(model.architecture)
+    if facts is not None and facts.removed_after is not None and facts.removed_after < default_vllm_version():
+        # MiniMax-Text-01 / M1: vLLM dropped them after 0.23.0; refused on the default release, accepted on theirs.
+        assert "architecture-removed" in found
+        last = size(Launch.from_args(model=name, gpu="b300", vllm_version=facts.removed_after))
+        assert not {p.id for plan in last.plans for p in plan.problems} & {"architecture-removed",
+                                                                          "architecture-unsupported"}
+    else:
+        assert vllm_registry(model.architecture).registers(default_vllm_version()) is True
 
 
 def test_weights_that_fit_with_overhead_that_does_not_have_their_own_id():

@@ -34,14 +34,6 @@ def model_names() -> tuple[str, ...]:
 
 
 @cache
-def known_architectures() -> frozenset[str]:
-    """Architectures the planner's data knows vLLM to run: data/vllm.toml's [architectures] and those of the
-    catalog's models (each a checkpoint served with vLLM, data/models/*.json provenance)."""
-    return frozenset(load_toml("vllm.toml").get("architectures", {})) | frozenset(
-        _catalog_model(n).architecture for n in model_names())
-
-
-@cache
 def _catalog_model(name: str) -> ModelSpec:
     with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
         cfg = json.load(fh)
@@ -276,6 +268,79 @@ def arch_facts(architecture: str) -> ArchFacts | None:
         source=raw.get("source", ""),
         gated_mlp=bool(raw.get("gated_mlp", True)),
     )
+
+
+@dataclass(frozen=True)
+class RegistryRecord:
+    """Where one architecture stands in vLLM's model registry, release by release.
+
+    From data/vllm_architectures.json, which tools/registry/extract.py reads out of each studied release's
+    ``vllm/model_executor/models/registry.py`` (``_VLLM_MODELS``; ``_PREVIOUSLY_SUPPORTED_MODELS``). Why a
+    fact per release: vLLM refuses a config whose architecture its registry lacks ("Model architectures
+    [...] are not supported for now", ``_ModelRegistry._raise_for_unsupported``), whatever the memory says.
+    """
+
+    architecture: str
+    #: The releases whose registry was read, oldest first; releases between two of them were not read.
+    studied: tuple[Version, ...]
+    #: The studied releases whose registry has the architecture.
+    registered: tuple[Version, ...]
+    #: (studied release, the version its ``_PREVIOUSLY_SUPPORTED_MODELS`` names as the last with it).
+    previously_supported: tuple[tuple[Version, Version], ...] = ()
+
+    def registers(self, version: Version) -> bool | None:
+        """Whether ``version``'s registry has the architecture; None when the studied releases cannot say.
+
+        A studied release answers exactly. Between two studied releases the answer is theirs when they agree
+        (unknown when they differ: it was added or removed in between); after the last studied release, the
+        last one's; before the first, unknown, unless no studied release has the architecture at all."""
+        if not self.registered:
+            return False
+        if version in self.studied:
+            return version in self.registered
+        before = [r for r in self.studied if r < version]
+        after = [r for r in self.studied if r > version]
+        if not before:
+            return None
+        if not after:
+            return before[-1] in self.registered
+        low, high = before[-1] in self.registered, after[0] in self.registered
+        return low if low == high else None
+
+    def removed_after(self, version: Version) -> Version | None:
+        """The "supported until" version vLLM prints for the architecture at ``version`` (the nearest studied
+        release at or below it lists it in ``_PREVIOUSLY_SUPPORTED_MODELS``), else None."""
+        listed = [(r, until) for r, until in self.previously_supported if r <= version]
+        nearest = max((r for r in self.studied if r <= version), default=None)
+        return listed[-1][1] if listed and listed[-1][0] == nearest else None
+
+
+@cache
+def _registry_data() -> dict[str, Any]:
+    with data_path("vllm_architectures.json").open("r", encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+def _expand(runs: list[list[Any]], studied: tuple[Version, ...]) -> list[tuple[Version, list[Any]]]:
+    """``[[first, last, value], ...]`` runs of studied releases -> (release, value) for each release in them."""
+    out = []
+    for first, last, value in runs:
+        lo, hi = parse_version(first), parse_version(last)
+        out += [(r, value) for r in studied if lo <= r <= hi]
+    return out
+
+
+@cache
+def vllm_registry(architecture: str) -> RegistryRecord:
+    """The registry record of ``architecture`` (one with no registered release when no studied release has it)."""
+    data = _registry_data()
+    studied = tuple(parse_version(r) for r in data["releases"])
+    registered = tuple(r for r, _ in _expand(data["architectures"].get(architecture, []), studied))
+    previous = tuple((r, parse_version(v[0]))
+                     for r, v in _expand(data["previously_supported"].get(architecture, []), studied))
+    return RegistryRecord(architecture=architecture, studied=studied, registered=registered,
+                          previously_supported=previous)
 
 
 @cache
