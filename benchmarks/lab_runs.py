@@ -102,12 +102,12 @@ def _entry(folder: Path, run: dict[str, Any]) -> dict[str, Any]:
         "model": model,
         "gpu": gpu.key,
         "tp": dep.plan.tp, "pp": dep.plan.pp, "dp": dep.plan.dp, "ep": dep.plan.ep,
-        "kv_cache_dtype": dep.kv_cache_dtype,
-        "gpu_memory_utilization": dep.gpu_memory_utilization,
-        "max_model_len": dep.max_model_len,
-        "max_num_batched_tokens": dep.max_num_batched_tokens,
-        "max_num_seqs": dep.max_num_seqs,
-        "enforce_eager": dep.enforce_eager,
+        "kv_cache_dtype": dep.launch.kv_cache_dtype,
+        "gpu_memory_utilization": dep.launch.gpu_memory_utilization,
+        "max_model_len": dep.launch.max_model_len,
+        "max_num_batched_tokens": dep.launch.max_num_batched_tokens,
+        "max_num_seqs": dep.launch.max_num_seqs,
+        "enforce_eager": dep.launch.enforce_eager,
         "vllm_version": dep.release.label,
         "ref": (f"data/calibration/lab/{batch}/{log.name}: our own vLLM {run['vllm_version']} (torch "
                 f"{run['torch_version']}) on {run['gpu_name']}, driver {run['driver']}: "
@@ -117,7 +117,7 @@ def _entry(folder: Path, run: dict[str, Any]) -> dict[str, Any]:
         if key in run:
             entry[key] = list(run[key])
     if dep.model.quant is None and figures.setting("quantization") not in (None, "None", "compressed-tensors"):
-        entry["quant"] = dep.quant.name  # a flag on a BF16 checkpoint; a native format is read from the config
+        entry["quant"] = dep.launch.quant.name  # a flag on a BF16 checkpoint; a native format is read from the config
     if dep.assumed:
         entry["assumed"] = list(dep.assumed)
     for key in ("model_loading_gib", "available_kv_gib", "kv_cache_tokens", "max_concurrency",

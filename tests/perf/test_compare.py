@@ -135,7 +135,7 @@ def test_compare_reads_only_the_calibration_tables(monkeypatch):
         raise AssertionError("compare parsed the validation tables")
 
     monkeypatch.setattr(validation, "all_tables", refuse)
-    assert compare(["h100"], at=[1]).gpus
+    assert compare(Launch(), ["h100"], at=[1]).gpus
 
 
 def test_the_slo_answer_comes_from_the_simulation_it_claims():
