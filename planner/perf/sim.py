@@ -688,20 +688,26 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
     first come first served, ``budget`` tokens per step less one per request already decoding (chunked
     prefill); and the same mean with each wait capped at ``cap_s``.
 
-    ``step_of(decoding, prefill_tokens, completing)`` is a step's wall time.  One pass per step of the
-    queue (a few hundred at most), none per request or token.
+    ``step_of(decoding, prefill_tokens, completing)`` is a step's wall time.  A full step's time is taken
+    as linear in the requests already decoding between the queue's first and last full steps (it is: the
+    decode tokens replace prefill tokens one for one); the last, partial step is priced alone.  One pass
+    of plain arithmetic per step of the queue (a few hundred at most), none per request or token.
     """
     n = max(1, round(clients))
+    per_step = budget / input_len
+    first = step_of(0.0, budget, per_step)
+    slope = (step_of(float(n), max(1.0, budget - n), per_step) - first) / n
     remaining = float(n * input_len)
     prefilled = 0.0
     finished = 0
     t = total = capped = 0.0
     while finished < n:
-        p = min(max(1.0, budget - finished), remaining)
+        room = max(1.0, budget - finished)
+        p = min(room, remaining)
         prefilled += p
         remaining -= p
         now = n if remaining <= 0 else min(n, int(prefilled / input_len + 1e-9))
-        t += step_of(float(finished), p, float(now - finished))
+        t += first + slope * finished if p >= room else step_of(float(finished), p, float(now - finished))
         total += (now - finished) * t
         capped += (now - finished) * min(t, cap_s)
         finished = now
@@ -765,5 +771,9 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     ttft = away + wait
     if per_engine > b:
         ttft += (per_engine - b) * output_len * step / b   # waiting for a free slot
-    thr = concurrency * output_len / (ttft + (output_len - 1) * step)
-    return SteadyState(b, step, ttft, thr)
+    # A request decodes through the prefill steps queued behind it, not those ahead of it (they are in its
+    # TTFT): in a cohort, half the queue on average; in a spread queue, all but the few it waited for.
+    behind = max(0.0, 1.0 - wait / full / train_steps)
+    tpot = decode + behind * b / output_len * prompt
+    thr = concurrency * output_len / (ttft + (output_len - 1) * tpot)
+    return SteadyState(b, tpot, ttft, thr)
