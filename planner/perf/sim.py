@@ -772,8 +772,10 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     if per_engine > b:
         ttft += (per_engine - b) * output_len * step / b   # waiting for a free slot
     # A request decodes through the prefill steps queued behind it, not those ahead of it (they are in its
-    # TTFT): in a cohort, half the queue on average; in a spread queue, all but the few it waited for.
-    behind = max(0.0, 1.0 - wait / full / train_steps)
+    # TTFT): in a cohort, half the queue on average; in a spread queue, all but the few it waited for.  With
+    # more clients than slots, a prompt is admitted whenever a request finishes: the prefills spread over
+    # every request's decode.
+    behind = 1.0 if per_engine > b else max(0.0, 1.0 - wait / full / train_steps)
     tpot = decode + behind * b / output_len * prompt
     thr = concurrency * output_len / (ttft + (output_len - 1) * tpot)
     return SteadyState(b, tpot, ttft, thr)
