@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 from planner.catalog import load_gpu, load_model, load_toml
@@ -202,9 +203,17 @@ def _max_concurrency(cand: _Candidate, eff: Efficiency, cal: Calibration, work: 
     return max(1, min(int(held * engines), cand.engine.max_num_seqs * cand.engine.dp))
 
 
+@cache
+def _prompts_per_client() -> int:
+    """``--num-prompts`` per client the simulation sends (data/perf.toml), so the estimate weighs the first wave's
+    burst as the simulated mean does."""
+    return int(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+
+
 def _estimate(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, c: float) -> tuple[float, float,
                                                                                                    float]:
-    s = steady_state(cand.step, eff, cal.globals, cand.engine, work.input_len, work.output_len, c)
+    s = steady_state(cand.step, eff, cal.globals, cand.engine, work.input_len, work.output_len, c,
+                     prompts_per_client=_prompts_per_client())
     return s.tpot_s * 1000, s.ttft_s * 1000, s.output_throughput
 
 
@@ -496,7 +505,7 @@ def compare(
         cal, user_gpu, user_residual = calibrate_from_file(calibrate, cal, spec=spec, scheme=scheme, gpus=specs,
                                                             tp=tp, pp=pp, dp=dp, ep=ep, vllm_version=vllm_version)
         notes.append(f"{user_gpu}: efficiencies refitted on {calibrate}")
-    per_client = int(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+    per_client = _prompts_per_client()
     rows = [_one_gpu(spec, scheme, g, cal, work, mml, points, tpot_ms, ttft_ms, prices.get(g.key), vllm_version,
                      tp, pp, dp, ep, per_client, user_residual, counts.get(g.key)) for g in specs]
     return CompareResult(spec.name, scheme.name, work, tuple(rows), tpot_ms, ttft_ms, per_client, tuple(notes))

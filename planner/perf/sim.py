@@ -673,8 +673,8 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
 
 @dataclass(frozen=True)
 class SteadyState:
-    """Closed-form steady state of a closed loop (no first-wave burst, no tail): a quick estimate used
-    to rank many layouts before the simulation checks the best ones."""
+    """Closed-form steady state of a closed loop: a quick estimate used to rank many layouts before the
+    simulation checks the best ones."""
 
     running_per_engine: float
     tpot_s: float
@@ -682,32 +682,100 @@ class SteadyState:
     output_throughput: float
 
 
+def _prefill_queue(step_of: Callable[[float, float, float], float], clients: float, input_len: float,
+                   budget: float, cap_s: float) -> tuple[float, float]:
+    """Mean wait for the first token when ``clients`` prompts reach one engine together and are prefilled
+    first come first served, ``budget`` tokens per step less one per request already decoding (chunked
+    prefill); and the same mean with each wait capped at ``cap_s``.
+
+    ``step_of(decoding, prefill_tokens, completing)`` is a step's wall time.  A full step's time is taken
+    as linear in the requests already decoding between the queue's first and last full steps (it is: the
+    decode tokens replace prefill tokens one for one); the last, partial step is priced alone.  One pass
+    of plain arithmetic per step of the queue (a few hundred at most), none per request or token.
+    """
+    n = max(1, round(clients))
+    per_step = budget / input_len
+    first = step_of(0.0, budget, per_step)
+    slope = (step_of(float(n), max(1.0, budget - n), per_step) - first) / n
+    remaining = float(n * input_len)
+    prefilled = 0.0
+    finished = 0
+    t = total = capped = 0.0
+    while finished < n:
+        room = max(1.0, budget - finished)
+        p = min(room, remaining)
+        prefilled += p
+        remaining -= p
+        now = n if remaining <= 0 else min(n, int(prefilled / input_len + 1e-9))
+        t += first + slope * finished if p >= room else step_of(float(finished), p, float(now - finished))
+        total += (now - finished) * t
+        capped += (now - finished) * min(t, cap_s)
+        finished = now
+    return total / n, capped / n
+
+
 def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, input_len: float, output_len: float,
-                 concurrency: float) -> SteadyState:
-    """Every engine runs ``b`` requests; a decode step carries their tokens, and each prompt adds its
-    prefill chunks to some steps: once per ``output`` steps per request, so ``b / output`` prompts'
-    worth of extra step time per step on average."""
+                 concurrency: float, *, prompts_per_client: float | None = None) -> SteadyState:
+    """TPOT: every engine runs ``b`` requests; a decode step carries their tokens, and each prompt adds its
+    prefill chunks to some steps: once per ``output`` steps per request, so ``b / output`` prompts' worth of
+    extra step time per step on average.
+
+    TTFT: a closed loop's clients wait for the prefills queued ahead of them in their engine.  All of an
+    engine's clients arrive together in the first wave, and ``--max-concurrency`` keeps them in step: the
+    requests prefilled in one step finish in one step and come back together.  When the cohort finishes
+    within the time its first request takes to come back (client and API-server overhead), it is queued
+    whole again every wave: each request waits for the prefills ahead of it, as in the first wave.
+    Otherwise the queue spreads over the wave: the requests that finished while the first one was away
+    are queued when it returns, and one step's worth arrives and leaves per step after that, so each
+    waits about ``1 + overhead / gap step`` prefill steps.  With ``prompts_per_client`` (the benchmark's
+    ``--num-prompts / --max-concurrency``) the first wave counts once in that many waves, as the
+    client's mean does; without, the estimate is the long run's.
+    """
     costs = _costs(sm, eff, glob, moe_group=max(1, min(eng.dp, math.ceil(concurrency))),
                    async_scheduling=eng.async_scheduling)
     gpu_base = _base_fn(costs)
+    ctx = input_len + output_len / 2.0
 
     def base(tokens: float, sampled: float) -> float:
         return combine(gpu_base(tokens, sampled), costs.cpu_step + costs.cpu_seq * sampled, costs.overlap)
+
+    def step_of(decoding: float, prefill: float, completing: float) -> float:
+        """Wall time of a step of ``decoding`` requests and ``prefill`` tokens of whole prompts."""
+        gpu = gpu_base(decoding + prefill, decoding + completing) + costs.per_ctx_s * decoding * ctx
+        if prefill:
+            gpu += max(prefill * costs.prefill_read_s, prefill * input_len / 2.0 * costs.prefill_attn_s)
+        return combine(gpu, costs.cpu_step + costs.cpu_seq * (decoding + completing), costs.overlap)
 
     virtual = eng.dp * eng.pp
     per_engine = concurrency / virtual
     kv = eng.kv_tokens / eng.pp
     fits = kv / (input_len + output_len / 2.0)
     b = max(min(per_engine, fits, eng.max_num_seqs / eng.pp), min(1.0, per_engine))
-    ctx = input_len + output_len / 2.0
     decode = base(b, b) + costs.per_ctx_s * b * ctx
     chunk = max(1.0, min(input_len, eng.max_num_batched_tokens - b))
     chunks = math.ceil(input_len / chunk)
     prompt = chunks * (base(b + chunk, b + 1.0 / chunks) - base(b, b)) + max(
         input_len * costs.prefill_read_s, input_len * input_len / 2.0 * costs.prefill_attn_s)
     step = decode + b / output_len * prompt
-    ttft = glob.request_overhead_s + glob.prompt_token_s * input_len + 0.5 * step + chunks * decode + prompt
+    # The prefill queue of one engine's clients that hold a slot.
+    holders = max(1.0, b)
+    budget = max(1.0, eng.max_num_batched_tokens - b)
+    full = step_of(b, budget, budget / input_len)
+    train_steps = holders * input_len / budget
+    gap = decode if train_steps < output_len - 1 else full   # steps between trains: pure decode, if any
+    away = glob.request_overhead_s + glob.prompt_token_s * input_len
+    first_wave, later = _prefill_queue(step_of, holders, input_len, eng.max_num_batched_tokens,
+                                       full * (1.0 + away / gap))
+    waves = prompts_per_client if prompts_per_client and prompts_per_client > 1 else math.inf
+    wait = later + (first_wave - later) / waves
+    ttft = away + wait
     if per_engine > b:
         ttft += (per_engine - b) * output_len * step / b   # waiting for a free slot
-    thr = concurrency * output_len / (ttft + (output_len - 1) * step)
-    return SteadyState(b, step, ttft, thr)
+    # A request decodes through the prefill steps queued behind it, not those ahead of it (they are in its
+    # TTFT): in a cohort, half the queue on average; in a spread queue, all but the few it waited for.  With
+    # more clients than slots, a prompt is admitted whenever a request finishes: the prefills spread over
+    # every request's decode.
+    behind = 1.0 if per_engine > b else max(0.0, 1.0 - wait / full / train_steps)
+    tpot = decode + behind * b / output_len * prompt
+    thr = concurrency * output_len / (ttft + (output_len - 1) * tpot)
+    return SteadyState(b, tpot, ttft, thr)

@@ -149,6 +149,42 @@ def test_steady_state_estimate_is_close_to_the_simulation():
         assert est.tpot_s * 1000 == pytest.approx(sim.mean_tpot_ms, rel=0.25), c
 
 
+@pytest.mark.parametrize("gpu", ["h200", "b200"])
+@pytest.mark.parametrize("layout", [ParallelPlan(tp=8), ParallelPlan(tp=8, ep=True),
+                                    ParallelPlan(tp=1, dp=8, ep=True), ParallelPlan(tp=4, dp=2, ep=True)],
+                         ids=["TP8", "TP8+EP", "TP1+DP8+EP", "TP4+DP2+EP"])
+def test_steady_state_ttft_agrees_with_the_simulation(gpu, layout):
+    """Issue #18: the estimate that ranks layouts and seeds compare's SLO search put TTFT 11x low for TP1+DP8+EP at
+    540 clients on 8xH200 (296 ms against 3,234 simulated) and 5-10x low for TP8+EP: it left out the prefill queue
+    of a closed loop (an engine's clients come back together and wait for the prompts ahead of them).  The
+    fitted efficiencies of the shipped calibration and the memory model's engine, as `planner compare` uses them;
+    the simulation's mean over 10 prompts per client, the first wave's burst included."""
+    from planner.perf.compare import engine_of
+    from planner.perf.efficiency import load_calibration
+
+    cal = load_calibration()
+    m, g, q = load_model("minimax-m2.5"), load_gpu(gpu), load_quant("fp8")
+    eff, _ = cal.for_gpu(g)
+    mem = plan_memory(m, g, q, layout, max_model_len=131072)
+    sm, eng = step_model(m, g, q, mem), engine_of(mem)
+    for c in (8, 32, 128, 540):
+        est = steady_state(sm, eff, cal.globals, eng, 2048, 512, c, prompts_per_client=10)
+        sim = simulate(sm, eff, cal.globals, eng, Load(2048, 512, concurrency=c, num_prompts=10 * c))
+        assert est.ttft_s * 1000 == pytest.approx(sim.mean_ttft_ms, rel=0.25), c
+        assert est.tpot_s * 1000 == pytest.approx(sim.mean_tpot_ms, rel=0.25), c
+        assert est.output_throughput == pytest.approx(sim.output_throughput, rel=0.25), c
+
+
+def test_steady_state_without_a_prompt_count_is_the_long_run():
+    """The first wave's burst weighs 1 in ``prompts_per_client`` waves; without it the estimate is the long run's,
+    which is no slower than any finite run (the burst is the slowest wave)."""
+    sm, eng = seed_like()
+    long_run = steady_state(sm, EFF, GLOB, eng, 2048, 512, 256)
+    ten = steady_state(sm, EFF, GLOB, eng, 2048, 512, 256, prompts_per_client=10)
+    two = steady_state(sm, EFF, GLOB, eng, 2048, 512, 256, prompts_per_client=2)
+    assert long_run.ttft_s < ten.ttft_s < two.ttft_s
+
+
 def test_load_validation():
     with pytest.raises(Exception, match="not both"):
         Load(10, 10, concurrency=1, request_rate=1.0)
