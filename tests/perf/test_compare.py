@@ -164,7 +164,8 @@ def test_the_estimate_seeds_the_slo_search_near_the_simulated_answer():
     cal = load_calibration()
     m, g, q = load_model("minimax-m2.5"), load_gpu("h200"), load_quant("fp8")
     eff, _ = cal.for_gpu(g)
-    mem = plan_memory(m, g, q, ParallelPlan(tp=1, dp=8, ep=True), max_model_len=131072)
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=131072).with_layout(
+        ParallelPlan(tp=1, dp=8, ep=True)))
     cand = _Candidate(mem, step_model(m, g, q, mem), engine_of(mem))
     work = Workload(2048, 512)
     estimated, _ = _estimated_slo(cand, eff, cal, work, 50, 2000)

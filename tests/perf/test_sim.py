@@ -165,7 +165,7 @@ def test_steady_state_ttft_agrees_with_the_simulation(gpu, layout):
     cal = load_calibration()
     m, g, q = load_model("minimax-m2.5"), load_gpu(gpu), load_quant("fp8")
     eff, _ = cal.for_gpu(g)
-    mem = plan_memory(m, g, q, layout, max_model_len=131072)
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=131072).with_layout(layout))
     sm, eng = step_model(m, g, q, mem), engine_of(mem)
     for c in (8, 32, 128, 540):
         est = steady_state(sm, eff, cal.globals, eng, 2048, 512, c, prompts_per_client=10)
