@@ -104,7 +104,8 @@ def launch_command(non_default_args: tuple[tuple[str, str], ...], changes: dict[
     repr) are given back as JSON, the form vLLM's parser takes."""
     import ast
     import json
-    import shlex
+
+    from planner.servecmd import ParsedCommand
 
     args = dict(non_default_args)
     model = args.pop("model", None) or args.get("model_tag")
@@ -124,15 +125,7 @@ def launch_command(non_default_args: tuple[tuple[str, str], ...], changes: dict[
                 value = json.dumps(ast.literal_eval(value))
         flags[name] = value
     flags.update(changes)
-    parts = ["vllm", "serve", shlex.quote(model)]
-    for name, value in flags.items():
-        if value == "true":
-            parts.append(f"--{name}")
-        elif value == "false":
-            parts.append(f"--no-{name}")
-        else:
-            parts += [f"--{name}", shlex.quote(value)]
-    return " ".join(parts)
+    return ParsedCommand(model=model, flags=tuple(flags.items()), env=(), image_version=None, image=None).render()
 
 
 def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
