@@ -21,6 +21,8 @@ tar -C "$T/u" -cf - . | xz -T0 -6 > "$T/vllm.tar.xz"
 mv "$T/part.00" "$OUT/a/"; mv "$T/part.01" "$OUT/b/"
 [[ -e "$T/part.02" ]] && { echo "vLLM $V needs a third chunk: carry $OUT/a2 too"; mkdir -p "$OUT/a2"; mv "$T/part.02" "$OUT/a2/"; }
 python3 -m pip download -q --no-deps $PLAT -d "$OUT/c/deps" -r "$HERE/deps.txt"
+# xgrammar's static C++ library alone would push c past one carry (slim_wheel.py says why).
+python3 "$HERE/slim_wheel.py" "$OUT"/c/deps/xgrammar-*.whl lib/libxgrammar.a
 # Imported by vLLM at start-up; installed there only where the image lacks them (install.sh).
 python3 -m pip download -q --no-deps $PLAT -d "$OUT/c/extra" -r "$HERE/extra.txt"
 du -sh "$OUT"/*
