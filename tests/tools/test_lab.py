@@ -140,3 +140,24 @@ def test_a_second_call_goes_on_where_the_first_stopped(runner, tmp_path):
     assert runner.main([str(tmp_path / "b.json"), *args]) == 0
     runs = json.loads((tmp_path / "o" / "runs.json").read_text())["runs"]
     assert [r["id"] for r in runs] == ["one", "two"] and runs[0] == first[0]
+
+
+KERNELS = RECORDED / "kernels"
+
+
+def test_kernel_probe_imports_without_torch_and_its_moe_offsets_are_aligned():
+    mod = _load("kernels")
+    assert "torch" not in mod.__dict__
+    assert mod._cumsum([16, 32, 16]) == [16, 48, 64]
+    # Every shape the probe times is a multiple of 16 where fp8 and grouped GEMM need it.
+    assert all(n % 16 == 0 and k % 16 == 0 for n, k in mod.GEMM_NK)
+    assert all(n % 16 == 0 and k % 16 == 0 for _, _, n, k in mod.MOE_SHAPES)
+
+
+@pytest.mark.parametrize("path", sorted(KERNELS.glob("*.json")) if KERNELS.is_dir() else [], ids=lambda p: p.stem)
+def test_recorded_kernel_timings_carry_provenance(path):
+    doc = json.loads(path.read_text())
+    assert doc["gpu"]["name"] and doc["gpu"]["driver"] and doc["torch"] and doc["cuda"]
+    timed = [r for r in doc["records"] if "error" not in r]
+    assert timed and all(r["ms"] > 0 for r in timed)
+    assert {"copy", "gemm_bf16", "attn_prefill_bf16"} <= {r["kind"] for r in timed}
