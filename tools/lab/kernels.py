@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 ms8 = timed(lambda x8=x8, w8=w8, one=one: torch._scaled_mm(x8, w8.t(), scale_a=one, scale_b=one,
                                                      out_dtype=torch.bfloat16))
                 add("gemm_fp8", ms8, fl, nbytes=1.0 * (wb + m * k) + 2.0 * m * n_, m=m, n=n_, k=k)
-            except RuntimeError as e:  # fp8 needs sm89+; shapes must be multiples of 16
-                records.append({"kind": "gemm_fp8", "m": m, "n": n_, "k": k, "error": str(e)[:200]})
+            except RuntimeError as err8:  # fp8 needs sm89+; shapes must be multiples of 16
+                records.append({"kind": "gemm_fp8", "m": m, "n": n_, "k": k, "error": str(err8)[:200]})
         del w, w8
 
     # MoE: grouped GEMM over the experts a batch of tokens routes to (torch._grouped_mm where present, else a
