@@ -174,6 +174,9 @@ class ModelSpec:
     #: Bytes per element of the recurrent (SSM) state: the config's ``mamba_ssm_dtype`` (Qwen3.5: float32),
     #: else the model dtype (vLLM's mamba_ssm_cache_dtype "auto", mamba_utils.py _mamba_state_dtype).
     gdn_state_dtype_bytes: int = 0
+    #: Full-attention q_proj also emits a per-head output gate (``attn_output_gate``; Qwen3-Next, Qwen3.5):
+    #: twice the query width (vLLM qwen3_next.py Qwen3NextAttention: ``total_num_heads * (1 + attn_output_gate)``).
+    attn_output_gate: bool = False
     #: DeepSeek Sparse Attention indexer key width (``index_head_dim``; DeepSeek-V3.2); 0 without DSA.
     index_head_dim: int = 0
     #: Where the config came from (catalog name or a path).
@@ -450,6 +453,7 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         gdn_conv_kernel=_opt_int(text, "linear_conv_kernel_dim"),
         gdn_state_dtype_bytes=DTYPE_BYTES.get(str(gdn_state), 0) if gdn_state else dtype_bytes,
         index_head_dim=_opt_int(text, "index_head_dim") if text.get("index_topk") else 0,
+        attn_output_gate=bool(text.get("attn_output_gate", False)),
         source=source or name,
         provenance=dict(cfg.get("_provenance") or {}),
     )
