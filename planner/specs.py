@@ -344,9 +344,12 @@ def _vision_params(cfg: dict[str, Any]) -> int:
     vc = cfg.get("vision_config")
     if not isinstance(vc, dict):
         return 0
-    h = vc.get("hidden_size") or vc.get("embed_dim") or 0
-    inter = vc.get("intermediate_size") or 0
-    layers = vc.get("num_hidden_layers") or vc.get("depth") or 0
+    # MoonViT (Kimi-K2.5) names them vt_*: its config class maps vt_hidden_size / vt_intermediate_size /
+    # vt_num_hidden_layers to the fields vLLM's kimi_k25.py builds the tower from (vLLM 0.34
+    # transformers_utils/configs/kimi_k3.py:81-83 does the same for Kimi-K3).
+    h = vc.get("hidden_size") or vc.get("embed_dim") or vc.get("vt_hidden_size") or 0
+    inter = vc.get("intermediate_size") or vc.get("vt_intermediate_size") or 0
+    layers = vc.get("num_hidden_layers") or vc.get("depth") or vc.get("vt_num_hidden_layers") or 0
     if not all(isinstance(x, int) and x > 0 for x in (h, inter, layers)):
         return 0
     return int(layers * (4 * h * h + 2 * h * inter))
