@@ -74,6 +74,14 @@ def test_gated_deltanet_state_is_conv_plus_recurrent_per_request():
     assert lay.bytes_per_request(528) == lay.bytes_per_request(1) == (1 + 3) * 540_672 * 15
 
 
+def test_gated_deltanet_recurrent_state_matches_a_published_page_size():
+    # https://github.com/vllm-project/vllm-ascend/issues/7393: "Qwen3.5 35B TP8 ... ssm_block_page_size=262144":
+    # 32 / 8 value heads x 128 x 128 x 4 B (float32). The conv part there (12288) is vllm-ascend's own layout;
+    # vLLM 0.34's CUDA path keeps (2*16*128 + 32*128) / 8 channels x 3 positions in bf16.
+    m = load_model("qwen3.5-35b-a3b")
+    assert linear_state_bytes_per_layer(m, 8) == 262_144 + 1_024 * 3 * 2
+
+
 def test_minimax_lightning_state_is_unchanged():
     t = load_model("minimax-text-01")
     assert not t.is_gated_deltanet
