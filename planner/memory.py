@@ -72,15 +72,56 @@ def kv_element_bytes(model: ModelSpec, kv_cache_dtype: str) -> int:
     return table[key] or model.dtype_bytes
 
 
+#: The DSA indexer quantizes its keys to fp8 in blocks of this many elements, one fp32 scale each
+#: (vLLM 0.34 models/deepseek_v2.py Indexer: ``quant_block_size = 128``, cache head_dim
+#: ``index_head_dim + index_head_dim // quant_block_size * 4``, dtype uint8).
+DSA_INDEXER_QUANT_BLOCK = 128
+DSA_INDEXER_SCALE_BYTES = 4
+
+
+def dsa_indexer_bytes_per_token(model: ModelSpec) -> int:
+    """Bytes per token per layer of the DeepSeek Sparse Attention indexer's own key cache (0 without DSA).
+
+    Why a term of its own: every DeepSeek-V3.2 layer holds a ``DeepseekV32IndexerCache`` next to its MLA
+    latent, an ``MLAAttentionSpec`` of one head of ``index_head_dim + index_head_dim // 128 * 4`` uint8
+    (fp8 keys plus one fp32 scale per 128): 132 bytes per token, whatever ``--kv-cache-dtype`` says and not
+    split by TP (``max_tp_shards=1``). Both specs share one block size, so vLLM pools them as one
+    ``UniformTypeKVCacheSpecs`` group whose page is the sum of the two (0.34 v1/kv_cache_interface.py:1326).
+    """
+    if not model.index_head_dim:
+        return 0
+    return model.index_head_dim + model.index_head_dim // DSA_INDEXER_QUANT_BLOCK * DSA_INDEXER_SCALE_BYTES
+
+
 def kv_bytes_per_token_per_layer(model: ModelSpec, tp: int, elem: int) -> int:
-    """``2 * max(1, kv_heads // tp) * head_dim * bytes``; MLA keeps one latent, not split by TP."""
+    """``2 * max(1, kv_heads // tp) * head_dim * bytes``; MLA keeps one latent, not split by TP (plus the
+    DSA indexer's keys on DeepSeek-V3.2)."""
     if model.is_mla:
-        return (model.kv_lora_rank + model.qk_rope_head_dim) * elem
+        return (model.kv_lora_rank + model.qk_rope_head_dim) * elem + dsa_indexer_bytes_per_token(model)
     return 2 * max(1, model.num_kv_heads // tp) * model.head_dim * elem
 
 
+def gated_deltanet_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
+    """One request's fixed state in one Gated DeltaNet layer of one rank, bytes (Qwen3-Next, Qwen3.5).
+
+    vLLM 0.34 mamba_utils.py ``gated_delta_net_state_shape``: a conv state of
+    ``(2 * k_heads * k_dim + v_heads * v_dim) // tp`` channels by ``conv_kernel - 1`` positions in the model
+    dtype, and a recurrent state of ``v_heads // tp`` x ``v_dim`` x ``k_dim`` in ``mamba_ssm_cache_dtype``
+    (Qwen3.5's config sets ``mamba_ssm_dtype: float32``, which vLLM adopts: models/config.py
+    Qwen3_5ForConditionalGenerationConfig). One page per request whatever its length; the default
+    ``mamba_cache_mode = "none"`` keeps no per-prefix copies (config/cache.py:314).
+    """
+    conv_dim = 2 * model.gdn_k_heads * model.gdn_k_head_dim + model.gdn_v_heads * model.gdn_v_head_dim
+    conv = conv_dim // tp * max(0, model.gdn_conv_kernel - 1) * model.dtype_bytes
+    recurrent = max(1, model.gdn_v_heads // tp) * model.gdn_v_head_dim * model.gdn_k_head_dim
+    return conv + recurrent * (model.gdn_state_dtype_bytes or model.dtype_bytes)
+
+
 def linear_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
-    """Lightning-attention state: ``(heads // tp) * head_dim * head_dim`` in the model dtype."""
+    """One request's state in one linear-attention layer: Gated DeltaNet's conv + recurrent state, or
+    Lightning attention's ``(heads // tp) * head_dim * head_dim`` in the model dtype (MiniMax-01)."""
+    if model.is_gated_deltanet:
+        return gated_deltanet_state_bytes_per_layer(model, tp)
     return max(1, model.num_heads // tp) * model.head_dim * model.head_dim * model.dtype_bytes
 
 

@@ -163,6 +163,22 @@ class ModelSpec:
     mtp_layers: int = 0
     #: Parameters of a vision encoder (``vision_config``), loaded whole on every rank; 0 without one.
     vision_params: int = 0
+    #: Gated DeltaNet (Qwen3-Next / Qwen3.5 ``linear_attention`` layers): key and value heads and their widths,
+    #: and the causal-conv kernel (``linear_num_key_heads`` ... ``linear_conv_kernel_dim``). 0 when the model's
+    #: linear layers are not Gated DeltaNet (MiniMax Lightning attention) or it has none.
+    gdn_k_heads: int = 0
+    gdn_v_heads: int = 0
+    gdn_k_head_dim: int = 0
+    gdn_v_head_dim: int = 0
+    gdn_conv_kernel: int = 0
+    #: Bytes per element of the recurrent (SSM) state: the config's ``mamba_ssm_dtype`` (Qwen3.5: float32),
+    #: else the model dtype (vLLM's mamba_ssm_cache_dtype "auto", mamba_utils.py _mamba_state_dtype).
+    gdn_state_dtype_bytes: int = 0
+    #: Full-attention q_proj also emits a per-head output gate (``attn_output_gate``; Qwen3-Next, Qwen3.5):
+    #: twice the query width (vLLM qwen3_next.py Qwen3NextAttention: ``total_num_heads * (1 + attn_output_gate)``).
+    attn_output_gate: bool = False
+    #: DeepSeek Sparse Attention indexer key width (``index_head_dim``; DeepSeek-V3.2); 0 without DSA.
+    index_head_dim: int = 0
     #: Where the config came from (catalog name or a path).
     source: str = ""
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -184,6 +200,11 @@ class ModelSpec:
     @property
     def is_mla(self) -> bool:
         return self.kv_lora_rank > 0
+
+    @property
+    def is_gated_deltanet(self) -> bool:
+        """Its linear-attention layers are Gated DeltaNet (Qwen3-Next, Qwen3.5), not Lightning attention."""
+        return self.gdn_k_heads > 0 and self.gdn_v_heads > 0 and self.gdn_k_head_dim > 0 and self.gdn_v_head_dim > 0
 
     @property
     def num_full_layers(self) -> int:
@@ -323,9 +344,12 @@ def _vision_params(cfg: dict[str, Any]) -> int:
     vc = cfg.get("vision_config")
     if not isinstance(vc, dict):
         return 0
-    h = vc.get("hidden_size") or vc.get("embed_dim") or 0
-    inter = vc.get("intermediate_size") or 0
-    layers = vc.get("num_hidden_layers") or vc.get("depth") or 0
+    # MoonViT (Kimi-K2.5) names them vt_*: its config class maps vt_hidden_size / vt_intermediate_size /
+    # vt_num_hidden_layers to the fields vLLM's kimi_k25.py builds the tower from (vLLM 0.34
+    # transformers_utils/configs/kimi_k3.py:81-83 does the same for Kimi-K3).
+    h = vc.get("hidden_size") or vc.get("embed_dim") or vc.get("vt_hidden_size") or 0
+    inter = vc.get("intermediate_size") or vc.get("vt_intermediate_size") or 0
+    layers = vc.get("num_hidden_layers") or vc.get("depth") or vc.get("vt_num_hidden_layers") or 0
     if not all(isinstance(x, int) and x > 0 for x in (h, inter, layers)):
         return 0
     return int(layers * (4 * h * h + 2 * h * inter))
@@ -380,11 +404,12 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
     first_moe = _opt_int(text, "first_k_dense_replace") if num_experts else 0
     if first_moe and not dense_inter:
         raise ConfigError(f"config of {name!r}: dense layers without 'intermediate_size'")
-    mtp = _opt_int(text, "num_nextn_predict_layers") or (
+    mtp = _opt_int(text, "num_nextn_predict_layers") or _opt_int(text, "mtp_num_hidden_layers") or (
         _opt_int(text, "num_mtp_modules") * max(1, _opt_int(text, "mtp_transformer_layers"))
         if text.get("use_mtp") else 0
     )
     sw_raw = text.get("sliding_window")
+    gdn_state = text.get("mamba_ssm_dtype")
     return ModelSpec(
         name=name,
         architecture=archs[0],
@@ -419,10 +444,19 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         qk_rope_head_dim=_opt_int(text, "qk_rope_head_dim"),
         qk_nope_head_dim=_opt_int(text, "qk_nope_head_dim"),
         v_head_dim=_opt_int(text, "v_head_dim"),
-        quant=_checkpoint_quant(cfg, name),
+        # Kimi-K2.5 nests its quantization_config in text_config (the vision tower stays BF16).
+        quant=_checkpoint_quant(cfg if "quantization_config" in cfg else text, name),
         has_remote_code=isinstance(cfg.get("auto_map"), dict),
         mtp_layers=mtp,
         vision_params=_vision_params(cfg),
+        gdn_k_heads=_opt_int(text, "linear_num_key_heads"),
+        gdn_v_heads=_opt_int(text, "linear_num_value_heads"),
+        gdn_k_head_dim=_opt_int(text, "linear_key_head_dim"),
+        gdn_v_head_dim=_opt_int(text, "linear_value_head_dim"),
+        gdn_conv_kernel=_opt_int(text, "linear_conv_kernel_dim"),
+        gdn_state_dtype_bytes=DTYPE_BYTES.get(str(gdn_state), 0) if gdn_state else dtype_bytes,
+        index_head_dim=_opt_int(text, "index_head_dim") if text.get("index_topk") else 0,
+        attn_output_gate=bool(text.get("attn_output_gate", False)),
         source=source or name,
         provenance=dict(cfg.get("_provenance") or {}),
     )

@@ -136,6 +136,19 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
     heads_rank = max(1, model.num_heads // tp)
     pre = f"model.layers.{i}.self_attn"
     dt = model.dtype_bytes
+    if kind == LINEAR and model.is_gated_deltanet:
+        # Gated DeltaNet (vLLM 0.34 layers/mamba/gdn/qwen_gdn_linear_attn.py): in_proj_qkvz [2K + 2V, h],
+        # in_proj_ba [2 v_heads, h], conv1d [2K + V, kernel], A_log (fp32) and dt_bias per value head, a gated
+        # RMSNorm of v_dim, out_proj [h, V]; K and V (key/value widths) and the heads split by TP.
+        kd = model.gdn_k_heads * model.gdn_k_head_dim // tp
+        vd = model.gdn_v_heads * model.gdn_v_head_dim // tp
+        vh = max(1, model.gdn_v_heads // tp)
+        gdn = f"model.layers.{i}.linear_attn"
+        return (
+            q.linear(f"{gdn}.in_proj_qkvz", 2 * kd + 2 * vd, h) + q.linear(f"{gdn}.in_proj_ba", 2 * vh, h)
+            + (2 * kd + vd) * model.gdn_conv_kernel * dt + q.linear(f"{gdn}.out_proj", h, vd)
+            + vh * (4 + dt) + model.gdn_v_head_dim * dt
+        )
     if kind == LINEAR:
         width = heads_rank * d
         return (
@@ -157,7 +170,8 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
         total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim)
         return total
     kv_rank = max(1, model.num_kv_heads // tp)
-    total = q.linear(f"{pre}.qkv_proj", (heads_rank + 2 * kv_rank) * d, h)
+    gate = heads_rank if model.attn_output_gate else 0  # Qwen3.5/Qwen3-Next: q_proj also emits the output gate
+    total = q.linear(f"{pre}.qkv_proj", (heads_rank + gate + 2 * kv_rank) * d, h)
     total += q.linear(f"{pre}.o_proj", h, heads_rank * d)
     if model.use_qk_norm:
         total += (heads_rank + kv_rank) * d * dt

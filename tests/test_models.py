@@ -1,0 +1,128 @@
+"""The catalog models of issues #22/#23 (GLM-4.7, Kimi-K2.5, Qwen3.5, DeepSeek-V3.2) sized as vLLM 0.34 sizes them.
+
+Each check names its evidence: vLLM's own code (the KV and state shapes) or a public figure (the Hub's parameter
+count of the checkpoint, a deployment someone ran).
+"""
+
+import pytest
+
+from planner.catalog import load_model
+from planner.launch import Launch
+from planner.memory import (
+    dsa_indexer_bytes_per_token,
+    kv_bytes_per_token_per_layer,
+    kv_layout,
+    linear_state_bytes_per_layer,
+    plan_memory,
+)
+from planner.specs import FULL, LINEAR, ModelSpec, ParallelPlan
+from planner.weights import native_quant, weights_per_gpu
+
+#: Parameter counts the Hugging Face Hub prints for each checkpoint (safetensors metadata, rounded to 3 figures).
+HUB_PARAMS = [
+    # (catalog name, Hub count in billions, the unit it is rounded to, where the Hub prints it)
+    ("glm-4.7", 358, 1, "https://huggingface.co/fym89/activity/likes (zai-org/GLM-4.7 Text Generation 358B)"),
+    ("qwen3.5-397b-a17b", 403, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-397B-A17B 403B)"),
+    ("qwen3.5-122b-a10b", 125, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-122B-A10B 125B)"),
+    ("qwen3.5-35b-a3b", 36, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-35B-A3B 36B)"),
+    ("qwen3.5-27b", 28, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-27B 28B)"),
+]
+
+
+def _mtp_params(m: ModelSpec) -> int:
+    """Parameters of the MTP / nextn layers the checkpoint holds and vLLM skips unless speculative decoding is
+    on: one decoder layer each (its FFN, four h x h of attention as an upper bound) plus the h x 2h eh_proj."""
+    h = m.hidden_size
+    width = m.num_experts * m.moe_intermediate + m.shared_intermediate if m.is_moe else m.dense_intermediate
+    ffn = 3 * h * width
+    return m.mtp_layers * (ffn + 4 * h * h + 2 * h * h)
+
+
+@pytest.mark.parametrize(("name", "hub_b", "unit_b", "source"), HUB_PARAMS)
+def test_loaded_weights_plus_skipped_mtp_match_the_hub_count(name, hub_b, unit_b, source):
+    """BF16 checkpoints: the bytes vLLM loads at TP1 are 2 per parameter; with the MTP layer the checkpoint
+    also ships, they add up to what the Hub prints, within its rounding and 0.5 %."""
+    m = load_model(name)
+    assert m.quant is None and m.dtype_bytes == 2
+    w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=1))
+    loaded = (w.total_bytes - w.buffers_bytes) / 2  # the RoPE cos/sin cache is a buffer, not a parameter
+    assert m.mtp_layers == 1  # every one of these checkpoints ships one MTP layer
+    assert abs((loaded + _mtp_params(m)) / 1e9 - hub_b) <= unit_b / 2 + 0.005 * hub_b, source
+
+
+def test_qwen35_is_gated_deltanet_3_to_1():
+    m = load_model("qwen3.5-397b-a17b")
+    assert m.is_gated_deltanet and m.attn_output_gate
+    assert m.layer_kinds.count(LINEAR) == 45 and m.layer_kinds.count(FULL) == 15 and m.layer_kinds[3] == FULL
+    gdn = (m.gdn_k_heads, m.gdn_v_heads, m.gdn_k_head_dim, m.gdn_v_head_dim, m.gdn_conv_kernel)
+    assert gdn == (16, 64, 128, 128, 4)
+    assert m.gdn_state_dtype_bytes == 4  # mamba_ssm_dtype: float32
+
+
+def test_gated_deltanet_state_is_conv_plus_recurrent_per_request():
+    # vLLM 0.34 mamba_utils.gated_delta_net_state_shape: conv (2*16*128 + 64*128) / tp channels x (4 - 1) in bf16,
+    # recurrent 64 / tp heads x 128 x 128 in float32.
+    m = load_model("qwen3.5-397b-a17b")
+    assert linear_state_bytes_per_layer(m, 1) == 12_288 * 3 * 2 + 64 * 128 * 128 * 4
+    assert linear_state_bytes_per_layer(m, 8) == 1_536 * 3 * 2 + 8 * 128 * 128 * 4
+    # One page per request in every linear group whatever its length; the attention block is raised to a multiple
+    # of 16 tokens whose page holds a state: ceil(533,504 / (16 x 1,024)) x 16 = 528 tokens.
+    lay = kv_layout(m, 8, 2, range(60), 16)
+    assert (lay.block_size, lay.layers_per_group, lay.attention_groups, lay.linear_groups) == (528, 15, 1, 3)
+    assert lay.kv_bytes_per_token == 15 * 1_024
+    # A request of up to 528 tokens holds one attention block and one state page in each of the 3 linear groups.
+    assert lay.bytes_per_request(528) == lay.bytes_per_request(1) == (1 + 3) * 540_672 * 15
+
+
+def test_gated_deltanet_recurrent_state_matches_a_published_page_size():
+    # https://github.com/vllm-project/vllm-ascend/issues/7393: "Qwen3.5 35B TP8 ... ssm_block_page_size=262144":
+    # 32 / 8 value heads x 128 x 128 x 4 B (float32). The conv part there (12288) is vllm-ascend's own layout;
+    # vLLM 0.34's CUDA path keeps (2*16*128 + 32*128) / 8 channels x 3 positions in bf16.
+    m = load_model("qwen3.5-35b-a3b")
+    assert linear_state_bytes_per_layer(m, 8) == 262_144 + 1_024 * 3 * 2
+
+
+def test_minimax_lightning_state_is_unchanged():
+    t = load_model("minimax-text-01")
+    assert not t.is_gated_deltanet
+    assert linear_state_bytes_per_layer(t, 8) == 64 // 8 * 128 * 128 * 2
+
+
+def test_dsa_indexer_keys_ride_with_the_mla_latent():
+    # deepseek_v2.py Indexer: a uint8 cache of index_head_dim + index_head_dim // 128 * 4 = 132 B per token per
+    # layer, one head (max_tp_shards=1), pooled with the 576-element MLA latent in one block.
+    v32, v3 = load_model("deepseek-v3.2"), load_model("deepseek-v3")
+    assert dsa_indexer_bytes_per_token(v32) == 132 and dsa_indexer_bytes_per_token(v3) == 0
+    assert kv_bytes_per_token_per_layer(v32, 8, 2) == (512 + 64) * 2 + 132
+    assert kv_bytes_per_token_per_layer(v32, 1, 1) == (512 + 64) + 132  # fp8 latent; the indexer stays 132
+    assert kv_layout(v32, 8, 2, range(61), 16).kv_bytes_per_token == 61 * 1_284
+    assert v32.mtp_layers == 1 and v32.quant is not None and v32.quant.block == (128, 128)
+
+
+def test_kimi_k25_reads_its_quantization_from_text_config():
+    k = load_model("kimi-k2.5")
+    assert k.quant is not None and (k.quant.method, k.quant.scheme, k.quant.group) == ("compressed-tensors", "int4", 32)
+    assert k.is_mla and k.num_experts == 384 and k.mtp_layers == 0
+    # MoonViT: 27 blocks of 1152 wide with a 4304 MLP, loaded on every rank (vt_* fields of vision_config).
+    assert k.vision_params == 27 * (4 * 1152 * 1152 + 2 * 1152 * 4304)
+
+
+@pytest.mark.parametrize(("name", "gpu", "tp", "quant", "ctx", "source"), [
+    ("kimi-k2.5", "h200", 8, None, None, "issue #23: Kimi-K2.5 served on 8xH200"),
+    ("kimi-k2.5", "b200", 8, None, None, "issue #23: Kimi-K2.5 served on 8xB200"),
+    ("glm-4.7", "h200", 4, "fp8", None,
+     "https://github.com/vllm-project/recipes/blob/main/GLM/GLM.md: vllm serve zai-org/GLM-4.7-FP8 "
+     "--tensor-parallel-size 4 on 4xH200"),
+    ("glm-4.7", "h200", 8, "fp8", None, "issue #23: GLM-4.6 FP8 (same Glm4MoeForCausalLM shape) on 8xH200 (with EP: "
+     "1536 / 8 = 192 is not a multiple of the 128-wide FP8 block)"),
+    ("glm-4.7", "rtx-pro-6000", 8, "fp8", 32_768,
+     "https://github.com/vllm-project/vllm/pull/29240: vllm serve zai-org/GLM-4.6-FP8 --tensor-parallel-size 8 "
+     "--enable-expert-parallel --max-model-len 32768 on 8x RTX PRO 6000"),
+    ("qwen3.5-397b-a17b", "h100", 8, "fp8", None, "issue #23: Qwen3.5-397B-A17B FP8 on 8xH100"),
+    ("deepseek-v3.2", "h200", 8, None, None, "DeepSeek-V3.2 FP8 checkpoint on 8xH200"),
+])
+def test_publicly_served_deployments_fit(name, gpu, tp, quant, ctx, source):
+    plan = plan_memory(Launch.from_args(model=name, gpu=gpu, tp=tp, quant=quant, max_model_len=ctx,
+                                        ep=name == "glm-4.7" and tp == 8))
+    assert plan.fits, (source, [p.id for p in plan.problems])
+    assert plan.kv_cache_tokens >= plan.max_model_len, source
