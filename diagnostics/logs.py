@@ -500,23 +500,43 @@ def _unescaped(line: str) -> str:
     return line.replace("\\n", " ").replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
 
 
+#: How many lines after a matched keyword's line a wrapped message may continue on (vLLM's KV-cache message printed
+#: by a pod's logger or a terminal at 80-120 columns takes three).
+WRAP_LINES = 2
+
+
 def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[str], str] | None:
-    """``sig.match`` on the line; else on it with repr escapes undone; else joined with the next line (a message
-    wrapped over two lines, its continuation stripped of process and logging prefixes)."""
+    """``sig.match`` on the line; else on it with repr escapes undone; else joined with the next lines (a message
+    wrapped over up to ``WRAP_LINES`` more lines, each continuation stripped of process and logging prefixes)."""
     found = sig.match(line)
-    if found is not None:
+    if found is not None and (stop >= len(data) or None not in found[0].groupdict().values()):
         return found
-    if "\\" in line:
+    if found is None and "\\" in line:
         found = sig.match(_unescaped(line))
         if found is not None:
             return found
-    if stop < len(data):
+    # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next line)
+    # gives way to the match on the joined lines when that one captures more.
+    alone = found
+    joined = line.rstrip()
+    for _ in range(WRAP_LINES):
+        if stop >= len(data):
+            break
         end = data.find(b"\n", stop + 1)
         nxt = _clean(data[stop + 1: end if end != -1 else len(data)].decode("utf-8", "replace"))
         nxt = _PREFIX.sub("", nxt, count=1).strip()
-        if nxt:
-            return sig.match(line.rstrip() + " " + nxt)
-    return None
+        if not nxt:
+            break
+        joined += " " + nxt
+        found = sig.match(joined)
+        if found is not None and (alone is None or _captured(found) > _captured(alone)):
+            return found
+        stop = end if end != -1 else len(data)
+    return alone
+
+
+def _captured(found: tuple[re.Match[str], str]) -> int:
+    return sum(v is not None for v in found[0].groupdict().values())
 
 
 def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> tuple[str | None, int | None]:

@@ -84,7 +84,8 @@ EXPECTED = {
     "ray_placement_group_timeout_qwen35_v0171.log": ("ray-placement-group-timeout", "error", None),
     "ray_placement_group_waiting_rtx4090.log": ("ray-placement-group-timeout", "warning", None),
     "ray_placement_group_waiting_aibrix_v08.log": ("ray-placement-group-timeout", "warning", None),
-    "ray_placement_group_waiting_spark_multinic.log": ("ray-placement-group-timeout", "warning", None),
+    # Ray's autoscaler says the request is infeasible ("No available node types can fulfill"): the wait cannot end.
+    "ray_placement_group_waiting_spark_multinic.log": ("ray-placement-group-timeout", "error", None),
     "flashinfer_nvcc_missing_kaito_azure.log": ("flashinfer-jit-nvcc-missing", "error", None),
     "flashinfer_nvcc_missing_flashinfer040.log": ("flashinfer-jit-nvcc-missing", "error", None),
     "flashinfer_nvcc_not_found_nightly.log": ("flashinfer-jit-nvcc-missing", "error", None),
