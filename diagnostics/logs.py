@@ -515,8 +515,8 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
         found = sig.match(_unescaped(line))
         if found is not None:
             return found
-    # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next line)
-    # gives way to the match on the joined lines when that one captures more.
+    # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next lines)
+    # gives way to the match on the joined lines that captures the most.
     alone = found
     joined = line.rstrip()
     for _ in range(WRAP_LINES):
@@ -530,7 +530,9 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
         joined += " " + nxt
         found = sig.match(joined)
         if found is not None and (alone is None or _captured(found) > _captured(alone)):
-            return found
+            alone = found
+            if None not in found[0].groupdict().values():
+                break
         stop = end if end != -1 else len(data)
     return alone
 
