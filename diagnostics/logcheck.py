@@ -11,7 +11,7 @@ from typing import Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, LogMatch, LogScan
-from diagnostics.signatures import catalog, class_signature, finding, signature, template_classes
+from diagnostics.signatures import catalog, class_signature, failure_spec, finding, signature, template_classes
 from planner.catalog import load_model, load_toml
 from planner.errors import PlannerError
 from planner.launch import Launch
@@ -281,6 +281,11 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         tagged = classify(exc)
         if tagged is not None:
             return class_finding(tagged, exc_line, exc, phase=phase, vllm_version=version, context=context)
+    if death is not None and exc is None and death.library is not None:
+        entry = failure_spec().in_library[death.library[0]]
+        evidence = (f"line {death.line_number}: {death.text} [a fatal signal in {death.library[1]} frames]"
+                    + _where(phase, version) + (f"; {context}" if context else ""))
+        return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
     evidence = f"line {exc_line}: {exc}" if exc is not None else "no exception was printed"
     evidence += _where(phase, version) + (f"; {context}" if context else "")
     return finding("unrecognized-failure", evidence)

@@ -105,6 +105,9 @@ class Death:
     exception_line: int | None
     #: Where the run had got to: a [[lifecycle]] phase of data/signatures.toml, a traceback-frame phase, or None.
     phase: str | None
+    #: For a fatal signal with no Python exception: the library whose frames are nearest the death (the index of
+    #: its [[failure.in_library]] entry and the marker seen), or None.
+    library: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -438,7 +441,9 @@ class _Scanner:
             phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
         elif phase != SERVING and self._serving(ctx_before):
             phase = SERVING
-        return Death(number, text, exc, exc_line, phase)
+        library = (_library(spec, ctx_before[-LIBRARY_WINDOW:], line, near_after[:LIBRARY_WINDOW])
+                   if exc is None else None)
+        return Death(number, text, exc, exc_line, phase, library)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -552,6 +557,26 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
     pos, exc, _ = (workers or found)[-1]
     line_no = number - before.count(b"\n") + text.count(b"\n", 0, pos)
     return redact(exc)[:300], line_no
+
+
+#: How far around a fatal-signal death its frames are looked for (a signal handler's PC line and stack of a few
+#: dozen lines; CPython's "Fatal Python error" stack follows the line).
+LIBRARY_WINDOW = 8 << 10
+
+
+def _library(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
+    """The [[failure.in_library]] entry whose marker is nearest the death line, looking back and ahead."""
+    best: tuple[int, str] | None = None
+    distance = None
+    for i, entry in enumerate(spec.in_library):
+        for marker in entry.markers:
+            mb = marker.encode()
+            for d in ((len(before) - before.rfind(mb)) if mb in before else None,
+                      0 if mb in line else None,
+                      (after.find(mb) + 1) if mb in after else None):
+                if d is not None and (distance is None or d < distance):
+                    best, distance = (i, marker), d
+    return best
 
 
 def _stopped_only(text: bytes, spec: FailureSpec) -> bool:
