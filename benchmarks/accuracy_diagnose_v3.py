@@ -24,7 +24,8 @@ id) is the label's ``class`` field; a specific id of the labelled class ("kernel
 label) is a wrong id for the verdict but the right class here. Failed runs whose exit code is 0 (the issue's "never
 quiet"), clean logs with any error or warning finding or a non-zero exit (false alarms), and for OOM labels
 whether the reported phase is the labelled one (a label with no phase is right only when no phase is reported).
-Speed: the time of each log through the CLI path, and MB/s of one run on the set's logs concatenated and repeated to ``--mb`` MB (the per-log times are dominated by start-up).
+Speed: the time of each log through the CLI path, and MB/s of one run on the set's logs concatenated and repeated
+to ``--mb`` MB (the per-log times are dominated by start-up).
 Needs no network; takes a few seconds plus the speed run.
 """
 
