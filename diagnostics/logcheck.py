@@ -281,9 +281,9 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         tagged = classify(exc)
         if tagged is not None:
             return class_finding(tagged, exc_line, exc, phase=phase, vllm_version=version, context=context)
-    if death is not None and exc is None and death.library is not None:
-        entry = failure_spec().in_library[death.library[0]]
-        evidence = (f"line {death.line_number}: {death.text} [a fatal signal in {death.library[1]} frames]"
+    if death is not None and exc is None and death.frames is not None:
+        entry = failure_spec().in_frames[death.frames[0]]
+        evidence = (f"line {death.line_number}: {death.text} [no exception printed; {death.frames[1]} in the frames]"
                     + _where(phase, version) + (f"; {context}" if context else ""))
         return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
     evidence = f"line {exc_line}: {exc}" if exc is not None else "no exception was printed"

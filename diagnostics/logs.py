@@ -105,9 +105,9 @@ class Death:
     exception_line: int | None
     #: Where the run had got to: a [[lifecycle]] phase of data/signatures.toml, a traceback-frame phase, or None.
     phase: str | None
-    #: For a fatal signal with no Python exception: the library whose frames are nearest the death (the index of
-    #: its [[failure.in_library]] entry and the marker seen), or None.
-    library: tuple[int, str] | None = None
+    #: For a death with no Python exception (a fatal signal, or an excerpt cut before its exception): the frames
+    #: nearest the death that name a cause (the index of its [failure] in_frames entry and the marker seen), or None.
+    frames: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -441,9 +441,9 @@ class _Scanner:
             phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
         elif phase != SERVING and self._serving(ctx_before):
             phase = SERVING
-        library = (_library(spec, ctx_before[-LIBRARY_WINDOW:], line, near_after[:LIBRARY_WINDOW])
+        frames = (_frames(spec, ctx_before[-FRAMES_WINDOW:], line, near_after[:FRAMES_WINDOW])
                    if exc is None else None)
-        return Death(number, text, exc, exc_line, phase, library)
+        return Death(number, text, exc, exc_line, phase, frames)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -559,16 +559,16 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
     return redact(exc)[:300], line_no
 
 
-#: How far around a fatal-signal death its frames are looked for (a signal handler's PC line and stack of a few
-#: dozen lines; CPython's "Fatal Python error" stack follows the line).
-LIBRARY_WINDOW = 8 << 10
+#: How far around an exception-less death its frames are looked for (a signal handler's PC line and stack of a few
+#: dozen lines; CPython's "Fatal Python error" stack and vLLM's ERROR-logged traceback follow the line).
+FRAMES_WINDOW = 8 << 10
 
 
-def _library(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
-    """The [[failure.in_library]] entry whose marker is nearest the death line, looking back and ahead."""
+def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
+    """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead."""
     best: tuple[int, str] | None = None
     distance = None
-    for i, entry in enumerate(spec.in_library):
+    for i, entry in enumerate(spec.in_frames):
         for marker in entry.markers:
             mb = marker.encode()
             for d in ((len(before) - before.rfind(mb)) if mb in before else None,

@@ -204,12 +204,12 @@ class LifecyclePhase:
 
 
 @dataclass(frozen=True)
-class LibraryDeath:
-    """A library whose code was running when a process died on a fatal signal (no Python exception): its frames or
-    the signal handler's PC line near the death name it, and the catalog id that explains such a crash."""
+class FrameCause:
+    """What was running when a process died with no Python exception (a fatal signal, or an excerpt cut before its
+    exception line): frames or a signal handler's PC line near the death name it, and the catalog id explaining it."""
 
     signature_id: str
-    #: Literal markers of the library in a frame or PC line ("addProxyOpIfNeeded", "flashinfer/").
+    #: Literal markers in a frame or PC line ("addProxyOpIfNeeded", "flashinfer/", "in dequeue").
     markers: tuple[str, ...]
     cause: str
     fix: str
@@ -230,8 +230,8 @@ class FailureSpec:
     stopped: tuple[str, ...]
     alive: tuple[str, ...]
     lifecycle: tuple[LifecyclePhase, ...]
-    #: Libraries a fatal-signal death is attributed to, from the frames around it ([[failure.in_library]]).
-    in_library: tuple[LibraryDeath, ...] = ()
+    #: Causes an exception-less death is attributed to, from the frames around it ([failure] in_frames).
+    in_frames: tuple[FrameCause, ...] = ()
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -249,8 +249,8 @@ def failure_spec() -> FailureSpec:
         stopped=tuple(raw["stopped"]),
         alive=tuple(raw["alive"]),
         lifecycle=tuple(LifecyclePhase(p["name"], tuple(p["keywords"])) for p in data.get("lifecycle", ())),
-        in_library=tuple(LibraryDeath(e["id"], tuple(e["markers"]), e["cause"], e["fix"])
-                         for e in raw.get("in_library", ())),
+        in_frames=tuple(FrameCause(e["id"], tuple(e["markers"]), e["cause"], e["fix"])
+                         for e in raw.get("in_frames", ())),
     )
 
 
