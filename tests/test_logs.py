@@ -728,6 +728,7 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
     ("heldout_v3", "cutlass_fp4_gemm_sm120_qwen3_30b_nvfp4_5090_compose.log", "kernel-compile-failure", "error", None),
     ("heldout_v3", "flashattn_sinks_kwarg_gptoss120b_v0_offline.log", "attention-backend-invalid", "error", None),
     ("heldout_v3", "triton_language_no_exp_qwen3_next_cpu_build.log", "python-dependency-error", "error", None),
+    ("heldout_v3", "harmony_vocab_download_gptoss_image.log", "python-dependency-error", "error", None),
     # no exception printed: the frames at the death name the cause (a segfault in NCCL / FlashInfer, the RPC wait)
     ("heldout_v4", "segfault_nccl_proxy_ray_tp16_dsr1_v084.log", "nccl-error", "error", None),
     ("heldout_v4", "segfault_flashinfer_begin_forward_gemma2_serving.log", "kernel-compile-failure", "error", None),
@@ -764,3 +765,11 @@ def test_early_sign_then_death_is_an_error_and_alone_a_warning():
     cancelled = wait + "slurmstepd: error: *** JOB 11 ON node1 CANCELLED AT 2025-10-01T14:35:57 ***\n"
     f = _findings(cancelled)[0]
     assert (f.id, f.severity) == ("ray-placement-group-timeout", "error") and "then the process died" in f.evidence
+
+
+def test_unknown_quantization_method_says_where_the_method_comes_from():
+    """pydantic's "Value error, Unknown quantization method: ..." stays config-invalid, with the checkpoint's
+    quantization_config as the cause (a real ModelOpt export with an empty method: benchmarks/heldout_v4)."""
+    log = HELDOUT / "heldout_v4" / "unknown_quantization_method_empty_modelopt_nvfp4.log"
+    found = findings_from_scan(scan_path(str(log)))
+    assert found[0].id == "config-invalid" and "quantization_config" in found[0].cause
