@@ -1,6 +1,7 @@
 """Issue #20's held-out measure of `diagnose --log`: right id, failed runs with exit 0, false alarms, OOM phase, speed.
 
     python3 benchmarks/accuracy_diagnose_v3.py [--labels benchmarks/heldout_v3/labels.toml] [--mb 64] [--evidence]
+    python3 benchmarks/accuracy_diagnose_v3.py --labels benchmarks/heldout_v4/labels.toml   # held-out set v4
 
 Runs the code path of `diagnose --log FILE --json` (diagnostics.cli.run, through accuracy_diagnose.diagnose_exit) on
 every log of benchmarks/heldout_v3 (51 real 2025-26 logs from public threads no fixture or catalog reference cites,
@@ -17,10 +18,14 @@ Per failure log, one verdict:
 - *listed, not first* (the label's id is reported after another specific one), *wrong id* (another specific id and
   not the label's), *silent* (no error or warning finding at all).
 
-Also counted: failed runs whose exit code is 0 (the issue's "never quiet"), clean logs with any error or warning
-finding or a non-zero exit (false alarms), and for OOM labels whether the reported phase is the labelled one (a label
-with no phase is right only when no phase is reported). Speed: the time of each log through the CLI path, and MB/s
-of one run on the set's logs concatenated and repeated to ``--mb`` MB (the per-log times are dominated by start-up).
+Also counted, beside the verdict and without changing it: *right class*, the first specific finding's generic class
+(its class signature's ``template_class``, or the class data/signatures.toml [template_classes.members] gives a specific
+id) is the label's ``class`` field; a specific id of the labelled class ("kernel-image-unavailable" for a class:kernel
+label) is a wrong id for the verdict but the right class here. Failed runs whose exit code is 0 (the issue's "never
+quiet"), clean logs with any error or warning finding or a non-zero exit (false alarms), and for OOM labels
+whether the reported phase is the labelled one (a label with no phase is right only when no phase is reported).
+Speed: the time of each log through the CLI path, and MB/s of one run on the set's logs concatenated and repeated
+to ``--mb`` MB (the per-log times are dominated by start-up).
 Needs no network; takes a few seconds plus the speed run.
 """
 
@@ -75,6 +80,20 @@ class Verdict:
 def template_classes() -> dict[str, str]:
     """Catalog id -> generic class, from a signature's ``template_class`` field (absent on main: an empty map)."""
     return {f["id"]: f["template_class"] for f in load_toml("signatures.toml")["finding"] if f.get("template_class")}
+
+
+def member_classes() -> dict[str, str]:
+    """Catalog id -> generic class for every id that has one (diagnostics.signatures.failure_classes)."""
+    from diagnostics.signatures import failure_classes
+
+    return dict(failure_classes())
+
+
+def right_class(label: dict[str, Any], findings: list[dict[str, Any]], generic: set[str],
+                members: dict[str, str]) -> bool:
+    """Whether the first specific error/warning finding belongs to the label's generic class (see the docstring)."""
+    shown = [f for f in findings if f["severity"] in SHOWN and f["id"] not in generic | {UNRECOGNIZED}]
+    return bool(shown) and (shown[0].get("template_class") or members.get(shown[0]["id"])) == label.get("class")
 
 
 def reported_phase(finding: dict[str, Any]) -> str | None:
@@ -153,7 +172,7 @@ def main() -> None:
     args = ap.parse_args()
     with open(args.labels, "rb") as fh:
         labels = tomllib.load(fh)["log"]
-    generic, classes = generic_ids(), template_classes()
+    generic, classes, members = generic_ids(), template_classes(), member_classes()
     folder = args.labels.parent
     rows, results = [], []
     for label in labels:
@@ -175,6 +194,7 @@ def main() -> None:
     cleans = [r for r in results if r[0]["expected"] == "clean"]
     verdicts = Counter(r[1].verdict for r in fails)
     right = verdicts["right id"]
+    by_class_right = sum(right_class(r[0], r[4], generic, members) for r in fails)
     ids = [r for r in fails if not str(r[0]["expected"]).startswith(CLASS_PREFIX)]
     right_ids = sum(r[1].verdict == "right id" for r in ids)
     caught = Counter(next((f["id"] for f in r[4] if f["severity"] in SHOWN), "-")
@@ -193,6 +213,7 @@ def main() -> None:
     print(f"right id: {right} of {len(fails)} failures ({right_ids} of {len(ids)} catalog ids, "
           f"{right - right_ids} of {len(fails) - len(ids)} class labels); "
           + ", ".join(f"{k} {n}" for k, n in sorted(verdicts.items()) if k != "right id"))
+    print(f"right class (first specific finding's class is the label's class): {by_class_right} of {len(fails)}")
     print("caught, not named, by id: " + (", ".join(f"{k} {n}" for k, n in sorted(caught.items())) or "-"))
     print(f"failed runs with exit 0: {len(exit0)} of {len(fails)}" + (" - " + ", ".join(exit0) if exit0 else ""))
     print(f"clean logs quiet (no error/warning, exit 0): {quiet} of {len(cleans)}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, LogMatch, LogScan
-from diagnostics.signatures import catalog, class_signature, finding, signature, template_classes
+from diagnostics.signatures import catalog, class_signature, failure_spec, finding, signature, template_classes
 from planner.catalog import load_model, load_toml
 from planner.errors import PlannerError
 from planner.launch import Launch
@@ -208,7 +208,7 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     ``classify`` tags its exception with a class, the signature of that class)."""
     ids = {m.signature_id for m in scan.matches}
     dropped = {s for i in ids for s in signature(i).supersedes}
-    kept = [m for m in scan.matches if m.signature_id not in dropped]
+    kept = [_escalated(m, scan) for m in scan.matches if m.signature_id not in dropped]
     # A class signature (template_class) is the fallback of its class: a specific root cause beside it wins.
     specific = any(signature(m.signature_id).root_cause and signature(m.signature_id).template_class is None
                    and m.severity == "error" for m in kept)
@@ -234,6 +234,17 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
         out.append(_unrecognized(scan, generic, classify))
     out += model_mismatch(scan, gpu=gpu)
     return out
+
+
+def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
+    """An early sign (a ``warning_patterns`` match: Ray's placement-group wait, the 60 s shared-memory wait) that the
+    log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20)."""
+    death = scan.death
+    sig = signature(m.signature_id)
+    if m.severity != "warning" or not sig.warning_patterns or death is None or death.line_number < m.line_number:
+        return m
+    return replace(m, severity="error", text=f"{m.text} ... then the process died at line {death.line_number}: "
+                                             f"{death.text}")
 
 
 def class_finding(template_class: str, line_number: int, line: str, *, phase: str | None = None,
@@ -270,6 +281,11 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         tagged = classify(exc)
         if tagged is not None:
             return class_finding(tagged, exc_line, exc, phase=phase, vllm_version=version, context=context)
+    if death is not None and exc is None and death.frames is not None:
+        entry = failure_spec().in_frames[death.frames[0]]
+        evidence = (f"line {death.line_number}: {death.text} [no exception printed; {death.frames[1]} in the frames]"
+                    + _where(phase, version) + (f"; {context}" if context else ""))
+        return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
     evidence = f"line {exc_line}: {exc}" if exc is not None else "no exception was printed"
     evidence += _where(phase, version) + (f"; {context}" if context else "")
     return finding("unrecognized-failure", evidence)

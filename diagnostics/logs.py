@@ -105,6 +105,9 @@ class Death:
     exception_line: int | None
     #: Where the run had got to: a [[lifecycle]] phase of data/signatures.toml, a traceback-frame phase, or None.
     phase: str | None
+    #: For a death with no Python exception (a fatal signal, or an excerpt cut before its exception): the frames
+    #: nearest the death that name a cause (the index of its [failure] in_frames entry and the marker seen), or None.
+    frames: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -438,7 +441,9 @@ class _Scanner:
             phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
         elif phase != SERVING and self._serving(ctx_before):
             phase = SERVING
-        return Death(number, text, exc, exc_line, phase)
+        frames = (_frames(spec, ctx_before[-FRAMES_WINDOW:], line, near_after[:FRAMES_WINDOW])
+                   if exc is None else None)
+        return Death(number, text, exc, exc_line, phase, frames)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -500,23 +505,45 @@ def _unescaped(line: str) -> str:
     return line.replace("\\n", " ").replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
 
 
+#: How many lines after a matched keyword's line a wrapped message may continue on (vLLM's KV-cache message printed
+#: by a pod's logger or a terminal at 80-120 columns takes three).
+WRAP_LINES = 2
+
+
 def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[str], str] | None:
-    """``sig.match`` on the line; else on it with repr escapes undone; else joined with the next line (a message
-    wrapped over two lines, its continuation stripped of process and logging prefixes)."""
+    """``sig.match`` on the line; else on it with repr escapes undone; else joined with the next lines (a message
+    wrapped over up to ``WRAP_LINES`` more lines, each continuation stripped of process and logging prefixes)."""
     found = sig.match(line)
-    if found is not None:
+    if found is not None and (stop >= len(data) or None not in found[0].groupdict().values()):
         return found
-    if "\\" in line:
+    if found is None and "\\" in line:
         found = sig.match(_unescaped(line))
         if found is not None:
             return found
-    if stop < len(data):
+    # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next lines)
+    # gives way to the match on the joined lines that captures the most.
+    alone = found
+    joined = line.rstrip()
+    for _ in range(WRAP_LINES):
+        if stop >= len(data):
+            break
         end = data.find(b"\n", stop + 1)
         nxt = _clean(data[stop + 1: end if end != -1 else len(data)].decode("utf-8", "replace"))
         nxt = _PREFIX.sub("", nxt, count=1).strip()
-        if nxt:
-            return sig.match(line.rstrip() + " " + nxt)
-    return None
+        if not nxt:
+            break
+        joined += " " + nxt
+        found = sig.match(joined)
+        if found is not None and (alone is None or _captured(found) > _captured(alone)):
+            alone = found
+            if None not in found[0].groupdict().values():
+                break
+        stop = end if end != -1 else len(data)
+    return alone
+
+
+def _captured(found: tuple[re.Match[str], str]) -> int:
+    return sum(v is not None for v in found[0].groupdict().values())
 
 
 def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> tuple[str | None, int | None]:
@@ -530,6 +557,26 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
     pos, exc, _ = (workers or found)[-1]
     line_no = number - before.count(b"\n") + text.count(b"\n", 0, pos)
     return redact(exc)[:300], line_no
+
+
+#: How far around an exception-less death its frames are looked for (a signal handler's PC line and stack of a few
+#: dozen lines; CPython's "Fatal Python error" stack and vLLM's ERROR-logged traceback follow the line).
+FRAMES_WINDOW = 8 << 10
+
+
+def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
+    """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead."""
+    best: tuple[int, str] | None = None
+    distance = None
+    for i, entry in enumerate(spec.in_frames):
+        for marker in entry.markers:
+            mb = marker.encode()
+            for d in ((len(before) - before.rfind(mb)) if mb in before else None,
+                      0 if mb in line else None,
+                      (after.find(mb) + 1) if mb in after else None):
+                if d is not None and (distance is None or d < distance):
+                    best, distance = (i, marker), d
+    return best
 
 
 def _stopped_only(text: bytes, spec: FailureSpec) -> bool:

@@ -204,6 +204,18 @@ class LifecyclePhase:
 
 
 @dataclass(frozen=True)
+class FrameCause:
+    """What was running when a process died with no Python exception (a fatal signal, or an excerpt cut before its
+    exception line): frames or a signal handler's PC line near the death name it, and the catalog id explaining it."""
+
+    signature_id: str
+    #: Literal markers in a frame or PC line ("addProxyOpIfNeeded", "flashinfer/", "in dequeue").
+    markers: tuple[str, ...]
+    cause: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class FailureSpec:
     """How a log shows the engine or a process dying (data/signatures.toml [failure] and [[lifecycle]]).
 
@@ -218,6 +230,8 @@ class FailureSpec:
     stopped: tuple[str, ...]
     alive: tuple[str, ...]
     lifecycle: tuple[LifecyclePhase, ...]
+    #: Causes an exception-less death is attributed to, from the frames around it ([failure] in_frames).
+    in_frames: tuple[FrameCause, ...] = ()
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -235,6 +249,8 @@ def failure_spec() -> FailureSpec:
         stopped=tuple(raw["stopped"]),
         alive=tuple(raw["alive"]),
         lifecycle=tuple(LifecyclePhase(p["name"], tuple(p["keywords"])) for p in data.get("lifecycle", ())),
+        in_frames=tuple(FrameCause(e["id"], tuple(e["markers"]), e["cause"], e["fix"])
+                         for e in raw.get("in_frames", ())),
     )
 
 
@@ -242,6 +258,18 @@ def failure_spec() -> FailureSpec:
 def template_classes() -> tuple[str, ...]:
     """The generic classes of failure an error template can be tagged with (data/signatures.toml)."""
     return tuple(load_toml("signatures.toml")["template_classes"]["names"])
+
+
+@cache
+def failure_classes() -> dict[str, str]:
+    """Catalog id -> the generic class of failure it belongs to: a class signature's own ``template_class``, and
+    the specific ids listed under [template_classes.members] of data/signatures.toml."""
+    raw = load_toml("signatures.toml")["template_classes"].get("members", {})
+    out = {s.id: s.template_class for s in catalog() if s.template_class is not None}
+    for cls, ids in raw.items():
+        for i in ids:
+            out[i] = cls
+    return out
 
 
 def class_signature(template_class: str) -> Signature:

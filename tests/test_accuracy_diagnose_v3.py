@@ -93,11 +93,24 @@ def test_oom_phase_wrong_when_no_oom_is_reported(v3: ModuleType) -> None:
     assert v.phase_right is False
 
 
-def test_heldout_v3_labels_are_complete_and_cite_their_source() -> None:
-    with open(HELDOUT / "labels.toml", "rb") as fh:
+def test_right_class_counts_a_specific_id_of_the_labelled_class(v3: ModuleType) -> None:
+    """A specific id of the labelled class is the right class (and still a wrong id for the strict verdict)."""
+    label = {"expected": "class:kernel", "class": "kernel", "oom_phase": ""}
+    found = [finding("engine-core-init-failed"), finding("kernel-image-unavailable")]
+    members = {"kernel-image-unavailable": "kernel", "nccl-error": "parallelism"}
+    assert v3.right_class(label, found, GENERIC, members)
+    assert v3.score(label, 1, found, GENERIC, {}).verdict == "wrong id"
+    assert not v3.right_class(label, [finding("nccl-error")], GENERIC, members)
+    assert not v3.right_class(label, [finding("unrecognized-failure")], GENERIC, members)
+
+
+@pytest.mark.parametrize("folder", ["heldout_v3", "heldout_v4"])
+def test_heldout_labels_are_complete_and_cite_their_source(folder: str) -> None:
+    heldout = ROOT / "benchmarks" / folder
+    with open(heldout / "labels.toml", "rb") as fh:
         labels = tomllib.load(fh)["log"]
     ids = {f["id"] for f in load_toml("signatures.toml")["finding"]}
-    files = {p.name for p in HELDOUT.glob("*.log")}
+    files = {p.name for p in heldout.glob("*.log")}
     assert {lab["file"] for lab in labels} == files
     for lab in labels:
         expected = lab["expected"]
@@ -105,5 +118,5 @@ def test_heldout_v3_labels_are_complete_and_cite_their_source() -> None:
         assert (lab["class"] in CLASSES) is (expected != "clean"), lab["file"]
         assert lab["failed"] is (expected != "clean"), lab["file"]
         assert lab["labelled_before_run"] is True
-        head = (HELDOUT / lab["file"]).read_text(encoding="utf-8").splitlines()[0]
+        head = (heldout / lab["file"]).read_text(encoding="utf-8").splitlines()[0]
         assert head.startswith("# source: " + lab["url"]), lab["file"]

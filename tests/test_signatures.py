@@ -116,6 +116,24 @@ def test_each_template_class_has_exactly_one_signature():
         class_signature("kernels")
 
 
+def test_every_failure_id_with_a_log_form_has_one_class():
+    """Each root cause the log scan can report belongs to exactly one generic class ([template_classes.members], or
+    its own template_class), so a report of a specific id also says which kind of failure it is."""
+    import tomllib
+
+    from diagnostics.signatures import failure_classes, template_classes
+
+    members = tomllib.loads((ROOT / "data" / "signatures.toml").read_text())["template_classes"]["members"]
+    listed = [i for ids in members.values() for i in ids]
+    assert len(listed) == len(set(listed)) and set(members) <= set(template_classes())
+    ids = {s.id for s in catalog()}
+    assert set(listed) <= ids
+    classes = failure_classes()
+    logged = [s for s in catalog() if s.group == "failure" and s.in_logs and s.root_cause]
+    assert [s.id for s in logged if s.id not in classes] == []
+    assert all(classes[s.id] == s.template_class for s in catalog() if s.template_class is not None)
+
+
 def test_class_finding_quotes_the_line():
     """What a vLLM error-template hit of a class becomes: the class's signature, the log line as evidence."""
     from diagnostics.logcheck import class_finding
