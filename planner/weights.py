@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from planner.catalog import arch_facts, load_quant, vllm_setting
+from planner.quantconfig import CheckpointLayout
 from planner.specs import LINEAR, ModelSpec, ParallelPlan, QuantScheme
 
 
@@ -81,16 +82,26 @@ def _skip_pattern(fragments: tuple[str, ...]) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class _Quantizer:
-    """Bytes of a linear under a scheme, honouring the modules left unquantized."""
+    """Bytes of a linear under a scheme, honouring the modules left unquantized.
+
+    With a checkpoint ``layout`` (planner/quantconfig.py) each module is sized in the format its own
+    quantization_config gives it (targets, ignore lists, act order, zeros) instead of the scheme's.
+    """
 
     scheme: QuantScheme
     skipped: tuple[str, ...]
     dtype_bytes: int
+    layout: CheckpointLayout | None = None
 
     def quantized(self, module: str) -> bool:
+        if self.layout is not None:
+            return self.layout.format_for(module) is not None
         return self.scheme.bits < 16 and _skip_pattern(self.skipped).search(module) is None
 
     def linear(self, module: str, n_out: int, k_in: int) -> int:
+        if self.layout is not None:
+            fmt = self.layout.format_for(module)
+            return fmt.linear_bytes(n_out, k_in) if fmt is not None else n_out * k_in * self.dtype_bytes
         if not self.quantized(module):
             return n_out * k_in * self.dtype_bytes
         return self.scheme.linear_bytes(n_out, k_in)
@@ -98,7 +109,9 @@ class _Quantizer:
 
 @cache
 def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
-    """The checkpoint's own modules_to_not_convert when it is the same scheme, else the defaults."""
+    """The checkpoint's own layout (or modules_to_not_convert) when it is the same scheme, else the defaults."""
+    if model.quant is not None and model.quant.scheme == quant.name and model.quant.layout is not None:
+        return _Quantizer(quant, (), model.dtype_bytes, model.quant.layout)
     if model.quant is not None and model.quant.scheme == quant.name:
         skipped = model.quant.modules_to_not_convert or quant.keep_bf16
         scheme = quant

@@ -25,6 +25,8 @@ from planner.versions import Version, parse_version
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
+    from planner.quantconfig import QuantStorage
+
 # ---------------------------------------------------------------- models
 
 @cache
@@ -187,6 +189,15 @@ def load_quant(name: str) -> QuantScheme:
         expert_pad=int(raw.get("expert_pad", 0)),
         source=raw.get("source", ""),
     )
+
+
+@cache
+def quant_storage() -> QuantStorage:
+    """data/quant.toml ``[storage]``: bytes of the scales, zeros and indices beside quantized weights."""
+    from planner.quantconfig import QuantStorage
+
+    raw = load_toml("quant.toml")["storage"]
+    return QuantStorage(**{f: int(raw[f]) for f in QuantStorage.__dataclass_fields__})
 
 
 @cache
