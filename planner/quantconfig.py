@@ -307,8 +307,8 @@ def _compressed_tensors(qc: dict[str, Any], name: str, dtype_bytes: int) -> Chec
                 continue
             targets = group.get("targets") or ["Linear"]
             acts = group.get("input_activations")
-            rules.append(QuantRule(tuple(str(t) for t in targets),
-                                   _ct_format(group["weights"], name, dtype_bytes, acts if isinstance(acts, dict) else None)))
+            fmt = _ct_format(group["weights"], name, dtype_bytes, acts if isinstance(acts, dict) else None)
+            rules.append(QuantRule(tuple(str(t) for t in targets), fmt))
     if not rules:
         raise ConfigError(f"config of {name!r}: compressed-tensors quantization_config has no config_groups.weights")
     ignore = tuple(str(s) for s in qc.get("ignore") or ())
@@ -320,7 +320,8 @@ def _modelopt(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayo
     (uint8-packed E2M1, FP8 scale per 16, fp32 global scales); ``exclude_modules`` are globs. Accepts
     the config.json form and the hf_quant_config.json form (``{"quantization": {...}}``)."""
     st = _storage()
-    inner = qc.get("quantization") if isinstance(qc.get("quantization"), dict) else qc
+    nested = qc.get("quantization")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else qc
     algo = str(inner.get("quant_algo") or "").upper()
     if algo == "FP8":
         fmt = LinearFormat("fp8", 8, scalars=2)
@@ -328,7 +329,8 @@ def _modelopt(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayo
         g = _int(inner, "group_size", st.nvfp4_group, name)
         fmt = LinearFormat("nvfp4", 4, group=g, scale_bytes=st.nvfp4_scale_bytes, scalars=3)
     else:
-        raise ConfigError(f"config of {name!r}: ModelOpt quant_algo {algo or None!r} is not modelled; accepted: FP8, NVFP4")
+        raise ConfigError(
+            f"config of {name!r}: ModelOpt quant_algo {algo or None!r} is not modelled; accepted: FP8, NVFP4")
     ignore = tuple(str(s) for s in inner.get("exclude_modules") or inner.get("ignore") or ())
     return CheckpointLayout("modelopt", (QuantRule(("Linear",), fmt),), ignore)
 

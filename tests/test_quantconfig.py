@@ -154,7 +154,8 @@ def _layout(qc: dict[str, Any]):  # type: ignore[no-untyped-def]
 def test_fused_names_expand_to_checkpoint_shards() -> None:
     assert "model.layers.3.self_attn.k_proj" in checkpoint_names("model.layers.3.self_attn.qkv_proj")
     assert "model.layers.3.mlp.experts.0.gate_proj" in checkpoint_names("model.layers.3.block_sparse_moe.experts.w13")
-    assert "model.layers.3.block_sparse_moe.experts.0.w2" in checkpoint_names("model.layers.3.block_sparse_moe.experts.w2")
+    moe = "model.layers.3.block_sparse_moe"
+    assert f"{moe}.experts.0.w2" in checkpoint_names(f"{moe}.experts.w2")
 
 
 def test_gptq_act_order_adds_g_idx_and_sort_indices() -> None:
