@@ -13,7 +13,8 @@ one of planner.weights' module names (vLLM's fused names: ``qkv_proj``, ``gate_u
 ``experts.w13``), matched against the checkpoint's own names (``q_proj``, ``experts.0.gate_proj``) the
 way vLLM's ``is_layer_skipped`` expands fused layers into their shards.
 
-Every byte count comes from data/quant.toml ``[storage]`` (each with the vLLM file that allocates it).
+Every byte count comes from data/quant.toml ``[storage]`` (each with the vLLM file that allocates it), passed
+in as a :class:`QuantStorage`; this module reads no data and imports nothing of the planner but its errors.
 """
 
 from __future__ import annotations
@@ -195,12 +196,6 @@ def _format_for(layout: CheckpointLayout, module: str) -> LinearFormat | None:
 
 # ------------------------------------------------------------------------------------------- parsing
 
-def _storage() -> QuantStorage:
-    from planner.catalog import quant_storage
-
-    return quant_storage()
-
-
 def _int(qc: dict[str, Any], key: str, default: int, name: str) -> int:
     value = qc.get(key, default)
     if value is None:
@@ -210,10 +205,9 @@ def _int(qc: dict[str, Any], key: str, default: int, name: str) -> int:
     return value
 
 
-def _awq(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayout:
+def _awq(qc: dict[str, Any], name: str, dtype_bytes: int, st: QuantStorage) -> CheckpointLayout:
     """AWQ (awq.py / awq_marlin.py): int4 packed in int32, fp16 scales and int4 zeros per group; the
     Marlin repack keeps every size. ``modules_to_not_convert`` is matched as a substring."""
-    st = _storage()
     bits = _int(qc, "bits", _int(qc, "w_bit", 4, name), name)
     group = _int(qc, "group_size", _int(qc, "q_group_size", st.default_group, name), name)
     zero = bool(qc.get("zero_point", True))
@@ -223,11 +217,10 @@ def _awq(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayout:
     return CheckpointLayout("awq", (QuantRule(("Linear",), fmt),), skip, ignore_substring=True)
 
 
-def _gptq(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayout:
+def _gptq(qc: dict[str, Any], name: str, dtype_bytes: int, st: QuantStorage) -> CheckpointLayout:
     """GPTQ (gptq_marlin.py with MarlinLinearKernel): int32-packed weights and per-group scales; zeros
     are kept only when asymmetric (``sym: false``; Marlin drops them otherwise); act order
     (``desc_act``) keeps ``g_idx`` and adds its sort indices, one int32 each per input row."""
-    st = _storage()
     bits = _int(qc, "bits", 4, name)
     group = _int(qc, "group_size", st.default_group, name)
     sym = bool(qc.get("sym", True))
@@ -239,10 +232,9 @@ def _gptq(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayout:
     return CheckpointLayout("gptq", (QuantRule(("Linear",), fmt),), skip)
 
 
-def _bnb(qc: dict[str, Any], name: str) -> CheckpointLayout:
+def _bnb(qc: dict[str, Any], name: str, st: QuantStorage) -> CheckpointLayout:
     """bitsandbytes 4-bit (bitsandbytes.py): weights packed two per uint8 and one absmax per block of
     the flattened weight; double quant stores absmax as uint8 with one fp32 per nested block."""
-    st = _storage()
     if qc.get("load_in_8bit") and not qc.get("load_in_4bit"):
         raise ConfigError(f"config of {name!r}: bitsandbytes 8-bit (LLM.int8) is not modelled; accepted: load_in_4bit")
     double = bool(qc.get("bnb_4bit_use_double_quant", False))
@@ -254,9 +246,9 @@ def _bnb(qc: dict[str, Any], name: str) -> CheckpointLayout:
     return CheckpointLayout("bitsandbytes", (QuantRule(("Linear",), fmt),), skip, ignore_substring=True)
 
 
-def _ct_format(weights: dict[str, Any], name: str, dtype_bytes: int, acts: dict[str, Any] | None) -> LinearFormat:
+def _ct_format(weights: dict[str, Any], name: str, dtype_bytes: int, acts: dict[str, Any] | None,
+               st: QuantStorage) -> LinearFormat:
     """One compressed-tensors ``weights`` args block -> its storage (compressed_tensors/schemes/*.py)."""
-    st = _storage()
     bits = int(weights.get("num_bits") or 0)
     kind = str(weights.get("type") or "int")
     strategy = str(weights.get("strategy") or "tensor")
@@ -298,7 +290,7 @@ def _ct_format(weights: dict[str, Any], name: str, dtype_bytes: int, acts: dict[
         "accepted: 4-bit int (W4A16, W4A8), 8-bit int (W8A8, W8A16), 8-bit float (FP8), 4-bit float (NVFP4)")
 
 
-def _compressed_tensors(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayout:
+def _compressed_tensors(qc: dict[str, Any], name: str, dtype_bytes: int, st: QuantStorage) -> CheckpointLayout:
     groups = qc.get("config_groups")
     rules: list[QuantRule] = []
     if isinstance(groups, dict):
@@ -307,7 +299,7 @@ def _compressed_tensors(qc: dict[str, Any], name: str, dtype_bytes: int) -> Chec
                 continue
             targets = group.get("targets") or ["Linear"]
             acts = group.get("input_activations")
-            fmt = _ct_format(group["weights"], name, dtype_bytes, acts if isinstance(acts, dict) else None)
+            fmt = _ct_format(group["weights"], name, dtype_bytes, acts if isinstance(acts, dict) else None, st)
             rules.append(QuantRule(tuple(str(t) for t in targets), fmt))
     if not rules:
         raise ConfigError(f"config of {name!r}: compressed-tensors quantization_config has no config_groups.weights")
@@ -315,11 +307,10 @@ def _compressed_tensors(qc: dict[str, Any], name: str, dtype_bytes: int) -> Chec
     return CheckpointLayout("compressed-tensors", tuple(rules), ignore)
 
 
-def _modelopt(qc: dict[str, Any], name: str, dtype_bytes: int) -> CheckpointLayout:
+def _modelopt(qc: dict[str, Any], name: str, dtype_bytes: int, st: QuantStorage) -> CheckpointLayout:
     """ModelOpt (modelopt.py): ``quant_algo`` FP8 (per-tensor fp32 weight and input scales) or NVFP4
     (uint8-packed E2M1, FP8 scale per 16, fp32 global scales); ``exclude_modules`` are globs. Accepts
     the config.json form and the hf_quant_config.json form (``{"quantization": {...}}``)."""
-    st = _storage()
     nested = qc.get("quantization")
     inner: dict[str, Any] = nested if isinstance(nested, dict) else qc
     algo = str(inner.get("quant_algo") or "").upper()
@@ -340,17 +331,21 @@ LAYOUT_METHODS = ("awq", "awq_marlin", "gptq", "gptq_marlin", "bitsandbytes", "c
                   "modelopt", "modelopt_fp4")
 
 
-def parse_layout(qc: dict[str, Any], *, name: str, dtype_bytes: int) -> CheckpointLayout | None:
-    """The layout of a ``quantization_config`` (None for methods sized by scheme: fp8, mxfp4)."""
+def parse_layout(qc: dict[str, Any], *, name: str, dtype_bytes: int, storage: QuantStorage) -> CheckpointLayout | None:
+    """The layout of a ``quantization_config`` (None for methods sized by scheme: fp8, mxfp4).
+
+    ``storage`` is data/quant.toml ``[storage]`` (planner.catalog.quant_storage); passed in so this module
+    reads no data itself. Raises ConfigError naming what is not modelled and what is accepted.
+    """
     method = str(qc.get("quant_method", "")).lower()
     if method in ("awq", "awq_marlin"):
-        return _awq(qc, name, dtype_bytes)
+        return _awq(qc, name, dtype_bytes, storage)
     if method in ("gptq", "gptq_marlin"):
-        return _gptq(qc, name, dtype_bytes)
+        return _gptq(qc, name, dtype_bytes, storage)
     if method == "bitsandbytes":
-        return _bnb(qc, name)
+        return _bnb(qc, name, storage)
     if method == "compressed-tensors":
-        return _compressed_tensors(qc, name, dtype_bytes)
+        return _compressed_tensors(qc, name, dtype_bytes, storage)
     if method in ("modelopt", "modelopt_fp4"):
-        return _modelopt(qc, name, dtype_bytes)
+        return _modelopt(qc, name, dtype_bytes, storage)
     return None

@@ -6,15 +6,13 @@ nothing may mutate them; units live in the field names (``*_bytes``, ``*_mib``, 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.errors import ConfigError, InvalidInputError
-
-if TYPE_CHECKING:
-    from planner.quantconfig import CheckpointLayout
 
 #: Bytes per element of the dtypes that appear in HF configs and vLLM flags.
 DTYPE_BYTES: dict[str, int] = {
@@ -116,9 +114,10 @@ class CheckpointQuant:
     block: tuple[int, int] | None
     group: int
     modules_to_not_convert: tuple[str, ...]
-    #: Per-module storage read from the config (planner/quantconfig.py) for the methods that mix formats
-    #: or quantize attention (AWQ, GPTQ, bitsandbytes, compressed-tensors, ModelOpt); None: by scheme.
-    layout: CheckpointLayout | None = None
+    #: The whole ``quantization_config`` as canonical JSON (sorted keys): planner.weights reads it per module
+    #: (planner/quantconfig.py) for the methods that mix formats or quantize attention. Kept as a string so
+    #: the spec stays hashable.
+    config_json: str = ""
 
 
 @dataclass(frozen=True)
@@ -322,17 +321,13 @@ def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
             f"config of {name!r}: quantization method {method!r} is not modelled; accepted: fp8, modelopt "
             "(FP8, NVFP4), modelopt_fp4, mxfp4, awq (4-bit), gptq (4/8-bit), bitsandbytes (4-bit), compressed-tensors"
         )
-    from planner.quantconfig import parse_layout
-
-    dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
-    layout = parse_layout(qc, name=name, dtype_bytes=DTYPE_BYTES.get(dtype, 2))
     return CheckpointQuant(
         method=method,
         scheme=scheme,
         block=block,
         group=group,
         modules_to_not_convert=tuple(str(s) for s in skip),
-        layout=layout,
+        config_json=json.dumps(qc, sort_keys=True, default=str),
     )
 
 

@@ -8,13 +8,14 @@ Sources: shared/reference/vllm-memory.md section 3.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from functools import cache
 
-from planner.catalog import arch_facts, load_quant, vllm_setting
-from planner.quantconfig import CheckpointLayout
+from planner.catalog import arch_facts, load_quant, quant_storage, vllm_setting
+from planner.quantconfig import CheckpointLayout, parse_layout
 from planner.specs import LINEAR, ModelSpec, ParallelPlan, QuantScheme
 
 
@@ -108,10 +109,20 @@ class _Quantizer:
 
 
 @cache
+def checkpoint_layout(model: ModelSpec) -> CheckpointLayout | None:
+    """The per-module layout of the checkpoint's quantization_config (None: sized by its scheme)."""
+    if model.quant is None or not model.quant.config_json:
+        return None
+    return parse_layout(json.loads(model.quant.config_json), name=model.name, dtype_bytes=model.dtype_bytes,
+                        storage=quant_storage())
+
+
+@cache
 def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
     """The checkpoint's own layout (or modules_to_not_convert) when it is the same scheme, else the defaults."""
-    if model.quant is not None and model.quant.scheme == quant.name and model.quant.layout is not None:
-        return _Quantizer(quant, (), model.dtype_bytes, model.quant.layout)
+    layout = checkpoint_layout(model) if model.quant is not None and model.quant.scheme == quant.name else None
+    if layout is not None:
+        return _Quantizer(quant, (), model.dtype_bytes, layout)
     if model.quant is not None and model.quant.scheme == quant.name:
         skipped = model.quant.modules_to_not_convert or quant.keep_bf16
         scheme = quant

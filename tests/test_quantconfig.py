@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from planner.catalog import load_model, load_quant
+from planner.catalog import load_model, load_quant, quant_storage
 from planner.errors import ConfigError
 from planner.quantconfig import LinearFormat, checkpoint_names, parse_layout
 from planner.specs import ModelSpec, ParallelPlan
-from planner.weights import native_quant, quantizer_for, weights_per_gpu
+from planner.weights import checkpoint_layout, native_quant, quantizer_for, weights_per_gpu
 
 GIB = 2**30
 
@@ -146,7 +146,7 @@ def test_bitsandbytes_in_flight_nf4_matches_the_real_log() -> None:
 # ------------------------------------------------------------------------------ per-module parsing
 
 def _layout(qc: dict[str, Any]):  # type: ignore[no-untyped-def]
-    layout = parse_layout(qc, name="t", dtype_bytes=2)
+    layout = parse_layout(qc, name="t", dtype_bytes=2, storage=quant_storage())
     assert layout is not None
     return layout
 
@@ -228,6 +228,7 @@ def test_bitsandbytes_skip_modules_and_double_quant() -> None:
 def test_checkpoint_layout_reaches_the_quantizer() -> None:
     model = checkpoint("llama-3.1-8b-instruct", AWQ_GEMM, "float16", "awq-ckpt")
     assert model.quant is not None and model.quant.scheme == "awq"
+    assert checkpoint_layout(model) is not None
     q = quantizer_for(model, native_quant(model))
     assert q.quantized("model.layers.0.self_attn.qkv_proj")  # AWQ quantizes attention too
 
@@ -240,4 +241,4 @@ def test_checkpoint_layout_reaches_the_quantizer() -> None:
 ])
 def test_unmodelled_configs_are_refused_with_what_is_accepted(qc: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
-        parse_layout(qc, name="t", dtype_bytes=2)
+        parse_layout(qc, name="t", dtype_bytes=2, storage=quant_storage())

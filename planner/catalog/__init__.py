@@ -73,7 +73,14 @@ def _model_from_file(path: Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"config {str(path)!r} is not JSON ({exc}); expected an HF config.json") from None
     name = path.parent.name if path.name == "config.json" else path.stem
-    return ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+    spec = ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+    if spec.quant is not None and spec.quant.config_json:
+        from planner.quantconfig import parse_layout
+
+        # An unmodelled quantization_config is refused here, with what is accepted, not mid-sweep.
+        parse_layout(json.loads(spec.quant.config_json), name=spec.name, dtype_bytes=spec.dtype_bytes,
+                     storage=quant_storage())
+    return spec
 
 
 @cache
