@@ -128,6 +128,10 @@ def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
         scheme = quant
         if model.quant.block and quant.block and model.quant.block != quant.block:
             scheme = QuantScheme(**{**quant.__dict__, "block": model.quant.block})
+        elif model.quant.method == "fp8" and not model.quant.block and quant.block:
+            # Per-tensor FP8 (no weight_block_size): one fp32 weight scale per linear (fp8.py
+            # Fp8LinearMethod), not the 128x128 block scales of DeepSeek-style checkpoints.
+            scheme = QuantScheme(**{**quant.__dict__, "block": None, "global_scales": 1})
         return _Quantizer(scheme, (*tuple(skipped), "lm_head", "embed_tokens"), model.dtype_bytes)
     return _Quantizer(quant, (*quant.keep_bf16, "lm_head", "embed_tokens"), model.dtype_bytes)
 

@@ -242,3 +242,22 @@ def test_checkpoint_layout_reaches_the_quantizer() -> None:
 def test_unmodelled_configs_are_refused_with_what_is_accepted(qc: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         parse_layout(qc, name="t", dtype_bytes=2, storage=quant_storage())
+
+
+def test_fp8_per_tensor_checkpoint_has_no_block_scales() -> None:
+    # fp8 checkpoints without weight_block_size hold one fp32 scale per linear (vLLM fp8.py), the
+    # block-128 checkpoints (Qwen3-32B-FP8) one per 128x128 tile.
+    block = load_model("qwen3-32b-fp8")
+    cfg = json.loads(data_path_text("models/qwen3-32b-fp8.json"))
+    cfg["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "dynamic"}
+    tensor = ModelSpec.from_config(cfg, name="per-tensor")
+    q_block = quantizer_for(block, native_quant(block)).linear("model.layers.0.mlp.down_proj", 5120, 25600)
+    q_tensor = quantizer_for(tensor, native_quant(tensor)).linear("model.layers.0.mlp.down_proj", 5120, 25600)
+    assert q_block - q_tensor == 40 * 200 * 4 - 4
+    assert q_tensor == 5120 * 25600 + 4
+
+
+def data_path_text(rel: str) -> str:
+    from planner.catalog import data_path
+
+    return data_path(rel).read_text()
