@@ -261,3 +261,12 @@ def data_path_text(rel: str) -> str:
     from planner.catalog import data_path
 
     return data_path(rel).read_text()
+
+
+def test_serve_command_quantization_names_the_new_schemes() -> None:
+    # `vllm serve <base model> --quantization awq_marlin|gptq_marlin` used to read as int4 (attention in BF16).
+    from planner.launch import Launch
+
+    awq = Launch.from_serve_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --quantization awq_marlin")
+    gptq = Launch.from_serve_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --quantization gptq")
+    assert (awq.quant, gptq.quant) == ("awq", "gptq")
