@@ -80,10 +80,15 @@ class LinearFormat:
     flat_groups: bool = False
     #: ... and, with double quant, one fp32 per this many absmax values (0: none).
     nested_group: int = 0
+    #: Act order (GPTQ ``desc_act``, compressed-tensors ``actorder: group``): Marlin keeps the scales of a
+    #: row-parallel layer for the whole K on every rank (marlin_utils.marlin_repeat_scales_on_all_ranks).
+    act_order: bool = False
 
-    def linear_bytes(self, n_out: int, k_in: int) -> int:
-        """Bytes of one linear shard ``[n_out, k_in]``: weight, scales, zeros and indices."""
+    def linear_bytes(self, n_out: int, k_in: int, k_full: int | None = None) -> int:
+        """Bytes of one linear shard ``[n_out, k_in]``: weight, scales, zeros and indices. ``k_full``: the
+        unsharded K of a row-parallel layer, which sizes the scales under act order."""
         weight = n_out * k_in * self.bits // 8
+        k_scales = k_full if self.act_order and k_full else k_in
         extra = self.scalars * 4 + self.bytes_per_k * k_in
         if self.flat_groups:
             blocks = math.ceil(n_out * k_in / self.group)
@@ -93,7 +98,7 @@ class LinearFormat:
             bn, bk = self.block
             return weight + math.ceil(n_out / bn) * math.ceil(k_in / bk) * self.scale_bytes + extra
         if self.group:
-            groups = n_out * math.ceil(k_in / self.group)
+            groups = n_out * math.ceil(k_scales / self.group)
             return weight + groups * self.scale_bytes + groups * self.zero_bits // 8 + extra
         if self.channel_scales:
             return weight + n_out * self.scale_bytes + n_out * self.zero_bits // 8 + extra
@@ -227,7 +232,7 @@ def _gptq(qc: dict[str, Any], name: str, dtype_bytes: int, st: QuantStorage) -> 
     act = bool(qc.get("desc_act", False)) and group > 0
     fmt = LinearFormat("gptq", bits, group=group if group > 0 else 0, channel_scales=group <= 0,
                        scale_bytes=dtype_bytes, zero_bits=0 if sym else bits,
-                       bytes_per_k=st.act_order_bytes_per_k if act else 0)
+                       bytes_per_k=st.act_order_bytes_per_k if act else 0, act_order=act)
     skip = tuple(str(s) for s in qc.get("modules_to_not_convert") or ())
     return CheckpointLayout("gptq", (QuantRule(("Linear",), fmt),), skip)
 
@@ -276,7 +281,7 @@ def _ct_format(weights: dict[str, Any], name: str, dtype_bytes: int, acts: dict[
         return LinearFormat(f"w{bits}a16", bits, group=group if strategy == "group" else 0,
                             channel_scales=strategy != "group", scale_bytes=dtype_bytes,
                             zero_bits=0 if sym else bits,
-                            bytes_per_k=st.act_order_bytes_per_k if act_order else 0)
+                            bytes_per_k=st.act_order_bytes_per_k if act_order else 0, act_order=act_order)
     if kind == "int" and bits == 8:
         # W8A8 INT8 (compressed_tensors_w8a8_int8.py): int8 weights, fp32 scale per channel or tensor.
         return LinearFormat("w8a8", 8, channel_scales=strategy == "channel", scale_bytes=st.fp32_bytes,

@@ -99,10 +99,12 @@ class _Quantizer:
             return self.layout.format_for(module) is not None
         return self.scheme.bits < 16 and _skip_pattern(self.skipped).search(module) is None
 
-    def linear(self, module: str, n_out: int, k_in: int) -> int:
+    def linear(self, module: str, n_out: int, k_in: int, k_full: int | None = None) -> int:
+        """Bytes of one rank's shard ``[n_out, k_in]``; ``k_full`` is the unsharded K of a row-parallel
+        linear (act-order GPTQ keeps that layer's scales whole on every rank)."""
         if self.layout is not None:
             fmt = self.layout.format_for(module)
-            return fmt.linear_bytes(n_out, k_in) if fmt is not None else n_out * k_in * self.dtype_bytes
+            return fmt.linear_bytes(n_out, k_in, k_full) if fmt is not None else n_out * k_in * self.dtype_bytes
         if not self.quantized(module):
             return n_out * k_in * self.dtype_bytes
         return self.scheme.linear_bytes(n_out, k_in)
@@ -168,7 +170,7 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
         width = heads_rank * d
         return (
             q.linear(f"{pre}.qkv_proj", 3 * width, h) + q.linear(f"{pre}.output_gate", width, h)
-            + q.linear(f"{pre}.out_proj", h, width) + width * dt
+            + q.linear(f"{pre}.out_proj", h, width, k_full=model.num_heads * d) + width * dt
         )
     if model.is_mla:
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
@@ -182,11 +184,11 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
         total += model.kv_lora_rank * dt
         total += q.linear(f"{pre}.kv_b_proj", heads_rank * (model.qk_nope_head_dim + model.v_head_dim),
                           model.kv_lora_rank)
-        total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim)
+        total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim, k_full=model.num_heads * model.v_head_dim)
         return total
     kv_rank = max(1, model.num_kv_heads // tp)
     total = q.linear(f"{pre}.qkv_proj", (heads_rank + 2 * kv_rank) * d, h)
-    total += q.linear(f"{pre}.o_proj", h, heads_rank * d)
+    total += q.linear(f"{pre}.o_proj", h, heads_rank * d, k_full=model.num_heads * d)
     if model.use_qk_norm:
         total += (heads_rank + kv_rank) * d * dt
     return total
@@ -200,7 +202,7 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
         pre = f"model.layers.{i}.mlp"
         facts = arch_facts(model.architecture)
         up = 2 * inter if facts is None or facts.gated_mlp else inter  # Phi: fc1/fc2, no gate
-        return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + q.linear(f"{pre}.down_proj", h, inter)
+        return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + q.linear(f"{pre}.down_proj", h, inter, k_full=model.dense_intermediate)
     pre = f"model.layers.{i}.block_sparse_moe"
     facts = arch_facts(model.architecture)
     router_elem = 4 if facts is not None and facts.router_dtype == "float32" else model.dtype_bytes
@@ -212,7 +214,8 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     if pad:
         part, eh = -(-part // pad) * pad, -(-h // pad) * pad
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
-    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + q.linear(f"{pre}.experts.w2", eh, part)
+    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + q.linear(f"{pre}.experts.w2", eh, part,
+                                                                                   k_full=model.moe_intermediate)
     shared = 0
     if model.shared_intermediate:
         s = model.shared_intermediate // plan.tp

@@ -270,3 +270,22 @@ def test_serve_command_quantization_names_the_new_schemes() -> None:
     awq = Launch.from_serve_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --quantization awq_marlin")
     gptq = Launch.from_serve_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --quantization gptq")
     assert (awq.quant, gptq.quant) == ("awq", "gptq")
+
+
+def test_act_order_keeps_row_parallel_scales_whole_on_every_rank() -> None:
+    # marlin_utils.marlin_repeat_scales_on_all_ranks: act order -> scales of the full K on every rank, so a
+    # TP4 down_proj holds 4x the scales of its K shard; without act order they shard with K.
+    act = _layout({**GPTQ_SYM, "desc_act": True}).format_for("model.layers.0.mlp.down_proj")
+    plain = _layout(GPTQ_SYM).format_for("model.layers.0.mlp.down_proj")
+    assert act is not None and plain is not None
+    k_shard, k_full, n = 14336 // 4, 14336, 4096
+    assert act.linear_bytes(n, k_shard, k_full) - act.linear_bytes(n, k_shard) == n * (k_full - k_shard) // 128 * 2
+    assert plain.linear_bytes(n, k_shard, k_full) == plain.linear_bytes(n, k_shard)
+    llama = checkpoint("llama-3.1-8b-instruct", {**GPTQ_SYM, "desc_act": True}, "float16", "act")
+    sym = checkpoint("llama-3.1-8b-instruct", GPTQ_SYM, "float16", "sym")
+    tp4 = ParallelPlan(tp=4)
+    extra = (weights_per_gpu(llama, native_quant(llama), tp4).total_bytes
+             - weights_per_gpu(sym, native_quant(sym), tp4).total_bytes)
+    # per layer: g_idx + sort indices (8 B per K row of the 4 linears) + the o/down scales of the other ranks
+    per_layer = 8 * (4096 + 1024 + 4096 + 3584) + 2 * 4096 * ((4096 - 1024) // 128 + (14336 - 3584) // 128)
+    assert extra == 32 * per_layer
