@@ -202,7 +202,8 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
         pre = f"model.layers.{i}.mlp"
         facts = arch_facts(model.architecture)
         up = 2 * inter if facts is None or facts.gated_mlp else inter  # Phi: fc1/fc2, no gate
-        return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + q.linear(f"{pre}.down_proj", h, inter, k_full=model.dense_intermediate)
+        down = q.linear(f"{pre}.down_proj", h, inter, k_full=model.dense_intermediate)
+        return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + down
     pre = f"model.layers.{i}.block_sparse_moe"
     facts = arch_facts(model.architecture)
     router_elem = 4 if facts is not None and facts.router_dtype == "float32" else model.dtype_bytes
