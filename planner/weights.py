@@ -215,13 +215,13 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     if pad:
         part, eh = -(-part // pad) * pad, -(-h // pad) * pad
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
-    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + q.linear(f"{pre}.experts.w2", eh, part,
-                                                                                   k_full=model.moe_intermediate)
+    w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate)
+    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + w2
     shared = 0
     if model.shared_intermediate:
         s = model.shared_intermediate // plan.tp
         shared = q.linear(f"{pre}.shared_experts.gate_up_proj", 2 * s, h) + q.linear(
-            f"{pre}.shared_experts.down_proj", h, s)
+            f"{pre}.shared_experts.down_proj", h, s, k_full=model.shared_intermediate)
     return n_local * per_expert, router, shared
 
 
