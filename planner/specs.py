@@ -6,6 +6,7 @@ nothing may mutate them; units live in the field names (``*_bytes``, ``*_mib``, 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -113,6 +114,10 @@ class CheckpointQuant:
     block: tuple[int, int] | None
     group: int
     modules_to_not_convert: tuple[str, ...]
+    #: The whole ``quantization_config`` as canonical JSON (sorted keys): planner.weights reads it per module
+    #: (planner/quantconfig.py) for the methods that mix formats or quantize attention. Kept as a string so
+    #: the spec stays hashable.
+    config_json: str = ""
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,7 @@ def _compressed_tensors_scheme(qc: dict[str, Any], name: str) -> tuple[str, int]
     w = weights[0]
     bits, kind = int(w.get("num_bits") or 0), str(w.get("type") or "int")
     group = int(w.get("group_size") or 0)
-    table = {(8, "float"): "fp8", (8, "int"): "int8", (4, "int"): "int4", (4, "float"): "nvfp4"}
+    table = {(8, "float"): "fp8", (8, "int"): "int8", (4, "int"): "w4a16", (4, "float"): "nvfp4"}
     scheme = table.get((bits, kind))
     if scheme is None:
         raise ConfigError(f"config of {name!r}: compressed-tensors weights of {bits}-bit {kind} are not modelled; "
@@ -314,20 +319,28 @@ def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
     block = (int(block_raw[0]), int(block_raw[1])) if isinstance(block_raw, list) and len(block_raw) == 2 else None
     group = int(qc.get("group_size", 0) or 0)
     skip = qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("exclude_modules") or []
+    modelopt_algo = str((qc.get("quantization") or {}).get("quant_algo") if isinstance(qc.get("quantization"), dict)
+                        else qc.get("quant_algo", "fp4")).lower()
     if method == "fp8":
         scheme = "fp8"
-    elif method in ("modelopt_fp4", "modelopt") and "fp4" in str(qc.get("quant_algo", "fp4")).lower():
+    elif method in ("modelopt_fp4", "modelopt") and "fp4" in modelopt_algo:
         scheme = "nvfp4"
+    elif method == "modelopt" and "fp8" in modelopt_algo:
+        scheme = "fp8"
     elif method in ("mxfp4", "quark"):
         scheme = "mxfp4"
     elif method == "compressed-tensors":
         scheme, group = _compressed_tensors_scheme(qc, name)
-    elif method in ("awq", "gptq", "awq_marlin", "gptq_marlin") and qc.get("bits", 4) == 4:
-        scheme = "int4"
+    elif method in ("awq", "awq_marlin") and qc.get("bits", qc.get("w_bit", 4)) == 4:
+        scheme = "awq"
+    elif method in ("gptq", "gptq_marlin") and qc.get("bits", 4) in (4, 8):
+        scheme = "gptq"
+    elif method == "bitsandbytes" and (qc.get("load_in_4bit") or not qc.get("load_in_8bit")):
+        scheme = "bitsandbytes"
     else:
         raise ConfigError(
-            f"config of {name!r}: quantization method {method!r} is not modelled; "
-            "accepted: fp8, modelopt_fp4 (nvfp4), mxfp4, awq/gptq (int4), compressed-tensors"
+            f"config of {name!r}: quantization method {method!r} is not modelled; accepted: fp8, modelopt "
+            "(FP8, NVFP4), modelopt_fp4, mxfp4, awq (4-bit), gptq (4/8-bit), bitsandbytes (4-bit), compressed-tensors"
         )
     return CheckpointQuant(
         method=method,
@@ -335,6 +348,7 @@ def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
         block=block,
         group=group,
         modules_to_not_convert=tuple(str(s) for s in skip),
+        config_json=json.dumps(qc, sort_keys=True, default=str),
     )
 
 

@@ -8,12 +8,14 @@ Sources: shared/reference/vllm-memory.md section 3.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from functools import cache
 
-from planner.catalog import arch_facts, load_quant, vllm_setting
+from planner.catalog import arch_facts, load_quant, quant_storage, vllm_setting
+from planner.quantconfig import CheckpointLayout, parse_layout
 from planner.specs import LINEAR, ModelSpec, ParallelPlan, QuantScheme
 
 
@@ -81,29 +83,57 @@ def _skip_pattern(fragments: tuple[str, ...]) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class _Quantizer:
-    """Bytes of a linear under a scheme, honouring the modules left unquantized."""
+    """Bytes of a linear under a scheme, honouring the modules left unquantized.
+
+    With a checkpoint ``layout`` (planner/quantconfig.py) each module is sized in the format its own
+    quantization_config gives it (targets, ignore lists, act order, zeros) instead of the scheme's.
+    """
 
     scheme: QuantScheme
     skipped: tuple[str, ...]
     dtype_bytes: int
+    layout: CheckpointLayout | None = None
 
     def quantized(self, module: str) -> bool:
+        if self.layout is not None:
+            return self.layout.format_for(module) is not None
         return self.scheme.bits < 16 and _skip_pattern(self.skipped).search(module) is None
 
-    def linear(self, module: str, n_out: int, k_in: int) -> int:
+    def linear(self, module: str, n_out: int, k_in: int, k_full: int | None = None) -> int:
+        """Bytes of one rank's shard ``[n_out, k_in]``; ``k_full`` is the unsharded K of a row-parallel
+        linear (act-order GPTQ keeps that layer's scales whole on every rank)."""
+        if self.layout is not None:
+            fmt = self.layout.format_for(module)
+            return fmt.linear_bytes(n_out, k_in, k_full) if fmt is not None else n_out * k_in * self.dtype_bytes
         if not self.quantized(module):
             return n_out * k_in * self.dtype_bytes
         return self.scheme.linear_bytes(n_out, k_in)
 
 
 @cache
+def checkpoint_layout(model: ModelSpec) -> CheckpointLayout | None:
+    """The per-module layout of the checkpoint's quantization_config (None: sized by its scheme)."""
+    if model.quant is None or not model.quant.config_json:
+        return None
+    return parse_layout(json.loads(model.quant.config_json), name=model.name, dtype_bytes=model.dtype_bytes,
+                        storage=quant_storage())
+
+
+@cache
 def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
-    """The checkpoint's own modules_to_not_convert when it is the same scheme, else the defaults."""
+    """The checkpoint's own layout (or modules_to_not_convert) when it is the same scheme, else the defaults."""
+    layout = checkpoint_layout(model) if model.quant is not None and model.quant.scheme == quant.name else None
+    if layout is not None:
+        return _Quantizer(quant, (), model.dtype_bytes, layout)
     if model.quant is not None and model.quant.scheme == quant.name:
         skipped = model.quant.modules_to_not_convert or quant.keep_bf16
         scheme = quant
         if model.quant.block and quant.block and model.quant.block != quant.block:
             scheme = QuantScheme(**{**quant.__dict__, "block": model.quant.block})
+        elif model.quant.method == "fp8" and not model.quant.block and quant.block:
+            # Per-tensor FP8 (no weight_block_size): one fp32 weight scale per linear (fp8.py
+            # Fp8LinearMethod), not the 128x128 block scales of DeepSeek-style checkpoints.
+            scheme = QuantScheme(**{**quant.__dict__, "block": None, "global_scales": 1})
         return _Quantizer(scheme, (*tuple(skipped), "lm_head", "embed_tokens"), model.dtype_bytes)
     return _Quantizer(quant, (*quant.keep_bf16, "lm_head", "embed_tokens"), model.dtype_bytes)
 
@@ -146,14 +176,15 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
         gdn = f"model.layers.{i}.linear_attn"
         return (
             q.linear(f"{gdn}.in_proj_qkvz", 2 * kd + 2 * vd, h) + q.linear(f"{gdn}.in_proj_ba", 2 * vh, h)
-            + (2 * kd + vd) * model.gdn_conv_kernel * dt + q.linear(f"{gdn}.out_proj", h, vd)
+            + (2 * kd + vd) * model.gdn_conv_kernel * dt + q.linear(f"{gdn}.out_proj", h, vd,
+                                                                       k_full=model.gdn_v_heads * model.gdn_v_head_dim)
             + vh * (4 + dt) + model.gdn_v_head_dim * dt
         )
     if kind == LINEAR:
         width = heads_rank * d
         return (
             q.linear(f"{pre}.qkv_proj", 3 * width, h) + q.linear(f"{pre}.output_gate", width, h)
-            + q.linear(f"{pre}.out_proj", h, width) + width * dt
+            + q.linear(f"{pre}.out_proj", h, width, k_full=model.num_heads * d) + width * dt
         )
     if model.is_mla:
         qk = model.qk_nope_head_dim + model.qk_rope_head_dim
@@ -167,12 +198,12 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
         total += model.kv_lora_rank * dt
         total += q.linear(f"{pre}.kv_b_proj", heads_rank * (model.qk_nope_head_dim + model.v_head_dim),
                           model.kv_lora_rank)
-        total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim)
+        total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim, k_full=model.num_heads * model.v_head_dim)
         return total
     kv_rank = max(1, model.num_kv_heads // tp)
     gate = heads_rank if model.attn_output_gate else 0  # Qwen3.5/Qwen3-Next: q_proj also emits the output gate
     total = q.linear(f"{pre}.qkv_proj", (heads_rank + gate + 2 * kv_rank) * d, h)
-    total += q.linear(f"{pre}.o_proj", h, heads_rank * d)
+    total += q.linear(f"{pre}.o_proj", h, heads_rank * d, k_full=model.num_heads * d)
     if model.use_qk_norm:
         total += (heads_rank + kv_rank) * d * dt
     return total
@@ -186,7 +217,8 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
         pre = f"model.layers.{i}.mlp"
         facts = arch_facts(model.architecture)
         up = 2 * inter if facts is None or facts.gated_mlp else inter  # Phi: fc1/fc2, no gate
-        return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + q.linear(f"{pre}.down_proj", h, inter)
+        down = q.linear(f"{pre}.down_proj", h, inter, k_full=model.dense_intermediate)
+        return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + down
     pre = f"model.layers.{i}.block_sparse_moe"
     facts = arch_facts(model.architecture)
     router_elem = 4 if facts is not None and facts.router_dtype == "float32" else model.dtype_bytes
@@ -198,12 +230,13 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     if pad:
         part, eh = -(-part // pad) * pad, -(-h // pad) * pad
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
-    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + q.linear(f"{pre}.experts.w2", eh, part)
+    w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate)
+    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + w2
     shared = 0
     if model.shared_intermediate:
         s = model.shared_intermediate // plan.tp
         shared = q.linear(f"{pre}.shared_experts.gate_up_proj", 2 * s, h) + q.linear(
-            f"{pre}.shared_experts.down_proj", h, s)
+            f"{pre}.shared_experts.down_proj", h, s, k_full=model.shared_intermediate)
     return n_local * per_expert, router, shared
 
 

@@ -25,6 +25,8 @@ from planner.versions import Version, parse_version
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
+    from planner.quantconfig import QuantStorage
+
 # ---------------------------------------------------------------- models
 
 @cache
@@ -71,7 +73,14 @@ def _model_from_file(path: Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"config {str(path)!r} is not JSON ({exc}); expected an HF config.json") from None
     name = path.parent.name if path.name == "config.json" else path.stem
-    return ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+    spec = ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+    if spec.quant is not None and spec.quant.config_json:
+        from planner.quantconfig import parse_layout
+
+        # An unmodelled quantization_config is refused here, with what is accepted, not mid-sweep.
+        parse_layout(json.loads(spec.quant.config_json), name=spec.name, dtype_bytes=spec.dtype_bytes,
+                     storage=quant_storage())
+    return spec
 
 
 @cache
@@ -187,6 +196,15 @@ def load_quant(name: str) -> QuantScheme:
         expert_pad=int(raw.get("expert_pad", 0)),
         source=raw.get("source", ""),
     )
+
+
+@cache
+def quant_storage() -> QuantStorage:
+    """data/quant.toml ``[storage]``: bytes of the scales, zeros and indices beside quantized weights."""
+    from planner.quantconfig import QuantStorage
+
+    raw = load_toml("quant.toml")["storage"]
+    return QuantStorage(**{f: int(raw[f]) for f in QuantStorage.__dataclass_fields__})
 
 
 @cache
