@@ -224,6 +224,12 @@ class MemoryPlan:
     kv_block_bytes: int = 0
 
     @property
+    def device_reserve_bytes(self) -> int:
+        """Memory the KV sizing keeps free whatever the utilization: with the extensible cache, its margin and
+        what the process held before vLLM's snapshot (the CUDA context); 0 in the other modes."""
+        return self.extensible_margin_bytes + cuda_context_bytes() if self.kv_sizing == "extensible" else 0
+
+    @property
     def kv_sizing(self) -> str:
         """How vLLM sizes this plan's KV cache: "profiled", "extensible" or "fixed" (--kv-cache-memory-bytes)."""
         return self.launch.kv_sizing
@@ -393,7 +399,7 @@ class MemoryPlan:
         """The startup lines vLLM would print for this plan, in its own formats.
 
         Profiled: "Available KV cache memory" is the cache.  Extensible (0.34.0): that line is the reserved
-        capacity, and "Memory after warmup: ... N KV cache blocks (X GiB) fit within the requested R GiB"
+        capacity, and the tail of "Memory after warmup: ... N KV cache blocks (X GiB) fit within the requested R GiB"
         (v1/worker/extensible_kv_cache.py measure_kv_cache_blocks) gives the cache kept.  Fixed: vLLM prints
         "reserved X GiB memory for KV Cache as specified by kv_cache_memory_bytes config" instead of the
         available line (v1/worker/gpu_worker.py determine_available_memory).
@@ -403,9 +409,11 @@ class MemoryPlan:
                   "config and skipped memory profiling"]
         elif self.available_kv_cache_bytes is not None:
             kept = self.num_blocks * self.kv_block_bytes
+            # The tail of vLLM's "Memory after warmup: ..." line (its free/committed/transient figures come from
+            # the allocator at run time and are not modelled).
             kv = [f"Available KV cache memory: {self.available_kv_cache_bytes / GIB:.2f} GiB",
-                  f"Memory after warmup: {self.num_blocks} KV cache blocks ({kept / GIB:.2f} GiB) fit within the "
-                  f"requested {self.requested_bytes / GIB:.2f} GiB"]
+                  f"{self.num_blocks} KV cache blocks ({kept / GIB:.2f} GiB) fit within the requested "
+                  f"{self.requested_bytes / GIB:.2f} GiB"]
         else:
             kv = [f"Available KV cache memory: {self.kv_cache_gib:.2f} GiB"]
         return [
