@@ -147,7 +147,8 @@ def test_kv_sizing_mode_resolves_as_vllm_034_settles_it():
                       ({"kv_cache_memory_bytes": 2**30, "vllm_version": (0, 9, 2)}, "needs vLLM 0.10.2")):
         with pytest.raises(InvalidInputError, match=says):
             Launch(gpu="h200", **bad).resolve()
-    for kw in ({}, {"enable_extensible_kv_cache": False}, {"kv_cache_memory_bytes": 2**30}, {"vllm_version": (0, 33, 0)}):
+    for kw in ({}, {"enable_extensible_kv_cache": False}, {"kv_cache_memory_bytes": 2**30},
+               {"vllm_version": (0, 33, 0)}):
         lc = Launch(gpu="h200", **kw).resolve()  # type: ignore[arg-type]
         assert lc.unresolved().resolve() == lc  # the mode survives the round trip
     with pytest.raises(InvalidInputError, match="must be true, false or unset"):
