@@ -96,7 +96,8 @@ def calibration_of(dep: LogDeployment, *, source: str, fit: OverheadFit | None =
                            max_num_seqs=lc.max_num_seqs, enforce_eager=lc.enforce_eager,
                            last_stage=lc.plan.pp == 1, fit=fit)
     graphs = 0
-    if terms.cudagraph_charged:
+    # 0.34's extensible KV cache prints its reservation, which no graph estimate was taken from.
+    if terms.cudagraph_charged and lc.kv_sizing != "extensible":
         printed = f.cudagraph_profiled_gib
         graphs = round(printed * GIB) if printed is not None else terms.cudagraph_estimate_bytes
     measured = requested - weights - round(float(f.available_kv_gib or 0.0) * GIB) - graphs
@@ -139,7 +140,7 @@ class LogComparison:
             f"{f.available_kv_gib} GiB" + (f"; GPU KV cache size: {f.kv_cache_tokens:,} tokens"
                                           if f.kv_cache_tokens is not None else ""),
             f"  model: Model loading took {m.weights_gib:.2f} GiB; Available KV cache memory: "
-            f"{m.kv_cache_gib:.2f} GiB; GPU KV cache size: {m.kv_cache_tokens:,} tokens",
+            f"{_printed_available(m) / GIB:.2f} GiB; GPU KV cache size: {m.kv_cache_tokens:,} tokens",
             f"  The plans below use the log's measured overhead ({self.calibration.offset_bytes / GIB:+.2f} GiB "
             "beside the model's terms).",
         ]
@@ -152,7 +153,7 @@ class LogComparison:
             "deployment": self.deployment.to_dict(),
             "log": {"weights_gib": f.model_loading_gib, "available_kv_gib": f.available_kv_gib,
                     "kv_cache_tokens": f.kv_cache_tokens, "max_concurrency": f.max_concurrency},
-            "model": {"weights_gib": round(m.weights_gib, 2), "available_kv_gib": round(m.kv_cache_gib, 2),
+            "model": {"weights_gib": round(m.weights_gib, 2), "available_kv_gib": round(_printed_available(m) / GIB, 2),
                       "kv_cache_tokens": m.kv_cache_tokens, "max_concurrency": round(m.max_concurrency, 2)},
             "overhead_offset_gib": round(self.calibration.offset_bytes / GIB, 3),
         }
@@ -162,3 +163,8 @@ def compare_with_model(dep: LogDeployment, cal: Calibration, fit: OverheadFit | 
     from planner.memory import plan_memory
 
     return LogComparison(cal.source, dep, cal, plan_memory(dep.launch, fit=fit))
+
+
+def _printed_available(plan: MemoryPlan) -> int:
+    """What the plan's vLLM prints as "Available KV cache memory" (the reservation under 0.34's extensible cache)."""
+    return plan.available_kv_cache_bytes if plan.available_kv_cache_bytes is not None else plan.kv_cache_bytes

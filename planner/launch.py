@@ -99,11 +99,19 @@ class Launch:
     #: per GPU in bytes; vLLM then skips the memory profiling and ignores gpu_memory_utilization
     #: (shared/reference/vllm-memory.md section 1.3, "Bypasses"). None: profiled as usual.
     kv_cache_memory_bytes: int | None = field(default=None, metadata=_bound(ge=1))
+    #: ``--enable-extensible-kv-cache`` / ``--no-enable-extensible-kv-cache`` (CacheConfig, vLLM >= 0.34.0):
+    #: size the KV cache from the memory measured after warm-up and CUDA-graph capture instead of from the
+    #: profile run.  None: the release's default (on for CUDA and ROCm from 0.34.0, unless
+    #: ``kv_cache_memory_bytes`` is set: vllm/config/vllm.py ``_resolve_extensible_kv_cache``).
+    enable_extensible_kv_cache: bool | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if "bound" in f.metadata:
                 _check_bound(f.name, getattr(self, f.name), f.metadata["bound"])
+        if self.enable_extensible_kv_cache is not None and not isinstance(self.enable_extensible_kv_cache, bool):
+            raise InvalidInputError("'enable_extensible_kv_cache' must be true, false or unset, "
+                                    f"got {self.enable_extensible_kv_cache!r}")
         for name in ("tp", "pp", "dp", "nodes"):
             if not isinstance(getattr(self, name), int):
                 raise InvalidInputError(f"{name!r} must be an integer >= 1, got {getattr(self, name)!r}")
@@ -184,6 +192,7 @@ class Launch:
             env=cmd.env,
             nodes=num("nnodes") or 1,
             kv_cache_memory_bytes=num("kv-cache-memory-bytes"),
+            enable_extensible_kv_cache=_tristate(cmd.flag("enable-extensible-kv-cache")),
         )
 
     @classmethod
@@ -231,6 +240,7 @@ class Launch:
             enforce_eager=bool(setting("enforce_eager", _truthy)),
             vllm_version=parse_version(version) if version else None,
             kv_cache_memory_bytes=setting("kv_cache_memory_bytes", int),
+            enable_extensible_kv_cache=_tristate(figures.setting("enable_extensible_kv_cache")),
         )
 
     @classmethod
@@ -304,17 +314,45 @@ class Launch:
         rel = release if release is not None else resolve_release(self.vllm_version)
         model = self.spec()
         batch = rel.batch_defaults(gpu_spec)
+        sizing = self.kv_sizing(rel, gpu_spec)
         return ResolvedLaunch(
             model=model, gpu=gpu_spec, quant=self.quant_scheme(model), plan=self.plan, release=rel,
             kv_cache_dtype=self.kv_cache_dtype,
             max_model_len=self.max_model_len if self.max_model_len is not None else model.max_position_embeddings,
-            gpu_memory_utilization=self.utilization(rel),
+            gpu_memory_utilization=self.gpu_memory_utilization if self.gpu_memory_utilization is not None
+            else rel.default_utilization(sizing),
             max_num_batched_tokens=self.max_num_batched_tokens or batch.max_num_batched_tokens,
             max_num_seqs=self.max_num_seqs or batch.max_num_seqs,
             enforce_eager=self.enforce_eager, trust_remote_code=self.trust_remote_code, env=self.env,
             nodes=self.nodes, gpus_per_node=self.gpus_per_node,
-            kv_cache_memory_bytes=self.kv_cache_memory_bytes,
+            kv_cache_memory_bytes=self.kv_cache_memory_bytes, kv_sizing=sizing,
         )
+
+    def kv_sizing(self, rel: VllmRelease, gpu: GpuSpec) -> str:
+        """How vLLM sizes this launch's KV cache: ``"fixed"`` (--kv-cache-memory-bytes), ``"extensible"``
+        or ``"profiled"``, as vllm/config/vllm.py ``_resolve_extensible_kv_cache`` (0.34.0) settles it.
+
+        Requests vLLM refuses are refused here with the reason: the extensible cache on a release without
+        it, or together with --kv-cache-memory-bytes; --kv-cache-memory-bytes on a release without it.
+        """
+        ext = self.enable_extensible_kv_cache
+        if ext and rel.kv_sizing != "extensible":
+            raise InvalidInputError(f"--enable-extensible-kv-cache needs vLLM 0.34.0 or later, got {rel.label}; "
+                                    "accepted: a later --vllm-version, or leave the flag out")
+        if self.kv_cache_memory_bytes is not None:
+            if not rel.kv_cache_memory_bytes_flag:
+                raise InvalidInputError(f"--kv-cache-memory-bytes needs vLLM 0.10.2 or later, got {rel.label}; "
+                                        "accepted: a later --vllm-version, or leave the flag out")
+            if ext:
+                raise InvalidInputError("--enable-extensible-kv-cache sizes the KV cache from measured memory, "
+                                        "which --kv-cache-memory-bytes overrides; give one of them")
+            return "fixed"
+        if rel.kv_sizing == "extensible" and ext is not False and gpu.vendor in ("nvidia", "amd"):
+            return "extensible"
+        if ext:
+            raise InvalidInputError(f"--enable-extensible-kv-cache is supported on CUDA and ROCm only, "
+                                    f"not on {gpu.display_name}; accepted: leave the flag out")
+        return "profiled"
 
 
 @dataclass(frozen=True)
@@ -345,12 +383,19 @@ class ResolvedLaunch:
     gpus_per_node: int | None = None
     #: The KV cache per GPU when the launch fixes it (--kv-cache-memory-bytes); None: profiled.
     kv_cache_memory_bytes: int | None = None
+    #: How vLLM sizes the KV cache: "profiled", "extensible" (0.34.0's default) or "fixed"
+    #: (--kv-cache-memory-bytes); see :meth:`Launch.kv_sizing`.
+    kv_sizing: str = "profiled"
 
     def __post_init__(self) -> None:
         for name, bound in (("max_model_len", {"ge": 1.0}), ("kv_cache_memory_bytes", {"ge": 1.0}),
                             ("gpu_memory_utilization", {"gt": 0.0, "le": 1.0}),
                             ("max_num_batched_tokens", {"ge": 1.0}), ("max_num_seqs", {"ge": 1.0})):
             _check_bound(name, getattr(self, name), bound)
+        if self.kv_sizing not in KV_SIZING_MODES:
+            raise InvalidInputError(f"'kv_sizing' must be one of {', '.join(KV_SIZING_MODES)}, got {self.kv_sizing!r}")
+        if (self.kv_sizing == "fixed") != (self.kv_cache_memory_bytes is not None):
+            raise InvalidInputError("'kv_sizing' is 'fixed' exactly when kv_cache_memory_bytes is set")
 
     @property
     def num_gpus(self) -> int:
@@ -367,11 +412,29 @@ class ResolvedLaunch:
                       max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
                       enforce_eager=self.enforce_eager, vllm_version=self.release.version,
                       trust_remote_code=self.trust_remote_code, env=self.env, nodes=self.nodes,
-                      gpus_per_node=self.gpus_per_node, kv_cache_memory_bytes=self.kv_cache_memory_bytes)
+                      gpus_per_node=self.gpus_per_node, kv_cache_memory_bytes=self.kv_cache_memory_bytes,
+                      enable_extensible_kv_cache=self.extensible_flag)
+
+    @property
+    def extensible_flag(self) -> bool | None:
+        """The extensible-cache setting to state so that vLLM sizes as planned: None where the release's
+        default already does (or the release has no such flag), False to turn 0.34.0's default off."""
+        if self.release.kv_sizing != "extensible" or self.kv_sizing == "fixed":
+            return None
+        return None if self.kv_sizing == "extensible" else False
+
+
+#: The KV sizing modes a plan can be in (ResolvedLaunch.kv_sizing).
+KV_SIZING_MODES = ("profiled", "extensible", "fixed")
 
 
 def _truthy(text: str) -> bool:
     return str(text).strip().lower() in ("true", "1", "yes")
+
+
+def _tristate(text: str | None) -> bool | None:
+    """A boolean flag's stated value (``--x`` / ``--no-x`` / ``x=True`` in a log); None when not stated."""
+    return None if text is None else _truthy(text)
 
 
 #: How close a printed CUDA total must be to a catalog GPU's to identify it (GiB): vLLM prints two
@@ -425,6 +488,9 @@ LAUNCH_FLAG_HELP = {
     "enforce_eager": "plan for vLLM's --enforce-eager: no CUDA graphs (default: graphs on)",
     "kv_cache_memory_bytes": "KV cache per GPU in bytes, vLLM's --kv-cache-memory-bytes: no profiling, "
                              "--gpu-memory-utilization ignored (default: profiled)",
+    "enable_extensible_kv_cache": "size the KV cache from memory measured after warm-up and CUDA-graph capture "
+                                  "(vLLM >= 0.34.0; --no-enable-extensible-kv-cache: from the profile run; "
+                                  "default: on for CUDA and ROCm from 0.34.0)",
 }
 
 
@@ -475,6 +541,8 @@ def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.Argu
     g.add_argument("--enforce-eager", action="store_true", default=None, help=h["enforce_eager"])
     g.add_argument("--kv-cache-memory-bytes", type=pos("--kv-cache-memory-bytes"), metavar="BYTES",
                    help=h["kv_cache_memory_bytes"])
+    g.add_argument("--enable-extensible-kv-cache", action=OneWayFlag, default=None,
+                   help=h["enable_extensible_kv_cache"])
     return p
 
 
@@ -489,6 +557,7 @@ def launch_from_namespace(args: argparse.Namespace, **override: Any) -> Launch:
         "vllm_version": getattr(args, "vllm_version", None), "nodes": getattr(args, "nodes", None),
         "gpus_per_node": getattr(args, "gpus_per_node", None),
         "kv_cache_memory_bytes": getattr(args, "kv_cache_memory_bytes", None),
+        "enable_extensible_kv_cache": getattr(args, "enable_extensible_kv_cache", None),
     }
     values.update(override)
     return Launch.from_args(**values)

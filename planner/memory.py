@@ -7,6 +7,9 @@ vLLM (shared/reference/vllm-memory.md sections 1-2):
     "GPU KV cache size" = num_blocks // groups * block_size   (<= 0.18)
                         = int(concurrency * max_model_len)     (>= 0.21)
     "Maximum concurrency" = num_blocks / blocks_per_request
+vLLM 0.34.0's extensible KV cache (the default on CUDA and ROCm; :func:`extensible_kv_bytes`) reserves the
+cache at the "available" figure above (utilization 1.0 when unset, no CUDA-graph estimate) and commits what
+the memory measured after warm-up and graph capture leaves; ``--kv-cache-memory-bytes`` fixes it outright.
 Every function here is pure: specs and integers in, frozen results out.
 """
 
@@ -18,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from planner import problems as pr
-from planner.catalog import kv_cache_dtypes
+from planner.catalog import kv_cache_dtypes, vllm_setting
 from planner.errors import InvalidInputError
 from planner.launch import Launch, ResolvedLaunch
 from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
@@ -251,6 +254,26 @@ class MemoryPlan:
     max_concurrency_range: tuple[float, float] = (0.0, 0.0)
     #: Where the overhead came from: "model" (fitted terms) or the log it was learned from.
     overhead_source: str = "model"
+    #: "Available KV cache memory" as vLLM prints it when that is not the cache it keeps: with the extensible
+    #: KV cache, the reserved capacity (profiled at the resolved utilization, CUDA graphs not charged), of
+    #: the binding rank.  None in the profiled mode (the line is ``kv_cache_bytes``) and with
+    #: --kv-cache-memory-bytes (vLLM skips the line).
+    available_kv_cache_bytes: int | None = None
+    #: What the extensible KV cache keeps free beside the transient peak: max(floor, 0.75 x peak); 0 otherwise.
+    extensible_margin_bytes: int = 0
+    #: Bytes of one block id over all layer slots of the binding rank (page x layers per group).
+    kv_block_bytes: int = 0
+
+    @property
+    def device_reserve_bytes(self) -> int:
+        """Memory the KV sizing keeps free whatever the utilization: with the extensible cache, its margin and
+        what the process held before vLLM's snapshot (the CUDA context); 0 in the other modes."""
+        return self.extensible_margin_bytes + cuda_context_bytes() if self.kv_sizing == "extensible" else 0
+
+    @property
+    def kv_sizing(self) -> str:
+        """How vLLM sizes this plan's KV cache: "profiled", "extensible" or "fixed" (--kv-cache-memory-bytes)."""
+        return self.launch.kv_sizing
 
     @property
     def model(self) -> str:
@@ -379,6 +402,12 @@ class MemoryPlan:
             # Never negative: a layout whose weights and overhead do not fit has no KV cache, and says
             # by how much it is short instead.
             "kv_cache_gib_per_gpu": round(max(0.0, self.kv_cache_gib), 4),
+            # How the KV cache is sized (0.34.0's extensible cache, the profile run, or --kv-cache-memory-bytes),
+            # and what vLLM prints as "Available KV cache memory" when that differs from the cache it keeps.
+            "kv_sizing": self.kv_sizing,
+            **({"available_kv_cache_gib_per_gpu": round(self.available_kv_cache_bytes / GIB, 4),
+                "extensible_margin_gib_per_gpu": round(self.extensible_margin_bytes / GIB, 4)}
+               if self.available_kv_cache_bytes is not None else {}),
             "memory_shortfall_gib_per_gpu": round(self.shortfall_bytes / GIB, 4),
             "kv_bytes_per_token_per_gpu": self.kv_bytes_per_token,
             "linear_state_bytes_per_request": self.linear_state_bytes_per_request,
@@ -408,10 +437,29 @@ class MemoryPlan:
         }
 
     def vllm_log_lines(self) -> list[str]:
-        """The startup lines vLLM would print for this plan, in its own formats."""
+        """The startup lines vLLM would print for this plan, in its own formats.
+
+        Profiled: "Available KV cache memory" is the cache.  Extensible (0.34.0): that line is the reserved
+        capacity, and the tail of "Memory after warmup: ... N KV cache blocks (X GiB) fit within the requested R GiB"
+        (v1/worker/extensible_kv_cache.py measure_kv_cache_blocks) gives the cache kept.  Fixed: vLLM prints
+        "reserved X GiB memory for KV Cache as specified by kv_cache_memory_bytes config" instead of the
+        available line (v1/worker/gpu_worker.py determine_available_memory).
+        """
+        if self.kv_sizing == "fixed":
+            kv = [f"reserved {self.kv_cache_gib:.2f} GiB memory for KV Cache as specified by kv_cache_memory_bytes "
+                  "config and skipped memory profiling"]
+        elif self.available_kv_cache_bytes is not None:
+            kept = self.num_blocks * self.kv_block_bytes
+            # The tail of vLLM's "Memory after warmup: ..." line (its free/committed/transient figures come from
+            # the allocator at run time and are not modelled).
+            kv = [f"Available KV cache memory: {self.available_kv_cache_bytes / GIB:.2f} GiB",
+                  f"{self.num_blocks} KV cache blocks ({kept / GIB:.2f} GiB) fit within the requested "
+                  f"{self.requested_bytes / GIB:.2f} GiB"]
+        else:
+            kv = [f"Available KV cache memory: {self.kv_cache_gib:.2f} GiB"]
         return [
             f"Model loading took {self.weights_gib:.4f} GiB memory",
-            f"Available KV cache memory: {self.kv_cache_gib:.2f} GiB",
+            *kv,
             f"GPU KV cache size: {self.kv_cache_tokens:,} tokens",
             f"Maximum concurrency for {self.max_model_len:,} tokens per request: {self.max_concurrency:.2f}x",
         ]
@@ -439,6 +487,34 @@ def estimate_max_model_len(layout: KvLayout, available_bytes: int) -> int:
     blocks = available_bytes // per_block - layout.linear_groups - layout.sliding_groups * (
         math.ceil(layout.sliding_tokens / layout.block_size) + 1)
     return max(0, blocks // layout.attention_groups) * layout.block_size
+
+
+def extensible_kv_bytes(*, total_bytes: int, requested_bytes: int, context_bytes: int, non_kv_bytes: int,
+                        transient_peak_bytes: int, margin_floor_bytes: int, margin_fraction: float) -> tuple[int, int]:
+    """(KV bytes, margin) of vLLM 0.34.0's extensible KV cache, sized after warm-up and CUDA-graph capture.
+
+    Why its own formula: the cache is committed from the memory free after warm-up, not from the profile
+    run (v1/worker/extensible_kv_cache.py ``measure_kv_cache_bytes``)::
+
+        non_kv_used = init_free - free - committed      (weights, non-torch, graphs, persistent workspaces)
+        margin      = max(floor, fraction x transient_peak)
+        available   = min(requested - non_kv_used, init_free - non_kv_used - margin) - transient_peak
+
+    ``init_free`` is the CUDA total less what the process holds before vLLM's snapshot (its CUDA context,
+    data/vllm.toml [startup]); with an unset utilization (1.0) the device, not the budget, binds.  The
+    torch-reservation growth of the sizing steps is taken as not above the transient peak.  Negative when
+    weights and overhead do not fit (vLLM then keeps no block and refuses to start).
+    """
+    init_free = total_bytes - context_bytes
+    margin = max(margin_floor_bytes, int(transient_peak_bytes * margin_fraction))
+    available = min(requested_bytes - non_kv_bytes, init_free - non_kv_bytes - margin) - transient_peak_bytes
+    return available, margin
+
+
+@cache
+def cuda_context_bytes() -> int:
+    """What a process holds on a GPU before vLLM's memory snapshot (data/vllm.toml [startup], measured)."""
+    return int(vllm_setting("startup")["cuda_context_bytes"])
 
 
 def requested_bytes(gpu: GpuSpec, utilization: float) -> int:
@@ -505,15 +581,31 @@ def plan_memory(
                                enforce_eager=enforce_eager, last_stage=stage == plan.pp - 1,
                                stage_layers=len(layers), fit=fit)
         over = max(0, terms.profile_bytes + offset)
-        avail = req - w_bytes - over - terms.charged_cudagraph_bytes
-        if lc.kv_cache_memory_bytes is not None:  # --kv-cache-memory-bytes: vLLM skips the profiling
-            avail = lc.kv_cache_memory_bytes
         layout = kv_layout(model, plan.tp, elem, layers, rel.block_size, batched_tokens=mnbt)
+        printed: int | None = None
+        margin = 0
+        if lc.kv_sizing == "fixed":  # --kv-cache-memory-bytes: vLLM skips the profiling
+            avail = int(lc.kv_cache_memory_bytes or 0)
+        elif lc.kv_sizing == "extensible":
+            # The reservation is the profiled figure without the graph estimate; the cache kept is what the
+            # memory measured after warm-up and capture leaves, never more than the reservation.
+            printed = req - w_bytes - over
+            persistent = terms.moe_workspace_bytes if rel.moe_workspace_persistent else 0
+            avail, margin = extensible_kv_bytes(
+                total_bytes=total, requested_bytes=req, context_bytes=cuda_context_bytes(),
+                non_kv_bytes=w_bytes + terms.non_torch_bytes + offset + persistent + terms.cudagraph_estimate_bytes,
+                transient_peak_bytes=max(0, terms.activation_peak_bytes - persistent),
+                margin_floor_bytes=rel.extensible_margin_floor_bytes(gpu),
+                margin_fraction=rel.extensible_margin_fraction)
+            block = layout.page_bytes * layout.layers_per_group
+            avail = min(avail, max(0, printed) // block * block)
+        else:
+            avail = req - w_bytes - over - terms.charged_cudagraph_bytes
         blocks, stage_tokens, stage_conc = kv_capacity(layout, avail, mml, tokens_formula=rel.kv_tokens_formula)
-        stages.append((blocks, avail, layout, terms, over))
+        stages.append((blocks, avail, layout, terms, over, printed, margin))
         per_stage.append(StagePlan(stage, layers.start, len(layers), w_bytes, avail, layout.kv_bytes_per_token,
                                    blocks, stage_tokens, stage_conc))
-    _, avail, layout, terms, over = min(stages, key=lambda s: (s[0], s[1]))
+    _, avail, layout, terms, over, printed, margin = min(stages, key=lambda s: (s[0], s[1]))
     heaviest = max(range(plan.pp), key=lambda i: per_stage[i].weights_bytes)
     w_bytes = per_stage[heaviest].weights_bytes
     weights = weights_of_stage(model, quant, plan, heaviest)
@@ -525,7 +617,9 @@ def plan_memory(
         weights_bytes=w_bytes,
         weights=weights,
         overhead_bytes=over,
-        cudagraph_bytes=terms.charged_cudagraph_bytes,
+        # The extensible cache is sized after capture, so the graphs come out of it as measured.
+        cudagraph_bytes=terms.cudagraph_estimate_bytes if lc.kv_sizing == "extensible"
+        else terms.charged_cudagraph_bytes,
         overhead=terms,
         kv_cache_bytes=avail,
         kv_bytes_per_token=layout.kv_bytes_per_token,
@@ -540,6 +634,9 @@ def plan_memory(
         band_gib=calibration_band(model, rel, fit, calibrated=calibration is not None),
         overhead_source=calibration.source if calibration else "model",
         stages=tuple(per_stage),
+        available_kv_cache_bytes=printed,
+        extensible_margin_bytes=margin,
+        kv_block_bytes=layout.page_bytes * layout.layers_per_group,
     )
     lo, hi = base.kv_bounds_bytes
     _, tok_lo, conc_lo = kv_capacity(layout, lo, mml, tokens_formula=rel.kv_tokens_formula)

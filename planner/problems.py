@@ -61,6 +61,8 @@ class PlanFigures(Protocol):
     def num_blocks(self) -> int: ...
     @property
     def estimated_max_model_len(self) -> int: ...
+    @property
+    def device_reserve_bytes(self) -> int: ...
 
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -215,6 +217,13 @@ def _memory(mem: PlanFigures) -> list[tuple[str, str, str]]:
         need = math.ceil(100 * (mem.weights_bytes + over + mem.kv_bytes_per_request) / total) / 100
         hint = (f"; --gpu-memory-utilization {need:.2f} would hold one {mem.max_model_len:,}-token request"
                 if need <= 1.0 else "; more TP, a smaller quantization or a GPU with more memory")
+        if mem.device_reserve_bytes:
+            # vLLM 0.34's extensible KV cache also keeps its margin (and the CUDA context) free whatever the
+            # utilization, and an unset utilization already means 1.0 there.
+            fits = mem.weights_bytes + over + mem.kv_bytes_per_request + mem.device_reserve_bytes <= total
+            hint = (f"; leaving --gpu-memory-utilization unset (1.0 with the extensible KV cache) would hold one "
+                    f"{mem.max_model_len:,}-token request" if fits
+                    else "; more TP, a smaller quantization or a GPU with more memory")
         return [("overhead-does-not-fit", ERROR,
                  f"weights {_gib(mem.weights_bytes)} GiB fit in the {_gib(mem.requested_bytes)} GiB vLLM may use per "
                  f"GPU (gpu_memory_utilization {mem.gpu_memory_utilization}), but with the runtime overhead "

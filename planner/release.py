@@ -63,6 +63,31 @@ class VllmRelease:
     async_scheduling: bool = False
     #: Which packaged list ``serve_flags`` came from (data/flags/...).
     serve_flags_source: str = ""
+    #: How this release sizes the KV cache on CUDA and ROCm unless told otherwise: ``"profiled"`` (from the
+    #: profile run, allocated up front) or ``"extensible"`` (0.34.0: reserved at the profiled size, then
+    #: committed from the memory measured after warm-up and CUDA-graph capture).
+    kv_sizing: str = "profiled"
+    #: Whether ``vllm serve`` takes ``--kv-cache-memory-bytes`` (vLLM PR #21489; read from 0.10.2 on).
+    kv_cache_memory_bytes_flag: bool = True
+    #: The utilization an unset ``--gpu-memory-utilization`` means with the extensible KV cache (1.0).
+    extensible_gpu_memory_utilization: float = 1.0
+    #: Headroom the extensible cache keeps beside the measured transient peak:
+    #: ``max(floor, fraction x peak)``, the floor larger on ROCm (extensible_kv_cache.py KV_CACHE_MARGIN_*).
+    extensible_margin_floor_bytes_cuda: int = 1 << 30
+    extensible_margin_floor_bytes_rocm: int = 3 << 30
+    extensible_margin_fraction: float = 0.75
+
+    def default_utilization(self, kv_sizing: str) -> float:
+        """What an unset ``--gpu-memory-utilization`` means in this sizing mode (CacheConfig
+        ``resolved_gpu_memory_utilization``: 1.0 with the extensible cache, the profiled default otherwise)."""
+        if kv_sizing == "extensible":
+            return self.extensible_gpu_memory_utilization
+        return self.default_gpu_memory_utilization
+
+    def extensible_margin_floor_bytes(self, gpu: GpuSpec) -> int:
+        """The margin's floor on this GPU's platform (ROCm maps kernel scratch outside the allocator)."""
+        return self.extensible_margin_floor_bytes_rocm if gpu.vendor == "amd" \
+            else self.extensible_margin_floor_bytes_cuda
 
     def has_flags(self, *names: str) -> bool:
         """Whether ``vllm serve`` of this release accepts every one of ``--names`` (no dashes)."""
@@ -89,7 +114,7 @@ class VllmRelease:
                 "gib_format": self.gib_format, "block_size": self.block_size,
                 "activation_era": self.activation_era, "sampler_era": self.sampler_era,
                 "moe_workspace_persistent": self.moe_workspace_persistent, "nontorch_era": self.nontorch_era,
-                "comm_era": self.comm_era}
+                "comm_era": self.comm_era, "kv_sizing": self.kv_sizing}
 
 
 def release(version: Version | str | None = None) -> VllmRelease:
@@ -102,13 +127,14 @@ def release(version: Version | str | None = None) -> VllmRelease:
 @cache
 def _resolved(v: Version) -> VllmRelease:
     flags_source, flags = serve_flags(v)
+    ext = vllm_setting("extensible_kv_cache")
     return VllmRelease(
         version=v,
         default_gpu_memory_utilization=float(vllm_fact("gpu_memory_utilization", v)),
         cudagraph_charged=bool(vllm_fact("cudagraph_charged", v)),
         kv_tokens_formula=str(vllm_fact("kv_tokens_formula", v)),
         gib_format=str(vllm_fact("gib_format", v)),
-        block_size=int(vllm_setting("block_size")),
+        block_size=int(vllm_fact("block_size", v)),
         vocab_padding=int(vllm_setting("vocab_padding")),
         activation_era=str(vllm_fact("activation_era", v)),
         sampler_era=str(vllm_fact("sampler_era", v)),
@@ -119,4 +145,10 @@ def _resolved(v: Version) -> VllmRelease:
         serve_flags=flags,
         serve_flags_source=flags_source,
         async_scheduling=bool(vllm_fact("async_scheduling", v)),
+        kv_sizing=str(vllm_fact("kv_sizing", v)),
+        kv_cache_memory_bytes_flag=bool(vllm_fact("kv_cache_memory_bytes_flag", v)),
+        extensible_gpu_memory_utilization=float(ext["gpu_memory_utilization"]),
+        extensible_margin_floor_bytes_cuda=int(ext["margin_floor_bytes_cuda"]),
+        extensible_margin_floor_bytes_rocm=int(ext["margin_floor_bytes_rocm"]),
+        extensible_margin_fraction=float(ext["margin_fraction"]),
     )

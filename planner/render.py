@@ -288,6 +288,7 @@ def size_text(result: SizeView, width: int | None = None) -> str:
             f"{result.model} on {result.gpu}: {first.quant} weights, KV cache {first.kv_cache_dtype}, "
             f"max_model_len {first.max_model_len:,}, gpu_memory_utilization {first.gpu_memory_utilization}, "
             f"vLLM {first.vllm_version}", width, rest="  "))
+        lines.append(wrap(kv_sizing_words(first), width, "KV cache sizing: ", "  "))
     if result.from_log is not None:
         lines.extend(wrap(x, width, "", "    ") for x in result.from_log.lines())
     if result.context_note is not None:
@@ -325,6 +326,18 @@ def size_text(result: SizeView, width: int | None = None) -> str:
             lines.extend(nodes_text(result))
         lines.extend(wrap(n, width, "note: ", "      ") for n in result.notes)
     return "\n".join(lines) + "\n"
+
+
+def kv_sizing_words(p: MemoryPlan) -> str:
+    """Which of vLLM's KV sizing modes applies to the plan, in a sentence (ResolvedLaunch.kv_sizing)."""
+    if p.kv_sizing == "fixed":
+        return (f"fixed by --kv-cache-memory-bytes {p.launch.kv_cache_memory_bytes} ({p.kv_cache_gib:.2f} GiB per "
+                "GPU): vLLM skips the memory profiling and ignores gpu_memory_utilization")
+    if p.kv_sizing == "extensible":
+        return (f"extensible (vLLM {p.vllm_version}'s default on CUDA and ROCm): reserved at the profiled "
+                "'Available KV cache memory', then sized from the memory left after warm-up and CUDA-graph "
+                "capture; --no-enable-extensible-kv-cache sizes it from the profile run")
+    return "profiled: from the profile run, allocated before warm-up"
 
 
 def _problem_lines(result: SizeView, width: int) -> list[str]:

@@ -117,8 +117,16 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
     args += ["--max-model-len", str(plan.max_model_len)]
     if plan.kv_cache_dtype != "auto":
         args += ["--kv-cache-dtype", plan.kv_cache_dtype]
-    if abs(plan.gpu_memory_utilization - release(version).default_gpu_memory_utilization) > 1e-9:
+    # An unset utilization means 1.0 with 0.34.0's extensible KV cache and the release's default otherwise
+    # (CacheConfig.resolved_gpu_memory_utilization); --kv-cache-memory-bytes makes vLLM ignore it.
+    rel = plan.launch.release
+    if plan.kv_sizing != "fixed" and \
+            abs(plan.gpu_memory_utilization - rel.default_utilization(plan.kv_sizing)) > 1e-9:
         args += ["--gpu-memory-utilization", f"{plan.gpu_memory_utilization:g}"]
+    if plan.launch.kv_cache_memory_bytes is not None:
+        args += ["--kv-cache-memory-bytes", str(plan.launch.kv_cache_memory_bytes)]
+    if plan.launch.extensible_flag is False:
+        args.append("--no-enable-extensible-kv-cache")
     # The batch budgets size the profile run and the sampler warm-up, so the KV cache: every one the plan
     # used that is not vLLM's default for this GPU must be in the command, or vLLM starts with another KV size.
     defaults = release(version).batch_defaults(gpu)

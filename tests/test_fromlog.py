@@ -90,3 +90,24 @@ def test_truncated_gzip_and_missing_file(tmp_path, capsys):
 def test_gpu_from_the_printed_total():
     assert gpu_from_total(79.18).key == "h100"
     assert gpu_from_total(12.0) is None
+
+
+def test_a_034_extensible_figure_is_read_as_the_reservation():
+    """Under 0.34's extensible KV cache "Available KV cache memory" is the reservation: requested (utilization 1.0)
+    less weights and the profiled overhead, no CUDA-graph estimate taken (v1/worker/gpu/model_runner.py
+    profile_cudagraph_memory returns 0). Figures built from the model's own plan (not a real log: none of 0.34 was
+    found) must calibrate to a zero offset; charging the graph estimate as before 0.34 would shift it by the graphs."""
+    from planner.fromlog import calibration_of, deployment_from_figures
+    from planner.launch import Launch
+    from planner.memory import plan_memory
+    from planner.vllmlog import StartupFigures
+
+    plan = plan_memory(Launch(model="llama-3.1-8b-instruct", gpu="h100").resolve())
+    assert plan.kv_sizing == "extensible" and plan.available_kv_cache_bytes is not None
+    figures = StartupFigures(vllm_version="0.34.0", engine_config=(("model", "meta-llama/Llama-3.1-8B-Instruct"),),
+                             model_loading_gib=round(plan.weights_bytes / 2**30, 4),
+                             available_kv_gib=round(plan.available_kv_cache_bytes / 2**30, 2))
+    dep = deployment_from_figures(figures, model="llama-3.1-8b-instruct", gpu="h100")
+    assert dep.launch.kv_sizing == "extensible"
+    offset = calibration_of(dep, source="built from the plan").offset_bytes
+    assert abs(offset) < 0.01 * 2**30 < plan.cudagraph_bytes

@@ -132,3 +132,51 @@ def test_kv_cache_memory_bytes_fixes_the_kv_cache_per_gpu(capsys):
         assert plan.kv_cache_bytes == 20 * GIB and plan.gpu_memory_utilization == util
     assert main(["size", "--gpu", "h200", "--tp", "4", "--kv-cache-memory-bytes", str(20 * GIB), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["recommended"]["kv_cache_gib_per_gpu"] == 20.0
+
+
+def test_kv_sizing_mode_resolves_as_vllm_034_settles_it():
+    """vllm/config/vllm.py _resolve_extensible_kv_cache (0.34.0): on for CUDA and ROCm unless
+    kv_cache_memory_bytes is set; explicit requests vLLM refuses are refused with the reason."""
+    assert Launch(gpu="h200").resolve().kv_sizing == "extensible"
+    assert Launch(gpu="mi300x").resolve().kv_sizing == "extensible"
+    assert Launch(gpu="h200", enable_extensible_kv_cache=False).resolve().kv_sizing == "profiled"
+    assert Launch(gpu="h200", vllm_version=(0, 33, 0)).resolve().kv_sizing == "profiled"
+    assert Launch(gpu="h200", kv_cache_memory_bytes=2**30).resolve().kv_sizing == "fixed"
+    for bad, says in (({"enable_extensible_kv_cache": True, "vllm_version": (0, 33, 0)}, "needs vLLM 0.34.0"),
+                      ({"enable_extensible_kv_cache": True, "kv_cache_memory_bytes": 2**30}, "give one of them"),
+                      ({"kv_cache_memory_bytes": 2**30, "vllm_version": (0, 9, 2)}, "needs vLLM 0.10.2")):
+        with pytest.raises(InvalidInputError, match=says):
+            Launch(gpu="h200", **bad).resolve()
+    for kw in ({}, {"enable_extensible_kv_cache": False}, {"kv_cache_memory_bytes": 2**30},
+               {"vllm_version": (0, 33, 0)}):
+        lc = Launch(gpu="h200", **kw).resolve()  # type: ignore[arg-type]
+        assert lc.unresolved().resolve() == lc  # the mode survives the round trip
+    with pytest.raises(InvalidInputError, match="must be true, false or unset"):
+        Launch(gpu="h200", enable_extensible_kv_cache="yes")  # type: ignore[arg-type]
+
+
+def test_extensible_flag_read_from_commands_logs_and_both_clis(capsys):
+    import json
+
+    from diagnostics.cli import main as diagnose
+    from planner.cli import main as planner
+
+    on = Launch.from_serve_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --enable-extensible-kv-cache")
+    off = Launch.from_serve_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4 --no-enable-extensible-kv-cache")
+    unset = Launch.from_serve_command("vllm serve MiniMaxAI/MiniMax-M2.5 -tp 4")
+    assert (on.enable_extensible_kv_cache, off.enable_extensible_kv_cache, unset.enable_extensible_kv_cache) == \
+        (True, False, None)
+    figures = StartupFigures(vllm_version="0.34.0", engine_config=(("model", "MiniMaxAI/MiniMax-M2.5"),),
+                             non_default_args=(("enable_extensible_kv_cache", "False"),))
+    assert Launch.from_startup_log(figures).enable_extensible_kv_cache is False
+    assert planner(["size", "--gpu", "h200", "--tp", "4", "--no-enable-extensible-kv-cache", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["recommended"]
+    assert plan["kv_sizing"] == "profiled" and plan["gpu_memory_utilization"] == 0.92
+    assert planner(["size", "--gpu", "h200", "--tp", "4", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["recommended"]
+    assert plan["kv_sizing"] == "extensible" and plan["gpu_memory_utilization"] == 1.0
+    assert diagnose(["--gpu", "h200", "--model", "minimax-m2.5", "--tp", "4", "--no-enable-extensible-kv-cache",
+                     "--json"]) == 0
+    capsys.readouterr()
+    assert planner(["size", "--gpu", "h200", "--enable-extensible-kv-cache", "--vllm-version", "0.33.0"]) == 2
+    assert "needs vLLM 0.34.0 or later" in capsys.readouterr().err

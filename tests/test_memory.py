@@ -120,3 +120,71 @@ def test_stages_are_sized_on_their_own(m25):
                       .with_layout(ParallelPlan(tp=8, ep=True)))
     assert len(one.stages) == 1 and one.stages[0].num_blocks == one.num_blocks
     assert "stages" not in one.to_dict() and len(plan.to_dict()["stages"]) == 4
+
+
+def test_extensible_kv_bytes_is_vllms_measure_kv_cache_bytes():
+    """v1/worker/extensible_kv_cache.py (0.34.0) measure_kv_cache_bytes, on round numbers (GiB): 80 total, 0.5
+    held before the snapshot, 50 resident after warm-up, a 4 GiB transient peak -> margin max(1, 3) = 3."""
+    from planner.memory import extensible_kv_bytes
+
+    g = 2**30
+    kw = dict(total_bytes=80 * g, context_bytes=g // 2, non_kv_bytes=50 * g, transient_peak_bytes=4 * g,
+              margin_floor_bytes=g, margin_fraction=0.75)
+    # Unset utilization (1.0): the device binds, 79.5 - 50 - 3 - 4.
+    assert extensible_kv_bytes(requested_bytes=80 * g, **kw) == (45 * g // 2, 3 * g)
+    # An explicit 0.7 binds before the device: 56 - 50 - 4.
+    assert extensible_kv_bytes(requested_bytes=56 * g, **kw) == (2 * g, 3 * g)
+    # A small peak keeps the 1 GiB floor.
+    small = {**kw, "transient_peak_bytes": g // 4}
+    assert extensible_kv_bytes(requested_bytes=80 * g, **small)[1] == g
+
+
+def test_extensible_plan_reserves_the_profiled_figure_and_keeps_what_warmup_leaves(m25, fp8):
+    """0.34.0 (default): utilization 1.0; "Available KV cache memory" is the profiled reservation without the
+    graph estimate; the cache kept is the device less weights, non-torch, graphs, the CUDA context, the margin
+    and the transient peak, in whole blocks, never above the reservation."""
+    from planner.memory import cuda_context_bytes
+
+    lc = Launch(model=m25, gpu="h200", quant=fp8, tp=4).resolve()
+    assert lc.kv_sizing == "extensible" and lc.gpu_memory_utilization == 1.0 and lc.release.block_size == 64
+    p = plan_memory(lc)
+    t = p.overhead
+    total = lc.gpu.cuda_total_bytes
+    assert p.requested_bytes == total
+    assert p.available_kv_cache_bytes == total - p.weights_bytes - t.activation_peak_bytes - t.non_torch_bytes
+    persistent = t.moe_workspace_bytes  # fused-MoE workspace: resident from 0.13 (not transient)
+    peak = t.activation_peak_bytes - persistent
+    assert p.extensible_margin_bytes == max(2**30, int(0.75 * peak))
+    kept = (total - cuda_context_bytes() - p.weights_bytes - t.non_torch_bytes - persistent
+            - t.cudagraph_estimate_bytes - p.extensible_margin_bytes - peak)
+    assert p.kv_cache_bytes == kept < p.available_kv_cache_bytes
+    assert p.num_blocks == kept // p.kv_block_bytes and p.cudagraph_bytes == t.cudagraph_estimate_bytes
+    # The profiled mode of the same release (--no-enable-extensible-kv-cache) keeps the 0.92 budget.
+    prof = plan_memory(Launch(model=m25, gpu="h200", quant=fp8, tp=4, enable_extensible_kv_cache=False).resolve())
+    assert prof.kv_sizing == "profiled" and prof.gpu_memory_utilization == 0.92
+    assert prof.available_kv_cache_bytes is None and prof.kv_cache_bytes < p.kv_cache_bytes
+    d, lines = p.to_dict(), p.vllm_log_lines()
+    assert d["kv_sizing"] == "extensible" and d["available_kv_cache_gib_per_gpu"] > d["kv_cache_gib_per_gpu"]
+    assert prof.to_dict()["kv_sizing"] == "profiled" and "available_kv_cache_gib_per_gpu" not in prof.to_dict()
+    assert lines[1] == f"Available KV cache memory: {p.available_kv_cache_bytes / 2**30:.2f} GiB"
+    assert lines[2].startswith(f"{p.num_blocks} KV cache blocks (") and lines[2].endswith(
+        f"fit within the requested {total / 2**30:.2f} GiB")
+
+
+def test_extensible_margin_floor_is_3_gib_on_rocm_and_eager_has_no_graphs():
+    rocm = plan_memory(Launch(model="llama-3.1-8b-instruct", gpu="mi300x").resolve())
+    assert rocm.kv_sizing == "extensible" and rocm.extensible_margin_bytes == 3 * 2**30
+    eager = plan_memory(Launch(model="llama-3.1-8b-instruct", gpu="h100", enforce_eager=True).resolve())
+    graphs = plan_memory(Launch(model="llama-3.1-8b-instruct", gpu="h100").resolve())
+    assert eager.cudagraph_bytes == 0 < graphs.cudagraph_bytes
+    assert eager.kv_cache_bytes - graphs.kv_cache_bytes == graphs.cudagraph_bytes
+
+
+def test_fixed_kv_cache_prints_vllms_reserved_line_not_the_available_one(m25, fp8):
+    """With --kv-cache-memory-bytes vLLM returns before the "Available KV cache memory" line and logs that it
+    reserved that much (v1/worker/gpu_worker.py determine_available_memory); 0.34 turns its extensible cache off."""
+    p = plan_memory(Launch(model=m25, gpu="h200", quant=fp8, tp=4, kv_cache_memory_bytes=20 * 2**30).resolve())
+    assert p.kv_sizing == "fixed" and p.kv_cache_bytes == 20 * 2**30 and p.available_kv_cache_bytes is None
+    lines = p.vllm_log_lines()
+    assert not any(x.startswith("Available KV cache memory") for x in lines)
+    assert "reserved 20.00 GiB memory for KV Cache as specified by kv_cache_memory_bytes config" in lines[1]

@@ -1,5 +1,7 @@
 """Each problem id is produced by a rule over the config, shown on the cases the issue names."""
 
+from typing import Any
+
 import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
@@ -191,15 +193,16 @@ def test_every_catalog_model_is_sized_on_the_default_release(name):
 def test_weights_that_fit_with_overhead_that_does_not_have_their_own_id():
     from planner.size import size
 
-    plan = size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, gpu_memory_utilization=0.8),
-                Search.of(tp=2)).plans[0]
+    # Profiled sizing (vLLM < 0.34, or --no-enable-extensible-kv-cache): the utilization that holds one request.
+    plan = size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, gpu_memory_utilization=0.8,
+                                 enable_extensible_kv_cache=False), Search.of(tp=2)).plans[0]
     found = {p.id: p.message for p in plan.problems}
     assert "weights-do-not-fit" not in found and "overhead-does-not-fit" in found
     msg = found["overhead-does-not-fit"]
     assert "weights 107.27 GiB fit in the 111.84 GiB" in msg and "--gpu-memory-utilization 0.99" in msg
     # The number named is one that works: planned again with it, one full-length request fits.
-    again = size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, gpu_memory_utilization=0.99),
-                 Search.of(tp=2)).plans[0]
+    again = size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, gpu_memory_utilization=0.99,
+                                  enable_extensible_kv_cache=False), Search.of(tp=2)).plans[0]
     assert again.fits and again.max_concurrency >= 1
     # Weights alone over the budget keep the old id.
     assert "weights-do-not-fit" in {p.id for p in size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=1),
@@ -209,10 +212,12 @@ def test_weights_that_fit_with_overhead_that_does_not_have_their_own_id():
 def test_marginal_names_the_length_to_use():
     from planner.size import size
 
-    rec = size(Launch.from_args(model="minimax-m2.5", gpu="h100")).recommended
+    # Profiled sizing (the extensible cache of 0.34 leaves this layout more than the band to spare).
+    rec = size(Launch.from_args(model="minimax-m2.5", gpu="h100", enable_extensible_kv_cache=False)).recommended
     msg = next(p.message for p in rec.problems if p.id == "kv-cache-marginal")
     length = int(msg.split("--max-model-len ")[1].split()[0])
-    shorter = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=rec.tp, ep=rec.ep, ctx=length),
+    shorter = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=rec.tp, ep=rec.ep, ctx=length,
+                                    enable_extensible_kv_cache=False),
                    Search.of(tp=rec.tp, ep=rec.ep)).recommended
     assert shorter is not None and "kv-cache-marginal" not in {p.id for p in shorter.problems}
 
@@ -224,3 +229,21 @@ def test_a_context_just_above_the_maximum_asks_did_you_mean():
     assert note is not None and "did you mean --ctx 192K = 196,608?" in note.message("minimax-m2.5")
     assert "did you mean" not in size(Launch.from_args(model="minimax-m2.5", gpu="b200",
                                                        ctx="1M")).context_note.message("minimax-m2.5")
+
+
+def test_overhead_hint_under_the_extensible_kv_cache_names_what_works():
+    """vLLM 0.34's extensible cache keeps its margin (max(1 GiB, 0.75 x transient peak)) and the CUDA context free
+    at any utilization, and an unset utilization means 1.0 there (extensible_kv_cache.py measure_kv_cache_bytes):
+    the profiled hint (--gpu-memory-utilization 0.99) did not hold one request in that mode."""
+    from planner.size import size
+
+    def plan(ctx: int, util: float | None) -> Any:
+        return size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=2, ctx=ctx, gpu_memory_utilization=util),
+                    Search.of(tp=2)).plans[0]
+
+    short = {p.id: p.message for p in plan(131072, 0.8).problems}["overhead-does-not-fit"]
+    assert "leaving --gpu-memory-utilization unset (1.0 with the extensible KV cache) would hold one 131,072" in short
+    assert plan(131072, None).fits
+    full = {p.id: p.message for p in plan(196608, 0.8).problems}["overhead-does-not-fit"]
+    assert "more TP, a smaller quantization or a GPU with more memory" in full
+    assert not plan(196608, None).fits and not plan(196608, 0.99).fits

@@ -35,3 +35,47 @@ def test_batch_defaults_follow_the_gpu():
 def test_bad_version_is_an_input_error():
     with pytest.raises(InvalidInputError):
         release("latest")
+
+
+def test_checked_releases_resolve_to_what_their_sources_say():
+    """Each of 0.30.0-0.34.0 was read in its own source (data/vllm.toml [[checked_release]], file and line per
+    fact): the since-ordered lists the model reads must resolve to exactly those defaults."""
+    from planner.catalog import load_toml
+    from planner.overhead import capture_sizes
+
+    checked = load_toml("vllm.toml")["checked_release"]
+    assert [c["version"] for c in checked] == ["0.30.0", "0.31.0", "0.32.0", "0.33.0", "0.34.0"]
+    for c in checked:
+        rel = release(c["version"])
+        assert c["source"].startswith(f"vllm {c['version']}:")
+        assert rel.default_gpu_memory_utilization == c["gpu_memory_utilization"]
+        assert rel.block_size == c["block_size"] and rel.sampler_era == c["sampler"]
+        assert rel.cudagraph_charged == c["cudagraph_charged"] and rel.kv_sizing == c["kv_sizing"]
+        assert rel.kv_cache_memory_bytes_flag == c["kv_cache_memory_bytes_flag"]
+        assert rel.capture_step_from_256 == c["capture_step_from_256"]
+        for gpu, (mnbt, mns) in (("h100", c["batch_70gib"]), ("b200", c["batch_160gib"])):
+            d = rel.batch_defaults(load_gpu(gpu))
+            assert (d.max_num_batched_tokens, d.max_num_seqs) == (mnbt, mns)
+        # The largest capture size: min(2 x max_num_seqs, max_capture_size, max_num_batched_tokens).
+        n = capture_sizes(rel, 1024, 8192)
+        assert n == 3 + len(range(8, 256, 8)) + len(range(256, c["max_capture_size"] + 1, 16))
+
+
+def test_034_is_the_default_with_its_extensible_kv_cache_and_64_token_blocks():
+    new = release()
+    assert new.label == "0.34.0" and new.kv_sizing == "extensible" and new.block_size == 64
+    assert new.default_gpu_memory_utilization == 0.92  # the profiled mode's (CacheConfig.DEFAULT_...)
+    assert new.default_utilization("extensible") == 1.0 and new.default_utilization("profiled") == 0.92
+    assert new.extensible_margin_floor_bytes(load_gpu("h100")) == 1 << 30
+    assert new.extensible_margin_floor_bytes(load_gpu("mi300x")) == 3 << 30
+    assert release("0.33.0").kv_sizing == "profiled" and release("0.33.0").block_size == 16
+    assert release("0.10.2").kv_cache_memory_bytes_flag and not release("0.9.2").kv_cache_memory_bytes_flag
+
+
+def test_160_gib_batch_row_since_028_and_gb10_excluded_since_033():
+    """engine/arg_utils.py: the >= 160 GiB row first ships in 0.28.0 (it was dated 0.33 unbisected); from 0.33.0
+    GB10 (SM 12.1) keeps the small defaults though it has more than 70 GiB."""
+    assert release("0.27.1").batch_defaults(load_gpu("b200")).max_num_batched_tokens == 8192
+    assert release("0.28.0").batch_defaults(load_gpu("b200")).max_num_batched_tokens == 16384
+    assert release("0.32.0").batch_defaults(load_gpu("gb10")).max_num_batched_tokens == 8192
+    assert release("0.33.0").batch_defaults(load_gpu("gb10")).max_num_batched_tokens == 2048

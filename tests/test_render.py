@@ -70,3 +70,22 @@ def test_short_command_stays_one_line():
 def test_terminal_width(monkeypatch, columns, width):
     monkeypatch.setenv("COLUMNS", columns)
     assert terminal_width() == width
+
+
+def test_size_text_says_which_kv_sizing_mode_applies():
+    """Under 0.34.0 the same launch is sized three ways (extensible by default, profiled with
+    --no-enable-extensible-kv-cache, fixed by --kv-cache-memory-bytes): the text names the one used."""
+    from planner.launch import Launch
+    from planner.layouts import Search
+    from planner.render import size_text
+    from planner.size import size
+
+    def text(**kw: object) -> str:
+        return size_text(size(Launch.from_args(model="minimax-m2.5", gpu="h200", tp=4, **kw), Search.of(tp=4)),
+                         width=200)
+
+    assert "KV cache sizing: extensible (vLLM 0.34.0's default on CUDA and ROCm)" in text()
+    assert "KV cache sizing: profiled: from the profile run" in text(enable_extensible_kv_cache=False)
+    fixed = text(kv_cache_memory_bytes=21474836480)
+    assert "KV cache sizing: fixed by --kv-cache-memory-bytes 21474836480 (20.00 GiB per GPU)" in fixed
+    assert "--kv-cache-memory-bytes 21474836480" in fixed.split("vllm serve", 1)[1]

@@ -55,3 +55,31 @@ def test_the_command_reproduces_the_plan_it_was_printed_for():
 def test_default_batch_budgets_stay_out_of_the_command():
     c = _cmd("h100", "0.33.0")
     assert "--max-num-seqs" not in c.args and "--max-num-batched-tokens" not in c.args
+
+
+def _plan(**kw):
+    m, g = load_model("minimax-m2.5"), load_gpu("h200")
+    return m, g, plan_memory(Launch(model=m, gpu=g, quant="fp8", tp=4, **kw).resolve())
+
+
+def test_command_states_the_kv_sizing_the_plan_used():
+    """The printed command must make vLLM size the KV cache as planned: --kv-cache-memory-bytes when the launch
+    fixes it (utilization then ignored by vLLM, so not passed); --no-enable-extensible-kv-cache for a profiled plan
+    on 0.34; no utilization flag when 0.34's extensible default (1.0) is the plan's."""
+    m, g, fixed = _plan(kv_cache_memory_bytes=21474836480, gpu_memory_utilization=0.8)
+    args = serve_command(m, g, fixed).args
+    assert args[args.index("--kv-cache-memory-bytes") + 1] == "21474836480"
+    assert "--gpu-memory-utilization" not in args and "--no-enable-extensible-kv-cache" not in args
+    m, g, ext = _plan()
+    assert ext.gpu_memory_utilization == 1.0 and "--gpu-memory-utilization" not in serve_command(m, g, ext).args
+    m, g, ext92 = _plan(gpu_memory_utilization=0.92)
+    args = serve_command(m, g, ext92).args
+    assert args[args.index("--gpu-memory-utilization") + 1] == "0.92"
+    m, g, prof = _plan(enable_extensible_kv_cache=False)
+    args = serve_command(m, g, prof).args
+    assert "--no-enable-extensible-kv-cache" in args and "--gpu-memory-utilization" not in args
+    # Read back, the command is the same launch (diagnose's pre-flight parses it with 0.34's flag list).
+    back = Launch.from_serve_command(serve_command(m, g, prof).shell())
+    assert back.enable_extensible_kv_cache is False and back.resolve("h200").kv_sizing == "profiled"
+    old = plan_memory(Launch(model=m, gpu=g, quant="fp8", tp=4, vllm_version=(0, 33, 0)).resolve())
+    assert "--no-enable-extensible-kv-cache" not in serve_command(m, g, old).args

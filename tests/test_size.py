@@ -21,11 +21,18 @@ def test_signature_1m_says_plainly():
 
 
 def test_h100_tp4_fits_full_context_only_marginally():
-    # 4 x H100 at 196,608 tokens: one request needs 11.62 GiB of KV per GPU and the plan leaves about
+    # 4 x H100 at 196,608 tokens, KV cache sized from the profile run (vLLM < 0.34, or 0.34 with
+    # --no-enable-extensible-kv-cache): one request needs 11.62 GiB of KV per GPU and the plan leaves about
     # 11.9 GiB, inside the MoE error band: it is offered with a warning and the safe options are named.
-    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100"))
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100", enable_extensible_kv_cache=False))
     assert r.recommended is not None and r.recommended.num_gpus == 4
     assert "kv-cache-marginal" in {p.id for p in r.recommended.problems}
+    # 0.34.0's extensible KV cache (the default) sizes it from what warm-up and capture leave of the whole
+    # device (utilization 1.0) less its 1 GiB-or-0.75 x peak margin: no longer marginal.
+    ext = size(Launch.from_args(model="minimax-m2.5", gpu="h100")).recommended
+    assert ext is not None and ext.num_gpus == 4 and ext.kv_sizing == "extensible"
+    assert ext.kv_cache_bytes > r.recommended.kv_cache_bytes + ext.band_gib * 2**30
+    assert "kv-cache-marginal" not in {p.id for p in ext.problems}
     result = size(Launch.from_args(model="minimax-m2.5", gpu="h100", tp=8, ep=True), Search.of(tp=8, ep=True))
     tp8 = result.recommended
     assert tp8 is not None and "--enable-expert-parallel" in result.command.shell()

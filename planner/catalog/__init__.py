@@ -266,7 +266,8 @@ def batch_defaults(version: Version, gpu: GpuSpec) -> BatchDefaults:
     gib = gpu.cuda_total_bytes / GIB
     chosen = rows[0]
     for row in rows:
-        if gib >= row["min_gib"] and not (row.get("a100_excluded") and "a100" in gpu.key):
+        if gib >= row["min_gib"] and not (row.get("a100_excluded") and "a100" in gpu.key) \
+                and not (row.get("gb10_excluded") and gpu.key == "gb10"):
             chosen = row
     return BatchDefaults(int(chosen["max_num_batched_tokens"]), int(chosen["max_num_seqs"]))
 
