@@ -34,24 +34,22 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lab_runs import lab_logs
-from planner.catalog import load_gpu, load_toml
+from planner.catalog import load_toml
 from planner.errors import PlannerError
 from planner.overhead import OverheadFit, fit_from_dict, load_fit
 from planner.units import GIB
-from tools.calibrate import (
+from tools.calibrate import (  # noqa: F401  (source_weights, SOURCE_WEIGHT_CAP: re-exported for tests)
     BAND_QUANTILE,
+    SOURCE_WEIGHT_CAP,
     Outcome,
     calibration_logs,
     evaluate,
     fit_overhead,
     from_log_error,
     outcomes,
-    resolve,
+    resolvable,
+    source_weights,
 )
-
-#: No source weighs more than this share of an overall figure (issue #22): a sweep of dozens of logs on
-#: one GPU type and one vLLM version is one origin, and must not stand for the whole evidence.
-SOURCE_WEIGHT_CAP = 0.25
 
 BANDS = (("V0 (< 0.8)", (0, 8, 0)), ("0.8-0.16", (0, 17, 0)), ("0.17-0.20", (0, 21, 0)), (">= 0.21", (99, 0, 0)))
 
@@ -108,15 +106,7 @@ def corpus(*, lab: bool = True) -> list[dict[str, Any]]:
 
 
 def _resolvable(lg: dict[str, Any]) -> bool:
-    """A log the fit can read: its model and GPU in the catalog, its batch budgets stated or defaulted."""
-    if "max_num_batched_tokens" not in lg or "max_num_seqs" not in lg:
-        return False
-    try:
-        resolve(lg)
-        load_gpu(str(lg["gpu"]))
-    except PlannerError:
-        return False
-    return True
+    return resolvable(lg)
 
 
 def _evaluable(lg: dict[str, Any]) -> bool:
@@ -135,7 +125,7 @@ def loso(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> tuple[list[Judg
     judged: list[Judged] = []
     leaks: dict[str, list[str]] = {}
     for src in sorted({str(lg["source"]) for lg in logs if _evaluable(lg)}):
-        fit = fit_overhead([lg for lg in trainable if lg["source"] != src], fallback=shipped)
+        fit = fit_overhead([lg for lg in trainable if lg["source"] != src], fallback=shipped, band="none")
         leaks[src] = list(fit.get("not_refitted", []))
         of = fit_from_dict(fit)
         for lg in logs:
@@ -147,29 +137,6 @@ def loso(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> tuple[list[Judg
 def in_sample(logs: list[dict[str, Any]], fit: OverheadFit) -> list[Judged]:
     """The same logs under one fit (the shipped one, which saw some of them)."""
     return [j for lg in logs if _evaluable(lg) and (j := judge(evaluate(lg, fit))) is not None]
-
-
-def source_weights(counts: dict[str, int], cap: float = SOURCE_WEIGHT_CAP) -> dict[str, float]:
-    """Each source's share of an overall figure: its share of logs, but at most ``cap``.
-
-    What a capped source loses goes to the others in proportion to their logs (water-filling), so the
-    shares still add to one. With fewer than 1/cap sources the cap cannot hold: every source weighs the
-    same (1/n), the closest to it.
-    """
-    sources = [s for s, n in counts.items() if n > 0]
-    if not sources:
-        return {}
-    if len(sources) * cap <= 1.0:
-        return {s: 1.0 / len(sources) for s in sources}
-    capped: set[str] = set()
-    while True:
-        free = 1.0 - cap * len(capped)
-        rest = sum(counts[s] for s in sources if s not in capped)
-        share = {s: cap if s in capped else free * counts[s] / rest for s in sources}
-        over = {s for s in sources if s not in capped and share[s] > cap + 1e-12}
-        if not over:
-            return share
-        capped |= over
 
 
 def weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
