@@ -3,17 +3,18 @@
     python3 benchmarks/accuracy_memory.py [--all] [--no-lab]
 
 First the leave-one-source-out evaluation (issue #22): every log of data/calibration/vllm_logs.toml
-names its ``source``, one per independent origin (a public report, a sweep, a repository; a sweep of
-38 logs is one source), and each batch of our own lab runs (data/calibration/lab/<batch>/) is one more.
-For each source, every calibrated term is refitted on all the other sources' logs (planner.calibrate's
-fit, fed every non-excluded log of the other sources) and that source's logs are predicted. Per source
-and overall: median |error| of "Available KV cache memory", the share within 0.5 and 1.0 GiB, the median
-relative error of "Model loading took" where printed and of "GPU KV cache size" (tokens). Overall figures
-weigh each source by its number of logs but never more than a quarter (SOURCE_WEIGHT_CAP), so one
-large sweep cannot make the headline; the band is the 80th percentile of these errors (printed, not yet
-shipped). A term no other source prints cannot be refitted without the held-out one: the shipped value
-is kept and the row names it (that row is then not fully out of sample). The in-sample figure (the
-shipped fit on the same logs, the same weights) is printed beside it.
+names its ``source``, one per independent origin (a public report, a sweep, a repository; a sweep of 38
+logs is one source), and each batch of our own lab runs (data/calibration/lab/<batch>/) is one more. For
+each source, every calibrated term is refitted on all the other sources' logs (tools.calibrate's per-
+term and joint fit, fed every non-excluded log of the other sources) and that source's logs are
+predicted. Per source and overall: median |error| of "Available KV cache memory", the share within 0.5
+and 1.0 GiB, the median relative error of "Model loading took" where printed and of "GPU KV cache size"
+(tokens). Overall figures weigh each source by its number of logs but never more than a quarter
+(SOURCE_WEIGHT_CAP), so one large sweep cannot make the headline; the band is the 80th percentile of
+these errors (shipped: ``python3 -m tools.calibrate --write`` runs this evaluation and stores it in
+overhead_fit.toml). A term that no other source's logs move cannot be refitted without the held-out one:
+the shipped value is kept and the row names it (that row is then not fully out of sample). The in-sample
+figure (the shipped fit on the same logs, the same weights) is printed beside it.
 
 Then, as before, every validation log under the shipped fit: predicted against printed, the same with the
 log's printed weights (the overhead model alone), by MoE/dense and version band, and the re-planning error
@@ -243,8 +244,8 @@ def loso_report(logs: list[dict[str, Any]]) -> str:
     text = tabulate(rows, headers=LOSO_HEADERS, tablefmt="simple", disable_numparse=True)
     return (f"leave-one-source-out: each source predicted by a fit on all the others (GiB; weights and KV tokens: "
             f"median relative |error|)\n\n{text}\n\nband as the {int(BAND_QUANTILE * 100)}th percentile of the "
-            f"leave-one-source-out |error|: {overall.p80_gib:.2f} GiB (shipped band, from the in-sample validation "
-            f"split: {shipped_band} GiB; not changed here)")
+            f"leave-one-source-out |error|: {overall.p80_gib:.2f} GiB (shipped band, written by "
+            f"`python3 -m tools.calibrate --write` from the same evaluation: {shipped_band} GiB)")
 
 
 def main() -> None:

@@ -289,12 +289,16 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
                               ("comm a", comm.get("a")), ("comm b", comm.get("b"))) if d is None]
     if missing:
         raise ValueError(f"no calibration log isolates: {', '.join(missing)}")
+    # TP without an NVLink fabric: no log prints it at DEBUG level; the joint fit starts it from the
+    # pre-0.16 fabric term (what the model charged before) and refits it on the whole non-KV memory.
+    comm.setdefault("fabricless", int((fallback or {}).get("nontorch_comm_bytes", {}).get("fabricless", comm["a"])))
     result: dict[str, Any] = {
         "sampler_bytes_per_logit": sampler,
         "forward_factor": factor,
         "nontorch_single_bytes": single,
         "nontorch_pipeline_bytes": pipeline,
         "nontorch_comm_bytes": comm,
+        "nontorch_uma_bytes": int(fallback.get("nontorch_uma_bytes", 0)) if fallback else 0,
         "cudagraph": graph,
         "fitted_on": used,
         "logs": sorted({i for ids in used.values() for i in ids}),
@@ -327,6 +331,8 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("nontorch_pipeline", ("nontorch_pipeline_bytes",), 0.1 * GIB),
     ("nontorch_comm.a", ("nontorch_comm_bytes", "a"), 0.5 * GIB),
     ("nontorch_comm.b", ("nontorch_comm_bytes", "b"), 0.5 * GIB),
+    ("nontorch_comm.fabricless", ("nontorch_comm_bytes", "fabricless"), 0.5 * GIB),
+    ("nontorch_uma", ("nontorch_uma_bytes",), 0.5 * GIB),
     ("cudagraph.piecewise_first", ("cudagraph", "piecewise_first_bytes"), 0.1 * GIB),
     ("cudagraph.piecewise_per_layer", ("cudagraph", "piecewise_per_layer_bytes"), 0.1 * MIB),
     ("cudagraph.full_first", ("cudagraph", "full_first_bytes"), 0.1 * GIB),
@@ -373,14 +379,19 @@ def source_weights(counts: dict[str, int], cap: float = SOURCE_WEIGHT_CAP) -> di
         capped |= over
 
 
-def _with_params(base: dict[str, Any], x: list[float]) -> dict[str, Any]:
+def _with_params(base: dict[str, Any], x: list[float], *, rounded: bool = True) -> dict[str, Any]:
+    """``base`` with the joint parameters set to ``x``; rounded as stored (bytes to integers, bytes per
+    logit to 3 decimals, the factor to 4), or not while the solver differentiates."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
     for (_, path, _), v in zip(JOINT_PARAMS, x, strict=True):
+        v = float(v)
+        if rounded:
+            v = round(v, 4) if path[0] == "forward_factor" else (
+                round(v, 3) if path[0] == "sampler_bytes_per_logit" else round(v))
         if len(path) == 1:
-            out[path[0]] = float(v) if path[0] == "forward_factor" else round(v)
+            out[path[0]] = v
         else:
-            table = out[path[0]]
-            table[path[1]] = round(float(v), 3) if path[0] == "sampler_bytes_per_logit" else round(v)
+            out[path[0]][path[1]] = v
     return out
 
 
@@ -414,10 +425,14 @@ def _printed_rank_terms(c: LogCase, fit: OverheadFit) -> Any:
 def _rows(cases: list[LogCase]) -> list[_Row]:
     """Every equation the logs give: the whole non-KV memory of each log that prints its weights and its
     KV budget (``requested - weights - available KV``, what vLLM subtracted), and each profile figure a
-    log prints at DEBUG level."""
+    log prints at DEBUG level. Expert- and data-parallel logs are left out: their all-to-all buffers
+    (vLLM's all2all manager, sized by the DP chunk and the EP group) are no term of the model yet, and
+    two such logs from two sources cannot calibrate one (MIN_SOURCES)."""
     rows = []
     for c in cases:
         lg, src = c.log, str(c.log.get("source", c.id))
+        if c.plan.ep or c.plan.dp > 1:
+            continue  # expert/data parallel: all-to-all buffers no term models yet; they would bend the TP terms
         if "available_kv_gib" in lg and "model_loading_gib" in lg and not lg.get("kv_only"):
             gpu = load_gpu(str(lg["gpu"]))
             req = math.ceil(gpu.cuda_total_bytes * float(lg["gpu_memory_utilization"]))
@@ -485,14 +500,15 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
     scale = np.array([s for _, _, s in JOINT_PARAMS])
 
     def residuals(z: Any) -> Any:
-        fit = fit_from_dict(_with_params(start, list(z * scale)))
+        fit = fit_from_dict(_with_params(start, list(z * scale), rounded=False))
         pred = np.array([_predicted(r, fit) for r in rows]) / GIB
         return weights * (pred - printed)
 
-    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 16.0, 16.0, 40.0, 80.0, 40.0, 80.0])
+    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0, 40.0,
+                      80.0])
     z0 = np.clip(x0 / scale, 0.0, upper)
     sol = least_squares(residuals, z0, bounds=(np.zeros_like(z0), upper), loss="soft_l1",
-                        f_scale=LOSS_SCALE_GIB * float(weights.max()), x_scale=1.0, max_nfev=200)
+                        f_scale=LOSS_SCALE_GIB * float(weights.max()), x_scale=1.0, diff_step=1e-4, max_nfev=200)
     result = _with_params(start, list(sol.x * scale))
 
     # Support: which sources' logs move when a parameter moves (or print its term).
@@ -673,6 +689,7 @@ def render_fit(fit: dict[str, Any]) -> str:
         "# refits and compares. Bytes unless the key says otherwise; see planner/overhead.py for each term.",
         f"forward_factor = {fit['forward_factor']}",
         f"nontorch_pipeline_bytes = {fit['nontorch_pipeline_bytes']}",
+        f"nontorch_uma_bytes = {fit.get('nontorch_uma_bytes', 0)}",
         "logs = [" + ", ".join(f'"{x}"' for x in fit["logs"]) + "]",
         "",
         "[sampler_bytes_per_logit]  # by top-k/top-p era (data/vllm.toml sampler_era)",
@@ -681,7 +698,7 @@ def render_fit(fit: dict[str, Any]) -> str:
         "[nontorch_single_bytes]  # one-GPU worker, by data/vllm.toml nontorch_era",
         *(f"{k} = {v}" for k, v in sorted(fit["nontorch_single_bytes"].items())),
         "",
-        "[nontorch_comm_bytes]  # extra with TP >= 2 on an NVLink fabric, by data/vllm.toml comm_era",
+        "[nontorch_comm_bytes]  # extra with TP >= 2: NVLink fabric by data/vllm.toml comm_era, or fabricless",
         *(f"{k} = {v}" for k, v in sorted(fit["nontorch_comm_bytes"].items())),
         "",
         "[cudagraph]  # first capture + (n - 1) x per graph; per graph = per layer x layers",
