@@ -40,23 +40,24 @@ def test_each_term_names_its_sources_and_which_rest_on_too_few(shipped_fit):
     assert set(shipped_fit["under_supported"]) == {n for n, s in sources.items() if len(s) < MIN_SOURCES}
 
 
-def test_the_band_is_the_leave_one_source_out_80th_percentile(shipped_fit):
-    # The band shipped with every plan is the figure benchmarks/accuracy_memory.py prints as the 80th
-    # percentile of the leave-one-source-out error, not the old in-sample validation split (0.53 GiB).
+def test_the_band_is_the_leave_one_source_out_80th_percentile(monkeypatch):
+    # The band shipped with every plan is the 80th percentile of the leave-one-source-out error that
+    # benchmarks/accuracy_memory.py prints (each source capped at a quarter), not the old in-sample
+    # validation split (0.53 GiB). The evaluation is stubbed here (the stored-fit test runs it for real):
+    # 58 logs of one sweep 2 GiB off and six single-log sources 0.1 GiB off give 2.0, not 0.1.
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks.accuracy_memory import figures, loso
-    from tools.calibrate import pool_as_training, source_weights
+    import benchmarks.accuracy_memory as am
+    import tools.calibrate as cal
 
-    logs = calibration_logs()
-    judged, _ = loso(logs, fit_overhead(pool_as_training(logs), band="none"))
-    counts: dict[str, int] = {}
-    for j in judged:
-        counts[j.source] = counts.get(j.source, 0) + 1
-    assert shipped_fit["band_gib"]["all"] == round(figures(judged, source_weights(counts)).p80_gib, 2)
-    assert load_fit().band("all") == shipped_fit["band_gib"]["all"]
+    judged = [am.Judged(f"s{i}", "sweep", True, 2.0, None, None) for i in range(58)]
+    judged += [am.Judged(f"o{i}", f"one{i}", False, -0.1, None, None) for i in range(6)]
+    monkeypatch.setattr(am, "loso", lambda logs, shipped: (judged, {}))
+    monkeypatch.setattr(cal, "from_log_error", lambda fit, logs: 0.05)
+    band = cal.loso_band()
+    assert band == {"all": 2.0, "moe": 2.0, "dense": 0.1, "from_log": 0.05}
 
 
 def test_unified_memory_logs_are_predicted_with_the_host_growth_term():
@@ -128,3 +129,19 @@ def test_logs_after_the_shipped_band_do_not_move_it():
     fit = load_fit()
     assert validation_band(fit, logs) == validation_band(fit, shipped)
     assert validation_band(fit, [dict(lg, in_shipped_band=True) for lg in logs]) != validation_band(fit, shipped)
+
+
+def test_the_joint_fits_fast_prediction_is_the_overhead_model():
+    # The joint fit predicts its rows from arrays (tools.calibrate._Linear) so that 24 leave-one-source-out
+    # fits run in seconds; every row must equal planner.overhead's term-by-term answer for the same fit.
+    import numpy as np
+
+    from planner.catalog import load_toml
+    from tools.calibrate import _Linear, _params_of, _predicted, _rows, pool_as_training, resolve
+
+    rows = _rows([resolve(lg) for lg in pool_as_training(calibration_logs())])
+    assert {r.kind for r in rows} >= {"total", "torch_peak", "non_torch", "graph_piecewise_first"}
+    raw = load_toml("calibration/overhead_fit.toml")
+    fast = _Linear(rows).predict(np.array(_params_of(raw)))
+    slow = np.array([_predicted(r, load_fit()) for r in rows])
+    assert np.max(np.abs(fast - slow)) < 16  # bytes: the model rounds each term to whole bytes

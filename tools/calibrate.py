@@ -344,6 +344,12 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
 #: (a DEBUG profile or CUDA-graph figure that moves by at least 1 MiB).
 SUPPORT_GIB = 0.05
 
+#: Parameters the joint fit keeps at their per-term value: vLLM prints the CUDA-graph estimate itself
+#: ("Estimated ... CUDA graph memory", DEBUG, from 0.19), so that line is the term, while a total only
+#: bounds it together with every other term (the releases that charge graphs, 0.21 on, print no DEBUG
+#: lines in the corpus). Their sources are the sources that print the line.
+DIRECT_ONLY = ("cudagraph.",)
+
 #: Robust loss scale (GiB) of the joint fit: residuals beyond it count linearly (soft L1), so one log
 #: whose deployment the model does not describe (a layout it lacks) cannot drag every term.
 LOSS_SCALE_GIB = 0.25
@@ -465,6 +471,81 @@ def _predicted(row: _Row, fit: OverheadFit) -> float:
     return float(t.profile_bytes + t.charged_cudagraph_bytes)
 
 
+class _Linear:
+    """The rows' predictions as arrays over the joint parameters, so the solver runs in milliseconds.
+
+    Every term is linear in its parameter once the branch of the activation peak is known
+    (``ws + max(forward, sampler)`` or ``max(forward + ws, sampler)``), so each row keeps its drivers:
+    logits and era, forward width, MoE workspace, which non-torch parameters it adds, graph counts.
+    ``predict`` must equal ``_predicted`` (planner.overhead, term by term) on every row: a test checks it.
+    """
+
+    def __init__(self, rows: list[_Row]) -> None:
+        import numpy as np
+
+        from planner.overhead import (
+            capture_sizes,
+            graphs_measured,
+            is_unified_memory,
+            moe_workspace_bytes,
+        )
+        from planner.weights import pp_stage_layers
+
+        names = [n for n, _, _ in JOINT_PARAMS]
+        n = len(rows)
+        self.kind = [r.kind for r in rows]
+        self.samp_logits = np.zeros((n, len(names)))  # logits per sampler parameter (its era's column)
+        self.samp_const = np.zeros(n)  # (dtype - 2) bytes per logit
+        self.fwd_unit = np.zeros(n)
+        self.ws = np.zeros(n)
+        self.persistent = np.zeros(n, dtype=bool)
+        self.lin = np.zeros((n, len(names)))  # non-torch and graph coefficients
+        for i, r in enumerate(rows):
+            c = r.case
+            gpu = load_gpu(str(c.log["gpu"]))
+            stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[0])
+            if r.kind.startswith("graph_"):
+                _, mode, part = r.kind.split("_")
+                col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
+                self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
+                continue
+            if r.kind in ("torch_peak", "total"):
+                if c.plan.pp == 1:
+                    logits = sampler_requests(c.release, c.tokens, c.seqs) * c.model.vocab_size
+                    self.samp_logits[i, names.index(f"sampler.{c.release.sampler_era}")] = logits
+                    self.samp_const[i] = logits * (c.model.dtype_bytes - 2)
+                self.fwd_unit[i] = c.tokens * dense_activation_width(c.model, c.plan) * c.model.dtype_bytes
+                self.ws[i] = moe_workspace_bytes(c.model, c.plan, c.tokens)
+                self.persistent[i] = c.release.moe_workspace_persistent
+            if r.kind in ("non_torch", "total"):
+                if c.plan.tp == 1 and c.plan.num_gpus > 1:
+                    self.lin[i, names.index("nontorch_pipeline")] = 1.0
+                else:
+                    self.lin[i, names.index(f"nontorch_single.{c.release.nontorch_era}")] = 1.0
+                    if c.plan.tp > 1:
+                        era = c.release.comm_era if has_nvlink_fabric(gpu) else "fabricless"
+                        self.lin[i, names.index(f"nontorch_comm.{era}")] = 1.0
+                if is_unified_memory(gpu):
+                    self.lin[i, names.index("nontorch_uma")] = 1.0
+            if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
+                    and graphs_measured(gpu, c.release):
+                k = capture_sizes(c.release, c.seqs, c.tokens) - 1
+                for mode in ("piecewise", "full"):
+                    self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
+                    self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
+        self.ff_col = names.index("forward_factor")
+        self.has_peak = np.array([k in ("torch_peak", "total") for k in self.kind])
+
+    def predict(self, x: Any) -> Any:
+        """Predicted bytes of every row for the parameter vector ``x`` (JOINT_PARAMS order, in bytes)."""
+        import numpy as np
+
+        samp = self.samp_logits @ x + self.samp_const
+        fwd = x[self.ff_col] * self.fwd_unit
+        peak = np.where(self.persistent, self.ws + np.maximum(fwd, samp), np.maximum(fwd + self.ws, samp))
+        return np.where(self.has_peak, peak, 0.0) + self.lin @ x
+
+
 def _row_weights(rows: list[_Row]) -> list[float]:
     """Each source weighs its capped share (SOURCE_WEIGHT_CAP), split evenly over its equations of each
     kind, so a sweep that prints every term cannot outvote the sources that print one total each."""
@@ -499,28 +580,37 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
     x0 = np.array(_params_of(start))
     scale = np.array([s for _, _, s in JOINT_PARAMS])
 
-    def residuals(z: Any) -> Any:
-        fit = fit_from_dict(_with_params(start, list(z * scale), rounded=False))
-        pred = np.array([_predicted(r, fit) for r in rows]) / GIB
-        return weights * (pred - printed)
-
+    free = np.array([not name.startswith(DIRECT_ONLY) for name, _, _ in JOINT_PARAMS])
     upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0, 40.0,
                       80.0])
-    z0 = np.clip(x0 / scale, 0.0, upper)
-    sol = least_squares(residuals, z0, bounds=(np.zeros_like(z0), upper), loss="soft_l1",
-                        f_scale=LOSS_SCALE_GIB * float(weights.max()), x_scale=1.0, diff_step=1e-4, max_nfev=200)
-    result = _with_params(start, list(sol.x * scale))
+    z_all = np.clip(x0 / scale, 0.0, upper)
+
+    def full(z: Any) -> Any:
+        out = z_all.copy()
+        out[free] = z
+        return out
+
+    linear = _Linear(rows)
+
+    def residuals(z: Any) -> Any:
+        return weights * (linear.predict(full(z) * scale) / GIB - printed)
+
+    sol = least_squares(residuals, z_all[free], bounds=(np.zeros(int(free.sum())), upper[free]), loss="soft_l1",
+                        f_scale=LOSS_SCALE_GIB * float(weights.max()), x_scale=1.0, diff_step=1e-4, max_nfev=60,
+                        ftol=1e-6, xtol=1e-6)
+    x_best = full(sol.x) * scale
+    result = _with_params(start, list(x_best))
 
     # Support: which sources' logs move when a parameter moves (or print its term).
-    fit = fit_from_dict(result)
-    base = np.array([_predicted(r, fit) for r in rows])
+    base = linear.predict(np.array(_params_of(result)))
     sources: dict[str, list[str]] = {}
     for i, (name, _, typical) in enumerate(JOINT_PARAMS):
-        x = list(sol.x * scale)
+        x = list(x_best)
         x[i] = max(x[i] * 1.5, x[i] + 0.5 * typical)
-        moved = np.abs(np.array([_predicted(r, fit_from_dict(_with_params(start, x))) for r in rows]) - base)
+        moved = np.abs(linear.predict(np.array(_params_of(_with_params(start, x)))) - base)
         sources[name] = sorted({r.source for r, m in zip(rows, moved, strict=True)
-                                if m >= (SUPPORT_GIB * GIB if r.kind == "total" else MIB)})
+                                if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not name.startswith(DIRECT_ONLY))
+                                or (m >= MIB and r.kind != "total")})
     result["sources"] = sources
     result["under_supported"] = [n for n, _, _ in JOINT_PARAMS if len(sources[n]) < MIN_SOURCES]
     return result
