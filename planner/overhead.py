@@ -23,7 +23,8 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
   "Estimated ... CUDA graph memory" lines vLLM prints.
 
 The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python3 -m tools.calibrate``
-from the calibration logs only; tests refit and compare, so nothing there is typed by hand.
+(a per-term fit on the logs that print each term, refined jointly on every source's whole non-KV
+memory); tests refit and compare, so nothing there is typed by hand.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class OverheadFit:
     graph_piecewise_per_layer_bytes: int
     graph_full_first_bytes: int
     graph_full_per_layer_bytes: int
-    #: The validation error of available KV memory (GiB), as a band: |error| quantiles.
+    #: The band of available KV memory (GiB): the 80th percentile of the leave-one-source-out |error|,
+    #: overall, by MoE/dense, and of a plan calibrated on its own log ("from_log").
     band_gib: tuple[tuple[str, float], ...] = ()
     #: Calibration logs each parameter was fitted on.
     logs: tuple[str, ...] = ()

@@ -1,9 +1,9 @@
 """Fit the overhead terms on real vLLM startup logs, and measure the whole memory model on others.
 
-``python3 -m tools.calibrate [--write]`` reads data/calibration/vllm_logs.toml. Each ``[[log]]`` is
-marked ``role = "calibration"`` or ``"validation"``; the fit sees calibration logs only, and each
-parameter is fitted on the logs that print the term it drives (DEBUG "Memory profiling takes ..."
-lines, V0's breakdown, the "Estimated ... CUDA graph memory" lines):
+``python3 -m tools.calibrate [--write]`` reads data/calibration/vllm_logs.toml. The fit has two stages.
+
+First, per term, on the logs that print the term it drives (DEBUG "Memory profiling takes ..." lines,
+V0's breakdown, the "Estimated ... CUDA graph memory" lines), each parameter a median over its logs:
 
 - bytes per logit of the sampler warm-up, per top-k/top-p era: ``(torch peak - MoE workspace) / (R x V)``
   on logs whose sampler outweighs the forward;
@@ -12,10 +12,15 @@ lines, V0's breakdown, the "Estimated ... CUDA graph memory" lines):
 - non-torch: one-GPU base per era, the pipeline-stage base, the TP communication term per era;
 - CUDA graphs: first capture and per-graph-per-layer cost of the PIECEWISE and FULL modes.
 
-Every parameter is a median over its logs (robust to one odd log) and records the logs it rests on.
-The band of every plan is the validation error: the 80th percentile of |available KV error| on
-validation logs, by class. With ``--write`` the result replaces data/calibration/overhead_fit.toml
-(atomically); tests refit and compare, so the stored numbers always come from this fit.
+Then jointly (``joint_refit``, issue #22): most public logs print only the weights and the KV budget, so
+their whole non-KV memory is one equation in every term; a robust least-squares fit over those equations
+and the DEBUG figures, each source weighing at most a quarter, refines every term at once, and records
+per term the independent sources whose logs move with it (``[sources]``; fewer than three:
+``under_supported``). The shipped fit trains on every non-excluded log of every source; its honesty comes
+from the leave-one-source-out evaluation (benchmarks/accuracy_memory.py), whose 80th percentile is the
+band every plan carries. With ``--write`` the result, band included, replaces
+data/calibration/overhead_fit.toml (atomically); tests refit and compare, so the stored numbers always
+come from this fit.
 """
 
 from __future__ import annotations
