@@ -3,17 +3,18 @@
     python3 benchmarks/accuracy_memory.py [--all] [--no-lab]
 
 First the leave-one-source-out evaluation (issue #22): every log of data/calibration/vllm_logs.toml
-names its ``source``, one per independent origin (a public report, a sweep, a repository; a sweep of
-38 logs is one source), and each batch of our own lab runs (data/calibration/lab/<batch>/) is one more.
-For each source, every calibrated term is refitted on all the other sources' logs (planner.calibrate's
-fit, fed every non-excluded log of the other sources) and that source's logs are predicted. Per source
-and overall: median |error| of "Available KV cache memory", the share within 0.5 and 1.0 GiB, the median
-relative error of "Model loading took" where printed and of "GPU KV cache size" (tokens). Overall figures
-weigh each source by its number of logs but never more than a quarter (SOURCE_WEIGHT_CAP), so one
-large sweep cannot make the headline; the band is the 80th percentile of these errors (printed, not yet
-shipped). A term no other source prints cannot be refitted without the held-out one: the shipped value
-is kept and the row names it (that row is then not fully out of sample). The in-sample figure (the
-shipped fit on the same logs, the same weights) is printed beside it.
+names its ``source``, one per independent origin (a public report, a sweep, a repository; a sweep of 38
+logs is one source), and each batch of our own lab runs (data/calibration/lab/<batch>/) is one more. For
+each source, every calibrated term is refitted on all the other sources' logs (tools.calibrate's per-
+term and joint fit, fed every non-excluded log of the other sources) and that source's logs are
+predicted. Per source and overall: median |error| of "Available KV cache memory", the share within 0.5
+and 1.0 GiB, the median relative error of "Model loading took" where printed and of "GPU KV cache size"
+(tokens). Overall figures weigh each source by its number of logs but never more than a quarter
+(SOURCE_WEIGHT_CAP), so one large sweep cannot make the headline; the band is the 80th percentile of
+these errors (shipped: ``python3 -m tools.calibrate --write`` runs this evaluation and stores it in
+overhead_fit.toml). A term that no other source's logs move cannot be refitted without the held-out one:
+the shipped value is kept and the row names it (that row is then not fully out of sample). The in-sample
+figure (the shipped fit on the same logs, the same weights) is printed beside it.
 
 Then, as before, every validation log under the shipped fit: predicted against printed, the same with the
 log's printed weights (the overhead model alone), by MoE/dense and version band, and the re-planning error
@@ -34,24 +35,22 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lab_runs import lab_logs
-from planner.catalog import load_gpu, load_toml
+from planner.catalog import load_toml
 from planner.errors import PlannerError
 from planner.overhead import OverheadFit, fit_from_dict, load_fit
 from planner.units import GIB
-from tools.calibrate import (
+from tools.calibrate import (  # noqa: F401  (source_weights, SOURCE_WEIGHT_CAP: re-exported for tests)
     BAND_QUANTILE,
+    SOURCE_WEIGHT_CAP,
     Outcome,
     calibration_logs,
     evaluate,
     fit_overhead,
     from_log_error,
     outcomes,
-    resolve,
+    resolvable,
+    source_weights,
 )
-
-#: No source weighs more than this share of an overall figure (issue #22): a sweep of dozens of logs on
-#: one GPU type and one vLLM version is one origin, and must not stand for the whole evidence.
-SOURCE_WEIGHT_CAP = 0.25
 
 BANDS = (("V0 (< 0.8)", (0, 8, 0)), ("0.8-0.16", (0, 17, 0)), ("0.17-0.20", (0, 21, 0)), (">= 0.21", (99, 0, 0)))
 
@@ -108,15 +107,7 @@ def corpus(*, lab: bool = True) -> list[dict[str, Any]]:
 
 
 def _resolvable(lg: dict[str, Any]) -> bool:
-    """A log the fit can read: its model and GPU in the catalog, its batch budgets stated or defaulted."""
-    if "max_num_batched_tokens" not in lg or "max_num_seqs" not in lg:
-        return False
-    try:
-        resolve(lg)
-        load_gpu(str(lg["gpu"]))
-    except PlannerError:
-        return False
-    return True
+    return resolvable(lg)
 
 
 def _evaluable(lg: dict[str, Any]) -> bool:
@@ -135,7 +126,7 @@ def loso(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> tuple[list[Judg
     judged: list[Judged] = []
     leaks: dict[str, list[str]] = {}
     for src in sorted({str(lg["source"]) for lg in logs if _evaluable(lg)}):
-        fit = fit_overhead([lg for lg in trainable if lg["source"] != src], fallback=shipped)
+        fit = fit_overhead([lg for lg in trainable if lg["source"] != src], fallback=shipped, band="none")
         leaks[src] = list(fit.get("not_refitted", []))
         of = fit_from_dict(fit)
         for lg in logs:
@@ -147,29 +138,6 @@ def loso(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> tuple[list[Judg
 def in_sample(logs: list[dict[str, Any]], fit: OverheadFit) -> list[Judged]:
     """The same logs under one fit (the shipped one, which saw some of them)."""
     return [j for lg in logs if _evaluable(lg) and (j := judge(evaluate(lg, fit))) is not None]
-
-
-def source_weights(counts: dict[str, int], cap: float = SOURCE_WEIGHT_CAP) -> dict[str, float]:
-    """Each source's share of an overall figure: its share of logs, but at most ``cap``.
-
-    What a capped source loses goes to the others in proportion to their logs (water-filling), so the
-    shares still add to one. With fewer than 1/cap sources the cap cannot hold: every source weighs the
-    same (1/n), the closest to it.
-    """
-    sources = [s for s, n in counts.items() if n > 0]
-    if not sources:
-        return {}
-    if len(sources) * cap <= 1.0:
-        return {s: 1.0 / len(sources) for s in sources}
-    capped: set[str] = set()
-    while True:
-        free = 1.0 - cap * len(capped)
-        rest = sum(counts[s] for s in sources if s not in capped)
-        share = {s: cap if s in capped else free * counts[s] / rest for s in sources}
-        over = {s for s in sources if s not in capped and share[s] > cap + 1e-12}
-        if not over:
-            return share
-        capped |= over
 
 
 def weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
@@ -276,8 +244,8 @@ def loso_report(logs: list[dict[str, Any]]) -> str:
     text = tabulate(rows, headers=LOSO_HEADERS, tablefmt="simple", disable_numparse=True)
     return (f"leave-one-source-out: each source predicted by a fit on all the others (GiB; weights and KV tokens: "
             f"median relative |error|)\n\n{text}\n\nband as the {int(BAND_QUANTILE * 100)}th percentile of the "
-            f"leave-one-source-out |error|: {overall.p80_gib:.2f} GiB (shipped band, from the in-sample validation "
-            f"split: {shipped_band} GiB; not changed here)")
+            f"leave-one-source-out |error|: {overall.p80_gib:.2f} GiB (shipped band, written by "
+            f"`python3 -m tools.calibrate --write` from the same evaluation: {shipped_band} GiB)")
 
 
 def main() -> None:

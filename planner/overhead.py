@@ -15,13 +15,16 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
   M x topk x max(N, K), plus the M x K output). Derived from the code, not fitted. From 0.13 it lives in
   vLLM's WorkspaceManager and stays allocated, so it adds to the sampler's peak as well.
 - **non-torch**: a single-GPU base, a pipeline-stage base, and a tensor-parallel communication term
-  on NVLink fabrics, fitted per era on logs that print ``non-torch forward increase memory``.
+  on NVLink fabrics, fitted per era on logs that print ``non-torch forward increase memory``; on
+  unified-memory GPUs (GB10, Orin, Thor) a host-growth term besides, because vLLM measures free memory
+  there as the host's available memory (``is_unified_memory``).
 - **CUDA graphs**: ``first capture + (n - 1) x per graph`` for the PIECEWISE and FULL modes, n from the
   capture-size list of the release, per-graph cost proportional to the layers. Fitted on the
   "Estimated ... CUDA graph memory" lines vLLM prints.
 
 The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python3 -m tools.calibrate``
-from the calibration logs only; tests refit and compare, so nothing there is typed by hand.
+(a per-term fit on the logs that print each term, refined jointly on every source's whole non-KV
+memory); tests refit and compare, so nothing there is typed by hand.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from planner.catalog import load_toml
+from planner.catalog import load_toml, vllm_fact, vllm_setting
 from planner.release import VllmRelease
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
@@ -49,14 +52,19 @@ class OverheadFit:
     nontorch_single_bytes: tuple[tuple[str, int], ...]
     #: Non-torch growth of a pipeline stage without tensor parallelism.
     nontorch_pipeline_bytes: int
-    #: Extra non-torch growth with TP >= 2 on an NVLink fabric, by era ("a" before 0.16, "b" from 0.16).
+    #: Extra non-torch growth with TP >= 2: on an NVLink fabric by era ("a" before 0.16, "b" from 0.16), and
+    #: ("fabricless") on GPUs without one (PCIe, A100's NVLink without multicast), where NCCL keeps its
+    #: ring buffers only.
     nontorch_comm_bytes: tuple[tuple[str, int], ...]
+    #: Extra non-torch growth on a unified-memory GPU: host memory the worker grows during the profile run.
+    nontorch_uma_bytes: int
     #: CUDA-graph estimate: first capture and per-graph-per-layer cost of each mode.
     graph_piecewise_first_bytes: int
     graph_piecewise_per_layer_bytes: int
     graph_full_first_bytes: int
     graph_full_per_layer_bytes: int
-    #: The validation error of available KV memory (GiB), as a band: |error| quantiles.
+    #: The band of available KV memory (GiB): the 80th percentile of the leave-one-source-out |error|,
+    #: overall, by MoE/dense, and of a plan calibrated on its own log ("from_log").
     band_gib: tuple[tuple[str, float], ...] = ()
     #: Calibration logs each parameter was fitted on.
     logs: tuple[str, ...] = ()
@@ -68,7 +76,8 @@ class OverheadFit:
         return dict(self.nontorch_single_bytes)[era]
 
     def comm(self, era: str) -> int:
-        return dict(self.nontorch_comm_bytes)[era]
+        table = dict(self.nontorch_comm_bytes)
+        return table.get(era, table["a"])  # a fit without the fabricless term: the pre-0.16 one, as before
 
     def band(self, key: str, default: float = 1.0) -> float:
         return dict(self.band_gib).get(key, dict(self.band_gib).get("all", default))
@@ -85,6 +94,7 @@ def fit_from_dict(raw: dict[str, Any]) -> OverheadFit:
         nontorch_single_bytes=pairs(raw["nontorch_single_bytes"], int),
         nontorch_pipeline_bytes=int(raw["nontorch_pipeline_bytes"]),
         nontorch_comm_bytes=pairs(raw["nontorch_comm_bytes"], int),
+        nontorch_uma_bytes=int(raw.get("nontorch_uma_bytes", 0)),
         graph_piecewise_first_bytes=int(g["piecewise_first_bytes"]),
         graph_piecewise_per_layer_bytes=int(g["piecewise_per_layer_bytes"]),
         graph_full_first_bytes=int(g["full_first_bytes"]),
@@ -203,20 +213,31 @@ def has_nvlink_fabric(gpu: GpuSpec) -> bool:
     return gpu.vendor == "nvidia" and gpu.interconnect.startswith("NVLink") and gpu.compute_capability >= (9, 0)
 
 
+def is_unified_memory(gpu: GpuSpec) -> bool:
+    """A GPU that shares the host's memory, by the compute capabilities vLLM itself tests
+    (data/vllm.toml uma_compute_capabilities)."""
+    return gpu.vendor == "nvidia" and list(gpu.compute_capability) in [
+        list(cc) for cc in vllm_setting("uma_compute_capabilities")]
+
+
 def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit: OverheadFit) -> int:
     """Memory the profile run adds outside torch's allocator: library workspaces and communication.
 
-    One GPU: a base (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP:
-    smaller (measured 0.07 GiB on both stages). TP >= 2: the base plus the communicators' buffers, large
-    on NVLink fabrics from 0.16 on.
+    vLLM takes it as ``(total - free) - torch reserved`` growth between engine creation and the end of
+    the profile (utils/mem_utils.py ``MemorySnapshot.measure``, ``memory_profiling``). One GPU: a base
+    (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP: smaller
+    (measured 0.07 GiB on both stages). TP >= 2: the base plus the communicators' buffers, large on NVLink
+    fabrics from 0.16 on. On a unified-memory GPU "free" is the host's available memory, so what the
+    worker process grows on the host during the profile counts too (``nontorch_uma_bytes``).
     """
+    uma = fit.nontorch_uma_bytes if is_unified_memory(gpu) else 0
     if plan.tp == 1 and plan.num_gpus == 1:
-        return fit.single(release.nontorch_era)
+        return fit.single(release.nontorch_era) + uma
     if plan.tp == 1:
-        return fit.nontorch_pipeline_bytes
+        return fit.nontorch_pipeline_bytes + uma
     base = fit.single(release.nontorch_era)
-    era = release.comm_era if has_nvlink_fabric(gpu) else "a"
-    return base + fit.comm(era)
+    era = release.comm_era if has_nvlink_fabric(gpu) else "fabricless"
+    return base + fit.comm(era) + uma
 
 
 def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int) -> int:
@@ -240,6 +261,13 @@ def cudagraph_bytes(model: ModelSpec, release: VllmRelease, max_num_seqs: int, m
     pw = fit.graph_piecewise_first_bytes + (n - 1) * layers * fit.graph_piecewise_per_layer_bytes
     full = fit.graph_full_first_bytes + (n - 1) * layers * fit.graph_full_per_layer_bytes
     return pw + full
+
+
+def graphs_measured(gpu: GpuSpec, release: VllmRelease) -> bool:
+    """Whether vLLM measures the CUDA-graph estimate on this GPU: always on CUDA, on ROCm only from 0.26
+    (data/vllm.toml rocm_cudagraph_estimate: before, ``determine_available_memory`` skipped it there, so
+    nothing was subtracted for graphs on an MI300X even where CUDA GPUs were charged)."""
+    return gpu.vendor != "amd" or bool(vllm_fact("rocm_cudagraph_estimate", release.version))
 
 
 @lru_cache(maxsize=8192)
@@ -275,5 +303,5 @@ def overhead_terms(
         activation_peak_bytes=peak,
         non_torch_bytes=non_torch_bytes(gpu, plan, release, fit),
         cudagraph_estimate_bytes=graphs,
-        cudagraph_charged=release.cudagraph_charged and not enforce_eager,
+        cudagraph_charged=release.cudagraph_charged and not enforce_eager and graphs_measured(gpu, release),
     )

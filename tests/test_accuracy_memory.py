@@ -60,8 +60,11 @@ def test_a_sources_own_logs_never_move_its_prediction():
 
 def test_a_term_only_the_held_out_source_prints_is_named():
     judged, leaks = am.loso(LOGS, SHIPPED)
-    # only the llm-d runs print the sort-era sampler and the TP communication term (DEBUG profile lines)
-    assert {"sampler.sort", "nontorch_comm.b"} <= set(leaks["llm-d"])
+    # only the llm-d runs have pipeline-parallel logs: without them the pipeline-stage term keeps its value
+    assert "nontorch_pipeline" in leaks["llm-d"]
+    # the sort-era sampler is printed only by llm-d at DEBUG level, but a dozen other sources' whole
+    # non-KV memory moves with it: the joint fit refits it without llm-d (issue #22)
+    assert "sampler.sort" not in leaks["llm-d"]
     assert {j.source for j in judged} == {s for s in leaks}
 
 

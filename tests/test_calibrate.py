@@ -3,27 +3,80 @@ import pytest
 
 from planner.catalog import data_path
 from planner.overhead import load_fit
-from tools.calibrate import calibration_logs, fit_overhead, render_fit
+from tools.calibrate import MIN_SOURCES, calibration_logs, fit_overhead, render_fit
 
 GIB = 2**30
 
 
-def test_stored_fit_equals_a_fresh_fit():
+@pytest.fixture(scope="module")
+def shipped_fit():
+    """The fit as `python3 -m tools.calibrate --write` makes it (the band from leave-one-source-out)."""
+    return fit_overhead(band="loso")
+
+
+def test_stored_fit_equals_a_fresh_fit(shipped_fit):
     stored = data_path("calibration/overhead_fit.toml").read_text(encoding="utf-8")
-    assert stored == render_fit(fit_overhead())
+    assert stored == render_fit(shipped_fit)
 
 
-def test_every_parameter_rests_on_calibration_logs_only():
+def test_every_parameter_rests_on_real_logs(shipped_fit):
+    # Every source's logs train the shipped fit now (issue #22): honesty comes from the leave-one-source-out
+    # band, not from a split inside one sweep. Each per-term start names logs of the corpus, never excluded.
     roles = {lg["id"]: lg["role"] for lg in calibration_logs()}
-    fitted_on = fit_overhead()["fitted_on"]
+    fitted_on = shipped_fit["fitted_on"]
     assert fitted_on, "no parameter records its logs"
     for param, ids in fitted_on.items():
         assert ids, f"{param} rests on no log"
-        assert all(roles[i] == "calibration" for i in ids), param
+        assert all(roles[i] != "excluded" for i in ids), param
+
+
+def test_each_term_names_its_sources_and_which_rest_on_too_few(shipped_fit):
+    # The joint fit (issue #22): a term is calibrated on every source whose logs move with it; those
+    # resting on fewer than MIN_SOURCES independent sources are listed, never hidden.
+    sources = shipped_fit["sources"]
+    for name in ("sampler.sort", "sampler.triton", "forward_factor", "nontorch_single.a", "nontorch_single.b",
+                 "nontorch_comm.a"):
+        assert len(sources[name]) >= MIN_SOURCES, (name, sources[name])
+    assert set(shipped_fit["under_supported"]) == {n for n, s in sources.items() if len(s) < MIN_SOURCES}
+
+
+def test_the_band_is_the_leave_one_source_out_80th_percentile(monkeypatch):
+    # The band shipped with every plan is the 80th percentile of the leave-one-source-out error that
+    # benchmarks/accuracy_memory.py prints (each source capped at a quarter), not the old in-sample
+    # validation split (0.53 GiB). The evaluation is stubbed here (the stored-fit test runs it for real):
+    # 58 logs of one sweep 2 GiB off and six single-log sources 0.1 GiB off give 2.0, not 0.1.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import benchmarks.accuracy_memory as am
+    import tools.calibrate as cal
+
+    judged = [am.Judged(f"s{i}", "sweep", True, 2.0, None, None) for i in range(58)]
+    judged += [am.Judged(f"o{i}", f"one{i}", False, -0.1, None, None) for i in range(6)]
+    monkeypatch.setattr(am, "loso", lambda logs, shipped: (judged, {}))
+    monkeypatch.setattr(cal, "from_log_error", lambda fit, logs: 0.05)
+    band = cal.loso_band()
+    assert band == {"all": 2.0, "moe": 2.0, "dense": 0.1, "from_log": 0.05}
+
+
+def test_unified_memory_logs_are_predicted_with_the_host_growth_term():
+    # GB10 (DGX Spark, SM 12.1): vLLM counts the host's available memory as free (utils/mem_utils.py), so
+    # what the worker grows on the host during profiling is charged as non-torch. Without the term both
+    # public GB10 logs were predicted 1.6-1.8 GiB too much KV; with it, within 0.5 GiB.
+    from tools.calibrate import evaluate
+
+    gb10 = [lg for lg in calibration_logs() if lg["gpu"] == "gb10" and "model_loading_gib" in lg
+            and not lg.get("kv_only")]
+    assert len(gb10) >= 2
+    for lg in gb10:
+        err = evaluate(lg).overhead_error_gib
+        assert err is not None and abs(err) < 0.5, (lg["id"], err)
 
 
 def test_fit_is_physical():
     fit = load_fit()
+    assert 1.0 * GIB < fit.nontorch_uma_bytes < 3 * GIB  # host growth of one worker on unified memory
     # Bytes per logit: fp32 logits + sort values + int64 indices + probabilities before 0.17 (~39 B),
     # a Triton top-k/top-p without the full sort after (~15 B).
     assert 30 < fit.sampler("sort") < 45 and 10 < fit.sampler("triton") < 20
@@ -38,7 +91,7 @@ def test_fit_refuses_a_corpus_that_isolates_nothing():
 
     logs = [dict(lg, role="validation") for lg in calibration_logs()]
     with pytest.raises(ValueError, match="no calibration log isolates"):
-        fit_overhead(logs)
+        fit_overhead(logs, band="none")
 
 
 def test_a_term_no_log_isolates_keeps_the_fallback_and_is_named():
@@ -50,17 +103,23 @@ def test_a_term_no_log_isolates_keeps_the_fallback_and_is_named():
               if lg["source"] != "llm-d" and lg["role"] != "excluded" and lg["id"] in {
                   "vllm10511-meta-llama-3-8b-h100-tp1-v0", "llama-3.1-8b-a100-80gb-tp1-v0.31.0-defaults"}]
     with pytest.raises(ValueError, match="no calibration log isolates"):
-        fit_overhead(others)
+        fit_overhead(others, band="none")
     shipped = load_toml("calibration/overhead_fit.toml")
-    fit = fit_overhead(others, fallback=shipped)
+    fit = fit_overhead(others, fallback=shipped, band="none", joint=False)
     assert {"sampler.sort", "nontorch_comm.a", "nontorch_comm.b"} <= set(fit["not_refitted"])
     assert fit["sampler_bytes_per_logit"]["sort"] == shipped["sampler_bytes_per_logit"]["sort"]
     assert "sampler.triton" not in fit["not_refitted"]  # the 0.31 log prints it: refitted
+    # The joint fit refits the sort-era sampler from the V0 log's whole non-KV memory (its sampler is
+    # most of it); the TP terms, which neither one-GPU log moves, stay the fallback's and stay named.
+    joint = fit_overhead(others, fallback=shipped, band="none")
+    assert "sampler.sort" not in joint["not_refitted"] and "vllm-pr-10511" in joint["sources"]["sampler.sort"]
+    assert {"nontorch_comm.a", "nontorch_comm.b"} <= set(joint["not_refitted"])
 
 
 def test_logs_after_the_shipped_band_do_not_move_it():
-    # The shipped band stays until the leave-one-source-out figure replaces it (issue #22): a validation
-    # log marked in_shipped_band = false is left out, one without the mark is counted.
+    # The old in-sample validation band (still computed by fit_overhead(band="validation") for comparison;
+    # the shipped band is now the leave-one-source-out one): a validation log marked
+    # in_shipped_band = false is left out, one without the mark is counted.
     from tools.calibrate import validation_band
 
     logs = calibration_logs()
@@ -70,3 +129,19 @@ def test_logs_after_the_shipped_band_do_not_move_it():
     fit = load_fit()
     assert validation_band(fit, logs) == validation_band(fit, shipped)
     assert validation_band(fit, [dict(lg, in_shipped_band=True) for lg in logs]) != validation_band(fit, shipped)
+
+
+def test_the_joint_fits_fast_prediction_is_the_overhead_model():
+    # The joint fit predicts its rows from arrays (tools.calibrate._Linear) so that 24 leave-one-source-out
+    # fits run in seconds; every row must equal planner.overhead's term-by-term answer for the same fit.
+    import numpy as np
+
+    from planner.catalog import load_toml
+    from tools.calibrate import _Linear, _params_of, _predicted, _rows, pool_as_training, resolve
+
+    rows = _rows([resolve(lg) for lg in pool_as_training(calibration_logs())])
+    assert {r.kind for r in rows} >= {"total", "torch_peak", "non_torch", "graph_piecewise_first"}
+    raw = load_toml("calibration/overhead_fit.toml")
+    fast = _Linear(rows).predict(np.array(_params_of(raw)))
+    slow = np.array([_predicted(r, load_fit()) for r in rows])
+    assert np.max(np.abs(fast - slow)) < 16  # bytes: the model rounds each term to whole bytes

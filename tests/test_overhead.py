@@ -84,7 +84,8 @@ def test_tp_communication_is_small_without_an_nvlink_fabric():
                           max_num_batched_tokens=8192, max_num_seqs=1024, fit=fit)
     nvl = overhead_terms(load_model("minimax-m2.5"), load_gpu("h100"), ParallelPlan(tp=4), release("0.19.0"),
                          max_num_batched_tokens=8192, max_num_seqs=1024, fit=fit)
-    assert nvl.non_torch_bytes - pcie.non_torch_bytes == fit.comm("b") - fit.comm("a")
+    assert nvl.non_torch_bytes - pcie.non_torch_bytes == fit.comm("b") - fit.comm("fabricless")
+    assert fit.comm("fabricless") < fit.comm("b")
 
 
 def test_capture_sizes_follow_max_num_seqs():
@@ -134,3 +135,27 @@ def test_moe_workspace_with_expert_parallel_keeps_whole_experts():
     tp4 = moe_workspace_bytes(m, ParallelPlan(tp=4), 8192)
     ep = moe_workspace_bytes(m, ParallelPlan(tp=4, ep=True), 8192)
     assert ep > tp4 and moe_workspace_bytes(load_model("llama-3.1-8b-instruct"), ParallelPlan(), 8192) == 0
+
+
+def test_rocm_graphs_are_charged_only_from_0_26():
+    # vLLM skipped the CUDA-graph estimate on ROCm until 0.26 (0.25.1 gpu_worker.py: is_cuda() only;
+    # 0.26.0: is_cuda_alike()), so an MI300X launch of 0.21-0.25 had nothing subtracted for graphs.
+    m, p = load_model("llama-3.1-8b-instruct"), ParallelPlan()
+    kw = {"max_num_batched_tokens": 8192, "max_num_seqs": 1024}
+    assert not overhead_terms(m, load_gpu("mi300x"), p, release("0.25.1"), **kw).cudagraph_charged
+    assert overhead_terms(m, load_gpu("mi300x"), p, release("0.26.0"), **kw).cudagraph_charged
+    assert overhead_terms(m, load_gpu("h100"), p, release("0.25.1"), **kw).cudagraph_charged
+
+
+def test_unified_memory_gpus_carry_the_host_growth_term():
+    # GB10 (SM 12.1) is one of the compute capabilities vLLM treats as unified memory (utils/mem_utils.py
+    # shared_sysmem_device_mem_sms); an H100 is not.
+    from planner.overhead import is_unified_memory
+
+    fit = load_fit()
+    m, p, kw = load_model("llama-3.1-8b-instruct"), ParallelPlan(), {"max_num_batched_tokens": 2048,
+                                                                     "max_num_seqs": 256}
+    assert is_unified_memory(load_gpu("gb10")) and not is_unified_memory(load_gpu("h100"))
+    spark = overhead_terms(m, load_gpu("gb10"), p, release("0.13.0"), **kw)
+    a100 = overhead_terms(m, load_gpu("a100-80gb"), p, release("0.13.0"), **kw)
+    assert spark.non_torch_bytes - a100.non_torch_bytes == fit.nontorch_uma_bytes > 0

@@ -1,9 +1,9 @@
 """Fit the overhead terms on real vLLM startup logs, and measure the whole memory model on others.
 
-``python3 -m tools.calibrate [--write]`` reads data/calibration/vllm_logs.toml. Each ``[[log]]`` is
-marked ``role = "calibration"`` or ``"validation"``; the fit sees calibration logs only, and each
-parameter is fitted on the logs that print the term it drives (DEBUG "Memory profiling takes ..."
-lines, V0's breakdown, the "Estimated ... CUDA graph memory" lines):
+``python3 -m tools.calibrate [--write]`` reads data/calibration/vllm_logs.toml. The fit has two stages.
+
+First, per term, on the logs that print the term it drives (DEBUG "Memory profiling takes ..." lines,
+V0's breakdown, the "Estimated ... CUDA graph memory" lines), each parameter a median over its logs:
 
 - bytes per logit of the sampler warm-up, per top-k/top-p era: ``(torch peak - MoE workspace) / (R x V)``
   on logs whose sampler outweighs the forward;
@@ -12,16 +12,23 @@ lines, V0's breakdown, the "Estimated ... CUDA graph memory" lines):
 - non-torch: one-GPU base per era, the pipeline-stage base, the TP communication term per era;
 - CUDA graphs: first capture and per-graph-per-layer cost of the PIECEWISE and FULL modes.
 
-Every parameter is a median over its logs (robust to one odd log) and records the logs it rests on.
-The band of every plan is the validation error: the 80th percentile of |available KV error| on
-validation logs, by class. With ``--write`` the result replaces data/calibration/overhead_fit.toml
-(atomically); tests refit and compare, so the stored numbers always come from this fit.
+Then jointly (``joint_refit``, issue #22): most public logs print only the weights and the KV budget, so
+their whole non-KV memory is one equation in every term; a robust least-squares fit over those equations
+and the DEBUG figures, each source weighing at most a quarter, refines every term at once, and records
+per term the independent sources whose logs move with it (``[sources]``; fewer than three:
+``under_supported``). The shipped fit trains on every non-excluded log of every source; its honesty comes
+from the leave-one-source-out evaluation (benchmarks/accuracy_memory.py), whose 80th percentile is the
+band every plan carries. With ``--write`` the result, band included, replaces
+data/calibration/overhead_fit.toml (atomically); tests refit and compare, so the stored numbers always
+come from this fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -51,6 +58,28 @@ BAND_QUANTILE = 0.8
 
 def calibration_logs() -> list[dict[str, Any]]:
     return list(load_toml("calibration/vllm_logs.toml")["log"])
+
+
+def resolvable(lg: dict[str, Any]) -> bool:
+    """A log the fit can read: its model and GPU in the catalog, its batch budgets stated or defaulted."""
+    if "max_num_batched_tokens" not in lg or "max_num_seqs" not in lg:
+        return False
+    try:
+        resolve(lg)
+        load_gpu(str(lg["gpu"]))
+    except PlannerError:
+        return False
+    return True
+
+
+def pool_as_training(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every non-excluded log the fit can read, as training material.
+
+    Why all of them: the honest figure is now the leave-one-source-out one (a source never reaches the fit
+    that predicts it), so the shipped fit may and should rest on every source; a calibration/validation
+    split inside one sweep is what made the old figure look better than it was (issue #22).
+    """
+    return [dict(lg, role="calibration") for lg in logs if lg.get("role") != "excluded" and resolvable(lg)]
 
 
 @dataclass(frozen=True)
@@ -161,7 +190,8 @@ def _samples(cases: list[LogCase], fn: Callable[[LogCase], float | None]) -> tup
 
 
 def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
-                 fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+                 fallback: dict[str, Any] | None = None, joint: bool = True,
+                 band: str = "validation") -> dict[str, Any]:
     """Fit every parameter on the calibration logs that isolate it; returns the overhead_fit.toml dict.
 
     ``fallback`` (an overhead_fit.toml dict) fills a parameter that no given log isolates instead of
@@ -170,7 +200,7 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
     without it, and the evaluation must say so rather than stop.
     """
     cases = []
-    for lg in logs if logs is not None else calibration_logs():
+    for lg in logs if logs is not None else pool_as_training(calibration_logs()):
         if lg.get("role") != "calibration":
             continue
         cases.append(resolve(lg))  # a calibration log must resolve: the fit depends on it
@@ -264,20 +294,353 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
                               ("comm a", comm.get("a")), ("comm b", comm.get("b"))) if d is None]
     if missing:
         raise ValueError(f"no calibration log isolates: {', '.join(missing)}")
+    # TP without an NVLink fabric: no log prints it at DEBUG level; the joint fit starts it from the
+    # pre-0.16 fabric term (what the model charged before) and refits it on the whole non-KV memory.
+    comm.setdefault("fabricless", int((fallback or {}).get("nontorch_comm_bytes", {}).get("fabricless", comm["a"])))
     result: dict[str, Any] = {
         "sampler_bytes_per_logit": sampler,
         "forward_factor": factor,
         "nontorch_single_bytes": single,
         "nontorch_pipeline_bytes": pipeline,
         "nontorch_comm_bytes": comm,
+        "nontorch_uma_bytes": int(fallback.get("nontorch_uma_bytes", 0)) if fallback else 0,
         "cudagraph": graph,
         "fitted_on": used,
         "logs": sorted({i for ids in used.values() for i in ids}),
     }
+    if joint:
+        result = joint_refit(cases, result)
+        not_refitted = [p for p in not_refitted
+                        if not any(result["sources"].get(n) for n, _, _ in JOINT_PARAMS if n.startswith(p))]
     if not_refitted:
         result["not_refitted"] = not_refitted
-    result["band_gib"] = validation_band(fit_from_dict(result), logs)
+    if band == "loso":
+        result["band_gib"] = loso_band(logs)
+    elif band == "validation":
+        result["band_gib"] = validation_band(fit_from_dict(result), logs)
+    else:
+        result["band_gib"] = {}
     return result
+
+
+# ----------------------------------------------------------------------------------------- the joint fit
+
+#: The parameters the joint fit solves, as (name, path in the overhead_fit.toml dict, typical size). The
+#: typical size scales the solver's steps (bytes per logit, a factor, bytes) so each moves alike.
+JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
+    ("sampler.sort", ("sampler_bytes_per_logit", "sort"), 10.0),
+    ("sampler.triton", ("sampler_bytes_per_logit", "triton"), 10.0),
+    ("forward_factor", ("forward_factor",), 1.0),
+    ("nontorch_single.a", ("nontorch_single_bytes", "a"), 0.25 * GIB),
+    ("nontorch_single.b", ("nontorch_single_bytes", "b"), 0.25 * GIB),
+    ("nontorch_pipeline", ("nontorch_pipeline_bytes",), 0.1 * GIB),
+    ("nontorch_comm.a", ("nontorch_comm_bytes", "a"), 0.5 * GIB),
+    ("nontorch_comm.b", ("nontorch_comm_bytes", "b"), 0.5 * GIB),
+    ("nontorch_comm.fabricless", ("nontorch_comm_bytes", "fabricless"), 0.5 * GIB),
+    ("nontorch_uma", ("nontorch_uma_bytes",), 0.5 * GIB),
+    ("cudagraph.piecewise_first", ("cudagraph", "piecewise_first_bytes"), 0.1 * GIB),
+    ("cudagraph.piecewise_per_layer", ("cudagraph", "piecewise_per_layer_bytes"), 0.1 * MIB),
+    ("cudagraph.full_first", ("cudagraph", "full_first_bytes"), 0.1 * GIB),
+    ("cudagraph.full_per_layer", ("cudagraph", "full_per_layer_bytes"), 0.1 * MIB),
+)
+
+#: A source supports a parameter when moving that parameter by half its value moves the whole overhead of
+#: one of the source's logs by at least this much (GiB), or when the source prints the term it drives
+#: (a DEBUG profile or CUDA-graph figure that moves by at least 1 MiB).
+SUPPORT_GIB = 0.05
+
+#: Parameters the joint fit keeps at their per-term value: vLLM prints the CUDA-graph estimate itself
+#: ("Estimated ... CUDA graph memory", DEBUG, from 0.19), so that line is the term, while a total only
+#: bounds it together with every other term (the releases that charge graphs, 0.21 on, print no DEBUG
+#: lines in the corpus). Their sources are the sources that print the line.
+DIRECT_ONLY = ("cudagraph.",)
+
+#: Robust loss scale (GiB) of the joint fit: residuals beyond it count linearly (soft L1), so one log
+#: whose deployment the model does not describe (a layout it lacks) cannot drag every term.
+LOSS_SCALE_GIB = 0.25
+
+#: Sources a term must rest on (issue #22): a term fewer sources support is named in ``under_supported``.
+MIN_SOURCES = 3
+
+#: No source weighs more than this share of the joint fit or of an overall figure (issue #22): a sweep of
+#: dozens of logs on one GPU type and one vLLM version is one origin, and must not stand for the evidence.
+SOURCE_WEIGHT_CAP = 0.25
+
+
+def source_weights(counts: dict[str, int], cap: float = SOURCE_WEIGHT_CAP) -> dict[str, float]:
+    """Each source's share: its share of logs, but at most ``cap``.
+
+    What a capped source loses goes to the others in proportion to their logs (water-filling), so the
+    shares still add to one. With fewer than 1/cap sources the cap cannot hold: every source weighs the
+    same (1/n), the closest to it.
+    """
+    sources = [s for s, n in counts.items() if n > 0]
+    if not sources:
+        return {}
+    if len(sources) * cap <= 1.0:
+        return {s: 1.0 / len(sources) for s in sources}
+    capped: set[str] = set()
+    while True:
+        free = 1.0 - cap * len(capped)
+        rest = sum(counts[s] for s in sources if s not in capped)
+        share = {s: cap if s in capped else free * counts[s] / rest for s in sources}
+        over = {s for s in sources if s not in capped and share[s] > cap + 1e-12}
+        if not over:
+            return share
+        capped |= over
+
+
+def _with_params(base: dict[str, Any], x: list[float], *, rounded: bool = True) -> dict[str, Any]:
+    """``base`` with the joint parameters set to ``x``; rounded as stored (bytes to integers, bytes per
+    logit to 3 decimals, the factor to 4), or not while the solver differentiates."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for (_, path, _), v in zip(JOINT_PARAMS, x, strict=True):
+        v = float(v)
+        if rounded:
+            v = round(v, 4) if path[0] == "forward_factor" else (
+                round(v, 3) if path[0] == "sampler_bytes_per_logit" else round(v))
+        if len(path) == 1:
+            out[path[0]] = v
+        else:
+            out[path[0]][path[1]] = v
+    return out
+
+
+def _params_of(fit: dict[str, Any]) -> list[float]:
+    return [float(fit[p[0]] if len(p) == 1 else fit[p[0]][p[1]]) for _, p, _ in JOINT_PARAMS]
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One equation of the joint fit: a printed figure (bytes) and how to predict it from a fit."""
+
+    source: str
+    log_id: str
+    kind: str  # "total", "torch_peak", "non_torch", "graph_<mode>_first", "graph_<mode>_per"
+    printed_bytes: float
+    case: LogCase
+
+
+def _printed_rank_terms(c: LogCase, fit: OverheadFit) -> Any:
+    """The overhead terms of the rank whose figures vLLM prints first (rank 0: the first pipeline stage)."""
+    from planner.overhead import overhead_terms
+    from planner.weights import pp_stage_layers
+
+    layers = pp_stage_layers(c.model.num_layers, c.plan.pp)[0]
+    return overhead_terms.__wrapped__(
+        c.model, load_gpu(str(c.log["gpu"])), c.plan, c.release, max_num_batched_tokens=c.tokens,
+        max_num_seqs=c.seqs, enforce_eager=bool(c.log.get("enforce_eager", False)),
+        last_stage=c.plan.pp == 1, stage_layers=len(layers), fit=fit)
+
+
+def _rows(cases: list[LogCase]) -> list[_Row]:
+    """Every equation the logs give: the whole non-KV memory of each log that prints its weights and its
+    KV budget (``requested - weights - available KV``, what vLLM subtracted), and each profile figure a
+    log prints at DEBUG level. Expert- and data-parallel logs are left out: their all-to-all buffers
+    (vLLM's all2all manager, sized by the DP chunk and the EP group) are no term of the model yet, and
+    two such logs from two sources cannot calibrate one (MIN_SOURCES)."""
+    rows = []
+    for c in cases:
+        lg, src = c.log, str(c.log.get("source", c.id))
+        if c.plan.ep or c.plan.dp > 1:
+            continue  # expert/data parallel: all-to-all buffers no term models yet; they would bend the TP terms
+        if "available_kv_gib" in lg and "model_loading_gib" in lg and not lg.get("kv_only"):
+            gpu = load_gpu(str(lg["gpu"]))
+            req = math.ceil(gpu.cuda_total_bytes * float(lg["gpu_memory_utilization"]))
+            total = req - float(lg["model_loading_gib"]) * GIB - float(lg["available_kv_gib"]) * GIB
+            rows.append(_Row(src, c.id, "total", total, c))
+        for key, kind in (("torch_peak_increase_gib", "torch_peak"), ("non_torch_increase_gib", "non_torch")):
+            if lg.get(key) is not None:
+                rows.append(_Row(src, c.id, kind, float(lg[key]) * GIB, c))
+        for mode in ("piecewise", "full"):
+            g = lg.get(f"graph_{mode}")
+            if g:
+                rows.append(_Row(src, c.id, f"graph_{mode}_first", float(g[0]) * MIB, c))
+                if int(g[1]) > 1:
+                    rows.append(_Row(src, c.id, f"graph_{mode}_per", float(g[2]) * MIB, c))
+    return rows
+
+
+def _predicted(row: _Row, fit: OverheadFit) -> float:
+    c = row.case
+    if row.kind.startswith("graph_"):
+        _, mode, part = row.kind.split("_")
+        first = fit.graph_piecewise_first_bytes if mode == "piecewise" else fit.graph_full_first_bytes
+        per = fit.graph_piecewise_per_layer_bytes if mode == "piecewise" else fit.graph_full_per_layer_bytes
+        return float(first if part == "first" else per * (c.model.num_layers // c.plan.pp))
+    t = _printed_rank_terms(c, fit)
+    if row.kind == "torch_peak":
+        return float(t.activation_peak_bytes)
+    if row.kind == "non_torch":
+        return float(t.non_torch_bytes)
+    return float(t.profile_bytes + t.charged_cudagraph_bytes)
+
+
+class _Linear:
+    """The rows' predictions as arrays over the joint parameters, so the solver runs in milliseconds.
+
+    Every term is linear in its parameter once the branch of the activation peak is known
+    (``ws + max(forward, sampler)`` or ``max(forward + ws, sampler)``), so each row keeps its drivers:
+    logits and era, forward width, MoE workspace, which non-torch parameters it adds, graph counts.
+    ``predict`` must equal ``_predicted`` (planner.overhead, term by term) on every row: a test checks it.
+    """
+
+    def __init__(self, rows: list[_Row]) -> None:
+        import numpy as np
+
+        from planner.overhead import (
+            capture_sizes,
+            graphs_measured,
+            is_unified_memory,
+            moe_workspace_bytes,
+        )
+        from planner.weights import pp_stage_layers
+
+        names = [n for n, _, _ in JOINT_PARAMS]
+        n = len(rows)
+        self.kind = [r.kind for r in rows]
+        self.samp_logits = np.zeros((n, len(names)))  # logits per sampler parameter (its era's column)
+        self.samp_const = np.zeros(n)  # (dtype - 2) bytes per logit
+        self.fwd_unit = np.zeros(n)
+        self.ws = np.zeros(n)
+        self.persistent = np.zeros(n, dtype=bool)
+        self.lin = np.zeros((n, len(names)))  # non-torch and graph coefficients
+        for i, r in enumerate(rows):
+            c = r.case
+            gpu = load_gpu(str(c.log["gpu"]))
+            stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[0])
+            if r.kind.startswith("graph_"):
+                _, mode, part = r.kind.split("_")
+                col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
+                self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
+                continue
+            if r.kind in ("torch_peak", "total"):
+                if c.plan.pp == 1:
+                    logits = sampler_requests(c.release, c.tokens, c.seqs) * c.model.vocab_size
+                    self.samp_logits[i, names.index(f"sampler.{c.release.sampler_era}")] = logits
+                    self.samp_const[i] = logits * (c.model.dtype_bytes - 2)
+                self.fwd_unit[i] = c.tokens * dense_activation_width(c.model, c.plan) * c.model.dtype_bytes
+                self.ws[i] = moe_workspace_bytes(c.model, c.plan, c.tokens)
+                self.persistent[i] = c.release.moe_workspace_persistent
+            if r.kind in ("non_torch", "total"):
+                if c.plan.tp == 1 and c.plan.num_gpus > 1:
+                    self.lin[i, names.index("nontorch_pipeline")] = 1.0
+                else:
+                    self.lin[i, names.index(f"nontorch_single.{c.release.nontorch_era}")] = 1.0
+                    if c.plan.tp > 1:
+                        era = c.release.comm_era if has_nvlink_fabric(gpu) else "fabricless"
+                        self.lin[i, names.index(f"nontorch_comm.{era}")] = 1.0
+                if is_unified_memory(gpu):
+                    self.lin[i, names.index("nontorch_uma")] = 1.0
+            if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
+                    and graphs_measured(gpu, c.release):
+                k = capture_sizes(c.release, c.seqs, c.tokens) - 1
+                for mode in ("piecewise", "full"):
+                    self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
+                    self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
+        self.ff_col = names.index("forward_factor")
+        self.has_peak = np.array([k in ("torch_peak", "total") for k in self.kind])
+
+    def predict(self, x: Any) -> Any:
+        """Predicted bytes of every row for the parameter vector ``x`` (JOINT_PARAMS order, in bytes)."""
+        import numpy as np
+
+        samp = self.samp_logits @ x + self.samp_const
+        fwd = x[self.ff_col] * self.fwd_unit
+        peak = np.where(self.persistent, self.ws + np.maximum(fwd, samp), np.maximum(fwd + self.ws, samp))
+        return np.where(self.has_peak, peak, 0.0) + self.lin @ x
+
+
+def _row_weights(rows: list[_Row]) -> list[float]:
+    """Each source weighs its capped share (SOURCE_WEIGHT_CAP), split evenly over its equations of each
+    kind, so a sweep that prints every term cannot outvote the sources that print one total each."""
+    logs_of: dict[str, set[str]] = {}
+    for r in rows:
+        logs_of.setdefault(r.source, set()).add(r.log_id)
+    share = source_weights({s: len(ids) for s, ids in logs_of.items()})
+    per_kind: dict[tuple[str, str], int] = {}
+    for r in rows:
+        per_kind[(r.source, r.kind)] = per_kind.get((r.source, r.kind), 0) + 1
+    return [share[r.source] / per_kind[(r.source, r.kind)] for r in rows]
+
+
+def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
+    """Refine every parameter on every source at once, starting from the per-term fit ``start``.
+
+    The per-term fit rests on the logs that print a term at DEBUG level, which one sweep provides; most
+    public logs print only the weights and the KV budget, so their whole non-KV memory is one equation
+    in all the terms at once. The joint fit solves those equations together with the DEBUG figures
+    (robust least squares in GiB, each source weighed as SOURCE_WEIGHT_CAP allows), and records, per
+    parameter, the sources that support it (SUPPORT_GIB) in ``sources``, and those resting on fewer than
+    MIN_SOURCES in ``under_supported``.
+    """
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    rows = _rows(cases)
+    if not rows:
+        return dict(start, sources={}, under_supported=[p for p, _, _ in JOINT_PARAMS])
+    weights = np.sqrt(np.array(_row_weights(rows)))
+    printed = np.array([r.printed_bytes for r in rows]) / GIB
+    x0 = np.array(_params_of(start))
+    scale = np.array([s for _, _, s in JOINT_PARAMS])
+
+    free = np.array([not name.startswith(DIRECT_ONLY) for name, _, _ in JOINT_PARAMS])
+    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0, 40.0,
+                      80.0])
+    z_all = np.clip(x0 / scale, 0.0, upper)
+
+    def full(z: Any) -> Any:
+        out = z_all.copy()
+        out[free] = z
+        return out
+
+    linear = _Linear(rows)
+
+    def residuals(z: Any) -> Any:
+        return weights * (linear.predict(full(z) * scale) / GIB - printed)
+
+    sol = least_squares(residuals, z_all[free], bounds=(np.zeros(int(free.sum())), upper[free]), loss="soft_l1",
+                        f_scale=LOSS_SCALE_GIB * float(weights.max()), x_scale=1.0, diff_step=1e-4, max_nfev=60,
+                        ftol=1e-6, xtol=1e-6)
+    x_best = full(sol.x) * scale
+    result = _with_params(start, list(x_best))
+
+    # Support: which sources' logs move when a parameter moves (or print its term).
+    base = linear.predict(np.array(_params_of(result)))
+    sources: dict[str, list[str]] = {}
+    for i, (name, _, typical) in enumerate(JOINT_PARAMS):
+        x = list(x_best)
+        x[i] = max(x[i] * 1.5, x[i] + 0.5 * typical)
+        moved = np.abs(linear.predict(np.array(_params_of(_with_params(start, x)))) - base)
+        sources[name] = sorted({r.source for r, m in zip(rows, moved, strict=True)
+                                if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not name.startswith(DIRECT_ONLY))
+                                or (m >= MIB and r.kind != "total")})
+    result["sources"] = sources
+    result["under_supported"] = [n for n, _, _ in JOINT_PARAMS if len(sources[n]) < MIN_SOURCES]
+    return result
+
+
+def loso_band(logs: list[dict[str, Any]] | None = None) -> dict[str, float]:
+    """The band shipped with every plan: the 80th percentile of the leave-one-source-out |error| of the
+    available KV memory (benchmarks/accuracy_memory.py), overall, for MoE and for dense models, each
+    source weighed at most SOURCE_WEIGHT_CAP; and the re-planning error of ``--from-log``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.accuracy_memory import figures, loso
+
+    pool = logs if logs is not None else calibration_logs()
+    shipped = fit_overhead(pool_as_training(pool), band="none")
+    judged, _ = loso(pool, shipped)
+    band: dict[str, float] = {}
+    for key, sub in (("all", judged), ("moe", [j for j in judged if j.moe]),
+                     ("dense", [j for j in judged if not j.moe])):
+        if sub:
+            counts: dict[str, int] = {}
+            for j in sub:
+                counts[j.source] = counts.get(j.source, 0) + 1
+            band[key] = round(figures(sub, source_weights(counts)).p80_gib, 2)
+    band["from_log"] = round(from_log_error(fit_from_dict(shipped), pool), 2)
+    return band
 
 
 # ----------------------------------------------------------------------------------------- validation
@@ -416,11 +779,12 @@ def _predict_with(case: LogCase, cal: Any, fit: OverheadFit) -> MemoryPlan:
 
 def render_fit(fit: dict[str, Any]) -> str:
     lines = [
-        "# Written by `python3 -m tools.calibrate --write` from data/calibration/vllm_logs.toml (calibration",
-        "# logs only; the band comes from the validation logs). Do not edit by hand: tests/test_calibrate.py",
+        "# Written by `python3 -m tools.calibrate --write` from data/calibration/vllm_logs.toml (every source;",
+        "# the band is the leave-one-source-out 80th percentile). Do not edit by hand: tests/test_calibrate.py",
         "# refits and compares. Bytes unless the key says otherwise; see planner/overhead.py for each term.",
         f"forward_factor = {fit['forward_factor']}",
         f"nontorch_pipeline_bytes = {fit['nontorch_pipeline_bytes']}",
+        f"nontorch_uma_bytes = {fit.get('nontorch_uma_bytes', 0)}",
         "logs = [" + ", ".join(f'"{x}"' for x in fit["logs"]) + "]",
         "",
         "[sampler_bytes_per_logit]  # by top-k/top-p era (data/vllm.toml sampler_era)",
@@ -429,18 +793,25 @@ def render_fit(fit: dict[str, Any]) -> str:
         "[nontorch_single_bytes]  # one-GPU worker, by data/vllm.toml nontorch_era",
         *(f"{k} = {v}" for k, v in sorted(fit["nontorch_single_bytes"].items())),
         "",
-        "[nontorch_comm_bytes]  # extra with TP >= 2 on an NVLink fabric, by data/vllm.toml comm_era",
+        "[nontorch_comm_bytes]  # extra with TP >= 2: NVLink fabric by data/vllm.toml comm_era, or fabricless",
         *(f"{k} = {v}" for k, v in sorted(fit["nontorch_comm_bytes"].items())),
         "",
         "[cudagraph]  # first capture + (n - 1) x per graph; per graph = per layer x layers",
         *(f"{k} = {v}" for k, v in sorted(fit["cudagraph"].items())),
         "",
-        f"[band_gib]  # {int(BAND_QUANTILE * 100)}th percentile of |available KV error| on validation logs, GiB",
+        f"[band_gib]  # {int(BAND_QUANTILE * 100)}th percentile of leave-one-source-out |available KV error|, GiB",
         *(f"{k} = {v}" for k, v in sorted(fit["band_gib"].items())),
         "",
-        "[fitted_on]  # the calibration logs each parameter rests on",
+        "[fitted_on]  # the logs that print the term each parameter drives (the per-term start of the joint fit)",
         *(f'"{k}" = [' + ", ".join(f'"{x}"' for x in v) + "]" for k, v in sorted(fit["fitted_on"].items())),
     ]
+    if "sources" in fit:
+        lines += [
+            "",
+            f"[sources]  # sources whose logs move with each parameter in the joint fit (>= {MIN_SOURCES} wanted)",
+            *(f'"{k}" = [' + ", ".join(f'"{x}"' for x in v) + "]" for k, v in sorted(fit["sources"].items())),
+        ]
+        lines.insert(6, "under_supported = [" + ", ".join(f'"{x}"' for x in fit["under_supported"]) + "]")
     return "\n".join(lines) + "\n"
 
 
@@ -449,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="replace data/calibration/overhead_fit.toml")
     args = ap.parse_args(argv)
-    fit = fit_overhead()
+    fit = fit_overhead(band="loso")
     text = render_fit(fit)
     if args.write:
         from planner.atomic import write_text_atomic
