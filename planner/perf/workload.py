@@ -57,17 +57,18 @@ class Workload:
 
     Defaults are `planner compare`'s (2048 in / 512 out; one client pool of ``--at`` clients sending
     10 prompts each when ``num_prompts`` is None); vLLM's own defaults are 1024 / 128 and 1000
-    prompts.
+    prompts.  The first three fields are positional as the planner's older ``Workload(input_len, output_len,
+    range_ratio)`` was.
     """
 
-    #: ``--dataset-name``: "random" (lengths from the random_* fields) or "sharegpt" (data/workloads.toml).
-    dataset_name: str = "random"
     #: ``--random-input-len``, tokens per prompt (the centre of the range).
     random_input_len: int = 2048
     #: ``--random-output-len``, tokens generated per request (the centre of the range).
     random_output_len: int = 512
     #: ``--random-range-ratio`` in [0, 1): lengths uniform in [L (1 - r), L (1 + r)].
     random_range_ratio: float = 0.0
+    #: ``--dataset-name``: "random" (lengths from the random_* fields) or "sharegpt" (data/workloads.toml).
+    dataset_name: str = "random"
     #: ``--num-prompts``; None: 10 per client of a pool (InferenceX's convention), 1000 otherwise (vLLM's).
     num_prompts: int | None = None
     #: ``--request-rate`` in requests/s; ``inf`` (vLLM's default) sends every request at once.
@@ -296,7 +297,7 @@ def workload_parent() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("workload (vllm bench serve's flags)")
-    g.add_argument("--dataset-name", choices=DATASETS, default="random",
+    g.add_argument("--dataset-name", choices=DATASETS, default="random", metavar="NAME",
                    help="random: lengths from --random-input-len/--random-output-len/--random-range-ratio; "
                         "sharegpt: lengths drawn from the ShareGPT histogram in data/workloads.toml "
                         "(default: random)")
