@@ -157,13 +157,19 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Globals]]) -> Outcome:
-    """Every row of ``table`` predicted as ``planner compare`` would, or refused with the reason."""
+def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Globals]], *,
+                  as_sent: bool = True) -> Outcome:
+    """Every row of ``table`` predicted as ``planner compare`` would, or refused with the reason.
+
+    ``as_sent=False`` simulates rows as the planner did before issue #23 (every row a closed loop of its
+    concurrency, declared Poisson rows aside; ShareGPT refused): the "before" of accuracy_perf.py's report.
+    """
     src = source_id(table)
     dataset = dict(table.runs[0].meta).get("dataset", "random").split()
-    if dataset and dataset[0] not in SIMULATED_DATASETS:
+    known = SIMULATED_DATASETS if as_sent else ("random",)
+    if dataset and dataset[0] not in known:
         reason = (f"dataset {dataset[0]!r}: its length distribution is not expressible (the simulation draws "
-                  f"fixed or uniform lengths: {', '.join(SIMULATED_DATASETS)})")
+                  f"{', '.join(known)} lengths)")
         return Outcome(table, src, (), tuple(Refusal(table.name, src, r.concurrency, reason) for r in table.runs))
     try:
         dep = deployment(table)
@@ -175,7 +181,10 @@ def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Glob
     refused: list[Refusal] = []
     for run in table.runs:
         try:
-            load_ = row_workload(table, run)
+            if as_sent:
+                load_ = row_workload(table, run)
+            else:
+                load_ = _rate_load(table, run) if arrival(table) == "poisson" else row_load(table, run)
             res = simulate(dep.step, eff, glob, dep.engine, load_)
         except (PlannerError, ValueError) as exc:
             refused.append(Refusal(table.name, src, run.concurrency, _reason(exc)))

@@ -23,6 +23,7 @@ How it is derived (and what is assumed):
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 INPUT_MEAN, OUTPUT_MEAN = 229.46, 216.91
 MIN_LEN, MAX_PROMPT, MAX_TOTAL = 4, 1024, 2048
@@ -33,7 +34,7 @@ def _bins(lo: int, hi: int) -> list[tuple[int, int]]:
     edges = [lo, *range((lo // BIN + 1) * BIN, hi + 1, BIN)]
     if edges[-1] != hi + 1:
         edges.append(hi + 1)
-    return [(a, b - 1) for a, b in zip(edges, edges[1:])]
+    return [(a, b - 1) for a, b in pairwise(edges)]
 
 
 def _weights(lo: int, hi: int, rate: float) -> list[float]:
@@ -43,7 +44,7 @@ def _weights(lo: int, hi: int, rate: float) -> list[float]:
 
 def _mean_of(bins: list[tuple[int, int]], probs: list[float]) -> float:
     """Mean of the stored histogram as it is sampled: a bin by its weight, then a uniform integer in it."""
-    return sum(p * (a + b) / 2.0 for (a, b), p in zip(bins, probs))
+    return sum(p * (a + b) / 2.0 for (a, b), p in zip(bins, probs, strict=True))
 
 
 def _histogram(lo: int, hi: int, mean: float) -> tuple[list[tuple[int, int]], list[float]]:
@@ -67,10 +68,12 @@ def _histogram(lo: int, hi: int, mean: float) -> tuple[list[tuple[int, int]], li
 
 
 def main() -> None:
-    print("# Written by tools/sharegpt_histogram.py (its docstring says how the histogram is derived); do not edit by hand.")
+    print("# Written by tools/sharegpt_histogram.py (its docstring says how the histogram is derived); "
+          "do not edit by hand.")
     print("[sharegpt]")
     print('source = "vLLM ShareGPT_V3 filter (vllm/benchmarks/datasets/datasets.py is_valid_sequence: 4 <= prompt <= '
-          '1024, output >= 4, prompt + output <= 2048); means 229.46 in / 216.91 out tokens from vllm bench serve '
+          '1024, output >= 4, prompt + output <= 2048); means 229.46 in / 216.91 out tokens from vllm bench '
+          'serve '
           'totals (22946 / 21691 over 100 requests), GPUStack Performance Lab, https://github.com/gpustack/gpustack/'
           'blob/47277d79f4a5bae12a2d25e9ecbed2a2177a5f2d/docs/performance-lab/gpt-oss-120b/h100.md"')
     print('shape = "assumed: exponential truncated to the filter bounds, rate solved to the published mean '
@@ -78,7 +81,7 @@ def main() -> None:
     for name, lo, hi, mean in (("input", MIN_LEN, MAX_PROMPT, INPUT_MEAN),
                                ("output", MIN_LEN, MAX_TOTAL - MIN_LEN, OUTPUT_MEAN)):
         bins, probs = _histogram(lo, hi, mean)
-        keep = [(bn, p) for bn, p in zip(bins, probs) if p > 0]
+        keep = [(bn, p) for bn, p in zip(bins, probs, strict=True) if p > 0]
         print(f"{name}_mean = {mean}")
         print(f"{name}_bins = [" + ", ".join(f"[{a}, {b}]" for (a, b), _ in keep) + "]")
         print(f"{name}_weights = [" + ", ".join(f"{p:g}" for _, p in keep) + "]")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 
 from planner.catalog.files import load_toml
 from planner.errors import ConfigError
@@ -53,7 +54,7 @@ def _histogram(table: dict[str, object], key: str, name: str) -> LengthHistogram
     weights = tuple(float(w) for w in weights_raw)
     if len(bins) != len(weights) or not bins:
         raise ConfigError(f"{where}: {len(bins)} bins but {len(weights)} weights")
-    if any(a < 1 or b < a for a, b in bins) or any(b1 >= a2 for (_, b1), (a2, _) in zip(bins, bins[1:])):
+    if any(a < 1 or b < a for a, b in bins) or any(b1 >= a2 for (_, b1), (a2, _) in pairwise(bins)):
         raise ConfigError(f"{where}: bins must be increasing, non-overlapping [lo, hi] with 1 <= lo <= hi")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ConfigError(f"{where}: weights must be >= 0 and not all 0")

@@ -36,7 +36,8 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
@@ -178,15 +179,6 @@ class SimResult:
     steps: int
     p90_ttft_ms: float = math.nan
     p90_tpot_ms: float = math.nan
-    #: Inter-token latency: the gaps between a request's successive tokens, over every token of every
-    #: request (vLLM pools them before its statistics).
-    mean_itl_ms: float = math.nan
-    median_itl_ms: float = math.nan
-    p90_itl_ms: float = math.nan
-    p99_itl_ms: float = math.nan
-    median_e2el_ms: float = math.nan
-    p90_e2el_ms: float = math.nan
-    p99_e2el_ms: float = math.nan
     #: ``--num-prompts`` the client sent (all complete: the simulation fails no request).
     completed: int = 0
     total_input_tokens: int = 0
@@ -194,16 +186,78 @@ class SimResult:
     #: ``--max-concurrency`` (None: no cap) and ``--burstiness`` of the run.
     max_concurrency: int | None = None
     burstiness: float = 1.0
+    #: What the lazily computed statistics below are computed from (an SLO search reads means only).
+    detail: _Detail | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def _itl(self) -> tuple[float, float, float, float]:
+        return _itl_stats(self.detail.itl, self.detail.overlap) if self.detail else (math.nan,) * 4
+
+    @cached_property
+    def _e2el(self) -> list[float]:
+        if not self.detail:
+            return [math.nan] * 3
+        return _weighted_quantiles(self.detail.e2e, self.detail.weights, (0.5, 0.9, 0.99))
+
+    # Inter-token latency: the gaps between a request's successive tokens, pooled over every token
+    # after the first of every request (as vLLM pools them before its statistics).
+    @property
+    def mean_itl_ms(self) -> float:
+        return 1000 * self._itl[0]
+
+    @property
+    def median_itl_ms(self) -> float:
+        return 1000 * self._itl[1]
+
+    @property
+    def p90_itl_ms(self) -> float:
+        return 1000 * self._itl[2]
+
+    @property
+    def p99_itl_ms(self) -> float:
+        return 1000 * self._itl[3]
+
+    @property
+    def median_e2el_ms(self) -> float:
+        return 1000 * self._e2el[0]
+
+    @property
+    def p90_e2el_ms(self) -> float:
+        return 1000 * self._e2el[1]
+
+    @property
+    def p99_e2el_ms(self) -> float:
+        return 1000 * self._e2el[2]
 
     def metric(self, name: str) -> float:
         return float(getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for k, v in self.__dict__.items():
-            out[k] = round(v, 3) if isinstance(v, float) else v
+        for f in fields(self):
+            if f.name == "detail":
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = round(v, 3) if isinstance(v, float) else v
+        for k in LAZY_METRICS:
+            out[k] = round(getattr(self, k), 3)
         out["duration"] = out["duration_s"]  # vLLM's key for the same figure
         return out
+
+
+#: The statistics a :class:`SimResult` computes when first read.
+LAZY_METRICS = ("mean_itl_ms", "median_itl_ms", "p90_itl_ms", "p99_itl_ms", "median_e2el_ms", "p90_e2el_ms",
+                "p99_e2el_ms")
+
+
+@dataclass(frozen=True)
+class _Detail:
+    """Per-request end-to-end latencies with their weights, and the runs of steps behind the ITLs."""
+
+    e2e: list[float]
+    weights: list[float]
+    itl: list[tuple[float, tuple[float, float, float, int, int]]]
+    overlap: bool
 
 
 # ------------------------------------------------------------------------------------ lengths
@@ -588,12 +642,18 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
         return 0.0, 0.0, 0.0, 0.0
     import numpy as np
 
-    num = den = 0.0
-    for w, (a, b, c, k, d) in segments:
-        num += w * d * _run_time(a, b, c, overlap, k)
-        den += w * d * k
     arr = np.asarray([(a, b, c, k, d, w) for w, (a, b, c, k, d) in segments], dtype=float)
     a_, b_, c_, k_, d_, w_ = (arr[:, i:i + 1] for i in range(6))
+    # Each run's wall time, as _run_time gives it (vectorized).
+    if overlap:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rising = np.minimum(k_, np.ceil(np.where(b_ > 0, (c_ - a_) / np.where(b_ > 0, b_, 1.0), 0.0)))
+        below = np.where(a_ >= c_, 0.0, np.where(b_ <= 0, k_, rising))
+        run = below * c_ + (k_ - below) * a_ + b_ * (k_ * (k_ - 1) - below * (below - 1)) / 2.0
+    else:
+        run = k_ * (a_ + c_) + b_ * k_ * (k_ - 1) / 2.0
+    num = float(np.sum(w_ * d_ * run))
+    den = float(np.sum(w_ * d_ * k_))
     m = ITL_SAMPLES_PER_RUN
     j = (np.arange(m) + 0.5) / m * k_ - 0.5
     j = np.clip(j, 0.0, None)
@@ -765,12 +825,10 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     def wmean(vals: list[float], ws: list[float]) -> float:
         return sum(v * w for v, w in zip(vals, ws, strict=True)) / sum(ws)
 
-    conc = float(load.concurrency) if load.closed_loop and load.concurrency is not None else \
-        wmean(e2e, wts) * reqs / duration  # Little's law for a rate run or a burst
+    # The point's --max-concurrency; without a cap, Little's law (requests in flight on average).
+    conc = float(load.concurrency) if load.concurrency is not None else wmean(e2e, wts) * reqs / duration
     q_ttft = _weighted_quantiles(ttft, wts, (0.5, 0.9, 0.99))
     q_tpot = _weighted_quantiles(tp_v, tp_w, (0.5, 0.9, 0.99))
-    q_e2e = _weighted_quantiles(e2e, wts, (0.5, 0.9, 0.99))
-    itl_mean, itl_med, itl_p90, itl_p99 = _itl_stats(itl, eng.async_scheduling)
     return SimResult(
         concurrency=conc, request_rate=load.request_rate,
         output_throughput=out_tok / duration, total_token_throughput=(out_tok + in_tok) / duration,
@@ -784,11 +842,9 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         peak_kv_fraction=max(p.peak_kv for _, p in parts) / kv if kv else 0.0,
         steady_ttft_ms=1000 * steady_num / steady_den, steps=sum(p.steps for _, p in parts),
         p90_ttft_ms=1000 * q_ttft[1], p90_tpot_ms=1000 * q_tpot[1],
-        mean_itl_ms=1000 * itl_mean, median_itl_ms=1000 * itl_med, p90_itl_ms=1000 * itl_p90,
-        p99_itl_ms=1000 * itl_p99,
-        median_e2el_ms=1000 * q_e2e[0], p90_e2el_ms=1000 * q_e2e[1], p99_e2el_ms=1000 * q_e2e[2],
         completed=prompts, total_input_tokens=round(in_tok), total_output_tokens=round(out_tok),
         max_concurrency=load.concurrency, burstiness=load.burstiness,
+        detail=_Detail(e2e, wts, itl, eng.async_scheduling),
     )
 
 

@@ -88,7 +88,8 @@ class Workload:
                                                                                   f"got {v!r}")
         _require(0.0 <= self.random_range_ratio < 1.0,
                  f"--random-range-ratio must be in [0, 1), got {self.random_range_ratio!r}")
-        _require(self.num_prompts is None or self.num_prompts >= 1, f"--num-prompts must be >= 1, got {self.num_prompts}")
+        _require(self.num_prompts is None or self.num_prompts >= 1,
+                 f"--num-prompts must be >= 1, got {self.num_prompts}")
         _require(self.request_rate > 0 and not math.isnan(self.request_rate),
                  f"--request-rate must be > 0 (inf: all at once), got {self.request_rate!r}")
         _require(self.burstiness > 0 and math.isfinite(self.burstiness),
@@ -137,6 +138,21 @@ class Workload:
                     request_rate=None if math.isinf(self.request_rate) else self.request_rate,
                     num_prompts=self.num_prompts, range_ratio=self.random_range_ratio, seed=self.seed,
                     burstiness=self.burstiness, dataset=self.dataset_name)
+
+    def client_command(self, prompts_per_client: int) -> str:
+        """The `vllm bench serve` flags a point ``C`` of the sweep stands for (for the text output)."""
+        parts = ["vllm bench serve --max-concurrency C"]
+        if self.dataset_name != "random":
+            parts.append(f"--dataset-name {self.dataset_name}")
+        elif self.random_range_ratio:
+            parts.append(f"--random-range-ratio {self.random_range_ratio:g}")
+        parts.append(f"--num-prompts {self.num_prompts}" if self.num_prompts is not None else
+                     f"--num-prompts {prompts_per_client}C")
+        if not math.isinf(self.request_rate):
+            parts.append(f"--request-rate {self.request_rate:g}")
+            if self.burstiness != 1.0:
+                parts.append(f"--burstiness {self.burstiness:g}")
+        return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """The run's settings under the keys of `vllm bench serve --save-result` (``request_rate`` "inf"
