@@ -191,7 +191,9 @@ class SimResult:
 
     @cached_property
     def _itl(self) -> tuple[float, float, float, float]:
-        return _itl_stats(self.detail.itl, self.detail.overlap) if self.detail else (math.nan,) * 4
+        if not self.detail:
+            return (math.nan,) * 4
+        return _itl_stats([(w, seg) for w, segs in self.detail.itl for seg in segs], self.detail.overlap)
 
     @cached_property
     def _e2el(self) -> list[float]:
@@ -256,7 +258,8 @@ class _Detail:
 
     e2e: list[float]
     weights: list[float]
-    itl: list[tuple[float, tuple[float, float, float, int, int]]]
+    #: (weight, runs of one engine kind) pairs; see ``_Run.itl``.
+    itl: list[tuple[float, list[tuple[float, float, float, int, int]]]]
     overlap: bool
 
 
@@ -801,7 +804,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     tpot: list[float] = []
     e2e: list[float] = []
     wts: list[float] = []
-    itl: list[tuple[float, tuple[float, float, float, int, int]]] = []
+    itl: list[tuple[float, list[tuple[float, float, float, int, int]]]] = []
     out_tok = in_tok = reqs = 0.0
     duration = 0.0
     steady_num = steady_den = 0.0
@@ -810,7 +813,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         tpot += p.tpot
         e2e += p.e2e
         wts += [w * count for w in p.weights]
-        itl += [(count, seg) for seg in p.itl]
+        itl.append((count, p.itl))
         out_tok += p.out_tokens * count
         in_tok += p.in_tokens * count
         reqs += p.requests * count
