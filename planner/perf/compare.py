@@ -246,7 +246,7 @@ def _largest_passing(ok: Callable[[int], bool], a: int, b: int) -> int | None:
 def _load(work: Workload, c: int, prompts_per_client: int) -> Load:
     """Point ``c`` of the sweep: ``--max-concurrency c`` with the workload's other flags; ``--num-prompts``
     defaults to ``prompts_per_client`` per client (InferenceX's convention, data/perf.toml)."""
-    load = work.to_load(c)
+    load = Load.of(work, c)
     if work.num_prompts is None:
         load = replace(load, num_prompts=prompts_per_client * c)
     return load

@@ -42,6 +42,7 @@ from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
 from planner.perf.step import Efficiency, Globals, StepModel, combine
+from planner.perf.workload import Workload, random_lengths, send_times, sharegpt_lengths, sharegpt_max_len
 
 #: Requests simulated per closed-loop engine: this many waves of C (the first wave's burst, waves in
 #: which its stagger settles, the settled wave standing for those not simulated, the tail).
@@ -119,6 +120,17 @@ class Load:
         if self.dataset not in ("random", "sharegpt"):
             raise InvalidInputError(f"dataset must be 'random' or 'sharegpt', got {self.dataset!r}")
 
+    @classmethod
+    def of(cls, workload: Workload, concurrency: int | None = None) -> Load:
+        """The run a :class:`~planner.perf.workload.Workload` describes; ``concurrency`` (a point of ``--at``)
+        overrides its ``max_concurrency``."""
+        cap = concurrency if concurrency is not None else workload.max_concurrency
+        rate = workload.request_rate
+        return cls(workload.random_input_len, workload.random_output_len, concurrency=cap,
+                   request_rate=None if math.isinf(rate) else rate, num_prompts=workload.num_prompts,
+                   range_ratio=workload.random_range_ratio, seed=workload.seed, burstiness=workload.burstiness,
+                   dataset=workload.dataset_name)
+
     @property
     def closed_loop(self) -> bool:
         """A client pool: a cap and no request rate."""
@@ -134,8 +146,6 @@ class Load:
     def max_len(self) -> int:
         """The longest input + output a request of this load may have."""
         if self.dataset == "sharegpt":
-            from planner.perf.workload import sharegpt_max_len
-
             return sharegpt_max_len()
         r = self.range_ratio
         if self.range_mode == "inferencex":
@@ -267,8 +277,6 @@ class _Detail:
 
 def draw_lengths(load: Load, n: int, seed: int) -> tuple[list[int], list[int]]:
     """Input and output lengths as the benchmark's dataset draws them (planner/perf/workload.py)."""
-    from planner.perf.workload import random_lengths, sharegpt_lengths
-
     if load.dataset == "sharegpt":
         return sharegpt_lengths(n, seed)
     if load.range_mode == "inferencex":
@@ -734,8 +742,6 @@ def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, 
                     cap: int | None, prompts: int, overhead: float, per_token: float, seed: int,
                     jump: bool = True) -> _Part:
     """Requests sent at ``rate`` (None: all at once, a burst), at most ``cap`` in flight (None: no cap)."""
-    from planner.perf.workload import send_times
-
     n_sim = min(prompts, MAX_OPEN_LOOP)
     isl, osl = draw_lengths(load, n_sim, seed)
     send = send_times(n_sim, rate, load.burstiness, seed)

@@ -1,5 +1,8 @@
 """A benchmark workload as `vllm bench serve` defines it: who sends what, when.
 
+The simulation's :class:`planner.perf.sim.Load` is built from it by ``Load.of(workload, concurrency)``
+(this module imports nothing of the simulation, so the two never import each other).
+
 Why a type of its own: the simulation, `planner compare` and the accuracy benchmark used to speak of
 one workload only (a closed loop of 10 prompts per client).  `vllm bench serve` has more, and the
 public tables use them: bursts (``--request-rate inf`` with N prompts and no cap), Poisson or gamma
@@ -33,12 +36,9 @@ import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from planner.perf.sim import Load
 
 #: ``--dataset-name`` values whose lengths the simulation can draw.
 DATASETS = ("random", "sharegpt")
@@ -126,18 +126,10 @@ class Workload:
 
     def max_len(self) -> int:
         """The longest prompt + output a request of this workload may have (what max_model_len must hold)."""
-        return self.to_load(1).max_len
-
-    def to_load(self, concurrency: int | None = None) -> Load:
-        """The simulation's description of this run; ``concurrency`` (a point of ``--at``) overrides
-        ``max_concurrency``."""
-        from planner.perf.sim import Load
-
-        cap = concurrency if concurrency is not None else self.max_concurrency
-        return Load(self.random_input_len, self.random_output_len, concurrency=cap,
-                    request_rate=None if math.isinf(self.request_rate) else self.request_rate,
-                    num_prompts=self.num_prompts, range_ratio=self.random_range_ratio, seed=self.seed,
-                    burstiness=self.burstiness, dataset=self.dataset_name)
+        if self.dataset_name == "sharegpt":
+            return sharegpt_max_len()
+        return sum(random_interval(n, self.random_range_ratio)[1] for n in (self.random_input_len,
+                                                                            self.random_output_len))
 
     def client_command(self, prompts_per_client: int) -> str:
         """The `vllm bench serve` flags a point ``C`` of the sweep stands for (for the text output)."""

@@ -88,7 +88,7 @@ def test_workload_refuses_what_vllm_refuses_in_one_line():
         with pytest.raises(Exception, match=needle.replace("[", r"\[").replace(")", r"\)")):
             Workload(**kwargs)
     w = Workload(1024, 128, num_prompts=200, request_rate=5.0, burstiness=0.5, max_concurrency=16)
-    load = w.to_load()
+    load = Load.of(w)
     assert (load.concurrency, load.request_rate, load.burstiness, load.num_prompts) == (16, 5.0, 0.5, 200)
     assert Workload(num_prompts=300).is_burst and Workload().to_dict()["request_rate"] == "inf"
 
