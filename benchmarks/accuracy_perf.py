@@ -1,7 +1,7 @@
 """Accuracy of the performance model (step cost + scheduler simulation + fitted efficiencies) on every
 gathered table, measured on data the fit did not see, and the speed of `planner compare`.
 
-    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows]
+    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows] [--as-closed-loop]
     python3 benchmarks/accuracy_perf.py --classic [--write] [--rows] [--jobs N]
 
 The default report is leave-one-source-out (benchmarks/perf_sources.py): every table names its origin
@@ -9,6 +9,10 @@ The default report is leave-one-source-out (benchmarks/perf_sources.py): every t
 where the source gave no calibration table), and the median and 90th percentile of |error| of
 throughput, TPOT and TTFT are printed per source, per GPU family, MoE vs dense and closed loop vs
 burst, with every refused row and its reason.  Our lab's runs (data/calibration/lab/) are one source.
+Rows are simulated as their client sent them (issue #23; benchmarks/perf_sources.py ``row_workload``): a
+burst (``--num-prompts N`` at ``--request-rate inf`` without a cap) as a burst, a run whose header records
+``--request-rate`` with gamma/Poisson arrivals under its cap, ShareGPT rows with the shipped length
+histogram.  ``--as-closed-loop`` gives the figures as they were before: every row a closed loop.
 
 ``--classic`` prints the older splits, which hold out by table, GPU or architecture but not by source:
 
@@ -125,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None,
                     help="JSON file keeping each refit, keyed by the calibration tables' names and contents")
     ap.add_argument("--no-speed", action="store_true", help="skip the timing of planner compare")
+    ap.add_argument("--as-closed-loop", action="store_true",
+                    help="simulate every row as a closed loop of its concurrency, as before issue #23 (bursts as "
+                         "N clients of one prompt, request rates ignored, ShareGPT refused): the 'before' figures")
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                     help="leave out tables whose file name matches (repeatable; e.g. to report the set before "
                          "some tables were added)")
@@ -211,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _loso_main(args: argparse.Namespace) -> int:
-    from perf_sources import lab_tables, loso, report, source_id
+    from perf_sources import Outcome, _by_arch, lab_tables, loso, predict_table, report, source_id
 
     t0 = time.perf_counter()
     import fnmatch
@@ -234,7 +241,12 @@ def _loso_main(args: argparse.Namespace) -> int:
     def refit(kept: list[Table]) -> Calibration:
         return _cached_refit(kept, start, args.refit_nfev, args.cache)
 
-    outcomes, basis = loso(tables, main_fit, refit)
+    def predict(table: Table, cal: Calibration) -> Outcome:
+        return predict_table(table, _by_arch(cal), as_sent=not args.as_closed_loop)
+
+    outcomes, basis = loso(tables, main_fit, refit, predict)
+    print("rows simulated " + ("as closed loops of their concurrency (before issue #23)" if args.as_closed_loop
+                               else "as their client sent them: bursts, request rates, ShareGPT lengths (issue #23)"))
     lines = report(outcomes, basis)
     print("\n".join(lines))
     for x in lab_refused:

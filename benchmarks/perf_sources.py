@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import shlex
 import statistics
 import sys
@@ -43,8 +44,9 @@ else:  # pragma: no cover - Python 3.10
 
 #: The header naming a table's origin.
 SOURCE_HEADER = "source_id"
-#: Datasets whose lengths the simulation reproduces (vLLM's and InferenceX's random datasets).
-SIMULATED_DATASETS = ("random",)
+#: Datasets whose lengths the simulation reproduces (vLLM's and InferenceX's random datasets; ShareGPT from the
+#: histogram in data/workloads.toml, planner/perf/workload.py).
+SIMULATED_DATASETS = ("random", "sharegpt")
 #: Percentile reported beside the median.
 P90 = 0.9
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,18 +120,56 @@ def _rate_load(table: Table, run: BenchmarkRun) -> Load:
                 range_ratio=table.range_ratio, range_mode=table.range_mode)
 
 
+def _header_flag(table: Table, flag: str) -> float | None:
+    """A `vllm bench serve` flag's value as the ``# arrival:`` header records the run's settings
+    (``--request-rate 1``, ``--burstiness 0.5``); None when the header does not give it."""
+    text = dict(table.runs[0].meta).get("arrival", "")
+    m = re.search(rf"{re.escape(flag)}[ =]([0-9.]+|inf)\b", text)
+    return float(m.group(1)) if m else None
+
+
+def row_workload(table: Table, run: BenchmarkRun) -> Load:
+    """A row as the run's client sent it (issue #23): a burst (every prompt at once, no cap) as a burst, a
+    request rate (with its burstiness and any cap) as gamma/Poisson arrivals, a client pool as a closed loop;
+    ShareGPT rows draw their lengths from the shipped histogram."""
+    dataset = (dict(table.runs[0].meta).get("dataset", "random").split() or ["random"])[0]
+    kind = arrival(table)
+    if kind == "poisson":
+        load = _rate_load(table, run)
+    elif kind == "burst":
+        c = max(1, round(run.concurrency))
+        prompts = table.num_prompts or max(c, round((table.prompts_per_client or 1.0) * c))
+        load = Load(table.input_len, table.output_len, num_prompts=prompts, range_ratio=table.range_ratio,
+                    range_mode=table.range_mode)
+    else:
+        load = row_load(table, run)
+        rate = _header_flag(table, "--request-rate")
+        if rate is not None and math.isfinite(rate):
+            load = dataclasses.replace(load, request_rate=rate,
+                                       burstiness=_header_flag(table, "--burstiness") or 1.0)
+    if dataset == "sharegpt":
+        load = dataclasses.replace(load, dataset="sharegpt")
+    return load
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text
 
 
-def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Globals]]) -> Outcome:
-    """Every row of ``table`` predicted as ``planner compare`` would, or refused with the reason."""
+def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Globals]], *,
+                  as_sent: bool = True) -> Outcome:
+    """Every row of ``table`` predicted as ``planner compare`` would, or refused with the reason.
+
+    ``as_sent=False`` simulates rows as the planner did before issue #23 (every row a closed loop of its
+    concurrency, declared Poisson rows aside; ShareGPT refused): the "before" of accuracy_perf.py's report.
+    """
     src = source_id(table)
     dataset = dict(table.runs[0].meta).get("dataset", "random").split()
-    if dataset and dataset[0] not in SIMULATED_DATASETS:
+    known = SIMULATED_DATASETS if as_sent else ("random",)
+    if dataset and dataset[0] not in known:
         reason = (f"dataset {dataset[0]!r}: its length distribution is not expressible (the simulation draws "
-                  f"fixed or uniform lengths: {', '.join(SIMULATED_DATASETS)})")
+                  f"{', '.join(known)} lengths)")
         return Outcome(table, src, (), tuple(Refusal(table.name, src, r.concurrency, reason) for r in table.runs))
     try:
         dep = deployment(table)
@@ -141,7 +181,10 @@ def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Glob
     refused: list[Refusal] = []
     for run in table.runs:
         try:
-            load_ = _rate_load(table, run) if arrival(table) == "poisson" else row_load(table, run)
+            if as_sent:
+                load_ = row_workload(table, run)
+            else:
+                load_ = _rate_load(table, run) if arrival(table) == "poisson" else row_load(table, run)
             res = simulate(dep.step, eff, glob, dep.engine, load_)
         except (PlannerError, ValueError) as exc:
             refused.append(Refusal(table.name, src, run.concurrency, _reason(exc)))

@@ -356,20 +356,12 @@ def _gpu_list(text: str) -> list[tuple[str, int | None]]:
     return out
 
 
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--range-ratio must be a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"--range-ratio must be in [0, 1), got {text!r}")
-    return value
-
-
 def _add_compare(sub: Any) -> None:
     version, _ = _defaults()
+    from planner.perf.workload import workload_parent
+
     p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (simulated vLLM "
-                       "scheduler)",
+                       "scheduler)", parents=[workload_parent()],
                        description="Throughput, latency and cost on GPUs without measurements: every layout that "
                                    "fits, ranked by cost at the SLO, simulated as vllm bench serve measures it "
                                    "(docs/performance-model.md gives its error).")
@@ -385,12 +377,6 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--ctx", "--max-model-len", dest="ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
                    help="max_model_len of the deployment, e.g. 128K; --max-model-len is the same flag "
                         "(default: the model's maximum)")
-    p.add_argument("--isl", type=_pos("--isl"), default=2048, metavar="TOKENS",
-                   help="input tokens per request (default: 2048)")
-    p.add_argument("--osl", type=_pos("--osl"), default=512, metavar="TOKENS",
-                   help="output tokens per request (default: 512)")
-    p.add_argument("--range-ratio", type=_ratio, default=0.0, metavar="R",
-                   help="lengths drawn in [L(1-R), L(1+R)] as vllm bench serve's random dataset (default: 0)")
     p.add_argument("--tp", type=_pos("--tp"), metavar="N",
                    help="tensor-parallel size (default: every layout that fits is ranked by cost)")
     p.add_argument("--pp", type=_pos("--pp"), metavar="N", help="pipeline-parallel size (default: ranked)")
@@ -423,16 +409,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from planner.launch import Launch
     from planner.layouts import Search
     from planner.perf.compare import compare
+    from planner.perf.workload import workload_from_namespace
     from planner.render import compare_text, to_json
 
+    if args.at is not None and args.max_concurrency is not None:
+        raise UsageError("give --at or --max-concurrency, not both (--max-concurrency N is --at N)")
     counts = {name: n for name, n in args.gpus if n is not None}
     if args.num_gpus is not None:
         counts = {name: counts.get(name, args.num_gpus) for name, _ in args.gpus}
     launch = Launch.from_args(model=args.model, quant=args.quant, max_model_len=args.ctx, tp=args.tp, pp=args.pp,
                               dp=args.dp, ep=args.ep, vllm_version=args.vllm_version)
     search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep)
-    result = compare(launch, [name for name, _ in args.gpus], search, num_gpus=counts or None, isl=args.isl,
-                     osl=args.osl, range_ratio=args.range_ratio, at=args.at, tpot_ms=args.tpot_ms,
+    result = compare(launch, [name for name, _ in args.gpus], search, num_gpus=counts or None,
+                     workload=workload_from_namespace(args), at=args.at, tpot_ms=args.tpot_ms,
                      ttft_ms=args.ttft_ms, gpu_hour_usd=args.gpu_hour_usd, calibrate=args.calibrate)
     sys.stdout.write(to_json(result.to_dict()) + "\n" if args.json else compare_text(result))
     if args.plot:

@@ -522,9 +522,11 @@ _LIMIT_KEYS = {"tpot_ms": "mean_tpot_ms", "ttft_ms": "mean_ttft_ms", "itl_p99_ms
 def compare_text(result: CompareView, width: int | None = None) -> str:
     width = width or terminal_width()
     w = result.workload
+    client = w.client_command(result.prompts_per_client) if hasattr(w, "client_command") else \
+        f"vllm bench serve --max-concurrency C --num-prompts {result.prompts_per_client}C"
     lines = [wrap(f"{result.model} ({result.quant}), {w.input_len:,} in / {w.output_len:,} out tokens per request; "
-                  "simulated vLLM scheduler, as `vllm bench serve --max-concurrency C --num-prompts "
-                  f"{result.prompts_per_client}C` would measure it (docs/performance-model.md)", width, rest="  ")]
+                  f"simulated vLLM scheduler, as `{client}` would measure it (docs/performance-model.md)", width,
+                  rest="  ")]
     rows = []
     marked = False
     for g in result.gpus:

@@ -72,9 +72,35 @@ def test_each_source_is_predicted_by_a_fit_that_never_saw_it():
 
 def test_a_length_distribution_the_simulation_cannot_draw_is_refused_with_its_reason():
     table = next(t for t in all_tables() if t.name.endswith("sharegpt-c4.csv"))
-    out = ps.predict_table(table, lambda t: (_ for _ in ()).throw(AssertionError("not reached")))
+    sonnet = dataclasses.replace(table, runs=tuple(dataclasses.replace(r, meta=tuple(
+        (k, "sonnet" if k == "dataset" else v) for k, v in r.meta)) for r in table.runs))
+    out = ps.predict_table(sonnet, lambda t: (_ for _ in ()).throw(AssertionError("not reached")))
     assert not out.rows and len(out.refused) == len(table.runs)
-    assert "'sharegpt'" in out.refused[0].reason and "not expressible" in out.refused[0].reason
+    assert "'sonnet'" in out.refused[0].reason and "not expressible" in out.refused[0].reason
+
+
+def test_sharegpt_rows_are_predicted_from_the_shipped_histogram():
+    """Issue #23: the four GPUStack ShareGPT tables were refused ('not expressible'); they are predicted now."""
+    table = next(t for t in all_tables() if t.name.endswith("sharegpt-c4.csv"))
+    load = ps.row_workload(table, table.runs[0])
+    assert load.dataset == "sharegpt" and load.concurrency == 4 and load.num_prompts == 100
+    cal = load_calibration()
+    out = ps.predict_table(table, lambda t: (cal.pooled, cal.globals))
+    assert len(out.rows) == len(table.runs) and not out.refused
+
+
+def test_bursts_and_rates_are_simulated_as_the_client_sent_them():
+    """Issue #23: a burst row (N prompts, no cap, rate inf) is a burst, not a pool of clients; a table whose
+    arrival header records --request-rate is simulated with that rate and its cap."""
+    by_name = {t.name: t for t in all_tables()}
+    burst = next(t for n, t in by_name.items() if "gpustack-baseline-burst500" in n)
+    load = ps.row_workload(burst, burst.runs[0])
+    assert (load.concurrency, load.request_rate, load.num_prompts) == (None, None, 500) and not load.closed_loop
+    rated = next(t for n, t in by_name.items() if n.endswith("qwenissue1536.csv"))
+    load = ps.row_workload(rated, rated.runs[0])
+    assert (load.concurrency, load.request_rate, load.num_prompts, load.burstiness) == (1, 1.0, 30, 1.0)
+    closed = by_name["minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"]
+    assert ps.row_workload(closed, closed.runs[0]).closed_loop
 
 
 def test_summary_gives_median_and_90th_percentile():

@@ -25,6 +25,7 @@ from planner.memory import MemoryPlan, plan_memory
 from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
 from planner.perf.step import Efficiency, StepModel, step_model
+from planner.perf.workload import Workload
 from planner.release import release
 from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
@@ -33,13 +34,6 @@ from planner.versions import Version
 NODE_GPUS = (1, 2, 4, 8)
 #: Most clients compare simulates (about 5 s for one GPU; far past any KV cache of one node).
 MAX_CONCURRENCY = 100_000
-
-
-@dataclass(frozen=True)
-class Workload:
-    input_len: int
-    output_len: int
-    range_ratio: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -121,8 +115,7 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "quant": self.quant,
-                "workload": {"input_len": self.workload.input_len, "output_len": self.workload.output_len,
-                             "range_ratio": self.workload.range_ratio, "prompts_per_client": self.prompts_per_client},
+                "workload": {**self.workload.to_dict(), "prompts_per_client": self.prompts_per_client},
                 "slo": {"tpot_ms": self.tpot_ms, "ttft_ms": self.ttft_ms},
                 "gpus": [g.to_dict() for g in self.gpus], "notes": list(self.notes)}
 
@@ -251,8 +244,12 @@ def _largest_passing(ok: Callable[[int], bool], a: int, b: int) -> int | None:
 
 
 def _load(work: Workload, c: int, prompts_per_client: int) -> Load:
-    return Load(work.input_len, work.output_len, concurrency=c, num_prompts=prompts_per_client * c,
-                range_ratio=work.range_ratio)
+    """Point ``c`` of the sweep: ``--max-concurrency c`` with the workload's other flags; ``--num-prompts``
+    defaults to ``prompts_per_client`` per client (InferenceX's convention, data/perf.toml)."""
+    load = Load.of(work, c)
+    if work.num_prompts is None:
+        load = replace(load, num_prompts=prompts_per_client * c)
+    return load
 
 
 #: Simulations one SLO search may run: the bracket shrinks by a quarter of its (log) width at least per simulation
@@ -454,12 +451,15 @@ def compare(
     calibrate: str | None = None,
     calibration: Calibration | None = None,
     num_gpus: int | dict[str, int] | None = None,
+    workload: Workload | None = None,
 ) -> CompareResult:
     """``launch`` (its model, quantization, max_model_len and release; its GPU is each of ``gpus`` in turn)
     on every GPU of ``gpus``, ranked by cost at the SLO.  The layout fields ``search`` fixes are the launch's;
     the others are ranked.  ``num_gpus`` fixes the GPUs of a layout: one count for all, or per GPU
     (``{"b200": 4, "h200": 8}``: 4 x B200 against 8 x H200); GPUs it does not name are ranked over every
-    layout that fits."""
+    layout that fits.  ``workload`` is the run as `vllm bench serve` flags describe it (planner/perf/workload.py:
+    dataset, rate, burstiness, prompts); given, it replaces ``isl``/``osl``/``range_ratio``; each point of
+    ``at`` is its ``--max-concurrency`` (its own ``max_concurrency`` when ``at`` is not given)."""
     fixed = (search or Search()).fixed
     tp, pp, dp = (getattr(launch, f) if f in fixed else None for f in ("tp", "pp", "dp"))
     ep = launch.ep if "ep" in fixed else None
@@ -472,14 +472,18 @@ def compare(
     spec = launch.spec()
     scheme = launch.quant_scheme(spec)
     mml = launch.max_model_len if launch.max_model_len is not None else spec.max_position_embeddings
-    work = Workload(isl, osl, range_ratio)
-    need = Load(isl, osl, concurrency=1, range_ratio=range_ratio).max_len
+    work = workload if workload is not None else Workload(random_input_len=isl, random_output_len=osl,
+                                                          random_range_ratio=range_ratio)
+    isl, osl = work.input_len, work.output_len
+    need = work.max_len()
     if mml > spec.max_position_embeddings:
         raise InvalidInputError(f"--ctx {mml:,} exceeds {spec.name}'s {spec.max_position_embeddings:,} positions")
     if need > mml:
         raise InvalidInputError(f"requests of {isl:,} input + {osl:,} output tokens exceed the max_model_len of "
                                 f"{mml:,} ({spec.name} serves at most {spec.max_position_embeddings:,}); lower "
                                 "--isl/--osl or raise --ctx")
+    if at is None and work.max_concurrency is not None:
+        at = [work.max_concurrency]
     points = sorted({max(1, round(c)) for c in (at or [1, 8, 32, 128])})
     if points[-1] > MAX_CONCURRENCY:
         raise InvalidInputError(f"--at {points[-1]:,}: at most {MAX_CONCURRENCY:,} concurrent clients are simulated")
@@ -516,7 +520,7 @@ def _one_gpu(spec: ModelSpec, scheme: QuantScheme, gpu: GpuSpec, cal: Calibratio
              vllm_version: Version | None, tp: int | None, pp: int | None, dp: int | None, ep: bool | None,
              per_client: int, user_residual: dict[str, float] | None, num_gpus: int | None = None) -> GpuComparison:
     eff, basis = cal.for_gpu(gpu)
-    need = Load(work.input_len, work.output_len, concurrency=1, range_ratio=work.range_ratio).max_len
+    need = work.max_len()
     cands: list[_Candidate] = []
     failures: set[str] = set()
     box_notes: list[str] = []

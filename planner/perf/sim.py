@@ -36,11 +36,13 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
 from planner.perf.step import Efficiency, Globals, StepModel, combine
+from planner.perf.workload import Workload, random_lengths, send_times, sharegpt_lengths, sharegpt_max_len
 
 #: Requests simulated per closed-loop engine: this many waves of C (the first wave's burst, waves in
 #: which its stagger settles, the settled wave standing for those not simulated, the tail).
@@ -74,54 +76,95 @@ class Engine:
 
 @dataclass(frozen=True)
 class Load:
-    """A benchmark run, as `vllm bench serve` is told it."""
+    """A benchmark run, as `vllm bench serve` is told it (planner/perf/workload.py builds it from vLLM's flags).
+
+    ``concurrency`` alone: a pool of that many clients, each sending its next request when the last
+    ends (``--max-concurrency C`` with ``--request-rate inf``).  ``request_rate``: requests sent at
+    gamma-distributed times (Poisson with ``burstiness`` 1), gated by ``concurrency`` when both are
+    given.  Neither: every request sent at once (a burst of ``num_prompts``).
+    """
 
     input_len: int
     output_len: int
-    #: ``--max-concurrency`` (closed loop); None with a request rate.
+    #: ``--max-concurrency``; None: no cap.
     concurrency: int | None = None
-    #: ``--request-rate`` in requests/s (open loop, Poisson); None for closed loop.
+    #: ``--request-rate`` in requests/s; None: infinite (every request sent at once, or a closed loop).
     request_rate: float | None = None
-    #: ``--num-prompts``; default 10 x concurrency (InferenceX's convention), 1000 for a rate.
+    #: ``--num-prompts``; default 10 x concurrency (InferenceX's convention), 1000 otherwise (vLLM's).
     num_prompts: int | None = None
     range_ratio: float = 0.0
     #: "vllm" (uniform in [L(1-r), L(1+r)]) or "inferencex" (uniform in [L r, L]).
     range_mode: str = "vllm"
     seed: int = 0
+    #: ``--burstiness``: gamma shape of the gaps between requests (with a request rate).
+    burstiness: float = 1.0
+    #: ``--dataset-name``: "random" (the lengths above) or "sharegpt" (data/workloads.toml's histogram).
+    dataset: str = "random"
 
     def __post_init__(self) -> None:
         if self.input_len < 1 or self.output_len < 1:
             raise InvalidInputError(f"input and output lengths must be >= 1, got {self.input_len} and "
                                     f"{self.output_len}")
-        if (self.concurrency is None) == (self.request_rate is None):
-            raise InvalidInputError("give a concurrency or a request rate, not both")
         if self.concurrency is not None and self.concurrency < 1:
             raise InvalidInputError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.request_rate is not None and not (self.request_rate > 0 and math.isfinite(self.request_rate)):
             raise InvalidInputError(f"request rate must be a positive number, got {self.request_rate}")
+        if self.num_prompts is not None and self.num_prompts < 1:
+            raise InvalidInputError(f"num_prompts must be >= 1, got {self.num_prompts}")
+        if not (self.burstiness > 0 and math.isfinite(self.burstiness)):
+            raise InvalidInputError(f"burstiness must be a finite number > 0, got {self.burstiness}")
         if not 0.0 <= self.range_ratio < 1.0:
             raise InvalidInputError(f"range ratio must be in [0, 1), got {self.range_ratio}")
         if self.range_mode not in ("vllm", "inferencex"):
             raise InvalidInputError(f"range mode must be 'vllm' or 'inferencex', got {self.range_mode!r}")
+        if self.dataset not in ("random", "sharegpt"):
+            raise InvalidInputError(f"dataset must be 'random' or 'sharegpt', got {self.dataset!r}")
+
+    @classmethod
+    def of(cls, workload: Workload, concurrency: int | None = None) -> Load:
+        """The run a :class:`~planner.perf.workload.Workload` describes; ``concurrency`` (a point of ``--at``)
+        overrides its ``max_concurrency``."""
+        cap = concurrency if concurrency is not None else workload.max_concurrency
+        rate = workload.request_rate
+        return cls(workload.random_input_len, workload.random_output_len, concurrency=cap,
+                   request_rate=None if math.isinf(rate) else rate, num_prompts=workload.num_prompts,
+                   range_ratio=workload.random_range_ratio, seed=workload.seed, burstiness=workload.burstiness,
+                   dataset=workload.dataset_name)
+
+    @property
+    def closed_loop(self) -> bool:
+        """A client pool: a cap and no request rate."""
+        return self.concurrency is not None and self.request_rate is None
 
     @property
     def prompts(self) -> int:
         if self.num_prompts is not None:
             return self.num_prompts
-        return 10 * self.concurrency if self.concurrency is not None else 1000
+        return 10 * self.concurrency if self.closed_loop and self.concurrency is not None else 1000
 
     @property
     def max_len(self) -> int:
         """The longest input + output a request of this load may have."""
+        if self.dataset == "sharegpt":
+            return sharegpt_max_len()
         r = self.range_ratio
         if self.range_mode == "inferencex":
             return self.input_len + self.output_len
         return math.ceil(self.input_len * (1 + r)) + math.ceil(self.output_len * (1 + r))
 
 
+#: Percentiles reported beside the mean and median (``--metric-percentiles 90,99`` of `vllm bench serve`;
+#: its default is 99 alone, vllm/benchmarks/serve.py).
+PERCENTILES = (90, 99)
+#: Metrics reported with those statistics (``--percentile-metrics ttft,tpot,itl,e2el``).
+PERCENTILE_METRICS = ("ttft", "tpot", "itl", "e2el")
+
+
 @dataclass(frozen=True)
 class SimResult:
-    """What the benchmark client would print (means over requests, as vLLM reports them)."""
+    """What the benchmark client would print and save, under the keys of `vllm bench serve --save-result`
+    (vllm/benchmarks/serve.py ``benchmark``: ``mean_<m>_ms``, ``median_<m>_ms``, ``p<P>_<m>_ms`` for m in
+    ttft, tpot, itl, e2el; ``output_throughput``, ``request_throughput``, ``total_token_throughput``)."""
 
     concurrency: float
     request_rate: float | None
@@ -144,38 +187,115 @@ class SimResult:
     #: Mean TTFT of the steady middle of a closed-loop run (the first wave's burst left out).
     steady_ttft_ms: float
     steps: int
+    p90_ttft_ms: float = math.nan
+    p90_tpot_ms: float = math.nan
+    #: ``--num-prompts`` the client sent (all complete: the simulation fails no request).
+    completed: int = 0
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+    #: ``--max-concurrency`` (None: no cap) and ``--burstiness`` of the run.
+    max_concurrency: int | None = None
+    burstiness: float = 1.0
+    #: What the lazily computed statistics below are computed from (an SLO search reads means only).
+    detail: _Detail | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def _itl(self) -> tuple[float, float, float, float]:
+        if not self.detail:
+            return (math.nan,) * 4
+        return _itl_stats([(w, seg) for w, segs in self.detail.itl for seg in segs], self.detail.overlap)
+
+    @cached_property
+    def _e2el(self) -> list[float]:
+        if not self.detail:
+            return [math.nan] * 3
+        return _weighted_quantiles(self.detail.e2e, self.detail.weights, (0.5, 0.9, 0.99))
+
+    # Inter-token latency: the gaps between a request's successive tokens, pooled over every token
+    # after the first of every request (as vLLM pools them before its statistics).
+    @property
+    def mean_itl_ms(self) -> float:
+        return 1000 * self._itl[0]
+
+    @property
+    def median_itl_ms(self) -> float:
+        return 1000 * self._itl[1]
+
+    @property
+    def p90_itl_ms(self) -> float:
+        return 1000 * self._itl[2]
+
+    @property
+    def p99_itl_ms(self) -> float:
+        return 1000 * self._itl[3]
+
+    @property
+    def median_e2el_ms(self) -> float:
+        return 1000 * self._e2el[0]
+
+    @property
+    def p90_e2el_ms(self) -> float:
+        return 1000 * self._e2el[1]
+
+    @property
+    def p99_e2el_ms(self) -> float:
+        return 1000 * self._e2el[2]
 
     def metric(self, name: str) -> float:
         return float(getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for k, v in self.__dict__.items():
-            out[k] = round(v, 3) if isinstance(v, float) else v
+        for f in fields(self):
+            if f.name == "detail":
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = round(v, 3) if isinstance(v, float) else v
+        for k in LAZY_METRICS:
+            out[k] = round(getattr(self, k), 3)
+        out["duration"] = out["duration_s"]  # vLLM's key for the same figure
         return out
+
+
+#: The statistics a :class:`SimResult` computes when first read.
+LAZY_METRICS = ("mean_itl_ms", "median_itl_ms", "p90_itl_ms", "p99_itl_ms", "median_e2el_ms", "p90_e2el_ms",
+                "p99_e2el_ms")
+
+
+@dataclass(frozen=True)
+class _Detail:
+    """Per-request end-to-end latencies with their weights, and the runs of steps behind the ITLs."""
+
+    e2e: list[float]
+    weights: list[float]
+    #: (weight, runs of one engine kind) pairs; see ``_Run.itl``.
+    itl: list[tuple[float, list[tuple[float, float, float, int, int]]]]
+    overlap: bool
 
 
 # ------------------------------------------------------------------------------------ lengths
 
 def draw_lengths(load: Load, n: int, seed: int) -> tuple[list[int], list[int]]:
-    """Input and output lengths as the benchmark's random dataset draws them."""
-    r = load.range_ratio
+    """Input and output lengths as the benchmark's dataset draws them (planner/perf/workload.py)."""
+    if load.dataset == "sharegpt":
+        return sharegpt_lengths(n, seed)
+    if load.range_mode == "inferencex":
+        r = load.range_ratio
 
-    def bounds(length: int) -> tuple[int, int]:
-        if load.range_mode == "inferencex":
+        def bounds(length: int) -> tuple[int, int]:
             return max(1, int(length * r)), length
-        return max(1, math.floor(length * (1 - r))), max(1, math.ceil(length * (1 + r)))
 
-    lo_i, hi_i = bounds(load.input_len)
-    lo_o, hi_o = bounds(load.output_len)
-    if lo_i == hi_i and lo_o == hi_o:
-        return [lo_i] * n, [lo_o] * n
-    import numpy as np
+        lo_i, hi_i = bounds(load.input_len)
+        lo_o, hi_o = bounds(load.output_len)
+        if lo_i == hi_i and lo_o == hi_o:
+            return [lo_i] * n, [lo_o] * n
+        import numpy as np
 
-    rng = np.random.default_rng(seed)
-    isl = rng.integers(lo_i, hi_i + 1, size=n)
-    osl = rng.integers(lo_o, hi_o + 1, size=n)
-    return [int(x) for x in isl], [int(x) for x in osl]
+        rng = np.random.default_rng(seed)
+        isl = rng.integers(lo_i, hi_i + 1, size=n)
+        osl = rng.integers(lo_o, hi_o + 1, size=n)
+        return [int(x) for x in isl], [int(x) for x in osl]
+    return random_lengths(load.input_len, load.output_len, load.range_ratio, n, seed)
 
 
 # ----------------------------------------------------------------------------------- one engine
@@ -278,16 +398,21 @@ class _Run:
     peak_running: int
     peak_kv: int
     steps: int
+    #: Runs of steps for the inter-token latencies: (a, b, c, k, d): k steps whose GPU time is
+    #: ``a + b j`` and CPU time ``c`` (j = 0..k-1), each giving a token to d decoding requests.
+    itl: list[tuple[float, float, float, int, int]]
 
 
 def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: list[int], osl: list[int],
-                clients: int | None, arrivals: list[float] | None, overhead_s: float, prompt_s: list[float],
+                clients: int, send: list[float], overhead_s: float, prompt_s: list[float],
                 jump: bool = True) -> _Run:
     """Simulate one engine until every request finished.
 
-    A closed-loop client sends its next request when it sees the last token (``overhead_s / 2``
-    after the engine produced it); the engine gets it ``overhead_s / 2 + prompt_s[i]`` later (the
-    API server's tokenization of the prompt).
+    The client generates request i at ``send[i]`` and sends it when fewer than ``clients`` are in
+    flight (``--max-concurrency``, vLLM's semaphore; ``clients >= len(isl)`` is no cap): at once, or
+    when it sees the last token of a request (``overhead_s / 2`` after the engine produced it).  The
+    engine gets it ``overhead_s / 2 + prompt_s[i]`` after it was sent (the API server's tokenization
+    of the prompt).  ``arrival[i]`` is when the engine gets it.
     """
     n = len(isl)
     base = _base_fn(costs)
@@ -307,19 +432,12 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     epoch = [0] * n           # bumped on preemption: calendar entries of older epochs are stale
     state = [0] * n           # 0 not arrived, 1 waiting, 2 prefilling, 3 decoding, 4 finished
     future: list[tuple[float, int]] = []
-    if arrivals is not None:
-        for i, a in enumerate(arrivals):
-            arrival[i] = a
-        future = [(a, i) for i, a in enumerate(arrivals)]
-        heapq.heapify(future)
-        issued = n
-    else:
-        assert clients is not None
-        issued = min(clients, n)
-        for i in range(issued):
-            arrival[i] = overhead_s / 2.0 + prompt_s[i]
-            future.append((arrival[i], i))
-        heapq.heapify(future)
+    issued = min(clients, n)
+    for i in range(issued):
+        arrival[i] = send[i] + overhead_s / 2.0 + prompt_s[i]
+        future.append((arrival[i], i))
+    heapq.heapify(future)
+    itl: list[tuple[float, float, float, int, int]] = []
     waiting: deque[int] = deque()
     partial: list[int] = []       # admitted, prompt not finished (admission order)
     order: list[int] = []         # admission order of running requests (for preemption), lazily cleaned
@@ -427,7 +545,10 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         if p_attn:
             gpu += max(p_read * costs.prefill_read_s, p_attn * costs.prefill_attn_s)
         cpu = cpu_step + cpu_seq * sampled
-        t += (gpu if gpu > cpu else cpu) if overlap else gpu + cpu
+        dt = (gpu if gpu > cpu else cpu) if overlap else gpu + cpu
+        t += dt
+        if d:
+            itl.append((dt, 0.0, 0.0, 1, d))
         steps += 1
         ctx_sum += d
         kv_used += d
@@ -447,7 +568,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 n_run -= 1
                 kv_used -= need[rid] + half_block
                 if issued < n:
-                    arrival[issued] = t + overhead_s + prompt_s[issued]
+                    arrival[issued] = max(send[issued], t + overhead_s / 2.0) + overhead_s / 2.0 + prompt_s[issued]
                     heapq.heappush(future, (arrival[issued], issued))
                     issued += 1
                 continue
@@ -470,7 +591,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             ctx_sum -= c
             kv_used -= c + half_block
             if issued < n:
-                arrival[issued] = t + overhead_s + prompt_s[issued]
+                arrival[issued] = max(send[issued], t + overhead_s / 2.0) + overhead_s / 2.0 + prompt_s[issued]
                 heapq.heappush(future, (arrival[issued], issued))
                 issued += 1
         # -------- jump over pure decode steps with an unchanged batch
@@ -484,25 +605,74 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 k = min(k, _steps_to_cover(a, b, cpu_t, overlap, future[0][0] - t))
             if k > 0:
                 t += _run_time(a, b, cpu_t, overlap, k)
+                itl.append((a, b, cpu_t, k, d))
                 ctx_sum += d * k
                 kv_used += d * k
                 s += k
                 steps += k
                 peak_kv = max(peak_kv, kv_used)
-    return _Run(arrival, first, finish, isl, osl, preempt, peak_run, int(peak_kv), steps)
+    return _Run(arrival, first, finish, isl, osl, preempt, peak_run, int(peak_kv), steps, itl)
 
 
 # ------------------------------------------------------------------------------------- benchmark
 
 def _weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
+    return _weighted_quantiles(values, weights, (q,))[0]
+
+
+def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> list[float]:
+    """The ``qs`` quantiles of ``values`` where each counts ``weights`` times (one sort for all)."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
     w = np.asarray(weights, dtype=float)
+    if not len(v):
+        return [0.0] * len(qs)
     order = np.argsort(v, kind="stable")
     acc = np.cumsum(w[order])
-    i = int(np.searchsorted(acc, q * acc[-1]))
-    return float(v[order][min(i, len(v) - 1)])
+    out = []
+    for q in qs:
+        i = int(np.searchsorted(acc, q * acc[-1]))
+        out.append(float(v[order][min(i, len(v) - 1)]))
+    return out
+
+
+#: Points at which a run of jumped decode steps is sampled for the ITL percentiles (its step times
+#: rise linearly with the context; the mean is exact, see ``_itl_stats``).
+ITL_SAMPLES_PER_RUN = 8
+
+
+def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]], overlap: bool) -> tuple[
+        float, float, float, float]:
+    """Mean, median, p90 and p99 of the inter-token latencies (seconds) of every token after the first.
+
+    Each step gives one token to each of the d requests decoding in it, ``wall time`` after their
+    previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).
+    """
+    if not segments:
+        return 0.0, 0.0, 0.0, 0.0
+    import numpy as np
+
+    arr = np.asarray([(a, b, c, k, d, w) for w, (a, b, c, k, d) in segments], dtype=float)
+    a_, b_, c_, k_, d_, w_ = (arr[:, i:i + 1] for i in range(6))
+    # Each run's wall time, as _run_time gives it (vectorized).
+    if overlap:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rising = np.minimum(k_, np.ceil(np.where(b_ > 0, (c_ - a_) / np.where(b_ > 0, b_, 1.0), 0.0)))
+        below = np.where(a_ >= c_, 0.0, np.where(b_ <= 0, k_, rising))
+        run = below * c_ + (k_ - below) * a_ + b_ * (k_ * (k_ - 1) - below * (below - 1)) / 2.0
+    else:
+        run = k_ * (a_ + c_) + b_ * k_ * (k_ - 1) / 2.0
+    num = float(np.sum(w_ * d_ * run))
+    den = float(np.sum(w_ * d_ * k_))
+    m = ITL_SAMPLES_PER_RUN
+    j = (np.arange(m) + 0.5) / m * k_ - 0.5
+    j = np.clip(j, 0.0, None)
+    g = a_ + b_ * j
+    wall = np.maximum(g, c_) if overlap else g + c_
+    wts = np.broadcast_to(w_ * d_ * k_ / m, wall.shape)
+    med, p90, p99 = _weighted_quantiles(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
+    return num / den, med, p90, p99
 
 
 @dataclass(frozen=True)
@@ -522,6 +692,16 @@ class _Part:
     peak_running: int
     peak_kv: int
     steps: int
+    itl: list[tuple[float, float, float, int, int]]
+
+
+def _latencies(run: _Run, n: int, overhead: float, pre: list[float], osl: list[int]) -> tuple[
+        list[float], list[float], list[float]]:
+    """TTFT, E2E and TPOT of each request as the client measures them (from when it sent the request)."""
+    ttft = [(run.first[i] - run.arrival[i] + overhead + pre[i]) for i in range(n)]
+    e2e = [(run.finish[i] - run.arrival[i] + overhead + pre[i]) for i in range(n)]
+    tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n)]
+    return ttft, e2e, tpot
 
 
 def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, clients: int, prompts: int,
@@ -530,10 +710,8 @@ def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load
         max(WAVES_SIMULATED * clients, MIN_SIMULATED)
     isl, osl = draw_lengths(load, n_sim, seed)
     pre = [x * per_token for x in isl]
-    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, None, overhead, pre, jump)
-    ttft = [(run.first[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
-    e2e = [(run.finish[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
-    tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n_sim)]
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, [0.0] * n_sim, overhead, pre, jump)
+    ttft, e2e, tpot = _latencies(run, n_sim, overhead, pre, osl)
     weights = [1.0] * n_sim
     duration = max(run.finish) + overhead / 2.0
     head = min(clients, n_sim)
@@ -557,26 +735,23 @@ def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load
     out = sum(o * w for o, w in zip(osl, weights, strict=True))
     inp = sum(x * w for x, w in zip(isl, weights, strict=True))
     return _Part(ttft, tpot, e2e, weights, out, inp, float(sum(weights)), duration, sum(steady) / len(steady),
-                 run.preemptions, run.peak_running, run.peak_kv, run.steps)
+                 run.preemptions, run.peak_running, run.peak_kv, run.steps, run.itl)
 
 
-def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, rate: float, prompts: int,
-                    overhead: float, per_token: float, seed: int) -> _Part:
-    import numpy as np
-
+def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, rate: float | None,
+                    cap: int | None, prompts: int, overhead: float, per_token: float, seed: int,
+                    jump: bool = True) -> _Part:
+    """Requests sent at ``rate`` (None: all at once, a burst), at most ``cap`` in flight (None: no cap)."""
     n_sim = min(prompts, MAX_OPEN_LOOP)
     isl, osl = draw_lengths(load, n_sim, seed)
-    gaps = np.random.default_rng(seed + 1).exponential(1.0 / rate, size=n_sim)
+    send = send_times(n_sim, rate, load.burstiness, seed)
     pre = [x * per_token for x in isl]
-    arrivals = [float(x) + overhead / 2.0 + p for x, p in zip(np.cumsum(gaps) - gaps[0], pre, strict=True)]
-    run = _run_engine(costs, eng, kv, seqs, isl, osl, None, arrivals, overhead, pre)
-    ttft = [(run.first[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
-    e2e = [(run.finish[i] - run.arrival[i] + overhead + pre[i]) for i in range(n_sim)]
-    tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n_sim)]
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, cap if cap is not None else n_sim, send, overhead, pre, jump)
+    ttft, e2e, tpot = _latencies(run, n_sim, overhead, pre, osl)
     weights = [prompts / n_sim] * n_sim
     duration = (max(run.finish) + overhead / 2.0) * prompts / n_sim
     return _Part(ttft, tpot, e2e, weights, sum(osl) * prompts / n_sim, sum(isl) * prompts / n_sim, float(prompts),
-                 duration, sum(ttft) / n_sim, run.preemptions, run.peak_running, run.peak_kv, run.steps)
+                 duration, sum(ttft) / n_sim, run.preemptions, run.peak_running, run.peak_kv, run.steps, run.itl)
 
 
 def engine_split(total: int, engines: int) -> list[tuple[float, int]]:
@@ -608,7 +783,8 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     parts: list[tuple[float, _Part]] = []
     # The expert layers see the tokens of every busy DP engine (idle ones run dummy steps); busy
     # engines are alike, so each engine's step counts its own tokens times the busy engines.
-    if load.concurrency is not None:
+    if load.closed_loop:
+        assert load.concurrency is not None
         costs = _costs(sm, eff, glob, moe_group=min(eng.dp, load.concurrency),
                        async_scheduling=eng.async_scheduling)
         split = engine_split(load.concurrency, virtual)
@@ -621,15 +797,20 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
             parts.append((count, _closed_loop_part(costs, eng, kv, seqs, load, clients, share, overhead,
                                                    glob.prompt_token_s, load.seed + clients, not exact_steps)))
     else:
-        assert load.request_rate is not None
-        costs = _costs(sm, eff, glob, async_scheduling=eng.async_scheduling)
-        parts.append((virtual, _open_loop_part(costs, eng, kv, seqs, load, load.request_rate / virtual,
-                                               max(1, prompts // virtual), overhead, glob.prompt_token_s,
-                                               load.seed)))
+        # vLLM's DP load balancer spreads the requests evenly: each engine sees 1/virtual of the rate,
+        # of the prompts and of the cap.
+        busy = prompts if load.concurrency is None else load.concurrency
+        costs = _costs(sm, eff, glob, moe_group=min(eng.dp, busy) if load.request_rate is None else None,
+                       async_scheduling=eng.async_scheduling)
+        cap = None if load.concurrency is None else max(1, math.ceil(load.concurrency / virtual))
+        rate = None if load.request_rate is None else load.request_rate / virtual
+        parts.append((virtual, _open_loop_part(costs, eng, kv, seqs, load, rate, cap, max(1, prompts // virtual),
+                                               overhead, glob.prompt_token_s, load.seed, not exact_steps)))
     ttft: list[float] = []
     tpot: list[float] = []
     e2e: list[float] = []
     wts: list[float] = []
+    itl: list[tuple[float, list[tuple[float, float, float, int, int]]]] = []
     out_tok = in_tok = reqs = 0.0
     duration = 0.0
     steady_num = steady_den = 0.0
@@ -638,6 +819,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         tpot += p.tpot
         e2e += p.e2e
         wts += [w * count for w in p.weights]
+        itl.append((count, p.itl))
         out_tok += p.out_tokens * count
         in_tok += p.in_tokens * count
         reqs += p.requests * count
@@ -652,21 +834,26 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     def wmean(vals: list[float], ws: list[float]) -> float:
         return sum(v * w for v, w in zip(vals, ws, strict=True)) / sum(ws)
 
-    conc = float(load.concurrency) if load.concurrency is not None else \
-        wmean(e2e, wts) * reqs / duration  # Little's law for a rate run
+    # The point's --max-concurrency; without a cap, Little's law (requests in flight on average).
+    conc = float(load.concurrency) if load.concurrency is not None else wmean(e2e, wts) * reqs / duration
+    q_ttft = _weighted_quantiles(ttft, wts, (0.5, 0.9, 0.99))
+    q_tpot = _weighted_quantiles(tp_v, tp_w, (0.5, 0.9, 0.99))
     return SimResult(
         concurrency=conc, request_rate=load.request_rate,
         output_throughput=out_tok / duration, total_token_throughput=(out_tok + in_tok) / duration,
         request_throughput=reqs / duration,
         mean_ttft_ms=1000 * sum(v * w for v, w in zip(ttft, wts, strict=True)) / wsum,
-        median_ttft_ms=1000 * _weighted_quantile(ttft, wts, 0.5),
-        p99_ttft_ms=1000 * _weighted_quantile(ttft, wts, 0.99),
-        mean_tpot_ms=1000 * wmean(tp_v, tp_w), median_tpot_ms=1000 * _weighted_quantile(tp_v, tp_w, 0.5),
-        p99_tpot_ms=1000 * _weighted_quantile(tp_v, tp_w, 0.99), mean_e2el_ms=1000 * wmean(e2e, wts),
+        median_ttft_ms=1000 * q_ttft[0], p99_ttft_ms=1000 * q_ttft[2],
+        mean_tpot_ms=1000 * wmean(tp_v, tp_w), median_tpot_ms=1000 * q_tpot[0], p99_tpot_ms=1000 * q_tpot[2],
+        mean_e2el_ms=1000 * wmean(e2e, wts),
         duration_s=duration, preemptions=round(sum(p.preemptions * c for c, p in parts)),
         peak_running=max(p.peak_running for _, p in parts),
         peak_kv_fraction=max(p.peak_kv for _, p in parts) / kv if kv else 0.0,
         steady_ttft_ms=1000 * steady_num / steady_den, steps=sum(p.steps for _, p in parts),
+        p90_ttft_ms=1000 * q_ttft[1], p90_tpot_ms=1000 * q_tpot[1],
+        completed=prompts, total_input_tokens=round(in_tok), total_output_tokens=round(out_tok),
+        max_concurrency=load.concurrency, burstiness=load.burstiness,
+        detail=_Detail(e2e, wts, itl, eng.async_scheduling),
     )
 
 

@@ -186,8 +186,11 @@ def test_steady_state_without_a_prompt_count_is_the_long_run():
 
 
 def test_load_validation():
-    with pytest.raises(Exception, match="not both"):
-        Load(10, 10, concurrency=1, request_rate=1.0)
+    # A cap and a rate together are `vllm bench serve --max-concurrency C --request-rate R` (issue #23).
+    assert not Load(10, 10, concurrency=1, request_rate=1.0).closed_loop
+    assert Load(10, 10, num_prompts=5).prompts == 5 and Load(10, 10).prompts == 1000
+    with pytest.raises(Exception, match="burstiness"):
+        Load(10, 10, request_rate=1.0, burstiness=0.0)
     with pytest.raises(Exception, match="range ratio"):
         Load(10, 10, concurrency=1, range_ratio=1.0)
     assert Load(100, 10, concurrency=4).prompts == 40
