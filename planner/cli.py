@@ -384,7 +384,7 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
     p.add_argument("--ctx", "--max-model-len", dest="ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
                    help="max_model_len of the deployment, e.g. 128K; --max-model-len is the same flag "
-                        "(default: the model's maximum)")
+                        "(default: the workload's longest request, --isl + --osl)")
     p.add_argument("--isl", type=_pos("--isl"), default=2048, metavar="TOKENS",
                    help="input tokens per request (default: 2048)")
     p.add_argument("--osl", type=_pos("--osl"), default=512, metavar="TOKENS",

@@ -471,9 +471,12 @@ def compare(
             raise InvalidInputError(f"{name} must be > 0, got {v}")
     spec = launch.spec()
     scheme = launch.quant_scheme(spec)
-    mml = launch.max_model_len if launch.max_model_len is not None else spec.max_position_embeddings
     work = Workload(isl, osl, range_ratio)
     need = Load(isl, osl, concurrency=1, range_ratio=range_ratio).max_len
+    # Without --ctx, memory is planned at the workload's context (its longest request), not the model's
+    # maximum: a deployment serving short requests is not refused for a context it will never see
+    # (issue #23: Qwen3-32B on one H100 was refused with kv-cache-too-small at 40,960 tokens).
+    mml = launch.max_model_len if launch.max_model_len is not None else min(need, spec.max_position_embeddings)
     if mml > spec.max_position_embeddings:
         raise InvalidInputError(f"--ctx {mml:,} exceeds {spec.name}'s {spec.max_position_embeddings:,} positions")
     if need > mml:

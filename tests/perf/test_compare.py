@@ -212,3 +212,17 @@ def test_four_b200_against_eight_h200_in_one_command(capsys):
     for bad in ("h200:0", "h200:x", "h200:4,h200:8"):
         assert main(["compare", "--gpus", bad]) == 2
         assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_without_ctx_memory_is_planned_at_the_workloads_context():
+    """Issue #23: Qwen3-32B BF16 on one H100 serving 2,048 + 512-token requests was refused with
+    kv-cache-too-small, memory being planned at the model's 40,960 positions; GPUStack served it."""
+    r = compare(Launch.from_args(model="qwen3-32b", quant="bf16", tp=1), ["h100"], Search.of(tp=1), at=[4],
+                isl=2048, osl=512, num_gpus=1)
+    g = r.gpus[0]
+    assert g.plan is not None and g.plan.fits, g.warnings
+    assert g.plan.max_model_len == 2048 + 512
+    # --ctx given: the user's context is kept, and at the model's maximum the single H100 is refused
+    refused = compare(Launch.from_args(model="qwen3-32b", quant="bf16", tp=1, ctx=40960), ["h100"], Search.of(tp=1),
+                      at=[4], isl=2048, osl=512, num_gpus=1).gpus[0]
+    assert refused.plan is None and "kv-cache-too-small" in " ".join(refused.warnings)
