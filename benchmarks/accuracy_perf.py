@@ -1,7 +1,7 @@
 """Accuracy of the performance model (step cost + scheduler simulation + fitted efficiencies) on every
 gathered table, measured on data the fit did not see, and the speed of `planner compare`.
 
-    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows]
+    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows] [--write]
     python3 benchmarks/accuracy_perf.py --classic [--write] [--rows] [--jobs N]
 
 The default report is leave-one-source-out (benchmarks/perf_sources.py): every table names its origin
@@ -25,7 +25,9 @@ Errors are (predicted - measured) / measured per row; the headline is the median
 median as the table gives it). Rows a table's own header doubts (the seed's concurrency-1024 row,
 TTFT of InferenceX's experimental folder) are printed but kept out of the headline; so is the whole
 experimental folder in the headline marked "trusted" (see data/benchmarks/validation headers).
-``--write`` stores the fit and the median errors in data/calibration/perf_fit.toml.
+``--write`` stores the median and 90th-percentile errors in data/calibration/perf_fit.toml: by default
+the leave-one-source-out ones (``[errors.loso]``, the band `planner compare` prints); with ``--classic``
+the fit and the classic splits.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classic", action="store_true",
                     help="the older held-out / leave-one-table, GPU, architecture-out report (not by source)")
     ap.add_argument("--write", action="store_true",
-                    help="with --classic: store the fit and its errors in perf_fit.toml")
+                    help="store the errors in perf_fit.toml: the leave-one-source-out band `planner compare` "
+                         "prints ([errors.loso]); with --classic, the fit and the classic splits")
     ap.add_argument("--rows", action="store_true", help="print every predicted row")
     ap.add_argument("--jobs", type=int, default=2, help="with --classic: processes for the refits")
     ap.add_argument("--no-lab", action="store_true", help="leave out our lab's runs (data/calibration/lab)")
@@ -129,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="leave out tables whose file name matches (repeatable; e.g. to report the set before "
                          "some tables were added)")
     args = ap.parse_args(argv)
-    if args.write and not args.classic:
-        ap.error("--write stores the classic figures: use it with --classic")
     if not args.classic:
         code = _loso_main(args)
         if not args.no_speed:
@@ -244,7 +245,28 @@ def _loso_main(args: argparse.Namespace) -> int:
             print(f"\n[{o.source}] {o.table.name}")
             print("\n".join(_row_lines(o.rows)))
     print(f"\nleave-one-source-out: {time.perf_counter() - t0:.0f} s")
+    if args.write:
+        _write_loso(main_fit, [r for o in outcomes if o.table.ttft_trusted for r in o.rows])
     return 0
+
+
+def _write_loso(main_fit: Calibration, rows: Sequence[RowError]) -> None:
+    """Store the leave-one-source-out errors (rows of tables whose header does not doubt them) as
+    ``[errors.loso]``, the band `planner compare` prints (issue #23), beside the fit's other figures."""
+    from perf_sources import summarize
+
+    from planner.atomic import write_text_atomic
+
+    figures = summarize(rows)
+    loso: dict[str, float] = {}
+    for q, fig in figures.items():
+        loso[q.lower()] = round(fig.median, 4)
+        loso[f"{q.lower()}_p90"] = round(fig.p90, 4)
+    errors = {k: dict(v) for k, v in main_fit.errors}
+    errors["loso"] = loso
+    target = Path(__file__).resolve().parents[1] / "data" / "calibration" / "perf_fit.toml"
+    write_text_atomic(target, render(with_errors(main_fit, errors)))
+    print(f"wrote [errors.loso] to {target}")
 
 
 def _cached_refit(kept: list[Table], base: Calibration, nfev: int, cache: Path | None) -> Calibration:
