@@ -45,7 +45,9 @@ def test_residual_on_the_calibration_tables():
                 if m not in row.set_aside and row.error(m) is not None:
                     errs.setdefault(QUANTITY[m], []).append(abs(row.error(m)))
     assert statistics.median(errs["TPOT"]) < 0.15
-    assert statistics.median(errs["TTFT"]) < 0.25
+    # Issue #23: the compute rate comes from kernel benchmarks, no longer fitted to these tables; their TTFT
+    # residual rose from under 25 % to 31 % (2026-12-07) while sources the fit never saw improved
+    assert statistics.median(errs["TTFT"]) < 0.35
     assert statistics.median(errs["throughput"]) < 0.25
 
 
