@@ -22,8 +22,9 @@ from functools import cache
 from typing import Any
 
 from planner.catalog import load_toml
+from planner.catalog.perf import collective_latency_s, gpu_family
 from planner.errors import PlannerError
-from planner.perf.step import Efficiency, Globals, collective_latency_s
+from planner.perf.step import Efficiency, Globals
 from planner.specs import GpuSpec
 
 #: Starting point of every fit (the middle of the physical range).
@@ -33,13 +34,8 @@ START_GLOBALS = Globals(collective_s=10e-6, request_overhead_s=0.02, cpu_step_s=
 
 
 def architecture(gpu: GpuSpec) -> str:
-    """The kernel family of a GPU (data/perf.toml)."""
-    for name, spec in load_toml("perf.toml")["architectures"].items():
-        minor = spec.get("cc_minor")  # Ampere (8.0/8.6) and Ada (8.9) share major 8
-        if (spec["vendor"] == gpu.vendor and gpu.compute_capability[0] in spec["cc_major"]
-                and (minor is None or gpu.compute_capability[1] in minor)):
-            return str(name)
-    return f"{gpu.vendor}-sm{gpu.compute_capability[0]}{gpu.compute_capability[1]}"
+    """The kernel family of a GPU (data/perf.toml, read by planner/catalog/perf.py)."""
+    return gpu_family(gpu)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from planner.catalog import load_quant, load_toml
+from planner.catalog import load_quant
+from planner.catalog.perf import gpu_family, kernel_table
 from planner.memory import MemoryPlan
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.weights import weights_of_stage
@@ -157,20 +158,11 @@ class KernelFractions:
 def kernel_fractions(gpu: GpuSpec) -> KernelFractions:
     """The kernel fractions of ``gpu``'s family; a family data/perf.toml does not list borrows Hopper's,
     unmeasured."""
-    from planner.perf.efficiency import architecture
-
-    family = architecture(gpu)
-    table = load_toml("perf.toml")["kernels"]
-    raw = table.get(family)
-    measured = raw is not None and bool(raw.get("measured", False))
-    raw = raw or table["hopper"]
+    family = gpu_family(gpu)
+    raw, listed = kernel_table(family)
+    measured = listed and bool(raw.get("measured", False))
     gemm = tuple((d, float(raw[f"gemm_{d}"])) for d in ("bf16", "fp8", "fp4"))
     return KernelFractions(family, gemm, float(raw["attention_prefill"]), measured)
-
-
-def collective_latency_s() -> float:
-    """Latency of one collective (data/perf.toml [collectives], a kernel benchmark; not fitted)."""
-    return float(load_toml("perf.toml")["collectives"]["latency_s"])
 
 
 def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPlan) -> StepModel:
