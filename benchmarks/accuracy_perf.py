@@ -1,7 +1,7 @@
 """Accuracy of the performance model (step cost + scheduler simulation + fitted efficiencies) on every
 gathered table, measured on data the fit did not see, and the speed of `planner compare`.
 
-    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows] [--as-closed-loop]
+    python3 benchmarks/accuracy_perf.py [--no-lab] [--refit-nfev N] [--cache FILE] [--rows] [--as-closed-loop] [--write]
     python3 benchmarks/accuracy_perf.py --classic [--write] [--rows] [--jobs N]
 
 The default report is leave-one-source-out (benchmarks/perf_sources.py): every table names its origin
@@ -29,7 +29,9 @@ Errors are (predicted - measured) / measured per row; the headline is the median
 median as the table gives it). Rows a table's own header doubts (the seed's concurrency-1024 row,
 TTFT of InferenceX's experimental folder) are printed but kept out of the headline; so is the whole
 experimental folder in the headline marked "trusted" (see data/benchmarks/validation headers).
-``--write`` stores the fit and the median errors in data/calibration/perf_fit.toml.
+``--write`` stores the median and 90th-percentile errors in data/calibration/perf_fit.toml: by default
+the leave-one-source-out ones (``[errors.loso]``, the band `planner compare` prints); with ``--classic``
+the fit and the classic splits.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from planner.perf.efficiency import Calibration, architecture, fit, render, with_errors
 from planner.perf.validation import QUANTITY, RowError, Table, all_tables, deployment, derived_throughput, evaluate
@@ -117,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classic", action="store_true",
                     help="the older held-out / leave-one-table, GPU, architecture-out report (not by source)")
     ap.add_argument("--write", action="store_true",
-                    help="with --classic: store the fit and its errors in perf_fit.toml")
+                    help="store the errors in perf_fit.toml: the leave-one-source-out band `planner compare` "
+                         "prints ([errors.loso]); with --classic, the fit and the classic splits")
     ap.add_argument("--rows", action="store_true", help="print every predicted row")
     ap.add_argument("--jobs", type=int, default=2, help="with --classic: processes for the refits")
     ap.add_argument("--no-lab", action="store_true", help="leave out our lab's runs (data/calibration/lab)")
@@ -136,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="leave out tables whose file name matches (repeatable; e.g. to report the set before "
                          "some tables were added)")
     args = ap.parse_args(argv)
-    if args.write and not args.classic:
-        ap.error("--write stores the classic figures: use it with --classic")
     if not args.classic:
         code = _loso_main(args)
         if not args.no_speed:
@@ -249,6 +251,7 @@ def _loso_main(args: argparse.Namespace) -> int:
                                else "as their client sent them: bursts, request rates, ShareGPT lengths (issue #23)"))
     lines = report(outcomes, basis)
     print("\n".join(lines))
+    print("\n".join(_trusted_by_arrival(outcomes)))
     for x in lab_refused:
         print(f"  lab file not read: {x.table}: {x.reason}")
     if args.rows:
@@ -256,7 +259,54 @@ def _loso_main(args: argparse.Namespace) -> int:
             print(f"\n[{o.source}] {o.table.name}")
             print("\n".join(_row_lines(o.rows)))
     print(f"\nleave-one-source-out: {time.perf_counter() - t0:.0f} s")
+    if args.write:
+        _write_loso(main_fit, [r for o in outcomes if o.table.ttft_trusted for r in o.rows])
     return 0
+
+
+def _trusted_by_arrival(outcomes: Sequence[Any]) -> list[str]:
+    """Closed loop vs burst, crossed with GPU family and MoE vs dense, on the tables whose header does not
+    doubt them: the figures issue #23's targets are stated on (closed-loop rows, held out by source)."""
+    from perf_sources import arrival, family, is_moe, summarize
+
+    def cell(rows: list[RowError], q: str) -> str:
+        fig = summarize(rows).get(q)
+        return f"{'-':>17s}" if fig is None else f"{100 * fig.median:6.1f}% {100 * fig.p90:6.0f}% {fig.n:3d}"
+
+    groups: dict[str, list[RowError]] = {}
+    for o in outcomes:
+        if not o.table.ttft_trusted:
+            continue
+        moe = is_moe(o.table)
+        kind = "unknown model" if moe is None else ("MoE" if moe else "dense")
+        a = arrival(o.table)
+        for key in (a, f"{a} / {family(o.table)}", f"{a} / {kind}"):
+            groups.setdefault(key, []).extend(o.rows)
+    lines = ["", "by arrival, GPU family and MoE vs dense, without doubted tables:",
+             f"{'':34s} {'rows':>5s}  " + "  ".join(f"{q + ' med   p90   n':>17s}" for q in ("thr", "TPOT", "TTFT"))]
+    for key, rows in sorted(groups.items()):
+        lines.append(f"  {key[:32]:32s} {len(rows):5d}  " + "  ".join(cell(rows, q) for q in ("throughput", "TPOT",
+                                                                                              "TTFT")))
+    return lines
+
+
+def _write_loso(main_fit: Calibration, rows: Sequence[RowError]) -> None:
+    """Store the leave-one-source-out errors (rows of tables whose header does not doubt them) as
+    ``[errors.loso]``, the band `planner compare` prints (issue #23), beside the fit's other figures."""
+    from perf_sources import summarize
+
+    from planner.atomic import write_text_atomic
+
+    figures = summarize(rows)
+    loso: dict[str, float] = {}
+    for q, fig in figures.items():
+        loso[q.lower()] = round(fig.median, 4)
+        loso[f"{q.lower()}_p90"] = round(fig.p90, 4)
+    errors = {k: dict(v) for k, v in main_fit.errors}
+    errors["loso"] = loso
+    target = Path(__file__).resolve().parents[1] / "data" / "calibration" / "perf_fit.toml"
+    write_text_atomic(target, render(with_errors(main_fit, errors)))
+    print(f"wrote [errors.loso] to {target}")
 
 
 def _cached_refit(kept: list[Table], base: Calibration, nfev: int, cache: Path | None) -> Calibration:

@@ -376,7 +376,7 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
     p.add_argument("--ctx", "--max-model-len", dest="ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
                    help="max_model_len of the deployment, e.g. 128K; --max-model-len is the same flag "
-                        "(default: the model's maximum)")
+                        "(default: the workload's longest request, input + output length)")
     p.add_argument("--tp", type=_pos("--tp"), metavar="N",
                    help="tensor-parallel size (default: every layout that fits is ranked by cost)")
     p.add_argument("--pp", type=_pos("--pp"), metavar="N", help="pipeline-parallel size (default: ranked)")

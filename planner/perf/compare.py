@@ -24,7 +24,7 @@ from planner.layouts import Search
 from planner.memory import MemoryPlan, plan_memory
 from planner.perf.efficiency import Calibration, architecture, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
-from planner.perf.step import Efficiency, StepModel, step_model
+from planner.perf.step import Efficiency, StepModel, kernel_fractions, step_model
 from planner.perf.workload import Workload
 from planner.release import release
 from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -354,6 +354,10 @@ def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict
         tuple[str, Any], ...]:
     """The error to expect, from the validation of the case this GPU is in (benchmarks/accuracy_perf.py).
 
+    Where the stored calibration has leave-one-source-out errors (``[errors.loso]``, issue #23): their
+    median for a family with kernel benchmarks and calibration tables, their 90th percentile otherwise.
+    Older calibrations:
+
     A GPU with calibration tables gets the median leave-one-table-out error; a GPU without tables
     of a measured architecture the 90th percentile of the leave-one-GPU-out error (wider: nothing on
     it was measured); a GPU of an unmeasured architecture the wider of the 90th percentiles of the
@@ -361,9 +365,22 @@ def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict
     """
     arch = architecture(gpu)
     own_tables = [t for t in cal.tables if f"x{gpu.key}-" in t]
+    loso = cal.error("loso")
     if basis == "user":
         why, stat, band = ("refitted on your measurements (--calibrate); band = the fit's residual on them",
                            "median", dict(user_residual or {}))
+    elif loso:
+        # Issue #23: the band is the leave-one-source-out error (each source predicted by a fit that never
+        # saw it), widened to its 90th percentile where this family's kernels or efficiencies are unmeasured.
+        measured = kernel_fractions(gpu).measured
+        if measured and basis == "arch":
+            why, stat, band = ("band = the leave-one-source-out error (benchmarks/accuracy_perf.py: every source "
+                               "of public tables predicted by a fit that never saw it)", "median", _band(loso, False))
+        else:
+            missing = [x for x, ok in ((f"no public kernel benchmark of {arch}", measured),
+                                       (f"no calibration table on {arch}", basis == "arch")) if not ok]
+            why, stat, band = (f"{' and '.join(missing)}: band widened to the 90th percentile of the "
+                               "leave-one-source-out error", "90th percentile", _band(loso, True))
     elif basis == "pooled":
         loao, logo = _band(cal.error("loao"), True), _band(cal.error("logo"), True)
         band = {k: max(loao.get(k, 0.0), logo.get(k, 0.0)) for k in set(loao) | set(logo)}
@@ -471,11 +488,14 @@ def compare(
             raise InvalidInputError(f"{name} must be > 0, got {v}")
     spec = launch.spec()
     scheme = launch.quant_scheme(spec)
-    mml = launch.max_model_len if launch.max_model_len is not None else spec.max_position_embeddings
     work = workload if workload is not None else Workload(random_input_len=isl, random_output_len=osl,
                                                           random_range_ratio=range_ratio)
     isl, osl = work.input_len, work.output_len
     need = work.max_len()
+    # Without --ctx, memory is planned at the workload's context (its longest request), not the model's
+    # maximum: a deployment serving short requests is not refused for a context it will never see
+    # (issue #23: Qwen3-32B on one H100 was refused with kv-cache-too-small at 40,960 tokens).
+    mml = launch.max_model_len if launch.max_model_len is not None else min(need, spec.max_position_embeddings)
     if mml > spec.max_position_embeddings:
         raise InvalidInputError(f"--ctx {mml:,} exceeds {spec.name}'s {spec.max_position_embeddings:,} positions")
     if need > mml:

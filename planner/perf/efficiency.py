@@ -17,27 +17,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 from planner.catalog import load_toml
+from planner.catalog.perf import collective_latency_s, gpu_family
 from planner.errors import PlannerError
 from planner.perf.step import Efficiency, Globals
 from planner.specs import GpuSpec
 
 #: Starting point of every fit (the middle of the physical range).
-START = Efficiency(eta_mem=0.5, eta_flop=0.4, tau_s=50e-6)
+START = Efficiency(eta_mem=0.5, eta_flop=1.0, tau_s=50e-6)
 START_GLOBALS = Globals(collective_s=10e-6, request_overhead_s=0.02, cpu_step_s=2e-3, cpu_seq_s=10e-6,
                         prompt_token_s=5e-6)
 
 
 def architecture(gpu: GpuSpec) -> str:
-    """The kernel family of a GPU (data/perf.toml)."""
-    for name, spec in load_toml("perf.toml")["architectures"].items():
-        if spec["vendor"] == gpu.vendor and gpu.compute_capability[0] in spec["cc_major"]:
-            return str(name)
-    return f"{gpu.vendor}-sm{gpu.compute_capability[0]}{gpu.compute_capability[1]}"
+    """The kernel family of a GPU (data/perf.toml, read by planner/catalog/perf.py)."""
+    return gpu_family(gpu)
 
 
 @dataclass(frozen=True)
@@ -163,18 +161,20 @@ def fit(tables: Iterable[Any], *, base: Calibration | None = None, fit_globals: 
     base = base or load_calibration_or_start()
     lo3, hi3 = _bounds()  # eta_mem, eta_flop, tau_s
     f = load_toml("perf.toml")["fit"]
+    # Two factors per architecture: the compute rates come from kernel benchmarks (data/perf.toml
+    # [kernels]; eta_flop = 1 keeps them as measured) and are not fitted (issue #23).
     x0: list[float] = []
     lo: list[float] = []
     hi: list[float] = []
     for a in arches:
         e, _ = base.for_arch(a)
-        x0 += [e.eta_mem, e.eta_flop, e.tau_s * 1e6]
-        lo += [lo3[0], lo3[1], lo3[2] * 1e6]
-        hi += [hi3[0], hi3[1], hi3[2] * 1e6]
-    g0 = base.globals
-    # shared factors in scaled units: microseconds, milliseconds, milliseconds, microseconds, microseconds
-    gkeys = (("collective_s", 1e6), ("request_overhead_s", 1e3), ("cpu_step_s", 1e3), ("cpu_seq_s", 1e6),
-             ("prompt_token_s", 1e6))
+        x0 += [e.eta_mem, e.tau_s * 1e6]
+        lo += [lo3[0], lo3[2] * 1e6]
+        hi += [hi3[0], hi3[2] * 1e6]
+    g0 = replace(base.globals, collective_s=collective_latency_s())
+    # shared factors in scaled units: milliseconds, milliseconds, microseconds, microseconds; the
+    # collective latency is a kernel benchmark's (data/perf.toml [collectives]), not fitted
+    gkeys = (("request_overhead_s", 1e3), ("cpu_step_s", 1e3), ("cpu_seq_s", 1e6), ("prompt_token_s", 1e6))
     if fit_globals:
         x0 += [getattr(g0, k) * sc for k, sc in gkeys]
         lo += [f[k][0] * sc for k, sc in gkeys]
@@ -182,11 +182,10 @@ def fit(tables: Iterable[Any], *, base: Calibration | None = None, fit_globals: 
     x0 = [min(max(v, lo_ + 1e-9), hi_ - 1e-9) for v, lo_, hi_ in zip(x0, lo, hi, strict=True)]
 
     def unpack(x: np.ndarray) -> tuple[dict[str, Efficiency], Globals]:
-        effs = {a: Efficiency(float(x[3 * i]), float(x[3 * i + 1]), float(x[3 * i + 2]) * 1e-6)
-                for i, a in enumerate(arches)}
+        effs = {a: Efficiency(float(x[2 * i]), 1.0, float(x[2 * i + 1]) * 1e-6) for i, a in enumerate(arches)}
         if fit_globals:
-            k = 3 * len(arches)
-            glob = Globals(*(float(x[k + j]) / sc for j, (_, sc) in enumerate(gkeys)))
+            k = 2 * len(arches)
+            glob = replace(g0, **{name: float(x[k + j]) / sc for j, (name, sc) in enumerate(gkeys)})
         else:
             glob = g0
         return effs, glob
@@ -303,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python3 -m planner.perf.efficiency")
     ap.add_argument("--write", action="store_true", help="store the fit in data/calibration/perf_fit.toml")
+    ap.add_argument("--max-nfev", type=int, default=60, help="function evaluations of the fit (default: 60)")
     args = ap.parse_args(argv)
-    cal = fit(calibration_tables())
+    cal = fit(calibration_tables(), max_nfev=args.max_nfev)
     old = load_calibration_or_start()
     cal = with_errors(cal, {k: dict(v) for k, v in old.errors})
     text = render(cal)

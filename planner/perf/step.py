@@ -18,9 +18,14 @@ requests (one each) and the prefill chunks the scheduler packed in beside them. 
   processing): added to the GPU time before vLLM 0.14, overlapped with it (async scheduling) since.
 
 Each operation is limited by memory or by compute (a roofline per operation); the operations of a
-step run one after the other, so their times add.  The factors ``eta_mem``, ``eta_flop`` and
-``tau_s`` are fitted per GPU architecture on measured tables (planner/perf/efficiency.py,
-data/calibration/perf_fit.toml); the scheduler that decides what each step carries is
+step run one after the other, so their times add.  The compute rates are the datasheet peaks times
+the achievable fractions public kernel benchmarks measured per GPU family (DeepGEMM, FlashAttention-2/3;
+data/perf.toml [kernels]), and the collective latency is a measured one ([collectives]); since issue #23
+they are not fitted (a fitted compute efficiency of 12 % of peak made prefill 3-5x too slow on sources
+the fit never saw).  What end-to-end tables alone can tell, ``eta_mem`` and ``tau_s`` per family and the
+CPU and request overheads, is fitted (planner/perf/efficiency.py, data/calibration/perf_fit.toml);
+``eta_flop`` stays 1 there (a multiplier on the kernel fractions that only ``compare --calibrate``
+refits on a user's own measurements).  The scheduler that decides what each step carries is
 planner/perf/sim.py.
 """
 
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.catalog import load_quant
+from planner.catalog.perf import gpu_family, kernel_table
 from planner.memory import MemoryPlan
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.weights import weights_of_stage
@@ -97,8 +103,10 @@ class StepModel:
     #: Routed-expert FLOPs per token on this rank (all tokens of the MoE group counted).
     expert_flops_per_token: float
     kv_bytes_per_token: float
+    #: Attention FLOPs per token per context token, at the GEMM rate's equivalent (see step_model).
     attn_flops_per_token_ctx: float
     bandwidth: float
+    #: Achievable GEMM FLOP/s of the rank: datasheet peak x the family's kernel fraction (data/perf.toml).
     flops: float
     link: float
     collectives_per_layer: int
@@ -109,13 +117,52 @@ class StepModel:
         return dict(self.__dict__)
 
 
-def flops_for(gpu: GpuSpec, quant: QuantScheme) -> float:
-    """Dense FLOP/s for the quantization's compute path (weight-only paths compute in BF16)."""
+def compute_dtype(gpu: GpuSpec, quant: QuantScheme) -> str:
+    """The tensor-core path the GEMMs of ``quant`` run on: ``fp8``, ``fp4`` or ``bf16`` (weight-only paths,
+    such as FP8 checkpoints on Ampere through Marlin W8A16, read narrow weights but compute in BF16)."""
     if quant.name == "fp8" and gpu.native_fp8 and gpu.fp8_tflops:
-        return gpu.fp8_tflops * 1e12
+        return "fp8"
     if quant.name in ("nvfp4", "mxfp4") and gpu.native_fp4 and gpu.fp4_tflops:
-        return gpu.fp4_tflops * 1e12
+        return "fp4"
+    return "bf16"
+
+
+def flops_for(gpu: GpuSpec, quant: QuantScheme) -> float:
+    """Datasheet dense FLOP/s for the quantization's compute path (weight-only paths compute in BF16)."""
+    dtype = compute_dtype(gpu, quant)
+    if dtype == "fp8":
+        return float(gpu.fp8_tflops) * 1e12
+    if dtype == "fp4":
+        return float(gpu.fp4_tflops) * 1e12
     return gpu.bf16_tflops * 1e12
+
+
+@dataclass(frozen=True)
+class KernelFractions:
+    """Achievable throughput of one GPU family's kernels as fractions of the datasheet peak, from public
+    kernel benchmarks (data/perf.toml [kernels]): what sets a step's compute terms, instead of one
+    efficiency fitted through end-to-end tables (issue #23)."""
+
+    family: str
+    #: Dense GEMM (and grouped-GEMM MoE at prefill-sized M) per compute dtype: {"bf16", "fp8", "fp4"}.
+    gemm: tuple[tuple[str, float], ...]
+    #: Causal flash-attention forward (prefill), as a fraction of the BF16 peak.
+    attention_prefill: float
+    #: False where no public benchmark of this family was found (fractions borrowed; band widened).
+    measured: bool
+
+    def gemm_fraction(self, dtype: str) -> float:
+        return dict(self.gemm)[dtype]
+
+
+def kernel_fractions(gpu: GpuSpec) -> KernelFractions:
+    """The kernel fractions of ``gpu``'s family; a family data/perf.toml does not list borrows Hopper's,
+    unmeasured."""
+    family = gpu_family(gpu)
+    raw, listed = kernel_table(family)
+    measured = listed and bool(raw.get("measured", False))
+    gemm = tuple((d, float(raw[f"gemm_{d}"])) for d in ("bf16", "fp8", "fp4"))
+    return KernelFractions(family, gemm, float(raw["attention_prefill"]), measured)
 
 
 def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPlan) -> StepModel:
@@ -138,7 +185,12 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
     else:
         expert_flops = 0.0
     heads_rank = max(1, model.num_heads // plan.tp)
-    attn = 4.0 * heads_rank * model.head_dim * model.num_full_layers
+    kernels = kernel_fractions(gpu)
+    gemm_rate = flops_for(gpu, quant) * kernels.gemm_fraction(compute_dtype(gpu, quant))
+    attn_rate = gpu.bf16_tflops * 1e12 * kernels.attention_prefill
+    # Attention runs at flash attention's rate, not the GEMMs': its FLOPs are stored at the GEMM rate's
+    # equivalent (x gemm_rate / attn_rate), so that every compute term divides by the one rate ``flops``.
+    attn = 4.0 * heads_rank * model.head_dim * model.num_full_layers * gemm_rate / attn_rate
     moe_group = plan.dp if model.is_moe else 1
     # Two collectives per layer: TP all-reduces after attention and MLP, or, with DP over experts,
     # the all-gather / reduce-scatter of every DP rank's tokens around the expert layer.
@@ -151,7 +203,7 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         dense_bytes=float(dense), expert_bytes=float(w.experts_bytes), dense_flops_per_token=2.0 * dense_params,
         lm_head_flops_per_token=float(bf.lm_head_bytes), expert_flops_per_token=expert_flops,
         kv_bytes_per_token=kv_per_token, attn_flops_per_token_ctx=attn,
-        bandwidth=gpu.hbm_bandwidth_tbps * 1e12, flops=flops_for(gpu, quant), link=gpu.link_bandwidth_gbps * 1e9,
+        bandwidth=gpu.hbm_bandwidth_tbps * 1e12, flops=gemm_rate, link=gpu.link_bandwidth_gbps * 1e9,
         collectives_per_layer=0 if shards == 1 else 2, comm_bytes_per_token=comm,
     )
 

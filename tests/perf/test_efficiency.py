@@ -15,6 +15,12 @@ def test_gpus_map_to_kernel_families():
         ["hopper", "hopper", "blackwell", "blackwell", "blackwell", "cdna"]
 
 
+def test_ampere_is_not_labelled_ada():
+    """Issue #23: compute capability 8.0/8.6 (A100, RTX 3090) was labelled "ada" (8.9) in compare's warnings."""
+    assert [architecture(load_gpu(g)) for g in ("a100-80gb", "a100-40gb", "rtx-3090", "l40s", "l4", "rtx-4090")] == \
+        ["ampere", "ampere", "ampere", "ada", "ada", "ada"]
+
+
 def test_stored_fit_round_trips_and_names_its_tables():
     cal = load_calibration()
     assert data_path("calibration/perf_fit.toml").read_text() == render(cal)
@@ -39,14 +45,16 @@ def test_residual_on_the_calibration_tables():
                 if m not in row.set_aside and row.error(m) is not None:
                     errs.setdefault(QUANTITY[m], []).append(abs(row.error(m)))
     assert statistics.median(errs["TPOT"]) < 0.15
-    assert statistics.median(errs["TTFT"]) < 0.25
+    # Issue #23: the compute rate comes from kernel benchmarks, no longer fitted to these tables; their TTFT
+    # residual rose from under 25 % to 31 % (2026-12-07) while sources the fit never saw improved
+    assert statistics.median(errs["TTFT"]) < 0.35
     assert statistics.median(errs["throughput"]) < 0.25
 
 
 def test_refit_on_one_gpu_reproduces_its_measurements():
     cal = load_calibration()
     seed = next(t for t in all_tables() if t.name.startswith("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0"))
-    slower = Efficiency(eta_mem=0.5, eta_flop=0.1, tau_s=150e-6)
+    slower = Efficiency(eta_mem=0.5, eta_flop=0.4, tau_s=150e-6)  # eta_flop: a multiplier on the kernel rates
     # A table measured on a slower B200 than the fit knows: the simulation of `slower` is the measurement.
     runs = []
     for run in seed.runs[:6]:
