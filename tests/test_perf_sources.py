@@ -50,6 +50,18 @@ def test_arrival_from_the_header_or_one_prompt_per_client():
     assert ps.arrival(undeclared) == "burst"  # 1x prompts per client is a burst even unsaid
 
 
+def test_a_poisson_table_states_its_rate_on_every_row_and_its_prompt_count():
+    # the rate load sends the header's num_prompts at each row's rate: a table missing either would be
+    # simulated with a default the source never ran
+    poisson = [t for t in all_tables() if ps.arrival(t) == "poisson"]
+    assert poisson, "the shipped set has Poisson-rate tables (issue #23)"
+    for t in poisson:
+        assert t.num_prompts is not None and t.num_prompts > 0, t.name
+        assert all(r.request_rate is not None and r.request_rate > 0 for r in t.runs), t.name
+        load = ps._rate_load(t, t.runs[0])
+        assert load.num_prompts == t.num_prompts and load.request_rate == t.runs[0].request_rate
+
+
 def test_each_source_is_predicted_by_a_fit_that_never_saw_it():
     tables = list(all_tables())
     main = load_calibration()
