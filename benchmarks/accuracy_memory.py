@@ -48,6 +48,7 @@ from tools.calibrate import (  # noqa: F401  (source_weights, SOURCE_WEIGHT_CAP:
     fit_overhead,
     from_log_error,
     outcomes,
+    printed_kv_bytes,
     resolvable,
     source_weights,
 )
@@ -271,7 +272,7 @@ def main() -> None:
             we = o.weights_error_gib
             rows.append([
                 o.log["id"][:58], "MoE" if o.case.model.is_moe else "dense", o.case.release.label,
-                f"{p.kv_cache_bytes / GIB:.2f} / {o.log['available_kv_gib']}",
+                f"{printed_kv_bytes(p) / GIB:.2f} / {o.log['available_kv_gib']}",
                 f"{o.available_error_gib:+.2f}", f"{o.overhead_error_gib:+.2f}",
                 "-" if we is None else f"{we:+.2f}",
             ])

@@ -101,7 +101,8 @@ def test_dsa_indexer_keys_ride_with_the_mla_latent():
 
 def test_kimi_k25_reads_its_quantization_from_text_config():
     k = load_model("kimi-k2.5")
-    assert k.quant is not None and (k.quant.method, k.quant.scheme, k.quant.group) == ("compressed-tensors", "w4a16", 32)
+    assert k.quant is not None
+    assert (k.quant.method, k.quant.scheme, k.quant.group) == ("compressed-tensors", "w4a16", 32)
     assert k.is_mla and k.num_experts == 384 and k.mtp_layers == 0
     # MoonViT: 27 blocks of 1152 wide with a 4304 MLP, loaded on every rank (vt_* fields of vision_config).
     assert k.vision_params == 27 * (4 * 1152 * 1152 + 2 * 1152 * 4304)
