@@ -5,6 +5,7 @@ worker's own error quoted under a generic one, and the startup figures checked a
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,8 +43,47 @@ def _tp_option(model: Any, tp: int, ep: bool, version: Any) -> str | None:
     return None
 
 
+def _utilization_option(more_gib: float, util: float | None, total_gib: float | None) -> str:
+    """``--gpu-memory-utilization U`` that gives ``more_gib`` more per GPU to the KV cache, from the log's own
+    utilization and the GPU's total (vLLM requests ``total x utilization``: gpu_worker.py); the plain advice
+    where the log states neither, and a refusal where no utilization up to 1.0 is enough."""
+    if util is None or not total_gib:
+        return f"--gpu-memory-utilization raised so that {more_gib:.2f} GiB more per GPU goes to the KV cache"
+    # Rounded up to the hundredth: a value rounded down would leave the request a few MiB short.
+    new = math.ceil((util + more_gib / total_gib) * 100 - 1e-9) / 100
+    if new > 1.0:
+        return (f"not --gpu-memory-utilization: {more_gib:.2f} GiB more per GPU would need {new:.2f} of the "
+                f"{total_gib:.2f} GiB GPU (at most 1.0)")
+    return (f"--gpu-memory-utilization {new:.2f} (from {util:g}: {more_gib:.2f} GiB more per GPU of the "
+            f"{total_gib:.2f} GiB GPU goes to the KV cache)")
+
+
+def _log_utilization(scan: LogScan) -> tuple[float | None, float | None]:
+    """The utilization the log ran with and its GPU's total GiB, each None where the log does not say.
+
+    The utilization: the non-default args, V0's breakdown line, else the release's resolved default (0.9
+    before vLLM 0.34; 1.0 with 0.34's extensible cache). The total: the "Free memory on device (a/b GiB)"
+    line, else the DEBUG requested memory divided by the utilization."""
+    f = scan.figures
+    util: float | None = None
+    with contextlib.suppress(TypeError, ValueError):
+        util = float(f.setting("gpu_memory_utilization") or "")
+    if util is None:
+        util = f.v0_gpu_memory_utilization
+    if util is None:
+        version = _log_version(scan)
+        if version is not None:
+            with contextlib.suppress(PlannerError):
+                rel = release(version)
+                util = rel.default_utilization(rel.kv_sizing)
+    total = f.gpu_total_gib
+    if total is None and f.requested_gib and util:
+        total = f.requested_gib / util
+    return util, total
+
+
 def _kv_options(g: dict[str, str], tp_text: str | None, model: Any = None, ep: bool = False,
-                version: Any = None) -> str:
+                version: Any = None, util: float | None = None, total_gib: float | None = None) -> str:
     """Turn vLLM's kv-cache-too-small numbers into concrete options (each one the pre-flight accepts)."""
     try:
         needed = float(g["needed_gib"])
@@ -55,7 +95,7 @@ def _kv_options(g: dict[str, str], tp_text: str | None, model: Any = None, ep: b
     opts = [f"--max-model-len {est} (the longest request that fits now)"]
     if needed / 2 <= avail:
         opts.append(f"--kv-cache-dtype fp8 (halves the need to {needed / 2:.2f} GiB)")
-    opts.append(f"--gpu-memory-utilization raised so that {needed - avail:.2f} GiB more per GPU goes to the KV cache")
+    opts.append(_utilization_option(needed - avail, util, total_gib))
     if tp_text is None or not tp_text.isdigit():  # the log does not say its TP: no number to double
         opts.append("a larger --tensor-parallel-size (this log does not state its own)")
     else:
@@ -142,7 +182,7 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
         tp_text = scan.figures.setting("tensor_parallel_size")
         ep = (scan.figures.setting("enable_expert_parallel") or "").lower() == "true"
         model = _log_model(scan)
-        extra = _kv_options(g, tp_text, model, ep, _log_version(scan))
+        extra = _kv_options(g, tp_text, model, ep, _log_version(scan), *_log_utilization(scan))
         fix = f"{extra} {fix}".strip()
         if "needed_gib" in g:
             evidence += (f" [needed {g['needed_gib']} GiB, available {g['available_gib']} GiB, "
