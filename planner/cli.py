@@ -13,23 +13,23 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from planner.clitools import DEBUG_FLAG, DEBUG_HELP, OneWayFlag, Parser, UsageError, run_main
+from planner.clitools import (
+    DEBUG_FLAG,
+    DEBUG_HELP,
+    OneWayFlag,
+    Parser,
+    UsageError,
+    arg_type,
+    positive_int_arg,
+    run_main,
+)
 from planner.defaults import DEFAULT_GPU, DEFAULT_MODEL
-from planner.errors import PlannerError
 from planner.units import GIB
 
 T = TypeVar("T")
 
 
-def _typed(fn: Callable[[str], T], what: str) -> Callable[[str], T]:
-    def convert(text: str) -> T:
-        try:
-            return fn(text)
-        except PlannerError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = what
-    return convert
+_typed = arg_type
 
 
 def _tokens(text: str) -> int:
@@ -38,10 +38,7 @@ def _tokens(text: str) -> int:
     return parse_tokens(text)
 
 
-def _pos(what: str) -> Callable[[str], int]:
-    from planner.units import parse_positive_int
-
-    return _typed(lambda t: parse_positive_int(t, what), what)
+_pos = positive_int_arg
 
 
 def _frac(text: str) -> float:

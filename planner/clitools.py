@@ -18,9 +18,11 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 from planner.errors import PlannerError
+
+T = TypeVar("T")
 
 #: Exit codes (DESIGN.md "Errors"): 0 ok, 1 an error finding (diagnose), 2 bad input, 70 a bug, 130 Ctrl-C.
 EXIT_USAGE = 2
@@ -34,6 +36,30 @@ DEBUG_HELP = "on an unexpected error, show its traceback (accepted anywhere on t
 
 #: (bytes done, bytes in all or None when unknown) -> None.
 ProgressCallback = Callable[[int, "int | None"], None]
+
+
+def arg_type(fn: Callable[[str], T], what: str) -> Callable[[str], T]:
+    """An argparse ``type=`` that turns our one-line input errors into argparse's own (exit 2, usage line).
+
+    One helper for every parser (both CLIs, the shared launch and workload parents), so a flag says what it
+    accepts the same way wherever it is declared. ``what`` names the flag in argparse's message.
+    """
+
+    def convert(text: str) -> T:
+        try:
+            return fn(text)
+        except (PlannerError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = what
+    return convert
+
+
+def positive_int_arg(flag: str) -> Callable[[str], int]:
+    """``type=`` for a whole number >= 1 (``--tp``, ``--num-prompts``...)."""
+    from planner.units import parse_positive_int
+
+    return arg_type(lambda t: parse_positive_int(t, flag), flag)
 
 
 class UsageError(Exception):

@@ -501,21 +501,10 @@ def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.Argu
     ``--ctx`` and ``--max-model-len`` are one setting (dest ``ctx``): the planner's name and vLLM's.
     Settings are checked against their declared bounds once more when the :class:`Launch` is built.
     """
-    from planner.clitools import OneWayFlag
-    from planner.units import parse_fraction, parse_positive_int, parse_tokens
+    from planner.clitools import OneWayFlag, arg_type, positive_int_arg
+    from planner.units import parse_fraction, parse_tokens
 
-    def typed(fn: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-        def convert(text: str) -> Any:
-            try:
-                return fn(text)
-            except (InvalidInputError, ValueError) as exc:
-                raise argparse.ArgumentTypeError(str(exc)) from None
-
-        convert.__name__ = what
-        return convert
-
-    def pos(flag: str) -> Callable[[str], int]:
-        return typed(lambda t: parse_positive_int(t, flag), flag)
+    typed, pos = arg_type, positive_int_arg
 
     h = {**LAUNCH_FLAG_HELP, **(help_overrides or {})}
     p = argparse.ArgumentParser(add_help=False)

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from planner.clitools import arg_type
 from planner.errors import InvalidInputError
 
 #: ``--dataset-name`` values whose lengths the simulation can draw.
@@ -237,17 +238,6 @@ def send_times(n: int, request_rate: float | None, burstiness: float, seed: int)
 
 # ------------------------------------------------------------------------------------ the CLI
 
-def _typed(fn: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return fn(text)
-        except (InvalidInputError, ValueError) as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = what
-    return convert
-
-
 def _positive_int(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -257,7 +247,7 @@ def _positive_int(flag: str) -> Callable[[str], int]:
         _require(v >= 1, f"{flag} must be a whole number >= 1, got {text!r}")
         return v
 
-    return _typed(parse, flag)
+    return arg_type(parse, flag)
 
 
 def _rate(text: str) -> float:
@@ -314,21 +304,21 @@ def workload_parent() -> argparse.ArgumentParser:
     g.add_argument("--random-output-len", "--osl", dest="osl", type=_positive_int("--random-output-len"),
                    default=512, metavar="TOKENS",
                    help="output tokens per request; --osl is the same flag (default: 512)")
-    g.add_argument("--random-range-ratio", "--range-ratio", dest="range_ratio", type=_typed(_ratio, "ratio"),
+    g.add_argument("--random-range-ratio", "--range-ratio", dest="range_ratio", type=arg_type(_ratio, "ratio"),
                    default=0.0, metavar="R",
                    help="lengths drawn uniformly in [floor(L(1-R)), ceil(L(1+R))] as vllm bench serve's random "
                         "dataset; --range-ratio is the same flag (default: 0)")
     g.add_argument("--num-prompts", type=_positive_int("--num-prompts"), metavar="N",
                    help="requests sent per simulated point (default: 10 per client of --at)")
-    g.add_argument("--request-rate", type=_typed(_rate, "rate"), default=INF, metavar="RPS",
+    g.add_argument("--request-rate", type=arg_type(_rate, "rate"), default=INF, metavar="RPS",
                    help="requests per second, arrivals gamma-distributed (Poisson with --burstiness 1); inf sends "
                         "them all at once (default: inf)")
-    g.add_argument("--burstiness", type=_typed(_burstiness, "burstiness"), default=1.0, metavar="B",
+    g.add_argument("--burstiness", type=arg_type(_burstiness, "burstiness"), default=1.0, metavar="B",
                    help="gamma shape of the gaps between requests, with a finite --request-rate: below 1 burstier, "
                         "above 1 more regular (default: 1, Poisson)")
     g.add_argument("--max-concurrency", type=_positive_int("--max-concurrency"), metavar="N",
                    help="most requests in flight; the same as --at N (default: the --at points)")
-    g.add_argument("--seed", type=_typed(_seed, "seed"), default=0, metavar="N",
+    g.add_argument("--seed", type=arg_type(_seed, "seed"), default=0, metavar="N",
                    help="seed of the lengths and arrival times (default: 0, vLLM's)")
     return p
 
