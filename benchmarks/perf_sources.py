@@ -34,7 +34,7 @@ from planner.perf.bench import BenchmarkRun, load
 from planner.perf.efficiency import Calibration, architecture
 from planner.perf.sim import Load, simulate
 from planner.perf.step import Efficiency, Globals
-from planner.perf.validation import METRICS, RowError, Table, deployment, row_load
+from planner.perf.validation import RowError, Table, deployment, row_error, row_load
 from planner.weights import native_quant
 
 if sys.version_info >= (3, 11):
@@ -189,17 +189,7 @@ def predict_table(table: Table, eff_of: Callable[[Table], tuple[Efficiency, Glob
         except (PlannerError, ValueError) as exc:
             refused.append(Refusal(table.name, src, run.concurrency, _reason(exc)))
             continue
-        measured, predicted, aside = [], [], []
-        for m in METRICS:
-            v = run.metric(m)
-            if v is None:
-                continue
-            measured.append((m, v))
-            predicted.append((m, res.metric(m)))
-            if run.concurrency in table.suspect or ("ttft" in m and not table.ttft_trusted):
-                aside.append(m)
-        rows.append(RowError(table.name, dep.gpu.key, table.layout, table.role, run.concurrency, tuple(measured),
-                             tuple(predicted), tuple(aside), res.output_throughput))
+        rows.append(row_error(table, dep.gpu.key, run, res))
     return Outcome(table, src, tuple(rows), tuple(refused))
 
 

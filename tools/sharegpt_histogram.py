@@ -78,6 +78,7 @@ def main() -> None:
           'blob/47277d79f4a5bae12a2d25e9ecbed2a2177a5f2d/docs/performance-lab/gpt-oss-120b/h100.md"')
     print('shape = "assumed: exponential truncated to the filter bounds, rate solved to the published mean '
           '(tools/sharegpt_histogram.py); the percentiles are not measured"')
+    print(f"max_total_len = {MAX_TOTAL}  # is_valid_sequence's max_total_len: longer pairs are dropped")
     for name, lo, hi, mean in (("input", MIN_LEN, MAX_PROMPT, INPUT_MEAN),
                                ("output", MIN_LEN, MAX_TOTAL - MIN_LEN, OUTPUT_MEAN)):
         bins, probs = _histogram(lo, hi, mean)

@@ -43,6 +43,14 @@ class DatasetLengths:
     output: LengthHistogram
     source: str
     shape: str
+    #: Longest prompt + output the dataset's filter keeps (ShareGPT: ``is_valid_sequence``'s max_total_len);
+    #: pairs over it are drawn again, as the filter would have dropped them. 0: no such filter.
+    max_total_len: int = 0
+
+    def longest_request(self) -> int:
+        """The longest prompt + output a draw can give: the histograms' last bins, within the filter."""
+        span = self.input.bins[-1][1] + self.output.bins[-1][1]
+        return min(span, self.max_total_len) if self.max_total_len else span
 
 
 def _histogram(table: dict[str, object], key: str, name: str) -> LengthHistogram:
@@ -69,4 +77,5 @@ def dataset_lengths(name: str) -> DatasetLengths:
     if not isinstance(table, dict):
         raise ConfigError(f"data/{WORKLOADS_FILE} has no [{name}] table (known: {', '.join(sorted(data))})")
     return DatasetLengths(name, _histogram(table, "input", name), _histogram(table, "output", name),
-                          str(table.get("source", "")), str(table.get("shape", "")))
+                          str(table.get("source", "")), str(table.get("shape", "")),
+                          int(table.get("max_total_len", 0)))

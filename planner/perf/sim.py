@@ -42,7 +42,14 @@ from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
 from planner.perf.step import Efficiency, Globals, StepModel, combine
-from planner.perf.workload import Workload, random_lengths, send_times, sharegpt_lengths, sharegpt_max_len
+from planner.perf.workload import (
+    Workload,
+    random_lengths,
+    send_times,
+    sharegpt_lengths,
+    sharegpt_max_len,
+    uniform_lengths,
+)
 
 #: Requests simulated per closed-loop engine: this many waves of C (the first wave's burst, waves in
 #: which its stagger settles, the settled wave standing for those not simulated, the tail).
@@ -285,16 +292,7 @@ def draw_lengths(load: Load, n: int, seed: int) -> tuple[list[int], list[int]]:
         def bounds(length: int) -> tuple[int, int]:
             return max(1, int(length * r)), length
 
-        lo_i, hi_i = bounds(load.input_len)
-        lo_o, hi_o = bounds(load.output_len)
-        if lo_i == hi_i and lo_o == hi_o:
-            return [lo_i] * n, [lo_o] * n
-        import numpy as np
-
-        rng = np.random.default_rng(seed)
-        isl = rng.integers(lo_i, hi_i + 1, size=n)
-        osl = rng.integers(lo_o, hi_o + 1, size=n)
-        return [int(x) for x in isl], [int(x) for x in osl]
+        return uniform_lengths(bounds(load.input_len), bounds(load.output_len), n, seed)
     return random_lengths(load.input_len, load.output_len, load.range_ratio, n, seed)
 
 

@@ -238,19 +238,24 @@ def evaluate(table: Table, eff: Efficiency, glob: Globals) -> list[RowError]:
     dep = deployment(table)
     out = []
     for run in table.runs:
-        res = predict(table, run, eff, glob)
-        measured, predicted, aside = [], [], []
-        for m in METRICS:
-            v = run.metric(m)
-            if v is None:
-                continue
-            measured.append((m, v))
-            predicted.append((m, sim_value(table, res, m)))
-            if run.concurrency in table.suspect or ("ttft" in m and not table.ttft_trusted):
-                aside.append(m)
-        out.append(RowError(table.name, dep.gpu.key, table.layout, table.role, run.concurrency, tuple(measured),
-                            tuple(predicted), tuple(aside), res.output_throughput))
+        out.append(row_error(table, dep.gpu.key, run, predict(table, run, eff, glob)))
     return out
+
+
+def row_error(table: Table, gpu_key: str, run: BenchmarkRun, res: SimResult) -> RowError:
+    """One row's measured and simulated values, metric by metric; the suspect ones (a load point the
+    table's header doubts, TTFT where the table's TTFT is not trusted) set aside, not dropped."""
+    measured, predicted, aside = [], [], []
+    for m in METRICS:
+        v = run.metric(m)
+        if v is None:
+            continue
+        measured.append((m, v))
+        predicted.append((m, sim_value(table, res, m)))
+        if run.concurrency in table.suspect or ("ttft" in m and not table.ttft_trusted):
+            aside.append(m)
+    return RowError(table.name, gpu_key, table.layout, table.role, run.concurrency, tuple(measured),
+                    tuple(predicted), tuple(aside), res.output_throughput)
 
 
 def derived_throughput(table: Table, run: BenchmarkRun) -> float | None:

@@ -169,8 +169,14 @@ def random_interval(length: int, ratio: float) -> tuple[int, int]:
 
 def random_lengths(input_len: int, output_len: int, ratio: float, n: int, seed: int) -> tuple[list[int], list[int]]:
     """The first ``n`` input and output lengths vLLM's random dataset draws with ``--seed seed``."""
-    lo_i, hi_i = random_interval(input_len, ratio)
-    lo_o, hi_o = random_interval(output_len, ratio)
+    return uniform_lengths(random_interval(input_len, ratio), random_interval(output_len, ratio), n, seed)
+
+
+def uniform_lengths(inputs: tuple[int, int], outputs: tuple[int, int], n: int,
+                    seed: int) -> tuple[list[int], list[int]]:
+    """``n`` input and output lengths drawn uniformly from the inclusive intervals, inputs first, from one
+    seeded generator (the order vLLM's random dataset draws them in); constant lengths without numpy."""
+    (lo_i, hi_i), (lo_o, hi_o) = inputs, outputs
     if lo_i == hi_i and lo_o == hi_o:
         return [lo_i] * n, [lo_o] * n
     import numpy as np
@@ -189,6 +195,7 @@ def sharegpt_lengths(n: int, seed: int) -> tuple[list[int], list[int]]:
     from planner.catalog.workloads import dataset_lengths
 
     d = dataset_lengths("sharegpt")
+    max_total = d.longest_request()
     rng = np.random.default_rng(seed)
 
     def draw(h: Any, k: int) -> Any:
@@ -199,26 +206,21 @@ def sharegpt_lengths(n: int, seed: int) -> tuple[list[int], list[int]]:
         return lo + np.floor(rng.random(k) * (hi - lo + 1)).astype(int)
 
     isl, osl = draw(d.input, n), draw(d.output, n)
-    over = np.nonzero(isl + osl > SHAREGPT_MAX_TOTAL)[0]
+    over = np.nonzero(isl + osl > max_total)[0]
     for _ in range(100):
         if not len(over):
             break
         osl[over] = draw(d.output, len(over))
-        over = over[isl[over] + osl[over] > SHAREGPT_MAX_TOTAL]
-    osl = np.minimum(osl, SHAREGPT_MAX_TOTAL - isl)
+        over = over[isl[over] + osl[over] > max_total]
+    osl = np.minimum(osl, max_total - isl)
     return [int(x) for x in isl], [int(x) for x in osl]
-
-
-#: vLLM's ShareGPT filter (vllm/benchmarks/datasets/datasets.py ``is_valid_sequence``: max_total_len).
-SHAREGPT_MAX_TOTAL = 2048
 
 
 def sharegpt_max_len() -> int:
     """The longest ShareGPT request the histogram can give (prompt + output)."""
     from planner.catalog.workloads import dataset_lengths
 
-    d = dataset_lengths("sharegpt")
-    return min(SHAREGPT_MAX_TOTAL, d.input.bins[-1][1] + d.output.bins[-1][1])
+    return dataset_lengths("sharegpt").longest_request()
 
 
 # ----------------------------------------------------------------------------------- arrivals
