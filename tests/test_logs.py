@@ -124,6 +124,7 @@ EXPECTED = {
     "attention_backend_cutlass_mla_sparse_dsv32_b200.log": ("attention-backend-invalid", "error", None),
     "module_not_found_vllm_flash_attn_layers_v0901.log": ("python-dependency-error", "error", None),
     "lab_h100_v0250_tvm_ffi_missing.log": ("python-dependency-error", "error", None),
+    "lab_h100_v0250_flashinfer_sampler_missing.log": ("python-dependency-error", "error", None),
     "awq_bfloat16_unsupported_v0_traceback.log": ("quant-dtype-unsupported", "error", None),
     "awq_bfloat16_value_error_gemma3_v0110.log": ("quant-dtype-unsupported", "error", None),
     "config_value_error_json_minicpm_v45_v0102.log": ("config-invalid", "error", None),

@@ -100,6 +100,19 @@ def test_runner_records_startups_benchmarks_and_failures(runner, tmp_path, monke
     assert json.loads((batch / by_id["ok"]["config"]).read_text())["num_hidden_layers"] == 28
 
 
+def test_a_start_cut_by_the_budget_is_skipped_not_failed(runner, tmp_path, monkeypatch):
+    """A server still starting when the call's budget ends was stopped by us: it is not a vLLM failure, and
+    the next call on the same OUTDIR starts it again."""
+    monkeypatch.setattr(runner, "READY", "a line the fake never prints")
+    monkeypatch.setattr(runner, "START_MARGIN_S", 0)
+    (tmp_path / "l.json").write_text(json.dumps([{"id": "slow", "model": "qwen3-0.6b"}]))
+    out = tmp_path / "out"
+    args = [str(tmp_path / "l.json"), str(out), "--root", str(tmp_path / "root")]
+    assert runner.main([*args, "--budget-s", "3"]) == 0
+    (slow,) = json.loads((out / "runs.json").read_text())["runs"]
+    assert slow["timed_out"] and not slow["started"] and slow["skipped"].startswith("out of time")
+
+
 def test_a_duplicate_launch_id_is_refused(runner, tmp_path, capsys):
     (tmp_path / "l.json").write_text(json.dumps([{"id": "a", "model": "qwen3-0.6b"}] * 2))
     assert runner.main([str(tmp_path / "l.json"), str(tmp_path / "o")]) == 2
