@@ -113,19 +113,16 @@ def _add_size(sub: Any) -> None:
 
 
 def _cmd_size(args: argparse.Namespace) -> int:
-    from planner.launch import launch_from_namespace
+    from planner.launch import launch_from_namespace, launch_settings
     from planner.layouts import Search
     from planner.render import size_text, to_json
     from planner.size import size, size_from_log
 
     if args.from_log:
-        result = size_from_log(
-            args.from_log, model=args.model, gpu=args.gpu, ctx=args.ctx, quant=args.quant,
-            kv_cache_dtype=args.kv_cache_dtype, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
-            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
-            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
-            vllm_version=args.vllm_version, enforce_eager=args.enforce_eager,
-        )
+        # Every launch flag given overrides the log's setting (the same reader as without --from-log, so
+        # --kv-cache-memory-bytes, --enable-extensible-kv-cache and --nodes are not dropped here).
+        given = {k: v for k, v in launch_settings(args).items() if k not in ("model", "gpu")}
+        result = size_from_log(args.from_log, model=args.model, gpu=args.gpu, num_gpus=args.num_gpus, **given)
     else:
         launch = launch_from_namespace(args, model=args.model or DEFAULT_MODEL, gpu=args.gpu or DEFAULT_GPU)
         search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus)

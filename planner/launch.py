@@ -11,7 +11,8 @@ fills the defaults from the :class:`~planner.release.VllmRelease` and the GPU on
 :class:`ResolvedLaunch` (release object included) is what every model below receives.
 
 Adding a setting: a field here (with its bound and docstring), its reading in ``from_serve_command``
-/ ``from_startup_log`` and its flag in ``add_launch_flags``, then the model that uses it.
+/ ``from_startup_log`` and its flag in ``launch_parent`` (read by ``launch_settings``), then the model
+that uses it.
 """
 
 from __future__ import annotations
@@ -535,18 +536,19 @@ def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.Argu
     return p
 
 
+def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The launch settings a parsed command line gives, by :class:`Launch` field (None: not given).
+
+    Read with ``getattr``: a command that takes a subset of :func:`launch_parent`'s flags (``planner compare``)
+    or adds launch flags of its own (``--nodes``, ``--gpus-per-node`` of ``planner size``) reads through here
+    too, so no flag a parser accepts is dropped on the way to the :class:`Launch`.
+    """
+    names = ("model", "gpu", "quant", "kv_cache_dtype", "tp", "pp", "dp", "ep", "gpu_memory_utilization",
+             "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "vllm_version", "nodes", "gpus_per_node",
+             "kv_cache_memory_bytes", "enable_extensible_kv_cache")
+    return {"max_model_len": getattr(args, "ctx", None), **{n: getattr(args, n, None) for n in names}}
+
+
 def launch_from_namespace(args: argparse.Namespace, **override: Any) -> Launch:
-    """The :class:`Launch` a parsed command line describes (the flags of :func:`add_launch_flags`)."""
-    values = {
-        "model": getattr(args, "model", None), "gpu": getattr(args, "gpu", None), "quant": args.quant,
-        "kv_cache_dtype": args.kv_cache_dtype, "tp": args.tp, "pp": args.pp, "dp": args.dp,
-        "ep": getattr(args, "ep", None), "max_model_len": args.ctx,
-        "gpu_memory_utilization": args.gpu_memory_utilization, "max_num_seqs": args.max_num_seqs,
-        "max_num_batched_tokens": args.max_num_batched_tokens, "enforce_eager": args.enforce_eager,
-        "vllm_version": getattr(args, "vllm_version", None), "nodes": getattr(args, "nodes", None),
-        "gpus_per_node": getattr(args, "gpus_per_node", None),
-        "kv_cache_memory_bytes": getattr(args, "kv_cache_memory_bytes", None),
-        "enable_extensible_kv_cache": getattr(args, "enable_extensible_kv_cache", None),
-    }
-    values.update(override)
-    return Launch.from_args(**values)
+    """The :class:`Launch` a parsed command line describes (the flags of :func:`launch_parent`)."""
+    return Launch.from_args(**{**launch_settings(args), **override})
