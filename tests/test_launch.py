@@ -28,6 +28,14 @@ def test_one_launch_from_a_serve_command_a_startup_log_and_cli_flags_compares_eq
                                       "--vllm-version", "0.19.0"])
     from_flags = launch_from_namespace(args).resolve()
     assert from_log == from_cmd == from_flags
+    # diagnose's flags (a target machine: --gpu and --vllm-version describe it) build the same launch.
+    from diagnostics import cli as dcli
+
+    dargs = dcli.build_parser().parse_args(["--gpu", "h100", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--tp",
+                                            "2", "--ctx", "8192", "--gpu-memory-utilization", "0.95",
+                                            "--vllm-version", "0.19.0"])
+    rel = dcli._release(dargs.vllm_version)
+    assert dcli._deployment(dargs, rel, default_model=True).resolve(dargs.gpu, rel) == from_flags
     assert isinstance(from_log, ResolvedLaunch) and from_log.release is release("0.19.0")
     assert (from_log.max_model_len, from_log.max_num_batched_tokens, from_log.max_num_seqs) == (8192, 8192, 1024)
 
