@@ -18,19 +18,10 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from planner.clitools import DEBUG_FLAG, DEBUG_HELP, progress, run_main
-
-
-class UsageError(Exception):
-    """Bad usage; the message has no prefix (``run_main`` adds ``diagnose: error:``)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
+# One parser class and one usage error for both command lines (run_main adds the ``diagnose: error:`` prefix).
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, progress, run_main
 
 #: diagnose's words for the shared launch flags (planner.launch.launch_parent): --gpu, --num-gpus and
 #: --vllm-version describe a target machine that is not this one; the rest, the planned deployment.
@@ -46,10 +37,10 @@ LAUNCH_HELP = {
 }
 
 
-def build_parser() -> _Parser:
+def build_parser() -> Parser:
     from planner.launch import launch_parent
 
-    p = _Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                 parents=[launch_parent(LAUNCH_HELP)])
     src = p.add_argument_group("sources")
     src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine or cluster")
@@ -223,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(out)
         return code
 
-    return run_main("diagnose", body, argv, usage_errors=(UsageError,), scrub=redact)
+    return run_main("diagnose", body, argv, scrub=redact)
 
 
 if __name__ == "__main__":
