@@ -18,19 +18,10 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from planner.clitools import DEBUG_FLAG, DEBUG_HELP, progress, run_main
-
-
-class UsageError(Exception):
-    """Bad usage; the message has no prefix (``run_main`` adds ``diagnose: error:``)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
+# One parser class and one usage error for both command lines (run_main adds the ``diagnose: error:`` prefix).
+from planner.clitools import DEBUG_FLAG, DEBUG_HELP, Parser, UsageError, progress, run_main
 
 #: diagnose's words for the shared launch flags (planner.launch.launch_parent): --gpu, --num-gpus and
 #: --vllm-version describe a target machine that is not this one; the rest, the planned deployment.
@@ -46,10 +37,10 @@ LAUNCH_HELP = {
 }
 
 
-def build_parser() -> _Parser:
+def build_parser() -> Parser:
     from planner.launch import launch_parent
 
-    p = _Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = Parser(prog="diagnose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                 parents=[launch_parent(LAUNCH_HELP)])
     src = p.add_argument_group("sources")
     src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine or cluster")
@@ -100,29 +91,53 @@ def _deployment(args: argparse.Namespace, rel: Any, *, default_model: bool) -> A
     return launch_from_namespace(args, model=model, gpu=None, vllm_version=rel.version, ep=bool(args.ep))
 
 
-#: diagnose's flags that describe a planned deployment (dest -> what the user typed), and the value each has
-#: when not given.
-_PLAN_FLAGS = {"quant": ("--quant", None), "tp": ("--tp", None), "pp": ("--pp", None), "dp": ("--dp", None),
-               "ep": ("--ep", None), "ctx": ("--max-model-len", None),
-               "kv_cache_dtype": ("--kv-cache-dtype", None), "max_num_seqs": ("--max-num-seqs", None),
-               "max_num_batched_tokens": ("--max-num-batched-tokens", None), "enforce_eager": ("--enforce-eager", None),
-               "gpu_memory_utilization": ("--gpu-memory-utilization", None)}
+#: The launch flags that describe the target machine, not the planned deployment.
+_TARGET_DESTS = ("model", "gpu", "num_gpus", "vllm_version")
 
 
-def _refuse_ignored(args: argparse.Namespace, command: list[str] | None) -> None:
+def _plan_flags() -> dict[str, tuple[str, ...]]:
+    """diagnose's flags that describe a planned deployment (dest -> its option strings, the name used in errors
+    first): every flag of the one launch parser but the target's, so a launch flag added there is refused, not
+    dropped, where the source describes the deployment itself (``--kv-cache-memory-bytes`` with
+    ``-- vllm serve ...`` was ignored while the parser's flags were listed here by hand)."""
+    from planner.launch import launch_parent
+
+    out = {}
+    for action in launch_parent()._actions:
+        if action.dest not in _TARGET_DESTS and action.option_strings:
+            name = max((s for s in action.option_strings if not s.startswith("--no-")), key=len)
+            out[action.dest] = (name, *action.option_strings)
+    return out
+
+
+def _given_plan_flags(args: argparse.Namespace, argv: list[str]) -> list[str]:
+    """The planned-deployment flags given, in the order typed (an abbreviated flag last)."""
+    def typed_at(options: Sequence[str]) -> int:
+        return next((i for i, a in enumerate(argv) if a.split("=", 1)[0] in options), len(argv))
+
+    given = [(typed_at(opts), name) for dest, (name, *opts) in _plan_flags().items() if getattr(args, dest) is not None]
+    return [name for _, name in sorted(given, key=lambda x: x[0])]
+
+
+def _refuse_ignored(args: argparse.Namespace, command: list[str] | None, argv: list[str]) -> None:
     """Refuse flags the chosen source would ignore: a silently dropped ``--tp 4`` reads as "checked at TP4"."""
-    given = [flag for dest, (flag, unset) in _PLAN_FLAGS.items() if getattr(args, dest) != unset]
+    given = _given_plan_flags(args, argv)
     if command is not None and given:
         raise UsageError(f"the vllm serve command after -- describes the deployment; drop {', '.join(given)} "
                          "(or put the vLLM flags in the command)")
     if args.snapshot and args.gpu:
         raise UsageError(f"--snapshot {args.snapshot} describes the GPUs (the snapshot's own); drop --gpu {args.gpu}, "
                          "or drop --snapshot to check a --gpu target")
+    if args.log and command is None and not (args.gpu or args.snapshot) and (args.model or given):
+        # Only the log is read then: --model and the layout flags would describe nothing that is checked.
+        drop = ["--model"] * bool(args.model) + given
+        raise UsageError(f"--log {args.log} is checked as the log states its deployment; drop {', '.join(drop)}, "
+                         "or add --gpu to check that deployment on a target machine too")
     planned = args.model or (args.gpu and not args.log and not args.snapshot and args.ray is None)
     if given and not planned and command is None:
         verb = "describes" if len(given) == 1 else "describe"
-        raise UsageError(f"{', '.join(given)} {verb} a planned deployment: give --model too (with --snapshot, "
-                         "--log or this machine), or --gpu for a target machine")
+        raise UsageError(f"{', '.join(given)} {verb} a planned deployment: give --model too (with --snapshot "
+                         "or this machine), or --gpu for a target machine")
 
 
 def run(argv: list[str]) -> tuple[int, str]:
@@ -137,7 +152,7 @@ def run(argv: list[str]) -> tuple[int, str]:
         raise UsageError("a vllm serve command after -- describes the deployment; drop --snapshot/--model")
     if args.ray is not None and (args.log or command is not None):
         raise UsageError("--ray cannot be combined with --log or a vllm serve command")
-    _refuse_ignored(args, command)
+    _refuse_ignored(args, command, ours)
     rel = _release(args.vllm_version)
     if args.num_gpus and not args.gpu and command is None:
         raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")
@@ -199,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(out)
         return code
 
-    return run_main("diagnose", body, argv, usage_errors=(UsageError,), scrub=redact)
+    return run_main("diagnose", body, argv, scrub=redact)
 
 
 if __name__ == "__main__":

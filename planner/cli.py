@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from planner.clitools import (
     DEBUG_FLAG,
     DEBUG_HELP,
-    OneWayFlag,
     Parser,
     UsageError,
     arg_type,
@@ -32,25 +31,7 @@ T = TypeVar("T")
 _typed = arg_type
 
 
-def _tokens(text: str) -> int:
-    from planner.units import parse_tokens
-
-    return parse_tokens(text)
-
-
 _pos = positive_int_arg
-
-
-def _frac(text: str) -> float:
-    from planner.units import parse_fraction
-
-    return parse_fraction(text, "--gpu-memory-utilization")
-
-
-def _version(text: str) -> tuple[int, int, int]:
-    from planner.versions import parse_version
-
-    return parse_version(text)
 
 
 def _plot_path(text: str) -> str:
@@ -113,19 +94,16 @@ def _add_size(sub: Any) -> None:
 
 
 def _cmd_size(args: argparse.Namespace) -> int:
-    from planner.launch import launch_from_namespace
+    from planner.launch import launch_from_namespace, launch_settings
     from planner.layouts import Search
     from planner.render import size_text, to_json
     from planner.size import size, size_from_log
 
     if args.from_log:
-        result = size_from_log(
-            args.from_log, model=args.model, gpu=args.gpu, ctx=args.ctx, quant=args.quant,
-            kv_cache_dtype=args.kv_cache_dtype, tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep,
-            num_gpus=args.num_gpus, gpu_memory_utilization=args.gpu_memory_utilization,
-            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
-            vllm_version=args.vllm_version, enforce_eager=args.enforce_eager,
-        )
+        # Every launch flag given overrides the log's setting (the same reader as without --from-log, so
+        # --kv-cache-memory-bytes, --enable-extensible-kv-cache and --nodes are not dropped here).
+        given = {k: v for k, v in launch_settings(args).items() if k not in ("model", "gpu")}
+        result = size_from_log(args.from_log, model=args.model, gpu=args.gpu, num_gpus=args.num_gpus, **given)
     else:
         launch = launch_from_namespace(args, model=args.model or DEFAULT_MODEL, gpu=args.gpu or DEFAULT_GPU)
         search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, num_gpus=args.num_gpus)
@@ -355,32 +333,32 @@ def _gpu_list(text: str) -> list[tuple[str, int | None]]:
 
 def _add_compare(sub: Any) -> None:
     version, _ = _defaults()
+    from planner.launch import launch_parent
     from planner.perf.workload import workload_parent
 
+    helps = {
+        "num_gpus": "GPUs per layout for every GPU without a ':N' in --gpus (default: every layout up to 8 GPUs is "
+                    "ranked)",
+        "model": f"catalog model or path to an HF config.json (default: {DEFAULT_MODEL})",
+        "quant": QUANT_HELP,
+        "ctx": "max_model_len of the deployment, e.g. 128K; --max-model-len is the same flag "
+               "(default: the workload's longest request, input + output length)",
+        "tp": "tensor-parallel size (default: every layout that fits is ranked by cost)",
+        "pp": "pipeline-parallel size (default: ranked)",
+        "dp": "data-parallel engines; with --ep attention DP and experts across ranks (default: ranked)",
+        "ep": "expert parallelism (default: ranked)",
+        "vllm_version": f"vLLM release whose memory and scheduling rules apply (default: {version})",
+    }
+    # The launch settings compare takes, declared once in planner.launch (the GPU comes from --gpus).
+    launch = launch_parent(helps, only=helps)
     p = sub.add_parser("compare", help="predicted throughput, latency and cost across GPU types (simulated vLLM "
-                       "scheduler)", parents=[workload_parent()],
+                       "scheduler)", parents=[workload_parent(), launch],
                        description="Throughput, latency and cost on GPUs without measurements: every layout that "
                                    "fits, ranked by cost at the SLO, simulated as vllm bench serve measures it "
                                    "(docs/performance-model.md gives its error).")
     p.add_argument("--gpus", required=True, type=_typed(_gpu_list, "gpus"), metavar="G1,G2,...",
                    help="GPU types to compare, e.g. h100,h200,b200,b300, each with its GPU count if wanted: "
                         "b200:4,h200:8 (required; planner catalog lists them)")
-    p.add_argument("--num-gpus", type=_pos("--num-gpus"), metavar="N",
-                   help="GPUs per layout for every GPU without a ':N' in --gpus (default: every layout up to 8 "
-                        "GPUs is ranked)")
-    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                   help=f"catalog model or path to an HF config.json (default: {DEFAULT_MODEL})")
-    p.add_argument("--quant", metavar="QUANT", help=QUANT_HELP)
-    p.add_argument("--ctx", "--max-model-len", dest="ctx", type=_typed(_tokens, "ctx"), metavar="TOKENS",
-                   help="max_model_len of the deployment, e.g. 128K; --max-model-len is the same flag "
-                        "(default: the workload's longest request, input + output length)")
-    p.add_argument("--tp", type=_pos("--tp"), metavar="N",
-                   help="tensor-parallel size (default: every layout that fits is ranked by cost)")
-    p.add_argument("--pp", type=_pos("--pp"), metavar="N", help="pipeline-parallel size (default: ranked)")
-    p.add_argument("--dp", type=_pos("--dp"), metavar="N",
-                   help="data-parallel engines; with --ep attention DP and experts across ranks (default: ranked)")
-    p.add_argument("--ep", action=OneWayFlag, default=None,
-                   help="expert parallelism (default: ranked)")
     p.add_argument("--at", type=_typed(_concurrencies, "concurrencies"), metavar="C1,C2,...",
                    help="concurrencies to predict at, clients of vllm bench serve --max-concurrency "
                         "(default: 1,8,32,128)")
@@ -392,8 +370,6 @@ def _add_compare(sub: Any) -> None:
     p.add_argument("--gpu-hour-usd", type=_typed(_prices, "prices"), metavar="USD|GPU=USD,...",
                    help="price per GPU-hour in US dollars, one for all (5.0) or per GPU (h100=2.5,b200=5.0) "
                         "(default: no cost)")
-    p.add_argument("--vllm-version", type=_typed(_version, "version"), metavar="X.Y.Z",
-                   help=f"vLLM release whose memory and scheduling rules apply (default: {version})")
     p.add_argument("--calibrate", metavar="FILE",
                    help="refit that GPU's efficiencies on your runs (any file planner fit reads) (default: none)")
     p.add_argument("--plot", metavar="FILE", type=_typed(_plot_path, "plot"),
@@ -403,7 +379,7 @@ def _add_compare(sub: Any) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from planner.launch import Launch
+    from planner.launch import launch_from_namespace
     from planner.layouts import Search
     from planner.perf.compare import compare
     from planner.perf.workload import workload_from_namespace
@@ -414,8 +390,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     counts = {name: n for name, n in args.gpus if n is not None}
     if args.num_gpus is not None:
         counts = {name: counts.get(name, args.num_gpus) for name, _ in args.gpus}
-    launch = Launch.from_args(model=args.model, quant=args.quant, max_model_len=args.ctx, tp=args.tp, pp=args.pp,
-                              dp=args.dp, ep=args.ep, vllm_version=args.vllm_version)
+    launch = launch_from_namespace(args)
     search = Search.of(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep)
     result = compare(launch, [name for name, _ in args.gpus], search, num_gpus=counts or None,
                      workload=workload_from_namespace(args), at=args.at, tpot_ms=args.tpot_ms,

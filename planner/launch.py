@@ -11,14 +11,15 @@ fills the defaults from the :class:`~planner.release.VllmRelease` and the GPU on
 :class:`ResolvedLaunch` (release object included) is what every model below receives.
 
 Adding a setting: a field here (with its bound and docstring), its reading in ``from_serve_command``
-/ ``from_startup_log`` and its flag in ``add_launch_flags``, then the model that uses it.
+/ ``from_startup_log`` and its flag in ``launch_parent`` (read by ``launch_settings``), then the model
+that uses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -494,59 +495,66 @@ LAUNCH_FLAG_HELP = {
 }
 
 
-def launch_parent(help_overrides: dict[str, str] | None = None) -> argparse.ArgumentParser:
+def launch_parent(help_overrides: dict[str, str] | None = None,
+                  only: Collection[str] | None = None) -> argparse.ArgumentParser:
     """The one argparse parent of the launch flags (``parents=[launch_parent(...)]`` in both CLIs).
 
     Each flag is validated at the boundary by its ``type=`` (one line saying what is accepted);
     ``--ctx`` and ``--max-model-len`` are one setting (dest ``ctx``): the planner's name and vLLM's.
     Settings are checked against their declared bounds once more when the :class:`Launch` is built.
+    ``only`` (dests) keeps a subset for a command that takes fewer settings (``planner compare``): its flags
+    are still declared here, once.
     """
     from planner.clitools import OneWayFlag, arg_type, positive_int_arg
     from planner.units import parse_fraction, parse_tokens
 
     typed, pos = arg_type, positive_int_arg
+    unknown = set(only or ()) - set(LAUNCH_FLAG_HELP)
+    if unknown:
+        raise ValueError(f"not launch flags: {', '.join(sorted(unknown))}")
 
     h = {**LAUNCH_FLAG_HELP, **(help_overrides or {})}
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("launch (vLLM's settings)")
-    g.add_argument("--model", metavar="NAME|PATH", help=h["model"])
-    g.add_argument("--gpu", metavar="GPU", help=h["gpu"])
-    g.add_argument("--ctx", "--max-model-len", dest="ctx", type=typed(parse_tokens, "ctx"), metavar="TOKENS",
-                   help=h["ctx"])
-    g.add_argument("--quant", metavar="QUANT", help=h["quant"])
-    g.add_argument("--kv-cache-dtype", metavar="DTYPE", help=h["kv_cache_dtype"])
-    g.add_argument("--tp", type=pos("--tp"), metavar="N", help=h["tp"])
-    g.add_argument("--pp", type=pos("--pp"), metavar="N", help=h["pp"])
-    g.add_argument("--dp", type=pos("--dp"), metavar="N", help=h["dp"])
-    g.add_argument("--ep", action=OneWayFlag, default=None, help=h["ep"])  # --ep --no-ep is refused
-    g.add_argument("--num-gpus", type=pos("--num-gpus"), metavar="N", help=h["num_gpus"])
-    g.add_argument("--gpu-memory-utilization",
-                   type=typed(lambda t: parse_fraction(t, "--gpu-memory-utilization"), "fraction"),
-                   metavar="F", help=h["gpu_memory_utilization"])
-    g.add_argument("--max-num-seqs", type=pos("--max-num-seqs"), metavar="N", help=h["max_num_seqs"])
-    g.add_argument("--max-num-batched-tokens", type=pos("--max-num-batched-tokens"), metavar="N",
-                   help=h["max_num_batched_tokens"])
-    g.add_argument("--vllm-version", type=typed(parse_version, "version"), metavar="X.Y.Z", help=h["vllm_version"])
-    g.add_argument("--enforce-eager", action="store_true", default=None, help=h["enforce_eager"])
-    g.add_argument("--kv-cache-memory-bytes", type=pos("--kv-cache-memory-bytes"), metavar="BYTES",
-                   help=h["kv_cache_memory_bytes"])
-    g.add_argument("--enable-extensible-kv-cache", action=OneWayFlag, default=None,
-                   help=h["enable_extensible_kv_cache"])
+
+    def add(dest: str, *flags: str, **kwargs: Any) -> None:
+        if only is None or dest in only:
+            g.add_argument(*flags, dest=dest, help=h[dest], **kwargs)
+
+    add("model", "--model", metavar="NAME|PATH")
+    add("gpu", "--gpu", metavar="GPU")
+    add("ctx", "--ctx", "--max-model-len", type=typed(parse_tokens, "ctx"), metavar="TOKENS")
+    add("quant", "--quant", metavar="QUANT")
+    add("kv_cache_dtype", "--kv-cache-dtype", metavar="DTYPE")
+    add("tp", "--tp", type=pos("--tp"), metavar="N")
+    add("pp", "--pp", type=pos("--pp"), metavar="N")
+    add("dp", "--dp", type=pos("--dp"), metavar="N")
+    add("ep", "--ep", action=OneWayFlag, default=None)  # --ep --no-ep is refused
+    add("num_gpus", "--num-gpus", type=pos("--num-gpus"), metavar="N")
+    add("gpu_memory_utilization", "--gpu-memory-utilization",
+        type=typed(lambda t: parse_fraction(t, "--gpu-memory-utilization"), "fraction"), metavar="F")
+    add("max_num_seqs", "--max-num-seqs", type=pos("--max-num-seqs"), metavar="N")
+    add("max_num_batched_tokens", "--max-num-batched-tokens", type=pos("--max-num-batched-tokens"), metavar="N")
+    add("vllm_version", "--vllm-version", type=typed(parse_version, "version"), metavar="X.Y.Z")
+    add("enforce_eager", "--enforce-eager", action="store_true", default=None)
+    add("kv_cache_memory_bytes", "--kv-cache-memory-bytes", type=pos("--kv-cache-memory-bytes"), metavar="BYTES")
+    add("enable_extensible_kv_cache", "--enable-extensible-kv-cache", action=OneWayFlag, default=None)
     return p
 
 
+def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The launch settings a parsed command line gives, by :class:`Launch` field (None: not given).
+
+    Read with ``getattr``: a command that takes a subset of :func:`launch_parent`'s flags (``planner compare``)
+    or adds launch flags of its own (``--nodes``, ``--gpus-per-node`` of ``planner size``) reads through here
+    too, so no flag a parser accepts is dropped on the way to the :class:`Launch`.
+    """
+    names = ("model", "gpu", "quant", "kv_cache_dtype", "tp", "pp", "dp", "ep", "gpu_memory_utilization",
+             "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "vllm_version", "nodes", "gpus_per_node",
+             "kv_cache_memory_bytes", "enable_extensible_kv_cache")
+    return {"max_model_len": getattr(args, "ctx", None), **{n: getattr(args, n, None) for n in names}}
+
+
 def launch_from_namespace(args: argparse.Namespace, **override: Any) -> Launch:
-    """The :class:`Launch` a parsed command line describes (the flags of :func:`add_launch_flags`)."""
-    values = {
-        "model": getattr(args, "model", None), "gpu": getattr(args, "gpu", None), "quant": args.quant,
-        "kv_cache_dtype": args.kv_cache_dtype, "tp": args.tp, "pp": args.pp, "dp": args.dp,
-        "ep": getattr(args, "ep", None), "max_model_len": args.ctx,
-        "gpu_memory_utilization": args.gpu_memory_utilization, "max_num_seqs": args.max_num_seqs,
-        "max_num_batched_tokens": args.max_num_batched_tokens, "enforce_eager": args.enforce_eager,
-        "vllm_version": getattr(args, "vllm_version", None), "nodes": getattr(args, "nodes", None),
-        "gpus_per_node": getattr(args, "gpus_per_node", None),
-        "kv_cache_memory_bytes": getattr(args, "kv_cache_memory_bytes", None),
-        "enable_extensible_kv_cache": getattr(args, "enable_extensible_kv_cache", None),
-    }
-    values.update(override)
-    return Launch.from_args(**values)
+    """The :class:`Launch` a parsed command line describes (the flags of :func:`launch_parent`)."""
+    return Launch.from_args(**{**launch_settings(args), **override})

@@ -100,13 +100,12 @@ def check_plan(
     out += _heads(model, plan)
     out += _moe_split(model, plan)
     out += _block_quant(model, quant, plan)
-    out += _context(model, mem)
+    out += _context(model, mem.max_model_len)
     out += _memory(mem)
     out += _margin(mem)
     out += _quant_gpu(quant, gpu)
     out += _versions(model, version)
-    if plan.ep and not model.is_moe:
-        out.append(("ep-without-moe", WARNING, f"{model.name} has no experts; --enable-expert-parallel does nothing"))
+    out += _ep(model, plan)
     return out
 
 
@@ -169,14 +168,20 @@ def _block_quant(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan) -> li
     return out
 
 
-def _context(model: ModelSpec, mem: PlanFigures) -> list[tuple[str, str, str]]:
-    if mem.max_model_len <= model.max_position_embeddings:
+def _context(model: ModelSpec, max_model_len: int) -> list[tuple[str, str, str]]:
+    if max_model_len <= model.max_position_embeddings:
         return []
-    longer = [n for n in models_supporting(mem.max_model_len) if n != model.name]
+    longer = [n for n in models_supporting(max_model_len) if n != model.name]
     hint = f"; catalog models that reach it: {', '.join(longer)}" if longer else ""
     return [("ctx-exceeds-model-max", ERROR,
              f"{model.name} serves at most {model.max_position_embeddings:,} tokens per request "
-             f"(max_position_embeddings); {mem.max_model_len:,} was asked{hint}")]
+             f"(max_position_embeddings); {max_model_len:,} was asked{hint}")]
+
+
+def _ep(model: ModelSpec, plan: ParallelPlan) -> list[tuple[str, str, str]]:
+    if plan.ep and not model.is_moe:
+        return [("ep-without-moe", WARNING, f"{model.name} has no experts; --enable-expert-parallel does nothing")]
+    return []
 
 
 #: Shorter contexts are only suggested when they still leave this many tokens per request.
@@ -276,16 +281,9 @@ def gpu_free_problems(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, 
     the version gates. Why apart: a pre-flight on a machine without a GPU (or a target of unknown type) must
     still refuse ``--tensor-parallel-size 8`` on M2.5 FP8 without EP, or ``--max-model-len 262144``."""
     out = _heads(model, plan) + _moe_split(model, plan) + _block_quant(model, quant, plan)
-    if max_model_len is not None and max_model_len > model.max_position_embeddings:
-        longer = [n for n in models_supporting(max_model_len) if n != model.name]
-        hint = f"; catalog models that reach it: {', '.join(longer)}" if longer else ""
-        out.append(("ctx-exceeds-model-max", ERROR,
-                    f"{model.name} serves at most {model.max_position_embeddings:,} tokens per request "
-                    f"(max_position_embeddings); {max_model_len:,} was asked{hint}"))
-    out += _versions(model, version)
-    if plan.ep and not model.is_moe:
-        out.append(("ep-without-moe", WARNING, f"{model.name} has no experts; --enable-expert-parallel does nothing"))
-    return out
+    if max_model_len is not None:
+        out += _context(model, max_model_len)
+    return out + _versions(model, version) + _ep(model, plan)
 
 
 def _versions(model: ModelSpec, version: Version) -> list[tuple[str, str, str]]:

@@ -397,3 +397,32 @@ def test_an_architecture_no_vllm_release_registers_surfaces_as_weights_that_do_n
     for plan in d["plans"]:
         found = {p["id"]: p["message"] for p in plan["problems"]}
         assert not plan["fits"] and "FooBarForCausalLM" in found["architecture-unsupported"]
+
+
+def _subparser(name):
+    from planner.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.choices and name in a.choices)
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize("command", ["size", "compare"])
+def test_launch_flags_are_declared_once(command):
+    """Both commands take their launch flags from planner.launch.launch_parent (issue 19: one argparse parent;
+    compare declared --model/--quant/--ctx/--tp/--pp/--dp/--ep/--num-gpus/--vllm-version again). Only the
+    help grouping of `compare --help` changed: the same flags, types and help texts, under "launch"."""
+    from planner.launch import LAUNCH_FLAG_HELP, launch_parent
+
+    parser = _subparser(command)
+    own = {a.dest: a for a in parser._actions if a.dest in LAUNCH_FLAG_HELP}
+    parent = {a.dest: a for a in launch_parent()._actions}
+    for dest, action in own.items():
+        twin = parent[dest]
+        assert (action.option_strings, type(action), action.metavar, action.default) == \
+            (twin.option_strings, type(twin), twin.metavar, twin.default), dest
+        assert getattr(action.type, "__name__", None) == getattr(twin.type, "__name__", None), dest
+    group = next(g for g in parser._action_groups if g.title == "launch (vLLM's settings)")
+    assert {a.dest for a in group._group_actions} == set(own)
+    if command == "compare":
+        assert set(own) == {"model", "quant", "ctx", "tp", "pp", "dp", "ep", "num_gpus", "vllm_version"}

@@ -58,6 +58,23 @@ def test_exit_codes_and_one_line(capsys):
     assert len({0, 1, clitools.EXIT_USAGE, clitools.EXIT_INTERNAL, clitools.EXIT_INTERRUPTED}) == 5
 
 
+def test_docs_cli_states_the_codes_the_code_returns(capsys):
+    """docs/cli.md's exit-code table lists exactly the codes run_main and diagnose's exit_code return (issue 19
+    audit: ../shared/DESIGN.md says 2/1/130 and omits 70, the code of a bug)."""
+    import re
+
+    from diagnostics.findings import exit_code
+    from diagnostics.signatures import finding
+
+    doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = doc[doc.index("## Exit codes"):].split("\n## ")[0]
+    listed = {int(c) for c in re.findall(r"^\| (\d+) \|", table, re.M)}
+    returned = {0, clitools.EXIT_USAGE, clitools.EXIT_INTERNAL, clitools.EXIT_INTERRUPTED,
+                exit_code([finding("cuda-oom", "x", severity="error")])}
+    assert listed == returned == {0, 1, 2, 70, 130}
+    assert _run(capsys, BrokenPipeError())[0] == 0  # stdout closed by the reader: the row of 0 says so
+
+
 @pytest.mark.parametrize("exc", [PermissionError(13, "Permission denied", "/data/x.log"),
                                  IsADirectoryError(21, "Is a directory", "/data"),
                                  OSError(5, "Input/output error", "/mnt/disk/run.json")])

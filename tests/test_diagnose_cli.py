@@ -335,6 +335,31 @@ def test_plan_flags_beside_a_serve_command_are_refused(capsys):
     assert code == 2 and "describes the deployment; drop --tp" in err
 
 
+@pytest.mark.parametrize("flags", [["--kv-cache-memory-bytes", "1073741824"], ["--no-enable-extensible-kv-cache"],
+                                   ["--max-num-seqs", "8"], ["--enforce-eager"]])
+def test_every_plan_flag_of_the_launch_parser_is_refused_beside_a_command(capsys, flags):
+    """The refused flags are the launch parser's own (issue 19 audit): --kv-cache-memory-bytes and
+    --enable-extensible-kv-cache, missing from a hand-kept list, were dropped silently before a serve command."""
+    code, out, err = run(capsys, *flags, "--", "vllm", "serve", "MiniMaxAI/MiniMax-M2.5", "-tp", "4")
+    assert code == 2 and not out and f"drop {flags[0].replace('--no-', '--')} (or put" in err
+
+
+def test_plan_flags_are_named_in_the_order_typed(capsys):
+    code, _, err = run(capsys, "--ctx", "1K", "--tp", "2", "--ep", "--", "vllm", "serve", "MiniMaxAI/MiniMax-M2.5")
+    assert code == 2 and "drop --max-model-len, --tp, --ep (or put" in err
+
+
+@pytest.mark.parametrize("extra, drop, with_gpu", [(["--model", "qwen3-8b", "--tp", "3"], "drop --model, --tp,", 1),
+                                                   (["--tp", "3"], "drop --tp,", 2)])
+def test_a_log_alone_refuses_a_deployment_it_would_not_check(capsys, extra, drop, with_gpu):
+    """`diagnose --log X --model m --tp 3` read only the log and exited as if TP 3 had been checked."""
+    log = str(LOGS / "startup_qwen3_8b_h100_v019_debug.log")
+    code, out, err = run(capsys, "--log", log, *extra)
+    assert code == 2 and not out and err.count("\n") == 1 and drop in err and "add --gpu" in err
+    # With a target the plan is checked (TP 3 does not divide Qwen3-8B's heads), or --model is asked for.
+    assert run(capsys, "--log", log, "--gpu", "h100", *extra)[0] == with_gpu
+
+
 def test_an_nvml_recording_given_as_snapshot_says_what_it_is(capsys):
     from pathlib import Path
 

@@ -28,6 +28,14 @@ def test_one_launch_from_a_serve_command_a_startup_log_and_cli_flags_compares_eq
                                       "--vllm-version", "0.19.0"])
     from_flags = launch_from_namespace(args).resolve()
     assert from_log == from_cmd == from_flags
+    # diagnose's flags (a target machine: --gpu and --vllm-version describe it) build the same launch.
+    from diagnostics import cli as dcli
+
+    dargs = dcli.build_parser().parse_args(["--gpu", "h100", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--tp",
+                                            "2", "--ctx", "8192", "--gpu-memory-utilization", "0.95",
+                                            "--vllm-version", "0.19.0"])
+    rel = dcli._release(dargs.vllm_version)
+    assert dcli._deployment(dargs, rel, default_model=True).resolve(dargs.gpu, rel) == from_flags
     assert isinstance(from_log, ResolvedLaunch) and from_log.release is release("0.19.0")
     assert (from_log.max_model_len, from_log.max_num_batched_tokens, from_log.max_num_seqs) == (8192, 8192, 1024)
 
@@ -180,3 +188,27 @@ def test_extensible_flag_read_from_commands_logs_and_both_clis(capsys):
     capsys.readouterr()
     assert planner(["size", "--gpu", "h200", "--enable-extensible-kv-cache", "--vllm-version", "0.33.0"]) == 2
     assert "needs vLLM 0.34.0 or later" in capsys.readouterr().err
+
+
+def test_every_launch_flag_reaches_the_launch():
+    """Each flag of the one launch parser is read into a Launch field by launch_settings (issue 19 audit:
+    `planner size --from-log` listed the flags by hand and dropped --kv-cache-memory-bytes,
+    --enable-extensible-kv-cache, --nodes and --gpus-per-node)."""
+    from dataclasses import fields
+
+    from planner.launch import launch_parent, launch_settings
+
+    dests = {a.dest for a in launch_parent()._actions} - {"num_gpus"}  # a sweep bound, not a launch setting
+    read = set(launch_settings(launch_parent().parse_args([])))
+    assert {"max_model_len" if d == "ctx" else d for d in dests} <= read <= {f.name for f in fields(Launch)}
+
+
+def test_from_log_honours_every_launch_flag(capsys):
+    import json
+
+    from planner.cli import main
+
+    qwen = str(LOGS / "startup_qwen3_8b_h100_v019_debug.log")
+    assert main(["size", "--from-log", qwen, "--kv-cache-memory-bytes", str(20 * 2**30), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["recommended"]
+    assert (plan["kv_cache_gib_per_gpu"], plan["kv_sizing"]) == (20.0, "fixed")  # was the log's 57.5, profiled

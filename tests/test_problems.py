@@ -247,3 +247,18 @@ def test_overhead_hint_under_the_extensible_kv_cache_names_what_works():
     full = {p.id: p.message for p in plan(196608, 0.8).problems}["overhead-does-not-fit"]
     assert "more TP, a smaller quantization or a GPU with more memory" in full
     assert not plan(196608, None).fits and not plan(196608, 0.99).fits
+
+
+def test_the_gpu_free_rules_are_the_planned_rules():
+    """A pre-flight without a GPU (gpu_free_problems) and a sized plan (check_plan) raise the same problem, word
+    for word, from one rule each (ctx-exceeds-model-max and ep-without-moe were written twice)."""
+    from planner.launch import Launch
+    from planner.memory import plan_memory
+    from planner.problems import gpu_free_problems
+
+    lc = Launch(model="llama-3.1-8b-instruct", ep=True, max_model_len=1_048_576).resolve("h100")
+    planned = {p.id: (p.severity, p.message) for p in plan_memory(lc).problems}
+    free = {pid: (sev, msg) for pid, sev, msg in
+            gpu_free_problems(lc.model, lc.quant, lc.plan, lc.max_model_len, lc.release.version)}
+    assert {"ctx-exceeds-model-max", "ep-without-moe"} <= set(free)
+    assert all(planned[pid] == free[pid] for pid in free)
