@@ -18,7 +18,7 @@ Per failure log, one verdict:
 - for a ``none`` label (heldout_v5: a failure no catalog id fits, its generic class in ``class``), *right id* means
   no specific id is claimed and an error finding (`unrecognized-failure` or a generic id) quotes the final exception
   the label gives (the first 60 characters; any error finding when the excerpt shows none), or the first specific
-  finding is the generic signature of the labelled class;
+  finding is the generic signature of the labelled class or one of its member ids;
 - *caught, not named*: no specific finding, but `unrecognized-failure` or a generic id is reported;
 - *listed, not first* (the label's id is reported after another specific one), *wrong id* (another specific id and
   not the label's), *silent* (no error or warning finding at all).
@@ -116,9 +116,10 @@ def _names_class(finding: dict[str, Any], cls: str, classes: dict[str, str]) -> 
 
 
 def score(label: dict[str, Any], code: int, findings: list[dict[str, Any]], generic: set[str],
-          classes: dict[str, str]) -> Verdict:
+          classes: dict[str, str], members: dict[str, str] | None = None) -> Verdict:
     """Score one log's findings and exit code against its label (see the module docstring for the verdicts)."""
     shown = [f for f in findings if f["severity"] in SHOWN]
+    members = members or {}
     not_specific = generic | {UNRECOGNIZED}
     specific = [f for f in shown if f["id"] not in not_specific]
     expected = str(label["expected"])
@@ -135,13 +136,15 @@ def score(label: dict[str, Any], code: int, findings: list[dict[str, Any]], gene
     if expected == NONE:
         # A failure no catalog id fits: right when nothing specific is claimed and an error finding reports it
         # (unrecognized-failure or a generic id) quoting the final exception the excerpt shows, or when the first
-        # specific finding is the generic signature of the labelled class.
+        # specific finding is the generic signature of the labelled class or an id of that class
+        # ([template_classes.members]: an id added after the labels, for a class no id covered then).
         cls = str(label.get("class", ""))
         want = str(label.get("final_exception", ""))[:60]
         errors = [f for f in shown if f["severity"] == "error"]
         caught = not specific and bool(errors) and (not want or any(quotes(f, want) for f in errors))
-        right = caught or (bool(specific) and _names_class(specific[0], cls, classes))
-        wrong = tuple(f["id"] for f in specific if not _names_class(f, cls, classes))
+        in_class = {**members, **classes}
+        right = caught or (bool(specific) and _names_class(specific[0], cls, in_class))
+        wrong = tuple(f["id"] for f in specific if not _names_class(f, cls, in_class))
         listed = False
     elif expected.startswith(CLASS_PREFIX):
         cls = expected[len(CLASS_PREFIX):]
@@ -196,7 +199,7 @@ def main() -> None:
     for label in labels:
         path = folder / label["file"]
         code, findings, secs = diagnose_exit(path)
-        v = score(label, code, findings, generic, classes)
+        v = score(label, code, findings, generic, classes, members)
         results.append((label, v, secs, path.stat().st_size, findings))
         reported = ", ".join(f["id"] if f["severity"] == "error" else f"{f['id']} ({f['severity']})"
                              for f in findings) or "-"
