@@ -473,6 +473,10 @@ def test_unrecognized_failure_quotes_exception_phase_and_version():
 @pytest.mark.parametrize("last, needle", [
     ("Killed", "line 3: Killed [no exception printed]"),
     ("vllm-1 exited with code 137", "exited with code 137"),
+    # V0's worker monitor (vllm-project/vllm#6042) and runpod's worker (runpod-workers/worker-vllm#199)
+    ("ERROR 07-01 13:54:43 multiproc_worker_utils.py:120] Worker VllmWorkerProcess pid 1159 died, exit code: -6",
+     "Worker VllmWorkerProcess pid 1159 died, exit code: -6"),
+    ("0s0n9esxgd0u45[error]worker exited with exit code 136", "worker exited with exit code 136"),
     ("Segmentation fault (core dumped)", "Segmentation fault"),
     ("*** SIGSEGV received at time=1754071376 on cpu 3 ***", "SIGSEGV received"),
 ])
