@@ -2,6 +2,7 @@
 
     python3 benchmarks/accuracy_diagnose_v3.py [--labels benchmarks/heldout_v3/labels.toml] [--mb 64] [--evidence]
     python3 benchmarks/accuracy_diagnose_v3.py --labels benchmarks/heldout_v4/labels.toml   # held-out set v4
+    python3 benchmarks/accuracy_diagnose_v3.py --labels benchmarks/heldout_v5/labels.toml   # held-out set v5
 
 Runs the code path of `diagnose --log FILE --json` (diagnostics.cli.run, through accuracy_diagnose.diagnose_exit) on
 every log of benchmarks/heldout_v3 (51 real 2025-26 logs from public threads no fixture or catalog reference cites,
@@ -14,6 +15,10 @@ Per failure log, one verdict:
 - *right id*: the first specific (non-generic) finding is the label's id; for a class label ("class:kernel"), the
   first specific finding's signature has ``template_class`` equal to the class (a field data/signatures.toml does not
   have yet, so no class label can be right on main);
+- for a ``none`` label (heldout_v5: a failure no catalog id fits, its generic class in ``class``), *right id* means
+  no specific id is claimed and an error finding (`unrecognized-failure` or a generic id) quotes the final exception
+  the label gives (the first 60 characters; any error finding when the excerpt shows none), or the first specific
+  finding is the generic signature of the labelled class or one of its member ids;
 - *caught, not named*: no specific finding, but `unrecognized-failure` or a generic id is reported;
 - *listed, not first* (the label's id is reported after another specific one), *wrong id* (another specific id and
   not the label's), *silent* (no error or warning finding at all).
@@ -59,6 +64,8 @@ LABELS = ROOT / "benchmarks" / "heldout_v3" / "labels.toml"
 #: The id issue #20 asks for when a failed run matches no catalog id; counted as "caught, not named".
 UNRECOGNIZED = "unrecognized-failure"
 CLASS_PREFIX = "class:"
+#: heldout_v5's label for a failure no catalog id fits (the class is in the label's ``class`` field).
+NONE = "none"
 SHOWN = ("error", "warning")
 PHASE_IN_EVIDENCE = re.compile(r"\[phase: ([^\]]+)\]")
 
@@ -109,9 +116,10 @@ def _names_class(finding: dict[str, Any], cls: str, classes: dict[str, str]) -> 
 
 
 def score(label: dict[str, Any], code: int, findings: list[dict[str, Any]], generic: set[str],
-          classes: dict[str, str]) -> Verdict:
+          classes: dict[str, str], members: dict[str, str] | None = None) -> Verdict:
     """Score one log's findings and exit code against its label (see the module docstring for the verdicts)."""
     shown = [f for f in findings if f["severity"] in SHOWN]
+    members = members or {}
     not_specific = generic | {UNRECOGNIZED}
     specific = [f for f in shown if f["id"] not in not_specific]
     expected = str(label["expected"])
@@ -125,7 +133,20 @@ def score(label: dict[str, Any], code: int, findings: list[dict[str, Any]], gene
         phase = reported_phase(oom) if oom else None
         want = str(label.get("oom_phase", "")) or None
         phase_right = oom is not None and phase == want
-    if expected.startswith(CLASS_PREFIX):
+    if expected == NONE:
+        # A failure no catalog id fits: right when nothing specific is claimed and an error finding reports it
+        # (unrecognized-failure or a generic id) quoting the final exception the excerpt shows, or when the first
+        # specific finding is the generic signature of the labelled class or an id of that class
+        # ([template_classes.members]: an id added after the labels, for a class no id covered then).
+        cls = str(label.get("class", ""))
+        want = str(label.get("final_exception", ""))[:60]
+        errors = [f for f in shown if f["severity"] == "error"]
+        caught = not specific and bool(errors) and (not want or any(quotes(f, want) for f in errors))
+        in_class = {**members, **classes}
+        right = caught or (bool(specific) and _names_class(specific[0], cls, in_class))
+        wrong = tuple(f["id"] for f in specific if not _names_class(f, cls, in_class))
+        listed = False
+    elif expected.startswith(CLASS_PREFIX):
         cls = expected[len(CLASS_PREFIX):]
         right = bool(specific) and _names_class(specific[0], cls, classes)
         wrong = tuple(f["id"] for f in specific if not _names_class(f, cls, classes))
@@ -178,7 +199,7 @@ def main() -> None:
     for label in labels:
         path = folder / label["file"]
         code, findings, secs = diagnose_exit(path)
-        v = score(label, code, findings, generic, classes)
+        v = score(label, code, findings, generic, classes, members)
         results.append((label, v, secs, path.stat().st_size, findings))
         reported = ", ".join(f["id"] if f["severity"] == "error" else f"{f['id']} ({f['severity']})"
                              for f in findings) or "-"
@@ -195,7 +216,7 @@ def main() -> None:
     verdicts = Counter(r[1].verdict for r in fails)
     right = verdicts["right id"]
     by_class_right = sum(right_class(r[0], r[4], generic, members) for r in fails)
-    ids = [r for r in fails if not str(r[0]["expected"]).startswith(CLASS_PREFIX)]
+    ids = [r for r in fails if not str(r[0]["expected"]).startswith(CLASS_PREFIX) and r[0]["expected"] != NONE]
     right_ids = sum(r[1].verdict == "right id" for r in ids)
     caught = Counter(next((f["id"] for f in r[4] if f["severity"] in SHOWN), "-")
                      for r in fails if r[1].verdict == "caught, not named")
@@ -209,9 +230,9 @@ def main() -> None:
                  and any(quotes(f, str(r[0]["final_exception"])[:60]) for f in r[4]))
     with_exc = sum(1 for r in fails if r[0].get("final_exception"))
     print(f"\n{len(results)} logs: {len(fails)} failures ({len(ids)} with a catalog id, {len(fails) - len(ids)} with "
-          f"a class label), {len(cleans)} clean")
+          f"a class or 'none' label), {len(cleans)} clean")
     print(f"right id: {right} of {len(fails)} failures ({right_ids} of {len(ids)} catalog ids, "
-          f"{right - right_ids} of {len(fails) - len(ids)} class labels); "
+          f"{right - right_ids} of {len(fails) - len(ids)} class/'none' labels); "
           + ", ".join(f"{k} {n}" for k, n in sorted(verdicts.items()) if k != "right id"))
     print(f"right class (first specific finding's class is the label's class): {by_class_right} of {len(fails)}")
     print("caught, not named, by id: " + (", ".join(f"{k} {n}" for k, n in sorted(caught.items())) or "-"))

@@ -313,8 +313,8 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         exc, exc_line = next(((m.root_exception, m.root_exception_line) for m in generic if m.root_exception),
                              (None, None))
     signs = [f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic]
-    if death is not None and death.line_number != exc_line and not any(m.line_number == death.line_number
-                                                                         for m in generic):
+    if death is not None and death.line_number not in (exc_line, death.message_line) and not any(
+            m.line_number == death.line_number for m in generic):
         signs.append(f"the process died at line {death.line_number}: {death.text}")
     context = "signs of death: " + "; ".join(signs) if signs else ""
     if exc is not None and exc_line is not None and classify is not None:
@@ -326,7 +326,12 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = (f"line {death.line_number}: {death.text} [no exception printed; {death.frames[1]} in the frames]"
                     + _where(phase, version) + (f"; {context}" if context else ""))
         return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
-    evidence = f"line {exc_line}: {exc}" if exc is not None else "no exception was printed"
+    if exc is not None:
+        evidence = f"line {exc_line}: {exc}"
+    elif death is not None and death.message is not None:
+        evidence = f"line {death.message_line}: {death.message} [no exception printed]"
+    else:
+        evidence = "no exception was printed"
     evidence += _where(phase, version) + (f"; {context}" if context else "")
     return finding("unrecognized-failure", evidence)
 

@@ -45,9 +45,13 @@ _HASH_MULT = 0x9E3779B97F4A7C15  # Knuth's multiplicative hash constant (2^64 / 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 #: An exception line once prefixes are stripped: ``RuntimeError: ...``, ``torch.OutOfMemoryError: ...``,
-#: a bare ``TimeoutError``; not ``Error retrieving ...`` (no dotted exception name) nor ``ValueError("...")``.
+#: a bare ``TimeoutError``, Ray's wrapped ``ray.exceptions.RayTaskError(KeyError): ...``; not ``Error retrieving ...``
+#: (no dotted exception name) nor ``ValueError("...")``.
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault))(?::\s+\S.*|\s*)$")
+    r"(?:^|[\s\]\)|])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault)"
+    r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
+#: A traceback's header or one of its frames: a sign of death, but no message to quote.
+_FRAME_LINE = re.compile(r'Traceback \(most recent call last\)|^\s*File "|\]\s+File "')
 _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
 #: vLLM's logging prefix ("INFO 10-14 16:59:42 [file.py:12] ", older "INFO 04-20 17:18:07 file.py:12] ") and uvicorn's
 #: "INFO:     ": the level of the line. An INFO or DEBUG line is never a failure (issue #20: the shared-memory broadcast
@@ -108,6 +112,11 @@ class Death:
     #: For a death with no Python exception (a fatal signal, or an excerpt cut before its exception): the frames
     #: nearest the death that name a cause (the index of its [failure] in_frames entry and the marker seen), or None.
     frames: tuple[int, str] | None = None
+    #: For a death with no exception line: the last line near it that says what died in words ("Engine core proc
+    #: EngineCore_DP1 died unexpectedly", "worker exited with exit code 136"), prefix stripped, and its line number;
+    #: quoted by unrecognized-failure instead of "no exception was printed". None when there is none.
+    message: str | None = None
+    message_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -443,7 +452,9 @@ class _Scanner:
             phase = SERVING
         frames = (_frames(spec, ctx_before[-FRAMES_WINDOW:], line, near_after[:FRAMES_WINDOW])
                    if exc is None else None)
-        return Death(number, text, exc, exc_line, phase, frames)
+        message, message_line = (_death_message(spec, ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
+                                 if exc is None else (None, None))
+        return Death(number, text, exc, exc_line, phase, frames, message, message_line)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -577,6 +588,22 @@ def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tupl
                 if d is not None and (distance is None or d < distance):
                     best, distance = (i, marker), d
     return best
+
+
+def _death_message(spec: FailureSpec, before: bytes, line: bytes, after: bytes,
+                   number: int) -> tuple[str | None, int | None]:
+    """The first sign-of-death line around a death that is a message, not a traceback header or frame (why: an
+    excerpt cut before its exception still says what died, and that is what a user searches for; the first is the
+    cause, later ones its consequences: a worker died, then the engine core, then the API server)."""
+    lines = (before + line + b"\n" + after[: CONTEXT_BYTES // 16]).split(b"\n")
+    first = number - before.count(b"\n")
+    for i, raw in enumerate(lines):
+        text = _clean(raw.decode("utf-8", "replace")).strip()
+        if not text or _FRAME_LINE.search(text) or not (spec.match(text) or any(p.search(text)
+                                                                                  for p in spec.tail_patterns)):
+            continue
+        return redact(_PREFIX.sub("", text, count=1).strip() or text)[:300], first + i
+    return None, None
 
 
 def _stopped_only(text: bytes, spec: FailureSpec) -> bool:
