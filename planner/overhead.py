@@ -240,23 +240,24 @@ def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit:
     return base + fit.comm(era) + uma
 
 
-def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int) -> int:
+def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int, gpu: GpuSpec) -> int:
     """How many batch sizes vLLM captures graphs for (config/vllm.py ``_set_cudagraph_sizes``).
 
-    ``largest = min(2 x max_num_seqs, 512, max_num_batched_tokens)``; sizes 1, 2, 4, then multiples of 8
+    ``largest = min(2 x max_num_seqs, ceiling, max_num_batched_tokens)``, the ceiling 512, or 1024 on
+    data-center Blackwell from 0.30 (:meth:`VllmRelease.capture_ceiling`); sizes 1, 2, 4, then multiples of 8
     below 256, then multiples of ``step_from_256`` up to the largest.
     """
-    largest = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+    largest = min(2 * max_num_seqs, release.capture_ceiling(gpu), max_num_batched_tokens)
     n = sum(1 for i in (1, 2, 4) if i <= largest)
     n += len(range(8, min(largest + 1, 256), 8))
     n += len(range(256, largest + 1, release.capture_step_from_256))
     return max(1, n)
 
 
-def cudagraph_bytes(model: ModelSpec, release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int,
-                    fit: OverheadFit, *, layers: int | None = None) -> int:
+def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_num_seqs: int,
+                    max_num_batched_tokens: int, fit: OverheadFit, *, layers: int | None = None) -> int:
     """The CUDA-graph pool estimate: first capture + (n - 1) x per graph, for PIECEWISE and FULL."""
-    n = capture_sizes(release, max_num_seqs, max_num_batched_tokens)
+    n = capture_sizes(release, max_num_seqs, max_num_batched_tokens, gpu)
     layers = model.num_layers if layers is None else layers
     pw = fit.graph_piecewise_first_bytes + (n - 1) * layers * fit.graph_piecewise_per_layer_bytes
     full = fit.graph_full_first_bytes + (n - 1) * layers * fit.graph_full_per_layer_bytes
@@ -295,7 +296,8 @@ def overhead_terms(
     ws = moe_workspace_bytes(model, plan, tokens)
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
     peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
-    graphs = 0 if enforce_eager else cudagraph_bytes(model, release, max_num_seqs, tokens, fit, layers=stage_layers)
+    graphs = 0 if enforce_eager else cudagraph_bytes(model, gpu, release, max_num_seqs, tokens, fit,
+                                                          layers=stage_layers)
     return OverheadTerms(
         sampler_bytes=samp,
         forward_bytes=fwd,

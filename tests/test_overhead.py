@@ -92,10 +92,24 @@ def test_tp_communication_is_small_without_an_nvlink_fabric():
 
 
 def test_capture_sizes_follow_max_num_seqs():
-    rel = release("0.19.0")
-    assert capture_sizes(rel, 1024, 8192) == 51  # "PIECEWISE=51 (largest=512)" in every 0.19 sweep log
-    assert capture_sizes(rel, 10, 8192) == 5     # 1, 2, 4, 8, 16 up to 2 x 10
-    assert capture_sizes(rel, 1024, 256) == 35   # capped by max_num_batched_tokens: 1, 2, 4, 8..248, 256
+    rel, h100 = release("0.19.0"), load_gpu("h100")
+    assert capture_sizes(rel, 1024, 8192, h100) == 51  # "PIECEWISE=51 (largest=512)" in every 0.19 sweep log
+    assert capture_sizes(rel, 10, 8192, h100) == 5     # 1, 2, 4, 8, 16 up to 2 x 10
+    assert capture_sizes(rel, 1024, 256, h100) == 35   # capped by max_num_batched_tokens: 1, 2, 4, 8..248, 256
+
+
+def test_capture_ceiling_is_1024_on_datacenter_blackwell_from_030():
+    """vLLM PR #49390 (data/vllm.toml cudagraph_max_capture_size): default_max_graph_size is 1024 where
+    is_device_capability_family(100) (B200, B300), 512 elsewhere and before."""
+    new, old = release("0.30.0"), release("0.27.1")
+    b200, b300, h100, rtx = load_gpu("b200"), load_gpu("b300"), load_gpu("h100"), load_gpu("rtx-pro-6000")
+    assert new.capture_ceiling(b200) == new.capture_ceiling(b300) == 1024
+    assert new.capture_ceiling(h100) == new.capture_ceiling(rtx) == 512  # SM120 is not family 100
+    assert old.capture_ceiling(b200) == 512
+    # 1, 2, 4, 8..248 (31), 256..1024 step 16 (49): 83 graphs against 51 at the 512 ceiling
+    assert capture_sizes(new, 1024, 16384, b200) == 3 + 31 + 49
+    assert capture_sizes(new, 1024, 16384, h100) == capture_sizes(old, 1024, 16384, b200) == 51
+    assert capture_sizes(new, 256, 16384, b200) == 51  # 2 x max_num_seqs still bounds it
 
 
 def _resolvable(lg: dict) -> bool:
@@ -112,7 +126,7 @@ def _resolvable(lg: dict) -> bool:
 def test_graph_estimate_against_the_printed_one(log_id):
     lg = BY_ID[log_id]
     case = resolve(lg)
-    est = cudagraph_bytes(case.model, case.release, case.seqs, case.tokens, load_fit(),
+    est = cudagraph_bytes(case.model, load_gpu(str(lg["gpu"])), case.release, case.seqs, case.tokens, load_fit(),
                           layers=case.model.num_layers // case.plan.pp)
     assert est / GIB == pytest.approx(lg["cudagraph_profiled_gib"], abs=0.6)
 

@@ -104,9 +104,20 @@ class LogCase:
         return int(self.log["max_num_seqs"])
 
     @property
+    def printed_stage(self) -> int:
+        """The pipeline stage whose figures the entry quotes: rank 0's (vLLM's first lines) unless the entry
+        names another (``printed_stage``): a report that quotes one GPU of a PP run may quote any stage,
+        and its "Model loading took" tells which (kubesimplify PP4: 55.70 GiB is a 24-layer middle stage,
+        not the 23-layer first one with the embedding)."""
+        stage = int(self.log.get("printed_stage", 0))
+        if not 0 <= stage < self.plan.pp:
+            raise ValueError(f"log {self.id}: 'printed_stage' must be in [0, {self.plan.pp}), got {stage}")
+        return stage
+
+    @property
     def last_stage_printed(self) -> bool:
-        """vLLM's first printed figures are rank 0's: the last stage only without pipeline parallelism."""
-        return self.plan.pp == 1
+        """Whether the quoted figures are the last stage's (the one with the sampler): always without PP."""
+        return self.printed_stage == self.plan.pp - 1
 
 
 def resolve(log: dict[str, Any]) -> LogCase:
@@ -422,15 +433,15 @@ class _Row:
 
 
 def _printed_rank_terms(c: LogCase, fit: OverheadFit) -> Any:
-    """The overhead terms of the rank whose figures vLLM prints first (rank 0: the first pipeline stage)."""
+    """The overhead terms of the rank whose figures the entry quotes (``LogCase.printed_stage``)."""
     from planner.overhead import overhead_terms
     from planner.weights import pp_stage_layers
 
-    layers = pp_stage_layers(c.model.num_layers, c.plan.pp)[0]
+    layers = pp_stage_layers(c.model.num_layers, c.plan.pp)[c.printed_stage]
     return overhead_terms.__wrapped__(
         c.model, load_gpu(str(c.log["gpu"])), c.plan, c.release, max_num_batched_tokens=c.tokens,
         max_num_seqs=c.seqs, enforce_eager=bool(c.log.get("enforce_eager", False)),
-        last_stage=c.plan.pp == 1, stage_layers=len(layers), fit=fit)
+        last_stage=c.last_stage_printed, stage_layers=len(layers), fit=fit)
 
 
 def _rows(cases: list[LogCase]) -> list[_Row]:
@@ -508,14 +519,14 @@ class _Linear:
         for i, r in enumerate(rows):
             c = r.case
             gpu = load_gpu(str(c.log["gpu"]))
-            stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[0])
+            stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[c.printed_stage])
             if r.kind.startswith("graph_"):
                 _, mode, part = r.kind.split("_")
                 col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
                 self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
                 continue
             if r.kind in ("torch_peak", "total"):
-                if c.plan.pp == 1:
+                if c.last_stage_printed:
                     logits = sampler_requests(c.release, c.tokens, c.seqs) * c.model.vocab_size
                     self.samp_logits[i, names.index(f"sampler.{c.release.sampler_era}")] = logits
                     self.samp_const[i] = logits * (c.model.dtype_bytes - 2)
@@ -534,7 +545,7 @@ class _Linear:
                     self.lin[i, names.index("nontorch_uma")] = 1.0
             if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
                     and graphs_measured(gpu, c.release):
-                k = capture_sizes(c.release, c.seqs, c.tokens) - 1
+                k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
                 for mode in ("piecewise", "full"):
                     self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
                     self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
@@ -661,23 +672,28 @@ class Outcome:
     def available_error_gib(self) -> float | None:
         if self.predicted is None or "available_kv_gib" not in self.log:
             return None
-        return printed_kv_bytes(self.predicted) / GIB - float(self.log["available_kv_gib"])
+        return printed_kv_bytes(self.predicted, self._stage) / GIB - float(self.log["available_kv_gib"])
 
     @property
     def overhead_error_gib(self) -> float | None:
         if self.with_stated_weights is None or "available_kv_gib" not in self.log:
             return None
-        return printed_kv_bytes(self.with_stated_weights) / GIB - float(self.log["available_kv_gib"])
+        return printed_kv_bytes(self.with_stated_weights, self._stage) / GIB - float(self.log["available_kv_gib"])
 
     @property
     def weights_error_gib(self) -> float | None:
         if self.predicted is None or "model_loading_gib" not in self.log:
             return None
-        return printed_weights_bytes(self.predicted) / GIB - float(self.log["model_loading_gib"])
+        return printed_weights_bytes(self.predicted, self._stage) / GIB - float(self.log["model_loading_gib"])
+
+    @property
+    def _stage(self) -> int:
+        return self.case.printed_stage if self.case is not None else 0
 
 
-def printed_kv_bytes(plan: MemoryPlan) -> int:
-    """The "Available KV cache memory" a log's first lines print: rank 0's, i.e. the first pipeline stage's.
+def printed_kv_bytes(plan: MemoryPlan, stage: int = 0) -> int:
+    """The "Available KV cache memory" a log quotes: rank 0's (the first pipeline stage's, what vLLM prints
+    first) unless the entry names another stage (``LogCase.printed_stage``).
 
     Why not ``plan.kv_cache_bytes``: with pipeline parallelism that is the binding (usually last) stage, the
     one the engine's block count follows, while the corpus records the figure vLLM prints first (rank 0;
@@ -685,12 +701,12 @@ def printed_kv_bytes(plan: MemoryPlan) -> int:
     PP log (ccl-bench TP2xPP2: 28.85 predicted for stage 1 against 31.22 printed by stage 0, whose own
     prediction is 31.20).
     """
-    return plan.stages[0].kv_cache_bytes if plan.pp > 1 and plan.stages else plan.kv_cache_bytes
+    return plan.stages[stage].kv_cache_bytes if plan.pp > 1 and plan.stages else plan.kv_cache_bytes
 
 
-def printed_weights_bytes(plan: MemoryPlan) -> int:
-    """The "Model loading took" of rank 0 (the first pipeline stage), for the same reason."""
-    return plan.stages[0].weights_bytes if plan.pp > 1 and plan.stages else plan.weights_bytes
+def printed_weights_bytes(plan: MemoryPlan, stage: int = 0) -> int:
+    """The "Model loading took" of the quoted stage (rank 0 unless named), for the same reason."""
+    return plan.stages[stage].weights_bytes if plan.pp > 1 and plan.stages else plan.weights_bytes
 
 
 def evaluate(log: dict[str, Any], fit: OverheadFit | None = None) -> Outcome:
@@ -774,7 +790,7 @@ def from_log_error(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) -
                 if b is a or _same_settings(a.log, b.log):
                     continue
                 p = _predict_with(b, cal, fit)
-                errors.append(abs(printed_kv_bytes(p) / GIB - float(b.log["available_kv_gib"])))
+                errors.append(abs(printed_kv_bytes(p, b.printed_stage) / GIB - float(b.log["available_kv_gib"])))
     if len(errors) < 3:
         plain = [abs(e) for o in outcomes("validation", fit, logs) if (e := o.available_error_gib) is not None]
         return quantile(plain, BAND_QUANTILE)
