@@ -50,7 +50,8 @@ class OverheadFit:
     forward_factor: float
     #: Non-torch growth of a one-GPU worker, by era ("a" before 0.18, "b" from 0.18).
     nontorch_single_bytes: tuple[tuple[str, int], ...]
-    #: Non-torch growth of a pipeline stage without tensor parallelism.
+    #: Non-torch growth of a pipeline stage without tensor parallelism, on an NVLink fabric (H100: llm-d's DEBUG
+    #: lines print 0.07 GiB on every stage).
     nontorch_pipeline_bytes: int
     #: Extra non-torch growth with TP >= 2: on an NVLink fabric by era ("a" before 0.16, "b" from 0.16), and
     #: ("fabricless") on GPUs without one (PCIe, A100's NVLink without multicast), where NCCL keeps its
@@ -63,6 +64,9 @@ class OverheadFit:
     graph_piecewise_per_layer_bytes: int
     graph_full_first_bytes: int
     graph_full_per_layer_bytes: int
+    #: The same on GPUs without an NVLink fabric (PCIe, A100), where the stages' send/recv go another way;
+    #: None: as on a fabric.
+    nontorch_pipeline_fabricless_bytes: int | None = None
     #: The band of available KV memory (GiB): the 80th percentile of the leave-one-source-out |error|,
     #: overall, by MoE/dense, and of a plan calibrated on its own log ("from_log").
     band_gib: tuple[tuple[str, float], ...] = ()
@@ -78,6 +82,12 @@ class OverheadFit:
     def comm(self, era: str) -> int:
         table = dict(self.nontorch_comm_bytes)
         return table.get(era, table["a"])  # a fit without the fabricless term: the pre-0.16 one, as before
+
+    def pipeline(self, fabric: bool) -> int:
+        """Non-torch growth of a TP-1 pipeline stage, with or without an NVLink fabric."""
+        if fabric or self.nontorch_pipeline_fabricless_bytes is None:
+            return self.nontorch_pipeline_bytes
+        return self.nontorch_pipeline_fabricless_bytes
 
     def band(self, key: str, default: float = 1.0) -> float:
         return dict(self.band_gib).get(key, dict(self.band_gib).get("all", default))
@@ -95,6 +105,8 @@ def fit_from_dict(raw: dict[str, Any]) -> OverheadFit:
         nontorch_pipeline_bytes=int(raw["nontorch_pipeline_bytes"]),
         nontorch_comm_bytes=pairs(raw["nontorch_comm_bytes"], int),
         nontorch_uma_bytes=int(raw.get("nontorch_uma_bytes", 0)),
+        nontorch_pipeline_fabricless_bytes=(int(raw["nontorch_pipeline_fabricless_bytes"])
+                                            if "nontorch_pipeline_fabricless_bytes" in raw else None),
         graph_piecewise_first_bytes=int(g["piecewise_first_bytes"]),
         graph_piecewise_per_layer_bytes=int(g["piecewise_per_layer_bytes"]),
         graph_full_first_bytes=int(g["full_first_bytes"]),
@@ -225,16 +237,17 @@ def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit:
 
     vLLM takes it as ``(total - free) - torch reserved`` growth between engine creation and the end of
     the profile (utils/mem_utils.py ``MemorySnapshot.measure``, ``memory_profiling``). One GPU: a base
-    (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP: smaller
-    (measured 0.07 GiB on both stages). TP >= 2: the base plus the communicators' buffers, large on NVLink
-    fabrics from 0.16 on. On a unified-memory GPU "free" is the host's available memory, so what the
-    worker process grows on the host during the profile counts too (``nontorch_uma_bytes``).
+    (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP: smaller on an
+    NVLink fabric (measured 0.07 GiB on both stages on H100), larger without one (A100, PCIe), fitted apart.
+    TP >= 2: the base plus the communicators' buffers, large on NVLink fabrics from 0.16 on. On a
+    unified-memory GPU "free" is the host's available memory, so what the worker process grows on the host
+    during the profile counts too (``nontorch_uma_bytes``).
     """
     uma = fit.nontorch_uma_bytes if is_unified_memory(gpu) else 0
     if plan.tp == 1 and plan.num_gpus == 1:
         return fit.single(release.nontorch_era) + uma
     if plan.tp == 1:
-        return fit.nontorch_pipeline_bytes + uma
+        return fit.pipeline(has_nvlink_fabric(gpu)) + uma
     base = fit.single(release.nontorch_era)
     era = release.comm_era if has_nvlink_fabric(gpu) else "fabricless"
     return base + fit.comm(era) + uma

@@ -66,10 +66,8 @@ def test_forward_sets_the_peak_without_the_sampler():
 
 @pytest.mark.parametrize("log_id,expected", [
     ("llmd019-qwen-qwen3-8b-h100-80gb-tp1pp1dp1-8192", 0.25),
-    pytest.param("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp4dp1-8192", 0.07, marks=pytest.mark.xfail(
-        strict=True, reason="issue #22, open: the joint fit over three sources puts the pipeline-stage base at "
-        "0.25 GiB; llm-d's DEBUG line prints 0.07 on H100 NVLink. The new PP logs are A100-40GB eager (vLLM "
-        "0.10.1) and RTX PRO 6000 over PCIe: one pipeline term for every fabric does not hold")),
+    # issue #22: the pipeline-stage base is fitted per fabric, as the TP term is: llm-d's H100 stages print 0.07
+    ("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp4dp1-8192", 0.07),
     ("llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp2pp1dp1-8192", 2.06),
     ("llmd019-moonshotai-kimi-dev-72b-h100-80gb-tp4pp1dp1-8192", 2.21),
     ("llmd-emp-v014-qwen3-32b-h100-tp2-16000-u9", 0.54),
@@ -79,6 +77,21 @@ def test_non_torch_by_layout_and_era(log_id, expected):
     _, t = terms_of(log_id)
     assert t.non_torch_bytes / GIB == pytest.approx(expected, abs=0.15)
     assert BY_ID[log_id]["non_torch_increase_gib"] == pytest.approx(expected, abs=0.01)
+
+
+def test_pipeline_stage_base_follows_the_fabric():
+    """A TP-1 pipeline stage: 0.07 GiB on H100 NVLink (llm-d DEBUG lines), more without a fabric (ccl-bench
+    A100-40GB and kubesimplify RTX PRO 6000 over PCIe, fitted on their totals): two terms, as for TP."""
+    fit = load_fit()
+    model, plan, rel = load_model("llama-3.1-8b-instruct"), ParallelPlan(pp=2), release("0.19.0")
+
+    def nt(gpu: str) -> int:
+        return overhead_terms(model, load_gpu(gpu), plan, rel, max_num_batched_tokens=8192, max_num_seqs=256,
+                              last_stage=False, fit=fit).non_torch_bytes
+
+    assert nt("h100") == fit.pipeline(True) == fit.nontorch_pipeline_bytes
+    assert nt("a100-40gb") == nt("rtx-pro-6000") == fit.pipeline(False)
+    assert fit.pipeline(True) < fit.pipeline(False)
 
 
 def test_tp_communication_is_small_without_an_nvlink_fabric():

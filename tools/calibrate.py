@@ -244,7 +244,8 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
         if vals:
             single[era] = round(_median(vals))
             used[f"nontorch_single.{era}"] = ids
-    vals, ids = _samples(cases, lambda c: nontorch(c, "pipeline"))
+    vals, ids = _samples([c for c in cases if has_nvlink_fabric(load_gpu(str(c.log["gpu"])))],
+                         lambda c: nontorch(c, "pipeline"))
     pipeline = round(_median(vals)) if vals else 0
     used["nontorch_pipeline"] = ids
     comm: dict[str, int] = {}
@@ -308,11 +309,14 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
     # TP without an NVLink fabric: no log prints it at DEBUG level; the joint fit starts it from the
     # pre-0.16 fabric term (what the model charged before) and refits it on the whole non-KV memory.
     comm.setdefault("fabricless", int((fallback or {}).get("nontorch_comm_bytes", {}).get("fabricless", comm["a"])))
+    # A pipeline stage without a fabric: no DEBUG line either; the joint fit starts it from the fabric's.
+    pipeline_fabricless = pipeline
     result: dict[str, Any] = {
         "sampler_bytes_per_logit": sampler,
         "forward_factor": factor,
         "nontorch_single_bytes": single,
         "nontorch_pipeline_bytes": pipeline,
+        "nontorch_pipeline_fabricless_bytes": pipeline_fabricless,
         "nontorch_comm_bytes": comm,
         "nontorch_uma_bytes": int(fallback.get("nontorch_uma_bytes", 0)) if fallback else 0,
         "cudagraph": graph,
@@ -321,6 +325,11 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
     }
     if joint:
         result = joint_refit(cases, result)
+        if not result["sources"].get("nontorch_pipeline") and result["sources"].get("nontorch_fabricless_stage"):
+            # No fabric pipeline log among these sources: the fabric stage is taken as the fabricless one
+            # (the only pipeline evidence there is) rather than kept from a fit that saw the held-out source.
+            result["nontorch_pipeline_bytes"] = result["nontorch_pipeline_fabricless_bytes"]
+            result["sources"]["nontorch_pipeline"] = list(result["sources"]["nontorch_fabricless_stage"])
         not_refitted = [p for p in not_refitted
                         if not any(result["sources"].get(n) for n, _, _ in JOINT_PARAMS if n.startswith(p))]
     if not_refitted:
@@ -345,6 +354,7 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("nontorch_single.a", ("nontorch_single_bytes", "a"), 0.25 * GIB),
     ("nontorch_single.b", ("nontorch_single_bytes", "b"), 0.25 * GIB),
     ("nontorch_pipeline", ("nontorch_pipeline_bytes",), 0.1 * GIB),
+    ("nontorch_fabricless_stage", ("nontorch_pipeline_fabricless_bytes",), 0.1 * GIB),
     ("nontorch_comm.a", ("nontorch_comm_bytes", "a"), 0.5 * GIB),
     ("nontorch_comm.b", ("nontorch_comm_bytes", "b"), 0.5 * GIB),
     ("nontorch_comm.fabricless", ("nontorch_comm_bytes", "fabricless"), 0.5 * GIB),
@@ -447,13 +457,16 @@ def _printed_rank_terms(c: LogCase, fit: OverheadFit) -> Any:
 def _rows(cases: list[LogCase]) -> list[_Row]:
     """Every equation the logs give: the whole non-KV memory of each log that prints its weights and its
     KV budget (``requested - weights - available KV``, what vLLM subtracted), and each profile figure a
-    log prints at DEBUG level. Expert- and data-parallel logs are left out: their all-to-all buffers
-    (vLLM's all2all manager, sized by the DP chunk and the EP group) are no term of the model yet, and
-    two such logs from two sources cannot calibrate one (MIN_SOURCES)."""
+    log prints at DEBUG level. Expert-parallel logs and data-parallel logs of MoE models are left out: their
+    all-to-all buffers (vLLM's all2all manager, sized by the DP chunk and the EP group) are no term of the
+    model yet, and two such logs from two sources cannot calibrate one (MIN_SOURCES). A dense model's DP
+    ranks are independent engines (vLLM treats its DP size as 1: config/vllm.py ``effective_dp_size = dp if
+    model_config.is_moe else 1``; no all-to-all, no MoE chunking), so each rank is a TP/PP worker like any
+    other and its log stays in."""
     rows = []
     for c in cases:
         lg, src = c.log, str(c.log.get("source", c.id))
-        if c.plan.ep or c.plan.dp > 1:
+        if c.plan.ep or (c.plan.dp > 1 and c.model.is_moe):
             continue  # expert/data parallel: all-to-all buffers no term models yet; they would bend the TP terms
         if "available_kv_gib" in lg and "model_loading_gib" in lg and not lg.get("kv_only"):
             gpu = load_gpu(str(lg["gpu"]))
@@ -535,7 +548,8 @@ class _Linear:
                 self.persistent[i] = c.release.moe_workspace_persistent
             if r.kind in ("non_torch", "total"):
                 if c.plan.tp == 1 and c.plan.num_gpus > 1:
-                    self.lin[i, names.index("nontorch_pipeline")] = 1.0
+                    stage = "nontorch_pipeline" if has_nvlink_fabric(gpu) else "nontorch_fabricless_stage"
+                    self.lin[i, names.index(stage)] = 1.0
                 else:
                     self.lin[i, names.index(f"nontorch_single.{c.release.nontorch_era}")] = 1.0
                     if c.plan.tp > 1:
@@ -597,8 +611,8 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
     scale = np.array([s for _, _, s in JOINT_PARAMS])
 
     free = np.array([not name.startswith(DIRECT_ONLY) for name, _, _ in JOINT_PARAMS])
-    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0, 40.0,
-                      80.0])
+    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0,
+                      40.0, 80.0])
     z_all = np.clip(x0 / scale, 0.0, upper)
 
     def full(z: Any) -> Any:
@@ -817,6 +831,7 @@ def render_fit(fit: dict[str, Any]) -> str:
         "# refits and compares. Bytes unless the key says otherwise; see planner/overhead.py for each term.",
         f"forward_factor = {fit['forward_factor']}",
         f"nontorch_pipeline_bytes = {fit['nontorch_pipeline_bytes']}",
+        f"nontorch_pipeline_fabricless_bytes = {fit['nontorch_pipeline_fabricless_bytes']}",
         f"nontorch_uma_bytes = {fit.get('nontorch_uma_bytes', 0)}",
         "logs = [" + ", ".join(f'"{x}"' for x in fit["logs"]) + "]",
         "",
