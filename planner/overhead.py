@@ -309,8 +309,8 @@ def overhead_terms(
     ws = moe_workspace_bytes(model, plan, tokens)
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
     peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
-    graphs = 0 if enforce_eager else cudagraph_bytes(model, gpu, release, max_num_seqs, tokens, fit,
-                                                          layers=stage_layers)
+    graphs = 0 if enforce_eager else cudagraph_bytes(
+        model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers)
     return OverheadTerms(
         sampler_bytes=samp,
         forward_bytes=fwd,
