@@ -272,7 +272,7 @@ def main() -> None:
             we = o.weights_error_gib
             rows.append([
                 o.log["id"][:58], "MoE" if o.case.model.is_moe else "dense", o.case.release.label,
-                f"{printed_kv_bytes(p) / GIB:.2f} / {o.log['available_kv_gib']}",
+                f"{printed_kv_bytes(p, o.case.printed_stage) / GIB:.2f} / {o.log['available_kv_gib']}",
                 f"{o.available_error_gib:+.2f}", f"{o.overhead_error_gib:+.2f}",
                 "-" if we is None else f"{we:+.2f}",
             ])

@@ -29,7 +29,7 @@ from planner.problems import Problem
 from planner.release import VllmRelease
 from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
-from planner.weights import WeightsBreakdown, pp_stage_layers, weights_of_stage
+from planner.weights import WeightsBreakdown, pp_stage_layers, quant_on_gpu, weights_of_stage
 
 
 @dataclass(frozen=True)
@@ -557,7 +557,8 @@ def plan_memory(
     them); ``calibration`` adds what a real log of this deployment measured beyond the model.
     """
     lc = launch if isinstance(launch, ResolvedLaunch) else launch.resolve()
-    model, gpu, quant, plan, rel = lc.model, lc.gpu, lc.quant, lc.plan, lc.release
+    model, gpu, plan, rel = lc.model, lc.gpu, lc.plan, lc.release
+    quant = quant_on_gpu(lc.quant, gpu)
     util, mml = lc.gpu_memory_utilization, lc.max_model_len
     mnbt, mns, enforce_eager = lc.max_num_batched_tokens, lc.max_num_seqs, lc.enforce_eager
     elem = kv_element_bytes(model, lc.kv_cache_dtype)

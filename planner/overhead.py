@@ -50,7 +50,8 @@ class OverheadFit:
     forward_factor: float
     #: Non-torch growth of a one-GPU worker, by era ("a" before 0.18, "b" from 0.18).
     nontorch_single_bytes: tuple[tuple[str, int], ...]
-    #: Non-torch growth of a pipeline stage without tensor parallelism.
+    #: Non-torch growth of a pipeline stage without tensor parallelism, on an NVLink fabric (H100: llm-d's DEBUG
+    #: lines print 0.07 GiB on every stage).
     nontorch_pipeline_bytes: int
     #: Extra non-torch growth with TP >= 2: on an NVLink fabric by era ("a" before 0.16, "b" from 0.16), and
     #: ("fabricless") on GPUs without one (PCIe, A100's NVLink without multicast), where NCCL keeps its
@@ -63,6 +64,9 @@ class OverheadFit:
     graph_piecewise_per_layer_bytes: int
     graph_full_first_bytes: int
     graph_full_per_layer_bytes: int
+    #: The same on GPUs without an NVLink fabric (PCIe, A100), where the stages' send/recv go another way;
+    #: None: as on a fabric.
+    nontorch_pipeline_fabricless_bytes: int | None = None
     #: The band of available KV memory (GiB): the 80th percentile of the leave-one-source-out |error|,
     #: overall, by MoE/dense, and of a plan calibrated on its own log ("from_log").
     band_gib: tuple[tuple[str, float], ...] = ()
@@ -78,6 +82,12 @@ class OverheadFit:
     def comm(self, era: str) -> int:
         table = dict(self.nontorch_comm_bytes)
         return table.get(era, table["a"])  # a fit without the fabricless term: the pre-0.16 one, as before
+
+    def pipeline(self, fabric: bool) -> int:
+        """Non-torch growth of a TP-1 pipeline stage, with or without an NVLink fabric."""
+        if fabric or self.nontorch_pipeline_fabricless_bytes is None:
+            return self.nontorch_pipeline_bytes
+        return self.nontorch_pipeline_fabricless_bytes
 
     def band(self, key: str, default: float = 1.0) -> float:
         return dict(self.band_gib).get(key, dict(self.band_gib).get("all", default))
@@ -95,6 +105,8 @@ def fit_from_dict(raw: dict[str, Any]) -> OverheadFit:
         nontorch_pipeline_bytes=int(raw["nontorch_pipeline_bytes"]),
         nontorch_comm_bytes=pairs(raw["nontorch_comm_bytes"], int),
         nontorch_uma_bytes=int(raw.get("nontorch_uma_bytes", 0)),
+        nontorch_pipeline_fabricless_bytes=(int(raw["nontorch_pipeline_fabricless_bytes"])
+                                            if "nontorch_pipeline_fabricless_bytes" in raw else None),
         graph_piecewise_first_bytes=int(g["piecewise_first_bytes"]),
         graph_piecewise_per_layer_bytes=int(g["piecewise_per_layer_bytes"]),
         graph_full_first_bytes=int(g["full_first_bytes"]),
@@ -225,38 +237,40 @@ def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit:
 
     vLLM takes it as ``(total - free) - torch reserved`` growth between engine creation and the end of
     the profile (utils/mem_utils.py ``MemorySnapshot.measure``, ``memory_profiling``). One GPU: a base
-    (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP: smaller
-    (measured 0.07 GiB on both stages). TP >= 2: the base plus the communicators' buffers, large on NVLink
-    fabrics from 0.16 on. On a unified-memory GPU "free" is the host's available memory, so what the
-    worker process grows on the host during the profile counts too (``nontorch_uma_bytes``).
+    (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP: smaller on an
+    NVLink fabric (measured 0.07 GiB on both stages on H100), larger without one (A100, PCIe), fitted apart.
+    TP >= 2: the base plus the communicators' buffers, large on NVLink fabrics from 0.16 on. On a
+    unified-memory GPU "free" is the host's available memory, so what the worker process grows on the host
+    during the profile counts too (``nontorch_uma_bytes``).
     """
     uma = fit.nontorch_uma_bytes if is_unified_memory(gpu) else 0
     if plan.tp == 1 and plan.num_gpus == 1:
         return fit.single(release.nontorch_era) + uma
     if plan.tp == 1:
-        return fit.nontorch_pipeline_bytes + uma
+        return fit.pipeline(has_nvlink_fabric(gpu)) + uma
     base = fit.single(release.nontorch_era)
     era = release.comm_era if has_nvlink_fabric(gpu) else "fabricless"
     return base + fit.comm(era) + uma
 
 
-def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int) -> int:
+def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int, gpu: GpuSpec) -> int:
     """How many batch sizes vLLM captures graphs for (config/vllm.py ``_set_cudagraph_sizes``).
 
-    ``largest = min(2 x max_num_seqs, 512, max_num_batched_tokens)``; sizes 1, 2, 4, then multiples of 8
+    ``largest = min(2 x max_num_seqs, ceiling, max_num_batched_tokens)``, the ceiling 512, or 1024 on
+    data-center Blackwell from 0.30 (:meth:`VllmRelease.capture_ceiling`); sizes 1, 2, 4, then multiples of 8
     below 256, then multiples of ``step_from_256`` up to the largest.
     """
-    largest = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+    largest = min(2 * max_num_seqs, release.capture_ceiling(gpu), max_num_batched_tokens)
     n = sum(1 for i in (1, 2, 4) if i <= largest)
     n += len(range(8, min(largest + 1, 256), 8))
     n += len(range(256, largest + 1, release.capture_step_from_256))
     return max(1, n)
 
 
-def cudagraph_bytes(model: ModelSpec, release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int,
-                    fit: OverheadFit, *, layers: int | None = None) -> int:
+def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_num_seqs: int,
+                    max_num_batched_tokens: int, fit: OverheadFit, *, layers: int | None = None) -> int:
     """The CUDA-graph pool estimate: first capture + (n - 1) x per graph, for PIECEWISE and FULL."""
-    n = capture_sizes(release, max_num_seqs, max_num_batched_tokens)
+    n = capture_sizes(release, max_num_seqs, max_num_batched_tokens, gpu)
     layers = model.num_layers if layers is None else layers
     pw = fit.graph_piecewise_first_bytes + (n - 1) * layers * fit.graph_piecewise_per_layer_bytes
     full = fit.graph_full_first_bytes + (n - 1) * layers * fit.graph_full_per_layer_bytes
@@ -295,7 +309,8 @@ def overhead_terms(
     ws = moe_workspace_bytes(model, plan, tokens)
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
     peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
-    graphs = 0 if enforce_eager else cudagraph_bytes(model, release, max_num_seqs, tokens, fit, layers=stage_layers)
+    graphs = 0 if enforce_eager else cudagraph_bytes(
+        model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers)
     return OverheadTerms(
         sampler_bytes=samp,
         forward_bytes=fwd,

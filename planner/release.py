@@ -57,6 +57,10 @@ class VllmRelease:
     comm_era: str
     #: Step of the CUDA-graph capture sizes from 256 tokens up.
     capture_step_from_256: int
+    #: Default ceiling of the capture sizes (``max_cudagraph_capture_size`` unset): on most GPUs, and on data-center
+    #: Blackwell (compute capability 10.x), 1024 from 0.30 (vLLM PR #49390; data/vllm.toml).
+    max_capture_size: int = 512
+    max_capture_size_datacenter_blackwell: int = 512
     #: Flag names of ``vllm serve`` in this release (the packaged list nearest at or below it).
     serve_flags: frozenset[str] = frozenset()
     #: Whether the scheduler overlaps with GPU execution by default (>= 0.14; not with PP).
@@ -88,6 +92,14 @@ class VllmRelease:
         """The margin's floor on this GPU's platform (ROCm maps kernel scratch outside the allocator)."""
         return self.extensible_margin_floor_bytes_rocm if gpu.vendor == "amd" \
             else self.extensible_margin_floor_bytes_cuda
+
+    def capture_ceiling(self, gpu: GpuSpec) -> int:
+        """The default largest CUDA-graph capture size on this GPU (before ``2 x max_num_seqs`` and the batch
+        budget bound it): config/vllm.py ``default_max_graph_size``, 1024 where
+        ``current_platform.is_device_capability_family(100)`` from 0.30, else 512."""
+        if gpu.vendor == "nvidia" and gpu.compute_capability[0] == 10:
+            return self.max_capture_size_datacenter_blackwell
+        return self.max_capture_size
 
     def has_flags(self, *names: str) -> bool:
         """Whether ``vllm serve`` of this release accepts every one of ``--names`` (no dashes)."""
@@ -142,6 +154,8 @@ def _resolved(v: Version) -> VllmRelease:
         nontorch_era=str(vllm_fact("nontorch_era", v)),
         comm_era=str(vllm_fact("comm_era", v)),
         capture_step_from_256=int(vllm_setting("cudagraph_capture_step_from_256")),
+        max_capture_size=int(vllm_fact("cudagraph_max_capture_size", v)["default"]),
+        max_capture_size_datacenter_blackwell=int(vllm_fact("cudagraph_max_capture_size", v)["datacenter_blackwell"]),
         serve_flags=flags,
         serve_flags_source=flags_source,
         async_scheduling=bool(vllm_fact("async_scheduling", v)),

@@ -54,8 +54,16 @@ class QuantScheme:
     min_cc: tuple[int, int] | None = None
     #: Module-name fragments kept in BF16 when the checkpoint's config does not say.
     keep_bf16: tuple[str, ...] = ()
-    #: MoE expert dimensions (hidden, per-rank width) are rounded up to this multiple (0: none).
+    #: MoE experts: each rank's expert width is rounded up to this multiple (0: none), and the hidden size to
+    #: ``expert_pad_hidden`` (0: the same multiple).
     expert_pad: int = 0
+    expert_pad_hidden: int = 0
+    #: The same two on data-center Blackwell (compute capability 10.x), where vLLM picks another MoE backend;
+    #: None: as elsewhere.
+    expert_pad_datacenter_blackwell: tuple[int, int] | None = None
+    #: Whether only the fused MoE experts are quantized (vLLM's MXFP4 has no linear method: every other
+    #: linear loads in the model dtype).
+    experts_only: bool = False
     source: str = ""
 
     def linear_bytes(self, n_out: int, k_in: int) -> int:

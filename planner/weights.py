@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from planner.catalog import arch_facts, load_quant, quant_storage, vllm_setting
 from planner.quantconfig import CheckpointLayout, parse_layout
-from planner.specs import LINEAR, ModelSpec, ParallelPlan, QuantScheme
+from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 
 
 @dataclass(frozen=True)
@@ -62,21 +62,23 @@ def pp_stage_layers(num_layers: int, pp: int) -> tuple[range, ...]:
 
 
 def _matches(fragment: str, module: str) -> bool:
-    """vLLM-style skip test: the fragment's dotted components appear in the module path."""
+    """vLLM-style skip test: the fragment's dotted components appear in the module path (``*``: any one)."""
     frag = [p for p in fragment.split(".") if p]
     parts = module.split(".")
     n = len(frag)
-    return any(parts[i:i + n] == frag for i in range(len(parts) - n + 1))
+    return any(all(f in ("*", p) for f, p in zip(frag, parts[i:i + n], strict=True))
+               for i in range(len(parts) - n + 1))
 
 
 @cache
 def _skip_pattern(fragments: tuple[str, ...]) -> re.Pattern[str]:
-    """One regex for every fragment: each matches whole dotted components, as :func:`_matches` does.
+    """One regex for every fragment: each matches whole dotted components, as :func:`_matches` does; a ``*``
+    component matches any one component (HF ``modules_to_not_convert`` such as ``model.layers.*.self_attn``).
 
     Why: the skip test runs for every linear of every layer of every layout of a sweep; one compiled
     alternation is ~20x faster than splitting the names per fragment.
     """
-    alts = [r"(?:^|\.)" + re.escape(".".join(p for p in f.split(".") if p)) + r"(?:\.|$)"
+    alts = [r"(?:^|\.)" + r"\.".join(r"[^.]+" if p == "*" else re.escape(p) for p in f.split(".") if p) + r"(?:\.|$)"
             for f in fragments if any(p for p in f.split("."))]
     return re.compile("|".join(alts) or r"(?!)")
 
@@ -97,6 +99,8 @@ class _Quantizer:
     def quantized(self, module: str) -> bool:
         if self.layout is not None:
             return self.layout.format_for(module) is not None
+        if self.scheme.experts_only and ".experts." not in module:
+            return False
         return self.scheme.bits < 16 and _skip_pattern(self.skipped).search(module) is None
 
     def linear(self, module: str, n_out: int, k_in: int, k_full: int | None = None) -> int:
@@ -136,6 +140,15 @@ def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
             scheme = QuantScheme(**{**quant.__dict__, "block": None, "global_scales": 1})
         return _Quantizer(scheme, (*tuple(skipped), "lm_head", "embed_tokens"), model.dtype_bytes)
     return _Quantizer(quant, (*quant.keep_bf16, "lm_head", "embed_tokens"), model.dtype_bytes)
+
+
+def quant_on_gpu(quant: QuantScheme, gpu: GpuSpec) -> QuantScheme:
+    """The scheme as vLLM lays it out on this GPU: where the MoE backend of data-center Blackwell pads the
+    experts otherwise (MXFP4: 256/256 there, the Marlin 128/256 elsewhere; data/quant.toml)."""
+    if quant.expert_pad_datacenter_blackwell and gpu.vendor == "nvidia" and gpu.compute_capability[0] == 10:
+        inter, hidden = quant.expert_pad_datacenter_blackwell
+        return replace(quant, expert_pad=inter, expert_pad_hidden=hidden)
+    return quant
 
 
 def native_quant(model: ModelSpec) -> QuantScheme:
@@ -228,7 +241,8 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     part, eh = moe_partition(model, plan), h
     pad = q.scheme.expert_pad if q.quantized(f"{pre}.experts.w13") else 0
     if pad:
-        part, eh = -(-part // pad) * pad, -(-h // pad) * pad
+        pad_h = q.scheme.expert_pad_hidden or pad
+        part, eh = -(-part // pad) * pad, -(-h // pad_h) * pad_h
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
     w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate)
     per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + w2

@@ -148,3 +148,21 @@ def test_the_joint_fits_fast_prediction_is_the_overhead_model():
     fast = _Linear(rows).predict(np.array(_params_of(raw)))
     slow = np.array([_predicted(r, load_fit()) for r in rows])
     assert np.max(np.abs(fast - slow)) < 16  # bytes: the model rounds each term to whole bytes
+
+
+def test_a_pipeline_log_is_judged_on_the_stage_it_quotes():
+    """kubesimplify's PP4 table quotes a 24-layer middle stage (55.70 GiB; 94 layers split 23/24/24/23):
+    its entry says printed_stage = 1, and the evaluation compares that stage's weights and KV, not rank 0's."""
+    from tools.calibrate import evaluate, printed_kv_bytes, printed_weights_bytes, resolve
+
+    (lg,) = [lg for lg in calibration_logs() if lg["id"] == "kubesimplify-qwen3-235b-a22b-fp8-rtxpro6000-pp4-v0.27.1"]
+    case = resolve(lg)
+    assert case.printed_stage == 1 and not case.last_stage_printed
+    o = evaluate(lg)
+    assert o.predicted is not None
+    assert printed_weights_bytes(o.predicted, 1) / GIB == pytest.approx(55.70, rel=0.01)
+    assert printed_weights_bytes(o.predicted, 0) < printed_weights_bytes(o.predicted, 1)  # 23 layers + embedding
+    assert o.available_error_gib == pytest.approx(printed_kv_bytes(o.predicted, 1) / GIB - 26.84)
+    assert abs(o.available_error_gib) < 0.5
+    with pytest.raises(ValueError, match="printed_stage"):
+        _ = resolve(dict(lg, printed_stage=4)).printed_stage

@@ -6,6 +6,7 @@ from planner.catalog import load_gpu, load_model
 from planner.launch import Launch
 from planner.memory import kv_bytes_per_token_per_layer, kv_capacity, kv_layout, plan_memory
 from planner.specs import ParallelPlan
+from planner.units import GIB
 from planner.versions import parse_version
 
 
@@ -188,3 +189,14 @@ def test_fixed_kv_cache_prints_vllms_reserved_line_not_the_available_one(m25, fp
     lines = p.vllm_log_lines()
     assert not any(x.startswith("Available KV cache memory") for x in lines)
     assert "reserved 20.00 GiB memory for KV Cache as specified by kv_cache_memory_bytes config" in lines[1]
+
+
+def test_gpt_oss_120b_fits_one_h100_as_publicly_served():
+    """OpenAI ships gpt-oss-120b for one 80 GB GPU; with vLLM 0.34's defaults (extensible KV cache, utilization
+    1.0) one 131,072-token request fits on one H100, while 0.10.1's serve defaults (util 0.9, 8192/1024
+    budgets) left a negative budget (vLLM issue #23278 printed -2.14 GiB)."""
+    new = plan_memory(Launch(model="gpt-oss-120b", gpu="h100", tp=1))
+    assert new.fits and new.kv_cache_bytes >= new.kv_bytes_per_request
+    old = plan_memory(Launch(model="gpt-oss-120b", gpu="h100", tp=1, vllm_version=parse_version("0.10.1"),
+                             gpu_memory_utilization=0.9, max_model_len=131072))
+    assert old.kv_cache_bytes / GIB == pytest.approx(-2.14, abs=0.5)

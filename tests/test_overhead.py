@@ -66,10 +66,8 @@ def test_forward_sets_the_peak_without_the_sampler():
 
 @pytest.mark.parametrize("log_id,expected", [
     ("llmd019-qwen-qwen3-8b-h100-80gb-tp1pp1dp1-8192", 0.25),
-    pytest.param("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp4dp1-8192", 0.07, marks=pytest.mark.xfail(
-        strict=True, reason="issue #22, open: the joint fit over three sources puts the pipeline-stage base at "
-        "0.25 GiB; llm-d's DEBUG line prints 0.07 on H100 NVLink. The new PP logs are A100-40GB eager (vLLM "
-        "0.10.1) and RTX PRO 6000 over PCIe: one pipeline term for every fabric does not hold")),
+    # issue #22: the pipeline-stage base is fitted per fabric, as the TP term is: llm-d's H100 stages print 0.07
+    ("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp4dp1-8192", 0.07),
     ("llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp2pp1dp1-8192", 2.06),
     ("llmd019-moonshotai-kimi-dev-72b-h100-80gb-tp4pp1dp1-8192", 2.21),
     ("llmd-emp-v014-qwen3-32b-h100-tp2-16000-u9", 0.54),
@@ -79,6 +77,21 @@ def test_non_torch_by_layout_and_era(log_id, expected):
     _, t = terms_of(log_id)
     assert t.non_torch_bytes / GIB == pytest.approx(expected, abs=0.15)
     assert BY_ID[log_id]["non_torch_increase_gib"] == pytest.approx(expected, abs=0.01)
+
+
+def test_pipeline_stage_base_follows_the_fabric():
+    """A TP-1 pipeline stage: 0.07 GiB on H100 NVLink (llm-d DEBUG lines), more without a fabric (ccl-bench
+    A100-40GB and kubesimplify RTX PRO 6000 over PCIe, fitted on their totals): two terms, as for TP."""
+    fit = load_fit()
+    model, plan, rel = load_model("llama-3.1-8b-instruct"), ParallelPlan(pp=2), release("0.19.0")
+
+    def nt(gpu: str) -> int:
+        return overhead_terms(model, load_gpu(gpu), plan, rel, max_num_batched_tokens=8192, max_num_seqs=256,
+                              last_stage=False, fit=fit).non_torch_bytes
+
+    assert nt("h100") == fit.pipeline(True) == fit.nontorch_pipeline_bytes
+    assert nt("a100-40gb") == nt("rtx-pro-6000") == fit.pipeline(False)
+    assert fit.pipeline(True) < fit.pipeline(False)
 
 
 def test_tp_communication_is_small_without_an_nvlink_fabric():
@@ -92,10 +105,24 @@ def test_tp_communication_is_small_without_an_nvlink_fabric():
 
 
 def test_capture_sizes_follow_max_num_seqs():
-    rel = release("0.19.0")
-    assert capture_sizes(rel, 1024, 8192) == 51  # "PIECEWISE=51 (largest=512)" in every 0.19 sweep log
-    assert capture_sizes(rel, 10, 8192) == 5     # 1, 2, 4, 8, 16 up to 2 x 10
-    assert capture_sizes(rel, 1024, 256) == 35   # capped by max_num_batched_tokens: 1, 2, 4, 8..248, 256
+    rel, h100 = release("0.19.0"), load_gpu("h100")
+    assert capture_sizes(rel, 1024, 8192, h100) == 51  # "PIECEWISE=51 (largest=512)" in every 0.19 sweep log
+    assert capture_sizes(rel, 10, 8192, h100) == 5     # 1, 2, 4, 8, 16 up to 2 x 10
+    assert capture_sizes(rel, 1024, 256, h100) == 35   # capped by max_num_batched_tokens: 1, 2, 4, 8..248, 256
+
+
+def test_capture_ceiling_is_1024_on_datacenter_blackwell_from_030():
+    """vLLM PR #49390 (data/vllm.toml cudagraph_max_capture_size): default_max_graph_size is 1024 where
+    is_device_capability_family(100) (B200, B300), 512 elsewhere and before."""
+    new, old = release("0.30.0"), release("0.27.1")
+    b200, b300, h100, rtx = load_gpu("b200"), load_gpu("b300"), load_gpu("h100"), load_gpu("rtx-pro-6000")
+    assert new.capture_ceiling(b200) == new.capture_ceiling(b300) == 1024
+    assert new.capture_ceiling(h100) == new.capture_ceiling(rtx) == 512  # SM120 is not family 100
+    assert old.capture_ceiling(b200) == 512
+    # 1, 2, 4, 8..248 (31), 256..1024 step 16 (49): 83 graphs against 51 at the 512 ceiling
+    assert capture_sizes(new, 1024, 16384, b200) == 3 + 31 + 49
+    assert capture_sizes(new, 1024, 16384, h100) == capture_sizes(old, 1024, 16384, b200) == 51
+    assert capture_sizes(new, 256, 16384, b200) == 51  # 2 x max_num_seqs still bounds it
 
 
 def _resolvable(lg: dict) -> bool:
@@ -112,7 +139,7 @@ def _resolvable(lg: dict) -> bool:
 def test_graph_estimate_against_the_printed_one(log_id):
     lg = BY_ID[log_id]
     case = resolve(lg)
-    est = cudagraph_bytes(case.model, case.release, case.seqs, case.tokens, load_fit(),
+    est = cudagraph_bytes(case.model, load_gpu(str(lg["gpu"])), case.release, case.seqs, case.tokens, load_fit(),
                           layers=case.model.num_layers // case.plan.pp)
     assert est / GIB == pytest.approx(lg["cudagraph_profiled_gib"], abs=0.6)
 

@@ -57,8 +57,9 @@ def test_checked_releases_resolve_to_what_their_sources_say():
             d = rel.batch_defaults(load_gpu(gpu))
             assert (d.max_num_batched_tokens, d.max_num_seqs) == (mnbt, mns)
         # The largest capture size: min(2 x max_num_seqs, max_capture_size, max_num_batched_tokens).
-        n = capture_sizes(rel, 1024, 8192)
+        n = capture_sizes(rel, 1024, 8192, load_gpu("h100"))
         assert n == 3 + len(range(8, 256, 8)) + len(range(256, c["max_capture_size"] + 1, 16))
+        assert rel.capture_ceiling(load_gpu("b200")) == c["max_capture_size_datacenter_blackwell"]
 
 
 def test_034_is_the_default_with_its_extensible_kv_cache_and_64_token_blocks():

@@ -83,3 +83,35 @@ def test_text01_param_count_matches_model_card():
     t = load_model("minimax-text-01")
     total = weights_per_gpu(t, load_quant("bf16"), ParallelPlan()).total_bytes / 2
     assert total / 1e9 == pytest.approx(456, rel=0.01)
+
+
+def test_mxfp4_quantizes_the_experts_only_with_marlin_padding():
+    """vLLM's Mxfp4Config has no linear method (UnquantizedLinearMethod for every LinearBase), and Marlin pads
+    each rank's expert width to 128 and the hidden size to 256 (mxfp4.py create_weights; data/quant.toml).
+    Printed "Model loading took": gpt-oss-120b 65.9651 GiB on one H100 with Marlin (vLLM issue #23278, 0.10.1)
+    and 17.2217 at TP4 on A100 (dennislee22/vLLM-benchmarking); gpt-oss-20b 13.72 on A100 (vLLM 0.19.0)."""
+    from planner.catalog import load_gpu
+    from planner.weights import quant_on_gpu
+
+    mx = load_quant("mxfp4")
+    big, small = load_model("gpt-oss-120b"), load_model("gpt-oss-20b")
+    w = weights_per_gpu(big, mx, ParallelPlan(tp=1))
+    # attention in bf16: (64 + 2 x 8) x 64 x 2880 for qkv plus 2880 x 4096 for o_proj, 36 layers (biases aside)
+    assert w.attention_bytes >= 36 * ((64 + 16) * 64 * 2880 + 2880 * 4096) * 2
+    assert w.total_bytes / GIB == pytest.approx(65.9651, rel=0.01)
+    assert weights_per_gpu(big, mx, ParallelPlan(tp=4)).total_bytes / GIB == pytest.approx(17.2217, rel=0.01)
+    assert weights_per_gpu(small, mx, ParallelPlan(tp=1)).total_bytes / GIB == pytest.approx(13.72, rel=0.01)
+    # data-center Blackwell (FlashInfer TRT-LLM backend) rounds both dimensions to 256: more bytes
+    assert quant_on_gpu(mx, load_gpu("h100")) == mx
+    b = quant_on_gpu(mx, load_gpu("b200"))
+    assert (b.expert_pad, b.expert_pad_hidden) == (256, 256)
+    assert weights_per_gpu(big, b, ParallelPlan(tp=1)).experts_bytes > w.experts_bytes
+
+
+def test_glob_components_in_modules_to_not_convert():
+    from planner.weights import _matches, _skip_pattern
+
+    assert _matches("model.layers.*.self_attn", "model.layers.7.self_attn.qkv_proj")
+    assert not _matches("model.layers.*.self_attn", "model.layers.7.mlp.experts.w13")
+    assert _skip_pattern(("model.layers.*.self_attn",)).search("model.layers.12.self_attn.o_proj")
+    assert not _skip_pattern(("model.layers.*.self_attn",)).search("model.layers.12.mlp.gate_up_proj")

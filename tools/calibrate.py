@@ -104,9 +104,20 @@ class LogCase:
         return int(self.log["max_num_seqs"])
 
     @property
+    def printed_stage(self) -> int:
+        """The pipeline stage whose figures the entry quotes: rank 0's (vLLM's first lines) unless the entry
+        names another (``printed_stage``): a report that quotes one GPU of a PP run may quote any stage,
+        and its "Model loading took" tells which (kubesimplify PP4: 55.70 GiB is a 24-layer middle stage,
+        not the 23-layer first one with the embedding)."""
+        stage = int(self.log.get("printed_stage", 0))
+        if not 0 <= stage < self.plan.pp:
+            raise ValueError(f"log {self.id}: 'printed_stage' must be in [0, {self.plan.pp}), got {stage}")
+        return stage
+
+    @property
     def last_stage_printed(self) -> bool:
-        """vLLM's first printed figures are rank 0's: the last stage only without pipeline parallelism."""
-        return self.plan.pp == 1
+        """Whether the quoted figures are the last stage's (the one with the sampler): always without PP."""
+        return self.printed_stage == self.plan.pp - 1
 
 
 def resolve(log: dict[str, Any]) -> LogCase:
@@ -233,7 +244,8 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
         if vals:
             single[era] = round(_median(vals))
             used[f"nontorch_single.{era}"] = ids
-    vals, ids = _samples(cases, lambda c: nontorch(c, "pipeline"))
+    vals, ids = _samples([c for c in cases if has_nvlink_fabric(load_gpu(str(c.log["gpu"])))],
+                         lambda c: nontorch(c, "pipeline"))
     pipeline = round(_median(vals)) if vals else 0
     used["nontorch_pipeline"] = ids
     comm: dict[str, int] = {}
@@ -297,11 +309,14 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
     # TP without an NVLink fabric: no log prints it at DEBUG level; the joint fit starts it from the
     # pre-0.16 fabric term (what the model charged before) and refits it on the whole non-KV memory.
     comm.setdefault("fabricless", int((fallback or {}).get("nontorch_comm_bytes", {}).get("fabricless", comm["a"])))
+    # A pipeline stage without a fabric: no DEBUG line either; the joint fit starts it from the fabric's.
+    pipeline_fabricless = pipeline
     result: dict[str, Any] = {
         "sampler_bytes_per_logit": sampler,
         "forward_factor": factor,
         "nontorch_single_bytes": single,
         "nontorch_pipeline_bytes": pipeline,
+        "nontorch_pipeline_fabricless_bytes": pipeline_fabricless,
         "nontorch_comm_bytes": comm,
         "nontorch_uma_bytes": int(fallback.get("nontorch_uma_bytes", 0)) if fallback else 0,
         "cudagraph": graph,
@@ -310,6 +325,11 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
     }
     if joint:
         result = joint_refit(cases, result)
+        if not result["sources"].get("nontorch_pipeline") and result["sources"].get("nontorch_fabricless_stage"):
+            # No fabric pipeline log among these sources: the fabric stage is taken as the fabricless one
+            # (the only pipeline evidence there is) rather than kept from a fit that saw the held-out source.
+            result["nontorch_pipeline_bytes"] = result["nontorch_pipeline_fabricless_bytes"]
+            result["sources"]["nontorch_pipeline"] = list(result["sources"]["nontorch_fabricless_stage"])
         not_refitted = [p for p in not_refitted
                         if not any(result["sources"].get(n) for n, _, _ in JOINT_PARAMS if n.startswith(p))]
     if not_refitted:
@@ -334,6 +354,7 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("nontorch_single.a", ("nontorch_single_bytes", "a"), 0.25 * GIB),
     ("nontorch_single.b", ("nontorch_single_bytes", "b"), 0.25 * GIB),
     ("nontorch_pipeline", ("nontorch_pipeline_bytes",), 0.1 * GIB),
+    ("nontorch_fabricless_stage", ("nontorch_pipeline_fabricless_bytes",), 0.1 * GIB),
     ("nontorch_comm.a", ("nontorch_comm_bytes", "a"), 0.5 * GIB),
     ("nontorch_comm.b", ("nontorch_comm_bytes", "b"), 0.5 * GIB),
     ("nontorch_comm.fabricless", ("nontorch_comm_bytes", "fabricless"), 0.5 * GIB),
@@ -422,27 +443,30 @@ class _Row:
 
 
 def _printed_rank_terms(c: LogCase, fit: OverheadFit) -> Any:
-    """The overhead terms of the rank whose figures vLLM prints first (rank 0: the first pipeline stage)."""
+    """The overhead terms of the rank whose figures the entry quotes (``LogCase.printed_stage``)."""
     from planner.overhead import overhead_terms
     from planner.weights import pp_stage_layers
 
-    layers = pp_stage_layers(c.model.num_layers, c.plan.pp)[0]
+    layers = pp_stage_layers(c.model.num_layers, c.plan.pp)[c.printed_stage]
     return overhead_terms.__wrapped__(
         c.model, load_gpu(str(c.log["gpu"])), c.plan, c.release, max_num_batched_tokens=c.tokens,
         max_num_seqs=c.seqs, enforce_eager=bool(c.log.get("enforce_eager", False)),
-        last_stage=c.plan.pp == 1, stage_layers=len(layers), fit=fit)
+        last_stage=c.last_stage_printed, stage_layers=len(layers), fit=fit)
 
 
 def _rows(cases: list[LogCase]) -> list[_Row]:
     """Every equation the logs give: the whole non-KV memory of each log that prints its weights and its
     KV budget (``requested - weights - available KV``, what vLLM subtracted), and each profile figure a
-    log prints at DEBUG level. Expert- and data-parallel logs are left out: their all-to-all buffers
-    (vLLM's all2all manager, sized by the DP chunk and the EP group) are no term of the model yet, and
-    two such logs from two sources cannot calibrate one (MIN_SOURCES)."""
+    log prints at DEBUG level. Expert-parallel logs and data-parallel logs of MoE models are left out: their
+    all-to-all buffers (vLLM's all2all manager, sized by the DP chunk and the EP group) are no term of the
+    model yet, and two such logs from two sources cannot calibrate one (MIN_SOURCES). A dense model's DP
+    ranks are independent engines (vLLM treats its DP size as 1: config/vllm.py ``effective_dp_size = dp if
+    model_config.is_moe else 1``; no all-to-all, no MoE chunking), so each rank is a TP/PP worker like any
+    other and its log stays in."""
     rows = []
     for c in cases:
         lg, src = c.log, str(c.log.get("source", c.id))
-        if c.plan.ep or c.plan.dp > 1:
+        if c.plan.ep or (c.plan.dp > 1 and c.model.is_moe):
             continue  # expert/data parallel: all-to-all buffers no term models yet; they would bend the TP terms
         if "available_kv_gib" in lg and "model_loading_gib" in lg and not lg.get("kv_only"):
             gpu = load_gpu(str(lg["gpu"]))
@@ -508,14 +532,14 @@ class _Linear:
         for i, r in enumerate(rows):
             c = r.case
             gpu = load_gpu(str(c.log["gpu"]))
-            stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[0])
+            stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[c.printed_stage])
             if r.kind.startswith("graph_"):
                 _, mode, part = r.kind.split("_")
                 col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
                 self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
                 continue
             if r.kind in ("torch_peak", "total"):
-                if c.plan.pp == 1:
+                if c.last_stage_printed:
                     logits = sampler_requests(c.release, c.tokens, c.seqs) * c.model.vocab_size
                     self.samp_logits[i, names.index(f"sampler.{c.release.sampler_era}")] = logits
                     self.samp_const[i] = logits * (c.model.dtype_bytes - 2)
@@ -524,7 +548,8 @@ class _Linear:
                 self.persistent[i] = c.release.moe_workspace_persistent
             if r.kind in ("non_torch", "total"):
                 if c.plan.tp == 1 and c.plan.num_gpus > 1:
-                    self.lin[i, names.index("nontorch_pipeline")] = 1.0
+                    stage = "nontorch_pipeline" if has_nvlink_fabric(gpu) else "nontorch_fabricless_stage"
+                    self.lin[i, names.index(stage)] = 1.0
                 else:
                     self.lin[i, names.index(f"nontorch_single.{c.release.nontorch_era}")] = 1.0
                     if c.plan.tp > 1:
@@ -534,7 +559,7 @@ class _Linear:
                     self.lin[i, names.index("nontorch_uma")] = 1.0
             if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
                     and graphs_measured(gpu, c.release):
-                k = capture_sizes(c.release, c.seqs, c.tokens) - 1
+                k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
                 for mode in ("piecewise", "full"):
                     self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
                     self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
@@ -586,8 +611,8 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
     scale = np.array([s for _, _, s in JOINT_PARAMS])
 
     free = np.array([not name.startswith(DIRECT_ONLY) for name, _, _ in JOINT_PARAMS])
-    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0, 40.0,
-                      80.0])
+    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0,
+                      40.0, 80.0])
     z_all = np.clip(x0 / scale, 0.0, upper)
 
     def full(z: Any) -> Any:
@@ -661,23 +686,28 @@ class Outcome:
     def available_error_gib(self) -> float | None:
         if self.predicted is None or "available_kv_gib" not in self.log:
             return None
-        return printed_kv_bytes(self.predicted) / GIB - float(self.log["available_kv_gib"])
+        return printed_kv_bytes(self.predicted, self._stage) / GIB - float(self.log["available_kv_gib"])
 
     @property
     def overhead_error_gib(self) -> float | None:
         if self.with_stated_weights is None or "available_kv_gib" not in self.log:
             return None
-        return printed_kv_bytes(self.with_stated_weights) / GIB - float(self.log["available_kv_gib"])
+        return printed_kv_bytes(self.with_stated_weights, self._stage) / GIB - float(self.log["available_kv_gib"])
 
     @property
     def weights_error_gib(self) -> float | None:
         if self.predicted is None or "model_loading_gib" not in self.log:
             return None
-        return printed_weights_bytes(self.predicted) / GIB - float(self.log["model_loading_gib"])
+        return printed_weights_bytes(self.predicted, self._stage) / GIB - float(self.log["model_loading_gib"])
+
+    @property
+    def _stage(self) -> int:
+        return self.case.printed_stage if self.case is not None else 0
 
 
-def printed_kv_bytes(plan: MemoryPlan) -> int:
-    """The "Available KV cache memory" a log's first lines print: rank 0's, i.e. the first pipeline stage's.
+def printed_kv_bytes(plan: MemoryPlan, stage: int = 0) -> int:
+    """The "Available KV cache memory" a log quotes: rank 0's (the first pipeline stage's, what vLLM prints
+    first) unless the entry names another stage (``LogCase.printed_stage``).
 
     Why not ``plan.kv_cache_bytes``: with pipeline parallelism that is the binding (usually last) stage, the
     one the engine's block count follows, while the corpus records the figure vLLM prints first (rank 0;
@@ -685,12 +715,12 @@ def printed_kv_bytes(plan: MemoryPlan) -> int:
     PP log (ccl-bench TP2xPP2: 28.85 predicted for stage 1 against 31.22 printed by stage 0, whose own
     prediction is 31.20).
     """
-    return plan.stages[0].kv_cache_bytes if plan.pp > 1 and plan.stages else plan.kv_cache_bytes
+    return plan.stages[stage].kv_cache_bytes if plan.pp > 1 and plan.stages else plan.kv_cache_bytes
 
 
-def printed_weights_bytes(plan: MemoryPlan) -> int:
-    """The "Model loading took" of rank 0 (the first pipeline stage), for the same reason."""
-    return plan.stages[0].weights_bytes if plan.pp > 1 and plan.stages else plan.weights_bytes
+def printed_weights_bytes(plan: MemoryPlan, stage: int = 0) -> int:
+    """The "Model loading took" of the quoted stage (rank 0 unless named), for the same reason."""
+    return plan.stages[stage].weights_bytes if plan.pp > 1 and plan.stages else plan.weights_bytes
 
 
 def evaluate(log: dict[str, Any], fit: OverheadFit | None = None) -> Outcome:
@@ -774,7 +804,7 @@ def from_log_error(fit: OverheadFit, logs: list[dict[str, Any]] | None = None) -
                 if b is a or _same_settings(a.log, b.log):
                     continue
                 p = _predict_with(b, cal, fit)
-                errors.append(abs(printed_kv_bytes(p) / GIB - float(b.log["available_kv_gib"])))
+                errors.append(abs(printed_kv_bytes(p, b.printed_stage) / GIB - float(b.log["available_kv_gib"])))
     if len(errors) < 3:
         plain = [abs(e) for o in outcomes("validation", fit, logs) if (e := o.available_error_gib) is not None]
         return quantile(plain, BAND_QUANTILE)
@@ -801,6 +831,7 @@ def render_fit(fit: dict[str, Any]) -> str:
         "# refits and compares. Bytes unless the key says otherwise; see planner/overhead.py for each term.",
         f"forward_factor = {fit['forward_factor']}",
         f"nontorch_pipeline_bytes = {fit['nontorch_pipeline_bytes']}",
+        f"nontorch_pipeline_fabricless_bytes = {fit['nontorch_pipeline_fabricless_bytes']}",
         f"nontorch_uma_bytes = {fit.get('nontorch_uma_bytes', 0)}",
         "logs = [" + ", ".join(f'"{x}"' for x in fit["logs"]) + "]",
         "",

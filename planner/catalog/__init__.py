@@ -194,6 +194,9 @@ def load_quant(name: str) -> QuantScheme:
         min_cc=pair(raw.get("min_cc")),
         keep_bf16=tuple(raw.get("keep_bf16", ())),
         expert_pad=int(raw.get("expert_pad", 0)),
+        expert_pad_hidden=int(raw.get("expert_pad_hidden", 0)),
+        expert_pad_datacenter_blackwell=pair(raw.get("expert_pad_datacenter_blackwell")),
+        experts_only=bool(raw.get("experts_only", False)),
         source=raw.get("source", ""),
     )
 
