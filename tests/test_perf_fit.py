@@ -5,9 +5,10 @@ import statistics
 import pytest
 
 from planner.catalog import data_path, load_gpu
-from planner.perf.efficiency import architecture, fit_gpu, load_calibration, render
+from planner.perf.calibration import architecture, fit_gpu, load_calibration
 from planner.perf.step import Efficiency
-from planner.perf.validation import QUANTITY, Table, all_tables, evaluate, predict
+from planner.perf.tables import QUANTITY, Table, evaluate, predict
+from tools.perf_fit import all_tables, render
 
 
 def test_gpus_map_to_kernel_families():
