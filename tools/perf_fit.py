@@ -60,9 +60,9 @@ def fit(tables: Iterable[Any], *, base: Calibration | None = None, fit_globals: 
     # Two factors per architecture (issue #23).  A family without measured kernels: eta_mem (its memory-bound
     # kernels' fraction of the HBM datasheet) and tau; its compute rates are datasheet peaks x public kernel
     # fractions (data/perf.toml [kernels]; eta_flop = 1 keeps them). A family with kernels timed on the GPU
-    # machine (data/calibration/lab/kernels/) reads its bandwidths and dense GEMM / attention FLOP/s as
-    # measured and fits eta_flop, the fraction of the measured grouped-GEMM FLOP/s vLLM's own fused-MoE
-    # kernels reach in a served step (planner/perf/step.py StepModel.rates), and tau.
+    # machine (data/calibration/lab/kernels/) reads its bandwidths, dense GEMM / attention and BF16 expert
+    # FLOP/s as measured and fits eta_flop, the fraction of the (unmeasured, scaled) quantized grouped-GEMM
+    # rate vLLM's own fused-MoE kernels reach in a served step (planner/perf/step.py StepModel.rates), and tau.
     measured = {a for a in arches if any(deployment(t).step.measured for t in tables
                                           if architecture(deployment(t).gpu) == a)}
     x0: list[float] = []

@@ -129,6 +129,9 @@ class StepModel:
     #: Fraction of the link bandwidth collectives reach on a measured family (the measured HBM copy's fraction
     #: of its datasheet bandwidth: both are copies limited by bandwidth); 0: eta_mem, as on the fractions path.
     link_efficiency: float = 0.0
+    #: True where the experts run the kernel kind that was timed (BF16 weights, BF16 grouped GEMM); False for
+    #: quantized experts (FP8 block / per-tensor, FP4, int4), whose grouped-GEMM rate was not measured.
+    experts_as_measured: bool = False
 
     def link_rate(self, eff: Efficiency) -> float:
         """Bytes/s a collective moves over the link."""
@@ -146,13 +149,16 @@ class StepModel:
         """(dense bytes/s, expert bytes/s, KV bytes/s, dense FLOP/s, expert FLOP/s) under ``eff``.
 
         Measured family: bandwidths and the dense GEMM and attention FLOP/s as measured (vLLM's linear layers
-        and flash attention are the kinds of kernels timed: cuBLAS / CUTLASS, FlashAttention), and eta_flop
-        scales the grouped-GEMM experts' FLOP/s only: vLLM runs its experts through kernels of its own (the
-        Triton fused-MoE), not the torch grouped GEMM timed, and what fraction of it they reach is fitted.
-        Fractions path: eta_mem scales every bandwidth and eta_flop every compute rate."""
+        and flash attention are the kinds of kernels timed: cuBLAS / CUTLASS, FlashAttention), BF16 experts at
+        the measured grouped-GEMM rate, and eta_flop scales the FLOP/s of quantized experts only: their rate
+        was not measured (no FP8 / FP4 grouped GEMM in torch; the BF16 curve scaled by the dense FP8/BF16 ratio
+        stands in) and vLLM runs them through its own fused-MoE kernels, so what fraction they reach is fitted
+        (on the FP8 calibration tables).  Fractions path: eta_mem scales every bandwidth and eta_flop every
+        compute rate."""
         if self.measured:
+            moe = 1.0 if self.experts_as_measured else eff.eta_flop
             return (self.bandwidth, self.expert_bandwidth or self.bandwidth, self.kv_bandwidth or self.bandwidth,
-                    self.flops, (self.expert_flops or self.flops) * eff.eta_flop)
+                    self.flops, (self.expert_flops or self.flops) * moe)
         mem = eff.eta_mem
         return (self.bandwidth * mem, (self.expert_bandwidth or self.bandwidth) * mem,
                 (self.kv_bandwidth or self.bandwidth) * mem, self.flops * eff.eta_flop,
@@ -262,6 +268,7 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         expert_flops=rates.expert_flops if rates else 0.0, gemm_m0=rates.gemm_m0 if rates else 0.0,
         basis=f"measured {rates.source}" if rates else "fractions",
         link_efficiency=rates.copy_fraction if rates else 0.0,
+        experts_as_measured=dtype == "bf16" and quant.bits >= 16,
     )
 
 

@@ -125,5 +125,7 @@ def test_hopper_rates_are_the_kernels_measured_on_the_h100():
     # eta_mem is not applied to measured bandwidths; eta_flop scales the measured FLOP/s
     bw, ex_bw, kv_bw, fl, ex_fl = h100.rates(EFF)
     assert (bw, kv_bw, fl) == (h100.bandwidth, h100.kv_bandwidth, h100.flops)
-    assert ex_fl == pytest.approx(h100.expert_flops * EFF.eta_flop)  # vLLM's fused-MoE kernels: fitted fraction
+    assert ex_fl == pytest.approx(h100.expert_flops * EFF.eta_flop)  # FP8 experts: unmeasured rate, fitted fraction
+    bf16 = sm_for("h100", quant="bf16")
+    assert bf16.experts_as_measured and bf16.rates(EFF)[4] == bf16.expert_flops == pytest.approx(k.moe_bf16.flops)
     assert b200.rates(EFF)[0] == pytest.approx(b200.bandwidth * EFF.eta_mem)
