@@ -3,9 +3,9 @@
 import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
+from planner.catalog.perf import default_step_terms, measured_kernels
 from planner.launch import Launch
 from planner.memory import plan_memory
-from planner.catalog.perf import default_step_terms, measured_kernels
 from planner.perf.step import (
     Efficiency,
     Globals,
@@ -124,6 +124,7 @@ def test_hopper_rates_are_the_kernels_measured_on_the_h100():
     assert not b200.measured  # Blackwell: no kernel file yet, the datasheet x fractions path
     # eta_mem is not applied to measured bandwidths; eta_flop scales the measured FLOP/s
     bw, ex_bw, kv_bw, fl, ex_fl = h100.rates(EFF)
+    assert ex_bw == h100.expert_bandwidth
     assert (bw, kv_bw, fl) == (h100.bandwidth, h100.kv_bandwidth, h100.flops)
     assert ex_fl == pytest.approx(h100.expert_flops * EFF.eta_flop)  # FP8 experts: unmeasured rate, fitted fraction
     bf16 = sm_for("h100", quant="bf16")
