@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text, end="")
     return 0
 
+
 @cache
 def all_tables() -> tuple[Table, ...]:
     """Every table shipped in data/benchmarks (calibration) and data/benchmarks/validation."""

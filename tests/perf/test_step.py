@@ -130,3 +130,11 @@ def test_hopper_rates_are_the_kernels_measured_on_the_h100():
     bf16 = sm_for("h100", quant="bf16")
     assert bf16.experts_as_measured and bf16.rates(EFF)[4] == bf16.expert_flops == pytest.approx(k.moe_bf16.flops)
     assert b200.rates(EFF)[0] == pytest.approx(b200.bandwidth * EFF.eta_mem)
+
+
+def test_step_terms_are_measured_unless_selected_otherwise():
+    from planner.perf.step import step_terms
+
+    assert default_step_terms() == step_terms() == "measured"
+    with pytest.raises(ValueError, match="'measured' or 'fractions'"):
+        set_step_terms("datasheet")
