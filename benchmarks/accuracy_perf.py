@@ -45,8 +45,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from planner.perf.efficiency import Calibration, architecture, fit, render, with_errors
-from planner.perf.validation import QUANTITY, RowError, Table, all_tables, deployment, derived_throughput, evaluate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ (the fit, not shipped) runs from a checkout
+
+from planner.perf.calibration import Calibration, architecture
+from planner.perf.tables import QUANTITY, RowError, Table, deployment, evaluate
+from tools.perf_fit import all_tables, derived_throughput, fit, render, with_errors
 
 
 def _fit_without(args: tuple[str, str, Calibration]) -> tuple[str, str, Calibration]:
@@ -136,10 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--as-closed-loop", action="store_true",
                     help="simulate every row as a closed loop of its concurrency, as before issue #23 (bursts as "
                          "N clients of one prompt, request rates ignored, ShareGPT refused): the 'before' figures")
+    ap.add_argument("--step-terms", choices=("measured", "fractions"), default=None,
+                    help="rates of a family with kernel timings (data/calibration/lab/kernels/): as measured (the "
+                         "default, data/perf.toml) or the datasheet x fractions path before them; the main fit is "
+                         "refitted when the path is not the one data/calibration/perf_fit.toml was fitted on")
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                     help="leave out tables whose file name matches (repeatable; e.g. to report the set before "
                          "some tables were added)")
     args = ap.parse_args(argv)
+    if args.step_terms:
+        from planner.perf.step import set_step_terms
+
+        set_step_terms(args.step_terms)
     if not args.classic:
         code = _loso_main(args)
         if not args.no_speed:
@@ -231,14 +242,23 @@ def _loso_main(args: argparse.Namespace) -> int:
         lab, lab_refused = lab_tables()
         tables += lab
     tables = [t for t in tables if not any(fnmatch.fnmatch(t.name, g) for g in args.exclude)]
-    main_fit = _start()
-    print(f"{len(tables)} tables from {len({source_id(t) for t in tables})} sources; main fit on "
-          f"{len(main_fit.tables)} calibration tables (data/calibration/perf_fit.toml); refits start from "
-          f"{'the main fit' if args.refit_start == 'main' else 'the neutral starting point'}, "
-          f"{args.refit_nfev} evaluations")
-    from planner.perf.efficiency import START, START_GLOBALS
+    from planner.catalog.perf import default_step_terms
+    from planner.perf.calibration import START, START_GLOBALS
+    from planner.perf.step import step_terms
 
-    start = main_fit if args.refit_start == "main" else Calibration((), START, START_GLOBALS, ())
+    main_fit = _start()
+    neutral = Calibration((), START, START_GLOBALS, ())
+    stored = "data/calibration/perf_fit.toml"
+    if step_terms() != default_step_terms():
+        # perf_fit.toml was fitted on the default terms: the other path gets a main fit of its own
+        main_fit = _cached_refit([t for t in tables if t.role == "calibration"], neutral, 60, args.cache)
+        stored = f"refitted on the '{step_terms()}' step terms, 60 evaluations"
+    print(f"{len(tables)} tables from {len({source_id(t) for t in tables})} sources; step terms "
+          f"'{step_terms()}'; main fit on {len(main_fit.tables)} calibration tables ({stored}); refits start "
+          f"from {'the main fit' if args.refit_start == 'main' else 'the neutral starting point'}, "
+          f"{args.refit_nfev} evaluations")
+
+    start = main_fit if args.refit_start == "main" else neutral
 
     def refit(kept: list[Table]) -> Calibration:
         return _cached_refit(kept, start, args.refit_nfev, args.cache)
@@ -314,14 +334,20 @@ def _cached_refit(kept: list[Table], base: Calibration, nfev: int, cache: Path |
     import hashlib
     import json
 
-    from planner.perf.efficiency import Calibration as Cal
+    from planner.perf.calibration import Calibration as Cal
     from planner.perf.step import Efficiency, Globals
 
     digest = hashlib.sha256()
     for t in sorted(kept, key=lambda t: t.name):
         digest.update(t.name.encode())
         digest.update(Path(t.path).read_bytes())
-    digest.update(f"nfev={nfev};base={base.to_dict()}".encode())
+    from planner.perf.step import step_terms
+
+    digest.update(f"nfev={nfev};base={base.to_dict()};terms={step_terms()}".encode())
+    root = Path(__file__).resolve().parents[1]
+    for f in [*sorted((root / "data" / "calibration" / "lab" / "kernels").glob("*.json")),
+              *(root / p for p in ("tools/perf_fit.py", "planner/perf/step.py", "planner/perf/sim.py"))]:
+        digest.update(f.read_bytes())  # the code and kernels a refit rests on
     key = digest.hexdigest()
     store: dict[str, dict[str, object]] = {}
     if cache is not None and cache.exists():
@@ -342,7 +368,7 @@ def _cached_refit(kept: list[Table], base: Calibration, nfev: int, cache: Path |
 
 
 def _start() -> Calibration:
-    from planner.perf.efficiency import load_calibration_or_start
+    from planner.perf.calibration import load_calibration_or_start
 
     return load_calibration_or_start()
 

@@ -31,10 +31,10 @@ from typing import Any
 from planner.catalog import gpu_for_nvml_name, load_gpu, load_model
 from planner.errors import PlannerError
 from planner.perf.bench import BenchmarkRun, load
-from planner.perf.efficiency import Calibration, architecture
+from planner.perf.calibration import Calibration, architecture
 from planner.perf.sim import Load, simulate
 from planner.perf.step import Efficiency, Globals
-from planner.perf.validation import RowError, Table, deployment, row_error, row_load
+from planner.perf.tables import RowError, Table, deployment, row_error, row_load
 from planner.weights import native_quant
 
 if sys.version_info >= (3, 11):

@@ -27,8 +27,8 @@ NOT_YET_IN_THE_CATALOG = {
     "planner/overhead.py": "calibration/overhead_fit.toml",
     "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",
-    "planner/perf/efficiency.py": "perf.toml, calibration/perf_fit.toml",
-    "planner/perf/validation.py": "benchmarks/**/*.csv",
+    "planner/perf/calibration.py": "perf.toml [fit], calibration/perf_fit.toml",
+    "planner/perf/tables.py": "perf.toml [benchmark]",
     "planner/serve.py": "vllm.toml [serve_args], [docker], signatures.toml",
 }
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from planner.errors import PlannerError
-from planner.perf.efficiency import load_calibration
-from planner.perf.validation import all_tables, load_table
+from planner.perf.calibration import load_calibration
+from planner.perf.tables import load_table
+from tools.perf_fit import all_tables
 
 _path = Path(__file__).resolve().parent.parent / "benchmarks" / "perf_sources.py"
 _spec = importlib.util.spec_from_file_location("perf_sources", _path)

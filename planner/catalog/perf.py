@@ -2,14 +2,18 @@
 family, the family's achievable kernel fractions and the measured collective latency.
 
 Here, in the catalog, so that planner/perf/step.py reads data/ through one reader (tests/test_catalog_only.py)
-and does not import the fit (planner/perf/efficiency.py) to learn a GPU's family.
+and does not import the calibration (planner/perf/calibration.py) to learn a GPU's family; and the kernel
+timings measured on the GPU machine (data/calibration/lab/kernels/), as typed records with their provenance.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from planner.catalog.files import load_toml
+from planner.catalog.files import data_path, load_toml
 from planner.specs import GpuSpec
 
 
@@ -36,3 +40,171 @@ def kernel_table(family: str) -> tuple[dict[str, Any], bool]:
 def collective_latency_s() -> float:
     """Latency of one collective, seconds (``[collectives]``, a kernel benchmark; not fitted)."""
     return float(load_toml("perf.toml")["collectives"]["latency_s"])
+
+
+# ------------------------------------------------------------------ measured kernels (issue #23)
+
+#: Folder of the kernel timings recorded by tools/lab/kernels.py on the GPU machine, one JSON file per run.
+KERNELS_DIR = "calibration/lab/kernels"
+
+
+@dataclass(frozen=True)
+class GemmCurve:
+    """Achieved throughput of one GEMM kind against M (rows: the tokens of a step), from measured kernels.
+
+    ``time(M) = max(bytes / bandwidth_bps, (M + m0_rows) x 2 N K / flops)``: reading the weights once (what a
+    decode step's small M pays), or the tensor cores at the rate large M reaches, with ``m0_rows`` the rows
+    a kernel pays for beyond M in the middle of the range (tile quantization, waves of thread blocks)."""
+
+    #: Bytes/s the kernel reaches where it is bound by reading its operands (M <= 64), launch cost removed.
+    bandwidth_bps: float
+    #: FLOP/s at large M (M >= 4096 for GEMMs; the largest token count for grouped GEMMs).
+    flops: float
+    #: Extra rows the middle of the M range pays (median over shapes at M = 512-2048; 0 for grouped GEMMs).
+    m0_rows: float
+    #: Records the curve rests on.
+    n: int
+
+
+@dataclass(frozen=True)
+class KernelMeasurements:
+    """One GPU's measured kernel throughput (data/calibration/lab/kernels/*.json, tools/lab/kernels.py), as
+    the step model uses it: what a step's GEMMs, grouped-GEMM experts, attention and launches cost, measured
+    instead of datasheet peaks times fractions (issue #23)."""
+
+    #: The catalog GPU measured (data/gpus.toml key) and its kernel family (data/perf.toml).
+    gpu: str
+    family: str
+    #: Where the numbers come from: file, GPU name as the driver prints it, driver, torch, CUDA, date.
+    source: str
+    provenance: str
+    #: Plain device-to-device copy (reads + writes), bytes/s.
+    copy_bps: float
+    #: Event-timed cost of one eager launch of a trivial kernel (dispatch included), seconds; taken off every
+    #: timing of a small kernel before a bandwidth is derived (vLLM replays its decode steps as CUDA graphs).
+    launch_s: float
+    #: One kernel of a replayed CUDA graph, seconds (100 tiny kernels per replay).
+    graph_kernel_s: float
+    #: One eager launch as the host issues them back to back, seconds (1,000 launches).
+    eager_kernel_s: float
+    #: Dense GEMM per dtype ("bf16", "fp8").
+    gemm: tuple[tuple[str, GemmCurve], ...]
+    #: Grouped GEMM of MoE experts (bf16, torch._grouped_mm), tokens spread uniformly over experts.
+    moe_bf16: GemmCurve
+    #: Causal prefill attention: ``time = flops / attn_prefill_flops + tokens x heads x head_dim x
+    #: attn_prefill_token_s`` (the second term is what short sequences pay beyond their FLOPs).
+    attn_prefill_flops: float
+    attn_prefill_token_s: float
+    #: Decode attention over a long KV cache: K and V bytes read per second.
+    attn_decode_bps: float
+
+    def gemm_curve(self, dtype: str) -> GemmCurve:
+        return dict(self.gemm)[dtype]
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def _busy_s(rec: dict[str, Any], launch_s: float) -> float:
+    """A record's kernel time without the launch cost (never below a fifth of the timing)."""
+    t = float(rec["ms"]) * 1e-3
+    return max(t - launch_s, 0.2 * t)
+
+
+def derive_kernels(doc: dict[str, Any], *, gpu: str, family: str, source: str) -> KernelMeasurements:
+    """The curves of one kernel file (tools/lab/kernels.py's JSON). Pure: medians and one 2x2 least squares,
+    so that the step model's terms are traceable to the records they rest on."""
+    recs: list[dict[str, Any]] = [r for r in doc["records"] if "error" not in r and "ms" in r]
+
+    def one(kind: str) -> dict[str, Any]:
+        found = [r for r in recs if r["kind"] == kind]
+        if not found:
+            raise KeyError(f"{source}: no '{kind}' record")
+        return found[0]
+
+    launch = float(one("launch_eager")["ms"]) * 1e-3
+    graph = float(one("graph_replay_100")["ms"]) * 1e-3 / float(one("graph_replay_100")["kernels"])
+    eager = float(one("launch_eager_host_1000")["ms"]) * 1e-3 / float(one("launch_eager_host_1000")["kernels"])
+    copy = float(one("copy")["gbps"]) * 1e9
+    gemm: list[tuple[str, GemmCurve]] = []
+    for dtype in ("bf16", "fp8"):
+        rs = [r for r in recs if r["kind"] == f"gemm_{dtype}"]
+        if not rs:
+            continue
+        # bytes moved = the record's GB/s x its time (operands read, result written)
+        bw = _median([float(r["gbps"]) * float(r["ms"]) * 1e6 / _busy_s(r, launch) for r in rs if r["m"] <= 64])
+        rate = _median([2.0 * r["m"] * r["n"] * r["k"] / _busy_s(r, launch) for r in rs if r["m"] >= 4096])
+        m0 = _median([max(0.0, _busy_s(r, launch) * rate / (2.0 * r["n"] * r["k"]) - r["m"])
+                      for r in rs if 512 <= r["m"] <= 2048])
+        gemm.append((dtype, GemmCurve(bw, rate, m0, len(rs))))
+    moe = [r for r in recs if r["kind"] == "moe_grouped_bf16"]
+    moe_bw = _median([2.0 * r["active_experts"] * r["n"] * r["k"] / _busy_s(r, launch) for r in moe
+                      if r["tokens"] * r["top_k"] <= 64 * r["active_experts"]])
+    moe_rate = max(2.0 * r["tokens"] * r["top_k"] * r["n"] * r["k"] / _busy_s(r, launch) for r in moe)
+    # Prefill attention: relative least squares of t = F a + x b over the records (F: causal FLOPs,
+    # x: query tokens x heads x head_dim), solved in closed form (2 x 2 normal equations).
+    pre = [r for r in recs if r["kind"] == "attn_prefill_bf16"]
+    rows = []
+    for r in pre:
+        f = 2.0 * float(r["seq"]) ** 2 * r["q_heads"] * r["head_dim"]
+        x = float(r["seq"]) * r["q_heads"] * r["head_dim"]
+        t = _busy_s(r, launch)
+        rows.append((f / t, x / t))
+    s11 = sum(a * a for a, _ in rows)
+    s12 = sum(a * b for a, b in rows)
+    s22 = sum(b * b for _, b in rows)
+    y1 = sum(a for a, _ in rows)
+    y2 = sum(b for _, b in rows)
+    det = s11 * s22 - s12 * s12
+    a = (y1 * s22 - y2 * s12) / det
+    b = max(0.0, (s11 * y2 - s12 * y1) / det)
+    dec = [r for r in recs if r["kind"] == "attn_decode_bf16" and _busy_s(r, launch) > 3 * launch]
+    dec_bw = _median([float(r["gbps"]) * float(r["ms"]) * 1e6 / _busy_s(r, launch) for r in dec])
+    g = doc.get("gpu", {})
+    prov = (f"{g.get('name', '?')}, driver {g.get('driver', '?')}, torch {doc.get('torch', '?')}, "
+            f"CUDA {doc.get('cuda', '?')}, recorded {doc.get('recorded_utc', '?')} by tools/lab/kernels.py")
+    return KernelMeasurements(
+        gpu=gpu, family=family, source=source, provenance=prov, copy_bps=copy, launch_s=launch,
+        graph_kernel_s=graph, eager_kernel_s=eager, gemm=tuple(gemm),
+        moe_bf16=GemmCurve(moe_bw, moe_rate, 0.0, len(moe)), attn_prefill_flops=1.0 / a,
+        attn_prefill_token_s=b, attn_decode_bps=dec_bw)
+
+
+@cache
+def measured_kernels() -> tuple[KernelMeasurements, ...]:
+    """Every kernel file of data/calibration/lab/kernels/, newest first (one per GPU is used: the newest)."""
+    from planner.catalog import gpu_for_nvml_name
+
+    folder = data_path(KERNELS_DIR)
+    out = []
+    for f in sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name, reverse=True):
+        with f.open("rb") as fh:
+            doc = json.load(fh)
+        spec = gpu_for_nvml_name(str(doc.get("gpu", {}).get("name", "")))
+        if spec is None:
+            continue
+        out.append(derive_kernels(doc, gpu=spec.key, family=gpu_family(spec), source=f"data/{KERNELS_DIR}/{f.name}"))
+    return tuple(out)
+
+
+def kernels_for(gpu: GpuSpec) -> tuple[KernelMeasurements, GpuSpec] | None:
+    """(the measurement of ``gpu``'s family, the GPU it was taken on), or None where its family has none.
+
+    The GPU itself if measured, else the newest measured GPU of the same family (H200 reads the H100's
+    kernels: same SM 9.0; the step model scales bandwidths and FLOP/s by the datasheet ratios)."""
+    from planner.catalog import load_gpu
+
+    family = gpu_family(gpu)
+    same = [k for k in measured_kernels() if k.gpu == gpu.key] or [k for k in measured_kernels()
+                                                                     if k.family == family]
+    if not same:
+        return None
+    return same[0], load_gpu(same[0].gpu)
+
+
+def default_step_terms() -> str:
+    """``[kernels_measured] step_terms`` of data/perf.toml: "measured" or "fractions"."""
+    return str(load_toml("perf.toml")["kernels_measured"]["step_terms"])

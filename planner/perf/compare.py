@@ -4,7 +4,7 @@ For each GPU: every layout people run on one node (TP, TP+EP, DP+EP, TP+PP) that
 says fits, ranked by cost per million output tokens at the SLO (output tok/s per GPU where no
 price is given); the best one is simulated (planner/perf/sim.py) at the requested concurrencies as
 `vllm bench serve --max-concurrency C --num-prompts 10C` would measure it, and the runner-up is
-shown beside it.  The efficiencies are those fitted per architecture (planner/perf/efficiency.py)
+shown beside it.  The efficiencies are those fitted per architecture (tools/perf_fit.py, data/calibration/perf_fit.toml)
 or refitted on the user's own runs (``--calibrate``); every result says which, with the error
 measured for that case.
 """
@@ -18,13 +18,14 @@ from functools import cache
 from typing import Any
 
 from planner.catalog import load_gpu, load_model, load_toml
+from planner.catalog.perf import kernels_for
 from planner.errors import InvalidInputError
 from planner.launch import Launch
 from planner.layouts import Search
 from planner.memory import MemoryPlan, plan_memory
-from planner.perf.efficiency import Calibration, architecture, load_calibration
+from planner.perf.calibration import Calibration, architecture, layout_kind, load_calibration
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
-from planner.perf.step import Efficiency, StepModel, kernel_fractions, step_model
+from planner.perf.step import Efficiency, StepModel, kernel_fractions, step_model, step_terms
 from planner.perf.workload import Workload
 from planner.release import release
 from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -372,12 +373,18 @@ def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict
     elif loso:
         # Issue #23: the band is the leave-one-source-out error (each source predicted by a fit that never
         # saw it), widened to its 90th percentile where this family's kernels or efficiencies are unmeasured.
-        measured = kernel_fractions(gpu).measured
-        if measured and basis == "arch":
-            why, stat, band = ("band = the leave-one-source-out error (benchmarks/accuracy_perf.py: every source "
+        # Only a family whose kernels were timed on the GPU machine (data/calibration/lab/kernels/) keeps the
+        # median; one on datasheet peaks x public fractions (or borrowed fractions) gets the 90th percentile.
+        lab = kernels_for(gpu) if step_terms() == "measured" else None
+        if lab is not None and basis == "arch":
+            why, stat, band = (f"step rates from {arch} kernels measured on {lab[0].gpu.upper()} ({lab[0].source}); "
+                               "band = the leave-one-source-out error (benchmarks/accuracy_perf.py: every source "
                                "of public tables predicted by a fit that never saw it)", "median", _band(loso, False))
         else:
-            missing = [x for x, ok in ((f"no public kernel benchmark of {arch}", measured),
+            public = kernel_fractions(gpu).measured
+            no_lab = (f"no kernel measurement of {arch}: rates are datasheet peaks x "
+                      + ("public kernel-benchmark fractions" if public else "fractions borrowed from another family"))
+            missing = [x for x, ok in ((no_lab, lab is not None),
                                        (f"no calibration table on {arch}", basis == "arch")) if not ok]
             why, stat, band = (f"{' and '.join(missing)}: band widened to the 90th percentile of the "
                                "leave-one-source-out error", "90th percentile", _band(loso, True))
@@ -398,23 +405,13 @@ def _uncertainty(cal: Calibration, gpu: GpuSpec, basis: str, user_residual: dict
             ("calibrated_on", list(dict(cal.arch_tables).get(arch, ()))))
 
 
-def _layout_kind(plan: ParallelPlan | MemoryPlan) -> str:
-    if plan.pp > 1:
-        return "TP+PP"
-    if plan.dp > 1:
-        return "DP+EP" if plan.ep else "DP"
-    return "TP+EP" if plan.ep else "TP"
-
-
 def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, basis: str, cal: Calibration,
               preds: tuple[SimResult, ...], plan: MemoryPlan) -> list[str]:
     out = []
-    from planner.perf.validation import calibration_set
-
-    fitted_kinds = {_layout_kind(ParallelPlan(t.tp, t.pp, t.dp, t.ep)) for t in calibration_set()
-                    if t.name in cal.tables}
-    kind = _layout_kind(plan)
-    if kind not in fitted_kinds:
+    # the layouts and models of the calibration tables are stored with the fit (no table is parsed here)
+    fitted_kinds = set(cal.layouts)
+    kind = layout_kind(plan)
+    if fitted_kinds and kind not in fitted_kinds:
         out.append(f"no calibration table runs {kind} ({', '.join(sorted(fitted_kinds))} only): its error is "
                    "unmeasured; the one public DP8+EP table (8xH200, InferenceX experimental folder) is doubted")
     arch = architecture(gpu)
@@ -432,18 +429,10 @@ def _warnings(model: ModelSpec, gpu: GpuSpec, quant: str, basis: str, cal: Calib
         out.append(f"{gpu.key} has no native FP8: weight-only kernels, modelled at the BF16 compute rate only")
     if quant in ("nvfp4", "mxfp4") and not gpu.native_fp4:
         out.append(f"{gpu.key} has no native FP4: weight-only kernels, modelled at the BF16 compute rate only")
-    calibrated = _calibration_models(cal.tables)
-    if model.architecture not in {load_model(m).architecture for m in calibrated}:
+    calibrated = list(cal.models)
+    if calibrated and model.architecture not in {load_model(m).architecture for m in calibrated}:
         out.append(f"calibrated on {', '.join(calibrated)}; {model.architecture} may use other kernels")
     return out
-
-
-def _calibration_models(tables: tuple[str, ...]) -> list[str]:
-    """The catalog models the calibration tables measured (each table's ``# model:`` header)."""
-    from planner.catalog import benchmark_table
-
-    found = (benchmark_table(t) for t in tables)
-    return sorted({dict(b.meta)["model"] for b in found if b is not None and "model" in dict(b.meta)})
 
 
 def _gpu_of(table: str) -> str:

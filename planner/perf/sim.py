@@ -308,6 +308,7 @@ class _Costs:
     overlap: bool
     dense_bytes_s: float
     dense_flop_s: float
+    m0: float  # rows a dense GEMM pays beyond the step's tokens (measured kernels; 0 otherwise)
     lm_flop_s: float
     expert_bytes_s: float
     expert_flop_s: float
@@ -323,27 +324,26 @@ class _Costs:
 
 def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None,
            async_scheduling: bool = True) -> _Costs:
-    bw = sm.bandwidth * eff.eta_mem
-    fl = sm.flops * eff.eta_flop
+    bw, ex_bw, kv_bw, fl, ex_fl = sm.rates(eff)
     n_coll = sm.collectives_per_layer * sm.layers
     return _Costs(
         fixed=sm.layers * eff.tau_s, cpu_step=glob.cpu_step_s, cpu_seq=glob.cpu_seq_s, overlap=async_scheduling,
         dense_bytes_s=sm.dense_bytes / bw,
-        dense_flop_s=sm.dense_flops_per_token / fl,
-        lm_flop_s=sm.lm_head_flops_per_token / fl, expert_bytes_s=sm.expert_bytes / bw,
-        expert_flop_s=sm.expert_flops_per_token / fl,
+        dense_flop_s=sm.dense_flops_per_token / fl, m0=sm.gemm_m0,
+        lm_flop_s=sm.lm_head_flops_per_token / fl, expert_bytes_s=sm.expert_bytes / ex_bw,
+        expert_flop_s=sm.expert_flops_per_token / ex_fl,
         keep=1.0 - sm.experts_per_tok / sm.num_experts if sm.num_experts else 1.0,
         moe_group=float(sm.moe_group if moe_group is None else min(sm.moe_group, moe_group)),
         has_experts=sm.num_experts > 0, coll_s=n_coll * glob.collective_s,
-        coll_per_token_s=n_coll * sm.comm_bytes_per_token / (sm.link * eff.eta_mem) if n_coll else 0.0,
-        per_ctx_s=max(sm.kv_bytes_per_token / bw, sm.attn_flops_per_token_ctx / fl),
-        prefill_read_s=sm.kv_bytes_per_token / bw, prefill_attn_s=sm.attn_flops_per_token_ctx / fl,
+        coll_per_token_s=n_coll * sm.comm_bytes_per_token / sm.link_rate(eff) if n_coll else 0.0,
+        per_ctx_s=max(sm.kv_bytes_per_token / kv_bw, sm.attn_flops_per_token_ctx / fl),
+        prefill_read_s=sm.kv_bytes_per_token / kv_bw, prefill_attn_s=sm.attn_flops_per_token_ctx / fl,
     )
 
 
 def _base_fn(c: _Costs) -> Callable[[float, float], float]:
     def base(tokens: float, sampled: float) -> float:
-        t = c.fixed + max(c.dense_bytes_s, c.dense_flop_s * tokens + c.lm_flop_s * sampled)
+        t = c.fixed + max(c.dense_bytes_s, c.dense_flop_s * (tokens + c.m0) + c.lm_flop_s * sampled)
         if c.has_experts:
             mt = tokens * c.moe_group
             t += max(c.expert_bytes_s * (1.0 - c.keep ** mt), c.expert_flop_s * mt)

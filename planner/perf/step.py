@@ -23,7 +23,7 @@ the achievable fractions public kernel benchmarks measured per GPU family (DeepG
 data/perf.toml [kernels]), and the collective latency is a measured one ([collectives]); since issue #23
 they are not fitted (a fitted compute efficiency of 12 % of peak made prefill 3-5x too slow on sources
 the fit never saw).  What end-to-end tables alone can tell, ``eta_mem`` and ``tau_s`` per family and the
-CPU and request overheads, is fitted (planner/perf/efficiency.py, data/calibration/perf_fit.toml);
+CPU and request overheads, is fitted (tools/perf_fit.py, data/calibration/perf_fit.toml);
 ``eta_flop`` stays 1 there (a multiplier on the kernel fractions that only ``compare --calibrate``
 refits on a user's own measurements).  The scheduler that decides what each step carries is
 planner/perf/sim.py.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.catalog import load_quant
-from planner.catalog.perf import gpu_family, kernel_table
+from planner.catalog.perf import KernelMeasurements, default_step_terms, gpu_family, kernel_table, kernels_for
 from planner.memory import MemoryPlan
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.weights import weights_of_stage
@@ -105,16 +105,64 @@ class StepModel:
     kv_bytes_per_token: float
     #: Attention FLOPs per token per context token, at the GEMM rate's equivalent (see step_model).
     attn_flops_per_token_ctx: float
+    #: Bytes/s the dense GEMMs read their weights at (x eta_mem on the fractions path): the HBM datasheet
+    #: figure, or the measured GEMM bandwidth at small M (data/calibration/lab/kernels/).
     bandwidth: float
-    #: Achievable GEMM FLOP/s of the rank: datasheet peak x the family's kernel fraction (data/perf.toml).
+    #: Achievable GEMM FLOP/s of the rank: datasheet peak x the family's kernel fraction (data/perf.toml), or
+    #: the measured rate at large M.
     flops: float
     link: float
     collectives_per_layer: int
     #: Bytes per token each collective moves per rank.
     comm_bytes_per_token: float
+    #: Bytes/s the grouped-GEMM experts read their weights at, and the KV cache is read at by attention
+    #: (equal to ``bandwidth`` on the fractions path).
+    expert_bandwidth: float = 0.0
+    kv_bandwidth: float = 0.0
+    #: FLOP/s of the grouped-GEMM experts (``flops`` on the fractions path).
+    expert_flops: float = 0.0
+    #: Rows a dense GEMM pays beyond the step's tokens in the middle of the M range (0 on the fractions path).
+    gemm_m0: float = 0.0
+    #: Where the rates come from: "measured <file>" (kernel timings of this family) or "fractions" (datasheet x
+    #: data/perf.toml [kernels]); the efficiencies mean different things on each (see Efficiency).
+    basis: str = "fractions"
+    #: Fraction of the link bandwidth collectives reach on a measured family (the measured HBM copy's fraction
+    #: of its datasheet bandwidth: both are copies limited by bandwidth); 0: eta_mem, as on the fractions path.
+    link_efficiency: float = 0.0
+    #: True where the experts run the kernel kind that was timed (BF16 weights, BF16 grouped GEMM); False for
+    #: quantized experts (FP8 block / per-tensor, FP4, int4), whose grouped-GEMM rate was not measured.
+    experts_as_measured: bool = False
+
+    def link_rate(self, eff: Efficiency) -> float:
+        """Bytes/s a collective moves over the link."""
+        return self.link * (self.link_efficiency if self.measured and self.link_efficiency else eff.eta_mem)
+
+    @property
+    def measured(self) -> bool:
+        """True when the rates are this family's measured kernels (eta_mem is then not applied)."""
+        return self.basis != "fractions"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def rates(self, eff: Efficiency) -> tuple[float, float, float, float, float]:
+        """(dense bytes/s, expert bytes/s, KV bytes/s, dense FLOP/s, expert FLOP/s) under ``eff``.
+
+        Measured family: bandwidths and the dense GEMM and attention FLOP/s as measured (vLLM's linear layers
+        and flash attention are the kinds of kernels timed: cuBLAS / CUTLASS, FlashAttention), BF16 experts at
+        the measured grouped-GEMM rate, and eta_flop scales the FLOP/s of quantized experts only: their rate
+        was not measured (no FP8 / FP4 grouped GEMM in torch; the BF16 curve scaled by the dense FP8/BF16 ratio
+        stands in) and vLLM runs them through its own fused-MoE kernels, so what fraction they reach is fitted
+        (on the FP8 calibration tables).  Fractions path: eta_mem scales every bandwidth and eta_flop every
+        compute rate."""
+        if self.measured:
+            moe = 1.0 if self.experts_as_measured else eff.eta_flop
+            return (self.bandwidth, self.expert_bandwidth or self.bandwidth, self.kv_bandwidth or self.bandwidth,
+                    self.flops, (self.expert_flops or self.flops) * moe)
+        mem = eff.eta_mem
+        return (self.bandwidth * mem, (self.expert_bandwidth or self.bandwidth) * mem,
+                (self.kv_bandwidth or self.bandwidth) * mem, self.flops * eff.eta_flop,
+                (self.expert_flops or self.flops) * eff.eta_flop)
 
 
 def compute_dtype(gpu: GpuSpec, quant: QuantScheme) -> str:
@@ -185,12 +233,23 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
     else:
         expert_flops = 0.0
     heads_rank = max(1, model.num_heads // plan.tp)
-    kernels = kernel_fractions(gpu)
-    gemm_rate = flops_for(gpu, quant) * kernels.gemm_fraction(compute_dtype(gpu, quant))
-    attn_rate = gpu.bf16_tflops * 1e12 * kernels.attention_prefill
+    dtype = compute_dtype(gpu, quant)
+    found = kernels_for(gpu) if step_terms() == "measured" else None
+    if found is not None:
+        rates = measured_rates(found[0], found[1], gpu, dtype)
+        gemm_rate, attn_rate = rates.gemm_flops, rates.attn_flops
+    else:
+        kernels = kernel_fractions(gpu)
+        gemm_rate = flops_for(gpu, quant) * kernels.gemm_fraction(dtype)
+        attn_rate = gpu.bf16_tflops * 1e12 * kernels.attention_prefill
+        rates = None
     # Attention runs at flash attention's rate, not the GEMMs': its FLOPs are stored at the GEMM rate's
     # equivalent (x gemm_rate / attn_rate), so that every compute term divides by the one rate ``flops``.
     attn = 4.0 * heads_rank * model.head_dim * model.num_full_layers * gemm_rate / attn_rate
+    dense_flops = 2.0 * dense_params
+    if rates is not None:
+        # what short prefill sequences pay beyond their FLOPs, per query token, at the GEMM rate's equivalent
+        dense_flops += rates.attn_token_s * heads_rank * model.head_dim * model.num_full_layers * gemm_rate
     moe_group = plan.dp if model.is_moe else 1
     # Two collectives per layer: TP all-reduces after attention and MLP, or, with DP over experts,
     # the all-gather / reduce-scatter of every DP rank's tokens around the expert layer.
@@ -200,12 +259,79 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
     return StepModel(
         layers=model.num_layers, hidden=model.hidden_size, tp=plan.tp, moe_group=moe_group,
         num_experts=model.num_experts if model.is_moe else 0, experts_per_tok=model.experts_per_tok,
-        dense_bytes=float(dense), expert_bytes=float(w.experts_bytes), dense_flops_per_token=2.0 * dense_params,
+        dense_bytes=float(dense), expert_bytes=float(w.experts_bytes), dense_flops_per_token=dense_flops,
         lm_head_flops_per_token=float(bf.lm_head_bytes), expert_flops_per_token=expert_flops,
         kv_bytes_per_token=kv_per_token, attn_flops_per_token_ctx=attn,
-        bandwidth=gpu.hbm_bandwidth_tbps * 1e12, flops=gemm_rate, link=gpu.link_bandwidth_gbps * 1e9,
-        collectives_per_layer=0 if shards == 1 else 2, comm_bytes_per_token=comm,
+        bandwidth=rates.gemm_bps if rates else gpu.hbm_bandwidth_tbps * 1e12, flops=gemm_rate,
+        link=gpu.link_bandwidth_gbps * 1e9, collectives_per_layer=0 if shards == 1 else 2, comm_bytes_per_token=comm,
+        expert_bandwidth=rates.expert_bps if rates else 0.0, kv_bandwidth=rates.kv_bps if rates else 0.0,
+        expert_flops=rates.expert_flops if rates else 0.0, gemm_m0=rates.gemm_m0 if rates else 0.0,
+        basis=f"measured {rates.source}" if rates else "fractions",
+        link_efficiency=rates.copy_fraction if rates else 0.0,
+        experts_as_measured=dtype == "bf16" and quant.bits >= 16,
     )
+
+
+#: Which rates the step model uses where a family has kernel measurements: "measured" (the default in
+#: data/perf.toml [kernels] step_terms) or "fractions" (datasheet peaks x fractions, the path before the
+#: measurements; kept selectable: benchmarks/accuracy_perf.py --step-terms).
+_TERMS: list[str] = []
+
+
+def step_terms() -> str:
+    """The selected step terms ("measured" or "fractions")."""
+    if not _TERMS:
+        _TERMS.append(default_step_terms())
+    return _TERMS[0]
+
+
+def set_step_terms(terms: str) -> None:
+    """Select the step terms for this process (the accuracy harness compares both paths)."""
+    if terms not in ("measured", "fractions"):
+        raise ValueError(f"step terms must be 'measured' or 'fractions', got {terms!r}")
+    _TERMS[:] = [terms]
+
+
+@dataclass(frozen=True)
+class MeasuredRates:
+    """The rates of one GPU from its family's measured kernels (planner/catalog/perf.py), scaled from the
+    GPU measured to ``gpu`` by the datasheet ratios: bandwidths by HBM bandwidth, FLOP/s by the dense peak of
+    the dtype (H200 = H100's SM 9.0 with 4.8 instead of 3.35 TB/s: same FLOP/s, bandwidths x 1.43)."""
+
+    gemm_bps: float
+    gemm_flops: float
+    gemm_m0: float
+    expert_bps: float
+    expert_flops: float
+    kv_bps: float
+    attn_flops: float
+    attn_token_s: float
+    #: The measured HBM copy's fraction of the measured GPU's datasheet bandwidth (used for links).
+    copy_fraction: float
+    source: str
+
+
+def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dtype: str) -> MeasuredRates:
+    """``gpu``'s rates for GEMMs computing in ``dtype`` from the kernels ``k`` measured on ``measured_on``.
+
+    FP8 grouped GEMMs were not measured (torch has no FP8 grouped GEMM): the bf16 grouped curve is scaled
+    by the dense FP8/BF16 ratios of the same file (bandwidth at small M, FLOP/s at large M).  Weight-only
+    paths (FP4 on Hopper, int4) compute in BF16 and read their narrow weights at the BF16 curve's bandwidth.
+    """
+    bw = gpu.hbm_bandwidth_tbps / measured_on.hbm_bandwidth_tbps
+    bf16 = k.gemm_curve("bf16")
+    curve = k.gemm_curve(dtype) if dtype in dict(k.gemm) else bf16
+    fl16 = gpu.bf16_tflops / measured_on.bf16_tflops
+    fl = fl16
+    if dtype == "fp8" and gpu.fp8_tflops and measured_on.fp8_tflops:
+        fl = float(gpu.fp8_tflops) / float(measured_on.fp8_tflops)
+    moe_bw = k.moe_bf16.bandwidth_bps * curve.bandwidth_bps / bf16.bandwidth_bps
+    moe_fl = k.moe_bf16.flops * curve.flops / bf16.flops
+    return MeasuredRates(
+        gemm_bps=curve.bandwidth_bps * bw, gemm_flops=curve.flops * fl, gemm_m0=curve.m0_rows,
+        expert_bps=moe_bw * bw, expert_flops=moe_fl * fl, kv_bps=k.attn_decode_bps * bw,
+        attn_flops=k.attn_prefill_flops * fl16, attn_token_s=k.attn_prefill_token_s / fl16,
+        copy_fraction=k.copy_bps / (measured_on.hbm_bandwidth_tbps * 1e12), source=k.source)
 
 
 def touched_fraction(sm: StepModel, tokens: float) -> float:
@@ -234,30 +360,29 @@ def step_time(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, s
     prefill chunks read.
     """
     c = coefficients(sm, eff, glob, tokens=tokens, sampled=sampled)
-    bw = sm.bandwidth * eff.eta_mem
-    fl = sm.flops * eff.eta_flop
+    _, _, kv_bw, fl, _ = sm.rates(eff)
     prefill = 0.0
     if prefill_attn > 0:
-        prefill = max(prefill_read * sm.kv_bytes_per_token / bw, prefill_attn * sm.attn_flops_per_token_ctx / fl)
+        prefill = max(prefill_read * sm.kv_bytes_per_token / kv_bw, prefill_attn * sm.attn_flops_per_token_ctx / fl)
     gpu = c.constant_s + c.per_ctx_s * decode_ctx + prefill
     return combine(gpu, glob.cpu_step_s + glob.cpu_seq_s * sampled, async_scheduling)
 
 
 def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, sampled: float) -> StepCoefficients:
-    bw = sm.bandwidth * eff.eta_mem
-    fl = sm.flops * eff.eta_flop
-    dense = max(sm.dense_bytes / bw, (sm.dense_flops_per_token * tokens + sm.lm_head_flops_per_token * sampled) / fl)
+    bw, ex_bw, kv_bw, fl, ex_fl = sm.rates(eff)
+    dense = max(sm.dense_bytes / bw,
+                (sm.dense_flops_per_token * (tokens + sm.gemm_m0) + sm.lm_head_flops_per_token * sampled) / fl)
     moe_tokens = tokens * sm.moe_group
     experts = 0.0
     if sm.num_experts:
-        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) / bw,
-                      sm.expert_flops_per_token * moe_tokens / fl)
+        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) / ex_bw,
+                      sm.expert_flops_per_token * moe_tokens / ex_fl)
     comm = 0.0
     if sm.collectives_per_layer:
         n = sm.collectives_per_layer * sm.layers
-        comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / (sm.link * eff.eta_mem)
+        comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / sm.link_rate(eff)
     fixed = sm.layers * eff.tau_s
-    per_ctx = max(sm.kv_bytes_per_token / bw, sm.attn_flops_per_token_ctx / fl)
+    per_ctx = max(sm.kv_bytes_per_token / kv_bw, sm.attn_flops_per_token_ctx / fl)
     return StepCoefficients(fixed + dense + experts + comm, per_ctx)
 
 

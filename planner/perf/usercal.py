@@ -14,8 +14,8 @@ from pathlib import Path
 from planner.catalog import load_gpu
 from planner.errors import InvalidInputError
 from planner.perf.bench import load
-from planner.perf.efficiency import Calibration, fit_gpu
-from planner.perf.validation import QUANTITY, Table, evaluate
+from planner.perf.calibration import Calibration, fit_gpu
+from planner.perf.tables import QUANTITY, Table, evaluate
 from planner.release import release
 from planner.specs import GpuSpec, ModelSpec, QuantScheme
 from planner.versions import Version

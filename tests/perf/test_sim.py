@@ -159,8 +159,8 @@ def test_steady_state_ttft_agrees_with_the_simulation(gpu, layout):
     of a closed loop (an engine's clients come back together and wait for the prompts ahead of them).  The
     fitted efficiencies of the shipped calibration and the memory model's engine, as `planner compare` uses them;
     the simulation's mean over 10 prompts per client, the first wave's burst included."""
+    from planner.perf.calibration import load_calibration
     from planner.perf.compare import engine_of
-    from planner.perf.efficiency import load_calibration
 
     cal = load_calibration()
     m, g, q = load_model("minimax-m2.5"), load_gpu(gpu), load_quant("fp8")

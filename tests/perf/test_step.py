@@ -3,9 +3,18 @@
 import pytest
 
 from planner.catalog import load_gpu, load_model, load_quant
+from planner.catalog.perf import default_step_terms, measured_kernels
 from planner.launch import Launch
 from planner.memory import plan_memory
-from planner.perf.step import Efficiency, Globals, decode_step_s, flops_for, step_model, touched_fraction
+from planner.perf.step import (
+    Efficiency,
+    Globals,
+    decode_step_s,
+    flops_for,
+    set_step_terms,
+    step_model,
+    touched_fraction,
+)
 from planner.specs import ParallelPlan
 
 EFF = Efficiency(eta_mem=0.8, eta_flop=0.4, tau_s=80e-6)
@@ -62,8 +71,13 @@ def test_compute_rates_are_the_kernel_benchmarks_fraction_of_peak():
     from planner.perf.step import kernel_fractions
 
     kernels = load_toml("perf.toml")["kernels"]
-    h200 = sm_for("h200")
+    set_step_terms("fractions")  # Hopper's measured kernels set aside: the path of families without them
+    try:
+        h200 = sm_for("h200")
+    finally:
+        set_step_terms(default_step_terms())
     assert h200.flops == pytest.approx(load_gpu("h200").fp8_tflops * 1e12 * kernels["hopper"]["gemm_fp8"])
+    assert not h200.measured and h200.basis == "fractions"
     # Ampere has no FP8 tensor cores: FP8 checkpoints run as Marlin W8A16, BF16 compute at Ampere's fraction
     m, g, q = load_model("qwen3-32b"), load_gpu("a100-80gb"), load_quant("fp8")
     mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=4096).with_layout(ParallelPlan(tp=1)))
@@ -82,7 +96,7 @@ def test_a_long_prefill_runs_near_the_kernels_rate():
     """Issue #23: one 20,000-token Llama-3.1-8B prefill on an H100 was predicted at 3.3 s (a public run
     measured a 0.76 s median TTFT at 8 concurrent requests); at FlashAttention-3 / cuBLAS rates it is
     well under a second, and above the datasheet-peak bound."""
-    from planner.perf.efficiency import load_calibration
+    from planner.perf.calibration import load_calibration
     from planner.perf.step import single_prefill_s
 
     m, g, q = load_model("llama-3.1-8b-instruct"), load_gpu("h100"), load_quant("bf16")
@@ -94,3 +108,33 @@ def test_a_long_prefill_runs_near_the_kernels_rate():
     peak_bound = 20_000 * (sm.dense_flops_per_token + 0.5 * 20_000 * 4.0 * m.num_heads * m.head_dim
                            * m.num_full_layers) / (g.bf16_tflops * 1e12)
     assert peak_bound < t < 1.0, t
+
+
+def test_hopper_rates_are_the_kernels_measured_on_the_h100():
+    """Issue #23: where a family has kernel timings of its own (data/calibration/lab/kernels/, an H100 80GB
+    HBM3), a step's rates are those: FP8 GEMM FLOP/s at large M, bandwidth at small M, grouped-GEMM experts,
+    decode attention; the H200 (same SM 9.0) gets the same FLOP/s and bandwidths scaled by 4.8 / 3.35 TB/s."""
+    k = measured_kernels()[0]
+    h100, h200, b200 = sm_for("h100"), sm_for("h200"), sm_for("b200")
+    assert h100.measured and h100.basis.endswith("h100-2026-12-07.json")
+    assert h100.flops == pytest.approx(k.gemm_curve("fp8").flops) == h200.flops
+    assert h100.bandwidth == pytest.approx(k.gemm_curve("fp8").bandwidth_bps)
+    assert h200.kv_bandwidth == pytest.approx(k.attn_decode_bps * 4.8 / 3.35)
+    assert h200.expert_bandwidth / h100.expert_bandwidth == pytest.approx(4.8 / 3.35)
+    assert not b200.measured  # Blackwell: no kernel file yet, the datasheet x fractions path
+    # eta_mem is not applied to measured bandwidths; eta_flop scales the measured FLOP/s
+    bw, ex_bw, kv_bw, fl, ex_fl = h100.rates(EFF)
+    assert ex_bw == h100.expert_bandwidth
+    assert (bw, kv_bw, fl) == (h100.bandwidth, h100.kv_bandwidth, h100.flops)
+    assert ex_fl == pytest.approx(h100.expert_flops * EFF.eta_flop)  # FP8 experts: unmeasured rate, fitted fraction
+    bf16 = sm_for("h100", quant="bf16")
+    assert bf16.experts_as_measured and bf16.rates(EFF)[4] == bf16.expert_flops == pytest.approx(k.moe_bf16.flops)
+    assert b200.rates(EFF)[0] == pytest.approx(b200.bandwidth * EFF.eta_mem)
+
+
+def test_step_terms_are_measured_unless_selected_otherwise():
+    from planner.perf.step import step_terms
+
+    assert default_step_terms() == step_terms() == "measured"
+    with pytest.raises(ValueError, match="'measured' or 'fractions'"):
+        set_step_terms("datasheet")

@@ -8,11 +8,12 @@ import pytest
 from planner.cli import main
 from planner.launch import Launch
 from planner.layouts import Search
+from planner.perf.calibration import load_calibration
 from planner.perf.compare import compare
-from planner.perf.efficiency import load_calibration
 from planner.perf.step import Efficiency
-from planner.perf.validation import all_tables, predict
+from planner.perf.tables import predict
 from planner.versions import parse_version
+from tools.perf_fit import all_tables
 
 SLOWER = Efficiency(eta_mem=0.5, eta_flop=0.1, tau_s=150e-6)
 CONC = (1, 8, 32, 128)

@@ -3,8 +3,9 @@
 import pytest
 
 from planner.catalog import load_gpu
-from planner.perf.efficiency import architecture, load_calibration
-from planner.perf.validation import all_tables, deployment, derived_throughput, evaluate, validation_tables
+from planner.perf.calibration import architecture, load_calibration
+from planner.perf.tables import deployment, evaluate
+from tools.perf_fit import all_tables, derived_throughput, validation_tables
 
 
 def test_every_table_says_where_it_comes_from_and_what_it_is_for():

@@ -1,13 +1,14 @@
-"""Efficiencies per architecture: the stored fit, its error, and refitting on measurements."""
+"""tools/perf_fit.py and planner/perf/calibration.py: the stored fit, its error, and refitting on measurements."""
 
 import statistics
 
 import pytest
 
 from planner.catalog import data_path, load_gpu
-from planner.perf.efficiency import architecture, fit_gpu, load_calibration, render
+from planner.perf.calibration import architecture, fit_gpu, load_calibration
 from planner.perf.step import Efficiency
-from planner.perf.validation import QUANTITY, Table, all_tables, evaluate, predict
+from planner.perf.tables import QUANTITY, Table, evaluate, predict
+from tools.perf_fit import all_tables, render
 
 
 def test_gpus_map_to_kernel_families():
@@ -28,8 +29,25 @@ def test_stored_fit_round_trips_and_names_its_tables():
     eff, basis = cal.for_gpu(load_gpu("mi355x"))
     assert basis == "pooled" and eff == cal.pooled
     assert cal.for_gpu(load_gpu("h200"))[1] == "arch"
-    for scope in ("loto", "logo", "loao", "held_out"):
+    for scope in ("loto", "logo", "loao", "held_out", "loso"):
         assert set(cal.error(scope)) >= {"tpot", "ttft", "tpot_p90", "ttft_p90"}, scope
+    # what compare names as never calibrated is stored with the fit (issue #19: no table parsed by compare)
+    assert cal.layouts == ("TP", "TP+EP") and cal.models == ("minimax-m2.5",)
+
+
+def test_a_measured_family_keeps_its_bandwidths_and_fits_its_fixed_cost():
+    """Issue #23: Hopper's rates are the H100's measured kernels, so its eta_mem is not fitted (held at 1); the
+    pooled factors an unfitted family borrows average eta_mem and eta_flop over the unmeasured families only."""
+    from tools.perf_fit import _pooled
+
+    cal = load_calibration()
+    hopper, _ = cal.for_arch("hopper")
+    blackwell, _ = cal.for_arch("blackwell")
+    assert hopper.eta_mem == 1.0 and 0.2 <= hopper.eta_flop < 1.0 and blackwell.eta_flop == 1.0
+    tables = [t for t in all_tables() if t.role == "calibration"]
+    pooled = _pooled({"hopper": hopper, "blackwell": blackwell}, tables, {"hopper"})
+    assert pooled.eta_mem == pytest.approx(blackwell.eta_mem) and pooled.eta_flop == 1.0
+    assert min(hopper.tau_s, blackwell.tau_s) < pooled.tau_s < max(hopper.tau_s, blackwell.tau_s)
 
 
 def test_residual_on_the_calibration_tables():

@@ -1,21 +1,20 @@
-"""Measured tables (data/benchmarks/, each marked calibration or validation) and the simulation's
-error on them.
+"""A measured benchmark table (a public one in data/benchmarks/, or a user's runs for ``compare --calibrate``)
+and the simulation's error on it.
 
 A table's header says how it was measured (GPU, layout, vLLM version and flags, client, lengths and
 their range, prompts per client, whether TTFT/TPOT are means or medians); ``deployment`` turns it
 into the memory model's plan, the per-step model and the scheduler limits, and ``predict`` runs
-the simulated benchmark for one row.  The fit (planner/perf/efficiency.py) sees calibration tables
-only; validation tables are predicted, never fitted.
+the simulated benchmark for one row.  The fit over the public tables (tools/perf_fit.py) sees calibration
+tables only; validation tables are predicted, never fitted.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from planner.catalog import data_path, load_gpu, load_model, load_quant, load_toml
+from planner.catalog import load_gpu, load_model, load_quant, load_toml
 from planner.errors import BenchmarkDataError
 from planner.launch import Launch
 from planner.memory import MemoryPlan, plan_memory
@@ -124,27 +123,6 @@ def load_table(path: str) -> Table:
         range_mode=meta.get("range_mode", "vllm").split()[0], prompts_per_client=per_client, num_prompts=fixed,
         statistic=meta.get("statistic", "mean").split()[0], suspect=suspect, runs=tuple(runs),
     )
-
-
-@cache
-def all_tables() -> tuple[Table, ...]:
-    """Every table shipped in data/benchmarks (calibration) and data/benchmarks/validation."""
-    paths = [p for p in data_path("benchmarks").iterdir() if p.name.endswith(".csv")]
-    paths += [p for p in data_path("benchmarks/validation").iterdir() if p.name.endswith(".csv")]
-    return tuple(load_table(str(p)) for p in sorted(paths, key=lambda p: p.name))
-
-
-@cache
-def calibration_set() -> tuple[Table, ...]:
-    """The calibration tables (data/benchmarks/*.csv) alone: what ``planner compare`` needs, without
-    parsing the validation folder (over a hundred tables) on every run."""
-    paths = [p for p in data_path("benchmarks").iterdir() if p.name.endswith(".csv")]
-    return tuple(load_table(str(p)) for p in sorted(paths, key=lambda p: p.name))
-
-
-def validation_tables() -> list[str]:
-    """Paths of the tables never used for calibration."""
-    return [t.path for t in all_tables() if t.role != "calibration"]
 
 
 @dataclass(frozen=True)
@@ -258,24 +236,3 @@ def row_error(table: Table, gpu_key: str, run: BenchmarkRun, res: SimResult) -> 
                     tuple(predicted), tuple(aside), res.output_throughput)
 
 
-def derived_throughput(table: Table, run: BenchmarkRun) -> float | None:
-    """Output throughput from a closed-loop identity where a table gives only TTFT and TPOT.
-
-    C clients each keep one request in flight, so ``throughput = C x mean_osl / (TTFT + (mean_osl - 1)
-    x TPOT)`` when clients never idle and lengths do not correlate with latency; an upper bound in
-    practice (the seed table's measured throughput is 0.78-0.97 of it). Reported apart, never fitted.
-    """
-    ttft, tpot = run.metric("mean_ttft_ms"), run.metric("mean_tpot_ms")
-    if ttft is None or tpot is None or run.metric("output_throughput") is not None:
-        return None
-    load_ = row_load(table, run)
-    r = table.range_ratio
-    osl = table.output_len * (1 + r) / 2 if table.range_mode == "inferencex" else float(table.output_len)
-    latency = (ttft + (osl - 1) * tpot) / 1000.0
-    if not latency > 0 or load_.concurrency is None:
-        return None
-    return load_.concurrency * osl / latency
-
-
-def mape(values: list[float]) -> float:
-    return sum(abs(v) for v in values) / len(values) if values else math.nan
