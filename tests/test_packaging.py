@@ -16,9 +16,16 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 
 
+def _lab_batch(folder: Path) -> bool:
+    """A batch of our own vLLM runs (data/calibration/lab/<batch>/, written by tools/lab/ingest.py): evidence
+    that tools/ and benchmarks/ read, never the shipped code, so it stays out of the wheel (no package, no
+    package-data: setuptools ships nothing from it and does not warn)."""
+    return (folder / "runs.toml").is_file() or any((p / "runs.toml").is_file() for p in folder.parents)
+
+
 def _data_folders():
     for folder in [ROOT / "data", *sorted(p for p in (ROOT / "data").rglob("*") if p.is_dir())]:
-        if "__pycache__" in folder.parts:
+        if "__pycache__" in folder.parts or _lab_batch(folder):
             continue
         yield folder, ".".join(["planner._data", *folder.relative_to(ROOT / "data").parts])
 
