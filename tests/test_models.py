@@ -127,3 +127,44 @@ def test_publicly_served_deployments_fit(name, gpu, tp, quant, ctx, source):
                                         ep=name == "glm-4.7" and tp == 8))
     assert plan.fits, (source, [p.id for p in plan.problems])
     assert plan.kv_cache_tokens >= plan.max_model_len, source
+
+
+#: Catalog models added for the llm-d-planner vLLM 0.19.0 H100 sweep (data/calibration/vllm_logs.toml, source
+#: "llm-d"): each log's "Model loading took" line, the bytes vLLM loaded at TP1 in bf16.
+LLMD_LOADED = [
+    # (name vLLM was given, catalog name, GiB printed, log reference)
+    ("codellama/CodeLlama-7b-hf", "codellama-7b-hf", 12.56,
+     "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
+     "codellama-codellama-7b-h--h100-80gb--tp1pp1dp1--8192.log"),
+    ("google/gemma-2-27b-it", "gemma-2-27b-it", 50.72,
+     "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
+     "google-gemma-2-27b-it--h100-80gb--tp1pp1dp1--8192.log"),
+    ("Qwen/Qwen1.5-MoE-A2.7B", "qwen1.5-moe-a2.7b", 26.67,
+     "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
+     "qwen-qwen1-5-moe-a2-7b--h100-80gb--tp1pp1dp1--8192.log"),
+]
+
+
+@pytest.mark.parametrize(("hf_repo", "name", "loaded_gib", "source"), LLMD_LOADED)
+def test_hf_name_resolves_and_loaded_weights_match_the_log(hf_repo, name, loaded_gib, source):
+    """The name in the log resolves to the catalog copy, and its bf16 weights are what vLLM printed (to its 0.01
+    GiB rounding): a wrong field in a copied config (layers, widths, vocabulary, tied embeddings) would show here."""
+    m = load_model(hf_repo)
+    assert m.name == name and m.provenance["hf_repo"] == hf_repo
+    w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=1))
+    assert abs(w.total_bytes / 2**30 - loaded_gib) <= 0.006, source
+
+
+def test_qwen15_moe_has_60_routed_experts_and_one_wide_shared_expert():
+    # Qwen2MoeForCausalLM (vLLM qwen2_moe.py): 60 routed experts of 1408, top-4, plus a shared expert of
+    # shared_expert_intermediate_size 5632 in every layer; full attention (use_sliding_window false).
+    m = load_model("qwen1.5-moe-a2.7b")
+    assert (m.num_experts, m.experts_per_tok, m.moe_intermediate, m.shared_intermediate) == (60, 4, 1408, 5632)
+    assert set(m.layer_kinds) == {FULL} and m.num_layers == 24
+
+
+def test_gemma2_27b_alternates_sliding_and_global_layers():
+    # transformers Gemma2Config: layer i is sliding when (i + 1) % 2, so 23 of 46 layers keep a 4,096-token window.
+    m = load_model("gemma-2-27b-it")
+    assert m.layer_kinds.count(FULL) == 23 and m.layer_kinds[0] != FULL and m.sliding_window == 4096
+    assert (m.num_kv_heads, m.head_dim, m.tie_word_embeddings) == (16, 128, True)
