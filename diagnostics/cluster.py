@@ -498,7 +498,7 @@ def _variables_differ(nodes: list[NodeReport]) -> list[Finding]:
 
 def _plan_findings(nodes: list[NodeReport], dep: Launch, rel: VllmRelease) -> list[Finding]:
     """The plan on this cluster, through the one bridge from planner problems (diagnostics.predict), sized
-    on the cluster's smallest GPU; then what only a cluster has: TP across nodes, and free memory per GPU."""
+    on the cluster's smallest GPU, its nodes in the target (TP across nodes); then free memory per GPU."""
     from diagnostics.predict import Target, predict
 
     capacity = [min(_usable(n), int(n.ray_gpus)) if n.ray_gpus is not None else _usable(n) for n in nodes]
