@@ -160,7 +160,7 @@ def run(argv: list[str]) -> tuple[int, str]:
     if args.ray is not None or args.snapshot:  # a Ray cluster, live or saved (diagnostics/cluster.py)
         from diagnostics import cluster
 
-        done = cluster.run(args, _deployment(args, rel, default_model=False), lambda: rel.version)
+        done = cluster.run(args, _deployment(args, rel, default_model=False), rel)
         if done is not None:
             return done
 

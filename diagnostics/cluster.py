@@ -27,7 +27,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
@@ -42,11 +42,8 @@ from planner.catalog import load_toml
 from planner.errors import InvalidInputError, PlannerError
 from planner.launch import Launch
 from planner.memory import plan_memory
-from planner.problems import check_nodes
-from planner.release import VllmRelease, release
-from planner.specs import ParallelPlan
+from planner.release import VllmRelease
 from planner.units import GIB
-from planner.versions import Version
 
 CLUSTER_FORMAT = "diagnose-cluster"
 CLUSTER_SCHEMA_VERSION = 1
@@ -501,8 +498,8 @@ def _variables_differ(nodes: list[NodeReport]) -> list[Finding]:
 
 def _plan_findings(nodes: list[NodeReport], dep: Launch, rel: VllmRelease) -> list[Finding]:
     """The plan on this cluster, through the one bridge from planner problems (diagnostics.predict), sized
-    on the cluster's smallest GPU; then what only a cluster has: TP across nodes, and free memory per GPU."""
-    from diagnostics.predict import Target, finding_id, predict
+    on the cluster's smallest GPU, its nodes in the target (TP across nodes); then free memory per GPU."""
+    from diagnostics.predict import Target, predict
 
     capacity = [min(_usable(n), int(n.ray_gpus)) if n.ray_gpus is not None else _usable(n) for n in nodes]
     total = sum(capacity)
@@ -516,15 +513,10 @@ def _plan_findings(nodes: list[NodeReport], dep: Launch, rel: VllmRelease) -> li
     if spec is None:
         return [finding("gpu-unknown", f"GPU {smallest.index}: {smallest.name!r}",
                         title=f"{smallest.name} is not in the GPU catalog")]
-    out = predict(dep, Target(spec, total, rel, where), rel)
+    # predict() is the one path from planner problems to findings, the nodes' tp-spans-nodes included.
+    out = predict(dep, Target(spec, total, rel, where, nodes=len(nodes), gpus_per_node=per_node or None), rel)
     if any(f.id == "plan-invalid" for f in out):
         return out
-    if per_node:
-        for pid, severity, message in check_nodes(ParallelPlan(dep.tp, dep.pp, dep.dp, dep.ep), per_node):
-            if severity != "info":
-                out.append(finding(finding_id(pid), message, severity=severity, title=f"predicted on {where}: "
-                                   f"{pid}", fix=f"planner size --gpu {spec.key} --model {dep.model_name} "
-                                   f"--nodes {len(nodes)} --gpus-per-node {per_node}"))
     plan = plan_memory(dep.resolve(spec, rel))
     ctx = int(load_toml("vllm.toml")["startup"]["cuda_context_bytes"])
     need = plan.weights_bytes + plan.overhead_bytes + plan.cudagraph_bytes + plan.kv_bytes_per_request
@@ -541,11 +533,12 @@ def _plan_findings(nodes: list[NodeReport], dep: Launch, rel: VllmRelease) -> li
     return out
 
 
-def check_cluster(cs: ClusterSnapshot, dep: Launch | None = None, version: Version | None = None
+def check_cluster(cs: ClusterSnapshot, dep: Launch | None = None, release: VllmRelease | None = None
                   ) -> ClusterDiagnosis:
     """Every rule over a cluster: each node's health and environment, then what differs between nodes.
-    ``version``: the vLLM version the plan is sized for (default: the plan's own, else the catalog's)."""
-    rel = release(version or (dep.vllm_version if dep is not None else None)) if dep is not None else None
+    ``release``: the vLLM release the plan is sized for, as the CLI resolved it (default: the plan's own,
+    :meth:`Launch.vllm_release`); never resolved again here."""
+    rel = (release if release is not None else dep.vllm_release()) if dep is not None else None
     per_node = tuple(tuple(_node_findings(n, dep, rel)) for n in cs.nodes)
     nodes = _probed(cs)
     found: list[Finding] = []
@@ -607,8 +600,9 @@ def _load_cluster_file(path: str) -> ClusterSnapshot | None:
         raise InvalidInputError(f"--snapshot {path!r}: {exc}") from None
 
 
-def run(args: Any, dep: Launch | None, version: Callable[[], Version]) -> tuple[int, str] | None:
-    """``diagnose --ray`` / ``--snapshot CLUSTER.json``: (exit code, output), or None if not a cluster source."""
+def run(args: Any, dep: Launch | None, release: VllmRelease) -> tuple[int, str] | None:
+    """``diagnose --ray`` / ``--snapshot CLUSTER.json``: (exit code, output), or None if not a cluster source.
+    ``release``: the target's vLLM release, resolved once by the CLI."""
     from planner.atomic import write_text_atomic
 
     headers = []
@@ -631,7 +625,7 @@ def run(args: Any, dep: Launch | None, version: Callable[[], Version]) -> tuple[
             raise InvalidInputError(f"cannot write snapshot {args.save_snapshot!r}: "
                                     f"{exc.strerror or exc}") from None
         headers.append(f"cluster snapshot saved to {args.save_snapshot}")
-    diag = check_cluster(cs, dep, version() if dep is not None else None)
+    diag = check_cluster(cs, dep, release)
     findings = diag.all_findings()
     code = exit_code(findings)
     if args.json:

@@ -13,11 +13,11 @@ from typing import Any
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, LogMatch, LogScan
 from diagnostics.signatures import catalog, class_signature, failure_spec, finding, signature, template_classes
-from planner.catalog import load_model, load_toml
+from planner.catalog import default_vllm_version, load_model, load_toml
 from planner.errors import PlannerError
 from planner.launch import Launch
 from planner.memory import kv_capacity, kv_element_bytes, kv_layout
-from planner.release import release
+from planner.release import VllmRelease, release
 from planner.specs import ParallelPlan
 from planner.units import GIB
 from planner.weights import native_quant, pp_stage_layers
@@ -38,7 +38,7 @@ def _tp_option(model: Any, tp: int, ep: bool, version: Any) -> str | None:
     quant = native_quant(model)
     for with_ep in dict.fromkeys((ep, ep or model.is_moe)):
         found = gpu_free_problems(model, quant, ParallelPlan(tp=tp, ep=with_ep), None, version)
-        if not any(sev == "error" for _, sev, _ in found):
+        if not any(p.severity == "error" for p in found):
             return f"--tensor-parallel-size {tp}" + (" --enable-expert-parallel" if with_ep and not ep else "")
     return None
 
@@ -71,10 +71,9 @@ def _log_utilization(scan: LogScan) -> tuple[float | None, float | None]:
     if util is None:
         util = f.v0_gpu_memory_utilization
     if util is None:
-        version = _log_version(scan)
-        if version is not None:
-            with contextlib.suppress(PlannerError):
-                rel = release(version)
+        with contextlib.suppress(PlannerError):
+            rel = _log_release(scan)
+            if rel is not None:
                 util = rel.default_utilization(rel.kv_sizing)
     total = f.gpu_total_gib
     if total is None and f.requested_gib and util:
@@ -99,7 +98,7 @@ def _kv_options(g: dict[str, str], tp_text: str | None, model: Any = None, ep: b
     if tp_text is None or not tp_text.isdigit():  # the log does not say its TP: no number to double
         opts.append("a larger --tensor-parallel-size (this log does not state its own)")
     else:
-        more_tp = _tp_option(model, 2 * int(tp_text), ep, version or release(None).version)
+        more_tp = _tp_option(model, 2 * int(tp_text), ep, version or default_vllm_version())
         if more_tp:
             opts.append(f"{more_tp} (halves weights and KV per GPU)")
     return "Options: " + "; ".join(opts) + "."
@@ -136,6 +135,13 @@ def _log_version(scan: LogScan) -> Any:
     with contextlib.suppress(PlannerError, ValueError, TypeError):
         return parse_version(scan.figures.vllm_version or "")
     return None
+
+
+def _log_release(scan: LogScan) -> VllmRelease | None:
+    """The release the log states it ran (None when it states none). The log's own fact, so resolved here, from
+    the log: no caller above has read it (a target's release from the CLI is another machine's)."""
+    version = _log_version(scan)
+    return None if version is None else release(version)
 
 
 def launch_command(non_default_args: tuple[tuple[str, str], ...], changes: dict[str, str]) -> str | None:
@@ -373,7 +379,7 @@ def compare_figures(scan: LogScan, *, gpu: str | None = None) -> tuple[FigureChe
     except (PlannerError, ValueError):
         return ()
     plan = launch.plan
-    rel = release(launch.vllm_version)
+    rel = launch.vllm_release()  # the log's launch, resolved once: the plan below reuses it
     out: list[FigureCheck] = []
     if f.model_loading_gib is not None:
         from planner.weights import weights_per_gpu

@@ -26,6 +26,7 @@ from planner.catalog import arch_facts
 from planner.errors import PlannerError
 from planner.launch import Launch
 from planner.memory import MemoryPlan, plan_memory
+from planner.problems import Problem
 from planner.release import VllmRelease
 from planner.servecmd import ParsedCommand
 from planner.specs import GpuSpec, ModelSpec
@@ -49,6 +50,9 @@ class Target:
     label: str = ""
     #: False when the GPU count was not given (--gpu without --num-gpus): a correction may use more GPUs.
     count_known: bool = True
+    #: Nodes of the target and its usable GPUs per node (a Ray cluster); None: one machine, no node rules.
+    nodes: int = 1
+    gpus_per_node: int | None = None
 
     @property
     def max_gpus(self) -> int:
@@ -214,7 +218,7 @@ class _Prediction:
     fixed_env: dict[str, str]
 
 
-def _gpu_free(dep: Launch, model: ModelSpec, release: VllmRelease) -> list[tuple[str, str, str]]:
+def _gpu_free(dep: Launch, model: ModelSpec, release: VllmRelease) -> list[Problem]:
     from planner.problems import gpu_free_problems
 
     return gpu_free_problems(model, dep.quant_scheme(model), dep.plan, dep.max_model_len, release.version)
@@ -226,7 +230,7 @@ def _gpu_free_fix(dep: Launch, model: ModelSpec, release: VllmRelease) -> Launch
     if dep.max_model_len and dep.max_model_len > model.max_position_embeddings:
         fixed = replace(fixed, max_model_len=model.max_position_embeddings)
     for candidate in (fixed, replace(fixed, ep=True) if model.is_moe and fixed.tp * fixed.dp > 1 else None):
-        if candidate is not None and not any(s == "error" for _, s, _ in _gpu_free(candidate, model, release)):
+        if candidate is not None and not any(p.severity == "error" for p in _gpu_free(candidate, model, release)):
             return candidate
     return None
 
@@ -245,10 +249,10 @@ def _plan_findings(dep: Launch, model: ModelSpec, target: Target | None, release
     if target is None:
         # No GPU to size memory on, but every rule that needs none still applies, and its fix needs none either.
         found = _gpu_free(dep, model, release)
-        for pid, sev, msg in found:
-            if sev != "info":
-                out.append(_Item(finding_id(pid), sev, msg))
-        fixed = _gpu_free_fix(dep, model, release) if any(s == "error" for _, s, _ in found) else dep
+        for p in found:
+            if p.severity != "info":
+                out.append(_Item(finding_id(p.id), p.severity, p.message))
+        fixed = _gpu_free_fix(dep, model, release) if any(p.severity == "error" for p in found) else dep
         return _Prediction(out, fixed, fixed_env)
     if dep.num_gpus > target.num_gpus:
         out.append(_Item("gpu-count-short", "error",
@@ -313,6 +317,23 @@ def predict(dep: Launch, target: Target | None, release: VllmRelease, *,
                            corrected_command=corrected))
     if cmd is not None:
         out += _flag_findings(cmd, release, corrected)
+    if target is not None and target.gpus_per_node and not any(f.id == "plan-invalid" for f in out):
+        out += _node_findings(dep, target, target.gpus_per_node)
+    return out
+
+
+def _node_findings(dep: Launch, target: Target, gpus_per_node: int) -> list[Finding]:
+    """What placing ``dep`` on the target's nodes costs (``tp-spans-nodes``), with the planner command that
+    keeps TP inside a node. Why no corrected command: the layout still starts, only slower (a warning)."""
+    from planner.problems import check_nodes
+
+    out = []
+    for p in check_nodes(dep.plan, gpus_per_node):
+        if p.severity != "info":
+            out.append(finding(finding_id(p.id), p.message, severity=p.severity,
+                               title=f"predicted on {target.label}: {p.id}",
+                               fix=f"planner size --gpu {target.gpu.key} --model {dep.model_name} "
+                               f"--nodes {target.nodes} --gpus-per-node {gpus_per_node}"))
     return out
 
 
@@ -333,7 +354,7 @@ def _corrected_text(dep: Launch, cmd: ParsedCommand | None, pred: _Prediction, t
         if trust_fix:
             new = new.with_flag("trust-remote-code", "true")
         new = _fix_flags(new, release.version)
-        if any(s == "error" for _, s, _ in _gpu_free(Launch.from_serve_command(new), model, release)):
+        if any(p.severity == "error" for p in _gpu_free(Launch.from_serve_command(new), model, release)):
             return None
         return new.render()
     env = {**dict(dep.env), **pred.fixed_env}

@@ -301,18 +301,27 @@ class Launch:
     def with_layout(self, plan: ParallelPlan) -> Launch:
         return replace(self, tp=plan.tp, pp=plan.pp, dp=plan.dp, ep=plan.ep)
 
+    def vllm_release(self) -> VllmRelease:
+        """The release this launch names (``vllm_version``; None: the catalog's default), as the facts record.
+
+        The one place a launch's version becomes a :class:`~planner.release.VllmRelease` (:meth:`resolve` uses it
+        too); a caller below the CLI that has no resolved release of its own takes the launch's from here.
+        """
+        from planner.release import release
+
+        return release(self.vllm_version)
+
     def resolve(self, gpu: str | GpuSpec | None = None, release: VllmRelease | None = None) -> ResolvedLaunch:
         """Every default filled, once: model, GPU and quantization specs, the release object (``release``
         when given: the target's; else this launch's version; else the catalog's default), utilization
         and batch budgets from that release for that GPU, max_model_len from the model."""
         from planner.catalog import load_gpu
-        from planner.release import release as resolve_release
 
         target = gpu if gpu is not None else self.gpu
         if target is None:
             raise InvalidInputError(f"the launch of {self.model_name} names no GPU; pass --gpu")
         gpu_spec = load_gpu(target) if isinstance(target, str) else target
-        rel = release if release is not None else resolve_release(self.vllm_version)
+        rel = release if release is not None else self.vllm_release()
         model = self.spec()
         batch = rel.batch_defaults(gpu_spec)
         sizing = self.kv_sizing(rel, gpu_spec)

@@ -643,7 +643,7 @@ def plan_memory(
     _, tok_lo, conc_lo = kv_capacity(layout, lo, mml, tokens_formula=rel.kv_tokens_formula)
     _, tok_hi, conc_hi = kv_capacity(layout, hi, mml, tokens_formula=rel.kv_tokens_formula)
     found = pr.check_plan(model, gpu, quant, plan, base, rel.version)
-    return replace(base, problems=tuple(Problem(*p) for p in found), kv_cache_tokens_range=(tok_lo, tok_hi),
+    return replace(base, problems=tuple(found), kv_cache_tokens_range=(tok_lo, tok_hi),
                    max_concurrency_range=(round(conc_lo, 2), round(conc_hi, 2)))
 
 

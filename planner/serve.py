@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from planner.catalog import arch_facts, load_toml
 from planner.memory import MemoryPlan
-from planner.release import release
 from planner.specs import GpuSpec, ModelSpec
 from planner.versions import parse_version
 
@@ -103,8 +102,10 @@ def env_workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) ->
 
 def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: int = 1,
                   gpus_per_node: int | None = None) -> ServeCommand:
-    """The command for ``plan``; with ``nodes``/``gpus_per_node``, also what each node runs."""
-    version = parse_version(plan.vllm_version)
+    """The command for ``plan``; with ``nodes``/``gpus_per_node``, also what each node runs.
+
+    The release is the one the plan was sized with (``plan.launch.release``), never looked up again."""
+    rel = plan.launch.release
     args: list[str] = []
     if plan.tp > 1:
         args += ["--tensor-parallel-size", str(plan.tp)]
@@ -119,7 +120,6 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
         args += ["--kv-cache-dtype", plan.kv_cache_dtype]
     # An unset utilization means 1.0 with 0.34.0's extensible KV cache and the release's default otherwise
     # (CacheConfig.resolved_gpu_memory_utilization); --kv-cache-memory-bytes makes vLLM ignore it.
-    rel = plan.launch.release
     if plan.kv_sizing != "fixed" and \
             abs(plan.gpu_memory_utilization - rel.default_utilization(plan.kv_sizing)) > 1e-9:
         args += ["--gpu-memory-utilization", f"{plan.gpu_memory_utilization:g}"]
@@ -129,7 +129,7 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
         args.append("--no-enable-extensible-kv-cache")
     # The batch budgets size the profile run and the sampler warm-up, so the KV cache: every one the plan
     # used that is not vLLM's default for this GPU must be in the command, or vLLM starts with another KV size.
-    defaults = release(version).batch_defaults(gpu)
+    defaults = rel.batch_defaults(gpu)
     if plan.max_num_seqs != defaults.max_num_seqs:
         args += ["--max-num-seqs", str(plan.max_num_seqs)]
     if plan.max_num_batched_tokens != defaults.max_num_batched_tokens:
@@ -162,7 +162,7 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
         from planner.nodes import node_commands
 
         per_node = node_commands(model_ref=ref, args=tuple(args), env=env_items, tp=plan.tp, pp=plan.pp,
-                                 dp=plan.dp, nodes=nodes, gpus_per_node=gpus_per_node, release=release(version))
+                                 dp=plan.dp, nodes=nodes, gpus_per_node=gpus_per_node, release=rel)
     docker = load_toml("vllm.toml")["docker"].get(gpu.vendor) or load_toml("vllm.toml")["docker"]["nvidia"]
     image = str(docker["image"]).format(version=plan.vllm_version)
     return ServeCommand(env_items, tuple(args), ref, image, note, docker_flags=tuple(docker["run_flags"]),

@@ -26,7 +26,7 @@ from planner.memory import (
     kv_element_bytes,
     plan_memory,
 )
-from planner.problems import MIN_SUGGESTED_CONTEXT, Problem, check_nodes, safe_length
+from planner.problems import MIN_SUGGESTED_CONTEXT, check_nodes, safe_length
 from planner.serve import ServeCommand, serve_command
 from planner.specs import MAX_GPUS, ModelSpec
 from planner.units import GIB
@@ -305,7 +305,7 @@ def size(launch: Launch | ResolvedLaunch, search: Search | None = None, *,
     for layout in layouts:
         plan = plan_memory(base.with_layout(layout), calibration=calibration)
         if per_node is not None:
-            extra = tuple(Problem(*p) for p in check_nodes(layout, per_node))
+            extra = tuple(check_nodes(layout, per_node))
             if extra:
                 plan = replace(plan, problems=plan.problems + extra)
         plans.append(plan)

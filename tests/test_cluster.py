@@ -127,6 +127,29 @@ def test_plan_on_the_cluster():
     spans = cl.check_cluster(cluster(node("a" * 28, head=True), node("b" * 28)),
                              Launch("minimax-m2.5", tp=8, vllm_version=(0, 16, 0), ep=True))
     assert "tp-spans-nodes" in ids(spans)
+    # Through the one bridge (diagnostics.predict), with the wording the cluster check gave it before.
+    (tp,) = [f for f in spans.findings if f.id == "tp-spans-nodes"]
+    assert tp.title.startswith("predicted on this cluster (2 node(s)") and tp.title.endswith(": tp-spans-nodes")
+    assert tp.fix.startswith("planner size --gpu h100 --model minimax-m2.5 --nodes 2 --gpus-per-node 4 (refs: ")
+    assert tp.severity == "warning" and tp.corrected_command is None
+
+
+def test_the_cluster_sizes_with_the_release_it_is_given(monkeypatch):
+    """Issue 19: the CLI resolves the release once; the cluster check never resolves a version again, and sizes
+    the plan with the release given (the launch names none here)."""
+    from planner.release import release
+
+    rel = release("0.16.0")
+
+    def refuse(*_):
+        raise AssertionError("a version was resolved again")
+
+    monkeypatch.setattr("planner.release._resolved", refuse)
+    dep = Launch("minimax-m2.5", tp=4, pp=2)
+    assert ids(cl.check_cluster(cluster(node("a" * 28, head=True), node("b" * 28)), dep, rel)) == []
+    spans = cl.check_cluster(cluster(node("a" * 28, head=True), node("b" * 28)), Launch("minimax-m2.5", tp=8, ep=True),
+                             rel)
+    assert "tp-spans-nodes" in ids(spans)
 
 
 def test_variables_are_collected_and_redacted():

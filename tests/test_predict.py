@@ -203,3 +203,19 @@ def test_docker_preflight_is_corrected_as_docker():
     fixed = next(f.corrected_command for f in found if f.corrected_command)
     assert fixed.startswith("docker run --rm --gpus all -p 8000:8000 vllm/vllm-openai:v0.16.0 --model ")
     assert "--trust-remote-code" in fixed and errors(preflight(fixed, "h100", 4, "0.16.0")) == []
+
+
+def test_tp_across_nodes_is_predicted_by_the_one_bridge():
+    """Issue 19: tp-spans-nodes reaches diagnose through predict() (a target of nodes), as every planner problem."""
+    from dataclasses import replace
+
+    rel = release("0.16.0")
+    dep = Launch("minimax-m2.5", tp=8, ep=True)
+    one = Target(load_gpu("h100"), 8, rel, "two nodes")
+    assert "tp-spans-nodes" not in {f.id for f in predict(dep, one, rel)}
+    (spans,) = [f for f in predict(dep, replace(one, nodes=2, gpus_per_node=4), rel) if f.id == "tp-spans-nodes"]
+    assert (spans.severity, spans.title) == ("warning", "predicted on two nodes: tp-spans-nodes")
+    assert spans.fix.startswith("planner size --gpu h100 --model minimax-m2.5 --nodes 2 --gpus-per-node 4 (refs: ")
+    assert "TP 8 does not fit in one node of 4 GPUs" in spans.evidence and spans.corrected_command is None
+    inside = predict(replace(dep, tp=4, pp=2), replace(one, nodes=2, gpus_per_node=4), rel)
+    assert "tp-spans-nodes" not in {f.id for f in inside}

@@ -8,7 +8,7 @@ from planner.catalog import load_gpu, load_model, load_quant
 from planner.launch import Launch
 from planner.layouts import Search
 from planner.memory import plan_memory
-from planner.problems import PROBLEM_IDS
+from planner.problems import PROBLEM_IDS, Problem
 from planner.specs import ParallelPlan
 from planner.versions import parse_version
 
@@ -103,8 +103,9 @@ def test_tp_spans_nodes(tp, pp, dp, gpn, spans):
     found = check_nodes(ParallelPlan(tp=tp, pp=pp, dp=dp), gpn)
     assert bool(found) is spans
     if spans:
-        pid, severity, message = found[0]
-        assert (pid, severity) == ("tp-spans-nodes", "warning") and f"TP {tp}" in message
+        (p,) = found
+        assert isinstance(p, Problem)
+        assert (p.id, p.severity) == ("tp-spans-nodes", "warning") and f"TP {tp}" in p.message
 
 
 def _config_with(tmp_path, base, architecture):
@@ -258,7 +259,8 @@ def test_the_gpu_free_rules_are_the_planned_rules():
 
     lc = Launch(model="llama-3.1-8b-instruct", ep=True, max_model_len=1_048_576).resolve("h100")
     planned = {p.id: (p.severity, p.message) for p in plan_memory(lc).problems}
-    free = {pid: (sev, msg) for pid, sev, msg in
-            gpu_free_problems(lc.model, lc.quant, lc.plan, lc.max_model_len, lc.release.version)}
+    found = gpu_free_problems(lc.model, lc.quant, lc.plan, lc.max_model_len, lc.release.version)
+    assert all(isinstance(p, Problem) for p in found)  # typed records, read by field, never unpacked
+    free = {p.id: (p.severity, p.message) for p in found}
     assert {"ctx-exceeds-model-max", "ep-without-moe"} <= set(free)
     assert all(planned[pid] == free[pid] for pid in free)

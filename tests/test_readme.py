@@ -95,3 +95,21 @@ def test_weights_figure_says_whose_it_is():
     # vLLM's own log line is quoted as vLLM's, never as what the planner prints.
     for m in re.finditer(r"53\.75", README):
         assert "vLLM log" in README[max(0, m.start() - 60): m.start()]
+
+
+def test_exit_codes_match_the_cli_table():
+    """Issue 19: the README's exit-code paragraph says what docs/cli.md's table says: diagnose 0/1/2/70/130, and
+    planner the same codes but never 1 (it answers, with exit 0, even when no layout fits)."""
+    from planner import clitools
+
+    table = (ROOT / "docs" / "cli.md").read_text().split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    codes = {int(c) for c in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
+    assert codes == {0, 1, 2, 70, 130}
+    assert "`planner` never returns 1" in table
+    assert {clitools.EXIT_USAGE, clitools.EXIT_INTERNAL, clitools.EXIT_INTERRUPTED} == codes - {0, 1}
+    para = " ".join(README.split("Exit code 0 means nothing wrong", 1)[1].split("\n\n", 1)[0].split())
+    said = {int(c) for c in re.findall(r"\b(\d+) (?:an|bad|a bug|interrupted)", "0 means " + para)}
+    assert said | {0} == codes, said
+    assert "`planner` returns the same 0, 2, 70 and 130, never 1" in para
+    assert "uses the same codes" not in README
+    assert "docs/cli.md#exit-codes" in para

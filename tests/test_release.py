@@ -80,3 +80,52 @@ def test_160_gib_batch_row_since_028_and_gb10_excluded_since_033():
     assert release("0.28.0").batch_defaults(load_gpu("b200")).max_num_batched_tokens == 16384
     assert release("0.32.0").batch_defaults(load_gpu("gb10")).max_num_batched_tokens == 8192
     assert release("0.33.0").batch_defaults(load_gpu("gb10")).max_num_batched_tokens == 2048
+
+
+#: The modules that may turn a version into a VllmRelease (import planner.release.release), each with why.
+#: Issue 19: resolved once at the boundary, then passed down (inside the resolved launch, or beside it).
+RESOLVERS = {
+    "planner.release": "defines it",
+    "planner.launch": "Launch.vllm_release: a launch's own version (resolve() uses it)",
+    "diagnostics.cli": "the target's release, once per command",
+    "diagnostics.logcheck": "a log's own version: no caller above has read the log",
+    # Left to their owners by the issue 19 audit: the pre-flight of a docker command's image tag, and the
+    # performance half (planner/perf/*, edited elsewhere).
+    "diagnostics.sources": "the image tag of a docker run command",
+    "planner.perf.compare": "not yet migrated",
+    "planner.perf.tables": "not yet migrated",
+    "planner.perf.usercal": "not yet migrated",
+}
+
+
+def _resolvers() -> set[str]:
+    """Modules of planner/ and diagnostics/ that import the ``release`` resolver (at any level)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = set()
+    for pkg in ("planner", "diagnostics"):
+        for path in (root / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "planner.release" and \
+                        any(a.name == "release" for a in node.names):
+                    out.add(".".join(path.relative_to(root).with_suffix("").parts))
+    return out
+
+
+def test_nothing_below_the_cli_resolves_a_version_again():
+    """The serve command, the cluster check and the bridge to findings take the release they are given."""
+    found = _resolvers()
+    assert found <= set(RESOLVERS), sorted(found - set(RESOLVERS))
+    assert not found & {"planner.serve", "diagnostics.cluster", "diagnostics.predict", "planner.size",
+                        "planner.memory"}
+
+
+def test_a_launch_resolves_its_own_version_once():
+    from planner.launch import Launch
+
+    assert Launch("minimax-m2.5", vllm_version=(0, 16, 0)).vllm_release() is release("0.16.0")
+    assert Launch("minimax-m2.5").vllm_release() is release(None)
+    given = release("0.12.0")
+    assert Launch("minimax-m2.5", vllm_version=(0, 16, 0)).resolve("h100", given).release is given

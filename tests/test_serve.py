@@ -83,3 +83,17 @@ def test_command_states_the_kv_sizing_the_plan_used():
     assert back.enable_extensible_kv_cache is False and back.resolve("h200").kv_sizing == "profiled"
     old = plan_memory(Launch(model=m, gpu=g, quant="fp8", tp=4, vllm_version=(0, 33, 0)).resolve())
     assert "--no-enable-extensible-kv-cache" not in serve_command(m, g, old).args
+
+
+def test_the_command_uses_the_release_the_plan_was_sized_with(monkeypatch):
+    """Issue 19: nothing below the CLI resolves a version again; the batch defaults, the per-node commands and
+    the image come from ``plan.launch.release``."""
+    p = plan_memory(Launch(model="minimax-m2.5", gpu="h100", vllm_version=parse_version("0.16.0"))
+                    .resolve().with_layout(ParallelPlan(tp=8, ep=True)))
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("a version was resolved again")
+
+    monkeypatch.setattr("planner.release._resolved", refuse)
+    c = serve_command(p.launch.model, p.launch.gpu, p, nodes=2, gpus_per_node=4)
+    assert "vllm/vllm-openai:v0.16.0" in c.docker() and len(c.nodes) == 2
