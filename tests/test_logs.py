@@ -821,11 +821,16 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
     ("heldout_v5", "bf16_unsupported_p40_pascal_fork_v081.log", "dtype-unsupported-gpu", "error", None),
     # a failed run is never exit 0: runpod's "exited with exit code", with its words quoted when no exception shows
     ("heldout_v5", "runpod_worker_exit_code_136_serving.log", "unrecognized-failure", "error", None),
+    # a run stopped by a signal is run-interrupted (heldout_v6 before: exit 0, and unrecognized-failure): a harness's
+    # KeyboardInterrupt and SIGTERM to a V0 worker; a Kubernetes probe's SIGTERM seen as V1's "EngineCore exiting."
+    ("heldout_v6", "interrupted_instructlab_keyboardinterrupt_worker_exit_15.log", "run-interrupted", "error", None),
+    ("heldout_v6", "interrupted_k8s_startup_probe_gemma3_v085.log", "run-interrupted", "error",
+     "profile run / torch.compile"),
 ])
 def test_heldout_misses_fixed_by_class(folder, name, expected, severity, phase):
     """Each of these real excerpts was missed (wrong id, no id, or exit 0) before the fix of its class: see
-    benchmarks/heldout_v3/RESULTS.md, benchmarks/heldout_v4/RESULTS.md and benchmarks/heldout_v5/RESULTS.md for the
-    runs before."""
+    benchmarks/heldout_v3/RESULTS.md, benchmarks/heldout_v4/RESULTS.md, benchmarks/heldout_v5/RESULTS.md and
+    benchmarks/heldout_v6/RESULTS.md for the runs before."""
     found = findings_from_scan(scan_path(str(HELDOUT / folder / name)))
     assert (found[0].id, found[0].severity) == (expected, severity)
     assert (f"[phase: {phase}]" in found[0].evidence) if phase else "[phase:" not in found[0].evidence
