@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from diagnostics.findings import Finding
-from diagnostics.logs import SERVING, LogMatch, LogScan
+from diagnostics.logs import SERVING, Death, LogMatch, LogScan
 from diagnostics.signatures import catalog, class_signature, failure_spec, finding, signature, template_classes
 from planner.catalog import default_vllm_version, load_model, load_toml
 from planner.errors import PlannerError
@@ -314,6 +314,8 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
     if phase is None and any(m.signature_id == "engine-dead" for m in generic):
         phase = SERVING  # the API server raises EngineDeadError to requests: it was serving
     version = scan.figures.vllm_version
+    if death is not None and death.stopped is not None:
+        return _interrupted(death, generic, version)
     exc, exc_line = (death.exception, death.exception_line) if death is not None else (None, None)
     if exc is None:
         exc, exc_line = next(((m.root_exception, m.root_exception_line) for m in generic if m.root_exception),
@@ -340,6 +342,18 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = "no exception was printed"
     evidence += _where(phase, version) + (f"; {context}" if context else "")
     return finding("unrecognized-failure", evidence)
+
+
+def _interrupted(death: Death, generic: list[LogMatch], version: str | None) -> Finding:
+    """A run a signal stopped (run-interrupted): the stop line, the phase it reached and the version. An error when
+    the start never finished (a failed run never exits 0), info once the server was serving (stopping it is no
+    failure)."""
+    signs = [f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic]
+    if death.line_number != death.stopped_line and not any(m.line_number == death.line_number for m in generic):
+        signs.append(f"the process died at line {death.line_number}: {death.text}")
+    evidence = (f"line {death.stopped_line}: {death.stopped}" + _where(death.phase, version)
+                + ("; then (its consequence) " + "; ".join(signs) if signs else ""))
+    return finding("run-interrupted", evidence, severity="info" if death.phase == SERVING else "error")
 
 
 def _model_from_config(cfg: dict[str, str]) -> Any:

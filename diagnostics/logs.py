@@ -117,6 +117,10 @@ class Death:
     #: quoted by unrecognized-failure instead of "no exception was printed". None when there is none.
     message: str | None = None
     message_line: int | None = None
+    #: A run stopped on purpose (a signal: Ctrl-C, docker stop, Kubernetes, a supervisor) before any real exception:
+    #: the line that shows the stop (prefix stripped) and its number; reported as run-interrupted, not as a crash.
+    stopped: str | None = None
+    stopped_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -440,16 +444,17 @@ class _Scanner:
         if st.progress is not None and st.progress[0] > offset:
             return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
         near_after = ctx_after[: CONTEXT_BYTES // 4]
-        if any(m.encode() in ctx_before[-CONTEXT_BYTES // 4:] for m in spec.stopped if m.startswith("[")):
-            return None  # an orderly shutdown on a signal
         exc, exc_line = _final_exception(ctx_before, line, near_after, number)
-        if exc is None and _stopped_only(ctx_before[-CONTEXT_BYTES // 4:] + line + near_after, spec):
-            return None  # a KeyboardInterrupt / cancelled task: stopped on purpose
         phase = st.progress[1] if st.progress is not None and st.progress[0] < offset else None
         if phase is None:
             phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
         elif phase != SERVING and self._serving(ctx_before):
             phase = SERVING
+        halt = _stop(spec, ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
+        if halt is not None and (exc_line is None or exc_line > halt[1]):
+            # Stopped by a signal (Ctrl-C, docker stop, a Kubernetes probe or scale-down, a supervisor) before any
+            # real exception: neither a clean run nor an unexplained crash (run-interrupted).
+            return Death(number, text, exc, exc_line, phase, stopped=halt[0], stopped_line=halt[1])
         frames = (_frames(spec, ctx_before[-FRAMES_WINDOW:], line, near_after[:FRAMES_WINDOW])
                    if exc is None else None)
         message, message_line = (_death_message(spec, ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
@@ -606,9 +611,21 @@ def _death_message(spec: FailureSpec, before: bytes, line: bytes, after: bytes,
     return None, None
 
 
-def _stopped_only(text: bytes, spec: FailureSpec) -> bool:
-    """Whether the only exceptions around a death are a user's or an orchestrator's stop (KeyboardInterrupt...)."""
-    return any(m.encode() in text for m in spec.stopped if not m.startswith("["))
+def _stop(spec: FailureSpec, before: bytes, line: bytes, after: bytes, number: int) -> tuple[str, int] | None:
+    """The last line around a death that shows a stop on purpose ([failure] stopped: KeyboardInterrupt, vLLM's
+    "[shutdown] ... signal=", "EngineCore exiting." on SIGTERM/SIGINT), prefix stripped, and its line number; None
+    when there is none, or when a new start (an ``alive`` marker) follows it: that start's death is not the stop."""
+    text = before + line + b"\n" + after
+    best = -1
+    for m in spec.stopped:
+        best = max(best, text.rfind(m.encode()))
+    if best < 0 or any(a.encode() in text[best:] for a in spec.alive):
+        return None
+    start = text.rfind(b"\n", 0, best) + 1
+    end = text.find(b"\n", best)
+    raw = _clean(text[start: end if end != -1 else len(text)].decode("utf-8", "replace")).strip()
+    said = redact(_PREFIX.sub("", raw, count=1).strip() or raw)[:300]
+    return said, number - before.count(b"\n") + text.count(b"\n", 0, best)
 
 
 def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:

@@ -66,6 +66,13 @@ MIN_COVERAGE = 0.3
 PARTIAL_CHARS = 60
 #: ... or this many, whatever the template's length (100 letters of one message in order identify it).
 PARTIAL_ENOUGH_CHARS = 100
+#: A template whose first fragment starts the message (after at most ANCHOR_SLACK letters: an exception name such
+#: as "valueerror", "keyerror", "torchoutofmemoryerror") is identified by fewer letters: ANCHORED_CHARS for a whole
+#: match, SPECIFIC_CHARS for its leading fragments. Why: a long wildcard value (the list of choices in "Unknown
+#: quantization method: {*}. Must be one of {*}." or "invalid tool call parser: {*} (chose from { {*} })") or a
+#: line cut short by a report would otherwise fail the coverage tests above, though the message is vLLM's own.
+ANCHOR_SLACK = 24
+ANCHORED_CHARS = 24
 _REPR_ESCAPES = (("\\n", " "), ("\\t", " "), ("\\r", " "), ("\\'", "'"), ('\\"', '"'), ("\\\\", "\\"))
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:[.\-+a-z0-9]*)$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -280,12 +287,18 @@ def _matched_chars(t: _Template, text: str) -> tuple[bool, int]:
     return True, matched
 
 
+def _anchored(t: _Template, squashed: str) -> bool:
+    """Whether the template's first fragment starts the message (after an exception name at most)."""
+    return bool(t.pieces) and 0 <= squashed.find(t.pieces[0]) <= ANCHOR_SLACK
+
+
 def _candidates(text: str) -> list[tuple[_Template, bool, int]]:
     """(template, complete, literal characters matched) of each template ``text`` (normalised) is an instance of.
 
     Filed under one of the line's words, holding the template's rarest words, then its fragments in order:
-    all of them (and enough of the message to be specific, SPECIFIC_CHARS or MIN_COVERAGE), or a leading run
-    of them of at least PARTIAL_CHARS and half the template's literal text (or PARTIAL_ENOUGH_CHARS).
+    all of them (and enough of the message to be specific, SPECIFIC_CHARS or MIN_COVERAGE, or ANCHORED_CHARS when the
+    template starts the message), or a leading run of them of at least PARTIAL_CHARS and half the template's literal
+    text (or PARTIAL_ENOUGH_CHARS; or SPECIFIC_CHARS when the template starts the message).
     """
     index = _index()
     out: list[tuple[_Template, bool, int]] = []
@@ -304,9 +317,11 @@ def _candidates(text: str) -> list[tuple[_Template, bool, int]]:
                 continue  # a template too short to match in part must hold its longest fragment
             complete, matched = _matched_chars(t, squashed)
             if complete:
-                if matched >= SPECIFIC_CHARS or matched >= MIN_COVERAGE * len(squashed):
+                if (matched >= SPECIFIC_CHARS or matched >= MIN_COVERAGE * len(squashed)
+                        or (matched >= ANCHORED_CHARS and _anchored(t, squashed))):
                     out.append((t, True, matched))
-            elif matched >= PARTIAL_CHARS and (2 * matched >= t.literal_chars or matched >= PARTIAL_ENOUGH_CHARS):
+            elif ((matched >= PARTIAL_CHARS and (2 * matched >= t.literal_chars or matched >= PARTIAL_ENOUGH_CHARS))
+                  or (matched >= SPECIFIC_CHARS and _anchored(t, squashed))):
                 out.append((t, False, matched))
     return out
 
