@@ -98,9 +98,14 @@ def log_file(path: str, *, gpu: str | None = None,
     scan = scan_path(path, progress=progress)
     found = findings_from_scan(scan, gpu=gpu, classify=template_classifier(scan.figures.vllm_version))
     checks = compare_figures(scan, gpu=gpu)
-    known = len([f for f in found if f.id not in ("memory-model-mismatch", "unrecognized-failure")])
+    # Only errors and warnings are failures: an info finding (a run stopped after it had started serving,
+    # run-interrupted) is a note, and the header must not call it a failure.
+    catalogued = [f for f in found if f.id not in ("memory-model-mismatch", "unrecognized-failure")]
+    known = len([f for f in catalogued if f.severity != "info"])
+    notes = len(catalogued) - known
     unknown = ", and a failure no catalog id explains" if any(f.id == "unrecognized-failure" for f in found) else ""
-    header = [f"log {path}: {scan.lines:,} lines, {known} known failure(s){unknown}"]
+    noted = f", {notes} note(s)" if notes else ""
+    header = [f"log {path}: {scan.lines:,} lines, {known} known failure(s){unknown}{noted}"]
     header += _figure_lines(scan, checks)
     extra = {"lines": scan.lines, "bytes": scan.bytes_read, "figures": scan.figures.to_dict(),
              "figure_checks": [c.__dict__ for c in checks], "request_lines_skipped": scan.request_lines_skipped}
