@@ -558,7 +558,7 @@ def plan_memory(
     """
     lc = launch if isinstance(launch, ResolvedLaunch) else launch.resolve()
     model, gpu, plan, rel = lc.model, lc.gpu, lc.plan, lc.release
-    quant = quant_on_gpu(lc.quant, gpu)
+    quant = quant_on_gpu(lc.quant, gpu, rel)
     util, mml = lc.gpu_memory_utilization, lc.max_model_len
     mnbt, mns, enforce_eager = lc.max_num_batched_tokens, lc.max_num_seqs, lc.enforce_eager
     elem = kv_element_bytes(model, lc.kv_cache_dtype)

@@ -105,6 +105,8 @@ class VllmRelease:
     v2_cudagraph_estimate: bool = False
     #: Whether the V2 runner's sampler copies the logits to fp32 (4 more bytes per logit in its warm-up).
     v2_sampler_fp32_copy: bool = True
+    #: Bytes vLLM adds on ROCm to each 512-byte-multiple row of an unquantized MoE weight (VLLM_ROCM_MOE_PADDING).
+    rocm_moe_row_pad_bytes: int = 0
 
     def uses_v2_runner(self, *, architecture: str, is_moe: bool, quantized: bool, hybrid: bool,
                        rocm: bool = False) -> bool:
@@ -209,6 +211,7 @@ def _resolved(v: Version) -> VllmRelease:
         v2_runner_rule=_v2_rule(vllm_fact("v2_model_runner", v)),
         v2_cudagraph_estimate=bool(vllm_fact("v2_cudagraph_estimate", v)),
         v2_sampler_fp32_copy=bool(vllm_fact("v2_sampler_fp32_copy", v)),
+        rocm_moe_row_pad_bytes=int(vllm_fact("rocm_moe_row_pad_bytes", v)),
     )
 
 
