@@ -558,7 +558,7 @@ def plan_memory(
     """
     lc = launch if isinstance(launch, ResolvedLaunch) else launch.resolve()
     model, gpu, plan, rel = lc.model, lc.gpu, lc.plan, lc.release
-    quant = quant_on_gpu(lc.quant, gpu)
+    quant = quant_on_gpu(lc.quant, gpu, rel)
     util, mml = lc.gpu_memory_utilization, lc.max_model_len
     mnbt, mns, enforce_eager = lc.max_num_batched_tokens, lc.max_num_seqs, lc.enforce_eager
     elem = kv_element_bytes(model, lc.kv_cache_dtype)
@@ -580,7 +580,7 @@ def plan_memory(
         w_bytes = weights_bytes_override if weights_bytes_override is not None else w.total_bytes
         terms = overhead_terms(model, gpu, plan, rel, max_num_batched_tokens=mnbt, max_num_seqs=mns,
                                enforce_eager=enforce_eager, last_stage=stage == plan.pp - 1,
-                               stage_layers=len(layers), fit=fit)
+                               stage_layers=len(layers), fit=fit, quantized=lc.quant.bits < 16)
         over = max(0, terms.profile_bytes + offset)
         layout = kv_layout(model, plan.tp, elem, layers, rel.block_size, batched_tokens=mnbt)
         printed: int | None = None

@@ -8,7 +8,10 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
 - **sampler warm-up** (``_dummy_sampler_run``): logits of ``R = min(max_num_seqs, max_num_batched_tokens)``
   dummy requests over the vocabulary, then top-k/top-p. Bytes per logit depend on the top-k/top-p
   implementation (a full ``torch.sort`` in fp32 with int64 indices before 0.17, a Triton kernel from
-  0.17): fitted per era on logs that print the torch peak.
+  0.17): fitted per era on logs that print the torch peak. The V2 model runner (the default for Qwen3 dense
+  models from 0.22, every dense model from 0.25, every model from 0.29: :func:`uses_v2_runner`) warms its
+  sampler up with the default sampling states, so top-k/top-p are skipped: the logits in the model dtype plus
+  their fp32 copy, derived from the code, not fitted.
 - **forward transient**: the widest per-token activation of one layer times the batch budget, times a
   fitted factor (the analytic width misses allocator rounding and a few live copies).
 - **fused-MoE workspace**: ``TritonExperts.workspace_shapes`` (M x topk x max(N/2, K) and
@@ -20,7 +23,8 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
   there as the host's available memory (``is_unified_memory``).
 - **CUDA graphs**: ``first capture + (n - 1) x per graph`` for the PIECEWISE and FULL modes, n from the
   capture-size list of the release, per-graph cost proportional to the layers. Fitted on the
-  "Estimated ... CUDA graph memory" lines vLLM prints.
+  "Estimated ... CUDA graph memory" lines vLLM prints.  The V2 runner estimated nothing before 0.29
+  (``profile_cudagraph_memory`` returned 0), so its graphs were not charged to the KV budget.
 
 The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python3 -m tools.calibrate``
 (a per-term fit on the logs that print each term, refined jointly on every source's whole non-KV
@@ -35,7 +39,7 @@ from typing import Any
 
 from planner.catalog import load_toml, vllm_fact, vllm_setting
 from planner.release import VllmRelease
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan
+from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
 from planner.weights import moe_partition
 
@@ -134,8 +138,11 @@ class OverheadTerms:
     non_torch_bytes: int
     #: The CUDA-graph pool estimate ("Estimated CUDA graph memory"), whether charged or not.
     cudagraph_estimate_bytes: int
-    #: Whether this release subtracts the graph estimate from the KV budget (>= 0.21, not eager).
+    #: Whether this release subtracts the graph estimate from the KV budget (>= 0.21, not eager; on the V2 runner
+    #: from 0.29).
     cudagraph_charged: bool
+    #: Whether the worker runs the V2 GPU model runner (its own sampler warm-up and graph estimate).
+    v2_runner: bool = False
 
     @property
     def profile_bytes(self) -> int:
@@ -155,6 +162,7 @@ class OverheadTerms:
             "non_torch_gib": round(self.non_torch_bytes / GIB, 3),
             "cudagraph_estimate_gib": round(self.cudagraph_estimate_bytes / GIB, 3),
             "cudagraph_charged": self.cudagraph_charged,
+            "model_runner": "v2" if self.v2_runner else "v1",
         }
 
 
@@ -169,12 +177,39 @@ def sampler_requests(release: VllmRelease, max_num_batched_tokens: int, max_num_
     return min(max_num_seqs, max_num_batched_tokens)
 
 
-def sampler_bytes(model: ModelSpec, release: VllmRelease, requests: int, fit: OverheadFit) -> int:
+#: Bytes per logit of the V2 runner's fp32 copy of the logits (sample/sampler.py apply_sampling_params).
+FP32_BYTES = 4
+
+
+def uses_v2_runner(model: ModelSpec, release: VllmRelease, *, quantized: bool | None = None,
+                   gpu: GpuSpec | None = None) -> bool:
+    """Whether vLLM runs this model on the V2 GPU model runner by default (data/vllm.toml [[v2_model_runner]]).
+
+    ``quantized``: whether the launch quantizes the weights (a checkpoint format or ``--quantization``); None
+    reads the checkpoint's own. A hybrid model is one with linear-attention layers (vLLM's ``is_hybrid``).
+    """
+    return release.uses_v2_runner(
+        architecture=model.architecture, is_moe=model.is_moe,
+        quantized=model.quant is not None if quantized is None else quantized,
+        hybrid=any(k == LINEAR for k in model.layer_kinds), rocm=gpu is not None and gpu.vendor == "amd")
+
+
+def v2_sampler_bytes_per_logit(model: ModelSpec, release: VllmRelease) -> int:
+    """The V2 runner's warm-up holds the logits (model dtype) and, where the release copies them, an fp32 copy;
+    top-k/top-p do not run (the dummy batch keeps top_k = vocabulary, top_p = 1.0)."""
+    return model.dtype_bytes + (FP32_BYTES if release.v2_sampler_fp32_copy else 0)
+
+
+def sampler_bytes(model: ModelSpec, release: VllmRelease, requests: int, fit: OverheadFit, *,
+                  v2: bool = False) -> int:
     """Logits of every dummy request over the vocabulary, then top-k/top-p over them.
 
     The fitted bytes per logit are measured on models whose logits are 2-byte (bf16/fp16); logits come
-    out of ``compute_logits`` in the model dtype, so an fp32 model holds 2 more bytes per logit.
+    out of ``compute_logits`` in the model dtype, so an fp32 model holds 2 more bytes per logit. On the V2
+    runner (``v2``) the bytes per logit follow from its code (:func:`v2_sampler_bytes_per_logit`).
     """
+    if v2:
+        return requests * model.vocab_size * v2_sampler_bytes_per_logit(model, release)
     per_logit = fit.sampler(release.sampler_era) + (model.dtype_bytes - 2)
     return round(requests * model.vocab_size * per_logit)
 
@@ -297,14 +332,19 @@ def overhead_terms(
     last_stage: bool = True,
     stage_layers: int | None = None,
     fit: OverheadFit | None = None,
+    quantized: bool | None = None,
 ) -> OverheadTerms:
     """Every overhead term of one worker (one pipeline stage; the sampler runs on the last one only).
 
     Pure over frozen specs, so a sweep of many contexts or KV dtypes computes each layout's terms once.
+    ``quantized``: whether the launch quantizes the weights (None: the checkpoint's own format), which decides
+    the model runner in 0.22-0.23 (:func:`uses_v2_runner`).
     """
     fit = fit or load_fit()
     tokens = max_num_batched_tokens
-    samp = sampler_bytes(model, release, sampler_requests(release, tokens, max_num_seqs), fit) if last_stage else 0
+    v2 = uses_v2_runner(model, release, quantized=quantized, gpu=gpu)
+    samp = sampler_bytes(model, release, sampler_requests(release, tokens, max_num_seqs), fit, v2=v2) \
+        if last_stage else 0
     fwd = forward_bytes(model, plan, tokens, fit)
     ws = moe_workspace_bytes(model, plan, tokens)
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
@@ -318,5 +358,7 @@ def overhead_terms(
         activation_peak_bytes=peak,
         non_torch_bytes=non_torch_bytes(gpu, plan, release, fit),
         cudagraph_estimate_bytes=graphs,
-        cudagraph_charged=release.cudagraph_charged and not enforce_eager and graphs_measured(gpu, release),
+        cudagraph_charged=release.cudagraph_charged and not enforce_eager and graphs_measured(gpu, release)
+        and (release.v2_cudagraph_estimate or not v2),
+        v2_runner=v2,
     )

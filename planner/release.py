@@ -28,6 +28,24 @@ from planner.versions import Version, format_version, parse_version
 
 
 @dataclass(frozen=True)
+class V2RunnerRule:
+    """The default of ``VllmConfig.use_v2_model_runner`` in one release (data/vllm.toml [[v2_model_runner]])."""
+
+    #: Every model (0.29 on), but for ``rocm_v1`` on ROCm.
+    all: bool = False
+    #: Every non-MoE model (0.25 on).
+    dense: bool = False
+    #: Architectures that run V2 besides (``DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES``).
+    architectures: tuple[str, ...] = ()
+    #: 0.22-0.23: a listed architecture only when the model is neither MoE nor quantized.
+    dense_unquantized_only: bool = False
+    #: A hybrid (linear-attention) model runs V2 only when listed (0.28 on); before, never.
+    hybrid_if_listed: bool = False
+    #: Architectures kept on V1 on ROCm.
+    rocm_v1: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class VllmRelease:
     """What one vLLM version does that the memory model and the commands depend on."""
 
@@ -80,6 +98,30 @@ class VllmRelease:
     extensible_margin_floor_bytes_cuda: int = 1 << 30
     extensible_margin_floor_bytes_rocm: int = 3 << 30
     extensible_margin_fraction: float = 0.75
+    #: Which models this release runs on the V2 GPU model runner by default (data/vllm.toml [[v2_model_runner]]):
+    #: the rule's keys, read by :meth:`uses_v2_runner`.
+    v2_runner_rule: V2RunnerRule = V2RunnerRule()
+    #: Whether the V2 runner measures the CUDA-graph pool before sizing the KV cache (0.29 on; before, 0).
+    v2_cudagraph_estimate: bool = False
+    #: Whether the V2 runner's sampler copies the logits to fp32 (4 more bytes per logit in its warm-up).
+    v2_sampler_fp32_copy: bool = True
+    #: Bytes vLLM adds on ROCm to each 512-byte-multiple row of an unquantized MoE weight (VLLM_ROCM_MOE_PADDING).
+    rocm_moe_row_pad_bytes: int = 0
+
+    def uses_v2_runner(self, *, architecture: str, is_moe: bool, quantized: bool, hybrid: bool,
+                       rocm: bool = False) -> bool:
+        """Whether ``vllm serve`` of this release runs the model on the V2 GPU model runner (``VllmConfig.
+        use_v2_model_runner`` with VLLM_USE_V2_MODEL_RUNNER unset; the features that fall back to V1 are not
+        modelled). Why it matters: the two runners profile differently (planner/overhead.py)."""
+        r = self.v2_runner_rule
+        if r.all:
+            return not (rocm and architecture in r.rocm_v1)
+        listed = architecture in r.architectures
+        if hybrid and not (listed and r.hybrid_if_listed):
+            return False
+        if r.dense_unquantized_only:
+            return listed and not is_moe and not quantized
+        return listed or (r.dense and not is_moe)
 
     def default_utilization(self, kv_sizing: str) -> float:
         """What an unset ``--gpu-memory-utilization`` means in this sizing mode (CacheConfig
@@ -126,7 +168,8 @@ class VllmRelease:
                 "gib_format": self.gib_format, "block_size": self.block_size,
                 "activation_era": self.activation_era, "sampler_era": self.sampler_era,
                 "moe_workspace_persistent": self.moe_workspace_persistent, "nontorch_era": self.nontorch_era,
-                "comm_era": self.comm_era, "kv_sizing": self.kv_sizing}
+                "comm_era": self.comm_era, "kv_sizing": self.kv_sizing,
+                "v2_cudagraph_estimate": self.v2_cudagraph_estimate}
 
 
 def release(version: Version | str | None = None) -> VllmRelease:
@@ -165,4 +208,16 @@ def _resolved(v: Version) -> VllmRelease:
         extensible_margin_floor_bytes_cuda=int(ext["margin_floor_bytes_cuda"]),
         extensible_margin_floor_bytes_rocm=int(ext["margin_floor_bytes_rocm"]),
         extensible_margin_fraction=float(ext["margin_fraction"]),
+        v2_runner_rule=_v2_rule(vllm_fact("v2_model_runner", v)),
+        v2_cudagraph_estimate=bool(vllm_fact("v2_cudagraph_estimate", v)),
+        v2_sampler_fp32_copy=bool(vllm_fact("v2_sampler_fp32_copy", v)),
+        rocm_moe_row_pad_bytes=int(vllm_fact("rocm_moe_row_pad_bytes", v)),
     )
+
+
+def _v2_rule(raw: dict[str, Any]) -> V2RunnerRule:
+    return V2RunnerRule(all=bool(raw["all"]), dense=bool(raw["dense"]),
+                        architectures=tuple(str(a) for a in raw["architectures"]),
+                        dense_unquantized_only=bool(raw["dense_unquantized_only"]),
+                        hybrid_if_listed=bool(raw["hybrid_if_listed"]),
+                        rocm_v1=tuple(str(a) for a in raw["rocm_v1"]))

@@ -65,6 +65,9 @@ class QuantScheme:
     #: linear loads in the model dtype).
     experts_only: bool = False
     source: str = ""
+    #: Bytes vLLM adds to each row of an unquantized fused-MoE weight whose row is a multiple of 512 bytes (ROCm's
+    #: VLLM_ROCM_MOE_PADDING: a padded storage, a strided view); 0 elsewhere. Set by planner.weights.quant_on_gpu.
+    moe_row_pad_bytes: int = 0
 
     def linear_bytes(self, n_out: int, k_in: int) -> int:
         """Bytes of one quantized linear shard of shape ``[n_out, k_in]``, scales included."""

@@ -16,6 +16,7 @@ from functools import cache
 
 from planner.catalog import arch_facts, load_quant, quant_storage, vllm_setting
 from planner.quantconfig import CheckpointLayout, parse_layout
+from planner.release import VllmRelease
 from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 
 
@@ -142,13 +143,29 @@ def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
     return _Quantizer(quant, (*quant.keep_bf16, "lm_head", "embed_tokens"), model.dtype_bytes)
 
 
-def quant_on_gpu(quant: QuantScheme, gpu: GpuSpec) -> QuantScheme:
+def quant_on_gpu(quant: QuantScheme, gpu: GpuSpec, release: VllmRelease | None = None) -> QuantScheme:
     """The scheme as vLLM lays it out on this GPU: where the MoE backend of data-center Blackwell pads the
-    experts otherwise (MXFP4: 256/256 there, the Marlin 128/256 elsewhere; data/quant.toml)."""
+    experts otherwise (MXFP4: 256/256 there, the Marlin 128/256 elsewhere; data/quant.toml); on ROCm, where
+    ``release`` pads the rows of unquantized MoE weights (data/vllm.toml [[rocm_moe_row_pad_bytes]])."""
     if quant.expert_pad_datacenter_blackwell and gpu.vendor == "nvidia" and gpu.compute_capability[0] == 10:
         inter, hidden = quant.expert_pad_datacenter_blackwell
-        return replace(quant, expert_pad=inter, expert_pad_hidden=hidden)
+        quant = replace(quant, expert_pad=inter, expert_pad_hidden=hidden)
+    if release is not None and gpu.vendor == "amd" and release.rocm_moe_row_pad_bytes:
+        quant = replace(quant, moe_row_pad_bytes=release.rocm_moe_row_pad_bytes)
     return quant
+
+
+#: vLLM pads a MoE weight's rows only when the row is a multiple of this many bytes (the MI300 channel hotspot:
+#: unquantized_fused_moe_method.py ``_maybe_pad_weight``, ``(weight.stride(-2) * element_size) % 512 == 0``).
+ROCM_PAD_ROW_MULTIPLE = 512
+
+
+def moe_row_padding(rows: int, cols: int, elem_bytes: int, pad_bytes: int) -> int:
+    """Extra bytes of one ``[rows, cols]`` expert matrix padded as vLLM does on ROCm: ``pad_bytes`` per row when
+    the row (``cols x elem_bytes``) is a multiple of 512 bytes, else none."""
+    if not pad_bytes or (cols * elem_bytes) % ROCM_PAD_ROW_MULTIPLE:
+        return 0
+    return rows * pad_bytes
 
 
 def native_quant(model: ModelSpec) -> QuantScheme:
@@ -246,6 +263,10 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
     w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate)
     per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + w2
+    if q.scheme.moe_row_pad_bytes and not q.quantized(f"{pre}.experts.w13"):
+        # ROCm pads the rows of unquantized expert weights (w13 [2N, K], w2 [K, N]) for the MI300 channel hotspot
+        dt, pad = model.dtype_bytes, q.scheme.moe_row_pad_bytes
+        per_expert += moe_row_padding(2 * part, eh, dt, pad) + moe_row_padding(eh, part, dt, pad)
     shared = 0
     if model.shared_intermediate:
         s = model.shared_intermediate // plan.tp

@@ -18,6 +18,7 @@ from planner.overhead import (
     moe_workspace_bytes,
     overhead_terms,
     sampler_requests,
+    uses_v2_runner,
 )
 from planner.release import release
 from planner.specs import ParallelPlan
@@ -169,8 +170,9 @@ def test_moe_workspace_with_expert_parallel_keeps_whole_experts():
 
 def test_rocm_graphs_are_charged_only_from_0_26():
     # vLLM skipped the CUDA-graph estimate on ROCm until 0.26 (0.25.1 gpu_worker.py: is_cuda() only;
-    # 0.26.0: is_cuda_alike()), so an MI300X launch of 0.21-0.25 had nothing subtracted for graphs.
-    m, p = load_model("llama-3.1-8b-instruct"), ParallelPlan()
+    # 0.26.0: is_cuda_alike()), so an MI300X launch of 0.21-0.25 had nothing subtracted for graphs. A MoE model:
+    # a dense one runs the V2 runner from 0.25, which estimated no graphs before 0.29 on any platform.
+    m, p = load_model("qwen3-30b-a3b"), ParallelPlan()
     kw = {"max_num_batched_tokens": 8192, "max_num_seqs": 1024}
     assert not overhead_terms(m, load_gpu("mi300x"), p, release("0.25.1"), **kw).cudagraph_charged
     assert overhead_terms(m, load_gpu("mi300x"), p, release("0.26.0"), **kw).cudagraph_charged
@@ -189,3 +191,38 @@ def test_unified_memory_gpus_carry_the_host_growth_term():
     spark = overhead_terms(m, load_gpu("gb10"), p, release("0.13.0"), **kw)
     a100 = overhead_terms(m, load_gpu("a100-80gb"), p, release("0.13.0"), **kw)
     assert spark.non_torch_bytes - a100.non_torch_bytes == fit.nontorch_uma_bytes > 0
+
+
+def test_v2_runner_default_follows_each_release():
+    # vLLM's use_v2_model_runner default, release by release (data/vllm.toml [[v2_model_runner]], read in the
+    # wheels): Qwen3 dense from 0.22, Llama/Mistral from 0.23, every dense model (and DeepSeek-V2) from 0.25,
+    # every model from 0.29. The lab's 0.25.0 logs print "Using V2 Model Runner" for Qwen3-8B and DeepSeek-V2-Lite
+    # and load MiniMax-M2.5 with v1/worker/gpu_model_runner.py.
+    qwen3, llama = load_model("qwen3-8b"), load_model("llama-3.1-8b-instruct")
+    qwen25 = load_model("qwen2.5-7b-instruct")
+    moe, dsv2 = load_model("minimax-m2.5"), load_model("deepseek-v2-lite")
+    assert not any(uses_v2_runner(m, release("0.21.0")) for m in (qwen3, llama, moe))
+    assert uses_v2_runner(qwen3, release("0.22.0")) and not uses_v2_runner(llama, release("0.22.0"))
+    assert not uses_v2_runner(qwen3, release("0.22.0"), quantized=True)  # 0.22-0.23: not quantized models
+    assert uses_v2_runner(llama, release("0.23.0")) and not uses_v2_runner(qwen25, release("0.24.0"))
+    assert uses_v2_runner(qwen25, release("0.25.0")) and uses_v2_runner(dsv2, release("0.25.0"))
+    assert not uses_v2_runner(moe, release("0.25.0")) and not uses_v2_runner(moe, release("0.28.0"))
+    assert uses_v2_runner(moe, release("0.29.0")) and uses_v2_runner(moe, release("0.34.0"))
+    hybrid = load_model("minimax-m1-80k")
+    assert not uses_v2_runner(hybrid, release("0.25.0"))
+
+
+def test_v2_runner_sampler_and_graphs():
+    # The V2 runner warms its sampler up without top-k/top-p: bf16 logits plus their fp32 copy (6 bytes per logit;
+    # 0.26 kept them in bf16), and before 0.29 its profile_cudagraph_memory() returned 0, so nothing is charged
+    # for graphs (lab qwen3-8b-u080-kvfp8.log: non-KV = weights + torch peak + non-torch, no graph term).
+    m, g, p = load_model("qwen3-8b"), load_gpu("h100"), ParallelPlan()
+    kw = {"max_num_batched_tokens": 8192, "max_num_seqs": 1024}
+    v1 = overhead_terms(m, g, p, release("0.21.0"), **kw)
+    v2 = overhead_terms(m, g, p, release("0.25.0"), **kw)
+    assert v2.v2_runner and not v1.v2_runner
+    assert v2.sampler_bytes == 1024 * m.vocab_size * 6
+    assert overhead_terms(m, g, p, release("0.26.0"), **kw).sampler_bytes == 1024 * m.vocab_size * 2
+    assert v1.sampler_bytes > 2 * v2.sampler_bytes
+    assert v1.cudagraph_charged and not v2.cudagraph_charged and v2.cudagraph_estimate_bytes > 0
+    assert overhead_terms(m, g, p, release("0.29.0"), **kw).cudagraph_charged

@@ -21,12 +21,17 @@ def test_signature_1m_says_plainly():
 
 
 def test_h100_tp4_fits_full_context_only_marginally():
-    # 4 x H100 at 196,608 tokens, KV cache sized from the profile run (vLLM < 0.34, or 0.34 with
-    # --no-enable-extensible-kv-cache): one request needs 11.62 GiB of KV per GPU and the plan leaves about
-    # 11.9 GiB, inside the MoE error band: it is offered with a warning and the safe options are named.
-    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100", enable_extensible_kv_cache=False))
+    # 4 x H100 at 196,608 tokens, KV cache sized from the profile run on the V1 model runner (vLLM 0.28, the
+    # last release that runs a MoE model there): one request needs 11.62 GiB of KV per GPU and the plan leaves
+    # about 11.8 GiB, inside the MoE error band: it is offered with a warning and the safe options are named.
+    r = size(Launch.from_args(model="minimax-m2.5", gpu="h100", vllm_version="0.28.0"))
     assert r.recommended is not None and r.recommended.num_gpus == 4
     assert "kv-cache-marginal" in {p.id for p in r.recommended.problems}
+    # From 0.29 every model runs the V2 runner, whose sampler warm-up skips top-k/top-p (6 bytes per logit, not
+    # the Triton path's 15): the profiled plan (0.34 with --no-enable-extensible-kv-cache) keeps ~1.8 GiB more.
+    prof = size(Launch.from_args(model="minimax-m2.5", gpu="h100", enable_extensible_kv_cache=False)).recommended
+    assert prof is not None and prof.overhead.v2_runner and not r.recommended.overhead.v2_runner
+    assert prof.kv_cache_bytes > r.recommended.kv_cache_bytes + 2**30
     # 0.34.0's extensible KV cache (the default) sizes it from what warm-up and capture leave of the whole
     # device (utilization 1.0) less its 1 GiB-or-0.75 x peak margin: no longer marginal.
     ext = size(Launch.from_args(model="minimax-m2.5", gpu="h100")).recommended

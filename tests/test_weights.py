@@ -115,3 +115,26 @@ def test_glob_components_in_modules_to_not_convert():
     assert not _matches("model.layers.*.self_attn", "model.layers.7.mlp.experts.w13")
     assert _skip_pattern(("model.layers.*.self_attn",)).search("model.layers.12.self_attn.o_proj")
     assert not _skip_pattern(("model.layers.*.self_attn",)).search("model.layers.12.mlp.gate_up_proj")
+
+
+def test_rocm_pads_the_rows_of_unquantized_moe_weights():
+    """vLLM on ROCm (VLLM_ROCM_MOE_PADDING, on by default in 0.11.2-0.29: unquantized_fused_moe_method.py
+    ``_maybe_pad_weight``) keeps each unquantized expert weight in a storage padded by 256 bytes per row when the row
+    is a multiple of 512 bytes. Red Hat's sweep (ashishkamra-vllm-memory-estimator, vLLM 0.11.2): Qwen3-235B-A22B
+    bf16 at TP4 prints 112.61 GiB on MI300X and 109.61 on H200; w13 rows (hidden 4096 x 2 B) are padded, w2 rows
+    (384 x 2 B at TP4) are not: 128 experts x 768 rows x 256 B x 94 layers = 2.21 GiB more."""
+    from planner.catalog import load_gpu
+    from planner.release import release
+    from planner.weights import moe_row_padding, quant_on_gpu
+
+    qwen, bf16, plan = load_model("qwen3-235b-a22b"), load_quant("bf16"), ParallelPlan(tp=4)
+    rocm = quant_on_gpu(bf16, load_gpu("mi300x"), release("0.11.2"))
+    assert rocm.moe_row_pad_bytes == 256 and quant_on_gpu(bf16, load_gpu("h200"), release("0.11.2")) == bf16
+    extra = weights_per_gpu(qwen, rocm, plan).total_bytes - weights_per_gpu(qwen, bf16, plan).total_bytes
+    assert extra == 128 * 768 * 256 * 94
+    assert weights_per_gpu(qwen, bf16, plan).total_bytes / GIB == pytest.approx(109.61, rel=0.01)
+    assert weights_per_gpu(qwen, rocm, plan).total_bytes / GIB == pytest.approx(112.61, rel=0.01)
+    assert moe_row_padding(768, 4096, 2, 256) == 768 * 256 and moe_row_padding(4096, 384, 2, 256) == 0
+    # quantized experts take other paths (no row padding here): the FP8 scheme is unchanged in bytes
+    fp8 = quant_on_gpu(load_quant("fp8"), load_gpu("mi300x"), release("0.11.2"))
+    assert weights_per_gpu(qwen, fp8, plan).total_bytes == weights_per_gpu(qwen, load_quant("fp8"), plan).total_bytes

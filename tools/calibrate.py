@@ -46,6 +46,8 @@ from planner.overhead import (
     has_nvlink_fabric,
     moe_workspace_bytes,
     sampler_requests,
+    uses_v2_runner,
+    v2_sampler_bytes_per_logit,
 )
 from planner.release import VllmRelease, release
 from planner.specs import DTYPE_BYTES, ModelSpec, ParallelPlan
@@ -156,6 +158,20 @@ def _gib(c: LogCase, key: str) -> float | None:
     return None if v is None else float(v) * GIB
 
 
+def _v2(c: LogCase) -> bool:
+    """Whether the log's worker ran the V2 model runner (planner.overhead.uses_v2_runner): its sampler warm-up
+    is derived from the code, not the fitted bytes per logit, and before 0.29 it charged no graphs."""
+    return uses_v2_runner(c.model, c.release, quantized=case_launch(c).quant.bits < 16,
+                          gpu=load_gpu(str(c.log["gpu"])))
+
+
+def _sampler_per_logit(c: LogCase, sampler: dict[str, float]) -> float:
+    """Bytes per logit the log's sampler warm-up holds (provisional where fitted)."""
+    if _v2(c):
+        return float(v2_sampler_bytes_per_logit(c.model, c.release))
+    return sampler.get(c.release.sampler_era, 15.0)
+
+
 def _logits(c: LogCase) -> int:
     return sampler_requests(c.release, c.tokens, c.seqs) * c.model.vocab_size
 
@@ -167,7 +183,7 @@ def _forward_width_bytes(c: LogCase) -> int:
 def _per_logit(c: LogCase, era: str, factor: float, sampler: dict[str, float]) -> float | None:
     """Bytes per logit, from a log whose printed torch peak is set by the sampler warm-up."""
     peak = _gib(c, "torch_peak_increase_gib")
-    if peak is None or not c.last_stage_printed or c.release.sampler_era != era:
+    if peak is None or not c.last_stage_printed or c.release.sampler_era != era or _v2(c):
         return None
     if sampler.get(era, 15.0) * _logits(c) < 1.5 * factor * _forward_width_bytes(c):
         return None  # the forward may set the peak: not a sampler measurement
@@ -181,7 +197,7 @@ def _forward_factor(c: LogCase, factor: float, sampler: dict[str, float]) -> flo
     if peak is None:
         return None
     width = _forward_width_bytes(c)
-    if c.last_stage_printed and sampler.get(c.release.sampler_era, 15.0) * _logits(c) > 0.67 * factor * width:
+    if c.last_stage_printed and _sampler_per_logit(c, sampler) * _logits(c) > 0.67 * factor * width:
         return None  # the sampler may set the peak
     return (peak - moe_workspace_bytes(c.model, c.plan, c.tokens)) / width
 
@@ -451,7 +467,7 @@ def _printed_rank_terms(c: LogCase, fit: OverheadFit) -> Any:
     return overhead_terms.__wrapped__(
         c.model, load_gpu(str(c.log["gpu"])), c.plan, c.release, max_num_batched_tokens=c.tokens,
         max_num_seqs=c.seqs, enforce_eager=bool(c.log.get("enforce_eager", False)),
-        last_stage=c.last_stage_printed, stage_layers=len(layers), fit=fit)
+        last_stage=c.last_stage_printed, stage_layers=len(layers), fit=fit, quantized=case_launch(c).quant.bits < 16)
 
 
 def _rows(cases: list[LogCase]) -> list[_Row]:
@@ -538,11 +554,15 @@ class _Linear:
                 col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
                 self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
                 continue
+            v2 = _v2(c)
             if r.kind in ("torch_peak", "total"):
                 if c.last_stage_printed:
                     logits = sampler_requests(c.release, c.tokens, c.seqs) * c.model.vocab_size
-                    self.samp_logits[i, names.index(f"sampler.{c.release.sampler_era}")] = logits
-                    self.samp_const[i] = logits * (c.model.dtype_bytes - 2)
+                    if v2:  # derived from the V2 runner's code, no fitted parameter
+                        self.samp_const[i] = logits * v2_sampler_bytes_per_logit(c.model, c.release)
+                    else:
+                        self.samp_logits[i, names.index(f"sampler.{c.release.sampler_era}")] = logits
+                        self.samp_const[i] = logits * (c.model.dtype_bytes - 2)
                 self.fwd_unit[i] = c.tokens * dense_activation_width(c.model, c.plan) * c.model.dtype_bytes
                 self.ws[i] = moe_workspace_bytes(c.model, c.plan, c.tokens)
                 self.persistent[i] = c.release.moe_workspace_persistent
@@ -558,7 +578,7 @@ class _Linear:
                 if is_unified_memory(gpu):
                     self.lin[i, names.index("nontorch_uma")] = 1.0
             if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
-                    and graphs_measured(gpu, c.release):
+                    and graphs_measured(gpu, c.release) and (c.release.v2_cudagraph_estimate or not v2):
                 k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
                 for mode in ("piecewise", "full"):
                     self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
