@@ -208,3 +208,15 @@ def kernels_for(gpu: GpuSpec) -> tuple[KernelMeasurements, GpuSpec] | None:
 def default_step_terms() -> str:
     """``[kernels_measured] step_terms`` of data/perf.toml: "measured" or "fractions"."""
     return str(load_toml("perf.toml")["kernels_measured"]["step_terms"])
+
+
+def layer_fixed_s(gpu: GpuSpec) -> float:
+    """Fixed GPU seconds of one dense decoder layer's kernels per step: data/perf.toml ``[layer]
+    kernels_per_layer`` x one CUDA-graph-replayed kernel (``graph_kernel_s``) of ``gpu``'s family's kernel file,
+    or of the newest kernel file where the family has none (a graph-replayed launch costs about a microsecond
+    on any recent NVIDIA GPU; borrowed, as the fractions are). 0 where no kernel file exists at all."""
+    found = kernels_for(gpu)
+    k = found[0] if found is not None else (measured_kernels()[0] if measured_kernels() else None)
+    if k is None:
+        return 0.0
+    return float(load_toml("perf.toml")["layer"]["kernels_per_layer"]) * k.graph_kernel_s
