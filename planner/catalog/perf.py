@@ -227,9 +227,9 @@ def measured_bandwidth_fraction() -> float | None:
     GPU's datasheet HBM bandwidth (0.73 on the H100: 2.45 of 3.35 TB/s); None without a kernel file.
 
     What a family of the same vendor with neither kernel timings nor a calibration table borrows as ``eta_mem``
-    (planner/perf/calibration.py ``Calibration.for_arch``): a measured kernel's fraction, rather than the fraction fitted through another family's MoE tables
-    (0.47 on Blackwell's MiniMax-M2.5 tables, which made dense 7-8B decode on an A100 or an RTX 3090 60-80 %
-    too slow, issue #23)."""
+    (planner/perf/calibration.py ``Calibration.for_arch``): a measured kernel's fraction, rather than the fraction
+    fitted through another family's MoE tables (0.47 on Blackwell's MiniMax-M2.5 tables, which made dense 7-8B
+    decode on an A100 or an RTX 3090 60-80 % too slow, issue #23)."""
     from planner.catalog import load_gpu
 
     kernels = measured_kernels()
