@@ -149,6 +149,9 @@ def row_workload(table: Table, run: BenchmarkRun) -> Load:
                                        burstiness=_header_flag(table, "--burstiness") or 1.0)
     if dataset == "sharegpt":
         load = dataclasses.replace(load, dataset="sharegpt")
+    cached = _int(dict(table.runs[0].meta).get("prefix_cached_prompts"))
+    if cached:
+        load = dataclasses.replace(load, cached_prompts=cached)
     return load
 
 
@@ -413,6 +416,35 @@ def _load_result(path: Path) -> list[BenchmarkRun]:
         return [dataclasses.replace(r, source=str(path)) for r in load(plain)]
 
 
+def _counter(text: str, name: str) -> float | None:
+    """The sum of a Prometheus counter's samples (every label set) in one /metrics snapshot."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")):
+            total += float(line.rsplit(" ", 1)[1])
+            seen = True
+    return total if seen else None
+
+
+def _prefix_hits(path: Path) -> int:
+    """Prompt tokens vLLM served from its prefix cache during one benchmark, from the /metrics snapshots the
+    lab stores beside the result (``<result>.metrics.json``: ``first`` before the run, ``last`` after it;
+    counter ``vllm:prefix_cache_hits_total``).  Runs of one launch with the same ``--seed`` send the same random
+    prompts, so a later run finds the earlier runs' prompts cached (0 where no snapshot was stored)."""
+    import json
+
+    snap = path.with_name(path.name + ".metrics.json")
+    if not snap.is_file():
+        return 0
+    try:
+        doc = json.loads(snap.read_text(encoding="utf-8"))
+        a = _counter(str(doc["first"]), "vllm:prefix_cache_hits_total")
+        b = _counter(str(doc["last"]), "vllm:prefix_cache_hits_total")
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    return max(0, round(b - a)) if a is not None and b is not None else 0
+
+
 def _lab_table(run: dict[str, Any], batch: Path, path: Path) -> Table:
     raw_args = run.get("args", [])
     args = shlex.split(raw_args) if isinstance(raw_args, str) else [str(a) for a in raw_args]
@@ -430,8 +462,13 @@ def _lab_table(run: dict[str, Any], batch: Path, path: Path) -> Table:
     fixed = [dataclasses.replace(r, concurrency=float(num_prompts)) if burst and num_prompts else r for r in runs]
     in_len = max(1, round(first.input_len or 1))
     out_len = max(1, round(first.output_len or 1))
+    hits = _prefix_hits(path)
     header = (("source_id", "lab"), ("source", f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"),
               ("arrival", "burst" if burst else ("closed" if capped else "poisson")), ("role", "validation"))
+    if hits:
+        block = _int(_flag(args, "--block-size")) or 16
+        per_prompt = ((in_len - 1) // block) * block
+        header += (("prefix_cached_prompts", str(round(hits / per_prompt) if per_prompt else 0)),)
     fixed = [dataclasses.replace(r, meta=tuple(sorted({**dict(r.meta), **dict(header)}.items()))) for r in fixed]
     mml = _int(_flag(args, "--max-model-len"))
     gmu = _flag(args, "--gpu-memory-utilization")

@@ -37,7 +37,9 @@ def test_stored_fit_round_trips_and_names_its_tables():
 
 def test_a_measured_family_keeps_its_bandwidths_and_fits_its_fixed_cost():
     """Issue #23: Hopper's rates are the H100's measured kernels, so its eta_mem is not fitted (held at 1); the
-    pooled factors an unfitted family borrows average eta_mem and eta_flop over the unmeasured families only."""
+    pooled factors an unfitted family borrows average eta_flop over the unmeasured families only, and its eta_mem is
+    the measured GEMM bandwidth fraction (2.45 of the H100's 3.35 TB/s), not Blackwell's MoE-fitted one."""
+    from planner.catalog.perf import measured_bandwidth_fraction
     from tools.perf_fit import _pooled
 
     cal = load_calibration()
@@ -47,6 +49,9 @@ def test_a_measured_family_keeps_its_bandwidths_and_fits_its_fixed_cost():
     tables = [t for t in all_tables() if t.role == "calibration"]
     pooled = _pooled({"hopper": hopper, "blackwell": blackwell}, tables, {"hopper"})
     assert pooled.eta_mem == pytest.approx(blackwell.eta_mem) and pooled.eta_flop == 1.0
+    ampere, fitted = cal.for_arch("ampere")
+    assert not fitted and ampere.eta_mem == pytest.approx(measured_bandwidth_fraction()) and 0.7 < ampere.eta_mem < 0.76
+    assert cal.for_arch("cdna")[0] == cal.pooled  # AMD's kernels borrow nothing from an H100's
     assert min(hopper.tau_s, blackwell.tau_s) < pooled.tau_s < max(hopper.tau_s, blackwell.tau_s)
 
 

@@ -212,3 +212,17 @@ def test_a_batch_written_by_tools_lab_ingest_is_read_as_it_stands(tmp_path):
     from planner.catalog import load_model
 
     assert load_model(closed.model).num_layers == 4  # the launch's own reduced-depth config, not the catalog's
+
+
+def test_lab_runs_count_the_prompts_an_earlier_run_left_in_the_prefix_cache():
+    """Our lab's Qwen3-8B series reused --seed 0: each run's /metrics snapshots (``vllm:prefix_cache_hits_total``,
+    before and after) show the earlier runs' prompts served from vLLM's prefix cache: 6 x 1,008 tokens in the c8 run,
+    all 160 prompts of the rate-16 run. The simulation prefills only what was not cached."""
+    tables, _ = ps.lab_tables()
+    by = {t.name.rsplit("/", 1)[-1]: t for t in tables}
+    cached = {k: dict(t.runs[0].meta).get("prefix_cached_prompts") for k, t in by.items() if "qwen3-8b-bench" in k}
+    assert cached["qwen3-8b-bench_i1024_o256_c1_n6.json"] is None
+    assert cached["qwen3-8b-bench_i1024_o256_c8_n32.json"] == "6"
+    assert cached["qwen3-8b-bench_i1024_o256_r16_n160.json"] == "160"
+    rate = by["qwen3-8b-bench_i1024_o256_r16_n160.json"]
+    assert ps.row_workload(rate, rate.runs[0]).cached_prompts == 160

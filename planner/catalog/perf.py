@@ -208,3 +208,37 @@ def kernels_for(gpu: GpuSpec) -> tuple[KernelMeasurements, GpuSpec] | None:
 def default_step_terms() -> str:
     """``[kernels_measured] step_terms`` of data/perf.toml: "measured" or "fractions"."""
     return str(load_toml("perf.toml")["kernels_measured"]["step_terms"])
+
+
+def layer_fixed_s(gpu: GpuSpec) -> float:
+    """Fixed GPU seconds of one dense decoder layer's kernels per step: data/perf.toml ``[layer]
+    kernels_per_layer`` x one CUDA-graph-replayed kernel (``graph_kernel_s``) of ``gpu``'s family's kernel file,
+    or of the newest kernel file where the family has none (a graph-replayed launch costs about a microsecond
+    on any recent NVIDIA GPU; borrowed, as the fractions are). 0 where no kernel file exists at all."""
+    found = kernels_for(gpu)
+    k = found[0] if found is not None else (measured_kernels()[0] if measured_kernels() else None)
+    if k is None:
+        return 0.0
+    return float(load_toml("perf.toml")["layer"]["kernels_per_layer"]) * k.graph_kernel_s
+
+
+def measured_bandwidth_fraction() -> float | None:
+    """The newest kernel file's BF16 GEMM bandwidth at small M (a decode step's weight reads) as a fraction of its
+    GPU's datasheet HBM bandwidth (0.73 on the H100: 2.45 of 3.35 TB/s); None without a kernel file.
+
+    What a family of the same vendor with neither kernel timings nor a calibration table borrows as ``eta_mem``
+    (planner/perf/calibration.py ``Calibration.for_arch``): a measured kernel's fraction, rather than the fraction
+    fitted through another family's MoE tables (0.47 on Blackwell's MiniMax-M2.5 tables, which made dense 7-8B
+    decode on an A100 or an RTX 3090 60-80 % too slow, issue #23)."""
+    from planner.catalog import load_gpu
+
+    kernels = measured_kernels()
+    if not kernels:
+        return None
+    k = kernels[0]
+    return k.gemm_curve("bf16").bandwidth_bps / (load_gpu(k.gpu).hbm_bandwidth_tbps * 1e12)
+
+
+def family_vendor(family: str) -> str:
+    """The vendor of a kernel family (data/perf.toml [architectures.<family>] vendor); "" if not listed."""
+    return str(load_toml("perf.toml")["architectures"].get(family, {}).get("vendor", ""))

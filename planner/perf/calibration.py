@@ -56,7 +56,7 @@ class Calibration:
         d = dict(self.per_arch)
         if arch in d:
             return d[arch], True
-        return self.pooled, False
+        return borrowed(self.pooled, arch), False
 
     def for_gpu(self, gpu: GpuSpec) -> tuple[Efficiency, str]:
         """(efficiency, basis): 'your measurements', 'fitted on <arch>' or 'pooled'."""
@@ -87,6 +87,21 @@ class Calibration:
                 "globals": self.globals.__dict__, "tables": list(self.tables),
                 "errors": {k: dict(v) for k, v in self.errors}, "layouts": list(self.layouts),
                 "models": list(self.models)}
+
+
+def borrowed(pooled: Efficiency, arch: str) -> Efficiency:
+    """The factors a family without calibration tables borrows: the pooled ones, except that a family of the vendor
+    whose kernels were timed (data/calibration/lab/kernels/) reads its weights at the measured fraction of its HBM
+    datasheet bandwidth (0.73 on the H100; planner.catalog.perf.measured_bandwidth_fraction) instead of the eta_mem
+    fitted through another family's MoE tables (0.47 on Blackwell's MiniMax-M2.5 tables: dense 7-8B decode on an
+    A100 or an RTX 3090 came out 60-80 % too slow, issue #23).  Another vendor's kernels (AMD's) keep the pooled
+    eta_mem: an H100's cuBLAS says nothing of them."""
+    from planner.catalog.perf import family_vendor, measured_bandwidth_fraction, measured_kernels
+
+    frac = measured_bandwidth_fraction()
+    if frac is None or family_vendor(arch) != family_vendor(measured_kernels()[0].family):
+        return pooled
+    return replace(pooled, eta_mem=frac)
 
 
 def _eff(raw: dict[str, Any]) -> Efficiency:

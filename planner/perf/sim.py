@@ -107,6 +107,11 @@ class Load:
     burstiness: float = 1.0
     #: ``--dataset-name``: "random" (the lengths above) or "sharegpt" (data/workloads.toml's histogram).
     dataset: str = "random"
+    #: Leading prompts (in the order the client sends them) whose prompt is already in vLLM's prefix cache
+    #: (``--enable-prefix-caching``, on by default in V1): an earlier run with the same ``--seed`` sent the same
+    #: random prompts.  vLLM reuses their cached full blocks (all but the block holding the last prompt token,
+    #: which is always recomputed: vllm/v1/core/kv_cache_manager.py ``get_computed_blocks``) and prefills the rest.
+    cached_prompts: int = 0
 
     def __post_init__(self) -> None:
         if self.input_len < 1 or self.output_len < 1:
@@ -126,6 +131,8 @@ class Load:
             raise InvalidInputError(f"range mode must be 'vllm' or 'inferencex', got {self.range_mode!r}")
         if self.dataset not in ("random", "sharegpt"):
             raise InvalidInputError(f"dataset must be 'random' or 'sharegpt', got {self.dataset!r}")
+        if self.cached_prompts < 0:
+            raise InvalidInputError(f"cached_prompts must be >= 0, got {self.cached_prompts}")
 
     @classmethod
     def of(cls, workload: Workload, concurrency: int | None = None) -> Load:
@@ -296,6 +303,13 @@ def draw_lengths(load: Load, n: int, seed: int) -> tuple[list[int], list[int]]:
     return random_lengths(load.input_len, load.output_len, load.range_ratio, n, seed)
 
 
+def cached_prefixes(isl: list[int], cached_prompts: int, block_size: int) -> list[int]:
+    """Prompt tokens vLLM finds in its prefix cache per request: the first ``cached_prompts`` requests
+    reuse every full block but the one holding their last prompt token (``(L - 1) // block x block``)."""
+    n = min(max(cached_prompts, 0), len(isl))
+    return [((x - 1) // block_size) * block_size if i < n else 0 for i, x in enumerate(isl)]
+
+
 # ----------------------------------------------------------------------------------- one engine
 
 @dataclass(frozen=True)
@@ -327,7 +341,7 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
     bw, ex_bw, kv_bw, fl, ex_fl = sm.rates(eff)
     n_coll = sm.collectives_per_layer * sm.layers
     return _Costs(
-        fixed=sm.layers * eff.tau_s, cpu_step=glob.cpu_step_s, cpu_seq=glob.cpu_seq_s, overlap=async_scheduling,
+        fixed=sm.fixed_s(eff), cpu_step=glob.cpu_step_s, cpu_seq=glob.cpu_seq_s, overlap=async_scheduling,
         dense_bytes_s=sm.dense_bytes / bw,
         dense_flop_s=sm.dense_flops_per_token / fl, m0=sm.gemm_m0,
         lm_flop_s=sm.lm_head_flops_per_token / fl, expert_bytes_s=sm.expert_bytes / ex_bw,
@@ -403,14 +417,15 @@ class _Run:
 
 def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: list[int], osl: list[int],
                 clients: int, send: list[float], overhead_s: float, prompt_s: list[float],
-                jump: bool = True) -> _Run:
+                jump: bool = True, cached: list[int] | None = None) -> _Run:
     """Simulate one engine until every request finished.
 
     The client generates request i at ``send[i]`` and sends it when fewer than ``clients`` are in
     flight (``--max-concurrency``, vLLM's semaphore; ``clients >= len(isl)`` is no cap): at once, or
     when it sees the last token of a request (``overhead_s / 2`` after the engine produced it).  The
     engine gets it ``overhead_s / 2 + prompt_s[i]`` after it was sent (the API server's tokenization
-    of the prompt).  ``arrival[i]`` is when the engine gets it.
+    of the prompt).  ``arrival[i]`` is when the engine gets it.  ``cached[i]``: prompt tokens of request i
+    already in the prefix cache (read by its prefill's attention, not computed).
     """
     n = len(isl)
     base = _base_fn(costs)
@@ -513,21 +528,22 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 completing.append(rid)
         while waiting and budget > 0 and n_run < max_seqs:
             rid = waiting[0]
-            chunk = min(need[rid], budget)
-            if kv_used + chunk + half_block > kv_tokens:
+            hit = min(cached[rid], need[rid] - 1) if cached else 0
+            chunk = min(need[rid] - hit, budget)
+            if kv_used + hit + chunk + half_block > kv_tokens:
                 break
             waiting.popleft()
             state[rid] = 2
             partial.append(rid)
             order.append(rid)
             n_run += 1
-            p_attn += chunk * chunk / 2.0
-            p_read += chunk
-            done[rid] = chunk
-            kv_used += chunk + half_block
+            p_attn += chunk * (hit + chunk / 2.0)
+            p_read += hit + chunk
+            done[rid] = hit + chunk
+            kv_used += hit + chunk + half_block
             tokens += chunk
             budget -= chunk
-            if chunk == need[rid]:
+            if hit + chunk == need[rid]:
                 completing.append(rid)
         if tokens == 0:
             if future:
@@ -708,7 +724,8 @@ def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load
         max(WAVES_SIMULATED * clients, MIN_SIMULATED)
     isl, osl = draw_lengths(load, n_sim, seed)
     pre = [x * per_token for x in isl]
-    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, [0.0] * n_sim, overhead, pre, jump)
+    cached = cached_prefixes(isl, round(load.cached_prompts * prompts / max(load.prompts, 1)), eng.block_size)
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, [0.0] * n_sim, overhead, pre, jump, cached)
     ttft, e2e, tpot = _latencies(run, n_sim, overhead, pre, osl)
     weights = [1.0] * n_sim
     duration = max(run.finish) + overhead / 2.0
@@ -744,7 +761,9 @@ def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, 
     isl, osl = draw_lengths(load, n_sim, seed)
     send = send_times(n_sim, rate, load.burstiness, seed)
     pre = [x * per_token for x in isl]
-    run = _run_engine(costs, eng, kv, seqs, isl, osl, cap if cap is not None else n_sim, send, overhead, pre, jump)
+    cached = cached_prefixes(isl, round(load.cached_prompts * prompts / max(load.prompts, 1)), eng.block_size)
+    run = _run_engine(costs, eng, kv, seqs, isl, osl, cap if cap is not None else n_sim, send, overhead, pre, jump,
+                      cached)
     ttft, e2e, tpot = _latencies(run, n_sim, overhead, pre, osl)
     weights = [prompts / n_sim] * n_sim
     duration = (max(run.finish) + overhead / 2.0) * prompts / n_sim

@@ -13,7 +13,8 @@ requests (one each) and the prefill chunks the scheduler packed in beside them. 
 * collectives: two per layer (the TP all-reduces, or the DP+EP all-gather / reduce-scatter around
   the experts), each a fixed latency plus its bytes over the GPU's link (at the same efficiency as
   HBM: both are copy engines limited by bandwidth);
-* a fixed cost per layer per step (kernel launches, small kernels);
+* a fixed cost per layer per step: every layer's small kernels as CUDA-graph-replayed launches (measured;
+  data/perf.toml [layer]), plus a fitted extra per layer with routed experts (fused-MoE's many small kernels);
 * the engine core's CPU work per step and per request (scheduling, input preparation, output
   processing): added to the GPU time before vLLM 0.14, overlapped with it (async scheduling) since.
 
@@ -36,7 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.catalog import load_quant
-from planner.catalog.perf import KernelMeasurements, default_step_terms, gpu_family, kernel_table, kernels_for
+from planner.catalog.perf import (
+    KernelMeasurements,
+    default_step_terms,
+    gpu_family,
+    kernel_table,
+    kernels_for,
+    layer_fixed_s,
+)
 from planner.memory import MemoryPlan
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.weights import weights_of_stage
@@ -53,7 +61,9 @@ class Efficiency:
     eta_mem: float
     #: Fraction of the dense FLOP/s (for the quantization's compute path) the compute-bound kernels reach.
     eta_flop: float
-    #: Fixed GPU cost per layer per step (kernel launches, small kernels), seconds.
+    #: Fixed GPU cost per layer with routed experts per step (the fused-MoE's small kernels: router, top-k,
+    #: alignment, activation, sum, and what else a served MoE step pays beyond its GEMMs), seconds; a dense
+    #: layer's fixed cost is measured, not fitted (StepModel.layer_fixed_s).
     tau_s: float
 
 
@@ -129,9 +139,19 @@ class StepModel:
     #: Fraction of the link bandwidth collectives reach on a measured family (the measured HBM copy's fraction
     #: of its datasheet bandwidth: both are copies limited by bandwidth); 0: eta_mem, as on the fractions path.
     link_efficiency: float = 0.0
+    #: Layers with routed experts (they pay the fitted ``Efficiency.tau_s`` each).
+    moe_layers: int = 0
+    #: Fixed GPU seconds of every layer's small kernels (data/perf.toml [layer]: kernels per layer x one
+    #: CUDA-graph-replayed kernel, measured).
+    layer_fixed_s: float = 0.0
     #: True where the experts run the kernel kind that was timed (BF16 weights, BF16 grouped GEMM); False for
     #: quantized experts (FP8 block / per-tensor, FP4, int4), whose grouped-GEMM rate was not measured.
     experts_as_measured: bool = False
+
+    def fixed_s(self, eff: Efficiency) -> float:
+        """Fixed GPU seconds of a step: every layer's small kernels (measured) plus the fitted extra of each
+        layer with routed experts."""
+        return self.layers * self.layer_fixed_s + self.moe_layers * eff.tau_s
 
     def link_rate(self, eff: Efficiency) -> float:
         """Bytes/s a collective moves over the link."""
@@ -269,6 +289,8 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         basis=f"measured {rates.source}" if rates else "fractions",
         link_efficiency=rates.copy_fraction if rates else 0.0,
         experts_as_measured=dtype == "bf16" and quant.bits >= 16,
+        moe_layers=sum(model.is_moe_layer) if model.is_moe and model.num_experts else 0,
+        layer_fixed_s=layer_fixed_s(gpu),
     )
 
 
@@ -381,7 +403,7 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
     if sm.collectives_per_layer:
         n = sm.collectives_per_layer * sm.layers
         comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / sm.link_rate(eff)
-    fixed = sm.layers * eff.tau_s
+    fixed = sm.fixed_s(eff)
     per_ctx = max(sm.kv_bytes_per_token / kv_bw, sm.attn_flops_per_token_ctx / fl)
     return StepCoefficients(fixed + dense + experts + comm, per_ctx)
 

@@ -138,3 +138,19 @@ def test_step_terms_are_measured_unless_selected_otherwise():
     assert default_step_terms() == step_terms() == "measured"
     with pytest.raises(ValueError, match="'measured' or 'fractions'"):
         set_step_terms("datasheet")
+
+
+def test_the_fitted_fixed_cost_falls_on_moe_layers_only():
+    """tau is the fused-MoE layer's extra (fitted on MiniMax-M2.5); a dense layer pays its kernels as graph-replayed
+    launches: 12 x 1.04 us on the H100 (data/perf.toml [layer]), so a dense 8B decode step is not charged 36 x tau."""
+    if not measured_kernels():
+        pytest.skip("no kernel file")
+    dense_m, g, q = load_model("qwen3-8b"), load_gpu("h100"), load_quant("bf16")
+    mem = plan_memory(Launch(model=dense_m, gpu=g, quant=q, max_model_len=8192))
+    dense = step_model(dense_m, g, q, mem)
+    graph = measured_kernels()[0].graph_kernel_s
+    assert dense.moe_layers == 0 and dense.layer_fixed_s == pytest.approx(12 * graph)
+    assert dense.fixed_s(EFF) == pytest.approx(36 * 12 * graph)
+    moe = sm_for("h100")
+    assert moe.moe_layers == 62
+    assert moe.fixed_s(EFF) == pytest.approx(62 * (12 * graph + EFF.tau_s))
