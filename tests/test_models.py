@@ -168,3 +168,26 @@ def test_gemma2_27b_alternates_sliding_and_global_layers():
     m = load_model("gemma-2-27b-it")
     assert m.layer_kinds.count(FULL) == 23 and m.layer_kinds[0] != FULL and m.sliding_window == 4096
     assert (m.num_kv_heads, m.head_dim, m.tie_word_embeddings) == (16, 128, True)
+
+
+#: Small Qwen2.5 checkpoints added for the vLLM >= 0.25 logs (issue #22): the name each log gave vLLM, the catalog
+#: copy it resolves to, and the "Checkpoint size" vLLM printed (weight_utils.py: the safetensors bytes on disk).
+QWEN25_SMALL = [
+    # (name vLLM was given, catalog name, checkpoint GiB printed, KV bytes per token, log reference)
+    ("Qwen/Qwen2.5-Coder-1.5B-Instruct", "qwen2.5-1.5b", 2.88, 28 * 2 * 2 * 128 * 2,
+     "ReidHarris/sql-agent-rl @ 8ce6f83a vllm.log (vLLM 0.31.0)"),
+    ("Qwen/Qwen2.5-0.5B-Instruct", "qwen2.5-0.5b", 0.92, 24 * 2 * 2 * 64 * 2,
+     "enginrect/llmso @ 06bc0e58 labs/environment-setup.md (vLLM 0.27.1; its notes compute 12 KiB per token)"),
+]
+
+
+@pytest.mark.parametrize(("hf_repo", "name", "checkpoint_gib", "kv_per_token", "source"), QWEN25_SMALL)
+def test_small_qwen25_resolve_and_size_as_their_checkpoints(hf_repo, name, checkpoint_gib, kv_per_token, source):
+    """The HF name resolves to the catalog copy; its 16-bit weights are the checkpoint vLLM printed (tied
+    embeddings: an untied copy would add 0.43 / 0.25 GiB of lm_head), and its KV bytes per token are
+    2 (K, V) x layers x KV heads x head_dim x 2 bytes."""
+    m = load_model(hf_repo)
+    assert m.name == name and m.provenance["hf_repo"] == hf_repo and m.tie_word_embeddings
+    w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=1))
+    assert abs((w.total_bytes - w.buffers_bytes) / 2**30 - checkpoint_gib) <= 0.01, source
+    assert kv_bytes_per_token_per_layer(m, 1, 2) * m.num_layers == kv_per_token, source
