@@ -607,8 +607,14 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
 FRAMES_WINDOW = 8 << 10
 
 
+#: A web address: a marker inside one ("github.com/ROCm/aiter/issues/...") names no frame.
+_URL = re.compile(rb"https?://\S+")
+
+
 def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
-    """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead."""
+    """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead. Web addresses
+    are blanked first (same length, so distances hold): a library's name in a link is not that library's frame."""
+    before, line, after = (_URL.sub(lambda m: b" " * len(m.group()), t) for t in (before, line, after))
     best: tuple[int, str] | None = None
     distance = None
     for i, entry in enumerate(spec.in_frames):

@@ -897,3 +897,16 @@ def test_killed_without_exception_names_host_memory_and_says_how_to_confirm():
     assert (f.id, f.severity) == ("memory-insufficient", "error") and "dmesg" in f.fix
     raised = "ERROR 05-07 19:18:16 [core.py:1] ValueError: no such model\n" + log
     assert _findings(raised)[0].id != "memory-insufficient"
+
+
+def test_library_name_in_a_link_is_not_a_frame():
+    """A kernel library's name inside a web address near an exception-less death (a provenance line, a warning's
+    link) does not make it a crash in that library: heldout_v7's AITER MLA excerpt named kernel-compile-failure from
+    "github.com/ROCm/aiter/issues/..." before; a real frame of the library still does."""
+    frames = ('ERROR 11-22 04:37:16 [multiproc_executor.py:597] WorkerProc failed to start.\n'
+              'ERROR 11-22 04:37:16 [multiproc_executor.py:597]   File "/x/vllm/v1/attention/backends/mla/'
+              'rocm_aiter_mla.py", line 192, in __init__\n')
+    linked = "# see https://github.com/ROCm/aiter/issues/1468\n" + frames
+    assert _findings(linked)[0].id == "unrecognized-failure"
+    native = frames.replace("/x/vllm/v1/attention/backends/mla/rocm_aiter_mla.py", "/x/aiter/mla.py")
+    assert _findings(native)[0].id == "kernel-compile-failure"
