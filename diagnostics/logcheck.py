@@ -329,6 +329,12 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         tagged = classify(exc)
         if tagged is not None:
             return class_finding(tagged, exc_line, exc, phase=phase, vllm_version=version, context=context)
+    spec = failure_spec()
+    if (death is not None and exc is None and spec.killed is not None and spec.killed_pattern is not None
+            and spec.killed_pattern.search(death.text)):
+        evidence = (f"line {death.line_number}: {death.text} [SIGKILL, no exception printed]"
+                    + _where(phase, version) + (f"; {context}" if context else ""))
+        return finding(spec.killed.signature_id, evidence, cause=spec.killed.cause, fix=spec.killed.fix)
     if death is not None and exc is None and death.frames is not None:
         entry = failure_spec().in_frames[death.frames[0]]
         evidence = (f"line {death.line_number}: {death.text} [no exception printed; {death.frames[1]} in the frames]"

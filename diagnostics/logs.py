@@ -437,6 +437,8 @@ class _Scanner:
         if tail is not None and (candidate is None or tail[0] > candidate[0]):
             candidate = tail
         if candidate is None:
+            candidate = self._unfinished_traceback(lines)
+        if candidate is None:
             return None
         offset, number, text, ctx_before, line, ctx_after = candidate
         if any(a.encode() in ctx_after for a in spec.alive):
@@ -493,6 +495,31 @@ class _Scanner:
         number = lines - data.count(b"\n", start) + (1 if data.endswith(b"\n") else 0)
         return (base + start, number, redact(line)[:300], data[max(0, start - CONTEXT_BYTES):start],
                 data[start:stop], data[stop:])
+
+    def _unfinished_traceback(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
+        """A log that ends inside a Python traceback: the last frame line, when at most ``unfinished_after`` lines of
+        source or carets and no exception line follow it (why: the process was printing an uncaught exception when
+        the log or the excerpt ended; its frames may carry any prefix, any level or none, any indentation)."""
+        pattern = self.failure.unfinished_traceback
+        if pattern is None or self.state.last_block is None:
+            return None
+        data, base, _ = self.state.last_block
+        cut = max(0, len(data) - self.failure.tail_bytes)
+        cut = data.find(b"\n", cut) + 1 if cut else 0
+        rows = [(cut + m.start(), m.group()) for m in re.finditer(rb"[^\n]*\S[^\n]*", data[cut:])]
+        for back, (start, raw) in enumerate(reversed(rows[-(self.failure.unfinished_after + 1):])):
+            line = _clean(raw.decode("utf-8", "replace")).strip()
+            if _quiet_level(line):
+                return None
+            if pattern.search(_PREFIX.sub("", line, count=1)):
+                if any(_EXCEPTION.search(_clean(r.decode("utf-8", "replace")).strip())
+                       for _, r in rows[len(rows) - back:]):
+                    return None
+                stop = start + len(raw)
+                number = lines - data.count(b"\n", start) + (1 if data.endswith(b"\n") else 0)
+                return (base + start, number, redact(line)[:300], data[max(0, start - CONTEXT_BYTES):start],
+                        data[start:stop], data[stop:])
+        return None
 
     def _stall_match(self) -> LogMatch | None:
         sig, run = self.state.stall_sig, self.state.stall
@@ -580,8 +607,14 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
 FRAMES_WINDOW = 8 << 10
 
 
+#: A web address: a marker inside one ("github.com/ROCm/aiter/issues/...") names no frame.
+_URL = re.compile(rb"https?://\S+")
+
+
 def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
-    """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead."""
+    """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead. Web addresses
+    are blanked first (same length, so distances hold): a library's name in a link is not that library's frame."""
+    before, line, after = (_URL.sub(lambda m: b" " * len(m.group()), t) for t in (before, line, after))
     best: tuple[int, str] | None = None
     distance = None
     for i, entry in enumerate(spec.in_frames):

@@ -232,6 +232,13 @@ class FailureSpec:
     lifecycle: tuple[LifecyclePhase, ...]
     #: Causes an exception-less death is attributed to, from the frames around it ([failure] in_frames).
     in_frames: tuple[FrameCause, ...] = ()
+    #: A traceback frame line; a log whose last lines are one (and at most ``unfinished_after`` of its source and
+    #: caret lines) ended while a traceback was printed: a death ([failure] unfinished_traceback).
+    unfinished_traceback: re.Pattern[str] | None = None
+    unfinished_after: int = 2
+    #: A death that is a shell's "Killed" (SIGKILL) with no exception: the id it names, the line pattern, cause, fix.
+    killed: FrameCause | None = None
+    killed_pattern: re.Pattern[str] | None = None
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -251,6 +258,11 @@ def failure_spec() -> FailureSpec:
         lifecycle=tuple(LifecyclePhase(p["name"], tuple(p["keywords"])) for p in data.get("lifecycle", ())),
         in_frames=tuple(FrameCause(e["id"], tuple(e["markers"]), e["cause"], e["fix"])
                          for e in raw.get("in_frames", ())),
+        unfinished_traceback=(re.compile(raw["unfinished_traceback"]) if raw.get("unfinished_traceback") else None),
+        unfinished_after=int(raw.get("unfinished_after", 2)),
+        killed=(FrameCause(raw["killed"]["id"], (), raw["killed"]["cause"], raw["killed"]["fix"])
+                if raw.get("killed") else None),
+        killed_pattern=re.compile(raw["killed"]["pattern"]) if raw.get("killed") else None,
     )
 
 
