@@ -23,8 +23,6 @@ NOT_YET_IN_THE_CATALOG = {
     "planner/overhead.py": "calibration/overhead_fit.toml",
     "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",
-    "planner/perf/calibration.py": "perf.toml [fit], calibration/perf_fit.toml",
-    "planner/perf/tables.py": "perf.toml [benchmark]",
     "planner/serve.py": "vllm.toml [serve_args], [docker], signatures.toml",
 }
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from planner.catalog import load_gpu, load_model, load_quant, load_toml
+from planner.catalog import load_gpu, load_model, load_quant
+from planner.catalog.perf import prompts_per_client
 from planner.errors import BenchmarkDataError
 from planner.launch import Launch
 from planner.memory import MemoryPlan, plan_memory
@@ -106,7 +107,7 @@ def load_table(path: str) -> Table:
     per_client = float(prompts[:-1]) if prompts.endswith("x") and prompts[:-1].replace(".", "").isdigit() else None
     fixed = int(prompts) if prompts.isdigit() else None
     if per_client is None and fixed is None:
-        per_client = float(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+        per_client = prompts_per_client()
     suspect = tuple(float(x) for x in meta.get("suspect_rows", "").split("(")[0].replace(",", " ").split())
     return Table(
         path=path, name=path.rsplit("/", 1)[-1], role=meta.get("role", "validation").split()[0],
