@@ -23,7 +23,6 @@ NOT_YET_IN_THE_CATALOG = {
     "planner/overhead.py": "calibration/overhead_fit.toml",
     "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",
-    "planner/serve.py": "vllm.toml [serve_args], [docker], signatures.toml",
 }
 
 
