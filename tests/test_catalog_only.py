@@ -21,7 +21,6 @@ NOT_YET_IN_THE_CATALOG = {
     "diagnostics/signatures.py": "signatures.toml",
     "diagnostics/templates.py": "vLLM error templates (data/)",
     "planner/overhead.py": "calibration/overhead_fit.toml",
-    "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",
 }
 
