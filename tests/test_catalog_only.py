@@ -20,7 +20,6 @@ READS_DATA = re.compile(r"\b(load_toml|data_path)\(|planner\._data|resources\.fi
 NOT_YET_IN_THE_CATALOG = {
     "diagnostics/signatures.py": "signatures.toml",
     "diagnostics/templates.py": "vLLM error templates (data/)",
-    "planner/overhead.py": "calibration/overhead_fit.toml",
     "planner/perf/compare.py": "perf.toml",
 }
 
