@@ -18,7 +18,6 @@ READS_DATA = re.compile(r"\b(load_toml|data_path)\(|planner\._data|resources\.fi
 
 #: Readers not yet moved into planner/catalog/ (what they read).
 NOT_YET_IN_THE_CATALOG = {
-    "diagnostics/signatures.py": "signatures.toml",
     "planner/perf/compare.py": "perf.toml",
 }
 
