@@ -1,6 +1,7 @@
 """The facts the `vllm serve` command of a plan is built from: a model family's extra serve arguments, the
 `docker run` image and flags per GPU vendor (data/vllm.toml), and the environment workarounds of known bugs with
-the conditions they apply under (data/signatures.toml ``workaround = {env, when}``).
+the conditions they apply under (data/signatures.toml ``workaround = {env, when}``, read by
+planner.catalog.signatures).
 
 Here, in the catalog, so that planner/serve.py reads data/ through one reader per schema (issue #19).
 """
@@ -43,7 +44,7 @@ class ConditionalWorkaround:
     without a condition is one diagnose suggests once the failure is seen: not listed here)."""
 
     finding_id: str
-    #: The variables to set, in the catalog's order.
+    #: The variables to set, sorted by name.
     env: tuple[tuple[str, str], ...]
     #: The model's MoE scoring function it needs (``sigmoid``), or None for any.
     scoring_func: str | None
@@ -60,16 +61,19 @@ class ConditionalWorkaround:
 
 @cache
 def conditional_workarounds() -> tuple[ConditionalWorkaround, ...]:
-    """Every finding of data/signatures.toml with a ``workaround.when``, in catalog order."""
+    """Every finding of the failure catalog (planner.catalog.signatures) with a ``workaround.when``, in
+    catalog order."""
+    from planner.catalog.signatures import catalog
+
     out = []
-    for entry in load_toml("signatures.toml").get("finding", []):
-        w = entry.get("workaround")
-        when = (w or {}).get("when")
-        if not when:
+    for sig in catalog():
+        w = sig.workaround
+        when = dict(w.when) if w is not None else {}
+        if w is None or not when:
             continue
         out.append(ConditionalWorkaround(
-            finding_id=entry["id"],
-            env=tuple((k, str(v)) for k, v in w["env"].items()),
+            finding_id=sig.id,
+            env=w.env,
             scoring_func=when.get("scoring_func") or None,
             no_expert_groups=bool(when.get("no_expert_groups")),
             quant=when.get("quant") or None,
