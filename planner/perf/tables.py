@@ -22,7 +22,6 @@ from planner.memory import MemoryPlan, plan_memory
 from planner.perf.bench import BenchmarkRun, load
 from planner.perf.sim import Engine, Load, SimResult, simulate
 from planner.perf.step import Efficiency, Globals, StepModel, step_model
-from planner.release import release
 from planner.specs import GpuSpec, ParallelPlan
 from planner.versions import parse_version
 
@@ -151,7 +150,7 @@ def deployment(table: Table) -> Deployment:
     engine = Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                     kv_tokens=mem.num_blocks * mem.block_size, block_size=table.block_size or mem.block_size,
                     dp=table.dp, pp=table.pp,
-                    async_scheduling=release(table.vllm_version).async_scheduling and table.pp == 1)
+                    async_scheduling=mem.launch.release.async_scheduling and table.pp == 1)
     return Deployment(gpu, mem, step_model(model, gpu, quant, mem), engine)
 
 
