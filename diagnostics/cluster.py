@@ -38,7 +38,7 @@ from diagnostics.health import check_health, gpu_spec_from_snapshot, usable_gpus
 from diagnostics.probe import Snapshot, SnapshotError
 from diagnostics.redact import redact_obj
 from diagnostics.signatures import finding
-from planner.catalog import load_toml
+from planner.catalog.diagnose import ClusterFacts, cluster_facts, cuda_context_bytes
 from planner.errors import InvalidInputError, PlannerError
 from planner.launch import Launch
 from planner.memory import plan_memory
@@ -54,14 +54,14 @@ INSTALL_HINT = "--ray needs Ray: pip install 'minimax-planner[ray]'"
 T = TypeVar("T")
 
 
-def _facts() -> dict[str, Any]:
-    return load_toml("cluster.toml")
+def _facts() -> ClusterFacts:
+    return cluster_facts()
 
 
 # ------------------------------------------------------------------------------- the node's side
 
 def _version_packages() -> tuple[str, ...]:
-    extra = [p for v in _facts()["versions"] for p in v.get("packages", [])]
+    extra = [p for v in _facts().versions for p in v.packages]
     return tuple(dict.fromkeys([*PACKAGES, *extra]))
 
 
@@ -75,7 +75,7 @@ def _installed(name: str) -> str | None:
 def node_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
     """This process's NCCL_/GLOO_/VLLM_... variables (data/cluster.toml), secrets redacted."""
     env = os.environ if environ is None else environ
-    prefixes = tuple(_facts()["variable_prefixes"])
+    prefixes = _facts().variable_prefixes
     picked = {k: v for k, v in sorted(env.items()) if k.startswith(prefixes)}
     out: dict[str, str] = redact_obj(picked)
     return out
@@ -309,9 +309,9 @@ def collect(address: str | None = None, *, timeout_s: float | None = None) -> Cl
     import logging
 
     facts = _facts()
-    timeout = float(timeout_s if timeout_s is not None else facts["node_timeout_s"])
+    timeout = float(timeout_s if timeout_s is not None else facts.node_timeout_s)
     resolved = resolve_address(address)
-    _reachable(resolved, float(facts["connect_timeout_s"]))
+    _reachable(resolved, facts.connect_timeout_s)
     taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:
         with _deadline(60 + timeout, f"connecting to Ray at {resolved}"):
@@ -446,23 +446,23 @@ def _listing(pairs: list[tuple[NodeReport, str]]) -> str:
 
 def _versions_differ(nodes: list[NodeReport]) -> list[Finding]:
     out = []
-    for entry in _facts()["versions"]:
+    for entry in _facts().versions:
         pairs: list[tuple[NodeReport, str]] = []
         for n in nodes:
             value: Any = None
-            if "field" in entry:
+            if entry.field is not None:
                 assert n.snapshot is not None
-                value = getattr(n.snapshot, entry["field"])
+                value = getattr(n.snapshot, entry.field)
                 if value is None:
                     continue  # NVML could not say: nvml-unavailable covers it
             elif n.environment is not None:
-                value = next((n.environment.version(p) for p in entry["packages"] if n.environment.version(p)), None)
+                value = next((n.environment.version(p) for p in entry.packages if n.environment.version(p)), None)
             pairs.append((n, "not installed" if value is None else str(value)))
         if len({v for _, v in pairs}) > 1:
             out.append(finding(
-                "cluster-versions-differ", _listing(pairs), severity=entry["severity"],
-                title=f"{entry['name']} differs between nodes",
-                fix=f"Install the same {entry['name']} on every node (vLLM recommends one container image for all "
+                "cluster-versions-differ", _listing(pairs), severity=entry.severity,
+                title=f"{entry.name} differs between nodes",
+                fix=f"Install the same {entry.name} on every node (vLLM recommends one container image for all "
                 "nodes)."))
     return out
 
@@ -482,7 +482,7 @@ def _gpus_differ(nodes: list[NodeReport]) -> list[Finding]:
 
 def _variables_differ(nodes: list[NodeReport]) -> list[Finding]:
     out = []
-    for name in _facts()["interface_variables"]:
+    for name in _facts().interface_variables:
         values = [(n, dict(n.variables).get(name)) for n in nodes]
         have = [(n, v) for n, v in values if v is not None]
         if have and len(have) < len(values):
@@ -518,7 +518,7 @@ def _plan_findings(nodes: list[NodeReport], dep: Launch, rel: VllmRelease) -> li
     if any(f.id == "plan-invalid" for f in out):
         return out
     plan = plan_memory(dep.resolve(spec, rel))
-    ctx = int(load_toml("vllm.toml")["startup"]["cuda_context_bytes"])
+    ctx = cuda_context_bytes()
     need = plan.weights_bytes + plan.overhead_bytes + plan.cudagraph_bytes + plan.kv_bytes_per_request
     short = [(n, g) for n, g in gpus if g.memory_free_bytes is not None and g.memory_free_bytes - ctx < need]
     if short:

@@ -12,7 +12,7 @@ from importlib import metadata
 
 from diagnostics.findings import Finding
 from diagnostics.signatures import finding
-from planner.catalog import load_toml
+from planner.catalog.diagnose import model_requirements
 from planner.specs import ModelSpec
 from planner.versions import Version, parse_version
 
@@ -71,7 +71,7 @@ def check_environment(env: Environment, model: ModelSpec | None = None,
         out.append(finding("pynvml-deprecated", f"pynvml {env.version('pynvml')}, nvidia-ml-py not installed"))
     if model is None:
         return out
-    reqs = requirements if requirements is not None else load_toml("vllm.toml").get("model_requirements", {})
+    reqs = requirements if requirements is not None else model_requirements()
     for pkg, needed in reqs.get(model.name, {}).items():
         if pkg == "source":
             continue

@@ -13,7 +13,8 @@ from typing import Any
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, Death, LogMatch, LogScan
 from diagnostics.signatures import catalog, class_signature, failure_spec, finding, signature, template_classes
-from planner.catalog import default_vllm_version, load_model, load_toml
+from planner.catalog import default_vllm_version, load_model
+from planner.catalog.diagnose import tolerances as _tolerances
 from planner.errors import PlannerError
 from planner.launch import Launch
 from planner.memory import kv_capacity, kv_element_bytes, kv_layout
@@ -25,7 +26,7 @@ from planner.weights import native_quant, pp_stage_layers
 
 def tolerances() -> dict[str, float]:
     """The planner's stated accuracy (data/calibration/tolerances.toml)."""
-    return {k: float(v) for k, v in load_toml("calibration/tolerances.toml").items() if not k.endswith("source")}
+    return dict(_tolerances())
 
 
 def _tp_option(model: Any, tp: int, ep: bool, version: Any) -> str | None:

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from diagnostics.redact import redact
 from diagnostics.signatures import FailureSpec, Signature, failure_spec, generic_exceptions, signature, signatures
-from planner.catalog import load_toml
+from planner.catalog import diagnose as facts
 from planner.errors import InvalidInputError
 from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
@@ -140,7 +140,7 @@ class LogScan:
 @cache
 def request_markers() -> tuple[str, ...]:
     """Substrings of vLLM's request-logger lines (their prompts and outputs are user text, never matched)."""
-    return tuple(load_toml("signatures.toml").get("request_text", {}).get("markers", ()))
+    return facts.request_markers()
 
 
 def timestamp_s(line: str) -> float | None:
@@ -180,8 +180,7 @@ def _elapsed(a: float, b: float) -> float:
 @cache
 def steady_state_lines() -> bytes:
     """Typical lines of a healthy server (data/signatures.toml [prefilter]), newline-joined."""
-    lines = load_toml("signatures.toml").get("prefilter", {}).get("steady_state", ())
-    return "\n".join(lines).encode()
+    return "\n".join(facts.steady_state_lines()).encode()
 
 
 def anchor_window(anchor: bytes, noise: bytes) -> bytes:

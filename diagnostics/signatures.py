@@ -8,152 +8,29 @@ findings with :func:`finding`, which refuses an id the catalog does not know.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from diagnostics.findings import Finding
-from planner.catalog import load_toml
 
-#: Prefilter anchors must be at least this long (bytes): the log scanner samples 8-byte grams every
-#: 4 bytes, which finds any string of 8 + 4 - 1 = 11 bytes or more (diagnostics/logs.py).
-MIN_KEYWORD_BYTES = 11
-
-
-@dataclass(frozen=True)
-class Phase:
-    """A sub-case of a signature told apart by other lines of the log (e.g. where an OOM happened)."""
-
-    name: str
-    keywords: tuple[str, ...]
-    cause: str
-    fix: str
-
-
-@dataclass(frozen=True)
-class Case:
-    """A matched line (or evidence) that also matches ``match`` gets this cause and fix (e.g. FP8 on Ampere);
-    a case without its own cause keeps the signature's."""
-
-    match: re.Pattern[str]
-    cause: str
-    fix: str
-
-
-@dataclass(frozen=True)
-class Stall:
-    """How a hang is judged from log timestamps (see data/signatures.toml ``stall``)."""
-
-    poll_s: float
-    warn_after_s: float
-    error_after_s: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class Workaround:
-    """Environment variables that avoid a known failure, and when they apply (empty: whenever it occurs)."""
-
-    env: tuple[tuple[str, str], ...]
-    when: tuple[tuple[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class Signature:
-    """One catalog entry. ``patterns`` empty: the id has no log form (health, plan, command ids)."""
-
-    id: str
-    group: str
-    severity: str
-    title: str
-    cause: str
-    fix: str
-    references: tuple[str, ...]
-    applies: str = ""
-    keywords: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = ()
-    warning_patterns: tuple[re.Pattern[str], ...] = ()
-    cases: tuple[Case, ...] = ()
-    context: tuple[str, ...] = ()
-    #: Literal markers that, found above the matched line, make it no failure (an orderly shutdown).
-    unless_context: tuple[str, ...] = ()
-    root_cause: bool = True
-    supersedes: tuple[str, ...] = ()
-    phases: tuple[Phase, ...] = ()
-    stall: Stall | None = None
-    from_problems: tuple[str, ...] = ()
-    workaround: Workaround | None = None
-    #: How the severity depends on what was seen, for docs/findings.md ("" when it is always ``severity``).
-    severity_note: str = ""
-    #: How it shows in a log when the patterns alone do not say (for docs/findings.md; "" otherwise).
-    log_note: str = ""
-    #: The generic class of failure this signature stands for (data/signatures.toml [template_classes]), if any.
-    template_class: str | None = None
-    #: Its lines are INFO in vLLM and still a problem (otherwise a matched INFO/DEBUG line gives an info finding).
-    info_lines: bool = False
-
-    @property
-    def in_logs(self) -> bool:
-        return bool(self.patterns or self.warning_patterns)
-
-    def match(self, line: str) -> tuple[re.Match[str], str] | None:
-        """The first pattern that matches ``line``, with the severity it gives (warning patterns: warning)."""
-        for p in self.patterns:
-            m = p.search(line)
-            if m:
-                return m, self.severity
-        for p in self.warning_patterns:
-            m = p.search(line)
-            if m:
-                return m, "warning"
-        return None
-
-    def case_for(self, line: str) -> Case | None:
-        return next((c for c in self.cases if c.match.search(line)), None)
+# The catalog's typed entries are read by planner.catalog.signatures (issue 19); re-exported for diagnostics.
+from planner.catalog.signatures import MIN_KEYWORD_BYTES as MIN_KEYWORD_BYTES
+from planner.catalog.signatures import Case as Case
+from planner.catalog.signatures import FailureSpec as FailureSpec
+from planner.catalog.signatures import FrameCause as FrameCause
+from planner.catalog.signatures import LifecyclePhase as LifecyclePhase
+from planner.catalog.signatures import Phase as Phase
+from planner.catalog.signatures import Signature as Signature
+from planner.catalog.signatures import Stall as Stall
+from planner.catalog.signatures import Workaround as Workaround
+from planner.catalog.signatures import catalog as catalog
+from planner.catalog.signatures import failure_classes as failure_classes
+from planner.catalog.signatures import failure_spec as failure_spec
+from planner.catalog.signatures import generic_exceptions as generic_exceptions
+from planner.catalog.signatures import template_classes as template_classes
 
 
 class UnknownFindingError(KeyError):
     """A finding id that data/signatures.toml does not define (a bug: every id must be in the catalog)."""
-
-
-def _entry(raw: dict[str, Any]) -> Signature:
-    stall = raw.get("stall")
-    work = raw.get("workaround")
-    return Signature(
-        id=raw["id"],
-        group=raw["group"],
-        severity=raw["severity"],
-        title=raw["title"],
-        cause=raw["cause"],
-        fix=raw["fix"],
-        references=tuple(raw.get("references", ())),
-        applies=raw.get("applies", ""),
-        keywords=tuple(raw.get("keywords", ())),
-        patterns=tuple(re.compile(p) for p in raw.get("patterns", ())),
-        warning_patterns=tuple(re.compile(p) for p in raw.get("warning_patterns", ())),
-        cases=tuple(Case(re.compile(c["match"]), c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
-        context=tuple(raw.get("context", ())),
-        unless_context=tuple(raw.get("unless_context", ())),
-        root_cause=bool(raw.get("root_cause", True)),
-        supersedes=tuple(raw.get("supersedes", ())),
-        phases=tuple(Phase(p["name"], tuple(p["keywords"]), p["cause"], p["fix"]) for p in raw.get("phases", ())),
-        stall=None if stall is None else Stall(float(stall["poll_s"]), float(stall["warn_after_s"]),
-                                               float(stall["error_after_s"]), stall["reason"]),
-        from_problems=tuple(raw.get("from_problems", ())),
-        severity_note=raw.get("severity_note", ""),
-        log_note=raw.get("log_note", ""),
-        workaround=None if work is None else Workaround(tuple(sorted((k, str(v)) for k, v in work["env"].items())),
-                                                        tuple(sorted(work.get("when", {}).items()))),
-        template_class=raw.get("template_class"),
-        info_lines=bool(raw.get("info_lines", False)),
-    )
-
-
-@cache
-def catalog() -> tuple[Signature, ...]:
-    """Every finding id, in catalog order (log signatures first: that order breaks ties in a log)."""
-    return tuple(_entry(raw) for raw in load_toml("signatures.toml")["finding"])
 
 
 @cache
@@ -173,12 +50,6 @@ def signature(finding_id: str) -> Signature:
         raise UnknownFindingError(finding_id) from None
 
 
-@cache
-def generic_exceptions() -> tuple[re.Pattern[str], ...]:
-    """Exception lines that only wrap the real error (skipped when quoting the failing worker's error)."""
-    return tuple(re.compile(p) for p in load_toml("signatures.toml").get("traceback", {}).get("generic", ()))
-
-
 def refs_text(sig: Signature) -> str:
     return f" (refs: {', '.join(sig.references)})" if sig.references else ""
 
@@ -193,95 +64,6 @@ def finding(finding_id: str, evidence: str, *, title: str | None = None, severit
         text += refs_text(sig)
     return Finding(finding_id, severity or sig.severity, title or sig.title, evidence,
                    cause if cause is not None else sig.cause, text, corrected_command)
-
-
-@dataclass(frozen=True)
-class LifecyclePhase:
-    """A phase of a vLLM start (or serving) and the log lines that mark its beginning."""
-
-    name: str
-    keywords: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FrameCause:
-    """What was running when a process died with no Python exception (a fatal signal, or an excerpt cut before its
-    exception line): frames or a signal handler's PC line near the death name it, and the catalog id explaining it."""
-
-    signature_id: str
-    #: Literal markers in a frame or PC line ("addProxyOpIfNeeded", "flashinfer/", "in dequeue").
-    markers: tuple[str, ...]
-    cause: str
-    fix: str
-
-
-@dataclass(frozen=True)
-class FailureSpec:
-    """How a log shows the engine or a process dying (data/signatures.toml [failure] and [[lifecycle]]).
-
-    Why data: the wordings of death differ by vLLM release, executor, container runtime and shell; each one has
-    its source beside it in the data file, and a new one needs no code.
-    """
-
-    keywords: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
-    tail_bytes: int
-    tail_patterns: tuple[re.Pattern[str], ...]
-    stopped: tuple[str, ...]
-    alive: tuple[str, ...]
-    lifecycle: tuple[LifecyclePhase, ...]
-    #: Causes an exception-less death is attributed to, from the frames around it ([failure] in_frames).
-    in_frames: tuple[FrameCause, ...] = ()
-    #: A traceback frame line; a log whose last lines are one (and at most ``unfinished_after`` of its source and
-    #: caret lines) ended while a traceback was printed: a death ([failure] unfinished_traceback).
-    unfinished_traceback: re.Pattern[str] | None = None
-    unfinished_after: int = 2
-    #: A death that is a shell's "Killed" (SIGKILL) with no exception: the id it names, the line pattern, cause, fix.
-    killed: FrameCause | None = None
-    killed_pattern: re.Pattern[str] | None = None
-
-    def match(self, line: str) -> bool:
-        return any(p.search(line) for p in self.patterns)
-
-
-@cache
-def failure_spec() -> FailureSpec:
-    data = load_toml("signatures.toml")
-    raw = data["failure"]
-    return FailureSpec(
-        keywords=tuple(raw["keywords"]),
-        patterns=tuple(re.compile(p) for p in raw["patterns"]),
-        tail_bytes=int(raw["tail_bytes"]),
-        tail_patterns=tuple(re.compile(p) for p in raw["tail_patterns"]),
-        stopped=tuple(raw["stopped"]),
-        alive=tuple(raw["alive"]),
-        lifecycle=tuple(LifecyclePhase(p["name"], tuple(p["keywords"])) for p in data.get("lifecycle", ())),
-        in_frames=tuple(FrameCause(e["id"], tuple(e["markers"]), e["cause"], e["fix"])
-                         for e in raw.get("in_frames", ())),
-        unfinished_traceback=(re.compile(raw["unfinished_traceback"]) if raw.get("unfinished_traceback") else None),
-        unfinished_after=int(raw.get("unfinished_after", 2)),
-        killed=(FrameCause(raw["killed"]["id"], (), raw["killed"]["cause"], raw["killed"]["fix"])
-                if raw.get("killed") else None),
-        killed_pattern=re.compile(raw["killed"]["pattern"]) if raw.get("killed") else None,
-    )
-
-
-@cache
-def template_classes() -> tuple[str, ...]:
-    """The generic classes of failure an error template can be tagged with (data/signatures.toml)."""
-    return tuple(load_toml("signatures.toml")["template_classes"]["names"])
-
-
-@cache
-def failure_classes() -> dict[str, str]:
-    """Catalog id -> the generic class of failure it belongs to: a class signature's own ``template_class``, and
-    the specific ids listed under [template_classes.members] of data/signatures.toml."""
-    raw = load_toml("signatures.toml")["template_classes"].get("members", {})
-    out = {s.id: s.template_class for s in catalog() if s.template_class is not None}
-    for cls, ids in raw.items():
-        for i in ids:
-            out[i] = cls
-    return out
 
 
 def class_signature(template_class: str) -> Signature:

@@ -25,8 +25,6 @@ differs from the last patch of its minor, which is the one studied.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,10 +33,11 @@ from functools import cache
 from typing import Any
 
 from diagnostics.redact import redact
-from planner.catalog import data_path
+from planner.catalog.templates import TEMPLATES_FILE, ErrorTemplate, error_templates
 from planner.errors import InvalidInputError
 
-DATA_FILE = "vllm_templates.json.gz"
+#: The templates' file under data/ (read by planner.catalog.templates; benchmarks/templates_coverage.py names it).
+DATA_FILE = TEMPLATES_FILE
 #: Class of a template that names no generic failure class (request validation, model internals, ...).
 OTHER = "other"
 #: Evidence is cut to this many characters (a message can hold a whole config repr).
@@ -210,17 +209,15 @@ def _is_word_char(c: str) -> bool:
 @cache
 def _index() -> _Index:
     """Load the data file and build the word index, once per process (on first use, not at import)."""
-    with data_path(DATA_FILE).open("rb") as fh:
-        data = json.loads(gzip.decompress(fh.read()))
-    releases = tuple(data["releases"])
-    wildcard = data["wildcard"]
-    col = {name: i for i, name in enumerate(data["columns"])}
+    data = error_templates()
+    releases = data.releases
+    wildcard = data.wildcard
     position = {v: i for i, v in enumerate(releases)}
     masks: dict[str, int] = {}
-    parsed: list[tuple[list[Any], tuple[str, ...], list[str]]] = []
+    parsed: list[tuple[ErrorTemplate, tuple[str, ...], list[str]]] = []
     frequency: dict[str, int] = {}
-    for row in data["templates"]:
-        spaced = tuple(normalize(p) for p in row[col["template"]].split(wildcard))
+    for row in data.templates:
+        spaced = tuple(normalize(p) for p in row.template.split(wildcard))
         words = _key_words(spaced, PARTIAL_CHARS) or _key_words(spaced)
         if not words:
             continue  # nothing whole to file it under (too vague to identify a message anyway)
@@ -233,11 +230,11 @@ def _index() -> _Index:
         rarest = sorted(set(words), key=lambda w: (frequency[w], -len(w), w))
         by_word.setdefault(rarest[0], []).append((frozenset(rarest[:REQUIRED_WORDS]), i))
         templates.append(_Template(
-            text=row[col["template"]], exception_type=row[col["exception_type"]], level=row[col["level"]],
-            module=row[col["module"]], versions=tuple(row[col["versions"]].split(",")),
-            release_mask=masks.get(row[col["versions"]]) or masks.setdefault(
-                row[col["versions"]], _mask(row[col["versions"]], position)), class_name=row[col["class"]],
-            rule=row[col["rule"]], pieces=tuple(p for p in pieces if p), longest=max(pieces, key=len),
+            text=row.template, exception_type=row.exception_type, level=row.level,
+            module=row.module, versions=tuple(row.versions.split(",")),
+            release_mask=masks.get(row.versions) or masks.setdefault(
+                row.versions, _mask(row.versions, position)), class_name=row.class_name,
+            rule=row.rule, pieces=tuple(p for p in pieces if p), longest=max(pieces, key=len),
             literal_chars=sum(len(p) for p in pieces), words=frozenset(rarest[:REQUIRED_WORDS])))
     return _Index(releases, tuple(templates), {w: tuple(ids) for w, ids in by_word.items()})
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from planner.catalog import arch_facts, load_toml
+from planner.catalog import arch_facts
+from planner.catalog.serve import conditional_workarounds, docker_image, serve_args
 from planner.memory import MemoryPlan
 from planner.specs import GpuSpec, ModelSpec
 from planner.versions import parse_version
@@ -73,22 +74,18 @@ def workarounds(model: ModelSpec, gpu: GpuSpec, quant: str, version: str) -> dic
     """
     v = parse_version(version)
     out: dict[str, dict[str, str]] = {}
-    for entry in load_toml("signatures.toml").get("finding", []):
-        w = entry.get("workaround")
-        when = (w or {}).get("when")
-        if not when:  # no condition: a workaround diagnose suggests once the failure is seen, not a default
+    for w in conditional_workarounds():  # a workaround without a condition is suggested once the failure is seen
+        if w.scoring_func and w.scoring_func != model.scoring_func:
             continue
-        if when.get("scoring_func") and when["scoring_func"] != model.scoring_func:
+        if w.no_expert_groups and (model.n_group or not model.is_moe):
             continue
-        if when.get("no_expert_groups") and (model.n_group or not model.is_moe):
+        if w.quant and w.quant != quant:
             continue
-        if when.get("quant") and when["quant"] != quant:
+        if w.cc_major is not None and gpu.compute_capability[0] != w.cc_major:
             continue
-        if "cc_major" in when and gpu.compute_capability[0] != int(when["cc_major"]):
+        if not w.since <= v < w.before:
             continue
-        if not parse_version(when["since"]) <= v < parse_version(when["before"]):
-            continue
-        out[entry["id"]] = {k: str(val) for k, val in w["env"].items()}
+        out[w.finding_id] = dict(w.env)
     return out
 
 
@@ -154,7 +151,7 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
     facts = arch_facts(model.architecture)
     if (facts is not None and facts.trust_remote_code) or model.has_remote_code:
         args.append("--trust-remote-code")
-    args += list(load_toml("vllm.toml").get("serve_args", {}).get(model.architecture, []))
+    args += list(serve_args(model.architecture))
     env = env_workarounds(model, gpu, plan.quant, plan.vllm_version)
     env_items = tuple(sorted(env.items()))
     per_node: tuple[NodeCommand, ...] = ()
@@ -163,9 +160,9 @@ def serve_command(model: ModelSpec, gpu: GpuSpec, plan: MemoryPlan, *, nodes: in
 
         per_node = node_commands(model_ref=ref, args=tuple(args), env=env_items, tp=plan.tp, pp=plan.pp,
                                  dp=plan.dp, nodes=nodes, gpus_per_node=gpus_per_node, release=rel)
-    docker = load_toml("vllm.toml")["docker"].get(gpu.vendor) or load_toml("vllm.toml")["docker"]["nvidia"]
-    image = str(docker["image"]).format(version=plan.vllm_version)
-    return ServeCommand(env_items, tuple(args), ref, image, note, docker_flags=tuple(docker["run_flags"]),
+    docker = docker_image(gpu.vendor)
+    image = docker.image.format(version=plan.vllm_version)
+    return ServeCommand(env_items, tuple(args), ref, image, note, docker_flags=docker.run_flags,
                         local_model=local, nodes=per_node)
 
 

@@ -160,6 +160,10 @@ def test_shipped_benchmark_tables():
     seed = benchmark_table("minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv")
     assert seed in tables and seed.role == "calibration" and seed.rows == 9
     assert seed.path == "benchmarks/minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"
+    from planner.catalog import seed_benchmark_file
+
+    assert seed.file() == seed_benchmark_file() and seed.text().startswith("#")
+    assert sum(1 for line in seed.text().splitlines() if line.strip() and not line.startswith("#")) == seed.rows + 1
     assert seed.describe() == ("minimax-m2.5 fp8, 4 x b200 TP4, vLLM 0.12.0, 2048 in / 512 out tokens, "
                                "9 load points")
     assert all(dict(t.meta).get("source") for t in tables)  # every shipped table cites its source

@@ -18,18 +18,7 @@ READS_DATA = re.compile(r"\b(load_toml|data_path)\(|planner\._data|resources\.fi
 
 #: Readers not yet moved into planner/catalog/ (what they read).
 NOT_YET_IN_THE_CATALOG = {
-    "diagnostics/cluster.py": "cluster.toml, vllm.toml [startup]",
-    "diagnostics/environment.py": "vllm.toml [model_requirements]",
-    "diagnostics/logcheck.py": "calibration/tolerances.toml",
-    "diagnostics/logs.py": "signatures.toml [request_text], [prefilter]",
-    "diagnostics/signatures.py": "signatures.toml",
-    "diagnostics/templates.py": "vLLM error templates (data/)",
-    "planner/overhead.py": "calibration/overhead_fit.toml",
-    "planner/perf/bench.py": "benchmarks/*.csv",
     "planner/perf/compare.py": "perf.toml",
-    "planner/perf/calibration.py": "perf.toml [fit], calibration/perf_fit.toml",
-    "planner/perf/tables.py": "perf.toml [benchmark]",
-    "planner/serve.py": "vllm.toml [serve_args], [docker], signatures.toml",
 }
 
 

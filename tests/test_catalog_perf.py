@@ -51,3 +51,24 @@ def test_a_file_without_a_needed_record_is_refused():
     doc = {"records": [{"kind": "copy", "ms": 1.0, "gbps": 100.0}]}
     with pytest.raises(KeyError, match="launch_eager"):
         derive_kernels(doc, gpu="h100", family="hopper", source="x.json")
+
+
+def test_the_shipped_fit_is_a_typed_record():
+    from planner.catalog.perf import perf_fit
+
+    fit = perf_fit()
+    per = dict(fit.per_arch)
+    assert "hopper" in per and 0 < per["hopper"].eta_mem <= 1 and per["hopper"].tau_s > 0
+    assert fit.tables and set(dict(fit.arch_tables)["hopper"]) <= set(fit.tables)
+    assert "TP" in fit.layouts and "minimax-m2.5" in fit.models
+    assert dict(dict(fit.errors)["held_out"])["throughput"] > 0
+    assert fit.globals.collective_s > 0
+
+
+def test_fit_settings_and_benchmark_defaults():
+    from planner.catalog.perf import fit_bounds, fit_weights, prompts_per_client
+
+    lo, hi = fit_bounds()["eta_mem"]
+    assert 0 < lo < hi <= 0.95 and "weights" not in fit_bounds()
+    assert fit_weights()["mean_ttft_ms"] == 0.5 and fit_weights()["output_throughput"] == 1.0
+    assert prompts_per_client() == 10.0

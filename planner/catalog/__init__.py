@@ -393,6 +393,14 @@ class BenchmarkTable:
     #: Measured rows (load points).
     rows: int
 
+    def text(self) -> str:
+        """The table's CSV text."""
+        return data_path(self.path).read_text(encoding="utf-8")
+
+    def file(self) -> str:
+        """Where the installed table lies (to count a table named twice once)."""
+        return str(data_path(self.path))
+
     def describe(self) -> str:
         m = dict(self.meta)
         layout = f"TP{m['tp']}" + ("+EP" if m.get("ep", "").lower() == "true" else "") if m.get("tp") else ""
@@ -437,6 +445,15 @@ def benchmark_tables() -> tuple[BenchmarkTable, ...]:
         tables.append(BenchmarkTable(rel.rsplit("/", 1)[-1][: -len(".csv")], rel, role, tuple(meta.items()),
                                      max(0, rows)))
     return tuple(sorted(tables, key=lambda t: (t.role != "calibration", t.name)))
+
+
+#: The seed guide's B200 table (MiniMax-M2.5 FP8, 4 x B200, TP4, vLLM 0.12.0): what examples and tests fit.
+SEED_BENCHMARK = "benchmarks/minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"
+
+
+def seed_benchmark_file() -> str:
+    """Where the installed seed table lies."""
+    return str(data_path(SEED_BENCHMARK))
 
 
 def benchmark_table(name: str) -> BenchmarkTable | None:

@@ -242,3 +242,90 @@ def measured_bandwidth_fraction() -> float | None:
 def family_vendor(family: str) -> str:
     """The vendor of a kernel family (data/perf.toml [architectures.<family>] vendor); "" if not listed."""
     return str(load_toml("perf.toml")["architectures"].get(family, {}).get("vendor", ""))
+
+
+# ------------------------------------------------------------------ the shipped fit and its settings (issue #19)
+
+@dataclass(frozen=True)
+class FittedFactors:
+    """One set of fitted efficiency factors of data/calibration/perf_fit.toml (planner/perf/step.py's
+    ``Efficiency``; plain numbers here so that the catalog does not import the model)."""
+
+    eta_mem: float
+    eta_flop: float
+    tau_s: float
+
+
+@dataclass(frozen=True)
+class FittedGlobals:
+    """The shared fitted factors (``[globals]``); a factor an older fit lacks is 0."""
+
+    collective_s: float
+    request_overhead_s: float
+    cpu_step_s: float
+    cpu_seq_s: float
+    prompt_token_s: float
+
+
+@dataclass(frozen=True)
+class PerfFit:
+    """data/calibration/perf_fit.toml, written by tools/perf_fit.py and benchmarks/accuracy_perf.py."""
+
+    #: Family -> factors fitted on its own tables, sorted by family.
+    per_arch: tuple[tuple[str, FittedFactors], ...]
+    pooled: FittedFactors
+    globals: FittedGlobals
+    #: The calibration tables of the fit.
+    tables: tuple[str, ...]
+    #: Family -> the tables its factors rest on, sorted by family.
+    arch_tables: tuple[tuple[str, tuple[str, ...]], ...]
+    #: Scope -> (quantity, median |error|) pairs, both sorted.
+    errors: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
+    #: Layout kinds and catalog models of the calibration tables.
+    layouts: tuple[str, ...]
+    models: tuple[str, ...]
+
+
+def _factors(raw: dict[str, Any]) -> FittedFactors:
+    return FittedFactors(float(raw["eta_mem"]), float(raw["eta_flop"]), float(raw["tau_s"]))
+
+
+@cache
+def perf_fit() -> PerfFit:
+    """The shipped fit. A missing file raises FileNotFoundError and a missing table KeyError (the caller
+    falls back to its starting point)."""
+    raw = load_toml("calibration/perf_fit.toml")
+    g = raw["globals"]
+    arch = raw.get("arch", {})
+    return PerfFit(
+        per_arch=tuple(sorted((k, _factors(v)) for k, v in arch.items())),
+        pooled=_factors(raw["pooled"]),
+        globals=FittedGlobals(float(g["collective_s"]), float(g["request_overhead_s"]),
+                              float(g.get("cpu_step_s", 0.0)), float(g.get("cpu_seq_s", 0.0)),
+                              float(g.get("prompt_token_s", 0.0))),
+        tables=tuple(raw.get("tables", ())),
+        arch_tables=tuple(sorted((k, tuple(v.get("tables", ()))) for k, v in arch.items())),
+        errors=tuple(sorted((k, tuple(sorted((q, float(x)) for q, x in v.items())))
+                            for k, v in raw.get("errors", {}).items())),
+        layouts=tuple(raw.get("layouts", ())),
+        models=tuple(raw.get("models", ())),
+    )
+
+
+@cache
+def fit_bounds() -> dict[str, tuple[float, float]]:
+    """Factor -> (lower, upper) bound of the fit (data/perf.toml [fit])."""
+    return {k: (float(v[0]), float(v[1])) for k, v in load_toml("perf.toml")["fit"].items() if k != "weights"}
+
+
+@cache
+def fit_weights() -> dict[str, float]:
+    """Metric -> weight of its log-ratio residual in the fit (data/perf.toml [fit] weights)."""
+    return {k: float(v) for k, v in load_toml("perf.toml")["fit"]["weights"].items()}
+
+
+@cache
+def prompts_per_client() -> float:
+    """Prompts a benchmark sends per concurrent client when its table does not say (data/perf.toml
+    [benchmark])."""
+    return float(load_toml("perf.toml")["benchmark"]["prompts_per_client"])

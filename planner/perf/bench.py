@@ -263,11 +263,11 @@ def _read(path: str | Path) -> tuple[str, str, Path]:
     data/benchmarks named as `planner catalog` lists it (a file of that name wins)."""
     p = Path(path)
     if not p.exists():
-        from planner.catalog import benchmark_table, data_path
+        from planner.catalog import benchmark_table
 
         table = benchmark_table(str(path))
         if table is not None:
-            return data_path(table.path).read_text(encoding="utf-8"), table.name, Path(table.path)
+            return table.text(), table.name, Path(table.path)
         raise BenchmarkDataError(f"benchmark file {str(path)!r}: no such file, nor a shipped table "
                                  "(planner catalog lists them)")
     return read_user_text(path, "benchmark file", BenchmarkDataError), str(path), p
@@ -323,11 +323,11 @@ def load(path: str | Path) -> list[BenchmarkRun]:
 def _identity(path: str) -> str:
     """The real path of a file or of the shipped table a name means (to count each file once)."""
     if not Path(path).exists():
-        from planner.catalog import benchmark_table, data_path
+        from planner.catalog import benchmark_table
 
         table = benchmark_table(path)
         if table is not None:
-            return os.path.realpath(str(data_path(table.path)))
+            return os.path.realpath(table.file())
     return os.path.realpath(path)
 
 
@@ -346,6 +346,6 @@ def load_many(paths: list[str]) -> list[BenchmarkRun]:
 
 def seed_table() -> str:
     """Path of the seed guide's B200 table shipped in data/benchmarks (for examples and tests)."""
-    from planner.catalog import data_path
+    from planner.catalog import seed_benchmark_file
 
-    return str(data_path("benchmarks/minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"))
+    return seed_benchmark_file()

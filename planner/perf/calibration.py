@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from planner.catalog import load_toml
-from planner.catalog.perf import gpu_family
+from planner.catalog.perf import FittedFactors, fit_bounds, fit_weights, gpu_family, perf_fit
 from planner.errors import PlannerError
 from planner.perf.step import Efficiency, Globals
 from planner.specs import GpuSpec
@@ -104,24 +103,17 @@ def borrowed(pooled: Efficiency, arch: str) -> Efficiency:
     return replace(pooled, eta_mem=frac)
 
 
-def _eff(raw: dict[str, Any]) -> Efficiency:
-    return Efficiency(float(raw["eta_mem"]), float(raw["eta_flop"]), float(raw["tau_s"]))
+def _eff(f: FittedFactors) -> Efficiency:
+    return Efficiency(f.eta_mem, f.eta_flop, f.tau_s)
 
 
 @cache
 def load_calibration() -> Calibration:
-    raw = load_toml("calibration/perf_fit.toml")
-    g = raw["globals"]
-    per = tuple(sorted((k, _eff(v)) for k, v in raw.get("arch", {}).items()))
-    arch_tables = tuple(sorted((k, tuple(v.get("tables", ()))) for k, v in raw.get("arch", {}).items()))
-    errors = tuple(sorted((k, tuple(sorted((q, float(x)) for q, x in v.items())))
-                          for k, v in raw.get("errors", {}).items()))
-    return Calibration(per, _eff(raw["pooled"]),
-                       Globals(float(g["collective_s"]), float(g["request_overhead_s"]),
-                               float(g.get("cpu_step_s", 0.0)), float(g.get("cpu_seq_s", 0.0)),
-                               float(g.get("prompt_token_s", 0.0))),
-                       tuple(raw.get("tables", ())), arch_tables, errors,
-                       layouts=tuple(raw.get("layouts", ())), models=tuple(raw.get("models", ())))
+    fit = perf_fit()
+    g = fit.globals
+    return Calibration(tuple((k, _eff(v)) for k, v in fit.per_arch), _eff(fit.pooled),
+                       Globals(g.collective_s, g.request_overhead_s, g.cpu_step_s, g.cpu_seq_s, g.prompt_token_s),
+                       fit.tables, fit.arch_tables, fit.errors, layouts=fit.layouts, models=fit.models)
 
 
 def layout_kind(plan: Any) -> str:
@@ -142,7 +134,7 @@ class CalibrationError(PlannerError):
 def _residuals(tables: Sequence[Any], eff_of: Any, glob: Globals) -> list[float]:
     from planner.perf.tables import deployment, evaluate
 
-    weights = load_toml("perf.toml")["fit"]["weights"]
+    weights = fit_weights()
     out: list[float] = []
     for t in tables:
         eff = eff_of(deployment(t).gpu)
@@ -159,7 +151,7 @@ def _residuals(tables: Sequence[Any], eff_of: Any, glob: Globals) -> list[float]
 
 
 def _bounds() -> tuple[list[float], list[float]]:
-    f = load_toml("perf.toml")["fit"]
+    f = fit_bounds()
     keys = ("eta_mem", "eta_flop", "tau_s")
     return [f[k][0] for k in keys], [f[k][1] for k in keys]
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from planner.catalog import load_gpu, load_model, load_quant, load_toml
+from planner.catalog import load_gpu, load_model, load_quant
+from planner.catalog.perf import prompts_per_client
 from planner.errors import BenchmarkDataError
 from planner.launch import Launch
 from planner.memory import MemoryPlan, plan_memory
 from planner.perf.bench import BenchmarkRun, load
 from planner.perf.sim import Engine, Load, SimResult, simulate
 from planner.perf.step import Efficiency, Globals, StepModel, step_model
-from planner.release import release
 from planner.specs import GpuSpec, ParallelPlan
 from planner.versions import parse_version
 
@@ -106,7 +106,7 @@ def load_table(path: str) -> Table:
     per_client = float(prompts[:-1]) if prompts.endswith("x") and prompts[:-1].replace(".", "").isdigit() else None
     fixed = int(prompts) if prompts.isdigit() else None
     if per_client is None and fixed is None:
-        per_client = float(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+        per_client = prompts_per_client()
     suspect = tuple(float(x) for x in meta.get("suspect_rows", "").split("(")[0].replace(",", " ").split())
     return Table(
         path=path, name=path.rsplit("/", 1)[-1], role=meta.get("role", "validation").split()[0],
@@ -150,7 +150,7 @@ def deployment(table: Table) -> Deployment:
     engine = Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                     kv_tokens=mem.num_blocks * mem.block_size, block_size=table.block_size or mem.block_size,
                     dp=table.dp, pp=table.pp,
-                    async_scheduling=release(table.vllm_version).async_scheduling and table.pp == 1)
+                    async_scheduling=mem.launch.release.async_scheduling and table.pp == 1)
     return Deployment(gpu, mem, step_model(model, gpu, quant, mem), engine)
 
 
