@@ -51,6 +51,10 @@ def _check_bound(name: str, value: Any, bound: dict[str, float]) -> None:
         raise InvalidInputError(f"{name!r} must be >= {bound['ge']:g}, got {value!r}")
 
 
+#: What a benchmark table's header writes for a setting it leaves to vLLM or does not know (data/benchmarks/*.csv).
+_HEADER_UNSET = frozenset({"", "default", "not stated", "unknown", "n/a"})
+
+
 @dataclass(frozen=True)
 class Launch:
     """What one ``vllm serve`` launch sets, as the user gave it (``None``: vLLM's default, filled by
@@ -247,11 +251,20 @@ class Launch:
     @classmethod
     def from_table_header(cls, meta: dict[str, Any]) -> Launch:
         """From a benchmark table's provenance header (data/benchmarks/*.csv: model, gpu, quant, tp, ...)."""
+        def unset(value: Any) -> bool:
+            # Shipped headers say "default" (vLLM's default applies) or "not stated" (the source did not say).
+            return value is None or str(value).strip().lower() in _HEADER_UNSET
+
         def num(key: str) -> int | None:
             value = meta.get(key)
-            return int(value) if value not in (None, "") else None
+            if unset(value):
+                return None
+            try:
+                return int(str(value).replace(",", ""))
+            except ValueError:
+                raise InvalidInputError(f"table header {key}: {value!r} is not an integer (or 'default')") from None
 
-        version = meta.get("vllm_version")
+        version = None if unset(meta.get("vllm_version")) else meta.get("vllm_version")
         return cls(
             model=str(meta["model"]), gpu=str(meta["gpu"]) if meta.get("gpu") else None,
             quant=str(meta["quant"]) if meta.get("quant") else None,

@@ -212,3 +212,18 @@ def test_from_log_honours_every_launch_flag(capsys):
     assert main(["size", "--from-log", qwen, "--kv-cache-memory-bytes", str(20 * 2**30), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)["recommended"]
     assert (plan["kv_cache_gib_per_gpu"], plan["kv_sizing"]) == (20.0, "fixed")  # was the log's 57.5, profiled
+
+
+def test_every_shipped_table_header_is_a_launch():
+    """Shipped headers write "default" (vLLM's default) or "not stated" where a setting was not given: unset,
+    not an error (a header once made int() fail on 165 of them)."""
+    from planner.catalog import benchmark_tables
+
+    for table in benchmark_tables():
+        launch = Launch.from_table_header(dict(table.meta))
+        assert launch.tp >= 1 and launch.model_name, table.name
+    meta = {"model": "qwen3-8b", "max_num_seqs": "default", "max_model_len": "not stated", "vllm_version": "default"}
+    launch = Launch.from_table_header(meta)
+    assert (launch.max_num_seqs, launch.max_model_len, launch.vllm_version) == (None, None, None)
+    with pytest.raises(InvalidInputError, match="max_num_seqs"):
+        Launch.from_table_header({"model": "qwen3-8b", "max_num_seqs": "lots"})
