@@ -345,9 +345,14 @@ def _cached_refit(kept: list[Table], base: Calibration, nfev: int, cache: Path |
 
     digest.update(f"nfev={nfev};base={base.to_dict()};terms={step_terms()}".encode())
     root = Path(__file__).resolve().parents[1]
+    # the code, data and kernels a refit rests on: all of planner/ and data/ (its fitted output aside), not
+    # three files -- a key that missed calibration.py and data/perf.toml's bounds served stale refits (issue #23)
+    fitted = root / "data" / "calibration" / "perf_fit.toml"
     for f in [*sorted((root / "data" / "calibration" / "lab" / "kernels").glob("*.json")),
-              *(root / p for p in ("tools/perf_fit.py", "planner/perf/step.py", "planner/perf/sim.py"))]:
-        digest.update(f.read_bytes())  # the code and kernels a refit rests on
+              *sorted((root / "planner").rglob("*.py")), *sorted((root / "data").rglob("*.toml")),
+              root / "tools" / "perf_fit.py"]:
+        if f != fitted:
+            digest.update(f.read_bytes())
     key = digest.hexdigest()
     store: dict[str, dict[str, object]] = {}
     if cache is not None and cache.exists():

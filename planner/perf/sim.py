@@ -496,8 +496,13 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             return True
         return False
 
+    # With async scheduling the engine core schedules step s + 1 as soon as it launches step s (vLLM
+    # vllm/v1/engine/core.py step_with_batch_queue: a batch queue of two), so a request that reaches it
+    # while step s runs waits for step s + 1 as well: it is seen only if it arrived before the step
+    # just run began.  An idle engine takes it at once.
+    lag = 0.0
     while finished < n:
-        while future and future[0][0] <= t:
+        while future and future[0][0] <= t - lag + 1e-9:   # 1 ns: a jump's sums round unlike a step's
             _, rid = heapq.heappop(future)
             state[rid] = 1
             waiting.append(rid)
@@ -548,6 +553,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         if tokens == 0:
             if future:
                 t = max(t, future[0][0])
+                lag = 0.0
                 continue
             if waiting:
                 rid = waiting[0]
@@ -561,6 +567,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         cpu = cpu_step + cpu_seq * sampled
         dt = (gpu if gpu > cpu else cpu) if overlap else gpu + cpu
         t += dt
+        lag = dt if overlap else 0.0
         if d:
             itl.append((dt, 0.0, 0.0, 1, d))
         steps += 1
@@ -619,6 +626,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 k = min(k, _steps_to_cover(a, b, cpu_t, overlap, future[0][0] - t))
             if k > 0:
                 t += _run_time(a, b, cpu_t, overlap, k)
+                if overlap:
+                    lag = max(a + b * (k - 1), cpu_t)
                 itl.append((a, b, cpu_t, k, d))
                 ctx_sum += d * k
                 kv_used += d * k
@@ -968,8 +977,11 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     train_steps = holders * input_len / budget
     gap = decode if train_steps < output_len - 1 else full   # steps between trains: pure decode, if any
     away = glob.request_overhead_s + glob.prompt_token_s * input_len
+    # async scheduling: a request that comes back while a step runs also waits for the step already
+    # scheduled behind it (as _run_engine); the first wave reaches an idle engine
+    lag = 1.0 if costs.overlap else 0.0
     first_wave, later = _prefill_queue(step_of, holders, input_len, eng.max_num_batched_tokens,
-                                       full * (1.0 + away / gap))
+                                       full * (1.0 + lag + away / gap))
     waves = prompts_per_client if prompts_per_client and prompts_per_client > 1 else math.inf
     wait = later + (first_wave - later) / waves
     ttft = away + wait

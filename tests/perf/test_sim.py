@@ -47,6 +47,23 @@ def test_a_lone_request_is_one_prefill_then_one_token_per_step():
     assert r.preemptions == 0 and r.peak_running == 1
 
 
+def test_async_scheduling_makes_a_returning_request_wait_for_the_step_already_scheduled():
+    """Issue #23: with async scheduling vLLM schedules step s + 1 when it launches step s (EngineCore
+    step_with_batch_queue), so a request that arrives while step s runs starts in step s + 2.  An idle engine
+    (one client) takes it at once; under load TTFT grows by about one step and the decode is untouched."""
+    sm, eng = seed_like()
+    glob = replace(GLOB, cpu_step_s=0.0, cpu_seq_s=0.0, request_overhead_s=0.02)
+    runs = {}
+    for overlap in (True, False):
+        e = replace(eng, async_scheduling=overlap)
+        runs[overlap] = [simulate(sm, EFF, glob, e, Load(2048, 200, concurrency=c, range_ratio=0.3)) for c in (1, 16)]
+    (lone_a, busy_a), (lone_s, busy_s) = runs[True], runs[False]
+    assert lone_a.mean_ttft_ms == pytest.approx(lone_s.mean_ttft_ms, rel=1e-9)
+    assert busy_a.mean_ttft_ms > busy_s.mean_ttft_ms + 0.5 * busy_s.mean_tpot_ms
+    assert busy_a.mean_ttft_ms < busy_s.mean_ttft_ms + 3.0 * busy_s.mean_tpot_ms
+    assert busy_a.mean_tpot_ms == pytest.approx(busy_s.mean_tpot_ms, rel=0.05)
+
+
 @pytest.mark.parametrize("overlap", [True, False])
 def test_jumps_over_decode_runs_change_nothing(overlap):
     sm, eng = seed_like()
