@@ -92,7 +92,6 @@ RESOLVERS = {
     # Left to their owners by the issue 19 audit: the pre-flight of a docker command's image tag, and the
     # performance half (planner/perf/*, edited elsewhere).
     "diagnostics.sources": "the image tag of a docker run command",
-    "planner.perf.compare": "not yet migrated",
     "planner.perf.usercal": "not yet migrated",
 }
 

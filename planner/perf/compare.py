@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from planner.catalog import load_gpu, load_model, load_toml
-from planner.catalog.perf import kernels_for
+from planner.catalog import load_gpu, load_model
+from planner.catalog.perf import kernels_for, prompts_per_client
 from planner.errors import InvalidInputError
 from planner.launch import Launch
 from planner.layouts import Search
@@ -27,7 +27,6 @@ from planner.perf.calibration import Calibration, architecture, layout_kind, loa
 from planner.perf.sim import Engine, Load, SimResult, SimulationError, simulate, steady_state
 from planner.perf.step import Efficiency, StepModel, kernel_fractions, step_model, step_terms
 from planner.perf.workload import Workload
-from planner.release import release
 from planner.specs import MAX_GPUS, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version
 
@@ -172,7 +171,7 @@ def engine_of(mem: MemoryPlan) -> Engine:
     """The scheduler limits of a plan; async scheduling as its vLLM release has it (not with PP)."""
     return Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                   kv_tokens=mem.num_blocks * mem.block_size, block_size=mem.block_size, dp=mem.dp, pp=mem.pp,
-                  async_scheduling=release(mem.vllm_version).async_scheduling and mem.pp == 1)
+                  async_scheduling=mem.launch.release.async_scheduling and mem.pp == 1)
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ def _max_concurrency(cand: _Candidate, eff: Efficiency, cal: Calibration, work: 
 def _prompts_per_client() -> int:
     """``--num-prompts`` per client the simulation sends (data/perf.toml), so the estimate weighs the first wave's
     burst as the simulated mean does."""
-    return int(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+    return int(prompts_per_client())
 
 
 def _estimate(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, c: float) -> tuple[float, float,
