@@ -199,4 +199,5 @@ def test_gpt_oss_120b_fits_one_h100_as_publicly_served():
     assert new.fits and new.kv_cache_bytes >= new.kv_bytes_per_request
     old = plan_memory(Launch(model="gpt-oss-120b", gpu="h100", tp=1, vllm_version=parse_version("0.10.1"),
                              gpu_memory_utilization=0.9, max_model_len=131072))
+    # 0.5 GiB: issue #22's target for the median |available-KV error| on real logs (the plan says -2.01 GiB).
     assert old.kv_cache_bytes / GIB == pytest.approx(-2.14, abs=0.5)
