@@ -174,3 +174,28 @@ def test_recorded_kernel_timings_carry_provenance(path):
     timed = [r for r in doc["records"] if "error" not in r]
     assert timed and all(r["ms"] > 0 for r in timed)
     assert {"copy", "gemm_bf16", "attn_prefill_bf16"} <= {r["kind"] for r in timed}
+
+
+def test_chunks_fit_a_call_beside_the_tree_and_reassemble(tmp_path, monkeypatch):
+    mod = _load("chunk")
+    monkeypatch.setattr(mod, "LIMIT", 40 * 2**20)
+    monkeypatch.setattr(mod, "MARGIN", 0)
+    monkeypatch.setattr(mod, "tree_bytes", lambda repo: 20 * 2**20)  # leaves a 20 MiB cap
+    blob = bytes(range(256)) * (45 * 2**20 // 256)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "a" / "part.00").write_bytes(blob[: 30 * 2**20])
+    (tmp_path / "b" / "part.01").write_bytes(blob[30 * 2**20:])
+    wheels = {"deps/big-1-py3-none-any.whl": 12, "deps/small-1-py3-none-any.whl": 1,
+              "extra/attrs-1-py3-none-any.whl": 2}
+    for rel, mib in wheels.items():
+        (tmp_path / "c" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "c" / rel).write_bytes(b"w" * mib * 2**20)
+    assert mod.main([str(tmp_path)]) == 0
+    chunks = sorted(tmp_path.glob("k*"))
+    sizes = [sum(f.stat().st_size for f in k.rglob("*") if f.is_file()) for k in chunks]
+    assert all(size <= 20 * 2**20 for size in sizes)
+    parts = sorted(tmp_path.glob("k*/p/part.*"), key=lambda p: p.name)
+    assert b"".join(p.read_bytes() for p in parts) == blob  # cat /tmp/lab/p/part.* rebuilds the tarball
+    placed = {str(f.relative_to(f.parents[1])) for f in tmp_path.glob("k*/c/*/*.whl")}
+    assert placed == set(wheels)

@@ -2,7 +2,8 @@
 # Build the carry chunks that put a real vLLM on the GPU machine (its image: torch 2.11.0+cu130, Python 3.12,
 # no vLLM, no network). vLLM 0.22.0-0.26.0 pin torch==2.11.0 and are built for CUDA 13, so they import there.
 # usage, from the project root: bash tools/lab/build_payload.sh [VERSION] [OUTDIR]   (default 0.25.0, .lab)
-# OUTDIR must be ignored by git (.git/info/exclude); carry OUTDIR/a, OUTDIR/b, OUTDIR/c in three calls.
+# OUTDIR must be ignored by git (.git/info/exclude). It ends by repacking into OUTDIR/k1..kN (chunk.py), each
+# sized to fit one device call beside the tracked tree: carry those, one a call (tools/lab/README.md).
 set -euo pipefail
 V=${1:-0.25.0}; OUT=${2:-.lab}; HERE=$(cd "$(dirname "$0")" && pwd)
 PLAT="--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
@@ -26,3 +27,4 @@ python3 "$HERE/slim_wheel.py" "$OUT"/c/deps/xgrammar-*.whl lib/libxgrammar.a
 # Imported by vLLM at start-up; installed there only where the image lacks them (install.sh).
 python3 -m pip download -q --no-deps $PLAT -d "$OUT/c/extra" -r "$HERE/extra.txt"
 du -sh "$OUT"/*
+python3 "$HERE/chunk.py" "$OUT"
