@@ -39,6 +39,7 @@ def _load(name: str):
 def runner(monkeypatch, tmp_path):
     mod = _load("runner")
     monkeypatch.setenv("LAB_VLLM", f"{sys.executable} {FAKE}")
+    monkeypatch.setenv("LAB_STEPS", f"{sys.executable} {FAKE} steps")
     # The word tokenizer needs `tokenizers` (on the GPU machine's image, not a dependency of ours).
     monkeypatch.setattr(mod, "word_tokenizer", lambda folder: (folder / "tokenizer.json").write_text("{}"))
     monkeypatch.setattr(mod, "PORT", _free_port())
@@ -71,7 +72,8 @@ def test_serve_args_follow_the_launch():
 
 def test_runner_records_startups_benchmarks_and_failures(runner, tmp_path, monkeypatch):
     launches = [
-        {"id": "ok", "model": "qwen3-0.6b", "bench": [{"isl": 8, "osl": 4, "concurrency": 2, "num_prompts": 4}]},
+        {"id": "ok", "model": "qwen3-0.6b", "bench": [{"isl": 8, "osl": 4, "concurrency": 2, "num_prompts": 4}],
+         "steps": {"batch": [4], "ctx": [16]}},
         {"id": "dies", "model": "qwen3-0.6b", "env": {"FAKE_VLLM_FAIL": "1"}, "timeout_s": 30},
     ]
     (tmp_path / "l.json").write_text(json.dumps(launches))
@@ -87,7 +89,8 @@ def test_runner_records_startups_benchmarks_and_failures(runner, tmp_path, monke
     snaps = json.loads((out / bench["metrics"]).read_text())
     assert "vllm:num_requests_running" in snaps["last"]
     assert (out / ok["metrics_idle"]).read_text().startswith("vllm:")
-    assert not dies["started"] and dies["rc"] == 1 and not dies["timed_out"]
+    assert ok["steps"]["rc"] == 0 and json.loads((out / ok["steps"]["result"]).read_text())["points"][0]["batch"] == 4
+    assert not dies["started"] and dies["rc"] == 1 and not dies["timed_out"] and "steps" not in dies
     assert "Engine core initialization failed" in (out / dies["log"]).read_text()
     # The tarball holds the same folder (the device machine returns at most 8 files).
     ingest = _load("ingest")
@@ -98,6 +101,7 @@ def test_runner_records_startups_benchmarks_and_failures(runner, tmp_path, monke
     figures = read_startup_log(batch / by_id["ok"]["log"])
     assert figures.model_loading_gib == 1.12 and figures.available_kv_gib == 60.25
     assert json.loads((batch / by_id["ok"]["config"]).read_text())["num_hidden_layers"] == 28
+    assert json.loads((batch / by_id["ok"]["steps"]).read_text())["points"][0]["ctx"] == 16
 
 
 def test_a_start_cut_by_the_budget_is_skipped_not_failed(runner, tmp_path, monkeypatch):
@@ -199,3 +203,25 @@ def test_chunks_fit_a_call_beside_the_tree_and_reassemble(tmp_path, monkeypatch)
     assert b"".join(p.read_bytes() for p in parts) == blob  # cat /tmp/lab/p/part.* rebuilds the tarball
     placed = {str(f.relative_to(f.parents[1])) for f in tmp_path.glob("k*/c/*/*.whl")}
     assert placed == set(wheels)
+
+
+def test_step_grid_and_derived_decode_step():
+    mod = _load("steps")
+    assert "vllm" not in mod.__dict__ and "torch" not in mod.__dict__
+    # Points that cannot fit max_model_len are left out; the smallest work runs first (a cut run keeps most).
+    assert mod.grid_points({"batch": [8, 1], "ctx": [4096, 512]}, 4096, 32) == [(1, 512), (8, 512)]
+    assert mod.grid_points({"batch": [1, 64], "ctx": [8192], "max_work": 65536}, None, 32) == [(1, 8192)]
+    rec = mod.step_record(4, 1000, 10, [0.20, 0.10, 0.12], [0.50, 0.42, 0.40])
+    assert rec["prefill_s"] == 0.12 and rec["generate_s"] == 0.42
+    assert rec["decode_step_s"] == 0.03 and rec["prefill_tokens_per_s"] == round(4000 / 0.12, 1)
+
+
+def test_steps_run_with_the_engine_arguments_the_server_had():
+    mod = _load("runner")
+    launch = {"id": "x", "model": "qwen3-8b", "max_model_len": 8192, "kv_cache_dtype": "fp8", "enforce_eager": True,
+              "steps": {"batch": [1, 8], "ctx": [512], "decode_tokens": 16}}
+    args = mod.steps_args(launch, Path("/m"), Path("/o.json"), 120)
+    engine = json.loads(args[args.index("--engine") + 1])
+    assert engine == {"max_model_len": 8192, "kv_cache_dtype": "fp8", "enforce_eager": True}
+    assert json.loads(args[args.index("--grid") + 1]) == {"batch": [1, 8], "ctx": [512]}
+    assert args[args.index("--decode-tokens") + 1] == "16" and args[args.index("--budget-s") + 1] == "120"

@@ -81,6 +81,9 @@ def record(run: dict[str, Any], machine: dict[str, Any], src: Path, dest: Path) 
             bench.append(copy_evidence(src / b["result"], dest))
             if b.get("metrics"):
                 metrics.append(copy_evidence(src / b["metrics"], dest))
+    steps = run.get("steps") or {}
+    if steps.get("result") and (src / steps["result"]).exists():
+        out["steps"] = copy_evidence(src / steps["result"], dest)
     if run.get("metrics_idle") and (src / run["metrics_idle"]).exists():
         metrics.append(copy_evidence(src / run["metrics_idle"], dest))
     if bench:

@@ -19,6 +19,8 @@ A launch (one JSON object; LAUNCHES_JSON holds a list of them):
   bench                   a list of ``vllm bench serve`` runs: {"isl", "osl", "concurrency" (closed loop) or
                           "request_rate" ("inf" = a burst of num_prompts at once, else Poisson), "num_prompts",
                           "range_ratio"}; during each, the server's Prometheus /metrics is sampled
+  steps                   step timings after the server stops (tools/lab/steps.py, one engine, the launch's own
+                          engine arguments): {"batch": [...], "ctx": [...], "decode_tokens": 32, "budget_s": 240}
 
 Per launch the runner records, in OUTDIR/runs.json (rewritten after every launch, so a run cut short keeps what
 it did): the exact command, the startup log file, whether and how fast it started, the exit code, the GPU
@@ -213,6 +215,35 @@ def run_bench(case: dict[str, Any], folder: Path, outdir: Path, launch_id: str, 
             "seconds": round(time.time() - t0, 1), "metrics": metrics_file, "output": f"{name}.txt"}
 
 
+def steps_args(launch: dict[str, Any], folder: Path, out: Path, budget_s: float) -> list[str]:
+    """The tools/lab/steps.py command of a launch: its grid and the engine arguments it was served with."""
+    steps = launch["steps"]
+    engine = {k: launch[k] for k in FLAG_KEYS if launch.get(k) is not None}
+    engine.update({k: True for k in ("enforce_eager", "trust_remote_code") if launch.get(k)})
+    grid = {k: steps[k] for k in ("batch", "ctx", "max_work") if k in steps}
+    # LAB_STEPS (a command line) stands in for steps.py in tests, as LAB_VLLM does for vLLM's CLI.
+    fake = os.environ.get("LAB_STEPS")
+    head = shlex.split(fake) if fake else [sys.executable, str(HERE / "steps.py")]
+    return [*head, str(folder), str(out), "--grid", json.dumps(grid), "--engine", json.dumps(engine),
+            "--decode-tokens", str(steps.get("decode_tokens", 32)), "--budget-s", str(int(budget_s))]
+
+
+def run_steps(launch: dict[str, Any], folder: Path, outdir: Path, env: dict[str, str], deadline: float) -> dict:
+    """Step timings on the GPU the stopped server freed; its output (an engine's startup log) is kept."""
+    name = f"{launch['id']}.steps.json"
+    budget = min(float(launch["steps"].get("budget_s", 240)), deadline - time.time() - 60)
+    cmd = steps_args(launch, folder, outdir / name, budget)
+    t0 = time.time()
+    with open(outdir / f"{name}.txt", "w") as out:
+        try:
+            rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                timeout=max(deadline - time.time(), 1)).returncode
+        except subprocess.TimeoutExpired:
+            rc = -9
+    return {"result": name if (outdir / name).exists() else "", "rc": rc, "seconds": round(time.time() - t0, 1),
+            "output": f"{name}.txt"}
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGINT to the server's process group (its orderly shutdown), SIGKILL if it lingers."""
     for sig, wait in ((signal.SIGINT, 40), (signal.SIGKILL, 20)):
@@ -267,6 +298,8 @@ def run_launch(launch: dict[str, Any], outdir: Path, root: Path, deadline: float
         stop(proc)
         record["rc"] = proc.returncode
         record["timed_out"] = still_starting
+        if started and launch.get("steps") and time.time() < deadline - 60:
+            record["steps"] = run_steps(launch, folder, outdir, env, deadline)
         if still_starting and limit >= deadline:
             # Our call's budget ran out, not the launch's own timeout: vLLM did not fail (on 2026-12-07 a
             # Qwen3-30B-A3B start stopped this way was recorded as rc 1, its log ending in the KeyboardInterrupt
