@@ -837,9 +837,12 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
     ("heldout_v5", "killed_after_weights_arctic_spec_decode_3080_tp4.log", "memory-insufficient", "error",
      "profile run / torch.compile"),
     # heldout_v8 (before: no phase): a worker's "Exception in worker ... while processing method load_model." names the
-    # phase of the OOM line before it; V0's AsyncLLMEngine.engine_step frames are the serving loop
+    # phase of the OOM line before it; V0's AsyncLLMEngine.engine_step frames and V1's execute_model(scheduler_output)
+    # are the engine's steps: serving
     ("heldout_v8", "oom_load_model_worker_process_14gib_gpus_flat_indent.log", "cuda-oom", "error", "load"),
     ("heldout_v8", "oom_serving_v0_engine_background_task_failed_asgi_trace.log", "unrecognized-failure", "error",
+     "serving"),
+    ("heldout_v8", "oom_serving_delayed_long_prefill_rtx6kpro_worker_cut.log", "unrecognized-failure", "error",
      "serving"),
 ])
 def test_heldout_misses_fixed_by_class(folder, name, expected, severity, phase):
