@@ -836,14 +836,43 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
     # unrecognized-failure; the v6 pass's note)
     ("heldout_v5", "killed_after_weights_arctic_spec_decode_3080_tp4.log", "memory-insufficient", "error",
      "profile run / torch.compile"),
+    # heldout_v8 (before: no phase): a worker's "Exception in worker ... while processing method load_model." names the
+    # phase of the OOM line before it; V0's AsyncLLMEngine.engine_step frames and V1's execute_model(scheduler_output)
+    # are the engine's steps: serving
+    ("heldout_v8", "oom_load_model_worker_process_14gib_gpus_flat_indent.log", "cuda-oom", "error", "load"),
+    ("heldout_v8", "oom_serving_v0_engine_background_task_failed_asgi_trace.log", "unrecognized-failure", "error",
+     "serving"),
+    ("heldout_v8", "oom_serving_delayed_long_prefill_rtx6kpro_worker_cut.log", "unrecognized-failure", "error",
+     "serving"),
 ])
 def test_heldout_misses_fixed_by_class(folder, name, expected, severity, phase):
     """Each of these real excerpts was missed (wrong id, no id, or exit 0) before the fix of its class: see
-    benchmarks/heldout_v3/RESULTS.md, benchmarks/heldout_v4/RESULTS.md, benchmarks/heldout_v5/RESULTS.md and
-    benchmarks/heldout_v6/RESULTS.md for the runs before."""
+    benchmarks/heldout_v3/RESULTS.md, benchmarks/heldout_v4/RESULTS.md, benchmarks/heldout_v5/RESULTS.md,
+    benchmarks/heldout_v6/RESULTS.md, benchmarks/heldout_v7/RESULTS.md and benchmarks/heldout_v8/RESULTS.md for the runs
+    before."""
     found = findings_from_scan(scan_path(str(HELDOUT / folder / name)))
     assert (found[0].id, found[0].severity) == (expected, severity)
     assert (f"[phase: {phase}]" in found[0].evidence) if phase else "[phase:" not in found[0].evidence
+
+
+@pytest.mark.parametrize(("method", "phase"), [
+    ("load_model", "load"),
+    ("determine_num_available_blocks", "profile run"),
+    ("execute_model", "serving"),
+    ("start_worker_execution_loop", "serving"),
+])
+def test_worker_method_in_its_error_line_names_the_oom_phase(method, phase):
+    """The call a worker failed, in both of vLLM's wordings (V0 multiproc_worker_utils.py "Exception in worker %s while
+    processing method %s."; worker_base.py execute_method, also V1's Ray workers, "Error executing method {method!r}.
+    This might cause deadlock in distributed execution."), is the phase of the OOM line next to it."""
+    oom = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB. GPU 2 has a total capacity of "
+           "14.62 GiB of which 3.31 MiB is free.\n")
+    for said in (f"(VllmWorkerProcess pid=7) ERROR 03-02 19:49:43 [multiproc_worker_utils.py:242] Exception in worker "
+                 f"VllmWorkerProcess while processing method {method}.\n",
+                 f"(RayWorkerWrapper pid=9) ERROR 03-27 10:29:13 [worker_base.py:620] Error executing method "
+                 f"'{method}'. This might cause deadlock in distributed execution.\n"):
+        f = _findings(said + oom)[0]
+        assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
 
 
 def test_wrapped_message_continues_on_two_more_lines():
