@@ -204,6 +204,9 @@ class ModelSpec:
     #: The last ``num_kv_shared_layers`` layers reuse the KV cache of an earlier layer of their kind and hold
     #: none of their own (vLLM gemma4.py ``kv_sharing_target_layer_name``; Gemma 4 E2B/E4B). 0: none.
     kv_shared_layers: int = 0
+    #: The KV-shared layers run an MLP twice ``intermediate_size`` wide (``use_double_wide_mlp``; vLLM gemma4.py
+    #: Gemma4DecoderLayer ``layer_intermediate_size``).
+    double_wide_mlp: bool = False
     #: Gemma 4 Per-Layer Embeddings (``hidden_size_per_layer_input`` wide per layer, over
     #: ``vocab_size_per_layer_input`` tokens; E2B/E4B); 0 without them.
     per_layer_input_size: int = 0
@@ -523,6 +526,7 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         global_head_dim=_opt_int(text, "global_head_dim"),
         global_kv_heads=_opt_int(text, "num_global_key_value_heads") if text.get("attention_k_eq_v") else 0,
         kv_shared_layers=kv_shared,
+        double_wide_mlp=bool(text.get("use_double_wide_mlp", False)) and kv_shared > 0,
         per_layer_input_size=_opt_int(text, "hidden_size_per_layer_input"),
         per_layer_vocab_size=(_opt_int(text, "vocab_size_per_layer_input") or vocab)
         if _opt_int(text, "hidden_size_per_layer_input") else 0,

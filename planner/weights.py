@@ -246,11 +246,13 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     """(experts, router, dense) bytes of layer i's feed-forward on the heaviest rank."""
     h = model.hidden_size
     if not moe:
-        inter = model.dense_intermediate // plan.tp
+        # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide (use_double_wide_mlp).
+        width = model.dense_intermediate * (2 if model.double_wide_mlp and i >= model.kv_layer_count else 1)
+        inter = width // plan.tp
         pre = f"model.layers.{i}.mlp"
         facts = arch_facts(model.architecture)
         up = 2 * inter if facts is None or facts.gated_mlp else inter  # Phi: fc1/fc2, no gate
-        down = q.linear(f"{pre}.down_proj", h, inter, k_full=model.dense_intermediate)
+        down = q.linear(f"{pre}.down_proj", h, inter, k_full=width)
         return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + down
     pre = f"model.layers.{i}.block_sparse_moe"
     facts = arch_facts(model.architecture)

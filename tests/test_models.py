@@ -252,3 +252,30 @@ def test_a_kv_shared_tail_covering_every_layer_is_refused():
     cfg["text_config"]["num_kv_shared_layers"] = 30
     with pytest.raises(ConfigError, match="num_kv_shared_layers=30 leaves no layer"):
         ModelSpec.from_config(cfg, name="g4", defaults=config_defaults())
+
+
+def _gemma4_config(**text_overrides):
+    import json
+
+    from planner.catalog import config_defaults, data_path
+
+    with data_path("models/gemma-4-26b-a4b.json").open("r", encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    cfg["text_config"].update(text_overrides)
+    return ModelSpec.from_config(cfg, name="g4", defaults=config_defaults())
+
+
+def test_gemma4_per_layer_embeddings_and_double_wide_shared_mlps_are_loaded():
+    # vLLM gemma4.py Gemma4Model / Gemma4DecoderLayer (E2B/E4B shapes): embed_tokens_per_layer [vocab, L x ple] and
+    # per_layer_model_projection [L x ple, h] once, a per_layer_input_gate and per_layer_projection (h x ple) per
+    # layer; with use_double_wide_mlp the KV-shared layers' MLP is 2 x intermediate_size wide.
+    dense = _gemma4_config(enable_moe_block=False, num_experts=None, top_k_experts=None)
+    ple = _gemma4_config(enable_moe_block=False, num_experts=None, top_k_experts=None, hidden_size_per_layer_input=256)
+    w0 = weights_per_gpu(dense, native_quant(dense), ParallelPlan(tp=1))
+    w1 = weights_per_gpu(ple, native_quant(ple), ParallelPlan(tp=1))
+    h, n, p = 2816, 30, 256
+    assert w1.total_bytes - w0.total_bytes == 2 * (262144 * n * p + n * p * h + n * 2 * h * p)
+    wide = _gemma4_config(enable_moe_block=False, num_experts=None, top_k_experts=None, num_kv_shared_layers=10,
+                          use_double_wide_mlp=True)
+    w2 = weights_per_gpu(wide, native_quant(wide), ParallelPlan(tp=1))
+    assert w2.dense_mlp_bytes - w0.dense_mlp_bytes == 10 * 3 * h * 2112 * 2
