@@ -27,7 +27,7 @@ from planner.launch import Launch, ResolvedLaunch
 from planner.overhead import OverheadFit, OverheadTerms, load_fit, overhead_terms
 from planner.problems import Problem
 from planner.release import VllmRelease
-from planner.specs import LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan
+from planner.specs import FULL, LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan
 from planner.units import GIB
 from planner.weights import WeightsBreakdown, pp_stage_layers, quant_on_gpu, weights_of_stage
 
@@ -56,9 +56,23 @@ class KvLayout:
     sliding_groups: int = 0
     #: Tokens a sliding group holds per request: the window plus one prefill chunk (vLLM SlidingWindowSpec).
     sliding_tokens: int = 0
+    #: Tokens per block of the sliding groups when it differs from the full groups' (0: ``block_size``). Why:
+    #: where a sliding page is smaller than a full one (or larger: Gemma 4's 512-wide global layers), vLLM
+    #: raises the smaller page's block size until the pages match (kv_cache_utils.py
+    #: ``unify_kv_cache_spec_page_size``).
+    sliding_block_size: int = 0
+
+    @property
+    def sliding_block(self) -> int:
+        return self.sliding_block_size or self.block_size
+
+    @property
+    def min_block_size(self) -> int:
+        """The smallest block of any group: vLLM's "GPU KV cache size" counts blocks of this many tokens."""
+        return min(self.block_size, self.sliding_block) if self.sliding_groups else self.block_size
 
     def blocks_per_request(self, max_model_len: int) -> int:
-        sliding = self.sliding_groups * (math.ceil(min(self.sliding_tokens, max_model_len) / self.block_size) + 1)
+        sliding = self.sliding_groups * (math.ceil(min(self.sliding_tokens, max_model_len) / self.sliding_block) + 1)
         return self.attention_groups * math.ceil(max_model_len / self.block_size) + sliding + self.linear_groups
 
     def bytes_per_request(self, max_model_len: int) -> int:
@@ -96,12 +110,13 @@ def dsa_indexer_bytes_per_token(model: ModelSpec) -> int:
     return model.index_head_dim + model.index_head_dim // DSA_INDEXER_QUANT_BLOCK * DSA_INDEXER_SCALE_BYTES
 
 
-def kv_bytes_per_token_per_layer(model: ModelSpec, tp: int, elem: int) -> int:
+def kv_bytes_per_token_per_layer(model: ModelSpec, tp: int, elem: int, kind: str = SLIDING) -> int:
     """``2 * max(1, kv_heads // tp) * head_dim * bytes``; MLA keeps one latent, not split by TP (plus the
-    DSA indexer's keys on DeepSeek-V3.2)."""
+    DSA indexer's keys on DeepSeek-V3.2). ``kind`` FULL gives Gemma 4's global layers their own width and KV
+    heads (K and V both cached, though K=V: gemma4.py passes both to Attention); alike for other models."""
     if model.is_mla:
         return (model.kv_lora_rank + model.qk_rope_head_dim) * elem + dsa_indexer_bytes_per_token(model)
-    return 2 * max(1, model.num_kv_heads // tp) * model.head_dim * elem
+    return 2 * max(1, model.layer_kv_heads(kind) // tp) * model.layer_head_dim(kind) * elem
 
 
 def gated_deltanet_state_bytes_per_layer(model: ModelSpec, tp: int) -> int:
@@ -148,18 +163,25 @@ def kv_layout(model: ModelSpec, tp: int, elem: int, layers: range, block_size: i
     (HybridAttentionMambaModelConfig, 0.12 models/config.py:321), and layers are grouped by type in
     groups of the smaller type's count (kv_cache_utils.py:930).
     """
-    kinds = [model.layer_kinds[i] for i in layers]
+    # The KV-shared tail (Gemma 4 E2B/E4B: num_kv_shared_layers) reads an earlier layer's cache and holds none.
+    kinds = [model.layer_kinds[i] for i in layers if i < model.kv_layer_count]
     n_lin = sum(1 for k in kinds if k == LINEAR)
     n_att = len(kinds) - n_lin
     n_sw = sum(1 for k in kinds if k == SLIDING)
     per_tok = kv_bytes_per_token_per_layer(model, tp, elem)
+    per_tok_full = kv_bytes_per_token_per_layer(model, tp, elem, FULL)
     if n_lin == 0 and 0 < n_sw < n_att and model.sliding_window:
         group = _group_size(n_sw, n_att - n_sw)
         full_groups, sw_groups = math.ceil((n_att - n_sw) / group), math.ceil(n_sw / group)
-        return KvLayout(block_size, block_size * per_tok, group, full_groups + sw_groups, full_groups, 0,
-                        per_tok * n_att, 0, sw_groups, model.sliding_window - 1 + batched_tokens)
+        # Pages of unequal size are unified by raising the smaller page's block size (Gemma 4).
+        page = block_size * max(per_tok, per_tok_full)
+        full_block, sw_block = page // per_tok_full, page // per_tok
+        return KvLayout(full_block, page, group, full_groups + sw_groups, full_groups, 0,
+                        per_tok_full * (n_att - n_sw) + per_tok * n_sw, 0, sw_groups,
+                        model.sliding_window - 1 + batched_tokens, sw_block if sw_block != full_block else 0)
     if n_lin == 0:
-        return KvLayout(block_size, block_size * per_tok, max(1, n_att), 1, 1, 0, per_tok * n_att, 0)
+        per = per_tok_full if n_sw == 0 else per_tok
+        return KvLayout(block_size, block_size * per, max(1, n_att), 1, 1, 0, per * n_att, 0)
     state = linear_state_bytes_per_layer(model, tp)
     if n_att == 0:
         return KvLayout(block_size, state, n_lin, 1, 0, 1, 0, state * n_lin)
@@ -475,7 +497,7 @@ def kv_capacity(
     if tokens_formula == "concurrency":
         tokens = int(concurrency * max_model_len)
     else:
-        tokens = num_blocks // layout.num_groups * layout.block_size
+        tokens = num_blocks // layout.num_groups * layout.min_block_size
     return num_blocks, tokens, concurrency
 
 
@@ -485,7 +507,7 @@ def estimate_max_model_len(layout: KvLayout, available_bytes: int) -> int:
         return 0
     per_block = layout.page_bytes * layout.layers_per_group
     blocks = available_bytes // per_block - layout.linear_groups - layout.sliding_groups * (
-        math.ceil(layout.sliding_tokens / layout.block_size) + 1)
+        math.ceil(layout.sliding_tokens / layout.sliding_block) + 1)
     return max(0, blocks // layout.attention_groups) * layout.block_size
 
 

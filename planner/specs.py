@@ -195,6 +195,22 @@ class ModelSpec:
     attn_output_gate: bool = False
     #: DeepSeek Sparse Attention indexer key width (``index_head_dim``; DeepSeek-V3.2); 0 without DSA.
     index_head_dim: int = 0
+    #: Gemma 4: the full-attention layers' own head width (``global_head_dim``, 512 where sliding layers use
+    #: ``head_dim`` 256) and, when their K doubles as V (``attention_k_eq_v``), their own KV head count
+    #: (``num_global_key_value_heads``). 0: as the other layers. Why: vLLM gemma4.py Gemma4DecoderLayer builds
+    #: each full-attention layer with these, so its weights and its KV cache page differ from a sliding layer's.
+    global_head_dim: int = 0
+    global_kv_heads: int = 0
+    #: The last ``num_kv_shared_layers`` layers reuse the KV cache of an earlier layer of their kind and hold
+    #: none of their own (vLLM gemma4.py ``kv_sharing_target_layer_name``; Gemma 4 E2B/E4B). 0: none.
+    kv_shared_layers: int = 0
+    #: The KV-shared layers run an MLP twice ``intermediate_size`` wide (``use_double_wide_mlp``; vLLM gemma4.py
+    #: Gemma4DecoderLayer ``layer_intermediate_size``).
+    double_wide_mlp: bool = False
+    #: Gemma 4 Per-Layer Embeddings (``hidden_size_per_layer_input`` wide per layer, over
+    #: ``vocab_size_per_layer_input`` tokens; E2B/E4B); 0 without them.
+    per_layer_input_size: int = 0
+    per_layer_vocab_size: int = 0
     #: Where the config came from (catalog name or a path).
     source: str = ""
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -221,6 +237,19 @@ class ModelSpec:
     def is_gated_deltanet(self) -> bool:
         """Its linear-attention layers are Gated DeltaNet (Qwen3-Next, Qwen3.5), not Lightning attention."""
         return self.gdn_k_heads > 0 and self.gdn_v_heads > 0 and self.gdn_k_head_dim > 0 and self.gdn_v_head_dim > 0
+
+    def layer_head_dim(self, kind: str) -> int:
+        """Head width of a layer of this kind: Gemma 4's full-attention layers use ``global_head_dim``."""
+        return self.global_head_dim if kind == FULL and self.global_head_dim else self.head_dim
+
+    def layer_kv_heads(self, kind: str) -> int:
+        """KV heads of a layer of this kind: Gemma 4's K=V full-attention layers use ``num_global_key_value_heads``."""
+        return self.global_kv_heads if kind == FULL and self.global_kv_heads else self.num_kv_heads
+
+    @property
+    def kv_layer_count(self) -> int:
+        """Layers that hold a KV cache of their own (the KV-shared tail holds none)."""
+        return self.num_layers - self.kv_shared_layers
 
     @property
     def num_full_layers(self) -> int:
@@ -363,12 +392,19 @@ def _checkpoint_quant(cfg: dict[str, Any], name: str) -> CheckpointQuant | None:
     )
 
 
-def _vision_params(cfg: dict[str, Any]) -> int:
+def _vision_params(cfg: dict[str, Any], defaults: dict[str, Any]) -> int:
     """Parameters of a ViT-style encoder from ``vision_config``: per layer q/k/v/o (4 H^2) and a
-    two-matrix MLP (2 H I). Embeddings and norms are small next to them and left out."""
+    two-matrix MLP (2 H I), or three matrices where the tower's MLP is gated, plus a learned position table
+    where the tower has one (data/transformers.toml [vision_tower], by the vision config's model_type).
+    Other embeddings and norms are small next to them and left out."""
     vc = cfg.get("vision_config")
     if not isinstance(vc, dict):
         return 0
+    tower = defaults.get("vision_tower", {}).get(str(vc.get("model_type", "")), {})
+    mlp_mats = 3 if tower.get("gated_mlp") else 2
+    pos_field = str(tower.get("position_table_field", ""))
+    pos_rows = vc.get(pos_field) if pos_field else 0
+    pos_params = int(pos_rows) * int(tower.get("position_table_axes", 1)) if isinstance(pos_rows, int) else 0
     # MoonViT (Kimi-K2.5) names them vt_*: its config class maps vt_hidden_size / vt_intermediate_size /
     # vt_num_hidden_layers to the fields vLLM's kimi_k25.py builds the tower from (vLLM 0.34
     # transformers_utils/configs/kimi_k3.py:81-83 does the same for Kimi-K3).
@@ -377,7 +413,7 @@ def _vision_params(cfg: dict[str, Any]) -> int:
     layers = vc.get("num_hidden_layers") or vc.get("depth") or vc.get("vt_num_hidden_layers") or 0
     if not all(isinstance(x, int) and x > 0 for x in (h, inter, layers)):
         return 0
-    return int(layers * (4 * h * h + 2 * h * inter))
+    return int(layers * (4 * h * h + mlp_mats * h * inter) + pos_params * h)
 
 
 def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict[str, Any]) -> ModelSpec:
@@ -404,7 +440,8 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
     num_experts = (
         _opt_int(text, "num_local_experts") or _opt_int(text, "num_experts") or _opt_int(text, "n_routed_experts")
     )
-    experts_per_tok = _opt_int(text, "num_experts_per_tok")
+    # Gemma 4 names the routed top-k ``top_k_experts`` (vLLM gemma4.py Gemma4MoE: ``top_k=config.top_k_experts``).
+    experts_per_tok = _opt_int(text, "num_experts_per_tok") or _opt_int(text, "top_k_experts")
     if num_experts and not experts_per_tok:
         raise ConfigError(f"config of {name!r}: MoE model without 'num_experts_per_tok'")
     inter = _opt_int(text, "intermediate_size")
@@ -435,6 +472,10 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
     )
     sw_raw = text.get("sliding_window")
     gdn_state = text.get("mamba_ssm_dtype")
+    kv_shared = _opt_int(text, "num_kv_shared_layers")
+    if kv_shared >= n_layers:
+        raise ConfigError(f"config of {name!r}: num_kv_shared_layers={kv_shared} leaves no layer with a KV cache "
+                          f"of its own (num_hidden_layers={n_layers})")
     return ModelSpec(
         name=name,
         architecture=archs[0],
@@ -473,7 +514,7 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         quant=_checkpoint_quant(cfg if "quantization_config" in cfg else text, name),
         has_remote_code=isinstance(cfg.get("auto_map"), dict),
         mtp_layers=mtp,
-        vision_params=_vision_params(cfg),
+        vision_params=_vision_params(cfg, defaults),
         gdn_k_heads=_opt_int(text, "linear_num_key_heads"),
         gdn_v_heads=_opt_int(text, "linear_num_value_heads"),
         gdn_k_head_dim=_opt_int(text, "linear_key_head_dim"),
@@ -482,6 +523,13 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         gdn_state_dtype_bytes=DTYPE_BYTES.get(str(gdn_state), 0) if gdn_state else dtype_bytes,
         index_head_dim=_opt_int(text, "index_head_dim") if text.get("index_topk") else 0,
         attn_output_gate=bool(text.get("attn_output_gate", False)),
+        global_head_dim=_opt_int(text, "global_head_dim"),
+        global_kv_heads=_opt_int(text, "num_global_key_value_heads") if text.get("attention_k_eq_v") else 0,
+        kv_shared_layers=kv_shared,
+        double_wide_mlp=bool(text.get("use_double_wide_mlp", False)) and kv_shared > 0,
+        per_layer_input_size=_opt_int(text, "hidden_size_per_layer_input"),
+        per_layer_vocab_size=(_opt_int(text, "vocab_size_per_layer_input") or vocab)
+        if _opt_int(text, "hidden_size_per_layer_input") else 0,
         source=source or name,
         provenance=dict(cfg.get("_provenance") or {}),
     )

@@ -17,7 +17,7 @@ from functools import cache
 from planner.catalog import arch_facts, load_quant, quant_storage, vllm_setting
 from planner.quantconfig import CheckpointLayout, parse_layout
 from planner.release import VllmRelease
-from planner.specs import LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.specs import FULL, LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,10 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
                           model.kv_lora_rank)
         total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim, k_full=model.num_heads * model.v_head_dim)
         return total
-    kv_rank = max(1, model.num_kv_heads // tp)
+    # Gemma 4's full-attention layers are wider (global_head_dim) with their own KV head count (gemma4.py
+    # Gemma4DecoderLayer); a K=V layer still loads K into the V slot of its qkv_proj, so V is counted too.
+    d = model.layer_head_dim(kind)
+    kv_rank = max(1, model.layer_kv_heads(kind) // tp)
     gate = heads_rank if model.attn_output_gate else 0  # Qwen3.5/Qwen3-Next: q_proj also emits the output gate
     total = q.linear(f"{pre}.qkv_proj", (heads_rank + gate + 2 * kv_rank) * d, h)
     total += q.linear(f"{pre}.o_proj", h, heads_rank * d, k_full=model.num_heads * d)
@@ -243,11 +246,13 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     """(experts, router, dense) bytes of layer i's feed-forward on the heaviest rank."""
     h = model.hidden_size
     if not moe:
-        inter = model.dense_intermediate // plan.tp
+        # Gemma 4 E2B: the KV-shared layers' MLP is twice as wide (use_double_wide_mlp).
+        width = model.dense_intermediate * (2 if model.double_wide_mlp and i >= model.kv_layer_count else 1)
+        inter = width // plan.tp
         pre = f"model.layers.{i}.mlp"
         facts = arch_facts(model.architecture)
         up = 2 * inter if facts is None or facts.gated_mlp else inter  # Phi: fc1/fc2, no gate
-        down = q.linear(f"{pre}.down_proj", h, inter, k_full=model.dense_intermediate)
+        down = q.linear(f"{pre}.down_proj", h, inter, k_full=width)
         return 0, 0, q.linear(f"{pre}.gate_up_proj", up, h) + down
     pre = f"model.layers.{i}.block_sparse_moe"
     facts = arch_facts(model.architecture)
@@ -302,6 +307,18 @@ def weights_of_stage(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, s
         router += r
         dense += d
     norms = len(layers) * 2 * h * dt + (h * dt if last else 0)
+    if model.per_layer_input_size:
+        # Gemma 4 Per-Layer Embeddings (vLLM gemma4.py Gemma4Model): embed_tokens_per_layer, a vocab-parallel
+        # [vocab_per_layer, layers x ple] table, and per_layer_model_projection, a column-parallel [layers x ple, h]
+        # linear, on the first stage; in each layer a replicated per_layer_input_gate [ple, h] and
+        # per_layer_projection [h, ple].
+        ple_total = model.num_layers * model.per_layer_input_size
+        if first:
+            pad = int(vllm_setting("vocab_padding"))
+            ple_vocab_rank = math.ceil(math.ceil(model.per_layer_vocab_size / pad) * pad / plan.tp)
+            embedding += ple_vocab_rank * ple_total * dt
+            dense += q.linear("model.per_layer_model_projection", ple_total // plan.tp, h)
+        dense += len(layers) * 2 * h * model.per_layer_input_size * dt
     rope_dim = model.qk_rope_head_dim if model.is_mla else model.rotary_dim
     has_rope = any(model.layer_kinds[i] != LINEAR for i in layers)
     # RotaryEmbedding keeps one cos/sin cache of [max_position, rotary_dim] in the model dtype
@@ -310,6 +327,12 @@ def weights_of_stage(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, s
     # materialise the full table, and no log says either way.
     positions = min(model.max_position_embeddings, 2**22)
     buffers = positions * rope_dim * dt if has_rope else 0
+    if model.global_head_dim and any(model.layer_kinds[i] == FULL for i in layers):
+        # Gemma 4's full-attention layers get a second RoPE of their own (get_rope keys on the head size and
+        # the "proportional" rope_parameters): Gemma4RotaryEmbedding gives the non-rotated dims a zero inv_freq
+        # and rotates the whole 512-wide head, so its cos/sin cache spans global_head_dim (vLLM
+        # layers/rotary_embedding/gemma4_rope.py). Checked on the 48.5 GiB google/gemma-4-26B-A4B loads at TP1.
+        buffers += positions * model.global_head_dim * dt
     # A vision encoder is loaded whole on every rank (measured: Llama-4-Scout at TP4 and Qwen3-VL-235B at
     # TP8 load their encoders' full size per GPU in the vLLM logs of data/calibration/vllm_logs.toml).
     vision = model.vision_params * dt if first else 0

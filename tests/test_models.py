@@ -4,6 +4,8 @@ Each check names its evidence: vLLM's own code (the KV and state shapes) or a pu
 count of the checkpoint, a deployment someone ran).
 """
 
+from dataclasses import replace
+
 import pytest
 
 from planner.catalog import load_model
@@ -15,7 +17,7 @@ from planner.memory import (
     linear_state_bytes_per_layer,
     plan_memory,
 )
-from planner.specs import FULL, LINEAR, ModelSpec, ParallelPlan
+from planner.specs import FULL, LINEAR, SLIDING, ModelSpec, ParallelPlan
 from planner.weights import native_quant, weights_per_gpu
 
 #: Parameter counts the Hugging Face Hub prints for each checkpoint (safetensors metadata, rounded to 3 figures).
@@ -191,3 +193,89 @@ def test_small_qwen25_resolve_and_size_as_their_checkpoints(hf_repo, name, check
     w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=1))
     assert abs((w.total_bytes - w.buffers_bytes) / 2**30 - checkpoint_gib) <= 0.01, source
     assert kv_bytes_per_token_per_layer(m, 1, 2) * m.num_layers == kv_per_token, source
+
+
+#: google/gemma-4-26B-A4B on one A100 80GB, vLLM 0.19 (--max-model-len 131072 --enforce-eager
+#: --gpu-memory-utilization 0.9), as the blog post prints it (bold figures ahead of the raw log).
+GEMMA4_LOG = "https://myoceane.fr/index.php/wp-json/wp/v2/posts/10289 (vllm serve google/gemma-4-26B-A4B on A100)"
+
+
+def test_gemma4_26b_reads_its_two_attention_widths_and_parallel_moe():
+    # vLLM gemma4.py Gemma4DecoderLayer: full-attention layers use global_head_dim and, with attention_k_eq_v,
+    # num_global_key_value_heads; every layer runs the dense MLP beside the 128-expert MoE (top_k_experts 8).
+    m = load_model("gemma-4-26b-a4b")
+    assert m.layer_kinds.count(SLIDING) == 25 and m.layer_kinds.count(FULL) == 5 and m.layer_kinds[5] == FULL
+    assert (m.head_dim, m.num_kv_heads, m.layer_head_dim(FULL), m.layer_kv_heads(FULL)) == (256, 8, 512, 2)
+    assert (m.num_experts, m.experts_per_tok, m.moe_intermediate, m.shared_intermediate) == (128, 8, 704, 2112)
+    assert m.first_moe_layer == 0 and m.sliding_window == 1024 and m.kv_shared_layers == 0
+
+
+def test_gemma4_26b_pages_its_global_layers_with_a_doubled_block():
+    # Sliding layers: 2 x 8 heads x 256 x 2 B = 8 KiB a token; full: 2 x 2 x 512 x 2 B = 4 KiB. vLLM unifies the
+    # pages by doubling the full layers' block (kv_cache_utils.py unify_kv_cache_spec_page_size).
+    m = load_model("gemma-4-26b-a4b")
+    assert kv_bytes_per_token_per_layer(m, 1, 2, SLIDING) == 8192
+    assert kv_bytes_per_token_per_layer(m, 1, 2, FULL) == 4096
+    lay = kv_layout(m, 1, 2, range(m.num_layers), 16, batched_tokens=2048)
+    assert (lay.block_size, lay.sliding_block, lay.page_bytes) == (32, 16, 16 * 8192)
+    assert lay.kv_bytes_per_token == 25 * 8192 + 5 * 4096
+    assert (lay.attention_groups, lay.sliding_groups, lay.layers_per_group) == (1, 5, 5)
+
+
+def test_gemma4_26b_loads_and_leaves_what_the_a100_log_printed():
+    """'Model loading took 48.5 GiB' and 'Available KV cache memory: 21.5 GiB' (printed to 0.1 GiB); the weights
+    count the gated vision MLP, its position table and the 512-wide RoPE cache of the global layers."""
+    m = load_model("google/gemma-4-26B-A4B")
+    w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=1))
+    assert abs(w.total_bytes / 2**30 - 48.5) <= 0.05, GEMMA4_LOG
+    plan = plan_memory(Launch.from_args(model="gemma-4-26b-a4b", gpu="a100-80gb", tp=1, max_model_len=131072,
+                                        gpu_memory_utilization=0.9, enforce_eager=True, vllm_version="0.19.0"))
+    assert abs(plan.kv_cache_bytes / 2**30 - 21.5) <= 0.3, GEMMA4_LOG
+
+
+def test_kv_shared_tail_holds_no_cache_of_its_own():
+    # vLLM gemma4.py: the last num_kv_shared_layers layers read an earlier layer's cache (kv_sharing_target_layer_name).
+    m = load_model("gemma-4-26b-a4b")
+    shared = replace(m, kv_shared_layers=6)  # the last 6 layers: 5 sliding + 1 full
+    lay = kv_layout(shared, 1, 2, range(m.num_layers), 16)
+    assert lay.kv_bytes_per_token == 20 * 8192 + 4 * 4096
+
+
+def test_a_kv_shared_tail_covering_every_layer_is_refused():
+    import json
+
+    from planner.catalog import config_defaults, data_path
+    from planner.errors import ConfigError
+
+    with data_path("models/gemma-4-26b-a4b.json").open("r", encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    cfg["text_config"]["num_kv_shared_layers"] = 30
+    with pytest.raises(ConfigError, match="num_kv_shared_layers=30 leaves no layer"):
+        ModelSpec.from_config(cfg, name="g4", defaults=config_defaults())
+
+
+def _gemma4_config(**text_overrides):
+    import json
+
+    from planner.catalog import config_defaults, data_path
+
+    with data_path("models/gemma-4-26b-a4b.json").open("r", encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    cfg["text_config"].update(text_overrides)
+    return ModelSpec.from_config(cfg, name="g4", defaults=config_defaults())
+
+
+def test_gemma4_per_layer_embeddings_and_double_wide_shared_mlps_are_loaded():
+    # vLLM gemma4.py Gemma4Model / Gemma4DecoderLayer (E2B/E4B shapes): embed_tokens_per_layer [vocab, L x ple] and
+    # per_layer_model_projection [L x ple, h] once, a per_layer_input_gate and per_layer_projection (h x ple) per
+    # layer; with use_double_wide_mlp the KV-shared layers' MLP is 2 x intermediate_size wide.
+    dense = _gemma4_config(enable_moe_block=False, num_experts=None, top_k_experts=None)
+    ple = _gemma4_config(enable_moe_block=False, num_experts=None, top_k_experts=None, hidden_size_per_layer_input=256)
+    w0 = weights_per_gpu(dense, native_quant(dense), ParallelPlan(tp=1))
+    w1 = weights_per_gpu(ple, native_quant(ple), ParallelPlan(tp=1))
+    h, n, p = 2816, 30, 256
+    assert w1.total_bytes - w0.total_bytes == 2 * (262144 * n * p + n * p * h + n * 2 * h * p)
+    wide = _gemma4_config(enable_moe_block=False, num_experts=None, top_k_experts=None, num_kv_shared_layers=10,
+                          use_double_wide_mlp=True)
+    w2 = weights_per_gpu(wide, native_quant(wide), ParallelPlan(tp=1))
+    assert w2.dense_mlp_bytes - w0.dense_mlp_bytes == 10 * 3 * h * 2112 * 2
