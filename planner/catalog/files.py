@@ -18,10 +18,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+
+def _parse_toml(text: str) -> dict[str, Any]:
+    """tomllib (tomli before 3.11), imported only on a cache miss: the signature command never needs it."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    parsed: dict[str, Any] = tomllib.loads(text)
+    return parsed
 
 
 def data_path(relative: str) -> Traversable:
@@ -53,8 +58,7 @@ def _cached_parse(raw: bytes) -> dict[str, Any]:
     cache: the answer never depends on it.
     """
     if os.environ.get(NO_CACHE_ENV):
-        parsed: dict[str, Any] = tomllib.loads(raw.decode())
-        return parsed
+        return _parse_toml(raw.decode())
     key = hashlib.sha256(raw + sys.version.encode() + b"tomllib-json-1").hexdigest()
     path = _cache_dir() / f"{key}.json"
     try:
@@ -63,7 +67,7 @@ def _cached_parse(raw: bytes) -> dict[str, Any]:
             return cached
     except (OSError, ValueError):
         pass
-    data: dict[str, Any] = tomllib.loads(raw.decode())
+    data = _parse_toml(raw.decode())
     try:
         text = json.dumps(data, allow_nan=False)  # a date (or inf/nan) raises: not cached
         path.parent.mkdir(parents=True, exist_ok=True)
