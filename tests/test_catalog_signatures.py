@@ -19,3 +19,10 @@ def test_entries_are_typed():
     assert all(p.pattern for s in cat.catalog() for p in s.patterns)
     assert cat.template_classes() and set(cat.failure_classes().values()) <= set(cat.template_classes())
     assert all(hasattr(p, "search") for p in cat.generic_exceptions())
+
+
+def test_workarounds_are_the_catalog_entries_workarounds_without_compiling_it() -> None:
+    from planner.catalog.signatures import catalog, workarounds
+
+    assert workarounds() == tuple((s.id, s.workaround) for s in catalog() if s.workaround is not None)
+    assert workarounds()  # the catalog holds some (planner size's docker env reads them)

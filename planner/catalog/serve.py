@@ -63,16 +63,15 @@ class ConditionalWorkaround:
 def conditional_workarounds() -> tuple[ConditionalWorkaround, ...]:
     """Every finding of the failure catalog (planner.catalog.signatures) with a ``workaround.when``, in
     catalog order."""
-    from planner.catalog.signatures import catalog
+    from planner.catalog.signatures import workarounds
 
     out = []
-    for sig in catalog():
-        w = sig.workaround
-        when = dict(w.when) if w is not None else {}
-        if w is None or not when:
+    for finding_id, w in workarounds():
+        when = dict(w.when)
+        if not when:
             continue
         out.append(ConditionalWorkaround(
-            finding_id=sig.id,
+            finding_id=finding_id,
             env=w.env,
             scoring_func=when.get("scoring_func") or None,
             no_expert_groups=bool(when.get("no_expert_groups")),
