@@ -94,7 +94,8 @@ def calibration_of(dep: LogDeployment, *, source: str, fit: OverheadFit | None =
     lc = dep.launch
     terms = overhead_terms(lc.model, lc.gpu, lc.plan, lc.release, max_num_batched_tokens=lc.max_num_batched_tokens,
                            max_num_seqs=lc.max_num_seqs, enforce_eager=lc.enforce_eager,
-                           last_stage=lc.plan.pp == 1, fit=fit, quantized=lc.quant.bits < 16)
+                           last_stage=lc.plan.pp == 1, fit=fit, quantized=lc.quant.bits < 16,
+                           flashinfer_sampler=lc.release.uses_flashinfer_sampler(lc.env))
     graphs = 0
     # 0.34's extensible KV cache prints its reservation, which no graph estimate was taken from.
     if terms.cudagraph_charged and lc.kv_sizing != "extensible":

@@ -602,7 +602,8 @@ def plan_memory(
         w_bytes = weights_bytes_override if weights_bytes_override is not None else w.total_bytes
         terms = overhead_terms(model, gpu, plan, rel, max_num_batched_tokens=mnbt, max_num_seqs=mns,
                                enforce_eager=enforce_eager, last_stage=stage == plan.pp - 1,
-                               stage_layers=len(layers), fit=fit, quantized=lc.quant.bits < 16)
+                               stage_layers=len(layers), fit=fit, quantized=lc.quant.bits < 16,
+                               flashinfer_sampler=rel.uses_flashinfer_sampler(lc.env))
         over = max(0, terms.profile_bytes + offset)
         layout = kv_layout(model, plan.tp, elem, layers, rel.block_size, batched_tokens=mnbt)
         printed: int | None = None

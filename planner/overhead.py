@@ -128,16 +128,19 @@ def v2_sampler_bytes_per_logit(model: ModelSpec, release: VllmRelease) -> int:
 
 
 def sampler_bytes(model: ModelSpec, release: VllmRelease, requests: int, fit: OverheadFit, *,
-                  v2: bool = False) -> int:
+                  v2: bool = False, flashinfer: bool = False) -> int:
     """Logits of every dummy request over the vocabulary, then top-k/top-p over them.
 
     The fitted bytes per logit are measured on models whose logits are 2-byte (bf16/fp16); logits come
     out of ``compute_logits`` in the model dtype, so an fp32 model holds 2 more bytes per logit. On the V2
-    runner (``v2``) the bytes per logit follow from its code (:func:`v2_sampler_bytes_per_logit`).
+    runner (``v2``) the bytes per logit follow from its code (:func:`v2_sampler_bytes_per_logit`); where the
+    V1 sampler runs top-k/top-p on FlashInfer (``flashinfer``: :meth:`VllmRelease.uses_flashinfer_sampler`),
+    from that path's code (data/vllm.toml flashinfer_sampler_bytes_per_logit) instead of the fitted sort path.
     """
     if v2:
         return requests * model.vocab_size * v2_sampler_bytes_per_logit(model, release)
-    per_logit = fit.sampler(release.sampler_era) + (model.dtype_bytes - 2)
+    base = release.flashinfer_sampler_bytes_per_logit if flashinfer else fit.sampler(release.sampler_era)
+    per_logit = base + (model.dtype_bytes - 2)
     return round(requests * model.vocab_size * per_logit)
 
 
@@ -260,18 +263,20 @@ def overhead_terms(
     stage_layers: int | None = None,
     fit: OverheadFit | None = None,
     quantized: bool | None = None,
+    flashinfer_sampler: bool = False,
 ) -> OverheadTerms:
     """Every overhead term of one worker (one pipeline stage; the sampler runs on the last one only).
 
     Pure over frozen specs, so a sweep of many contexts or KV dtypes computes each layout's terms once.
     ``quantized``: whether the launch quantizes the weights (None: the checkpoint's own format), which decides
-    the model runner in 0.22-0.23 (:func:`uses_v2_runner`).
+    the model runner in 0.22-0.23 (:func:`uses_v2_runner`). ``flashinfer_sampler``: whether the launch's V1
+    sampler runs top-k/top-p on FlashInfer (:meth:`VllmRelease.uses_flashinfer_sampler`).
     """
     fit = fit or load_fit()
     tokens = max_num_batched_tokens
     v2 = uses_v2_runner(model, release, quantized=quantized, gpu=gpu)
-    samp = sampler_bytes(model, release, sampler_requests(release, tokens, max_num_seqs), fit, v2=v2) \
-        if last_stage else 0
+    samp = sampler_bytes(model, release, sampler_requests(release, tokens, max_num_seqs), fit, v2=v2,
+                         flashinfer=flashinfer_sampler) if last_stage else 0
     fwd = forward_bytes(model, plan, tokens, fit)
     ws = moe_workspace_bytes(model, plan, tokens)
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.

@@ -107,6 +107,22 @@ class VllmRelease:
     v2_sampler_fp32_copy: bool = True
     #: Bytes vLLM adds on ROCm to each 512-byte-multiple row of an unquantized MoE weight (VLLM_ROCM_MOE_PADDING).
     rocm_moe_row_pad_bytes: int = 0
+    #: When the V1 sampler's top-k/top-p may run on FlashInfer: ``"never"``, ``"installed"`` (0.8.0-0.11.0: when
+    #: FlashInfer is importable) or ``"opt-in"`` (0.11.1 on: VLLM_USE_FLASHINFER_SAMPLER=1); data/vllm.toml.
+    flashinfer_sampler: str = "never"
+    #: Bytes per 2-byte logit of that path's warm-up (derived from the code; data/vllm.toml).
+    flashinfer_sampler_bytes_per_logit: float = 14.0
+
+    def uses_flashinfer_sampler(self, env: tuple[tuple[str, str], ...]) -> bool:
+        """Whether the launch's V1 sampler runs top-k/top-p on FlashInfer (a smaller warm-up than the sort path).
+
+        Only a launch that says so (``VLLM_USE_FLASHINFER_SAMPLER=1``) does: from 0.11.1 that is the opt-in; in
+        0.8.0-0.11.0 it is what an unset variable did wherever FlashInfer was installed (vLLM's Docker images),
+        which the planner cannot see, so the sort path stays the conservative default there.
+        """
+        if self.flashinfer_sampler == "never":
+            return False
+        return dict(env).get("VLLM_USE_FLASHINFER_SAMPLER", "").strip().lower() in ("1", "true")
 
     def uses_v2_runner(self, *, architecture: str, is_moe: bool, quantized: bool, hybrid: bool,
                        rocm: bool = False) -> bool:
@@ -212,6 +228,8 @@ def _resolved(v: Version) -> VllmRelease:
         v2_cudagraph_estimate=bool(vllm_fact("v2_cudagraph_estimate", v)),
         v2_sampler_fp32_copy=bool(vllm_fact("v2_sampler_fp32_copy", v)),
         rocm_moe_row_pad_bytes=int(vllm_fact("rocm_moe_row_pad_bytes", v)),
+        flashinfer_sampler=str(vllm_fact("flashinfer_sampler", v)),
+        flashinfer_sampler_bytes_per_logit=float(vllm_setting("flashinfer_sampler_bytes_per_logit")["value"]),
     )
 
 

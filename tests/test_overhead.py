@@ -17,11 +17,13 @@ from planner.overhead import (
     load_fit,
     moe_workspace_bytes,
     overhead_terms,
+    sampler_bytes,
     sampler_requests,
     uses_v2_runner,
 )
 from planner.release import release
 from planner.specs import ParallelPlan
+from planner.versions import parse_version
 from tools.calibrate import calibration_logs, resolve
 
 GIB = 2**30
@@ -226,3 +228,20 @@ def test_v2_runner_sampler_and_graphs():
     assert v1.sampler_bytes > 2 * v2.sampler_bytes
     assert v1.cudagraph_charged and not v2.cudagraph_charged and v2.cudagraph_estimate_bytes > 0
     assert overhead_terms(m, g, p, release("0.29.0"), **kw).cudagraph_charged
+
+
+def test_flashinfer_sampler_only_where_the_launch_says_it_runs():
+    """0.8.0-0.11.0 ran top-k/top-p on FlashInfer wherever it was installed (data/vllm.toml [[flashinfer_sampler]]);
+    the planner keeps the sort path unless the launch states VLLM_USE_FLASHINFER_SAMPLER=1, and then charges that
+    path's 14 bytes per logit (code-derived) instead of the fitted sort path's."""
+    on = (("VLLM_USE_FLASHINFER_SAMPLER", "1"),)
+    v0102, v0112, v074 = (release(parse_version(v)) for v in ("0.10.2", "0.11.2", "0.7.3"))
+    assert (v0102.flashinfer_sampler, v0112.flashinfer_sampler, v074.flashinfer_sampler) == (
+        "installed", "opt-in", "never")
+    assert v0102.uses_flashinfer_sampler(on) and v0112.uses_flashinfer_sampler(on)
+    assert not v0102.uses_flashinfer_sampler(()) and not v074.uses_flashinfer_sampler(on)
+    assert not v0102.uses_flashinfer_sampler((("VLLM_USE_FLASHINFER_SAMPLER", "0"),))
+    model = load_model("qwen3-32b")
+    sort = sampler_bytes(model, v0102, 1024, load_fit())
+    fi = sampler_bytes(model, v0102, 1024, load_fit(), flashinfer=True)
+    assert fi == round(1024 * model.vocab_size * v0102.flashinfer_sampler_bytes_per_logit) and fi < sort / 2

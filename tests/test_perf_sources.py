@@ -226,3 +226,17 @@ def test_lab_runs_count_the_prompts_an_earlier_run_left_in_the_prefix_cache():
     assert cached["qwen3-8b-bench_i1024_o256_r16_n160.json"] == "160"
     rate = by["qwen3-8b-bench_i1024_o256_r16_n160.json"]
     assert ps.row_workload(rate, rate.runs[0]).cached_prompts == 160
+
+
+def test_publicly_served_single_h100_deployments_are_predicted_not_refused():
+    """Issue #23: gpt-oss-120b (vLLM 0.10.2) and Qwen3-32B's 32k burst (0.11.0) on one H100 were refused (no KV
+    cache left after the sort-path sampler warm-up) though GPUStack served them; their headers state the FlashInfer
+    sampler those releases ran wherever FlashInfer was installed, and every row is predicted."""
+    names = ("gpt-oss-120b-mxfp4-1xh100-tp1-", "qwen3-32b-bf16-1xh100-tp1-32000-77-")
+    tables = [t for t in all_tables() if t.name.startswith(names) and "baseline" in t.name]
+    assert len(tables) == 6
+    cal = load_calibration()
+    for table in tables:
+        assert dict(table.env) == {"VLLM_USE_FLASHINFER_SAMPLER": "1"}
+        out = ps.predict_table(table, lambda t: (cal.pooled, cal.globals))
+        assert len(out.rows) == len(table.runs) and not out.refused, table.name

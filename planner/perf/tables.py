@@ -66,6 +66,8 @@ class Table:
     statistic: str
     suspect: tuple[float, ...]
     runs: tuple[BenchmarkRun, ...]
+    #: Environment variables in effect on the server (``# env: KEY=value ...``, words without '=' end the list).
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def layout(self) -> str:
@@ -91,6 +93,17 @@ def _float_or_none(text: str | None) -> float | None:
         return float(text.split()[0])
     except ValueError:
         return None
+
+
+def _env(text: str | None) -> tuple[tuple[str, str], ...]:
+    """``KEY=value`` words at the start of an ``# env:`` header (what follows, a note in parentheses, is ignored)."""
+    out: list[tuple[str, str]] = []
+    for word in (text or "").split():
+        key, eq, value = word.partition("=")
+        if not eq or not key.isidentifier():
+            break
+        out.append((key, value))
+    return tuple(out)
 
 
 def load_table(path: str) -> Table:
@@ -122,6 +135,7 @@ def load_table(path: str) -> Table:
         range_ratio=_float_or_none(meta.get("range_ratio")) or 0.0,
         range_mode=meta.get("range_mode", "vllm").split()[0], prompts_per_client=per_client, num_prompts=fixed,
         statistic=meta.get("statistic", "mean").split()[0], suspect=suspect, runs=tuple(runs),
+        env=_env(meta.get("env")),
     )
 
 
@@ -146,7 +160,7 @@ def deployment(table: Table) -> Deployment:
                              max_model_len=table.max_model_len or load_.max_len,
                              gpu_memory_utilization=table.gpu_memory_utilization,
                              vllm_version=parse_version(table.vllm_version), max_num_seqs=table.max_num_seqs,
-                             max_num_batched_tokens=table.max_num_batched_tokens))
+                             max_num_batched_tokens=table.max_num_batched_tokens, env=table.env))
     engine = Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                     kv_tokens=mem.num_blocks * mem.block_size, block_size=table.block_size or mem.block_size,
                     dp=table.dp, pp=table.pp,

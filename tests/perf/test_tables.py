@@ -54,3 +54,13 @@ def test_throughput_is_derived_only_where_it_was_not_measured():
     assert derived_throughput(aic, run) == pytest.approx(4 * 921.6 / ((89.85 + 920.6 * 12.382) / 1000))
     seed = by_name["minimax-m2.5-fp8-4xb200-tp4-vllm0.12.0.csv"]
     assert derived_throughput(seed, seed.runs[0]) is None
+
+
+def test_env_header_reads_key_value_words_and_stops_at_the_note():
+    """``# env:`` states the server's environment (issue #23: the FlashInfer sampler of vLLM 0.8-0.11); the note in
+    parentheses that follows the variables is not one of them."""
+    from planner.perf.tables import _env
+
+    assert _env("VLLM_USE_FLASHINFER_SAMPLER=1 A_B=x (not set by the run: stated for ...)") == (
+        ("VLLM_USE_FLASHINFER_SAMPLER", "1"), ("A_B", "x"))
+    assert _env(None) == () and _env("(nothing)") == ()
