@@ -175,7 +175,7 @@ class _Index:
     INDEX_FILE that holds them (parsed, and its templates made, the first time a log line holds that word).
     """
 
-    def __init__(self, releases: tuple[str, ...], raw: dict[str, tuple[_Template, ...] | str]) -> None:
+    def __init__(self, releases: tuple[str, ...], raw: dict[str, tuple[_Template, ...] | bytes]) -> None:
         self.releases = releases
         self._raw = raw
         self._position = {v: i for i, v in enumerate(releases)}
@@ -188,8 +188,8 @@ class _Index:
     def bucket(self, word: str) -> tuple[_Template, ...]:
         """The templates filed under ``word``, in the templates' file order."""
         found = self._raw[word]
-        if isinstance(found, str):
-            _, rows = json.loads(found.rstrip(","))
+        if isinstance(found, bytes):
+            _, rows = json.loads(found.rstrip(b","))
             found = tuple(self.template(ErrorTemplate(*row[1:]), tuple(row[0])) for row in rows)
             self._raw[word] = found
         return found
@@ -344,15 +344,15 @@ def _shipped_index() -> _Index | None:
     """INDEX_FILE read, each key word's line kept unparsed; None when it is missing, unreadable or stale (built from
     other templates, with other parameters or in another layout)."""
     try:
-        text = gzip.decompress(data_path(INDEX_FILE).read_bytes()).decode("utf-8")
-        lines = text.split("\n")
-        header = json.loads(lines[0][1:].rstrip(","))
+        # bytes throughout: a key word's line is decoded by json.loads when first needed, never the whole file
+        lines = gzip.decompress(data_path(INDEX_FILE).read_bytes()).split(b"\n")
+        header = json.loads(lines[0][1:].rstrip(b","))
         if {k: header.get(k) for k in ("format", "source", "source_sha256", "required_words", "partial_chars",
-                                          "wildcard")} != _index_header() or lines[-2:] != ["]", ""]:
+                                          "wildcard")} != _index_header() or lines[-2:] != [b"]", b""]:
             return None
-        raw: dict[str, tuple[_Template, ...] | str] = {}
+        raw: dict[str, tuple[_Template, ...] | bytes] = {}
         for line in lines[1:-2]:
-            raw[line[2:line.index('"', 2)]] = line
+            raw[line[2:line.index(b'"', 2)].decode("ascii")] = line
         return _Index(tuple(header["releases"]), raw)
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
         return None

@@ -217,12 +217,12 @@ def test_an_index_in_the_shipped_layout_is_read_lazily(tmp_path, monkeypatch, re
     monkeypatch.setattr(templates, "data_path", lambda name: path if name == templates.INDEX_FILE else real(name))
     index = templates._shipped_index()
     assert index is not None
-    assert all(isinstance(v, str) for v in index._raw.values())
+    assert all(isinstance(v, bytes) for v in index._raw.values())
     (line,) = fixture_lines("tp_heads_indivisible_pydantic_52435.log")
     words = set(templates._TOKEN.findall(templates.normalize(line)))
     hits = index.keys() & words
     assert hits and all(t.words for w in hits for t in index.bucket(w))
-    assert sum(not isinstance(v, str) for v in index._raw.values()) == len(hits)
+    assert sum(not isinstance(v, bytes) for v in index._raw.values()) == len(hits)
 
 
 def test_to_dict():
