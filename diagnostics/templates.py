@@ -18,6 +18,16 @@ message wrapped over several lines (at a space or not), printed inside a tuple
 template's leading fragments (a report's line cut short, a last sentence reworded) matches as
 ``complete=False``, ranked below any complete match.
 
+Fast first use: filing every template needs the word frequencies of all of them (1.5-2.5 s on a busy machine), so
+the filing is done offline. tools/templates/build_index.py writes data/vllm_templates_index.json.gz (this module's
+:func:`index_file_bytes`): one JSON array, a header (the source file's SHA-256, the parameters of the filing) and then
+one line per key word holding the templates filed under it. A log's words are looked up in the line's key words and
+only the lines of the hits are parsed, so the first classification costs tens of milliseconds. The file is a derived
+cache of this module's own algorithm, so this module writes and reads it (data/ files of other schemas are read
+through planner.catalog); when it is missing, unreadable or was built from other templates or other parameters, the
+index is built here as before: the answers are the same either way (tests/test_templates.py checks both ways file
+every template alike and that regenerating the file gives the same content).
+
 Version-aware: given the release a log came from, a template that release contains is preferred; one
 it does not contain still matches (``in_release`` False), since a wording moved or a patch release
 differs from the last patch of its minor, which is the one studied.
@@ -25,19 +35,28 @@ differs from the last patch of its minor, which is the one studied.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import json
 import re
 import string
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from diagnostics.redact import redact
+from planner.catalog.files import data_path
 from planner.catalog.templates import TEMPLATES_FILE, ErrorTemplate, error_templates
 from planner.errors import InvalidInputError
 
 #: The templates' file under data/ (read by planner.catalog.templates; benchmarks/templates_coverage.py names it).
 DATA_FILE = TEMPLATES_FILE
+#: The offline filing of the templates under their key words (tools/templates/build_index.py writes it).
+INDEX_FILE = "vllm_templates_index.json.gz"
+#: The layout of INDEX_FILE; a reader meeting another one builds the index itself.
+INDEX_FORMAT = 1
 #: Class of a template that names no generic failure class (request validation, model internals, ...).
 OTHER = "other"
 #: Evidence is cut to this many characters (a message can hold a whole config repr).
@@ -149,12 +168,47 @@ class _Template:
     words: frozenset[str]
 
 
-@dataclass(frozen=True)
 class _Index:
-    releases: tuple[str, ...]
-    templates: tuple[_Template, ...]
-    #: key word -> (required words, template index) of the templates filed under it
-    by_word: dict[str, tuple[tuple[frozenset[str], int], ...]]
+    """The studied releases and the templates filed under each key word, a word's templates made on first use.
+
+    ``raw`` maps a key word to its templates already made (the index built in process) or to the line of
+    INDEX_FILE that holds them (parsed, and its templates made, the first time a log line holds that word).
+    """
+
+    def __init__(self, releases: tuple[str, ...], raw: dict[str, tuple[_Template, ...] | bytes]) -> None:
+        self.releases = releases
+        self._raw = raw
+        self._position = {v: i for i, v in enumerate(releases)}
+        self._masks: dict[str, int] = {}
+
+    def keys(self) -> KeysView[str]:
+        """Every key word (a dict's keys view: ``keys() & words`` is the words a line is looked up by)."""
+        return self._raw.keys()
+
+    def bucket(self, word: str) -> tuple[_Template, ...]:
+        """The templates filed under ``word``, in the templates' file order."""
+        found = self._raw[word]
+        if isinstance(found, bytes):
+            _, rows = json.loads(found.rstrip(b","))
+            found = tuple(self.template(ErrorTemplate(*row[1:]), tuple(row[0])) for row in rows)
+            self._raw[word] = found
+        return found
+
+    def template(self, row: ErrorTemplate, required: tuple[str, ...]) -> _Template:
+        """A template row as matched: its fragments normalised and squashed, its releases as a bit mask."""
+        pieces = tuple(squash(normalize(p)) for p in row.template.split(_WILDCARD))
+        mask = self._masks.get(row.versions)
+        if mask is None:
+            mask = self._masks[row.versions] = _mask(row.versions, self._position)
+        return _Template(
+            text=row.template, exception_type=row.exception_type, level=row.level, module=row.module,
+            versions=tuple(row.versions.split(",")), release_mask=mask, class_name=row.class_name, rule=row.rule,
+            pieces=tuple(p for p in pieces if p), longest=max(pieces, key=len),
+            literal_chars=sum(len(p) for p in pieces), words=frozenset(required))
+
+    def size(self) -> int:
+        """How many templates are filed (every one made: for tests and tools)."""
+        return sum(len(self.bucket(w)) for w in list(self._raw))
 
 
 def normalize(text: str) -> str:
@@ -206,37 +260,108 @@ def _is_word_char(c: str) -> bool:
     return c.isascii() and (c.isalnum() or c == "_")
 
 
-@cache
-def _index() -> _Index:
-    """Load the data file and build the word index, once per process (on first use, not at import)."""
-    data = error_templates()
-    releases = data.releases
-    wildcard = data.wildcard
-    position = {v: i for i, v in enumerate(releases)}
-    masks: dict[str, int] = {}
-    parsed: list[tuple[ErrorTemplate, tuple[str, ...], list[str]]] = []
+#: The wildcard of data/vllm_templates.json.gz (checked against the file wherever it is read).
+_WILDCARD = "{*}"
+
+
+def _filing(rows: Sequence[ErrorTemplate], wildcard: str) -> list[tuple[int, tuple[str, ...]]]:
+    """(row number, the template's REQUIRED_WORDS rarest words, rarest first) of every template that has whole words.
+
+    The rarest word is its key: a line must hold it to be looked at. Rarity is counted over all the templates, which
+    is why the filing is done once, offline (INDEX_FILE), and not per template on demand.
+    """
+    parsed: list[tuple[int, list[str]]] = []
     frequency: dict[str, int] = {}
-    for row in data.templates:
+    for number, row in enumerate(rows):
         spaced = tuple(normalize(p) for p in row.template.split(wildcard))
         words = _key_words(spaced, PARTIAL_CHARS) or _key_words(spaced)
         if not words:
             continue  # nothing whole to file it under (too vague to identify a message anyway)
         for w in set(words):
             frequency[w] = frequency.get(w, 0) + 1
-        parsed.append((row, tuple(squash(p) for p in spaced), words))
-    templates: list[_Template] = []
-    by_word: dict[str, list[tuple[frozenset[str], int]]] = {}
-    for i, (row, pieces, words) in enumerate(parsed):
+        parsed.append((number, words))
+    out = []
+    for number, words in parsed:
         rarest = sorted(set(words), key=lambda w: (frequency[w], -len(w), w))
-        by_word.setdefault(rarest[0], []).append((frozenset(rarest[:REQUIRED_WORDS]), i))
-        templates.append(_Template(
-            text=row.template, exception_type=row.exception_type, level=row.level,
-            module=row.module, versions=tuple(row.versions.split(",")),
-            release_mask=masks.get(row.versions) or masks.setdefault(
-                row.versions, _mask(row.versions, position)), class_name=row.class_name,
-            rule=row.rule, pieces=tuple(p for p in pieces if p), longest=max(pieces, key=len),
-            literal_chars=sum(len(p) for p in pieces), words=frozenset(rarest[:REQUIRED_WORDS])))
-    return _Index(releases, tuple(templates), {w: tuple(ids) for w, ids in by_word.items()})
+        out.append((number, tuple(rarest[:REQUIRED_WORDS])))
+    return out
+
+
+def _built_index() -> _Index:
+    """The index built in this process from data/vllm_templates.json.gz (1.5-2.5 s): INDEX_FILE's fallback."""
+    data = error_templates()
+    if data.wildcard != _WILDCARD:
+        raise ValueError(f"{TEMPLATES_FILE}: wildcard {data.wildcard!r}, expected {_WILDCARD!r}")
+    index = _Index(data.releases, {})
+    by_word: dict[str, list[_Template]] = {}
+    for number, required in _filing(data.templates, data.wildcard):
+        by_word.setdefault(required[0], []).append(index.template(data.templates[number], required))
+    index._raw.update((w, tuple(ts)) for w, ts in by_word.items())
+    return index
+
+
+def _index_header() -> dict[str, Any]:
+    """What INDEX_FILE must have been built from: this layout, these parameters, these templates' bytes."""
+    source = data_path(TEMPLATES_FILE).read_bytes()
+    return {"format": INDEX_FORMAT, "source": TEMPLATES_FILE, "source_sha256": hashlib.sha256(source).hexdigest(),
+            "required_words": REQUIRED_WORDS, "partial_chars": PARTIAL_CHARS, "wildcard": _WILDCARD}
+
+
+def index_file_bytes() -> bytes:
+    """The uncompressed content of INDEX_FILE for the shipped templates (tools/templates/build_index.py writes it).
+
+    One JSON array, laid out one element per line so that a reader can find a key word's line without parsing the
+    others: ``[{header},`` then ``["word",[[required words, template, exception_type, level, module, versions,
+    class, rule], ...]],`` per key word (in the order the words are first met in the templates' file, each word's
+    templates in file order), then ``]``.
+    """
+    data = error_templates()
+    header = {"about": f"generated by tools/templates/build_index.py from {TEMPLATES_FILE}: the templates filed "
+                       "under their rarest word (diagnostics/templates.py); do not edit",
+              **_index_header(), "releases": list(data.releases),
+              "columns": ["required_words", "template", "exception_type", "level", "module", "versions", "class",
+                          "rule"]}
+    by_word: dict[str, list[list[Any]]] = {}
+    for number, required in _filing(data.templates, data.wildcard):
+        by_word.setdefault(required[0], []).append([list(required), *data.templates[number]])
+    lines = ["[" + _dumps(header), *(_dumps([word, rows]) for word, rows in by_word.items())]
+    return (",\n".join(lines) + "\n]\n").encode("utf-8")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def gzip_bytes(raw: bytes) -> bytes:
+    """``raw`` gzipped with mtime 0 and no file name, as the data files are (the same input, the same stream)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
+        gz.write(raw)
+    return buf.getvalue()
+
+
+def _shipped_index() -> _Index | None:
+    """INDEX_FILE read, each key word's line kept unparsed; None when it is missing, unreadable or stale (built from
+    other templates, with other parameters or in another layout)."""
+    try:
+        # bytes throughout: a key word's line is decoded by json.loads when first needed, never the whole file
+        lines = gzip.decompress(data_path(INDEX_FILE).read_bytes()).split(b"\n")
+        header = json.loads(lines[0][1:].rstrip(b","))
+        if {k: header.get(k) for k in ("format", "source", "source_sha256", "required_words", "partial_chars",
+                                          "wildcard")} != _index_header() or lines[-2:] != [b"]", b""]:
+            return None
+        raw: dict[str, tuple[_Template, ...] | bytes] = {}
+        for line in lines[1:-2]:
+            raw[line[2:line.index(b'"', 2)].decode("ascii")] = line
+        return _Index(tuple(header["releases"]), raw)
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+@cache
+def _index() -> _Index:
+    """The word index, once per process (on first use, not at import): INDEX_FILE, else built here."""
+    return _shipped_index() or _built_index()
 
 
 def releases() -> tuple[str, ...]:
@@ -300,16 +425,14 @@ def _candidates(text: str) -> list[tuple[_Template, bool, int]]:
     index = _index()
     out: list[tuple[_Template, bool, int]] = []
     words = set(_TOKEN.findall(text))
-    hits = index.by_word.keys() & words
+    hits = index.keys() & words
     if not hits:
         return out
     squashed = squash(text)
-    templates = index.templates
     for word in hits:
-        for required, i in index.by_word[word]:
-            if not required <= words:
+        for t in index.bucket(word):
+            if not t.words <= words:
                 continue
-            t = templates[i]
             if t.literal_chars < PARTIAL_CHARS and t.longest not in squashed:
                 continue  # a template too short to match in part must hold its longest fragment
             complete, matched = _matched_chars(t, squashed)

@@ -1,4 +1,5 @@
-"""benchmarks/accuracy_diagnose_v3.py: its scoring rules, and the held-out set v3 it scores (issue #20)."""
+"""benchmarks/accuracy_diagnose_v3.py: its scoring rules, and the label files of every held-out set it scores (v3..v8,
+issue #20): a broken label fails here, not silently in a score."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ else:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-HELDOUT = ROOT / "benchmarks" / "heldout_v3"
 CLASSES = {"kernel", "backend", "dependency", "quantization", "configuration", "parallelism", "memory", "hardware",
            "other"}
 
@@ -104,19 +104,92 @@ def test_right_class_counts_a_specific_id_of_the_labelled_class(v3: ModuleType) 
     assert not v3.right_class(label, [finding("unrecognized-failure")], GENERIC, members)
 
 
-@pytest.mark.parametrize("folder", ["heldout_v3", "heldout_v4"])
+#: Every held-out label file, with the label kinds it uses (benchmarks/heldout_v*/labels.toml headers): v3 and v4 name a
+#: root cause no id fits "class:<name>"; v5 on write "none" with the class in ``class``; every set has "clean" logs,
+#: whose ``class`` is "" (v5 wrote "clean"). The kinds are pinned per set so that a label of a kind its set never
+#: used (a typo such as "nnoe", "class:" in a set scored as "none") fails here and not silently in the score.
+SETS = {
+    "heldout_v3": ("id", "class", "clean"),
+    "heldout_v4": ("id", "class", "clean"),
+    "heldout_v5": ("id", "none", "clean"),
+    "heldout_v5/post_fix": ("id", "none"),
+    "heldout_v6": ("id", "none", "clean"),
+    "heldout_v7": ("id", "none", "clean"),
+    "heldout_v8": ("id", "none", "clean"),
+}
+#: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
+CLEAN_CLASS = {"heldout_v5": "clean"}
+#: OOM phases a label may give beside the catalog's own ([[finding]] cuda-oom ``phases``): heldout_v7's header says
+#: "KV cache allocation" is the true phase of one log though the catalog has no OOM phase of that name.
+EXTRA_PHASES = {"heldout_v7": {"KV cache allocation"}}
+KEYS = {"file": str, "url": str, "turn": str, "expected": str, "class": str, "failed": bool, "oom_phase": str,
+        "vllm_version": str, "gpu": str, "model": str, "root_cause": str, "final_exception": str,
+        "labelled_before_run": bool, "unsure": str}
+OPTIONAL = {"unsure"}
+
+
+def label_kind(expected: str, ids: set[str]) -> str:
+    """Which kind of label ``expected`` is: a catalog id, a class label, 'none', 'clean', or '?' (none of them)."""
+    if expected in ("none", "clean"):
+        return expected
+    if expected.startswith("class:"):
+        return "class" if expected.removeprefix("class:") in CLASSES else "?"
+    return "id" if expected in ids else "?"
+
+
+def test_every_heldout_set_is_checked() -> None:
+    """A new held-out set must be added to SETS (with its label kinds), or its labels go unchecked."""
+    benchmarks = ROOT / "benchmarks"
+    found = {p.parent.relative_to(benchmarks).as_posix() for p in benchmarks.glob("heldout_v*/**/labels.toml")}
+    assert found == set(SETS)
+
+
+@pytest.mark.parametrize("folder", sorted(SETS))
 def test_heldout_labels_are_complete_and_cite_their_source(folder: str) -> None:
     heldout = ROOT / "benchmarks" / folder
     with open(heldout / "labels.toml", "rb") as fh:
         labels = tomllib.load(fh)["log"]
-    ids = {f["id"] for f in load_toml("signatures.toml")["finding"]}
+    findings = load_toml("signatures.toml")["finding"]
+    ids = {f["id"] for f in findings}
+    phases = {p["name"] for f in findings for p in f.get("phases", [])} | EXTRA_PHASES.get(folder, set())
     files = {p.name for p in heldout.glob("*.log")}
-    assert {lab["file"] for lab in labels} == files
+    names = [lab["file"] for lab in labels]
+    assert len(names) == len(set(names)), "a log labelled twice"
+    assert set(names) == files
+    kinds = set(SETS[folder])
+    used: set[str] = set()
     for lab in labels:
+        name = lab["file"]
+        assert set(KEYS) - OPTIONAL <= set(lab) <= set(KEYS), (name, set(lab) ^ set(KEYS))
+        for key, value in lab.items():
+            assert isinstance(value, KEYS[key]), (name, key, value)
         expected = lab["expected"]
-        assert expected == "clean" or expected in ids or expected.removeprefix("class:") in CLASSES, expected
-        assert (lab["class"] in CLASSES) is (expected != "clean"), lab["file"]
-        assert lab["failed"] is (expected != "clean"), lab["file"]
-        assert lab["labelled_before_run"] is True
-        head = (heldout / lab["file"]).read_text(encoding="utf-8").splitlines()[0]
-        assert head.startswith("# source: " + lab["url"]), lab["file"]
+        kind = label_kind(expected, ids)
+        assert kind in kinds, (name, expected, kind)
+        used.add(kind)
+        clean = expected == "clean"
+        assert lab["failed"] is not clean, name
+        assert lab["labelled_before_run"] is True, name
+        if clean:
+            assert lab["class"] == CLEAN_CLASS.get(folder, ""), name
+        else:
+            assert lab["class"] in CLASSES, (name, lab["class"])
+        if kind == "class":
+            assert lab["class"] == expected.removeprefix("class:"), name
+        if expected == "cuda-oom":
+            assert lab["class"] == "memory", name
+        # an OOM phase belongs to an OOM label only, and is a phase the catalog (or the set's header) names
+        assert lab["oom_phase"] == "" or (expected == "cuda-oom" and lab["oom_phase"] in phases), \
+            (name, lab["oom_phase"])
+        head = (heldout / name).read_text(encoding="utf-8").splitlines()[0]
+        assert head.startswith("# source: " + lab["url"]), name
+    assert used == kinds, f"{folder} no longer uses label kinds {kinds - used}: update SETS"
+
+
+@pytest.mark.parametrize(("expected", "kind"), [("cuda-oom", "id"), ("class:kernel", "class"), ("none", "none"),
+                                                ("clean", "clean"), ("class:gpu", "?"), ("nnoe", "?"),
+                                                ("cuda_oom", "?")])
+def test_label_kind(expected: str, kind: str) -> None:
+    """A misspelt id or class is no kind at all, so the set's check rejects it."""
+    ids = {f["id"] for f in load_toml("signatures.toml")["finding"]}
+    assert label_kind(expected, ids) == kind

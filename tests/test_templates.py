@@ -1,9 +1,12 @@
 """diagnostics/templates.py on real log lines (tests/fixtures/templates/*.log, each file names its public source).
 
 Every test reads the shipped data file (data/vllm_templates.json.gz), so a template lost by a re-extraction or
-a class changed by a rule shows here.
+a class changed by a rule shows here; the offline index of it (data/vllm_templates_index.json.gz) must be what
+tools/templates/build_index.py regenerates and must file every template as the in-process build does.
 """
 
+import gzip
+import json
 import textwrap
 from pathlib import Path
 
@@ -12,7 +15,8 @@ import pytest
 from diagnostics import templates
 from planner.errors import InvalidInputError
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "templates"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "templates"
 TP_HEADS = "Total number of attention heads ({*}) must be divisible by tensor parallel size ({*})."
 
 
@@ -145,9 +149,80 @@ def test_words_cut_by_a_wildcard_are_never_keys():
 def test_data_is_loaded_once():
     assert templates._index() is templates._index()
     index = templates._index()
-    assert len(index.templates) > 10_000
-    # every template is filed under exactly one key
-    assert sum(len(ids) for ids in index.by_word.values()) == len(index.templates)
+    assert index.size() > 10_000
+
+
+def test_the_shipped_index_is_read_not_built():
+    """The first classification reads data/vllm_templates_index.json.gz (tens of ms), not the 1.5-2.5 s in-process
+    filing: a stale or broken file would fall back silently and slowly, so its use is asserted here."""
+    shipped = templates._shipped_index()
+    assert shipped is not None
+    assert shipped.releases == templates.releases()
+
+
+@pytest.fixture(scope="module")
+def regenerated() -> bytes:
+    """What tools/templates/build_index.py would write, uncompressed (computed once: it files every template)."""
+    return templates.index_file_bytes()
+
+
+def test_regenerating_the_index_gives_the_same_content(regenerated):
+    """tools/templates/build_index.py would write what is shipped (compared uncompressed: another zlib may encode the
+    same content in other bytes). When this fails, run python3 tools/templates/build_index.py."""
+    shipped = gzip.decompress((ROOT / "data" / templates.INDEX_FILE).read_bytes())
+    assert shipped == regenerated
+    assert json.loads(shipped)[0]["source_sha256"]  # the layout is one JSON array
+
+
+def test_shipped_and_built_index_file_every_template_alike():
+    """Same key words, same templates under each in the same order, same required words, fragments and release bits:
+    classify cannot answer differently whichever index it has."""
+    shipped = templates._shipped_index()
+    built = templates._built_index()
+    assert shipped is not None and shipped.releases == built.releases
+    words = list(built.keys())
+    assert list(shipped.keys()) == words
+    assert all(shipped.bucket(w) == built.bucket(w) for w in words)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "not gzip", "other templates", "other parameters"])
+def test_a_missing_broken_or_stale_index_is_not_used(tmp_path, monkeypatch, damage, regenerated):
+    """Then the index is built in process (same answers, only slower): a stale file never changes an answer."""
+    raw = regenerated
+    lines = raw.split(b"\n")
+    header = json.loads(lines[0][1:].rstrip(b","))
+    if damage == "other templates":
+        header["source_sha256"] = "0" * 64
+    if damage == "other parameters":
+        header["required_words"] += 1
+    lines[0] = b"[" + json.dumps(header).encode() + b","
+    data = templates.gzip_bytes(b"\n".join(lines))
+    path = tmp_path / templates.INDEX_FILE
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "not gzip":
+        path.write_bytes(raw)
+    elif damage != "missing":
+        path.write_bytes(data)
+    real = templates.data_path
+    monkeypatch.setattr(templates, "data_path", lambda name: path if name == templates.INDEX_FILE else real(name))
+    assert templates._shipped_index() is None
+
+
+def test_an_index_in_the_shipped_layout_is_read_lazily(tmp_path, monkeypatch, regenerated):
+    """The control of the test above: an undamaged file at the same place is used, its key words parsed on demand."""
+    path = tmp_path / templates.INDEX_FILE
+    path.write_bytes(templates.gzip_bytes(regenerated))
+    real = templates.data_path
+    monkeypatch.setattr(templates, "data_path", lambda name: path if name == templates.INDEX_FILE else real(name))
+    index = templates._shipped_index()
+    assert index is not None
+    assert all(isinstance(v, bytes) for v in index._raw.values())
+    (line,) = fixture_lines("tp_heads_indivisible_pydantic_52435.log")
+    words = set(templates._TOKEN.findall(templates.normalize(line)))
+    hits = index.keys() & words
+    assert hits and all(t.words for w in hits for t in index.bucket(w))
+    assert sum(not isinstance(v, bytes) for v in index._raw.values()) == len(hits)
 
 
 def test_to_dict():
