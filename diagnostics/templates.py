@@ -36,7 +36,6 @@ differs from the last patch of its minor, which is the one studied.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import re
@@ -47,14 +46,20 @@ from functools import cache
 from typing import Any
 
 from diagnostics.redact import redact
-from planner.catalog.files import data_path
-from planner.catalog.templates import TEMPLATES_FILE, ErrorTemplate, error_templates
+from planner.catalog.templates import (
+    TEMPLATE_INDEX_FILE,
+    TEMPLATES_FILE,
+    ErrorTemplate,
+    error_templates,
+    template_index_bytes,
+    templates_sha256,
+)
 from planner.errors import InvalidInputError
 
 #: The templates' file under data/ (read by planner.catalog.templates; benchmarks/templates_coverage.py names it).
 DATA_FILE = TEMPLATES_FILE
 #: The offline filing of the templates under their key words (tools/templates/build_index.py writes it).
-INDEX_FILE = "vllm_templates_index.json.gz"
+INDEX_FILE = TEMPLATE_INDEX_FILE
 #: The layout of INDEX_FILE; a reader meeting another one builds the index itself.
 INDEX_FORMAT = 1
 #: Class of a template that names no generic failure class (request validation, model internals, ...).
@@ -302,8 +307,7 @@ def _built_index() -> _Index:
 
 def _index_header() -> dict[str, Any]:
     """What INDEX_FILE must have been built from: this layout, these parameters, these templates' bytes."""
-    source = data_path(TEMPLATES_FILE).read_bytes()
-    return {"format": INDEX_FORMAT, "source": TEMPLATES_FILE, "source_sha256": hashlib.sha256(source).hexdigest(),
+    return {"format": INDEX_FORMAT, "source": TEMPLATES_FILE, "source_sha256": templates_sha256(),
             "required_words": REQUIRED_WORDS, "partial_chars": PARTIAL_CHARS, "wildcard": _WILDCARD}
 
 
@@ -345,7 +349,7 @@ def _shipped_index() -> _Index | None:
     other templates, with other parameters or in another layout)."""
     try:
         # bytes throughout: a key word's line is decoded by json.loads when first needed, never the whole file
-        lines = gzip.decompress(data_path(INDEX_FILE).read_bytes()).split(b"\n")
+        lines = gzip.decompress(template_index_bytes()).split(b"\n")
         header = json.loads(lines[0][1:].rstrip(b","))
         if {k: header.get(k) for k in ("format", "source", "source_sha256", "required_words", "partial_chars",
                                           "wildcard")} != _index_header() or lines[-2:] != [b"]", b""]:

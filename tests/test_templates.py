@@ -204,8 +204,7 @@ def test_a_missing_broken_or_stale_index_is_not_used(tmp_path, monkeypatch, dama
         path.write_bytes(raw)
     elif damage != "missing":
         path.write_bytes(data)
-    real = templates.data_path
-    monkeypatch.setattr(templates, "data_path", lambda name: path if name == templates.INDEX_FILE else real(name))
+    monkeypatch.setattr(templates, "template_index_bytes", path.read_bytes)
     assert templates._shipped_index() is None
 
 
@@ -213,8 +212,7 @@ def test_an_index_in_the_shipped_layout_is_read_lazily(tmp_path, monkeypatch, re
     """The control of the test above: an undamaged file at the same place is used, its key words parsed on demand."""
     path = tmp_path / templates.INDEX_FILE
     path.write_bytes(templates.gzip_bytes(regenerated))
-    real = templates.data_path
-    monkeypatch.setattr(templates, "data_path", lambda name: path if name == templates.INDEX_FILE else real(name))
+    monkeypatch.setattr(templates, "template_index_bytes", path.read_bytes)
     index = templates._shipped_index()
     assert index is not None
     assert all(isinstance(v, bytes) for v in index._raw.values())

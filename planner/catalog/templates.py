@@ -8,6 +8,7 @@ word index from these records and never opens the file.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -17,6 +18,20 @@ from planner.catalog.files import data_path
 
 #: The file under data/.
 TEMPLATES_FILE = "vllm_templates.json.gz"
+#: The templates filed offline under their key words (tools/templates/build_index.py writes it from TEMPLATES_FILE;
+#: diagnostics/templates.py reads it through ``template_index_bytes`` and checks it against ``templates_sha256``).
+TEMPLATE_INDEX_FILE = "vllm_templates_index.json.gz"
+
+
+@cache
+def templates_sha256() -> str:
+    """SHA-256 of TEMPLATES_FILE's bytes: what a stored index must have been built from."""
+    return hashlib.sha256(data_path(TEMPLATES_FILE).read_bytes()).hexdigest()
+
+
+def template_index_bytes() -> bytes:
+    """TEMPLATE_INDEX_FILE as stored (gzip); OSError when it is missing (its reader then builds the index itself)."""
+    return data_path(TEMPLATE_INDEX_FILE).read_bytes()
 
 
 class ErrorTemplate(NamedTuple):
