@@ -123,7 +123,8 @@ def loso(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> tuple[list[Judg
     alike: out of sample means out of source now). A term no other source isolates keeps its shipped
     value (``shipped``, the overhead_fit.toml dict) and is named, so a row that leans on it says so.
     """
-    trainable = [dict(lg, role="calibration") for lg in logs if lg.get("role") != "excluded" and _resolvable(lg)]
+    trainable = [dict(lg, role="calibration") for lg in logs
+                 if lg.get("role") != "excluded" and lg.get("fit", True) and _resolvable(lg)]
     judged: list[Judged] = []
     leaks: dict[str, list[str]] = {}
     for src in sorted({str(lg["source"]) for lg in logs if _evaluable(lg)}):

@@ -35,6 +35,8 @@ def test_corpus_is_large_split_and_sourced():
         assert lg.get("source"), lg["id"]
         if lg["role"] == "excluded":
             assert lg.get("excluded_because"), lg["id"]
+        if lg.get("fit") is False:  # judged but not trained on: say why, and it must still be judged
+            assert lg.get("not_fitted_because") and lg["role"] == "validation", lg["id"]
     assert len({lg["id"] for lg in LOGS}) == len(LOGS)
 
 

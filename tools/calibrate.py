@@ -81,7 +81,10 @@ def pool_as_training(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     that predicts it), so the shipped fit may and should rest on every source; a calibration/validation
     split inside one sweep is what made the old figure look better than it was (issue #22).
     """
-    return [dict(lg, role="calibration") for lg in logs if lg.get("role") != "excluded" and resolvable(lg)]
+    # ``fit = false``: a real log the model is judged on but does not train on (its phenomenon is not a term yet;
+    # the entry says which), so its error shows in every figure instead of bending a shared factor.
+    return [dict(lg, role="calibration") for lg in logs
+            if lg.get("role") != "excluded" and lg.get("fit", True) and resolvable(lg)]
 
 
 @dataclass(frozen=True)
