@@ -951,6 +951,7 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     """
     n = sum(k for _, k in done)
     last = round(output_len) - 1
+    priced: dict[tuple[int, float, int], float] = {}   # a train's steps repeat: price each kind once
     fin = [d + last for d, _ in done]
     size = [k for _, k in done]
     m = len(done)
@@ -988,7 +989,10 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
             head += 1
             head_tokens = 0.0
             head_served = 0
-        dt = step_of(float(decoding), tokens, float(completing))
+        key = (decoding, tokens, completing)
+        dt = priced.get(key)
+        if dt is None:
+            dt = priced[key] = step_of(float(decoding), tokens, float(completing))
         start_prev, t = t, t + dt
         away_reqs -= completing
         j = len(new) - 1
@@ -1017,7 +1021,7 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     within the time its first request takes to come back (client and API-server overhead), it is queued
     whole again every wave: each request waits for the prefills ahead of it, as in the first wave.
     Otherwise the queue spreads over the wave; how far, and whether a queue outlasts it (one cohort coming
-    back in each long prefill step), is found by stepping through the next two waves cohort by cohort
+    back in each long prefill step), is found by stepping through the next wave cohort by cohort
     (``_next_wave``; issue #23: a closed form of it put TTFT 12 % low at 308 clients on 8xH200 TP1+DP8+EP).
     Where the first requests finish before the last prompts of the first wave are prefilled, each waits
     about ``1 + overhead / gap step`` prefill steps.  With ``prompts_per_client`` (the benchmark's
@@ -1063,12 +1067,10 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     first_wave, capped, done = _prefill_queue(step_of, holders, input_len, eng.max_num_batched_tokens,
                                               full * (1.0 + lag + away / gap))
     if done[-1][0] < output_len - 1:
-        # the settled waves: the first wave's spread carried forward two waves (the simulation's steady wave is
-        # its 4th; a third wave here moved TTFT by 1-2 % and cost compare 1.5x its time)
-        later = first_wave
-        for _ in range(2):
-            later, done = _next_wave(step_of, done, input_len, eng.max_num_batched_tokens, output_len, away,
-                                     costs.overlap)
+        # the settled waves: the first wave's spread carried forward one wave (the simulation's steady wave is
+        # its 4th; two or three waves here moved TTFT by 1-5 % and cost `planner compare` a quarter of its time)
+        later, _ = _next_wave(step_of, done, input_len, eng.max_num_batched_tokens, output_len, away,
+                              costs.overlap)
     else:
         # the first requests finish before the last prompts are prefilled: the queue never empties, and each
         # request waits about the prefill steps it takes to come round again (capped first-wave mean)
