@@ -205,6 +205,46 @@ def kernels_for(gpu: GpuSpec) -> tuple[KernelMeasurements, GpuSpec] | None:
     return same[0], load_gpu(same[0].gpu)
 
 
+@dataclass(frozen=True)
+class FusedMoeRates:
+    """vLLM's fused-MoE kernel with quantized experts, timed in public (data/perf.toml
+    ``[kernels_measured.fused_moe]``): what a served step pays for its routed experts where our kernel file timed
+    only torch's BF16 grouped GEMM."""
+
+    #: The catalog GPU it was timed on, and its compute dtype.
+    gpu: str
+    dtype: str
+    #: Expert weight bytes per second where a batch touches every expert and its FLOPs are small (decode).
+    bandwidth_bps: float
+    #: Expert FLOP/s at the largest batch timed (prefill-sized).
+    flops: float
+    source: str
+
+
+def fused_moe_rates() -> FusedMoeRates | None:
+    """The fused-MoE timing of data/perf.toml, reduced to a bandwidth and a FLOP rate; None where there is none.
+
+    A batch of T tokens touches ``E (1 - (1 - k/E)^T)`` experts (each read once) and does ``2 T k x 3 hidden
+    intermediate`` FLOPs (gate, up, down). Bandwidth: the median over the batches of 64-256 tokens, which touch
+    (nearly) every expert while their FLOPs take a small part of their time; FLOP/s: the best over the batches of
+    at least 2,048 tokens, as for the grouped GEMM of the kernel file."""
+    raw = load_toml("perf.toml").get("kernels_measured", {}).get("fused_moe")
+    if not raw:
+        return None
+    e, k = float(raw["experts"]), float(raw["top_k"])
+    per_expert = 3.0 * float(raw["hidden"]) * float(raw["intermediate"])
+    bws, rates = [], []
+    for tokens, us in raw["kernel_us"]:
+        t = float(us) * 1e-6
+        if 64 <= tokens <= 256:
+            bws.append(e * (1.0 - (1.0 - k / e) ** tokens) * per_expert * float(raw["weight_bytes"]) / t)
+        if tokens >= 2048:
+            rates.append(2.0 * tokens * k * per_expert / t)
+    if not bws or not rates:
+        raise ValueError("data/perf.toml [kernels_measured.fused_moe]: needs batches of 64-256 and >= 2048 tokens")
+    return FusedMoeRates(str(raw["gpu"]), str(raw["dtype"]), _median(bws), max(rates), str(raw["source"]))
+
+
 def default_step_terms() -> str:
     """``[kernels_measured] step_terms`` of data/perf.toml: "measured" or "fractions"."""
     return str(load_toml("perf.toml")["kernels_measured"]["step_terms"])

@@ -896,10 +896,11 @@ class SteadyState:
 
 
 def _prefill_queue(step_of: Callable[[float, float, float], float], clients: float, input_len: float,
-                   budget: float, cap_s: float) -> tuple[float, float]:
-    """Mean wait for the first token when ``clients`` prompts reach one engine together and are prefilled
+                   budget: float, cap_s: float) -> tuple[float, float, list[tuple[int, int]]]:
+    """Mean wait for the first token when ``clients`` prompts reach one idle engine together and are prefilled
     first come first served, ``budget`` tokens per step less one per request already decoding (chunked
-    prefill); and the same mean with each wait capped at ``cap_s``.
+    prefill); the same mean with each wait capped at ``cap_s``; and the cohorts: (step of the first token,
+    0 = the first step; requests that got it in that step).
 
     ``step_of(decoding, prefill_tokens, completing)`` is a step's wall time.  A full step's time is taken
     as linear in the requests already decoding between the queue's first and last full steps (it is: the
@@ -914,6 +915,8 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
     prefilled = 0.0
     finished = 0
     t = total = capped = 0.0
+    done: list[tuple[int, int]] = []   # cohorts: (step of the first token, requests)
+    step = 0
     while finished < n:
         room = max(1.0, budget - finished)
         p = min(room, remaining)
@@ -923,8 +926,87 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
         t += first + slope * finished if p >= room else step_of(float(finished), p, float(now - finished))
         total += (now - finished) * t
         capped += (now - finished) * min(t, cap_s)
+        if now > finished:
+            done.append((step, now - finished))
         finished = now
-    return total / n, capped / n
+        step += 1
+    return total / n, capped / n, done
+
+
+def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple[int, int]], input_len: float,
+               budget: float, output_len: float, away: float, lag: bool) -> tuple[float, list[tuple[int, int]]]:
+    """The mean wait (engine arrival to first token) of a closed loop's next wave, and its cohorts, from the
+    cohorts ``done`` of this wave: (step of the first token, requests) in step order, for one engine.
+
+    Every request decodes one token per step, so a cohort finishes ``output_len - 1`` steps after its first
+    token, at the step distances the cohorts started, and comes back ``away`` seconds after its last token.
+    From the first finish on, the steps are run one by one as the scheduler runs them (planner/perf/sim.py
+    ``_run_engine``): the prompts that came back are prefilled first come first served in what the step's
+    budget leaves beside the decodes; with async scheduling (``lag``) a step takes only the requests that came
+    back before the step ahead of it began (an idle engine takes a request at once).  Why not a closed form:
+    when the cohorts' prefill steps are long beside the time a request is away, one cohort comes back in each
+    prefill step and a queue forms that outlasts the wave; how long depends on how the cohorts were spread
+    (issue #23: the closed form put TTFT 12 % low at 308 clients on 8xH200 TP1+DP8+EP).  Plain arithmetic per
+    step and per cohort, none per request or token.
+    """
+    n = sum(k for _, k in done)
+    last = round(output_len) - 1
+    priced: dict[tuple[int, float, int], float] = {}   # a train's steps repeat: price each kind once
+    fin = [d + last for d, _ in done]
+    size = [k for _, k in done]
+    m = len(done)
+    ret = [math.inf] * m
+    new: list[tuple[int, int]] = []
+    waits = 0.0
+    t = 0.0
+    x = fin[0]
+    start_prev = -math.inf   # start of the step before x (with async scheduling, step x was filled then)
+    head = 0                 # first cohort of the queue (first come first served: the order they finished)
+    head_tokens = 0.0        # tokens of the head cohort already prefilled
+    head_served = 0          # requests of the head cohort with their first token
+    pending = 0              # cohorts whose last token came
+    away_reqs = 0            # requests of those cohorts not yet prefilled again
+    while head < m:
+        decoding = n - away_reqs
+        sched = start_prev if lag else t
+        if decoding == 0 and ret[head] > sched:
+            t = sched = ret[head]   # idle engine: it takes the next request the moment it arrives
+        room = max(1.0, budget - decoding)
+        tokens = 0.0
+        completing = 0
+        while head < pending and ret[head] <= sched and room > 0:
+            p = min(room, size[head] * input_len - head_tokens)
+            head_tokens += p
+            room -= p
+            tokens += p
+            now = size[head] if room > 0 else min(size[head], int(head_tokens / input_len + 1e-9))
+            if now > head_served:
+                completing += now - head_served
+                new.append((x, now - head_served))
+            head_served = now
+            if now < size[head]:
+                break
+            head += 1
+            head_tokens = 0.0
+            head_served = 0
+        key = (decoding, tokens, completing)
+        dt = priced.get(key)
+        if dt is None:
+            dt = priced[key] = step_of(float(decoding), tokens, float(completing))
+        start_prev, t = t, t + dt
+        away_reqs -= completing
+        j = len(new) - 1
+        while completing > 0:
+            waits += new[j][1] * t
+            completing -= new[j][1]
+            j -= 1
+        while pending < m and fin[pending] <= x:
+            ret[pending] = t + away
+            waits -= size[pending] * ret[pending]
+            away_reqs += size[pending]
+            pending += 1
+        x += 1
+    return waits / n, new
 
 
 def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, input_len: float, output_len: float,
@@ -938,9 +1020,11 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     requests prefilled in one step finish in one step and come back together.  When the cohort finishes
     within the time its first request takes to come back (client and API-server overhead), it is queued
     whole again every wave: each request waits for the prefills ahead of it, as in the first wave.
-    Otherwise the queue spreads over the wave: the requests that finished while the first one was away
-    are queued when it returns, and one step's worth arrives and leaves per step after that, so each
-    waits about ``1 + overhead / gap step`` prefill steps.  With ``prompts_per_client`` (the benchmark's
+    Otherwise the queue spreads over the wave; how far, and whether a queue outlasts it (one cohort coming
+    back in each long prefill step), is found by stepping through the next wave cohort by cohort
+    (``_next_wave``; issue #23: a closed form of it put TTFT 12 % low at 308 clients on 8xH200 TP1+DP8+EP).
+    Where the first requests finish before the last prompts of the first wave are prefilled, each waits
+    about ``1 + overhead / gap step`` prefill steps.  With ``prompts_per_client`` (the benchmark's
     ``--num-prompts / --max-concurrency``) the first wave counts once in that many waves, as the
     client's mean does; without, the estimate is the long run's.
     """
@@ -980,8 +1064,17 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     # async scheduling: a request that comes back while a step runs also waits for the step already
     # scheduled behind it (as _run_engine); the first wave reaches an idle engine
     lag = 1.0 if costs.overlap else 0.0
-    first_wave, later = _prefill_queue(step_of, holders, input_len, eng.max_num_batched_tokens,
-                                       full * (1.0 + lag + away / gap))
+    first_wave, capped, done = _prefill_queue(step_of, holders, input_len, eng.max_num_batched_tokens,
+                                              full * (1.0 + lag + away / gap))
+    if done[-1][0] < output_len - 1:
+        # the settled waves: the first wave's spread carried forward one wave (the simulation's steady wave is
+        # its 4th; two or three waves here moved TTFT by 1-5 % and cost `planner compare` a quarter of its time)
+        later, _ = _next_wave(step_of, done, input_len, eng.max_num_batched_tokens, output_len, away,
+                              costs.overlap)
+    else:
+        # the first requests finish before the last prompts are prefilled: the queue never empties, and each
+        # request waits about the prefill steps it takes to come round again (capped first-wave mean)
+        later = capped
     waves = prompts_per_client if prompts_per_client and prompts_per_client > 1 else math.inf
     wait = later + (first_wave - later) / waves
     ttft = away + wait

@@ -36,10 +36,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from planner.catalog import load_quant
+from planner.catalog import load_gpu, load_quant
 from planner.catalog.perf import (
     KernelMeasurements,
     default_step_terms,
+    fused_moe_rates,
     gpu_family,
     kernel_table,
     kernels_for,
@@ -145,7 +146,9 @@ class StepModel:
     #: CUDA-graph-replayed kernel, measured).
     layer_fixed_s: float = 0.0
     #: True where the experts run the kernel kind that was timed (BF16 weights, BF16 grouped GEMM); False for
-    #: quantized experts (FP8 block / per-tensor, FP4, int4), whose grouped-GEMM rate was not measured.
+    #: quantized experts (FP8 block / per-tensor, FP4, int4): their rates are vLLM's fused-MoE timed in public
+    #: (data/perf.toml [kernels_measured.fused_moe]), times eta_flop (1 in the shipped fit; refitted only by
+    #: ``compare --calibrate`` on a user's own runs).
     experts_as_measured: bool = False
 
     def fixed_s(self, eff: Efficiency) -> float:
@@ -170,11 +173,10 @@ class StepModel:
 
         Measured family: bandwidths and the dense GEMM and attention FLOP/s as measured (vLLM's linear layers
         and flash attention are the kinds of kernels timed: cuBLAS / CUTLASS, FlashAttention), BF16 experts at
-        the measured grouped-GEMM rate, and eta_flop scales the FLOP/s of quantized experts only: their rate
-        was not measured (no FP8 / FP4 grouped GEMM in torch; the BF16 curve scaled by the dense FP8/BF16 ratio
-        stands in) and vLLM runs them through its own fused-MoE kernels, so what fraction they reach is fitted
-        (on the FP8 calibration tables).  Fractions path: eta_mem scales every bandwidth and eta_flop every
-        compute rate."""
+        the measured grouped-GEMM rate, quantized experts at vLLM's fused-MoE rate timed in public (our kernel
+        file has no FP8 grouped GEMM: torch has none), and eta_flop scales the FLOP/s of quantized experts only
+        (1 in the shipped fit, which no longer fits it on a measured family: issue #23).  Fractions path: eta_mem
+        scales every bandwidth and eta_flop every compute rate."""
         if self.measured:
             moe = 1.0 if self.experts_as_measured else eff.eta_flop
             return (self.bandwidth, self.expert_bandwidth or self.bandwidth, self.kv_bandwidth or self.bandwidth,
@@ -256,7 +258,8 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
     dtype = compute_dtype(gpu, quant)
     found = kernels_for(gpu) if step_terms() == "measured" else None
     if found is not None:
-        rates = measured_rates(found[0], found[1], gpu, dtype)
+        rates = measured_rates(found[0], found[1], gpu, dtype,
+                               quantized_experts=model.is_moe and not (dtype == "bf16" and quant.bits >= 16))
         gemm_rate, attn_rate = rates.gemm_flops, rates.attn_flops
     else:
         kernels = kernel_fractions(gpu)
@@ -333,12 +336,16 @@ class MeasuredRates:
     source: str
 
 
-def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dtype: str) -> MeasuredRates:
+def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dtype: str, *,
+                   quantized_experts: bool = False) -> MeasuredRates:
     """``gpu``'s rates for GEMMs computing in ``dtype`` from the kernels ``k`` measured on ``measured_on``.
 
-    FP8 grouped GEMMs were not measured (torch has no FP8 grouped GEMM): the bf16 grouped curve is scaled
-    by the dense FP8/BF16 ratios of the same file (bandwidth at small M, FLOP/s at large M).  Weight-only
-    paths (FP4 on Hopper, int4) compute in BF16 and read their narrow weights at the BF16 curve's bandwidth.
+    Quantized experts (``quantized_experts``: FP8, and the weight-only FP4 / int4 paths) run vLLM's fused-MoE
+    kernel, timed in public on one GPU of the family (data/perf.toml [kernels_measured.fused_moe]): its bandwidth
+    and FLOP/s, scaled to ``gpu`` by the datasheet HBM and FP8 (else BF16) ratios.  Without that timing, FP8
+    grouped GEMMs (torch has none) take the bf16 grouped curve scaled by the dense FP8/BF16 ratios of the same
+    file (bandwidth at small M, FLOP/s at large M).  Weight-only paths (FP4 on Hopper, int4) compute in BF16 and
+    read their narrow weights at the BF16 curve's bandwidth.
     """
     bw = gpu.hbm_bandwidth_tbps / measured_on.hbm_bandwidth_tbps
     bf16 = k.gemm_curve("bf16")
@@ -347,11 +354,17 @@ def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dt
     fl = fl16
     if dtype == "fp8" and gpu.fp8_tflops and measured_on.fp8_tflops:
         fl = float(gpu.fp8_tflops) / float(measured_on.fp8_tflops)
-    moe_bw = k.moe_bf16.bandwidth_bps * curve.bandwidth_bps / bf16.bandwidth_bps
-    moe_fl = k.moe_bf16.flops * curve.flops / bf16.flops
+    moe_bw = k.moe_bf16.bandwidth_bps * curve.bandwidth_bps / bf16.bandwidth_bps * bw
+    moe_fl = k.moe_bf16.flops * curve.flops / bf16.flops * fl
+    fused = fused_moe_rates() if quantized_experts else None
+    if fused is not None:
+        on = load_gpu(fused.gpu)
+        moe_bw = fused.bandwidth_bps * gpu.hbm_bandwidth_tbps / on.hbm_bandwidth_tbps
+        moe_fl = fused.flops * (float(gpu.fp8_tflops) / float(on.fp8_tflops) if dtype == "fp8" and gpu.fp8_tflops
+                                and on.fp8_tflops else gpu.bf16_tflops / on.bf16_tflops)
     return MeasuredRates(
         gemm_bps=curve.bandwidth_bps * bw, gemm_flops=curve.flops * fl, gemm_m0=curve.m0_rows,
-        expert_bps=moe_bw * bw, expert_flops=moe_fl * fl, kv_bps=k.attn_decode_bps * bw,
+        expert_bps=moe_bw, expert_flops=moe_fl, kv_bps=k.attn_decode_bps * bw,
         attn_flops=k.attn_prefill_flops * fl16, attn_token_s=k.attn_prefill_token_s / fl16,
         copy_fraction=k.copy_bps / (measured_on.hbm_bandwidth_tbps * 1e12), source=k.source)
 

@@ -126,10 +126,29 @@ def test_hopper_rates_are_the_kernels_measured_on_the_h100():
     bw, ex_bw, kv_bw, fl, ex_fl = h100.rates(EFF)
     assert ex_bw == h100.expert_bandwidth
     assert (bw, kv_bw, fl) == (h100.bandwidth, h100.kv_bandwidth, h100.flops)
-    assert ex_fl == pytest.approx(h100.expert_flops * EFF.eta_flop)  # FP8 experts: unmeasured rate, fitted fraction
+    assert ex_fl == pytest.approx(h100.expert_flops * EFF.eta_flop)  # eta_flop: a multiplier (1 in the shipped fit)
     bf16 = sm_for("h100", quant="bf16")
     assert bf16.experts_as_measured and bf16.rates(EFF)[4] == bf16.expert_flops == pytest.approx(k.moe_bf16.flops)
     assert b200.rates(EFF)[0] == pytest.approx(b200.bandwidth * EFF.eta_mem)
+
+
+def test_quantized_experts_run_at_the_fused_moe_rate_timed_on_an_h100():
+    """Issue #23, third pass: FP8 experts take vLLM's fused-MoE kernel as timed in public (vllm-project/vllm#24700,
+    benchmark_moe.py on an H100, Qwen3-30B-A3B fp8_w8a8): 188 TFLOP/s at 4,096 tokens (309 GFLOP in 1,647.57 us),
+    2.23 TB/s of expert weights at 64-256 tokens; the H200 the same FLOP/s and bandwidth x 4.8 / 3.35.  Before,
+    the BF16 grouped GEMM x the FP8/BF16 dense ratio (1.1 PFLOP/s) x a fitted 0.2."""
+    from planner.catalog.perf import fused_moe_rates
+
+    fused = fused_moe_rates()
+    assert fused is not None and fused.gpu == "h100"
+    assert fused.flops == pytest.approx(2 * 4096 * 8 * 3 * 2048 * 768 / 1647.57e-6)
+    assert 2.1e12 < fused.bandwidth_bps < 2.4e12
+    h100, h200 = sm_for("h100"), sm_for("h200")
+    assert not h100.experts_as_measured
+    assert h100.expert_flops == pytest.approx(fused.flops) == h200.expert_flops
+    assert h100.expert_bandwidth == pytest.approx(fused.bandwidth_bps)
+    assert h200.expert_bandwidth == pytest.approx(fused.bandwidth_bps * 4.8 / 3.35)
+    assert sm_for("h100", quant="bf16").expert_flops == pytest.approx(measured_kernels()[0].moe_bf16.flops)
 
 
 def test_step_terms_are_measured_unless_selected_otherwise():
