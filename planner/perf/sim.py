@@ -726,9 +726,9 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     """The ``qs`` quantiles of ``values`` where each counts ``weights`` times (one sort for all).
 
     As `vllm bench serve` computes its percentiles (``np.percentile``, linear interpolation between the order
-    statistics, vllm/benchmarks/serve.py ``calculate_metrics``): with equal weights the result is exactly
-    ``np.percentile(values, 100 q)``.  With weights, value i of the sorted list sits at the weight before it over
-    the weight before the last one (the same positions, ``i / (n - 1)``, when the weights are equal).
+    statistics, vllm/benchmarks/serve.py ``calculate_metrics``): a value of weight w stands for w copies of it, so
+    with whole weights the result is exactly ``np.percentile`` of the list with every value repeated w times (of the
+    list itself when the weights are equal to 1).
     """
     import numpy as np
 
@@ -738,12 +738,14 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
         return [0.0] * len(qs)
     order = np.argsort(v, kind="stable")
     vs, ws = v[order], w[order]
-    before = np.cumsum(ws) - ws
-    span = before[-1]
+    first = np.cumsum(ws) - ws          # index of a value's first copy in the repeated list
+    last = first + np.maximum(ws - 1.0, 0.0)
+    span = float(np.sum(ws)) - 1.0      # index of the repeated list's last element
     if span <= 0:
-        return [float(vs[-1])] * len(qs)
-    pos = before / span
-    return [float(np.interp(q, pos, vs)) for q in qs]
+        return [float(np.median(vs))] * len(qs)
+    xp = np.column_stack((first, last)).ravel() / span
+    fp = np.repeat(vs, 2)
+    return [float(np.interp(q, xp, fp)) for q in qs]
 
 
 def _weighted_std(values: list[float], weights: list[float]) -> float:
