@@ -308,7 +308,7 @@ def test_percentiles_are_numpys_as_vllm_computes_them():
     assert got == pytest.approx([float(np.percentile(values, p)) for p in (50, 90, 99)], rel=1e-12)
     # a weight of two is the value counted twice
     doubled = _weighted_quantiles(values[:5], [2.0] + [1.0] * 4, (0.5, 0.9))
-    assert doubled == pytest.approx([float(np.percentile([values[0]] + values[:5], p)) for p in (50, 90)], rel=1e-12)
+    assert doubled == pytest.approx([float(np.percentile([values[0], *values[:5]], p)) for p in (50, 90)], rel=1e-12)
 
 
 def test_a_lab_burst_replayed_gives_vllms_fields_at_the_measured_magnitude():
@@ -338,12 +338,13 @@ def test_a_lab_burst_replayed_gives_vllms_fields_at_the_measured_magnitude():
     dep = deployment(table)
     eff, _ = cal.for_arch(architecture(dep.gpu))
     got = simulate(dep.step, eff, cal.globals, dep.engine, load).to_dict()
-    stats = [f"{s}_{m}_ms" for s in ("mean", "median", "std", "p50", "p90", "p99") for m in ("ttft", "tpot", "itl", "e2el")]
-    keys = stats + ["output_throughput", "total_token_throughput", "request_throughput", "duration", "completed",
-                    "total_input_tokens", "total_output_tokens", "max_concurrency", "burstiness"]
+    stats = [f"{s}_{m}_ms" for s in ("mean", "median", "std", "p50", "p90", "p99")
+             for m in ("ttft", "tpot", "itl", "e2el")]
+    keys = [*stats, "output_throughput", "total_token_throughput", "request_throughput", "duration", "completed",
+            "total_input_tokens", "total_output_tokens", "max_concurrency", "burstiness"]
     assert set(keys) <= set(measured) and set(keys) <= set(got)
     assert (got["completed"], got["total_input_tokens"], got["total_output_tokens"]) == (256, 524288, 65536)
-    for k in stats + ["output_throughput", "request_throughput", "duration"]:
+    for k in [*stats, "output_throughput", "request_throughput", "duration"]:
         assert 0.25 <= got[k] / measured[k] <= 4.0, (k, got[k], measured[k])
     # TTFT, TPOT and E2E, means and tails, within a quarter.  Not the ITL's shape: vLLM's slow steps are fewer and
     # longer than the simulation's (p90 34 vs 112 ms, p99 277 vs 121 ms; the means agree within 15 %).
