@@ -510,23 +510,25 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     future: list[tuple[float, int]] = []
     fe_free = -inf        # when the client and API server are next free to take in a request
 
-    def take_in(rid: int, at: float) -> None:
-        """Request ``rid`` sent by the client at ``at`` reaches the engine ``overhead_s / 2 + prompt_s`` later; the
-        client sees its tokens later still by the time the requests sent before it hold the client and API
-        server, ``frontend_s`` each (requests are sent in order: send times are sorted, later ones at later steps).
-        That wait is outside the engine and does not delay its schedule: our lab's bursts show it on top of the
-        engine's own queue (data/perf.toml [frontend])."""
+    def take_in(rid: int, at: float, opening: bool) -> None:
+        """Request ``rid`` sent by the client at ``at`` reaches the engine ``overhead_s / 2 + prompt_s`` later.  One
+        of the requests the client opens the run with (a burst, a closed loop's first wave, a rate's arrivals) is
+        seen by the client later still, by the time the opening requests sent before it hold the client and the
+        API server, ``frontend_s`` each (send times are sorted).  That wait is outside the engine and does not
+        delay its schedule: our lab's bursts show it on top of the engine's own queue (data/perf.toml
+        [frontend]).  A request a client sends when its previous one ends waits for none."""
         nonlocal fe_free
         sent[rid] = at
-        start = max(at, fe_free)
-        wait[rid] = start - at
-        fe_free = start + frontend_s
+        if opening:
+            start = max(at, fe_free)
+            wait[rid] = start - at
+            fe_free = start + frontend_s
         arrival[rid] = at + overhead_s / 2.0 + prompt_s[rid]
         heapq.heappush(future, (arrival[rid], rid))
 
     issued = min(clients, n)
     for i in range(issued):
-        take_in(i, send[i])
+        take_in(i, send[i], True)
     itl: list[tuple[float, float, float, int, int]] = []
     waiting: deque[int] = deque()
     partial: list[int] = []       # admitted, prompt not finished (admission order)
@@ -670,7 +672,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 n_run -= 1
                 kv_used -= need[rid] + half_block
                 if issued < n:
-                    take_in(issued, max(send[issued], t + overhead_s / 2.0 + wait[rid]))
+                    back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
+                    take_in(issued, max(send[issued], back), send[issued] > back)
                     issued += 1
                 continue
             state[rid] = 3
@@ -692,7 +695,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             ctx_sum -= c
             kv_used -= c + half_block
             if issued < n:
-                take_in(issued, max(send[issued], t + overhead_s / 2.0 + wait[rid]))
+                back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
+                take_in(issued, max(send[issued], back), send[issued] > back)
                 issued += 1
         # -------- jump over pure decode steps with an unchanged batch
         if jump and d and not waiting and not partial and calendar:
