@@ -217,9 +217,9 @@ class SimResult:
     detail: _Detail | None = field(default=None, compare=False, repr=False)
 
     @cached_property
-    def _itl(self) -> tuple[float, float, float, float]:
+    def _itl(self) -> tuple[float, float, float, float, float]:
         if not self.detail:
-            return (math.nan,) * 4
+            return (math.nan,) * 5
         return _itl_stats([(w, seg) for w, segs in self.detail.itl for seg in segs], self.detail.overlap)
 
     @cached_property
@@ -238,7 +238,7 @@ class SimResult:
                  "tpot": ([v for v in d.tpot if not math.isnan(v)],
                           [w for v, w in zip(d.tpot, d.weights, strict=True) if not math.isnan(v)])}
         out = {m: _weighted_std(v, w) for m, (v, w) in pairs.items()}
-        out["itl"] = _itl_std([(w, seg) for w, segs in d.itl for seg in segs], d.overlap)
+        out["itl"] = self._itl[4]
         return out
 
     # Inter-token latency: the gaps between a request's successive tokens, pooled over every token
@@ -752,13 +752,16 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     return [float(np.interp(q, xp, fp)) for q in qs]
 
 
-def _weighted_std(values: list[float], weights: list[float]) -> float:
+def _weighted_std(values: Any, weights: Any) -> float:
     """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``)."""
-    if not values:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if not len(v) or w.sum() <= 0:
         return 0.0
-    total = sum(weights)
-    mean = sum(v * w for v, w in zip(values, weights, strict=True)) / total
-    return math.sqrt(max(0.0, sum(w * (v - mean) ** 2 for v, w in zip(values, weights, strict=True)) / total))
+    mean = float(np.average(v, weights=w))
+    return math.sqrt(max(0.0, float(np.average((v - mean) ** 2, weights=w))))
 
 
 #: Points at which a run of jumped decode steps is sampled for the ITL percentiles (its step times
@@ -767,14 +770,15 @@ ITL_SAMPLES_PER_RUN = 8
 
 
 def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]], overlap: bool) -> tuple[
-        float, float, float, float]:
-    """Mean, median, p90 and p99 of the inter-token latencies (seconds) of every token after the first.
+        float, float, float, float, float]:
+    """Mean, median, p90, p99 and standard deviation of the inter-token latencies (seconds) of every token after
+    the first (the standard deviation from the same samples as the percentiles).
 
     Each step gives one token to each of the d requests decoding in it, ``wall time`` after their
     previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).
     """
     if not segments:
-        return 0.0, 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0, 0.0
     import numpy as np
 
     arr = np.asarray([(a, b, c, k, d, w) for w, (a, b, c, k, d) in segments], dtype=float)
@@ -796,23 +800,7 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
     wall = np.maximum(g, c_) if overlap else g + c_
     wts = np.broadcast_to(w_ * d_ * k_ / m, wall.shape)
     med, p90, p99 = _weighted_quantiles(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
-    return num / den, med, p90, p99
-
-
-def _itl_std(segments: list[tuple[float, tuple[float, float, float, int, int]]], overlap: bool) -> float:
-    """Standard deviation of the inter-token latencies, from the same samples as their percentiles."""
-    if not segments:
-        return 0.0
-    import numpy as np
-
-    arr = np.asarray([(a, b, c, k, d, w) for w, (a, b, c, k, d) in segments], dtype=float)
-    a_, b_, c_, k_, d_, w_ = (arr[:, i:i + 1] for i in range(6))
-    m = ITL_SAMPLES_PER_RUN
-    j = np.clip((np.arange(m) + 0.5) / m * k_ - 0.5, 0.0, None)
-    g = a_ + b_ * j
-    wall = np.maximum(g, c_) if overlap else g + c_
-    wts = np.broadcast_to(w_ * d_ * k_ / m, wall.shape)
-    return _weighted_std(wall.ravel().tolist(), wts.ravel().tolist())
+    return num / den, med, p90, p99, _weighted_std(wall.ravel(), wts.ravel())
 
 
 @dataclass(frozen=True)
