@@ -38,8 +38,8 @@ def kernel_table(family: str) -> tuple[dict[str, Any], bool]:
 
 
 def frontend_request_s() -> float:
-    """Seconds the API server spends taking in one request, serially (data/perf.toml [frontend], measured by our
-    lab): why a burst reaches the engine spread out rather than at once."""
+    """Seconds the client and API server spend taking in one of the requests a run opens with, one at a time
+    (data/perf.toml [frontend], measured by our lab): why a burst's TTFT is longer than the engine's queue."""
     return float(load_toml("perf.toml")["frontend"]["request_s"])
 
 

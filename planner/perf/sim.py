@@ -79,8 +79,8 @@ class Engine:
     pp: int = 1
     #: The engine core schedules step N+1 while the GPU runs step N (vLLM >= 0.14 without PP).
     async_scheduling: bool = True
-    #: Seconds the API server spends taking in one request, one request at a time (None: the shipped measurement,
-    #: data/perf.toml [frontend]); a burst reaches the engine spread over N of these.
+    #: Seconds the client and API server spend taking in one of the requests a run opens with, one at a time (None:
+    #: the shipped measurement, data/perf.toml [frontend]); a burst's i-th request waits i of these outside the engine.
     frontend_request_s: float | None = None
 
 
@@ -481,9 +481,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     flight (``--max-concurrency``, vLLM's semaphore; ``clients >= len(isl)`` is no cap): at once, or
     when it sees the last token of a request (``overhead_s / 2`` after the engine produced it).  The
     engine gets it ``overhead_s / 2 + prompt_s[i]`` after it was sent (the API server's tokenization
-    of the prompt), and after the API server has taken in every request sent before it, ``eng.frontend_request_s``
-    each,
-    one at a time (a burst of N reaches the engine over N x ``frontend_s``: data/perf.toml [frontend]).
+    of the prompt).  The requests the run opens with also wait, outside the engine, for the opening requests sent
+    before them, ``eng.frontend_request_s`` each (``take_in``; data/perf.toml [frontend]).
     ``arrival[i]`` is when the engine gets it.  ``cached[i]``: prompt tokens of request i
     already in the prefix cache (read by its prefill's attention, not computed).
     """
