@@ -37,6 +37,12 @@ def kernel_table(family: str) -> tuple[dict[str, Any], bool]:
     return (dict(raw), True) if raw is not None else (dict(table["hopper"]), False)
 
 
+def frontend_request_s() -> float:
+    """Seconds the client and API server spend taking in one of the requests a run opens with, one at a time
+    (data/perf.toml [frontend], measured by our lab): why a burst's TTFT is longer than the engine's queue."""
+    return float(load_toml("perf.toml")["frontend"]["request_s"])
+
+
 def collective_latency_s() -> float:
     """Latency of one collective, seconds (``[collectives]``, a kernel benchmark; not fitted)."""
     return float(load_toml("perf.toml")["collectives"]["latency_s"])

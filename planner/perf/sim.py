@@ -36,7 +36,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -79,6 +79,9 @@ class Engine:
     pp: int = 1
     #: The engine core schedules step N+1 while the GPU runs step N (vLLM >= 0.14 without PP).
     async_scheduling: bool = True
+    #: Seconds the client and API server spend taking in one of the requests a run opens with, one at a time (None:
+    #: the shipped measurement, data/perf.toml [frontend]); a burst's i-th request waits i of these outside the engine.
+    frontend_request_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,9 +217,9 @@ class SimResult:
     detail: _Detail | None = field(default=None, compare=False, repr=False)
 
     @cached_property
-    def _itl(self) -> tuple[float, float, float, float]:
+    def _itl(self) -> tuple[float, float, float, float, float]:
         if not self.detail:
-            return (math.nan,) * 4
+            return (math.nan,) * 5
         return _itl_stats([(w, seg) for w, segs in self.detail.itl for seg in segs], self.detail.overlap)
 
     @cached_property
@@ -224,6 +227,19 @@ class SimResult:
         if not self.detail:
             return [math.nan] * 3
         return _weighted_quantiles(self.detail.e2e, self.detail.weights, (0.5, 0.9, 0.99))
+
+    @cached_property
+    def _std(self) -> dict[str, float]:
+        """Population standard deviations (``np.std``, as vLLM's ``std_<m>_ms``), seconds."""
+        if not self.detail:
+            return {m: math.nan for m in PERCENTILE_METRICS}
+        d = self.detail
+        pairs = {"ttft": (d.ttft, d.weights), "e2el": (d.e2e, d.weights),
+                 "tpot": ([v for v in d.tpot if not math.isnan(v)],
+                          [w for v, w in zip(d.tpot, d.weights, strict=True) if not math.isnan(v)])}
+        out = {m: _weighted_std(v, w) for m, (v, w) in pairs.items()}
+        out["itl"] = self._itl[4]
+        return out
 
     # Inter-token latency: the gaps between a request's successive tokens, pooled over every token
     # after the first of every request (as vLLM pools them before its statistics).
@@ -255,6 +271,39 @@ class SimResult:
     def p99_e2el_ms(self) -> float:
         return 1000 * self._e2el[2]
 
+    # vLLM saves the median twice, as median_<m>_ms and p50_<m>_ms, and the standard deviation as std_<m>_ms.
+    @property
+    def p50_ttft_ms(self) -> float:
+        return self.median_ttft_ms
+
+    @property
+    def p50_tpot_ms(self) -> float:
+        return self.median_tpot_ms
+
+    @property
+    def p50_itl_ms(self) -> float:
+        return self.median_itl_ms
+
+    @property
+    def p50_e2el_ms(self) -> float:
+        return self.median_e2el_ms
+
+    @property
+    def std_ttft_ms(self) -> float:
+        return 1000 * self._std["ttft"]
+
+    @property
+    def std_tpot_ms(self) -> float:
+        return 1000 * self._std["tpot"]
+
+    @property
+    def std_itl_ms(self) -> float:
+        return 1000 * self._std["itl"]
+
+    @property
+    def std_e2el_ms(self) -> float:
+        return 1000 * self._std["e2el"]
+
     def metric(self, name: str) -> float:
         return float(getattr(self, name))
 
@@ -273,18 +322,22 @@ class SimResult:
 
 #: The statistics a :class:`SimResult` computes when first read.
 LAZY_METRICS = ("mean_itl_ms", "median_itl_ms", "p90_itl_ms", "p99_itl_ms", "median_e2el_ms", "p90_e2el_ms",
-                "p99_e2el_ms")
+                "p99_e2el_ms", "p50_ttft_ms", "p50_tpot_ms", "p50_itl_ms", "p50_e2el_ms", "std_ttft_ms", "std_tpot_ms",
+                "std_itl_ms", "std_e2el_ms")
 
 
 @dataclass(frozen=True)
 class _Detail:
-    """Per-request end-to-end latencies with their weights, and the runs of steps behind the ITLs."""
+    """Per-request latencies with their weights, and the runs of steps behind the ITLs."""
 
     e2e: list[float]
     weights: list[float]
     #: (weight, runs of one engine kind) pairs; see ``_Run.itl``.
     itl: list[tuple[float, list[tuple[float, float, float, int, int]]]]
     overlap: bool
+    ttft: list[float] = field(default_factory=list)
+    #: NaN where a request produced one token (vLLM leaves those out of its TPOT statistics).
+    tpot: list[float] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------ lengths
@@ -402,6 +455,10 @@ class _Run:
     """Per-request outcomes of one engine (times in seconds, server clock)."""
 
     arrival: list[float]
+    #: When the client sent each request (its TTFT and E2E run from there), and how long it waited for the
+    #: requests sent before it outside the engine (data/perf.toml [frontend]).
+    sent: list[float]
+    wait: list[float]
     first: list[float]
     finish: list[float]
     isl: list[int]
@@ -424,7 +481,9 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     flight (``--max-concurrency``, vLLM's semaphore; ``clients >= len(isl)`` is no cap): at once, or
     when it sees the last token of a request (``overhead_s / 2`` after the engine produced it).  The
     engine gets it ``overhead_s / 2 + prompt_s[i]`` after it was sent (the API server's tokenization
-    of the prompt).  ``arrival[i]`` is when the engine gets it.  ``cached[i]``: prompt tokens of request i
+    of the prompt).  The requests the run opens with also wait, outside the engine, for the opening requests sent
+    before them, ``eng.frontend_request_s`` each (``take_in``; data/perf.toml [frontend]).
+    ``arrival[i]`` is when the engine gets it.  ``cached[i]``: prompt tokens of request i
     already in the prefix cache (read by its prefill's attention, not computed).
     """
     n = len(isl)
@@ -444,12 +503,31 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     dec_start = [0] * n       # step in which the prompt finished (decode runs from the next step)
     epoch = [0] * n           # bumped on preemption: calendar entries of older epochs are stale
     state = [0] * n           # 0 not arrived, 1 waiting, 2 prefilling, 3 decoding, 4 finished
+    sent = [inf] * n
+    wait = [0.0] * n
+    frontend_s = eng.frontend_request_s or 0.0
     future: list[tuple[float, int]] = []
+    fe_free = -inf        # when the client and API server are next free to take in a request
+
+    def take_in(rid: int, at: float, opening: bool) -> None:
+        """Request ``rid`` sent by the client at ``at`` reaches the engine ``overhead_s / 2 + prompt_s`` later.  One
+        of the requests the client opens the run with (a burst, a closed loop's first wave, a rate's arrivals) is
+        seen by the client later still, by the time the opening requests sent before it hold the client and the
+        API server, ``frontend_s`` each (send times are sorted).  That wait is outside the engine and does not
+        delay its schedule: our lab's bursts show it on top of the engine's own queue (data/perf.toml
+        [frontend]).  A request a client sends when its previous one ends waits for none."""
+        nonlocal fe_free
+        sent[rid] = at
+        if opening:
+            start = max(at, fe_free)
+            wait[rid] = start - at
+            fe_free = start + frontend_s
+        arrival[rid] = at + overhead_s / 2.0 + prompt_s[rid]
+        heapq.heappush(future, (arrival[rid], rid))
+
     issued = min(clients, n)
     for i in range(issued):
-        arrival[i] = send[i] + overhead_s / 2.0 + prompt_s[i]
-        future.append((arrival[i], i))
-    heapq.heapify(future)
+        take_in(i, send[i], True)
     itl: list[tuple[float, float, float, int, int]] = []
     waiting: deque[int] = deque()
     partial: list[int] = []       # admitted, prompt not finished (admission order)
@@ -507,9 +585,11 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             state[rid] = 1
             waiting.append(rid)
         # -------- schedule one step
+        preempted_now = False
         while d and kv_used + d > kv_tokens:
             if not preempt_newest():
                 break
+            preempted_now = True
         budget = mnbt - d
         tokens = float(d)
         sampled = float(d)
@@ -531,7 +611,9 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             budget -= chunk
             if done[rid] == need[rid]:
                 completing.append(rid)
-        while waiting and budget > 0 and n_run < max_seqs:
+        # A step that preempted admits no waiting request (vllm/v1/core/sched/scheduler.py ``schedule``: "Next,
+        # schedule the WAITING requests" only ``if not preempted_reqs``): the preempted request waits a step.
+        while waiting and budget > 0 and n_run < max_seqs and not preempted_now:
             rid = waiting[0]
             hit = min(cached[rid], need[rid] - 1) if cached else 0
             chunk = min(need[rid] - hit, budget)
@@ -589,8 +671,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 n_run -= 1
                 kv_used -= need[rid] + half_block
                 if issued < n:
-                    arrival[issued] = max(send[issued], t + overhead_s / 2.0) + overhead_s / 2.0 + prompt_s[issued]
-                    heapq.heappush(future, (arrival[issued], issued))
+                    back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
+                    take_in(issued, max(send[issued], back), send[issued] > back)
                     issued += 1
                 continue
             state[rid] = 3
@@ -612,8 +694,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             ctx_sum -= c
             kv_used -= c + half_block
             if issued < n:
-                arrival[issued] = max(send[issued], t + overhead_s / 2.0) + overhead_s / 2.0 + prompt_s[issued]
-                heapq.heappush(future, (arrival[issued], issued))
+                back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
+                take_in(issued, max(send[issued], back), send[issued] > back)
                 issued += 1
         # -------- jump over pure decode steps with an unchanged batch
         if jump and d and not waiting and not partial and calendar:
@@ -634,7 +716,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 s += k
                 steps += k
                 peak_kv = max(peak_kv, kv_used)
-    return _Run(arrival, first, finish, isl, osl, preempt, peak_run, int(peak_kv), steps, itl)
+    return _Run(arrival, sent, wait, first, finish, isl, osl, preempt, peak_run, int(peak_kv), steps, itl)
 
 
 # ------------------------------------------------------------------------------------- benchmark
@@ -644,7 +726,13 @@ def _weighted_quantile(values: list[float], weights: list[float], q: float) -> f
 
 
 def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> list[float]:
-    """The ``qs`` quantiles of ``values`` where each counts ``weights`` times (one sort for all)."""
+    """The ``qs`` quantiles of ``values`` where each counts ``weights`` times (one sort for all).
+
+    As `vllm bench serve` computes its percentiles (``np.percentile``, linear interpolation between the order
+    statistics, vllm/benchmarks/serve.py ``calculate_metrics``): a value of weight w stands for w copies of it, so
+    with whole weights the result is exactly ``np.percentile`` of the list with every value repeated w times (of the
+    list itself when the weights are equal to 1).
+    """
     import numpy as np
 
     v = np.asarray(values, dtype=float)
@@ -652,12 +740,27 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     if not len(v):
         return [0.0] * len(qs)
     order = np.argsort(v, kind="stable")
-    acc = np.cumsum(w[order])
-    out = []
-    for q in qs:
-        i = int(np.searchsorted(acc, q * acc[-1]))
-        out.append(float(v[order][min(i, len(v) - 1)]))
-    return out
+    vs, ws = v[order], w[order]
+    first = np.cumsum(ws) - ws          # index of a value's first copy in the repeated list
+    last = first + np.maximum(ws - 1.0, 0.0)
+    span = float(np.sum(ws)) - 1.0      # index of the repeated list's last element
+    if span <= 0:
+        return [float(np.median(vs))] * len(qs)
+    xp = np.column_stack((first, last)).ravel() / span
+    fp = np.repeat(vs, 2)
+    return [float(np.interp(q, xp, fp)) for q in qs]
+
+
+def _weighted_std(values: Any, weights: Any) -> float:
+    """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if not len(v) or w.sum() <= 0:
+        return 0.0
+    mean = float(np.average(v, weights=w))
+    return math.sqrt(max(0.0, float(np.average((v - mean) ** 2, weights=w))))
 
 
 #: Points at which a run of jumped decode steps is sampled for the ITL percentiles (its step times
@@ -666,14 +769,15 @@ ITL_SAMPLES_PER_RUN = 8
 
 
 def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]], overlap: bool) -> tuple[
-        float, float, float, float]:
-    """Mean, median, p90 and p99 of the inter-token latencies (seconds) of every token after the first.
+        float, float, float, float, float]:
+    """Mean, median, p90, p99 and standard deviation of the inter-token latencies (seconds) of every token after
+    the first (the standard deviation from the same samples as the percentiles).
 
     Each step gives one token to each of the d requests decoding in it, ``wall time`` after their
     previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).
     """
     if not segments:
-        return 0.0, 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0, 0.0
     import numpy as np
 
     arr = np.asarray([(a, b, c, k, d, w) for w, (a, b, c, k, d) in segments], dtype=float)
@@ -695,7 +799,7 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
     wall = np.maximum(g, c_) if overlap else g + c_
     wts = np.broadcast_to(w_ * d_ * k_ / m, wall.shape)
     med, p90, p99 = _weighted_quantiles(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
-    return num / den, med, p90, p99
+    return num / den, med, p90, p99, _weighted_std(wall.ravel(), wts.ravel())
 
 
 @dataclass(frozen=True)
@@ -720,9 +824,10 @@ class _Part:
 
 def _latencies(run: _Run, n: int, overhead: float, pre: list[float], osl: list[int]) -> tuple[
         list[float], list[float], list[float]]:
-    """TTFT, E2E and TPOT of each request as the client measures them (from when it sent the request)."""
-    ttft = [(run.first[i] - run.arrival[i] + overhead + pre[i]) for i in range(n)]
-    e2e = [(run.finish[i] - run.arrival[i] + overhead + pre[i]) for i in range(n)]
+    """TTFT, E2E and TPOT of each request as the client measures them (from when it sent the request to when it
+    read the token, half the overhead after the engine produced it)."""
+    ttft = [(run.first[i] - run.sent[i] + overhead / 2.0 + run.wait[i]) for i in range(n)]
+    e2e = [(run.finish[i] - run.sent[i] + overhead / 2.0 + run.wait[i]) for i in range(n)]
     tpot = [(e2e[i] - ttft[i]) / (osl[i] - 1) if osl[i] > 1 else math.nan for i in range(n)]
     return ttft, e2e, tpot
 
@@ -737,7 +842,7 @@ def _closed_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load
     run = _run_engine(costs, eng, kv, seqs, isl, osl, clients, [0.0] * n_sim, overhead, pre, jump, cached)
     ttft, e2e, tpot = _latencies(run, n_sim, overhead, pre, osl)
     weights = [1.0] * n_sim
-    duration = max(run.finish) + overhead / 2.0
+    duration = max(f + w for f, w in zip(run.finish, run.wait, strict=True)) + overhead / 2.0
     head = min(clients, n_sim)
     # The stagger of the first wave settles over a few waves: the last full wave before the tail
     # (the last `clients` requests issued, which see the clients run out) is the steady state.
@@ -775,7 +880,7 @@ def _open_loop_part(costs: _Costs, eng: Engine, kv: int, seqs: int, load: Load, 
                       cached)
     ttft, e2e, tpot = _latencies(run, n_sim, overhead, pre, osl)
     weights = [prompts / n_sim] * n_sim
-    duration = (max(run.finish) + overhead / 2.0) * prompts / n_sim
+    duration = (max(f + w for f, w in zip(run.finish, run.wait, strict=True)) + overhead / 2.0) * prompts / n_sim
     return _Part(ttft, tpot, e2e, weights, sum(osl) * prompts / n_sim, sum(isl) * prompts / n_sim, float(prompts),
                  duration, sum(ttft) / n_sim, run.preemptions, run.peak_running, run.peak_kv, run.steps, run.itl)
 
@@ -798,6 +903,10 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     ``exact_steps`` executes every step one by one (no jumps over runs of pure decode steps): the
     same answer, slower; tests use it to check the jumps.
     """
+    if eng.frontend_request_s is None:
+        from planner.catalog.perf import frontend_request_s
+
+        eng = replace(eng, frontend_request_s=frontend_request_s())
     virtual = eng.dp * eng.pp
     kv = eng.kv_tokens // eng.pp
     seqs = max(1, eng.max_num_seqs // eng.pp)
@@ -879,7 +988,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         p90_ttft_ms=1000 * q_ttft[1], p90_tpot_ms=1000 * q_tpot[1],
         completed=prompts, total_input_tokens=round(in_tok), total_output_tokens=round(out_tok),
         max_concurrency=load.concurrency, burstiness=load.burstiness,
-        detail=_Detail(e2e, wts, itl, eng.async_scheduling),
+        detail=_Detail(e2e, wts, itl, eng.async_scheduling, ttft, tpot),
     )
 
 
