@@ -70,6 +70,12 @@ class OverheadTerms:
     cudagraph_charged: bool
     #: Whether the worker runs the V2 GPU model runner (its own sampler warm-up and graph estimate).
     v2_runner: bool = False
+    #: The part of the activation peak that stays allocated after the profile run (the persistent fused-MoE
+    #: workspace): from vllm#49208 vLLM prints it in "consumed memory", not in "peak activation".
+    persistent_activation_bytes: int = 0
+    #: Whether this release's printed "peak activation" holds the transient headroom plus the charged graph
+    #: estimate (data/vllm.toml printed_peak_activation) rather than the torch peak increase.
+    printed_peak_includes_graphs: bool = False
 
     @property
     def profile_bytes(self) -> int:
@@ -80,6 +86,15 @@ class OverheadTerms:
     def charged_cudagraph_bytes(self) -> int:
         return self.cudagraph_estimate_bytes if self.cudagraph_charged else 0
 
+    @property
+    def printed_peak_activation_bytes(self) -> int:
+        """What the worker prints as "GiB for peak activation", as this release defines it: the torch peak
+        increase, or (vllm#49208, 0.26.1 on) the transient headroom above what stays allocated plus the charged
+        graph estimate. The KV budget is the same either way; only the printed split differs."""
+        if not self.printed_peak_includes_graphs:
+            return self.activation_peak_bytes
+        return self.activation_peak_bytes - self.persistent_activation_bytes + self.charged_cudagraph_bytes
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sampler_gib": round(self.sampler_bytes / GIB, 3),
@@ -89,6 +104,7 @@ class OverheadTerms:
             "non_torch_gib": round(self.non_torch_bytes / GIB, 3),
             "cudagraph_estimate_gib": round(self.cudagraph_estimate_bytes / GIB, 3),
             "cudagraph_charged": self.cudagraph_charged,
+            "printed_peak_activation_gib": round(self.printed_peak_activation_bytes / GIB, 3),
             "model_runner": "v2" if self.v2_runner else "v1",
         }
 
@@ -237,9 +253,9 @@ def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_nu
     """The CUDA-graph pool estimate: first capture + (n - 1) x per graph, for PIECEWISE and FULL."""
     n = capture_sizes(release, max_num_seqs, max_num_batched_tokens, gpu)
     layers = model.num_layers if layers is None else layers
-    pw = fit.graph_piecewise_first_bytes + (n - 1) * layers * fit.graph_piecewise_per_layer_bytes
-    full = fit.graph_full_first_bytes + (n - 1) * layers * fit.graph_full_per_layer_bytes
-    return pw + full
+    first = fit.graph_piecewise_first_bytes + fit.graph_full_first_bytes
+    per = (n - 1) * layers * (fit.graph_piecewise_per_layer_bytes + fit.graph_full_per_layer_bytes)
+    return first + per
 
 
 def graphs_measured(gpu: GpuSpec, release: VllmRelease) -> bool:
@@ -293,4 +309,6 @@ def overhead_terms(
         cudagraph_charged=release.cudagraph_charged and not enforce_eager and graphs_measured(gpu, release)
         and (release.v2_cudagraph_estimate or not v2),
         v2_runner=v2,
+        persistent_activation_bytes=ws if release.moe_workspace_persistent else 0,
+        printed_peak_includes_graphs=release.printed_peak_includes_graphs,
     )

@@ -245,3 +245,23 @@ def test_flashinfer_sampler_only_where_the_launch_says_it_runs():
     sort = sampler_bytes(model, v0102, 1024, load_fit())
     fi = sampler_bytes(model, v0102, 1024, load_fit(), flashinfer=True)
     assert fi == round(1024 * model.vocab_size * v0102.flashinfer_sampler_bytes_per_logit) and fi < sort / 2
+
+
+def test_printed_peak_activation_holds_the_graph_estimate_from_the_accounting_rewrite():
+    """data/vllm.toml printed_peak_activation: up to 0.26.0 the worker prints the torch peak increase as "peak
+    activation"; from vllm#49208 (0.26.1 development builds, 0.27.0) the transient headroom plus the charged graph
+    estimate, the persistent MoE workspace moving to "consumed memory". The KV budget is the same either way."""
+    kw = {"max_num_batched_tokens": 8192, "max_num_seqs": 1024}
+    h100, p = load_gpu("h100"), ParallelPlan()
+    assert not release("0.26.0").printed_peak_includes_graphs
+    assert release("0.26.1").printed_peak_includes_graphs and release("0.31.0").printed_peak_includes_graphs
+    moe = load_model("qwen3-30b-a3b")
+    old = overhead_terms(moe, h100, p, release("0.25.0"), **kw)
+    assert old.printed_peak_activation_bytes == old.activation_peak_bytes
+    new = overhead_terms(moe, h100, p, release("0.27.0"), **kw)
+    assert new.cudagraph_charged and new.persistent_activation_bytes > 0
+    assert new.printed_peak_activation_bytes == (new.activation_peak_bytes - new.persistent_activation_bytes
+                                                 + new.cudagraph_estimate_bytes)
+    assert new.profile_bytes == new.activation_peak_bytes + new.non_torch_bytes  # the budget does not move
+    eager = overhead_terms(moe, h100, p, release("0.27.0"), enforce_eager=True, **kw)
+    assert eager.printed_peak_activation_bytes == eager.activation_peak_bytes - eager.persistent_activation_bytes

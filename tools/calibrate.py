@@ -183,9 +183,25 @@ def _forward_width_bytes(c: LogCase) -> int:
     return c.tokens * dense_activation_width(c.model, c.plan) * c.model.dtype_bytes
 
 
+def _activation_peak_printed(c: LogCase) -> float | None:
+    """The log's printed activation peak when it is the activation term alone (bytes), else None.
+
+    From vllm#49208 (0.26.1 on) the "peak activation" vLLM prints holds the transient headroom plus the charged
+    CUDA-graph estimate (data/vllm.toml printed_peak_activation); with graphs on, that figure mixes in a term the
+    per-term stage has not fitted yet, so only the joint fit reads it (``_Row`` kind "torch_peak"), through
+    :attr:`planner.overhead.OverheadTerms.printed_peak_activation_bytes`. Read as the peak alone, the 0.27-0.31
+    logs pulled the forward factor up."""
+    peak = _gib(c, "torch_peak_increase_gib")
+    if peak is None or (c.release.printed_peak_includes_graphs and not c.log.get("enforce_eager")):
+        return None
+    if c.release.printed_peak_includes_graphs and c.release.moe_workspace_persistent:
+        peak += moe_workspace_bytes(c.model, c.plan, c.tokens)  # printed under "consumed memory" there
+    return peak
+
+
 def _per_logit(c: LogCase, era: str, factor: float, sampler: dict[str, float]) -> float | None:
     """Bytes per logit, from a log whose printed torch peak is set by the sampler warm-up."""
-    peak = _gib(c, "torch_peak_increase_gib")
+    peak = _activation_peak_printed(c)
     if peak is None or not c.last_stage_printed or c.release.sampler_era != era or _v2(c):
         return None
     if sampler.get(era, 15.0) * _logits(c) < 1.5 * factor * _forward_width_bytes(c):
@@ -196,7 +212,7 @@ def _per_logit(c: LogCase, era: str, factor: float, sampler: dict[str, float]) -
 
 def _forward_factor(c: LogCase, factor: float, sampler: dict[str, float]) -> float | None:
     """The forward factor, from a log whose printed torch peak is set by the forward (no sampler)."""
-    peak = _gib(c, "torch_peak_increase_gib")
+    peak = _activation_peak_printed(c)
     if peak is None:
         return None
     width = _forward_width_bytes(c)
@@ -513,7 +529,7 @@ def _predicted(row: _Row, fit: OverheadFit) -> float:
         return float(first if part == "first" else per * (c.model.num_layers // c.plan.pp))
     t = _printed_rank_terms(c, fit)
     if row.kind == "torch_peak":
-        return float(t.activation_peak_bytes)
+        return float(t.printed_peak_activation_bytes)
     if row.kind == "non_torch":
         return float(t.non_torch_bytes)
     return float(t.profile_bytes + t.charged_cudagraph_bytes)
@@ -547,6 +563,7 @@ class _Linear:
         self.fwd_unit = np.zeros(n)
         self.ws = np.zeros(n)
         self.persistent = np.zeros(n, dtype=bool)
+        self.drop_ws = np.zeros(n)  # 1: the printed peak leaves the persistent workspace out (vllm#49208)
         self.lin = np.zeros((n, len(names)))  # non-torch and graph coefficients
         for i, r in enumerate(rows):
             c = r.case
@@ -580,8 +597,12 @@ class _Linear:
                         self.lin[i, names.index(f"nontorch_comm.{era}")] = 1.0
                 if is_unified_memory(gpu):
                     self.lin[i, names.index("nontorch_uma")] = 1.0
-            if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
-                    and graphs_measured(gpu, c.release) and (c.release.v2_cudagraph_estimate or not v2):
+            printed_with_graphs = r.kind == "torch_peak" and c.release.printed_peak_includes_graphs
+            if printed_with_graphs and c.release.moe_workspace_persistent:
+                self.drop_ws[i] = 1.0
+            if (r.kind == "total" or printed_with_graphs) and c.release.cudagraph_charged \
+                    and not c.log.get("enforce_eager") and graphs_measured(gpu, c.release) \
+                    and (c.release.v2_cudagraph_estimate or not v2):
                 k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
                 for mode in ("piecewise", "full"):
                     self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
@@ -596,6 +617,7 @@ class _Linear:
         samp = self.samp_logits @ x + self.samp_const
         fwd = x[self.ff_col] * self.fwd_unit
         peak = np.where(self.persistent, self.ws + np.maximum(fwd, samp), np.maximum(fwd + self.ws, samp))
+        peak = peak - self.drop_ws * self.ws
         return np.where(self.has_peak, peak, 0.0) + self.lin @ x
 
 
@@ -661,9 +683,12 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
         x = list(x_best)
         x[i] = max(x[i] * 1.5, x[i] + 0.5 * typical)
         moved = np.abs(linear.predict(np.array(_params_of(_with_params(start, x)))) - base)
+        direct = name.startswith(DIRECT_ONLY)
+        # A direct-only term rests on the lines that print it alone, not on a printed "peak activation" that
+        # holds it beside the activations (0.26.1 on): that figure moves with it but does not isolate it.
         sources[name] = sorted({r.source for r, m in zip(rows, moved, strict=True)
-                                if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not name.startswith(DIRECT_ONLY))
-                                or (m >= MIB and r.kind != "total")})
+                                if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not direct)
+                                or (m >= MIB and (r.kind.startswith("graph_") if direct else r.kind != "total"))})
     result["sources"] = sources
     result["under_supported"] = [n for n, _, _ in JOINT_PARAMS if len(sources[n]) < MIN_SOURCES]
     return result
