@@ -112,6 +112,9 @@ class VllmRelease:
     flashinfer_sampler: str = "never"
     #: Bytes per 2-byte logit of that path's warm-up (derived from the code; data/vllm.toml).
     flashinfer_sampler_bytes_per_logit: float = 14.0
+    #: How the V1 runner's graph estimate combines the PIECEWISE and FULL first captures: ``"max"`` (one shared
+    #: pool, data/vllm.toml cudagraph_first_capture) or ``"sum"``.
+    cudagraph_first_capture: str = "max"
     #: What the worker's "Actual usage is ... GiB for peak activation" holds: ``"torch_peak_increase"`` (to 0.26.0)
     #: or ``"transient_plus_graph_estimate"`` (the transient headroom plus the charged graph estimate, vllm#49208).
     printed_peak_activation: str = "torch_peak_increase"
@@ -196,6 +199,7 @@ class VllmRelease:
                 "moe_workspace_persistent": self.moe_workspace_persistent, "nontorch_era": self.nontorch_era,
                 "comm_era": self.comm_era, "kv_sizing": self.kv_sizing,
                 "v2_cudagraph_estimate": self.v2_cudagraph_estimate,
+                "cudagraph_first_capture": self.cudagraph_first_capture,
                 "printed_peak_activation": self.printed_peak_activation}
 
 
@@ -241,6 +245,7 @@ def _resolved(v: Version) -> VllmRelease:
         rocm_moe_row_pad_bytes=int(vllm_fact("rocm_moe_row_pad_bytes", v)),
         flashinfer_sampler=str(vllm_fact("flashinfer_sampler", v)),
         flashinfer_sampler_bytes_per_logit=float(vllm_setting("flashinfer_sampler_bytes_per_logit")["value"]),
+        cudagraph_first_capture=str(vllm_fact("cudagraph_first_capture", v)),
         printed_peak_activation=str(vllm_fact("printed_peak_activation", v)),
     )
 

@@ -86,7 +86,7 @@ def test_fit_is_physical():
     assert 0 < fit.nontorch_pipeline_bytes < 0.5 * GIB
     assert fit.single("a") < fit.single("b") < 0.5 * GIB
     assert 0.2 * GIB < fit.comm("a") < fit.comm("b") < 3 * GIB
-    assert fit.graph_piecewise_per_layer_bytes > 0 and fit.graph_full_first_bytes > 0
+    assert fit.graph_piecewise_per_layer_bytes > 0 and fit.graph_full_first_bytes_per_query > 0
 
 
 def test_fit_refuses_a_corpus_that_isolates_nothing():

@@ -41,8 +41,10 @@ from planner.launch import ResolvedLaunch
 from planner.memory import Calibration, MemoryPlan, plan_memory
 from planner.overhead import (
     OverheadFit,
+    attention_query_width,
     dense_activation_width,
     fit_from_dict,
+    full_first_capture_bytes,
     has_nvlink_fabric,
     moe_workspace_bytes,
     sampler_requests,
@@ -221,6 +223,11 @@ def _forward_factor(c: LogCase, factor: float, sampler: dict[str, float]) -> flo
     return (peak - moe_workspace_bytes(c.model, c.plan, c.tokens)) / width
 
 
+def _full_first_unit(c: LogCase) -> int:
+    """Query elements of the FULL first capture's context (planner.overhead.full_first_capture_bytes per byte)."""
+    return c.tokens * attention_query_width(c.model, c.plan.tp)
+
+
 def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
@@ -297,7 +304,7 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
             comm[era] = round(_median(vals))
             used[f"nontorch_comm.{era}"] = ids
 
-    graph: dict[str, int] = {}
+    graph: dict[str, Any] = {}
     for mode in ("piecewise", "full"):
         firsts, per_layer, ids = [], [], []
         for c in cases:
@@ -306,11 +313,15 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
                 continue
             first, n, per = float(g[0]) * MIB, int(g[1]), float(g[2]) * MIB
             layers = c.model.num_layers // c.plan.pp
-            firsts.append(first)
+            # FULL's first capture, per element of the attention query of the batch budget (full_first_capture_bytes)
+            firsts.append(first / _full_first_unit(c) if mode == "full" else first)
             if n > 1:
                 per_layer.append(per / layers)
             ids.append(c.id)
-        graph[f"{mode}_first_bytes"] = round(_median(firsts)) if firsts else 0
+        if mode == "full":
+            graph["full_first_bytes_per_query"] = round(_median(firsts), 3) if firsts else 0.0
+        else:
+            graph["piecewise_first_bytes"] = round(_median(firsts)) if firsts else 0
         graph[f"{mode}_per_layer_bytes"] = round(_median(per_layer)) if per_layer else 0
         used[f"cudagraph.{mode}"] = ids
 
@@ -333,8 +344,9 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
             not_refitted.append("nontorch_pipeline")
         for mode in ("piecewise", "full"):
             if not used[f"cudagraph.{mode}"]:
-                for part in ("first_bytes", "per_layer_bytes"):
-                    graph[f"{mode}_{part}"] = int(fallback["cudagraph"][f"{mode}_{part}"])
+                first_key = "first_bytes_per_query" if mode == "full" else "first_bytes"
+                for part in (first_key, "per_layer_bytes"):
+                    graph[f"{mode}_{part}"] = fallback["cudagraph"][f"{mode}_{part}"]
                 not_refitted.append(f"cudagraph.{mode}")
     missing = [k for k, d in (("sampler sort", sampler.get("sort")), ("sampler triton", sampler.get("triton")),
                               ("non-torch a", single.get("a")), ("non-torch b", single.get("b")),
@@ -396,7 +408,7 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("nontorch_uma", ("nontorch_uma_bytes",), 0.5 * GIB),
     ("cudagraph.piecewise_first", ("cudagraph", "piecewise_first_bytes"), 0.1 * GIB),
     ("cudagraph.piecewise_per_layer", ("cudagraph", "piecewise_per_layer_bytes"), 0.1 * MIB),
-    ("cudagraph.full_first", ("cudagraph", "full_first_bytes"), 0.1 * GIB),
+    ("cudagraph.full_first", ("cudagraph", "full_first_bytes_per_query"), 1.0),
     ("cudagraph.full_per_layer", ("cudagraph", "full_per_layer_bytes"), 0.1 * MIB),
 )
 
@@ -454,7 +466,8 @@ def _with_params(base: dict[str, Any], x: list[float], *, rounded: bool = True) 
         v = float(v)
         if rounded:
             v = round(v, 4) if path[0] == "forward_factor" else (
-                round(v, 3) if path[0] == "sampler_bytes_per_logit" else round(v))
+                round(v, 3) if path[0] == "sampler_bytes_per_logit" or path[-1].endswith("_per_query")
+                else round(v))
         if len(path) == 1:
             out[path[0]] = v
         else:
@@ -524,7 +537,8 @@ def _predicted(row: _Row, fit: OverheadFit) -> float:
     c = row.case
     if row.kind.startswith("graph_"):
         _, mode, part = row.kind.split("_")
-        first = fit.graph_piecewise_first_bytes if mode == "piecewise" else fit.graph_full_first_bytes
+        first = fit.graph_piecewise_first_bytes if mode == "piecewise" else \
+            full_first_capture_bytes(c.model, c.tokens, fit, c.plan.tp)
         per = fit.graph_piecewise_per_layer_bytes if mode == "piecewise" else fit.graph_full_per_layer_bytes
         return float(first if part == "first" else per * (c.model.num_layers // c.plan.pp))
     t = _printed_rank_terms(c, fit)
@@ -549,6 +563,7 @@ class _Linear:
 
         from planner.overhead import (
             capture_sizes,
+            first_captures_overlay,
             graphs_measured,
             is_unified_memory,
             moe_workspace_bytes,
@@ -565,6 +580,8 @@ class _Linear:
         self.persistent = np.zeros(n, dtype=bool)
         self.drop_ws = np.zeros(n)  # 1: the printed peak leaves the persistent workspace out (vllm#49208)
         self.lin = np.zeros((n, len(names)))  # non-torch and graph coefficients
+        self.first_max = np.zeros(n)  # 1: a charged V1 estimate, whose first captures overlay (the larger one)
+        self.full_unit = np.zeros(n)  # tokens x attention query width: FULL's first capture per fitted byte
         for i, r in enumerate(rows):
             c = r.case
             gpu = load_gpu(str(c.log["gpu"]))
@@ -572,7 +589,10 @@ class _Linear:
             if r.kind.startswith("graph_"):
                 _, mode, part = r.kind.split("_")
                 col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
-                self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
+                if part != "first":
+                    self.lin[i, names.index(col)] = c.model.num_layers // c.plan.pp
+                else:
+                    self.lin[i, names.index(col)] = _full_first_unit(c) if mode == "full" else 1.0
                 continue
             v2 = _v2(c)
             if r.kind in ("torch_peak", "total"):
@@ -605,9 +625,15 @@ class _Linear:
                     and (c.release.v2_cudagraph_estimate or not v2):
                 k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
                 for mode in ("piecewise", "full"):
-                    self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
                     self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
+                self.full_unit[i] = _full_first_unit(c)
+                if first_captures_overlay(c.release, v2=v2):
+                    self.first_max[i] = 1.0
+                else:
+                    self.lin[i, names.index("cudagraph.piecewise_first")] += 1.0
+                    self.lin[i, names.index("cudagraph.full_first")] += self.full_unit[i]
         self.ff_col = names.index("forward_factor")
+        self.first_cols = (names.index("cudagraph.piecewise_first"), names.index("cudagraph.full_first"))
         self.has_peak = np.array([k in ("torch_peak", "total") for k in self.kind])
 
     def predict(self, x: Any) -> Any:
@@ -618,7 +644,8 @@ class _Linear:
         fwd = x[self.ff_col] * self.fwd_unit
         peak = np.where(self.persistent, self.ws + np.maximum(fwd, samp), np.maximum(fwd + self.ws, samp))
         peak = peak - self.drop_ws * self.ws
-        return np.where(self.has_peak, peak, 0.0) + self.lin @ x
+        first = self.first_max * np.maximum(x[self.first_cols[0]], x[self.first_cols[1]] * self.full_unit)
+        return np.where(self.has_peak, peak, 0.0) + self.lin @ x + first
 
 
 def _row_weights(rows: list[_Row]) -> list[float]:
@@ -892,7 +919,8 @@ def render_fit(fit: dict[str, Any]) -> str:
         "[nontorch_comm_bytes]  # extra with TP >= 2: NVLink fabric by data/vllm.toml comm_era, or fabricless",
         *(f"{k} = {v}" for k, v in sorted(fit["nontorch_comm_bytes"].items())),
         "",
-        "[cudagraph]  # first capture + (n - 1) x per graph; per graph = per layer x layers",
+        "[cudagraph]  # max(first captures) + (n - 1) x per graph; per graph = per layer x layers; FULL's first capture"
+        " = bytes per query element x tokens x query width",
         *(f"{k} = {v}" for k, v in sorted(fit["cudagraph"].items())),
         "",
         f"[band_gib]  # {int(BAND_QUANTILE * 100)}th percentile of leave-one-source-out |available KV error|, GiB",
