@@ -56,7 +56,7 @@ def component_rows(logs: list[dict[str, Any]], fits: dict[str, OverheadFit] | No
         rows.append([
             str(lg["id"])[:52], o.case.release.label, "V2" if t.v2_runner else "V1",
             "eager" if lg.get("enforce_eager") else "graphs",
-            _pair(lg.get("torch_peak_increase_gib"), t.activation_peak_bytes / GIB),
+            _pair(lg.get("torch_peak_increase_gib"), t.printed_peak_activation_bytes / GIB),
             _pair(lg.get("non_torch_increase_gib"), t.non_torch_bytes / GIB),
             _pair(lg.get("cudagraph_profiled_gib"), graphs) + (" charged" if t.cudagraph_charged else ""),
             f"{float(lg['available_kv_gib']):.2f} / {printed_kv_bytes(o.predicted, o.case.printed_stage) / GIB:.2f}",

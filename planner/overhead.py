@@ -21,9 +21,11 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
   on NVLink fabrics, fitted per era on logs that print ``non-torch forward increase memory``; on
   unified-memory GPUs (GB10, Orin, Thor) a host-growth term besides, because vLLM measures free memory
   there as the host's available memory (``is_unified_memory``).
-- **CUDA graphs**: ``first capture + (n - 1) x per graph`` for the PIECEWISE and FULL modes, n from the
-  capture-size list of the release, per-graph cost proportional to the layers. Fitted on the
-  "Estimated ... CUDA graph memory" lines vLLM prints.  The V2 runner estimated nothing before 0.29
+- **CUDA graphs**: ``max(first captures) + (n - 1) x per graph`` of the PIECEWISE and FULL modes (they share
+  one pool, so the V1 runner's estimate overlays the first captures), n from the capture-size list of the
+  release, per-graph cost proportional to the layers, FULL's first capture proportional to the batch budget
+  times the attention query width. Fitted on the "Estimated ... CUDA graph memory" lines vLLM prints.
+  The V2 runner estimated nothing before 0.29
   (``profile_cudagraph_memory`` returned 0), so its graphs were not charged to the KV budget.
 
 The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python3 -m tools.calibrate``
@@ -70,6 +72,12 @@ class OverheadTerms:
     cudagraph_charged: bool
     #: Whether the worker runs the V2 GPU model runner (its own sampler warm-up and graph estimate).
     v2_runner: bool = False
+    #: The part of the activation peak that stays allocated after the profile run (the persistent fused-MoE
+    #: workspace): from vllm#49208 vLLM prints it in "consumed memory", not in "peak activation".
+    persistent_activation_bytes: int = 0
+    #: Whether this release's printed "peak activation" holds the transient headroom plus the charged graph
+    #: estimate (data/vllm.toml printed_peak_activation) rather than the torch peak increase.
+    printed_peak_includes_graphs: bool = False
 
     @property
     def profile_bytes(self) -> int:
@@ -80,6 +88,15 @@ class OverheadTerms:
     def charged_cudagraph_bytes(self) -> int:
         return self.cudagraph_estimate_bytes if self.cudagraph_charged else 0
 
+    @property
+    def printed_peak_activation_bytes(self) -> int:
+        """What the worker prints as "GiB for peak activation", as this release defines it: the torch peak
+        increase, or (vllm#49208, 0.26.1 on) the transient headroom above what stays allocated plus the charged
+        graph estimate. The KV budget is the same either way; only the printed split differs."""
+        if not self.printed_peak_includes_graphs:
+            return self.activation_peak_bytes
+        return self.activation_peak_bytes - self.persistent_activation_bytes + self.charged_cudagraph_bytes
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sampler_gib": round(self.sampler_bytes / GIB, 3),
@@ -89,6 +106,7 @@ class OverheadTerms:
             "non_torch_gib": round(self.non_torch_bytes / GIB, 3),
             "cudagraph_estimate_gib": round(self.cudagraph_estimate_bytes / GIB, 3),
             "cudagraph_charged": self.cudagraph_charged,
+            "printed_peak_activation_gib": round(self.printed_peak_activation_bytes / GIB, 3),
             "model_runner": "v2" if self.v2_runner else "v1",
         }
 
@@ -232,14 +250,44 @@ def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_token
     return max(1, n)
 
 
+def attention_query_width(model: ModelSpec, tp: int = 1) -> int:
+    """Elements per token of the attention query on one rank: heads / TP x head_dim, or with MLA the latent
+    query the decode kernels take (heads / TP x (kv_lora_rank + qk_rope_head_dim))."""
+    heads = max(1, model.num_heads // tp)
+    if model.is_mla:
+        return heads * (model.kv_lora_rank + model.qk_rope_head_dim)
+    return heads * model.head_dim
+
+
+def full_first_capture_bytes(model: ModelSpec, tokens: int, fit: OverheadFit, tp: int = 1) -> int:
+    """The FULL mode's first capture: vLLM captures the largest size with ``profile_seq_lens = max_num_tokens //
+    num_tokens`` (0.25.0 v1/worker/gpu_model_runner.py:6568-6575), a context of about max_num_batched_tokens,
+    so it scales with those tokens times the query width per rank (8.0-8.9 bytes per element on every log that
+    prints it: Llama-3.1-8B TP1/2/4 260/132/70 MiB); fitted per element."""
+    return round(fit.graph_full_first_bytes_per_query * tokens * attention_query_width(model, tp))
+
+
+def first_captures_overlay(release: VllmRelease, *, v2: bool = False) -> bool:
+    """Whether the estimate counts only the larger of the PIECEWISE and FULL first captures, as both runners'
+    ``profile_cudagraph_memory`` do (the modes share one pool; data/vllm.toml cudagraph_first_capture). ``v2``:
+    the V2 runner's estimator (0.29 on), which captures into one shared pool as well."""
+    del v2  # the same rule on both runners (0.31.0 v1/worker/gpu/cudagraph_utils.py:929-933)
+    return release.cudagraph_first_capture == "max"
+
+
 def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_num_seqs: int,
-                    max_num_batched_tokens: int, fit: OverheadFit, *, layers: int | None = None) -> int:
-    """The CUDA-graph pool estimate: first capture + (n - 1) x per graph, for PIECEWISE and FULL."""
+                    max_num_batched_tokens: int, fit: OverheadFit, *, layers: int | None = None,
+                    v2: bool = False, tp: int = 1) -> int:
+    """The CUDA-graph pool estimate: the first captures + (n - 1) x per graph of PIECEWISE and FULL.
+
+    The V1 runner takes the larger first capture, not both (:func:`first_captures_overlay`)."""
     n = capture_sizes(release, max_num_seqs, max_num_batched_tokens, gpu)
     layers = model.num_layers if layers is None else layers
-    pw = fit.graph_piecewise_first_bytes + (n - 1) * layers * fit.graph_piecewise_per_layer_bytes
-    full = fit.graph_full_first_bytes + (n - 1) * layers * fit.graph_full_per_layer_bytes
-    return pw + full
+    pw_first = fit.graph_piecewise_first_bytes
+    full_first = full_first_capture_bytes(model, max_num_batched_tokens, fit, tp)
+    first = max(pw_first, full_first) if first_captures_overlay(release, v2=v2) else pw_first + full_first
+    per = (n - 1) * layers * (fit.graph_piecewise_per_layer_bytes + fit.graph_full_per_layer_bytes)
+    return first + per
 
 
 def graphs_measured(gpu: GpuSpec, release: VllmRelease) -> bool:
@@ -282,7 +330,7 @@ def overhead_terms(
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
     peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
     graphs = 0 if enforce_eager else cudagraph_bytes(
-        model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers)
+        model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers, v2=v2, tp=plan.tp)
     return OverheadTerms(
         sampler_bytes=samp,
         forward_bytes=fwd,
@@ -293,4 +341,6 @@ def overhead_terms(
         cudagraph_charged=release.cudagraph_charged and not enforce_eager and graphs_measured(gpu, release)
         and (release.v2_cudagraph_estimate or not v2),
         v2_runner=v2,
+        persistent_activation_bytes=ws if release.moe_workspace_persistent else 0,
+        printed_peak_includes_graphs=release.printed_peak_includes_graphs,
     )

@@ -112,6 +112,19 @@ class VllmRelease:
     flashinfer_sampler: str = "never"
     #: Bytes per 2-byte logit of that path's warm-up (derived from the code; data/vllm.toml).
     flashinfer_sampler_bytes_per_logit: float = 14.0
+    #: How the V1 runner's graph estimate combines the PIECEWISE and FULL first captures: ``"max"`` (one shared
+    #: pool, data/vllm.toml cudagraph_first_capture) or ``"sum"``.
+    cudagraph_first_capture: str = "max"
+    #: What the worker's "Actual usage is ... GiB for peak activation" holds: ``"torch_peak_increase"`` (to 0.26.0)
+    #: or ``"transient_plus_graph_estimate"`` (the transient headroom plus the charged graph estimate, vllm#49208).
+    printed_peak_activation: str = "torch_peak_increase"
+
+    @property
+    def printed_peak_includes_graphs(self) -> bool:
+        """Whether the printed "peak activation" already holds the charged CUDA-graph estimate (data/vllm.toml
+        printed_peak_activation): such a figure is not the activation peak alone, and comparing it with the
+        activation term pulls the forward factor up."""
+        return self.printed_peak_activation == "transient_plus_graph_estimate"
 
     def uses_flashinfer_sampler(self, env: tuple[tuple[str, str], ...]) -> bool:
         """Whether the launch's V1 sampler runs top-k/top-p on FlashInfer (a smaller warm-up than the sort path).
@@ -185,7 +198,9 @@ class VllmRelease:
                 "activation_era": self.activation_era, "sampler_era": self.sampler_era,
                 "moe_workspace_persistent": self.moe_workspace_persistent, "nontorch_era": self.nontorch_era,
                 "comm_era": self.comm_era, "kv_sizing": self.kv_sizing,
-                "v2_cudagraph_estimate": self.v2_cudagraph_estimate}
+                "v2_cudagraph_estimate": self.v2_cudagraph_estimate,
+                "cudagraph_first_capture": self.cudagraph_first_capture,
+                "printed_peak_activation": self.printed_peak_activation}
 
 
 def release(version: Version | str | None = None) -> VllmRelease:
@@ -230,6 +245,8 @@ def _resolved(v: Version) -> VllmRelease:
         rocm_moe_row_pad_bytes=int(vllm_fact("rocm_moe_row_pad_bytes", v)),
         flashinfer_sampler=str(vllm_fact("flashinfer_sampler", v)),
         flashinfer_sampler_bytes_per_logit=float(vllm_setting("flashinfer_sampler_bytes_per_logit")["value"]),
+        cudagraph_first_capture=str(vllm_fact("cudagraph_first_capture", v)),
+        printed_peak_activation=str(vllm_fact("printed_peak_activation", v)),
     )
 
 

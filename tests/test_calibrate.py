@@ -3,7 +3,7 @@ import pytest
 
 from planner.catalog import data_path
 from planner.overhead import load_fit
-from tools.calibrate import MIN_SOURCES, calibration_logs, fit_overhead, render_fit
+from tools.calibrate import MIN_SOURCES, calibration_logs, fit_overhead, render_fit, resolve
 
 GIB = 2**30
 
@@ -86,7 +86,7 @@ def test_fit_is_physical():
     assert 0 < fit.nontorch_pipeline_bytes < 0.5 * GIB
     assert fit.single("a") < fit.single("b") < 0.5 * GIB
     assert 0.2 * GIB < fit.comm("a") < fit.comm("b") < 3 * GIB
-    assert fit.graph_piecewise_per_layer_bytes > 0 and fit.graph_full_first_bytes > 0
+    assert fit.graph_piecewise_per_layer_bytes > 0 and fit.graph_full_first_bytes_per_query > 0
 
 
 def test_fit_refuses_a_corpus_that_isolates_nothing():
@@ -169,3 +169,17 @@ def test_a_pipeline_log_is_judged_on_the_stage_it_quotes():
     assert abs(o.available_error_gib) < 0.5
     with pytest.raises(ValueError, match="printed_stage"):
         _ = resolve(dict(lg, printed_stage=4)).printed_stage
+
+
+def test_a_printed_peak_holding_the_graph_estimate_is_not_an_activation_sample():
+    """From vllm#49208 (data/vllm.toml printed_peak_activation) the printed "peak activation" of a launch with
+    graphs holds the graph estimate: the per-term forward factor and sampler must not read it as the activation
+    peak (the 0.31 logs pulled the forward factor up), while an eager launch of that era still isolates it."""
+    from tools.calibrate import _activation_peak_printed
+
+    lg = next(x for x in calibration_logs() if x["id"] == "llama-3.1-8b-a100-80gb-tp1-v0.31.0-defaults")
+    assert _activation_peak_printed(resolve(lg)) is None
+    assert _activation_peak_printed(resolve(dict(lg, enforce_eager=True))) == pytest.approx(1.44 * GIB)
+    old = next(x for x in calibration_logs() if x.get("torch_peak_increase_gib") is not None
+               and x["vllm_version"].startswith("0.19"))
+    assert _activation_peak_printed(resolve(old)) == pytest.approx(float(old["torch_peak_increase_gib"]) * GIB)

@@ -245,3 +245,40 @@ def test_flashinfer_sampler_only_where_the_launch_says_it_runs():
     sort = sampler_bytes(model, v0102, 1024, load_fit())
     fi = sampler_bytes(model, v0102, 1024, load_fit(), flashinfer=True)
     assert fi == round(1024 * model.vocab_size * v0102.flashinfer_sampler_bytes_per_logit) and fi < sort / 2
+
+
+def test_printed_peak_activation_holds_the_graph_estimate_from_the_accounting_rewrite():
+    """data/vllm.toml printed_peak_activation: up to 0.26.0 the worker prints the torch peak increase as "peak
+    activation"; from vllm#49208 (0.26.1 development builds, 0.27.0) the transient headroom plus the charged graph
+    estimate, the persistent MoE workspace moving to "consumed memory". The KV budget is the same either way."""
+    kw = {"max_num_batched_tokens": 8192, "max_num_seqs": 1024}
+    h100, p = load_gpu("h100"), ParallelPlan()
+    assert not release("0.26.0").printed_peak_includes_graphs
+    assert release("0.26.1").printed_peak_includes_graphs and release("0.31.0").printed_peak_includes_graphs
+    moe = load_model("qwen3-30b-a3b")
+    old = overhead_terms(moe, h100, p, release("0.25.0"), **kw)
+    assert old.printed_peak_activation_bytes == old.activation_peak_bytes
+    new = overhead_terms(moe, h100, p, release("0.27.0"), **kw)
+    assert new.cudagraph_charged and new.persistent_activation_bytes > 0
+    assert new.printed_peak_activation_bytes == (new.activation_peak_bytes - new.persistent_activation_bytes
+                                                 + new.cudagraph_estimate_bytes)
+    assert new.profile_bytes == new.activation_peak_bytes + new.non_torch_bytes  # the budget does not move
+    eager = overhead_terms(moe, h100, p, release("0.27.0"), enforce_eager=True, **kw)
+    assert eager.printed_peak_activation_bytes == eager.activation_peak_bytes - eager.persistent_activation_bytes
+
+
+def test_graph_estimate_overlays_the_first_captures_and_full_scales_with_the_query():
+    """data/vllm.toml cudagraph_first_capture: vLLM takes max(first captures) + every mode's per-graph costs (0.19.0
+    gpu_model_runner.py:5952, 0.25.0 :6630-6634); FULL's first capture runs a max_num_batched_tokens context, so it
+    follows tokens x query width per rank (llm-d 0.19 Llama-3.1-8B: 260 / 132 / 70 MiB at TP1 / 2 / 4)."""
+    from planner.overhead import attention_query_width, cudagraph_bytes, full_first_capture_bytes
+
+    fit, h100, rel = load_fit(), load_gpu("h100"), release("0.25.0")
+    m = load_model("llama-3.1-8b-instruct")
+    full = [full_first_capture_bytes(m, 8192, fit, tp) for tp in (1, 2, 4)]
+    assert full[0] / 2**20 == pytest.approx(260, rel=0.05) and full[0] == pytest.approx(2 * full[1], rel=0.01)
+    assert full[1] == pytest.approx(2 * full[2], rel=0.01)
+    per = 50 * m.num_layers * (fit.graph_piecewise_per_layer_bytes + fit.graph_full_per_layer_bytes)
+    assert cudagraph_bytes(m, h100, rel, 1024, 8192, fit) == max(fit.graph_piecewise_first_bytes, full[0]) + per
+    mla = load_model("deepseek-v2-lite")  # the latent query: 16 heads x (512 + 64)
+    assert attention_query_width(mla) == 16 * (512 + 64)

@@ -41,8 +41,10 @@ from planner.launch import ResolvedLaunch
 from planner.memory import Calibration, MemoryPlan, plan_memory
 from planner.overhead import (
     OverheadFit,
+    attention_query_width,
     dense_activation_width,
     fit_from_dict,
+    full_first_capture_bytes,
     has_nvlink_fabric,
     moe_workspace_bytes,
     sampler_requests,
@@ -183,9 +185,25 @@ def _forward_width_bytes(c: LogCase) -> int:
     return c.tokens * dense_activation_width(c.model, c.plan) * c.model.dtype_bytes
 
 
+def _activation_peak_printed(c: LogCase) -> float | None:
+    """The log's printed activation peak when it is the activation term alone (bytes), else None.
+
+    From vllm#49208 (0.26.1 on) the "peak activation" vLLM prints holds the transient headroom plus the charged
+    CUDA-graph estimate (data/vllm.toml printed_peak_activation); with graphs on, that figure mixes in a term the
+    per-term stage has not fitted yet, so only the joint fit reads it (``_Row`` kind "torch_peak"), through
+    :attr:`planner.overhead.OverheadTerms.printed_peak_activation_bytes`. Read as the peak alone, the 0.27-0.31
+    logs pulled the forward factor up."""
+    peak = _gib(c, "torch_peak_increase_gib")
+    if peak is None or (c.release.printed_peak_includes_graphs and not c.log.get("enforce_eager")):
+        return None
+    if c.release.printed_peak_includes_graphs and c.release.moe_workspace_persistent:
+        peak += moe_workspace_bytes(c.model, c.plan, c.tokens)  # printed under "consumed memory" there
+    return peak
+
+
 def _per_logit(c: LogCase, era: str, factor: float, sampler: dict[str, float]) -> float | None:
     """Bytes per logit, from a log whose printed torch peak is set by the sampler warm-up."""
-    peak = _gib(c, "torch_peak_increase_gib")
+    peak = _activation_peak_printed(c)
     if peak is None or not c.last_stage_printed or c.release.sampler_era != era or _v2(c):
         return None
     if sampler.get(era, 15.0) * _logits(c) < 1.5 * factor * _forward_width_bytes(c):
@@ -196,13 +214,18 @@ def _per_logit(c: LogCase, era: str, factor: float, sampler: dict[str, float]) -
 
 def _forward_factor(c: LogCase, factor: float, sampler: dict[str, float]) -> float | None:
     """The forward factor, from a log whose printed torch peak is set by the forward (no sampler)."""
-    peak = _gib(c, "torch_peak_increase_gib")
+    peak = _activation_peak_printed(c)
     if peak is None:
         return None
     width = _forward_width_bytes(c)
     if c.last_stage_printed and _sampler_per_logit(c, sampler) * _logits(c) > 0.67 * factor * width:
         return None  # the sampler may set the peak
     return (peak - moe_workspace_bytes(c.model, c.plan, c.tokens)) / width
+
+
+def _full_first_unit(c: LogCase) -> int:
+    """Query elements of the FULL first capture's context (planner.overhead.full_first_capture_bytes per byte)."""
+    return c.tokens * attention_query_width(c.model, c.plan.tp)
 
 
 def _median(values: list[float]) -> float:
@@ -281,7 +304,7 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
             comm[era] = round(_median(vals))
             used[f"nontorch_comm.{era}"] = ids
 
-    graph: dict[str, int] = {}
+    graph: dict[str, Any] = {}
     for mode in ("piecewise", "full"):
         firsts, per_layer, ids = [], [], []
         for c in cases:
@@ -290,11 +313,15 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
                 continue
             first, n, per = float(g[0]) * MIB, int(g[1]), float(g[2]) * MIB
             layers = c.model.num_layers // c.plan.pp
-            firsts.append(first)
+            # FULL's first capture, per element of the attention query of the batch budget (full_first_capture_bytes)
+            firsts.append(first / _full_first_unit(c) if mode == "full" else first)
             if n > 1:
                 per_layer.append(per / layers)
             ids.append(c.id)
-        graph[f"{mode}_first_bytes"] = round(_median(firsts)) if firsts else 0
+        if mode == "full":
+            graph["full_first_bytes_per_query"] = round(_median(firsts), 3) if firsts else 0.0
+        else:
+            graph["piecewise_first_bytes"] = round(_median(firsts)) if firsts else 0
         graph[f"{mode}_per_layer_bytes"] = round(_median(per_layer)) if per_layer else 0
         used[f"cudagraph.{mode}"] = ids
 
@@ -317,8 +344,9 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
             not_refitted.append("nontorch_pipeline")
         for mode in ("piecewise", "full"):
             if not used[f"cudagraph.{mode}"]:
-                for part in ("first_bytes", "per_layer_bytes"):
-                    graph[f"{mode}_{part}"] = int(fallback["cudagraph"][f"{mode}_{part}"])
+                first_key = "first_bytes_per_query" if mode == "full" else "first_bytes"
+                for part in (first_key, "per_layer_bytes"):
+                    graph[f"{mode}_{part}"] = fallback["cudagraph"][f"{mode}_{part}"]
                 not_refitted.append(f"cudagraph.{mode}")
     missing = [k for k, d in (("sampler sort", sampler.get("sort")), ("sampler triton", sampler.get("triton")),
                               ("non-torch a", single.get("a")), ("non-torch b", single.get("b")),
@@ -380,7 +408,7 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("nontorch_uma", ("nontorch_uma_bytes",), 0.5 * GIB),
     ("cudagraph.piecewise_first", ("cudagraph", "piecewise_first_bytes"), 0.1 * GIB),
     ("cudagraph.piecewise_per_layer", ("cudagraph", "piecewise_per_layer_bytes"), 0.1 * MIB),
-    ("cudagraph.full_first", ("cudagraph", "full_first_bytes"), 0.1 * GIB),
+    ("cudagraph.full_first", ("cudagraph", "full_first_bytes_per_query"), 1.0),
     ("cudagraph.full_per_layer", ("cudagraph", "full_per_layer_bytes"), 0.1 * MIB),
 )
 
@@ -438,7 +466,8 @@ def _with_params(base: dict[str, Any], x: list[float], *, rounded: bool = True) 
         v = float(v)
         if rounded:
             v = round(v, 4) if path[0] == "forward_factor" else (
-                round(v, 3) if path[0] == "sampler_bytes_per_logit" else round(v))
+                round(v, 3) if path[0] == "sampler_bytes_per_logit" or path[-1].endswith("_per_query")
+                else round(v))
         if len(path) == 1:
             out[path[0]] = v
         else:
@@ -508,12 +537,13 @@ def _predicted(row: _Row, fit: OverheadFit) -> float:
     c = row.case
     if row.kind.startswith("graph_"):
         _, mode, part = row.kind.split("_")
-        first = fit.graph_piecewise_first_bytes if mode == "piecewise" else fit.graph_full_first_bytes
+        first = fit.graph_piecewise_first_bytes if mode == "piecewise" else \
+            full_first_capture_bytes(c.model, c.tokens, fit, c.plan.tp)
         per = fit.graph_piecewise_per_layer_bytes if mode == "piecewise" else fit.graph_full_per_layer_bytes
         return float(first if part == "first" else per * (c.model.num_layers // c.plan.pp))
     t = _printed_rank_terms(c, fit)
     if row.kind == "torch_peak":
-        return float(t.activation_peak_bytes)
+        return float(t.printed_peak_activation_bytes)
     if row.kind == "non_torch":
         return float(t.non_torch_bytes)
     return float(t.profile_bytes + t.charged_cudagraph_bytes)
@@ -533,6 +563,7 @@ class _Linear:
 
         from planner.overhead import (
             capture_sizes,
+            first_captures_overlay,
             graphs_measured,
             is_unified_memory,
             moe_workspace_bytes,
@@ -547,7 +578,10 @@ class _Linear:
         self.fwd_unit = np.zeros(n)
         self.ws = np.zeros(n)
         self.persistent = np.zeros(n, dtype=bool)
+        self.drop_ws = np.zeros(n)  # 1: the printed peak leaves the persistent workspace out (vllm#49208)
         self.lin = np.zeros((n, len(names)))  # non-torch and graph coefficients
+        self.first_max = np.zeros(n)  # 1: a charged V1 estimate, whose first captures overlay (the larger one)
+        self.full_unit = np.zeros(n)  # tokens x attention query width: FULL's first capture per fitted byte
         for i, r in enumerate(rows):
             c = r.case
             gpu = load_gpu(str(c.log["gpu"]))
@@ -555,7 +589,10 @@ class _Linear:
             if r.kind.startswith("graph_"):
                 _, mode, part = r.kind.split("_")
                 col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
-                self.lin[i, names.index(col)] = 1.0 if part == "first" else c.model.num_layers // c.plan.pp
+                if part != "first":
+                    self.lin[i, names.index(col)] = c.model.num_layers // c.plan.pp
+                else:
+                    self.lin[i, names.index(col)] = _full_first_unit(c) if mode == "full" else 1.0
                 continue
             v2 = _v2(c)
             if r.kind in ("torch_peak", "total"):
@@ -580,13 +617,23 @@ class _Linear:
                         self.lin[i, names.index(f"nontorch_comm.{era}")] = 1.0
                 if is_unified_memory(gpu):
                     self.lin[i, names.index("nontorch_uma")] = 1.0
-            if r.kind == "total" and c.release.cudagraph_charged and not c.log.get("enforce_eager") \
-                    and graphs_measured(gpu, c.release) and (c.release.v2_cudagraph_estimate or not v2):
+            printed_with_graphs = r.kind == "torch_peak" and c.release.printed_peak_includes_graphs
+            if printed_with_graphs and c.release.moe_workspace_persistent:
+                self.drop_ws[i] = 1.0
+            if (r.kind == "total" or printed_with_graphs) and c.release.cudagraph_charged \
+                    and not c.log.get("enforce_eager") and graphs_measured(gpu, c.release) \
+                    and (c.release.v2_cudagraph_estimate or not v2):
                 k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
                 for mode in ("piecewise", "full"):
-                    self.lin[i, names.index(f"cudagraph.{mode}_first")] += 1.0
                     self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
+                self.full_unit[i] = _full_first_unit(c)
+                if first_captures_overlay(c.release, v2=v2):
+                    self.first_max[i] = 1.0
+                else:
+                    self.lin[i, names.index("cudagraph.piecewise_first")] += 1.0
+                    self.lin[i, names.index("cudagraph.full_first")] += self.full_unit[i]
         self.ff_col = names.index("forward_factor")
+        self.first_cols = (names.index("cudagraph.piecewise_first"), names.index("cudagraph.full_first"))
         self.has_peak = np.array([k in ("torch_peak", "total") for k in self.kind])
 
     def predict(self, x: Any) -> Any:
@@ -596,7 +643,9 @@ class _Linear:
         samp = self.samp_logits @ x + self.samp_const
         fwd = x[self.ff_col] * self.fwd_unit
         peak = np.where(self.persistent, self.ws + np.maximum(fwd, samp), np.maximum(fwd + self.ws, samp))
-        return np.where(self.has_peak, peak, 0.0) + self.lin @ x
+        peak = peak - self.drop_ws * self.ws
+        first = self.first_max * np.maximum(x[self.first_cols[0]], x[self.first_cols[1]] * self.full_unit)
+        return np.where(self.has_peak, peak, 0.0) + self.lin @ x + first
 
 
 def _row_weights(rows: list[_Row]) -> list[float]:
@@ -661,9 +710,12 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
         x = list(x_best)
         x[i] = max(x[i] * 1.5, x[i] + 0.5 * typical)
         moved = np.abs(linear.predict(np.array(_params_of(_with_params(start, x)))) - base)
+        direct = name.startswith(DIRECT_ONLY)
+        # A direct-only term rests on the lines that print it alone, not on a printed "peak activation" that
+        # holds it beside the activations (0.26.1 on): that figure moves with it but does not isolate it.
         sources[name] = sorted({r.source for r, m in zip(rows, moved, strict=True)
-                                if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not name.startswith(DIRECT_ONLY))
-                                or (m >= MIB and r.kind != "total")})
+                                if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not direct)
+                                or (m >= MIB and (r.kind.startswith("graph_") if direct else r.kind != "total"))})
     result["sources"] = sources
     result["under_supported"] = [n for n, _, _ in JOINT_PARAMS if len(sources[n]) < MIN_SOURCES]
     return result
@@ -867,7 +919,8 @@ def render_fit(fit: dict[str, Any]) -> str:
         "[nontorch_comm_bytes]  # extra with TP >= 2: NVLink fabric by data/vllm.toml comm_era, or fabricless",
         *(f"{k} = {v}" for k, v in sorted(fit["nontorch_comm_bytes"].items())),
         "",
-        "[cudagraph]  # first capture + (n - 1) x per graph; per graph = per layer x layers",
+        "[cudagraph]  # max(first captures) + (n - 1) x per graph; per graph = per layer x layers; FULL's first capture"
+        " = bytes per query element x tokens x query width",
         *(f"{k} = {v}" for k, v in sorted(fit["cudagraph"].items())),
         "",
         f"[band_gib]  # {int(BAND_QUANTILE * 100)}th percentile of leave-one-source-out |available KV error|, GiB",

@@ -34,10 +34,12 @@ class OverheadFit:
     nontorch_comm_bytes: tuple[tuple[str, int], ...]
     #: Extra non-torch growth on a unified-memory GPU: host memory the worker grows during the profile run.
     nontorch_uma_bytes: int
-    #: CUDA-graph estimate: first capture and per-graph-per-layer cost of each mode.
+    #: CUDA-graph estimate: first capture and per-graph-per-layer cost of each mode. The FULL first capture runs
+    #: the largest size over a context of max_num_batched_tokens, so it is fitted per element of the attention
+    #: query of those tokens (planner.overhead.full_first_capture_bytes).
     graph_piecewise_first_bytes: int
     graph_piecewise_per_layer_bytes: int
-    graph_full_first_bytes: int
+    graph_full_first_bytes_per_query: float
     graph_full_per_layer_bytes: int
     #: The same on GPUs without an NVLink fabric (PCIe, A100), where the stages' send/recv go another way;
     #: None: as on a fabric.
@@ -84,7 +86,7 @@ def fit_from_dict(raw: dict[str, Any]) -> OverheadFit:
                                             if "nontorch_pipeline_fabricless_bytes" in raw else None),
         graph_piecewise_first_bytes=int(g["piecewise_first_bytes"]),
         graph_piecewise_per_layer_bytes=int(g["piecewise_per_layer_bytes"]),
-        graph_full_first_bytes=int(g["full_first_bytes"]),
+        graph_full_first_bytes_per_query=float(g["full_first_bytes_per_query"]),
         graph_full_per_layer_bytes=int(g["full_per_layer_bytes"]),
         band_gib=pairs(raw.get("band_gib", {}), float),
         logs=tuple(raw.get("logs", ())),
