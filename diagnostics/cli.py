@@ -142,9 +142,6 @@ def _refuse_ignored(args: argparse.Namespace, command: list[str] | None, argv: l
 
 
 def run(argv: list[str]) -> tuple[int, str]:
-    from diagnostics import report, sources
-    from diagnostics.findings import exit_code
-
     ours, command = _split(argv)
     args = build_parser().parse_args(ours)
     if args.snapshot and args.save_snapshot:
@@ -156,12 +153,16 @@ def run(argv: list[str]) -> tuple[int, str]:
     _refuse_ignored(args, command, ours)
     # The target's release: --vllm-version is read (and a bad one refused) now, whatever the source; the installed
     # vLLM is looked up only where a source needs a release (why: a log states its own, `--log` alone never uses
-    # this one, and reading the installed packages' metadata was a tenth of its start: issue #20's fast start).
+    # this one, and reading the installed packages' metadata loads importlib.metadata: issue #20's fast start).
     target_release = cache(lambda: _release(args.vllm_version))
     if args.vllm_version is not None:
         target_release()
     if args.num_gpus and not args.gpu and command is None:
         raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")
+
+    # Only now: --help and a usage error need neither the sources nor the catalog they read (issue #20's fast start).
+    from diagnostics import report, sources
+    from diagnostics.findings import exit_code
 
     if args.ray is not None or args.snapshot:  # a Ray cluster, live or saved (diagnostics/cluster.py)
         from diagnostics import cluster
