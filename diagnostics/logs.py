@@ -208,8 +208,11 @@ def anchor_window(anchor: bytes, noise: bytes) -> bytes:
     """
     width = GRAM + STRIDE - 1
     counts = _gram_counts(noise)
-    windows = [anchor[i:i + width] for i in range(len(anchor) - width + 1)]
-    return min(reversed(windows), key=lambda w: sum(counts.get(w[j:j + GRAM], 0) for j in range(STRIDE)))
+    # A window's score is the noise counts of its STRIDE grams: each gram counted once, each window summed.
+    grams = [counts.get(anchor[i:i + GRAM], 0) for i in range(len(anchor) - GRAM + 1)]
+    scores = [sum(grams[i:i + STRIDE]) for i in range(len(anchor) - width + 1)]
+    best = min(reversed(range(len(scores))), key=scores.__getitem__)
+    return anchor[best:best + width]
 
 
 #: Blocks shorter than this are hashed in pure Python, unless numpy is already loaded for a larger block. Measured

@@ -390,6 +390,18 @@ def test_prefilter_pure_python_and_numpy_agree(noise, anchor):
     assert pre._positions_python(data) == pre._positions_numpy(data)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=11, max_size=40), st.binary(max_size=400))
+def test_anchor_window_is_the_rarest_window(anchor, noise):
+    """The counted-once scoring picks the window the definition does: least ``noise.count`` over its grams, the
+    later window on a tie."""
+    from diagnostics.logs import anchor_window
+
+    windows = [anchor[i:i + 11] for i in range(len(anchor) - 10)]
+    plain = min(reversed(windows), key=lambda w: sum(noise.count(w[j:j + 8]) for j in range(4)))
+    assert anchor_window(anchor, noise) == plain
+
+
 def test_prefilter_paths_agree_on_every_fixture_log():
     from diagnostics.logs import PURE_PYTHON_BYTES, _Scanner
 
