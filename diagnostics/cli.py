@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 # One parser class and one usage error for both command lines (run_main adds the ``diagnose: error:`` prefix).
@@ -141,9 +142,6 @@ def _refuse_ignored(args: argparse.Namespace, command: list[str] | None, argv: l
 
 
 def run(argv: list[str]) -> tuple[int, str]:
-    from diagnostics import report, sources
-    from diagnostics.findings import exit_code
-
     ours, command = _split(argv)
     args = build_parser().parse_args(ours)
     if args.snapshot and args.save_snapshot:
@@ -153,13 +151,23 @@ def run(argv: list[str]) -> tuple[int, str]:
     if args.ray is not None and (args.log or command is not None):
         raise UsageError("--ray cannot be combined with --log or a vllm serve command")
     _refuse_ignored(args, command, ours)
-    rel = _release(args.vllm_version)
+    # The target's release: --vllm-version is read (and a bad one refused) now, whatever the source; the installed
+    # vLLM is looked up only where a source needs a release (why: a log states its own, `--log` alone never uses
+    # this one, and reading the installed packages' metadata loads importlib.metadata: issue #20's fast start).
+    target_release = cache(lambda: _release(args.vllm_version))
+    if args.vllm_version is not None:
+        target_release()
     if args.num_gpus and not args.gpu and command is None:
         raise UsageError("--num-gpus describes a target machine: give its --gpu too (a name from data/gpus.toml)")
+
+    # Only now: --help and a usage error need neither the sources nor the catalog they read (issue #20's fast start).
+    from diagnostics import report, sources
+    from diagnostics.findings import exit_code
 
     if args.ray is not None or args.snapshot:  # a Ray cluster, live or saved (diagnostics/cluster.py)
         from diagnostics import cluster
 
+        rel = target_release()
         done = cluster.run(args, _deployment(args, rel, default_model=False), rel)
         if done is not None:
             return done
@@ -169,14 +177,18 @@ def run(argv: list[str]) -> tuple[int, str]:
         with progress(f"scanning {args.log}") as tick:
             results.append(sources.log_file(args.log, gpu=args.gpu, progress=tick))
     if command is not None:
-        results.append(sources.command(command, rel, gpu=args.gpu, num_gpus=args.num_gpus, probe=_this_machine_probe))
+        results.append(sources.command(command, target_release(), gpu=args.gpu, num_gpus=args.num_gpus,
+                                       probe=_this_machine_probe))
     elif args.snapshot:
+        rel = target_release()
         results.append(sources.snapshot_file(args.snapshot, _deployment(args, rel, default_model=False), rel))
     elif args.gpu and not args.save_snapshot and (not args.log or args.model):
+        rel = target_release()
         dep = _deployment(args, rel, default_model=True)
         layout_given = any(getattr(args, n) is not None for n in ("tp", "pp", "dp")) or args.ep
         results.append(sources.target_machine(dep, args.gpu, args.num_gpus, rel, layout_given=layout_given))
     elif not args.log:
+        rel = target_release()
         results.append(sources.this_machine(_deployment(args, rel, default_model=False), rel,
                                             probe=_this_machine_probe))
     findings = [f for r in results for f in r.findings]

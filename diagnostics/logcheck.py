@@ -8,7 +8,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, Death, LogMatch, LogScan
@@ -16,12 +16,13 @@ from diagnostics.signatures import catalog, class_signature, failure_spec, findi
 from planner.catalog import default_vllm_version, load_model
 from planner.catalog.diagnose import tolerances as _tolerances
 from planner.errors import PlannerError
-from planner.launch import Launch
-from planner.memory import kv_capacity, kv_element_bytes, kv_layout
-from planner.release import VllmRelease, release
-from planner.specs import ParallelPlan
 from planner.units import GIB
-from planner.weights import native_quant, pp_stage_layers
+
+if TYPE_CHECKING:
+    from planner.release import VllmRelease
+
+# The memory model (planner.launch, planner.memory, planner.weights) is imported inside the functions that use it:
+# most logs name no catalog model, and their diagnosis never needs it (issue #20's fast start).
 
 
 def tolerances() -> dict[str, float]:
@@ -35,6 +36,8 @@ def _tp_option(model: Any, tp: int, ep: bool, version: Any) -> str | None:
     if model is None:
         return f"--tensor-parallel-size {tp}"
     from planner.problems import gpu_free_problems
+    from planner.specs import ParallelPlan
+    from planner.weights import native_quant
 
     quant = native_quant(model)
     for with_ep in dict.fromkeys((ep, ep or model.is_moe)):
@@ -141,6 +144,8 @@ def _log_version(scan: LogScan) -> Any:
 def _log_release(scan: LogScan) -> VllmRelease | None:
     """The release the log states it ran (None when it states none). The log's own fact, so resolved here, from
     the log: no caller above has read it (a target's release from the CLI is another machine's)."""
+    from planner.release import release
+
     version = _log_version(scan)
     return None if version is None else release(version)
 
@@ -233,11 +238,12 @@ def template_classifier(vllm_version: str | None) -> Classifier:
     instance of a template vLLM raises or logs (data/vllm_templates.json.gz, extracted from the released wheels by
     tools/templates/extract.py), and that template's class names the signature to report. Templates of class
     "other" (wrappers such as "Engine core initialization failed") tag nothing: the failure stays unrecognized."""
-    from diagnostics.templates import classify
-
     known = set(template_classes())
 
     def tag(line: str) -> str | None:
+        # Imported on the first line to tag: most logs have none, and the template index is read on first use.
+        from diagnostics.templates import classify
+
         match = classify(line, vllm_version)
         if match is None or match.class_name not in known:
             return None
@@ -392,6 +398,10 @@ def compare_figures(scan: LogScan, *, gpu: str | None = None) -> tuple[FigureChe
     model = _model_from_config(cfg)
     if model is None:
         return ()
+    from planner.launch import Launch
+    from planner.memory import kv_capacity, kv_element_bytes, kv_layout
+    from planner.weights import pp_stage_layers
+
     tol = tolerances()
     try:  # the one reader of a log's settings: layout with DP/EP, max_model_len, KV dtype, budgets, version
         launch = Launch.from_startup_log(f, model=model.name, gpu=gpu)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagnostics.findings import Finding, ordered
-from diagnostics.probe import GpuInfo, NvLink, Snapshot
 from diagnostics.redact import redact, redact_obj
+
+if TYPE_CHECKING:  # types only: a log's report has no snapshot, and the probe module is not loaded for it
+    from diagnostics.probe import GpuInfo, NvLink, Snapshot
 from planner.units import GIB
 
 #: Section titles of the text report by severity ("INFO", not "INFOS").

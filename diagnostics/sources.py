@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagnostics.findings import Finding
-from diagnostics.probe import Snapshot
 from diagnostics.signatures import finding
-from planner.launch import Launch
-from planner.memory import plan_memory
-from planner.release import VllmRelease
+
+if TYPE_CHECKING:  # imported where used: a log's diagnosis needs neither the NVML probe nor the memory model
+    from diagnostics.probe import Snapshot
+    from planner.launch import Launch
+    from planner.release import VllmRelease
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def this_machine(dep: Launch | None, release: VllmRelease, *, probe: Callable[[]
 
 def snapshot_file(path: str, dep: Launch | None, release: VllmRelease) -> SourceResult:
     """A snapshot saved on another machine (``diagnose --save-snapshot``), judged offline."""
-    from diagnostics.probe import SnapshotError
+    from diagnostics.probe import Snapshot, SnapshotError
     from planner.errors import InvalidInputError
     from planner.userfile import open_user_stream
 
@@ -142,6 +143,7 @@ def target_machine(dep: Launch, gpu: str, num_gpus: int | None, release: VllmRel
     """A machine described by flags (--gpu, --num-gpus, --vllm-version), not this one."""
     from diagnostics.predict import Target, corrected_deployment, predict
     from planner.catalog import load_gpu
+    from planner.memory import plan_memory
 
     spec = load_gpu(gpu)
     n = num_gpus or dep.num_gpus
@@ -171,6 +173,7 @@ def command(argv: list[str], release: VllmRelease, *, gpu: str | None, num_gpus:
     from diagnostics.environment import check_environment, read_environment
     from diagnostics.predict import Target, predict
     from planner.catalog import load_gpu
+    from planner.launch import Launch
     from planner.release import release as resolve
     from planner.servecmd import parse_command
 

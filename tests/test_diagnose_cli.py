@@ -379,3 +379,48 @@ def test_a_preflight_of_an_architecture_no_vllm_release_registers_exits_1(capsys
     code, out, _ = run(capsys, "--gpu", "h100", "--num-gpus", "1", "--json", "--", "vllm", "serve", str(tmp_path))
     errors = {f["id"]: f for f in json.loads(out)["findings"] if f["severity"] == "error"}
     assert code == 1 and "none of 0.10.2 … 0.34.0" in errors["architecture-unsupported"]["evidence"]
+
+
+#: What a short log's diagnosis must not load (issue #20's fast start): numpy (only the prefilter of a block of
+#: PURE_PYTHON_BYTES or more uses it), the NVML probe, and the memory model for a log naming no catalog model.
+_SHORT_LOG_UNUSED = ("numpy", "diagnostics.probe", "diagnostics.nvml", "planner.memory", "importlib.metadata")
+
+_LOADED = """
+import contextlib, io, json, sys
+from diagnostics.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:  # --help
+        code = exc.code
+print(json.dumps([code, sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "diagnostics", "planner",
+                                                                             "importlib"))]))
+"""
+
+
+@pytest.mark.parametrize("log, code", [("clean_startup_qwen2_7b_a100_v0101.log", 0),
+                                       ("cuda_oom_sampler_llama31_rtx3090_v0171.log", 1)])
+def test_short_log_loads_no_numpy_nor_probe(log, code):
+    """In a fresh interpreter, as a user runs it: the modules a short log's diagnosis loaded (sys.modules)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _LOADED, "--log", str(LOGS / log)], capture_output=True, text=True,
+                         check=True).stdout
+    got, loaded = json.loads(out.splitlines()[-1])
+    assert got == code
+    assert "diagnostics.logs" in loaded  # the log was scanned
+    assert not [m for m in loaded if m in _SHORT_LOG_UNUSED or m.startswith("numpy.")]
+
+
+
+def test_help_loads_no_catalog():
+    """``diagnose --help`` reads no data file: the sources and the failure catalog are imported after parsing."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _LOADED, "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    got, loaded = json.loads(out.splitlines()[-1])
+    assert got == 0 and "diagnostics.cli" in loaded
+    assert not [m for m in loaded if m in ("diagnostics.sources", "planner.catalog.signatures", "numpy")]

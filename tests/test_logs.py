@@ -381,6 +381,39 @@ def test_prefilter_never_misses_an_anchor(anchor, before, after):
     assert any(at - 8 <= p <= at + len(anchor.encode()) for p in pre.positions(data))
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000), st.sampled_from(sorted({k for s in signatures() for k in s.keywords})))
+def test_prefilter_pure_python_and_numpy_agree(noise, anchor):
+    """The pure-Python path of a short block marks exactly the positions numpy's does (same words, hash, table)."""
+    pre = _Prefilter((anchor, *FIGURE_KEYWORDS))
+    data = noise[: len(noise) // 2] + anchor.encode() + noise[len(noise) // 2:]
+    assert pre._positions_python(data) == pre._positions_numpy(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=11, max_size=40), st.binary(max_size=400))
+def test_anchor_window_is_the_rarest_window(anchor, noise):
+    """The counted-once scoring picks the window the definition does: least ``noise.count`` over its grams, the
+    later window on a tie."""
+    from diagnostics.logs import anchor_window
+
+    windows = [anchor[i:i + 11] for i in range(len(anchor) - 10)]
+    plain = min(reversed(windows), key=lambda w: sum(noise.count(w[j:j + 8]) for j in range(4)))
+    assert anchor_window(anchor, noise) == plain
+
+
+def test_prefilter_paths_agree_on_every_fixture_log():
+    from diagnostics.logs import PURE_PYTHON_BYTES, _Scanner
+
+    pre = _Scanner(signatures()).prefilter
+    logs = sorted(LOGS.glob("*.log"))
+    assert logs
+    for p in logs:
+        data = p.read_bytes()
+        assert len(data) < PURE_PYTHON_BYTES
+        assert pre._positions_python(data) == pre._positions_numpy(data), p.name
+
+
 def test_binary_garbage_and_long_lines():
     junk = bytes(range(1, 256)) * 4000 + b"\xff\xfe" + b"x" * (3 * BLOCK_BYTES) + b"\n"
     data = junk + b"(EngineCore pid=1) ERROR RuntimeError: n_group should not be zero for DeepSeekV3 routing\n"

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from planner.catalog.files import load_toml
+
+
+def _compiled(texts: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(t) for t in texts)
 
 #: Prefilter anchors must be at least this long (bytes): the log scanner samples 8-byte grams every
 #: 4 bytes, which finds any string of 8 + 4 - 1 = 11 bytes or more (diagnostics/logs.py).
@@ -34,9 +38,14 @@ class Case:
     """A matched line (or evidence) that also matches ``match`` gets this cause and fix (e.g. FP8 on Ampere);
     a case without its own cause keeps the signature's."""
 
-    match: re.Pattern[str]
+    #: The pattern's source text; compiled on first use (``match``).
+    match_text: str
     cause: str
     fix: str
+
+    @cached_property
+    def match(self) -> re.Pattern[str]:
+        return re.compile(self.match_text)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,12 @@ class Workaround:
 
 @dataclass(frozen=True)
 class Signature:
-    """One catalog entry. ``patterns`` empty: the id has no log form (health, plan, command ids)."""
+    """One catalog entry. ``patterns`` empty: the id has no log form (health, plan, command ids).
+
+    The patterns are kept as text and compiled on first use (``patterns``, ``warning_patterns``): a short log
+    wakes a handful of the catalog's ~180 patterns, and compiling them all was a third of `diagnose --log`'s
+    start (issue #20's "fast start"); `planner size` needs none of them.
+    """
 
     id: str
     group: str
@@ -70,8 +84,10 @@ class Signature:
     references: tuple[str, ...]
     applies: str = ""
     keywords: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = ()
-    warning_patterns: tuple[re.Pattern[str], ...] = ()
+    #: The log patterns' source text (error severity); compiled on first use: ``patterns``.
+    pattern_texts: tuple[str, ...] = ()
+    #: Patterns whose match gives a warning, not the signature's severity; compiled: ``warning_patterns``.
+    warning_pattern_texts: tuple[str, ...] = ()
     cases: tuple[Case, ...] = ()
     context: tuple[str, ...] = ()
     #: Literal markers that, found above the matched line, make it no failure (an orderly shutdown).
@@ -91,9 +107,17 @@ class Signature:
     #: Its lines are INFO in vLLM and still a problem (otherwise a matched INFO/DEBUG line gives an info finding).
     info_lines: bool = False
 
+    @cached_property
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        return _compiled(self.pattern_texts)
+
+    @cached_property
+    def warning_patterns(self) -> tuple[re.Pattern[str], ...]:
+        return _compiled(self.warning_pattern_texts)
+
     @property
     def in_logs(self) -> bool:
-        return bool(self.patterns or self.warning_patterns)
+        return bool(self.pattern_texts or self.warning_pattern_texts)
 
     def match(self, line: str) -> tuple[re.Match[str], str] | None:
         """The first pattern that matches ``line``, with the severity it gives (warning patterns: warning)."""
@@ -131,9 +155,9 @@ def _entry(raw: dict[str, Any]) -> Signature:
         references=tuple(raw.get("references", ())),
         applies=raw.get("applies", ""),
         keywords=tuple(raw.get("keywords", ())),
-        patterns=tuple(re.compile(p) for p in raw.get("patterns", ())),
-        warning_patterns=tuple(re.compile(p) for p in raw.get("warning_patterns", ())),
-        cases=tuple(Case(re.compile(c["match"]), c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
+        pattern_texts=tuple(raw.get("patterns", ())),
+        warning_pattern_texts=tuple(raw.get("warning_patterns", ())),
+        cases=tuple(Case(c["match"], c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
         context=tuple(raw.get("context", ())),
         unless_context=tuple(raw.get("unless_context", ())),
         root_cause=bool(raw.get("root_cause", True)),
@@ -160,8 +184,9 @@ def catalog() -> tuple[Signature, ...]:
 def workarounds() -> tuple[tuple[str, Workaround], ...]:
     """Every finding's environment workaround as (id, workaround), in catalog order.
 
-    Why apart from ``catalog()``: `planner size` needs only these, and building every Signature compiles
-    the catalog's ~200 log patterns, a third of the signature command's run time (benchmarks/speed_size.py).
+    Why apart from ``catalog()``: `planner size` needs only these, and building every Signature (when its
+    patterns were compiled eagerly, a third of the signature command's run time: benchmarks/speed_size.py)
+    is work that command never uses.
     """
     return tuple((raw["id"], w) for raw in load_toml("signatures.toml")["finding"]
                  if (w := _workaround(raw.get("workaround"))) is not None)
