@@ -1043,7 +1043,8 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
 
 
 def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple[int, int]], input_len: float,
-               budget: float, output_len: float, away: float, lag: bool) -> tuple[float, list[tuple[int, int]]]:
+               budget: float, output_len: float, away: float, lag: bool,
+               frontend_s: float = 0.0) -> tuple[float, list[tuple[int, int]]]:
     """The mean wait (engine arrival to first token) of a closed loop's next wave, and its cohorts, from the
     cohorts ``done`` of this wave: (step of the first token, requests) in step order, for one engine.
 
@@ -1057,6 +1058,10 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     prefill step and a queue forms that outlasts the wave; how long depends on how the cohorts were spread
     (issue #23: the closed form put TTFT 12 % low at 308 clients on 8xH200 TP1+DP8+EP).  Plain arithmetic per
     step and per cohort, none per request or token.
+
+    ``frontend_s``: when ``done`` is the first wave, its i-th request was seen by its client ``i * frontend_s``
+    late (the opening requests' wait outside the engine, ``simulate``'s ``take_in``), so it is sent again that
+    much later; a cohort comes back after its requests' mean such wait.
     """
     n = sum(k for _, k in done)
     last = round(output_len) - 1
@@ -1064,6 +1069,8 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     fin = [d + last for d, _ in done]
     size = [k for _, k in done]
     m = len(done)
+    before = [sum(size[:i]) for i in range(m)]
+    late = [frontend_s * (before[i] + (size[i] - 1) / 2.0) for i in range(m)]
     ret = [math.inf] * m
     new: list[tuple[int, int]] = []
     waits = 0.0
@@ -1110,7 +1117,7 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
             completing -= new[j][1]
             j -= 1
         while pending < m and fin[pending] <= x:
-            ret[pending] = t + away
+            ret[pending] = t + away + late[pending]
             waits -= size[pending] * ret[pending]
             away_reqs += size[pending]
             pending += 1
@@ -1175,11 +1182,19 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     lag = 1.0 if costs.overlap else 0.0
     first_wave, capped, done = _prefill_queue(step_of, holders, input_len, eng.max_num_batched_tokens,
                                               full * (1.0 + lag + away / gap))
+    # The first wave's requests also wait outside the engine for those sent before them (simulate's take_in):
+    # (i - 1) * frontend_s for the i-th, on top of the engine's queue, and they come back that much later.
+    frontend_s = eng.frontend_request_s
+    if frontend_s is None:
+        from planner.catalog.perf import frontend_request_s
+
+        frontend_s = frontend_request_s()
+    first_wave += (max(1, round(holders)) - 1) / 2.0 * frontend_s
     if done[-1][0] < output_len - 1:
         # the settled waves: the first wave's spread carried forward one wave (the simulation's steady wave is
         # its 4th; two or three waves here moved TTFT by 1-5 % and cost `planner compare` a quarter of its time)
         later, _ = _next_wave(step_of, done, input_len, eng.max_num_batched_tokens, output_len, away,
-                              costs.overlap)
+                              costs.overlap, frontend_s)
     else:
         # the first requests finish before the last prompts are prefilled: the queue never empties, and each
         # request waits about the prefill steps it takes to come round again (capped first-wave mean)
