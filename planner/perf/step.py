@@ -14,7 +14,9 @@ requests (one each) and the prefill chunks the scheduler packed in beside them. 
   the experts), each a fixed latency plus its bytes over the GPU's link (at the same efficiency as
   HBM: both are copy engines limited by bandwidth);
 * a fixed cost per layer per step: every layer's small kernels as CUDA-graph-replayed launches (measured;
-  data/perf.toml [layer]), plus a fitted extra per layer with routed experts (fused-MoE's many small kernels);
+  data/perf.toml [layer]), plus, per layer with routed experts, a fitted extra where the experts are sharded
+  over ranks, or the fixed part of vLLM's fused-MoE as timed (data/perf.toml [kernels_measured.fused_moe]) where
+  they are not, on a family with that timing (StepModel.moe_layer_fixed_s);
 * the engine core's CPU work per step and per request (scheduling, input preparation, output
   processing): added to the GPU time before vLLM 0.14, overlapped with it (async scheduling) since.
 
@@ -64,7 +66,8 @@ class Efficiency:
     eta_flop: float
     #: Fixed GPU cost per layer with routed experts per step (the fused-MoE's small kernels: router, top-k,
     #: alignment, activation, sum, and what else a served MoE step pays beyond its GEMMs), seconds; a dense
-    #: layer's fixed cost is measured, not fitted (StepModel.layer_fixed_s).
+    #: layer's fixed cost is measured, not fitted (StepModel.layer_fixed_s), and so is an MoE layer's whose experts
+    #: are not sharded on a family with a timed fused-MoE (StepModel.moe_layer_fixed_s).
     tau_s: float
 
 
