@@ -225,6 +225,11 @@ class FusedMoeRates:
     #: Expert FLOP/s at the largest batch timed (prefill-sized).
     flops: float
     source: str
+    #: What the kernel pays per call beyond reading its experts' weights: the one-token batch's time less the
+    #: bytes of its k experts at ``bandwidth_bps`` (router top-k, token alignment, activation quantization, SiLU,
+    #: weighted sum and the launches of two grouped GEMMs), seconds; the fixed cost of a layer with routed experts
+    #: on the family it was timed on (issue #23, decode pass).
+    fixed_s: float = 0.0
 
 
 def fused_moe_rates() -> FusedMoeRates | None:
@@ -239,16 +244,21 @@ def fused_moe_rates() -> FusedMoeRates | None:
         return None
     e, k = float(raw["experts"]), float(raw["top_k"])
     per_expert = 3.0 * float(raw["hidden"]) * float(raw["intermediate"])
-    bws, rates = [], []
+    bws, rates, fixed = [], [], []
     for tokens, us in raw["kernel_us"]:
         t = float(us) * 1e-6
         if 64 <= tokens <= 256:
             bws.append(e * (1.0 - (1.0 - k / e) ** tokens) * per_expert * float(raw["weight_bytes"]) / t)
         if tokens >= 2048:
             rates.append(2.0 * tokens * k * per_expert / t)
-    if not bws or not rates:
-        raise ValueError("data/perf.toml [kernels_measured.fused_moe]: needs batches of 64-256 and >= 2048 tokens")
-    return FusedMoeRates(str(raw["gpu"]), str(raw["dtype"]), _median(bws), max(rates), str(raw["source"]))
+        if tokens == 1:
+            fixed.append(t)
+    if not bws or not rates or not fixed:
+        raise ValueError("data/perf.toml [kernels_measured.fused_moe]: needs batches of 1, 64-256 and >= 2048 tokens")
+    bw = _median(bws)
+    one = min(e, k) * per_expert * float(raw["weight_bytes"]) / bw  # a single token's k experts, read once
+    return FusedMoeRates(str(raw["gpu"]), str(raw["dtype"]), bw, max(rates), str(raw["source"]),
+                         fixed_s=max(0.0, fixed[0] - one))
 
 
 def default_step_terms() -> str:

@@ -14,7 +14,9 @@ requests (one each) and the prefill chunks the scheduler packed in beside them. 
   the experts), each a fixed latency plus its bytes over the GPU's link (at the same efficiency as
   HBM: both are copy engines limited by bandwidth);
 * a fixed cost per layer per step: every layer's small kernels as CUDA-graph-replayed launches (measured;
-  data/perf.toml [layer]), plus a fitted extra per layer with routed experts (fused-MoE's many small kernels);
+  data/perf.toml [layer]), plus, per layer with routed experts, a fitted extra where the experts are sharded
+  over ranks, or the fixed part of vLLM's fused-MoE as timed (data/perf.toml [kernels_measured.fused_moe]) where
+  they are not, on a family with that timing (StepModel.moe_layer_fixed_s);
 * the engine core's CPU work per step and per request (scheduling, input preparation, output
   processing): added to the GPU time before vLLM 0.14, overlapped with it (async scheduling) since.
 
@@ -64,7 +66,8 @@ class Efficiency:
     eta_flop: float
     #: Fixed GPU cost per layer with routed experts per step (the fused-MoE's small kernels: router, top-k,
     #: alignment, activation, sum, and what else a served MoE step pays beyond its GEMMs), seconds; a dense
-    #: layer's fixed cost is measured, not fitted (StepModel.layer_fixed_s).
+    #: layer's fixed cost is measured, not fitted (StepModel.layer_fixed_s), and so is an MoE layer's whose experts
+    #: are not sharded on a family with a timed fused-MoE (StepModel.moe_layer_fixed_s).
     tau_s: float
 
 
@@ -150,11 +153,30 @@ class StepModel:
     #: (data/perf.toml [kernels_measured.fused_moe]), times eta_flop (1 in the shipped fit; refitted only by
     #: ``compare --calibrate`` on a user's own runs).
     experts_as_measured: bool = False
+    #: Measured fixed GPU seconds of a layer with routed experts on one GPU: vLLM's fused-MoE timed in public on this
+    #: family (data/perf.toml [kernels_measured.fused_moe]: its one-token call less its weight reads, 27.6 us on an
+    #: H100); 0 where the family has no such timing.
+    moe_fixed_s: float = 0.0
+    #: True where the experts' work is split over ranks (TP > 1, or DP+EP).
+    moe_sharded: bool = False
+
+    def moe_layer_fixed_s(self, eff: Efficiency) -> float:
+        """Fixed GPU seconds of one layer with routed experts beyond the dense layer's kernels.
+
+        Sharded experts (TP, DP+EP) pay the fitted ``tau_s``: every calibration table runs them so (MiniMax-M2.5 at
+        TP2-TP8), and what it holds beyond the timed kernel (about 55 us per layer on Hopper) is not separated yet.
+        Unsharded experts on a family whose fused-MoE is timed (Hopper) pay the timing's fixed part instead
+        (issue #23, decode pass): on one GPU the timed kernel is the whole MoE layer, and the fitted 82 us made our
+        lab's Qwen3-30B-A3B FP8 on one H100 48 % too slow (6.2 ms per token where it measured 4.16).  A family
+        without the timing pays ``tau_s`` everywhere, as before."""
+        if self.moe_fixed_s and not self.moe_sharded:
+            return self.moe_fixed_s
+        return eff.tau_s
 
     def fixed_s(self, eff: Efficiency) -> float:
-        """Fixed GPU seconds of a step: every layer's small kernels (measured) plus the fitted extra of each
-        layer with routed experts."""
-        return self.layers * self.layer_fixed_s + self.moe_layers * eff.tau_s
+        """Fixed GPU seconds of a step: every layer's small kernels (measured) plus the extra of each layer with
+        routed experts (``moe_layer_fixed_s``)."""
+        return self.layers * self.layer_fixed_s + self.moe_layers * self.moe_layer_fixed_s(eff)
 
     def link_rate(self, eff: Efficiency) -> float:
         """Bytes/s a collective moves over the link."""
@@ -294,6 +316,7 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         experts_as_measured=dtype == "bf16" and quant.bits >= 16,
         moe_layers=sum(model.is_moe_layer) if model.is_moe and model.num_experts else 0,
         layer_fixed_s=layer_fixed_s(gpu),
+        moe_fixed_s=rates.moe_fixed_s if rates else 0.0, moe_sharded=shards > 1,
     )
 
 
@@ -334,6 +357,8 @@ class MeasuredRates:
     #: The measured HBM copy's fraction of the measured GPU's datasheet bandwidth (used for links).
     copy_fraction: float
     source: str
+    #: Fixed seconds of the fused-MoE call beyond its weight reads (FusedMoeRates.fixed_s, as timed; 0 without it).
+    moe_fixed_s: float = 0.0
 
 
 def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dtype: str, *,
@@ -356,8 +381,10 @@ def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dt
         fl = float(gpu.fp8_tflops) / float(measured_on.fp8_tflops)
     moe_bw = k.moe_bf16.bandwidth_bps * curve.bandwidth_bps / bf16.bandwidth_bps * bw
     moe_fl = k.moe_bf16.flops * curve.flops / bf16.flops * fl
-    fused = fused_moe_rates() if quantized_experts else None
-    if fused is not None:
+    fused = fused_moe_rates()
+    # the fused-MoE call's fixed part stands for BF16 experts too: vLLM runs them through the same fused_experts
+    moe_fixed = fused.fixed_s if fused is not None else 0.0
+    if fused is not None and quantized_experts:
         on = load_gpu(fused.gpu)
         moe_bw = fused.bandwidth_bps * gpu.hbm_bandwidth_tbps / on.hbm_bandwidth_tbps
         moe_fl = fused.flops * (float(gpu.fp8_tflops) / float(on.fp8_tflops) if dtype == "fp8" and gpu.fp8_tflops
@@ -366,7 +393,7 @@ def measured_rates(k: KernelMeasurements, measured_on: GpuSpec, gpu: GpuSpec, dt
         gemm_bps=curve.bandwidth_bps * bw, gemm_flops=curve.flops * fl, gemm_m0=curve.m0_rows,
         expert_bps=moe_bw, expert_flops=moe_fl, kv_bps=k.attn_decode_bps * bw,
         attn_flops=k.attn_prefill_flops * fl16, attn_token_s=k.attn_prefill_token_s / fl16,
-        copy_fraction=k.copy_bps / (measured_on.hbm_bandwidth_tbps * 1e12), source=k.source)
+        copy_fraction=k.copy_bps / (measured_on.hbm_bandwidth_tbps * 1e12), source=k.source, moe_fixed_s=moe_fixed)
 
 
 def touched_fraction(sm: StepModel, tokens: float) -> float:
