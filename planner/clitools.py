@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import os
 import re
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -186,6 +185,8 @@ class _Bar:
         if now - self.start < self.delay_s or (now - self.last < PROGRESS_INTERVAL_S and not final):
             return
         self.last = now
+        import shutil  # here, not at import: most commands never draw progress (issue #22, start-up time)
+
         self.stream.write("\r" + progress_text(self.label, done, total, now - self.start,
                                                shutil.get_terminal_size((80, 24)).columns - 1))
         self.stream.flush()

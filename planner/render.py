@@ -5,11 +5,9 @@ Compute once, render many: nothing here computes a number, it only formats.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shlex
-import shutil
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -100,6 +98,8 @@ MIN_WRAP_COLUMN = 16
 
 def terminal_width() -> int:
     """Columns to lay text out in: ``COLUMNS``, else the terminal's, else MAX_WIDTH; within the bounds."""
+    import shutil  # here, not at import: --json and the notebook renderers never lay text out (issue #22)
+
     cols = shutil.get_terminal_size((MAX_WIDTH, 24)).columns
     return max(MIN_WIDTH, min(MAX_WIDTH, cols))
 
@@ -401,6 +401,8 @@ def nodes_text(result: SizeView) -> list[str]:
 
 
 def size_html(result: SizeView) -> str:
+    import html  # here, not at import: only a notebook asks for HTML (issue #22, start-up time)
+
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row(p)) + "</tr>" for p in result.plans
@@ -581,6 +583,8 @@ def compare_text(result: CompareView, width: int | None = None) -> str:
 
 
 def compare_html(result: CompareView) -> str:
+    import html
+
     rows = "".join(
         f"<tr><td>{html.escape(g.gpu)}</td><td>{html.escape(g.plan.layout if g.plan else '-')}</td>"
         f"<td>{'-' if g.slo_tokens_per_s_per_gpu is None else f'{g.slo_tokens_per_s_per_gpu:,.0f}'}</td>"

@@ -25,17 +25,28 @@ import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 _NUM = r"(-?[0-9]+(?:\.[0-9]+)?)"
 
-#: Each figure: its literal anchors (a cheap test first) and the pattern that reads it.
-def _fig(anchors: str | tuple[str, ...], pattern: str) -> tuple[tuple[str, ...], re.Pattern[str]]:
-    return (anchors if isinstance(anchors, tuple) else (anchors,)), re.compile(pattern)
+#: Each figure: its literal anchors (a cheap test first) and the text of the pattern that reads it.
+def _fig(anchors: str | tuple[str, ...], pattern: str) -> tuple[tuple[str, ...], str]:
+    return (anchors if isinstance(anchors, tuple) else (anchors,)), pattern
 
 
-FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
+@cache
+def _pattern(text: str) -> re.Pattern[str]:
+    """A figure's pattern, compiled the first time a line carries its anchor.
+
+    Why not at import: compiling the ~20 patterns cost every command that imports this module (planner size
+    --from-log, diagnose) a few ms before it read a line (issue #22), and most logs never print half of them.
+    """
+    return re.compile(text)
+
+
+FIGURES: dict[str, tuple[tuple[str, ...], str]] = {
     "model_loading_gib": _fig(("Model loading took", "Loading model weights took"),
                               rf"(?:Model loading took|Loading model weights took) {_NUM} ?(?:GiB|GB)"),
     "available_kv_gib": _fig("Available KV cache memory", rf"Available KV cache memory: {_NUM} ?GiB"),
@@ -71,7 +82,7 @@ FIGURES: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
 #: The literal anchors, for a scanner that pre-filters lines with ``str.find``.
 FIGURE_KEYWORDS: tuple[str, ...] = tuple(dict.fromkeys(a for anchors, _ in FIGURES.values() for a in anchors))
 
-_CONFIG_ITEM = re.compile(r"(\w+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^,]*)")
+_CONFIG_ITEM = r"(\w+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|[^,]*)"  # compiled on use (_pattern)
 
 #: Engine-config names of the settings the memory model needs, by the name planner uses.
 _SETTING_NAMES = {
@@ -166,10 +177,10 @@ class FigureReader:
     values: dict[str, Any] = field(default_factory=dict)
 
     def feed(self, line: str) -> None:
-        for key, (anchors, rx) in FIGURES.items():
+        for key, (anchors, text) in FIGURES.items():
             if (key in self.values and key != "version") or not any(a in line for a in anchors):
                 continue
-            m = rx.search(line)
+            m = _pattern(text).search(line)
             if m is not None:
                 self._take(key, m)
 
@@ -228,7 +239,7 @@ class FigureReader:
         elif key == "engine":
             v.setdefault("vllm_version", m.group(1))
             v[key] = True
-            v["engine_config"] = tuple((k, val.strip("'\"")) for k, val in _CONFIG_ITEM.findall(m.group(2)))
+            v["engine_config"] = tuple((k, val.strip("'\"")) for k, val in _pattern(_CONFIG_ITEM).findall(m.group(2)))
         elif key == "non_default":
             v[key] = True
             v["non_default_args"] = _dict_items(m.group(1))

@@ -67,3 +67,19 @@ def test_an_unwritable_cache_folder_still_answers(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where the folder should be
     monkeypatch.delenv(files.NO_CACHE_ENV, raising=False)
     assert files._cached_parse(b"a = [1, 2]\n") == {"a": [1, 2]}
+
+
+def test_data_path_is_a_plain_path() -> None:
+    """In a checkout, its editable install or a wheel, data/ is read by path: no importlib.resources, no zipfile."""
+    node = files.data_path("models/minimax-m2.5.json")
+    assert isinstance(node, Path)
+    assert node.read_bytes() == (DATA / "models" / "minimax-m2.5.json").read_bytes()
+
+
+def test_data_path_falls_back_to_importlib_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the package is not a plain folder (a zipped install) the resources reader gives the same bytes."""
+    monkeypatch.setattr(files, "_data_folder", lambda: None)
+    for rel in ("vllm.toml", "models/minimax-m2.5.json"):
+        assert files.data_path(rel).read_bytes() == (DATA / rel).read_bytes()
+    names = sorted(p.name for p in files.data_path("flags").iterdir())
+    assert names == sorted(p.name for p in (DATA / "flags").iterdir())

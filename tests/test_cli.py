@@ -426,3 +426,29 @@ def test_launch_flags_are_declared_once(command):
     assert {a.dest for a in group._group_actions} == set(own)
     if command == "compare":
         assert set(own) == {"model", "quant", "ctx", "tp", "pp", "dp", "ep", "num_gpus", "vllm_version"}
+
+
+_SIZE_LOADED = """
+import contextlib, io, json, sys
+from planner.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["size", "--ctx", "1M", "--quant", "fp8"])
+print(json.dumps([code, sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "scipy", "zipfile", "tomllib"))]))
+"""
+
+
+def test_signature_command_imports_nothing_it_does_not_need(tmp_path):
+    """Issue #22 (0.3 s): in a fresh interpreter, with the parsed-data cache warm, `planner size --ctx 1M --quant
+    fp8` loads no numpy or scipy, no zipfile (importlib.resources on a plain folder) and no tomllib (the JSON cache)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PLANNER_NO_CACHE"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    runs = [subprocess.run([sys.executable, "-c", _SIZE_LOADED], capture_output=True, text=True, check=True,
+                           env=env).stdout for _ in range(2)]  # the first run fills the cache
+    code, loaded = json.loads(runs[1].splitlines()[-1])
+    assert code == 0
+    assert loaded == []
+    assert "tomllib" in json.loads(runs[0].splitlines()[-1])[1]  # the check can see a module it looks for
