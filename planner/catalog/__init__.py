@@ -1,8 +1,9 @@
 """The one loader of data/: models, GPUs, quantization schemes and vLLM facts.
 
-Everything is read through ``importlib.resources`` from the package ``planner._data`` (the
-repository's data/ folder, shipped in the wheel), parsed once into typed specs and cached, so a
-non-editable install works from any directory and no code passes raw dicts around.
+Everything is read from the package ``planner._data`` (the repository's data/ folder, shipped in the
+wheel): by path where it is a plain folder (a checkout, an editable or a wheel install: no zipfile import at
+start-up), through ``importlib.resources`` otherwise (planner/catalog/files.py ``data_path``); parsed once into
+typed specs and cached, so an install works from any directory and no code passes raw dicts around.
 """
 
 from __future__ import annotations
