@@ -896,6 +896,15 @@ def engine_split(total: int, engines: int) -> list[tuple[float, int]]:
     return out
 
 
+def _with_frontend(eng: Engine) -> Engine:
+    """``eng`` with the shipped per-request cost outside the engine (data/perf.toml [frontend]) where it has none."""
+    if eng.frontend_request_s is not None:
+        return eng
+    from planner.catalog.perf import frontend_request_s
+
+    return replace(eng, frontend_request_s=frontend_request_s())
+
+
 def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: Load, *,
              exact_steps: bool = False) -> SimResult:
     """Run the benchmark ``load`` against a deployment whose engines are ``eng``.
@@ -903,10 +912,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     ``exact_steps`` executes every step one by one (no jumps over runs of pure decode steps): the
     same answer, slower; tests use it to check the jumps.
     """
-    if eng.frontend_request_s is None:
-        from planner.catalog.perf import frontend_request_s
-
-        eng = replace(eng, frontend_request_s=frontend_request_s())
+    eng = _with_frontend(eng)
     virtual = eng.dp * eng.pp
     kv = eng.kv_tokens // eng.pp
     seqs = max(1, eng.max_num_seqs // eng.pp)
@@ -1184,11 +1190,7 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
                                               full * (1.0 + lag + away / gap))
     # The first wave's requests also wait outside the engine for those sent before them (simulate's take_in):
     # (i - 1) * frontend_s for the i-th, on top of the engine's queue, and they come back that much later.
-    frontend_s = eng.frontend_request_s
-    if frontend_s is None:
-        from planner.catalog.perf import frontend_request_s
-
-        frontend_s = frontend_request_s()
+    frontend_s = _with_frontend(eng).frontend_request_s or 0.0
     first_wave += (max(1, round(holders)) - 1) / 2.0 * frontend_s
     if done[-1][0] < output_len - 1:
         # the settled waves: the first wave's spread carried forward one wave (the simulation's steady wave is

@@ -314,7 +314,9 @@ def test_percentiles_are_numpys_as_vllm_computes_them():
 def test_a_lab_burst_replayed_gives_vllms_fields_at_the_measured_magnitude():
     """Our lab's burst of 256 Llama-3.1-8B FP8 prompts (vLLM 0.25, one H100): the simulation of the same launch
     and client settings saves every statistic vLLM's --save-result JSON has, under the same keys, each within a
-    factor of four of the measured one (TTFT, TPOT and E2E within a quarter)."""
+    factor of four of the measured one (TTFT, TPOT and E2E within a quarter: issue #23's target for every row is 25 %
+    on TPOT; the factor of four only catches a unit or key mix-up, s for ms, p99 for p50).  Not held out: this
+    burst is one of the two the [frontend] cost was measured on (data/perf.toml)."""
     import importlib.util
     import sys
 
