@@ -267,17 +267,16 @@ def full_first_capture_bytes(model: ModelSpec, tokens: int, fit: OverheadFit, tp
     return round(fit.graph_full_first_bytes_per_query * tokens * attention_query_width(model, tp))
 
 
-def first_captures_overlay(release: VllmRelease, *, v2: bool = False) -> bool:
+def first_captures_overlay(release: VllmRelease) -> bool:
     """Whether the estimate counts only the larger of the PIECEWISE and FULL first captures, as both runners'
-    ``profile_cudagraph_memory`` do (the modes share one pool; data/vllm.toml cudagraph_first_capture). ``v2``:
-    the V2 runner's estimator (0.29 on), which captures into one shared pool as well."""
-    del v2  # the same rule on both runners (0.31.0 v1/worker/gpu/cudagraph_utils.py:929-933)
+    ``profile_cudagraph_memory`` do (the modes share one pool; data/vllm.toml cudagraph_first_capture). The V2
+    runner's estimator (0.29 on) follows the same rule (0.31.0 v1/worker/gpu/cudagraph_utils.py:929-933)."""
     return release.cudagraph_first_capture == "max"
 
 
 def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_num_seqs: int,
                     max_num_batched_tokens: int, fit: OverheadFit, *, layers: int | None = None,
-                    v2: bool = False, tp: int = 1) -> int:
+                    tp: int = 1) -> int:
     """The CUDA-graph pool estimate: the first captures + (n - 1) x per graph of PIECEWISE and FULL.
 
     The V1 runner takes the larger first capture, not both (:func:`first_captures_overlay`)."""
@@ -285,7 +284,7 @@ def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_nu
     layers = model.num_layers if layers is None else layers
     pw_first = fit.graph_piecewise_first_bytes
     full_first = full_first_capture_bytes(model, max_num_batched_tokens, fit, tp)
-    first = max(pw_first, full_first) if first_captures_overlay(release, v2=v2) else pw_first + full_first
+    first = max(pw_first, full_first) if first_captures_overlay(release) else pw_first + full_first
     per = (n - 1) * layers * (fit.graph_piecewise_per_layer_bytes + fit.graph_full_per_layer_bytes)
     return first + per
 
@@ -330,7 +329,7 @@ def overhead_terms(
     # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
     peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
     graphs = 0 if enforce_eager else cudagraph_bytes(
-        model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers, v2=v2, tp=plan.tp)
+        model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers, tp=plan.tp)
     return OverheadTerms(
         sampler_bytes=samp,
         forward_bytes=fwd,

@@ -627,7 +627,7 @@ class _Linear:
                 for mode in ("piecewise", "full"):
                     self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
                 self.full_unit[i] = _full_first_unit(c)
-                if first_captures_overlay(c.release, v2=v2):
+                if first_captures_overlay(c.release):
                     self.first_max[i] = 1.0
                 else:
                     self.lin[i, names.index("cudagraph.piecewise_first")] += 1.0
