@@ -45,7 +45,7 @@ def grid_points(grid: dict[str, Any], max_model_len: int | None, decode_tokens: 
     return sorted(points, key=lambda p: p[0] * p[1])
 
 
-def step_record(batch: int, ctx: int, decode_tokens: int, prefill_s: list[float], total_s: list[float]) -> dict:
+def step_record(batch: int, ctx: int, decode_tokens: int, prefill_s: list[float], total_s: list[float]) -> dict[str, Any]:
     """One grid point: medians of the repeats, and the decode step derived from them."""
     prefill = statistics.median(prefill_s)
     total = statistics.median(total_s)
@@ -58,6 +58,17 @@ def step_record(batch: int, ctx: int, decode_tokens: int, prefill_s: list[float]
 
 def engine_kwargs(engine: dict[str, Any]) -> dict[str, Any]:
     return {k: engine[k] for k in ENGINE_KEYS if engine.get(k) is not None}
+
+
+def scheduler_limits(llm: Any) -> dict[str, Any]:
+    """The batch budgets the offline engine resolved (``vllm.LLM`` defaults differ from ``vllm serve``'s:
+    vllm/engine/arg_utils.py picks them by usage context), which decide how a prefill is chunked."""
+    try:
+        sched = llm.llm_engine.vllm_config.scheduler_config
+    except AttributeError:
+        return {}
+    return {k: getattr(sched, k, None) for k in ("max_num_batched_tokens", "max_num_seqs", "async_scheduling",
+                                                 "enable_chunked_prefill")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
     timed(1, 64, 4)  # warm-up: the first generate pays one-off costs (sampler, detokenizer)
     records: list[dict[str, Any]] = []
-    result = {"engine": engine, "grid": grid, "decode_tokens": ns.decode_tokens, "points": records}
+    result = {"engine": engine, "grid": grid, "decode_tokens": ns.decode_tokens, "points": records,
+              "scheduler": scheduler_limits(llm)}
     for batch, ctx in grid_points(grid, engine.get("max_model_len"), ns.decode_tokens):
         if time.time() - t_start > ns.budget_s:
             result["cut"] = f"budget of {ns.budget_s:.0f} s reached before batch {batch} x ctx {ctx}"
