@@ -116,6 +116,7 @@ SETS = {
     "heldout_v6": ("id", "none", "clean"),
     "heldout_v7": ("id", "none", "clean"),
     "heldout_v8": ("id", "none", "clean"),
+    "heldout_v9": ("id", "none", "clean"),
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
@@ -124,8 +125,9 @@ CLEAN_CLASS = {"heldout_v5": "clean"}
 EXTRA_PHASES = {"heldout_v7": {"KV cache allocation"}}
 KEYS = {"file": str, "url": str, "turn": str, "expected": str, "class": str, "failed": bool, "oom_phase": str,
         "vllm_version": str, "gpu": str, "model": str, "root_cause": str, "final_exception": str,
-        "labelled_before_run": bool, "unsure": str}
-OPTIONAL = {"unsure"}
+        "labelled_before_run": bool, "unsure": str, "why": str}
+#: ``why`` (heldout_v9 on): what in the log or the thread makes the label true.
+OPTIONAL = {"unsure", "why"}
 
 
 def label_kind(expected: str, ids: set[str]) -> str:
