@@ -84,3 +84,27 @@ def test_env_header_reads_key_value_words_and_stops_at_the_note():
     assert _env("VLLM_USE_FLASHINFER_SAMPLER=1 A_B=x (not set by the run: stated for ...)") == (
         ("VLLM_USE_FLASHINFER_SAMPLER", "1"), ("A_B", "x"))
     assert _env(None) == () and _env("(nothing)") == ()
+
+
+def test_closed_loop_throughput_columns_are_whole_server_output_tokens():
+    """Every closed-loop row that gives output throughput, TTFT and TPOT holds the identity
+    C x E[osl] / (TTFT + (E[osl] - 1) x TPOT) within 0.6-1.1 (127 rows: 0.64-1.08, clients idling below 1): a
+    column read per GPU (<= 1/2 at TP >= 2), as input + output tokens (> 1.1) or per user (1/C) would fail it
+    (issue #23: the H200 throughput miss was checked for such misreadings first)."""
+    import benchmarks.perf_sources as ps
+
+    checked = 0
+    for t in all_tables():
+        if ps.arrival(t) != "closed":
+            continue
+        osl = t.output_len * (1 + t.range_ratio) / 2 if t.range_mode == "inferencex" else float(t.output_len)
+        for run in t.runs:
+            thr = run.metric("output_throughput")
+            ttft = run.metric("mean_ttft_ms") or run.metric("median_ttft_ms")
+            tpot = run.metric("mean_tpot_ms") or run.metric("median_tpot_ms")
+            if run.concurrency in t.suspect or thr is None or ttft is None or tpot is None:
+                continue
+            identity = run.concurrency * osl / ((ttft + (osl - 1) * tpot) / 1000)
+            assert 0.6 < thr / identity < 1.1, (t.name, run.concurrency, thr / identity)
+            checked += 1
+    assert checked >= 100
