@@ -78,6 +78,22 @@ class Table:
         """False where the table's own header doubts its TTFT."""
         return self.client != "inferencex-experimental"
 
+    @property
+    def throughput_trusted(self) -> bool:
+        """False where the TTFT is doubted: a run's output throughput is its output tokens over its duration,
+        which for a closed loop of c clients is about c x output / (TTFT + (output - 1) x TPOT), so a doubted
+        TTFT is a doubted throughput.  In InferenceX's experimental folder (128 output tokens) the TTFT is a
+        median 53 % of each request's time (9-85 %, 72 rows; benchmarks/perf_loso/RESULTS.md, "H200 throughput")."""
+        return self.ttft_trusted
+
+    def doubted(self, metric: str) -> bool:
+        """Whether the table's header doubts ``metric`` (a TTFT, or a throughput that holds it)."""
+        if QUANTITY.get(metric) == "TTFT":
+            return not self.ttft_trusted
+        if QUANTITY.get(metric) == "throughput":
+            return not self.throughput_trusted
+        return False
+
 
 def _int_or_none(text: str | None) -> int | None:
     if text is None:
@@ -186,7 +202,7 @@ def compared(table: Table, run: BenchmarkRun) -> list[str]:
     for m in METRICS:
         if run.metric(m) is None:
             continue
-        if "ttft" in m and not table.ttft_trusted:
+        if table.doubted(m):
             continue
         out.append(m)
     return out
@@ -236,7 +252,8 @@ def evaluate(table: Table, eff: Efficiency, glob: Globals) -> list[RowError]:
 
 def row_error(table: Table, gpu_key: str, run: BenchmarkRun, res: SimResult) -> RowError:
     """One row's measured and simulated values, metric by metric; the suspect ones (a load point the
-    table's header doubts, TTFT where the table's TTFT is not trusted) set aside, not dropped."""
+    table's header doubts, TTFT where the table's TTFT is not trusted and the throughput that holds it) set
+    aside, not dropped."""
     measured, predicted, aside = [], [], []
     for m in METRICS:
         v = run.metric(m)
@@ -244,7 +261,7 @@ def row_error(table: Table, gpu_key: str, run: BenchmarkRun, res: SimResult) -> 
             continue
         measured.append((m, v))
         predicted.append((m, sim_value(table, res, m)))
-        if run.concurrency in table.suspect or ("ttft" in m and not table.ttft_trusted):
+        if run.concurrency in table.suspect or table.doubted(m):
             aside.append(m)
     return RowError(table.name, gpu_key, table.layout, table.role, run.concurrency, tuple(measured),
                     tuple(predicted), tuple(aside), res.output_throughput)

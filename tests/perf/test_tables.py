@@ -47,6 +47,26 @@ def test_doubted_figures_are_compared_but_set_aside():
     assert [r.concurrency for r in rows if r.set_aside] == [1024.0]
 
 
+def test_a_doubted_ttft_takes_the_throughput_that_holds_it_out_too():
+    """InferenceX's experimental folder: output throughput is tokens over the run's duration, about
+    c x 128 / (TTFT + 127 x TPOT) per closed loop, with the doubted TTFT about half of each request's time; so its
+    throughput is set aside with its TTFT (issue #23: 102 % throughput error on H200 came from these rows)."""
+    cal = load_calibration()
+    by_name = {t.name: t for t in all_tables()}
+    exp = by_name["minimax-m2.5-fp8-8xh200-tp8ep-8192-128-inferencex-exp.csv"]
+    assert not exp.throughput_trusted and exp.doubted("output_throughput") and not exp.doubted("median_tpot_ms")
+    rows = evaluate(exp, cal.for_arch("hopper")[0], cal.globals)
+    assert all("output_throughput" in r.set_aside and "median_tpot_ms" not in r.set_aside for r in rows)
+    for run in exp.runs:  # the rows hold the identity: measured throughput within 0.6-1.1 x c x 128 / E2E
+        ttft, tpot = run.metric("median_ttft_ms"), run.metric("median_tpot_ms")
+        identity = run.concurrency * 128 / ((ttft + 127 * tpot) / 1000)
+        assert 0.6 < run.metric("output_throughput") / identity < 1.1
+    scicom = by_name["qwen3-32b-bf16-8xh200-tp8-1024-128-scicom-benchmaxxing-c100.csv"]
+    assert scicom.throughput_trusted and not scicom.doubted("output_throughput")
+    rows = evaluate(scicom, cal.for_arch("hopper")[0], cal.globals)
+    assert all(not r.set_aside for r in rows)
+
+
 def test_throughput_is_derived_only_where_it_was_not_measured():
     by_name = {t.name: t for t in all_tables()}
     aic = by_name["minimax-m2.5-fp8-4xh200-tp4-1024-1024-inferencex-aic.csv"]
@@ -64,3 +84,27 @@ def test_env_header_reads_key_value_words_and_stops_at_the_note():
     assert _env("VLLM_USE_FLASHINFER_SAMPLER=1 A_B=x (not set by the run: stated for ...)") == (
         ("VLLM_USE_FLASHINFER_SAMPLER", "1"), ("A_B", "x"))
     assert _env(None) == () and _env("(nothing)") == ()
+
+
+def test_closed_loop_throughput_columns_are_whole_server_output_tokens():
+    """Every closed-loop row that gives output throughput, TTFT and TPOT holds the identity
+    C x E[osl] / (TTFT + (E[osl] - 1) x TPOT) within 0.6-1.1 (127 rows: 0.64-1.08, clients idling below 1): a
+    column read per GPU (<= 1/2 at TP >= 2), as input + output tokens (> 1.1) or per user (1/C) would fail it
+    (issue #23: the H200 throughput miss was checked for such misreadings first)."""
+    import benchmarks.perf_sources as ps
+
+    checked = 0
+    for t in all_tables():
+        if ps.arrival(t) != "closed":
+            continue
+        osl = t.output_len * (1 + t.range_ratio) / 2 if t.range_mode == "inferencex" else float(t.output_len)
+        for run in t.runs:
+            thr = run.metric("output_throughput")
+            ttft = run.metric("mean_ttft_ms") or run.metric("median_ttft_ms")
+            tpot = run.metric("mean_tpot_ms") or run.metric("median_tpot_ms")
+            if run.concurrency in t.suspect or thr is None or ttft is None or tpot is None:
+                continue
+            identity = run.concurrency * osl / ((ttft + (osl - 1) * tpot) / 1000)
+            assert 0.6 < thr / identity < 1.1, (t.name, run.concurrency, thr / identity)
+            checked += 1
+    assert checked >= 100
