@@ -64,3 +64,30 @@ def test_env_header_reads_key_value_words_and_stops_at_the_note():
     assert _env("VLLM_USE_FLASHINFER_SAMPLER=1 A_B=x (not set by the run: stated for ...)") == (
         ("VLLM_USE_FLASHINFER_SAMPLER", "1"), ("A_B", "x"))
     assert _env(None) == () and _env("(nothing)") == ()
+
+
+def test_a_header_doubting_one_quantity_sets_aside_only_that_quantity(tmp_path):
+    """Issue #23: thebuccaneer's RTX 3090 repeats found their prompts in vLLM's prefix cache (run 1 at one client
+    printed 100.7 ms mean TTFT, runs 2-5 27-28 ms), so ``# doubted_quantities: ttft`` sets its TTFT aside while its
+    throughput and TPOT count, and the table stays among the trusted ones; an unknown quantity is refused."""
+    from planner.errors import BenchmarkDataError
+    from planner.perf.tables import load_table
+
+    cal = load_calibration()
+    by_name = {t.name: t for t in all_tables()}
+    tb = by_name["qwen2.5-7b-instruct-bf16-1xrtx-3090-tp1-256-64-thebuccaneer-offload0.csv"]
+    assert tb.doubted == ("TTFT",) and tb.ttft_trusted
+    assert tb.doubts("mean_ttft_ms") and tb.doubts("median_ttft_ms") and not tb.doubts("mean_tpot_ms")
+    rows = evaluate(tb, cal.for_arch("ampere")[0], cal.globals)
+    assert rows and all(set(r.set_aside) == {"mean_ttft_ms", "median_ttft_ms"} for r in rows)
+    plain = by_name["qwen2.5-7b-instruct-bf16-1xa100-80gb-tp1-512-256-cssnoeasy-c8.csv"]
+    assert plain.doubted == () and not plain.doubts("median_ttft_ms")
+
+    from pathlib import Path
+
+    text = Path(tb.path).read_text(encoding="utf-8").replace("# doubted_quantities: ttft",
+                                                            "# doubted_quantities: latency")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(BenchmarkDataError, match="latency"):
+        load_table(str(bad))
