@@ -31,6 +31,11 @@ METRICS = ("output_throughput", "mean_tpot_ms", "median_tpot_ms", "mean_ttft_ms"
 #: Headline groups: the median of means and medians of each quantity.
 QUANTITY = {"output_throughput": "throughput", "total_token_throughput": "throughput", "mean_tpot_ms": "TPOT",
             "median_tpot_ms": "TPOT", "mean_ttft_ms": "TTFT", "median_ttft_ms": "TTFT"}
+#: The header by which a table doubts some of its own quantities (``# doubted_quantities: ttft (why)``): their
+#: figures are compared and printed but set aside from headline figures and from any fit, while the table's
+#: other quantities count.  A measured TTFT of prompts an earlier repeat left in vLLM's prefix cache is the case
+#: it was made for (issue #23): such a table's throughput and TPOT are sound, its TTFT is not a cold prefill.
+DOUBTED_HEADER = "doubted_quantities"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Table:
     runs: tuple[BenchmarkRun, ...]
     #: Environment variables in effect on the server (``# env: KEY=value ...``, words without '=' end the list).
     env: tuple[tuple[str, str], ...] = ()
+    #: Quantities (``QUANTITY`` values) the table's own header doubts (``# doubted_quantities:``), whole table.
+    doubted: tuple[str, ...] = ()
 
     @property
     def layout(self) -> str:
@@ -75,24 +82,30 @@ class Table:
 
     @property
     def ttft_trusted(self) -> bool:
-        """False where the table's own header doubts its TTFT."""
+        """False where the whole run is doubted (InferenceX's experimental folder: profiler armed, nightly build):
+        its TTFT is set aside and the table is left out of the "without doubted tables" figures.  A doubt of one
+        quantity only is ``doubts``."""
         return self.client != "inferencex-experimental"
 
     @property
     def throughput_trusted(self) -> bool:
-        """False where the TTFT is doubted: a run's output throughput is its output tokens over its duration,
+        """False where the whole run is doubted: a run's output throughput is its output tokens over its duration,
         which for a closed loop of c clients is about c x output / (TTFT + (output - 1) x TPOT), so a doubted
-        TTFT is a doubted throughput.  In InferenceX's experimental folder (128 output tokens) the TTFT is a
-        median 53 % of each request's time (9-85 %, 72 rows; benchmarks/perf_loso/RESULTS.md, "H200 throughput")."""
+        run's TTFT is a doubted throughput.  In InferenceX's experimental folder (128 output tokens) the TTFT is a
+        median 53 % of each request's time (9-85 %, 72 rows; benchmarks/perf_loso/RESULTS.md, "H200 throughput").
+        A TTFT doubted by ``# doubted_quantities:`` alone (prefix-cached repeats) leaves the throughput compared:
+        it was measured as the run went."""
         return self.ttft_trusted
 
-    def doubted(self, metric: str) -> bool:
-        """Whether the table's header doubts ``metric`` (a TTFT, or a throughput that holds it)."""
-        if QUANTITY.get(metric) == "TTFT":
-            return not self.ttft_trusted
-        if QUANTITY.get(metric) == "throughput":
-            return not self.throughput_trusted
-        return False
+    def doubts(self, metric: str) -> bool:
+        """Whether the header doubts ``metric``: TTFT and throughput of a doubted run, or a quantity
+        ``# doubted_quantities:`` names."""
+        quantity = QUANTITY.get(metric, "")
+        if quantity == "TTFT" and not self.ttft_trusted:
+            return True
+        if quantity == "throughput" and not self.throughput_trusted:
+            return True
+        return quantity in self.doubted
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -119,6 +132,22 @@ def _env(text: str | None) -> tuple[tuple[str, str], ...]:
         if not eq or not key.isidentifier():
             break
         out.append((key, value))
+    return tuple(out)
+
+
+def _doubted(path: str, text: str | None) -> tuple[str, ...]:
+    """The quantities named at the start of a ``# doubted_quantities:`` header (``ttft``, ``tpot``, ``throughput``,
+    comma or space separated); the reason in parentheses that follows is not read.  An unknown word is an error,
+    not a silent trust."""
+    known = {q.lower(): q for q in QUANTITY.values()}
+    out: list[str] = []
+    for word in (text or "").replace(",", " ").split():
+        if word.startswith("("):
+            break
+        if word.lower() not in known:
+            raise BenchmarkDataError(f"{path}: '# {DOUBTED_HEADER}:' names '{word}', not one of "
+                                     f"{', '.join(sorted(known))}")
+        out.append(known[word.lower()])
     return tuple(out)
 
 
@@ -151,7 +180,7 @@ def load_table(path: str) -> Table:
         range_ratio=_float_or_none(meta.get("range_ratio")) or 0.0,
         range_mode=meta.get("range_mode", "vllm").split()[0], prompts_per_client=per_client, num_prompts=fixed,
         statistic=meta.get("statistic", "mean").split()[0], suspect=suspect, runs=tuple(runs),
-        env=_env(meta.get("env")),
+        env=_env(meta.get("env")), doubted=_doubted(path, meta.get(DOUBTED_HEADER)),
     )
 
 
@@ -202,7 +231,7 @@ def compared(table: Table, run: BenchmarkRun) -> list[str]:
     for m in METRICS:
         if run.metric(m) is None:
             continue
-        if table.doubted(m):
+        if table.doubts(m):
             continue
         out.append(m)
     return out
@@ -252,8 +281,8 @@ def evaluate(table: Table, eff: Efficiency, glob: Globals) -> list[RowError]:
 
 def row_error(table: Table, gpu_key: str, run: BenchmarkRun, res: SimResult) -> RowError:
     """One row's measured and simulated values, metric by metric; the suspect ones (a load point the
-    table's header doubts, TTFT where the table's TTFT is not trusted and the throughput that holds it) set
-    aside, not dropped."""
+    table's header doubts, a quantity the header doubts, TTFT and throughput of a doubted run) set aside, not
+    dropped."""
     measured, predicted, aside = [], [], []
     for m in METRICS:
         v = run.metric(m)
@@ -261,7 +290,7 @@ def row_error(table: Table, gpu_key: str, run: BenchmarkRun, res: SimResult) -> 
             continue
         measured.append((m, v))
         predicted.append((m, sim_value(table, res, m)))
-        if run.concurrency in table.suspect or table.doubted(m):
+        if run.concurrency in table.suspect or table.doubts(m):
             aside.append(m)
     return RowError(table.name, gpu_key, table.layout, table.role, run.concurrency, tuple(measured),
                     tuple(predicted), tuple(aside), res.output_throughput)

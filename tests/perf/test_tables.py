@@ -54,7 +54,7 @@ def test_a_doubted_ttft_takes_the_throughput_that_holds_it_out_too():
     cal = load_calibration()
     by_name = {t.name: t for t in all_tables()}
     exp = by_name["minimax-m2.5-fp8-8xh200-tp8ep-8192-128-inferencex-exp.csv"]
-    assert not exp.throughput_trusted and exp.doubted("output_throughput") and not exp.doubted("median_tpot_ms")
+    assert not exp.throughput_trusted and exp.doubts("output_throughput") and not exp.doubts("median_tpot_ms")
     rows = evaluate(exp, cal.for_arch("hopper")[0], cal.globals)
     assert all("output_throughput" in r.set_aside and "median_tpot_ms" not in r.set_aside for r in rows)
     for run in exp.runs:  # the rows hold the identity: measured throughput within 0.6-1.1 x c x 128 / E2E
@@ -62,7 +62,7 @@ def test_a_doubted_ttft_takes_the_throughput_that_holds_it_out_too():
         identity = run.concurrency * 128 / ((ttft + 127 * tpot) / 1000)
         assert 0.6 < run.metric("output_throughput") / identity < 1.1
     scicom = by_name["qwen3-32b-bf16-8xh200-tp8-1024-128-scicom-benchmaxxing-c100.csv"]
-    assert scicom.throughput_trusted and not scicom.doubted("output_throughput")
+    assert scicom.throughput_trusted and not scicom.doubts("output_throughput")
     rows = evaluate(scicom, cal.for_arch("hopper")[0], cal.globals)
     assert all(not r.set_aside for r in rows)
 
@@ -108,3 +108,30 @@ def test_closed_loop_throughput_columns_are_whole_server_output_tokens():
             assert 0.6 < thr / identity < 1.1, (t.name, run.concurrency, thr / identity)
             checked += 1
     assert checked >= 100
+
+
+def test_a_header_doubting_one_quantity_sets_aside_only_that_quantity(tmp_path):
+    """Issue #23: thebuccaneer's RTX 3090 repeats found their prompts in vLLM's prefix cache (run 1 at one client
+    printed 100.7 ms mean TTFT, runs 2-5 27-28 ms), so ``# doubted_quantities: ttft`` sets its TTFT aside while its
+    throughput and TPOT count, and the table stays among the trusted ones; an unknown quantity is refused."""
+    from planner.errors import BenchmarkDataError
+    from planner.perf.tables import load_table
+
+    cal = load_calibration()
+    by_name = {t.name: t for t in all_tables()}
+    tb = by_name["qwen2.5-7b-instruct-bf16-1xrtx-3090-tp1-256-64-thebuccaneer-offload0.csv"]
+    assert tb.doubted == ("TTFT",) and tb.ttft_trusted
+    assert tb.doubts("mean_ttft_ms") and tb.doubts("median_ttft_ms") and not tb.doubts("mean_tpot_ms")
+    rows = evaluate(tb, cal.for_arch("ampere")[0], cal.globals)
+    assert rows and all(set(r.set_aside) == {"mean_ttft_ms", "median_ttft_ms"} for r in rows)
+    plain = by_name["qwen2.5-7b-instruct-bf16-1xa100-80gb-tp1-512-256-cssnoeasy-c8.csv"]
+    assert plain.doubted == () and not plain.doubts("median_ttft_ms")
+
+    from pathlib import Path
+
+    text = Path(tb.path).read_text(encoding="utf-8").replace("# doubted_quantities: ttft",
+                                                            "# doubted_quantities: latency")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(BenchmarkDataError, match="latency"):
+        load_table(str(bad))
