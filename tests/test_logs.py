@@ -877,6 +877,9 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
      "serving"),
     ("heldout_v8", "oom_serving_delayed_long_prefill_rtx6kpro_worker_cut.log", "unrecognized-failure", "error",
      "serving"),
+    # diag7: the KV cache allocation is an OOM phase (the model runner's initialize_kv_cache in the workers' frames;
+    # before: no phase, v7's label says "KV cache allocation"; the excerpt is cut before the XPU OOM line)
+    ("heldout_v7", "xpu_oom_tp4_initialize_kv_cache_cut.log", "unrecognized-failure", "error", "KV cache allocation"),
 ])
 def test_heldout_misses_fixed_by_class(folder, name, expected, severity, phase):
     """Each of these real excerpts was missed (wrong id, no id, or exit 0) before the fix of its class: see
@@ -906,6 +909,40 @@ def test_worker_method_in_its_error_line_names_the_oom_phase(method, phase):
                  f"'{method}'. This might cause deadlock in distributed execution.\n"):
         f = _findings(said + oom)[0]
         assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
+
+
+SAMPLER_FIXTURE = LOGS / "cuda_oom_sampler_llama31_rtx3090_v0171.log"
+
+
+@pytest.mark.parametrize(("last", "phase"), [
+    ("Model loading took", "profile run"),
+    ("Available KV cache memory", "KV cache allocation"),
+    ("GPU KV cache size", "KV cache allocation"),
+])
+def test_oom_phase_from_the_line_that_ended_the_previous_phase(last, phase):
+    """An OOM line with no frame of its own gets the phase that follows the last phase-ending line before it (diag7:
+    "Model loading took" used to leave the earlier load markers nearest, so an OOM after the load was called "load").
+    Real lines of vLLM 0.17.1 (TheBuccaneer/vllm-offload-profiles, tests/fixtures/logs/cuda_oom_sampler_llama31_rtx3090_
+    v0171.log), the log cut after ``last`` and followed by its own OOM line without the sampler's re-raise."""
+    lines = [ln for ln in SAMPLER_FIXTURE.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    start = [ln for ln in lines[: next(i for i, ln in enumerate(lines) if last in ln) + 1]]
+    oom = next(ln for ln in lines if "torch.OutOfMemoryError" in ln)
+    f = _findings("\n".join([*start, oom]) + "\n")[0]
+    assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
+    # the whole log: the sampler's re-raise after the OOM line is nearer than any of them
+    assert "[phase: sampler warm-up]" in _findings(SAMPLER_FIXTURE.read_text(encoding="utf-8"))[0].evidence
+
+
+def test_oom_in_kv_cache_allocation_frames():
+    """V0's CacheEngine._allocate_kv_cache in the traceback is the KV cache allocation (QwenLM/Qwen3#458, turn 0: the
+    OOM of torch.empty in _allocate_kv_cache, the GPU shared with another process; its frame and exception lines
+    verbatim, a Jupyter traceback with the path as a link)."""
+    text = ("File [~/miniconda3/envs/qwen_env/lib/python3.11/site-packages/vllm/worker/cache_engine.py:64](http://1xx.xx."
+            "xx.xx:xxx/lab/tree/llm/miniconda3/envs/qwen_env/lib/python3.11/site-packages/vllm/worker/cache_engine.py#"
+            "line=63), in CacheEngine._allocate_kv_cache(self, num_blocks, device)\n"
+            "OutOfMemoryError: CUDA out of memory. Tried to allocate 642.00 MiB. GPU\n")
+    f = _findings(text)[0]
+    assert f.id == "cuda-oom" and "[phase: KV cache allocation]" in f.evidence and "other process" in f.cause
 
 
 def test_wrapped_message_continues_on_two_more_lines():
