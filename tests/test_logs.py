@@ -521,7 +521,8 @@ def test_a_death_with_no_exception_is_not_quiet(last, needle):
             "(EngineCore pid=9) INFO 08-01 18:03:56 [gpu_model_runner.py:1] Starting to load model x/y...\n"
             + last + "\n")
     found = _findings(text)
-    expected = "memory-insufficient" if last == "Killed" else "unrecognized-failure"
+    # exit code 137 = 128 + SIGKILL: the same kill as the shell's "Killed" (diag7; unrecognized-failure before)
+    expected = "memory-insufficient" if last in ("Killed", "vllm-1 exited with code 137") else "unrecognized-failure"
     assert [(f.id, f.severity) for f in found] == [(expected, "error")]
     assert needle in found[0].evidence and "[phase: load] [vLLM 0.25.1]" in found[0].evidence
 
@@ -996,6 +997,40 @@ def test_killed_without_exception_names_host_memory_and_says_how_to_confirm():
     assert (f.id, f.severity) == ("memory-insufficient", "error") and "dmesg" in f.fix
     raised = "ERROR 05-07 19:18:16 [core.py:1] ValueError: no such model\n" + log
     assert _findings(raised)[0].id != "memory-insufficient"
+
+
+@pytest.mark.parametrize("lines", [
+    # vectorch-ai/ScaleLLM#38 (a model server in docker compose, killed for memory): bash's job report, compose's 137
+    ['scalellm          | ./entrypoint.sh: line 28:     7 Killed                  LD_LIBRARY_PATH=/app/lib:'
+     '$LD_LIBRARY_PATH /app/bin/scalellm $ARGS "$@"', "scalellm exited with code 137"],
+    ['scalellm          | ./entrypoint.sh: line 28:     7 Killed                  LD_LIBRARY_PATH=/app/lib:'
+     '$LD_LIBRARY_PATH /app/bin/scalellm $ARGS "$@"'],
+])
+def test_sigkill_in_a_supervisors_words_is_the_host_memory_class(lines):
+    """SIGKILL reported by a shell script's job report or as a container's exit code 137 (128 + 9), with no Python
+    exception, is the same kill as a bare "Killed": memory-insufficient with dmesg as the check (diag7; before:
+    unrecognized-failure, and the job report alone was no sign of death: exit 0)."""
+    f = _findings("\n".join(lines) + "\n")[0]
+    assert (f.id, f.severity) == ("memory-insufficient", "error") and "dmesg" in f.fix
+    assert f.evidence.startswith(f"line {len(lines)}: ") and "[SIGKILL, no exception printed]" in f.evidence
+    assert "signs of death: the process died at line" not in f.evidence  # the death line is not repeated
+
+
+@pytest.mark.parametrize("text", [
+    # vllm-project/vllm#15102 (turn 12, vLLM 0.8.0 V1 over Ray): the task's exception as the engine core logs it
+    "ERROR 03-21 17:27:44 [core.py:340] ray.exceptions.OutOfMemoryError: Task was killed due to the node running low "
+    "on memory.\n",
+    # vllm-project/vllm#1160: the raylet's report, wrapped by the reporter's syslog, with its ANSI codes as text
+    "#033[2m#033[33m(raylet)#033[0m [DATE] (raylet) node_manager.cc:3007: 2 Workers (tasks /\n"
+    " actors) killed due to memory pressure (OOM), 0 Workers crashed due to other reasons at node (ID: "
+    "abd406d415bd2b74a5\n",
+])
+def test_ray_memory_monitor_kill_is_host_memory(text):
+    """Ray's memory monitor killing a worker for the node's RAM is memory-insufficient with Ray's own cause and knobs
+    (diag7; before: unrecognized-failure quoting ray.exceptions.OutOfMemoryError, or nothing for the raylet line)."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("memory-insufficient", "error")
+    assert "Ray's memory monitor" in f.cause and "RAY_memory_usage_threshold" in f.fix
 
 
 def test_library_name_in_a_link_is_not_a_frame():
