@@ -838,8 +838,9 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
     # no exception printed: the frames at the death name the cause (a segfault in NCCL / FlashInfer, the RPC wait)
     ("heldout_v4", "segfault_nccl_proxy_ray_tp16_dsr1_v084.log", "nccl-error", "error", None),
     ("heldout_v4", "segfault_flashinfer_begin_forward_gemma2_serving.log", "kernel-compile-failure", "error", None),
-    ("heldout_v3", "rpc_timeout_execute_model_llama_v1_serving.log", "engine-rpc-timeout", "error", None),
-    ("heldout_v3", "rpc_timeout_dsv4_over_64k_hang.log", "engine-rpc-timeout", "error", None),
+    # (diag7: both RPC timeouts sit under V1's "EngineCore encountered a fatal error." header: serving, as labelled)
+    ("heldout_v3", "rpc_timeout_execute_model_llama_v1_serving.log", "engine-rpc-timeout", "error", "serving"),
+    ("heldout_v3", "rpc_timeout_dsv4_over_64k_hang.log", "engine-rpc-timeout", "error", "serving"),
     # OOM phases from frames: Marlin repack (load), torch's graph capture, the API server's output handler
     ("heldout_v3", "oom_gptq_marlin_repack_driver_rtx3090.log", "cuda-oom", "error", "load"),
     ("heldout_v3", "oom_cudagraph_capture_qwen3_235b_v1.log", "cuda-oom", "error", "CUDA graph capture"),
@@ -932,6 +933,19 @@ def test_oom_phase_from_the_line_that_ended_the_previous_phase(last, phase):
     assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
     # the whole log: the sampler's re-raise after the OOM line is nearer than any of them
     assert "[phase: sampler warm-up]" in _findings(SAMPLER_FIXTURE.read_text(encoding="utf-8"))[0].evidence
+
+
+def test_engine_core_fatal_error_header_means_serving():
+    """V1 logs "EngineCore encountered a fatal error." only once the engine core was built (else "EngineCore failed to
+    start."): a death under that header, cut before any frame, was serving (diag7; before: no phase). Real lines of
+    benchmarks/heldout_v8/mtp_qwen36_27b_fp8_fatal_error_v0191_cut.log (vllm-project/vllm#40756), cut after the
+    traceback's first line."""
+    lines = (HELDOUT / "heldout_v8" / "mtp_qwen36_27b_fp8_fatal_error_v0191_cut.log").read_text().splitlines()
+    cut = [ln for ln in lines if not ln.startswith("#")][:3]
+    assert cut[1].endswith("EngineCore encountered a fatal error.")
+    assert cut[2].endswith("Traceback (most recent call last):")
+    f = _findings("\n".join(cut) + "\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error") and "[phase: serving]" in f.evidence
 
 
 def test_oom_in_kv_cache_allocation_frames():
