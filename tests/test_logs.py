@@ -948,6 +948,35 @@ def test_engine_core_fatal_error_header_means_serving():
     assert (f.id, f.severity) == ("unrecognized-failure", "error") and "[phase: serving]" in f.evidence
 
 
+@pytest.mark.parametrize(("folder", "name", "phase"), [
+    # vllm-project/vllm#31273: the load's progress bar is flushed after the OOM line by the failing process: still load
+    ("heldout_v5", "oom_weight_loading_h20_qwen25_72b_fp8_v013.log", "load"),
+    # the sampler's OOM, then the chained traceback's outer frames (the executor's initialize_from_config, which also
+    # runs the graph capture and the sampler) and the re-raise "when warming up sampler": the sampler's frame wins
+    ("heldout_logs", "cuda_oom_sampler_gptoss20b_tp1_h100_v0190.log", "sampler warm-up"),
+])
+def test_oom_phase_markers_after_the_oom_line(folder, name, phase):
+    """Markers after the OOM line still count when they are a phase in progress or a re-raise; a line that says a phase
+    ENDED ([failure] ended) counts only before it (another rank that went on)."""
+    f = findings_from_scan(scan_path(str(HELDOUT / folder / name)))[0]
+    assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
+
+
+def test_ended_markers_are_oom_phase_markers_and_count_only_before():
+    """Every [failure] ended keyword is a cuda-oom phase marker; after the OOM line it names no phase (the real lines of
+    the sampler fixture, TheBuccaneer/vllm-offload-profiles, in the order a rank that went on would print them)."""
+    from planner.catalog import load_toml
+
+    ended = load_toml("signatures.toml")["failure"]["ended"]
+    markers = {k for p in signature("cuda-oom").phases for k in p.keywords}
+    assert ended and set(ended) <= markers
+    lines = [ln for ln in SAMPLER_FIXTURE.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    oom = next(ln for ln in lines if "torch.OutOfMemoryError" in ln)
+    loaded = next(ln for ln in lines if "Model loading took" in ln)
+    assert "[phase:" not in _findings(oom + "\n" + loaded + "\n")[0].evidence
+    assert "[phase: profile run]" in _findings(loaded + "\n" + oom + "\n")[0].evidence
+
+
 def test_oom_in_kv_cache_allocation_frames():
     """V0's CacheEngine._allocate_kv_cache in the traceback is the KV cache allocation (QwenLM/Qwen3#458, turn 0: the
     OOM of torch.empty in _allocate_kv_cache, the GPU shared with another process; its frame and exception lines
