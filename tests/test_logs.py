@@ -1076,6 +1076,19 @@ def test_ray_memory_monitor_kill_is_host_memory(text):
     assert "Ray's memory monitor" in f.cause and "RAY_memory_usage_threshold" in f.fix
 
 
+@pytest.mark.parametrize("line", [
+    # ROCm's torch: the title of vllm-project/vllm#34573 and #7207 (a ROCm container that sees no GPU), as raised
+    "RuntimeError: No HIP GPUs are available",
+    # Intel XPU's torch (c10/xpu/XPUFunctions.cpp TORCH_CHECK), as an HD 5500 user's note quotes it
+    "RuntimeError: No XPU devices are available",
+])
+def test_no_gpu_in_rocm_and_xpu_words(line):
+    """ROCm's and XPU's forms of "No CUDA GPUs are available" are gpu-unavailable with the device files to pass
+    (diag7; before: an unrecognized exception)."""
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == ("gpu-unavailable", "error") and "/dev/kfd" in f.fix and "rocminfo" in f.fix
+
+
 def test_library_name_in_a_link_is_not_a_frame():
     """A kernel library's name inside a web address near an exception-less death (a provenance line, a warning's
     link) does not make it a crash in that library: heldout_v7's AITER MLA excerpt named kernel-compile-failure from
