@@ -1089,6 +1089,20 @@ def test_no_gpu_in_rocm_and_xpu_words(line):
     assert (f.id, f.severity) == ("gpu-unavailable", "error") and "/dev/kfd" in f.fix and "rocminfo" in f.fix
 
 
+@pytest.mark.parametrize("line", [
+    # j33bs/clawd workspace/audit/dali_vllm_duplicate_audit_20260221T204411Z.md: a vLLM user unit's journal
+    "Feb 22 06:55:47 jeebs-Z490-AORUS-MASTER systemd[1643]: openclaw-vllm.service: Main process exited, code=exited, "
+    "status=1/FAILURE",
+    # opea-project/GenAIExamples#2068 (title): docker compose v2 on a vLLM service that exited
+    "dependency failed to start: container vllm-service exited (1)",
+])
+def test_a_supervisors_report_of_a_failed_exit_is_a_death(line):
+    """systemd's and docker compose v2's reports that the vLLM process exited with a failure are signs of death: an
+    excerpt holding only them is a failed run, never exit 0 (diag7; before: "No problems found")."""
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error") and "[no exception printed]" in f.evidence
+
+
 def test_library_name_in_a_link_is_not_a_frame():
     """A kernel library's name inside a web address near an exception-less death (a provenance line, a warning's
     link) does not make it a crash in that library: heldout_v7's AITER MLA excerpt named kernel-compile-failure from
