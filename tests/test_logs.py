@@ -1103,6 +1103,16 @@ def test_a_supervisors_report_of_a_failed_exit_is_a_death(line):
     assert (f.id, f.severity) == ("unrecognized-failure", "error") and "[no exception printed]" in f.evidence
 
 
+def test_cublas_alloc_failure_is_an_oom():
+    """cuBLAS failing to allocate (a cudaMalloc that failed) is cuda-oom (diag7; before: an unrecognized exception).
+    The line as QwenLM/Qwen3#873 quotes it, under the frame that raised it."""
+    text = ('File "lib/python3.9/site-packages/torch/nn/modules/linear.py", line 116, in forward\n'
+            "    return F.linear(input, self.weight, self.bias)\n"
+            "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error")
+
+
 def test_library_name_in_a_link_is_not_a_frame():
     """A kernel library's name inside a web address near an exception-less death (a provenance line, a warning's
     link) does not make it a crash in that library: heldout_v7's AITER MLA excerpt named kernel-compile-failure from
