@@ -471,7 +471,7 @@ class _Scanner:
         st = self.state
         if st.progress is not None and st.progress[1] == SERVING:
             return True
-        served = max(ctx_before.rfind(m) for m in _SERVED)
+        served = max(ctx_before.rfind(m) for m in _served_markers())
         if served < 0:
             return False
         started = max(ctx_before.rfind(k.encode()) for k, ph in self.lifecycle if ph != SERVING)
@@ -597,8 +597,10 @@ class _Scanner:
 
 #: The phase name of a failure while serving (data/signatures.toml: a cuda-oom phase and a [[lifecycle]] phase).
 SERVING = "serving"
-#: Lines a server prints only once it serves requests (vLLM's metrics logger, uvicorn's access log).
-_SERVED = (b"Avg prompt throughput", b'HTTP/1.1" 200')
+@cache
+def _served_markers() -> tuple[bytes, ...]:
+    """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
+    return tuple(m.encode() for m in load_toml("signatures.toml").get("failure", {}).get("served", ()))
 
 
 def _quiet_level(line: str) -> bool:

@@ -977,6 +977,20 @@ def test_ended_markers_are_oom_phase_markers_and_count_only_before():
     assert "[phase: profile run]" in _findings(loaded + "\n" + oom + "\n")[0].evidence
 
 
+def test_oom_after_an_engine_request_line_is_serving():
+    """An engine's "Added request ..." line means requests were being served: an OOM after it, with no frame of its own
+    and no new start, is serving ([failure] served; diag7: before, only metrics and access lines counted). The request
+    line of runpod-workers/worker-vllm#199 (with its literal \\n) and the OOM line of heldout_v5's
+    oom_inference_qwen3vl_4b_rtx3090_v0110_wrapped.log (vllm-project/vllm#26863, an OOM while serving)."""
+    request = ("0s0n9esxgd0u45[info]INFO 07-23 16:43:22 [async_llm_engine.py:210] Added request "
+               "192c6636b44048959880183d076fb20f.\\n")
+    oom = next(ln for ln in (HELDOUT / "heldout_v5" / "oom_inference_qwen3vl_4b_rtx3090_v0110_wrapped.log")
+               .read_text().splitlines() if "OutOfMemoryError" in ln)
+    assert "[phase:" not in _findings(oom + "\n")[0].evidence
+    f = _findings(request + "\n" + oom + "\n")[0]
+    assert f.id == "cuda-oom" and "[phase: serving]" in f.evidence
+
+
 def test_oom_in_kv_cache_allocation_frames():
     """V0's CacheEngine._allocate_kv_cache in the traceback is the KV cache allocation (QwenLM/Qwen3#458, turn 0: the
     OOM of torch.empty in _allocate_kv_cache, the GPU shared with another process; its frame and exception lines
