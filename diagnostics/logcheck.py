@@ -339,8 +339,10 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
     spec = failure_spec()
     if (death is not None and exc is None and spec.killed is not None and spec.killed_pattern is not None
             and spec.killed_pattern.search(death.text)):
-        evidence = (f"line {death.line_number}: {death.text} [SIGKILL, no exception printed]"
-                    + _where(phase, version) + (f"; {context}" if context else ""))
+        # the death line is the evidence itself: not repeated as a sign of death after it
+        others = [sign for sign in signs if not sign.startswith(f"the process died at line {death.line_number}:")]
+        evidence = (f"line {death.line_number}: {death.text} [SIGKILL, no exception printed]" + _where(phase, version)
+                    + ("; signs of death: " + "; ".join(others) if others else ""))
         return finding(spec.killed.signature_id, evidence, cause=spec.killed.cause, fix=spec.killed.fix)
     if death is not None and exc is None and death.frames is not None:
         entry = failure_spec().in_frames[death.frames[0]]

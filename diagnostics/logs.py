@@ -30,6 +30,7 @@ from typing import IO, Any
 from diagnostics.redact import redact
 from diagnostics.signatures import FailureSpec, Signature, failure_spec, generic_exceptions, signature, signatures
 from planner.catalog import diagnose as facts
+from planner.catalog import load_toml
 from planner.errors import InvalidInputError
 from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
@@ -470,7 +471,7 @@ class _Scanner:
         st = self.state
         if st.progress is not None and st.progress[1] == SERVING:
             return True
-        served = max(ctx_before.rfind(m) for m in _SERVED)
+        served = max(ctx_before.rfind(m) for m in _served_markers())
         if served < 0:
             return False
         started = max(ctx_before.rfind(k.encode()) for k, ph in self.lifecycle if ph != SERVING)
@@ -596,8 +597,10 @@ class _Scanner:
 
 #: The phase name of a failure while serving (data/signatures.toml: a cuda-oom phase and a [[lifecycle]] phase).
 SERVING = "serving"
-#: Lines a server prints only once it serves requests (vLLM's metrics logger, uvicorn's access log).
-_SERVED = (b"Avg prompt throughput", b'HTTP/1.1" 200')
+@cache
+def _served_markers() -> tuple[bytes, ...]:
+    """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
+    return tuple(m.encode() for m in load_toml("signatures.toml").get("failure", {}).get("served", ()))
 
 
 def _quiet_level(line: str) -> bool:
@@ -724,18 +727,29 @@ def _stop(spec: FailureSpec, before: bytes, line: bytes, after: bytes, number: i
 
 
 def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:
-    """The phase whose marker is nearest the matched line, looking back (its traceback) and ahead (re-raises)."""
+    """The phase whose marker is nearest the matched line, looking back (its traceback) and ahead (re-raises). A line
+    that says a phase ENDED ([failure] ended: "Model loading took", "Available KV cache memory") counts only before
+    the matched line: printed after it, it comes from a rank that went on, not from where this one failed."""
     best, distance = None, None
+    ended = _ended_keywords()
     for ph in sig.phases:
         for k in ph.keywords:
             kb = k.encode()
             pos = before.rfind(kb)
             if pos != -1 and (distance is None or len(before) - pos < distance):
                 best, distance = ph.name, len(before) - pos
+            if k in ended:
+                continue
             pos = after.find(kb)
             if pos != -1 and (distance is None or pos < distance):
                 best, distance = ph.name, pos
     return best
+
+
+@cache
+def _ended_keywords() -> frozenset[str]:
+    """The phase markers that say a phase ended ([failure] ended in data/signatures.toml)."""
+    return frozenset(load_toml("signatures.toml").get("failure", {}).get("ended", ()))
 
 
 def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:

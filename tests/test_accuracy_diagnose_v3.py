@@ -120,9 +120,9 @@ SETS = {
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
-#: OOM phases a label may give beside the catalog's own ([[finding]] cuda-oom ``phases``): heldout_v7's header says
-#: "KV cache allocation" is the true phase of one log though the catalog has no OOM phase of that name.
-EXTRA_PHASES = {"heldout_v7": {"KV cache allocation"}}
+#: OOM phases a label may give beside the catalog's own ([[finding]] cuda-oom ``phases``): none since heldout_v7's
+#: "KV cache allocation" became a catalog phase (diag7).
+EXTRA_PHASES: dict[str, set[str]] = {}
 KEYS = {"file": str, "url": str, "turn": str, "expected": str, "class": str, "failed": bool, "oom_phase": str,
         "vllm_version": str, "gpu": str, "model": str, "root_cause": str, "final_exception": str,
         "labelled_before_run": bool, "unsure": str, "why": str}

@@ -521,7 +521,8 @@ def test_a_death_with_no_exception_is_not_quiet(last, needle):
             "(EngineCore pid=9) INFO 08-01 18:03:56 [gpu_model_runner.py:1] Starting to load model x/y...\n"
             + last + "\n")
     found = _findings(text)
-    expected = "memory-insufficient" if last == "Killed" else "unrecognized-failure"
+    # exit code 137 = 128 + SIGKILL: the same kill as the shell's "Killed" (diag7; unrecognized-failure before)
+    expected = "memory-insufficient" if last in ("Killed", "vllm-1 exited with code 137") else "unrecognized-failure"
     assert [(f.id, f.severity) for f in found] == [(expected, "error")]
     assert needle in found[0].evidence and "[phase: load] [vLLM 0.25.1]" in found[0].evidence
 
@@ -837,8 +838,9 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
     # no exception printed: the frames at the death name the cause (a segfault in NCCL / FlashInfer, the RPC wait)
     ("heldout_v4", "segfault_nccl_proxy_ray_tp16_dsr1_v084.log", "nccl-error", "error", None),
     ("heldout_v4", "segfault_flashinfer_begin_forward_gemma2_serving.log", "kernel-compile-failure", "error", None),
-    ("heldout_v3", "rpc_timeout_execute_model_llama_v1_serving.log", "engine-rpc-timeout", "error", None),
-    ("heldout_v3", "rpc_timeout_dsv4_over_64k_hang.log", "engine-rpc-timeout", "error", None),
+    # (diag7: both RPC timeouts sit under V1's "EngineCore encountered a fatal error." header: serving, as labelled)
+    ("heldout_v3", "rpc_timeout_execute_model_llama_v1_serving.log", "engine-rpc-timeout", "error", "serving"),
+    ("heldout_v3", "rpc_timeout_dsv4_over_64k_hang.log", "engine-rpc-timeout", "error", "serving"),
     # OOM phases from frames: Marlin repack (load), torch's graph capture, the API server's output handler
     ("heldout_v3", "oom_gptq_marlin_repack_driver_rtx3090.log", "cuda-oom", "error", "load"),
     ("heldout_v3", "oom_cudagraph_capture_qwen3_235b_v1.log", "cuda-oom", "error", "CUDA graph capture"),
@@ -877,6 +879,9 @@ HELDOUT = Path(__file__).parent.parent / "benchmarks"
      "serving"),
     ("heldout_v8", "oom_serving_delayed_long_prefill_rtx6kpro_worker_cut.log", "unrecognized-failure", "error",
      "serving"),
+    # diag7: the KV cache allocation is an OOM phase (the model runner's initialize_kv_cache in the workers' frames;
+    # before: no phase, v7's label says "KV cache allocation"; the excerpt is cut before the XPU OOM line)
+    ("heldout_v7", "xpu_oom_tp4_initialize_kv_cache_cut.log", "unrecognized-failure", "error", "KV cache allocation"),
 ])
 def test_heldout_misses_fixed_by_class(folder, name, expected, severity, phase):
     """Each of these real excerpts was missed (wrong id, no id, or exit 0) before the fix of its class: see
@@ -906,6 +911,96 @@ def test_worker_method_in_its_error_line_names_the_oom_phase(method, phase):
                  f"'{method}'. This might cause deadlock in distributed execution.\n"):
         f = _findings(said + oom)[0]
         assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
+
+
+SAMPLER_FIXTURE = LOGS / "cuda_oom_sampler_llama31_rtx3090_v0171.log"
+
+
+@pytest.mark.parametrize(("last", "phase"), [
+    ("Model loading took", "profile run"),
+    ("Available KV cache memory", "KV cache allocation"),
+    ("GPU KV cache size", "KV cache allocation"),
+])
+def test_oom_phase_from_the_line_that_ended_the_previous_phase(last, phase):
+    """An OOM line with no frame of its own gets the phase that follows the last phase-ending line before it (diag7:
+    "Model loading took" used to leave the earlier load markers nearest, so an OOM after the load was called "load").
+    Real lines of vLLM 0.17.1 (TheBuccaneer/vllm-offload-profiles, tests/fixtures/logs/cuda_oom_sampler_llama31_rtx3090_
+    v0171.log), the log cut after ``last`` and followed by its own OOM line without the sampler's re-raise."""
+    lines = [ln for ln in SAMPLER_FIXTURE.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    start = [ln for ln in lines[: next(i for i, ln in enumerate(lines) if last in ln) + 1]]
+    oom = next(ln for ln in lines if "torch.OutOfMemoryError" in ln)
+    f = _findings("\n".join([*start, oom]) + "\n")[0]
+    assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
+    # the whole log: the sampler's re-raise after the OOM line is nearer than any of them
+    assert "[phase: sampler warm-up]" in _findings(SAMPLER_FIXTURE.read_text(encoding="utf-8"))[0].evidence
+
+
+def test_engine_core_fatal_error_header_means_serving():
+    """V1 logs "EngineCore encountered a fatal error." only once the engine core was built (else "EngineCore failed to
+    start."): a death under that header, cut before any frame, was serving (diag7; before: no phase). Real lines of
+    benchmarks/heldout_v8/mtp_qwen36_27b_fp8_fatal_error_v0191_cut.log (vllm-project/vllm#40756), cut after the
+    traceback's first line."""
+    lines = (HELDOUT / "heldout_v8" / "mtp_qwen36_27b_fp8_fatal_error_v0191_cut.log").read_text().splitlines()
+    cut = [ln for ln in lines if not ln.startswith("#")][:3]
+    assert cut[1].endswith("EngineCore encountered a fatal error.")
+    assert cut[2].endswith("Traceback (most recent call last):")
+    f = _findings("\n".join(cut) + "\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error") and "[phase: serving]" in f.evidence
+
+
+@pytest.mark.parametrize(("folder", "name", "phase"), [
+    # vllm-project/vllm#31273: the load's progress bar is flushed after the OOM line by the failing process: still load
+    ("heldout_v5", "oom_weight_loading_h20_qwen25_72b_fp8_v013.log", "load"),
+    # the sampler's OOM, then the chained traceback's outer frames (the executor's initialize_from_config, which also
+    # runs the graph capture and the sampler) and the re-raise "when warming up sampler": the sampler's frame wins
+    ("heldout_logs", "cuda_oom_sampler_gptoss20b_tp1_h100_v0190.log", "sampler warm-up"),
+])
+def test_oom_phase_markers_after_the_oom_line(folder, name, phase):
+    """Markers after the OOM line still count when they are a phase in progress or a re-raise; a line that says a phase
+    ENDED ([failure] ended) counts only before it (another rank that went on)."""
+    f = findings_from_scan(scan_path(str(HELDOUT / folder / name)))[0]
+    assert f.id == "cuda-oom" and f"[phase: {phase}]" in f.evidence
+
+
+def test_ended_markers_are_oom_phase_markers_and_count_only_before():
+    """Every [failure] ended keyword is a cuda-oom phase marker; after the OOM line it names no phase (the real lines of
+    the sampler fixture, TheBuccaneer/vllm-offload-profiles, in the order a rank that went on would print them)."""
+    from planner.catalog import load_toml
+
+    ended = load_toml("signatures.toml")["failure"]["ended"]
+    markers = {k for p in signature("cuda-oom").phases for k in p.keywords}
+    assert ended and set(ended) <= markers
+    lines = [ln for ln in SAMPLER_FIXTURE.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    oom = next(ln for ln in lines if "torch.OutOfMemoryError" in ln)
+    loaded = next(ln for ln in lines if "Model loading took" in ln)
+    assert "[phase:" not in _findings(oom + "\n" + loaded + "\n")[0].evidence
+    assert "[phase: profile run]" in _findings(loaded + "\n" + oom + "\n")[0].evidence
+
+
+def test_oom_after_an_engine_request_line_is_serving():
+    """An engine's "Added request ..." line means requests were being served: an OOM after it, with no frame of its own
+    and no new start, is serving ([failure] served; diag7: before, only metrics and access lines counted). The request
+    line of runpod-workers/worker-vllm#199 (with its literal \\n) and the OOM line of heldout_v5's
+    oom_inference_qwen3vl_4b_rtx3090_v0110_wrapped.log (vllm-project/vllm#26863, an OOM while serving)."""
+    request = ("0s0n9esxgd0u45[info]INFO 07-23 16:43:22 [async_llm_engine.py:210] Added request "
+               "192c6636b44048959880183d076fb20f.\\n")
+    oom = next(ln for ln in (HELDOUT / "heldout_v5" / "oom_inference_qwen3vl_4b_rtx3090_v0110_wrapped.log")
+               .read_text().splitlines() if "OutOfMemoryError" in ln)
+    assert "[phase:" not in _findings(oom + "\n")[0].evidence
+    f = _findings(request + "\n" + oom + "\n")[0]
+    assert f.id == "cuda-oom" and "[phase: serving]" in f.evidence
+
+
+def test_oom_in_kv_cache_allocation_frames():
+    """V0's CacheEngine._allocate_kv_cache in the traceback is the KV cache allocation (QwenLM/Qwen3#458, turn 0: the
+    OOM of torch.empty in _allocate_kv_cache, the GPU shared with another process; its frame and exception lines
+    verbatim, a Jupyter traceback with the path as a link)."""
+    text = ("File [~/miniconda3/envs/qwen_env/lib/python3.11/site-packages/vllm/worker/cache_engine.py:64](http://1xx.xx."
+            "xx.xx:xxx/lab/tree/llm/miniconda3/envs/qwen_env/lib/python3.11/site-packages/vllm/worker/cache_engine.py#"
+            "line=63), in CacheEngine._allocate_kv_cache(self, num_blocks, device)\n"
+            "OutOfMemoryError: CUDA out of memory. Tried to allocate 642.00 MiB. GPU\n")
+    f = _findings(text)[0]
+    assert f.id == "cuda-oom" and "[phase: KV cache allocation]" in f.evidence and "other process" in f.cause
 
 
 def test_wrapped_message_continues_on_two_more_lines():
@@ -959,6 +1054,77 @@ def test_killed_without_exception_names_host_memory_and_says_how_to_confirm():
     assert (f.id, f.severity) == ("memory-insufficient", "error") and "dmesg" in f.fix
     raised = "ERROR 05-07 19:18:16 [core.py:1] ValueError: no such model\n" + log
     assert _findings(raised)[0].id != "memory-insufficient"
+
+
+@pytest.mark.parametrize("lines", [
+    # vectorch-ai/ScaleLLM#38 (a model server in docker compose, killed for memory): bash's job report, compose's 137
+    ['scalellm          | ./entrypoint.sh: line 28:     7 Killed                  LD_LIBRARY_PATH=/app/lib:'
+     '$LD_LIBRARY_PATH /app/bin/scalellm $ARGS "$@"', "scalellm exited with code 137"],
+    ['scalellm          | ./entrypoint.sh: line 28:     7 Killed                  LD_LIBRARY_PATH=/app/lib:'
+     '$LD_LIBRARY_PATH /app/bin/scalellm $ARGS "$@"'],
+])
+def test_sigkill_in_a_supervisors_words_is_the_host_memory_class(lines):
+    """SIGKILL reported by a shell script's job report or as a container's exit code 137 (128 + 9), with no Python
+    exception, is the same kill as a bare "Killed": memory-insufficient with dmesg as the check (diag7; before:
+    unrecognized-failure, and the job report alone was no sign of death: exit 0)."""
+    f = _findings("\n".join(lines) + "\n")[0]
+    assert (f.id, f.severity) == ("memory-insufficient", "error") and "dmesg" in f.fix
+    assert f.evidence.startswith(f"line {len(lines)}: ") and "[SIGKILL, no exception printed]" in f.evidence
+    assert "signs of death: the process died at line" not in f.evidence  # the death line is not repeated
+
+
+@pytest.mark.parametrize("text", [
+    # vllm-project/vllm#15102 (turn 12, vLLM 0.8.0 V1 over Ray): the task's exception as the engine core logs it
+    "ERROR 03-21 17:27:44 [core.py:340] ray.exceptions.OutOfMemoryError: Task was killed due to the node running low "
+    "on memory.\n",
+    # vllm-project/vllm#1160: the raylet's report, wrapped by the reporter's syslog, with its ANSI codes as text
+    "#033[2m#033[33m(raylet)#033[0m [DATE] (raylet) node_manager.cc:3007: 2 Workers (tasks /\n"
+    " actors) killed due to memory pressure (OOM), 0 Workers crashed due to other reasons at node (ID: "
+    "abd406d415bd2b74a5\n",
+])
+def test_ray_memory_monitor_kill_is_host_memory(text):
+    """Ray's memory monitor killing a worker for the node's RAM is memory-insufficient with Ray's own cause and knobs
+    (diag7; before: unrecognized-failure quoting ray.exceptions.OutOfMemoryError, or nothing for the raylet line)."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("memory-insufficient", "error")
+    assert "Ray's memory monitor" in f.cause and "RAY_memory_usage_threshold" in f.fix
+
+
+@pytest.mark.parametrize("line", [
+    # ROCm's torch: the title of vllm-project/vllm#34573 and #7207 (a ROCm container that sees no GPU), as raised
+    "RuntimeError: No HIP GPUs are available",
+    # Intel XPU's torch (c10/xpu/XPUFunctions.cpp TORCH_CHECK), as an HD 5500 user's note quotes it
+    "RuntimeError: No XPU devices are available",
+])
+def test_no_gpu_in_rocm_and_xpu_words(line):
+    """ROCm's and XPU's forms of "No CUDA GPUs are available" are gpu-unavailable with the device files to pass
+    (diag7; before: an unrecognized exception)."""
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == ("gpu-unavailable", "error") and "/dev/kfd" in f.fix and "rocminfo" in f.fix
+
+
+@pytest.mark.parametrize("line", [
+    # j33bs/clawd workspace/audit/dali_vllm_duplicate_audit_20260221T204411Z.md: a vLLM user unit's journal
+    "Feb 22 06:55:47 jeebs-Z490-AORUS-MASTER systemd[1643]: openclaw-vllm.service: Main process exited, code=exited, "
+    "status=1/FAILURE",
+    # opea-project/GenAIExamples#2068 (title): docker compose v2 on a vLLM service that exited
+    "dependency failed to start: container vllm-service exited (1)",
+])
+def test_a_supervisors_report_of_a_failed_exit_is_a_death(line):
+    """systemd's and docker compose v2's reports that the vLLM process exited with a failure are signs of death: an
+    excerpt holding only them is a failed run, never exit 0 (diag7; before: "No problems found")."""
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error") and "[no exception printed]" in f.evidence
+
+
+def test_cublas_alloc_failure_is_an_oom():
+    """cuBLAS failing to allocate (a cudaMalloc that failed) is cuda-oom (diag7; before: an unrecognized exception).
+    The line as QwenLM/Qwen3#873 quotes it, under the frame that raised it."""
+    text = ('File "lib/python3.9/site-packages/torch/nn/modules/linear.py", line 116, in forward\n'
+            "    return F.linear(input, self.weight, self.bias)\n"
+            "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error")
 
 
 def test_library_name_in_a_link_is_not_a_frame():
