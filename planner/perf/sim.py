@@ -36,7 +36,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -189,11 +189,7 @@ class SimResult:
     total_token_throughput: float
     request_throughput: float
     mean_ttft_ms: float
-    median_ttft_ms: float
-    p99_ttft_ms: float
     mean_tpot_ms: float
-    median_tpot_ms: float
-    p99_tpot_ms: float
     mean_e2el_ms: float
     duration_s: float
     #: Requests the scheduler preempted (recompute) during the run.
@@ -204,8 +200,6 @@ class SimResult:
     #: Mean TTFT of the steady middle of a closed-loop run (the first wave's burst left out).
     steady_ttft_ms: float
     steps: int
-    p90_ttft_ms: float = math.nan
-    p90_tpot_ms: float = math.nan
     #: ``--num-prompts`` the client sent (all complete: the simulation fails no request).
     completed: int = 0
     total_input_tokens: int = 0
@@ -215,6 +209,48 @@ class SimResult:
     burstiness: float = 1.0
     #: What the lazily computed statistics below are computed from (an SLO search reads means only).
     detail: _Detail | None = field(default=None, compare=False, repr=False)
+
+    # The percentiles are computed when first read (issue #23, speed): an SLO search simulates a dozen points per
+    # layout and reads their means only; `planner compare` prints percentiles for the points asked for, and its
+    # table none (no numpy import at all).
+    @cached_property
+    def _ttft_q(self) -> list[float]:
+        if not self.detail:
+            return [math.nan] * 3
+        return _weighted_quantiles(self.detail.ttft, self.detail.weights, (0.5, 0.9, 0.99))
+
+    @cached_property
+    def _tpot_q(self) -> list[float]:
+        if not self.detail:
+            return [math.nan] * 3
+        tp_vals = [(v, w) for v, w in zip(self.detail.tpot, self.detail.weights, strict=True) if not math.isnan(v)]
+        tp_v = [v for v, _ in tp_vals] or [0.0]
+        tp_w = [w for _, w in tp_vals] or [1.0]
+        return _weighted_quantiles(tp_v, tp_w, (0.5, 0.9, 0.99))
+
+    @property
+    def median_ttft_ms(self) -> float:
+        return 1000 * self._ttft_q[0]
+
+    @property
+    def p90_ttft_ms(self) -> float:
+        return 1000 * self._ttft_q[1]
+
+    @property
+    def p99_ttft_ms(self) -> float:
+        return 1000 * self._ttft_q[2]
+
+    @property
+    def median_tpot_ms(self) -> float:
+        return 1000 * self._tpot_q[0]
+
+    @property
+    def p90_tpot_ms(self) -> float:
+        return 1000 * self._tpot_q[1]
+
+    @property
+    def p99_tpot_ms(self) -> float:
+        return 1000 * self._tpot_q[2]
 
     @cached_property
     def _itl(self) -> tuple[float, float, float, float, float]:
@@ -309,17 +345,22 @@ class SimResult:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "detail":
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = round(v, 3) if isinstance(v, float) else v
+        for name in SAVED_FIELDS:
+            v = getattr(self, name)
+            out[name] = round(v, 3) if isinstance(v, float) else v
         for k in LAZY_METRICS:
             out[k] = round(getattr(self, k), 3)
         out["duration"] = out["duration_s"]  # vLLM's key for the same figure
         return out
 
 
+#: The keys ``SimResult.to_dict`` saves first, in their order (the percentiles of TTFT and TPOT among them are
+#: computed when first read, as those of ``LAZY_METRICS``).
+SAVED_FIELDS = ("concurrency", "request_rate", "output_throughput", "total_token_throughput", "request_throughput",
+                "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
+                "mean_e2el_ms", "duration_s", "preemptions", "peak_running", "peak_kv_fraction", "steady_ttft_ms",
+                "steps", "p90_ttft_ms", "p90_tpot_ms", "completed", "total_input_tokens", "total_output_tokens",
+                "max_concurrency", "burstiness")
 #: The statistics a :class:`SimResult` computes when first read.
 LAZY_METRICS = ("mean_itl_ms", "median_itl_ms", "p90_itl_ms", "p99_itl_ms", "median_e2el_ms", "p90_e2el_ms",
                 "p99_e2el_ms", "p50_ttft_ms", "p50_tpot_ms", "p50_itl_ms", "p50_e2el_ms", "std_ttft_ms", "std_tpot_ms",
@@ -977,21 +1018,17 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
 
     # The point's --max-concurrency; without a cap, Little's law (requests in flight on average).
     conc = float(load.concurrency) if load.concurrency is not None else wmean(e2e, wts) * reqs / duration
-    q_ttft = _weighted_quantiles(ttft, wts, (0.5, 0.9, 0.99))
-    q_tpot = _weighted_quantiles(tp_v, tp_w, (0.5, 0.9, 0.99))
     return SimResult(
         concurrency=conc, request_rate=load.request_rate,
         output_throughput=out_tok / duration, total_token_throughput=(out_tok + in_tok) / duration,
         request_throughput=reqs / duration,
         mean_ttft_ms=1000 * sum(v * w for v, w in zip(ttft, wts, strict=True)) / wsum,
-        median_ttft_ms=1000 * q_ttft[0], p99_ttft_ms=1000 * q_ttft[2],
-        mean_tpot_ms=1000 * wmean(tp_v, tp_w), median_tpot_ms=1000 * q_tpot[0], p99_tpot_ms=1000 * q_tpot[2],
+        mean_tpot_ms=1000 * wmean(tp_v, tp_w),
         mean_e2el_ms=1000 * wmean(e2e, wts),
         duration_s=duration, preemptions=round(sum(p.preemptions * c for c, p in parts)),
         peak_running=max(p.peak_running for _, p in parts),
         peak_kv_fraction=max(p.peak_kv for _, p in parts) / kv if kv else 0.0,
         steady_ttft_ms=1000 * steady_num / steady_den, steps=sum(p.steps for _, p in parts),
-        p90_ttft_ms=1000 * q_ttft[1], p90_tpot_ms=1000 * q_tpot[1],
         completed=prompts, total_input_tokens=round(in_tok), total_output_tokens=round(out_tok),
         max_concurrency=load.concurrency, burstiness=load.burstiness,
         detail=_Detail(e2e, wts, itl, eng.async_scheduling, ttft, tpot),
