@@ -1112,7 +1112,9 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     fin = [d + last for d, _ in done]
     size = [k for _, k in done]
     m = len(done)
-    before = [sum(size[:i]) for i in range(m)]
+    before = [0] * m          # requests of the cohorts before each (a running sum: whole numbers, exact)
+    for i in range(1, m):
+        before[i] = before[i - 1] + size[i - 1]
     late = [frontend_s * (before[i] + (size[i] - 1) / 2.0) for i in range(m)]
     ret = [math.inf] * m
     new: list[tuple[int, int]] = []
@@ -1128,6 +1130,34 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     while head < m:
         decoding = n - away_reqs
         sched = start_prev if lag else t
+        if decoding and (head >= pending or ret[head] > sched):
+            # Pure decode steps (no request came back in time for them), the same steps as below without their
+            # bookkeeping (issue #23, speed: most steps of a wave are these): one price, each step's time added
+            # in turn as below, until a cohort finishes in step x or the head cohort's return is seen.
+            key = (decoding, 0.0, 0)
+            dt = priced.get(key)
+            if dt is None:
+                dt = priced[key] = step_of(float(decoding), 0.0, 0.0)
+            due = ret[head] if head < pending else math.inf
+            stop = fin[pending] if pending < m else math.inf
+            finishing = False
+            while True:
+                start_prev, t = t, t + dt
+                if x >= stop:
+                    finishing = True
+                    break
+                x += 1
+                if due <= (start_prev if lag else t):
+                    break
+            if not finishing:
+                continue
+            while pending < m and fin[pending] <= x:
+                ret[pending] = t + away + late[pending]
+                waits -= size[pending] * ret[pending]
+                away_reqs += size[pending]
+                pending += 1
+            x += 1
+            continue
         if decoding == 0 and ret[head] > sched:
             t = sched = ret[head]   # idle engine: it takes the next request the moment it arrives
         room = max(1.0, budget - decoding)
