@@ -32,6 +32,7 @@ cache and of max_num_seqs for each pipeline batch.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -773,7 +774,40 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     statistics, vllm/benchmarks/serve.py ``calculate_metrics``): a value of weight w stands for w copies of it, so
     with whole weights the result is exactly ``np.percentile`` of the list with every value repeated w times (of the
     list itself when the weights are equal to 1).
+
+    Computed in plain Python with numpy's own arithmetic (``_np_sum``, ``_np_interp``), bit for bit what
+    ``_weighted_quantiles_np`` gives (tests/perf/test_speed.py), so that `planner compare` need not import numpy
+    (issue #23, speed: the import was a tenth of its time); numpy itself where a value is not finite.
     """
+    v = [float(x) for x in values]
+    w = [float(x) for x in weights]
+    if not v:
+        return [0.0] * len(qs)
+    if not _finite(v) or not _finite(w):
+        return _weighted_quantiles_np(v, w, qs)
+    order = sorted(range(len(v)), key=v.__getitem__)   # stable, as np.argsort(kind="stable")
+    vs = [v[i] for i in order]
+    ws = [w[i] for i in order]
+    span = _np_sum(ws) - 1.0            # index of the repeated list's last element
+    if span <= 0:
+        n = len(vs)
+        mid = vs[n // 2] if n % 2 else (vs[n // 2 - 1] + vs[n // 2]) / 2.0   # np.median
+        return [mid] * len(qs)
+    xp: list[float] = []
+    acc = 0.0
+    for x in ws:                        # np.cumsum, then first = cumsum - ws, last = first + max(ws - 1, 0)
+        acc += x
+        first = acc - x
+        xp.append(first / span)
+        xp.append((first + max(x - 1.0, 0.0)) / span)
+    if any(xp[i] > xp[i + 1] for i in range(len(xp) - 1)):
+        return _weighted_quantiles_np(v, w, qs)
+    fp = [x for x in vs for _ in (0, 1)]
+    return [_np_interp(q, xp, fp) for q in qs]
+
+
+def _weighted_quantiles_np(values: Any, weights: Any, qs: tuple[float, ...]) -> list[float]:
+    """``_weighted_quantiles`` in numpy (the reference, and the path for values that are not finite)."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
@@ -792,8 +826,84 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     return [float(np.interp(q, xp, fp)) for q in qs]
 
 
+def _finite(xs: list[float]) -> bool:
+    return all(-math.inf < x < math.inf for x in xs)
+
+
+#: numpy sums a float64 array pairwise in blocks of this many (numpy/_core/src/umath/loops_utils.h.src
+#: ``pairwise_sum``, ``PW_BLOCKSIZE``).
+_PW_BLOCKSIZE = 128
+
+
+def _np_sum(a: list[float], lo: int = 0, n: int | None = None) -> float:
+    """``float(np.sum(a[lo:lo + n]))`` of a float64 array, bit for bit: numpy's pairwise summation (fewer than 8
+    added in turn; up to 128 in 8 running sums combined as a tree; more split in two halves of a multiple of 8)."""
+    if n is None:
+        n = len(a) - lo
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    if n <= _PW_BLOCKSIZE:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[lo:lo + 8]
+        end = lo + n - n % 8
+        for b in range(lo + 8, end, 8):
+            r0 += a[b]
+            r1 += a[b + 1]
+            r2 += a[b + 2]
+            r3 += a[b + 3]
+            r4 += a[b + 4]
+            r5 += a[b + 5]
+            r6 += a[b + 6]
+            r7 += a[b + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(end, lo + n):
+            res += a[i]
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _np_sum(a, lo, n2) + _np_sum(a, lo + n2, n - n2)
+
+
+def _np_interp(x: float, xp: list[float], fp: list[float]) -> float:
+    """``float(np.interp(x, xp, fp))`` for a finite ``x`` and a sorted ``xp`` of two points or more, bit for bit
+    (numpy/_core/src/multiarray/compiled_base.c ``arr_interp``: the last ``j`` with ``xp[j] <= x``, then
+    ``slope * (x - xp[j]) + fp[j]``, from the other end where that is NaN)."""
+    last = len(xp) - 1
+    if x > xp[last]:
+        return fp[last]
+    if x < xp[0]:
+        return fp[0]
+    j = bisect.bisect_right(xp, x) - 1
+    if j == last or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    r = slope * (x - xp[j]) + fp[j]
+    if r != r:
+        r = slope * (x - xp[j + 1]) + fp[j + 1]
+        if r != r and fp[j] == fp[j + 1]:
+            r = fp[j]
+    return r
+
+
 def _weighted_std(values: Any, weights: Any) -> float:
-    """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``)."""
+    """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``), in plain
+    Python with numpy's sums (``np.average``: the weighted values' sum over the weights' sum)."""
+    v = [float(x) for x in values]
+    w = [float(x) for x in weights]
+    if not v or _np_sum(w) <= 0:
+        return 0.0
+    if not _finite(v) or not _finite(w):
+        return _weighted_std_np(v, w)
+    scl = _np_sum(w)
+    mean = _np_sum([x * y for x, y in zip(v, w, strict=True)]) / scl
+    sq = [(x - mean) * (x - mean) for x in v]    # numpy's ``** 2`` is a square
+    return math.sqrt(max(0.0, _np_sum([x * y for x, y in zip(sq, w, strict=True)]) / scl))
+
+
+def _weighted_std_np(values: Any, weights: Any) -> float:
+    """``_weighted_std`` in numpy (the reference, and the path for values that are not finite)."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
@@ -815,8 +925,48 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
     the first (the standard deviation from the same samples as the percentiles).
 
     Each step gives one token to each of the d requests decoding in it, ``wall time`` after their
-    previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).
+    previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).  Plain Python, the
+    operations of ``_itl_stats_np`` one element at a time in the same order (bit for bit the same).
     """
+    if not segments:
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    m = ITL_SAMPLES_PER_RUN
+    frac = [(i + 0.5) / m for i in range(m)]
+    runs: list[float] = []
+    counts: list[float] = []
+    wall: list[float] = []
+    wts: list[float] = []
+    for w0, (a0, b0, c0, k0, d0) in segments:
+        a, b, c, k, d, w = float(a0), float(b0), float(c0), float(k0), float(d0), float(w0)
+        # Each run's wall time, as _run_time gives it.
+        if overlap:
+            if a >= c:
+                below = 0.0
+            elif b <= 0:
+                below = k
+            else:
+                below = min(k, float(math.ceil((c - a) / b)))
+            run = below * c + (k - below) * a + b * (k * (k - 1) - below * (below - 1)) / 2.0
+        else:
+            run = k * (a + c) + b * k * (k - 1) / 2.0
+        wd = w * d
+        runs.append(wd * run)
+        counts.append(wd * k)
+        share = wd * k / m
+        for f in frac:
+            j = f * k - 0.5
+            g = a + b * (j if j > 0.0 else 0.0)
+            wall.append((g if g >= c else c) if overlap else g + c)
+            wts.append(share)
+    if not _finite(runs) or not _finite(wall):
+        return _itl_stats_np(segments, overlap)
+    med, p90, p99 = _weighted_quantiles(wall, wts, (0.5, 0.9, 0.99))
+    return _np_sum(runs) / _np_sum(counts), med, p90, p99, _weighted_std(wall, wts)
+
+
+def _itl_stats_np(segments: list[tuple[float, tuple[float, float, float, int, int]]], overlap: bool) -> tuple[
+        float, float, float, float, float]:
+    """``_itl_stats`` in numpy (the reference, and the path for values that are not finite)."""
     if not segments:
         return 0.0, 0.0, 0.0, 0.0, 0.0
     import numpy as np
@@ -839,8 +989,8 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
     g = a_ + b_ * j
     wall = np.maximum(g, c_) if overlap else g + c_
     wts = np.broadcast_to(w_ * d_ * k_ / m, wall.shape)
-    med, p90, p99 = _weighted_quantiles(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
-    return num / den, med, p90, p99, _weighted_std(wall.ravel(), wts.ravel())
+    med, p90, p99 = _weighted_quantiles_np(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
+    return num / den, med, p90, p99, _weighted_std_np(wall.ravel(), wts.ravel())
 
 
 @dataclass(frozen=True)
@@ -1087,7 +1237,7 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
 
 def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple[int, int]], input_len: float,
                budget: float, output_len: float, away: float, lag: bool,
-               frontend_s: float = 0.0) -> tuple[float, list[tuple[int, int]]]:
+               frontend_s: float = 0.0, fast: bool = True) -> tuple[float, list[tuple[int, int]]]:
     """The mean wait (engine arrival to first token) of a closed loop's next wave, and its cohorts, from the
     cohorts ``done`` of this wave: (step of the first token, requests) in step order, for one engine.
 
@@ -1105,6 +1255,8 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     ``frontend_s``: when ``done`` is the first wave, its i-th request was seen by its client ``i * frontend_s``
     late (the opening requests' wait outside the engine, ``simulate``'s ``take_in``), so it is sent again that
     much later; a cohort comes back after its requests' mean such wait.
+
+    ``fast=False`` runs every step through the general path (the reference the tests hold the fast one to).
     """
     n = sum(k for _, k in done)
     last = round(output_len) - 1
@@ -1130,7 +1282,7 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     while head < m:
         decoding = n - away_reqs
         sched = start_prev if lag else t
-        if decoding and (head >= pending or ret[head] > sched):
+        if fast and decoding and (head >= pending or ret[head] > sched):
             # Pure decode steps (no request came back in time for them), the same steps as below without their
             # bookkeeping (issue #23, speed: most steps of a wave are these): one price, each step's time added
             # in turn as below, until a cohort finishes in step x or the head cohort's return is seen.
