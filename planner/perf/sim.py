@@ -451,13 +451,22 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
 
 
 def _base_fn(c: _Costs) -> Callable[[float, float], float]:
+    # The pieces are bound to locals once (the steady state and the engine loop call this ~10^5 times per
+    # `planner compare`), and ``max(x, y)`` is written ``y if y > x else x``: the same value, no call.
+    fixed, dense_bytes_s, dense_flop_s, m0, lm_flop_s = c.fixed, c.dense_bytes_s, c.dense_flop_s, c.m0, c.lm_flop_s
+    has_experts, moe_group, expert_bytes_s, keep, expert_flop_s = (c.has_experts, c.moe_group, c.expert_bytes_s,
+                                                                   c.keep, c.expert_flop_s)
+    coll_s, coll_per_token_s = c.coll_s, c.coll_per_token_s
+
     def base(tokens: float, sampled: float) -> float:
-        t = c.fixed + max(c.dense_bytes_s, c.dense_flop_s * (tokens + c.m0) + c.lm_flop_s * sampled)
-        if c.has_experts:
-            mt = tokens * c.moe_group
-            t += max(c.expert_bytes_s * (1.0 - c.keep ** mt), c.expert_flop_s * mt)
-        if c.coll_s:
-            t += c.coll_s + c.coll_per_token_s * tokens
+        gemm = dense_flop_s * (tokens + m0) + lm_flop_s * sampled
+        t = fixed + (gemm if gemm > dense_bytes_s else dense_bytes_s)
+        if has_experts:
+            mt = tokens * moe_group
+            ex_bytes, ex_flop = expert_bytes_s * (1.0 - keep ** mt), expert_flop_s * mt
+            t += ex_flop if ex_flop > ex_bytes else ex_bytes
+        if coll_s:
+            t += coll_s + coll_per_token_s * tokens
         return t
 
     return base
@@ -779,8 +788,8 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     ``_weighted_quantiles_np`` gives (tests/perf/test_speed.py), so that `planner compare` need not import numpy
     (issue #23, speed: the import was a tenth of its time); numpy itself where a value is not finite.
     """
-    v = [float(x) for x in values]
-    w = [float(x) for x in weights]
+    v = list(map(float, values))
+    w = list(map(float, weights))
     if not v:
         return [0.0] * len(qs)
     if not _finite(v) or not _finite(w):
@@ -800,7 +809,7 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
         first = acc - x
         xp.append(first / span)
         xp.append((first + max(x - 1.0, 0.0)) / span)
-    if any(xp[i] > xp[i + 1] for i in range(len(xp) - 1)):
+    if xp != sorted(xp):                # numpy's search assumes it; rounding could (in principle) break it
         return _weighted_quantiles_np(v, w, qs)
     fp = [x for x in vs for _ in (0, 1)]
     return [_np_interp(q, xp, fp) for q in qs]
@@ -827,7 +836,9 @@ def _weighted_quantiles_np(values: Any, weights: Any, qs: tuple[float, ...]) -> 
 
 
 def _finite(xs: list[float]) -> bool:
-    return all(-math.inf < x < math.inf for x in xs)
+    """No value is infinite or NaN (their sum would not be finite; a sum that overflows sends finite values to
+    numpy's path, which gives the same answer)."""
+    return math.isfinite(sum(xs))
 
 
 #: numpy sums a float64 array pairwise in blocks of this many (numpy/_core/src/umath/loops_utils.h.src
@@ -890,8 +901,8 @@ def _np_interp(x: float, xp: list[float], fp: list[float]) -> float:
 def _weighted_std(values: Any, weights: Any) -> float:
     """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``), in plain
     Python with numpy's sums (``np.average``: the weighted values' sum over the weights' sum)."""
-    v = [float(x) for x in values]
-    w = [float(x) for x in weights]
+    v = list(map(float, values))
+    w = list(map(float, weights))
     if not v or _np_sum(w) <= 0:
         return 0.0
     if not _finite(v) or not _finite(w):
@@ -1091,9 +1102,17 @@ def _with_frontend(eng: Engine) -> Engine:
     """``eng`` with the shipped per-request cost outside the engine (data/perf.toml [frontend]) where it has none."""
     if eng.frontend_request_s is not None:
         return eng
+    return replace(eng, frontend_request_s=_frontend_s(eng))
+
+
+def _frontend_s(eng: Engine) -> float:
+    """``_with_frontend(eng).frontend_request_s``, without building the engine (the steady state reads it ~10^3 times
+    per `planner compare`)."""
+    if eng.frontend_request_s is not None:
+        return eng.frontend_request_s
     from planner.catalog.perf import frontend_request_s
 
-    return replace(eng, frontend_request_s=frontend_request_s())
+    return frontend_request_s()
 
 
 def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: Load, *,
@@ -1409,7 +1428,7 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
                                               full * (1.0 + lag + away / gap))
     # The first wave's requests also wait outside the engine for those sent before them (simulate's take_in):
     # (i - 1) * frontend_s for the i-th, on top of the engine's queue, and they come back that much later.
-    frontend_s = _with_frontend(eng).frontend_request_s or 0.0
+    frontend_s = _frontend_s(eng) or 0.0
     first_wave += (max(1, round(holders)) - 1) / 2.0 * frontend_s
     if done[-1][0] < output_len - 1:
         # the settled waves: the first wave's spread carried forward one wave (the simulation's steady wave is
