@@ -1256,7 +1256,7 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
 
 def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple[int, int]], input_len: float,
                budget: float, output_len: float, away: float, lag: bool,
-               frontend_s: float = 0.0, fast: bool = True) -> tuple[float, list[tuple[int, int]]]:
+               frontend_s: float = 0.0) -> tuple[float, list[tuple[int, int]]]:
     """The mean wait (engine arrival to first token) of a closed loop's next wave, and its cohorts, from the
     cohorts ``done`` of this wave: (step of the first token, requests) in step order, for one engine.
 
@@ -1274,8 +1274,6 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     ``frontend_s``: when ``done`` is the first wave, its i-th request was seen by its client ``i * frontend_s``
     late (the opening requests' wait outside the engine, ``simulate``'s ``take_in``), so it is sent again that
     much later; a cohort comes back after its requests' mean such wait.
-
-    ``fast=False`` runs every step through the general path (the reference the tests hold the fast one to).
     """
     n = sum(k for _, k in done)
     last = round(output_len) - 1
@@ -1283,9 +1281,7 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     fin = [d + last for d, _ in done]
     size = [k for _, k in done]
     m = len(done)
-    before = [0] * m          # requests of the cohorts before each (a running sum: whole numbers, exact)
-    for i in range(1, m):
-        before[i] = before[i - 1] + size[i - 1]
+    before = [sum(size[:i]) for i in range(m)]
     late = [frontend_s * (before[i] + (size[i] - 1) / 2.0) for i in range(m)]
     ret = [math.inf] * m
     new: list[tuple[int, int]] = []
@@ -1301,34 +1297,6 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     while head < m:
         decoding = n - away_reqs
         sched = start_prev if lag else t
-        if fast and decoding and (head >= pending or ret[head] > sched):
-            # Pure decode steps (no request came back in time for them), the same steps as below without their
-            # bookkeeping (issue #23, speed: most steps of a wave are these): one price, each step's time added
-            # in turn as below, until a cohort finishes in step x or the head cohort's return is seen.
-            key = (decoding, 0.0, 0)
-            dt = priced.get(key)
-            if dt is None:
-                dt = priced[key] = step_of(float(decoding), 0.0, 0.0)
-            due = ret[head] if head < pending else math.inf
-            stop = fin[pending] if pending < m else math.inf
-            finishing = False
-            while True:
-                start_prev, t = t, t + dt
-                if x >= stop:
-                    finishing = True
-                    break
-                x += 1
-                if due <= (start_prev if lag else t):
-                    break
-            if not finishing:
-                continue
-            while pending < m and fin[pending] <= x:
-                ret[pending] = t + away + late[pending]
-                waits -= size[pending] * ret[pending]
-                away_reqs += size[pending]
-                pending += 1
-            x += 1
-            continue
         if decoding == 0 and ret[head] > sched:
             t = sched = ret[head]   # idle engine: it takes the next request the moment it arrives
         room = max(1.0, budget - decoding)

@@ -1,8 +1,8 @@
 """`planner compare` made faster without changing a printed number (issue #23, speed).
 
 The fast paths are held to the reference paths they replace, which stay in the code: numpy's statistics
-(``_weighted_quantiles_np``, ``_weighted_std_np``, ``_itl_stats_np``), ``_next_wave`` stepping every step through its
-general path (``fast=False``), and a steady-state estimate made afresh at every call.  The whole command's output,
+(``_weighted_quantiles_np``, ``_weighted_std_np``, ``_itl_stats_np``) and a steady-state estimate made afresh at
+every call.  The whole command's output,
 text and JSON, must be byte-identical both ways.  Timing is not asserted here (a shared machine is too noisy; the
 speed line in docs/performance-model.md says how it was measured).
 """
@@ -103,12 +103,6 @@ def _uncached_estimate(cand, eff, cal, work, c):
     return s.tpot_s * 1000, s.ttft_s * 1000, s.output_throughput
 
 
-def _slow_next_wave(*args, **kwargs):
-    return _REAL_NEXT_WAVE(*args, **kwargs, fast=False)
-
-
-_REAL_NEXT_WAVE = sim._next_wave
-
 COMMANDS = [
     # issue #23's speed target (benchmarks/accuracy_perf.py ``_speed``), as JSON and as the table
     "compare --gpus h100,h200,b200,b300,gb200 --quant fp8 --at 1,2,4,8,16,32,64,128,256,512 --tpot-ms 20 --json",
@@ -131,7 +125,6 @@ def test_output_is_byte_identical_to_the_reference_paths(command, capsys, monkey
     monkeypatch.setattr(sim, "_weighted_quantiles", _weighted_quantiles_np)
     monkeypatch.setattr(sim, "_weighted_std", _weighted_std_np)
     monkeypatch.setattr(sim, "_itl_stats", _itl_stats_np)
-    monkeypatch.setattr(sim, "_next_wave", _slow_next_wave)
     monkeypatch.setattr(cmp, "_estimate", _uncached_estimate)
     assert main(command.split()) == 0
     reference = capsys.readouterr().out
