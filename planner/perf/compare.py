@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -179,6 +179,10 @@ class _Candidate:
     mem: MemoryPlan
     step: StepModel
     engine: Engine
+    #: Steady-state estimates already made, by concurrency: the SLO searches ask for the same points again (the
+    #: bisection of the estimate, then each correction of the simulated search).  A candidate lives in one
+    #: ``_one_gpu`` call, whose efficiencies, calibration and workload are fixed.
+    estimates: dict[float, tuple[float, float, float]] = field(default_factory=dict, compare=False, repr=False)
 
 
 # ----------------------------------------------------------------------------------------- SLO
@@ -205,9 +209,13 @@ def _prompts_per_client() -> int:
 
 def _estimate(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, c: float) -> tuple[float, float,
                                                                                                    float]:
-    s = steady_state(cand.step, eff, cal.globals, cand.engine, work.input_len, work.output_len, c,
-                     prompts_per_client=_prompts_per_client())
-    return s.tpot_s * 1000, s.ttft_s * 1000, s.output_throughput
+    """(TPOT ms, TTFT ms, output tok/s) of the steady-state estimate at ``c`` clients (kept on the candidate)."""
+    got = cand.estimates.get(c)
+    if got is None:
+        s = steady_state(cand.step, eff, cal.globals, cand.engine, work.input_len, work.output_len, c,
+                         prompts_per_client=_prompts_per_client())
+        got = cand.estimates[c] = (s.tpot_s * 1000, s.ttft_s * 1000, s.output_throughput)
+    return got
 
 
 def _estimated_slo(cand: _Candidate, eff: Efficiency, cal: Calibration, work: Workload, tpot_ms: float | None,

@@ -32,11 +32,12 @@ cache and of max_num_seqs for each pipeline batch.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -189,11 +190,7 @@ class SimResult:
     total_token_throughput: float
     request_throughput: float
     mean_ttft_ms: float
-    median_ttft_ms: float
-    p99_ttft_ms: float
     mean_tpot_ms: float
-    median_tpot_ms: float
-    p99_tpot_ms: float
     mean_e2el_ms: float
     duration_s: float
     #: Requests the scheduler preempted (recompute) during the run.
@@ -204,8 +201,6 @@ class SimResult:
     #: Mean TTFT of the steady middle of a closed-loop run (the first wave's burst left out).
     steady_ttft_ms: float
     steps: int
-    p90_ttft_ms: float = math.nan
-    p90_tpot_ms: float = math.nan
     #: ``--num-prompts`` the client sent (all complete: the simulation fails no request).
     completed: int = 0
     total_input_tokens: int = 0
@@ -215,6 +210,48 @@ class SimResult:
     burstiness: float = 1.0
     #: What the lazily computed statistics below are computed from (an SLO search reads means only).
     detail: _Detail | None = field(default=None, compare=False, repr=False)
+
+    # The percentiles are computed when first read (issue #23, speed): an SLO search simulates a dozen points per
+    # layout and reads their means only; `planner compare` prints percentiles for the points asked for, and its
+    # table none (no numpy import at all).
+    @cached_property
+    def _ttft_q(self) -> list[float]:
+        if not self.detail:
+            return [math.nan] * 3
+        return _weighted_quantiles(self.detail.ttft, self.detail.weights, (0.5, 0.9, 0.99))
+
+    @cached_property
+    def _tpot_q(self) -> list[float]:
+        if not self.detail:
+            return [math.nan] * 3
+        tp_vals = [(v, w) for v, w in zip(self.detail.tpot, self.detail.weights, strict=True) if not math.isnan(v)]
+        tp_v = [v for v, _ in tp_vals] or [0.0]
+        tp_w = [w for _, w in tp_vals] or [1.0]
+        return _weighted_quantiles(tp_v, tp_w, (0.5, 0.9, 0.99))
+
+    @property
+    def median_ttft_ms(self) -> float:
+        return 1000 * self._ttft_q[0]
+
+    @property
+    def p90_ttft_ms(self) -> float:
+        return 1000 * self._ttft_q[1]
+
+    @property
+    def p99_ttft_ms(self) -> float:
+        return 1000 * self._ttft_q[2]
+
+    @property
+    def median_tpot_ms(self) -> float:
+        return 1000 * self._tpot_q[0]
+
+    @property
+    def p90_tpot_ms(self) -> float:
+        return 1000 * self._tpot_q[1]
+
+    @property
+    def p99_tpot_ms(self) -> float:
+        return 1000 * self._tpot_q[2]
 
     @cached_property
     def _itl(self) -> tuple[float, float, float, float, float]:
@@ -309,17 +346,22 @@ class SimResult:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "detail":
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = round(v, 3) if isinstance(v, float) else v
+        for name in SAVED_FIELDS:
+            v = getattr(self, name)
+            out[name] = round(v, 3) if isinstance(v, float) else v
         for k in LAZY_METRICS:
             out[k] = round(getattr(self, k), 3)
         out["duration"] = out["duration_s"]  # vLLM's key for the same figure
         return out
 
 
+#: The keys ``SimResult.to_dict`` saves first, in their order (the percentiles of TTFT and TPOT among them are
+#: computed when first read, as those of ``LAZY_METRICS``).
+SAVED_FIELDS = ("concurrency", "request_rate", "output_throughput", "total_token_throughput", "request_throughput",
+                "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
+                "mean_e2el_ms", "duration_s", "preemptions", "peak_running", "peak_kv_fraction", "steady_ttft_ms",
+                "steps", "p90_ttft_ms", "p90_tpot_ms", "completed", "total_input_tokens", "total_output_tokens",
+                "max_concurrency", "burstiness")
 #: The statistics a :class:`SimResult` computes when first read.
 LAZY_METRICS = ("mean_itl_ms", "median_itl_ms", "p90_itl_ms", "p99_itl_ms", "median_e2el_ms", "p90_e2el_ms",
                 "p99_e2el_ms", "p50_ttft_ms", "p50_tpot_ms", "p50_itl_ms", "p50_e2el_ms", "std_ttft_ms", "std_tpot_ms",
@@ -409,13 +451,22 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
 
 
 def _base_fn(c: _Costs) -> Callable[[float, float], float]:
+    # The pieces are bound to locals once (the steady state and the engine loop call this ~10^5 times per
+    # `planner compare`), and ``max(x, y)`` is written ``y if y > x else x``: the same value, no call.
+    fixed, dense_bytes_s, dense_flop_s, m0, lm_flop_s = c.fixed, c.dense_bytes_s, c.dense_flop_s, c.m0, c.lm_flop_s
+    has_experts, moe_group, expert_bytes_s, keep, expert_flop_s = (c.has_experts, c.moe_group, c.expert_bytes_s,
+                                                                   c.keep, c.expert_flop_s)
+    coll_s, coll_per_token_s = c.coll_s, c.coll_per_token_s
+
     def base(tokens: float, sampled: float) -> float:
-        t = c.fixed + max(c.dense_bytes_s, c.dense_flop_s * (tokens + c.m0) + c.lm_flop_s * sampled)
-        if c.has_experts:
-            mt = tokens * c.moe_group
-            t += max(c.expert_bytes_s * (1.0 - c.keep ** mt), c.expert_flop_s * mt)
-        if c.coll_s:
-            t += c.coll_s + c.coll_per_token_s * tokens
+        gemm = dense_flop_s * (tokens + m0) + lm_flop_s * sampled
+        t = fixed + (gemm if gemm > dense_bytes_s else dense_bytes_s)
+        if has_experts:
+            mt = tokens * moe_group
+            ex_bytes, ex_flop = expert_bytes_s * (1.0 - keep ** mt), expert_flop_s * mt
+            t += ex_flop if ex_flop > ex_bytes else ex_bytes
+        if coll_s:
+            t += coll_s + coll_per_token_s * tokens
         return t
 
     return base
@@ -732,7 +783,40 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     statistics, vllm/benchmarks/serve.py ``calculate_metrics``): a value of weight w stands for w copies of it, so
     with whole weights the result is exactly ``np.percentile`` of the list with every value repeated w times (of the
     list itself when the weights are equal to 1).
+
+    Computed in plain Python with numpy's own arithmetic (``_np_sum``, ``_np_interp``), bit for bit what
+    ``_weighted_quantiles_np`` gives (tests/perf/test_speed.py), so that `planner compare` need not import numpy
+    (issue #23, speed: the import was a tenth of its time); numpy itself where a value is not finite.
     """
+    v = list(map(float, values))
+    w = list(map(float, weights))
+    if not v:
+        return [0.0] * len(qs)
+    if not _finite(v) or not _finite(w):
+        return _weighted_quantiles_np(v, w, qs)
+    order = sorted(range(len(v)), key=v.__getitem__)   # stable, as np.argsort(kind="stable")
+    vs = [v[i] for i in order]
+    ws = [w[i] for i in order]
+    span = _np_sum(ws) - 1.0            # index of the repeated list's last element
+    if span <= 0:
+        n = len(vs)
+        mid = vs[n // 2] if n % 2 else (vs[n // 2 - 1] + vs[n // 2]) / 2.0   # np.median
+        return [mid] * len(qs)
+    xp: list[float] = []
+    acc = 0.0
+    for x in ws:                        # np.cumsum, then first = cumsum - ws, last = first + max(ws - 1, 0)
+        acc += x
+        first = acc - x
+        xp.append(first / span)
+        xp.append((first + max(x - 1.0, 0.0)) / span)
+    if xp != sorted(xp):                # numpy's search assumes it; rounding could (in principle) break it
+        return _weighted_quantiles_np(v, w, qs)
+    fp = [x for x in vs for _ in (0, 1)]
+    return [_np_interp(q, xp, fp) for q in qs]
+
+
+def _weighted_quantiles_np(values: Any, weights: Any, qs: tuple[float, ...]) -> list[float]:
+    """``_weighted_quantiles`` in numpy (the reference, and the path for values that are not finite)."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
@@ -751,8 +835,86 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
     return [float(np.interp(q, xp, fp)) for q in qs]
 
 
+def _finite(xs: list[float]) -> bool:
+    """No value is infinite or NaN (their sum would not be finite; a sum that overflows sends finite values to
+    numpy's path, which gives the same answer)."""
+    return math.isfinite(sum(xs))
+
+
+#: numpy sums a float64 array pairwise in blocks of this many (numpy/_core/src/umath/loops_utils.h.src
+#: ``pairwise_sum``, ``PW_BLOCKSIZE``).
+_PW_BLOCKSIZE = 128
+
+
+def _np_sum(a: list[float], lo: int = 0, n: int | None = None) -> float:
+    """``float(np.sum(a[lo:lo + n]))`` of a float64 array, bit for bit: numpy's pairwise summation (fewer than 8
+    added in turn; up to 128 in 8 running sums combined as a tree; more split in two halves of a multiple of 8)."""
+    if n is None:
+        n = len(a) - lo
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    if n <= _PW_BLOCKSIZE:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[lo:lo + 8]
+        end = lo + n - n % 8
+        for b in range(lo + 8, end, 8):
+            r0 += a[b]
+            r1 += a[b + 1]
+            r2 += a[b + 2]
+            r3 += a[b + 3]
+            r4 += a[b + 4]
+            r5 += a[b + 5]
+            r6 += a[b + 6]
+            r7 += a[b + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(end, lo + n):
+            res += a[i]
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _np_sum(a, lo, n2) + _np_sum(a, lo + n2, n - n2)
+
+
+def _np_interp(x: float, xp: list[float], fp: list[float]) -> float:
+    """``float(np.interp(x, xp, fp))`` for a finite ``x`` and a sorted ``xp`` of two points or more, bit for bit
+    (numpy/_core/src/multiarray/compiled_base.c ``arr_interp``: the last ``j`` with ``xp[j] <= x``, then
+    ``slope * (x - xp[j]) + fp[j]``, from the other end where that is NaN)."""
+    last = len(xp) - 1
+    if x > xp[last]:
+        return fp[last]
+    if x < xp[0]:
+        return fp[0]
+    j = bisect.bisect_right(xp, x) - 1
+    if j == last or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    r = slope * (x - xp[j]) + fp[j]
+    if r != r:
+        r = slope * (x - xp[j + 1]) + fp[j + 1]
+        if r != r and fp[j] == fp[j + 1]:
+            r = fp[j]
+    return r
+
+
 def _weighted_std(values: Any, weights: Any) -> float:
-    """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``)."""
+    """Population standard deviation of ``values`` where each counts ``weights`` times (``np.std``), in plain
+    Python with numpy's sums (``np.average``: the weighted values' sum over the weights' sum)."""
+    v = list(map(float, values))
+    w = list(map(float, weights))
+    if not v or _np_sum(w) <= 0:
+        return 0.0
+    if not _finite(v) or not _finite(w):
+        return _weighted_std_np(v, w)
+    scl = _np_sum(w)
+    mean = _np_sum([x * y for x, y in zip(v, w, strict=True)]) / scl
+    sq = [(x - mean) * (x - mean) for x in v]    # numpy's ``** 2`` is a square
+    return math.sqrt(max(0.0, _np_sum([x * y for x, y in zip(sq, w, strict=True)]) / scl))
+
+
+def _weighted_std_np(values: Any, weights: Any) -> float:
+    """``_weighted_std`` in numpy (the reference, and the path for values that are not finite)."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
@@ -774,8 +936,48 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
     the first (the standard deviation from the same samples as the percentiles).
 
     Each step gives one token to each of the d requests decoding in it, ``wall time`` after their
-    previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).
+    previous one; ``segments`` are (weight, (a, b, c, k, d)) runs of k steps (``_Run.itl``).  Plain Python, the
+    operations of ``_itl_stats_np`` one element at a time in the same order (bit for bit the same).
     """
+    if not segments:
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    m = ITL_SAMPLES_PER_RUN
+    frac = [(i + 0.5) / m for i in range(m)]
+    runs: list[float] = []
+    counts: list[float] = []
+    wall: list[float] = []
+    wts: list[float] = []
+    for w0, (a0, b0, c0, k0, d0) in segments:
+        a, b, c, k, d, w = float(a0), float(b0), float(c0), float(k0), float(d0), float(w0)
+        # Each run's wall time, as _run_time gives it.
+        if overlap:
+            if a >= c:
+                below = 0.0
+            elif b <= 0:
+                below = k
+            else:
+                below = min(k, float(math.ceil((c - a) / b)))
+            run = below * c + (k - below) * a + b * (k * (k - 1) - below * (below - 1)) / 2.0
+        else:
+            run = k * (a + c) + b * k * (k - 1) / 2.0
+        wd = w * d
+        runs.append(wd * run)
+        counts.append(wd * k)
+        share = wd * k / m
+        for f in frac:
+            j = f * k - 0.5
+            g = a + b * (j if j > 0.0 else 0.0)
+            wall.append((g if g >= c else c) if overlap else g + c)
+            wts.append(share)
+    if not _finite(runs) or not _finite(wall):
+        return _itl_stats_np(segments, overlap)
+    med, p90, p99 = _weighted_quantiles(wall, wts, (0.5, 0.9, 0.99))
+    return _np_sum(runs) / _np_sum(counts), med, p90, p99, _weighted_std(wall, wts)
+
+
+def _itl_stats_np(segments: list[tuple[float, tuple[float, float, float, int, int]]], overlap: bool) -> tuple[
+        float, float, float, float, float]:
+    """``_itl_stats`` in numpy (the reference, and the path for values that are not finite)."""
     if not segments:
         return 0.0, 0.0, 0.0, 0.0, 0.0
     import numpy as np
@@ -798,8 +1000,8 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
     g = a_ + b_ * j
     wall = np.maximum(g, c_) if overlap else g + c_
     wts = np.broadcast_to(w_ * d_ * k_ / m, wall.shape)
-    med, p90, p99 = _weighted_quantiles(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
-    return num / den, med, p90, p99, _weighted_std(wall.ravel(), wts.ravel())
+    med, p90, p99 = _weighted_quantiles_np(wall.ravel(), wts.ravel(), (0.5, 0.9, 0.99))
+    return num / den, med, p90, p99, _weighted_std_np(wall.ravel(), wts.ravel())
 
 
 @dataclass(frozen=True)
@@ -900,9 +1102,17 @@ def _with_frontend(eng: Engine) -> Engine:
     """``eng`` with the shipped per-request cost outside the engine (data/perf.toml [frontend]) where it has none."""
     if eng.frontend_request_s is not None:
         return eng
+    return replace(eng, frontend_request_s=_frontend_s(eng))
+
+
+def _frontend_s(eng: Engine) -> float:
+    """``_with_frontend(eng).frontend_request_s``, without building the engine (the steady state reads it ~10^3 times
+    per `planner compare`)."""
+    if eng.frontend_request_s is not None:
+        return eng.frontend_request_s
     from planner.catalog.perf import frontend_request_s
 
-    return replace(eng, frontend_request_s=frontend_request_s())
+    return frontend_request_s()
 
 
 def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: Load, *,
@@ -977,21 +1187,17 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
 
     # The point's --max-concurrency; without a cap, Little's law (requests in flight on average).
     conc = float(load.concurrency) if load.concurrency is not None else wmean(e2e, wts) * reqs / duration
-    q_ttft = _weighted_quantiles(ttft, wts, (0.5, 0.9, 0.99))
-    q_tpot = _weighted_quantiles(tp_v, tp_w, (0.5, 0.9, 0.99))
     return SimResult(
         concurrency=conc, request_rate=load.request_rate,
         output_throughput=out_tok / duration, total_token_throughput=(out_tok + in_tok) / duration,
         request_throughput=reqs / duration,
         mean_ttft_ms=1000 * sum(v * w for v, w in zip(ttft, wts, strict=True)) / wsum,
-        median_ttft_ms=1000 * q_ttft[0], p99_ttft_ms=1000 * q_ttft[2],
-        mean_tpot_ms=1000 * wmean(tp_v, tp_w), median_tpot_ms=1000 * q_tpot[0], p99_tpot_ms=1000 * q_tpot[2],
+        mean_tpot_ms=1000 * wmean(tp_v, tp_w),
         mean_e2el_ms=1000 * wmean(e2e, wts),
         duration_s=duration, preemptions=round(sum(p.preemptions * c for c, p in parts)),
         peak_running=max(p.peak_running for _, p in parts),
         peak_kv_fraction=max(p.peak_kv for _, p in parts) / kv if kv else 0.0,
         steady_ttft_ms=1000 * steady_num / steady_den, steps=sum(p.steps for _, p in parts),
-        p90_ttft_ms=1000 * q_ttft[1], p90_tpot_ms=1000 * q_tpot[1],
         completed=prompts, total_input_tokens=round(in_tok), total_output_tokens=round(out_tok),
         max_concurrency=load.concurrency, burstiness=load.burstiness,
         detail=_Detail(e2e, wts, itl, eng.async_scheduling, ttft, tpot),
@@ -1190,7 +1396,7 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
                                               full * (1.0 + lag + away / gap))
     # The first wave's requests also wait outside the engine for those sent before them (simulate's take_in):
     # (i - 1) * frontend_s for the i-th, on top of the engine's queue, and they come back that much later.
-    frontend_s = _with_frontend(eng).frontend_request_s or 0.0
+    frontend_s = _frontend_s(eng) or 0.0
     first_wave += (max(1, round(holders)) - 1) / 2.0 * frontend_s
     if done[-1][0] < output_len - 1:
         # the settled waves: the first wave's spread carried forward one wave (the simulation's steady wave is

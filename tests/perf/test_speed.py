@@ -1,0 +1,131 @@
+"""`planner compare` made faster without changing a printed number (issue #23, speed).
+
+The fast paths are held to the reference paths they replace, which stay in the code: numpy's statistics
+(``_weighted_quantiles_np``, ``_weighted_std_np``, ``_itl_stats_np``) and a steady-state estimate made afresh at
+every call.  The whole command's output,
+text and JSON, must be byte-identical both ways.  Timing is not asserted here (a shared machine is too noisy; the
+speed line in docs/performance-model.md says how it was measured).
+"""
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from planner.cli import main
+from planner.perf import compare as cmp
+from planner.perf import sim
+from planner.perf.sim import (
+    _itl_stats,
+    _itl_stats_np,
+    _np_interp,
+    _np_sum,
+    _weighted_quantiles,
+    _weighted_quantiles_np,
+    _weighted_std,
+    _weighted_std_np,
+)
+
+QS = (0.5, 0.9, 0.99)
+
+
+def _floats(rnd: random.Random, n: int) -> list[float]:
+    return [rnd.random() * 10 ** rnd.randint(-4, 4) for _ in range(n)]
+
+
+def _weights(rnd: random.Random, n: int) -> list[float]:
+    """Weights as the simulation makes them: ones, a few settled-wave weights, fractions of a prompt count."""
+    kind = rnd.randrange(4)
+    if kind == 0:
+        return [1.0] * n
+    if kind == 1:
+        return [rnd.choice((1.0, 1.0, 1.0, 2.8571428571428572)) for _ in range(n)]
+    if kind == 2:
+        return [rnd.randint(1, 40) * 0.125 for _ in range(n)]
+    return [rnd.random() * 5 for _ in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 127, 128, 129, 300, 4099, 20000])
+def test_sum_is_numpys_pairwise_sum_bit_for_bit(n):
+    rnd = random.Random(n)
+    for _ in range(5):
+        a = _floats(rnd, n)
+        assert _np_sum(a) == float(np.sum(np.asarray(a)))
+    column = np.asarray(_floats(rnd, n)).reshape(-1, 1)   # _itl_stats_np sums (runs, 1) columns
+    assert _np_sum(list(column.ravel())) == float(np.sum(column))
+
+
+def test_interp_is_numpys_bit_for_bit():
+    rnd = random.Random(3)
+    for _ in range(400):
+        xp = sorted(_floats(rnd, rnd.randint(2, 60)))
+        if rnd.random() < 0.3:   # repeated points, as a value of weight 1 gives (first copy = last copy)
+            xp = sorted(xp + xp[: len(xp) // 2])
+        fp = sorted(_floats(rnd, len(xp)))
+        for x in [xp[0], xp[-1], rnd.choice(xp), rnd.uniform(xp[0], xp[-1]), xp[0] - 1, xp[-1] + 1]:
+            assert _np_interp(x, xp, fp) == float(np.interp(x, xp, fp))
+
+
+def test_quantiles_and_std_are_numpys_bit_for_bit():
+    rnd = random.Random(7)
+    for _ in range(300):
+        n = rnd.choice((1, 2, 3, 5, 48, 160, 641, 2560))
+        v = _floats(rnd, n)
+        if rnd.random() < 0.3:   # ties (a closed loop's first wave shares its TTFTs)
+            v = [rnd.choice(v[:3]) for _ in v]
+        w = _weights(rnd, n)
+        assert _weighted_quantiles(v, w, QS) == _weighted_quantiles_np(v, w, QS)
+        assert _weighted_std(v, w) == _weighted_std_np(v, w)
+    assert _weighted_quantiles([], [], QS) == [0.0, 0.0, 0.0]
+    assert _weighted_quantiles([2.0, 1.0], [0.25, 0.5], QS) == _weighted_quantiles_np([2.0, 1.0], [0.25, 0.5], QS)
+    # a value that is not finite takes numpy's own path
+    assert _weighted_quantiles([1.0, math.inf], [1.0, 1.0], QS) == _weighted_quantiles_np([1.0, math.inf],
+                                                                                           [1.0, 1.0], QS)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_itl_statistics_are_numpys_bit_for_bit(overlap):
+    rnd = random.Random(11 + overlap)
+    for _ in range(100):
+        segs = []
+        for _ in range(rnd.randint(1, 5)):
+            runs = [(rnd.random() * 0.03, rnd.choice((0.0, rnd.random() * 1e-6)), rnd.random() * 0.02,
+                     rnd.choice((1, rnd.randint(1, 500))), rnd.randint(1, 256)) for _ in range(rnd.randint(1, 80))]
+            segs.append((rnd.choice((1.0, 2.0, 7.5)), runs))
+        flat = [(w, r) for w, rs in segs for r in rs]
+        assert _itl_stats(flat, overlap) == _itl_stats_np(flat, overlap)
+
+
+def _uncached_estimate(cand, eff, cal, work, c):
+    s = sim.steady_state(cand.step, eff, cal.globals, cand.engine, work.input_len, work.output_len, c,
+                         prompts_per_client=cmp._prompts_per_client())
+    return s.tpot_s * 1000, s.ttft_s * 1000, s.output_throughput
+
+
+COMMANDS = [
+    # issue #23's speed target (benchmarks/accuracy_perf.py ``_speed``), as JSON and as the table
+    "compare --gpus h100,h200,b200,b300,gb200 --quant fp8 --at 1,2,4,8,16,32,64,128,256,512 --tpot-ms 20 --json",
+    "compare --gpus h100,h200,b200,b300,gb200 --quant fp8 --at 1,2,4,8,16,32,64,128,256,512 --tpot-ms 20",
+    # both limits, drawn lengths (numpy's generator), a GPU count fixed
+    "compare --gpus h100,b200:4 --quant fp8 --isl 1024 --osl 256 --random-range-ratio 0.5 --tpot-ms 30 "
+    "--ttft-ms 1500 --json",
+    # an open loop on ShareGPT lengths, a dense model
+    "compare --gpus h100,a100-80gb --model qwen3-8b --dataset-name sharegpt --request-rate 8 --num-prompts 200 "
+    "--at 16 --json",
+    # no limit: the peak among the points asked for
+    "compare --gpus h200 --quant fp8 --tp 4 --at 1,8,64 --json",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_is_byte_identical_to_the_reference_paths(command, capsys, monkeypatch):
+    assert main(command.split()) == 0
+    fast = capsys.readouterr().out
+    monkeypatch.setattr(sim, "_weighted_quantiles", _weighted_quantiles_np)
+    monkeypatch.setattr(sim, "_weighted_std", _weighted_std_np)
+    monkeypatch.setattr(sim, "_itl_stats", _itl_stats_np)
+    monkeypatch.setattr(cmp, "_estimate", _uncached_estimate)
+    assert main(command.split()) == 0
+    reference = capsys.readouterr().out
+    assert fast == reference and len(fast) > 500
