@@ -45,7 +45,8 @@ def grid_points(grid: dict[str, Any], max_model_len: int | None, decode_tokens: 
     return sorted(points, key=lambda p: p[0] * p[1])
 
 
-def step_record(batch: int, ctx: int, decode_tokens: int, prefill_s: list[float], total_s: list[float]) -> dict[str, Any]:
+def step_record(batch: int, ctx: int, decode_tokens: int, prefill_s: list[float],
+                total_s: list[float]) -> dict[str, Any]:
     """One grid point: medians of the repeats, and the decode step derived from them."""
     prefill = statistics.median(prefill_s)
     total = statistics.median(total_s)
