@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from diagnostics.redact import redact
-from diagnostics.signatures import FailureSpec, Signature, failure_spec, generic_exceptions, signature, signatures
+from diagnostics.signatures import (
+    FailureSpec,
+    Signature,
+    failure_spec,
+    frame_rules,
+    generic_exceptions,
+    signature,
+    signatures,
+)
 from planner.catalog import diagnose as facts
 from planner.catalog import load_toml
 from planner.errors import InvalidInputError
@@ -123,6 +131,10 @@ class Death:
     #: the line that shows the stop (prefix stripped) and its number; reported as run-interrupted, not as a crash.
     stopped: str | None = None
     stopped_line: int | None = None
+    #: The data/frames.toml rule whose marker is nearest the death (its index and the marker seen), or None: a
+    #: traceback through a function that belongs to one cause (the chat template, the Hub's refusal) names it when
+    #: no message did, even in an excerpt cut before the exception.
+    frame_rule: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -524,7 +536,9 @@ class _Scanner:
                    if exc is None else None)
         message, message_line = (_death_message(spec, ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
                                  if exc is None else (None, None))
-        return Death(number, text, exc, exc_line, phase, frames, message, message_line)
+        rule = _nearest_marker(tuple(r.markers for r in frame_rules()), ctx_before[-FRAMES_WINDOW:], line,
+                               near_after[:FRAMES_WINDOW])
+        return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -689,11 +703,17 @@ _URL = re.compile(rb"https?://\S+")
 def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
     """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead. Web addresses
     are blanked first (same length, so distances hold): a library's name in a link is not that library's frame."""
+    return _nearest_marker(tuple(entry.markers for entry in spec.in_frames), before, line, after)
+
+
+def _nearest_marker(entries: tuple[tuple[str, ...], ...], before: bytes, line: bytes,
+                    after: bytes) -> tuple[int, str] | None:
+    """(index, marker) of the entry whose marker is nearest ``line``, looking back and ahead; None when none occurs."""
     before, line, after = (_URL.sub(lambda m: b" " * len(m.group()), t) for t in (before, line, after))
     best: tuple[int, str] | None = None
     distance = None
-    for i, entry in enumerate(spec.in_frames):
-        for marker in entry.markers:
+    for i, markers in enumerate(entries):
+        for marker in markers:
             mb = marker.encode()
             for d in ((len(before) - before.rfind(mb)) if mb in before else None,
                       0 if mb in line else None,

@@ -1176,3 +1176,58 @@ def test_an_api_servers_request_error_alone_is_no_death():
     cut.log, vllm-project/vllm#16245) is not the engine's error path: alone, the server lives on."""
     line = "ERROR 04-08 07:13:28 [serving_chat.py:198] Error in preprocessing prompt inputs\n"
     assert not [f for f in _findings(line) if f.severity in ("error", "warning")]
+
+
+#: The end of benchmarks/heldout_v9/chat_template_mistral_small31_awq_concat_list_str_v083_cut.log (vllm-project/
+#: vllm#16245): a request's traceback cut at the call into the chat template, before its exception.
+TEMPLATE_CUT = ("ERROR 04-08 07:13:28 [serving_chat.py:198] Error in preprocessing prompt inputs\n"
+                "ERROR 04-08 07:13:28 [serving_chat.py:198] Traceback (most recent call last):\n"
+                'ERROR 04-08 07:13:28 [serving_chat.py:198]   File "/opt/conda/envs/mistral/lib/python3.10/'
+                'site-packages/vllm/entrypoints/openai/serving_engine.py", line 415, in _preprocess_chat\n'
+                "ERROR 04-08 07:13:28 [serving_chat.py:198]     request_prompt = apply_hf_chat_template(\n")
+#: benchmarks/heldout_v9/gated_llama3_offline_chat_example_401_v060.log (vllm-project/vllm#8331): cut in the Hub
+#: client's hf_raise_for_status, before the 401 line.
+HUB_CUT = ("Traceback (most recent call last):\n"
+           '  File "/root/anaconda3/envs/vllmsourcebuildpython3.10/lib/python3.10/site-packages/huggingface_hub/utils/'
+           '_errors.py", line 304, in hf_raise_for_status\n'
+           "    response.raise_for_status()\n"
+           '  File "/root/anaconda3/envs/vllmsourcebuildpython3.10/lib/python3.10/site-packages/requests/models.py", '
+           "line 1024, in raise_for_status\n"
+           "    raise HTTPError(http_error_msg, response=self)\n")
+
+
+@pytest.mark.parametrize(("text", "expected", "marker"), [
+    (TEMPLATE_CUT, "chat-template-error", "apply_hf_chat_template("),
+    (HUB_CUT, "hf-gated-repo-auth", "in hf_raise_for_status"),
+])
+def test_a_frame_of_one_cause_names_a_failure_cut_before_its_message(text, expected, marker):
+    """data/frames.toml: a failed run whose traceback passes through a function of one cause is that cause's id when
+    no message named it (diag8; before: unrecognized-failure); the evidence says which frame."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == (expected, "error")
+    assert f"[{marker} in the frames]" in f.evidence
+
+
+def test_a_message_match_wins_over_a_frame():
+    """The same Hub frames followed by the line that names the cause: the catalog's message match reports it, with
+    no frame rule involved (tests/fixtures/logs/hf_gated_repo_401_llama3_v0100.log has the full form)."""
+    text = HUB_CUT + ("requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: "
+                      "https://huggingface.co/api/models/meta-llama/Meta-Llama-3-8B-Instruct\n")
+    f = _findings(text)[0]
+    assert f.id == "hf-gated-repo-auth" and "in the frames]" not in f.evidence and "401 Client Error" in f.evidence
+
+
+def test_an_oom_by_class_that_no_cuda_oom_pattern_matched_is_cuda_oom():
+    """A final exception that is an OOM by its class in a form the cuda-oom patterns miss (Ray's wrapper of torch's
+    OutOfMemoryError, markingprowlik/EasyR1#9) is cuda-oom, not unrecognized-failure (diag8); Ray's own memory
+    monitor's OutOfMemoryError (host RAM, OpenRLHF/OpenRLHF#911) is not."""
+    text = ('  File "/workspaces/EasyR1/verl/single_controller/ray/base.py", line 47, in func\n'
+            "    output = ray.get(output)\n"
+            "ray.exceptions.RayTaskError(OutOfMemoryError): ray::WorkerDict.actor_rollout_ref_update_actor() "
+            "(pid=118848, ip=10.130.71.7)\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error") and "RayTaskError(OutOfMemoryError)" in f.evidence
+    host = text.replace("ray.exceptions.RayTaskError(OutOfMemoryError): ray::WorkerDict.actor_rollout_ref_update_actor"
+                        "() (pid=118848, ip=10.130.71.7)",
+                        "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.")
+    assert _findings(host)[0].id != "cuda-oom"
