@@ -1231,3 +1231,9 @@ def test_an_oom_by_class_that_no_cuda_oom_pattern_matched_is_cuda_oom():
                         "() (pid=118848, ip=10.130.71.7)",
                         "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.")
     assert _findings(host)[0].id != "cuda-oom"
+
+
+def test_a_frame_rule_needs_a_death():
+    """The template frames followed by a request the server answered: a request that failed while the server lived
+    is no dead run, and a frame names nothing without one (decided by what follows, as every death)."""
+    assert not [f for f in _findings(TEMPLATE_CUT + SERVED_OK) if f.severity in ("error", "warning")]
