@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from diagnostics.findings import Finding
 from diagnostics.logs import SERVING, Death, LogMatch, LogScan
-from diagnostics.signatures import catalog, class_signature, failure_spec, finding, signature, template_classes
-from planner.catalog import default_vllm_version, load_model
+from diagnostics.signatures import (
+    catalog,
+    class_signature,
+    failure_spec,
+    finding,
+    frame_rules,
+    signature,
+    template_classes,
+)
+from planner.catalog import default_vllm_version, load_model, load_toml
 from planner.catalog.diagnose import tolerances as _tolerances
 from planner.errors import PlannerError
 from planner.units import GIB
@@ -349,6 +359,19 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = (f"line {death.line_number}: {death.text} [no exception printed; {death.frames[1]} in the frames]"
                     + _where(phase, version) + (f"; {context}" if context else ""))
         return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
+    if exc is not None and exc_line is not None and _oom_exception(exc):
+        return _oom_by_class(exc, exc_line, phase, version, context)
+    if death is not None and death.frame_rule is not None:
+        rule = frame_rules()[death.frame_rule[0]]
+        if exc is not None:
+            said = f"line {exc_line}: {exc}"
+        elif death.message is not None:
+            said = f"line {death.message_line}: {death.message} [no exception printed]"
+        else:
+            said = f"line {death.line_number}: {death.text} [no exception printed]"
+        evidence = (f"{said} [{death.frame_rule[1]} in the frames]" + _where(phase, version)
+                    + (f"; {context}" if context else ""))
+        return finding(rule.id, evidence, cause=rule.cause)
     if exc is not None:
         evidence = f"line {exc_line}: {exc}"
     elif death is not None and death.message is not None:
@@ -357,6 +380,27 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = "no exception was printed"
     evidence += _where(phase, version) + (f"; {context}" if context else "")
     return finding("unrecognized-failure", evidence)
+
+
+@cache
+def _oom_pattern() -> re.Pattern[str] | None:
+    raw = load_toml("signatures.toml").get("failure", {}).get("oom_exception")
+    return re.compile(raw) if raw else None
+
+
+def _oom_exception(exc: str) -> bool:
+    """Whether a final exception is an out-of-memory error by its class ([failure] oom_exception)."""
+    pattern = _oom_pattern()
+    return pattern is not None and pattern.search(exc) is not None
+
+
+def _oom_by_class(exc: str, exc_line: int, phase: str | None, version: str | None, context: str) -> Finding:
+    """cuda-oom for a failed run whose final exception is an OOM that no cuda-oom pattern matched, with the phase the
+    death carries (that phase's cause and fix where cuda-oom has a phase of that name)."""
+    sig = signature("cuda-oom")
+    ph = next((p for p in sig.phases if p.name == phase), None)
+    evidence = f"line {exc_line}: {exc}" + _where(phase, version) + (f"; {context}" if context else "")
+    return finding(sig.id, evidence, cause=ph.cause if ph else None, fix=ph.fix if ph else None)
 
 
 def _interrupted(death: Death, generic: list[LogMatch], version: str | None) -> Finding:

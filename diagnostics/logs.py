@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from diagnostics.redact import redact
-from diagnostics.signatures import FailureSpec, Signature, failure_spec, generic_exceptions, signature, signatures
+from diagnostics.signatures import (
+    FailureSpec,
+    Signature,
+    failure_spec,
+    frame_rules,
+    generic_exceptions,
+    signature,
+    signatures,
+)
 from planner.catalog import diagnose as facts
 from planner.catalog import load_toml
 from planner.errors import InvalidInputError
@@ -123,6 +131,10 @@ class Death:
     #: the line that shows the stop (prefix stripped) and its number; reported as run-interrupted, not as a crash.
     stopped: str | None = None
     stopped_line: int | None = None
+    #: The data/frames.toml rule whose marker is nearest the death (its index and the marker seen), or None: a
+    #: traceback through a function that belongs to one cause (the chat template, the Hub's refusal) names it when
+    #: no message did, even in an excerpt cut before the exception.
+    frame_rule: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -524,7 +536,9 @@ class _Scanner:
                    if exc is None else None)
         message, message_line = (_death_message(spec, ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
                                  if exc is None else (None, None))
-        return Death(number, text, exc, exc_line, phase, frames, message, message_line)
+        rule = _nearest_marker(tuple(r.markers for r in frame_rules()), ctx_before[-FRAMES_WINDOW:], line,
+                               near_after[:FRAMES_WINDOW])
+        return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -534,6 +548,7 @@ class _Scanner:
         cut = max(0, len(data) - self.failure.tail_bytes)
         cut = data.find(b"\n", cut) + 1 if cut else 0
         tail = data[cut:]
+        engine = engine_error()
         found = None
         pos = 0
         for raw in tail.split(b"\n"):
@@ -547,7 +562,8 @@ class _Scanner:
                 continue
             if any(p.search(line) for p in self.failure.tail_patterns) or (
                     _EXCEPTION.search(line) and not any(g.search(line) for g in generic_exceptions())
-                    and not any(m in line for m in self.failure.stopped)):
+                    and not any(m in line for m in self.failure.stopped)) or (
+                    level is not None and engine is not None and engine.search(line)):
                 found = (here, line)
         if found is None:
             return None
@@ -601,6 +617,14 @@ SERVING = "serving"
 def _served_markers() -> tuple[bytes, ...]:
     """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
     return tuple(m.encode() for m in load_toml("signatures.toml").get("failure", {}).get("served", ()))
+
+
+@cache
+def engine_error() -> re.Pattern[str] | None:
+    """An ERROR line of the engine's or a worker's own error path ([failure] engine_error in data/signatures.toml): in
+    the log's tail with nothing healthy after it, the engine died even where no traceback or exception was printed."""
+    raw = load_toml("signatures.toml").get("failure", {}).get("engine_error")
+    return re.compile(raw) if raw else None
 
 
 def _quiet_level(line: str) -> bool:
@@ -679,11 +703,17 @@ _URL = re.compile(rb"https?://\S+")
 def _frames(spec: FailureSpec, before: bytes, line: bytes, after: bytes) -> tuple[int, str] | None:
     """The [failure] in_frames entry whose marker is nearest the death line, looking back and ahead. Web addresses
     are blanked first (same length, so distances hold): a library's name in a link is not that library's frame."""
+    return _nearest_marker(tuple(entry.markers for entry in spec.in_frames), before, line, after)
+
+
+def _nearest_marker(entries: tuple[tuple[str, ...], ...], before: bytes, line: bytes,
+                    after: bytes) -> tuple[int, str] | None:
+    """(index, marker) of the entry whose marker is nearest ``line``, looking back and ahead; None when none occurs."""
     before, line, after = (_URL.sub(lambda m: b" " * len(m.group()), t) for t in (before, line, after))
     best: tuple[int, str] | None = None
     distance = None
-    for i, entry in enumerate(spec.in_frames):
-        for marker in entry.markers:
+    for i, markers in enumerate(entries):
+        for marker in markers:
             mb = marker.encode()
             for d in ((len(before) - before.rfind(mb)) if mb in before else None,
                       0 if mb in line else None,
@@ -700,12 +730,18 @@ def _death_message(spec: FailureSpec, before: bytes, line: bytes, after: bytes,
     cause, later ones its consequences: a worker died, then the engine core, then the API server)."""
     lines = (before + line + b"\n" + after[: CONTEXT_BYTES // 16]).split(b"\n")
     first = number - before.count(b"\n")
+    engine = engine_error()
     for i, raw in enumerate(lines):
         text = _clean(raw.decode("utf-8", "replace")).strip()
-        if not text or _FRAME_LINE.search(text) or not (spec.match(text) or any(p.search(text)
-                                                                                  for p in spec.tail_patterns)):
+        if not text or _FRAME_LINE.search(text):
             continue
-        return redact(_PREFIX.sub("", text, count=1).strip() or text)[:300], first + i
+        said = _PREFIX.sub("", text, count=1).strip()
+        # An engine's ERROR line says what died in its own words; one with no words after its prefix says nothing.
+        if engine is not None and engine.search(text) and said:
+            return redact(said)[:300], first + i
+        if not (spec.match(text) or any(p.search(text) for p in spec.tail_patterns)):
+            continue
+        return redact(said or text)[:300], first + i
     return None, None
 
 

@@ -8,9 +8,11 @@ findings with :func:`finding`, which refuses an id the catalog does not know.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from diagnostics.findings import Finding
+from planner.catalog import load_toml
 
 # The catalog's typed entries are read by planner.catalog.signatures (issue 19); re-exported for diagnostics.
 from planner.catalog.signatures import MIN_KEYWORD_BYTES as MIN_KEYWORD_BYTES
@@ -74,3 +76,24 @@ def class_signature(template_class: str) -> Signature:
         return next(s for s in catalog() if s.template_class == template_class)
     except StopIteration:
         raise UnknownFindingError(f"no signature has template_class = {template_class!r}") from None
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """A function whose frame in a failed run's traceback names the cause (data/frames.toml): read only where no
+    catalog message or vLLM template named the failure, so that an excerpt cut before its message is still named."""
+
+    id: str
+    markers: tuple[str, ...]
+    cause: str
+    source: str
+
+
+@cache
+def frame_rules() -> tuple[FrameRule, ...]:
+    """data/frames.toml's rules in file order; an id the catalog does not know is a bug (UnknownFindingError)."""
+    rules = tuple(FrameRule(r["id"], tuple(r["markers"]), r["cause"], r["source"])
+                  for r in load_toml("frames.toml").get("frame", ()))
+    for rule in rules:
+        signature(rule.id)
+    return rules

@@ -1138,3 +1138,102 @@ def test_library_name_in_a_link_is_not_a_frame():
     assert _findings(linked)[0].id == "unrecognized-failure"
     native = frames.replace("/x/vllm/v1/attention/backends/mla/rocm_aiter_mla.py", "/x/aiter/mla.py")
     assert _findings(native)[0].id == "kernel-compile-failure"
+
+
+#: The two engine-core lines of benchmarks/heldout_v9/strix_halo_qwen3_omni_hip_runtime_arch_missing_v0160.log
+#: (vllm-project/vllm#36167): an ERROR from the engine's own error path, no traceback, no exception line.
+HIP_RUNTIME = ("(EngineCore_DP0 pid=160843) ERROR 03-05 12:36:31 [core.py:1006] hip runtime failed to load.\n"
+               "(EngineCore_DP0 pid=160843) ERROR 03-05 12:36:31 [core.py:1006] Error: Please provide architecture "
+               "for which code is to be generated.\n")
+#: A V0 engine's background-loop error dump (benchmarks/heldout_v9/qwen25vl_v0_async_engine_tensor_dump_internal_
+#: error_cut.log, vllm-project/vllm#13655).
+V0_DUMP = ("ERROR 03-20 04:18:14 async_llm_engine.py:68]\n"
+           "ERROR 03-20 04:18:14 async_llm_engine.py:68]        [[[  1,   0,   0],\n"
+           "ERROR 03-20 04:18:14 async_llm_engine.py:68]          [  1,   0,   0],\n")
+#: An access-log line of a server that answers (tests/fixtures/logs/clean_requests_dsv25_ray_tp8pp2_a100_v083.log).
+SERVED_OK = 'INFO:     127.0.0.1:36506 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+
+
+@pytest.mark.parametrize("text", [HIP_RUNTIME, V0_DUMP])
+def test_engine_error_lines_with_nothing_healthy_after_are_a_failed_run(text):
+    """ERROR lines from the engine's or a worker's error path (core.py, async_llm_engine.py: [failure] engine_error)
+    that end the log are a dead engine even with no traceback (diag8; before: "No problems found", exit 0); the
+    evidence quotes the first such line that has words."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    said = "hip runtime failed to load." if text is HIP_RUNTIME else "[no exception printed]"
+    assert said in f.evidence
+
+
+@pytest.mark.parametrize("text", [HIP_RUNTIME, V0_DUMP])
+def test_engine_error_lines_then_healthy_serving_are_no_death(text):
+    """The same ERROR lines followed by a request the server answered: it lived on (an error it survived)."""
+    assert not [f for f in _findings(text + SERVED_OK) if f.severity in ("error", "warning")]
+
+
+def test_an_api_servers_request_error_alone_is_no_death():
+    """serving_chat.py's request error (benchmarks/heldout_v9/chat_template_mistral_small31_awq_concat_list_str_v083_
+    cut.log, vllm-project/vllm#16245) is not the engine's error path: alone, the server lives on."""
+    line = "ERROR 04-08 07:13:28 [serving_chat.py:198] Error in preprocessing prompt inputs\n"
+    assert not [f for f in _findings(line) if f.severity in ("error", "warning")]
+
+
+#: The end of benchmarks/heldout_v9/chat_template_mistral_small31_awq_concat_list_str_v083_cut.log (vllm-project/
+#: vllm#16245): a request's traceback cut at the call into the chat template, before its exception.
+TEMPLATE_CUT = ("ERROR 04-08 07:13:28 [serving_chat.py:198] Error in preprocessing prompt inputs\n"
+                "ERROR 04-08 07:13:28 [serving_chat.py:198] Traceback (most recent call last):\n"
+                'ERROR 04-08 07:13:28 [serving_chat.py:198]   File "/opt/conda/envs/mistral/lib/python3.10/'
+                'site-packages/vllm/entrypoints/openai/serving_engine.py", line 415, in _preprocess_chat\n'
+                "ERROR 04-08 07:13:28 [serving_chat.py:198]     request_prompt = apply_hf_chat_template(\n")
+#: benchmarks/heldout_v9/gated_llama3_offline_chat_example_401_v060.log (vllm-project/vllm#8331): cut in the Hub
+#: client's hf_raise_for_status, before the 401 line.
+HUB_CUT = ("Traceback (most recent call last):\n"
+           '  File "/root/anaconda3/envs/vllmsourcebuildpython3.10/lib/python3.10/site-packages/huggingface_hub/utils/'
+           '_errors.py", line 304, in hf_raise_for_status\n'
+           "    response.raise_for_status()\n"
+           '  File "/root/anaconda3/envs/vllmsourcebuildpython3.10/lib/python3.10/site-packages/requests/models.py", '
+           "line 1024, in raise_for_status\n"
+           "    raise HTTPError(http_error_msg, response=self)\n")
+
+
+@pytest.mark.parametrize(("text", "expected", "marker"), [
+    (TEMPLATE_CUT, "chat-template-error", "apply_hf_chat_template("),
+    (HUB_CUT, "hf-gated-repo-auth", "in hf_raise_for_status"),
+])
+def test_a_frame_of_one_cause_names_a_failure_cut_before_its_message(text, expected, marker):
+    """data/frames.toml: a failed run whose traceback passes through a function of one cause is that cause's id when
+    no message named it (diag8; before: unrecognized-failure); the evidence says which frame."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == (expected, "error")
+    assert f"[{marker} in the frames]" in f.evidence
+
+
+def test_a_message_match_wins_over_a_frame():
+    """The same Hub frames followed by the line that names the cause: the catalog's message match reports it, with
+    no frame rule involved (tests/fixtures/logs/hf_gated_repo_401_llama3_v0100.log has the full form)."""
+    text = HUB_CUT + ("requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: "
+                      "https://huggingface.co/api/models/meta-llama/Meta-Llama-3-8B-Instruct\n")
+    f = _findings(text)[0]
+    assert f.id == "hf-gated-repo-auth" and "in the frames]" not in f.evidence and "401 Client Error" in f.evidence
+
+
+def test_an_oom_by_class_that_no_cuda_oom_pattern_matched_is_cuda_oom():
+    """A final exception that is an OOM by its class in a form the cuda-oom patterns miss (Ray's wrapper of torch's
+    OutOfMemoryError, markingprowlik/EasyR1#9) is cuda-oom, not unrecognized-failure (diag8); Ray's own memory
+    monitor's OutOfMemoryError (host RAM, OpenRLHF/OpenRLHF#911) is not."""
+    text = ('  File "/workspaces/EasyR1/verl/single_controller/ray/base.py", line 47, in func\n'
+            "    output = ray.get(output)\n"
+            "ray.exceptions.RayTaskError(OutOfMemoryError): ray::WorkerDict.actor_rollout_ref_update_actor() "
+            "(pid=118848, ip=10.130.71.7)\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error") and "RayTaskError(OutOfMemoryError)" in f.evidence
+    host = text.replace("ray.exceptions.RayTaskError(OutOfMemoryError): ray::WorkerDict.actor_rollout_ref_update_actor"
+                        "() (pid=118848, ip=10.130.71.7)",
+                        "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.")
+    assert _findings(host)[0].id != "cuda-oom"
+
+
+def test_a_frame_rule_needs_a_death():
+    """The template frames followed by a request the server answered: a request that failed while the server lived
+    is no dead run, and a frame names nothing without one (decided by what follows, as every death)."""
+    assert not [f for f in _findings(TEMPLATE_CUT + SERVED_OK) if f.severity in ("error", "warning")]
