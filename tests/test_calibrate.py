@@ -62,16 +62,26 @@ def test_the_band_is_the_leave_one_source_out_80th_percentile(monkeypatch):
 
 def test_unified_memory_logs_are_predicted_with_the_host_growth_term():
     # GB10 (DGX Spark, SM 12.1): vLLM counts the host's available memory as free (utils/mem_utils.py), so
-    # what the worker grows on the host during profiling is charged as non-torch. Without the term both
-    # public GB10 logs were predicted 1.6-1.8 GiB too much KV; with it, within 0.5 GiB.
+    # what the worker grows on the host during profiling is charged as non-torch. Without the term the three
+    # public GB10 logs (three sources) are predicted 1.6-2.7 GiB too much KV; with it each is at least 1 GiB
+    # closer and within 1 GiB. The two NVIDIA 0.13.0 builds land within 0.5 GiB; the Arm learning path's
+    # 0.11.0 build (exllama GPTQ kernel, FlashInfer sampler) is the widest, +0.8 GiB.
+    from dataclasses import replace
+
     from tools.calibrate import evaluate
 
+    fit = load_fit()
+    without = replace(fit, nontorch_uma_bytes=0)
     gb10 = [lg for lg in calibration_logs() if lg["gpu"] == "gb10" and "model_loading_gib" in lg
             and not lg.get("kv_only")]
-    assert len(gb10) >= 2
+    assert len({lg["source"] for lg in gb10}) >= 3
     for lg in gb10:
-        err = evaluate(lg).overhead_error_gib
-        assert err is not None and abs(err) < 0.5, (lg["id"], err)
+        err = evaluate(lg, fit).overhead_error_gib
+        err_without = evaluate(lg, without).overhead_error_gib
+        assert err is not None and err_without is not None
+        assert abs(err) < 1.0 and abs(err_without) - abs(err) > 1.0, (lg["id"], err, err_without)
+        if tuple(int(x) for x in str(lg["vllm_version"]).split(".")[:2]) >= (0, 13):
+            assert abs(err) < 0.5, (lg["id"], err)
 
 
 def test_fit_is_physical():
