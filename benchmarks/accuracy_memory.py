@@ -1,6 +1,6 @@
 """The memory model against real vLLM startup logs it was not fitted on.
 
-    python3 benchmarks/accuracy_memory.py [--all] [--no-lab] [--graphs]
+    python3 benchmarks/accuracy_memory.py [--all] [--no-lab] [--graphs] [--classes]
 
 First the leave-one-source-out evaluation (issue #22): every log of data/calibration/vllm_logs.toml
 names its ``source``, one per independent origin (a public report, a sweep, a repository; a sweep of 38
@@ -50,6 +50,7 @@ from tools.calibrate import (  # noqa: F401  (source_weights, SOURCE_WEIGHT_CAP:
     outcomes,
     printed_kv_bytes,
     resolvable,
+    resolve,
     source_weights,
 )
 
@@ -250,6 +251,46 @@ def loso_report(logs: list[dict[str, Any]]) -> str:
             f"`python3 -m tools.calibrate --write` from the same evaluation: {shipped_band} GiB)")
 
 
+def _classes(lg: dict[str, Any]) -> list[str]:
+    """The classes a log belongs to, for the per-class figures (``--classes``): the layouts and memory kinds whose
+    terms rest on few sources (issue #22), and whether its release charges the graph estimate."""
+    from planner.catalog import load_gpu
+    from planner.overhead import has_nvlink_fabric, is_unified_memory
+
+    out = []
+    gpu = load_gpu(str(lg["gpu"]))
+    if int(lg.get("pp", 1)) > 1:
+        out.append("pipeline (PP > 1)")
+    if int(lg.get("tp", 1)) > 1 and not has_nvlink_fabric(gpu):
+        out.append("TP without an NVLink fabric")
+    if is_unified_memory(gpu):
+        out.append("unified memory")
+    case = resolve(lg)
+    charged = case.release.cudagraph_charged and not lg.get("enforce_eager")
+    out.append("graphs charged (>= 0.21, not eager)" if charged else "graphs not charged")
+    out.append("MoE" if case.model.is_moe else "dense")
+    return out
+
+
+def class_report(logs: list[dict[str, Any]]) -> str:
+    """Leave-one-source-out figures per class (each source capped within the class, as overall)."""
+    judged, _ = loso(logs, load_toml("calibration/overhead_fit.toml"))
+    by_id = {str(lg["id"]): lg for lg in logs}
+    groups: dict[str, list[Judged]] = {}
+    for j in judged:
+        for cls in _classes(by_id[j.id]):
+            groups.setdefault(cls, []).append(j)
+    rows = []
+    for cls, sub in sorted(groups.items()):
+        sw = source_weights({s: sum(1 for j in sub if j.source == s) for s in {j.source for j in sub}})
+        f = figures(sub, sw)
+        rows.append([cls, f"{f.logs} / {f.sources}", f"{f.median_gib:.2f}", _pct(f.within_05, 0),
+                     _pct(f.within_10, 0), f"{f.p80_gib:.2f}"])
+    text = tabulate(rows, headers=["class", "logs / sources", "median |dKV|", "<= 0.5 GiB", "<= 1.0 GiB", "p80"],
+                    tablefmt="simple", disable_numparse=True)
+    return f"leave-one-source-out |available KV error| by class (GiB; each source <= 25 % of its class)\n\n{text}"
+
+
 @dataclass(frozen=True)
 class GraphJudged:
     """One log that prints vLLM's own CUDA-graph estimate ("Estimated CUDA graph memory: X GiB total"), against
@@ -321,10 +362,12 @@ def main() -> None:
     ap.add_argument("--no-lab", action="store_true", help="leave out our own lab runs (data/calibration/lab/)")
     ap.add_argument("--graphs", action="store_true",
                     help="only the CUDA-graph estimate against the one vLLM prints, per source")
+    ap.add_argument("--classes", action="store_true",
+                    help="only the leave-one-source-out figures by class (PP, fabricless TP, UMA, graphs, MoE/dense)")
     args = ap.parse_args()
-    if args.graphs:
+    if args.graphs or args.classes:
         try:
-            print(graph_report(corpus(lab=not args.no_lab)))
+            print((graph_report if args.graphs else class_report)(corpus(lab=not args.no_lab)))
         except PlannerError as exc:
             print(f"accuracy_memory: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
