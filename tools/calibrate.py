@@ -10,7 +10,9 @@ V0's breakdown, the "Estimated ... CUDA graph memory" lines), each parameter a m
 - the forward factor: ``(torch peak - MoE workspace) / (tokens x width x dtype)`` on logs whose forward
   outweighs the sampler (a pipeline stage without the sampler, a small vocabulary);
 - non-torch: one-GPU base per era, the pipeline-stage base, the TP communication term per era;
-- CUDA graphs: first capture and per-graph-per-layer cost of the PIECEWISE and FULL modes.
+- CUDA graphs: first capture and per-graph-per-layer cost of the PIECEWISE and FULL modes; the per-graph costs
+  are then refitted (``graph_refit``) on every figure that prints the estimate, per mode (DEBUG) or whole ("Estimated
+  CUDA graph memory: X GiB total", INFO), which many more sources print.
 
 Then jointly (``joint_refit``, issue #22): most public logs print only the weights and the KV budget, so
 their whole non-KV memory is one equation in every term; a robust least-squares fit over those equations
@@ -697,8 +699,9 @@ def _row_weights(rows: list[_Row]) -> list[float]:
 
 #: Graph parameters the printed totals do not refit: vLLM prints each mode's first capture alone (DEBUG lines), and
 #: a total cannot tell a first capture from the per-graph costs under the model's form; refitted on totals, they
-#: left the lines that print them (PIECEWISE 128 -> 46 MiB, FULL 8.14 -> 6.59 bytes per query element, against
-#: 96-172 MiB and 8.0-8.9 printed). Kept at the median of those lines; their support is the sources printing them.
+#: left the lines that print them (PIECEWISE 128 -> 44-49 MiB, FULL 8.14 -> 6.59 bytes per query element, against
+#: 96-172 MiB and 8.0-8.9 printed; docs/method.md). Kept at the median of those lines; their support is the
+#: sources printing them.
 GRAPH_KEPT = ("cudagraph.piecewise_first", "cudagraph.full_first")
 
 #: Robust loss scale of the graph fit, in log units of the printed figure (about +-25 %): the estimates run from
