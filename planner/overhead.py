@@ -23,9 +23,9 @@ the CUDA-graph pool estimate. Each term here follows one mechanism of vLLM's cod
   there as the host's available memory (``is_unified_memory``).
 - **CUDA graphs**: ``max(first captures) + (n - 1) x per graph`` of the PIECEWISE and FULL modes (they share
   one pool, so the V1 runner's estimate overlays the first captures), n from the capture-size list of the
-  release, per-graph cost proportional to the layers, FULL's first capture proportional to the batch budget
-  times the attention query width. Fitted on the "Estimated ... CUDA graph memory" lines vLLM prints.
-  The V2 runner estimated nothing before 0.29
+  release (FULL graphs only up to max_num_seqs), per-graph cost proportional to the layers, FULL's first capture
+  proportional to the batch budget times the attention query width. Fitted on the "Estimated ... CUDA graph
+  memory" lines vLLM prints, per mode (DEBUG) and whole (INFO). The V2 runner estimated nothing before 0.29
   (``profile_cudagraph_memory`` returned 0), so its graphs were not charged to the KV budget.
 
 The fitted numbers live in data/calibration/overhead_fit.toml, written by ``python3 -m tools.calibrate``
@@ -236,18 +236,35 @@ def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit:
     return base + fit.comm(era) + uma
 
 
-def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int, gpu: GpuSpec) -> int:
-    """How many batch sizes vLLM captures graphs for (config/vllm.py ``_set_cudagraph_sizes``).
+def capture_size_list(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int,
+                      gpu: GpuSpec) -> list[int]:
+    """The batch sizes vLLM captures PIECEWISE graphs for (config/vllm.py ``_set_cudagraph_sizes``).
 
     ``largest = min(2 x max_num_seqs, ceiling, max_num_batched_tokens)``, the ceiling 512, or 1024 on
     data-center Blackwell from 0.30 (:meth:`VllmRelease.capture_ceiling`); sizes 1, 2, 4, then multiples of 8
     below 256, then multiples of ``step_from_256`` up to the largest.
     """
     largest = min(2 * max_num_seqs, release.capture_ceiling(gpu), max_num_batched_tokens)
-    n = sum(1 for i in (1, 2, 4) if i <= largest)
-    n += len(range(8, min(largest + 1, 256), 8))
-    n += len(range(256, largest + 1, release.capture_step_from_256))
-    return max(1, n)
+    sizes = [i for i in (1, 2, 4) if i <= largest]
+    sizes += list(range(8, min(largest + 1, 256), 8))
+    sizes += list(range(256, largest + 1, release.capture_step_from_256))
+    return sizes or [1]
+
+
+def capture_sizes(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int, gpu: GpuSpec) -> int:
+    """How many batch sizes vLLM captures PIECEWISE graphs for (:func:`capture_size_list`)."""
+    return len(capture_size_list(release, max_num_seqs, max_num_batched_tokens, gpu))
+
+
+def full_capture_size_list(release: VllmRelease, max_num_seqs: int, max_num_batched_tokens: int,
+                           gpu: GpuSpec) -> list[int]:
+    """The sizes of the FULL (decode) graphs: with the default FULL_AND_PIECEWISE mode vLLM captures FULL graphs
+    only for uniform-decode batches, the capture sizes up to ``max_num_seqs`` x the decode query length (1
+    without speculative decoding): 0.25.0 v1/cudagraph_dispatcher.py:205-229 ``initialize_cudagraph_keys``.
+    A log with 256 sequences prints "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" (dariustanrd-tokenkaki,
+    data/calibration/vllm_logs.toml)."""
+    sizes = [s for s in capture_size_list(release, max_num_seqs, max_num_batched_tokens, gpu) if s <= max_num_seqs]
+    return sizes or [1]
 
 
 def attention_query_width(model: ModelSpec, tp: int = 1) -> int:
@@ -277,15 +294,18 @@ def first_captures_overlay(release: VllmRelease) -> bool:
 def cudagraph_bytes(model: ModelSpec, gpu: GpuSpec, release: VllmRelease, max_num_seqs: int,
                     max_num_batched_tokens: int, fit: OverheadFit, *, layers: int | None = None,
                     tp: int = 1) -> int:
-    """The CUDA-graph pool estimate: the first captures + (n - 1) x per graph of PIECEWISE and FULL.
+    """The CUDA-graph pool estimate: the first captures + (n - 1) x per graph of PIECEWISE and FULL, each mode
+    with its own count n (:func:`capture_sizes`, :func:`full_capture_size_list`).
 
     The V1 runner takes the larger first capture, not both (:func:`first_captures_overlay`)."""
-    n = capture_sizes(release, max_num_seqs, max_num_batched_tokens, gpu)
+    n_pw = capture_sizes(release, max_num_seqs, max_num_batched_tokens, gpu)
+    full_sizes = full_capture_size_list(release, max_num_seqs, max_num_batched_tokens, gpu)
     layers = model.num_layers if layers is None else layers
     pw_first = fit.graph_piecewise_first_bytes
     full_first = full_first_capture_bytes(model, max_num_batched_tokens, fit, tp)
     first = max(pw_first, full_first) if first_captures_overlay(release) else pw_first + full_first
-    per = (n - 1) * layers * (fit.graph_piecewise_per_layer_bytes + fit.graph_full_per_layer_bytes)
+    per = layers * ((n_pw - 1) * fit.graph_piecewise_per_layer_bytes
+                    + (len(full_sizes) - 1) * fit.graph_full_per_layer_bytes)
     return first + per
 
 

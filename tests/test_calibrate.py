@@ -62,16 +62,26 @@ def test_the_band_is_the_leave_one_source_out_80th_percentile(monkeypatch):
 
 def test_unified_memory_logs_are_predicted_with_the_host_growth_term():
     # GB10 (DGX Spark, SM 12.1): vLLM counts the host's available memory as free (utils/mem_utils.py), so
-    # what the worker grows on the host during profiling is charged as non-torch. Without the term both
-    # public GB10 logs were predicted 1.6-1.8 GiB too much KV; with it, within 0.5 GiB.
+    # what the worker grows on the host during profiling is charged as non-torch. Without the term the three
+    # public GB10 logs (three sources) are predicted 1.6-2.7 GiB too much KV; with it each is at least 1 GiB
+    # closer and within 1 GiB. The two NVIDIA 0.13.0 builds land within 0.5 GiB; the Arm learning path's
+    # 0.11.0 build (exllama GPTQ kernel, FlashInfer sampler) is the widest, +0.8 GiB.
+    from dataclasses import replace
+
     from tools.calibrate import evaluate
 
+    fit = load_fit()
+    without = replace(fit, nontorch_uma_bytes=0)
     gb10 = [lg for lg in calibration_logs() if lg["gpu"] == "gb10" and "model_loading_gib" in lg
             and not lg.get("kv_only")]
-    assert len(gb10) >= 2
+    assert len({lg["source"] for lg in gb10}) >= 3
     for lg in gb10:
-        err = evaluate(lg).overhead_error_gib
-        assert err is not None and abs(err) < 0.5, (lg["id"], err)
+        err = evaluate(lg, fit).overhead_error_gib
+        err_without = evaluate(lg, without).overhead_error_gib
+        assert err is not None and err_without is not None
+        assert abs(err) < 1.0 and abs(err_without) - abs(err) > 1.0, (lg["id"], err, err_without)
+        if tuple(int(x) for x in str(lg["vllm_version"]).split(".")[:2]) >= (0, 13):
+            assert abs(err) < 0.5, (lg["id"], err)
 
 
 def test_fit_is_physical():
@@ -183,3 +193,29 @@ def test_a_printed_peak_holding_the_graph_estimate_is_not_an_activation_sample()
     old = next(x for x in calibration_logs() if x.get("torch_peak_increase_gib") is not None
                and x["vllm_version"].startswith("0.19"))
     assert _activation_peak_printed(resolve(old)) == pytest.approx(float(old["torch_peak_increase_gib"]) * GIB)
+
+
+def test_printed_graph_totals_are_rows_of_the_graph_terms_and_their_support():
+    """Issue #22: vLLM's INFO "Estimated CUDA graph memory: X GiB total" (``cudagraph_profiled_gib``) is its
+    estimate whole, so each log that prints it (and not the per-mode DEBUG lines, which are its parts) is a row of
+    the graph fit, and its source supports the per-graph terms; a log whose estimate holds a mechanism the model
+    lacks (``graph_fit = false``: vllm-issue-50722, a hybrid GDN model on 0.26, vllm#50780) gives none."""
+    from tools.calibrate import _rows, pool_as_training
+
+    rows = _rows([resolve(lg) for lg in pool_as_training(calibration_logs())])
+    totals = {r.source for r in rows if r.kind == "graph_total"}
+    assert {"daily-log-day49", "nnamdiodozi-mlops-assignment", "lukejyk-autoscientists", "dariustanrd-tokenkaki",
+            "ramrow-foam-standards", "abort-test-qwen2.5-7b-v0.22.0"} <= totals
+    assert "vllm-issue-50722" not in totals and "llm-d" not in totals  # excluded; llm-d prints the parts
+    fit = load_toml_fit()
+    for term in ("cudagraph.piecewise_per_layer", "cudagraph.full_per_layer"):
+        assert len(set(fit["sources"][term]) - {"llm-d"}) >= MIN_SOURCES and term not in fit["under_supported"]
+    # the first captures are printed alone by the DEBUG lines only: they stay at those lines' median
+    assert fit["cudagraph"]["piecewise_first_bytes"] == 128 * 2**20
+    assert fit["sources"]["cudagraph.piecewise_first"] == ["llm-d"]
+
+
+def load_toml_fit() -> dict:
+    from planner.catalog import load_toml
+
+    return dict(load_toml("calibration/overhead_fit.toml"))

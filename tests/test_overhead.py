@@ -282,3 +282,33 @@ def test_graph_estimate_overlays_the_first_captures_and_full_scales_with_the_que
     assert cudagraph_bytes(m, h100, rel, 1024, 8192, fit) == max(fit.graph_piecewise_first_bytes, full[0]) + per
     mla = load_model("deepseek-v2-lite")  # the latent query: 16 heads x (512 + 64)
     assert attention_query_width(mla) == 16 * (512 + 64)
+
+
+def test_full_graphs_are_captured_only_up_to_max_num_seqs():
+    """With FULL_AND_PIECEWISE, FULL graphs are the uniform-decode batches, the capture sizes up to max_num_seqs
+    (0.25.0 v1/cudagraph_dispatcher.py:205-229). Printed by real logs (data/calibration/vllm_logs.toml):
+    tokenkaki (256 sequences, 2048 tokens) "PIECEWISE=51 (largest=512), FULL=35 (largest=256)"; the 0.22.0
+    abort test (128 sequences) "PIECEWISE=35 (largest=256), FULL=19 (largest=128)"; llm-d (1024) 51 and 51."""
+    from planner.overhead import capture_size_list, full_capture_size_list
+
+    a100, h100 = load_gpu("a100-40gb"), load_gpu("h100")
+    for lid, gpu, pw, full in (("tokenkaki-qwen3-8b-a100-40gb-tp1-v0.19.1-defaults", a100, (51, 512), (35, 256)),
+                               ("aborttest-qwen2.5-7b-instruct-48gb-tp1-v0.22.0-asyncengine", load_gpu("l40s"),
+                                (35, 256), (19, 128)),
+                               ("llmd019-meta-llama-llama-3-1-8b-h100-80gb-tp1pp1dp1-8192", h100,
+                                (51, 512), (51, 512))):
+        case = resolve(BY_ID[lid])
+        sizes = capture_size_list(case.release, case.seqs, case.tokens, gpu)
+        fsizes = full_capture_size_list(case.release, case.seqs, case.tokens, gpu)
+        assert (len(sizes), max(sizes)) == pw and (len(fsizes), max(fsizes)) == full, lid
+
+
+def test_graph_estimate_charges_each_mode_its_own_graphs():
+    """The per-graph costs: (n_PIECEWISE - 1) and (n_FULL - 1) graphs, not the PIECEWISE count twice."""
+    from planner.overhead import cudagraph_bytes, full_first_capture_bytes
+
+    fit, a100, rel = load_fit(), load_gpu("a100-40gb"), release("0.19.1")
+    m = load_model("qwen3-8b")
+    first = max(fit.graph_piecewise_first_bytes, full_first_capture_bytes(m, 2048, fit))
+    per = m.num_layers * (50 * fit.graph_piecewise_per_layer_bytes + 34 * fit.graph_full_per_layer_bytes)
+    assert cudagraph_bytes(m, a100, rel, 256, 2048, fit) == first + per

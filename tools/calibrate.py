@@ -10,7 +10,9 @@ V0's breakdown, the "Estimated ... CUDA graph memory" lines), each parameter a m
 - the forward factor: ``(torch peak - MoE workspace) / (tokens x width x dtype)`` on logs whose forward
   outweighs the sampler (a pipeline stage without the sampler, a small vocabulary);
 - non-torch: one-GPU base per era, the pipeline-stage base, the TP communication term per era;
-- CUDA graphs: first capture and per-graph-per-layer cost of the PIECEWISE and FULL modes.
+- CUDA graphs: first capture and per-graph-per-layer cost of the PIECEWISE and FULL modes; the per-graph costs
+  are then refitted (``graph_refit``) on every figure that prints the estimate, per mode (DEBUG) or whole ("Estimated
+  CUDA graph memory: X GiB total", INFO), which many more sources print.
 
 Then jointly (``joint_refit``, issue #22): most public logs print only the weights and the KV budget, so
 their whole non-KV memory is one equation in every term; a robust least-squares fit over those equations
@@ -44,6 +46,7 @@ from planner.overhead import (
     attention_query_width,
     dense_activation_width,
     fit_from_dict,
+    full_capture_size_list,
     full_first_capture_bytes,
     has_nvlink_fabric,
     moe_workspace_bytes,
@@ -224,7 +227,7 @@ def _forward_factor(c: LogCase, factor: float, sampler: dict[str, float]) -> flo
 
 
 def _full_first_unit(c: LogCase) -> int:
-    """Query elements of the FULL first capture's context (planner.overhead.full_first_capture_bytes per byte)."""
+    """Query elements of the FULL first capture (planner.overhead.full_first_capture_bytes per fitted byte)."""
     return c.tokens * attention_query_width(c.model, c.plan.tp)
 
 
@@ -371,12 +374,18 @@ def fit_overhead(logs: list[dict[str, Any]] | None = None, *,
         "logs": sorted({i for ids in used.values() for i in ids}),
     }
     if joint:
+        result = graph_refit(cases, result)
         result = joint_refit(cases, result)
         if not result["sources"].get("nontorch_pipeline") and result["sources"].get("nontorch_fabricless_stage"):
             # No fabric pipeline log among these sources: the fabric stage is taken as the fabricless one
             # (the only pipeline evidence there is) rather than kept from a fit that saw the held-out source.
             result["nontorch_pipeline_bytes"] = result["nontorch_pipeline_fabricless_bytes"]
             result["sources"]["nontorch_pipeline"] = list(result["sources"]["nontorch_fabricless_stage"])
+        # A graph mode no log of these sources prints per mode is named per parameter: its per-graph costs are
+        # refitted on the printed totals (graph_refit), its first capture (GRAPH_KEPT) is not.
+        not_refitted = [n for p in not_refitted
+                        for n in ([j for j, _, _ in JOINT_PARAMS if j.startswith(p)] if p.startswith("cudagraph.")
+                                  else [p])]
         not_refitted = [p for p in not_refitted
                         if not any(result["sources"].get(n) for n, _, _ in JOINT_PARAMS if n.startswith(p))]
     if not_refitted:
@@ -408,7 +417,7 @@ JOINT_PARAMS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("nontorch_uma", ("nontorch_uma_bytes",), 0.5 * GIB),
     ("cudagraph.piecewise_first", ("cudagraph", "piecewise_first_bytes"), 0.1 * GIB),
     ("cudagraph.piecewise_per_layer", ("cudagraph", "piecewise_per_layer_bytes"), 0.1 * MIB),
-    ("cudagraph.full_first", ("cudagraph", "full_first_bytes_per_query"), 1.0),
+    ("cudagraph.full_first", ("cudagraph", "full_first_bytes_per_query"), 10.0),
     ("cudagraph.full_per_layer", ("cudagraph", "full_per_layer_bytes"), 0.1 * MIB),
 )
 
@@ -422,6 +431,9 @@ SUPPORT_GIB = 0.05
 #: bounds it together with every other term (the releases that charge graphs, 0.21 on, print no DEBUG
 #: lines in the corpus). Their sources are the sources that print the line.
 DIRECT_ONLY = ("cudagraph.",)
+
+#: Upper bounds of the joint parameters, in units of their typical size (JOINT_PARAMS order).
+UPPER = (100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0, 40.0, 80.0)
 
 #: Robust loss scale (GiB) of the joint fit: residuals beyond it count linearly (soft L1), so one log
 #: whose deployment the model does not describe (a layout it lacks) cannot drag every term.
@@ -528,19 +540,39 @@ def _rows(cases: list[LogCase]) -> list[_Row]:
             g = lg.get(f"graph_{mode}")
             if g:
                 rows.append(_Row(src, c.id, f"graph_{mode}_first", float(g[0]) * MIB, c))
-                if int(g[1]) > 1:
-                    rows.append(_Row(src, c.id, f"graph_{mode}_per", float(g[2]) * MIB, c))
+                if int(g[1]) > 1:  # the mode's share of the estimate: (n - 1) x per graph, as vLLM sums it
+                    rows.append(_Row(src, c.id, f"graph_{mode}_per", (int(g[1]) - 1) * float(g[2]) * MIB, c))
+        if _printed_graph_total(c):
+            rows.append(_Row(src, c.id, "graph_total", float(lg["cudagraph_profiled_gib"]) * GIB, c))
     return rows
+
+
+def _printed_graphs(c: LogCase, mode: str) -> int:
+    """n - 1 of a mode's DEBUG line ("(n-1) x B MiB per-graph"): the graphs its per-graph cost is charged for."""
+    return int(c.log[f"graph_{mode}"][1]) - 1
+
+
+def _printed_graph_total(c: LogCase) -> bool:
+    """Whether the log's INFO total "Estimated CUDA graph memory: X GiB total" is a row of its own: vLLM's estimate
+    whole (planner.overhead.cudagraph_bytes), printed from 0.19 whether or not the release charges it. Where the same
+    log prints the per-mode DEBUG lines, those are its rows (the total is their sum, so it would count it twice)."""
+    lg = c.log
+    # ``graph_fit = false``: a printed estimate whose mechanism the model lacks (the entry's
+    # ``graph_not_fitted_because`` says which); judged by benchmarks/accuracy_memory.py --graphs, not fitted.
+    return (lg.get("cudagraph_profiled_gib") is not None and not lg.get("enforce_eager")
+            and not lg.get("graph_piecewise") and not lg.get("graph_full") and lg.get("graph_fit", True))
 
 
 def _predicted(row: _Row, fit: OverheadFit) -> float:
     c = row.case
+    if row.kind == "graph_total":
+        return float(_printed_rank_terms(c, fit).cudagraph_estimate_bytes)
     if row.kind.startswith("graph_"):
         _, mode, part = row.kind.split("_")
         first = fit.graph_piecewise_first_bytes if mode == "piecewise" else \
             full_first_capture_bytes(c.model, c.tokens, fit, c.plan.tp)
         per = fit.graph_piecewise_per_layer_bytes if mode == "piecewise" else fit.graph_full_per_layer_bytes
-        return float(first if part == "first" else per * (c.model.num_layers // c.plan.pp))
+        return float(first if part == "first" else per * (c.model.num_layers // c.plan.pp) * _printed_graphs(c, mode))
     t = _printed_rank_terms(c, fit)
     if row.kind == "torch_peak":
         return float(t.printed_peak_activation_bytes)
@@ -561,13 +593,7 @@ class _Linear:
     def __init__(self, rows: list[_Row]) -> None:
         import numpy as np
 
-        from planner.overhead import (
-            capture_sizes,
-            first_captures_overlay,
-            graphs_measured,
-            is_unified_memory,
-            moe_workspace_bytes,
-        )
+        from planner.overhead import graphs_measured, is_unified_memory, moe_workspace_bytes
         from planner.weights import pp_stage_layers
 
         names = [n for n, _, _ in JOINT_PARAMS]
@@ -586,11 +612,14 @@ class _Linear:
             c = r.case
             gpu = load_gpu(str(c.log["gpu"]))
             stage_layers = len(pp_stage_layers(c.model.num_layers, c.plan.pp)[c.printed_stage])
+            if r.kind == "graph_total":  # vLLM's estimate whole, as planner.overhead.cudagraph_bytes sums it
+                self._graph_terms(i, c, gpu, stage_layers, names)
+                continue
             if r.kind.startswith("graph_"):
                 _, mode, part = r.kind.split("_")
                 col = f"cudagraph.{mode}_{'first' if part == 'first' else 'per_layer'}"
                 if part != "first":
-                    self.lin[i, names.index(col)] = c.model.num_layers // c.plan.pp
+                    self.lin[i, names.index(col)] = c.model.num_layers // c.plan.pp * _printed_graphs(c, mode)
                 else:
                     self.lin[i, names.index(col)] = _full_first_unit(c) if mode == "full" else 1.0
                 continue
@@ -623,18 +652,25 @@ class _Linear:
             if (r.kind == "total" or printed_with_graphs) and c.release.cudagraph_charged \
                     and not c.log.get("enforce_eager") and graphs_measured(gpu, c.release) \
                     and (c.release.v2_cudagraph_estimate or not v2):
-                k = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
-                for mode in ("piecewise", "full"):
-                    self.lin[i, names.index(f"cudagraph.{mode}_per_layer")] += k * stage_layers
-                self.full_unit[i] = _full_first_unit(c)
-                if first_captures_overlay(c.release):
-                    self.first_max[i] = 1.0
-                else:
-                    self.lin[i, names.index("cudagraph.piecewise_first")] += 1.0
-                    self.lin[i, names.index("cudagraph.full_first")] += self.full_unit[i]
+                self._graph_terms(i, c, gpu, stage_layers, names)
         self.ff_col = names.index("forward_factor")
         self.first_cols = (names.index("cudagraph.piecewise_first"), names.index("cudagraph.full_first"))
         self.has_peak = np.array([k in ("torch_peak", "total") for k in self.kind])
+
+    def _graph_terms(self, i: int, c: LogCase, gpu: Any, stage_layers: int, names: list[str]) -> None:
+        """Row ``i`` holds the whole graph estimate: each mode's (n - 1) per-graph costs and the first captures."""
+        from planner.overhead import capture_sizes, first_captures_overlay
+
+        k_pw = capture_sizes(c.release, c.seqs, c.tokens, gpu) - 1
+        k_full = len(full_capture_size_list(c.release, c.seqs, c.tokens, gpu)) - 1
+        self.lin[i, names.index("cudagraph.piecewise_per_layer")] += k_pw * stage_layers
+        self.lin[i, names.index("cudagraph.full_per_layer")] += k_full * stage_layers
+        self.full_unit[i] = _full_first_unit(c)
+        if first_captures_overlay(c.release):
+            self.first_max[i] = 1.0
+        else:
+            self.lin[i, names.index("cudagraph.piecewise_first")] += 1.0
+            self.lin[i, names.index("cudagraph.full_first")] += self.full_unit[i]
 
     def predict(self, x: Any) -> Any:
         """Predicted bytes of every row for the parameter vector ``x`` (JOINT_PARAMS order, in bytes)."""
@@ -661,6 +697,62 @@ def _row_weights(rows: list[_Row]) -> list[float]:
     return [share[r.source] / per_kind[(r.source, r.kind)] for r in rows]
 
 
+#: Graph parameters the printed totals do not refit: vLLM prints each mode's first capture alone (DEBUG lines), and
+#: a total cannot tell a first capture from the per-graph costs under the model's form; refitted on totals, they
+#: left the lines that print them (PIECEWISE 128 -> 44-49 MiB, FULL 8.14 -> 6.59 bytes per query element, against
+#: 96-172 MiB and 8.0-8.9 printed; docs/method.md). Kept at the median of those lines; their support is the
+#: sources printing them.
+GRAPH_KEPT = ("cudagraph.piecewise_first", "cudagraph.full_first")
+
+#: Robust loss scale of the graph fit, in log units of the printed figure (about +-25 %): the estimates run from
+#: 0.14 to 2.35 GiB, so each log is judged by its ratio, not its GiB, and a many-graph log cannot outpull the
+#: others by its size alone; beyond the scale a row counts linearly (soft L1).
+GRAPH_LOSS_SCALE = 0.25
+
+
+def graph_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
+    """Fit the four CUDA-graph parameters on every figure that prints the graph estimate (issue #22).
+
+    vLLM prints its estimate itself: per mode at DEBUG level ("Estimated PIECEWISE/FULL CUDA graph memory: A MiB
+    first-capture + (n-1) x B MiB per-graph", llm-d's sweep and our lab) and whole at INFO level ("Estimated CUDA
+    graph memory: X GiB total", many more sources). Both are direct equations of the graph term alone
+    (``_Linear``: max of the first captures + each mode's per-graph costs, as planner.overhead.cudagraph_bytes sums
+    them; a DEBUG per-graph line as the (n - 1) x per-graph share of the estimate it is), fitted together by robust
+    least squares in GiB, each source weighing its capped share split over its equations of each kind
+    (``_row_weights``, as the joint fit: a sweep that prints four figures per log informs four parameters, each
+    at the cap). The first captures stay at the median of the lines that print them (GRAPH_KEPT). The joint
+    fit then keeps these values (DIRECT_ONLY): a whole-budget total only bounds the graphs together with every
+    other term. ``start`` (the per-term medians) is where it starts.
+    """
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    rows = [r for r in _rows(cases) if r.kind.startswith("graph_")]
+    if not rows:
+        return start
+    idx = np.array([i for i, (n, _, _) in enumerate(JOINT_PARAMS) if n.startswith(DIRECT_ONLY) and n not in GRAPH_KEPT])
+    scale = np.array([t for _, _, t in JOINT_PARAMS])
+    upper = np.array(UPPER)[idx]
+    x0 = np.array(_params_of(start))
+    weights = np.sqrt(np.array(_row_weights(rows)))
+    printed = np.log(np.maximum(np.array([r.printed_bytes for r in rows]), MIB))
+    linear = _Linear(rows)
+
+    def full(z: Any) -> Any:
+        x = x0.copy()
+        x[idx] = z * scale[idx]
+        return x
+
+    def residuals(z: Any) -> Any:
+        return weights * (np.log(np.maximum(linear.predict(full(z)), MIB)) - printed)
+
+    z0 = np.clip(x0[idx] / scale[idx], 0.0, upper)
+    sol = least_squares(residuals, z0, bounds=(np.zeros(len(idx)), upper), loss="soft_l1",
+                        f_scale=GRAPH_LOSS_SCALE * float(weights.max()), x_scale=1.0, diff_step=1e-4, max_nfev=200,
+                        ftol=1e-8, xtol=1e-8)
+    return _with_params(start, list(full(sol.x)))
+
+
 def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
     """Refine every parameter on every source at once, starting from the per-term fit ``start``.
 
@@ -683,8 +775,7 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
     scale = np.array([s for _, _, s in JOINT_PARAMS])
 
     free = np.array([not name.startswith(DIRECT_ONLY) for name, _, _ in JOINT_PARAMS])
-    upper = np.array([100.0 / 10.0, 100.0 / 10.0, 5.0, 8.0, 8.0, 8.0, 8.0, 16.0, 16.0, 16.0, 16.0, 40.0, 80.0,
-                      40.0, 80.0])
+    upper = np.array(UPPER)
     z_all = np.clip(x0 / scale, 0.0, upper)
 
     def full(z: Any) -> Any:
@@ -713,9 +804,11 @@ def joint_refit(cases: list[LogCase], start: dict[str, Any]) -> dict[str, Any]:
         direct = name.startswith(DIRECT_ONLY)
         # A direct-only term rests on the lines that print it alone, not on a printed "peak activation" that
         # holds it beside the activations (0.26.1 on): that figure moves with it but does not isolate it.
+        # A graph parameter the printed totals do not refit (GRAPH_KEPT) rests on the lines that print it alone.
+        graph_kinds = (f"graph_{name.split('.')[1].split('_')[0]}_first",) if name in GRAPH_KEPT else ("graph_",)
         sources[name] = sorted({r.source for r, m in zip(rows, moved, strict=True)
                                 if (m >= SUPPORT_GIB * GIB and r.kind == "total" and not direct)
-                                or (m >= MIB and (r.kind.startswith("graph_") if direct else r.kind != "total"))})
+                                or (m >= MIB and (r.kind.startswith(graph_kinds) if direct else r.kind != "total"))})
     result["sources"] = sources
     result["under_supported"] = [n for n, _, _ in JOINT_PARAMS if len(sources[n]) < MIN_SOURCES]
     return result
