@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from planner.catalog import load_gpu, load_quant
+from planner.catalog import load_gpu, load_quant, load_toml
 from planner.catalog.perf import (
     KernelMeasurements,
     default_step_terms,
@@ -50,6 +50,7 @@ from planner.catalog.perf import (
 )
 from planner.memory import MemoryPlan
 from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.versions import Version, parse_version
 from planner.weights import weights_of_stage
 
 #: Bytes of one activation element on the wire (vLLM all-reduces BF16 activations).
@@ -159,6 +160,10 @@ class StepModel:
     moe_fixed_s: float = 0.0
     #: True where the experts' work is split over ranks (TP > 1, or DP+EP).
     moe_sharded: bool = False
+    #: Attention FLOPs per decode token per context token (GEMM-rate equivalent) where they differ from prefill's
+    #: ``attn_flops_per_token_ctx``: MLA decode attends over the latent (absorbed), prefill over up-projected heads
+    #: (data/perf.toml [mla]); 0: the same as prefill.
+    decode_attn_flops_per_token_ctx: float = 0.0
 
     def moe_layer_fixed_s(self, eff: Efficiency) -> float:
         """Fixed GPU seconds of one layer with routed experts beyond the dense layer's kernels.
@@ -290,11 +295,17 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         rates = None
     # Attention runs at flash attention's rate, not the GEMMs': its FLOPs are stored at the GEMM rate's
     # equivalent (x gemm_rate / attn_rate), so that every compute term divides by the one rate ``flops``.
-    attn = 4.0 * heads_rank * model.head_dim * model.num_full_layers * gemm_rate / attn_rate
+    # 2 x heads x (QK width + PV width) per context token: 4 x heads x head_dim for ordinary attention.
+    widths = attention_widths(model)
+    scale = heads_rank * model.num_full_layers * gemm_rate / attn_rate
+    attn = 2.0 * sum(widths.prefill) * scale
+    decode_attn = 2.0 * sum(widths.decode) * scale if widths.decode != widths.prefill else 0.0
     dense_flops = 2.0 * dense_params
     if rates is not None:
         # what short prefill sequences pay beyond their FLOPs, per query token, at the GEMM rate's equivalent
-        dense_flops += rates.attn_token_s * heads_rank * model.head_dim * model.num_full_layers * gemm_rate
+        dense_flops += rates.attn_token_s * heads_rank * widths.prefill[0] * model.num_full_layers * gemm_rate
+    # vLLM 0.7.x's MLA decode read its own materialized copies of the attention projections (data/perf.toml [mla])
+    dense_read = float(dense) + absorbed_weights_extra_bytes(model, quant, heads_rank, mem.launch.release.version)
     moe_group = plan.dp if model.is_moe else 1
     # Two collectives per layer: TP all-reduces after attention and MLP, or, with DP over experts,
     # the all-gather / reduce-scatter of every DP rank's tokens around the expert layer.
@@ -304,7 +315,7 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
     return StepModel(
         layers=model.num_layers, hidden=model.hidden_size, tp=plan.tp, moe_group=moe_group,
         num_experts=model.num_experts if model.is_moe else 0, experts_per_tok=model.experts_per_tok,
-        dense_bytes=float(dense), expert_bytes=float(w.experts_bytes), dense_flops_per_token=dense_flops,
+        dense_bytes=dense_read, expert_bytes=float(w.experts_bytes), dense_flops_per_token=dense_flops,
         lm_head_flops_per_token=float(bf.lm_head_bytes), expert_flops_per_token=expert_flops,
         kv_bytes_per_token=kv_per_token, attn_flops_per_token_ctx=attn,
         bandwidth=rates.gemm_bps if rates else gpu.hbm_bandwidth_tbps * 1e12, flops=gemm_rate,
@@ -317,7 +328,63 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         moe_layers=sum(model.is_moe_layer) if model.is_moe and model.num_experts else 0,
         layer_fixed_s=layer_fixed_s(gpu),
         moe_fixed_s=rates.moe_fixed_s if rates else 0.0, moe_sharded=shards > 1,
+        decode_attn_flops_per_token_ctx=decode_attn,
     )
+
+
+@dataclass(frozen=True)
+class AttentionWidths:
+    """(QK width, PV width) per head of the attention kernels vLLM runs in prefill and in decode."""
+
+    prefill: tuple[int, int]
+    decode: tuple[int, int]
+
+
+def attention_widths(model: ModelSpec) -> AttentionWidths:
+    """What one head's attention multiplies per context token (data/perf.toml [mla]).
+
+    Ordinary attention: ``head_dim`` for QK and PV, in prefill and decode alike.  MLA (``kv_lora_rank`` > 0): prefill
+    up-projects the latent and runs MHA with QK over ``qk_nope + qk_rope`` and V padded to that width; decode absorbs
+    W_UK into the query and runs MQA over the cached latent, QK over ``kv_lora_rank + qk_rope`` and PV over
+    ``kv_lora_rank``.  Why it matters: DeepSeek-R1's config has no ``head_dim``, so hidden / heads (56) stood for it,
+    a third of prefill's and a tenth of decode's real width."""
+    if not model.is_mla:
+        d = model.head_dim
+        return AttentionWidths((d, d), (d, d))
+    qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+    pads = bool(load_toml("perf.toml")["mla"].get("prefill_pads_v", True))
+    pv = qk if pads else (model.v_head_dim or qk)
+    return AttentionWidths((qk, pv), (model.kv_lora_rank + model.qk_rope_head_dim, model.kv_lora_rank))
+
+
+def absorbed_weights_extra_bytes(model: ModelSpec, quant: QuantScheme, heads_rank: int,
+                                 version: Version | None) -> float:
+    """Bytes a step reads beyond the checkpoint's attention weights where vLLM materialized MLA's absorbed matrices
+    for decode (data/perf.toml [mla.absorbed_weights]: 0.7.1 up to 0.8.0).
+
+    Decode tokens then read W_Q_UK ([q_in, heads x kv_lora_rank]) and W_UV_O ([heads x kv_lora_rank, hidden]) in the
+    weights' dtype (FP8 requantized, else BF16) and W_QR in BF16, in place of q_b_proj (or q_proj), kv_b_proj and
+    o_proj: for DeepSeek-R1 FP8 at TP8, 74.4 MB per layer per rank in place of 21.5, +3.2 GB a decode step.  Counted on
+    every step (a step with prefill tokens reads both sets).  Only FP8 and unquantized checkpoints ran MLA then
+    ("Only FP8 and UnquantizedLinearMethod are supported for MLA"); other quantizations get 0."""
+    if not model.is_mla or version is None:
+        return 0.0
+    era = load_toml("perf.toml")["mla"]["absorbed_weights"]
+    if not parse_version(era["from_version"]) <= version < parse_version(era["until_version"]):
+        return 0.0
+    if quant.name == "fp8":
+        elem = 1
+    elif quant.bits >= 16:
+        elem = 2
+    else:
+        return 0.0
+    lkv, h = model.kv_lora_rank, model.hidden_size
+    q_in = model.q_lora_rank or h
+    qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+    absorbed = (q_in * heads_rank * lkv + heads_rank * lkv * h) * elem + q_in * heads_rank * model.qk_rope_head_dim * 2
+    replaced = (q_in * heads_rank * qk + lkv * heads_rank * (model.qk_nope_head_dim + model.v_head_dim)
+                + heads_rank * model.v_head_dim * h) * elem
+    return float(max(0, absorbed - replaced) * model.num_full_layers)
 
 
 #: Which rates the step model uses where a family has kernel measurements: "measured" (the default in
@@ -444,7 +511,8 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
         n = sm.collectives_per_layer * sm.layers
         comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / sm.link_rate(eff)
     fixed = sm.fixed_s(eff)
-    per_ctx = max(sm.kv_bytes_per_token / kv_bw, sm.attn_flops_per_token_ctx / fl)
+    decode_attn = sm.decode_attn_flops_per_token_ctx or sm.attn_flops_per_token_ctx
+    per_ctx = max(sm.kv_bytes_per_token / kv_bw, decode_attn / fl)
     return StepCoefficients(fixed + dense + experts + comm, per_ctx)
 
 

@@ -199,3 +199,46 @@ def test_the_timed_fused_moe_sets_the_fixed_cost_of_an_moe_layer():
     b = load_quant("bf16")
     bf16 = step_model(m, g, b, plan_memory(Launch(model=m, gpu=g, quant=b, max_model_len=8192)))
     assert bf16.moe_fixed_s == pytest.approx(fused.fixed_s)  # BF16 experts run the same fused_experts call
+
+
+def _deepseek(version="0.25.0", gpu="h200", quant="fp8"):
+    m, g, q = load_model("deepseek-r1"), load_gpu(gpu), load_quant(quant)
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=8192, vllm_version=version)
+                      .with_layout(ParallelPlan(tp=8)))
+    return m, step_model(m, g, q, mem)
+
+
+def test_mla_attention_is_charged_at_the_widths_vllm_runs():
+    """Issue #23, MLA pass (data/perf.toml [mla]): DeepSeek-R1's config has no head_dim, so hidden / heads = 56 stood
+    for it.  vLLM's MLA prefill runs MHA over qk_nope + qk_rope = 192 with V padded to 192; its decode runs MQA over
+    the latent, QK over 512 + 64 and PV over 512 (vllm/attention/backends/mla/utils.py)."""
+    from planner.perf.step import attention_widths
+
+    m, sm = _deepseek()
+    assert m.head_dim == 56
+    w = attention_widths(m)
+    assert w.prefill == (192, 192) and w.decode == (576, 512)
+    assert sm.decode_attn_flops_per_token_ctx == pytest.approx(sm.attn_flops_per_token_ctx * (576 + 512) / 384)
+    dense = attention_widths(load_model("qwen3-8b"))
+    assert dense.prefill == dense.decode == (128, 128)
+    assert sm_for("h200").decode_attn_flops_per_token_ctx == 0.0  # ordinary attention: one figure for both
+
+
+def test_vllm_0_7_decode_reads_the_materialized_absorbed_matrices():
+    """vLLM 0.7.1-0.7.x materialized W_Q_UK and W_UV_O (FP8-requantized for an FP8 checkpoint) and W_QR (BF16) for
+    decode, in place of q_b_proj, kv_b_proj and o_proj; PR #14770 stopped that (data/perf.toml [mla.absorbed_weights]).
+    DeepSeek-R1 FP8 at TP8: (1536 x 16 x 512 + 16 x 512 x 7168) + 2 x 1536 x 16 x 64 - (16 x 192 x 1536 + 512 x 16 x 256
+    + 7168 x 16 x 128) bytes = 52.9 MB per layer, x 61 layers."""
+    from planner.perf.step import absorbed_weights_extra_bytes
+    from planner.versions import parse_version
+
+    m, new = _deepseek("0.11.0")
+    _, old = _deepseek("0.7.3")
+    per_layer = (1536 * 16 * 512 + 16 * 512 * 7168 + 2 * 1536 * 16 * 64
+                 - (16 * 192 * 1536 + 512 * 16 * 256 + 7168 * 16 * 128))
+    assert old.dense_bytes - new.dense_bytes == pytest.approx(61 * per_layer)
+    assert decode_step_s(old, EFF, GLOB, 4, 4000) > decode_step_s(new, EFF, GLOB, 4, 4000)
+    q = load_quant("fp8")
+    assert absorbed_weights_extra_bytes(m, q, 16, parse_version("0.7.0")) == 0.0   # before MLA (PR #12528)
+    assert absorbed_weights_extra_bytes(m, q, 16, parse_version("0.8.0")) == 0.0
+    assert absorbed_weights_extra_bytes(load_model("qwen3-8b"), q, 4, parse_version("0.7.3")) == 0.0
