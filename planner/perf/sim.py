@@ -82,6 +82,15 @@ class Engine:
     #: Seconds the client and API server spend taking in one of the requests a run opens with, one at a time (None:
     #: the shipped measurement, data/perf.toml [frontend]); a burst's i-th request waits i of these outside the engine.
     frontend_request_s: float | None = None
+    #: A waiting (or preempted) request is admitted only when the KV cache has free blocks for its whole current
+    #: sequence, not just its first chunk (vLLM's ``scheduler_reserve_full_isl``, default True: vLLM 0.20.0
+    #: vllm/config/scheduler.py:140, checked at vllm/v1/core/sched/scheduler.py:744-756 through
+    #: ``KVCacheManager.can_fit_full_sequence``, kv_cache_manager.py:225-262; PR #37307).  False: the older rule,
+    #: room for the first chunk (``allocate_slots`` alone), which lets long prompts in that are preempted mid-prefill.
+    reserve_full_isl: bool = True
+    #: Automatic prefix caching (on by default in V1; ``--no-enable-prefix-caching`` turns it off): a preempted
+    #: request finds the blocks it left that were not evicted since.
+    prefix_caching: bool = True
 
 
 @dataclass(frozen=True)
@@ -493,6 +502,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     mnbt = eng.max_num_batched_tokens
     # Each running request wastes half a block on average (blocks are allocated whole).
     half_block = eng.block_size / 2.0
+    full_isl = eng.reserve_full_isl
+    prefix_caching = eng.prefix_caching
     inf = math.inf
     arrival = [inf] * n
     first = [math.nan] * n
@@ -544,6 +555,15 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     peak_run = 0
     peak_kv = 0.0
     steps = 0
+    # A preempted request's blocks go back to the free queue with their prefix-cache hashes, its last block first
+    # in line for eviction (vLLM 0.20.0 vllm/v1/core/kv_cache_manager.py:436-444 ``free``: "tail blocks are evicted
+    # first"; block_pool.py:408-422 appends them behind the blocks already free).  When it is admitted again its
+    # prompt's leading blocks that no allocation has taken since are prefix-cache hits (``get_computed_blocks``),
+    # not recomputed.  ``alloc`` counts the KV tokens handed out; ``kept[rid]`` the tokens the request left and
+    # ``mark[rid]`` the value of ``alloc`` past which allocations eat them (the blocks free before them go first).
+    alloc = 0.0
+    kept: dict[int, float] = {}
+    mark: dict[int, float] = {}
 
     def ctx_of(rid: int) -> int:
         return need[rid] + (s - 1 - dec_start[rid])
@@ -557,15 +577,22 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 c = ctx_of(rid)
                 d -= 1
                 ctx_sum -= c
+                held = float(c)
                 kv_used -= c + half_block
-                gen_now = gen[rid]
-                need[rid] = isl[rid] + gen_now
+                # it keeps the tokens it produced (vllm/v1/core/sched/scheduler.py:965-984 ``_preempt_request``
+                # resets only num_computed_tokens): the first at its prompt's last step, one per decode step since
+                gen[rid] += s - 1 - dec_start[rid]
+                need[rid] = isl[rid] + gen[rid]
                 epoch[rid] += 1
             elif st == 2:
+                held = float(done[rid])
                 kv_used -= done[rid] + half_block
                 partial.remove(rid)
             else:
                 continue
+            if prefix_caching:
+                kept[rid] = held
+                mark[rid] = alloc + max(0.0, kv_tokens - kv_used - held - half_block)
             done[rid] = 0
             state[rid] = 1
             n_run -= 1
@@ -607,6 +634,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             p_read += start + chunk
             done[rid] += chunk
             kv_used += chunk
+            alloc += chunk
             tokens += chunk
             budget -= chunk
             if done[rid] == need[rid]:
@@ -616,10 +644,18 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         while waiting and budget > 0 and n_run < max_seqs and not preempted_now:
             rid = waiting[0]
             hit = min(cached[rid], need[rid] - 1) if cached else 0
+            if rid in kept:   # its own blocks left by a preemption, those not evicted since
+                left = kept[rid] - max(0.0, alloc - mark[rid])
+                hit = max(hit, min(int(left // eng.block_size) * eng.block_size, need[rid] - 1))
             chunk = min(need[rid] - hit, budget)
-            if kv_used + hit + chunk + half_block > kv_tokens:
+            # vLLM 0.20.0 vllm/v1/core/sched/scheduler.py:744-756: with ``scheduler_reserve_full_isl`` (the default)
+            # the head of the queue waits until free blocks hold its whole sequence (prompt, plus the tokens it
+            # produced before a preemption; cached blocks count as free, kv_cache_manager.py:225-262), else for its
+            # first chunk (:758-775); either way the queue stops there (FCFS, ``break``).
+            if kv_used + (need[rid] if full_isl else hit + chunk) + half_block > kv_tokens:
                 break
             waiting.popleft()
+            kept.pop(rid, None)
             state[rid] = 2
             partial.append(rid)
             order.append(rid)
@@ -628,6 +664,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             p_read += hit + chunk
             done[rid] = hit + chunk
             kv_used += hit + chunk + half_block
+            alloc += chunk + half_block
             tokens += chunk
             budget -= chunk
             if hit + chunk == need[rid]:
@@ -655,6 +692,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         steps += 1
         ctx_sum += d
         kv_used += d
+        alloc += d
         peak_run = max(peak_run, n_run)
         peak_kv = max(peak_kv, kv_used)
         step = s
@@ -713,6 +751,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 itl.append((a, b, cpu_t, k, d))
                 ctx_sum += d * k
                 kv_used += d * k
+                alloc += d * k
                 s += k
                 steps += k
                 peak_kv = max(peak_kv, kv_used)
