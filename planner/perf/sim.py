@@ -5,12 +5,13 @@ What it mirrors (vllm/v1/core/sched/scheduler.py, ``Scheduler.schedule``):
 * continuous batching: every step first gives each running request its next token (decode), then
   packs prompt chunks into what is left of ``max_num_batched_tokens`` (chunked prefill): partly
   prefilled running requests first, then waiting requests in arrival order while fewer than
-  ``max_num_seqs`` run and the KV cache has blocks for the chunk;
+  ``max_num_seqs`` run and the KV cache has free blocks for the request's whole sequence (vLLM >= 0.19's
+  ``scheduler_reserve_full_isl``; before, for its first chunk), the queue stopping at the first that does not fit;
 * a request's first token is sampled in the step that finishes its prompt; it then produces one
   token per step until its output length is reached;
 * when a decode needs a KV slot and none is free, the most recently admitted running request is
   preempted (recompute: its blocks are freed and it goes back to the front of the queue, to be
-  prefilled again over its prompt and the tokens it already produced);
+  prefilled again over its prompt and the tokens it already produced, then to go on from there);
 * the KV cache holds ``num_blocks x block_size`` tokens (the memory model's figure).
 
 The client is ``vllm bench serve``: closed loop at ``--max-concurrency C`` (C requests in flight; a
@@ -88,9 +89,6 @@ class Engine:
     #: ``KVCacheManager.can_fit_full_sequence``, kv_cache_manager.py:225-262; PR #37307).  False: the older rule,
     #: room for the first chunk (``allocate_slots`` alone), which lets long prompts in that are preempted mid-prefill.
     reserve_full_isl: bool = True
-    #: Automatic prefix caching (on by default in V1; ``--no-enable-prefix-caching`` turns it off): a preempted
-    #: request finds the blocks it left that were not evicted since.
-    prefix_caching: bool = True
 
 
 @dataclass(frozen=True)
@@ -503,7 +501,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     # Each running request wastes half a block on average (blocks are allocated whole).
     half_block = eng.block_size / 2.0
     full_isl = eng.reserve_full_isl
-    prefix_caching = eng.prefix_caching
     inf = math.inf
     arrival = [inf] * n
     first = [math.nan] * n
@@ -555,15 +552,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     peak_run = 0
     peak_kv = 0.0
     steps = 0
-    # A preempted request's blocks go back to the free queue with their prefix-cache hashes, its last block first
-    # in line for eviction (vLLM 0.20.0 vllm/v1/core/kv_cache_manager.py:436-444 ``free``: "tail blocks are evicted
-    # first"; block_pool.py:408-422 appends them behind the blocks already free).  When it is admitted again its
-    # prompt's leading blocks that no allocation has taken since are prefix-cache hits (``get_computed_blocks``),
-    # not recomputed.  ``alloc`` counts the KV tokens handed out; ``kept[rid]`` the tokens the request left and
-    # ``mark[rid]`` the value of ``alloc`` past which allocations eat them (the blocks free before them go first).
-    alloc = 0.0
-    kept: dict[int, float] = {}
-    mark: dict[int, float] = {}
 
     def ctx_of(rid: int) -> int:
         return need[rid] + (s - 1 - dec_start[rid])
@@ -577,7 +565,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 c = ctx_of(rid)
                 d -= 1
                 ctx_sum -= c
-                held = float(c)
                 kv_used -= c + half_block
                 # it keeps the tokens it produced (vllm/v1/core/sched/scheduler.py:965-984 ``_preempt_request``
                 # resets only num_computed_tokens): the first at its prompt's last step, one per decode step since
@@ -585,14 +572,10 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 need[rid] = isl[rid] + gen[rid]
                 epoch[rid] += 1
             elif st == 2:
-                held = float(done[rid])
                 kv_used -= done[rid] + half_block
                 partial.remove(rid)
             else:
                 continue
-            if prefix_caching:
-                kept[rid] = held
-                mark[rid] = alloc + max(0.0, kv_tokens - kv_used - held - half_block)
             done[rid] = 0
             state[rid] = 1
             n_run -= 1
@@ -634,7 +617,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             p_read += start + chunk
             done[rid] += chunk
             kv_used += chunk
-            alloc += chunk
             tokens += chunk
             budget -= chunk
             if done[rid] == need[rid]:
@@ -644,9 +626,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         while waiting and budget > 0 and n_run < max_seqs and not preempted_now:
             rid = waiting[0]
             hit = min(cached[rid], need[rid] - 1) if cached else 0
-            if rid in kept:   # its own blocks left by a preemption, those not evicted since
-                left = kept[rid] - max(0.0, alloc - mark[rid])
-                hit = max(hit, min(int(left // eng.block_size) * eng.block_size, need[rid] - 1))
             chunk = min(need[rid] - hit, budget)
             # vLLM 0.20.0 vllm/v1/core/sched/scheduler.py:744-756: with ``scheduler_reserve_full_isl`` (the default)
             # the head of the queue waits until free blocks hold its whole sequence (prompt, plus the tokens it
@@ -655,7 +634,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             if kv_used + (need[rid] if full_isl else hit + chunk) + half_block > kv_tokens:
                 break
             waiting.popleft()
-            kept.pop(rid, None)
             state[rid] = 2
             partial.append(rid)
             order.append(rid)
@@ -664,7 +642,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             p_read += hit + chunk
             done[rid] = hit + chunk
             kv_used += hit + chunk + half_block
-            alloc += chunk + half_block
             tokens += chunk
             budget -= chunk
             if hit + chunk == need[rid]:
@@ -692,7 +669,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         steps += 1
         ctx_sum += d
         kv_used += d
-        alloc += d
         peak_run = max(peak_run, n_run)
         peak_kv = max(peak_kv, kv_used)
         step = s
@@ -751,7 +727,6 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 itl.append((a, b, cpu_t, k, d))
                 ctx_sum += d * k
                 kv_used += d * k
-                alloc += d * k
                 s += k
                 steps += k
                 peak_kv = max(peak_kv, kv_used)
