@@ -83,6 +83,9 @@ class VllmRelease:
     serve_flags: frozenset[str] = frozenset()
     #: Whether the scheduler overlaps with GPU execution by default (>= 0.14; not with PP).
     async_scheduling: bool = False
+    #: Whether the scheduler admits a waiting request only when its whole sequence fits the free KV blocks
+    #: (``scheduler_reserve_full_isl``, >= 0.19; planner/perf/sim.py ``Engine.reserve_full_isl``).
+    reserve_full_isl: bool = False
     #: Which packaged list ``serve_flags`` came from (data/flags/...).
     serve_flags_source: str = ""
     #: How this release sizes the KV cache on CUDA and ROCm unless told otherwise: ``"profiled"`` (from the
@@ -233,6 +236,7 @@ def _resolved(v: Version) -> VllmRelease:
         serve_flags=flags,
         serve_flags_source=flags_source,
         async_scheduling=bool(vllm_fact("async_scheduling", v)),
+        reserve_full_isl=bool(vllm_fact("reserve_full_isl", v)),
         kv_sizing=str(vllm_fact("kv_sizing", v)),
         kv_cache_memory_bytes_flag=bool(vllm_fact("kv_cache_memory_bytes_flag", v)),
         extensible_gpu_memory_utilization=float(ext["gpu_memory_utilization"]),

@@ -32,6 +32,12 @@ def test_batch_defaults_follow_the_gpu():
     assert release("0.16.0").batch_defaults(load_gpu("b200")).max_num_batched_tokens == 8192
 
 
+def test_full_sequence_admission_from_0_19():
+    # vllm/config/scheduler.py: no scheduler_reserve_full_isl in the 0.18.0 wheel, True from 0.19.0 (PR #37307)
+    assert [release(v).reserve_full_isl for v in ("0.12.0", "0.18.0", "0.19.0", "0.20.0")] == [False, False, True,
+                                                                                             True]
+
+
 def test_bad_version_is_an_input_error():
     with pytest.raises(InvalidInputError):
         release("latest")

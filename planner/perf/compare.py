@@ -168,10 +168,12 @@ def candidate_layouts(model: ModelSpec, *, tp: int | None, pp: int | None, dp: i
 
 
 def engine_of(mem: MemoryPlan) -> Engine:
-    """The scheduler limits of a plan; async scheduling as its vLLM release has it (not with PP)."""
+    """The scheduler limits of a plan; async scheduling (not with PP) and the full-sequence admission gate as its
+    vLLM release has them."""
     return Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                   kv_tokens=mem.num_blocks * mem.block_size, block_size=mem.block_size, dp=mem.dp, pp=mem.pp,
-                  async_scheduling=mem.launch.release.async_scheduling and mem.pp == 1)
+                  async_scheduling=mem.launch.release.async_scheduling and mem.pp == 1,
+                  reserve_full_isl=mem.launch.release.reserve_full_isl)
 
 
 @dataclass(frozen=True)

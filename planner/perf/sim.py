@@ -5,12 +5,13 @@ What it mirrors (vllm/v1/core/sched/scheduler.py, ``Scheduler.schedule``):
 * continuous batching: every step first gives each running request its next token (decode), then
   packs prompt chunks into what is left of ``max_num_batched_tokens`` (chunked prefill): partly
   prefilled running requests first, then waiting requests in arrival order while fewer than
-  ``max_num_seqs`` run and the KV cache has blocks for the chunk;
+  ``max_num_seqs`` run and the KV cache has free blocks for the request's whole sequence (vLLM >= 0.19's
+  ``scheduler_reserve_full_isl``; before, for its first chunk), the queue stopping at the first that does not fit;
 * a request's first token is sampled in the step that finishes its prompt; it then produces one
   token per step until its output length is reached;
 * when a decode needs a KV slot and none is free, the most recently admitted running request is
   preempted (recompute: its blocks are freed and it goes back to the front of the queue, to be
-  prefilled again over its prompt and the tokens it already produced);
+  prefilled again over its prompt and the tokens it already produced, then to go on from there);
 * the KV cache holds ``num_blocks x block_size`` tokens (the memory model's figure).
 
 The client is ``vllm bench serve``: closed loop at ``--max-concurrency C`` (C requests in flight; a
@@ -83,6 +84,12 @@ class Engine:
     #: Seconds the client and API server spend taking in one of the requests a run opens with, one at a time (None:
     #: the shipped measurement, data/perf.toml [frontend]); a burst's i-th request waits i of these outside the engine.
     frontend_request_s: float | None = None
+    #: A waiting (or preempted) request is admitted only when the KV cache has free blocks for its whole current
+    #: sequence, not just its first chunk (vLLM's ``scheduler_reserve_full_isl``, default True: vLLM 0.20.0
+    #: vllm/config/scheduler.py:140, checked at vllm/v1/core/sched/scheduler.py:744-756 through
+    #: ``KVCacheManager.can_fit_full_sequence``, kv_cache_manager.py:225-262; PR #37307).  False: the older rule,
+    #: room for the first chunk (``allocate_slots`` alone), which lets long prompts in that are preempted mid-prefill.
+    reserve_full_isl: bool = True
 
 
 @dataclass(frozen=True)
@@ -544,6 +551,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     mnbt = eng.max_num_batched_tokens
     # Each running request wastes half a block on average (blocks are allocated whole).
     half_block = eng.block_size / 2.0
+    full_isl = eng.reserve_full_isl
     inf = math.inf
     arrival = [inf] * n
     first = [math.nan] * n
@@ -609,8 +617,10 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 d -= 1
                 ctx_sum -= c
                 kv_used -= c + half_block
-                gen_now = gen[rid]
-                need[rid] = isl[rid] + gen_now
+                # it keeps the tokens it produced (vllm/v1/core/sched/scheduler.py:965-984 ``_preempt_request``
+                # resets only num_computed_tokens): the first at its prompt's last step, one per decode step since
+                gen[rid] += s - 1 - dec_start[rid]
+                need[rid] = isl[rid] + gen[rid]
                 epoch[rid] += 1
             elif st == 2:
                 kv_used -= done[rid] + half_block
@@ -668,7 +678,11 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             rid = waiting[0]
             hit = min(cached[rid], need[rid] - 1) if cached else 0
             chunk = min(need[rid] - hit, budget)
-            if kv_used + hit + chunk + half_block > kv_tokens:
+            # vLLM 0.20.0 vllm/v1/core/sched/scheduler.py:744-756: with ``scheduler_reserve_full_isl`` (the default)
+            # the head of the queue waits until free blocks hold its whole sequence (prompt, plus the tokens it
+            # produced before a preemption; cached blocks count as free, kv_cache_manager.py:225-262), else for its
+            # first chunk (:758-775); either way the queue stops there (FCFS, ``break``).
+            if kv_used + (need[rid] if full_isl else hit + chunk) + half_block > kv_tokens:
                 break
             waiting.popleft()
             state[rid] = 2

@@ -209,7 +209,8 @@ def deployment(table: Table) -> Deployment:
     engine = Engine(max_num_seqs=mem.max_num_seqs, max_num_batched_tokens=mem.max_num_batched_tokens,
                     kv_tokens=mem.num_blocks * mem.block_size, block_size=table.block_size or mem.block_size,
                     dp=table.dp, pp=table.pp,
-                    async_scheduling=mem.launch.release.async_scheduling and table.pp == 1)
+                    async_scheduling=mem.launch.release.async_scheduling and table.pp == 1,
+                    reserve_full_isl=mem.launch.release.reserve_full_isl)
     return Deployment(gpu, mem, step_model(model, gpu, quant, mem), engine)
 
 

@@ -122,6 +122,40 @@ def test_a_full_kv_cache_preempts_and_throughput_stops_growing():
     assert all(math.isfinite(x) for x in (more.mean_ttft_ms, more.mean_tpot_ms, more.output_throughput))
 
 
+def test_long_prompts_queue_when_their_whole_sequence_does_not_fit():
+    """Issue #23 (wentao274, MiniMax-M2.5 on vLLM 0.20: 70k-token prompts, throughput flat from 16 to 128 clients):
+    vLLM >= 0.19 admits a waiting request only when free blocks hold its whole sequence
+    (``scheduler_reserve_full_isl``, vllm/v1/core/sched/scheduler.py:744-756), so the clients that do not fit
+    queue; the older rule (room for the first chunk) let them in and preempted them mid-prefill over and over."""
+    sm, eng = seed_like(kv_tokens=5 * 20480, mnbt=2048)  # 5 prompts of 20000 fit, not 5 requests of 20000 + 1500
+    runs = {}
+    for full in (True, False):
+        e = replace(eng, reserve_full_isl=full)
+        runs[full] = [simulate(sm, EFF, GLOB, e, Load(20000, 1500, concurrency=c, num_prompts=4 * c)) for c in (8, 16)]
+    gated, chunked = runs[True], runs[False]
+    for r in gated:
+        assert r.peak_running <= 5 and r.preemptions <= r.completed // 2
+    # the extra clients only wait: throughput flat, TTFT up
+    assert gated[1].output_throughput == pytest.approx(gated[0].output_throughput, rel=0.1)
+    assert gated[1].mean_ttft_ms > 1.5 * gated[0].mean_ttft_ms
+    for g, c in zip(gated, chunked, strict=True):
+        assert c.preemptions > 3 * max(1, g.preemptions)
+        assert g.output_throughput > 1.2 * c.output_throughput and g.mean_tpot_ms < c.mean_tpot_ms
+
+
+def test_a_preempted_request_keeps_the_tokens_it_produced():
+    """vLLM's ``_preempt_request`` (vllm/v1/core/sched/scheduler.py:965-984 at 0.20.0) resets only the computed
+    tokens: the request is prefilled again over its prompt and its output so far, then decodes what is left."""
+    sm, eng = seed_like(kv_tokens=2600)
+    # two requests of 1000 + 800: both prompts fit, both decodes do not; the newer one is preempted after about
+    # 290 tokens, waits for the other to finish (its 1290 tokens do not fit beside it), then decodes the rest
+    r = simulate(sm, EFF, GLOB, eng, Load(1000, 800, concurrency=2, num_prompts=2), exact_steps=True)
+    assert r.preemptions == 1
+    # 800 steps for the first, one prefill and ~510 decode steps for the second (not another 799)
+    assert 1250 < r.steps < 1350
+    assert r.total_output_tokens == 1600
+
+
 def test_a_request_larger_than_the_cache_is_refused():
     sm, eng = seed_like(kv_tokens=4096)
     with pytest.raises(SimulationError, match="does not fit the KV cache"):
