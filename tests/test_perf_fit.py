@@ -104,3 +104,23 @@ def test_a_file_with_nothing_to_fit_is_refused():
                          meta=r.meta) for r in seed.runs[:2])
     with pytest.raises(Exception, match="no throughput, TPOT or TTFT"):
         fit_gpu([Table(**{**seed.__dict__, "runs": runs})], cal.pooled, cal.globals)
+
+
+def test_engine_cpu_per_step_is_the_labs_measured_floor_not_a_fitted_factor():
+    """Issue #23 (tpot): the engine core's CPU per step is measured (data/perf.toml [engine_cpu]), not fitted: at one
+    client our lab's Llama-3.1-8B FP8 and Qwen3-30B-A3B FP8 read 2.4x different bytes per step yet take the same time
+    per output token, so neither GPU sets it.  The stored fit carries it unchanged, and a refit cannot move it."""
+    import json
+
+    from planner.catalog.perf import engine_cpu_step_s
+
+    lab = data_path("calibration/lab/h100-2026-12-07-b")
+    tpots = [json.loads((lab / f).read_text())["mean_tpot_ms"]
+             for f in ("llama-3.1-8b-fp8-bench_i2048_o256_c1_n6.json", "qwen3-30b-a3b-fp8-bench_i1024_o256_c1_n6.json")]
+    assert abs(tpots[0] - tpots[1]) < 0.01  # the same floor for both models, to 10 us
+    assert 1000 * engine_cpu_step_s() == pytest.approx(sum(tpots) / 2, abs=5e-4)
+    assert load_calibration().globals.cpu_step_s == engine_cpu_step_s()
+    from tools.perf_fit import fit
+
+    one = [t for t in all_tables() if t.role == "calibration" and "vllm0.12" in t.name]
+    assert fit(one, max_nfev=2).globals.cpu_step_s == engine_cpu_step_s()

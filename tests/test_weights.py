@@ -138,3 +138,21 @@ def test_rocm_pads_the_rows_of_unquantized_moe_weights():
     # quantized experts take other paths (no row padding here): the FP8 scheme is unchanged in bytes
     fp8 = quant_on_gpu(load_quant("fp8"), load_gpu("mi300x"), release("0.11.2"))
     assert weights_per_gpu(qwen, fp8, plan).total_bytes == weights_per_gpu(qwen, load_quant("fp8"), plan).total_bytes
+
+
+def test_kimi_k2_thinking_int4_on_8_h200_is_sized_not_refused():
+    """Issue #23 (no refusal of a served deployment): vllm-project/recipes moonshotai/Kimi-K2-Think.md (commit
+    c12d2292) serves moonshotai/Kimi-K2-Thinking (Kimi-K2's shapes, INT4 QAT routed experts) with `vllm serve
+    ... --tensor-parallel-size 8` on 8 x H200. Its table was refused only because the catalog had no config of that
+    name; it now names kimi-k2-instruct (same shapes) and the deployment resolves with room for the KV cache."""
+    from planner.perf.tables import deployment, load_table
+    from tools.perf_fit import all_tables
+
+    table = next(t for t in all_tables() if t.name.startswith("kimi-k2-thinking-int4-8xh200-tp8"))
+    assert table.model == "kimi-k2-instruct" and table.tp == 8
+    dep = deployment(load_table(table.path))
+    w = weights_per_gpu(load_model("kimi-k2-instruct"), load_quant("int4"), ParallelPlan(tp=8)).total_bytes / GIB
+    # INT4 experts, BF16 attention: about 1.03T parameters in 8 x 65 GiB (the FP8 checkpoint would need 8 x 120)
+    assert 60 < w < 70
+    # 998 requests of 8,000 in and about 390 out were served: the planned KV cache holds tens of them at once
+    assert dep.engine.kv_tokens > 10 * 8_390

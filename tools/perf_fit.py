@@ -2,7 +2,8 @@
 
 Few parameters: per GPU family the fixed GPU cost per layer per step (and, where the family has no measured
 kernels, the fraction of the HBM bandwidth its memory-bound kernels reach); shared by all, the time a request
-spends outside the engine (fixed and per prompt token) and the engine core's CPU time per step and per request.
+spends outside the engine (fixed and per prompt token) and the engine core's CPU time per request in a step (its CPU
+time per step is measured by our lab: data/perf.toml [engine_cpu]).
 The compute rates are measured kernels (data/calibration/lab/kernels/) or datasheet peaks x public kernel
 fractions (data/perf.toml [kernels]), never fitted.  They are fitted by least squares on log ratios of
 predicted to measured throughput, TPOT and TTFT of the calibration tables (data/benchmarks/*.csv), through the
@@ -21,7 +22,7 @@ from functools import cache
 from typing import Any
 
 from planner.catalog import data_path, load_toml
-from planner.catalog.perf import collective_latency_s
+from planner.catalog.perf import collective_latency_s, engine_cpu_step_s
 from planner.perf.bench import BenchmarkRun
 from planner.perf.calibration import (
     START,
@@ -81,10 +82,12 @@ def fit(tables: Iterable[Any], *, base: Calibration | None = None, fit_globals: 
             x0 += [e.eta_mem, e.tau_s * 1e6]
             lo += [lo3[0], lo3[2] * 1e6]
             hi += [hi3[0], hi3[2] * 1e6]
-    g0 = replace(base.globals, collective_s=collective_latency_s())
-    # shared factors in scaled units: milliseconds, milliseconds, microseconds, microseconds; the
-    # collective latency is a kernel benchmark's (data/perf.toml [collectives]), not fitted
-    gkeys = (("request_overhead_s", 1e3), ("cpu_step_s", 1e3), ("cpu_seq_s", 1e6), ("prompt_token_s", 1e6))
+    g0 = replace(base.globals, collective_s=collective_latency_s(), cpu_step_s=engine_cpu_step_s())
+    # shared factors in scaled units: milliseconds, microseconds, microseconds; the collective latency is a kernel
+    # benchmark's (data/perf.toml [collectives]) and the engine core's CPU per step our lab's (data/perf.toml
+    # [engine_cpu]), not fitted: fitted, the CPU per step traded freely against tau on the one calibration table
+    # without async scheduling, where both are a constant per step (issue #23)
+    gkeys = (("request_overhead_s", 1e3), ("cpu_seq_s", 1e6), ("prompt_token_s", 1e6))
     if fit_globals:
         x0 += [getattr(g0, k) * sc for k, sc in gkeys]
         lo += [f[k][0] * sc for k, sc in gkeys]

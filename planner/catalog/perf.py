@@ -43,6 +43,12 @@ def frontend_request_s() -> float:
     return float(load_toml("perf.toml")["frontend"]["request_s"])
 
 
+def engine_cpu_step_s() -> float:
+    """The engine core's CPU time per step, seconds (data/perf.toml ``[engine_cpu]``, measured by our lab; not fitted):
+    the floor under a step with async scheduling, an addition to it before (planner/perf/step.py ``combine``)."""
+    return float(load_toml("perf.toml")["engine_cpu"]["step_s"])
+
+
 def collective_latency_s() -> float:
     """Latency of one collective, seconds (``[collectives]``, a kernel benchmark; not fitted)."""
     return float(load_toml("perf.toml")["collectives"]["latency_s"])
