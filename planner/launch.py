@@ -65,7 +65,8 @@ class Launch:
     #: GPU type (a data/gpus.toml name or a spec); None when the launch does not say (a command line).
     gpu: str | GpuSpec | None = None
     #: Weight quantization scheme (a data/quant.toml name: ``bf16``, ``fp8``, ``nvfp4``, ``mxfp4``, ``int4``
-    #: (experts/MLP only), ``awq``/``gptq`` (every linear, 4-bit, group 128, for a base model),
+    #: (experts/MLP only), ``int4-g32`` (INT4 QAT, routed experts only), ``awq``/``gptq`` (every linear, 4-bit,
+    #: group 128, for a base model),
     #: ``bitsandbytes``, ``w4a16``, ``int8``; or a spec); None: the checkpoint's own quantization_config,
     #: sized per module (planner/quantconfig.py).
     quant: str | QuantScheme | None = None
@@ -494,8 +495,9 @@ def unstated_settings(figures: StartupFigures) -> tuple[str, ...]:
 LAUNCH_FLAG_HELP = {
     "model": "catalog model (planner catalog), its HF id, or path to an HF config.json",
     "gpu": "GPU type (planner catalog lists them)",
-    "quant": "weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (attention in BF16), awq, gptq (every linear, "
-             "4-bit, group 128), bitsandbytes (default: the checkpoint's own quantization_config)",
+    "quant": "weight quantization: bf16, fp8, nvfp4, mxfp4, int4 (attention in BF16), int4-g32 (INT4 QAT: routed "
+             "experts only, group 32, Kimi-K2-Thinking), awq, gptq (every linear, 4-bit, group 128), bitsandbytes "
+             "(default: the checkpoint's own quantization_config)",
     "ctx": "tokens per request, vLLM's --max-model-len (--ctx is the same): 196608, 128k (=128,000), "
            "128K (=131,072), 1M (default: the model's maximum)",
     "kv_cache_dtype": "KV cache dtype: auto, fp8, fp8_e4m3, fp8_e5m2, bfloat16 (default: auto, the model's dtype)",

@@ -151,8 +151,47 @@ def test_kimi_k2_thinking_int4_on_8_h200_is_sized_not_refused():
     table = next(t for t in all_tables() if t.name.startswith("kimi-k2-thinking-int4-8xh200-tp8"))
     assert table.model == "kimi-k2-instruct" and table.tp == 8
     dep = deployment(load_table(table.path))
-    w = weights_per_gpu(load_model("kimi-k2-instruct"), load_quant("int4"), ParallelPlan(tp=8)).total_bytes / GIB
-    # INT4 experts, BF16 attention: about 1.03T parameters in 8 x 65 GiB (the FP8 checkpoint would need 8 x 120)
-    assert 60 < w < 70
+    assert table.quant == "int4-g32"
+    w = weights_per_gpu(load_model("kimi-k2-instruct"), load_quant("int4-g32"), ParallelPlan(tp=8)).total_bytes / GIB
+    # INT4 group-32 experts, the rest BF16: about 1.03T parameters in 8 x 71 GiB (the FP8 checkpoint would need 8 x 120)
+    assert 68 < w < 74
     # 998 requests of 8,000 in and about 390 out were served: the planned KV cache holds tens of them at once
     assert dep.engine.kv_tokens > 10 * 8_390
+
+
+def test_int4_qat_group32_sizes_routed_experts_as_vllm_marlin_moe_allocates():
+    """Issue #22: Kimi-K2-Thinking's INT4 QAT experts as vLLM's CompressedTensorsWNA16MarlinMoEMethod.create_weights
+    allocates them (data/quant.toml [int4-g32]): int32-packed 4-bit weights and one BF16 scale per 32 inputs,
+    no zero points (symmetric); attention, shared experts and the dense MLP stay BF16."""
+    k2 = load_model("kimi-k2-instruct")
+    g32 = load_quant("int4-g32")
+    assert load_quant("int4-qat") == g32
+    q = quantizer_for(k2, g32)
+    pre = "model.layers.3.block_sparse_moe"
+    assert q.quantized(f"{pre}.experts.w13") and q.quantized(f"{pre}.experts.w2")
+    for bf16 in (f"{pre}.shared_experts.gate_up_proj", "model.layers.0.mlp.gate_up_proj",
+                 "model.layers.3.self_attn.q_b_proj"):
+        assert not q.quantized(bf16)
+    # One TP8 shard of w13 [2 x 2048/8, 7168]: 7168/8 int32 per column, 7168/32 BF16 scales per column.
+    n, k = 2 * 2048 // 8, 7168
+    assert q.linear(f"{pre}.experts.w13", n, k) == n * k // 2 + n * (k // 32) * 2
+    # Generic int4 (group 128, 4-bit zeros) is 5.6 GiB per GPU lighter at TP8: the error this scheme removes.
+    plan = ParallelPlan(tp=8)
+    w_g32 = weights_per_gpu(k2, g32, plan)
+    w_int4 = weights_per_gpu(k2, load_quant("int4"), plan)
+    assert (w_g32.total_bytes - w_int4.total_bytes) / GIB == pytest.approx(5.6, abs=0.1)
+
+
+def test_int4_g32_matches_kimi_k25_own_compressed_tensors_config():
+    """The scheme and the checkpoint's own quantization_config (Kimi-K2.5, read per module by
+    planner/quantconfig.py) size the same text model alike; K2.5 adds only its MoonViT tower and a longer RoPE
+    cache (262,144 positions against K2-Instruct's 131,072)."""
+    k2, k25 = load_model("kimi-k2-instruct"), load_model("kimi-k2.5")
+    plan = ParallelPlan(tp=8)
+    own = weights_per_gpu(k25, load_quant("w4a16"), plan)  # its own layout (model.quant.scheme is w4a16)
+    g32 = weights_per_gpu(k2, load_quant("int4-g32"), plan)
+    assert own.experts_bytes == g32.experts_bytes
+    assert own.attention_bytes == g32.attention_bytes
+    assert own.dense_mlp_bytes - g32.dense_mlp_bytes == k25.vision_params * 2
+    # and int4-g32 applied to K2.5 itself gives its own layout's bytes
+    assert weights_per_gpu(k25, load_quant("int4-g32"), plan).total_bytes == own.total_bytes
