@@ -15,7 +15,7 @@ from typing import Any
 
 from planner.catalog import gpu_names
 from planner.errors import InvalidInputError
-from planner.launch import Launch, ResolvedLaunch, unstated_settings
+from planner.launch import Launch, ResolvedLaunch, gpus_from_total, unstated_settings
 from planner.memory import Calibration, MemoryPlan
 from planner.overhead import OverheadFit, load_fit, overhead_terms
 from planner.release import VllmRelease
@@ -73,8 +73,11 @@ def deployment_from_figures(figures: StartupFigures, *, model: str | None = None
     launch = replace(launch, model=launch.spec())  # an unknown model is the first thing to say
     if launch.gpu is None:
         if figures.gpu_total_gib is not None:
-            raise InvalidInputError(f"{source} prints a GPU total of {figures.gpu_total_gib} GiB, which matches no "
-                                    f"single catalog GPU; pass --gpu (known: {', '.join(gpu_names())})")
+            several = [g.key for g in gpus_from_total(figures.gpu_total_gib)]
+            which = (f"which {' and '.join(several)} both show" if len(several) > 1
+                     else f"which matches no catalog GPU (known: {', '.join(gpu_names())})")
+            raise InvalidInputError(f"{source} prints a GPU total of {figures.gpu_total_gib} GiB, {which}; "
+                                    "pass --gpu")
         raise InvalidInputError(f"{source} does not print the GPU's memory total; pass --gpu")
     if launch.vllm_version is None:
         raise InvalidInputError(f"{source} does not print the vLLM version; pass --vllm-version")

@@ -466,13 +466,18 @@ def _tristate(text: str | None) -> bool | None:
 GPU_MATCH_GIB = 0.06
 
 
-def gpu_from_total(total_gib: float) -> GpuSpec | None:
-    """The catalog GPU whose CUDA-visible total matches a printed total, when exactly one does."""
+def gpus_from_total(total_gib: float) -> list[GpuSpec]:
+    """Every catalog GPU whose CUDA-visible total matches a printed total (an H200 and an H20-3e both show
+    139.8 GiB: the log alone cannot tell them apart)."""
     from planner.catalog import gpu_names, load_gpu
     from planner.units import GIB
 
-    found = [load_gpu(k) for k in gpu_names()
-             if abs(load_gpu(k).cuda_total_bytes / GIB - total_gib) <= GPU_MATCH_GIB]
+    return [load_gpu(k) for k in gpu_names() if abs(load_gpu(k).cuda_total_bytes / GIB - total_gib) <= GPU_MATCH_GIB]
+
+
+def gpu_from_total(total_gib: float) -> GpuSpec | None:
+    """The catalog GPU whose CUDA-visible total matches a printed total, when exactly one does."""
+    found = gpus_from_total(total_gib)
     return found[0] if len(found) == 1 else None
 
 
