@@ -11,7 +11,7 @@ import pytest
 from planner.cli import main
 from planner.errors import InvalidInputError
 from planner.fromlog import calibration_from_log
-from planner.launch import gpu_from_total
+from planner.launch import gpu_from_total, gpus_from_total
 from planner.size import size_from_log
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
@@ -90,6 +90,16 @@ def test_truncated_gzip_and_missing_file(tmp_path, capsys):
 def test_gpu_from_the_printed_total():
     assert gpu_from_total(79.18).key == "h100"
     assert gpu_from_total(12.0) is None
+
+
+def test_a_total_two_gpus_share_names_both(capsys):
+    """Our lab's H200 (data/calibration/lab/h200-2026-12-07-a) prints 139.8 GiB, as an H20-3e would: the user is
+    told which two, not that the total matches nothing."""
+    assert {g.key for g in gpus_from_total(139.8)} == {"h200", "h20-3e"} and gpu_from_total(139.8) is None
+    log = Path(__file__).resolve().parents[1] / "data/calibration/lab/h200-2026-12-07-a/qwen3-8b-steps.log"
+    assert main(["size", "--from-log", str(log), "--model", str(log.with_name("qwen3-8b-steps.config.json"))]) == 2
+    err = capsys.readouterr().err
+    assert "h200 and h20-3e both show" in err and "--gpu" in err and err.count("\n") == 1
 
 
 def test_a_034_extensible_figure_is_read_as_the_reservation():
