@@ -419,3 +419,14 @@ def test_sliding_layers_make_long_context_decode_cheaper_in_the_simulation():
     short = Load(64, 32, concurrency=4, num_prompts=8)   # contexts within the window: the same run
     assert simulate(sm, EFF, GLOB, eng, short).mean_tpot_ms == pytest.approx(
         simulate(full, EFF, GLOB, eng, short).mean_tpot_ms, rel=1e-9)
+
+
+def test_the_steady_state_reads_only_the_window_on_sliding_layers():
+    """The closed-form estimate `planner compare` ranks layouts with charges the same windowed terms: cheaper past the
+    window, the same within it."""
+    sm, eng = _gpt_oss()
+    full = replace(sm, sliding_window=0, sliding_kv_bytes_per_token=0.0, sliding_attn_share=0.0)
+    long_w, long_f = (steady_state(x, EFF, GLOB, eng, 16384, 256, 16) for x in (sm, full))
+    assert long_w.tpot_s < long_f.tpot_s and long_w.ttft_s < long_f.ttft_s
+    short_w, short_f = (steady_state(x, EFF, GLOB, eng, 64, 32, 4) for x in (sm, full))
+    assert short_w.tpot_s == pytest.approx(short_f.tpot_s, rel=1e-12)
