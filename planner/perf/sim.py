@@ -43,7 +43,7 @@ from functools import cached_property
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
-from planner.perf.step import Efficiency, Globals, StepModel, combine
+from planner.perf.step import Efficiency, Globals, StepModel, combine, decode_per_ctx_s, window_span
 from planner.perf.workload import (
     Workload,
     random_lengths,
@@ -436,12 +436,19 @@ class _Costs:
     per_ctx_s: float
     prefill_read_s: float
     prefill_attn_s: float
+    # the sliding-window layers' part (issue #23): per min(context, window) token, and per windowed prefill sums
+    window: int = 0
+    per_win_s: float = 0.0
+    prefill_read_w_s: float = 0.0
+    prefill_attn_w_s: float = 0.0
 
 
 def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None,
            async_scheduling: bool = True) -> _Costs:
     bw, ex_bw, kv_bw, fl, ex_fl = sm.rates(eff)
     n_coll = sm.collectives_per_layer * sm.layers
+    per_ctx, per_win = decode_per_ctx_s(sm, kv_bw, fl)
+    (kv_full, kv_sw), (at_full, at_sw) = sm.kv_split(), sm.attn_split(decode=False)
     return _Costs(
         fixed=sm.fixed_s(eff), cpu_step=glob.cpu_step_s, cpu_seq=glob.cpu_seq_s, overlap=async_scheduling,
         dense_bytes_s=sm.dense_bytes / bw,
@@ -452,8 +459,9 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
         moe_group=float(sm.moe_group if moe_group is None else min(sm.moe_group, moe_group)),
         has_experts=sm.num_experts > 0, coll_s=n_coll * glob.collective_s,
         coll_per_token_s=n_coll * sm.comm_bytes_per_token / sm.link_rate(eff) if n_coll else 0.0,
-        per_ctx_s=max(sm.kv_bytes_per_token / kv_bw, sm.attn_flops_per_token_ctx / fl),
-        prefill_read_s=sm.kv_bytes_per_token / kv_bw, prefill_attn_s=sm.attn_flops_per_token_ctx / fl,
+        per_ctx_s=per_ctx, prefill_read_s=kv_full / kv_bw, prefill_attn_s=at_full / fl,
+        window=sm.sliding_window if per_win else 0, per_win_s=per_win,
+        prefill_read_w_s=kv_sw / kv_bw, prefill_attn_w_s=at_sw / fl,
     )
 
 
@@ -546,7 +554,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     """
     n = len(isl)
     base = _base_fn(costs)
-    per_ctx = costs.per_ctx_s
+    per_ctx, per_win, win = costs.per_ctx_s, costs.per_win_s, costs.window
+    read_w_s, attn_w_s = costs.prefill_read_w_s, costs.prefill_attn_w_s
     cpu_step, cpu_seq, overlap = costs.cpu_step, costs.cpu_seq, costs.overlap
     mnbt = eng.max_num_batched_tokens
     # Each running request wastes half a block on average (blocks are allocated whole).
@@ -594,6 +603,12 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     calendar: list[tuple[int, int, int]] = []   # (finish step, request, epoch)
     d = 0                 # decoding requests
     ctx_sum = 0.0         # context tokens of the decoding requests
+    # The sliding-window layers (issue #23; ``win`` 0 without): ``win_sum`` sums min(context, win) over the decoding
+    # requests, ``n_grow`` counts those still under the window (their term grows a token a step), and ``crossing``
+    # holds (step index from which the request's context reaches the window, request, epoch).
+    win_sum = 0.0
+    n_grow = 0
+    crossing: list[tuple[int, int, int]] = []
     kv_used = 0.0         # tokens in the KV cache, with block rounding
     n_run = 0
     t = 0.0
@@ -607,6 +622,14 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     def ctx_of(rid: int) -> int:
         return need[rid] + (s - 1 - dec_start[rid])
 
+    def leave_window(c: int) -> None:
+        """A decoding request of context ``c`` stops decoding (finished or preempted)."""
+        nonlocal win_sum, n_grow
+        if win:
+            win_sum -= c if c < win else win
+            if c < win:
+                n_grow -= 1   # its crossing entry goes stale (state or epoch)
+
     def preempt_newest() -> bool:
         nonlocal d, ctx_sum, kv_used, n_run, preempt
         while order:
@@ -616,6 +639,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 c = ctx_of(rid)
                 d -= 1
                 ctx_sum -= c
+                leave_window(c)
                 kv_used -= c + half_block
                 # it keeps the tokens it produced (vllm/v1/core/sched/scheduler.py:965-984 ``_preempt_request``
                 # resets only num_computed_tokens): the first at its prompt's last step, one per decode step since
@@ -656,6 +680,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         sampled = float(d)
         p_attn = 0.0
         p_read = 0.0
+        pw_attn = 0.0
+        pw_read = 0.0
         completing: list[int] = []
         for rid in list(partial):
             if budget <= 0:
@@ -666,6 +692,17 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             start = done[rid]
             p_attn += chunk * (start + chunk / 2.0)
             p_read += start + chunk
+            if win:   # step.window_span, inlined (the loop runs ~10^5 times per `planner compare`)
+                end = start + chunk
+                if end <= win:
+                    pw_attn += chunk * (start + chunk / 2.0)
+                    pw_read += end
+                elif start >= win:
+                    pw_attn += chunk * win
+                    pw_read += win + chunk
+                else:
+                    pw_attn += (win - start) * (start + win) / 2.0 + (end - win) * win
+                    pw_read += end if end < win + chunk else win + chunk
             done[rid] += chunk
             kv_used += chunk
             tokens += chunk
@@ -691,6 +728,17 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             n_run += 1
             p_attn += chunk * (hit + chunk / 2.0)
             p_read += hit + chunk
+            if win:   # as above
+                end = hit + chunk
+                if end <= win:
+                    pw_attn += chunk * (hit + chunk / 2.0)
+                    pw_read += end
+                elif hit >= win:
+                    pw_attn += chunk * win
+                    pw_read += win + chunk
+                else:
+                    pw_attn += (win - hit) * (hit + win) / 2.0 + (end - win) * win
+                    pw_read += end if end < win + chunk else win + chunk
             done[rid] = hit + chunk
             kv_used += hit + chunk + half_block
             tokens += chunk
@@ -708,9 +756,11 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                     f"a request of {need[rid]:,} tokens does not fit the KV cache of {kv_tokens:,} tokens")
             break  # pragma: no cover - nothing left (finished == n)
         sampled += len(completing)
-        gpu = base(tokens, sampled) + per_ctx * ctx_sum
+        gpu = base(tokens, sampled) + per_ctx * ctx_sum + per_win * win_sum
         if p_attn:
             gpu += max(p_read * costs.prefill_read_s, p_attn * costs.prefill_attn_s)
+            if win:
+                gpu += max(pw_read * read_w_s, pw_attn * attn_w_s)
         cpu = cpu_step + cpu_seq * sampled
         dt = (gpu if gpu > cpu else cpu) if overlap else gpu + cpu
         t += dt
@@ -724,6 +774,12 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         peak_kv = max(peak_kv, kv_used)
         step = s
         s += 1
+        if n_grow:
+            win_sum += n_grow
+            while crossing and crossing[0][0] <= s:
+                _, rid, ep = heapq.heappop(crossing)
+                if ep == epoch[rid] and state[rid] == 3:
+                    n_grow -= 1
         for rid in completing:
             partial.remove(rid)
             if gen[rid] == 0:
@@ -744,6 +800,13 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             dec_start[rid] = step
             d += 1
             ctx_sum += need[rid]
+            if win:
+                c0 = need[rid]
+                win_sum += c0 if c0 < win else win
+                if c0 < win:
+                    n_grow += 1
+                    # its context reads need + (s' - 1 - step) at step s': the window from s' = step + 1 + win - need
+                    heapq.heappush(crossing, (step + 1 + win - c0, rid, epoch[rid]))
             heapq.heappush(calendar, (step + osl[rid] - gen[rid], rid, epoch[rid]))
         while calendar and calendar[0][0] <= step:
             _, rid, ep = heapq.heappop(calendar)
@@ -757,6 +820,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             d -= 1
             n_run -= 1
             ctx_sum -= c
+            leave_window(c)
             kv_used -= c + half_block
             if issued < n:
                 back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
@@ -765,8 +829,14 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         # -------- jump over pure decode steps with an unchanged batch
         if jump and d and not waiting and not partial and calendar:
             k = min(calendar[0][0] - s, int((kv_tokens - kv_used) // d))
-            a = base(float(d), float(d)) + per_ctx * ctx_sum   # GPU time of the first jumped step
-            b = per_ctx * d                                     # each step reads d more context tokens
+            if n_grow:
+                # the step time grows linearly only until the next request's context reaches the window
+                while crossing and (crossing[0][2] != epoch[crossing[0][1]] or state[crossing[0][1]] != 3):
+                    heapq.heappop(crossing)
+                if crossing:
+                    k = min(k, crossing[0][0] - s)
+            a = base(float(d), float(d)) + per_ctx * ctx_sum + per_win * win_sum   # GPU time of the first jumped step
+            b = per_ctx * d + per_win * n_grow                  # each step reads d more context tokens
             cpu_t = cpu_step + cpu_seq * d
             if k > 0 and future:
                 # stop so that the next step is the first to start after the next arrival
@@ -779,6 +849,12 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 ctx_sum += d * k
                 kv_used += d * k
                 s += k
+                if n_grow:
+                    win_sum += n_grow * k
+                    while crossing and crossing[0][0] <= s:
+                        _, rid, ep = heapq.heappop(crossing)
+                        if ep == epoch[rid] and state[rid] == 3:
+                            n_grow -= 1
                 steps += k
                 peak_kv = max(peak_kv, kv_used)
     return _Run(arrival, sent, wait, first, finish, isl, osl, preempt, peak_run, int(peak_kv), steps, itl)
@@ -1374,15 +1450,26 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
                    async_scheduling=eng.async_scheduling)
     gpu_base = _base_fn(costs)
     ctx = input_len + output_len / 2.0
+    # the sliding-window layers' terms (issue #23): a decode token reads min(context, window) there, and a prompt's
+    # prefill reads and multiplies window_span of it
+    win = costs.window
+    per_dec = costs.per_ctx_s * ctx + (costs.per_win_s * min(ctx, win) if win else 0.0)
+    w_attn, w_read = window_span(win, 0.0, input_len) if win else (0.0, 0.0)
+
+    # attention seconds of one whole prompt's prefill, and per prefill token (both terms are linear in the prompts)
+    prompt_attn = max(input_len * costs.prefill_read_s, input_len * input_len / 2.0 * costs.prefill_attn_s)
+    if win:
+        prompt_attn += max(w_read * costs.prefill_read_w_s, w_attn * costs.prefill_attn_w_s)
+    token_attn = prompt_attn / input_len if input_len else 0.0
 
     def base(tokens: float, sampled: float) -> float:
         return combine(gpu_base(tokens, sampled), costs.cpu_step + costs.cpu_seq * sampled, costs.overlap)
 
     def step_of(decoding: float, prefill: float, completing: float) -> float:
         """Wall time of a step of ``decoding`` requests and ``prefill`` tokens of whole prompts."""
-        gpu = gpu_base(decoding + prefill, decoding + completing) + costs.per_ctx_s * decoding * ctx
+        gpu = gpu_base(decoding + prefill, decoding + completing) + per_dec * decoding
         if prefill:
-            gpu += max(prefill * costs.prefill_read_s, prefill * input_len / 2.0 * costs.prefill_attn_s)
+            gpu += prefill * token_attn
         return combine(gpu, costs.cpu_step + costs.cpu_seq * (decoding + completing), costs.overlap)
 
     virtual = eng.dp * eng.pp
@@ -1390,11 +1477,10 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     kv = eng.kv_tokens / eng.pp
     fits = kv / (input_len + output_len / 2.0)
     b = max(min(per_engine, fits, eng.max_num_seqs / eng.pp), min(1.0, per_engine))
-    decode = base(b, b) + costs.per_ctx_s * b * ctx
+    decode = base(b, b) + per_dec * b
     chunk = max(1.0, min(input_len, eng.max_num_batched_tokens - b))
     chunks = math.ceil(input_len / chunk)
-    prompt = chunks * (base(b + chunk, b + 1.0 / chunks) - base(b, b)) + max(
-        input_len * costs.prefill_read_s, input_len * input_len / 2.0 * costs.prefill_attn_s)
+    prompt = chunks * (base(b + chunk, b + 1.0 / chunks) - base(b, b)) + prompt_attn
     step = decode + b / output_len * prompt
     # The prefill queue of one engine's clients that hold a slot.
     holders = max(1.0, b)

@@ -9,7 +9,8 @@ requests (one each) and the prefill chunks the scheduler packed in beside them. 
   whose bytes are read once, and does ``2 x k x expert params`` FLOPs per token, shared over the
   expert-parallel (or tensor-parallel) ranks; with DP+EP the experts see the tokens of every DP rank;
 * attention: the KV cache of every scheduled token's context is read (bytes) and multiplied
-  (``4 x heads x head_dim`` FLOPs per token per context token); both grow with the context;
+  (``4 x heads x head_dim`` FLOPs per token per context token); both grow with the context, on a
+  sliding-window layer (gpt-oss, Gemma-2/3/4 local layers) only up to its window (issue #23);
 * collectives: two per layer (the TP all-reduces, or the DP+EP all-gather / reduce-scatter around
   the experts), each a fixed latency plus its bytes over the GPU's link (at the same efficiency as
   HBM: both are copy engines limited by bandwidth);
@@ -48,8 +49,8 @@ from planner.catalog.perf import (
     kernels_for,
     layer_fixed_s,
 )
-from planner.memory import MemoryPlan
-from planner.specs import GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.memory import MemoryPlan, kv_bytes_per_token_per_layer
+from planner.specs import FULL, LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version, parse_version
 from planner.weights import weights_of_stage
 
@@ -164,6 +165,27 @@ class StepModel:
     #: ``attn_flops_per_token_ctx``: MLA decode attends over the latent (absorbed), prefill over up-projected heads
     #: (data/perf.toml [mla]); 0: the same as prefill.
     decode_attn_flops_per_token_ctx: float = 0.0
+    #: Tokens a sliding-window layer attends to (``sliding_window``; 0: the model has no such layer). Why: vLLM's
+    #: FlashAttention runs those layers with ``window_size = (sliding_window - 1, 0)`` (vllm/v1/attention/backends/
+    #: flash_attn.py ``FlashAttentionImpl.__init__`` and ``flash_attn_varlen_func(..., window_size=...)``), so a
+    #: token reads ``min(context, window)`` keys there; charging the whole context made Gemma-4-26B-A4B read ~3.4x
+    #: its KV bytes at 4k contexts.
+    sliding_window: int = 0
+    #: The sliding-window layers' share of ``kv_bytes_per_token`` and of the attention FLOPs per context token
+    #: (``attn_flops_per_token_ctx``, ``decode_attn_flops_per_token_ctx``): what reads only the window.
+    sliding_kv_bytes_per_token: float = 0.0
+    sliding_attn_share: float = 0.0
+
+    def kv_split(self) -> tuple[float, float]:
+        """(bytes per context token of the full-attention layers, of the sliding-window layers)."""
+        return self.kv_bytes_per_token - self.sliding_kv_bytes_per_token, self.sliding_kv_bytes_per_token
+
+    def attn_split(self, decode: bool) -> tuple[float, float]:
+        """(attention FLOPs per token per context token of the full layers, of the sliding layers), GEMM-rate
+        equivalent, in decode or prefill."""
+        a = (self.decode_attn_flops_per_token_ctx or self.attn_flops_per_token_ctx) if decode \
+            else self.attn_flops_per_token_ctx
+        return a * (1.0 - self.sliding_attn_share), a * self.sliding_attn_share
 
     def moe_layer_fixed_s(self, eff: Efficiency) -> float:
         """Fixed GPU seconds of one layer with routed experts beyond the dense layer's kernels.
@@ -297,7 +319,11 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
     # equivalent (x gemm_rate / attn_rate), so that every compute term divides by the one rate ``flops``.
     # 2 x heads x (QK width + PV width) per context token: 4 x heads x head_dim for ordinary attention.
     widths = attention_widths(model)
-    scale = heads_rank * model.num_full_layers * gemm_rate / attn_rate
+    n_full, n_sliding, kv_share = sliding_layers(model, plan.tp)
+    # Gemma 4's global layers run their own head width (global_head_dim); the per-token FLOPs weigh each kind by it
+    wide = model.layer_head_dim(FULL) / model.head_dim if not model.is_mla and model.head_dim else 1.0
+    layer_units = n_full * wide + n_sliding
+    scale = heads_rank * layer_units * gemm_rate / attn_rate
     attn = 2.0 * sum(widths.prefill) * scale
     decode_attn = 2.0 * sum(widths.decode) * scale if widths.decode != widths.prefill else 0.0
     dense_flops = 2.0 * dense_params
@@ -329,7 +355,40 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         layer_fixed_s=layer_fixed_s(gpu),
         moe_fixed_s=rates.moe_fixed_s if rates else 0.0, moe_sharded=shards > 1,
         decode_attn_flops_per_token_ctx=decode_attn,
+        sliding_window=int(model.sliding_window or 0) if n_sliding else 0,
+        sliding_kv_bytes_per_token=kv_per_token * kv_share,
+        sliding_attn_share=n_sliding / layer_units if n_sliding else 0.0,
     )
+
+
+def sliding_layers(model: ModelSpec, tp: int) -> tuple[int, int, float]:
+    """(full-attention layers, sliding-window layers, the sliding layers' share of the KV bytes per token).
+
+    Only attention layers count (linear ones hold a fixed state).  A layer is sliding when the spec says so
+    (``layer_types``, or the Gemma-2/3 pattern, planner/specs.py) and the model has a window; the KV share is over the
+    layers that hold a cache (``kv_layer_count``: Gemma 4's KV-shared tail reads an earlier layer's)."""
+    kinds = [k for k in model.layer_kinds if k != LINEAR]
+    n_sliding = sum(1 for k in kinds if k == SLIDING) if model.sliding_window and not model.is_mla else 0
+    if not n_sliding:
+        return len(kinds), 0, 0.0
+    held = [k for k in model.layer_kinds[:model.kv_layer_count] if k != LINEAR]
+    per = {k: kv_bytes_per_token_per_layer(model, tp, 1, k) for k in (FULL, SLIDING)}
+    total = sum(per[k] for k in held)
+    return len(kinds) - n_sliding, n_sliding, sum(per[k] for k in held if k == SLIDING) / total if total else 0.0
+
+
+def window_span(window: int, start: float, chunk: float) -> tuple[float, float]:
+    """(attention work, keys read) of a prefill chunk of ``chunk`` tokens after ``start`` on a sliding layer.
+
+    The full-layer figures are ``chunk x (start + chunk / 2)`` and ``start + chunk``; a token at position ``x`` of a
+    sliding layer attends to ``min(x, window)`` keys, so the work is the integral of that over the chunk, and the
+    chunk reads the keys from ``start - window`` on: ``min(start + chunk, window + chunk)``."""
+    end = start + chunk
+    if end <= window:
+        return chunk * (start + chunk / 2.0), end
+    if start >= window:
+        return chunk * window, window + chunk
+    return (window - start) * (start + window) / 2.0 + (end - window) * window, min(end, window + chunk)
 
 
 @dataclass(frozen=True)
@@ -472,28 +531,41 @@ def touched_fraction(sm: StepModel, tokens: float) -> float:
 
 @dataclass(frozen=True)
 class StepCoefficients:
-    """The GPU part of a step for a fixed token count: a constant and a part linear in the context
-    the decode tokens read (what the simulation needs to jump many decode steps at once)."""
+    """The GPU part of a step for a fixed token count: a constant and parts linear in the context
+    the decode tokens read (what the simulation needs to jump many decode steps at once): ``per_ctx_s`` per
+    context token on the full-attention layers, ``per_window_s`` per ``min(context, window)`` token on the
+    sliding-window layers."""
 
     constant_s: float
     per_ctx_s: float
+    per_window_s: float = 0.0
 
 
 def step_time(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float, sampled: float,
-              decode_ctx: float, prefill_attn: float, prefill_read: float, async_scheduling: bool = True) -> float:
+              decode_ctx: float, prefill_attn: float, prefill_read: float, async_scheduling: bool = True,
+              decode_window: float | None = None, prefill_attn_window: float | None = None,
+              prefill_read_window: float | None = None) -> float:
     """Seconds of one step.
 
     ``tokens``: all scheduled tokens (decode + prefill); ``sampled``: tokens whose logits are
     computed; ``decode_ctx``: context tokens the decode tokens attend to (summed); ``prefill_attn``:
     sum over prefill chunks of ``chunk x (start + chunk / 2)``; ``prefill_read``: context tokens the
-    prefill chunks read.
+    prefill chunks read.  The ``*_window`` figures are the same sums on the sliding-window layers (``min(context,
+    window)`` per decode token, ``window_span`` per chunk); left out, every context is taken as within the window
+    (the same as the full sums).
     """
     c = coefficients(sm, eff, glob, tokens=tokens, sampled=sampled)
     _, _, kv_bw, fl, _ = sm.rates(eff)
     prefill = 0.0
     if prefill_attn > 0:
-        prefill = max(prefill_read * sm.kv_bytes_per_token / kv_bw, prefill_attn * sm.attn_flops_per_token_ctx / fl)
-    gpu = c.constant_s + c.per_ctx_s * decode_ctx + prefill
+        (kv_full, kv_sw), (at_full, at_sw) = sm.kv_split(), sm.attn_split(decode=False)
+        read_w = prefill_read if prefill_read_window is None else prefill_read_window
+        attn_w = prefill_attn if prefill_attn_window is None else prefill_attn_window
+        prefill = max(prefill_read * kv_full / kv_bw, prefill_attn * at_full / fl)
+        if kv_sw or at_sw:
+            prefill += max(read_w * kv_sw / kv_bw, attn_w * at_sw / fl)
+    window = decode_ctx if decode_window is None else decode_window
+    gpu = c.constant_s + c.per_ctx_s * decode_ctx + c.per_window_s * window + prefill
     return combine(gpu, glob.cpu_step_s + glob.cpu_seq_s * sampled, async_scheduling)
 
 
@@ -511,24 +583,37 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
         n = sm.collectives_per_layer * sm.layers
         comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / sm.link_rate(eff)
     fixed = sm.fixed_s(eff)
-    decode_attn = sm.decode_attn_flops_per_token_ctx or sm.attn_flops_per_token_ctx
-    per_ctx = max(sm.kv_bytes_per_token / kv_bw, decode_attn / fl)
-    return StepCoefficients(fixed + dense + experts + comm, per_ctx)
+    per_ctx, per_window = decode_per_ctx_s(sm, kv_bw, fl)
+    return StepCoefficients(fixed + dense + experts + comm, per_ctx, per_window)
+
+
+def decode_per_ctx_s(sm: StepModel, kv_bw: float, fl: float) -> tuple[float, float]:
+    """Seconds per decode context token on the full layers, and per windowed token on the sliding layers: each
+    kind's attention kernel is limited by its KV reads or its FLOPs (a roofline per kernel)."""
+    (kv_full, kv_sw), (at_full, at_sw) = sm.kv_split(), sm.attn_split(decode=True)
+    return max(kv_full / kv_bw, at_full / fl), max(kv_sw / kv_bw, at_sw / fl)
+
+
+def windowed(sm: StepModel, context: float) -> float:
+    """``min(context, window)``: the context a decode token reads on the sliding layers (``context`` without)."""
+    return min(context, float(sm.sliding_window)) if sm.sliding_window else context
 
 
 def single_prefill_s(sm: StepModel, eff: Efficiency, glob: Globals, input_len: int,
                      async_scheduling: bool = True) -> float:
     """One prompt prefilled alone in one step (a lower bound on TTFT at concurrency 1)."""
+    attn_w, read_w = window_span(sm.sliding_window, 0.0, float(input_len)) if sm.sliding_window else (None, None)
     return step_time(sm, eff, glob, tokens=input_len, sampled=1, decode_ctx=0.0,
                      prefill_attn=input_len * input_len / 2.0, prefill_read=float(input_len),
-                     async_scheduling=async_scheduling)
+                     async_scheduling=async_scheduling, prefill_attn_window=attn_w, prefill_read_window=read_w)
 
 
 def decode_step_s(sm: StepModel, eff: Efficiency, glob: Globals, batch: float, context: float,
                   async_scheduling: bool = True) -> float:
     """A pure decode step of ``batch`` requests of ``context`` tokens each."""
     return step_time(sm, eff, glob, tokens=batch, sampled=batch, decode_ctx=batch * context,
-                     prefill_attn=0.0, prefill_read=0.0, async_scheduling=async_scheduling)
+                     prefill_attn=0.0, prefill_read=0.0, async_scheduling=async_scheduling,
+                     decode_window=batch * windowed(sm, context))
 
 
 def is_finite_positive(x: float) -> bool:

@@ -386,3 +386,47 @@ def test_a_lab_burst_replayed_gives_vllms_fields_at_the_measured_magnitude():
     # longer than the simulation's (p90 34 vs 112 ms, p99 277 vs 121 ms; the means agree within 15 %).
     for k in [f"{s}_{m}_ms" for s in ("mean", "median", "p90", "p99") for m in ("ttft", "tpot", "e2el")]:
         assert abs(got[k] / measured[k] - 1) < 0.25, (k, got[k], measured[k])
+
+
+def _gpt_oss():
+    m, g, q = load_model("gpt-oss-120b"), load_gpu("h100"), load_quant("mxfp4")
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=32768, vllm_version=parse_version("0.12.0"))
+                      .with_layout(ParallelPlan(tp=1)))
+    # the KV cache's size is not what these tests are about: 100k tokens, whatever one H100 holds
+    eng = Engine(mem.max_num_seqs, mem.max_num_batched_tokens, 100_000, mem.block_size)
+    return step_model(m, g, q, mem), eng
+
+
+@pytest.mark.parametrize("isl, osl", [(2048, 64), (64, 160)])
+def test_a_lone_request_reads_its_sliding_layers_window(isl, osl):
+    """Issue #23: gpt-oss alternates full layers with 128-token sliding ones.  A lone request's decode steps read
+    min(context, 128) keys on the sliding layers; the simulation (its windowed sum, jumps cut where a context reaches
+    the window) gives the mean of the step model's steps over the contexts it decodes, across the window too."""
+    sm, eng = _gpt_oss()
+    assert sm.sliding_window == 128
+    r = simulate(sm, EFF, GLOB, eng, Load(isl, osl, concurrency=1, num_prompts=2))
+    assert r.mean_ttft_ms == pytest.approx(1000 * single_prefill_s(sm, EFF, GLOB, isl), rel=1e-9)
+    steps = [decode_step_s(sm, EFF, GLOB, 1, isl + j) for j in range(osl - 1)]
+    assert r.mean_tpot_ms == pytest.approx(1000 * sum(steps) / len(steps), rel=1e-9)
+
+
+def test_sliding_layers_make_long_context_decode_cheaper_in_the_simulation():
+    sm, eng = _gpt_oss()
+    full = replace(sm, sliding_window=0, sliding_kv_bytes_per_token=0.0, sliding_attn_share=0.0)
+    load = Load(16384, 128, concurrency=16, num_prompts=32)
+    windowed, whole = simulate(sm, EFF, GLOB, eng, load), simulate(full, EFF, GLOB, eng, load)
+    assert windowed.mean_tpot_ms < whole.mean_tpot_ms and windowed.mean_ttft_ms < whole.mean_ttft_ms
+    short = Load(64, 32, concurrency=4, num_prompts=8)   # contexts within the window: the same run
+    assert simulate(sm, EFF, GLOB, eng, short).mean_tpot_ms == pytest.approx(
+        simulate(full, EFF, GLOB, eng, short).mean_tpot_ms, rel=1e-9)
+
+
+def test_the_steady_state_reads_only_the_window_on_sliding_layers():
+    """The closed-form estimate `planner compare` ranks layouts with charges the same windowed terms: cheaper past the
+    window, the same within it."""
+    sm, eng = _gpt_oss()
+    full = replace(sm, sliding_window=0, sliding_kv_bytes_per_token=0.0, sliding_attn_share=0.0)
+    long_w, long_f = (steady_state(x, EFF, GLOB, eng, 16384, 256, 16) for x in (sm, full))
+    assert long_w.tpot_s < long_f.tpot_s and long_w.ttft_s < long_f.ttft_s
+    short_w, short_f = (steady_state(x, EFF, GLOB, eng, 64, 32, 4) for x in (sm, full))
+    assert short_w.tpot_s == pytest.approx(short_f.tpot_s, rel=1e-12)

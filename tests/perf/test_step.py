@@ -242,3 +242,49 @@ def test_vllm_0_7_decode_reads_the_materialized_absorbed_matrices():
     assert absorbed_weights_extra_bytes(m, q, 16, parse_version("0.7.0")) == 0.0   # before MLA (PR #12528)
     assert absorbed_weights_extra_bytes(m, q, 16, parse_version("0.8.0")) == 0.0
     assert absorbed_weights_extra_bytes(load_model("qwen3-8b"), q, 4, parse_version("0.7.3")) == 0.0
+
+
+def _windowed(name, gpu="h100", quant="bf16", tp=1):
+    m, g, q = load_model(name), load_gpu(gpu), load_quant(quant)
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=32768).with_layout(ParallelPlan(tp=tp)))
+    return step_model(m, g, q, mem)
+
+
+def _all_full(sm):
+    from dataclasses import replace
+    return replace(sm, sliding_window=0, sliding_kv_bytes_per_token=0.0, sliding_attn_share=0.0)
+
+
+@pytest.mark.parametrize("name, window", [("gpt-oss-120b", 128), ("gemma-4-26b-a4b", 1024)])
+def test_sliding_layers_read_only_their_window(name, window):
+    """Issue #23: vLLM runs a sliding layer's attention with FlashAttention's local window, so a decode token reads
+    min(context, window) keys there.  At contexts past the window the step reads fewer bytes than the same model
+    with every layer full; within the window both are the same step."""
+    sm = _windowed(name, quant="mxfp4" if name.startswith("gpt-oss") else "bf16")
+    full = _all_full(sm)
+    assert sm.sliding_window == window and 0 < sm.sliding_kv_bytes_per_token < sm.kv_bytes_per_token
+    assert 0 < sm.sliding_attn_share < 1
+    assert decode_step_s(sm, EFF, GLOB, 64, 32 * window) < decode_step_s(full, EFF, GLOB, 64, 32 * window)
+    assert decode_step_s(sm, EFF, GLOB, 64, window - 1) == pytest.approx(decode_step_s(full, EFF, GLOB, 64, window - 1))
+    # beyond the window only the full layers' part grows with the context
+    from planner.perf.step import coefficients, single_prefill_s
+    c = coefficients(sm, EFF, GLOB, tokens=64, sampled=64)
+    grow = decode_step_s(sm, EFF, GLOB, 64, 8 * window) - decode_step_s(sm, EFF, GLOB, 64, 4 * window)
+    assert grow == pytest.approx(c.per_ctx_s * 64 * 4 * window)
+    # a long prompt's prefill multiplies less on the sliding layers too
+    assert single_prefill_s(sm, EFF, GLOB, 16 * window) < single_prefill_s(full, EFF, GLOB, 16 * window)
+
+
+def test_gemma4_sliding_share_of_kv_bytes():
+    """Gemma-4-26B-A4B: 25 sliding layers (8 KV heads x 256) and 5 global ones (2 KV heads x 512, K and V cached):
+    the sliding layers hold 25 x 8192 of the 25 x 8192 + 5 x 4096 bytes a token (BF16, TP1)."""
+    sm = _windowed("gemma-4-26b-a4b")
+    assert sm.sliding_kv_bytes_per_token / sm.kv_bytes_per_token == pytest.approx(25 * 8192 / (25 * 8192 + 5 * 4096))
+
+
+def test_window_span_of_a_prefill_chunk():
+    from planner.perf.step import window_span
+    assert window_span(1024, 0, 512) == (512 * 256, 512)                 # within the window: as a full layer
+    assert window_span(1024, 4096, 512) == (512 * 1024, 1024 + 512)      # past it: window keys per token
+    attn, read = window_span(1024, 768, 512)                             # straddling it
+    assert attn == pytest.approx(256 * (768 + 1024) / 2 + 256 * 1024) and read == 1280
