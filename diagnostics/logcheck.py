@@ -271,7 +271,7 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     ``classify`` tags its exception with a class, the signature of that class)."""
     ids = {m.signature_id for m in scan.matches}
     dropped = {s for i in ids for s in signature(i).supersedes}
-    kept = [_escalated(m, scan) for m in scan.matches if m.signature_id not in dropped]
+    kept = [_escalated(m, scan) for m in _last_start(scan) if m.signature_id not in dropped]
     # A class signature (template_class) is the fallback of its class: a specific root cause beside it wins.
     specific = any(signature(m.signature_id).root_cause and signature(m.signature_id).template_class is None
                    and m.severity == "error" for m in kept)
@@ -297,6 +297,23 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
         out.append(_unrecognized(scan, generic, classify))
     out += model_mismatch(scan, gpu=gpu)
     return out
+
+
+def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
+    """A file that holds several starts (a wrapper restarting the server) is judged by its last one when that one
+    failed (a death or an error after its banner): an earlier start's errors are true of that start only and become
+    info, so the verdict and the exit code follow the start the log ends on (issue #20). When the last start did not
+    fail, nothing changes."""
+    start = scan.last_start
+    if start is None:
+        return scan.matches
+    failed = (scan.death is not None and scan.death.line_number > start) or any(
+        m.line_number > start and m.severity == "error" and signature(m.signature_id).root_cause for m in scan.matches)
+    if not failed:
+        return scan.matches
+    return tuple(replace(m, severity="info", text=f"{m.text} (an earlier start: the log's last start is at line "
+                                                    f"{start})")
+                 if m.line_number < start and m.severity == "error" else m for m in scan.matches)
 
 
 def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:

@@ -104,6 +104,7 @@ EXPECTED = {
     "unknown_flag_enable_reasoning_v085.log": ("unknown-flag", "error", None),
     "unknown_flag_docker_double_serve_v0171.log": ("unknown-flag", "error", None),
     "unknown_flag_reasoning_config_v0201.log": ("unknown-flag", "error", None),
+    "port_in_use_wrapper_restart_v091.log": ("port-in-use", "error", None),
     "unknown_flag_api_server_cpu_image.log": ("unknown-flag", "error", None),
     "gpu_lost_xid79_dmesg_tesla.log": ("gpu-lost", "error", None),
     "gpu_recovery_xid154_rtxpro6000_v0171.log": ("gpu-recovery-action-required", "error", None),
