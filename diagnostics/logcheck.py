@@ -271,7 +271,7 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     ``classify`` tags its exception with a class, the signature of that class)."""
     ids = {m.signature_id for m in scan.matches}
     dropped = {s for i in ids for s in signature(i).supersedes}
-    kept = [_escalated(m, scan) for m in scan.matches if m.signature_id not in dropped]
+    kept = [_escalated(m, scan) for m in _last_start(scan) if m.signature_id not in dropped]
     # A class signature (template_class) is the fallback of its class: a specific root cause beside it wins.
     specific = any(signature(m.signature_id).root_cause and signature(m.signature_id).template_class is None
                    and m.severity == "error" for m in kept)
@@ -299,12 +299,35 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     return out
 
 
+def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
+    """A file that holds several starts (a wrapper restarting the server) is judged by its last one when that one
+    failed (a death or an error after its banner): an earlier start's errors are true of that start only and become
+    info, so the verdict and the exit code follow the start the log ends on (issue #20). When the last start did not
+    fail, nothing changes."""
+    start = scan.last_start
+    if start is None:
+        return scan.matches
+    failed = (scan.death is not None and scan.death.line_number > start) or any(
+        m.line_number > start and m.severity == "error" and signature(m.signature_id).root_cause for m in scan.matches)
+    if not failed:
+        return scan.matches
+    return tuple(replace(m, severity="info", text=f"{m.text} (an earlier start: the log's last start is at line "
+                                                    f"{start})")
+                 if m.line_number < start and m.severity == "error" else m for m in scan.matches)
+
+
 def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
     """An early sign (a ``warning_patterns`` match: Ray's placement-group wait, the 60 s shared-memory wait) that the
     log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20)."""
     death = scan.death
     sig = signature(m.signature_id)
-    if m.severity != "warning" or not sig.warning_patterns or death is None or death.line_number < m.line_number:
+    if m.severity != "warning" or not sig.warning_patterns:
+        return m
+    if scan.last_progress is not None and scan.last_progress > m.line_number:
+        # The start went on past the wait (the placement group was created, the broadcast block came): a wait that
+        # ended is no timeout and no early sign of the death that may follow (issue #20).
+        return replace(m, severity="info", text=f"{m.text} (the start went on at line {scan.last_progress})")
+    if death is None or death.line_number < m.line_number:
         return m
     return replace(m, severity="error", text=f"{m.text} ... then the process died at line {death.line_number}: "
                                              f"{death.text}")

@@ -149,6 +149,11 @@ class LogScan:
     death: Death | None = None
     #: Nothing but blank lines (or NUL padding): there is no run to judge.
     empty: bool = False
+    #: The line of the last start banner ([failure] starts: "vLLM API server version"), or None. A file that holds
+    #: several starts (a wrapper that restarts the server) is judged by its last one when that one failed.
+    last_start: int | None = None
+    #: The line of the last [[lifecycle]] marker (the start went on there), or None.
+    last_progress: int | None = None
 
 
 @cache
@@ -349,6 +354,10 @@ class _State:
     death: tuple[int, _LineNumber, str, bytes, int, int, bytes, bytes] | None = None
     #: The last block scanned (its bytes and absolute offset), for the look at the log's tail.
     last_block: tuple[bytes, int, int] | None = None
+    #: The line of the last start banner seen ([failure] starts) and of the last [[lifecycle]] marker, counted only
+    #: at the end (a progress bar can print thousands of lifecycle lines).
+    last_start: _LineNumber | None = None
+    last_progress: _LineNumber | None = None
 
 
 class _LineNumber:
@@ -419,6 +428,9 @@ class _Scanner:
             st.figures.feed(line)
         if progress is not None:
             st.progress = (base + start, progress)
+            st.last_progress = lazy_number
+            if any(b in line for b in start_banners()):
+                st.last_start = lazy_number
         if dying and self.failure.match(line):
             st.death = (base + start, lazy_number, redact(line.strip())[:300], data, start, stop, before, after)
         seen: set[str] = set()
@@ -498,7 +510,9 @@ class _Scanner:
             matches[stall.signature_id] = stall
         ordered = sorted(matches.values(), key=lambda m: m.line_number)
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
-                       self._death(lines))
+                       self._death(lines),
+                       last_start=None if st.last_start is None else int(st.last_start),
+                       last_progress=None if st.last_progress is None else int(st.last_progress))
 
     def _death(self, lines: int) -> Death | None:
         """The last death the log shows that nothing healthy followed (a marker line, or a line of the tail)."""
@@ -617,6 +631,13 @@ SERVING = "serving"
 def _served_markers() -> tuple[bytes, ...]:
     """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
     return tuple(m.encode() for m in load_toml("signatures.toml").get("failure", {}).get("served", ()))
+
+
+@cache
+def start_banners() -> tuple[str, ...]:
+    """Lines printed once per start of the server ([failure] starts in data/signatures.toml); each is also a
+    [[lifecycle]] keyword, so the prefilter already wakes on it."""
+    return tuple(load_toml("signatures.toml").get("failure", {}).get("starts", ()))
 
 
 @cache

@@ -104,6 +104,7 @@ EXPECTED = {
     "unknown_flag_enable_reasoning_v085.log": ("unknown-flag", "error", None),
     "unknown_flag_docker_double_serve_v0171.log": ("unknown-flag", "error", None),
     "unknown_flag_reasoning_config_v0201.log": ("unknown-flag", "error", None),
+    "port_in_use_wrapper_restart_v091.log": ("port-in-use", "error", None),
     "unknown_flag_api_server_cpu_image.log": ("unknown-flag", "error", None),
     "gpu_lost_xid79_dmesg_tesla.log": ("gpu-lost", "error", None),
     "gpu_recovery_xid154_rtxpro6000_v0171.log": ("gpu-recovery-action-required", "error", None),
@@ -1237,3 +1238,110 @@ def test_a_frame_rule_needs_a_death():
     """The template frames followed by a request the server answered: a request that failed while the server lived
     is no dead run, and a frame names nothing without one (decided by what follows, as every death)."""
     assert not [f for f in _findings(TEMPLATE_CUT + SERVED_OK) if f.severity in ("error", "warning")]
+
+
+# ------------------------------------------------------------------ v10's misses by class (issue #20, branch diag10)
+V10 = HELDOUT / "heldout_v10"
+
+
+def test_an_allocators_capitalised_cuda_error_out_of_memory_is_cuda_oom():
+    """C++ allocators print "CUDA Error: out of memory" (vLLM's csrc/cumem_allocator.cpp under sleep mode's /wake_up:
+    benchmarks/heldout_v10/sleep_mode_wake_up_cumem_oom_500.log line 212); before, no pattern matched and the run
+    exited 0. After requests were served, its phase is serving."""
+    line = ("(EngineCore pid=48200) ERROR 06-02 14:31:01 [core.py:1365] RuntimeError: CUDA Error: out of memory at "
+            "/workspace/csrc/cumem_allocator.cpp:139\n")
+    f = _findings(line)[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error")
+    whole = findings_from_scan(scan_path(str(V10 / "sleep_mode_wake_up_cumem_oom_500.log")))[0]
+    assert whole.id == "cuda-oom" and "[phase: serving]" in whole.evidence
+
+
+@pytest.mark.parametrize("line", [
+    # benchmarks/heldout_v10/t4_cu118_triton_passmanager_failed.log line 438 (vLLM's Triton attention on a T4)
+    "(EngineCore_DP0 pid=115610) ERROR 07-31 15:57:54 [core.py:710] RuntimeError: PassManager::run failed\n",
+    # benchmarks/heldout_v10/t4_cu118_flex_attention_inductor_passmanager.log line 903 (inside an InductorError)
+    "(EngineCore_DP0 pid=116603) torch._inductor.exc.InductorError: RuntimeError: PassManager::run failed\n",
+])
+def test_tritons_mlir_pass_failure_is_kernel_compile_failure(line):
+    """Triton's MLIR pass pipeline failing (`pm.run(mod)` in triton/backends/nvidia/compiler.py) is a kernel that could
+    not be compiled for this GPU (before: unrecognized-failure)."""
+    assert _findings(line)[0].id == "kernel-compile-failure"
+
+
+SLURM_SERVED = ("(APIServer pid=1248300) INFO:     Application startup complete.\n"
+                "slurmstepd: error: *** JOB 5930 ON gpuh11 CANCELLED AT 2025-12-22T15:50:04 ***\n")
+
+
+def test_a_slurm_cancel_is_a_stop_info_after_serving_error_before():
+    """Slurm's "*** JOB N ON host CANCELLED AT ..." (benchmarks/heldout_v10/slurm_job_cancelled_after_embedding_
+    startup.log line 110) is a scheduler's stop, run-interrupted: info once the server served (stopping a server is no
+    failure, as for SIGTERM), an error before (before: unrecognized-failure either way)."""
+    assert [(f.id, f.severity) for f in _findings(SLURM_SERVED)] == [("run-interrupted", "info")]
+    cut = SLURM_SERVED.replace("Application startup complete.", "Starting to load model /m...")
+    f = _findings(cut)[0]
+    assert (f.id, f.severity) == ("run-interrupted", "error")
+
+
+def test_a_real_exception_before_a_slurm_cancel_still_wins():
+    """benchmarks/heldout_v10/slurm_singularity_model_path_trailing_slash.log: the OSError of a bad model path, then
+    the job cancelled: the exception is the failure, not the stop."""
+    found = [f for f in findings_from_scan(scan_path(str(V10 / "slurm_singularity_model_path_trailing_slash.log")))
+             if f.severity == "error"]
+    assert found[0].id == "unrecognized-failure" and "Incorrect path_or_model_id" in found[0].evidence
+
+
+def test_an_invalid_harmony_vocab_is_a_dependency_error_not_a_tool_parser():
+    """openai_harmony failing to parse its tiktoken vocabulary at the API server's start (benchmarks/heldout_v10/
+    gpt_oss_harmony_tiktoken_vocab_invalid.log line 114) is a bad tokenizer resource (python-dependency-error, its own
+    case), not a tool parser's crash (before: tool-parser-runtime-error)."""
+    line = ("(APIServer pid=21) openai_harmony.HarmonyError: invalid tiktoken vocab file: expected token and rank, "
+            "could not split on ' ' at line 1\n")
+    f = _findings(line)[0]
+    assert f.id == "python-dependency-error" and "not a tiktoken vocabulary" in f.cause
+
+
+def test_an_echoed_chat_template_is_no_chat_template_error():
+    """vLLM echoes a supplied template (WARNING "Using supplied chat template: ...", benchmarks/heldout_v10/free_memory_
+    16gib_gpu_kv_transfer_none_attr.log line 216) and the command line holding it (line 415); the template's own
+    raise_exception('Conversation roles must alternate ...') is no error; the raised error still is."""
+    echo = ("(APIServer pid=943457) WARNING 09-30 18:37:06 [api_server.py:1712] Using supplied chat template: {% if "
+            "(message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must "
+            "alternate user/assistant/user/assistant/...') }}{% endif %}\n")
+    command = echo.replace("[api_server.py:1712] Using supplied chat template:", "[launcher.py:98] python3 -m "
+                           "vllm.entrypoints.openai.api_server --chat-template")
+    assert not [f for f in _findings(echo + command) if f.severity in ("error", "warning")]
+    raised = "jinja2.exceptions.TemplateError: Conversation roles must alternate user/assistant/user/assistant/...\n"
+    assert _findings(raised)[0].id == "chat-template-error"
+
+
+def test_the_verdict_follows_the_last_start_when_it_failed():
+    """benchmarks/heldout_v10/wrapper_unrecognized_args_then_address_in_use.log: a wrapper's first start exits on an
+    unrecognized flag, its second (the last "vLLM API server version") on a taken port. The last start decides: the
+    first start's error is info (before: unknown-flag, the port never named)."""
+    found = findings_from_scan(scan_path(str(V10 / "wrapper_unrecognized_args_then_address_in_use.log")))
+    assert {f.id: f.severity for f in found} == {"port-in-use": "error", "unknown-flag": "info"}
+    assert "an earlier start" in next(f.evidence for f in found if f.id == "unknown-flag")
+
+
+def test_an_earlier_starts_error_stays_when_the_last_start_did_not_fail():
+    """benchmarks/heldout_v10/free_memory_16gib_gpu_kv_transfer_none_attr.log: a start refused for free memory, then a
+    start that served: nothing failed after the last banner, so the first start's error is still reported."""
+    found = findings_from_scan(scan_path(str(V10 / "free_memory_16gib_gpu_kv_transfer_none_attr.log")))
+    assert [(f.id, f.severity) for f in found if f.severity != "info"] == [("gpu-memory-utilization-too-high",
+                                                                              "error")]
+
+
+#: benchmarks/heldout_v10/v0_ray_sigterm_system_exit_15.log line 16 (vLLM 0.8.5 V0, Ray executor).
+RAY_WAIT = ("INFO 05-26 18:54:03 [ray_utils.py:233] Waiting for creating a placement group of specs for 10 seconds. "
+            "specs=[{'node:10.0.0.175': 0.001, 'GPU': 1.0}, {'GPU': 1.0}, {'GPU': 1.0}, {'GPU': 1.0}]. Check `ray "
+            "status` to see if you have enough resources.\n")
+#: benchmarks/heldout_v10/clean_v0100_requests_metrics.log line 13: the start's next phase.
+LOAD_STARTED = ("INFO 09-11 11:48:10 [gpu_model_runner.py:1843] Starting to load model /home/lee/.cache/modelscope/"
+                "hub/models/Qwen/Qwen3-4B-Instruct-2507...\n")
+
+
+def test_a_wait_followed_by_progress_is_no_timeout():
+    """A placement-group wait the start then got past (a later lifecycle phase) is info, not a timeout, and no early
+    sign of a later death; a wait that ends the log is still a warning (the wait may never end)."""
+    assert [(f.id, f.severity) for f in _findings(RAY_WAIT)] == [("ray-placement-group-timeout", "warning")]
+    assert not [f for f in _findings(RAY_WAIT + LOAD_STARTED) if f.severity in ("error", "warning")]
