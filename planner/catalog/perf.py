@@ -205,16 +205,34 @@ def measured_kernels() -> tuple[KernelMeasurements, ...]:
 def kernels_for(gpu: GpuSpec) -> tuple[KernelMeasurements, GpuSpec] | None:
     """(the measurement of ``gpu``'s family, the GPU it was taken on), or None where its family has none.
 
-    The GPU itself if measured, else the newest measured GPU of the same family (H200 reads the H100's
-    kernels: same SM 9.0; the step model scales bandwidths and FLOP/s by the datasheet ratios)."""
+    The GPU itself if measured (the H200 reads its own file since 2026-12-07: its small-M GEMMs reach 2.97 TB/s,
+    not the 3.51 the H100's 2.45 TB/s scaled by 4.8 / 3.35 gave), else the measured GPU of the same family whose
+    datasheet HBM bandwidth is nearest to ``gpu``'s (the step model scales bandwidths and FLOP/s by the datasheet
+    ratios; the nearest needs the smallest scaling, as a kernel's fixed costs weigh more as bandwidth grows)."""
     from planner.catalog import load_gpu
 
     family = gpu_family(gpu)
-    same = [k for k in measured_kernels() if k.gpu == gpu.key] or [k for k in measured_kernels()
-                                                                     if k.family == family]
+    own = [k for k in measured_kernels() if k.gpu == gpu.key]
+    if own:
+        return own[0], load_gpu(own[0].gpu)
+    same = [(k, load_gpu(k.gpu)) for k in measured_kernels() if k.family == family]
     if not same:
         return None
-    return same[0], load_gpu(same[0].gpu)
+    return min(same, key=lambda ks: abs(ks[1].hbm_bandwidth_tbps - gpu.hbm_bandwidth_tbps))
+
+
+def reference_kernels() -> KernelMeasurements | None:
+    """The kernel file a GPU without one of its family borrows from (its graph-replayed launch, its small-M GEMM
+    bandwidth fraction): that of the measured GPU with the least datasheet HBM bandwidth (the H100's 3.35 TB/s of
+    the H100 and H200 files), nearest to the unmeasured families (A100 2.0, L40S 0.86 TB/s): a small-M GEMM's fixed
+    costs weigh less as bandwidth falls, and the H200's faster HBM reaches a smaller fraction (0.62 vs 0.73).
+    None without a kernel file."""
+    from planner.catalog import load_gpu
+
+    kernels = measured_kernels()
+    if not kernels:
+        return None
+    return min(kernels, key=lambda k: (load_gpu(k.gpu).hbm_bandwidth_tbps, k.source))
 
 
 @dataclass(frozen=True)
@@ -275,18 +293,20 @@ def default_step_terms() -> str:
 def layer_fixed_s(gpu: GpuSpec) -> float:
     """Fixed GPU seconds of one dense decoder layer's kernels per step: data/perf.toml ``[layer]
     kernels_per_layer`` x one CUDA-graph-replayed kernel (``graph_kernel_s``) of ``gpu``'s family's kernel file,
-    or of the newest kernel file where the family has none (a graph-replayed launch costs about a microsecond
-    on any recent NVIDIA GPU; borrowed, as the fractions are). 0 where no kernel file exists at all."""
+    or of the reference kernel file (``reference_kernels``) where the family has none (a graph-replayed launch
+    costs about a microsecond on any recent NVIDIA GPU; borrowed, as the fractions are). 0 where no kernel file
+    exists at all."""
     found = kernels_for(gpu)
-    k = found[0] if found is not None else (measured_kernels()[0] if measured_kernels() else None)
+    k = found[0] if found is not None else reference_kernels()
     if k is None:
         return 0.0
     return float(load_toml("perf.toml")["layer"]["kernels_per_layer"]) * k.graph_kernel_s
 
 
 def measured_bandwidth_fraction() -> float | None:
-    """The newest kernel file's BF16 GEMM bandwidth at small M (a decode step's weight reads) as a fraction of its
-    GPU's datasheet HBM bandwidth (0.73 on the H100: 2.45 of 3.35 TB/s); None without a kernel file.
+    """The reference kernel file's (``reference_kernels``) BF16 GEMM bandwidth at small M (a decode step's weight
+    reads) as a fraction of its GPU's datasheet HBM bandwidth (0.73 on the H100: 2.45 of 3.35 TB/s); None without a
+    kernel file.
 
     What a family of the same vendor with neither kernel timings nor a calibration table borrows as ``eta_mem``
     (planner/perf/calibration.py ``Calibration.for_arch``): a measured kernel's fraction, rather than the fraction
@@ -294,10 +314,9 @@ def measured_bandwidth_fraction() -> float | None:
     decode on an A100 or an RTX 3090 60-80 % too slow, issue #23)."""
     from planner.catalog import load_gpu
 
-    kernels = measured_kernels()
-    if not kernels:
+    k = reference_kernels()
+    if k is None:
         return None
-    k = kernels[0]
     return k.gemm_curve("bf16").bandwidth_bps / (load_gpu(k.gpu).hbm_bandwidth_tbps * 1e12)
 
 

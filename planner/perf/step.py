@@ -470,7 +470,9 @@ def set_step_terms(terms: str) -> None:
 class MeasuredRates:
     """The rates of one GPU from its family's measured kernels (planner/catalog/perf.py), scaled from the
     GPU measured to ``gpu`` by the datasheet ratios: bandwidths by HBM bandwidth, FLOP/s by the dense peak of
-    the dtype (H200 = H100's SM 9.0 with 4.8 instead of 3.35 TB/s: same FLOP/s, bandwidths x 1.43)."""
+    the dtype (an H20 from the H100's file: FLOP/s by its datasheet peaks, bandwidths x 4.0 / 3.35); the identity
+    where the GPU has a file of its own (H100, H200: the H200's measured small-M bandwidths are 15-36 % below the
+    H100's scaled by 4.8 / 3.35, so the ratio is used only where nothing better was timed)."""
 
     gemm_bps: float
     gemm_flops: float

@@ -52,12 +52,12 @@ def test_says_where_it_is_weak():
     amd, gb, b200, h200 = r.gpus
     bands = [dict(g.uncertainty)["abs_error"]["tpot"] for g in (h200, b200, gb, amd)]
     # Issue #23: the band is the leave-one-source-out error (data/calibration/perf_fit.toml [errors.loso]):
-    # its median where the family's kernels were timed on the GPU machine and fitted (Hopper: the H100 file),
+    # its median where the family's kernels were timed on the GPU machine and fitted (Hopper: the H200 its own file),
     # its 90th percentile where they were not (Blackwell's fractions are borrowed; CDNA has neither)
     loso = load_calibration().error("loso")
     assert bands == [loso["tpot"], loso["tpot_p90"], loso["tpot_p90"], loso["tpot_p90"]]
     assert bands[0] < bands[1]
-    assert "kernels measured on H100 (data/calibration/lab/kernels/h100-" in dict(h200.uncertainty)["basis"]
+    assert "kernels measured on H200 (data/calibration/lab/kernels/h200-" in dict(h200.uncertainty)["basis"]
     assert dict(b200.uncertainty)["basis"].startswith("no kernel measurement of blackwell: rates are datasheet "
                                                       "peaks x fractions borrowed from another family")
     assert any("no measured table on cdna" in w for w in amd.warnings)
