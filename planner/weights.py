@@ -165,7 +165,10 @@ def quant_on_gpu(quant: QuantScheme, gpu: GpuSpec, release: VllmRelease | None =
             and release.version >= parse_version(str(hopper["since"])):
         inter, hidden = (int(v) for v in hopper["expert_pad"])
         copies = 1 if release.version >= parse_version(str(hopper["scales_freed_since"])) else 2
-        quant = replace(quant, expert_pad=inter, expert_pad_hidden=hidden, expert_scale_copies=copies)
+        lo, hi = (parse_version(str(v)) for v in hopper["value_pad_releases"])
+        value_pad = int(hopper["value_pad_bytes"]) if lo <= release.version < hi else 0
+        quant = replace(quant, expert_pad=inter, expert_pad_hidden=hidden, expert_scale_copies=copies,
+                        expert_value_pad_bytes=value_pad)
     if release is not None and gpu.vendor == "amd" and release.rocm_moe_row_pad_bytes:
         quant = replace(quant, moe_row_pad_bytes=release.rocm_moe_row_pad_bytes)
     return quant
@@ -297,6 +300,13 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
         # Hopper's Triton MXFP4 backend before vLLM 0.25 keeps the original block scales beside the swizzled copy
         groups = 2 * part * -(-eh // q.scheme.group) + eh * -(-part // q.scheme.group)
         per_expert += (q.scheme.expert_scale_copies - 1) * groups * q.scheme.scale_bytes
+    vp = q.scheme.expert_value_pad_bytes
+    if vp and q.quantized(f"{pre}.experts.w13") and q.scheme.bits == 4:
+        # triton_kernels (vLLM 0.19) pads both dims of each packed weight, stored [K/2 bytes, N], to vp bytes
+        def to_vp(x: int) -> int:
+            return -(-x // vp) * vp
+        per_expert += to_vp(eh // 2) * to_vp(2 * part) - (eh // 2) * (2 * part)  # w13: K = hidden, N = 2 x width
+        per_expert += to_vp(part // 2) * to_vp(eh) - (part // 2) * eh  # w2: K = width, N = hidden
     if q.scheme.moe_row_pad_bytes and not q.quantized(f"{pre}.experts.w13"):
         # ROCm pads the rows of unquantized expert weights (w13 [2N, K], w2 [K, N]) for the MI300 channel hotspot
         dt, pad = model.dtype_bytes, q.scheme.moe_row_pad_bytes
