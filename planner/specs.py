@@ -68,6 +68,12 @@ class QuantScheme:
     #: Bytes vLLM adds to each row of an unquantized fused-MoE weight whose row is a multiple of 512 bytes (ROCm's
     #: VLLM_ROCM_MOE_PADDING: a padded storage, a strided view); 0 elsewhere. Set by planner.weights.quant_on_gpu.
     moe_row_pad_bytes: int = 0
+    #: How many copies of the quantized experts' scales stay allocated (2: Hopper's Triton MXFP4 backend before
+    #: vLLM 0.25 keeps the original block scales beside the swizzled ones). Set by planner.weights.quant_on_gpu.
+    expert_scale_copies: int = 1
+    #: Multiple (bytes) to which the swizzle pads both dimensions of each packed expert weight ([K/2, N] as
+    #: stored: the triton_kernels bundled in vLLM 0.19 pads Hopper values to 64); 0: none. Set by quant_on_gpu.
+    expert_value_pad_bytes: int = 0
 
     def linear_bytes(self, n_out: int, k_in: int) -> int:
         """Bytes of one quantized linear shard of shape ``[n_out, k_in]``, scales included."""

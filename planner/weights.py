@@ -13,11 +13,13 @@ import math
 import re
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
-from planner.catalog import arch_facts, load_quant, quant_storage, vllm_setting
+from planner.catalog import arch_facts, load_quant, load_toml, quant_storage, vllm_setting
 from planner.quantconfig import CheckpointLayout, parse_layout
 from planner.release import VllmRelease
 from planner.specs import FULL, LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
+from planner.versions import parse_version
 
 
 @dataclass(frozen=True)
@@ -152,14 +154,33 @@ def quantizer_for(model: ModelSpec, quant: QuantScheme) -> _Quantizer:
 
 def quant_on_gpu(quant: QuantScheme, gpu: GpuSpec, release: VllmRelease | None = None) -> QuantScheme:
     """The scheme as vLLM lays it out on this GPU: where the MoE backend of data-center Blackwell pads the
-    experts otherwise (MXFP4: 256/256 there, the Marlin 128/256 elsewhere; data/quant.toml); on ROCm, where
-    ``release`` pads the rows of unquantized MoE weights (data/vllm.toml [[rocm_moe_row_pad_bytes]])."""
+    experts otherwise (MXFP4: 256/256 there, the Marlin 128/256 elsewhere; data/quant.toml); on Hopper, where
+    ``release`` bundles triton_kernels and so lays MXFP4 experts out for Triton ([mxfp4.hopper_triton]); on ROCm,
+    where ``release`` pads the rows of unquantized MoE weights (data/vllm.toml [[rocm_moe_row_pad_bytes]])."""
     if quant.expert_pad_datacenter_blackwell and gpu.vendor == "nvidia" and gpu.compute_capability[0] == 10:
         inter, hidden = quant.expert_pad_datacenter_blackwell
         quant = replace(quant, expert_pad=inter, expert_pad_hidden=hidden)
+    hopper = hopper_triton_layout(quant.name)
+    if hopper is not None and release is not None and gpu.vendor == "nvidia" and gpu.compute_capability[0] == 9 \
+            and release.version >= parse_version(str(hopper["since"])):
+        inter, hidden = (int(v) for v in hopper["expert_pad"])
+        copies = 1 if release.version >= parse_version(str(hopper["scales_freed_since"])) else 2
+        lo, hi = (parse_version(str(v)) for v in hopper["value_pad_releases"])
+        value_pad = int(hopper["value_pad_bytes"]) if lo <= release.version < hi else 0
+        quant = replace(quant, expert_pad=inter, expert_pad_hidden=hidden, expert_scale_copies=copies,
+                        expert_value_pad_bytes=value_pad)
     if release is not None and gpu.vendor == "amd" and release.rocm_moe_row_pad_bytes:
         quant = replace(quant, moe_row_pad_bytes=release.rocm_moe_row_pad_bytes)
     return quant
+
+
+def hopper_triton_layout(scheme: str) -> dict[str, Any] | None:
+    """data/quant.toml ``[<scheme>.hopper_triton]``: from which release Hopper runs the scheme's experts through
+    triton_kernels, their padding there, and from which release the original scales are freed (None: no such
+    backend)."""
+    raw = load_toml("quant.toml").get(scheme, {})
+    table = raw.get("hopper_triton") if isinstance(raw, dict) else None
+    return dict(table) if isinstance(table, dict) else None
 
 
 #: vLLM pads a MoE weight's rows only when the row is a multiple of this many bytes (the MI300 channel hotspot:
@@ -275,6 +296,17 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
     w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate)
     per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + w2
+    if q.scheme.expert_scale_copies > 1 and q.quantized(f"{pre}.experts.w13") and q.scheme.group:
+        # Hopper's Triton MXFP4 backend before vLLM 0.25 keeps the original block scales beside the swizzled copy
+        groups = 2 * part * -(-eh // q.scheme.group) + eh * -(-part // q.scheme.group)
+        per_expert += (q.scheme.expert_scale_copies - 1) * groups * q.scheme.scale_bytes
+    vp = q.scheme.expert_value_pad_bytes
+    if vp and q.quantized(f"{pre}.experts.w13") and q.scheme.bits == 4:
+        # triton_kernels (vLLM 0.19) pads both dims of each packed weight, stored [K/2 bytes, N], to vp bytes
+        def to_vp(x: int) -> int:
+            return -(-x // vp) * vp
+        per_expert += to_vp(eh // 2) * to_vp(2 * part) - (eh // 2) * (2 * part)  # w13: K = hidden, N = 2 x width
+        per_expert += to_vp(part // 2) * to_vp(eh) - (part // 2) * eh  # w2: K = width, N = hidden
     if q.scheme.moe_row_pad_bytes and not q.quantized(f"{pre}.experts.w13"):
         # ROCm pads the rows of unquantized expert weights (w13 [2N, K], w2 [K, N]) for the MI300 channel hotspot
         dt, pad = model.dtype_bytes, q.scheme.moe_row_pad_bytes

@@ -108,6 +108,45 @@ def test_mxfp4_quantizes_the_experts_only_with_marlin_padding():
     assert weights_per_gpu(big, b, ParallelPlan(tp=1)).experts_bytes > w.experts_bytes
 
 
+def test_mxfp4_on_hopper_takes_the_triton_layout_by_release():
+    """Hopper runs MXFP4 experts through triton_kernels once vLLM bundles them (data/quant.toml
+    [mxfp4.hopper_triton]): expert width rounded to 64, hidden size as it is, the packed weights swizzled into new
+    tensors and the originals deleted; the original block scales stay allocated beside the swizzled ones until
+    0.25.0 frees them. Printed "Model loading took" for gpt-oss-20b: 13.02 GiB on one H200 with vLLM 0.25.0
+    ("Using 'TRITON' Mxfp4 MoE backend", data/calibration/lab/h200-2026-12-07-a/gpt-oss-20b-mxfp4.log), 13.47 on
+    one H100 (llm-d config_explorer/empirical-vllm-memory-results.md, vLLM 0.14), 13.64 at TP1 and 7.01 at TP2
+    with 0.19.0 (llm-d-planner accuracy/results/v0.19.0/logs/openai-gpt-oss-20b--h100-80gb--tp{1,2}pp1dp1--8192*.log).
+    Before the bundle Hopper used Marlin: gpt-oss-120b printed 65.9651 GiB on one H100 with the Marlin FP4
+    warning (vLLM issue #23278, 0.10.1)."""
+    from planner.catalog import load_gpu
+    from planner.release import release
+    from planner.weights import quant_on_gpu
+
+    mx, small, big = load_quant("mxfp4"), load_model("gpt-oss-20b"), load_model("gpt-oss-120b")
+    h100, h200 = load_gpu("h100"), load_gpu("h200")
+    assert quant_on_gpu(mx, h100, release("0.10.1")) == mx
+    assert weights_per_gpu(big, quant_on_gpu(mx, h100, release("0.10.1")), ParallelPlan(tp=1)).total_bytes / GIB \
+        == pytest.approx(65.9651, rel=0.01)
+    old, new = quant_on_gpu(mx, h100, release("0.14.0")), quant_on_gpu(mx, h200, release("0.25.0"))
+    assert (old.expert_pad, old.expert_pad_hidden, old.expert_scale_copies) == (64, 1, 2)
+    assert (new.expert_pad, new.expert_pad_hidden, new.expert_scale_copies) == (64, 1, 1)
+    # A100 and GB10 keep Marlin in every release
+    assert quant_on_gpu(mx, load_gpu("a100-80gb"), release("0.25.0")) == mx
+    one = ParallelPlan(tp=1)
+    assert weights_per_gpu(small, old, one).total_bytes / GIB == pytest.approx(13.47, abs=0.15)
+    assert weights_per_gpu(small, new, one).total_bytes / GIB == pytest.approx(13.02, abs=0.25)
+    # 0.19.0's bundled triton_kernels pads the packed weights to 64 bytes (1440 -> 1472): within 1 % at TP1 and TP2
+    mid = quant_on_gpu(mx, h100, release("0.19.0"))
+    assert (mid.expert_value_pad_bytes, old.expert_value_pad_bytes, new.expert_value_pad_bytes) == (64, 0, 0)
+    assert weights_per_gpu(small, mid, one).total_bytes / GIB == pytest.approx(13.64, rel=0.01)
+    assert weights_per_gpu(small, mid, ParallelPlan(tp=2)).total_bytes / GIB == pytest.approx(7.01, rel=0.01)
+    assert weights_per_gpu(small, mid, one).experts_bytes - weights_per_gpu(small, old, one).experts_bytes \
+        == 32 * 24 * (32 * 5760 + 32 * 2880)
+    # the duplicated scales: one byte per 32 weights of w13 [5760, 2880] and w2 [2880, 2880], 32 experts x 24 layers
+    dup = weights_per_gpu(small, old, one).experts_bytes - weights_per_gpu(small, new, one).experts_bytes
+    assert dup == 32 * 24 * (5760 * 90 + 2880 * 90)
+
+
 def test_glob_components_in_modules_to_not_convert():
     from planner.weights import _matches, _skip_pattern
 
