@@ -182,6 +182,25 @@ def forward_bytes(model: ModelSpec, plan: ParallelPlan, tokens: int, fit: Overhe
     return round(fit.forward_factor * tokens * dense_activation_width(model, plan) * model.dtype_bytes)
 
 
+def v2_profile_peak_bytes(model: ModelSpec, plan: ParallelPlan, tokens: int, sampler: int, *,
+                          compiled: bool) -> int:
+    """The V2 runner's torch peak in a release that shows the compiled-profile transient (0.25: data/vllm.toml
+    [[v2_compiled_embedding_transient]]), the MoE workspace aside.
+
+    ``max(sampler warm-up, embedding table when compiled, the forward's widest transient) + 2 x tokens x hidden``:
+    the dummy batch's hidden states stay allocated through the sampler warm-up (0.25.0 v1/worker/gpu/model_runner.py
+    :649-662) beside the residual, and with torch.compile on, the compile inside the first dummy run holds one rank's
+    embedding table (vocab / TP x hidden) at once, measured on every 0.25.0 lab log (1.19 GiB for Qwen3-8B at 2048
+    tokens and 64 sequences, where the sampler holds 0.05). The forward's transient enters at its analytic width
+    (no fitted factor: the fitted one, set by V1 logs, overshoots every V2 log by up to 0.4 GiB) and sets the peak
+    on none of the lab logs.
+    """
+    hidden = 2 * tokens * model.hidden_size * model.dtype_bytes
+    embedding = -(-model.vocab_size // plan.tp) * model.hidden_size * model.dtype_bytes if compiled else 0
+    forward = tokens * dense_activation_width(model, plan) * model.dtype_bytes
+    return max(sampler, embedding, forward) + hidden
+
+
 #: Tokens per MoE chunk per rank when data-parallel ranks share experts (envs.VLLM_MOE_DP_CHUNK_SIZE,
 #: default 256 in vLLM 0.19 envs.py; the all-to-all gathers one chunk from every DP rank).
 MOE_DP_CHUNK_TOKENS = 256
@@ -346,8 +365,12 @@ def overhead_terms(
                          flashinfer=flashinfer_sampler) if last_stage else 0
     fwd = forward_bytes(model, plan, tokens, fit)
     ws = moe_workspace_bytes(model, plan, tokens)
-    # From 0.13 the MoE workspace stays allocated through the sampler warm-up; before, it was freed.
-    peak = ws + max(fwd, samp) if release.moe_workspace_persistent else max(fwd + ws, samp)
+    if v2 and release.v2_compiled_embedding_transient:
+        peak = ws + v2_profile_peak_bytes(model, plan, tokens, samp, compiled=not enforce_eager)
+    elif release.moe_workspace_persistent:  # from 0.13 the MoE workspace stays allocated through the sampler
+        peak = ws + max(fwd, samp)
+    else:
+        peak = max(fwd + ws, samp)
     graphs = 0 if enforce_eager else cudagraph_bytes(
         model, gpu, release, max_num_seqs, tokens, fit, layers=stage_layers, tp=plan.tp)
     return OverheadTerms(

@@ -108,6 +108,9 @@ class VllmRelease:
     v2_cudagraph_estimate: bool = False
     #: Whether the V2 runner's sampler copies the logits to fp32 (4 more bytes per logit in its warm-up).
     v2_sampler_fp32_copy: bool = True
+    #: Whether the V2 runner's compiled profile run holds a transient the size of the embedding table
+    #: (data/vllm.toml [[v2_compiled_embedding_transient]], measured on 0.25.0).
+    v2_compiled_embedding_transient: bool = False
     #: Bytes vLLM adds on ROCm to each 512-byte-multiple row of an unquantized MoE weight (VLLM_ROCM_MOE_PADDING).
     rocm_moe_row_pad_bytes: int = 0
     #: When the V1 sampler's top-k/top-p may run on FlashInfer: ``"never"``, ``"installed"`` (0.8.0-0.11.0: when
@@ -246,6 +249,7 @@ def _resolved(v: Version) -> VllmRelease:
         v2_runner_rule=_v2_rule(vllm_fact("v2_model_runner", v)),
         v2_cudagraph_estimate=bool(vllm_fact("v2_cudagraph_estimate", v)),
         v2_sampler_fp32_copy=bool(vllm_fact("v2_sampler_fp32_copy", v)),
+        v2_compiled_embedding_transient=bool(vllm_fact("v2_compiled_embedding_transient", v)),
         rocm_moe_row_pad_bytes=int(vllm_fact("rocm_moe_row_pad_bytes", v)),
         flashinfer_sampler=str(vllm_fact("flashinfer_sampler", v)),
         flashinfer_sampler_bytes_per_logit=float(vllm_setting("flashinfer_sampler_bytes_per_logit")["value"]),

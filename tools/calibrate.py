@@ -52,6 +52,7 @@ from planner.overhead import (
     moe_workspace_bytes,
     sampler_requests,
     uses_v2_runner,
+    v2_profile_peak_bytes,
     v2_sampler_bytes_per_logit,
 )
 from planner.release import VllmRelease, release
@@ -218,8 +219,8 @@ def _per_logit(c: LogCase, era: str, factor: float, sampler: dict[str, float]) -
 def _forward_factor(c: LogCase, factor: float, sampler: dict[str, float]) -> float | None:
     """The forward factor, from a log whose printed torch peak is set by the forward (no sampler)."""
     peak = _activation_peak_printed(c)
-    if peak is None:
-        return None
+    if peak is None or (c.release.v2_compiled_embedding_transient and _v2(c)):
+        return None  # that peak is the V2 runner's sampler or embedding transient, derived not fitted
     width = _forward_width_bytes(c)
     if c.last_stage_printed and _sampler_per_logit(c, sampler) * _logits(c) > 0.67 * factor * width:
         return None  # the sampler may set the peak
@@ -608,6 +609,8 @@ class _Linear:
         self.lin = np.zeros((n, len(names)))  # non-torch and graph coefficients
         self.first_max = np.zeros(n)  # 1: a charged V1 estimate, whose first captures overlay (the larger one)
         self.full_unit = np.zeros(n)  # tokens x attention query width: FULL's first capture per fitted byte
+        self.fixed = np.zeros(n, dtype=bool)  # 1: the peak is derived whole (planner.overhead.v2_profile_peak_bytes)
+        self.fixed_peak = np.zeros(n)
         for i, r in enumerate(rows):
             c = r.case
             gpu = load_gpu(str(c.log["gpu"]))
@@ -635,6 +638,11 @@ class _Linear:
                 self.fwd_unit[i] = c.tokens * dense_activation_width(c.model, c.plan) * c.model.dtype_bytes
                 self.ws[i] = moe_workspace_bytes(c.model, c.plan, c.tokens)
                 self.persistent[i] = c.release.moe_workspace_persistent
+                if v2 and c.release.v2_compiled_embedding_transient:  # no fitted parameter in that peak
+                    self.fixed[i] = True
+                    self.fixed_peak[i] = self.ws[i] + v2_profile_peak_bytes(
+                        c.model, c.plan, c.tokens, int(self.samp_const[i]),
+                        compiled=not c.log.get("enforce_eager"))
             if r.kind in ("non_torch", "total"):
                 if c.plan.tp == 1 and c.plan.num_gpus > 1:
                     stage = "nontorch_pipeline" if has_nvlink_fabric(gpu) else "nontorch_fabricless_stage"
@@ -679,7 +687,7 @@ class _Linear:
         samp = self.samp_logits @ x + self.samp_const
         fwd = x[self.ff_col] * self.fwd_unit
         peak = np.where(self.persistent, self.ws + np.maximum(fwd, samp), np.maximum(fwd + self.ws, samp))
-        peak = peak - self.drop_ws * self.ws
+        peak = np.where(self.fixed, self.fixed_peak, peak - self.drop_ws * self.ws)
         first = self.first_max * np.maximum(x[self.first_cols[0]], x[self.first_cols[1]] * self.full_unit)
         return np.where(self.has_peak, peak, 0.0) + self.lin @ x + first
 
