@@ -275,6 +275,20 @@ class _Prefilter:
             return self._positions_python(block)
         return self._positions_numpy(block)
 
+    def candidates(self, block: bytes) -> list[int]:
+        """``positions`` whose 8 bytes are a registered gram: every anchor's occurrence still yields one (its window's
+        sampled gram is registered as it is), hash collisions none."""
+        grams = self.grams
+        return [p for p in self.positions(block) if block[p:p + GRAM] in grams]
+
+    def newlines(self, block: bytes) -> int:
+        """``block.count(b"\\n")``; with numpy once loaded for a large block, one vector compare (2-3 ms per 8 MiB
+        against 4 ms for ``bytes.count``'s byte loop on this machine: issue #20's scan speed)."""
+        if self._np is None:
+            return block.count(b"\n")
+        np = self._np
+        return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+
     def _positions_python(self, block: bytes) -> list[int]:
         """``positions`` without numpy: the same little-endian words, hash and table, one word at a time."""
         import struct
@@ -401,9 +415,7 @@ class _Scanner:
     # -------------------------------------------------------------------------------- one block
     def block(self, data: bytes, base: int, first_line: int, before: bytes, after: bytes) -> None:
         """Scan ``data`` (newline-terminated), whose first byte is at ``base`` and first line is ``first_line``."""
-        grams = self.prefilter.grams
-        starts = sorted({data.rfind(b"\n", 0, p) + 1 for p in self.prefilter.positions(data)
-                         if data[p:p + GRAM] in grams})
+        starts = sorted({data.rfind(b"\n", 0, p) + 1 for p in self.prefilter.candidates(data)})
         st = self.state
         st.last_block = (data, base, first_line)
         for start in starts:
@@ -900,12 +912,12 @@ def scan_stream(stream: IO[bytes], sigs: tuple[Signature, ...] | None = None, *,
         if pending is not None:
             scanner.block(pending, base, line, before, block[:CONTEXT_BYTES])
             base += len(pending)
-            line += pending.count(b"\n")
+            line += scanner.prefilter.newlines(pending)
             before = pending[-CONTEXT_BYTES:]
         pending = block
     if pending is not None:
         scanner.block(pending, base, line, before, b"")
-        line += pending.count(b"\n")
+        line += scanner.prefilter.newlines(pending)
         if not pending.endswith(b"\n"):
             line += 1
     return dataclasses.replace(scanner.result(line - 1, total), empty=empty)
