@@ -380,6 +380,29 @@ def test_prefilter_never_misses_an_anchor(anchor, before, after):
     data = before.replace(b"\n", b" ") + anchor.encode() + after.replace(b"\n", b" ") + b"\n"
     at = len(before)
     assert any(at - 8 <= p <= at + len(anchor.encode()) for p in pre.positions(data))
+    # The gram check that drops hash collisions before a line is decoded keeps the anchor's own gram (issue #20).
+    assert any(at - 8 <= p <= at + len(anchor.encode()) for p in pre.candidates(data))
+    assert set(pre.candidates(data)) <= set(pre.positions(data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=40), st.integers(min_value=1, max_value=64))
+def test_blocks_keep_every_byte_and_end_on_newlines(pieces, block_bytes):
+    """The block reader (one copy per block) gives back the stream less its NULs, cut only after newlines."""
+    import io
+
+    from diagnostics import logs
+
+    data = b"\n".join(pieces)
+    old = logs.BLOCK_BYTES
+    logs.BLOCK_BYTES = block_bytes
+    try:
+        blocks = [b for b, _ in logs._blocks(io.BytesIO(data), None)]
+    finally:
+        logs.BLOCK_BYTES = old
+    assert b"".join(blocks) == data.replace(b"\x00", b"")
+    for b in blocks[:-1]:
+        assert b.endswith(b"\n") or len(b) >= 4 * block_bytes
 
 
 @settings(max_examples=200, deadline=None)
@@ -1345,3 +1368,13 @@ def test_a_wait_followed_by_progress_is_no_timeout():
     sign of a later death; a wait that ends the log is still a warning (the wait may never end)."""
     assert [(f.id, f.severity) for f in _findings(RAY_WAIT)] == [("ray-placement-group-timeout", "warning")]
     assert not [f for f in _findings(RAY_WAIT + LOAD_STARTED) if f.severity in ("error", "warning")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=3000))
+def test_newline_count_is_the_same_with_numpy(data):
+    """The line count of a large block (numpy's compare) is ``bytes.count``'s: every line number rests on it."""
+    pre = _Prefilter(tuple(FIGURE_KEYWORDS))
+    assert pre.newlines(data) == data.count(b"\n")
+    pre._numpy()
+    assert pre.newlines(data) == data.count(b"\n")
