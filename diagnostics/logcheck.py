@@ -23,7 +23,7 @@ from diagnostics.signatures import (
     signature,
     template_classes,
 )
-from planner.catalog import default_vllm_version, load_model, load_toml
+from planner.catalog import default_vllm_version, load_model
 from planner.catalog.diagnose import tolerances as _tolerances
 from planner.errors import PlannerError
 from planner.units import GIB
@@ -407,8 +407,7 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
 
 @cache
 def _oom_pattern() -> re.Pattern[str] | None:
-    raw = load_toml("signatures.toml").get("failure", {}).get("oom_exception")
-    return re.compile(raw) if raw else None
+    return failure_spec().oom_exception
 
 
 def _oom_exception(exc: str) -> bool:

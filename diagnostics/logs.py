@@ -39,7 +39,6 @@ from diagnostics.signatures import (
     signatures,
 )
 from planner.catalog import diagnose as facts
-from planner.catalog import load_toml
 from planner.errors import InvalidInputError
 from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
@@ -648,22 +647,21 @@ SERVING = "serving"
 @cache
 def _served_markers() -> tuple[bytes, ...]:
     """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
-    return tuple(m.encode() for m in load_toml("signatures.toml").get("failure", {}).get("served", ()))
+    return tuple(m.encode() for m in failure_spec().served)
 
 
 @cache
 def start_banners() -> tuple[str, ...]:
     """Lines printed once per start of the server ([failure] starts in data/signatures.toml); each is also a
     [[lifecycle]] keyword, so the prefilter already wakes on it."""
-    return tuple(load_toml("signatures.toml").get("failure", {}).get("starts", ()))
+    return failure_spec().starts
 
 
 @cache
 def engine_error() -> re.Pattern[str] | None:
     """An ERROR line of the engine's or a worker's own error path ([failure] engine_error in data/signatures.toml): in
     the log's tail with nothing healthy after it, the engine died even where no traceback or exception was printed."""
-    raw = load_toml("signatures.toml").get("failure", {}).get("engine_error")
-    return re.compile(raw) if raw else None
+    return failure_spec().engine_error
 
 
 def _quiet_level(line: str) -> bool:
@@ -824,7 +822,7 @@ def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:
 @cache
 def _ended_keywords() -> frozenset[str]:
     """The phase markers that say a phase ended ([failure] ended in data/signatures.toml)."""
-    return frozenset(load_toml("signatures.toml").get("failure", {}).get("ended", ()))
+    return frozenset(failure_spec().ended)
 
 
 def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:

@@ -8,17 +8,16 @@ findings with :func:`finding`, which refuses an id the catalog does not know.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from diagnostics.findings import Finding
-from planner.catalog import load_toml
 
 # The catalog's typed entries are read by planner.catalog.signatures (issue 19); re-exported for diagnostics.
 from planner.catalog.signatures import MIN_KEYWORD_BYTES as MIN_KEYWORD_BYTES
 from planner.catalog.signatures import Case as Case
 from planner.catalog.signatures import FailureSpec as FailureSpec
 from planner.catalog.signatures import FrameCause as FrameCause
+from planner.catalog.signatures import FrameRule as FrameRule
 from planner.catalog.signatures import LifecyclePhase as LifecyclePhase
 from planner.catalog.signatures import Phase as Phase
 from planner.catalog.signatures import Signature as Signature
@@ -27,6 +26,7 @@ from planner.catalog.signatures import Workaround as Workaround
 from planner.catalog.signatures import catalog as catalog
 from planner.catalog.signatures import failure_classes as failure_classes
 from planner.catalog.signatures import failure_spec as failure_spec
+from planner.catalog.signatures import frame_rules as raw_frame_rules
 from planner.catalog.signatures import generic_exceptions as generic_exceptions
 from planner.catalog.signatures import template_classes as template_classes
 
@@ -78,22 +78,11 @@ def class_signature(template_class: str) -> Signature:
         raise UnknownFindingError(f"no signature has template_class = {template_class!r}") from None
 
 
-@dataclass(frozen=True)
-class FrameRule:
-    """A function whose frame in a failed run's traceback names the cause (data/frames.toml): read only where no
-    catalog message or vLLM template named the failure, so that an excerpt cut before its message is still named."""
-
-    id: str
-    markers: tuple[str, ...]
-    cause: str
-    source: str
-
-
 @cache
 def frame_rules() -> tuple[FrameRule, ...]:
-    """data/frames.toml's rules in file order; an id the catalog does not know is a bug (UnknownFindingError)."""
-    rules = tuple(FrameRule(r["id"], tuple(r["markers"]), r["cause"], r["source"])
-                  for r in load_toml("frames.toml").get("frame", ()))
+    """data/frames.toml's rules in file order (read by planner.catalog.signatures); an id the catalog does not
+    know is a bug (UnknownFindingError)."""
+    rules = raw_frame_rules()
     for rule in rules:
         signature(rule.id)
     return rules

@@ -13,9 +13,8 @@ import math
 import re
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
 
-from planner.catalog import arch_facts, load_quant, load_toml, quant_storage, vllm_setting
+from planner.catalog import arch_facts, hopper_triton_layout, load_quant, quant_storage, vllm_setting
 from planner.quantconfig import CheckpointLayout, parse_layout
 from planner.release import VllmRelease
 from planner.specs import FULL, LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -172,15 +171,6 @@ def quant_on_gpu(quant: QuantScheme, gpu: GpuSpec, release: VllmRelease | None =
     if release is not None and gpu.vendor == "amd" and release.rocm_moe_row_pad_bytes:
         quant = replace(quant, moe_row_pad_bytes=release.rocm_moe_row_pad_bytes)
     return quant
-
-
-def hopper_triton_layout(scheme: str) -> dict[str, Any] | None:
-    """data/quant.toml ``[<scheme>.hopper_triton]``: from which release Hopper runs the scheme's experts through
-    triton_kernels, their padding there, and from which release the original scales are freed (None: no such
-    backend)."""
-    raw = load_toml("quant.toml").get(scheme, {})
-    table = raw.get("hopper_triton") if isinstance(raw, dict) else None
-    return dict(table) if isinstance(table, dict) else None
 
 
 #: vLLM pads a MoE weight's rows only when the row is a multiple of this many bytes (the MI300 channel hotspot:

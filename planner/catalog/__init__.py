@@ -202,6 +202,15 @@ def load_quant(name: str) -> QuantScheme:
     )
 
 
+def hopper_triton_layout(scheme: str) -> dict[str, Any] | None:
+    """data/quant.toml ``[<scheme>.hopper_triton]``: from which release Hopper runs the scheme's experts through
+    triton_kernels, their padding there, and from which release the original scales are freed (None: no such
+    backend; planner/weights.py ``quant_on_gpu`` applies it)."""
+    raw = load_toml("quant.toml").get(scheme, {})
+    table = raw.get("hopper_triton") if isinstance(raw, dict) else None
+    return dict(table) if isinstance(table, dict) else None
+
+
 @cache
 def quant_storage() -> QuantStorage:
     """data/quant.toml ``[storage]``: bytes of the scales, zeros and indices beside quantized weights."""

@@ -49,6 +49,12 @@ def engine_cpu_step_s() -> float:
     return float(load_toml("perf.toml")["engine_cpu"]["step_s"])
 
 
+def mla_facts() -> dict[str, Any]:
+    """data/perf.toml ``[mla]``: how vLLM runs MLA attention (prefill's V padding, the releases that read absorbed
+    weights; planner/perf/step.py ``attention_widths`` / ``absorbed_weights_extra_bytes``)."""
+    return dict(load_toml("perf.toml")["mla"])
+
+
 def collective_latency_s() -> float:
     """Latency of one collective, seconds (``[collectives]``, a kernel benchmark; not fitted)."""
     return float(load_toml("perf.toml")["collectives"]["latency_s"])

@@ -242,6 +242,16 @@ class FailureSpec:
     #: A death that is a shell's "Killed" (SIGKILL) with no exception: the id it names, the line pattern, cause, fix.
     killed: FrameCause | None = None
     killed_pattern: re.Pattern[str] | None = None
+    #: Lines a server prints only once it serves requests ([failure] served).
+    served: tuple[str, ...] = ()
+    #: Lines printed once per start of the server ([failure] starts).
+    starts: tuple[str, ...] = ()
+    #: An ERROR line of the engine's or a worker's own error path ([failure] engine_error).
+    engine_error: re.Pattern[str] | None = None
+    #: The phase markers that say a phase ended ([failure] ended).
+    ended: tuple[str, ...] = ()
+    #: A final exception that is an out-of-memory error by its class ([failure] oom_exception).
+    oom_exception: re.Pattern[str] | None = None
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -266,7 +276,30 @@ def failure_spec() -> FailureSpec:
         killed=(FrameCause(raw["killed"]["id"], (), raw["killed"]["cause"], raw["killed"]["fix"])
                 if raw.get("killed") else None),
         killed_pattern=re.compile(raw["killed"]["pattern"]) if raw.get("killed") else None,
+        served=tuple(raw.get("served", ())),
+        starts=tuple(raw.get("starts", ())),
+        engine_error=re.compile(raw["engine_error"]) if raw.get("engine_error") else None,
+        ended=tuple(raw.get("ended", ())),
+        oom_exception=re.compile(raw["oom_exception"]) if raw.get("oom_exception") else None,
     )
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """A function whose frame in a failed run's traceback names the cause (data/frames.toml): read only where no
+    catalog message or vLLM template named the failure, so that an excerpt cut before its message is still named."""
+
+    id: str
+    markers: tuple[str, ...]
+    cause: str
+    source: str
+
+
+@cache
+def frame_rules() -> tuple[FrameRule, ...]:
+    """data/frames.toml's rules in file order (diagnostics/signatures.py checks each id against the catalog)."""
+    return tuple(FrameRule(r["id"], tuple(r["markers"]), r["cause"], r["source"])
+                 for r in load_toml("frames.toml").get("frame", ()))
 
 
 @cache

@@ -39,7 +39,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from planner.catalog import load_gpu, load_quant, load_toml
+from planner.catalog import load_gpu, load_quant
 from planner.catalog.perf import (
     KernelMeasurements,
     default_step_terms,
@@ -48,6 +48,7 @@ from planner.catalog.perf import (
     kernel_table,
     kernels_for,
     layer_fixed_s,
+    mla_facts,
 )
 from planner.memory import MemoryPlan, kv_bytes_per_token_per_layer
 from planner.specs import FULL, LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -411,7 +412,7 @@ def attention_widths(model: ModelSpec) -> AttentionWidths:
         d = model.head_dim
         return AttentionWidths((d, d), (d, d))
     qk = model.qk_nope_head_dim + model.qk_rope_head_dim
-    pads = bool(load_toml("perf.toml")["mla"].get("prefill_pads_v", True))
+    pads = bool(mla_facts().get("prefill_pads_v", True))
     pv = qk if pads else (model.v_head_dim or qk)
     return AttentionWidths((qk, pv), (model.kv_lora_rank + model.qk_rope_head_dim, model.kv_lora_rank))
 
@@ -428,7 +429,7 @@ def absorbed_weights_extra_bytes(model: ModelSpec, quant: QuantScheme, heads_ran
     ("Only FP8 and UnquantizedLinearMethod are supported for MLA"); other quantizations get 0."""
     if not model.is_mla or version is None:
         return 0.0
-    era = load_toml("perf.toml")["mla"]["absorbed_weights"]
+    era = mla_facts()["absorbed_weights"]
     if not parse_version(era["from_version"]) <= version < parse_version(era["until_version"]):
         return 0.0
     if quant.name == "fp8":
