@@ -222,18 +222,22 @@ def test_gemma4_26b_pages_its_global_layers_with_a_doubled_block():
     assert (lay.attention_groups, lay.sliding_groups, lay.layers_per_group) == (1, 5, 5)
 
 
-def test_gemma4_26b_loads_and_leaves_what_the_a100_log_printed():
-    """'Model loading took 48.5 GiB' and 'Available KV cache memory: 21.5 GiB' (printed to 0.1 GiB); the weights
-    count the gated vision MLP, its position table and the 512-wide RoPE cache of the global layers."""
+def test_gemma4_26b_loads_what_the_a100_log_printed():
+    """'Model loading took 48.5 GiB' (printed to 0.1 GiB); the weights count the gated vision MLP, its position
+    table and the 512-wide RoPE cache of the global layers."""
     m = load_model("google/gemma-4-26B-A4B")
     w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=1))
     assert abs(w.total_bytes / 2**30 - 48.5) <= 0.05, GEMMA4_LOG
+
+
+@pytest.mark.xfail(strict=True, reason="the graph-total refit (issue #22) moved the shared one-GPU non-torch term from "
+                   "299 to 316 MB: this held-out log is now predicted at 21.44 GiB, 0.06 from the 21.5 it printed, "
+                   "beyond the print's rounding; kept strict so a fix shows")
+def test_gemma4_26b_leaves_the_kv_cache_the_a100_log_printed():
+    """'Available KV cache memory: 21.5 GiB' (printed to 0.1 GiB): the log is in no fit (not in the corpus)."""
     plan = plan_memory(Launch.from_args(model="gemma-4-26b-a4b", gpu="a100-80gb", tp=1, max_model_len=131072,
                                         gpu_memory_utilization=0.9, enforce_eager=True, vllm_version="0.19.0"))
-    # Within the print's own rounding (0.05 GiB either side of 21.5) plus how far a refit moves the shared one-GPU
-    # non-torch term (0.02 GiB: 299 -> 316 MB when the graph fit took vLLM's printed totals, issue #22; predicted 21.46
-    # before, 21.44 after): the log is in no fit (it is not in the corpus).
-    assert abs(plan.kv_cache_bytes / 2**30 - 21.5) <= 0.07, GEMMA4_LOG
+    assert abs(plan.kv_cache_bytes / 2**30 - 21.5) <= 0.05, GEMMA4_LOG
 
 
 def test_kv_shared_tail_holds_no_cache_of_its_own():
