@@ -123,6 +123,25 @@ def test_a_duplicate_launch_id_is_refused(runner, tmp_path, capsys):
     assert "unique" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "tools" / "lab" / "launches").glob("*.json")), ids=lambda p: p.name)
+def test_every_shipped_launch_list_would_run(runner, path):
+    assert runner.check_launches(json.loads(path.read_text())) == []
+
+
+@pytest.mark.parametrize(("launch", "says"), [
+    ({"id": "a", "model": "qwen3-0.6b", "max_num_seq": 8}, "unknown keys ['max_num_seq']"),
+    ({"id": "a", "model": "no-such-model"}, "no config at"),
+    ({"id": "a", "model": "qwen3-0.6b", "bench": [{"isl": 8, "osl": 8}]}, "either concurrency or request_rate"),
+    ({"id": "a", "model": "qwen3-0.6b", "steps": {"batches": [1]}}, "steps accepts only"),
+    ({"model": "qwen3-0.6b"}, "needs an object with a string 'id'"),
+])
+def test_a_launch_with_a_mistake_is_refused_before_any_start(runner, tmp_path, capsys, launch, says):
+    (tmp_path / "l.json").write_text(json.dumps([launch]))
+    assert runner.main([str(tmp_path / "l.json"), str(tmp_path / "o")]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def _recorded_runs():
     for toml in sorted(RECORDED.glob("*/runs.toml")):
         for run in tomllib.loads(toml.read_text())["run"]:

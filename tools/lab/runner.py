@@ -65,6 +65,50 @@ FLAG_KEYS = {
 }
 
 
+#: Every key a launch may carry (the docstring above says what each means). A typo costs a GPU start.
+LAUNCH_KEYS = {"id", "model", "overrides", *FLAG_KEYS, "enforce_eager", "trust_remote_code", "extra_args", "env",
+               "timeout_s", "bench", "steps"}
+BENCH_KEYS = {"isl", "osl", "concurrency", "request_rate", "num_prompts", "range_ratio", "seed"}
+STEPS_KEYS = {"batch", "ctx", "max_work", "decode_tokens", "budget_s"}
+
+
+def check_launches(launches: Any) -> list[str]:
+    """What is wrong with a launch list, one line each (empty when it can run).
+
+    Why here and not on the GPU: device time is 30 minutes a session and a start takes 1-4 minutes, so a
+    misspelt key or a model with no config must be refused before the first chunk is carried.
+    """
+    if not isinstance(launches, list):
+        return ["a launch list is a JSON list of objects"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for n, launch in enumerate(launches):
+        where = f"launch {n}"
+        if not isinstance(launch, dict) or not isinstance(launch.get("id"), str) or "model" not in launch:
+            problems.append(f"{where}: needs an object with a string 'id' and a 'model'")
+            continue
+        where = f"launch {launch['id']!r}"
+        if launch["id"] in seen:
+            problems.append(f"{where}: duplicate id (ids must be unique)")
+        seen.add(launch["id"])
+        if unknown := sorted(set(launch) - LAUNCH_KEYS):
+            problems.append(f"{where}: unknown keys {unknown} (accepted: {sorted(LAUNCH_KEYS)})")
+        name = str(launch["model"])
+        path = Path(name) if name.endswith(".json") else REPO / "data" / "models" / f"{name}.json"
+        if not path.is_file():
+            problems.append(f"{where}: no config at {path}")
+        for case in launch.get("bench", []):
+            if not isinstance(case, dict) or set(case) - BENCH_KEYS or not {"isl", "osl"} <= set(case):
+                problems.append(f"{where}: a bench case needs isl and osl and only {sorted(BENCH_KEYS)}")
+            elif ("concurrency" in case) == ("request_rate" in case):
+                problems.append(f"{where}: a bench case has either concurrency or request_rate")
+        if "steps" in launch and (not isinstance(launch["steps"], dict) or set(launch["steps"]) - STEPS_KEYS):
+            problems.append(f"{where}: steps accepts only {sorted(STEPS_KEYS)}")
+        if not all(isinstance(a, str) for a in launch.get("extra_args", [])):
+            problems.append(f"{where}: extra_args is a list of strings")
+    return problems
+
+
 def vllm_command() -> list[str]:
     """How to call vLLM's CLI: ``LAB_VLLM`` (a command line, for tests with a fake vLLM) or the installed one."""
     if cmd := os.environ.get("LAB_VLLM"):
@@ -326,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("LAB_ROOT", "/tmp/lab")),
                         help="where model folders are made")
     ns = parser.parse_args(argv)
-    launches = json.loads(ns.launches.read_text())
-    ids = [launch["id"] for launch in launches]
-    if len(set(ids)) != len(ids):
-        print("runner: launch ids must be unique", file=sys.stderr)
+    try:
+        launches = json.loads(ns.launches.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"runner: cannot read {ns.launches}: {exc}", file=sys.stderr)
+        return 2
+    if problems := check_launches(launches):
+        print("runner: " + "; ".join(problems), file=sys.stderr)
         return 2
     ns.outdir.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + ns.budget_s
