@@ -122,6 +122,15 @@ def test_kimi_k25_reads_its_quantization_from_text_config():
     ("glm-4.7", "rtx-pro-6000", 8, "fp8", 32_768,
      "https://github.com/vllm-project/vllm/pull/29240: vllm serve zai-org/GLM-4.6-FP8 --tensor-parallel-size 8 "
      "--enable-expert-parallel --max-model-len 32768 on 8x RTX PRO 6000"),
+    ("glm-4.5-air", "h100", 8, None, None,
+     "https://github.com/zai-org/GLM-4.5/blob/1a60535d99056ce9d99841796a617c00510ee6a2/README.md: vllm serve "
+     "zai-org/GLM-4.5-Air --tensor-parallel-size 8; BF16 on H100 x 8 uses the full 128K context"),
+    ("glm-4.5-air", "h100", 4, None, None,
+     "https://github.com/zai-org/GLM-4.5/blob/1a60535d99056ce9d99841796a617c00510ee6a2/README.md: GLM-4.5-Air BF16 "
+     "runs on H100 x 4 / H200 x 2 (minimum configuration table)"),
+    ("glm-4.5-air", "h200", 2, None, None,
+     "https://github.com/zai-org/GLM-4.5/blob/1a60535d99056ce9d99841796a617c00510ee6a2/README.md: GLM-4.5-Air BF16 "
+     "runs on H100 x 4 / H200 x 2 (minimum configuration table)"),
     ("qwen3.5-397b-a17b", "h100", 8, "fp8", None, "issue #23: Qwen3.5-397B-A17B FP8 on 8xH100"),
     ("deepseek-v3.2", "h200", 8, None, None, "DeepSeek-V3.2 FP8 checkpoint on 8xH200"),
 ])
