@@ -151,6 +151,9 @@ LLMD_LOADED = [
     ("google/gemma-2-27b-it", "gemma-2-27b-it", 50.72,
      "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
      "google-gemma-2-27b-it--h100-80gb--tp1pp1dp1--8192.log"),
+    ("ibm-granite/granite-3.1-8b-instruct", "granite-3.1-8b-instruct", 15.25,
+     "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
+     "granite-3-1-8b--h100-80gb--tp1pp1dp1--8192.log (config float32, served in bf16)"),
     ("Qwen/Qwen1.5-MoE-A2.7B", "qwen1.5-moe-a2.7b", 26.67,
      "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
      "qwen-qwen1-5-moe-a2-7b--h100-80gb--tp1pp1dp1--8192.log"),
