@@ -87,6 +87,21 @@ def test_config_path(tmp_path):
     assert spec.num_layers == src.num_layers and spec.head_dim == 128
 
 
+def test_a_float32_config_is_served_in_16_bits(tmp_path):
+    """vLLM's --dtype auto downcasts a float32 checkpoint (data/vllm.toml [auto_dtype]): the catalog copy of
+    granite-3.1-8b-instruct names float32 and loads the 15.25 GiB its llm-d log printed, and a user's
+    float32 config.json is sized at 2 bytes too; a bfloat16 one is unchanged."""
+    granite = load_model("ibm-granite/granite-3.1-8b-instruct")
+    assert granite.dtype_bytes == 2
+    cfg = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 32,
+           "vocab_size": 128256, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "max_position_embeddings": 131072, "intermediate_size": 14336}
+    for dtype in ("float32", "bfloat16"):
+        path = tmp_path / f"{dtype}.json"
+        path.write_text(json.dumps({**cfg, "torch_dtype": dtype}))
+        assert load_model(str(path)).dtype_bytes == 2
+
+
 def test_config_not_json_or_missing_field(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"\x00\xffnot json")

@@ -24,6 +24,7 @@ from planner.weights import native_quant, weights_per_gpu
 HUB_PARAMS = [
     # (catalog name, Hub count in billions, the unit it is rounded to, where the Hub prints it)
     ("glm-4.7", 358, 1, "https://huggingface.co/fym89/activity/likes (zai-org/GLM-4.7 Text Generation 358B)"),
+    ("glm-4.5-air", 110, 1, "https://huggingface.co/Zendi (zai-org/GLM-4.5-Air Text Generation 110B)"),
     ("qwen3.5-397b-a17b", 403, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-397B-A17B 403B)"),
     ("qwen3.5-122b-a10b", 125, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-122B-A10B 125B)"),
     ("qwen3.5-35b-a3b", 36, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-35B-A3B 36B)"),
@@ -121,6 +122,15 @@ def test_kimi_k25_reads_its_quantization_from_text_config():
     ("glm-4.7", "rtx-pro-6000", 8, "fp8", 32_768,
      "https://github.com/vllm-project/vllm/pull/29240: vllm serve zai-org/GLM-4.6-FP8 --tensor-parallel-size 8 "
      "--enable-expert-parallel --max-model-len 32768 on 8x RTX PRO 6000"),
+    ("glm-4.5-air", "h100", 8, None, None,
+     "https://github.com/zai-org/GLM-4.5/blob/1a60535d99056ce9d99841796a617c00510ee6a2/README.md: vllm serve "
+     "zai-org/GLM-4.5-Air --tensor-parallel-size 8; BF16 on H100 x 8 uses the full 128K context"),
+    ("glm-4.5-air", "h100", 4, None, None,
+     "https://github.com/zai-org/GLM-4.5/blob/1a60535d99056ce9d99841796a617c00510ee6a2/README.md: GLM-4.5-Air BF16 "
+     "runs on H100 x 4 / H200 x 2 (minimum configuration table)"),
+    ("glm-4.5-air", "h200", 2, None, None,
+     "https://github.com/zai-org/GLM-4.5/blob/1a60535d99056ce9d99841796a617c00510ee6a2/README.md: GLM-4.5-Air BF16 "
+     "runs on H100 x 4 / H200 x 2 (minimum configuration table)"),
     ("qwen3.5-397b-a17b", "h100", 8, "fp8", None, "issue #23: Qwen3.5-397B-A17B FP8 on 8xH100"),
     ("deepseek-v3.2", "h200", 8, None, None, "DeepSeek-V3.2 FP8 checkpoint on 8xH200"),
 ])
@@ -141,6 +151,9 @@ LLMD_LOADED = [
     ("google/gemma-2-27b-it", "gemma-2-27b-it", 50.72,
      "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
      "google-gemma-2-27b-it--h100-80gb--tp1pp1dp1--8192.log"),
+    ("ibm-granite/granite-3.1-8b-instruct", "granite-3.1-8b-instruct", 15.25,
+     "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
+     "granite-3-1-8b--h100-80gb--tp1pp1dp1--8192.log (config float32, served in bf16)"),
     ("Qwen/Qwen1.5-MoE-A2.7B", "qwen1.5-moe-a2.7b", 26.67,
      "llm-d-incubation/llm-d-planner @ d3121e05 accuracy/results/v0.19.0/logs/"
      "qwen-qwen1-5-moe-a2-7b--h100-80gb--tp1pp1dp1--8192.log"),
@@ -286,3 +299,28 @@ def test_gemma4_per_layer_embeddings_and_double_wide_shared_mlps_are_loaded():
                           use_double_wide_mlp=True)
     w2 = weights_per_gpu(wide, native_quant(wide), ParallelPlan(tp=1))
     assert w2.dense_mlp_bytes - w0.dense_mlp_bytes == 10 * 3 * h * 2112 * 2
+
+
+#: zai-org/GLM-4.5 issue #79: `vllm serve zai-org/GLM-4.5-Air --tensor-parallel-size 8` (vLLM with the Ascend
+#: plugin, 09-22 log): "(VllmWorker rank=1 pid=10309) INFO 09-22 04:46:10 [model_runner_v1.py:2114] Loading model
+#: weights took 25.0148 GB". vllm-ascend's model_runner_v1 divides by 2**30, so the figure is GiB.
+GLM45_AIR_TP8_LOADED_GIB = 25.0148
+GLM45_AIR_LOG = "https://github.com/zai-org/GLM-4.5/issues/79"
+
+
+def test_glm45_air_is_the_small_glm4_moe():
+    # config.json (data/models/glm-4.5-air.json): 46 layers, layer 0 dense, then 128 routed experts of 1408 and
+    # one shared expert, top-8; GQA 96 q / 8 kv heads of 128; no QK norm; one MTP layer that vLLM skips.
+    m = load_model("zai-org/GLM-4.5-Air")
+    assert m.name == "glm-4.5-air" and m.provenance["hf_repo"] == "zai-org/GLM-4.5-Air"
+    assert (m.num_layers, m.hidden_size, m.num_kv_heads, m.head_dim) == (46, 4096, 8, 128)
+    assert (m.num_experts, m.experts_per_tok, m.moe_intermediate, m.shared_intermediate) == (128, 8, 1408, 1408)
+    assert m.first_moe_layer == 1 and m.mtp_layers == 1 and m.max_position_embeddings == 131_072
+    # KV: 2 (K, V) x 8 heads x 128 x 2 bytes per layer and token, over the 46 decoder layers.
+    assert kv_bytes_per_token_per_layer(m, 1, 2) * m.num_layers == 46 * 4096
+
+
+def test_glm45_air_tp8_loads_what_the_public_log_printed():
+    m = load_model("glm-4.5-air")
+    w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=8))
+    assert abs(w.total_bytes / 2**30 / GLM45_AIR_TP8_LOADED_GIB - 1) <= 0.01, GLM45_AIR_LOG

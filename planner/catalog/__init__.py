@@ -9,7 +9,7 @@ typed specs and cached, so an install works from any directory and no code passe
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,11 +36,19 @@ def model_names() -> tuple[str, ...]:
     return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json")))
 
 
+def _served_dtype(spec: ModelSpec) -> ModelSpec:
+    """The model as vLLM's default ``--dtype auto`` serves it: a float32 checkpoint in 16 bits
+    (data/vllm.toml [auto_dtype]); sizing it at the 4 bytes its config names would double its weights."""
+    if spec.dtype_bytes != 4:
+        return spec
+    return replace(spec, dtype_bytes=int(vllm_setting("auto_dtype")["float32_served_bytes"]))
+
+
 @cache
 def _catalog_model(name: str) -> ModelSpec:
     with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
         cfg = json.load(fh)
-    return ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}", defaults=config_defaults())
+    return _served_dtype(ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}", defaults=config_defaults()))
 
 
 def load_model(name_or_path: str) -> ModelSpec:
@@ -74,7 +82,7 @@ def _model_from_file(path: Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"config {str(path)!r} is not JSON ({exc}); expected an HF config.json") from None
     name = path.parent.name if path.name == "config.json" else path.stem
-    spec = ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults())
+    spec = _served_dtype(ModelSpec.from_config(cfg, name=name or "model", source=str(path), defaults=config_defaults()))
     if spec.quant is not None and spec.quant.config_json:
         from planner.quantconfig import parse_layout
 
