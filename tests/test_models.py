@@ -24,6 +24,7 @@ from planner.weights import native_quant, weights_per_gpu
 HUB_PARAMS = [
     # (catalog name, Hub count in billions, the unit it is rounded to, where the Hub prints it)
     ("glm-4.7", 358, 1, "https://huggingface.co/fym89/activity/likes (zai-org/GLM-4.7 Text Generation 358B)"),
+    ("glm-4.6", 357, 1, "https://apxml.com/models/glm-46 (GLM-4.6: 357B total parameters; config derived from GLM-4.7's)"),
     ("glm-4.5-air", 110, 1, "https://huggingface.co/Zendi (zai-org/GLM-4.5-Air Text Generation 110B)"),
     ("qwen3.5-397b-a17b", 403, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-397B-A17B 403B)"),
     ("qwen3.5-122b-a10b", 125, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-122B-A10B 125B)"),
@@ -324,3 +325,18 @@ def test_glm45_air_tp8_loads_what_the_public_log_printed():
     m = load_model("glm-4.5-air")
     w = weights_per_gpu(m, native_quant(m), ParallelPlan(tp=8))
     assert abs(w.total_bytes / 2**30 / GLM45_AIR_TP8_LOADED_GIB - 1) <= 0.01, GLM45_AIR_LOG
+
+
+@pytest.mark.parametrize(("name", "context"), [("glm-4.5", 131072), ("glm-4.6", 202752)])
+def test_glm_45_and_46_are_glm_47_shaped_and_say_they_are_derived(name, context):
+    """No verbatim config.json of GLM-4.5 or GLM-4.6 is in the stored sources; vLLM and transformers serve the
+    three with one Glm4Moe class, and their cards give the same shape (data/models/NAME.json evidence). The
+    catalog says the config is derived, and from what, so a report never passes it off as a copy."""
+    m, base = load_model(name), load_model("glm-4.7")
+    assert m.provenance["derived_from"] == "glm-4.7" and "DERIVED" in m.provenance["source"]
+    assert m.max_position_embeddings == context
+    plan = ParallelPlan(tp=8, ep=8)
+    w, w_base = (weights_per_gpu(x, native_quant(x), plan) for x in (m, base))
+    # the parameters are GLM-4.7's; only the RoPE cos/sin buffer follows the context
+    assert w.total_bytes - w.buffers_bytes == w_base.total_bytes - w_base.buffers_bytes
+    assert load_model(f"zai-org/GLM-{name[4:]}").name == name

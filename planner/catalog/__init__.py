@@ -44,10 +44,27 @@ def _served_dtype(spec: ModelSpec) -> ModelSpec:
     return replace(spec, dtype_bytes=int(vllm_setting("auto_dtype")["float32_served_bytes"]))
 
 
+def catalog_config(name: str) -> dict[str, Any]:
+    """The config.json of a catalog model, as vLLM would read it (``_provenance`` kept).
+
+    A file may be ``_derived`` from another catalog model (``{"from": NAME, "set": {field: value}}``) where no
+    verbatim copy of its own config exists but public evidence shows it shares one (GLM-4.5 and GLM-4.6 share
+    GLM-4.7's shape): the derivation and its evidence stay in the file, never hidden in code.
+    """
+    with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
+        cfg: dict[str, Any] = json.load(fh)
+    derived = cfg.pop("_derived", None)
+    if derived is None:
+        return cfg
+    base = catalog_config(str(derived["from"]))
+    base.update(derived.get("set", {}))
+    base["_provenance"] = {**cfg.get("_provenance", {}), "derived_from": derived["from"]}
+    return base
+
+
 @cache
 def _catalog_model(name: str) -> ModelSpec:
-    with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
-        cfg = json.load(fh)
+    cfg = catalog_config(name)
     return _served_dtype(ModelSpec.from_config(cfg, name=name, source=f"catalog:{name}", defaults=config_defaults()))
 
 

@@ -61,6 +61,15 @@ def test_reduced_depth_config_trims_per_layer_lists():
     assert "_provenance" not in cfg and cfg["quantization_config"]["weight_block_size"] == [128, 128]
 
 
+def test_a_derived_catalog_config_starts_as_the_catalog_reads_it():
+    from planner.catalog import catalog_config
+
+    cfg = _load("runner").model_config({"id": "x", "model": "glm-4.5"})
+    expected = catalog_config("glm-4.5")
+    expected.pop("_provenance")
+    assert cfg == expected and cfg["max_position_embeddings"] == 131072 and "_derived" not in cfg
+
+
 def test_serve_args_follow_the_launch():
     mod = _load("runner")
     args = mod.serve_args({"id": "x", "model": "qwen3-8b", "kv_cache_dtype": "fp8", "max_num_seqs": 64,

@@ -122,6 +122,10 @@ def model_config(launch: dict[str, Any]) -> dict[str, Any]:
     name = launch["model"]
     path = Path(name) if name.endswith(".json") else REPO / "data" / "models" / f"{name}.json"
     cfg: dict[str, Any] = json.loads(path.read_text())
+    while isinstance(derived := cfg.pop("_derived", None), dict):  # as planner.catalog.catalog_config reads it
+        base = json.loads((REPO / "data" / "models" / f"{derived['from']}.json").read_text())
+        base.update(derived.get("set", {}))
+        cfg = base
     cfg.pop("_provenance", None)
     cfg.update(launch.get("overrides", {}))
     layers = cfg.get("num_hidden_layers")
