@@ -320,6 +320,10 @@ def size(launch: Launch | ResolvedLaunch, search: Search | None = None, *,
         return plan_memory(replace(p.launch, **kw), calibration=calibration)
 
     notes = []
+    if derived := spec.provenance.get("derived_from"):
+        # No verbatim config.json of this checkpoint was found: say whose shape it is sized with.
+        notes.append(f"{spec.name}'s config is derived from {derived}'s (no verbatim copy found; evidence in "
+                     f"data/models/{spec.name}.json)")
     if recommended is not None and search.sweeps_layout:
         changed = smaller_change(plans, recommended, replan=replan)
         if changed is not None:

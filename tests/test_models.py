@@ -340,3 +340,12 @@ def test_glm_45_and_46_are_glm_47_shaped_and_say_they_are_derived(name, context)
     # the parameters are GLM-4.7's; only the RoPE cos/sin buffer follows the context
     assert w.total_bytes - w.buffers_bytes == w_base.total_bytes - w_base.buffers_bytes
     assert load_model(f"zai-org/GLM-{name[4:]}").name == name
+
+
+def test_a_plan_of_a_derived_config_says_whose_shape_it_uses():
+    from planner.launch import Launch
+    from planner.size import size
+
+    notes = size(Launch(model="glm-4.6", gpu="h200", quant="fp8")).notes
+    assert any("derived from glm-4.7" in n for n in notes)
+    assert not any("derived" in n for n in size(Launch(model="glm-4.7", gpu="h200", quant="fp8")).notes)
