@@ -1477,3 +1477,16 @@ def test_the_free_memory_lines_numbers_pick_its_cause(folder, name, held):
     assert (f.id, f.severity) == ("gpu-memory-utilization-too-high", "error")
     assert ("other processes hold the GPU]" in f.evidence) is held
     assert (f.cause.startswith("Memory held by others")) is held
+
+
+def test_a_c_compiler_that_failed_for_triton_is_kernel_compile_failure():
+    """The compiler named in a CalledProcessError's command (gcc building Triton's cuda_utils stub; the exception line
+    of vllm-project/vllm#3909, whose cause was a missing Python.h) names kernel-compile-failure by data/exceptions.toml;
+    a script's CalledProcessError (bash) does not."""
+    line = ("subprocess.CalledProcessError: Command '['/usr/bin/gcc', '/tmp/tmp91qfilw7/main.c', '-O3', "
+            "'-I/home/server9/venv_vllm/lib/python3.10/site-packages/triton/common/../third_party/cuda/include', "
+            "'-I/usr/include/python3.10', '-I/tmp/tmp91qfilw7', '-shared', '-fPIC', '-lcuda', '-o', "
+            "'/tmp/tmp91qfilw7/cuda_utils.cpython-310-x86_64-linux-gnu.so', '-L/lib/x86_64-linux-gnu', "
+            "'-L/lib/x86_64-linux-gnu']' returned non-zero exit status 1.\n")
+    f = _findings(line)[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error") and "/usr/bin/gcc" in f.evidence
