@@ -1404,6 +1404,9 @@ def test_a_version_floor_message_is_a_dependency_not_a_hardware_requirement():
     compute capability (real ERROR lines of benchmarks/heldout_v10 and v4: FA2's and bfloat16's requirements)."""
     from diagnostics.signatures import exception_rules
 
+    # a model's own floor at load, as hiyouga/LlamaFactory#10151 quotes it, ends a run: python-dependency-error
+    f = _findings("RuntimeError: LFM2.5-VL model requires transformers>=4.58.0\n")[0]
+    assert (f.id, f.severity) == ("python-dependency-error", "error")
     floor = next(r for r in exception_rules() if r.message is not None and r.id == "python-dependency-error")
     assert floor.message is not None
     assert floor.message.search("Numba needs NumPy 2.2 or less. Got NumPy 2.4.")
