@@ -1493,3 +1493,12 @@ def test_a_c_compiler_that_failed_for_triton_is_kernel_compile_failure():
             "'-L/lib/x86_64-linux-gnu']' returned non-zero exit status 1.\n")
     f = _findings(line)[0]
     assert (f.id, f.severity) == ("kernel-compile-failure", "error") and "/usr/bin/gcc" in f.evidence
+
+
+def test_uvicorns_lower_case_bind_error_is_port_in_use():
+    """uvicorn's own bind error, lower case and with the errno twice (vllm-project/vllm#8204's CI log line), is
+    port-in-use; before, neither the keyword (case) nor the pattern matched and the run said "No problems found"."""
+    line = ("ERROR:    [Errno 98] error while attempting to bind on address ('0.0.0.0', 44319): [errno 98] address "
+            "already in use\n")
+    f = _findings(line)[0]
+    assert (f.id, f.severity) == ("port-in-use", "error") and "44319" in f.evidence
