@@ -17,6 +17,7 @@ from diagnostics.logs import SERVING, Death, LogMatch, LogScan
 from diagnostics.signatures import (
     catalog,
     class_signature,
+    exception_rules,
     failure_spec,
     finding,
     frame_rules,
@@ -217,6 +218,8 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
         est = int(g.get("estimated") or 0) // 1024 * 1024
         if est > 0:  # vLLM's own estimate for this launch, rounded down to a readable length
             corrected = launch_command(scan.figures.non_default_args, {"max-model-len": str(est)})
+    if sig.in_use_below is not None and _in_use(g, sig.in_use_below):
+        return _memory_in_use(m, g, sig.in_use_below)
     if sig.id == "unknown-flag" and g.get("args"):
         fix = _did_you_mean(g["args"], _log_version(scan)) + fix
     if m.phase:
@@ -232,6 +235,31 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
         elif m.root_exception:
             evidence += f"; the failing worker's own error (line {m.root_exception_line}): {m.root_exception}"
     return finding(sig.id, evidence, severity=m.severity, cause=cause + applies, fix=fix, corrected_command=corrected)
+
+
+def _in_use(g: dict[str, str], below: float) -> bool:
+    """Whether vLLM's "Free memory on device (F/T GiB) ... (U, R GiB)" means other processes hold the GPU: less than
+    ``below`` of the requested R is free (data/signatures.toml gpu-memory-utilization-too-high in_use_below)."""
+    try:
+        return float(g["free_gib"]) < below * float(g["requested_gib"])
+    except (KeyError, ValueError):
+        return False
+
+
+def _memory_in_use(m: LogMatch, g: dict[str, str], below: float) -> Finding:
+    """vLLM's startup free-memory line when others hold most of the GPU: the same id (gpu-memory-utilization-too-high,
+    as every held-out label but one reads this line), with memory-in-use's cause and a fix from the line's numbers:
+    stopping the other processes, not lowering the utilization, is what gives vLLM its plan back."""
+    free, total = float(g["free_gib"]), float(g["total_gib"])
+    util, requested = float(g["utilization"]), float(g["requested_gib"])
+    evidence = (f"line {m.line_number}: {m.text} [{total - free:.2f} of {total:.2f} GiB in use: other processes, "
+                f"and this run's own CUDA context; {free:.2f} GiB free is under {below:g} of the {requested:.2f} GiB "
+                f"that utilization {util:g} asks for: other processes hold the GPU]")
+    fit = max(0.0, int(100 * free / total) / 100)
+    fix = (f"Stop the processes that hold this GPU's memory (`nvidia-smi` / `rocm-smi` lists them: often an earlier "
+           f"vLLM still running), then start again; or share the GPU on purpose with --gpu-memory-utilization at "
+           f"most {fit:.2f} (free / total), which leaves this run {free:.2f} GiB.")
+    return finding(m.signature_id, evidence, severity="error", cause=signature("memory-in-use").cause, fix=fix)
 
 
 #: Tags an error line with a generic class of failure (data/signatures.toml [template_classes]) or None: the seam
@@ -291,7 +319,8 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     out = [_finding(m, scan, roots) for m in first]
     context = "; ".join(f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic)
     if roots and context:
-        i = next(i for i, f in enumerate(out) if f.id == roots[0])
+        # by the match, not the finding's id (a match can be reported under another id: memory-in-use)
+        i = next(i for i, m in enumerate(first) if m.signature_id == roots[0])
         out[i] = replace(out[i], evidence=f"{out[i].evidence}; then (a consequence) {context}")
     elif not roots and (generic or scan.death is not None):
         out.append(_unrecognized(scan, generic, classify))
@@ -365,6 +394,13 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
             m.line_number == death.line_number for m in generic):
         signs.append(f"the process died at line {death.line_number}: {death.text}")
     context = "signs of death: " + "; ".join(signs) if signs else ""
+    if death is not None and death.exception_rule is not None and not (exc is not None and _oom_exception(exc)):
+        k, said, line = death.exception_rule
+        named = exception_rules()[k]
+        evidence = f"line {line}: {said} [named by its class: data/exceptions.toml]" + _where(phase, version)
+        if exc is not None and exc_line != line:
+            evidence += f"; the run's final exception (line {exc_line}): {exc}"
+        return finding(named.id, evidence + (f"; {context}" if context else ""), cause=named.cause)
     if exc is not None and exc_line is not None and classify is not None:
         tagged = classify(exc)
         if tagged is not None:
@@ -376,6 +412,10 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         others = [sign for sign in signs if not sign.startswith(f"the process died at line {death.line_number}:")]
         evidence = (f"line {death.line_number}: {death.text} [SIGKILL, no exception printed]" + _where(phase, version)
                     + ("; signs of death: " + "; ".join(others) if others else ""))
+        if phase == SERVING and spec.killed_serving is not None:
+            # Killed after its start finished: a stop like SIGTERM while serving (info), not a failure to start.
+            served = spec.killed_serving
+            return finding(served.signature_id, evidence, severity="info", cause=served.cause, fix=served.fix)
         return finding(spec.killed.signature_id, evidence, cause=spec.killed.cause, fix=spec.killed.fix)
     if death is not None and exc is None and death.frames is not None:
         entry = failure_spec().in_frames[death.frames[0]]

@@ -32,6 +32,7 @@ from diagnostics.redact import redact
 from diagnostics.signatures import (
     FailureSpec,
     Signature,
+    exception_rules,
     failure_spec,
     frame_rules,
     generic_exceptions,
@@ -135,6 +136,11 @@ class Death:
     #: traceback through a function that belongs to one cause (the chat template, the Hub's refusal) names it when
     #: no message did, even in an excerpt cut before the exception.
     frame_rule: tuple[int, str] | None = None
+    #: The first real exception around the death that a data/exceptions.toml rule names (its type, message, raising
+    #: module or frames): (rule index, the exception line redacted, its line number), or None. Why: a new wording of
+    #: a known kind of failure (a library's version floor, a ZMQ bind error, a compiler subprocess killed) is named by
+    #: its class when no catalog pattern knows the message (issue #20: "caught, not named").
+    exception_rule: tuple[int, str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -569,7 +575,9 @@ class _Scanner:
                                  if exc is None else (None, None))
         rule = _nearest_marker(tuple(r.markers for r in frame_rules()), ctx_before[-FRAMES_WINDOW:], line,
                                near_after[:FRAMES_WINDOW])
-        return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule)
+        named = _exception_rule(ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
+        return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule,
+                     exception_rule=named)
 
     def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
@@ -841,6 +849,56 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
             continue
         out.append((here, line[m.start(1):].strip(), bool(_WORKER.search(line))))
     return out
+
+
+def _exception_rule(before: bytes, line: bytes, after: bytes, number: int) -> tuple[int, str, int] | None:
+    """The first real exception around a death (since the last start banner) that a data/exceptions.toml rule names:
+    (rule index, exception line redacted, its line number). Lines logged at DEBUG/INFO/WARNING are skipped (a run
+    survives those), and so are generic wrappers ([failure] generic exceptions); each exception is judged with the
+    frame lines of its own traceback (from its "Traceback (most recent call last)" header), the last of them being
+    where it was raised. Earliest first: a cascade flows downwards, so the first one named is the root cause."""
+    rules = exception_rules()
+    if not rules:
+        return None
+    cut = max(before.rfind(b.encode()) for b in start_banners())
+    if cut > 0:
+        cut = before.rfind(b"\n", 0, cut) + 1
+        before = before[cut:]
+    first = number - before.count(b"\n")
+    generic = generic_exceptions()
+    frames: list[str] = []
+    for i, raw in enumerate((before + line + b"\n" + after).split(b"\n")):
+        if b"File \"" in raw:
+            frames.append(raw.decode("utf-8", "replace"))
+            continue
+        if b"Traceback (most" in raw:
+            frames = []
+            continue
+        if b"Error" not in raw and b"Exception" not in raw:
+            continue
+        text = _clean(raw.decode("utf-8", "replace"))
+        m = _EXCEPTION.search(text)
+        if m is None or _quiet_level(text) or _level(text) == "WARNING" or any(g.search(text) for g in generic):
+            continue
+        exc = text[m.start(1):].strip()
+        kind, _, message = exc.partition(":")
+        for k, rule in enumerate(rules):
+            if rule.type.fullmatch(kind.strip()) is None:
+                continue
+            if rule.message is not None and rule.message.search(message) is None:
+                continue
+            if rule.raised_in and not (frames and any(mk in frames[-1] for mk in rule.raised_in)):
+                continue
+            if rule.frames and not any(mk in f for f in frames for mk in rule.frames):
+                continue
+            return k, redact(exc)[:300], first + i
+        frames = []
+    return None
+
+
+def _level(line: str) -> str | None:
+    m = _LEVEL.search(line)
+    return m.group(1) if m else None
 
 
 def _root_exception(before: bytes, after: bytes, number: int) -> tuple[str | None, int | None]:

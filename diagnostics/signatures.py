@@ -15,6 +15,7 @@ from diagnostics.findings import Finding
 # The catalog's typed entries are read by planner.catalog.signatures (issue 19); re-exported for diagnostics.
 from planner.catalog.signatures import MIN_KEYWORD_BYTES as MIN_KEYWORD_BYTES
 from planner.catalog.signatures import Case as Case
+from planner.catalog.signatures import ExceptionRule as ExceptionRule
 from planner.catalog.signatures import FailureSpec as FailureSpec
 from planner.catalog.signatures import FrameCause as FrameCause
 from planner.catalog.signatures import FrameRule as FrameRule
@@ -24,6 +25,7 @@ from planner.catalog.signatures import Signature as Signature
 from planner.catalog.signatures import Stall as Stall
 from planner.catalog.signatures import Workaround as Workaround
 from planner.catalog.signatures import catalog as catalog
+from planner.catalog.signatures import exception_rules as raw_exception_rules
 from planner.catalog.signatures import failure_classes as failure_classes
 from planner.catalog.signatures import failure_spec as failure_spec
 from planner.catalog.signatures import frame_rules as raw_frame_rules
@@ -83,6 +85,15 @@ def frame_rules() -> tuple[FrameRule, ...]:
     """data/frames.toml's rules in file order (read by planner.catalog.signatures); an id the catalog does not
     know is a bug (UnknownFindingError)."""
     rules = raw_frame_rules()
+    for rule in rules:
+        signature(rule.id)
+    return rules
+
+
+@cache
+def exception_rules() -> tuple[ExceptionRule, ...]:
+    """data/exceptions.toml's rules in file order; an id the catalog does not know is a bug (UnknownFindingError)."""
+    rules = raw_exception_rules()
     for rule in rules:
         signature(rule.id)
     return rules

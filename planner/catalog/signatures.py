@@ -106,6 +106,8 @@ class Signature:
     template_class: str | None = None
     #: Its lines are INFO in vLLM and still a problem (otherwise a matched INFO/DEBUG line gives an info finding).
     info_lines: bool = False
+    #: gpu-memory-utilization-too-high only: below this share of the requested memory free, others hold the GPU.
+    in_use_below: float | None = None
 
     @cached_property
     def patterns(self) -> tuple[re.Pattern[str], ...]:
@@ -171,6 +173,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         workaround=_workaround(work),
         template_class=raw.get("template_class"),
         info_lines=bool(raw.get("info_lines", False)),
+        in_use_below=float(raw["in_use_below"]) if "in_use_below" in raw else None,
     )
 
 
@@ -242,6 +245,8 @@ class FailureSpec:
     #: A death that is a shell's "Killed" (SIGKILL) with no exception: the id it names, the line pattern, cause, fix.
     killed: FrameCause | None = None
     killed_pattern: re.Pattern[str] | None = None
+    #: The same SIGKILL once the server was serving ([failure] killed's serving_*): the id, cause and fix it names.
+    killed_serving: FrameCause | None = None
     #: Lines a server prints only once it serves requests ([failure] served).
     served: tuple[str, ...] = ()
     #: Lines printed once per start of the server ([failure] starts).
@@ -276,6 +281,9 @@ def failure_spec() -> FailureSpec:
         killed=(FrameCause(raw["killed"]["id"], (), raw["killed"]["cause"], raw["killed"]["fix"])
                 if raw.get("killed") else None),
         killed_pattern=re.compile(raw["killed"]["pattern"]) if raw.get("killed") else None,
+        killed_serving=(FrameCause(raw["killed"]["serving_id"], (), raw["killed"]["serving_cause"],
+                                   raw["killed"]["serving_fix"])
+                        if raw.get("killed", {}).get("serving_id") else None),
         served=tuple(raw.get("served", ())),
         starts=tuple(raw.get("starts", ())),
         engine_error=re.compile(raw["engine_error"]) if raw.get("engine_error") else None,
@@ -318,3 +326,27 @@ def failure_classes() -> dict[str, str]:
         for i in ids:
             out[i] = cls
     return out
+
+
+@dataclass(frozen=True)
+class ExceptionRule:
+    """A class of exception that names the cause of a failed run (data/exceptions.toml): its type, optionally its
+    message, the module it was raised in or a frame it passed through. Read only where no catalog message, frame rule
+    or OOM class named the failure, so that a new wording of a known kind of failure is still named."""
+
+    id: str
+    type: re.Pattern[str]
+    message: re.Pattern[str] | None
+    raised_in: tuple[str, ...]
+    frames: tuple[str, ...]
+    cause: str
+    source: str
+
+
+@cache
+def exception_rules() -> tuple[ExceptionRule, ...]:
+    """data/exceptions.toml's rules in file order (diagnostics/signatures.py checks each id against the catalog)."""
+    return tuple(ExceptionRule(r["id"], re.compile(r["type"]),
+                               re.compile(r["message"]) if r.get("message") else None,
+                               tuple(r.get("raised_in", ())), tuple(r.get("frames", ())), r["cause"], r["source"])
+                 for r in load_toml("exceptions.toml").get("exception", ()))
