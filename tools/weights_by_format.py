@@ -1,6 +1,6 @@
 """Each quantization format against the real "Model loading took" lines of the memory corpus (issue #22).
 
-    python3 -m tools.weights_by_format [--logs]
+    python3 -m tools.weights_by_format [--logs] [--loso]
 
 Why: the issue asks that every format the planner reads from a checkpoint be checked against a real startup
 line with its source. This prints, per format, how many logs of data/calibration/vllm_logs.toml (and of the
@@ -9,7 +9,8 @@ releases and GPUs, and the error of our weights figure (``weights_of_stage`` for
 laid out for the log's GPU and release exactly as benchmarks/accuracy_memory.py does). ``--logs`` lists every
 log. A format is named by what vLLM loads: the checkpoint's own quantization_config when the entry's model
 carries one, else the entry's ``quant`` (an FP8-dynamic, W8A8 or W4A16 checkpoint of a catalog base model,
-whose hf_repo the entry names).
+whose hf_repo the entry names). ``--loso`` adds, per format, the leave-one-source-out error of "Available KV
+cache memory" (benchmarks/accuracy_memory.py's evaluation: each source predicted by a fit on all the others).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.lab_runs import lab_logs
-from planner.catalog import load_gpu, load_quant
+from planner.catalog import load_gpu, load_quant, load_toml
 from planner.errors import PlannerError
-from planner.specs import ModelSpec
+from planner.specs import ModelSpec, QuantScheme
 from planner.units import GIB
 from planner.weights import native_quant, quant_on_gpu, weights_of_stage
-from tools.calibrate import calibration_logs, resolve
+from tools.calibrate import LogCase, calibration_logs, resolve
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,32 @@ def _flag_format(lg: dict[str, Any]) -> str:
     return names.get(flag, f"--quant {flag}")
 
 
-def check(lg: dict[str, Any]) -> WeightsCheck | None:
-    """The weights check of one corpus entry, or None when it prints no weights or the catalog lacks it."""
-    if "model_loading_gib" not in lg or lg.get("role") == "excluded":
-        return None
+def format_of(lg: dict[str, Any]) -> tuple[str, QuantScheme, LogCase] | None:
+    """The format a corpus entry's checkpoint is loaded in, the scheme we size it with, and its case; None when
+    the catalog lacks its model (the entry cannot be predicted)."""
     try:
         case = resolve(lg)
-        gpu = load_gpu(str(lg["gpu"]))
     except PlannerError:
         return None
     flag = lg.get("quant")
     own = case.model.quant
     if flag and flag != "bf16" and (own is None or own.scheme != flag):
-        fmt = _flag_format(lg)
-        quant = load_quant(str(flag))
-    else:
-        fmt = _checkpoint_format(case.model)
-        quant = native_quant(case.model)
+        return _flag_format(lg), load_quant(str(flag)), case
+    return _checkpoint_format(case.model), native_quant(case.model), case
+
+
+def check(lg: dict[str, Any]) -> WeightsCheck | None:
+    """The weights check of one corpus entry, or None when it prints no weights or the catalog lacks it."""
+    if "model_loading_gib" not in lg or lg.get("role") == "excluded":
+        return None
+    resolved = format_of(lg)
+    try:
+        gpu = load_gpu(str(lg["gpu"]))
+    except PlannerError:
+        return None
+    if resolved is None:
+        return None
+    fmt, quant, case = resolved
     laid = quant_on_gpu(quant, gpu, case.release)
     predicted = weights_of_stage(case.model, laid, case.plan, case.printed_stage).total_bytes / GIB
     return WeightsCheck(fmt, str(lg["id"]), str(lg["source"]), str(lg["gpu"]), str(lg["vllm_version"]),
@@ -140,12 +150,35 @@ def table(rows: list[WeightsCheck]) -> str:
     return "\n".join(lines)
 
 
+def loso_table() -> str:
+    """Per format, the leave-one-source-out |error| of "Available KV cache memory" over every log judged
+    (benchmarks/accuracy_memory.py's ``loso``; every log alike within a format)."""
+    from benchmarks.accuracy_memory import corpus, loso
+
+    logs = corpus()
+    judged, _ = loso(logs, load_toml("calibration/overhead_fit.toml"))
+    fmt_of = {str(lg["id"]): f[0] for lg in logs if (f := format_of(lg)) is not None}
+    lines = ["| format | logs judged | sources | median \\|dKV\\| GiB | <= 0.5 GiB | <= 1.0 GiB |",
+             "|---|---|---|---|---|---|"]
+    for fmt in sorted({fmt_of[j.id] for j in judged if j.id in fmt_of}):
+        js = [j for j in judged if fmt_of.get(j.id) == fmt]
+        a = [abs(j.kv_error_gib) for j in js]
+        within = [100 * sum(x <= lim for x in a) / len(a) for lim in (0.5, 1.0)]
+        lines.append(f"| {fmt} | {len(js)} | {len({j.source for j in js})} | {statistics.median(a):.2f} | "
+                     f"{within[0]:.0f} % | {within[1]:.0f} % |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--logs", action="store_true", help="also list every log with its error")
+    ap.add_argument("--loso", action="store_true", help="also the leave-one-source-out KV error per format (minutes)")
     args = ap.parse_args(argv)
     rows = checks()
     print(table(rows))
+    if args.loso:
+        print()
+        print(loso_table())
     if args.logs:
         print()
         for r in rows:
