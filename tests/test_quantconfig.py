@@ -80,6 +80,11 @@ REAL_LOGS: list[tuple[str, str, str, dict[str, Any] | None, str, int, float, str
     ("compressed-tensors FP8 dynamic", "RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic", "llama-3.3-70b-instruct",
      CT_FP8_DYNAMIC, "bfloat16", 4, 16.96, LLMD_LOGS + "fp8dyn-llama-3-3-70b--h100-80gb--tp4pp1dp1--8192.log",
      "H100 80GB", "0.19.0"),
+    # V0 "Loading model weights took 8.5107 GB" (GiB: "model weights take 8.51GiB" on the next line); an AutoRound
+    # checkpoint exported as GPTQ (AutoRound's defaults: 4 bits, group 128, symmetric, no act order) on gptq_marlin.
+    ("gptq sym (AutoRound, gptq_marlin)", "kaitchup/Phi-4-AutoRound-GPTQ-4bit", "phi-4", GPTQ_SYM, "bfloat16", 1,
+     8.5107, "https://github.com/xinyuwei-david/david-share/blob/0dec901ada99de7453499a08e035848ab0367b30/"
+     "Deep-Learning/Phi4/readme.md", "H100 80GB (total_gpu_memory 79.25GiB)", "0.6.5 (PR #10511's profiling lines)"),
     ("fp8 block 128x128", "MiniMaxAI/MiniMax-M2.5", "minimax-m2.5", None, "bfloat16", 4, 53.75,
      "https://github.com/Joshi004/ModelService_MinMax-M2/blob/b787cbd7499c8bcb79fdcdfad87be4b1cb7f6a36/"
      "CAPACITY_MODEL.md", "H100 80GB", "0.19.1rc1"),
@@ -289,3 +294,28 @@ def test_act_order_keeps_row_parallel_scales_whole_on_every_rank() -> None:
     # per layer: g_idx + sort indices (8 B per K row of the 4 linears) + the o/down scales of the other ranks
     per_layer = 8 * (4096 + 1024 + 4096 + 3584) + 2 * 4096 * ((4096 - 1024) // 128 + (14336 - 3584) // 128)
     assert extra == 32 * per_layer
+
+
+def test_awq_qwen25_7b_residual_is_the_models_not_the_awq_layouts() -> None:
+    """Qwen/Qwen2.5-7B-Instruct-AWQ, vLLM 0.22.1, one RTX 3090, quantization=awq: "Model loading took 5.29 GiB
+    memory" (https://github.com/javakishore-veleti/LLM-Inference-Serving-Azure-AKS/blob/
+    31e7f1e387251e09784ebb5f746a3dcf7c65e588/README_RUNPOD_LOGS_ANALSYS.md; its "Checkpoint size: 5.19 GiB").
+
+    Ours is the checkpoint's own 5.20 GiB, 1.8 % under the print. The BF16 Qwen2.5-7B-Instruct of vLLM 0.22.0 is
+    under its print by the same amount (14.29 GiB printed, data/calibration/vllm_logs.toml
+    aborttest-qwen2.5-7b-instruct-48gb-tp1-v0.22.0-asyncengine), so the AWQ layout (int4 qweight, fp16 scales and
+    int4 zeros per group of 128) accounts for every quantized byte; the 0.1 GiB both miss is of the model on these
+    releases (Qwen2.5 models are under their prints by 0.03-0.12 GiB on 0.9.2-0.31; Llama-3.1-8B is exact), not found in
+    vLLM's code yet.
+    """
+    awq = predicted_gib("qwen2.5-7b-instruct", AWQ_GEMM, "float16", 1, "Qwen/Qwen2.5-7B-Instruct-AWQ")
+    bf16 = predicted_gib("qwen2.5-7b-instruct", None, "bfloat16", 1, "Qwen/Qwen2.5-7B-Instruct")
+    assert (awq - 5.29) == pytest.approx(bf16 - 14.29, abs=0.01)
+    assert awq == pytest.approx(5.19, abs=0.01)  # the checkpoint's size on disk, every tensor loaded as stored
+
+
+@pytest.mark.xfail(strict=True, reason="Qwen2.5-7B loads 0.06-0.10 GiB more than its tensors on vLLM 0.10-0.24 "
+                   "(BF16 and AWQ alike); the allocation was not found in vLLM's code")
+def test_awq_qwen25_7b_within_one_percent_of_the_log() -> None:
+    awq = predicted_gib("qwen2.5-7b-instruct", AWQ_GEMM, "float16", 1, "Qwen/Qwen2.5-7B-Instruct-AWQ")
+    assert awq == pytest.approx(5.29, rel=0.01)
