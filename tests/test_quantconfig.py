@@ -296,26 +296,36 @@ def test_act_order_keeps_row_parallel_scales_whole_on_every_rank() -> None:
     assert extra == 32 * per_layer
 
 
-def test_awq_qwen25_7b_residual_is_the_models_not_the_awq_layouts() -> None:
+def test_bf16_loads_count_the_caching_allocators_whole_segments() -> None:
+    """PyTorch's caching allocator charges a tensor of 10 MiB or more its whole 2 MiB-rounded segment when the tail
+    is 1 MiB or less (data/quant.toml [torch_allocator]). Real BF16 prints, before -> after this rule (GiB):
+    Qwen2.5-7B-Instruct TP1 14.25 printed (llm-d 0.19.0: data/calibration/vllm_logs.toml
+    llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-8192), ours 14.19 -> 14.25 (gate_up 259 MiB, down 129.5 MiB
+    per layer); Phi-4 TP1 27.39 (llmd019-microsoft-phi-4-h100-80gb-tp1pp1dp1-8192), 27.31 -> 27.39; Llama-3.1-8B
+    14.99, whose tensors are whole multiples of 2 MiB, unchanged."""
+    def bf16(base: str, tp: int = 1) -> float:
+        model = load_model(base)
+        return weights_per_gpu(model, native_quant(model), ParallelPlan(tp=tp)).total_bytes / GIB
+
+    assert bf16("qwen2.5-7b-instruct") == pytest.approx(14.25, abs=0.005)
+    assert bf16("qwen2.5-7b-instruct", tp=2) == pytest.approx(7.12, abs=0.005)  # llm-d TP2: 7.12
+    assert bf16("phi-4") == pytest.approx(27.39, abs=0.005)
+    assert bf16("llama-3.1-8b-instruct") == pytest.approx(14.99, abs=0.005)
+
+
+def test_awq_qwen25_7b_is_its_checkpoint() -> None:
     """Qwen/Qwen2.5-7B-Instruct-AWQ, vLLM 0.22.1, one RTX 3090, quantization=awq: "Model loading took 5.29 GiB
-    memory" (https://github.com/javakishore-veleti/LLM-Inference-Serving-Azure-AKS/blob/
-    31e7f1e387251e09784ebb5f746a3dcf7c65e588/README_RUNPOD_LOGS_ANALSYS.md; its "Checkpoint size: 5.19 GiB").
-
-    Ours is the checkpoint's own 5.20 GiB, 1.8 % under the print. The BF16 Qwen2.5-7B-Instruct of vLLM 0.22.0 is
-    under its print by the same amount (14.29 GiB printed, data/calibration/vllm_logs.toml
-    aborttest-qwen2.5-7b-instruct-48gb-tp1-v0.22.0-asyncengine), so the AWQ layout (int4 qweight, fp16 scales and
-    int4 zeros per group of 128) accounts for every quantized byte; the 0.1 GiB both miss is of the model on these
-    releases (Qwen2.5 models are under their prints by 0.03-0.12 GiB on 0.9.2-0.31; Llama-3.1-8B is exact), not found in
-    vLLM's code yet.
-    """
+    memory" and "Checkpoint size: 5.19 GiB" (https://github.com/javakishore-veleti/LLM-Inference-Serving-Azure-AKS/
+    blob/31e7f1e387251e09784ebb5f746a3dcf7c65e588/README_RUNPOD_LOGS_ANALSYS.md). Ours is the checkpoint: every
+    tensor of AWQLinearMethod.create_weights (qweight int32 [K, N/8], qzeros int32 [K/128, N/8], scales fp16
+    [K/128, N]) plus the fp16 embedding and lm_head."""
     awq = predicted_gib("qwen2.5-7b-instruct", AWQ_GEMM, "float16", 1, "Qwen/Qwen2.5-7B-Instruct-AWQ")
-    bf16 = predicted_gib("qwen2.5-7b-instruct", None, "bfloat16", 1, "Qwen/Qwen2.5-7B-Instruct")
-    assert (awq - 5.29) == pytest.approx(bf16 - 14.29, abs=0.01)
-    assert awq == pytest.approx(5.19, abs=0.01)  # the checkpoint's size on disk, every tensor loaded as stored
+    assert awq == pytest.approx(5.19, abs=0.015)
 
 
-@pytest.mark.xfail(strict=True, reason="Qwen2.5-7B loads 0.06-0.10 GiB more than its tensors on vLLM 0.10-0.24 "
-                   "(BF16 and AWQ alike); the allocation was not found in vLLM's code")
+@pytest.mark.xfail(strict=True, reason="0.09 GiB above the AWQ checkpoint's tensors, not found: not the 2 MiB segment "
+                   "rounding (its int32 qweights of 64.75 / 32.4 MiB leave tails over 1 MiB, split off), perhaps the "
+                   "allocator's packing of 1-10 MiB tensors (qkv qweight 7.9 MiB, scales) into 20 MiB blocks")
 def test_awq_qwen25_7b_within_one_percent_of_the_log() -> None:
     awq = predicted_gib("qwen2.5-7b-instruct", AWQ_GEMM, "float16", 1, "Qwen/Qwen2.5-7B-Instruct-AWQ")
     assert awq == pytest.approx(5.29, rel=0.01)
