@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import cache
 
-from planner.catalog import arch_facts, hopper_triton_layout, load_quant, quant_storage, vllm_setting
+from planner.catalog import arch_facts, hopper_triton_layout, load_quant, quant_storage, torch_allocator, vllm_setting
 from planner.quantconfig import CheckpointLayout, parse_layout
 from planner.release import VllmRelease
 from planner.specs import FULL, LINEAR, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -112,15 +112,25 @@ class _Quantizer:
             return False
         return self.scheme.bits < 16 and not _skipped(self.skipped, module)
 
-    def linear(self, module: str, n_out: int, k_in: int, k_full: int | None = None) -> int:
+    def linear(self, module: str, n_out: int, k_in: int, k_full: int | None = None, *, alone: bool = True) -> int:
         """Bytes of one rank's shard ``[n_out, k_in]``; ``k_full`` is the unsharded K of a row-parallel
-        linear (act-order GPTQ keeps that layer's scales whole on every rank)."""
+        linear (act-order GPTQ keeps that layer's scales whole on every rank). An unquantized linear is one tensor
+        of its own (``alone``; not a fused MoE expert's slice) and is charged as the caching allocator counts it
+        (``TorchAllocator.allocated``)."""
         if self.layout is not None:
             fmt = self.layout.format_for(module)
-            return fmt.linear_bytes(n_out, k_in, k_full) if fmt is not None else n_out * k_in * self.dtype_bytes
+            if fmt is not None:
+                return fmt.linear_bytes(n_out, k_in, k_full)
+            return _alloc(n_out * k_in * self.dtype_bytes) if alone else n_out * k_in * self.dtype_bytes
         if not self.quantized(module):
-            return n_out * k_in * self.dtype_bytes
+            return _alloc(n_out * k_in * self.dtype_bytes) if alone else n_out * k_in * self.dtype_bytes
         return self.scheme.linear_bytes(n_out, k_in)
+
+
+def _alloc(size: int) -> int:
+    """One new tensor of ``size`` bytes as PyTorch's caching allocator counts it (vLLM's "Model loading took").
+    Quantized linears (weight, scales, zeros: several tensors) and fused MoE experts are not rounded."""
+    return torch_allocator().allocated(size)
 
 
 @cache
@@ -284,8 +294,8 @@ def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe:
         pad_h = q.scheme.expert_pad_hidden or pad
         part, eh = -(-part // pad) * pad, -(-h // pad_h) * pad_h
     n_local = local_experts(model.num_experts, plan.ep_size) if plan.ep else model.num_experts
-    w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate)
-    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh) + w2
+    w2 = q.linear(f"{pre}.experts.w2", eh, part, k_full=model.moe_intermediate, alone=False)
+    per_expert = q.linear(f"{pre}.experts.w13", 2 * part, eh, alone=False) + w2
     if q.scheme.expert_scale_copies > 1 and q.quantized(f"{pre}.experts.w13") and q.scheme.group:
         # Hopper's Triton MXFP4 backend before vLLM 0.25 keeps the original block scales beside the swizzled copy
         groups = 2 * part * -(-eh // q.scheme.group) + eh * -(-part // q.scheme.group)
@@ -325,8 +335,8 @@ def weights_of_stage(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, s
     dt, h = model.dtype_bytes, model.hidden_size
     vocab_rank = math.ceil(padded_vocab(model) / plan.tp)
     first, last = stage == 0, stage == plan.pp - 1
-    embedding = vocab_rank * h * dt if first or (model.tie_word_embeddings and last) else 0
-    lm_head = vocab_rank * h * dt if last and not model.tie_word_embeddings else 0
+    embedding = _alloc(vocab_rank * h * dt) if first or (model.tie_word_embeddings and last) else 0
+    lm_head = _alloc(vocab_rank * h * dt) if last and not model.tie_word_embeddings else 0
     attn = experts = router = dense = 0
     moe_layers = model.is_moe_layer
     for i in layers:

@@ -80,6 +80,11 @@ REAL_LOGS: list[tuple[str, str, str, dict[str, Any] | None, str, int, float, str
     ("compressed-tensors FP8 dynamic", "RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic", "llama-3.3-70b-instruct",
      CT_FP8_DYNAMIC, "bfloat16", 4, 16.96, LLMD_LOGS + "fp8dyn-llama-3-3-70b--h100-80gb--tp4pp1dp1--8192.log",
      "H100 80GB", "0.19.0"),
+    # V0 "Loading model weights took 8.5107 GB" (GiB: "model weights take 8.51GiB" on the next line); an AutoRound
+    # checkpoint exported as GPTQ (AutoRound's defaults: 4 bits, group 128, symmetric, no act order) on gptq_marlin.
+    ("gptq sym (AutoRound, gptq_marlin)", "kaitchup/Phi-4-AutoRound-GPTQ-4bit", "phi-4", GPTQ_SYM, "bfloat16", 1,
+     8.5107, "https://github.com/xinyuwei-david/david-share/blob/0dec901ada99de7453499a08e035848ab0367b30/"
+     "Deep-Learning/Phi4/readme.md", "H100 80GB (total_gpu_memory 79.25GiB)", "0.6.5 (PR #10511's profiling lines)"),
     ("fp8 block 128x128", "MiniMaxAI/MiniMax-M2.5", "minimax-m2.5", None, "bfloat16", 4, 53.75,
      "https://github.com/Joshi004/ModelService_MinMax-M2/blob/b787cbd7499c8bcb79fdcdfad87be4b1cb7f6a36/"
      "CAPACITY_MODEL.md", "H100 80GB", "0.19.1rc1"),
@@ -289,3 +294,38 @@ def test_act_order_keeps_row_parallel_scales_whole_on_every_rank() -> None:
     # per layer: g_idx + sort indices (8 B per K row of the 4 linears) + the o/down scales of the other ranks
     per_layer = 8 * (4096 + 1024 + 4096 + 3584) + 2 * 4096 * ((4096 - 1024) // 128 + (14336 - 3584) // 128)
     assert extra == 32 * per_layer
+
+
+def test_bf16_loads_count_the_caching_allocators_whole_segments() -> None:
+    """PyTorch's caching allocator charges a tensor of 10 MiB or more its whole 2 MiB-rounded segment when the tail
+    is 1 MiB or less (data/quant.toml [torch_allocator]). Real BF16 prints, before -> after this rule (GiB):
+    Qwen2.5-7B-Instruct TP1 14.25 printed (llm-d 0.19.0: data/calibration/vllm_logs.toml
+    llmd019-qwen-qwen2-5-7b-instruct-h100-80gb-tp1pp1dp1-8192), ours 14.19 -> 14.25 (gate_up 259 MiB, down 129.5 MiB
+    per layer); Phi-4 TP1 27.39 (llmd019-microsoft-phi-4-h100-80gb-tp1pp1dp1-8192), 27.31 -> 27.39; Llama-3.1-8B
+    14.99, whose tensors are whole multiples of 2 MiB, unchanged."""
+    def bf16(base: str, tp: int = 1) -> float:
+        model = load_model(base)
+        return weights_per_gpu(model, native_quant(model), ParallelPlan(tp=tp)).total_bytes / GIB
+
+    assert bf16("qwen2.5-7b-instruct") == pytest.approx(14.25, abs=0.005)
+    assert bf16("qwen2.5-7b-instruct", tp=2) == pytest.approx(7.12, abs=0.005)  # llm-d TP2: 7.12
+    assert bf16("phi-4") == pytest.approx(27.39, abs=0.005)
+    assert bf16("llama-3.1-8b-instruct") == pytest.approx(14.99, abs=0.005)
+
+
+def test_awq_qwen25_7b_is_its_checkpoint() -> None:
+    """Qwen/Qwen2.5-7B-Instruct-AWQ, vLLM 0.22.1, one RTX 3090, quantization=awq: "Model loading took 5.29 GiB
+    memory" and "Checkpoint size: 5.19 GiB" (https://github.com/javakishore-veleti/LLM-Inference-Serving-Azure-AKS/
+    blob/31e7f1e387251e09784ebb5f746a3dcf7c65e588/README_RUNPOD_LOGS_ANALSYS.md). Ours is the checkpoint: every
+    tensor of AWQLinearMethod.create_weights (qweight int32 [K, N/8], qzeros int32 [K/128, N/8], scales fp16
+    [K/128, N]) plus the fp16 embedding and lm_head."""
+    awq = predicted_gib("qwen2.5-7b-instruct", AWQ_GEMM, "float16", 1, "Qwen/Qwen2.5-7B-Instruct-AWQ")
+    assert awq == pytest.approx(5.19, abs=0.015)
+
+
+@pytest.mark.xfail(strict=True, reason="0.09 GiB above the AWQ checkpoint's tensors, not found: not the 2 MiB segment "
+                   "rounding (its int32 qweights of 64.75 / 32.4 MiB leave tails over 1 MiB, split off), perhaps the "
+                   "allocator's packing of 1-10 MiB tensors (qkv qweight 7.9 MiB, scales) into 20 MiB blocks")
+def test_awq_qwen25_7b_within_one_percent_of_the_log() -> None:
+    awq = predicted_gib("qwen2.5-7b-instruct", AWQ_GEMM, "float16", 1, "Qwen/Qwen2.5-7B-Instruct-AWQ")
+    assert awq == pytest.approx(5.29, rel=0.01)

@@ -245,6 +245,35 @@ def quant_storage() -> QuantStorage:
     return QuantStorage(**{f: int(raw[f]) for f in QuantStorage.__dataclass_fields__})
 
 
+@dataclass(frozen=True)
+class TorchAllocator:
+    """PyTorch's CUDA caching allocator as far as it sizes a fresh tensor (data/quant.toml ``[torch_allocator]``).
+
+    Why: vLLM's "Model loading took" is the allocator's count of allocated bytes, and a large tensor whose size ends
+    within 1 MiB of a 2 MiB boundary is charged the whole 2 MiB-rounded segment (the tail is too small to split off).
+    """
+
+    min_block_bytes: int
+    small_bytes: int
+    min_large_alloc_bytes: int
+    round_large_bytes: int
+
+    def allocated(self, size: int) -> int:
+        """Bytes the allocator counts for one new tensor of ``size`` bytes (no cached block to reuse)."""
+        rounded = max(self.min_block_bytes, -(-size // self.min_block_bytes) * self.min_block_bytes)
+        if size < self.min_large_alloc_bytes:
+            return rounded  # cut from a 2 MiB (small) or 20 MiB (large) block; the rest stays free
+        segment = -(-size // self.round_large_bytes) * self.round_large_bytes
+        return segment if segment - rounded <= self.small_bytes else rounded
+
+
+@cache
+def torch_allocator() -> TorchAllocator:
+    """data/quant.toml ``[torch_allocator]``: the caching allocator's block sizes (each with its source there)."""
+    raw = load_toml("quant.toml")["torch_allocator"]
+    return TorchAllocator(**{f: int(raw[f]) for f in TorchAllocator.__dataclass_fields__})
+
+
 @cache
 def kv_cache_dtypes() -> dict[str, int]:
     """``--kv-cache-dtype`` values and bytes per element (0 = the model dtype)."""
