@@ -416,3 +416,59 @@ def prompts_per_client() -> float:
     """Prompts a benchmark sends per concurrent client when its table does not say (data/perf.toml
     [benchmark])."""
     return float(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+
+
+@dataclass(frozen=True)
+class NonGemmKernel:
+    """One small memory-bound kernel of data/perf.toml ``[[nongemm.kernels]]``: where it runs and the activation
+    bytes it reads and writes per token, by named width (planner/perf/step.py ``nongemm_widths``)."""
+
+    name: str
+    #: "step", "layer", "attention", "qk_norm", "dense_mlp", "moe_shared", "moe" or "bf16_experts".
+    on: str
+    per_layer: int
+    #: Its graph-replayed launch is one of data/perf.toml [layer] kernels_per_layer (already charged).
+    in_layer_fixed: bool
+    #: ((width name, bytes per element), ...) read, and written.
+    read: tuple[tuple[str, int], ...]
+    write: tuple[tuple[str, int], ...]
+    #: "" (always) or "fp8" (only where the GEMMs compute in FP8).
+    only: str = ""
+
+
+@cache
+def nongemm_kernels() -> tuple[NonGemmKernel, ...]:
+    """The per-token kernels outside the GEMMs and attention (data/perf.toml ``[[nongemm.kernels]]``, each with the
+    vLLM code path it comes from): what a step's non-GEMM term is built from (issue #23)."""
+    out = []
+    for raw in load_toml("perf.toml")["nongemm"]["kernels"]:
+        out.append(NonGemmKernel(
+            str(raw["name"]), str(raw["on"]), int(raw["per_layer"]), bool(raw["in_layer_fixed"]),
+            tuple((str(w), int(b)) for w, b in raw["read"]), tuple((str(w), int(b)) for w, b in raw["write"]),
+            str(raw.get("only", ""))))
+    return tuple(out)
+
+
+def qk_norm_architectures() -> frozenset[str]:
+    """Architectures whose attention always normalizes q and k (data/perf.toml [nongemm] qk_norm_architectures):
+    Qwen3's configs carry no ``use_qk_norm``, yet vLLM's Qwen3Attention runs q_norm and k_norm."""
+    return frozenset(str(a) for a in load_toml("perf.toml")["nongemm"].get("qk_norm_architectures", []))
+
+
+def graph_kernel_s(gpu: GpuSpec) -> float:
+    """One CUDA-graph-replayed kernel of ``gpu``'s family's kernel file (or the reference file's), seconds; 0 without
+    any kernel file: the floor under a small kernel's time (``layer_fixed_s`` per kernel)."""
+    found = kernels_for(gpu)
+    k = found[0] if found is not None else reference_kernels()
+    return k.graph_kernel_s if k is not None else 0.0
+
+
+def copy_bandwidth_bps(gpu: GpuSpec) -> float | None:
+    """Bytes/s a plain device-to-device copy reaches on ``gpu``: its family's kernel file's measured copy, scaled by the
+    datasheet HBM ratio where the file is another GPU's; None where the family has no kernel file. Why: the non-GEMM
+    kernels (norms, rotary, activation, quantization) are copies of activations in all but name."""
+    found = kernels_for(gpu)
+    if found is None:
+        return None
+    k, on = found
+    return k.copy_bps * gpu.hbm_bandwidth_tbps / on.hbm_bandwidth_tbps if on.key != gpu.key else k.copy_bps
