@@ -35,6 +35,7 @@ planner/perf/sim.py.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -190,19 +191,43 @@ class StepModel:
     #: The least a kernel takes: one CUDA-graph-replayed launch (data/calibration/lab/kernels/), seconds.
     nongemm_floor_s: float = 0.0
 
-    def nongemm_s(self, eff: Efficiency, tokens: float) -> float:
-        """GPU seconds of the step's non-GEMM kernels for ``tokens`` scheduled tokens: each kernel takes the longer of
-        its bytes over the copy bandwidth and one graph-replayed launch; the launch of a kernel [layer] already counts
-        (``layer_fixed_s``) is not charged twice, so a decode step's tiny kernels add nothing."""
-        if not self.nongemm or not self.nongemm_bandwidth or tokens <= 0:
-            return 0.0
+    def nongemm_pieces(self, eff: Efficiency) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        """The non-GEMM kernels' seconds as a function of the step's tokens T, piecewise linear: (breakpoints, slopes,
+        intercepts), piece ``i = bisect_right(breakpoints, T)`` giving ``slopes[i] x T + intercepts[i]``.
+
+        Each kernel takes the longer of its bytes over the copy bandwidth and one graph-replayed launch; the launch
+        of a kernel [layer] already counts (``layer_fixed_s``) is not charged twice, so a decode step's tiny kernels add
+        nothing.  Pieces, not a loop over kernels, because the simulation evaluates a step ~10^5 times per
+        ``planner compare`` (planner/perf/sim.py ``_base_fn``)."""
+        if not self.nongemm or not self.nongemm_bandwidth:
+            return (), (0.0,), (0.0,)
         bw = self.nongemm_bandwidth * (1.0 if self.measured else eff.eta_mem)
         floor = self.nongemm_floor_s
-        total = 0.0
+        # per kernel kind: below its break it costs ``low`` (its launch, or nothing if already charged), above it
+        # ``launches x (slope T - (floor if charged else 0))``
+        kinds = []
         for per_token, launches, charged in self.nongemm:
-            t = per_token * tokens / bw
-            total += launches * (max(t - floor, 0.0) if charged else max(t, floor))
-        return total
+            slope = launches * per_token / bw
+            brk = launches * floor / slope if slope > 0 else math.inf
+            kinds.append((brk, slope, -launches * floor if charged else 0.0, 0.0 if charged else launches * floor))
+        kinds.sort()
+        breaks = tuple(k[0] for k in kinds)
+        slope, inter = 0.0, sum(k[3] for k in kinds)
+        slopes, inters = [slope], [inter]
+        for _, sl, above, below in kinds:
+            slope += sl
+            inter += above - below
+            slopes.append(slope)
+            inters.append(inter)
+        return breaks, tuple(slopes), tuple(inters)
+
+    def nongemm_s(self, eff: Efficiency, tokens: float) -> float:
+        """GPU seconds of the step's non-GEMM kernels for ``tokens`` scheduled tokens (``nongemm_pieces``)."""
+        if tokens <= 0:
+            return 0.0
+        breaks, slopes, inters = self.nongemm_pieces(eff)
+        i = bisect.bisect_right(breaks, tokens)
+        return slopes[i] * tokens + inters[i]
 
     def kv_split(self) -> tuple[float, float]:
         """(bytes per context token of the full-attention layers, of the sliding-window layers)."""
