@@ -435,6 +435,8 @@ def nongemm_widths(model: ModelSpec, plan: ParallelPlan) -> dict[str, float]:
     k = model.experts_per_tok if model.is_moe else 0
     return {
         "hidden": float(model.hidden_size), "q": float(q), "kv": kv, "rope_q": float(rope_q), "rope_k": rope_k,
+        # K and V per rank; MLA caches one latent (+ k_pe) per token (concat_and_cache_mla)
+        "kv_cache": kv if model.is_mla else 2.0 * kv,
         "ffn": model.dense_intermediate / tp, "shared_ffn": model.shared_intermediate / tp,
         "expert_ffn": k * model.moe_intermediate / tp,
         # TP-sliced experts: each rank sums k partial outputs of full width; with EP a rank holds k / tp rows a token

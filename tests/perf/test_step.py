@@ -378,3 +378,14 @@ def test_moe_nongemm_counts_routing_and_leaves_quantized_experts_to_the_timed_ke
     with_experts = nongemm_terms(m, ParallelPlan(tp=8), "fp8", bf16_experts=True)
     assert sorted(set(with_experts) - set(fp8)) == sorted([(3 * k * inter / 8 * 2, 62.0, False),
                                                           (k * h * 2 + h * 2, 62.0, False)])
+
+
+def test_mla_nongemm_widths_are_the_latent_and_rope_dims():
+    """DeepSeek-R1 at TP8: rotary runs on the 64 rope dims of 16 heads and the one shared k_pe; the cache write
+    copies the 512 + 64 latent once (concat_and_cache_mla), not a K and a V."""
+    from planner.perf.step import nongemm_widths
+
+    m = load_model("deepseek-r1")
+    w = nongemm_widths(m, ParallelPlan(tp=8))
+    assert (w["rope_q"], w["rope_k"]) == (16 * 64, 64.0)
+    assert w["kv_cache"] == w["kv"] == 512 + 64
