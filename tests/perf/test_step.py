@@ -389,3 +389,21 @@ def test_mla_nongemm_widths_are_the_latent_and_rope_dims():
     w = nongemm_widths(m, ParallelPlan(tp=8))
     assert (w["rope_q"], w["rope_k"]) == (16 * 64, 64.0)
     assert w["kv_cache"] == w["kv"] == 512 + 64
+
+
+@pytest.mark.parametrize("name,gpu,quant,tp", [("qwen3-8b", "h200", "bf16", 1), ("minimax-m2.5", "h100", "fp8", 4),
+                                               ("minimax-m2.5", "b200", "fp8", 4)])
+def test_the_simulations_step_formula_carries_the_nongemm_term(name, gpu, quant, tp):
+    """planner/perf/sim.py keeps its own copy of the step's constant part (``_base_fn``, for speed): it must give what
+    planner.perf.step.coefficients gives, non-GEMM kernels included, at decode and prefill sizes alike."""
+    from planner.perf.sim import _base_fn, _costs
+    from planner.perf.step import coefficients
+
+    m, g, q = load_model(name), load_gpu(gpu), load_quant(quant)
+    sm = step_model(m, g, q, plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=8192)
+                                         .with_layout(ParallelPlan(tp=tp))))
+    assert sm.nongemm
+    base = _base_fn(_costs(sm, EFF, GLOB))
+    for tokens in (1, 8, 64, 300, 2048, 8192):
+        want = coefficients(sm, EFF, GLOB, tokens=tokens, sampled=1).constant_s
+        assert base(tokens, 1) == pytest.approx(want, rel=1e-9)
