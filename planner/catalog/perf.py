@@ -115,6 +115,10 @@ class KernelMeasurements:
     attn_prefill_token_s: float
     #: Decode attention over a long KV cache: K and V bytes read per second.
     attn_decode_bps: float
+    #: The small per-token kernels outside GEMMs and attention (tools/lab/kernels.py ``nongemm_*`` records: norm,
+    #: rotary, SiLU-and-mul, FP8 quantization, add), bytes moved per second at prefill sizes (>= 2,048 tokens); 0
+    #: where the file has none (the files of 2026-12-07 predate them): the step model then takes ``copy_bps``.
+    nongemm_bps: float = 0.0
 
     def gemm_curve(self, dtype: str) -> GemmCurve:
         return dict(self.gemm)[dtype]
@@ -181,6 +185,10 @@ def derive_kernels(doc: dict[str, Any], *, gpu: str, family: str, source: str) -
     b = max(0.0, (s11 * y2 - s12 * y1) / det)
     dec = [r for r in recs if r["kind"] == "attn_decode_bf16" and _busy_s(r, launch) > 3 * launch]
     dec_bw = _median([float(r["gbps"]) * float(r["ms"]) * 1e6 / _busy_s(r, launch) for r in dec])
+    # non-GEMM kernels (issue #23): their median rate where they are long enough for bandwidth to rule
+    # (bytes moved = the record's GB/s x its time, over its time less the launch, as the GEMM records)
+    ng = [float(r["gbps"]) * float(r["ms"]) * 1e6 / _busy_s(r, launch) for r in recs
+          if str(r["kind"]).startswith("nongemm_") and int(r.get("tokens", 0)) >= 2048 and r.get("gbps")]
     g = doc.get("gpu", {})
     prov = (f"{g.get('name', '?')}, driver {g.get('driver', '?')}, torch {doc.get('torch', '?')}, "
             f"CUDA {doc.get('cuda', '?')}, recorded {doc.get('recorded_utc', '?')} by tools/lab/kernels.py")
@@ -188,7 +196,7 @@ def derive_kernels(doc: dict[str, Any], *, gpu: str, family: str, source: str) -
         gpu=gpu, family=family, source=source, provenance=prov, copy_bps=copy, launch_s=launch,
         graph_kernel_s=graph, eager_kernel_s=eager, gemm=tuple(gemm),
         moe_bf16=GemmCurve(moe_bw, moe_rate, 0.0, len(moe)), attn_prefill_flops=1.0 / a,
-        attn_prefill_token_s=b, attn_decode_bps=dec_bw)
+        attn_prefill_token_s=b, attn_decode_bps=dec_bw, nongemm_bps=_median(ng) if ng else 0.0)
 
 
 @cache
@@ -464,11 +472,13 @@ def graph_kernel_s(gpu: GpuSpec) -> float:
 
 
 def copy_bandwidth_bps(gpu: GpuSpec) -> float | None:
-    """Bytes/s a plain device-to-device copy reaches on ``gpu``: its family's kernel file's measured copy, scaled by the
-    datasheet HBM ratio where the file is another GPU's; None where the family has no kernel file. Why: the non-GEMM
-    kernels (norms, rotary, activation, quantization) are copies of activations in all but name."""
+    """Bytes/s the non-GEMM kernels move on ``gpu``: their own measured rate where its family's kernel file has them
+    (``nongemm_bps``), else the file's plain device-to-device copy (the norms, rotary, activation and quantization are
+    copies of activations in all but name), scaled by the datasheet HBM ratio where the file is another GPU's; None
+    where the family has no kernel file."""
     found = kernels_for(gpu)
     if found is None:
         return None
     k, on = found
-    return k.copy_bps * gpu.hbm_bandwidth_tbps / on.hbm_bandwidth_tbps if on.key != gpu.key else k.copy_bps
+    bps = k.nongemm_bps or k.copy_bps
+    return bps * gpu.hbm_bandwidth_tbps / on.hbm_bandwidth_tbps if on.key != gpu.key else bps
