@@ -110,3 +110,24 @@ def test_fit_settings_and_benchmark_defaults():
     assert 0 < lo < hi <= 0.95 and "weights" not in fit_bounds()
     assert fit_weights()["mean_ttft_ms"] == 0.5 and fit_weights()["output_throughput"] == 1.0
     assert prompts_per_client() == 10.0
+
+
+def test_nongemm_records_set_their_own_rate_else_the_copy():
+    """The files of 2026-12-07 have no non-GEMM records: those kernels move bytes at the copy rate. A file with
+    tools/lab/kernels.py's ``nongemm_*`` records gives their median rate at prefill sizes (>= 2,048 tokens; the small
+    ones are launch-bound), and errored records are left out."""
+    from planner.catalog.perf import copy_bandwidth_bps
+
+    assert _of("h100").nongemm_bps == 0.0 and copy_bandwidth_bps(load_gpu("h100")) == pytest.approx(3011.4e9)
+    doc = json.loads(data_path(KERNELS).read_text())
+    doc["records"] += [
+        {"kind": "nongemm_fused_add_rms_norm", "ms": 0.05, "tokens": 64, "gbps": 40.0},
+        {"kind": "nongemm_fused_add_rms_norm", "ms": 0.1, "tokens": 8192, "gbps": 2600.0},
+        {"kind": "nongemm_silu_and_mul", "ms": 0.2, "tokens": 8192, "gbps": 2800.0},
+        {"kind": "nongemm_rotary", "ms": 0.1, "tokens": 16384, "gbps": 2000.0},
+        {"kind": "nongemm_quant_fp8_per_token", "tokens": 8192, "error": "signature moved"},
+    ]
+    k = derive_kernels(doc, gpu="h100", family="hopper", source="test")
+    # each record's time less the file's eager launch (as the GEMM records are read); the median is SiLU's
+    rates = sorted(g * 1e9 * ms / (ms - k.launch_s) for g, ms in ((2600, 0.1e-3), (2800, 0.2e-3), (2000, 0.1e-3)))
+    assert k.nongemm_bps == pytest.approx(rates[1]) == pytest.approx(2800e9 * 0.2e-3 / (0.2e-3 - k.launch_s))

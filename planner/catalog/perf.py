@@ -115,6 +115,10 @@ class KernelMeasurements:
     attn_prefill_token_s: float
     #: Decode attention over a long KV cache: K and V bytes read per second.
     attn_decode_bps: float
+    #: The small per-token kernels outside GEMMs and attention (tools/lab/kernels.py ``nongemm_*`` records: norm,
+    #: rotary, SiLU-and-mul, FP8 quantization, add), bytes moved per second at prefill sizes (>= 2,048 tokens); 0
+    #: where the file has none (the files of 2026-12-07 predate them): the step model then takes ``copy_bps``.
+    nongemm_bps: float = 0.0
 
     def gemm_curve(self, dtype: str) -> GemmCurve:
         return dict(self.gemm)[dtype]
@@ -181,6 +185,10 @@ def derive_kernels(doc: dict[str, Any], *, gpu: str, family: str, source: str) -
     b = max(0.0, (s11 * y2 - s12 * y1) / det)
     dec = [r for r in recs if r["kind"] == "attn_decode_bf16" and _busy_s(r, launch) > 3 * launch]
     dec_bw = _median([float(r["gbps"]) * float(r["ms"]) * 1e6 / _busy_s(r, launch) for r in dec])
+    # non-GEMM kernels (issue #23): their median rate where they are long enough for bandwidth to rule
+    # (bytes moved = the record's GB/s x its time, over its time less the launch, as the GEMM records)
+    ng = [float(r["gbps"]) * float(r["ms"]) * 1e6 / _busy_s(r, launch) for r in recs
+          if str(r["kind"]).startswith("nongemm_") and int(r.get("tokens", 0)) >= 2048 and r.get("gbps")]
     g = doc.get("gpu", {})
     prov = (f"{g.get('name', '?')}, driver {g.get('driver', '?')}, torch {doc.get('torch', '?')}, "
             f"CUDA {doc.get('cuda', '?')}, recorded {doc.get('recorded_utc', '?')} by tools/lab/kernels.py")
@@ -188,7 +196,7 @@ def derive_kernels(doc: dict[str, Any], *, gpu: str, family: str, source: str) -
         gpu=gpu, family=family, source=source, provenance=prov, copy_bps=copy, launch_s=launch,
         graph_kernel_s=graph, eager_kernel_s=eager, gemm=tuple(gemm),
         moe_bf16=GemmCurve(moe_bw, moe_rate, 0.0, len(moe)), attn_prefill_flops=1.0 / a,
-        attn_prefill_token_s=b, attn_decode_bps=dec_bw)
+        attn_prefill_token_s=b, attn_decode_bps=dec_bw, nongemm_bps=_median(ng) if ng else 0.0)
 
 
 @cache
@@ -416,3 +424,61 @@ def prompts_per_client() -> float:
     """Prompts a benchmark sends per concurrent client when its table does not say (data/perf.toml
     [benchmark])."""
     return float(load_toml("perf.toml")["benchmark"]["prompts_per_client"])
+
+
+@dataclass(frozen=True)
+class NonGemmKernel:
+    """One small memory-bound kernel of data/perf.toml ``[[nongemm.kernels]]``: where it runs and the activation
+    bytes it reads and writes per token, by named width (planner/perf/step.py ``nongemm_widths``)."""
+
+    name: str
+    #: "step", "layer", "attention", "qk_norm", "dense_mlp", "moe_shared", "moe" or "bf16_experts".
+    on: str
+    per_layer: int
+    #: Its graph-replayed launch is one of data/perf.toml [layer] kernels_per_layer (already charged).
+    in_layer_fixed: bool
+    #: ((width name, bytes per element), ...) read, and written.
+    read: tuple[tuple[str, int], ...]
+    write: tuple[tuple[str, int], ...]
+    #: "" (always) or "fp8" (only where the GEMMs compute in FP8).
+    only: str = ""
+
+
+@cache
+def nongemm_kernels() -> tuple[NonGemmKernel, ...]:
+    """The per-token kernels outside the GEMMs and attention (data/perf.toml ``[[nongemm.kernels]]``, each with the
+    vLLM code path it comes from): what a step's non-GEMM term is built from (issue #23)."""
+    out = []
+    for raw in load_toml("perf.toml")["nongemm"]["kernels"]:
+        out.append(NonGemmKernel(
+            str(raw["name"]), str(raw["on"]), int(raw["per_layer"]), bool(raw["in_layer_fixed"]),
+            tuple((str(w), int(b)) for w, b in raw["read"]), tuple((str(w), int(b)) for w, b in raw["write"]),
+            str(raw.get("only", ""))))
+    return tuple(out)
+
+
+def qk_norm_architectures() -> frozenset[str]:
+    """Architectures whose attention always normalizes q and k (data/perf.toml [nongemm] qk_norm_architectures):
+    Qwen3's configs carry no ``use_qk_norm``, yet vLLM's Qwen3Attention runs q_norm and k_norm."""
+    return frozenset(str(a) for a in load_toml("perf.toml")["nongemm"].get("qk_norm_architectures", []))
+
+
+def graph_kernel_s(gpu: GpuSpec) -> float:
+    """One CUDA-graph-replayed kernel of ``gpu``'s family's kernel file (or the reference file's), seconds; 0 without
+    any kernel file: the floor under a small kernel's time (``layer_fixed_s`` per kernel)."""
+    found = kernels_for(gpu)
+    k = found[0] if found is not None else reference_kernels()
+    return k.graph_kernel_s if k is not None else 0.0
+
+
+def copy_bandwidth_bps(gpu: GpuSpec) -> float | None:
+    """Bytes/s the non-GEMM kernels move on ``gpu``: their own measured rate where its family's kernel file has them
+    (``nongemm_bps``), else the file's plain device-to-device copy (the norms, rotary, activation and quantization are
+    copies of activations in all but name), scaled by the datasheet HBM ratio where the file is another GPU's; None
+    where the family has no kernel file."""
+    found = kernels_for(gpu)
+    if found is None:
+        return None
+    k, on = found
+    bps = k.nongemm_bps or k.copy_bps
+    return bps * gpu.hbm_bandwidth_tbps / on.hbm_bandwidth_tbps if on.key != gpu.key else bps

@@ -441,6 +441,10 @@ class _Costs:
     per_win_s: float = 0.0
     prefill_read_w_s: float = 0.0
     prefill_attn_w_s: float = 0.0
+    # the non-GEMM kernels' seconds, piecewise linear in the step's tokens (StepModel.nongemm_pieces, issue #23)
+    ng_breaks: tuple[float, ...] = ()
+    ng_slopes: tuple[float, ...] = (0.0,)
+    ng_inters: tuple[float, ...] = (0.0,)
 
 
 def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None,
@@ -449,6 +453,7 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
     n_coll = sm.collectives_per_layer * sm.layers
     per_ctx, per_win = decode_per_ctx_s(sm, kv_bw, fl)
     (kv_full, kv_sw), (at_full, at_sw) = sm.kv_split(), sm.attn_split(decode=False)
+    ng_breaks, ng_slopes, ng_inters = sm.nongemm_pieces(eff)
     return _Costs(
         fixed=sm.fixed_s(eff), cpu_step=glob.cpu_step_s, cpu_seq=glob.cpu_seq_s, overlap=async_scheduling,
         dense_bytes_s=sm.dense_bytes / bw,
@@ -462,6 +467,7 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
         per_ctx_s=per_ctx, prefill_read_s=kv_full / kv_bw, prefill_attn_s=at_full / fl,
         window=sm.sliding_window if per_win else 0, per_win_s=per_win,
         prefill_read_w_s=kv_sw / kv_bw, prefill_attn_w_s=at_sw / fl,
+        ng_breaks=ng_breaks, ng_slopes=ng_slopes, ng_inters=ng_inters,
     )
 
 
@@ -472,10 +478,15 @@ def _base_fn(c: _Costs) -> Callable[[float, float], float]:
     has_experts, moe_group, expert_bytes_s, keep, expert_flop_s = (c.has_experts, c.moe_group, c.expert_bytes_s,
                                                                    c.keep, c.expert_flop_s)
     coll_s, coll_per_token_s = c.coll_s, c.coll_per_token_s
+    ng_breaks, ng_slopes, ng_inters, ng = c.ng_breaks, c.ng_slopes, c.ng_inters, bool(c.ng_breaks)
+    bisect_right = bisect.bisect_right
 
     def base(tokens: float, sampled: float) -> float:
         gemm = dense_flop_s * (tokens + m0) + lm_flop_s * sampled
         t = fixed + (gemm if gemm > dense_bytes_s else dense_bytes_s)
+        if ng and tokens > 0:
+            i = bisect_right(ng_breaks, tokens)
+            t += ng_slopes[i] * tokens + ng_inters[i]
         if has_experts:
             mt = tokens * moe_group
             ex_bytes, ex_flop = expert_bytes_s * (1.0 - keep ** mt), expert_flop_s * mt

@@ -35,6 +35,7 @@ planner/perf/sim.py.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,13 +43,17 @@ from typing import Any
 from planner.catalog import load_gpu, load_quant
 from planner.catalog.perf import (
     KernelMeasurements,
+    copy_bandwidth_bps,
     default_step_terms,
     fused_moe_rates,
     gpu_family,
+    graph_kernel_s,
     kernel_table,
     kernels_for,
     layer_fixed_s,
     mla_facts,
+    nongemm_kernels,
+    qk_norm_architectures,
 )
 from planner.memory import MemoryPlan, kv_bytes_per_token_per_layer
 from planner.specs import FULL, LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
@@ -176,6 +181,53 @@ class StepModel:
     #: (``attn_flops_per_token_ctx``, ``decode_attn_flops_per_token_ctx``): what reads only the window.
     sliding_kv_bytes_per_token: float = 0.0
     sliding_attn_share: float = 0.0
+    #: The small memory-bound kernels outside the GEMMs and attention (norms, rotary, KV-cache write, SiLU, FP8
+    #: activation quantization, top-k; data/perf.toml [nongemm], issue #23): per kind, (bytes per token of one launch,
+    #: launches per step, whether [layer] already charges its graph-replayed launch).  Why: on our lab's H200 step grid
+    #: prefill was 12 % too fast with GEMMs and attention alone (benchmarks/lab_steps.py).
+    nongemm: tuple[tuple[float, float, bool], ...] = ()
+    #: Bytes/s those kernels move (the measured HBM copy on a measured family; the datasheet x eta_mem otherwise).
+    nongemm_bandwidth: float = 0.0
+    #: The least a kernel takes: one CUDA-graph-replayed launch (data/calibration/lab/kernels/), seconds.
+    nongemm_floor_s: float = 0.0
+
+    def nongemm_pieces(self, eff: Efficiency) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        """The non-GEMM kernels' seconds as a function of the step's tokens T, piecewise linear: (breakpoints, slopes,
+        intercepts), piece ``i = bisect_right(breakpoints, T)`` giving ``slopes[i] x T + intercepts[i]``.
+
+        Each kernel takes the longer of its bytes over the copy bandwidth and one graph-replayed launch; the launch
+        of a kernel [layer] already counts (``layer_fixed_s``) is not charged twice, so a decode step's tiny kernels add
+        nothing.  Pieces, not a loop over kernels, because the simulation evaluates a step ~10^5 times per
+        ``planner compare`` (planner/perf/sim.py ``_base_fn``)."""
+        if not self.nongemm or not self.nongemm_bandwidth:
+            return (), (0.0,), (0.0,)
+        bw = self.nongemm_bandwidth * (1.0 if self.measured else eff.eta_mem)
+        floor = self.nongemm_floor_s
+        # per kernel kind: below its break it costs ``low`` (its launch, or nothing if already charged), above it
+        # ``launches x (slope T - (floor if charged else 0))``
+        kinds = []
+        for per_token, launches, charged in self.nongemm:
+            slope = launches * per_token / bw
+            brk = launches * floor / slope if slope > 0 else math.inf
+            kinds.append((brk, slope, -launches * floor if charged else 0.0, 0.0 if charged else launches * floor))
+        kinds.sort()
+        breaks = tuple(k[0] for k in kinds)
+        slope, inter = 0.0, sum(k[3] for k in kinds)
+        slopes, inters = [slope], [inter]
+        for _, sl, above, below in kinds:
+            slope += sl
+            inter += above - below
+            slopes.append(slope)
+            inters.append(inter)
+        return breaks, tuple(slopes), tuple(inters)
+
+    def nongemm_s(self, eff: Efficiency, tokens: float) -> float:
+        """GPU seconds of the step's non-GEMM kernels for ``tokens`` scheduled tokens (``nongemm_pieces``)."""
+        if tokens <= 0:
+            return 0.0
+        breaks, slopes, inters = self.nongemm_pieces(eff)
+        i = bisect.bisect_right(breaks, tokens)
+        return slopes[i] * tokens + inters[i]
 
     def kv_split(self) -> tuple[float, float]:
         """(bytes per context token of the full-attention layers, of the sliding-window layers)."""
@@ -359,7 +411,64 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         sliding_window=int(model.sliding_window or 0) if n_sliding else 0,
         sliding_kv_bytes_per_token=kv_per_token * kv_share,
         sliding_attn_share=n_sliding / layer_units if n_sliding else 0.0,
+        nongemm=nongemm_terms(model, plan, dtype, bf16_experts=dtype == "bf16" and quant.bits >= 16),
+        nongemm_bandwidth=copy_bandwidth_bps(gpu) or gpu.hbm_bandwidth_tbps * 1e12,
+        nongemm_floor_s=graph_kernel_s(gpu),
     )
+
+
+def nongemm_widths(model: ModelSpec, plan: ParallelPlan) -> dict[str, float]:
+    """Elements per token on one rank of each activation the non-GEMM kernels touch (data/perf.toml [nongemm]), from
+    the model config: hidden (replicated on every TP rank), q / kv heads per rank x head_dim, the rotary dims of q
+    and k, the dense MLP's, the shared experts' and the routed experts' intermediates per rank, the router's logits."""
+    tp = plan.tp
+    heads = max(1, model.num_heads // tp)
+    if model.is_mla:
+        head_dim = model.qk_nope_head_dim + model.qk_rope_head_dim
+        q, kv = heads * head_dim, float(model.kv_lora_rank + model.qk_rope_head_dim)
+        rope_q, rope_k = heads * model.qk_rope_head_dim, float(model.qk_rope_head_dim)
+    else:
+        kv_heads = max(1, model.num_kv_heads // tp)
+        rot = model.rotary_dim or model.head_dim
+        q, kv = heads * model.head_dim, float(kv_heads * model.head_dim)
+        rope_q, rope_k = heads * rot, float(kv_heads * rot)
+    k = model.experts_per_tok if model.is_moe else 0
+    return {
+        "hidden": float(model.hidden_size), "q": float(q), "kv": kv, "rope_q": float(rope_q), "rope_k": rope_k,
+        # K and V per rank; MLA caches one latent (+ k_pe) per token (concat_and_cache_mla)
+        "kv_cache": kv if model.is_mla else 2.0 * kv,
+        "ffn": model.dense_intermediate / tp, "shared_ffn": model.shared_intermediate / tp,
+        "expert_ffn": k * model.moe_intermediate / tp,
+        # TP-sliced experts: each rank sums k partial outputs of full width; with EP a rank holds k / tp rows a token
+        "expert_hidden": k * model.hidden_size / (tp if plan.ep else 1),
+        "experts": float(model.num_experts if model.is_moe else 0),
+    }
+
+
+def nongemm_terms(model: ModelSpec, plan: ParallelPlan, dtype: str, *,
+                  bf16_experts: bool) -> tuple[tuple[float, float, bool], ...]:
+    """(bytes per token of one launch, launches per step, launch already in [layer]) of each non-GEMM kernel of
+    data/perf.toml [nongemm] that runs on this model and layout (StepModel.nongemm_s)."""
+    widths = nongemm_widths(model, plan)
+    moe = list(model.is_moe_layer) if model.is_moe and model.num_experts else [False] * model.num_layers
+    attention = sum(1 for kind in model.layer_kinds if kind != LINEAR)
+    n_moe = sum(moe)
+    counts = {
+        "step": 1, "layer": model.num_layers, "attention": attention,
+        "qk_norm": attention if model.use_qk_norm or model.architecture in qk_norm_architectures() else 0,
+        "dense_mlp": (model.num_layers - n_moe) if model.dense_intermediate else 0,
+        "moe_shared": n_moe if model.shared_intermediate else 0, "moe": n_moe,
+        "bf16_experts": n_moe if bf16_experts else 0,
+    }
+    out = []
+    for kern in nongemm_kernels():
+        if kern.only and kern.only != dtype:
+            continue
+        launches = counts.get(kern.on, 0) * kern.per_layer
+        per_token = sum(widths[w] * b for w, b in kern.read) + sum(widths[w] * b for w, b in kern.write)
+        if launches and per_token:
+            out.append((float(per_token), float(launches), kern.in_layer_fixed))
+    return tuple(out)
 
 
 def sliding_layers(model: ModelSpec, tp: int) -> tuple[int, int, float]:
@@ -585,7 +694,7 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
     if sm.collectives_per_layer:
         n = sm.collectives_per_layer * sm.layers
         comm = n * glob.collective_s + n * tokens * sm.comm_bytes_per_token / sm.link_rate(eff)
-    fixed = sm.fixed_s(eff)
+    fixed = sm.fixed_s(eff) + sm.nongemm_s(eff, tokens)
     per_ctx, per_window = decode_per_ctx_s(sm, kv_bw, fl)
     return StepCoefficients(fixed + dense + experts + comm, per_ctx, per_window)
 

@@ -299,3 +299,111 @@ def test_window_span_of_a_prefill_chunk():
     assert window_span(1024, 4096, 512) == (512 * 1024, 1024 + 512)      # past it: window keys per token
     attn, read = window_span(1024, 768, 512)                             # straddling it
     assert attn == pytest.approx(256 * (768 + 1024) / 2 + 256 * 1024) and read == 1280
+
+
+def _dense_sm(name="qwen3-8b", gpu="h200", quant="bf16"):
+    m, g, q = load_model(name), load_gpu(gpu), load_quant(quant)
+    return m, step_model(m, g, q, plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=8192)))
+
+
+def test_nongemm_bytes_follow_the_config():
+    """Qwen3-8B BF16 on one GPU (hidden 4096, 32 q / 8 kv heads of 128, FFN 12288, 36 layers, q/k norms): the
+    per-token bytes of each non-GEMM kernel of data/perf.toml [nongemm], by hand from the config."""
+    from planner.perf.step import nongemm_terms
+
+    m, sm = _dense_sm()
+    h, q, kv, ffn, n = 4096, 32 * 128, 8 * 128, 12288, 36
+    assert (m.hidden_size, m.num_layers, m.dense_intermediate, m.architecture) == (h, n, ffn, "Qwen3ForCausalLM")
+    expect = [
+        (8 * h, 2 * n, True),                   # fused_add_rms_norm: x and residual read and written, twice a layer
+        (8 * h, 1, False),                      # final norm
+        (4 * h, 1, False),                      # embedding row
+        (4 * (q + kv), n, True),                # q/k norm
+        (4 * (q + kv), n, True),                # rotary, in place on q and k (rotary_dim = head_dim)
+        (8 * kv, n, True),                      # K and V into the paged cache
+        (6 * ffn, n, True),                     # silu_and_mul: 2 d read, d written
+    ]
+    got = nongemm_terms(m, ParallelPlan(), "bf16", bf16_experts=False)
+    assert sorted(got) == sorted((float(b), float(c), f) for b, c, f in expect)
+    assert sm.nongemm == got
+
+
+def test_nongemm_is_what_prefill_lacked_and_leaves_decode_alone():
+    """At 8,192 tokens the non-GEMM kernels take their bytes over the H200's measured copy rate (4.24 TB/s): about
+    1.4 us a token, 12 ms of the 8k prefill, where the lab's step grid measured prefill ~12 % slower than GEMMs and
+    attention alone; at a decode batch of 8 every kernel is under its graph-replayed launch, which [layer] already
+    charges: only the two per-step kernels outside it (final norm, embedding) add their launch."""
+    import dataclasses
+
+    _, sm = _dense_sm()
+    total = sum(b * c for b, c, _ in sm.nongemm)
+    assert sm.nongemm_bandwidth == pytest.approx(4235.6e9)
+    charged = sum(c for _, c, f in sm.nongemm if f)  # launches [layer] already pays: their launch is not paid twice
+    assert sm.nongemm_s(EFF, 8192) == pytest.approx(total * 8192 / sm.nongemm_bandwidth - charged * sm.nongemm_floor_s)
+    assert 1.2e-6 < sm.nongemm_s(EFF, 8192) / 8192 < 1.7e-6
+    assert sm.nongemm_s(EFF, 8) == pytest.approx(2 * sm.nongemm_floor_s)
+    assert sm.nongemm_s(EFF, 64) < 10e-6  # SiLU's 4.7 MB just over its launch, 36 times
+    bare = dataclasses.replace(sm, nongemm=())
+    base = decode_step_s(bare, EFF, GLOB, 64, 2048)
+    assert 0 < decode_step_s(sm, EFF, GLOB, 64, 2048) - base < 1e-3 * base  # under 0.1 % of a decode step
+
+
+def test_fp8_adds_its_activation_quantization_and_fractions_scale_by_eta_mem():
+    from planner.perf.step import nongemm_terms
+
+    m = load_model("qwen3-8b")
+    bf16 = sum(b * c for b, c, _ in nongemm_terms(m, ParallelPlan(), "bf16", bf16_experts=False))
+    fp8 = sum(b * c for b, c, _ in nongemm_terms(m, ParallelPlan(), "fp8", bf16_experts=False))
+    q = 32 * 128
+    assert fp8 - bf16 == pytest.approx(36 * 3 * (4096 + q + 4096 + 12288))  # 2 bytes in, 1 out, before 4 linears
+    # a family without a kernel file: datasheet bandwidth x the fitted eta_mem
+    b200 = sm_for("b200", tp=4)
+    assert not b200.measured and b200.nongemm_bandwidth == pytest.approx(load_gpu("b200").hbm_bandwidth_tbps * 1e12)
+    t = 1e5
+    slow = Efficiency(eta_mem=EFF.eta_mem / 2, eta_flop=EFF.eta_flop, tau_s=EFF.tau_s)
+    assert b200.nongemm_s(slow, t) == pytest.approx(2 * b200.nongemm_s(EFF, t), rel=0.02)
+
+
+def test_moe_nongemm_counts_routing_and_leaves_quantized_experts_to_the_timed_kernel():
+    """MiniMax-M2.5 FP8 at TP8: the router's top-k reads its 256 logits (float32) on each of the 62 MoE layers; the
+    experts' activation and sum are inside vLLM's timed fused-MoE call, so only BF16 experts add them."""
+    from planner.perf.step import nongemm_terms
+
+    m = load_model("minimax-m2.5")
+    fp8 = nongemm_terms(m, ParallelPlan(tp=8), "fp8", bf16_experts=False)
+    bf16 = nongemm_terms(m, ParallelPlan(tp=8), "bf16", bf16_experts=True)
+    assert (256 * 4.0, 62.0, False) in fp8
+    k, inter, h = m.experts_per_tok, m.moe_intermediate, m.hidden_size
+    assert (3 * k * inter / 8 * 2, 62.0, False) in bf16 and (k * h * 2 + h * 2, 62.0, False) in bf16
+    with_experts = nongemm_terms(m, ParallelPlan(tp=8), "fp8", bf16_experts=True)
+    assert sorted(set(with_experts) - set(fp8)) == sorted([(3 * k * inter / 8 * 2, 62.0, False),
+                                                          (k * h * 2 + h * 2, 62.0, False)])
+
+
+def test_mla_nongemm_widths_are_the_latent_and_rope_dims():
+    """DeepSeek-R1 at TP8: rotary runs on the 64 rope dims of 16 heads and the one shared k_pe; the cache write
+    copies the 512 + 64 latent once (concat_and_cache_mla), not a K and a V."""
+    from planner.perf.step import nongemm_widths
+
+    m = load_model("deepseek-r1")
+    w = nongemm_widths(m, ParallelPlan(tp=8))
+    assert (w["rope_q"], w["rope_k"]) == (16 * 64, 64.0)
+    assert w["kv_cache"] == w["kv"] == 512 + 64
+
+
+@pytest.mark.parametrize("name,gpu,quant,tp", [("qwen3-8b", "h200", "bf16", 1), ("minimax-m2.5", "h100", "fp8", 4),
+                                               ("minimax-m2.5", "b200", "fp8", 4)])
+def test_the_simulations_step_formula_carries_the_nongemm_term(name, gpu, quant, tp):
+    """planner/perf/sim.py keeps its own copy of the step's constant part (``_base_fn``, for speed): it must give what
+    planner.perf.step.coefficients gives, non-GEMM kernels included, at decode and prefill sizes alike."""
+    from planner.perf.sim import _base_fn, _costs
+    from planner.perf.step import coefficients
+
+    m, g, q = load_model(name), load_gpu(gpu), load_quant(quant)
+    sm = step_model(m, g, q, plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=8192)
+                                         .with_layout(ParallelPlan(tp=tp))))
+    assert sm.nongemm
+    base = _base_fn(_costs(sm, EFF, GLOB))
+    for tokens in (1, 8, 64, 300, 2048, 8192):
+        want = coefficients(sm, EFF, GLOB, tokens=tokens, sampled=1).constant_s
+        assert base(tokens, 1) == pytest.approx(want, rel=1e-9)

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -197,6 +198,98 @@ def test_kernel_probe_imports_without_torch_and_its_moe_offsets_are_aligned():
     # Every shape the probe times is a multiple of 16 where fp8 and grouped GEMM need it.
     assert all(n % 16 == 0 and k % 16 == 0 for n, k in mod.GEMM_NK)
     assert all(n % 16 == 0 and k % 16 == 0 for _, _, n, k in mod.MOE_SHAPES)
+
+
+class _FakeTensor:
+    """Enough of a torch tensor for the non-GEMM probe's calls to run on a CPU without torch: every method and
+    operator gives a tensor back (``chunk`` two), and the calls are counted."""
+
+    calls: ClassVar[list[str]] = []
+
+    def __init__(self, *shape):
+        self.shape = shape
+
+    def __getattr__(self, name):
+        def method(*a, **k):
+            _FakeTensor.calls.append(name)
+            return (self, self) if name == "chunk" else self
+        return method
+
+    def __getitem__(self, key):
+        return self
+
+    __add__ = __sub__ = __mul__ = __truediv__ = __radd__ = __rmul__ = lambda self, other: self
+
+
+class _FakeTorch:
+    bfloat16, float8_e4m3fn = "bf16", "fp8"
+
+    class nn:  # mirrors torch.nn.functional
+        class functional:
+            silu = staticmethod(lambda t: t)
+
+    @staticmethod
+    def randn(*shape, device=None, dtype=None):
+        return _FakeTensor(*shape)
+
+    empty = randn
+
+    @staticmethod
+    def arange(n, device=None):
+        return _FakeTensor(n)
+
+    @staticmethod
+    def rsqrt(t):
+        return t
+
+    @staticmethod
+    def cat(ts, dim=-1):
+        return ts[0]
+
+    @staticmethod
+    def add(a, b, out=None):
+        _FakeTensor.calls.append("add")
+        return out
+
+
+class _FakeOps:
+    """vllm._custom_ops as the probe calls it: records each op and its arguments."""
+
+    def __init__(self):
+        self.called = {}
+
+    def __getattr__(self, name):
+        if name not in ("fused_add_rms_norm", "rotary_embedding", "silu_and_mul", "scaled_fp8_quant"):
+            raise AttributeError(name)
+        return lambda *a, **k: self.called.setdefault(name, (a, k))
+
+
+def test_nongemm_probe_times_vllms_ops_or_falls_back_to_torch():
+    """tools/lab/kernels.py nongemm_cases on a fake torch (no GPU here): with vLLM's ops importable it calls them with
+    vLLM's argument order; without, the torch ops that compute the same; the bytes are those data/perf.toml [nongemm]
+    counts (8 x hidden for the fused add + RMSNorm, ...)."""
+    mod = _load("kernels")
+    hidden, hq, hkv, d, _ = mod.NONGEMM_SHAPE
+    fake_ops = _FakeOps()
+    with_vllm = mod.nongemm_cases(_FakeTorch, fake_ops, "cuda", 512)
+    kinds = [c[0] for c in with_vllm]
+    assert kinds == ["nongemm_fused_add_rms_norm", "nongemm_rotary", "nongemm_silu_and_mul",
+                     "nongemm_quant_fp8_per_token", "nongemm_add"]
+    assert [c[3] for c in with_vllm] == ["vllm"] * 4 + ["torch"]
+    assert dict((c[0], c[1]) for c in with_vllm)["nongemm_fused_add_rms_norm"] == 8.0 * 512 * hidden
+    assert dict((c[0], c[1]) for c in with_vllm)["nongemm_rotary"] == 4.0 * 512 * (hq + hkv) * d
+    for _, _, fn, _ in with_vllm:
+        fn()
+    assert set(fake_ops.called) == {"fused_add_rms_norm", "rotary_embedding", "silu_and_mul", "scaled_fp8_quant"}
+    assert fake_ops.called["rotary_embedding"][0][3] == d and fake_ops.called["rotary_embedding"][0][5] is True
+    assert fake_ops.called["scaled_fp8_quant"][1] == {"use_per_token_if_dynamic": True}
+    _FakeTensor.calls.clear()
+    plain = mod.nongemm_cases(_FakeTorch, None, "cuda", 64)
+    assert [c[3] for c in plain] == ["torch"] * 5 and [c[0] for c in plain] == kinds
+    for _, _, fn, _ in plain:
+        fn()
+    assert {"copy_", "amax", "index_select", "add"} <= set(_FakeTensor.calls)
+    assert mod.vllm_ops() is None or hasattr(mod.vllm_ops(), "silu_and_mul")
 
 
 @pytest.mark.parametrize("path", sorted(KERNELS.glob("*.json")) if KERNELS.is_dir() else [], ids=lambda p: p.stem)

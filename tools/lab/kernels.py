@@ -4,7 +4,9 @@ Why: issue #23 asks for prefill and decode terms built from measured kernel thro
 efficiency fitted through end-to-end tables. These are the kernels a vLLM step spends its time in, measured
 directly (no vLLM, no weights needed): dense GEMM in bf16 and fp8 over the token counts a step sees (1 to 16k
 rows), grouped GEMM as MoE layers run it, causal flash-attention prefill, decode attention over a long KV
-cache, plain HBM copy bandwidth, and the fixed cost of a kernel launch and of a CUDA-graph replay.
+cache, plain HBM copy bandwidth, the small per-token kernels outside them (fused add + RMSNorm, rotary embedding,
+SiLU-and-mul, FP8 per-token quantization, residual add; vLLM's own ops where vLLM is importable, else torch), and the
+fixed cost of a kernel launch and of a CUDA-graph replay.
 
 usage: python3 tools/lab/kernels.py OUT_JSON [--quick]
 
@@ -41,6 +43,10 @@ PREFILL = ((512, 32, 8, 128), (2048, 32, 8, 128), (8192, 32, 8, 128), (16384, 32
 #: Decode attention: (batch, KV length, q heads, kv heads, head dim).
 DECODE = ((1, 4096, 32, 8, 128), (32, 4096, 32, 8, 128), (128, 2048, 32, 8, 128), (8, 32768, 32, 8, 128),
           (64, 8192, 48, 8, 128))
+#: The small memory-bound kernels outside GEMMs and attention (issue #23, data/perf.toml [nongemm]) over the token
+#: counts of decode batches and prefill chunks, at Qwen3-8B widths: hidden, q heads, kv heads, head dim, FFN.
+NONGEMM_TOKENS = (1, 64, 512, 2048, 8192, 16384)
+NONGEMM_SHAPE = (4096, 32, 8, 128, 12288)
 
 
 def _nvidia_smi() -> dict[str, str]:
@@ -54,6 +60,81 @@ def _nvidia_smi() -> dict[str, str]:
         return {"name": name, "driver": driver, "memory_total": mem}
     except (OSError, IndexError, ValueError, subprocess.TimeoutExpired):
         return {}
+
+
+def vllm_ops() -> Any:
+    """vLLM's compiled custom ops (``vllm._custom_ops``) where vLLM is installed, else None: the non-GEMM kernels are
+    then timed as plain torch ops (the record says which ran)."""
+    try:
+        from vllm import _custom_ops  # type: ignore[import-not-found]
+    except Exception:  # any import failure (no vLLM, no CUDA build) means "not importable"
+        return None
+    return _custom_ops
+
+
+def nongemm_cases(torch: Any, ops: Any, dev: Any, tokens: int,
+                  shape: tuple[int, int, int, int, int] = NONGEMM_SHAPE) -> list[tuple[str, float, Callable[[], Any],
+                                                                                  str]]:
+    """(kind, bytes read + written, the call to time, "vllm" or "torch") of each non-GEMM kernel for ``tokens`` tokens.
+
+    vLLM's own kernels where ``ops`` has them (vllm/_custom_ops.py: fused_add_rms_norm, rotary_embedding, silu_and_mul,
+    scaled_fp8_quant per token), else the plain torch ops that compute the same (what Inductor compiles them from
+    when vLLM's custom ops are off). The bytes are the kernel's minimum traffic, as data/perf.toml [nongemm] counts
+    it, so the derived GB/s compare with the HBM copy."""
+    hidden, hq, hkv, d, ffn = shape
+    bf16 = torch.bfloat16
+    x = torch.randn(tokens, hidden, device=dev, dtype=bf16)
+    res = torch.randn(tokens, hidden, device=dev, dtype=bf16)
+    w = torch.randn(hidden, device=dev, dtype=bf16)
+    q = torch.randn(tokens, hq * d, device=dev, dtype=bf16)
+    k = torch.randn(tokens, hkv * d, device=dev, dtype=bf16)
+    pos = torch.arange(tokens, device=dev)
+    cos_sin = torch.randn(max(tokens, 1), d, device=dev, dtype=bf16)
+    gate_up = torch.randn(tokens, 2 * ffn, device=dev, dtype=bf16)
+    act = torch.empty(tokens, ffn, device=dev, dtype=bf16)
+    out = torch.empty(tokens, hidden, device=dev, dtype=bf16)
+    eps = 1e-6
+    F = torch.nn.functional
+
+    def norm_torch() -> None:
+        r = x + res
+        res.copy_(r)
+        xf = r.float()
+        x.copy_((xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(bf16) * w)
+
+    def rotary_torch() -> None:
+        cs = cos_sin.index_select(0, pos)
+        cos, sin = cs.chunk(2, dim=-1)
+        for t_, heads in ((q, hq), (k, hkv)):
+            v = t_.view(tokens, heads, d)
+            a, b = v.chunk(2, dim=-1)
+            c, s_ = cos.unsqueeze(1), sin.unsqueeze(1)
+            v.copy_(torch.cat((a * c - b * s_, b * c + a * s_), dim=-1))
+
+    def quant_torch() -> Any:
+        scale = x.abs().amax(-1, keepdim=True).float() / 448.0
+        return (x.float() / scale).to(torch.float8_e4m3fn)
+
+    def have(name: str) -> bool:
+        return ops is not None and hasattr(ops, name)
+
+    cases: list[tuple[str, float, Callable[[], Any], str]] = [
+        ("nongemm_fused_add_rms_norm", 8.0 * tokens * hidden,
+         (lambda: ops.fused_add_rms_norm(x, res, w, eps)) if have("fused_add_rms_norm") else norm_torch,
+         "vllm" if have("fused_add_rms_norm") else "torch"),
+        ("nongemm_rotary", 4.0 * tokens * (hq + hkv) * d,
+         (lambda: ops.rotary_embedding(pos, q, k, d, cos_sin, True)) if have("rotary_embedding") else rotary_torch,
+         "vllm" if have("rotary_embedding") else "torch"),
+        ("nongemm_silu_and_mul", 6.0 * tokens * ffn,
+         (lambda: ops.silu_and_mul(act, gate_up)) if have("silu_and_mul")
+         else (lambda: act.copy_(F.silu(gate_up[:, :ffn]) * gate_up[:, ffn:])),
+         "vllm" if have("silu_and_mul") else "torch"),
+        ("nongemm_quant_fp8_per_token", 3.0 * tokens * hidden,
+         (lambda: ops.scaled_fp8_quant(x, use_per_token_if_dynamic=True)) if have("scaled_fp8_quant") else quant_torch,
+         "vllm" if have("scaled_fp8_quant") else "torch"),
+        ("nongemm_add", 6.0 * tokens * hidden, lambda: torch.add(x, res, out=out), "torch"),
+    ]
+    return cases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +252,16 @@ def main(argv: list[str] | None = None) -> int:
         add("attn_decode_bf16", ms_, 4.0 * b * hq * kv * d, nbytes, batch=b, kv_len=kv, q_heads=hq,
             kv_heads=hkv, head_dim=d)
         del q, kk, v
+
+    # Non-GEMM kernels (norm, rotary, SiLU-and-mul, FP8 per-token quantization, residual add) over token counts:
+    # vLLM's custom ops where importable, else torch (issue #23: the per-token term of planner/perf/step.py).
+    ops = vllm_ops()
+    for t_ in (NONGEMM_TOKENS[::2] if args.quick else NONGEMM_TOKENS):
+        for kind, nbytes, fn, backend in nongemm_cases(torch, ops, dev, t_):
+            try:
+                add(kind, timed(fn), nbytes=nbytes, tokens=t_, backend=backend, shape=list(NONGEMM_SHAPE))
+            except (RuntimeError, TypeError, AttributeError) as errn:  # a custom op's signature moved between releases
+                records.append({"kind": kind, "tokens": t_, "backend": backend, "error": str(errn)[:200]})
 
     # Fixed costs: one tiny kernel launched eagerly, and a graph of 100 tiny kernels replayed.
     t = torch.zeros(16, device=dev)
