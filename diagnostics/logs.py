@@ -535,13 +535,6 @@ class _Scanner:
         stall = self._stall_match()
         if stall is not None:
             matches[stall.signature_id] = stall
-        last = None if st.last_progress is None else int(st.last_progress)
-        for key, m in matches.items():
-            if (m.severity == "warning" and signature(m.signature_id).error_if_last
-                    and (last is None or last < m.line_number)):
-                # Nothing after it shows the start going on (no [[lifecycle]] marker, no "Application startup
-                # complete"): the start never got past it, and a failed run is never quiet (issue #20).
-                matches[key] = dataclasses.replace(m, severity="error")
         ordered = sorted(matches.values(), key=lambda m: m.line_number)
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
                        self._death(lines),
@@ -604,7 +597,8 @@ class _Scanner:
         # line that nothing healthy followed is a failed start, whoever logged the line (issue #20: "A failed run is
         # never quiet"; a compiler wrapper's "ERROR ||NEURON_CC_WRAPPER||: Failed compilation", vllm-project/vllm#5738).
         never_served = not ((self.state.progress is not None and self.state.progress[1] == SERVING)
-                            or any(m in data for m in _served_markers()))
+                            or any(m in data for m in _served_markers())
+                            or any(m in data for m in _serving_frames()))
         found: tuple[int, str] | None = None
         loose: tuple[int, str] | None = None
         pos = 0
@@ -680,6 +674,13 @@ SERVING = "serving"
 def _served_markers() -> tuple[bytes, ...]:
     """Lines a server prints only once it serves requests ([failure] served in data/signatures.toml)."""
     return tuple(m.encode() for m in failure_spec().served)
+
+
+@cache
+def _serving_frames() -> tuple[bytes, ...]:
+    """Markers of code that runs only while serving (cuda-oom's "serving" phase: the busy loop, serving_chat.py's
+    request handler): a line of theirs means the server had started, so its ERROR lines end no start."""
+    return tuple(k.encode() for ph in signature("cuda-oom").phases if ph.name == SERVING for k in ph.keywords)
 
 
 @cache
