@@ -900,7 +900,7 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
             continue
         line = _clean(raw.decode("utf-8", "replace"))
         m = _EXCEPTION.search(line)
-        if m is None or any(g.search(line) for g in generic):
+        if m is None or any(g.search(line) for g in generic) or _raise_statement(line, m):
             continue
         out.append((here, line[m.start(1):].strip(), bool(_WORKER.search(line))))
     return out
@@ -935,8 +935,8 @@ def _exception_rule(before: bytes, line: bytes, after: bytes, number: int) -> tu
         m = _EXCEPTION.search(text)
         if m is None or _quiet_level(text) or _level(text) == "WARNING" or any(g.search(text) for g in generic):
             continue
-        if text[:m.start(1)].rstrip().endswith("raise"):
-            continue  # the traceback's source line ("    raise TimeoutError"), not the exception it printed
+        if _raise_statement(text, m):
+            continue
         exc = text[m.start(1):].strip()
         kind, _, message = exc.partition(":")
         for k, rule in enumerate(rules):
@@ -951,6 +951,12 @@ def _exception_rule(before: bytes, line: bytes, after: bytes, number: int) -> tu
             return k, redact(exc)[:300], first + i
         frames = []
     return None
+
+
+def _raise_statement(line: str, m: re.Match[str]) -> bool:
+    """Whether the exception name ``m`` found is a traceback's source line ("    raise TimeoutError"), not the
+    exception the traceback printed (vllm-ascend#3717's bare TimeoutError from shm_broadcast.py)."""
+    return line[:m.start(1)].rstrip().endswith("raise")
 
 
 def _level(line: str) -> str | None:
