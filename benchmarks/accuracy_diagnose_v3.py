@@ -19,6 +19,7 @@ Per failure log, one verdict:
   no specific id is claimed and an error finding (`unrecognized-failure` or a generic id) quotes the final exception
   the label gives (the first 60 characters; any error finding when the excerpt shows none), or the first specific
   finding is the generic signature of the labelled class or one of its member ids;
+- for a label that names a generic id (``engine-dead``), *right id* means that id is reported and no specific one;
 - *caught, not named*: no specific finding, but `unrecognized-failure` or a generic id is reported;
 - *listed, not first* (the label's id is reported after another specific one), *wrong id* (another specific id and
   not the label's), *silent* (no error or warning finding at all).
@@ -150,6 +151,13 @@ def score(label: dict[str, Any], code: int, findings: list[dict[str, Any]], gene
         cls = expected[len(CLASS_PREFIX):]
         right = bool(specific) and _names_class(specific[0], cls, classes)
         wrong = tuple(f["id"] for f in specific if not _names_class(f, cls, classes))
+        listed = False
+    elif expected in not_specific:
+        # A label naming a generic catalog id (engine-dead, engine-core-init-failed): right when that id is reported
+        # and no specific id claims another cause. Without this branch such a label could never be right, as the
+        # generic id is never "specific" (diagfix's finding on heldout_v11).
+        right = not specific and any(f["id"] == expected for f in shown)
+        wrong = tuple(f["id"] for f in specific)
         listed = False
     else:
         right = bool(specific) and specific[0]["id"] == expected

@@ -347,7 +347,8 @@ def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
 
 def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
     """An early sign (a ``warning_patterns`` match: Ray's placement-group wait, the 60 s shared-memory wait) that the
-    log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20)."""
+    log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20); so
+    is one of an ``error_if_last`` signature that the log ends after with no start progress."""
     death = scan.death
     sig = signature(m.signature_id)
     if m.severity != "warning" or not sig.warning_patterns:
@@ -357,6 +358,10 @@ def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
         # ended is no timeout and no early sign of the death that may follow (issue #20).
         return replace(m, severity="info", text=f"{m.text} (the start went on at line {scan.last_progress})")
     if death is None or death.line_number < m.line_number:
+        if sig.error_if_last:
+            # Nothing after it shows the start going on (no [[lifecycle]] marker): the start never got past it (a
+            # placement group still waiting, a vllm._C that failed to import), and a failed run is never quiet.
+            return replace(m, severity="error", text=f"{m.text} (the log ends with no start progress after it)")
         return m
     return replace(m, severity="error", text=f"{m.text} ... then the process died at line {death.line_number}: "
                                              f"{death.text}")

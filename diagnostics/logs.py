@@ -70,6 +70,10 @@ _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
 _LEVEL = re.compile(r"(?:^|[\s)\]|])(DEBUG|INFO|WARNING|ERROR|CRITICAL)"
                     r"(?: \d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? |:\s{2,})")
 _QUIET_LEVELS = ("DEBUG", "INFO")
+#: An error level in a format other than vLLM's or uvicorn's: "ERROR ||NEURON_CC_WRAPPER||:", "[ERROR]", "ERROR:root:",
+#: glog's "CRITICAL ", in upper case as loggers print it (issue #20: an ERROR line in the tail of a start that never
+#: served is a failed start).
+_ERROR_WORD = re.compile(r"(?:^|[\s|\[\]:])(?:ERROR|CRITICAL|FATAL)(?=[\s:|\]]|$)")
 #: What comes before a continuation line's own text: process prefixes, a vLLM logging prefix with its [file:line].
 _PREFIX = re.compile(r"^(?:\S+\s+\|\s+)?(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{2}-\d{2} "
                      r"\d{2}:\d{2}:\d{2}(?:\.\d+)? \[?[\w./-]+:\d+\]\s?)?")
@@ -545,7 +549,7 @@ class _Scanner:
             at, lazy, said, data, start, stop, before, after = st.death
             candidate = (at, int(lazy), said, (before + data[:start])[-CONTEXT_BYTES:], data[start:stop],
                          (data[stop:] + after)[:CONTEXT_BYTES])
-        tail = self._tail_death(lines)
+        tail = self._tail_death(lines, loose_ok=st.death is None)
         if tail is not None and (candidate is None or tail[0] > candidate[0]):
             candidate = tail
         if candidate is None:
@@ -579,8 +583,9 @@ class _Scanner:
         return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule,
                      exception_rule=named)
 
-    def _tail_death(self, lines: int) -> tuple[int, int, str, bytes, bytes, bytes] | None:
-        """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line."""
+    def _tail_death(self, lines: int, loose_ok: bool = True) -> tuple[int, int, str, bytes, bytes, bytes] | None:
+        """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line; with
+        ``loose_ok``, else nothing, an ERROR line of a start that never served."""
         if self.state.last_block is None:
             return None
         data, base, _ = self.state.last_block
@@ -588,7 +593,14 @@ class _Scanner:
         cut = data.find(b"\n", cut) + 1 if cut else 0
         tail = data[cut:]
         engine = engine_error()
-        found = None
+        # A log that never served (no "Application startup complete", no served request) and whose tail has an ERROR
+        # line that nothing healthy followed is a failed start, whoever logged the line (issue #20: "A failed run is
+        # never quiet"; a compiler wrapper's "ERROR ||NEURON_CC_WRAPPER||: Failed compilation", vllm-project/vllm#5738).
+        never_served = not ((self.state.progress is not None and self.state.progress[1] == SERVING)
+                            or any(m in data for m in _served_markers())
+                            or any(m in data for m in _serving_frames()))
+        found: tuple[int, str] | None = None
+        loose: tuple[int, str] | None = None
         pos = 0
         for raw in tail.split(b"\n"):
             here = pos
@@ -604,6 +616,12 @@ class _Scanner:
                     and not any(m in line for m in self.failure.stopped)) or (
                     level is not None and engine is not None and engine.search(line)):
                 found = (here, line)
+            elif (never_served and (level is not None or _ERROR_WORD.search(line) is not None)
+                  and not any(m in line for m in self.failure.stopped)):
+                loose = (here, line)
+        # A plain ERROR line is the death only where no death marker, exception or engine error line shows one
+        # (those say more).
+        found = found or (loose if loose_ok else None)
         if found is None:
             return None
         here, line = found
@@ -659,6 +677,13 @@ def _served_markers() -> tuple[bytes, ...]:
 
 
 @cache
+def _serving_frames() -> tuple[bytes, ...]:
+    """Markers of code that runs only while serving (cuda-oom's "serving" phase: the busy loop, serving_chat.py's
+    request handler): a line of theirs means the server had started, so its ERROR lines end no start."""
+    return tuple(k.encode() for ph in signature("cuda-oom").phases if ph.name == SERVING for k in ph.keywords)
+
+
+@cache
 def start_banners() -> tuple[str, ...]:
     """Lines printed once per start of the server ([failure] starts in data/signatures.toml); each is also a
     [[lifecycle]] keyword, so the prefilter already wakes on it."""
@@ -682,6 +707,31 @@ def _unescaped(line: str) -> str:
     return line.replace("\\n", " ").replace("\\'", "'").replace('\\"', '"').replace("\\\\", "\\")
 
 
+#: A terminal's wrap padding: a run of spaces inside a line's text (a copy of a wrapped terminal pads each row to the
+#: window's width, so "the conf                iguration file"; vLLM prints no such run inside a message).
+_WRAP_PAD = re.compile(r"(?<=\S) {8,}(?=\S)")
+#: The separator of a message built as a tuple and printed as one: "('Quantization scheme is not supported for ', 'the
+#: current GPU. ...')" (1CatAI/1Cat-vLLM#289, compressed-tensors' RuntimeError with commas instead of +).
+_TUPLE_JOIN = re.compile(r"""['"], ['"]""")
+
+
+def _unwrapped(line: str) -> tuple[str, ...]:
+    """The line with a terminal's wrap padding taken out (joined, then with one space, as the row may have broken
+    inside a word or between two) and a printed tuple's parts joined: tried only when the line itself matched no
+    pattern, so a message is named however it was wrapped or built (issue #20: tolerance of the message's form, not
+    of one message)."""
+    out: list[str] = []
+    joined = _TUPLE_JOIN.sub("", _unescaped(line)) if _TUPLE_JOIN.search(line) else None
+    for text in (line, joined):
+        if text is None:
+            continue
+        if text is not line:
+            out.append(text)
+        if _WRAP_PAD.search(text):
+            out.extend((_WRAP_PAD.sub("", text), _WRAP_PAD.sub(" ", text)))
+    return tuple(out)
+
+
 #: How many lines after a matched keyword's line a wrapped message may continue on (vLLM's KV-cache message printed
 #: by a pod's logger or a terminal at 80-120 columns takes three).
 WRAP_LINES = 2
@@ -697,6 +747,11 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
         found = sig.match(_unescaped(line))
         if found is not None:
             return found
+    if found is None:
+        for variant in _unwrapped(line):
+            found = sig.match(variant)
+            if found is not None:
+                return found
     # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next lines)
     # gives way to the match on the joined lines that captures the most.
     alone = found
@@ -845,7 +900,7 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
             continue
         line = _clean(raw.decode("utf-8", "replace"))
         m = _EXCEPTION.search(line)
-        if m is None or any(g.search(line) for g in generic):
+        if m is None or any(g.search(line) for g in generic) or _raise_statement(line, m):
             continue
         out.append((here, line[m.start(1):].strip(), bool(_WORKER.search(line))))
     return out
@@ -880,6 +935,8 @@ def _exception_rule(before: bytes, line: bytes, after: bytes, number: int) -> tu
         m = _EXCEPTION.search(text)
         if m is None or _quiet_level(text) or _level(text) == "WARNING" or any(g.search(text) for g in generic):
             continue
+        if _raise_statement(text, m):
+            continue
         exc = text[m.start(1):].strip()
         kind, _, message = exc.partition(":")
         for k, rule in enumerate(rules):
@@ -894,6 +951,12 @@ def _exception_rule(before: bytes, line: bytes, after: bytes, number: int) -> tu
             return k, redact(exc)[:300], first + i
         frames = []
     return None
+
+
+def _raise_statement(line: str, m: re.Match[str]) -> bool:
+    """Whether the exception name ``m`` found is a traceback's source line ("    raise TimeoutError"), not the
+    exception the traceback printed (vllm-ascend#3717's bare TimeoutError from shm_broadcast.py)."""
+    return line[:m.start(1)].rstrip().endswith("raise")
 
 
 def _level(line: str) -> str | None:

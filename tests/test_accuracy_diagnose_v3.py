@@ -67,6 +67,16 @@ def test_unrecognized_and_generic_are_caught_not_named_and_info_is_silent(v3: Mo
     assert (quiet.verdict, quiet.exit_code) == ("silent", 0)
 
 
+def test_a_generic_id_label_is_right_when_that_id_is_reported(v3: ModuleType) -> None:
+    # heldout_v11 labels two logs engine-dead (a catalog id with root_cause = false): reported as engine-dead they are
+    # right; reported only as unrecognized-failure they are caught, not named; a specific id beside it is wrong.
+    label = {"expected": "engine-dead", "oom_phase": ""}
+    assert v3.score(label, 1, [finding("engine-dead")], GENERIC, {}).verdict == "right id"
+    assert v3.score(label, 1, [finding(v3.UNRECOGNIZED)], GENERIC, {}).verdict == "caught, not named"
+    other = v3.score(label, 1, [finding("nccl-error"), finding("engine-dead")], GENERIC, {})
+    assert (other.verdict, other.false_alarms) == ("wrong id", ("nccl-error",))
+
+
 def test_clean_log_false_alarm_on_a_warning_or_a_non_zero_exit(v3: ModuleType) -> None:
     label = {"expected": "clean", "oom_phase": ""}
     assert v3.score(label, 0, [finding("memory-model-mismatch", severity="info")], GENERIC, {}).verdict == "quiet"

@@ -83,8 +83,9 @@ EXPECTED = {
     "engine_dead_dsv4_gb10_stream.log": ("unrecognized-failure", "error", None),
     "engine_dead_kimi25_two_node.log": ("unrecognized-failure", "error", None),
     "ray_placement_group_timeout_qwen35_v0171.log": ("ray-placement-group-timeout", "error", None),
-    "ray_placement_group_waiting_rtx4090.log": ("ray-placement-group-timeout", "warning", None),
-    "ray_placement_group_waiting_aibrix_v08.log": ("ray-placement-group-timeout", "warning", None),
+    # Both end still waiting (no start progress after the wait): a start that never got its GPUs (error_if_last).
+    "ray_placement_group_waiting_rtx4090.log": ("ray-placement-group-timeout", "error", None),
+    "ray_placement_group_waiting_aibrix_v08.log": ("ray-placement-group-timeout", "error", None),
     # Ray's autoscaler says the request is infeasible ("No available node types can fulfill"): the wait cannot end.
     "ray_placement_group_waiting_spark_multinic.log": ("ray-placement-group-timeout", "error", None),
     "flashinfer_nvcc_missing_kaito_azure.log": ("flashinfer-jit-nvcc-missing", "error", None),
@@ -1037,11 +1038,12 @@ def test_wrapped_message_continues_on_two_more_lines():
 
 
 def test_early_sign_then_death_is_an_error_and_alone_a_warning():
-    """Ray's placement-group wait is a warning while the log ends waiting; when the process then dies (Slurm
-    cancels the job) it is the failure: an error, and the run exits non-zero."""
+    """Ray's placement-group wait that ends the log is a start that never got its GPUs (an error since diagfix2,
+    issue #20: a failed run is never quiet); when the process then dies (Slurm cancels the job) it is the failure:
+    an error, the death quoted, and the run exits non-zero."""
     wait = ("INFO 10-01 14:35:16 [ray_utils.py:240] Waiting for creating a placement group of specs for 10 seconds. "
             "specs=[{'GPU': 1.0}]. Check `ray status` and `ray list nodes` to see if you have enough resources.\n")
-    assert _findings(wait)[0].severity == "warning"
+    assert _findings(wait)[0].severity == "error"
     cancelled = wait + "slurmstepd: error: *** JOB 11 ON node1 CANCELLED AT 2025-10-01T14:35:57 ***\n"
     f = _findings(cancelled)[0]
     assert (f.id, f.severity) == ("ray-placement-group-timeout", "error") and "then the process died" in f.evidence
@@ -1365,8 +1367,8 @@ LOAD_STARTED = ("INFO 09-11 11:48:10 [gpu_model_runner.py:1843] Starting to load
 
 def test_a_wait_followed_by_progress_is_no_timeout():
     """A placement-group wait the start then got past (a later lifecycle phase) is info, not a timeout, and no early
-    sign of a later death; a wait that ends the log is still a warning (the wait may never end)."""
-    assert [(f.id, f.severity) for f in _findings(RAY_WAIT)] == [("ray-placement-group-timeout", "warning")]
+    sign of a later death; a wait that ends the log is an error (the start never got past it: error_if_last)."""
+    assert [(f.id, f.severity) for f in _findings(RAY_WAIT)] == [("ray-placement-group-timeout", "error")]
     assert not [f for f in _findings(RAY_WAIT + LOAD_STARTED) if f.severity in ("error", "warning")]
 
 
@@ -1502,3 +1504,109 @@ def test_uvicorns_lower_case_bind_error_is_port_in_use():
             "already in use\n")
     f = _findings(line)[0]
     assert (f.id, f.severity) == ("port-in-use", "error") and "44319" in f.evidence
+
+
+# ------------------------------------------------------------------ v12's misses by class (issue #20, branch diagfix2)
+V12 = HELDOUT / "heldout_v12"
+#: A real serving line (benchmarks/heldout_logs/clean_qwen38_int4_gb10_v0251.log line 135): the start got past.
+STARTED = "(APIServer pid=554845) INFO:     Application startup complete.\n"
+#: A real load line of the same log (line 28): the start went on, not yet serving.
+LOADING = ("(EngineCore pid=555044) INFO 08-21 10:25:11 [gpu_model_runner.py:5209] Starting to load model "
+           "RedHatAI/Qwen3.8-27B-INT4...\n")
+
+
+def test_a_message_printed_as_a_tuple_is_matched_with_its_parts_joined():
+    """compressed-tensors' RuntimeError built from a tuple (benchmarks/heldout_v12/compressed_tensors_awq_min_cap75_
+    v100_1cat.log line 7, 1CatAI/1Cat-vLLM#289): before, read as quant-dtype-unsupported."""
+    line = ("(EngineCore pid=2878) ERROR 08-25 18:37:15 [core.py:1348] RuntimeError: ('Quantization scheme is not "
+            "supported for ', 'the current GPU. Min capability: 75. ', 'Current capability: 70.')\n")
+    f = _findings(line)[0]
+    assert (f.id, f.severity) == ("quantization-unsupported-gpu", "error")
+    whole = findings_from_scan(scan_path(str(V12 / "compressed_tensors_awq_min_cap75_v100_1cat.log")))[0]
+    assert whole.id == "quantization-unsupported-gpu"
+
+
+def test_a_terminal_wraps_padding_inside_words_is_taken_out():
+    """A terminal copy pads each wrapped row with spaces ("the conf                iguration file":
+    benchmarks/heldout_v12/trust_remote_code_chatglm3_wrapped_lines.log line 11, DataXujing/TensorRT-LLM-ChatGLM3#3)."""
+    line = ("ValueError: Loading /home/hanyong/TensorRT-LLM-ChatGLM3-main/vLLM/ChatGLM3-6b requires you to execute the "
+            "conf                iguration file in that repo on your local machine. Make sure you have read the code "
+            "there to avoid malicious u                se, then set the option `trust_remote_code=True` to remove "
+            "this error.\n")
+    assert _findings(line)[0].id == "trust-remote-code-missing"
+    whole = findings_from_scan(scan_path(str(V12 / "trust_remote_code_chatglm3_wrapped_lines.log")))[0]
+    assert whole.id == "trust-remote-code-missing"
+
+
+C_UNDEFINED = ("WARNING 06-13 11:42:20 _custom_ops.py:11] Failed to import from vllm._C with ImportError('/usr/local/"
+               "lib/python3.8/dist-packages/vllm/_C.abi3.so: undefined symbol: _ZN5torch7LibraryC1ENS0_4KindESs"
+               "St8optionalIN3c1011DispatchKeyEEPKcj')\n")
+
+
+def test_vllm_c_undefined_symbol_warning_is_an_error_when_nothing_follows():
+    """vLLM logs a failed vllm._C import at WARNING (benchmarks/heldout_v12/vllm_c_undefined_symbol_torch_mismatch_
+    import.log line 3, vllm-project/vllm#5501): the log ends there, so the run broke (before: silent, exit 0); when
+    the start goes on to serve it is no error (the server came up: info)."""
+    f = _findings(" import vllm\n" + C_UNDEFINED)[0]
+    assert (f.id, f.severity) == ("python-dependency-error", "error")
+    later = [f for f in _findings(C_UNDEFINED + STARTED) if f.id == "python-dependency-error"]
+    assert [f.severity for f in later] == ["info"]
+
+
+def test_a_placement_group_still_waiting_when_the_log_ends_is_an_error():
+    """Ray's placement-group wait repeated until the log ends (benchmarks/heldout_v12/ray_placement_group_waiting_
+    multinode_aibrix.log, vllm-project/aibrix#927; ..._gpu_seen_as_tpu_gpustack.log, gpustack/gpustack#5509, which
+    ends in `ray status` output): the start never got its GPUs, an error; a wait the start got past (loading, or
+    serving) is no error: info, as diagnostics/logcheck.py _escalated rates a wait that ended."""
+    for name in ("ray_placement_group_waiting_multinode_aibrix.log",
+                 "ray_placement_group_gpu_seen_as_tpu_gpustack.log"):
+        f = findings_from_scan(scan_path(str(V12 / name)))[0]
+        assert (f.id, f.severity) == ("ray-placement-group-timeout", "error"), name
+    text = (V12 / "ray_placement_group_waiting_multinode_aibrix.log").read_text()
+    past = [f for f in _findings(text + LOADING) if f.id == "ray-placement-group-timeout"]
+    assert [f.severity for f in past] == ["info"]
+    served = [f for f in _findings(text + LOADING + STARTED) if f.id == "ray-placement-group-timeout"]
+    assert [f.severity for f in served] == ["info"]
+
+
+NEURON = ("(task, pid=34615) 2024-06-21 09:33:40.000866:  38168  ERROR ||NEURON_CC_WRAPPER||: Failed compilation "
+          "with ['neuronx-cc', 'compile', '--target=trn1', '--framework=XLA', '/tmp/ubuntu/neuroncc_compile_workdir/"
+          "270aa309-fc42-41dc-8e08-d69177b6ded8/model.MODULE_39ea0777b538681fb821+2c2d707e.hlo_module.pb', "
+          "'--output', '/\n")
+
+
+def test_neuron_compiler_wrappers_failed_compilation_is_kernel_compile_failure():
+    """libneuronxla's "ERROR ||NEURON_CC_WRAPPER||: Failed compilation with ['neuronx-cc', ..." (benchmarks/heldout_v12/
+    neuron_cc_wrapper_failed_compilation_inf2_sky.log line 11, vllm-project/vllm#5738): before, silent, exit 0."""
+    f = _findings(NEURON)[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error")
+    assert "neuronx-cc" in f.cause
+
+
+def test_an_error_line_ending_a_start_that_never_served_is_a_failure():
+    """The general rule (issue #20, "A failed run is never quiet"): with no catalog id for it (the kernel signatures
+    left out), the Neuron log's ERROR line, in a format neither vLLM's nor uvicorn's, is still a death quoted by
+    unrecognized-failure; after "Application startup complete" the same line ends no start."""
+    sigs = tuple(s for s in signatures() if s.id != "kernel-compile-failure")
+    text = (V12 / "neuron_cc_wrapper_failed_compilation_inf2_sky.log").read_bytes()
+    f = findings_from_scan(scan_stream(io.BytesIO(text), sigs))[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    assert "NEURON_CC_WRAPPER" in f.evidence
+    served = findings_from_scan(scan_stream(io.BytesIO((STARTED + NEURON).encode()), sigs))
+    assert not [f for f in served if f.severity == "error"]
+
+
+def test_a_bare_timeout_from_the_shared_memory_broadcast_is_engine_rpc_timeout():
+    """vllm-ascend's busy loop dies in shm_broadcast.acquire_read's bare "raise TimeoutError" (benchmarks/heldout_v12/
+    ascend_shm_broadcast_timeout_busy_loop.log, vllm-project/vllm-ascend#3717): named by its class
+    (data/exceptions.toml), quoting the exception line, not the traceback's source line."""
+    f = findings_from_scan(scan_path(str(V12 / "ascend_shm_broadcast_timeout_busy_loop.log")))[0]
+    assert (f.id, f.severity) == ("engine-rpc-timeout", "error")
+    assert f.evidence.startswith("line 6: TimeoutError")
+
+
+def test_an_oom_while_a_layer_builds_its_weights_is_at_load():
+    """vLLM 0.1.2 allocates each weight in the layer's constructor ("self.weight = Parameter(torch.empty(":
+    benchmarks/heldout_v12/oom_weight_load_llama2_70b_v012_offline.log, vllm-project/vllm#636): phase load."""
+    f = findings_from_scan(scan_path(str(V12 / "oom_weight_load_llama2_70b_v012_offline.log")))[0]
+    assert f.id == "cuda-oom" and "[phase: load]" in f.evidence

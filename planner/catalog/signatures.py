@@ -106,6 +106,10 @@ class Signature:
     template_class: str | None = None
     #: Its lines are INFO in vLLM and still a problem (otherwise a matched INFO/DEBUG line gives an info finding).
     info_lines: bool = False
+    #: A warning match that nothing follows: when no start progress ([[lifecycle]] marker) or serving line comes after
+    #: it before the log ends, the start never got past it, so the warning is an error (issue #20: "A failed run is
+    #: never quiet"; a Ray placement group still waiting, a vllm._C that failed to import).
+    error_if_last: bool = False
     #: gpu-memory-utilization-too-high only: below this share of the requested memory free, others hold the GPU.
     in_use_below: float | None = None
 
@@ -173,6 +177,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         workaround=_workaround(work),
         template_class=raw.get("template_class"),
         info_lines=bool(raw.get("info_lines", False)),
+        error_if_last=bool(raw.get("error_if_last", False)),
         in_use_below=float(raw["in_use_below"]) if "in_use_below" in raw else None,
     )
 
