@@ -110,7 +110,8 @@ def test_tp_communication_is_small_without_an_nvlink_fabric():
 def test_tp_communication_buffers_grow_after_the_0_16_release():
     """issue #22: Red Hat's sweep prints the same KV for Llama-3.3-70B TP4 on H200 on 0.14.1 and 0.16.0 (90.31 and
     90.30 GiB), so 0.16.0 still has the small TP buffers; 0.18.0 has the large ones (data/vllm.toml comm_era)."""
-    a, b = "rhme-llama-3.3-70b-h200-tp4-v0.14.1-len8192-2c5a191e", "rhme-llama-3.3-70b-h200-tp4-v0.16.0-len8192-9a1e79dd"
+    a = "rhme-llama-3.3-70b-h200-tp4-v0.14.1-len8192-2c5a191e"
+    b = "rhme-llama-3.3-70b-h200-tp4-v0.16.0-len8192-9a1e79dd"
     assert BY_ID[a]["available_kv_gib"] == pytest.approx(BY_ID[b]["available_kv_gib"], abs=0.02)
     assert terms_of(a)[1].non_torch_bytes == terms_of(b)[1].non_torch_bytes
     fit = load_fit()
