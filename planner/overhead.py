@@ -241,7 +241,8 @@ def non_torch_bytes(gpu: GpuSpec, plan: ParallelPlan, release: VllmRelease, fit:
     the profile (utils/mem_utils.py ``MemorySnapshot.measure``, ``memory_profiling``). One GPU: a base
     (cuBLAS/cuRAND workspaces created during the dummy run). A pipeline stage without TP: smaller on an
     NVLink fabric (measured 0.07 GiB on both stages on H100), larger without one (A100, PCIe), fitted apart.
-    TP >= 2: the base plus the communicators' buffers, large on NVLink fabrics from 0.16 on. On a
+    TP >= 2: the base plus the communicators' buffers, large on NVLink fabrics from 0.17 on
+    (data/vllm.toml comm_era). On a
     unified-memory GPU "free" is the host's available memory, so what the worker process grows on the host
     during the profile counts too (``nontorch_uma_bytes``).
     """

@@ -107,6 +107,19 @@ def test_tp_communication_is_small_without_an_nvlink_fabric():
     assert fit.comm("fabricless") < fit.comm("b")
 
 
+def test_tp_communication_buffers_grow_after_the_0_16_release():
+    """issue #22: Red Hat's sweep prints the same KV for Llama-3.3-70B TP4 on H200 on 0.14.1 and 0.16.0 (90.31 and
+    90.30 GiB), so 0.16.0 still has the small TP buffers; 0.18.0 has the large ones (data/vllm.toml comm_era)."""
+    a = "rhme-llama-3.3-70b-h200-tp4-v0.14.1-len8192-2c5a191e"
+    b = "rhme-llama-3.3-70b-h200-tp4-v0.16.0-len8192-9a1e79dd"
+    assert BY_ID[a]["available_kv_gib"] == pytest.approx(BY_ID[b]["available_kv_gib"], abs=0.02)
+    assert terms_of(a)[1].non_torch_bytes == terms_of(b)[1].non_torch_bytes
+    fit = load_fit()
+    assert [release(v).comm_era for v in ("0.14.1", "0.16.0", "0.17.0", "0.18.0")] == ["a", "a", "b", "b"]
+    _, t18 = terms_of("rhme-llama-3.3-70b-h200-tp4-v0.18.0-len8192-b118fe40")
+    assert t18.non_torch_bytes == fit.single(release("0.18.0").nontorch_era) + fit.comm("b")
+
+
 def test_capture_sizes_follow_max_num_seqs():
     rel, h100 = release("0.19.0"), load_gpu("h100")
     assert capture_sizes(rel, 1024, 8192, h100) == 51  # "PIECEWISE=51 (largest=512)" in every 0.19 sweep log
