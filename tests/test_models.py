@@ -24,7 +24,7 @@ from planner.weights import native_quant, weights_per_gpu
 HUB_PARAMS = [
     # (catalog name, Hub count in billions, the unit it is rounded to, where the Hub prints it)
     ("glm-4.7", 358, 1, "https://huggingface.co/fym89/activity/likes (zai-org/GLM-4.7 Text Generation 358B)"),
-    ("glm-4.6", 357, 1, "https://apxml.com/models/glm-46 (GLM-4.6: 357B total parameters; config derived from GLM-4.7's)"),
+    ("glm-4.6", 357, 1, "https://apxml.com/models/glm-46 (GLM-4.6: 357B total; config derived from GLM-4.7's)"),
     ("glm-4.5-air", 110, 1, "https://huggingface.co/Zendi (zai-org/GLM-4.5-Air Text Generation 110B)"),
     ("qwen3.5-397b-a17b", 403, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-397B-A17B 403B)"),
     ("qwen3.5-122b-a10b", 125, 1, "https://huggingface.co/collections/Qwen/qwen35 (Qwen/Qwen3.5-122B-A10B 125B)"),
