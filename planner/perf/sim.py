@@ -43,6 +43,7 @@ from functools import cached_property
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
+from planner.perf.ep import imbalance
 from planner.perf.step import Efficiency, Globals, StepModel, combine, decode_per_ctx_s, window_span
 from planner.perf.workload import (
     Workload,
@@ -441,6 +442,8 @@ class _Costs:
     per_win_s: float = 0.0
     prefill_read_w_s: float = 0.0
     prefill_attn_w_s: float = 0.0
+    # expert parallelism (planner/perf/ep.py): (experts, experts per token, EP ranks); ranks 1 without EP
+    ep: tuple[int, int, int] = (0, 0, 1)
 
 
 def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None,
@@ -462,6 +465,7 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
         per_ctx_s=per_ctx, prefill_read_s=kv_full / kv_bw, prefill_attn_s=at_full / fl,
         window=sm.sliding_window if per_win else 0, per_win_s=per_win,
         prefill_read_w_s=kv_sw / kv_bw, prefill_attn_w_s=at_sw / fl,
+        ep=(sm.num_experts, sm.experts_per_tok, sm.ep_ranks),
     )
 
 
@@ -472,6 +476,7 @@ def _base_fn(c: _Costs) -> Callable[[float, float], float]:
     has_experts, moe_group, expert_bytes_s, keep, expert_flop_s = (c.has_experts, c.moe_group, c.expert_bytes_s,
                                                                    c.keep, c.expert_flop_s)
     coll_s, coll_per_token_s = c.coll_s, c.coll_per_token_s
+    n_exp, k_exp, ep_ranks = c.ep
 
     def base(tokens: float, sampled: float) -> float:
         gemm = dense_flop_s * (tokens + m0) + lm_flop_s * sampled
@@ -479,6 +484,9 @@ def _base_fn(c: _Costs) -> Callable[[float, float], float]:
         if has_experts:
             mt = tokens * moe_group
             ex_bytes, ex_flop = expert_bytes_s * (1.0 - keep ** mt), expert_flop_s * mt
+            if ep_ranks > 1:  # the busiest EP rank
+                im = imbalance(n_exp, k_exp, ep_ranks, mt)
+                ex_bytes, ex_flop = ex_bytes * im.bytes_factor, ex_flop * im.flops_factor
             t += ex_flop if ex_flop > ex_bytes else ex_bytes
         if coll_s:
             t += coll_s + coll_per_token_s * tokens

@@ -43,6 +43,7 @@ from planner.catalog import load_gpu, load_quant
 from planner.catalog.perf import (
     KernelMeasurements,
     default_step_terms,
+    expert_parallel_routing,
     fused_moe_rates,
     gpu_family,
     kernel_table,
@@ -51,6 +52,7 @@ from planner.catalog.perf import (
     mla_facts,
 )
 from planner.memory import MemoryPlan, kv_bytes_per_token_per_layer
+from planner.perf.ep import imbalance
 from planner.specs import FULL, LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version, parse_version
 from planner.weights import weights_of_stage
@@ -176,6 +178,9 @@ class StepModel:
     #: (``attn_flops_per_token_ctx``, ``decode_attn_flops_per_token_ctx``): what reads only the window.
     sliding_kv_bytes_per_token: float = 0.0
     sliding_attn_share: float = 0.0
+    #: Ranks the routed experts are spread over whole (``--enable-expert-parallel``: TP x DP), 1 without EP: a step
+    #: waits for the busiest of them (planner/perf/ep.py).
+    ep_ranks: int = 1
 
     def kv_split(self) -> tuple[float, float]:
         """(bytes per context token of the full-attention layers, of the sliding-window layers)."""
@@ -359,6 +364,7 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         sliding_window=int(model.sliding_window or 0) if n_sliding else 0,
         sliding_kv_bytes_per_token=kv_per_token * kv_share,
         sliding_attn_share=n_sliding / layer_units if n_sliding else 0.0,
+        ep_ranks=plan.ep_size if model.is_moe and model.num_experts and expert_parallel_routing() == "uniform" else 1,
     )
 
 
@@ -579,8 +585,9 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
     moe_tokens = tokens * sm.moe_group
     experts = 0.0
     if sm.num_experts:
-        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) / ex_bw,
-                      sm.expert_flops_per_token * moe_tokens / ex_fl)
+        im = imbalance(sm.num_experts, sm.experts_per_tok, sm.ep_ranks, moe_tokens)  # the busiest EP rank
+        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) * im.bytes_factor / ex_bw,
+                      sm.expert_flops_per_token * moe_tokens * im.flops_factor / ex_fl)
     comm = 0.0
     if sm.collectives_per_layer:
         n = sm.collectives_per_layer * sm.layers
