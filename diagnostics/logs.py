@@ -541,10 +541,12 @@ class _Scanner:
     def result(self, lines: int, total: int) -> LogScan:
         st = self.state
         matches = dict(st.matches)
-        stall = self._stall_match()
-        if stall is not None:
-            matches[stall.signature_id] = stall
         death = self._death(lines)
+        stall = self._stall_match()
+        if stall is not None and (death is None or death.line_number > stall.line_number):
+            # A death before the waiting lines is why the engine never answered: it is the failure, not the wait
+            # (vllm-rbln#1000: the engine core's RuntimeError, then the API server still waiting).
+            matches[stall.signature_id] = stall
         if death is not None and death.exception_whole is not None and death.exception_line is not None and not any(
                 signature(i).root_cause for i in matches):
             whole = self._whole_match(death.exception_whole, death.exception_line)

@@ -1692,3 +1692,12 @@ def test_cutlass_internal_error_is_not_a_shape_problem():
     not can_implement refusing a shape."""
     line = "RuntimeError: cutlass_gemm_caller, .../c3x/cutlass_gemm_caller.cuh:52, Error Internal\n"
     assert "quant-kernel-shape-unsupported" not in [f.id for f in _findings(line)]
+
+
+def test_waiting_lines_after_a_death_are_its_consequence():
+    """The engine core's RuntimeError, then the API server's "Waiting for 1 local, 0 remote core engine proc(s) to
+    start" ending the log (benchmarks/heldout_v6/rbln_kv_blocks_device_memory_startup_probe_m25.log, RBLN-SW/
+    vllm-rbln#1000): the death is the failure, not the wait."""
+    name = "rbln_kv_blocks_device_memory_startup_probe_m25.log"
+    f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v6" / name)))
+    assert [x.id for x in f if x.severity == "error"] == ["unrecognized-failure"] and "SYS_EBUSY" in f[0].evidence
