@@ -226,9 +226,11 @@ def _finding(m: LogMatch, scan: LogScan, roots: list[str]) -> Finding:
         ph = next(p for p in sig.phases if p.name == m.phase)
         evidence += f" [phase: {m.phase}]"
         cause, fix = ph.cause, ph.fix
-    if m.stalled_s is not None and sig.stall is not None:
-        evidence += (f" [the log ends after {m.stalled_s:.0f} s of these lines with no other line in between; "
-                     f"warning from {sig.stall.warn_after_s:.0f} s, error from {sig.stall.error_after_s:.0f} s]")
+    if sig.stall is not None and m.stalled_lines:
+        lasted = (f"{m.stalled_s:.0f} s of these lines" if m.stalled_s is not None
+                  else f"{m.stalled_lines} of these lines (no timestamps)")
+        evidence += (f" [the log ends after {lasted} with no other line in between: the start was still waiting "
+                     "for its engine core]")
     if not sig.root_cause:
         if roots:
             cause += " Root cause found above: " + ", ".join(roots) + "."
@@ -374,6 +376,9 @@ def class_finding(template_class: str, line_number: int, line: str, *, phase: st
     sig = class_signature(template_class)
     evidence = f"line {line_number}: {line}" + _where(phase, vllm_version) + (f"; {context}" if context else "")
     applies = f" Applies: {sig.applies}." if sig.applies else ""
+    case = sig.case_for(line)  # a case of the class's signature that the line matches says more than the class
+    if case is not None:
+        return finding(sig.id, evidence, cause=case.cause or sig.cause + applies, fix=case.fix or sig.fix)
     return finding(sig.id, evidence, cause=sig.cause + applies)
 
 

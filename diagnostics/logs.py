@@ -59,7 +59,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: a bare ``TimeoutError``, Ray's wrapped ``ray.exceptions.RayTaskError(KeyError): ...``; not ``Error retrieving ...``
 #: (no dotted exception name) nor ``ValueError("...")``.
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault)"
+    r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
 #: A traceback's header or one of its frames: a sign of death, but no message to quote.
 _FRAME_LINE = re.compile(r'Traceback \(most recent call last\)|^\s*File "|\]\s+File "')
@@ -100,8 +100,10 @@ class LogMatch:
     #: For a generic match: the failing worker's last exception line (redacted) and its line number.
     root_exception: str | None = None
     root_exception_line: int | None = None
-    #: For engine-startup-stalled: seconds without progress when the log ends.
+    #: For engine-startup-stalled: seconds without progress when the log ends (None without timestamps).
     stalled_s: float | None = None
+    #: For engine-startup-stalled: how many waiting lines end the log.
+    stalled_lines: int = 0
 
     @property
     def group_map(self) -> dict[str, str]:
@@ -145,6 +147,9 @@ class Death:
     #: a known kind of failure (a library's version floor, a ZMQ bind error, a compiler subprocess killed) is named by
     #: its class when no catalog pattern knows the message (issue #20: "caught, not named").
     exception_rule: tuple[int, str, int] | None = None
+    #: The final exception's message with the lines it continues on joined (a message wrapped by the printer or a
+    #: paste: "... = 96 is not" / "divisible by weight quantization block_n = 128."); None when it has none.
+    exception_whole: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,9 +368,12 @@ class _Stall:
     last_ts: float | None = None
     first_line: int = 0
     text: str = ""
-    #: Absolute byte offset just after the last waiting line (the run is broken by any non-blank byte after it).
+    #: Absolute byte offset just after the last waiting line (the run is broken by any line after it that carries a
+    #: message: a line cut inside its logging prefix does not break it).
     end: int = -1
     open: bool = False
+    #: How many waiting lines the run holds.
+    count: int = 0
 
 
 @dataclass
@@ -433,9 +441,9 @@ class _Scanner:
             stop = end if end != -1 else len(data)
             raw = data[start:stop].decode("utf-8", "replace")
             self._line(raw, _LineNumber(data, start, first_line), data, start, stop, base, before, after)
-        if st.stall.open and st.stall.end >= base and data[st.stall.end - base:].strip():
+        if st.stall.open and st.stall.end >= base and not _cut_prefix(data[st.stall.end - base:]):
             st.stall.open = False  # something was logged after the last waiting line
-        elif st.stall.open and st.stall.end < base and data.strip():
+        elif st.stall.open and st.stall.end < base and not _cut_prefix(data):
             st.stall.open = False
 
     def _line(self, raw: str, lazy_number: _LineNumber, data: bytes, start: int, stop: int, base: int, before: bytes,
@@ -510,10 +518,11 @@ class _Scanner:
                 run.open = False
         if not run.open:
             run.first_ts, run.first_line, run.text = ts, int(number), redact(line.strip())[:300]
-            run.open = True
+            run.open, run.count = True, 0
         elif run.first_ts is None:
             run.first_ts = ts
         run.last_ts = ts if ts is not None else run.last_ts
+        run.count += 1
         run.end = base + stop + 1 if stop < len(data) else base + stop
 
     def _serving(self, ctx_before: bytes) -> bool:
@@ -532,12 +541,20 @@ class _Scanner:
     def result(self, lines: int, total: int) -> LogScan:
         st = self.state
         matches = dict(st.matches)
+        death = self._death(lines)
         stall = self._stall_match()
-        if stall is not None:
+        if stall is not None and (death is None or death.line_number > stall.line_number):
+            # A death before the waiting lines is why the engine never answered: it is the failure, not the wait
+            # (vllm-rbln#1000: the engine core's RuntimeError, then the API server still waiting).
             matches[stall.signature_id] = stall
+        if death is not None and death.exception_whole is not None and death.exception_line is not None and not any(
+                signature(i).root_cause for i in matches):
+            whole = self._whole_match(death.exception_whole, death.exception_line)
+            if whole is not None:
+                matches[whole.signature_id] = whole
         ordered = sorted(matches.values(), key=lambda m: m.line_number)
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
-                       self._death(lines),
+                       death,
                        last_start=None if st.last_start is None else int(st.last_start),
                        last_progress=None if st.last_progress is None else int(st.last_progress))
 
@@ -563,6 +580,9 @@ class _Scanner:
             return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
         near_after = ctx_after[: CONTEXT_BYTES // 4]
         exc, exc_line = _final_exception(ctx_before, line, near_after, number)
+        whole = (_continued(ctx_before + line + b"\n" + near_after, exc, number - ctx_before.count(b"\n"),
+                            exc_line, exc_line == number and near_after.startswith(b"\n"))
+                 if exc is not None and exc_line is not None else None)
         phase = st.progress[1] if st.progress is not None and st.progress[0] < offset else None
         if phase is None:
             phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
@@ -572,7 +592,8 @@ class _Scanner:
         if halt is not None and (exc_line is None or exc_line > halt[1]):
             # Stopped by a signal (Ctrl-C, docker stop, a Kubernetes probe or scale-down, a supervisor) before any
             # real exception: neither a clean run nor an unexplained crash (run-interrupted).
-            return Death(number, text, exc, exc_line, phase, stopped=halt[0], stopped_line=halt[1])
+            return Death(number, text, exc, exc_line, phase, stopped=halt[0], stopped_line=halt[1],
+                         exception_whole=whole)
         frames = (_frames(spec, ctx_before[-FRAMES_WINDOW:], line, near_after[:FRAMES_WINDOW])
                    if exc is None else None)
         message, message_line = (_death_message(spec, ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
@@ -581,7 +602,7 @@ class _Scanner:
                                near_after[:FRAMES_WINDOW])
         named = _exception_rule(ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
         return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule,
-                     exception_rule=named)
+                     exception_rule=named, exception_whole=whole)
 
     def _tail_death(self, lines: int, loose_ok: bool = True) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line; with
@@ -657,15 +678,31 @@ class _Scanner:
                         data[start:stop], data[stop:])
         return None
 
+    def _whole_match(self, text: str, number: int) -> LogMatch | None:
+        """A catalog pattern on the final exception's whole message (its wrapped lines joined), for a death that no
+        pattern named line by line: the first signature whose pattern matches it, at the exception's line."""
+        for sig in self.sigs:
+            if sig.stall is not None or not sig.root_cause or not sig.patterns:
+                continue
+            found = sig.match(text)
+            if found is None or found[1] == "info":
+                continue
+            m, severity = found
+            case = next((i for i, c in enumerate(sig.cases) if c.match.search(text)), None)
+            groups = tuple((g, v) for g, v in m.groupdict().items() if v is not None)
+            return LogMatch(sig.id, number, redact(text)[:300], groups, None, severity, case)
+        return None
+
     def _stall_match(self) -> LogMatch | None:
+        """The run of waiting lines that ends the log: an error however long it lasted (the log shows a start that
+        never finished: issue #20, a failed run is never quiet), its span from the timestamps when the lines carry
+        them (each line stands for one poll period without a handshake)."""
         sig, run = self.state.stall_sig, self.state.stall
-        if sig is None or sig.stall is None or not run.open or run.first_ts is None or run.last_ts is None:
+        if sig is None or sig.stall is None or not run.open:
             return None
-        span = _elapsed(run.first_ts, run.last_ts) + sig.stall.poll_s
-        if span < sig.stall.warn_after_s:
-            return None
-        severity = "error" if span >= sig.stall.error_after_s else "warning"
-        return LogMatch(sig.id, run.first_line, run.text, (), None, severity, None, None, None, span)
+        span = (None if run.first_ts is None or run.last_ts is None
+                else _elapsed(run.first_ts, run.last_ts) + sig.stall.poll_s)
+        return LogMatch(sig.id, run.first_line, run.text, (), None, "error", None, None, None, span, run.count)
 
 
 #: The phase name of a failure while serving (data/signatures.toml: a cuda-oom phase and a [[lifecycle]] phase).
@@ -695,6 +732,21 @@ def engine_error() -> re.Pattern[str] | None:
     """An ERROR line of the engine's or a worker's own error path ([failure] engine_error in data/signatures.toml): in
     the log's tail with nothing healthy after it, the engine died even where no traceback or exception was printed."""
     return failure_spec().engine_error
+
+
+#: A line cut inside its logging prefix, with no message: "(APIServer pid=1) DEBUG 08-09 20:56:" (an excerpt or a copy
+#: that ended mid-line, Project-HAMi/HAMi-core#261). It carries nothing that was logged, so it ends no run of lines.
+_PREFIX_ONLY = re.compile(r"(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\b)?[\s\d:.-]*")
+
+
+def _cut_prefix(rest: bytes) -> bool:
+    """Whether what follows a line is nothing, or one last line cut inside its logging prefix."""
+    text = rest.strip()
+    if not text:
+        return True
+    if b"\n" in text:
+        return False
+    return _PREFIX_ONLY.fullmatch(_clean(text.decode("utf-8", "replace"))) is not None
 
 
 def _quiet_level(line: str) -> bool:
@@ -776,6 +828,29 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
 
 def _captured(found: tuple[re.Match[str], str]) -> int:
     return sum(v is not None for v in found[0].groupdict().values())
+
+
+def _continued(text: bytes, exc: str, first: int, exc_line: int, joined_after: bool) -> str | None:
+    """The exception line ``exc`` (line ``exc_line``; ``text`` starts at line ``first``) with the lines its message
+    continues on (up to ``WRAP_LINES``), each stripped of prefixes and indentation, joined by one space; None when
+    the next line is blank, a frame, another exception or a logged line (the message ended). Why: a message wrapped
+    over lines may split the very keyword that wakes its signature, so no line alone matches (issue #20: the form of
+    a message is tolerated, whatever the message)."""
+    rows = text.split(b"\n")
+    at = exc_line - first
+    follow = rows[at + 1:]
+    if follow and not follow[0] and joined_after:
+        follow = follow[1:]  # the death line's own newline, which starts the bytes after it
+    parts: list[str] = []
+    for raw in follow[:WRAP_LINES]:
+        nxt = _clean(raw.decode("utf-8", "replace"))
+        if (not nxt.strip() or _FRAME_LINE.search(nxt) or _EXCEPTION.search(nxt) or _LEVEL.search(nxt)
+                or nxt.lstrip().startswith(("Traceback", "During handling", "The above exception"))):
+            break
+        parts.append(_PREFIX.sub("", nxt, count=1).strip())
+    if not parts:
+        return None
+    return " ".join((exc, *parts))
 
 
 def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> tuple[str | None, int | None]:

@@ -56,8 +56,9 @@ EXPECTED = {
     "pp_kv_cache_keyerror_dsv32_ray.log": ("pp-kv-cache-layer-keyerror", "error", None),
     "pp_kv_cache_keyerror_dsv31_ray.log": ("pp-kv-cache-layer-keyerror", "error", None),
     "pp_kv_cache_keyerror_awq_pp4_ray.log": ("pp-kv-cache-layer-keyerror", "error", None),
-    "engine_startup_stalled_hami_vgpu_v025.log": ("engine-startup-stalled", "warning", None),
-    "engine_startup_stalled_runpod_v085.log": ("engine-startup-stalled", "warning", None),
+    "engine_startup_stalled_hami_vgpu_v025.log": ("engine-startup-stalled", "error", None),
+    "engine_startup_stalled_runpod_v085.log": ("engine-startup-stalled", "error", None),
+    "engine_startup_waiting_glm45_h100_short.log": ("engine-startup-stalled", "error", None),
     "tool_parser_hermes_jsondecode_qwen25vl.log": ("tool-parser-runtime-error", "error", None),
     "tool_parser_hermes_extra_data_docker.log": ("tool-parser-runtime-error", "error", None),
     "tool_parser_hermes_qwen3coder_v011.log": ("tool-parser-runtime-error", "error", None),
@@ -142,7 +143,7 @@ EXPECTED = {
 CLEAN = sorted(p.name for p in [*LOGS.glob("clean_*.log"), *LOGS.glob("startup_*.log")])
 #: Real logs that are not failures and must stay silent (a 20 s wait is no hang; a server SIGTERMed after startup:
 #: run-interrupted at info only).
-QUIET = ["engine_startup_waiting_glm45_h100_short.log", "sigterm_after_startup_rootless_podman_linger.log"]
+QUIET = ["sigterm_after_startup_rootless_podman_linger.log"]
 #: Real failed runs that no catalog id explains: unrecognized-failure (tested below).
 UNRECOGNIZED = ["unrecognized_tokenizer_typeerror_r1_qwen14b_gfx1201_v014.log",
                 "lab_h100_v0250_xgrammar_tvm_ffi_too_old.log"]
@@ -326,12 +327,14 @@ def _waiting(n, start_s, step_s, fmt="vllm"):
     return out
 
 
-def test_stall_error_after_the_threshold():
-    stall = signature("engine-startup-stalled").stall
-    lines = _waiting(int(stall.error_after_s / 10) + 2, 3600, 10, fmt="journald")
-    scan = scan_stream(io.BytesIO(("\n".join(lines) + "\n").encode()))
-    f = findings_from_scan(scan)[0]
-    assert (f.id, f.severity) == ("engine-startup-stalled", "error") and "the log ends after" in f.evidence
+def test_a_log_ending_in_waiting_lines_is_an_error_whatever_their_span():
+    """A start still waiting for its engine core when the log ends never finished (issue #20: a failed run is never
+    quiet): an error for two lines as for three hours, the span from the timestamps in the evidence."""
+    for n in (2, 200):
+        lines = _waiting(n, 3600, 10, fmt="journald")
+        f = findings_from_scan(scan_stream(io.BytesIO(("\n".join(lines) + "\n").encode())))[0]
+        assert (f.id, f.severity) == ("engine-startup-stalled", "error")
+        assert f"the log ends after {n * 10} s of these lines" in f.evidence
 
 
 def test_a_long_silent_start_that_goes_on_is_no_hang():
@@ -342,7 +345,9 @@ def test_a_long_silent_start_that_goes_on_is_no_hang():
 
 def test_progress_between_waiting_lines_restarts_the_run():
     lines = [*_waiting(5, 0, 10), "(EngineCore_DP0 pid=9) INFO 08-09 00:00:45 [core.py:1] step", *_waiting(3, 50, 10)]
-    assert findings_from_scan(scan_stream(io.BytesIO(("\n".join(lines) + "\n").encode()))) == []
+    f = findings_from_scan(scan_stream(io.BytesIO(("\n".join(lines) + "\n").encode())))[0]
+    assert f.evidence.startswith("line 7:") and "the log ends after 30 s of these lines" in f.evidence
+    assert findings_from_scan(scan_stream(io.BytesIO(("\n".join(lines[:6]) + "\n").encode()))) == []
 
 
 @pytest.mark.parametrize("line, seconds", [
@@ -1610,3 +1615,89 @@ def test_an_oom_while_a_layer_builds_its_weights_is_at_load():
     benchmarks/heldout_v12/oom_weight_load_llama2_70b_v012_offline.log, vllm-project/vllm#636): phase load."""
     f = findings_from_scan(scan_path(str(V12 / "oom_weight_load_llama2_70b_v012_offline.log")))[0]
     assert f.id == "cuda-oom" and "[phase: load]" in f.evidence
+
+
+# ------------------------------------------------------------------ v13's misses by class (issue #20, branch diagfix3)
+V13 = HELDOUT / "heldout_v13"
+
+
+@pytest.mark.parametrize("name", ["startup_stalled_glm45_tp8_waiting_core_engine_debug.log",
+                                  "hami_tp2_hang_waiting_core_engine_v0250.log"])
+def test_a_log_ending_while_the_start_waits_for_its_engine_is_an_error(name):
+    """Two (vllm-project/vllm#24133) or ten (Project-HAMi/HAMi-core#261) "Waiting for 1 local, 0 remote core engine
+    proc(s) to start" lines end the log: the start never finished (before: silent, exit 0: too short, and HAMi's last
+    line is cut inside its prefix, "(APIServer pid=1) DEBUG 08-09 20:56:", which carries no message)."""
+    f = findings_from_scan(scan_path(str(V13 / name)))[0]
+    assert (f.id, f.severity) == ("engine-startup-stalled", "error") and "the log ends after" in f.evidence
+
+
+def test_waiting_lines_without_timestamps_are_counted():
+    line = "Waiting for 1 local, 0 remote core engine proc(s) to start.\n"
+    f = _findings(line * 3)[0]
+    assert (f.id, f.severity) == ("engine-startup-stalled", "error")
+    assert "3 of these lines (no timestamps)" in f.evidence
+
+
+def test_the_engine_clients_handshake_timeout_is_a_stalled_start():
+    """core_client.py's "TimeoutError: Timed out waiting for engines to send initial message on input socket."
+    (benchmarks/heldout_v13/ascend_dp_ray_timed_out_engines_initial_message.log, vllm-project/vllm-ascend#3976):
+    named by its class (data/exceptions.toml), not unrecognized-failure."""
+    f = findings_from_scan(scan_path(str(V13 / "ascend_dp_ray_timed_out_engines_initial_message.log")))[0]
+    assert (f.id, f.severity) == ("engine-startup-stalled", "error") and "Timed out waiting for engines" in f.evidence
+
+
+def test_a_torchrun_ranks_exception_is_read_and_a_prompt_over_max_model_len_is_configuration():
+    """torch.distributed's "[rank1]:" prefix glued to the exception (benchmarks/heldout_v13/cosmos_rl_decoder_prompt_
+    over_max_model_len.log, nvidia-cosmos/cosmos-rl#403): before, silent, exit 0; now the run died on vLLM's input
+    validation, the configuration class with the request-length case's cause and fix."""
+    from diagnostics.logcheck import template_classifier
+    f = findings_from_scan(scan_path(str(V13 / "cosmos_rl_decoder_prompt_over_max_model_len.log")),
+                           classify=template_classifier(None))[0]
+    assert (f.id, f.severity) == ("config-invalid", "error") and "max_model_len" in f.cause
+    assert "longest prompt" in f.fix
+
+
+def test_a_command_line_usage_error_is_a_failure_naming_the_argument():
+    """argparse's "PROG: error: argument ...: invalid choice" (benchmarks/heldout_v13/trl_cli_vllm_serve_invalid_
+    choice_simplear.log, wdrink/SimpleAR#24): the command never ran (before: silent, exit 0)."""
+    f = findings_from_scan(scan_path(str(V13 / "trl_cli_vllm_serve_invalid_choice_simplear.log")))[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error") and "argument command: invalid choice" in f.evidence
+    assert f.evidence.startswith("line 12: TRL CLI: error:")
+
+
+def test_a_vllm_constructor_refusing_a_callers_keyword_is_a_version_mismatch():
+    """TRL's vllm_serve passing worker_extension_cls to an older vLLM's EngineArgs (benchmarks/heldout_v13/trl_vllm_
+    serve_engineargs_worker_extension_cls.log, huggingface/trl#3304): python-dependency-error by its class."""
+    f = findings_from_scan(scan_path(str(V13 / "trl_vllm_serve_engineargs_worker_extension_cls.log")))[0]
+    assert (f.id, f.severity) == ("python-dependency-error", "error") and "worker_extension_cls" in f.evidence
+
+
+@pytest.mark.parametrize(("name", "sid"), [
+    ("cutlass_block_fp8_invalid_status_n16_sm120.log", "quant-kernel-shape-unsupported"),
+    ("fp8_block_gate_up_96_not_divisible_128_wrapped.log", "fp8-block-tp-indivisible"),
+    ("driver_too_old_build_from_source_v02.log", "cuda-driver-too-old"),
+    ("mxfp4_no_moe_backend_dsv4_gb200_batch_invariant.log", "nvfp4-backend-unsupported"),
+])
+def test_other_wordings_of_known_failures_are_named(name, sid):
+    """CUTLASS's can_implement status from vLLM's cutlass_gemm_caller (vllm-project/vllm PR #48587, #47990); an FP8
+    block message wrapped so that its keyword spans two lines (vllm-project/vime PR #186); torch's driver message
+    without "(found version N)" (vllm-project/vllm#1772); the MXFP4 twin of the NvFp4 MoE oracle's refusal
+    (vllm-project/vllm PR #57821; before: attention-backend-invalid)."""
+    f = findings_from_scan(scan_path(str(V13 / name)))[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_cutlass_internal_error_is_not_a_shape_problem():
+    """"cutlass_gemm_caller Error Internal" is a kernel trap (vllm-project/vllm PR #41215: an architecture guard),
+    not can_implement refusing a shape."""
+    line = "RuntimeError: cutlass_gemm_caller, .../c3x/cutlass_gemm_caller.cuh:52, Error Internal\n"
+    assert "quant-kernel-shape-unsupported" not in [f.id for f in _findings(line)]
+
+
+def test_waiting_lines_after_a_death_are_its_consequence():
+    """The engine core's RuntimeError, then the API server's "Waiting for 1 local, 0 remote core engine proc(s) to
+    start" ending the log (benchmarks/heldout_v6/rbln_kv_blocks_device_memory_startup_probe_m25.log, RBLN-SW/
+    vllm-rbln#1000): the death is the failure, not the wait."""
+    name = "rbln_kv_blocks_device_memory_startup_probe_m25.log"
+    f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v6" / name)))
+    assert [x.id for x in f if x.severity == "error"] == ["unrecognized-failure"] and "SYS_EBUSY" in f[0].evidence

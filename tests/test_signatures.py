@@ -99,7 +99,7 @@ def test_n_group_fix_names_the_workaround_and_the_release():
 
 def test_stall_threshold_has_its_reason():
     stall = signature("engine-startup-stalled").stall
-    assert stall.warn_after_s < stall.error_after_s and "1,217 s" in stall.reason and "10 s" in stall.reason
+    assert stall.poll_s == 10 and "1,217 s" in stall.reason and "10 s" in stall.reason and "ENDS" in stall.reason
 
 
 def test_each_template_class_has_exactly_one_signature():

@@ -53,8 +53,6 @@ class Stall:
     """How a hang is judged from log timestamps (see data/signatures.toml ``stall``)."""
 
     poll_s: float
-    warn_after_s: float
-    error_after_s: float
     reason: str
 
 
@@ -169,8 +167,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         root_cause=bool(raw.get("root_cause", True)),
         supersedes=tuple(raw.get("supersedes", ())),
         phases=tuple(Phase(p["name"], tuple(p["keywords"]), p["cause"], p["fix"]) for p in raw.get("phases", ())),
-        stall=None if stall is None else Stall(float(stall["poll_s"]), float(stall["warn_after_s"]),
-                                               float(stall["error_after_s"]), stall["reason"]),
+        stall=None if stall is None else Stall(float(stall["poll_s"]), stall["reason"]),
         from_problems=tuple(raw.get("from_problems", ())),
         severity_note=raw.get("severity_note", ""),
         log_note=raw.get("log_note", ""),
