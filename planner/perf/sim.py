@@ -34,7 +34,9 @@ cache and of max_num_seqs for each pipeline batch.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -450,6 +452,7 @@ class _Costs:
     ep: tuple[int, int, int] = (0, 0, 1)
 
 
+@functools.lru_cache(maxsize=512)
 def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None = None,
            async_scheduling: bool = True) -> _Costs:
     bw, ex_bw, kv_bw, fl, ex_fl = sm.rates(eff)
@@ -1390,7 +1393,7 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
     fin = [d + last for d, _ in done]
     size = [k for _, k in done]
     m = len(done)
-    before = [sum(size[:i]) for i in range(m)]
+    before = [0, *itertools.accumulate(size)][:m]   # requests of the cohorts ahead of each
     late = [frontend_s * (before[i] + (size[i] - 1) / 2.0) for i in range(m)]
     ret = [math.inf] * m
     new: list[tuple[int, int]] = []
