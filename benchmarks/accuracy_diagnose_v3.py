@@ -255,7 +255,7 @@ def main() -> None:
     print(f"final exception quoted by some finding: {quoted} of {with_exc} failures whose excerpt shows one")
     by_class: dict[str, list[str]] = {}
     for r in fails:
-        by_class.setdefault(str(r[0]["class"]), []).append(r[1].verdict)
+        by_class.setdefault(str(r[0].get("class", "unlabelled")), []).append(r[1].verdict)
     print("by class (right / n): " + ", ".join(f"{c} {v.count('right id')}/{len(v)}"
                                                 for c, v in sorted(by_class.items())))
     times = sorted(r[2] for r in results)
