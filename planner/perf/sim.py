@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from operator import add as _add
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
@@ -914,16 +915,20 @@ def _weighted_quantiles(values: Any, weights: Any, qs: tuple[float, ...]) -> lis
         n = len(vs)
         mid = vs[n // 2] if n % 2 else (vs[n // 2 - 1] + vs[n // 2]) / 2.0   # np.median
         return [mid] * len(qs)
-    xp: list[float] = []
-    acc = 0.0
-    for x in ws:                        # np.cumsum, then first = cumsum - ws, last = first + max(ws - 1, 0)
-        acc += x
-        first = acc - x
-        xp.append(first / span)
-        xp.append((first + max(x - 1.0, 0.0)) / span)
+    # np.cumsum (added in turn from 0.0), then first = cumsum - ws, last = first + max(ws - 1, 0); max(y, 0.0) is
+    # ``0.0 if y < 0.0 else y`` (the same value), and the lists are interleaved by slice assignment
+    cum = itertools.accumulate(ws, initial=0.0)
+    next(cum)
+    firsts = [c - x for c, x in zip(cum, ws, strict=True)]
+    n2 = 2 * len(vs)
+    xp: list[float] = [0.0] * n2
+    xp[0::2] = [f / span for f in firsts]
+    xp[1::2] = [(f + (0.0 if x - 1.0 < 0.0 else x - 1.0)) / span for f, x in zip(firsts, ws, strict=True)]
     if xp != sorted(xp):                # numpy's search assumes it; rounding could (in principle) break it
         return _weighted_quantiles_np(v, w, qs)
-    fp = [x for x in vs for _ in (0, 1)]
+    fp: list[float] = [0.0] * n2
+    fp[0::2] = vs
+    fp[1::2] = vs
     return [_np_interp(q, xp, fp) for q in qs]
 
 
@@ -969,17 +974,9 @@ def _np_sum(a: list[float], lo: int = 0, n: int | None = None) -> float:
             res += a[i]
         return res
     if n <= _PW_BLOCKSIZE:
-        r0, r1, r2, r3, r4, r5, r6, r7 = a[lo:lo + 8]
+        # running sum j adds a[lo + j], a[lo + j + 8], ... in turn: ``reduce(add, ...)`` does exactly that in C
         end = lo + n - n % 8
-        for b in range(lo + 8, end, 8):
-            r0 += a[b]
-            r1 += a[b + 1]
-            r2 += a[b + 2]
-            r3 += a[b + 3]
-            r4 += a[b + 4]
-            r5 += a[b + 5]
-            r6 += a[b + 6]
-            r7 += a[b + 7]
+        r0, r1, r2, r3, r4, r5, r6, r7 = (functools.reduce(_add, a[i:end:8]) for i in range(lo, lo + 8))
         res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
         for i in range(end, lo + n):
             res += a[i]
@@ -1015,14 +1012,14 @@ def _weighted_std(values: Any, weights: Any) -> float:
     Python with numpy's sums (``np.average``: the weighted values' sum over the weights' sum)."""
     v = list(map(float, values))
     w = list(map(float, weights))
-    if not v or _np_sum(w) <= 0:
+    scl = _np_sum(w) if v else 0.0
+    if not v or scl <= 0:
         return 0.0
     if not _finite(v) or not _finite(w):
         return _weighted_std_np(v, w)
-    scl = _np_sum(w)
     mean = _np_sum([x * y for x, y in zip(v, w, strict=True)]) / scl
-    sq = [(x - mean) * (x - mean) for x in v]    # numpy's ``** 2`` is a square
-    return math.sqrt(max(0.0, _np_sum([x * y for x, y in zip(sq, w, strict=True)]) / scl))
+    # numpy's ``** 2`` is a square: ((x - mean) * (x - mean)) * y
+    return math.sqrt(max(0.0, _np_sum([(x - mean) * (x - mean) * y for x, y in zip(v, w, strict=True)]) / scl))
 
 
 def _weighted_std_np(values: Any, weights: Any) -> float:
@@ -1351,14 +1348,22 @@ def _prefill_queue(step_of: Callable[[float, float, float], float], clients: flo
     done: list[tuple[int, int]] = []   # cohorts: (step of the first token, requests)
     step = 0
     while finished < n:
-        room = max(1.0, budget - finished)
-        p = min(room, remaining)
+        # max / min written as conditionals: the same values, no call
+        room = budget - finished
+        if not room > 1.0:
+            room = 1.0
+        p = remaining if remaining < room else room
         prefilled += p
         remaining -= p
-        now = n if remaining <= 0 else min(n, int(prefilled / input_len + 1e-9))
+        if remaining <= 0:
+            now = n
+        else:
+            now = int(prefilled / input_len + 1e-9)
+            if not now < n:
+                now = n
         t += first + slope * finished if p >= room else step_of(float(finished), p, float(now - finished))
         total += (now - finished) * t
-        capped += (now - finished) * min(t, cap_s)
+        capped += (now - finished) * (cap_s if cap_s < t else t)
         if now > finished:
             done.append((step, now - finished))
         finished = now
@@ -1411,20 +1416,31 @@ def _next_wave(step_of: Callable[[float, float, float], float], done: list[tuple
         sched = start_prev if lag else t
         if decoding == 0 and ret[head] > sched:
             t = sched = ret[head]   # idle engine: it takes the next request the moment it arrives
-        room = max(1.0, budget - decoding)
+        # max / min written as conditionals (the same values, no call; ~2 x 10^4 steps per `planner compare`)
+        room = budget - decoding
+        if not room > 1.0:
+            room = 1.0
         tokens = 0.0
         completing = 0
         while head < pending and ret[head] <= sched and room > 0:
-            p = min(room, size[head] * input_len - head_tokens)
+            sz = size[head]
+            p = sz * input_len - head_tokens
+            if not p < room:
+                p = room
             head_tokens += p
             room -= p
             tokens += p
-            now = size[head] if room > 0 else min(size[head], int(head_tokens / input_len + 1e-9))
+            if room > 0:
+                now = sz
+            else:
+                now = int(head_tokens / input_len + 1e-9)
+                if not now < sz:
+                    now = sz
             if now > head_served:
                 completing += now - head_served
                 new.append((x, now - head_served))
             head_served = now
-            if now < size[head]:
+            if now < sz:
                 break
             head += 1
             head_tokens = 0.0
@@ -1487,12 +1503,20 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
     def base(tokens: float, sampled: float) -> float:
         return combine(gpu_base(tokens, sampled), costs.cpu_step + costs.cpu_seq * sampled, costs.overlap)
 
+    cpu_step, cpu_seq, overlap = costs.cpu_step, costs.cpu_seq, costs.overlap
+
     def step_of(decoding: float, prefill: float, completing: float) -> float:
         """Wall time of a step of ``decoding`` requests and ``prefill`` tokens of whole prompts."""
-        gpu = gpu_base(decoding + prefill, decoding + completing) + per_dec * decoding
+        # ``combine`` inlined, ``max(gpu, cpu)`` as ``cpu if cpu > gpu else gpu`` (the same value; _next_wave and
+        # _prefill_queue call this ~2 x 10^4 times per `planner compare`)
+        sampled = decoding + completing
+        gpu = gpu_base(decoding + prefill, sampled) + per_dec * decoding
         if prefill:
             gpu += prefill * token_attn
-        return combine(gpu, costs.cpu_step + costs.cpu_seq * (decoding + completing), costs.overlap)
+        cpu = cpu_step + cpu_seq * sampled
+        if overlap:
+            return cpu if cpu > gpu else gpu
+        return gpu + cpu
 
     virtual = eng.dp * eng.pp
     per_engine = concurrency / virtual
