@@ -610,7 +610,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         nonlocal fe_free
         sent[rid] = at
         if opening:
-            start = max(at, fe_free)
+            start = fe_free if fe_free > at else at   # max(at, fe_free), no call
             wait[rid] = start - at
             fe_free = start + frontend_s
         arrival[rid] = at + overhead_s / 2.0 + prompt_s[rid]
@@ -706,10 +706,16 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         pw_attn = 0.0
         pw_read = 0.0
         completing: list[int] = []
-        for rid in list(partial):
+        for rid in partial:   # not changed in this loop
             if budget <= 0:
                 break
-            chunk = min(need[rid] - done[rid], budget, int(kv_tokens - kv_used))
+            # min(need - done, budget, free KV) as conditionals (the same value, no call)
+            chunk = need[rid] - done[rid]
+            if budget < chunk:
+                chunk = budget
+            free = int(kv_tokens - kv_used)
+            if free < chunk:
+                chunk = free
             if chunk <= 0:
                 break
             start = done[rid]
@@ -737,7 +743,9 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         while waiting and budget > 0 and n_run < max_seqs and not preempted_now:
             rid = waiting[0]
             hit = min(cached[rid], need[rid] - 1) if cached else 0
-            chunk = min(need[rid] - hit, budget)
+            chunk = need[rid] - hit
+            if budget < chunk:
+                chunk = budget
             # vLLM 0.20.0 vllm/v1/core/sched/scheduler.py:744-756: with ``scheduler_reserve_full_isl`` (the default)
             # the head of the queue waits until free blocks hold its whole sequence (prompt, plus the tokens it
             # produced before a preemption; cached blocks count as free, kv_cache_manager.py:225-262), else for its
@@ -793,8 +801,10 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         steps += 1
         ctx_sum += d
         kv_used += d
-        peak_run = max(peak_run, n_run)
-        peak_kv = max(peak_kv, kv_used)
+        if n_run > peak_run:
+            peak_run = n_run
+        if kv_used > peak_kv:
+            peak_kv = kv_used
         step = s
         s += 1
         if n_grow:
@@ -816,7 +826,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 kv_used -= need[rid] + half_block
                 if issued < n:
                     back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
-                    take_in(issued, max(send[issued], back), send[issued] > back)
+                    sv = send[issued]
+                    take_in(issued, back if back > sv else sv, sv > back)
                     issued += 1
                 continue
             state[rid] = 3
@@ -847,7 +858,8 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             kv_used -= c + half_block
             if issued < n:
                 back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
-                take_in(issued, max(send[issued], back), send[issued] > back)
+                sv = send[issued]
+                take_in(issued, back if back > sv else sv, sv > back)
                 issued += 1
         # -------- jump over pure decode steps with an unchanged batch
         if jump and d and not waiting and not partial and calendar:
@@ -976,7 +988,15 @@ def _np_sum(a: list[float], lo: int = 0, n: int | None = None) -> float:
     if n <= _PW_BLOCKSIZE:
         # running sum j adds a[lo + j], a[lo + j + 8], ... in turn: ``reduce(add, ...)`` does exactly that in C
         end = lo + n - n % 8
-        r0, r1, r2, r3, r4, r5, r6, r7 = (functools.reduce(_add, a[i:end:8]) for i in range(lo, lo + 8))
+        reduce = functools.reduce
+        r0 = reduce(_add, a[lo:end:8])
+        r1 = reduce(_add, a[lo + 1:end:8])
+        r2 = reduce(_add, a[lo + 2:end:8])
+        r3 = reduce(_add, a[lo + 3:end:8])
+        r4 = reduce(_add, a[lo + 4:end:8])
+        r5 = reduce(_add, a[lo + 5:end:8])
+        r6 = reduce(_add, a[lo + 6:end:8])
+        r7 = reduce(_add, a[lo + 7:end:8])
         res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
         for i in range(end, lo + n):
             res += a[i]
@@ -1073,6 +1093,13 @@ def _itl_stats(segments: list[tuple[float, tuple[float, float, float, int, int]]
         runs.append(wd * run)
         counts.append(wd * k)
         share = wd * k / m
+        if b == 0.0:
+            # steps of one time (every single step): b times any j >= 0 is the same signed zero, so the m samples
+            # are one value, computed once
+            g = a + b * 0.0
+            wall += [(g if g >= c else c) if overlap else g + c] * m
+            wts += [share] * m
+            continue
         for f in frac:
             j = f * k - 0.5
             g = a + b * (j if j > 0.0 else 0.0)
@@ -1292,7 +1319,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
     wsum = sum(wts)
 
     def wmean(vals: list[float], ws: list[float]) -> float:
-        return sum(v * w for v, w in zip(vals, ws, strict=True)) / sum(ws)
+        return sum([v * w for v, w in zip(vals, ws, strict=True)]) / sum(ws)   # a list: sum adds as from a generator
 
     # The point's --max-concurrency; without a cap, Little's law (requests in flight on average).
     conc = float(load.concurrency) if load.concurrency is not None else wmean(e2e, wts) * reqs / duration
@@ -1300,7 +1327,7 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
         concurrency=conc, request_rate=load.request_rate,
         output_throughput=out_tok / duration, total_token_throughput=(out_tok + in_tok) / duration,
         request_throughput=reqs / duration,
-        mean_ttft_ms=1000 * sum(v * w for v, w in zip(ttft, wts, strict=True)) / wsum,
+        mean_ttft_ms=1000 * sum([v * w for v, w in zip(ttft, wts, strict=True)]) / wsum,
         mean_tpot_ms=1000 * wmean(tp_v, tp_w),
         mean_e2el_ms=1000 * wmean(e2e, wts),
         duration_s=duration, preemptions=round(sum(p.preemptions * c for c, p in parts)),
