@@ -577,6 +577,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     """
     n = len(isl)
     base = _base_fn(costs)
+    heappush, heappop = heapq.heappush, heapq.heappop
     per_ctx, per_win, win = costs.per_ctx_s, costs.per_win_s, costs.window
     read_w_s, attn_w_s = costs.prefill_read_w_s, costs.prefill_attn_w_s
     cpu_step, cpu_seq, overlap = costs.cpu_step, costs.cpu_seq, costs.overlap
@@ -614,7 +615,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             wait[rid] = start - at
             fe_free = start + frontend_s
         arrival[rid] = at + overhead_s / 2.0 + prompt_s[rid]
-        heapq.heappush(future, (arrival[rid], rid))
+        heappush(future, (arrival[rid], rid))
 
     issued = min(clients, n)
     for i in range(issued):
@@ -689,7 +690,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     lag = 0.0
     while finished < n:
         while future and future[0][0] <= t - lag + 1e-9:   # 1 ns: a jump's sums round unlike a step's
-            _, rid = heapq.heappop(future)
+            _, rid = heappop(future)
             state[rid] = 1
             waiting.append(rid)
         # -------- schedule one step
@@ -810,7 +811,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         if n_grow:
             win_sum += n_grow
             while crossing and crossing[0][0] <= s:
-                _, rid, ep = heapq.heappop(crossing)
+                _, rid, ep = heappop(crossing)
                 if ep == epoch[rid] and state[rid] == 3:
                     n_grow -= 1
         for rid in completing:
@@ -840,10 +841,10 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 if c0 < win:
                     n_grow += 1
                     # its context reads need + (s' - 1 - step) at step s': the window from s' = step + 1 + win - need
-                    heapq.heappush(crossing, (step + 1 + win - c0, rid, epoch[rid]))
-            heapq.heappush(calendar, (step + osl[rid] - gen[rid], rid, epoch[rid]))
+                    heappush(crossing, (step + 1 + win - c0, rid, epoch[rid]))
+            heappush(calendar, (step + osl[rid] - gen[rid], rid, epoch[rid]))
         while calendar and calendar[0][0] <= step:
-            _, rid, ep = heapq.heappop(calendar)
+            _, rid, ep = heappop(calendar)
             if ep != epoch[rid] or state[rid] != 3:
                 continue
             c = need[rid] + (step - dec_start[rid])
@@ -854,7 +855,10 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             d -= 1
             n_run -= 1
             ctx_sum -= c
-            leave_window(c)
+            if win:   # leave_window(c), inlined
+                win_sum -= c if c < win else win
+                if c < win:
+                    n_grow -= 1
             kv_used -= c + half_block
             if issued < n:
                 back = t + overhead_s / 2.0 + wait[rid]   # when the client sees the last token
@@ -867,7 +871,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
             if n_grow:
                 # the step time grows linearly only until the next request's context reaches the window
                 while crossing and (crossing[0][2] != epoch[crossing[0][1]] or state[crossing[0][1]] != 3):
-                    heapq.heappop(crossing)
+                    heappop(crossing)
                 if crossing:
                     k = min(k, crossing[0][0] - s)
             a = base(float(d), float(d)) + per_ctx * ctx_sum + per_win * win_sum   # GPU time of the first jumped step
@@ -887,7 +891,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
                 if n_grow:
                     win_sum += n_grow * k
                     while crossing and crossing[0][0] <= s:
-                        _, rid, ep = heapq.heappop(crossing)
+                        _, rid, ep = heappop(crossing)
                         if ep == epoch[rid] and state[rid] == 3:
                             n_grow -= 1
                 steps += k
@@ -1341,6 +1345,13 @@ def simulate(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, load: L
 
 
 
+#: ``steady_state``'s step times per (step costs, decode seconds per request, prefill attention seconds per token):
+#: the same step priced again for another concurrency of the same layout is looked up (issue #23, speed).  Cleared
+#: when it holds this many layouts' tables.
+_STEP_MEMO: dict[tuple[_Costs, float, float], dict[tuple[float, float, float], float]] = {}
+_STEP_MEMO_MAX = 256
+
+
 @dataclass(frozen=True)
 class SteadyState:
     """Closed-form steady state of a closed loop: a quick estimate used to rank many layouts before the
@@ -1531,19 +1542,29 @@ def steady_state(sm: StepModel, eff: Efficiency, glob: Globals, eng: Engine, inp
         return combine(gpu_base(tokens, sampled), costs.cpu_step + costs.cpu_seq * sampled, costs.overlap)
 
     cpu_step, cpu_seq, overlap = costs.cpu_step, costs.cpu_seq, costs.overlap
+    # A step's time depends on these three and its arguments only: the estimates of one layout at every concurrency
+    # share one table (about half of a `planner compare`'s 2 x 10^4 steady-state steps were priced already).
+    memo_key = (costs, per_dec, token_attn)
+    priced = _STEP_MEMO.get(memo_key)
+    if priced is None:
+        if len(_STEP_MEMO) >= _STEP_MEMO_MAX:
+            _STEP_MEMO.clear()
+        priced = _STEP_MEMO[memo_key] = {}
 
     def step_of(decoding: float, prefill: float, completing: float) -> float:
         """Wall time of a step of ``decoding`` requests and ``prefill`` tokens of whole prompts."""
-        # ``combine`` inlined, ``max(gpu, cpu)`` as ``cpu if cpu > gpu else gpu`` (the same value; _next_wave and
-        # _prefill_queue call this ~2 x 10^4 times per `planner compare`)
+        key = (decoding, prefill, completing)
+        got = priced.get(key)
+        if got is not None:
+            return got
+        # ``combine`` inlined, ``max(gpu, cpu)`` as ``cpu if cpu > gpu else gpu`` (the same value)
         sampled = decoding + completing
         gpu = gpu_base(decoding + prefill, sampled) + per_dec * decoding
         if prefill:
             gpu += prefill * token_attn
         cpu = cpu_step + cpu_seq * sampled
-        if overlap:
-            return cpu if cpu > gpu else gpu
-        return gpu + cpu
+        got = priced[key] = (cpu if cpu > gpu else gpu) if overlap else gpu + cpu
+        return got
 
     virtual = eng.dp * eng.pp
     per_engine = concurrency / virtual

@@ -126,6 +126,35 @@ def test_output_is_byte_identical_to_the_reference_paths(command, capsys, monkey
     monkeypatch.setattr(sim, "_weighted_std", _weighted_std_np)
     monkeypatch.setattr(sim, "_itl_stats", _itl_stats_np)
     monkeypatch.setattr(cmp, "_estimate", _uncached_estimate)
+    sim._STEP_MEMO.clear()
+    monkeypatch.setattr(sim, "_STEP_MEMO_MAX", 0)   # every steady-state estimate prices its steps afresh
     assert main(command.split()) == 0
     reference = capsys.readouterr().out
     assert fast == reference and len(fast) > 500
+
+
+@pytest.mark.parametrize("dp", [1, 8])
+def test_steady_state_step_table_gives_the_fresh_estimate(dp, monkeypatch):
+    """``steady_state`` prices a step once per layout (``_STEP_MEMO``, shared across concurrencies; with DP+EP the
+    expert group, and so the table, changes with the clients below 8): every estimate equals one made with a fresh
+    table, whatever was estimated before it."""
+    from planner.catalog import load_gpu, load_model, load_quant
+    from planner.launch import Launch
+    from planner.memory import plan_memory
+    from planner.perf.calibration import load_calibration
+    from planner.perf.step import step_model
+    from planner.specs import ParallelPlan
+
+    cal = load_calibration()
+    m, g, q = load_model("minimax-m2.5"), load_gpu("h200"), load_quant("fp8")
+    eff, _ = cal.for_gpu(g)
+    mem = plan_memory(Launch(model=m, gpu=g, quant=q, max_model_len=8192).with_layout(
+        ParallelPlan(tp=8 // dp, dp=dp, ep=dp > 1)))
+    sm, eng = step_model(m, g, q, mem), cmp.engine_of(mem)
+    points = [1, 3, 7, 8, 40, 41, 300, 2, 40, 512, 1]
+    sim._STEP_MEMO.clear()
+    shared = [sim.steady_state(sm, eff, cal.globals, eng, 2048, 512, c, prompts_per_client=10) for c in points]
+    assert sim._STEP_MEMO
+    monkeypatch.setattr(sim, "_STEP_MEMO_MAX", 0)
+    fresh = [sim.steady_state(sm, eff, cal.globals, eng, 2048, 512, c, prompts_per_client=10) for c in points]
+    assert shared == fresh
