@@ -580,6 +580,7 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
     heappush, heappop = heapq.heappush, heapq.heappop
     per_ctx, per_win, win = costs.per_ctx_s, costs.per_win_s, costs.window
     read_w_s, attn_w_s = costs.prefill_read_w_s, costs.prefill_attn_w_s
+    read_s, attn_s = costs.prefill_read_s, costs.prefill_attn_s
     cpu_step, cpu_seq, overlap = costs.cpu_step, costs.cpu_seq, costs.overlap
     mnbt = eng.max_num_batched_tokens
     # Each running request wastes half a block on average (blocks are allocated whole).
@@ -743,7 +744,11 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         # schedule the WAITING requests" only ``if not preempted_reqs``): the preempted request waits a step.
         while waiting and budget > 0 and n_run < max_seqs and not preempted_now:
             rid = waiting[0]
-            hit = min(cached[rid], need[rid] - 1) if cached else 0
+            hit = 0
+            if cached:   # min(cached, need - 1), no call
+                hit = cached[rid]
+                if need[rid] - 1 < hit:
+                    hit = need[rid] - 1
             chunk = need[rid] - hit
             if budget < chunk:
                 chunk = budget
@@ -790,9 +795,11 @@ def _run_engine(costs: _Costs, eng: Engine, kv_tokens: int, max_seqs: int, isl: 
         sampled += len(completing)
         gpu = base(tokens, sampled) + per_ctx * ctx_sum + per_win * win_sum
         if p_attn:
-            gpu += max(p_read * costs.prefill_read_s, p_attn * costs.prefill_attn_s)
+            pr, pa = p_read * read_s, p_attn * attn_s   # max(pr, pa), no call
+            gpu += pa if pa > pr else pr
             if win:
-                gpu += max(pw_read * read_w_s, pw_attn * attn_w_s)
+                pr, pa = pw_read * read_w_s, pw_attn * attn_w_s
+                gpu += pa if pa > pr else pr
         cpu = cpu_step + cpu_seq * sampled
         dt = (gpu if gpu > cpu else cpu) if overlap else gpu + cpu
         t += dt
