@@ -169,6 +169,9 @@ class LogScan:
     last_start: int | None = None
     #: The line of the last [[lifecycle]] marker (the start went on there), or None.
     last_progress: int | None = None
+    #: The log's last non-blank line (cleaned, not redacted: read only to match, never shown), "" for none: a log
+    #: that ends in a wait (an ``error_if_ends`` signature's warning) shows a run that never got past it.
+    last_line: str = ""
 
 
 @cache
@@ -556,7 +559,15 @@ class _Scanner:
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
                        death,
                        last_start=None if st.last_start is None else int(st.last_start),
-                       last_progress=None if st.last_progress is None else int(st.last_progress))
+                       last_progress=None if st.last_progress is None else int(st.last_progress),
+                       last_line=self._last_line())
+
+    def _last_line(self) -> str:
+        """The log's last non-blank line, cleaned (ANSI, carriage returns), or ""."""
+        if self.state.last_block is None:
+            return ""
+        data = self.state.last_block[0].rstrip()
+        return _clean(data[data.rfind(b"\n") + 1:].decode("utf-8", "replace")).strip()
 
     def _death(self, lines: int) -> Death | None:
         """The last death the log shows that nothing healthy followed (a marker line, or a line of the tail)."""
@@ -806,8 +817,10 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
                 return found
     # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next lines)
     # gives way to the match on the joined lines that captures the most.
+    # A terminal or a post's fixed-width wrap breaks a row inside a word or a number ("WorkNCCL(SeqNum=385" /
+    # "6, OpType=ALLREDUCE", OpenRLHF/OpenRLHF#265), so each continuation is tried joined as it was cut too.
     alone = found
-    joined = line.rstrip()
+    joined = tight = line.rstrip()
     for _ in range(WRAP_LINES):
         if stop >= len(data):
             break
@@ -817,11 +830,13 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
         if not nxt:
             break
         joined += " " + nxt
-        found = sig.match(joined)
-        if found is not None and (alone is None or _captured(found) > _captured(alone)):
-            alone = found
-            if None not in found[0].groupdict().values():
-                break
+        tight += nxt
+        for text in (joined, tight):
+            found = sig.match(text)
+            if found is not None and (alone is None or _captured(found) > _captured(alone)):
+                alone = found
+        if alone is not None and None not in alone[0].groupdict().values():
+            break
         stop = end if end != -1 else len(data)
     return alone
 
