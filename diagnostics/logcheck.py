@@ -452,6 +452,18 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = (f"{said} [{death.frame_rule[1]} in the frames]" + _where(phase, version)
                     + (f"; {context}" if context else ""))
         return finding(rule.id, evidence, cause=rule.cause)
+    if exc is None and generic and all(death is None or death.message_line in (None, m.line_number)
+                                       for m in generic[-1:]):
+        # The log shows nothing of the death but the generic sign itself (EngineDeadError "See stack trace (above)"
+        # with no stack trace above it, a traceback cut before its exception): no other exception to quote, so the
+        # sign is what the log can say; the catalog's own id for it is the answer, not an unexplained failure.
+        sign = generic[-1]
+        evidence = (f"line {sign.line_number}: {sign.text} [the log holds no root-cause exception]"
+                    + _where(phase, version))
+        others = [f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic[:-1]]
+        if death is not None and death.line_number not in (sign.line_number, death.message_line):
+            others.append(f"the process died at line {death.line_number}: {death.text}")
+        return finding(sign.signature_id, evidence + ("; signs of death: " + "; ".join(others) if others else ""))
     if exc is not None:
         evidence = f"line {exc_line}: {exc}"
     elif death is not None and death.message is not None:
