@@ -351,15 +351,17 @@ def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
     """An early sign (a ``warning_patterns`` match: Ray's placement-group wait, the 60 s shared-memory wait) that the
     log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20); so
     is one of an ``error_if_last`` signature that the log ends after with no start progress, and one of an
-    ``error_if_ends`` signature whose wait is the log's last line."""
+    ``error_if_ends`` signature whose waits are the log's last lines."""
     death = scan.death
     sig = signature(m.signature_id)
-    if (sig.error_if_ends and m.severity != "error" and (death is None or death.line_number < m.line_number)
-            and any(p.search(scan.last_line) for p in sig.warning_patterns)):
-        # The log's last line is this wait again: the run ended still waiting (a hang that someone killed, or that
-        # is still hanging when the log was taken), whatever level vLLM logs the wait at.
-        return replace(m, severity="error", text=f"{m.text} (the log ends still waiting: its last line is this "
-                                                 "wait)")
+    ends = scan.last_lines[-sig.error_if_ends:] if sig.error_if_ends else ()
+    if (len(ends) == sig.error_if_ends > 0 and m.severity != "error"
+            and (death is None or death.line_number < m.line_number)
+            and all(any(p.search(line) for p in sig.warning_patterns) for line in ends)):
+        # The log ends in a run of this wait with nothing else logged between: the run ended still waiting (a hang
+        # that someone killed, or still hanging when the log was taken), whatever level vLLM logs the wait at.
+        return replace(m, severity="error", text=f"{m.text} (the log ends still waiting: its last "
+                                                 f"{sig.error_if_ends} lines are this wait)")
     if m.severity != "warning" or not sig.warning_patterns:
         return m
     if scan.last_progress is not None and scan.last_progress > m.line_number:

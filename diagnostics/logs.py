@@ -45,6 +45,8 @@ from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 4096
+#: How many of the log's last non-blank lines a scan keeps (LogScan.last_lines): the longest ``error_if_ends``.
+LAST_LINES = 4
 #: How far before and after a match its traceback, phase markers and root exception are looked for.
 CONTEXT_BYTES = 256 << 10
 #: Gram length and sampling stride of the prefilter (anchors must be >= GRAM + STRIDE - 1 bytes).
@@ -169,9 +171,9 @@ class LogScan:
     last_start: int | None = None
     #: The line of the last [[lifecycle]] marker (the start went on there), or None.
     last_progress: int | None = None
-    #: The log's last non-blank line (cleaned, not redacted: read only to match, never shown), "" for none: a log
-    #: that ends in a wait (an ``error_if_ends`` signature's warning) shows a run that never got past it.
-    last_line: str = ""
+    #: The log's last non-blank lines, up to ``LAST_LINES``, oldest first (cleaned, not redacted: read only to match,
+    #: never shown): a log that ends in a run of waits (an ``error_if_ends`` signature's warning) never got past it.
+    last_lines: tuple[str, ...] = ()
 
 
 @cache
@@ -560,14 +562,15 @@ class _Scanner:
                        death,
                        last_start=None if st.last_start is None else int(st.last_start),
                        last_progress=None if st.last_progress is None else int(st.last_progress),
-                       last_line=self._last_line())
+                       last_lines=self._last_lines())
 
-    def _last_line(self) -> str:
-        """The log's last non-blank line, cleaned (ANSI, carriage returns), or ""."""
+    def _last_lines(self) -> tuple[str, ...]:
+        """The log's last ``LAST_LINES`` non-blank lines, cleaned (ANSI, carriage returns), oldest first."""
         if self.state.last_block is None:
-            return ""
-        data = self.state.last_block[0].rstrip()
-        return _clean(data[data.rfind(b"\n") + 1:].decode("utf-8", "replace")).strip()
+            return ()
+        data = self.state.last_block[0]
+        rows = [r for r in data[-LAST_LINES * MAX_LINE_CHARS:].split(b"\n") if r.strip()][-LAST_LINES:]
+        return tuple(_clean(r.decode("utf-8", "replace")).strip() for r in rows)
 
     def _death(self, lines: int) -> Death | None:
         """The last death the log shows that nothing healthy followed (a marker line, or a line of the tail)."""
