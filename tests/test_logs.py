@@ -1756,7 +1756,8 @@ def test_a_log_ending_in_the_shared_memory_wait_is_an_error_whatever_its_level()
     fixtures: not enough."""
     f = findings_from_scan(scan_path(str(V14 / "shm_broadcast_no_block_60s_ray_data_qwen35_397b.log")))[0]
     assert (f.id, f.severity) == ("engine-rpc-timeout", "error") and "the log ends still waiting" in f.evidence
-    one = findings_from_scan(scan_path(str(HELDOUT / "heldout_v5" / "clean_dual_3090_aot_cache_shm_broadcast_info.log")))
+    clean = HELDOUT / "heldout_v5" / "clean_dual_3090_aot_cache_shm_broadcast_info.log"
+    one = findings_from_scan(scan_path(str(clean)))
     assert all(x.severity == "info" for x in one)
 
 
