@@ -350,9 +350,18 @@ def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
 def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
     """An early sign (a ``warning_patterns`` match: Ray's placement-group wait, the 60 s shared-memory wait) that the
     log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20); so
-    is one of an ``error_if_last`` signature that the log ends after with no start progress."""
+    is one of an ``error_if_last`` signature that the log ends after with no start progress, and one of an
+    ``error_if_ends`` signature whose waits are the log's last lines."""
     death = scan.death
     sig = signature(m.signature_id)
+    ends = scan.last_lines[-sig.error_if_ends:] if sig.error_if_ends else ()
+    if (len(ends) == sig.error_if_ends > 0 and m.severity != "error"
+            and (death is None or death.line_number < m.line_number)
+            and all(any(p.search(line) for p in sig.warning_patterns) for line in ends)):
+        # The log ends in a run of this wait with nothing else logged between: the run ended still waiting (a hang
+        # that someone killed, or still hanging when the log was taken), whatever level vLLM logs the wait at.
+        return replace(m, severity="error", text=f"{m.text} (the log ends still waiting: its last "
+                                                 f"{sig.error_if_ends} lines are this wait)")
     if m.severity != "warning" or not sig.warning_patterns:
         return m
     if scan.last_progress is not None and scan.last_progress > m.line_number:
@@ -445,6 +454,18 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = (f"{said} [{death.frame_rule[1]} in the frames]" + _where(phase, version)
                     + (f"; {context}" if context else ""))
         return finding(rule.id, evidence, cause=rule.cause)
+    if exc is None and generic and all(death is None or death.message_line in (None, m.line_number)
+                                       for m in generic[-1:]):
+        # The log shows nothing of the death but the generic sign itself (EngineDeadError "See stack trace (above)"
+        # with no stack trace above it, a traceback cut before its exception): no other exception to quote, so the
+        # sign is what the log can say; the catalog's own id for it is the answer, not an unexplained failure.
+        sign = generic[-1]
+        evidence = (f"line {sign.line_number}: {sign.text} [the log holds no root-cause exception]"
+                    + _where(phase, version))
+        others = [f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic[:-1]]
+        if death is not None and death.line_number not in (sign.line_number, death.message_line):
+            others.append(f"the process died at line {death.line_number}: {death.text}")
+        return finding(sign.signature_id, evidence + ("; signs of death: " + "; ".join(others) if others else ""))
     if exc is not None:
         evidence = f"line {exc_line}: {exc}"
     elif death is not None and death.message is not None:

@@ -45,6 +45,8 @@ from planner.vllmlog import FIGURE_KEYWORDS, FigureReader, StartupFigures
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 4096
+#: How many of the log's last non-blank lines a scan keeps (LogScan.last_lines): the longest ``error_if_ends``.
+LAST_LINES = 4
 #: How far before and after a match its traceback, phase markers and root exception are looked for.
 CONTEXT_BYTES = 256 << 10
 #: Gram length and sampling stride of the prefilter (anchors must be >= GRAM + STRIDE - 1 bytes).
@@ -169,6 +171,9 @@ class LogScan:
     last_start: int | None = None
     #: The line of the last [[lifecycle]] marker (the start went on there), or None.
     last_progress: int | None = None
+    #: The log's last non-blank lines, up to ``LAST_LINES``, oldest first (cleaned, not redacted: read only to match,
+    #: never shown): a log that ends in a run of waits (an ``error_if_ends`` signature's warning) never got past it.
+    last_lines: tuple[str, ...] = ()
 
 
 @cache
@@ -556,7 +561,16 @@ class _Scanner:
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
                        death,
                        last_start=None if st.last_start is None else int(st.last_start),
-                       last_progress=None if st.last_progress is None else int(st.last_progress))
+                       last_progress=None if st.last_progress is None else int(st.last_progress),
+                       last_lines=self._last_lines())
+
+    def _last_lines(self) -> tuple[str, ...]:
+        """The log's last ``LAST_LINES`` non-blank lines, cleaned (ANSI, carriage returns), oldest first."""
+        if self.state.last_block is None:
+            return ()
+        data = self.state.last_block[0]
+        rows = [r for r in data[-LAST_LINES * MAX_LINE_CHARS:].split(b"\n") if r.strip()][-LAST_LINES:]
+        return tuple(_clean(r.decode("utf-8", "replace")).strip() for r in rows)
 
     def _death(self, lines: int) -> Death | None:
         """The last death the log shows that nothing healthy followed (a marker line, or a line of the tail)."""
@@ -806,8 +820,10 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
                 return found
     # A match on the line alone that left optional parts out (a message whose figures wrapped onto the next lines)
     # gives way to the match on the joined lines that captures the most.
+    # A terminal or a post's fixed-width wrap breaks a row inside a word or a number ("WorkNCCL(SeqNum=385" /
+    # "6, OpType=ALLREDUCE", OpenRLHF/OpenRLHF#265), so each continuation is tried joined as it was cut too.
     alone = found
-    joined = line.rstrip()
+    joined = tight = line.rstrip()
     for _ in range(WRAP_LINES):
         if stop >= len(data):
             break
@@ -817,11 +833,13 @@ def _match(sig: Signature, line: str, data: bytes, stop: int) -> tuple[re.Match[
         if not nxt:
             break
         joined += " " + nxt
-        found = sig.match(joined)
-        if found is not None and (alone is None or _captured(found) > _captured(alone)):
-            alone = found
-            if None not in found[0].groupdict().values():
-                break
+        tight += nxt
+        for text in (joined, tight):
+            found = sig.match(text)
+            if found is not None and (alone is None or _captured(found) > _captured(alone)):
+                alone = found
+        if alone is not None and None not in alone[0].groupdict().values():
+            break
         stop = end if end != -1 else len(data)
     return alone
 

@@ -80,9 +80,10 @@ EXPECTED = {
     # vLLM prints the shared-memory broadcast line at INFO while compiling or autotuning: no failure (issue #20).
     "engine_rpc_shm_broadcast_glm52_gb200.log": ("engine-rpc-timeout", "info", None),
     "engine_rpc_shm_broadcast_glm53_gb10_autotune.log": ("engine-rpc-timeout", "info", None),
-    "engine_dead_kimi_k26_v0202.log": ("unrecognized-failure", "error", None),
-    "engine_dead_dsv4_gb10_stream.log": ("unrecognized-failure", "error", None),
-    "engine_dead_kimi25_two_node.log": ("unrecognized-failure", "error", None),
+    # EngineDeadError with no root-cause exception in the excerpt: the generic id is what the log can say (diagfix4).
+    "engine_dead_kimi_k26_v0202.log": ("engine-dead", "error", None),
+    "engine_dead_dsv4_gb10_stream.log": ("engine-dead", "error", None),
+    "engine_dead_kimi25_two_node.log": ("engine-dead", "error", None),
     "ray_placement_group_timeout_qwen35_v0171.log": ("ray-placement-group-timeout", "error", None),
     # Both end still waiting (no start progress after the wait): a start that never got its GPUs (error_if_last).
     "ray_placement_group_waiting_rtx4090.log": ("ray-placement-group-timeout", "error", None),
@@ -155,7 +156,8 @@ def header_lines(name):
 
 
 def test_every_log_signature_has_a_real_fixture():
-    covered = {v[0] for v in EXPECTED.values()} | {"engine-core-init-failed", "engine-dead"}
+    # unrecognized-failure: real logs in test_unrecognized_failure_quotes_exception_phase_and_version and the v13 tests
+    covered = {v[0] for v in EXPECTED.values()} | {"engine-core-init-failed", "engine-dead", "unrecognized-failure"}
     assert {s.id for s in signatures()} | {"unrecognized-failure"} == covered
     assert set(EXPECTED) | set(CLEAN) | set(QUIET) | set(UNRECOGNIZED) == {p.name for p in LOGS.glob("*.log")}
 
@@ -1701,3 +1703,96 @@ def test_waiting_lines_after_a_death_are_its_consequence():
     name = "rbln_kv_blocks_device_memory_startup_probe_m25.log"
     f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v6" / name)))
     assert [x.id for x in f if x.severity == "error"] == ["unrecognized-failure"] and "SYS_EBUSY" in f[0].evidence
+
+
+# ------------------------------------------------------------------ v14's misses by class (issue #20, branch diagfix4)
+V14 = HELDOUT / "heldout_v14"
+
+
+def test_a_message_wrapped_inside_a_number_is_matched_as_cut():
+    """The watchdog line wrapped at a fixed width inside its SeqNum ("WorkNCCL(SeqNum=385" / "6, OpType=ALLREDUCE",
+    benchmarks/heldout_v14/openrlhf_multinode_socket_timeout_nccl_watchdog_1800s.log, OpenRLHF/OpenRLHF#265): the
+    continuation is joined as it was cut, not only after a space (before: silent, exit 0)."""
+    f = findings_from_scan(scan_path(str(V14 / "openrlhf_multinode_socket_timeout_nccl_watchdog_1800s.log")))[0]
+    assert (f.id, f.severity) == ("nccl-watchdog-timeout", "error")
+
+
+def test_a_word_wrapped_between_words_still_matches_with_a_space():
+    text = ("[E ProcessGroupNCCL.cpp:475] [Rank 3] Watchdog caught collective operation timeout:\n"
+            "WorkNCCL(SeqNum=12, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=1800000) ran for 1800268 ms\n")
+    assert [(f.id, f.severity) for f in _findings(text)][:1] == [("nccl-watchdog-timeout", "error")]
+
+
+@pytest.mark.parametrize(("name", "sid", "said"), [
+    # Triton's refusal of fp8e4nv below SM 8.9 (vllm-project/vllm#8641, --kv-cache-dtype fp8): before, silent
+    ("fp8_kv_cache_fp8e4nv_arch_below_89_deepseek.log", "quantization-unsupported-gpu", "SM 8.9"),
+    # AITER's FP4 BMM on gfx942 (vllm-project/vllm#34641): before, unrecognized-failure
+    ("mi300x_gfx942_aiter_fp4bmm_mxfp4_not_supported.log", "quantization-unsupported-gpu", "gfx942"),
+    # serving_chat.py's undetermined tool extraction, logged at ERROR while serving (vllm-project/vllm#17514)
+    ("tool_extraction_undetermined_full_generator_qwen25_7b.log", "tool-parser-runtime-error", "parser"),
+    # vLLM's Ray executor with no GPU bundle on the driver's node (vllm-project/vllm#2406): the parallelism class
+    ("ray_no_gpu_on_driver_node_multinode_v0.log", "parallelism-invalid", "driver"),
+])
+def test_v14_wordings_of_known_classes_are_named(name, sid, said):
+    f = findings_from_scan(scan_path(str(V14 / name)))[0]
+    assert (f.id, f.severity) == (sid, "error") and said in f.cause
+
+
+def test_the_triton_fp8_case_does_not_take_the_nightly_regression_cause():
+    """The fp8e4nv regression case (vllm-project/vllm#39610) keeps its own wording; Triton's CUDA-arch assertion
+    gets the SM 8.9 case."""
+    f = _findings("AssertionError: fp8e4nv data type is not supported on CUDA arch < 89\n")[0]
+    assert "regression" not in f.cause and "Marlin" not in f.fix and "SM 8.9" in f.cause
+    g = _findings("ValueError: type fp8e4nv not supported in this architecture. The supported fp8 dtypes are "
+                  "('fp8e4b15', 'fp8e5')\n")[0]
+    assert "regression" in g.cause and "Marlin" in g.fix
+
+
+def test_a_log_ending_in_the_shared_memory_wait_is_an_error_whatever_its_level():
+    """vLLM's INFO "No available shared memory broadcast block found in 60 seconds" ends the log
+    (benchmarks/heldout_v14/shm_broadcast_no_block_60s_ray_data_qwen35_397b.log, vllm-project/vllm#37250): the run
+    ended still waiting: its last two lines are the wait, nothing else logged for two minutes (before: info, exit 0).
+    One such line ends the clean benchmarks/heldout_v5/clean_dual_3090_aot_cache_shm_broadcast_info.log and two
+    fixtures: not enough."""
+    f = findings_from_scan(scan_path(str(V14 / "shm_broadcast_no_block_60s_ray_data_qwen35_397b.log")))[0]
+    assert (f.id, f.severity) == ("engine-rpc-timeout", "error") and "the log ends still waiting" in f.evidence
+    clean = HELDOUT / "heldout_v5" / "clean_dual_3090_aot_cache_shm_broadcast_info.log"
+    one = findings_from_scan(scan_path(str(clean)))
+    assert all(x.severity == "info" for x in one)
+
+
+def test_a_shared_memory_wait_that_other_lines_follow_stays_quiet():
+    wait = ("INFO 03-08 17:27:28 [shm_broadcast.py:548] No available shared memory broadcast block found in 60 "
+            "seconds. This typically happens when some processes are hanging or doing some time-consuming work.\n")
+    after = 'INFO:     127.0.0.1:50000 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+    assert all(f.severity != "error" for f in _findings(wait + after))
+
+
+@pytest.mark.parametrize("name", ["vllm_metal_engine_dead_first_chat_completion.log",
+                                  "lmcache_blend_engine_dead_serving_chat.log"])
+def test_a_death_that_shows_only_engine_dead_is_engine_dead(name):
+    """EngineDeadError "See stack trace (above)" with no root-cause exception in the log (vllm-project/vllm-metal#112;
+    LMCache/LMCache#2306, whose engine core's traceback is cut before its exception): the catalog's generic id is what
+    the log can say (before: unrecognized-failure)."""
+    f = findings_from_scan(scan_path(str(V14 / name)))
+    assert [(x.id, x.severity) for x in f if x.severity == "error"] == [("engine-dead", "error")]
+    assert "the log holds no root-cause exception" in f[0].evidence
+
+
+def test_engine_dead_after_a_real_exception_still_quotes_it():
+    text = ("ERROR 01-08 17:16:15 [core.py:700] EngineCore encountered a fatal error.\n"
+            "Traceback (most recent call last):\n"
+            '  File "/x/vllm/v1/engine/core.py", line 1, in run_busy_loop\n'
+            "ZeroDivisionError: division by zero\n"
+            "ERROR 01-08 17:16:15 [serving_chat.py:1278] vllm.v1.engine.exceptions.EngineDeadError: EngineCore "
+            "encountered an issue. See stack trace (above) for the root cause.\n")
+    f = _findings(text)[0]
+    assert f.id == "unrecognized-failure" and "ZeroDivisionError" in f.evidence
+
+
+def test_v0_graph_capture_lines_mark_an_ooms_phase():
+    """"Capturing the model for CUDA graphs" (V0 model_runner.py) and torch's "before starting graph capture" printed
+    by the Ray workers after the driver's OOM (benchmarks/heldout_v14/qwen72b_ray_oom_graph_capture_8x4090.log,
+    QwenLM/Qwen#819; before: no phase)."""
+    f = findings_from_scan(scan_path(str(V14 / "qwen72b_ray_oom_graph_capture_8x4090.log")))[0]
+    assert f.id == "cuda-oom" and "[phase: CUDA graph capture]" in f.evidence

@@ -108,6 +108,11 @@ class Signature:
     #: it before the log ends, the start never got past it, so the warning is an error (issue #20: "A failed run is
     #: never quiet"; a Ray placement group still waiting, a vllm._C that failed to import).
     error_if_last: bool = False
+    #: N > 0: a log whose last N non-blank lines are all this signature's wait (a warning pattern, at any level) ended
+    #: still waiting, with nothing else logged for N wait periods: an error (issue #20: a failed run is never quiet).
+    #: One such line is not enough: a healthy start compiling or autotuning prints it once (a clean excerpt may end
+    #: there).
+    error_if_ends: int = 0
     #: gpu-memory-utilization-too-high only: below this share of the requested memory free, others hold the GPU.
     in_use_below: float | None = None
 
@@ -175,6 +180,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         template_class=raw.get("template_class"),
         info_lines=bool(raw.get("info_lines", False)),
         error_if_last=bool(raw.get("error_if_last", False)),
+        error_if_ends=int(raw.get("error_if_ends", 0)),
         in_use_below=float(raw["in_use_below"]) if "in_use_below" in raw else None,
     )
 
