@@ -354,3 +354,15 @@ def test_a_plan_of_a_derived_config_says_whose_shape_it_uses():
     notes = size(Launch(model="glm-4.6", gpu="h200", quant="fp8")).notes
     assert any("derived from glm-4.7" in n for n in notes)
     assert not any("derived" in n for n in size(Launch(model="glm-4.7", gpu="h200", quant="fp8")).notes)
+
+
+def test_every_catalog_config_resolves_to_a_verbatim_one_and_a_chain_is_refused(monkeypatch):
+    from planner import catalog
+    from planner.errors import ConfigError
+
+    for name in catalog.model_names():
+        assert "_derived" not in catalog.catalog_config(name)
+    files = {"a": {"_derived": {"from": "b", "set": {}}}, "b": {"_derived": {"from": "a", "set": {}}}}
+    monkeypatch.setattr(catalog, "_model_file", lambda n: dict(files[n]))
+    with pytest.raises(ConfigError, match="itself derived"):
+        catalog.catalog_config("a")

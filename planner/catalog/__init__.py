@@ -44,6 +44,12 @@ def _served_dtype(spec: ModelSpec) -> ModelSpec:
     return replace(spec, dtype_bytes=int(vllm_setting("auto_dtype")["float32_served_bytes"]))
 
 
+def _model_file(name: str) -> dict[str, Any]:
+    with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
+        cfg: dict[str, Any] = json.load(fh)
+    return cfg
+
+
 def catalog_config(name: str) -> dict[str, Any]:
     """The config.json of a catalog model, as vLLM would read it (``_provenance`` kept).
 
@@ -51,12 +57,15 @@ def catalog_config(name: str) -> dict[str, Any]:
     verbatim copy of its own config exists but public evidence shows it shares one (GLM-4.5 and GLM-4.6 share
     GLM-4.7's shape): the derivation and its evidence stay in the file, never hidden in code.
     """
-    with data_path(f"models/{name}.json").open("r", encoding="utf-8") as fh:
-        cfg: dict[str, Any] = json.load(fh)
+    cfg = _model_file(name)
     derived = cfg.pop("_derived", None)
     if derived is None:
         return cfg
-    base = catalog_config(str(derived["from"]))
+    base = _model_file(str(derived["from"]))
+    if "_derived" in base:
+        # one level only: a chain (or a cycle) would hide which verbatim config a model is sized with
+        raise ConfigError(f"data/models/{name}.json derives from {derived['from']}, itself derived; "
+                          "derive from a verbatim config")
     base.update(derived.get("set", {}))
     base["_provenance"] = {**cfg.get("_provenance", {}), "derived_from": derived["from"]}
     return base

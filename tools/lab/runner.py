@@ -122,7 +122,7 @@ def model_config(launch: dict[str, Any]) -> dict[str, Any]:
     name = launch["model"]
     path = Path(name) if name.endswith(".json") else REPO / "data" / "models" / f"{name}.json"
     cfg: dict[str, Any] = json.loads(path.read_text())
-    while isinstance(derived := cfg.pop("_derived", None), dict):  # as planner.catalog.catalog_config reads it
+    if isinstance(derived := cfg.pop("_derived", None), dict):  # one level, as planner.catalog.catalog_config
         base = json.loads((REPO / "data" / "models" / f"{derived['from']}.json").read_text())
         base.update(derived.get("set", {}))
         cfg = base
