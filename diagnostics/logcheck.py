@@ -443,6 +443,9 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
     if exc is not None and exc_line is not None and _oom_exception(exc):
         return _oom_by_class(exc, exc_line, phase, version, context)
+    if exc is not None and exc_line is not None and _cut_oom(exc, exc_line, scan):
+        said = f"{exc} [the log ends inside this line: the start of an out-of-memory message]"
+        return _oom_by_class(said, exc_line, phase, version, context)
     if death is not None and death.frame_rule is not None:
         rule = frame_rules()[death.frame_rule[0]]
         if exc is not None:
@@ -485,6 +488,24 @@ def _oom_exception(exc: str) -> bool:
     """Whether a final exception is an out-of-memory error by its class ([failure] oom_exception)."""
     pattern = _oom_pattern()
     return pattern is not None and pattern.search(exc) is not None
+
+
+_EXC_MESSAGE = re.compile(r"(?:^|\s)(?:[A-Za-z_][\w.]*)?(?:Error|Exception)\s*:\s*(?P<msg>\S.*)$")
+
+
+def _cut_oom(exc: str, exc_line: int, scan: LogScan) -> bool:
+    """Whether a final exception on the log's last line is cut inside an out-of-memory message ("RuntimeError: CUDA
+    out of"): its message is the start, at least ``oom_cut_words`` words long, of one of [failure] oom_cut_messages."""
+    spec = failure_spec()
+    if exc_line != scan.lines or not spec.oom_cut_messages:
+        return False
+    m = _EXC_MESSAGE.search(exc.strip())
+    if m is None:
+        return False
+    msg = " ".join(m.group("msg").split())
+    if len(msg.split(" ")) < spec.oom_cut_words:
+        return False
+    return any(full != msg and full.startswith(msg) for full in spec.oom_cut_messages)
 
 
 def _oom_by_class(exc: str, exc_line: int, phase: str | None, version: str | None, context: str) -> Finding:

@@ -398,6 +398,9 @@ class _State:
     #: at the end (a progress bar can print thousands of lifecycle lines).
     last_start: _LineNumber | None = None
     last_progress: _LineNumber | None = None
+    #: For a ``serving_progress`` signature: (absolute offset of the line's end, line number) of its first wait
+    #: logged while the server was serving; judged at the end by what follows it.
+    serving_waits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class _LineNumber:
@@ -491,8 +494,12 @@ class _Scanner:
                 m, severity = found
                 if severity != "info" and not sig.info_lines and _quiet_level(line):
                     severity = "info"
-                if old is not None and severity != "error":
+                serving_wait = (severity != "error" and bool(sig.serving_progress) and sig.id not in st.serving_waits
+                                and self._serving((before + data[:start])[-CONTEXT_BYTES:]))
+                if old is not None and severity != "error" and not serving_wait:
                     continue
+                if serving_wait:
+                    st.serving_waits[sig.id] = (base + stop, int(lazy_number))
                 ctx_before = (before + data[:start])[-CONTEXT_BYTES:]
                 if sig.context and not any(c.encode() in ctx_before for c in sig.context):
                     continue
@@ -557,12 +564,27 @@ class _Scanner:
             whole = self._whole_match(death.exception_whole, death.exception_line)
             if whole is not None:
                 matches[whole.signature_id] = whole
+        for sid, (end, number) in st.serving_waits.items():
+            m = matches.get(sid)
+            if m is not None and m.severity != "error" and m.line_number == number:
+                matches[sid] = self._serving_stall(m, end)
         ordered = sorted(matches.values(), key=lambda m: m.line_number)
         return LogScan(tuple(ordered), st.figures.figures(), lines, total, st.request_skipped,
                        death,
                        last_start=None if st.last_start is None else int(st.last_start),
                        last_progress=None if st.last_progress is None else int(st.last_progress),
                        last_lines=self._last_lines())
+
+    def _serving_stall(self, m: LogMatch, end: int) -> LogMatch:
+        """A wait logged while serving that no engine progress follows (``serving_progress``) is the engine stalled
+        for good: an error. What follows is read in the last block (a wait in an earlier one: that block's lines)."""
+        progress = signature(m.signature_id).serving_progress_pattern
+        block = self.state.last_block
+        after = b"" if block is None else block[0][max(0, end - block[1]):]
+        if progress is None or progress.search(after.decode("utf-8", "replace")):
+            return m
+        return dataclasses.replace(m, severity="error", text=f"{m.text} (while serving, and no engine progress "
+                                                             f"after it: the engine stalled)")
 
     def _last_lines(self) -> tuple[str, ...]:
         """The log's last ``LAST_LINES`` non-blank lines, cleaned (ANSI, carriage returns), oldest first."""

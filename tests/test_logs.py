@@ -78,7 +78,9 @@ EXPECTED = {
     "engine_rpc_timeout_execute_model_xpu.log": ("engine-rpc-timeout", "error", None),
     "engine_rpc_timeout_sample_tokens_gb10_condensed.log": ("engine-rpc-timeout", "error", None),
     # vLLM prints the shared-memory broadcast line at INFO while compiling or autotuning: no failure (issue #20).
-    "engine_rpc_shm_broadcast_glm52_gb200.log": ("engine-rpc-timeout", "info", None),
+    # While serving, with no engine throughput after it, it is the stall itself (diagfix5: serving_progress; the
+    # GLM-5.2 thread ends in a sample_tokens RPC timeout, vllm-project/vllm#48752): error (was info).
+    "engine_rpc_shm_broadcast_glm52_gb200.log": ("engine-rpc-timeout", "error", None),
     "engine_rpc_shm_broadcast_glm53_gb10_autotune.log": ("engine-rpc-timeout", "info", None),
     # EngineDeadError with no root-cause exception in the excerpt: the generic id is what the log can say (diagfix4).
     "engine_dead_kimi_k26_v0202.log": ("engine-dead", "error", None),
@@ -1796,3 +1798,68 @@ def test_v0_graph_capture_lines_mark_an_ooms_phase():
     QwenLM/Qwen#819; before: no phase)."""
     f = findings_from_scan(scan_path(str(V14 / "qwen72b_ray_oom_graph_capture_8x4090.log")))[0]
     assert f.id == "cuda-oom" and "[phase: CUDA graph capture]" in f.evidence
+
+
+# ------------------------------------------------------------------ the older sets' misses by class (diagfix5)
+V15 = HELDOUT / "heldout_v15"
+
+
+def test_an_exception_cut_inside_an_oom_message_is_an_oom():
+    """The excerpt ends inside the OOM line ("RuntimeError: CUDA out of", vllm-project/vllm#27508,
+    benchmarks/heldout_v15/gptoss120b_h100_sampler_warmup_oom_truncated.log): the start of an OOM message on the
+    log's last line is cuda-oom, with the sampler warm-up phase of its frames (before: unrecognized-failure)."""
+    f = findings_from_scan(scan_path(str(V15 / "gptoss120b_h100_sampler_warmup_oom_truncated.log")))[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error")
+    assert "[phase: sampler warm-up]" in f.evidence and "the start of an out-of-memory message" in f.evidence
+
+
+@pytest.mark.parametrize(("text", "oom"), [
+    ("Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: HIP out of\n",
+     True),
+    # two words are not enough ("CUDA out" could begin anything)
+    ("Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: CUDA out\n",
+     False),
+    # not on the last line: the message was not cut, it is another one
+    ("Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: CUDA out of\n"
+     "ERROR 01-01 00:00:00 [core.py:1] EngineCore failed to start.\n", False),
+])
+def test_only_a_cut_last_line_starting_an_oom_message_is_an_oom(text, oom):
+    ids = [f.id for f in _findings(text) if f.severity == "error"]
+    assert ("cuda-oom" in ids) is oom and ids
+
+
+def test_a_shm_wait_while_serving_with_no_progress_after_is_an_error():
+    """One 60 s shared-memory wait after the server had served, then only the client's status polls
+    (vllm-project/vllm-omni#2928, benchmarks/heldout_v15/vllm_omni_wan22_shm_broadcast_after_14h.log): the engine
+    stalled while serving and never recovered (before: info, exit 0)."""
+    f = findings_from_scan(scan_path(str(V15 / "vllm_omni_wan22_shm_broadcast_after_14h.log")))[0]
+    assert (f.id, f.severity) == ("engine-rpc-timeout", "error") and "while serving" in f.evidence
+
+
+_SERVED = ('(APIServer pid=1) INFO 07-15 15:32:47 [loggers.py:273] Engine 000: Avg prompt throughput: 532.2 tokens/s, '
+           'Avg generation throughput: 20.5 tokens/s, Running: 3 reqs\n')
+_WAIT = ('(EngineCore pid=2) INFO 07-15 15:33:47 [shm_broadcast.py:705] No available shared memory broadcast block '
+         'found in 60 seconds. This typically happens when some processes are hanging or doing some time-consuming '
+         'work (e.g. compilation, weight/kv cache quantization).\n')
+
+
+@pytest.mark.parametrize(("text", "severity"), [
+    (_SERVED + _WAIT, "error"),
+    # the engine's throughput after it: a long step, not a hang
+    (_SERVED + _WAIT + _SERVED, "info"),
+    # a zero-throughput metrics line is no progress
+    (_SERVED + _WAIT + _SERVED.replace("532.2", "0.0").replace("20.5", "0.0"), "error"),
+    # before serving (compiling, autotuning): info, as before
+    (_WAIT, "info"),
+])
+def test_a_shm_wait_is_an_error_only_while_serving_with_no_progress_after(text, severity):
+    f = [x for x in _findings(text) if x.id == "engine-rpc-timeout"]
+    assert [x.severity for x in f] == [severity]
+
+
+def test_an_exception_through_the_attention_backends_constructor_is_the_backend():
+    """The traceback cut inside the attention layer's `self.impl = impl_cls(...)` (AITER MLA's head-count check,
+    ROCm/aiter#1468, benchmarks/heldout_v7/aiter_mla_heads_32_mi355_dsr1_mxfp4_tp4.log): the backend refused the
+    layer's configuration (before: unrecognized-failure)."""
+    f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v7" / "aiter_mla_heads_32_mi355_dsr1_mxfp4_tp4.log")))[0]
+    assert (f.id, f.severity) == ("attention-backend-invalid", "error") and "impl_cls(" in f.evidence

@@ -113,6 +113,10 @@ class Signature:
     #: One such line is not enough: a healthy start compiling or autotuning prints it once (a clean excerpt may end
     #: there).
     error_if_ends: int = 0
+    #: A regular expression of the lines that show the engine still making progress (a metrics line with non-zero
+    #: throughput). When set, a warning match (at any level, INFO included) logged while the server was serving is
+    #: an error unless such a line follows it: the engine stalled while serving and never recovered (issue #20).
+    serving_progress: str = ""
     #: gpu-memory-utilization-too-high only: below this share of the requested memory free, others hold the GPU.
     in_use_below: float | None = None
 
@@ -123,6 +127,10 @@ class Signature:
     @cached_property
     def warning_patterns(self) -> tuple[re.Pattern[str], ...]:
         return _compiled(self.warning_pattern_texts)
+
+    @cached_property
+    def serving_progress_pattern(self) -> re.Pattern[str] | None:
+        return re.compile(self.serving_progress) if self.serving_progress else None
 
     @property
     def in_logs(self) -> bool:
@@ -181,6 +189,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         info_lines=bool(raw.get("info_lines", False)),
         error_if_last=bool(raw.get("error_if_last", False)),
         error_if_ends=int(raw.get("error_if_ends", 0)),
+        serving_progress=str(raw.get("serving_progress", "")),
         in_use_below=float(raw["in_use_below"]) if "in_use_below" in raw else None,
     )
 
@@ -265,6 +274,11 @@ class FailureSpec:
     ended: tuple[str, ...] = ()
     #: A final exception that is an out-of-memory error by its class ([failure] oom_exception).
     oom_exception: re.Pattern[str] | None = None
+    #: Out-of-memory messages whose start, cut at the log's end ("RuntimeError: CUDA out of"), still names the OOM
+    #: ([failure] oom_cut_messages).
+    oom_cut_messages: tuple[str, ...] = ()
+    #: How many words (the last one may be cut) such a start must keep ([failure] oom_cut_words).
+    oom_cut_words: int = 3
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -297,6 +311,8 @@ def failure_spec() -> FailureSpec:
         engine_error=re.compile(raw["engine_error"]) if raw.get("engine_error") else None,
         ended=tuple(raw.get("ended", ())),
         oom_exception=re.compile(raw["oom_exception"]) if raw.get("oom_exception") else None,
+        oom_cut_messages=tuple(raw.get("oom_cut_messages", ())),
+        oom_cut_words=int(raw.get("oom_cut_words", 3)),
     )
 
 
