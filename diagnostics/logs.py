@@ -398,7 +398,7 @@ class _State:
     #: at the end (a progress bar can print thousands of lifecycle lines).
     last_start: _LineNumber | None = None
     last_progress: _LineNumber | None = None
-    #: For a ``serving_progress`` signature: (absolute offset of the line's end, line number) of its first wait
+    #: For a ``serving_progress`` signature: (absolute offset of the line's end, line number) of its last wait
     #: logged while the server was serving; judged at the end by what follows it.
     serving_waits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -494,7 +494,9 @@ class _Scanner:
                 m, severity = found
                 if severity != "info" and not sig.info_lines and _quiet_level(line):
                     severity = "info"
-                serving_wait = (severity != "error" and bool(sig.serving_progress) and sig.id not in st.serving_waits
+                # the LAST wait logged while serving is the one judged (the engine's state when the log ends)
+                serving_wait = (severity != "error" and bool(sig.serving_progress)
+                                and (old is None or old.severity != "error")
                                 and self._serving((before + data[:start])[-CONTEXT_BYTES:]))
                 if old is not None and severity != "error" and not serving_wait:
                     continue

@@ -1872,3 +1872,10 @@ def test_an_engine_core_that_died_with_no_traceback_is_engine_dead():
     f = findings_from_scan(scan_path(str(HELDOUT / "heldout_v11" / "engine_core_died_no_traceback_v0171.log")))
     assert [(x.id, x.severity) for x in f if x.severity == "error"] == [("engine-dead", "error")]
     assert "the log holds no root-cause exception" in f[0].evidence
+
+
+def test_the_last_shm_wait_while_serving_is_the_one_judged():
+    """A wait the engine recovered from, then another with no throughput after it: the engine stalled in the end."""
+    text = _SERVED + _WAIT + _SERVED + _WAIT.replace("15:33:47", "15:40:47")
+    f = [x for x in _findings(text) if x.id == "engine-rpc-timeout"]
+    assert [(x.severity, "15:40:47" in x.evidence) for x in f] == [("error", True)]
