@@ -1879,3 +1879,22 @@ def test_the_last_shm_wait_while_serving_is_the_one_judged():
     text = _SERVED + _WAIT + _SERVED + _WAIT.replace("15:33:47", "15:40:47")
     f = [x for x in _findings(text) if x.id == "engine-rpc-timeout"]
     assert [(x.severity, "15:40:47" in x.evidence) for x in f] == [("error", True)]
+
+
+@pytest.mark.parametrize("line", [
+    # verbatim in vllm-project/vllm PR #56060 and PR #45779 (XPU, an empty Reasons list)
+    "ValueError: Failed to find a kernel that can implement the NVFP4 linear layer. Reasons:",
+    # vllm model_executor/kernels/linear/__init__.py's other FP4 refusals (0.20-0.34 templates)
+    "ValueError: Forced NVFP4 kernel FlashInferCutlassNvFp4LinearKernel is not supported: requires SM100",
+    "ValueError: --linear-backend=cutlass was requested but no 'cutlass' kernel exists for MXFP4 layers.",
+    # quantization/utils/nvfp4_moe_support.py (0.10-0.14) and the NVFP4 MoE oracle's older wording (0.15-0.23)
+    "ValueError: Current platform does not support NVFP4 quantization. Please use Blackwell GPUs or enable FlashInfer.",
+    "ValueError: Found VLLM_USE_FLASHINFER_MOE_FP4=1, but no FlashInfer NVFP4 MoE backend supports the configuration.",
+])
+def test_fp4_kernel_selection_refusals_are_nvfp4_backend_unsupported(line):
+    """vLLM's FP4 GEMM/MoE kernel selection finding nothing for the GPU is that id, not a compile failure (before: the
+    kernel class by vLLM's templates, or unrecognized)."""
+    text = ("ERROR 09-09 10:00:00 [core.py:1] EngineCore failed to start.\nTraceback (most recent call last):\n"
+            '  File "/x/vllm/model_executor/kernels/linear/__init__.py", line 1, in init_kernel\n' + line + "\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("nvfp4-backend-unsupported", "error")
