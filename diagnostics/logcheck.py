@@ -496,6 +496,7 @@ def _oom_exception(exc: str) -> bool:
     return pattern is not None and pattern.search(exc) is not None
 
 
+_EXCERPT_END = re.compile(r"`{3,}\w*|\.{3}|\u2026|</?(?:pre|code|details)>")
 _EXC_MESSAGE = re.compile(r"(?:^|\s)(?:[A-Za-z_][\w.]*)?(?:Error|Exception)\s*:\s*(?P<msg>\S.*)$")
 
 
@@ -503,7 +504,11 @@ def _cut_oom(exc: str, exc_line: int, scan: LogScan) -> bool:
     """Whether a final exception on the log's last line is cut inside an out-of-memory message ("RuntimeError: CUDA
     out of"): its message is the start, at least ``oom_cut_words`` words long, of one of [failure] oom_cut_messages."""
     spec = failure_spec()
-    if exc_line != scan.lines or not spec.oom_cut_messages:
+    if not spec.oom_cut_messages:
+        return False
+    # the log's last line, past a closing code fence or an ellipsis that an issue excerpt ends with
+    last = next((line for line in reversed(scan.last_lines) if not _EXCERPT_END.fullmatch(line)), None)
+    if exc_line != scan.lines and (last is None or not last.endswith(exc.strip())):
         return False
     m = _EXC_MESSAGE.search(exc.strip())
     if m is None:

@@ -1819,6 +1819,9 @@ def test_an_exception_cut_inside_an_oom_message_is_an_oom():
     # two words are not enough ("CUDA out" could begin anything)
     ("Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: CUDA out\n",
      False),
+    # an issue excerpt that closes its code fence after the cut line
+    ("Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: CUDA out of\n"
+     "```\n", True),
     # not on the last line: the message was not cut, it is another one
     ("Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: CUDA out of\n"
      "ERROR 01-01 00:00:00 [core.py:1] EngineCore failed to start.\n", False),
