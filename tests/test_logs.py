@@ -1901,3 +1901,18 @@ def test_fp4_kernel_selection_refusals_are_nvfp4_backend_unsupported(line):
             '  File "/x/vllm/model_executor/kernels/linear/__init__.py", line 1, in init_kernel\n' + line + "\n")
     f = _findings(text)[0]
     assert (f.id, f.severity) == ("nvfp4-backend-unsupported", "error")
+
+
+def test_the_v0_wording_of_the_shm_wait_is_the_same_wait():
+    """vLLM 0.5-0.6's "No available block found in 60 second." (WARNING, V0 workers): a log that ends in those
+    waits ended still hanging (verbatim, vllm-project/vllm#10661); one the engine's throughput follows did not
+    (vllm-project/vllm#6614: a wait, then 887.9 tokens/s)."""
+    hung = "".join(f"(VllmWorkerProcess pid={pid}) WARNING 11-26 13:07:36 shm_broadcast.py:391] No available block "
+                   "found in 60 second. \n" for pid in (1634044, 1634047, 1634058, 1634049, 1634045))
+    assert [(f.id, f.severity) for f in _findings(hung)][:1] == [("engine-rpc-timeout", "error")]
+    went_on = ("(VllmWorkerProcess pid=103446) WARNING 07-28 21:01:32 shm_broadcast.py:394] No available block found "
+               "in 60 second. \n"
+               "INFO 07-28 21:01:45 metrics.py:295] Avg prompt throughput: 887.9 tokens/s, Avg generation throughput: "
+               "0.2 tokens/s, Running: 1 reqs, Swapped: 0 reqs, Pending: 0 reqs, GPU KV cache usage: 9.1%, CPU KV "
+               "cache usage: 0.0%.\n")
+    assert [f.severity for f in _findings(went_on) if f.id == "engine-rpc-timeout"] in (["warning"], ["info"])
