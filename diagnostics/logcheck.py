@@ -444,9 +444,13 @@ def _unrecognized(scan: LogScan, generic: list[LogMatch], classify: Classifier |
         return finding(entry.signature_id, evidence, cause=entry.cause, fix=entry.fix)
     if exc is not None and exc_line is not None and _oom_exception(exc):
         return _oom_by_class(exc, exc_line, phase, version, context)
-    if exc is not None and exc_line is not None and _cut_oom(exc, exc_line, scan):
-        said = f"{exc} [the log ends inside this line: the start of an out-of-memory message]"
-        return _oom_by_class(said, exc_line, phase, version, context)
+    cut = _cut_message(exc, exc_line, scan) if exc is not None and exc_line is not None else None
+    if exc is not None and exc_line is not None and cut is not None:
+        said = f"{exc} [the log ends inside this line: the start of \"{cut[1]}\"]"
+        if cut[0] == "cuda-oom":
+            return _oom_by_class(said, exc_line, phase, version, context)
+        evidence = f"line {exc_line}: {said}" + _where(phase, version) + (f"; {context}" if context else "")
+        return finding(cut[0], evidence)
     if death is not None and death.frame_rule is not None:
         rule = frame_rules()[death.frame_rule[0]]
         if exc is not None:
@@ -500,23 +504,25 @@ _EXCERPT_END = re.compile(r"`{3,}\w*|\.{3}|\u2026|</?(?:pre|code|details)>")
 _EXC_MESSAGE = re.compile(r"(?:^|\s)(?:[A-Za-z_][\w.]*)?(?:Error|Exception)\s*:\s*(?P<msg>\S.*)$")
 
 
-def _cut_oom(exc: str, exc_line: int, scan: LogScan) -> bool:
-    """Whether a final exception on the log's last line is cut inside an out-of-memory message ("RuntimeError: CUDA
-    out of"): its message is the start, at least ``oom_cut_words`` words long, of one of [failure] oom_cut_messages."""
+def _cut_message(exc: str, exc_line: int, scan: LogScan) -> tuple[str, str] | None:
+    """(id, message) when a final exception on the log's last line is cut inside a message that names a cause
+    ("RuntimeError: CUDA out of"): its message is the start, at least ``cut_words`` words long, of messages of
+    [failure] cut_messages that all belong to one id (the first such message is returned)."""
     spec = failure_spec()
-    if not spec.oom_cut_messages:
-        return False
+    if not spec.cut_messages:
+        return None
     # the log's last line, past a closing code fence or an ellipsis that an issue excerpt ends with
     last = next((line for line in reversed(scan.last_lines) if not _EXCERPT_END.fullmatch(line)), None)
     if exc_line != scan.lines and (last is None or not last.endswith(exc.strip())):
-        return False
+        return None
     m = _EXC_MESSAGE.search(exc.strip())
     if m is None:
-        return False
+        return None
     msg = " ".join(m.group("msg").split())
-    if len(msg.split(" ")) < spec.oom_cut_words:
-        return False
-    return any(full != msg and full.startswith(msg) for full in spec.oom_cut_messages)
+    if len(msg.split(" ")) < spec.cut_words:
+        return None
+    started = [(i, full) for i, full in spec.cut_messages if full != msg and full.startswith(msg)]
+    return started[0] if started and len({i for i, _ in started}) == 1 else None
 
 
 def _oom_by_class(exc: str, exc_line: int, phase: str | None, version: str | None, context: str) -> Finding:

@@ -1810,7 +1810,7 @@ def test_an_exception_cut_inside_an_oom_message_is_an_oom():
     log's last line is cuda-oom, with the sampler warm-up phase of its frames (before: unrecognized-failure)."""
     f = findings_from_scan(scan_path(str(V15 / "gptoss120b_h100_sampler_warmup_oom_truncated.log")))[0]
     assert (f.id, f.severity) == ("cuda-oom", "error")
-    assert "[phase: sampler warm-up]" in f.evidence and "the start of an out-of-memory message" in f.evidence
+    assert "[phase: sampler warm-up]" in f.evidence and 'the start of "CUDA out of memory' in f.evidence
 
 
 @pytest.mark.parametrize(("text", "oom"), [
@@ -1829,6 +1829,22 @@ def test_an_exception_cut_inside_an_oom_message_is_an_oom():
 def test_only_a_cut_last_line_starting_an_oom_message_is_an_oom(text, oom):
     ids = [f.id for f in _findings(text) if f.severity == "error"]
     assert ("cuda-oom" in ids) is oom and ids
+
+
+_CUT = "Traceback (most recent call last):\n  File \"/x/vllm/worker.py\", line 1, in f\nRuntimeError: {}\n"
+
+
+@pytest.mark.parametrize(("cut", "sid"), [
+    ("CUDA error: an illegal memory acc", "cuda-illegal-memory-access"),
+    ("CUDA error: no kernel image is", "kernel-image-unavailable"),
+    ("HIP error: invalid device", "kernel-image-unavailable"),
+    ("CUDA error: unspecified launch", "cuda-launch-failure"),
+    # the start of two causes' messages (an illegal memory access, an illegal instruction): no id
+    ("CUDA error: an illegal", "unrecognized-failure"),
+])
+def test_a_cut_cuda_error_names_its_cause_only_when_one_id_fits(cut, sid):
+    f = [x for x in _findings(_CUT.format(cut)) if x.severity == "error"]
+    assert f[0].id == sid
 
 
 def test_a_shm_wait_while_serving_with_no_progress_after_is_an_error():

@@ -274,11 +274,11 @@ class FailureSpec:
     ended: tuple[str, ...] = ()
     #: A final exception that is an out-of-memory error by its class ([failure] oom_exception).
     oom_exception: re.Pattern[str] | None = None
-    #: Out-of-memory messages whose start, cut at the log's end ("RuntimeError: CUDA out of"), still names the OOM
-    #: ([failure] oom_cut_messages).
-    oom_cut_messages: tuple[str, ...] = ()
-    #: How many words (the last one may be cut) such a start must keep ([failure] oom_cut_words).
-    oom_cut_words: int = 3
+    #: (id, message): messages whose start, cut at the log's end ("RuntimeError: CUDA out of"), still names their id
+    #: ([failure] cut_messages).
+    cut_messages: tuple[tuple[str, str], ...] = ()
+    #: How many words (the last one may be cut) such a start must keep ([failure] cut_words).
+    cut_words: int = 3
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -311,8 +311,8 @@ def failure_spec() -> FailureSpec:
         engine_error=re.compile(raw["engine_error"]) if raw.get("engine_error") else None,
         ended=tuple(raw.get("ended", ())),
         oom_exception=re.compile(raw["oom_exception"]) if raw.get("oom_exception") else None,
-        oom_cut_messages=tuple(raw.get("oom_cut_messages", ())),
-        oom_cut_words=int(raw.get("oom_cut_words", 3)),
+        cut_messages=tuple((c["id"], c["message"]) for c in raw.get("cut_messages", ())),
+        cut_words=int(raw.get("cut_words", 3)),
     )
 
 
