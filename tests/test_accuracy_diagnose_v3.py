@@ -133,6 +133,7 @@ SETS = {
     "heldout_v13": ("id", "none", "clean"),
     "heldout_v14": ("id", "none", "clean"),
     "heldout_v15": ("id", "none", "clean"),
+    "heldout_v16": ("id", "none", "clean"),
     "heldout_v17": ("id", "none", "clean"),
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
