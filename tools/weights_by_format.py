@@ -65,6 +65,10 @@ def _checkpoint_format(model: ModelSpec) -> str:
         return "mxfp4 (gpt-oss)"
     if cq.method in ("gptq", "gptq_marlin"):
         return "gptq" + (" act-order" if qc.get("desc_act") else "") + ("" if qc.get("sym", True) else " asym")
+    if cq.method == "bitsandbytes":
+        return (f"bitsandbytes {qc.get('bnb_4bit_quant_type', 'nf4')} pre-quantized"
+                f"{' double-quant' if qc.get('bnb_4bit_use_double_quant') else ''}"
+                f"{' (skip list)' if qc.get('llm_int8_skip_modules') else ''}")
     if cq.method == "compressed-tensors":
         groups = [g for g in (qc.get("config_groups") or {}).values() if isinstance(g, dict)]
         w = groups[0].get("weights", {}) if groups else {}
