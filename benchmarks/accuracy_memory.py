@@ -1,6 +1,6 @@
 """The memory model against real vLLM startup logs it was not fitted on.
 
-    python3 benchmarks/accuracy_memory.py [--all] [--no-lab] [--graphs] [--classes]
+    python3 benchmarks/accuracy_memory.py [--all] [--no-lab] [--graphs] [--classes] [--rocm]
 
 First the leave-one-source-out evaluation (issue #22): every log of data/calibration/vllm_logs.toml
 names its ``source``, one per independent origin (a public report, a sweep, a repository; a sweep of 38
@@ -265,6 +265,8 @@ def _classes(lg: dict[str, Any]) -> list[str]:
         out.append("TP without an NVLink fabric")
     if is_unified_memory(gpu):
         out.append("unified memory")
+    if gpu.vendor == "amd":
+        out.append("ROCm (AMD)")
     case = resolve(lg)
     charged = case.release.cudagraph_charged and not lg.get("enforce_eager")
     out.append("graphs charged (>= 0.21, not eager)" if charged else "graphs not charged")
@@ -356,6 +358,79 @@ def graph_report(logs: list[dict[str, Any]]) -> str:
             f"(GiB)\n\n{text}")
 
 
+@dataclass(frozen=True)
+class RocmJudged:
+    """One log on an AMD GPU under a fit that never saw its source, its available-KV error split in two: what vLLM
+    charged as weights beyond the planner's weights, and the rest (the overhead, judged with the printed weights)."""
+
+    id: str
+    source: str
+    version: str
+    tp: int
+    #: Predicted minus printed "Available KV cache memory", GiB.
+    kv_error_gib: float
+    #: Printed "Model loading took" minus the planner's weights, GiB: its share of ``kv_error_gib``.
+    weights_part_gib: float
+    #: The error with the printed weights (the overhead terms alone), GiB.
+    overhead_part_gib: float
+
+
+def rocm_judged(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> list[RocmJudged]:
+    """Every evaluable log on an AMD GPU, each source predicted by a fit on all the other sources (as ``loso``)."""
+    from planner.catalog import load_gpu
+
+    def amd(lg: dict[str, Any]) -> bool:
+        try:
+            return load_gpu(str(lg["gpu"])).vendor == "amd"
+        except PlannerError:
+            return False
+
+    rocm = [lg for lg in logs if _evaluable(lg) and _resolvable(lg) and amd(lg)]
+    trainable = [dict(lg, role="calibration") for lg in logs
+                 if lg.get("role") != "excluded" and lg.get("fit", True) and _resolvable(lg)]
+    out: list[RocmJudged] = []
+    for src in sorted({str(lg["source"]) for lg in rocm}):
+        fit = fit_from_dict(fit_overhead([lg for lg in trainable if lg["source"] != src], fallback=shipped,
+                                         band="none"))
+        for lg in rocm:
+            if lg["source"] != src:
+                continue
+            o = evaluate(lg, fit)
+            e, we, oe = o.available_error_gib, o.weights_error_gib, o.overhead_error_gib
+            if e is None or we is None or oe is None or o.case is None:
+                continue
+            out.append(RocmJudged(str(lg["id"]), src, o.case.release.label, o.case.plan.tp, e, -we, oe))
+    return out
+
+
+def rocm_report(logs: list[dict[str, Any]]) -> str:
+    """The logs on AMD GPUs (issue #22's ROCm class): per log and per source, the held-out error of available KV and
+    its two parts. From vLLM 0.7.2 (PR #12624) to 0.20, ROCm's "Model loading took" is the device-wide growth of used
+    memory over the load (platforms/rocm.py ``get_current_memory_usage``: total - free, no empty_cache; CUDA: torch's
+    allocated bytes after empty_cache), and vLLM subtracts it as the weights; from 0.21 ROCm measures as CUDA does."""
+    judged = rocm_judged(logs, load_toml("calibration/overhead_fit.toml"))
+    rows = [[j.id[:62], j.source[:28], j.version, str(j.tp), f"{j.kv_error_gib:+.2f}", f"{j.weights_part_gib:+.2f}",
+             f"{j.overhead_part_gib:+.2f}"] for j in judged]
+    per_src: dict[str, list[RocmJudged]] = {}
+    for j in judged:
+        per_src.setdefault(j.source, []).append(j)
+    summary = []
+    for src, js in sorted(per_src.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        for tp in [*sorted({j.tp for j in js}), 0]:
+            sub = [j for j in js if tp in (0, j.tp)]
+            summary.append([src[:34], "all" if tp == 0 else f"TP{tp}", str(len(sub)),
+                            f"{statistics.median(j.kv_error_gib for j in sub):+.2f}",
+                            f"{statistics.median(j.weights_part_gib for j in sub):+.2f}",
+                            f"{statistics.median(j.overhead_part_gib for j in sub):+.2f}"])
+    head = ["log", "source", "vLLM", "TP", "dKV held out", "of which weights (printed - ours)",
+            "overhead (printed weights)"]
+    text = tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
+    stext = tabulate(summary, headers=["source", "TP", "logs", "median dKV", "median weights part",
+                                       "median overhead part"], tablefmt="simple", disable_numparse=True)
+    return ("logs on AMD GPUs: held-out available-KV error (predicted - printed, GiB) and its two parts\n\n"
+            f"{text}\n\nper source and TP (medians, GiB)\n\n{stext}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--all", action="store_true", help="also list the calibration logs")
@@ -363,11 +438,15 @@ def main() -> None:
     ap.add_argument("--graphs", action="store_true",
                     help="only the CUDA-graph estimate against the one vLLM prints, per source")
     ap.add_argument("--classes", action="store_true",
-                    help="only the leave-one-source-out figures by class (PP, fabricless TP, UMA, graphs, MoE/dense)")
+                    help="only the leave-one-source-out figures by class (PP, fabricless TP, UMA, ROCm, graphs, "
+                         "MoE/dense)")
+    ap.add_argument("--rocm", action="store_true",
+                    help="only the logs on AMD GPUs: held-out error split into weights and overhead parts")
     args = ap.parse_args()
-    if args.graphs or args.classes:
+    if args.graphs or args.classes or args.rocm:
+        report = graph_report if args.graphs else class_report if args.classes else rocm_report
         try:
-            print((graph_report if args.graphs else class_report)(corpus(lab=not args.no_lab)))
+            print(report(corpus(lab=not args.no_lab)))
         except PlannerError as exc:
             print(f"accuracy_memory: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
