@@ -2024,3 +2024,28 @@ def test_pp_unsupported_says_so_not_too_few_gpus():
 def test_oom_forms_and_phases(path, phase):
     f = findings_from_scan(scan_path(str(path)))[0]
     assert (f.id, f.severity) == ("cuda-oom", "error") and f"[phase: {phase}]" in f.evidence
+
+
+@pytest.mark.parametrize(("line", "sid"), [
+    # torch_npu's watchdog on HCCL work, and torch's heartbeat monitor when the watchdog itself hangs
+    ("[rank1]:[E324 13:00:25.428029551 compiler_depend.ts:574] [Rank 1] Watchdog caught collective operation timeout: "
+     "WorkHCCL(SeqNum=196, OpType=ALLREDUCE, Timeout(ms)=3600000) ran for 3600185 milliseconds before timing out.",
+     "nccl-watchdog-timeout"),
+    ("[rank1]:[E1111 17:10:53] ProcessGroupNCCL's watchdog got stuck for 480 seconds without making progress in "
+     "monitoring enqueued collectives.", "nccl-watchdog-timeout"),
+    # XLA's device-memory exhaustion without the compile error's prefix (vllm-project/tpu-inference PR #508) and the
+    # runtime's reservation without a program name (huggingface/transformers#22328)
+    ("jaxlib._jax.XlaRuntimeError: RESOURCE_EXHAUSTED: Ran out of memory in memory space vmem", "memory-insufficient"),
+    ("2023-03-23 02:02:25.057202: E tensorflow/compiler/xla/xla_client/xla_util.cc:90]   OP_REQUIRES failed at "
+     "tpu_execute_op.cc:266 : RESOURCE_EXHAUSTED: Attempting to reserve 10.51G at the bottom of memory. That was not "
+     "possible. There are 8.97G free, 0B reserved, and 8.97G reservable.", "memory-insufficient"),
+])
+def test_accelerator_watchdogs_and_memory_exhaustion_of_other_vendors(line, sid):
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_ascend_device_memory_exhaustion_is_an_oom():
+    """CANN's "Failed to allocate resource[DeviceMemory]" (vllm-project/vllm-ascend#3141): the NPU ran out of memory,
+    the memory class its label gives (before: unrecognized-failure)."""
+    assert _first(HELDOUT / "heldout_v14" / "ascend_moe_dispatch_v2_207001_hccl_alloc_2gib.log") == ("cuda-oom", "error")
