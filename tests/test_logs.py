@@ -2048,4 +2048,22 @@ def test_accelerator_watchdogs_and_memory_exhaustion_of_other_vendors(line, sid)
 def test_ascend_device_memory_exhaustion_is_an_oom():
     """CANN's "Failed to allocate resource[DeviceMemory]" (vllm-project/vllm-ascend#3141): the NPU ran out of memory,
     the memory class its label gives (before: unrecognized-failure)."""
-    assert _first(HELDOUT / "heldout_v14" / "ascend_moe_dispatch_v2_207001_hccl_alloc_2gib.log") == ("cuda-oom", "error")
+    path = HELDOUT / "heldout_v14" / "ascend_moe_dispatch_v2_207001_hccl_alloc_2gib.log"
+    assert _first(path) == ("cuda-oom", "error")
+
+
+def test_gaudi_device_memory_exhaustion_is_an_oom():
+    """Gaudi's PT_DEVMEM allocator (the line HabanaAI/vllm-fork's README quotes for a model that does not fit)."""
+    f = _findings("RuntimeError: [Rank:0] FATAL ERROR :: MODULE:PT_DEVMEM Allocation failed for size::939524096 "
+                  "(896)MB\n")[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error")
+
+
+@pytest.mark.parametrize("exc", ["torch.distributed.DistNetworkError: Connection reset by peer",
+                                 "torch.distributed.DistBackendError: some new backend wording"])
+def test_torch_distributed_errors_are_collective_failures_by_class(exc):
+    """torch.distributed's own error classes (c10d exception.h) name the class when no message pattern does."""
+    text = ('Traceback (most recent call last):\n  File "/x/vllm/distributed/parallel_state.py", line 1, in init\n'
+            + exc + "\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("nccl-error", "error") and "named by its class" in f.evidence
