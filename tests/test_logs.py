@@ -2067,3 +2067,15 @@ def test_torch_distributed_errors_are_collective_failures_by_class(exc):
             + exc + "\n")
     f = _findings(text)[0]
     assert (f.id, f.severity) == ("nccl-error", "error") and "named by its class" in f.evidence
+
+
+@pytest.mark.parametrize("line", [
+    # NVIDIA/nccl src/transport/net_ib.cc's WARN, older and newer format strings (lines built from them, not a log)
+    "host:1:2 [0] transport/net_ib.cc:1296 NCCL WARN NET/IB : Got completion from peer 10.0.0.5<33092> with error 12, "
+    "opcode 0, len 0, vendor err 129 (Recv)",
+    "host:1:2 [1] transport/net_ib/p2p.cc:648 NCCL WARN NET/IB: Got completion from peer 10.0.0.5<40554> with "
+    "status=IBV_WC_RETRY_EXC_ERR(12) opcode=IBV_WC_RECV_RDMA_WITH_IMM(129) vendor_err=129 hca mlx5_1",
+])
+def test_an_ib_completion_error_is_a_collective_failure(line):
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == ("nccl-error", "error") and "RDMA" in f.cause
