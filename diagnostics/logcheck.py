@@ -13,7 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from diagnostics.findings import Finding
-from diagnostics.logs import SERVING, Death, LogMatch, LogScan
+from diagnostics.logs import LAST_LINES, SERVING, Death, LogMatch, LogScan
 from diagnostics.signatures import (
     catalog,
     class_signature,
@@ -348,6 +348,10 @@ def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
                  if m.line_number < start and m.severity == "error" else m for m in scan.matches)
 
 
+#: A line that a process logged (a logging level, a process or rank prefix), as opposed to a note around a quoted line.
+_LOGGED = re.compile(r"\b(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b|^\(\w|^\[rank\d|^\[[IWEF]\d{4} ")
+
+
 def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
     """An early sign (a ``warning_patterns`` match: Ray's placement-group wait, the 60 s shared-memory wait) that the
     log then shows the process dying after is that failure, not a warning: a failed run never exits 0 (issue #20); so
@@ -363,6 +367,16 @@ def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
         # that someone killed, or still hanging when the log was taken), whatever level vLLM logs the wait at.
         return replace(m, severity="error", text=f"{m.text} (the log ends still waiting: its last "
                                                  f"{sig.error_if_ends} lines are this wait)")
+    if (sig.error_if_ends and m.severity != "error" and death is None and 0 < scan.lines <= LAST_LINES
+            and scan.last_lines and any(p.search(scan.last_lines[-1]) for p in sig.warning_patterns)
+            and not any(_LOGGED.search(line) for line in scan.last_lines)):
+        # The whole log is this wait's message, quoted bare: no line that any process logged (no logging level, no
+        # process prefix), so nothing the wait could be the slow work of (compiling, autotuning) is in it, only the
+        # message a user quotes as the hang they hit (local-inference-lab/rtx6kpro#24, 8 GPUs with
+        # NCCL_P2P_DISABLE=1). A healthy start that prints the wait once while it compiles or autotunes shows that
+        # work's lines before it; a single logged wait line (with its level) keeps its level's reading, as before.
+        return replace(m, severity="error", text=f"{m.text} (the log is only this message, quoted: nothing else "
+                                                 f"was logged)")
     if m.severity != "warning" or not sig.warning_patterns:
         return m
     if scan.last_progress is not None and scan.last_progress > m.line_number:

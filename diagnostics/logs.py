@@ -59,9 +59,12 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 #: An exception line once prefixes are stripped: ``RuntimeError: ...``, ``torch.OutOfMemoryError: ...``,
 #: a bare ``TimeoutError``, Ray's wrapped ``ray.exceptions.RayTaskError(KeyError): ...``; not ``Error retrieving ...``
-#: (no dotted exception name) nor ``ValueError("...")``.
+#: (no dotted exception name) nor ``ValueError("...")``. A class whose name starts in lower case counts only with its
+#: module path (pybind11 bindings name them so: NIXL's ``nixl._bindings.nixlNotFoundError: NIXL_ERR_NOT_FOUND``,
+#: ai-dynamo/dynamo#1519), so that prose such as ``someError: ...`` stays out.
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault)"
+    r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
+    r"(?:Error|Exception|Exit|Interrupt|Fault)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
 #: A traceback's header or one of its frames: a sign of death, but no message to quote.
 _FRAME_LINE = re.compile(r'Traceback \(most recent call last\)|^\s*File "|\]\s+File "')

@@ -1932,3 +1932,150 @@ def test_the_v0_wording_of_the_shm_wait_is_the_same_wait():
                "0.2 tokens/s, Running: 1 reqs, Swapped: 0 reqs, Pending: 0 reqs, GPU KV cache usage: 9.1%, CPU KV "
                "cache usage: 0.0%.\n")
     assert [f.severity for f in _findings(went_on) if f.id == "engine-rpc-timeout"] in (["warning"], ["info"])
+
+
+# ------------------------------------------------------------------ v16's and v17's misses by class (diagfix6)
+V16 = HELDOUT / "heldout_v16"
+V17 = HELDOUT / "heldout_v17"
+
+
+def _first(path):
+    f = findings_from_scan(scan_path(str(path)))[0]
+    return f.id, f.severity
+
+
+@pytest.mark.parametrize(("name", "sid"), [
+    # Ascend HCCL: CANN's error code of the HCCL module (EI<4 digits>), torch_npu's "HCCL function error"
+    ("ascend_dsv32_w8a8_two_node_hccl_get_socket_timeout_ei0006.log", "nccl-error"),
+    ("ascend_qwen3vl_two_node_hccl_comm_init_root_info.log", "nccl-error"),
+    # torch's c10d socket layer waiting for the store's master for 30 minutes, every rank
+    ("ascend_deepseek_multinode_c10d_wait_for_input_1800s_all_ranks.log", "nccl-error"),
+    # torch < 1.13's wording of NCCL's result
+    ("deepseek_coder_v2_lite_v100_2node_tp16_nccl_error3_internal.log", "nccl-error"),
+])
+def test_collective_library_failures_of_every_vendor_are_named(name, sid):
+    """A collective-communication failure in another library's or release's words (before: silent, exit 0, or
+    unrecognized-failure): HCCL's, c10d's, NCCL's older wording."""
+    assert _first(V17 / name) == (sid, "error")
+
+
+def test_c10d_and_gloo_timeouts_and_the_store_error_are_collective_failures():
+    """torch's own lines (c10d socket.cpp, gloo's unbound_buffer.cc, the store's DistStoreError), under any prefix."""
+    for line in ("[rank3]:[W806 22:23:09.970060924 socket.cpp:487] [c10d] waitForInput: socket SocketImpl(fd=108, "
+                 "addr=[::ffff:7.150.11.200]:38988, remote=[::ffff:7.150.11.200]:47904) timed out after 1800000ms",
+                 "RuntimeError: [../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting "
+                 "1800000ms for recv operation to complete",
+                 "torch.distributed.DistStoreError: wait timeout after 1800000ms, keys: /default_pg/0//2//cpu//0/2"):
+        f = _findings(line + "\n")[0]
+        assert (f.id, f.severity) == ("nccl-error", "error"), line
+        assert "30 minutes" in f.cause
+
+
+def test_the_cann_trace_line_of_the_hccl_module_names_nothing():
+    """"Nnopbase fails to invoke the ... function of the hccl module" follows any failure in an HCCL-backed operator,
+    a device-memory allocation too (vllm-project/vllm-ascend#3141): it is no collective failure by itself."""
+    assert "nccl-error" not in [f.id for f in findings_from_scan(scan_path(str(
+        HELDOUT / "heldout_v14" / "ascend_moe_dispatch_v2_207001_hccl_alloc_2gib.log")))]
+
+
+def test_a_tpu_program_that_cannot_reserve_its_memory_is_a_memory_failure():
+    """XLA naming the program it failed to load (AI-Hypercomputer/tpu-recipes#151; before: silent, exit 0)."""
+    assert _first(V17 / "tpu7x_gptoss_resource_exhausted_jit_multi_slice.log") == ("memory-insufficient", "error")
+
+
+def test_an_exception_class_in_lower_case_with_its_module_is_an_exception():
+    """pybind11 bindings name classes in lower case (NIXL's nixl._bindings.nixlNotFoundError, ai-dynamo/dynamo#1519):
+    the traceback ending in it is a death (before: silent, exit 0); prose "someError: x" is not one."""
+    assert _first(V17 / "dynamo_v1_r1_tp16_1p1d_nixl_err_not_found.log") == ("unrecognized-failure", "error")
+    assert not [f for f in _findings("the someError: x was fixed\n") if f.severity == "error"]
+
+
+def test_a_log_that_is_only_the_wait_quoted_is_the_hang():
+    """An issue quoting the shared-memory wait's message alone (local-inference-lab/rtx6kpro#24; before: warning,
+    exit 0). One logged wait line keeps its level's reading (test_info_lines_are_not_failures)."""
+    assert _first(V17 / "rtx_pro_6000_x8_p2p_disabled_shm_broadcast_oneline.log") == ("engine-rpc-timeout", "error")
+
+
+@pytest.mark.parametrize(("path", "sid"), [
+    (V17 / "dynamo_041_slurm_a100_nixl_not_available.log", "python-dependency-error"),
+    (V17 / "roll_rlvr_megatron_vllm_actor_infer_eaddrinuse_40005.log", "port-in-use"),
+    (V17 / "ascend_qwen35_35b_a3b_triton_bishenghir_mlir_compile_one_line.log", "kernel-compile-failure"),
+    (V16 / "pr31050_fused_moe_triton_arange_end_compile_error.log", "kernel-compile-failure"),
+    (V16 / "deepseekv3_2080ti_flashattention_ampere_only.log", "attention-backend-invalid"),
+    (V16 / "llama32_90b_vision_pp4_v062_pp_architectures_list.log", "parallelism-invalid"),
+])
+def test_other_wordings_of_known_classes(path, sid):
+    """Caught but not named before (unrecognized-failure): a KV connector's missing transfer library, c10d's
+    EADDRINUSE, Triton's compiler errors and tl.arange refusals, flash-attn's SM80 floor, vLLM 0.6's PP list."""
+    assert _first(path) == (sid, "error")
+
+
+def test_pp_unsupported_says_so_not_too_few_gpus():
+    f = findings_from_scan(scan_path(str(V16 / "llama32_90b_vision_pp4_v062_pp_architectures_list.log")))[0]
+    assert "pipeline parallelism" in f.cause
+
+
+@pytest.mark.parametrize(("path", "phase"), [
+    # IPython's traceback header, then the sampler warm-up's frame
+    (V17 / "unsloth_standby_4bit_sampler_warmup_oom_quoted.log", "sampler warm-up"),
+    # PyTorch held nothing on the device yet: the first allocations, the weights
+    (V17 / "ipex_llm_wsl2_a770_qwen25_7b_xpu_oom_load.log", "load"),
+])
+def test_oom_forms_and_phases(path, phase):
+    f = findings_from_scan(scan_path(str(path)))[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error") and f"[phase: {phase}]" in f.evidence
+
+
+@pytest.mark.parametrize(("line", "sid"), [
+    # torch_npu's watchdog on HCCL work, and torch's heartbeat monitor when the watchdog itself hangs
+    ("[rank1]:[E324 13:00:25.428029551 compiler_depend.ts:574] [Rank 1] Watchdog caught collective operation timeout: "
+     "WorkHCCL(SeqNum=196, OpType=ALLREDUCE, Timeout(ms)=3600000) ran for 3600185 milliseconds before timing out.",
+     "nccl-watchdog-timeout"),
+    ("[rank1]:[E1111 17:10:53] ProcessGroupNCCL's watchdog got stuck for 480 seconds without making progress in "
+     "monitoring enqueued collectives.", "nccl-watchdog-timeout"),
+    # XLA's device-memory exhaustion without the compile error's prefix (vllm-project/tpu-inference PR #508) and the
+    # runtime's reservation without a program name (huggingface/transformers#22328)
+    ("jaxlib._jax.XlaRuntimeError: RESOURCE_EXHAUSTED: Ran out of memory in memory space vmem", "memory-insufficient"),
+    ("2023-03-23 02:02:25.057202: E tensorflow/compiler/xla/xla_client/xla_util.cc:90]   OP_REQUIRES failed at "
+     "tpu_execute_op.cc:266 : RESOURCE_EXHAUSTED: Attempting to reserve 10.51G at the bottom of memory. That was not "
+     "possible. There are 8.97G free, 0B reserved, and 8.97G reservable.", "memory-insufficient"),
+])
+def test_accelerator_watchdogs_and_memory_exhaustion_of_other_vendors(line, sid):
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_ascend_device_memory_exhaustion_is_an_oom():
+    """CANN's "Failed to allocate resource[DeviceMemory]" (vllm-project/vllm-ascend#3141): the NPU ran out of memory,
+    the memory class its label gives (before: unrecognized-failure)."""
+    path = HELDOUT / "heldout_v14" / "ascend_moe_dispatch_v2_207001_hccl_alloc_2gib.log"
+    assert _first(path) == ("cuda-oom", "error")
+
+
+def test_gaudi_device_memory_exhaustion_is_an_oom():
+    """Gaudi's PT_DEVMEM allocator (the line HabanaAI/vllm-fork's README quotes for a model that does not fit)."""
+    f = _findings("RuntimeError: [Rank:0] FATAL ERROR :: MODULE:PT_DEVMEM Allocation failed for size::939524096 "
+                  "(896)MB\n")[0]
+    assert (f.id, f.severity) == ("cuda-oom", "error")
+
+
+@pytest.mark.parametrize("exc", ["torch.distributed.DistNetworkError: Connection reset by peer",
+                                 "torch.distributed.DistBackendError: some new backend wording"])
+def test_torch_distributed_errors_are_collective_failures_by_class(exc):
+    """torch.distributed's own error classes (c10d exception.h) name the class when no message pattern does."""
+    text = ('Traceback (most recent call last):\n  File "/x/vllm/distributed/parallel_state.py", line 1, in init\n'
+            + exc + "\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("nccl-error", "error") and "named by its class" in f.evidence
+
+
+@pytest.mark.parametrize("line", [
+    # NVIDIA/nccl src/transport/net_ib.cc's WARN, older and newer format strings (lines built from them, not a log)
+    "host:1:2 [0] transport/net_ib.cc:1296 NCCL WARN NET/IB : Got completion from peer 10.0.0.5<33092> with error 12, "
+    "opcode 0, len 0, vendor err 129 (Recv)",
+    "host:1:2 [1] transport/net_ib/p2p.cc:648 NCCL WARN NET/IB: Got completion from peer 10.0.0.5<40554> with "
+    "status=IBV_WC_RETRY_EXC_ERR(12) opcode=IBV_WC_RECV_RDMA_WITH_IMM(129) vendor_err=129 hca mlx5_1",
+])
+def test_an_ib_completion_error_is_a_collective_failure(line):
+    f = _findings(line + "\n")[0]
+    assert (f.id, f.severity) == ("nccl-error", "error") and "RDMA" in f.cause
