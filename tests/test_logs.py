@@ -2138,6 +2138,8 @@ def test_a_c_compiler_fatal_error_at_the_end_is_a_failure():
                   "compilation terminated.\n")[0]
     assert (f.id, f.severity) == ("kernel-compile-failure", "error")
     assert "header" in f.cause
+    f = _findings("nvcc fatal   : Unsupported gpu architecture 'compute_90'\n")[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error")
     f = _findings("INFO 10-01 22:59:01 model_runner.py:1025] Loading model weights took 24.0217 GB\n"
                   "/tmp/x/main.c:9: error: unknown type name 'foo'\ncompilation terminated.\n")[0]
     assert (f.id, f.severity) == ("unrecognized-failure", "error")
