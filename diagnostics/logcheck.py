@@ -24,6 +24,7 @@ from diagnostics.signatures import (
     generic_exceptions,
     signature,
     template_classes,
+    unclassed_templates,
 )
 from planner.catalog import default_vllm_version, load_model
 from planner.catalog.diagnose import tolerances as _tolerances
@@ -288,6 +289,8 @@ def template_classifier(vllm_version: str | None) -> Classifier:
         match = classify(line, vllm_version)
         if match is None or match.class_name not in known:
             return None
+        if match.template.startswith(unclassed_templates()):
+            return None  # a message many kinds of failure raise alike: its class would be a guess
         # A template of a few words ("module {*} has no attribute {*}") is Python's own wording that vLLM happens
         # to raise too: it names no class. Measured on benchmarks/heldout_v3 (issue #20), such tags were wrong.
         words = [w for w in match.template.replace("{*}", " ").split() if any(c.isalpha() for c in w)]

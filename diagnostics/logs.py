@@ -66,6 +66,11 @@ _EXCEPTION = re.compile(
     r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
     r"(?:Error|Exception|Exit|Interrupt|Fault)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
+#: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
+#: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion
+#: unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit#9: "KeyError: 'layers.0.mlp.down_proj.weight'" then the shard bar at
+#: "0/1 [00:10<?, ?it/s]"); a bar at zero shows a phase begun, never progress past a death (diagfix7).
+_ZERO_BAR = re.compile(r"(?<![\d/])0/\d+ \[[\d:]+<")
 #: A traceback's header or one of its frames: a sign of death, but no message to quote.
 _FRAME_LINE = re.compile(r'Traceback \(most recent call last\)|^\s*File "|\]\s+File "')
 _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
@@ -393,6 +398,9 @@ class _State:
     request_skipped: int = 0
     #: (absolute offset, phase) of the last [[lifecycle]] marker line seen.
     progress: tuple[int, str] | None = None
+    #: Whether that line is a progress bar still at zero ("Loading safetensors checkpoint shards: 0% Completed | 0/1
+    #: [00:10<?, ?it/s]"): the phase began, but it is no progress past an exception printed before it.
+    progress_zero: bool = False
     #: The last death-marker line: (absolute offset, line number, text, block, start, stop, before, after).
     death: tuple[int, _LineNumber, str, bytes, int, int, bytes, bytes] | None = None
     #: The last block scanned (its bytes and absolute offset), for the look at the log's tail.
@@ -474,6 +482,7 @@ class _Scanner:
             st.figures.feed(line)
         if progress is not None:
             st.progress = (base + start, progress)
+            st.progress_zero = _ZERO_BAR.search(line) is not None
             st.last_progress = lazy_number
             if any(b in line for b in start_banners()):
                 st.last_start = lazy_number
@@ -617,14 +626,15 @@ class _Scanner:
         offset, number, text, ctx_before, line, ctx_after = candidate
         if any(a.encode() in ctx_after for a in spec.alive):
             return None  # it lived on (an error it survived) or started again
-        if st.progress is not None and st.progress[0] > offset:
+        if st.progress is not None and st.progress[0] > offset and not st.progress_zero:
             return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
         near_after = ctx_after[: CONTEXT_BYTES // 4]
         exc, exc_line = _final_exception(ctx_before, line, near_after, number)
         whole = (_continued(ctx_before + line + b"\n" + near_after, exc, number - ctx_before.count(b"\n"),
                             exc_line, exc_line == number and near_after.startswith(b"\n"))
                  if exc is not None and exc_line is not None else None)
-        phase = st.progress[1] if st.progress is not None and st.progress[0] < offset else None
+        phase = (st.progress[1] if st.progress is not None and (st.progress[0] < offset or st.progress_zero)
+                 else None)
         if phase is None:
             phase = _phase(signature("cuda-oom"), ctx_before + line, near_after)
         elif phase != SERVING and self._serving(ctx_before):
@@ -723,8 +733,8 @@ class _Scanner:
         """A catalog pattern on the final exception's whole message (its wrapped lines joined), for a death that no
         pattern named line by line: the first signature whose pattern matches it, at the exception's line."""
         for sig in self.sigs:
-            if sig.stall is not None or not sig.root_cause or not sig.patterns:
-                continue
+            if sig.stall is not None or not sig.root_cause or not sig.patterns or sig.context:
+                continue  # a signature that needs its traceback's frames (`context`) is not named by a message alone
             found = sig.match(text)
             if found is None or found[1] == "info":
                 continue
@@ -890,6 +900,7 @@ def _continued(text: bytes, exc: str, first: int, exc_line: int, joined_after: b
     for raw in follow[:WRAP_LINES]:
         nxt = _clean(raw.decode("utf-8", "replace"))
         if (not nxt.strip() or _FRAME_LINE.search(nxt) or _EXCEPTION.search(nxt) or _LEVEL.search(nxt)
+                or _ZERO_BAR.search(nxt)
                 or nxt.lstrip().startswith(("Traceback", "During handling", "The above exception"))):
             break
         parts.append(_PREFIX.sub("", nxt, count=1).strip())

@@ -31,6 +31,7 @@ from planner.catalog.signatures import failure_spec as failure_spec
 from planner.catalog.signatures import frame_rules as raw_frame_rules
 from planner.catalog.signatures import generic_exceptions as generic_exceptions
 from planner.catalog.signatures import template_classes as template_classes
+from planner.catalog.signatures import unclassed_templates as unclassed_templates
 
 
 class UnknownFindingError(KeyError):

@@ -1059,11 +1059,13 @@ def test_early_sign_then_death_is_an_error_and_alone_a_warning():
 
 
 def test_unknown_quantization_method_says_where_the_method_comes_from():
-    """pydantic's "Value error, Unknown quantization method: ..." stays config-invalid, with the checkpoint's
-    quantization_config as the cause (a real ModelOpt export with an empty method: benchmarks/heldout_v4)."""
+    """pydantic's "Value error, Unknown quantization method: ..." is the quantization class's id, as the bare
+    ValueError of older releases is (diagfix7: before, config-invalid; every held-out label of this message, v4, v17
+    and v18, is class quantization), with the checkpoint's quantization_config as the cause (a real ModelOpt export
+    with an empty method: benchmarks/heldout_v4)."""
     log = HELDOUT / "heldout_v4" / "unknown_quantization_method_empty_modelopt_nvfp4.log"
     found = findings_from_scan(scan_path(str(log)))
-    assert found[0].id == "config-invalid" and "quantization_config" in found[0].cause
+    assert found[0].id == "quant-dtype-unsupported" and "quantization_config" in found[0].cause
 
 
 def test_log_ending_inside_a_traceback_is_a_death_and_a_finished_one_is_not_doubled():
@@ -2079,3 +2081,85 @@ def test_torch_distributed_errors_are_collective_failures_by_class(exc):
 def test_an_ib_completion_error_is_a_collective_failure(line):
     f = _findings(line + "\n")[0]
     assert (f.id, f.severity) == ("nccl-error", "error") and "RDMA" in f.cause
+
+
+# ------------------------------------------------------------------ v18's misses by class (diagfix7)
+V18 = HELDOUT / "heldout_v18"
+
+
+@pytest.mark.parametrize(("name", "sid"), [
+    # Triton's launcher stub built by the system C compiler: "main.c:5:10: fatal error: Python.h: No such file or
+    # directory" / "compilation terminated." (AI21-Jamba-1.5-Mini discussion #13)
+    ("hf_jamba15_mini_tp4_v0_triton_main_c_python_h_missing.log", "kernel-compile-failure"),
+    # V0's memory profile printing a negative KV cache (feuler/gh200-pytorch#2)
+    ("gh200_r1_awq_negative_non_torch_memory_kv_cache_minus_034.log", "no-kv-cache-memory"),
+    # Ray's TP-exceeds-GPUs warning, then only `ray status` (NVIDIA developer forum, two DGX Sparks)
+    ("nvidia_forum_two_spark_ray_tp2_exceeds_available_gpus_warning.log", "ray-placement-group-timeout"),
+    # a bare KeyError with the shard bar still at 0/1 printed after it (unsloth bnb-4bit discussion #9)
+    ("hf_unsloth_llama31_8b_bnb4bit_keyerror_down_proj_weight.log", "unrecognized-failure"),
+    # c10d's listen failure quoted without its errno name; V0's KV-too-small message cut by the page
+    ("pipelinerl_v083_server_socket_failed_to_listen_port_46571.log", "port-in-use"),
+    ("pastebin_runpod_serverless_reverse_order_max_seq_len_32768_cut.log", "kv-cache-too-small"),
+    # an unknown quantization method, bare or inside pydantic's "Value error, ..."
+    ("hf_orcasaq2_27b_v030_unknown_quantization_exl3_pydantic.log", "quant-dtype-unsupported"),
+    ("hf_mlx_nemotron70b_8bit_unknown_quantization_method_empty.log", "quant-dtype-unsupported"),
+])
+def test_v18_classes_are_named_and_never_exit_0(name, sid):
+    """v18's misses (before: 4 silent with exit 0, 2 caught not named, a wrong id): each is an error now."""
+    assert _first(V18 / name) == (sid, "error")
+
+
+@pytest.mark.parametrize("text", [
+    "INFO 01-25 07:47:34 worker.py:266] model weights take 339.70GiB; non_torch_memory takes -247.98GiB; PyTorch "
+    "activation peak memory takes 1.23GiB; the rest of the memory reserved for KV Cache is -0.34GiB.\n",
+    "INFO 01-25 07:47:34 worker.py:266] model weights take 70.00GiB; non_torch_memory takes 1.00GiB; PyTorch "
+    "activation peak memory takes 8.00GiB; the rest of the memory reserved for KV Cache is 0.00GiB.\n",
+    "(EngineCore_DP0 pid=1) INFO 10-14 16:59:42 [gpu_worker.py:298] Available KV cache memory: -1.25 GiB\n",
+])
+def test_a_negative_or_zero_kv_figure_of_any_release_is_no_kv_memory(text):
+    """The memory profile's own KV figure at or below zero (V0 worker.py, V1 gpu_worker.py), even at INFO."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("no-kv-cache-memory", "error")
+
+
+@pytest.mark.parametrize("text", [
+    "INFO 01-25 07:47:34 worker.py:266] model weights take 14.99GiB; non_torch_memory takes 0.20GiB; PyTorch "
+    "activation peak memory takes 1.23GiB; the rest of the memory reserved for KV Cache is 54.34GiB.\n",
+    "(EngineCore_DP0 pid=1) INFO 10-14 16:59:42 [gpu_worker.py:298] Available KV cache memory: 0.50 GiB\n",
+])
+def test_a_positive_kv_figure_stays_quiet(text):
+    assert not [f for f in _findings(text) if f.severity in ("error", "warning")]
+
+
+def test_a_c_compiler_fatal_error_at_the_end_is_a_failure():
+    """gcc's "fatal error:" and "compilation terminated." end the log: a kernel build failed (named), and a compiler
+    wording no pattern knows still dies (never exit 0)."""
+    f = _findings("/tmp/x/cuda_utils.c:3:10: fatal error: cuda.h: No such file or directory\n"
+                  "compilation terminated.\n")[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error")
+    assert "header" in f.cause
+    f = _findings("nvcc fatal   : Unsupported gpu architecture 'compute_90'\n")[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error")
+    f = _findings("INFO 10-01 22:59:01 model_runner.py:1025] Loading model weights took 24.0217 GB\n"
+                  "/tmp/x/main.c:9: error: unknown type name 'foo'\ncompilation terminated.\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+
+
+def test_a_zero_progress_bar_is_no_progress_past_a_death():
+    """A bare exception line, then the shard bar still at 0/N (tqdm redraws on stderr): the start died; a bar that
+    moved on (1/1) after a logged exception means the start went on."""
+    f = _findings("KeyError: 'layers.0.mlp.down_proj.weight'\n"
+                  "Loading safetensors checkpoint shards: 0% Completed | 0/4 [00:10<?, ?it/s]\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    assert f.evidence.startswith("line 1: KeyError: 'layers.0.mlp.down_proj.weight' [phase: load]")
+    assert not [f for f in _findings("KeyError: 'layers.0.mlp.down_proj.weight'\n"
+                                     "Loading safetensors checkpoint shards: 100% Completed | 4/4 [00:10<00:00, "
+                                     "1.0it/s]\n") if f.severity == "error"]
+
+
+def test_the_ray_tp_warning_is_quiet_when_the_start_goes_on():
+    """Two single-GPU nodes print the warning on a healthy start (one TP rank per node): info once loading follows."""
+    text = ("(EngineCore pid=1) WARNING 06-28 14:18:56 [ray_utils.py:556] Tensor parallel size (2) exceeds available "
+            "GPUs (1). This may result in Ray placement group allocation failures.\n"
+            "(EngineCore pid=1) INFO 06-28 14:19:56 [default_loader.py:1] Loading weights took 20.1 seconds\n")
+    assert not [f for f in _findings(text) if f.severity in ("error", "warning")]

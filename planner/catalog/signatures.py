@@ -341,6 +341,13 @@ def template_classes() -> tuple[str, ...]:
 
 
 @cache
+def unclassed_templates() -> tuple[str, ...]:
+    """Starts of vLLM error templates whose extracted class names no cause (data/signatures.toml [template_classes]
+    unclassed): messages that many kinds of failure raise alike, so a class would be a guess."""
+    return tuple(load_toml("signatures.toml")["template_classes"].get("unclassed", ()))
+
+
+@cache
 def failure_classes() -> dict[str, str]:
     """Catalog id -> the generic class of failure it belongs to: a class signature's own ``template_class``, and
     the specific ids listed under [template_classes.members] of data/signatures.toml."""
