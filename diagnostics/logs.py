@@ -919,7 +919,38 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
     workers = [e for e in found if e[2]]
     pos, exc, _ = (workers or found)[-1]
     line_no = number - before.count(b"\n") + text.count(b"\n", 0, pos)
-    return redact(exc)[:300], line_no
+    # A tail death's bytes after the line start with that line's own newline: no blank line of the log.
+    seam = len(before) + len(line) + 1 if after.startswith(b"\n") else -1
+    return redact(_introduced(exc, text, pos, seam))[:300], line_no
+
+
+#: torch Dynamo's wrapper of an error raised while it traced an operation on fake tensors (torch/_dynamo/utils.py
+#: run_node / get_fake_value: ``RuntimeError(f"Failed running {op} {node.target}(*{args}, **{kwargs}):\n" + str(e))``):
+#: the arguments' reprs (FakeTensor(...), one per argument) can fill hundreds of characters before the error itself.
+_DYNAMO_CALL = re.compile(r"(Failed running (?:call_function|call_method|call_module|get_attr) (?:<[^>]*>|[\w.]+))"
+                          r"\(.*\):$")
+
+
+def _introduced(exc: str, text: bytes, pos: int, seam: int = -1) -> str:
+    """An exception message that ends with a colon introduces its cause on the next line (torch Dynamo's "Failed
+    running call_function <fn>(*args, **kwargs):" then the error the call raised; "Error(s) in loading state_dict
+    for X:" then its mismatches): that line, prefixes stripped, is joined to it, and Dynamo's argument reprs are
+    shortened to "(...)", so the quoted exception says what failed (heldout_v19's GLM-4 Dynamo failure:
+    "linear(): argument 'input' (position 1) must be Tensor, not tuple" under the FakeTensor reprs)."""
+    if not exc.rstrip().endswith(":"):
+        return exc
+    exc = _DYNAMO_CALL.sub(r"\1(...):", exc.rstrip())
+    end = text.find(b"\n", pos)
+    if end == seam - 1:
+        end = seam
+    if end == -1:
+        return exc
+    stop = text.find(b"\n", end + 1)
+    nxt = _clean(text[end + 1: stop if stop != -1 else len(text)].decode("utf-8", "replace"))
+    said = _PREFIX.sub("", nxt, count=1).strip()
+    if not said or _FRAME_LINE.search(nxt) or said.startswith(("Traceback", "During handling", "The above exception")):
+        return exc
+    return f"{exc} {said}"
 
 
 #: How far around an exception-less death its frames are looked for (a signal handler's PC line and stack of a few

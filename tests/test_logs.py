@@ -2163,3 +2163,47 @@ def test_the_ray_tp_warning_is_quiet_when_the_start_goes_on():
             "GPUs (1). This may result in Ray placement group allocation failures.\n"
             "(EngineCore pid=1) INFO 06-28 14:19:56 [default_loader.py:1] Loading weights took 20.1 seconds\n")
     assert not [f for f in _findings(text) if f.severity in ("error", "warning")]
+
+
+# ------------------------------------------------------------------ v19's misses by class (issue #20, diagfix8)
+
+V19 = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v19"
+
+
+@pytest.mark.parametrize("text", [
+    # containers/ramalama#758 (benchmarks/heldout_v19/ramalama_vllm_runtime_unrecognized_llama_run_args.log): the
+    # whole log is argparse's line with its program name dropped by the wrapper that relayed it.
+    "error: unrecognized arguments: llama-run -c 2048 --temp 0.8 -v --ngl 999 /mnt/models/model.file\n",
+    # the same with the program name, as argparse prints it (CPython Lib/argparse.py ArgumentParser.error)
+    "vllm: error: unrecognized arguments: --enable-reasoning\n",
+])
+def test_argparse_rejection_with_or_without_its_program_is_unknown_flag(text):
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("unknown-flag", "error")
+
+
+def test_argparse_usage_error_without_its_program_is_a_death():
+    """Another argparse error (no catalog id) quoted without "PROG: " still ends the run: never exit 0."""
+    f = _findings("error: argument --dtype: invalid choice: 'fp12' (choose from 'auto', 'half', 'float16')\n")[0]
+    assert f.severity == "error"
+
+
+def test_v19_real_logs():
+    assert _first(V19 / "ramalama_vllm_runtime_unrecognized_llama_run_args.log") == ("unknown-flag", "error")
+    # zai-org/GLM-4#767: Dynamo's "Failed running call_function <fn>(*<FakeTensor reprs>):" wraps the real error,
+    # printed on the next line; the quoted exception now holds it and not the argument reprs.
+    f = _findings((V19 / "glm4_9b_v1_dynamo_linear_input_tuple_compile.log").read_text())[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    assert ("Failed running call_function <built-in function linear>(...): linear(): argument 'input' (position 1) "
+            "must be Tensor, not tuple") in f.evidence
+
+
+def test_a_message_ending_in_a_colon_is_quoted_with_its_next_line():
+    text = ("Traceback (most recent call last):\n"
+            '  File "/x/vllm/model_executor/model_loader/default_loader.py", line 1, in load_weights\n'
+            "    model.load_state_dict(state)\n"
+            "RuntimeError: Error(s) in loading state_dict for Qwen2ForCausalLM:\n"
+            "\tsize mismatch for lm_head.weight: copying a param with shape torch.Size([1, 2]) from checkpoint\n")
+    f = _findings(text)[0]
+    assert f.severity == "error"
+    assert "Qwen2ForCausalLM: size mismatch for lm_head.weight" in f.evidence
