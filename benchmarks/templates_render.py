@@ -46,6 +46,8 @@ FIELD = "x1"
 
 def render(template: str, module: str, form: str = "traceback") -> str:
     message = template.replace("{*}", FIELD)
+    if form == "logged":  # logger.error/exception/critical: vLLM's own record, the log's last line, no traceback
+        return f"ERROR 12-07 10:00:00 [{module.rsplit('/', 1)[-1]}:1] {message}\n"
     if form == "bare":
         return f"ValueError: {message}\n"
     if form == "engine":
@@ -77,9 +79,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--release", default=None, help="a studied release (default: the newest)")
     ap.add_argument("--classes", default="", help="comma-separated template classes (default: all but other)")
-    ap.add_argument("--form", choices=("traceback", "bare", "engine"), default="traceback",
+    ap.add_argument("--form", choices=("traceback", "bare", "engine", "logged"), default="traceback",
                     help="traceback (default), bare (the exception line alone, as an excerpt may quote it), engine "
-                         "(the traceback logged by V1's EngineCore at ERROR)")
+                         "(the traceback logged by V1's EngineCore at ERROR), logged (the templates logged at ERROR, "
+                         "logger.error/exception/critical, as vLLM's ERROR record ending the log)")
     ap.add_argument("--limit", type=int, default=0, help="at most N templates (0: all)")
     ap.add_argument("--list", choices=("exit0", "unrecognized", "specific", "generic"), default=None)
     args = ap.parse_args()
@@ -98,7 +101,8 @@ def main() -> int:
                 return True
         return False
 
-    rows = [t for t in data["templates"] if t[cols["level"]] == "raise" and t[cols["class"]] in wanted
+    levels = ("error", "exception", "critical") if args.form == "logged" else ("raise",)
+    rows = [t for t in data["templates"] if t[cols["level"]] in levels and t[cols["class"]] in wanted
             and in_release(t[cols["versions"]])]
     seen: set[str] = set()
     unique = []
@@ -124,8 +128,9 @@ def main() -> int:
             if args.list == kind:
                 listed.append(f"{t[cols['class']]:<13} {what:<28} {t[cols['template']][:150]}")
     total: Counter[str] = Counter()
-    print(f"release {release}: {len(unique)} distinct raise templates of classes {', '.join(sorted(wanted))}, "
-          f"rendered as 'ValueError: <message>' ({args.form} form)")
+    shape = "an ERROR record" if args.form == "logged" else "'ValueError: <message>'"
+    print(f"release {release}: {len(unique)} distinct {'/'.join(levels)} templates of classes "
+          f"{', '.join(sorted(wanted))}, rendered as {shape} ({args.form} form)")
     print(f"{'class':<14}{'n':>6}{'exit 0':>8}{'unrecognized':>14}{'generic':>9}{'specific':>10}")
     for cls in sorted(counts):
         c = counts[cls]
