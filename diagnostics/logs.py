@@ -925,21 +925,27 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
 
 
 #: torch Dynamo's wrapper of an error raised while it traced an operation on fake tensors (torch/_dynamo/utils.py
-#: run_node / get_fake_value: ``RuntimeError(f"Failed running {op} {node.target}(*{args}, **{kwargs}):\n" + str(e))``):
-#: the arguments' reprs (FakeTensor(...), one per argument) can fill hundreds of characters before the error itself.
-_DYNAMO_CALL = re.compile(r"(Failed running (?:call_function|call_method|call_module|get_attr) (?:<[^>]*>|[\w.]+))"
-                          r"\(.*\):$")
+#: run_node / get_fake_value): older releases
+#: ``RuntimeError(f"Failed running {op} {node.target}(*{args}, **{kwargs}):\n" + str(e))``, newer ones
+#: ``f"Dynamo failed to run FX node with fake tensors: {op} {node.target}(*{args}, **{kwargs}): got " + repr(e)`` (one
+#: line, or the "Explanation:" line under "TorchRuntimeError: RuntimeError when making fake tensor call";
+#: tenstorrent/tt-xla#2755, vllm-project/vllm#38884). The arguments' reprs (FakeTensor(...), one per argument) can fill
+#: hundreds of characters before the error itself: they are shortened to "(...)".
+_DYNAMO_CALL = re.compile(r"((?:Failed running|Dynamo failed to run FX node with fake tensors:) "
+                          r"(?:call_function|call_method|call_module|get_attr) .+?)\(\*.*\)(:$|: got )")
+#: The line under the first line of torch Dynamo's structured errors (gb_type, then "  Explanation: ...", "  Hint:").
+_EXPLANATION = "Explanation: "
+_SHORT = r"\1(...)\2"
 
 
 def _introduced(exc: str, text: bytes, pos: int, seam: int = -1) -> str:
     """An exception message that ends with a colon introduces its cause on the next line (torch Dynamo's "Failed
     running call_function <fn>(*args, **kwargs):" then the error the call raised; "Error(s) in loading state_dict
-    for X:" then its mismatches): that line, prefixes stripped, is joined to it, and Dynamo's argument reprs are
-    shortened to "(...)", so the quoted exception says what failed (heldout_v19's GLM-4 Dynamo failure:
-    "linear(): argument 'input' (position 1) must be Tensor, not tuple" under the FakeTensor reprs)."""
-    if not exc.rstrip().endswith(":"):
-        return exc
-    exc = _DYNAMO_CALL.sub(r"\1(...):", exc.rstrip())
+    for X:" then its mismatches), and Dynamo's structured errors give theirs on an "Explanation:" line: that line,
+    prefixes stripped, is joined to it, and Dynamo's argument reprs are shortened to "(...)", so the quoted exception
+    says what failed (heldout_v19's GLM-4 Dynamo failure: "linear(): argument 'input' (position 1) must be Tensor, not
+    tuple" under the FakeTensor reprs)."""
+    exc = _DYNAMO_CALL.sub(_SHORT, exc.rstrip())
     end = text.find(b"\n", pos)
     if end == seam - 1:
         end = seam
@@ -948,9 +954,11 @@ def _introduced(exc: str, text: bytes, pos: int, seam: int = -1) -> str:
     stop = text.find(b"\n", end + 1)
     nxt = _clean(text[end + 1: stop if stop != -1 else len(text)].decode("utf-8", "replace"))
     said = _PREFIX.sub("", nxt, count=1).strip()
+    if not (exc.endswith(":") or said.startswith(_EXPLANATION)):
+        return exc
     if not said or _FRAME_LINE.search(nxt) or said.startswith(("Traceback", "During handling", "The above exception")):
         return exc
-    return f"{exc} {said}"
+    return exc + " " + _DYNAMO_CALL.sub(_SHORT, said)
 
 
 #: How far around an exception-less death its frames are looked for (a signal handler's PC line and stack of a few

@@ -2207,3 +2207,24 @@ def test_a_message_ending_in_a_colon_is_quoted_with_its_next_line():
     f = _findings(text)[0]
     assert f.severity == "error"
     assert "Qwen2ForCausalLM: size mismatch for lm_head.weight" in f.evidence
+
+
+def test_dynamo_fake_tensor_errors_are_quoted_past_their_argument_reprs():
+    """torch's newer wording, one line (tenstorrent/tt-xla#2755, description): the FakeTensor reprs are shortened and
+    the error the call raised is kept; the structured form's "Explanation:" line is joined to its first line
+    (BobJohnson24/ComfyUI-INT8-Fast#63, description: the line as the thread prints it)."""
+    text = ("torch._dynamo.exc.TorchRuntimeError: Dynamo failed to run FX node with fake tensors: call_function "
+            "<Wrapped method <original pow>>(*(FakeTensor(..., size=(1,)), 2), **{}): got AttributeError(\"'ndarray' "
+            "object has no attribute 'pow'\")\n")
+    f = _findings(text)[0]
+    assert f.severity == "error"
+    assert ("Dynamo failed to run FX node with fake tensors: call_function <Wrapped method <original pow>>(...): got "
+            "AttributeError(\"'ndarray' object has no attribute 'pow'\")") in f.evidence
+    text = ("torch._dynamo.exc.TorchRuntimeError: RuntimeError when making fake tensor call\n"
+            "  Explanation: Dynamo failed to run FX node with fake tensors: call_function <built-in function linear>"
+            "(*(FakeTensor(..., device='cuda:0', size=(s77, s27, s53)), FakeTensor(..., device='cuda:0', size=(4096, "
+            "3072)), None),\n")
+    f = _findings(text)[0]
+    assert f.severity == "error"
+    assert ("RuntimeError when making fake tensor call Explanation: Dynamo failed to run FX node with fake tensors: "
+            "call_function <built-in function linear>") in f.evidence
