@@ -18,7 +18,9 @@ traceback, each ``{*}`` field replaced by a neutral value::
 V1 EngineCore's ERROR prefix) and run through `diagnose --log FILE --json` (diagnostics.cli.run, in process).
 Printed: how many come out exit 0 (must be none: a traceback reaching the top is a death), ``unrecognized-failure``
 only, a generic id only, or a specific id, by class; with ``--list exit0`` (or ``unrecognized``, ``specific``) the
-rendered messages of that outcome. The exception type is always ``ValueError`` (as the brief of diagfix8 asks),
+rendered messages of that outcome. ``--form logged`` renders the templates vLLM logs at ERROR as the log's last record;
+``--form warned`` the WARNING templates inside a start that then finished, a clean log that must stay quiet.
+The exception type is always ``ValueError`` (as the brief of diagfix8 asks),
 whatever the template raised: the check is about the message, not the type.
 """
 
@@ -46,6 +48,11 @@ FIELD = "x1"
 
 def render(template: str, module: str, form: str = "traceback") -> str:
     message = template.replace("{*}", FIELD)
+    if form == "warned":  # logger.warning on a start that then finished: a clean log, which must stay quiet
+        return ("INFO 12-07 10:00:00 [api_server.py:1] vLLM API server version 0.34.0\n"
+                f"WARNING 12-07 10:00:01 [{module.rsplit('/', 1)[-1]}:1] {message}\n"
+                "INFO 12-07 10:00:09 [launcher.py:1] Route: /v1/models, Methods: GET\n"
+                "INFO:     Application startup complete.\n")
     if form == "logged":  # logger.error/exception/critical: vLLM's own record, the log's last line, no traceback
         return f"ERROR 12-07 10:00:00 [{module.rsplit('/', 1)[-1]}:1] {message}\n"
     if form == "bare":
@@ -64,9 +71,10 @@ def render(template: str, module: str, form: str = "traceback") -> str:
 
 
 def outcome(code: int, findings: list[dict[str, object]], generic: set[str]) -> tuple[str, str]:
+    """exit0 (exit 0, nothing shown), warn0 (exit 0 with a warning), unrecognized, generic or specific (exit != 0)."""
     shown = [f for f in findings if f["severity"] in ("error", "warning")]
     if code == 0:
-        return "exit0", ",".join(str(f["id"]) for f in shown) or "-"
+        return ("warn0", ",".join(str(f["id"]) for f in shown)) if shown else ("exit0", "-")
     specific = [str(f["id"]) for f in shown if f["id"] not in generic and f["id"] != "unrecognized-failure"]
     if specific:
         return "specific", specific[0]
@@ -79,12 +87,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--release", default=None, help="a studied release (default: the newest)")
     ap.add_argument("--classes", default="", help="comma-separated template classes (default: all but other)")
-    ap.add_argument("--form", choices=("traceback", "bare", "engine", "logged"), default="traceback",
+    ap.add_argument("--form", choices=("traceback", "bare", "engine", "logged", "warned"), default="traceback",
                     help="traceback (default), bare (the exception line alone, as an excerpt may quote it), engine "
                          "(the traceback logged by V1's EngineCore at ERROR), logged (the templates logged at ERROR, "
-                         "logger.error/exception/critical, as vLLM's ERROR record ending the log)")
+                         "logger.error/exception/critical, as vLLM's ERROR record ending the log), warned (the "
+                         "WARNING templates in a start that then finished: counts the logs that are not quiet)")
     ap.add_argument("--limit", type=int, default=0, help="at most N templates (0: all)")
-    ap.add_argument("--list", choices=("exit0", "unrecognized", "specific", "generic"), default=None)
+    ap.add_argument("--list", choices=("exit0", "warn0", "unrecognized", "specific", "generic"), default=None)
     args = ap.parse_args()
     with data_path("vllm_templates.json.gz").open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         data = json.load(fh)
@@ -101,7 +110,7 @@ def main() -> int:
                 return True
         return False
 
-    levels = ("error", "exception", "critical") if args.form == "logged" else ("raise",)
+    levels = {"logged": ("error", "exception", "critical"), "warned": ("warning",)}.get(args.form, ("raise",))
     rows = [t for t in data["templates"] if t[cols["level"]] in levels and t[cols["class"]] in wanted
             and in_release(t[cols["versions"]])]
     seen: set[str] = set()
@@ -128,20 +137,25 @@ def main() -> int:
             if args.list == kind:
                 listed.append(f"{t[cols['class']]:<13} {what:<28} {t[cols['template']][:150]}")
     total: Counter[str] = Counter()
-    shape = "an ERROR record" if args.form == "logged" else "'ValueError: <message>'"
+    shape = {"logged": "an ERROR record", "warned": "a WARNING record of a start that finished"}.get(
+        args.form, "'ValueError: <message>'")
     print(f"release {release}: {len(unique)} distinct {'/'.join(levels)} templates of classes "
           f"{', '.join(sorted(wanted))}, rendered as {shape} ({args.form} form)")
-    print(f"{'class':<14}{'n':>6}{'exit 0':>8}{'unrecognized':>14}{'generic':>9}{'specific':>10}")
+    print(f"{'class':<14}{'n':>6}{'exit 0':>8}{'exit 0 + warning':>18}{'unrecognized':>14}{'generic':>9}"
+          f"{'specific':>10}")
     for cls in sorted(counts):
         c = counts[cls]
         total.update(c)
-        print(f"{cls:<14}{sum(c.values()):>6}{c['exit0']:>8}{c['unrecognized']:>14}{c['generic']:>9}{c['specific']:>10}")
-    print(f"{'all':<14}{sum(total.values()):>6}{total['exit0']:>8}{total['unrecognized']:>14}{total['generic']:>9}"
-          f"{total['specific']:>10}")
+        print(f"{cls:<14}{sum(c.values()):>6}{c['exit0']:>8}{c['warn0']:>18}{c['unrecognized']:>14}{c['generic']:>9}"
+              f"{c['specific']:>10}")
+    print(f"{'all':<14}{sum(total.values()):>6}{total['exit0']:>8}{total['warn0']:>18}{total['unrecognized']:>14}"
+          f"{total['generic']:>9}{total['specific']:>10}")
     print("specific ids: " + ", ".join(f"{k} {v}" for k, v in ids.most_common()))
     for line in listed:
         print(line)
-    return 1 if total["exit0"] else 0
+    if args.form == "warned":  # a clean log: every one should be quiet (exit 0, nothing shown)
+        return 1 if sum(total.values()) - total["exit0"] else 0
+    return 1 if total["exit0"] + total["warn0"] else 0
 
 
 if __name__ == "__main__":
