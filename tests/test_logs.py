@@ -2228,3 +2228,36 @@ def test_dynamo_fake_tensor_errors_are_quoted_past_their_argument_reprs():
     assert f.severity == "error"
     assert ("RuntimeError when making fake tensor call Explanation: Dynamo failed to run FX node with fake tensors: "
             "call_function <built-in function linear>") in f.evidence
+
+
+@pytest.mark.parametrize("text, sid", [
+    # neuralmagic/nm-vllm#404, OpenBMB/XAgent#273: docker's --gpus with no GPU runtime registered
+    ('docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].\n',
+     "gpu-unavailable"),
+    # NVIDIA/nvidia-container-toolkit#260: the toolkit's hook cannot reach the host driver
+    ("docker: Error response from daemon: failed to create shim: OCI runtime create failed: container_linux.go:380: "
+     "starting container process caused: process_linux.go:545: container init caused: Running hook #0:: error running "
+     "hook: exit status 1, stdout: , stderr: nvidia-container-cli: initialization error: nvml error: driver not "
+     "loaded: unknown.\n", "gpu-unavailable"),
+    # vLLM missing from the environment that runs it (CPython Lib/runpy.py; vllm-project/vllm#7231;
+    # vllm-project/production-stack#454)
+    ("/usr/bin/python3: No module named vllm\n", "python-dependency-error"),
+    ("bash: vllm: command not found\n", "python-dependency-error"),
+    ("zsh: command not found: vllm\n", "python-dependency-error"),
+    ('Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create '
+     'failed: unable to start container process: exec: "vllm": executable file not found in $PATH: unknown\n',
+     "python-dependency-error"),
+])
+def test_a_start_that_never_ran_is_named_never_exit_0(text, sid):
+    """A container runtime with no GPU for the container, or no vLLM in the environment: the runtime's or the shell's
+    line is the whole log (before: "No problems found", exit 0)."""
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_the_vllm_missing_case_says_the_environment():
+    f = _findings("bash: vllm: command not found\n")[0]
+    assert "not installed in the environment" in f.cause
+    f = _findings('docker: Error response from daemon: could not select device driver "nvidia" with capabilities: '
+                  "[[gpu]].\n")[0]
+    assert "NVIDIA Container Toolkit" in f.cause
