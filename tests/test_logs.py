@@ -2261,3 +2261,13 @@ def test_the_vllm_missing_case_says_the_environment():
     f = _findings('docker: Error response from daemon: could not select device driver "nvidia" with capabilities: '
                   "[[gpu]].\n")[0]
     assert "NVIDIA Container Toolkit" in f.cause
+
+
+def test_an_ide_run_console_exit_code_is_a_death():
+    """JetBrains' "Process finished with exit code N" (teacherpeterpan/Logic-LLM#10: 137 after host RAM ran out):
+    137 is SIGKILL (memory-insufficient), another non-zero code a death, 0 a clean end."""
+    f = _findings("Process finished with exit code 137 (interrupted by signal 9:SIGKILL)\n")[0]
+    assert (f.id, f.severity) == ("memory-insufficient", "error")
+    f = _findings("Process finished with exit code 1\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    assert not [f for f in _findings("Process finished with exit code 0\n") if f.severity in ("error", "warning")]
