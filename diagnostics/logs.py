@@ -61,10 +61,11 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: a bare ``TimeoutError``, Ray's wrapped ``ray.exceptions.RayTaskError(KeyError): ...``; not ``Error retrieving ...``
 #: (no dotted exception name) nor ``ValueError("...")``. A class whose name starts in lower case counts only with its
 #: module path (pybind11 bindings name them so: NIXL's ``nixl._bindings.nixlNotFoundError: NIXL_ERR_NOT_FOUND``,
-#: ai-dynamo/dynamo#1519), so that prose such as ``someError: ...`` stays out.
+#: ai-dynamo/dynamo#1519), so that prose such as ``someError: ...`` stays out. Python's own base class prints bare:
+#: ``Exception: ...`` (a script's or a library's ``raise Exception(msg)``).
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
-    r"(?:Error|Exception|Exit|Interrupt|Fault)"
+    r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
+    r"(?:Error|Exception|Exit|Interrupt|Fault)|Exception)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
 #: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
 #: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion

@@ -2271,3 +2271,26 @@ def test_an_ide_run_console_exit_code_is_a_death():
     f = _findings("Process finished with exit code 1\n")[0]
     assert (f.id, f.severity) == ("unrecognized-failure", "error")
     assert not [f for f in _findings("Process finished with exit code 0\n") if f.severity in ("error", "warning")]
+
+
+@pytest.mark.parametrize("text, sid", [
+    # Python's base class raised bare by a script or a library (raise Exception(msg))
+    ("Exception: Could not find a GPU\n", "unrecognized-failure"),
+    # the CUDA runtime's cudaErrorInsufficientDriver string, bare (ovg-project/kvcached#74, a vLLM 0.8.4 start) and
+    # through torch (nagadomi/nunif#702)
+    ("CUDA driver version is insufficient for CUDA runtime version\n", "cuda-driver-too-old"),
+    ("RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version\n", "cuda-driver-too-old"),
+    # Ray's raylet on a worker's SYSTEM_ERROR exit (vllm-project/vllm#13535)
+    ("(raylet) A worker died or was killed while executing a task by an unexpected system error. To troubleshoot the "
+     "problem, check the logs for the dead worker.\n", "unrecognized-failure"),
+    # CPython's faulthandler on Windows (Modules/faulthandler.c)
+    ("Windows fatal exception: access violation\n", "unrecognized-failure"),
+])
+def test_more_deaths_in_their_own_words_never_exit_0(text, sid):
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_a_windows_cpp_exception_code_is_not_a_death():
+    """faulthandler also prints C++ exceptions a library may catch ("code 0xe06d7363"): no death by itself."""
+    assert not [f for f in _findings("Windows fatal exception: code 0xe06d7363\n") if f.severity == "error"]
