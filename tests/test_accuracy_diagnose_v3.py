@@ -137,6 +137,7 @@ SETS = {
     "heldout_v17": ("id", "none", "clean"),
     "heldout_v18": ("id", "none", "clean"),
     "heldout_v19": ("id", "none", "clean"),
+    "heldout_v20": ("id", "none", "clean"),
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
