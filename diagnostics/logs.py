@@ -63,8 +63,10 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: module path (pybind11 bindings name them so: NIXL's ``nixl._bindings.nixlNotFoundError: NIXL_ERR_NOT_FOUND``,
 #: ai-dynamo/dynamo#1519), so that prose such as ``someError: ...`` stays out. Python's own base class prints bare:
 #: ``Exception: ...`` (a script's or a library's ``raise Exception(msg)``).
+#: A line quoted behind a comment or quote marker ("#ValueError: ...", "// RuntimeError: ...", "> OSError: ...") is
+#: the same exception (BFCmath/Delegate sample.py: a T4's bfloat16 refusal pasted as a "#" comment).
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|]|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
+    r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
     r"(?:Error|Exception|Exit|Interrupt|Fault)|Exception)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
 #: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
@@ -86,7 +88,10 @@ _QUIET_LEVELS = ("DEBUG", "INFO")
 #: served is a failed start).
 _ERROR_WORD = re.compile(r"(?:^|[\s|\[\]:])(?:ERROR|CRITICAL|FATAL)(?=[\s:|\]]|$)")
 #: What comes before a continuation line's own text: process prefixes, a vLLM logging prefix with its [file:line].
-_PREFIX = re.compile(r"^(?:\S+\s+\|\s+)?(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{2}-\d{2} "
+#: A quoting prefix comes first: a comment's "#" or "//", a quote's ">", a doc comment's "*" (a log line pasted into a
+#: script's comment or a Markdown quote, BFCmath/Delegate sample.py: "#ValueError: Bfloat16 ..." / "# Your ... GPU").
+_PREFIX = re.compile(r"^(?:(?:#+|//+|>+|\*(?!\*))[ \t]*)?"
+                     r"(?:\S+\s+\|\s+)?(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{2}-\d{2} "
                      r"\d{2}:\d{2}:\d{2}(?:\.\d+)? \[?[\w./-]+:\d+\]\s?)?")
 
 #: Timestamps, most specific first: ISO (docker --timestamps, Python logging), journald, vLLM's own.
@@ -689,7 +694,8 @@ class _Scanner:
                     and not any(m in line for m in self.failure.stopped)) or (
                     level is not None and engine is not None and engine.search(line)):
                 found = (here, line)
-            elif (never_served and (level is not None or _ERROR_WORD.search(line) is not None)
+            elif (never_served and (level is not None or _ERROR_WORD.search(line) is not None
+                                    or any(p.search(line) for p in self.failure.unserved_tail_patterns))
                   and not any(m in line for m in self.failure.stopped)):
                 loose = (here, line)
         # A plain ERROR line is the death only where no death marker, exception or engine error line shows one
@@ -1010,7 +1016,8 @@ def _death_message(spec: FailureSpec, before: bytes, line: bytes, after: bytes,
         # An engine's ERROR line says what died in its own words; one with no words after its prefix says nothing.
         if engine is not None and engine.search(text) and said:
             return redact(said)[:300], first + i
-        if not (spec.match(text) or any(p.search(text) for p in spec.tail_patterns)):
+        if not (spec.match(text) or any(p.search(text) for p in spec.tail_patterns)
+                or any(p.search(text) for p in spec.unserved_tail_patterns)):
             continue
         return redact(said or text)[:300], first + i
     return None, None

@@ -2294,3 +2294,65 @@ def test_more_deaths_in_their_own_words_never_exit_0(text, sid):
 def test_a_windows_cpp_exception_code_is_not_a_death():
     """faulthandler also prints C++ exceptions a library may catch ("code 0xe06d7363"): no death by itself."""
     assert not [f for f in _findings("Windows fatal exception: code 0xe06d7363\n") if f.severity == "error"]
+
+
+# ------------------------------------------------------------------ v20's misses by class (issue #20, diagfix9)
+
+V20 = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v20"
+
+
+@pytest.mark.parametrize("mark", ["#", "# ", "// ", "> ", "* "])
+def test_a_message_quoted_behind_a_comment_or_quote_marker_is_read(mark):
+    """BFCmath/Delegate sample.py pastes the T4's refusal as two "#" comment lines; any comment or quote marker
+    (a C-style or doc comment, a Markdown quote) in front of each wrapped line reads the same."""
+    text = (f"{mark}ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. \n"
+            f"{mark}Your b'Tesla T4' GPU has compute capability 7.5. You can use float16 instead by explicitly "
+            "setting the`dtype` flag in CLI, for example: --dtype=half.\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("dtype-unsupported-gpu", "error")
+
+
+def test_an_exception_quoted_behind_a_comment_marker_is_a_death():
+    f = _findings("#RuntimeError: something no catalog id names went wrong here\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+
+
+def test_v20_real_logs():
+    assert _first(V20 / "code_comment_qwen25_05b_tesla_t4_bfloat16_cc75.log") == ("dtype-unsupported-gpu", "error")
+    # vLLM's re-raise of an OOM while creating a layer's weights (model_executor/layers/linear.py), no "out of memory"
+    scan = scan_path(str(V20 / "finetunelab_qwen14b_rtx3090_failed_create_unquantized_linear_weights.log"))
+    assert (findings_from_scan(scan)[0].id, findings_from_scan(scan)[0].severity) == ("cuda-oom", "error")
+    assert next(m for m in scan.matches if m.signature_id == "cuda-oom").phase == "load"
+    # a macOS CPU start whose c10d TCPStore receive failed (head of the file, no exception): a death, never exit 0
+    f = findings_from_scan(scan_path(str(V20 / "mac_cpu_v0102_qwen25_05b_tcpstore_recv_failed_head.log")))[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    assert "recvValue failed" in f.evidence
+
+
+@pytest.mark.parametrize("line", [
+    "[W1028 11:50:13.085148000 TCPStore.cpp:125] [c10d] recvValue failed on SocketImpl(fd=25, addr=[mac.lan]:53759, "
+    "remote=[mac.lan]:53758): Failed to recv, got 0 bytes. Connection was likely closed. Did the remote server "
+    "shutdown or crash?",
+    "[W socket.cpp:1] [c10d] The client socket has timed out after 600s while trying to connect to (10.0.0.1, 29500).",
+])
+def test_a_store_failure_in_a_start_that_never_served_is_a_death(line):
+    start = "INFO 10-28 11:50:07 [api_server.py:1896] vLLM API server version 0.10.2\n"
+    f = _findings(start + line + "\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+
+
+def test_a_store_failure_after_serving_stays_quiet():
+    """A finished run's heartbeat monitor prints the same recv failure when the store's owner exits first."""
+    text = ("INFO 10-28 11:50:07 [api_server.py:1896] vLLM API server version 0.10.2\n"
+            "INFO:     Application startup complete.\n"
+            'INFO:     127.0.0.1:5000 - "POST /v1/completions HTTP/1.1" 200 OK\n'
+            "[W1028 11:59:13.085148000 TCPStore.cpp:125] [c10d] recvValue failed on SocketImpl(fd=25, "
+            "addr=[h]:1, remote=[h]:2): Failed to recv, got 0 bytes. Connection was likely closed.\n")
+    assert not [f for f in _findings(text) if f.severity in ("error", "warning")]
+
+
+def test_the_client_socket_connect_warning_alone_stays_quiet():
+    text = ("INFO 10-28 11:50:07 [api_server.py:1896] vLLM API server version 0.10.2\n"
+            "[W socket.cpp:697] [c10d] The client socket has failed to connect to [localhost]:29500 (errno: 99 - "
+            "Cannot assign requested address).\n")
+    assert not [f for f in _findings(text) if f.severity == "error"]

@@ -255,6 +255,9 @@ class FailureSpec:
     lifecycle: tuple[LifecyclePhase, ...]
     #: Causes an exception-less death is attributed to, from the frames around it ([failure] in_frames).
     in_frames: tuple[FrameCause, ...] = ()
+    #: Lines that are a death only in the tail of a start that never served ([failure] unserved_tail_patterns): a
+    #: torch.distributed store's receive or connect failure, which a finished run may also print as it shuts down.
+    unserved_tail_patterns: tuple[re.Pattern[str], ...] = ()
     #: A traceback frame line; a log whose last lines are one (and at most ``unfinished_after`` of its source and
     #: caret lines) ended while a traceback was printed: a death ([failure] unfinished_traceback).
     unfinished_traceback: re.Pattern[str] | None = None
@@ -300,6 +303,7 @@ def failure_spec() -> FailureSpec:
                          for e in raw.get("in_frames", ())),
         unfinished_traceback=(re.compile(raw["unfinished_traceback"]) if raw.get("unfinished_traceback") else None),
         unfinished_after=int(raw.get("unfinished_after", 2)),
+        unserved_tail_patterns=tuple(re.compile(p) for p in raw.get("unserved_tail_patterns", ())),
         killed=(FrameCause(raw["killed"]["id"], (), raw["killed"]["cause"], raw["killed"]["fix"])
                 if raw.get("killed") else None),
         killed_pattern=re.compile(raw["killed"]["pattern"]) if raw.get("killed") else None,
