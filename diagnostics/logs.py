@@ -89,8 +89,9 @@ _QUIET_LEVELS = ("DEBUG", "INFO")
 _ERROR_WORD = re.compile(r"(?:^|[\s|\[\]:])(?:ERROR|CRITICAL|FATAL)(?=[\s:|\]]|$)")
 #: What comes before a continuation line's own text: process prefixes, a vLLM logging prefix with its [file:line].
 #: A quoting prefix comes first: a comment's "#" or "//", a quote's ">", a doc comment's "*" (a log line pasted into a
-#: script's comment or a Markdown quote, BFCmath/Delegate sample.py: "#ValueError: Bfloat16 ..." / "# Your ... GPU").
-_PREFIX = re.compile(r"^(?:(?:#+|//+|>+|\*(?!\*))[ \t]*)?"
+#: script's comment or a Markdown quote, BFCmath/Delegate sample.py: "#ValueError: Bfloat16 ..." / "# Your ... GPU");
+#: a quote's ">" (nested "> > " too) only with the space a quote puts after it, so that ">= 8.0" keeps its text.
+_PREFIX = re.compile(r"^(?:(?:#+|//+|\*(?!\*))[ \t]*|(?:>+[ \t]+)+)?"
                      r"(?:\S+\s+\|\s+)?(?:\([^)]*\)\s*)*(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{2}-\d{2} "
                      r"\d{2}:\d{2}:\d{2}(?:\.\d+)? \[?[\w./-]+:\d+\]\s?)?")
 
