@@ -138,7 +138,7 @@ SETS = {
     "heldout_v18": ("id", "none", "clean"),
     "heldout_v19": ("id", "none", "clean"),
     "heldout_v20": ("id", "none", "clean"),
-    "heldout_v21": ("clean",),  # short so far: clean logs only (diag21)
+    "heldout_v21": ("id", "clean"),  # short set (diag21): catalog ids and clean logs, no "none" label yet
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
