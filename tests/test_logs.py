@@ -2356,3 +2356,23 @@ def test_the_client_socket_connect_warning_alone_stays_quiet():
             "[W socket.cpp:697] [c10d] The client socket has failed to connect to [localhost]:29500 (errno: 99 - "
             "Cannot assign requested address).\n")
     assert not [f for f in _findings(text) if f.severity == "error"]
+
+
+# --- heldout_v21's false alarm (the ERROR line a start survives) -----------------------------------------------------
+V21 = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v21"
+
+
+def test_a_plain_error_line_its_own_process_logs_past_is_survived():
+    """vLLM 0.11's config.py logs "Error retrieving safetensors" at ERROR for a local model path and goes on with its
+    start (jxm020202/aimo3 vllm_server.txt, a Kaggle gpt-oss-120b head): the process that logged it kept logging its
+    start at INFO, so it is no death; the same ERROR line as the log's last record still is one."""
+    assert _findings((V21 / "clean_aimo3_gptoss120b_v0112_kaggle_local_path_safetensors_error_head.log")
+                     .read_text()) == []
+    text = ("(APIServer pid=130) INFO 03-02 07:08:39 [api_server.py:1977] vLLM API server version 0.11.2\n"
+            "(APIServer pid=130) ERROR 03-02 07:08:46 [config.py:307] Error retrieving safetensors: Repo id must be "
+            "in the form 'repo_name' or 'namespace/repo_name': '/kaggle/input/models/x'.\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+    # another process's INFO line after it does not say the process that logged the ERROR went on
+    f = _findings(text + "(EngineCore_DP0 pid=131) INFO 03-02 07:08:47 [core.py:1] waiting\n")[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
