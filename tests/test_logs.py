@@ -2376,3 +2376,14 @@ def test_a_plain_error_line_its_own_process_logs_past_is_survived():
     # another process's INFO line after it does not say the process that logged the ERROR went on
     f = _findings(text + "(EngineCore_DP0 pid=131) INFO 03-02 07:08:47 [core.py:1] waiting\n")[0]
     assert (f.id, f.severity) == ("unrecognized-failure", "error")
+
+
+def test_triton_finding_no_c_compiler_is_a_compile_failure():
+    """heldout_v22 (davidfoutch/stanford-demo vllm_fail.log): Triton's build.py finds no C compiler for its launcher
+    stub; the run dies at its first kernel. Named with its own cause and fix (install one or set CC)."""
+    f = _first(Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v22"
+               / "stanford_demo_v1_triton_driver_no_c_compiler_cc.log")
+    assert f == ("kernel-compile-failure", "error")
+    text = "RuntimeError: Failed to find C compiler. Please specify via CC environment variable.\n"
+    finding = _findings(text)[0]
+    assert finding.id == "kernel-compile-failure" and "CC" in finding.fix
