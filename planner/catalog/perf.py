@@ -55,14 +55,6 @@ def mla_facts() -> dict[str, Any]:
     return dict(load_toml("perf.toml")["mla"])
 
 
-def expert_parallel_routing() -> str:
-    """How expert-parallel ranks' loads are charged (data/perf.toml ``[expert_parallel]``): "uniform" (the busiest
-    rank under uniform random top-k routing, planner/perf/ep.py) or "balanced" (every rank the mean, as TP)."""
-    routing = str(load_toml("perf.toml")["expert_parallel"]["routing"])
-    if routing not in ("uniform", "balanced"):
-        raise ValueError(f"data/perf.toml [expert_parallel] routing must be 'uniform' or 'balanced', got {routing!r}")
-    return routing
-
 
 def collective_latency_s() -> float:
     """Latency of one collective, seconds (``[collectives]``, a kernel benchmark; not fitted)."""

@@ -46,7 +46,6 @@ from operator import add as _add
 from typing import Any
 
 from planner.errors import InvalidInputError, PlannerError
-from planner.perf.ep import imbalance
 from planner.perf.step import Efficiency, Globals, StepModel, combine, decode_per_ctx_s, window_span
 from planner.perf.workload import (
     Workload,
@@ -449,8 +448,6 @@ class _Costs:
     ng_breaks: tuple[float, ...] = ()
     ng_slopes: tuple[float, ...] = (0.0,)
     ng_inters: tuple[float, ...] = (0.0,)
-    # expert parallelism (planner/perf/ep.py): (experts, experts per token, EP ranks); ranks 1 without EP
-    ep: tuple[int, int, int] = (0, 0, 1)
 
 
 @functools.lru_cache(maxsize=512)
@@ -475,7 +472,6 @@ def _costs(sm: StepModel, eff: Efficiency, glob: Globals, moe_group: int | None 
         window=sm.sliding_window if per_win else 0, per_win_s=per_win,
         prefill_read_w_s=kv_sw / kv_bw, prefill_attn_w_s=at_sw / fl,
         ng_breaks=ng_breaks, ng_slopes=ng_slopes, ng_inters=ng_inters,
-        ep=(sm.num_experts, sm.experts_per_tok, sm.ep_ranks),
     )
 
 
@@ -488,7 +484,6 @@ def _base_fn(c: _Costs) -> Callable[[float, float], float]:
     coll_s, coll_per_token_s = c.coll_s, c.coll_per_token_s
     ng_breaks, ng_slopes, ng_inters, ng = c.ng_breaks, c.ng_slopes, c.ng_inters, bool(c.ng_breaks)
     bisect_right = bisect.bisect_right
-    n_exp, k_exp, ep_ranks = c.ep
 
     def base(tokens: float, sampled: float) -> float:
         gemm = dense_flop_s * (tokens + m0) + lm_flop_s * sampled
@@ -499,9 +494,6 @@ def _base_fn(c: _Costs) -> Callable[[float, float], float]:
         if has_experts:
             mt = tokens * moe_group
             ex_bytes, ex_flop = expert_bytes_s * (1.0 - keep ** mt), expert_flop_s * mt
-            if ep_ranks > 1:  # the busiest EP rank
-                im = imbalance(n_exp, k_exp, ep_ranks, mt)
-                ex_bytes, ex_flop = ex_bytes * im.bytes_factor, ex_flop * im.flops_factor
             t += ex_flop if ex_flop > ex_bytes else ex_bytes
         if coll_s:
             t += coll_s + coll_per_token_s * tokens

@@ -45,7 +45,6 @@ from planner.catalog.perf import (
     KernelMeasurements,
     copy_bandwidth_bps,
     default_step_terms,
-    expert_parallel_routing,
     fused_moe_rates,
     gpu_family,
     graph_kernel_s,
@@ -57,7 +56,6 @@ from planner.catalog.perf import (
     qk_norm_architectures,
 )
 from planner.memory import MemoryPlan, kv_bytes_per_token_per_layer
-from planner.perf.ep import imbalance
 from planner.specs import FULL, LINEAR, SLIDING, GpuSpec, ModelSpec, ParallelPlan, QuantScheme
 from planner.versions import Version, parse_version
 from planner.weights import weights_of_stage
@@ -230,9 +228,6 @@ class StepModel:
         breaks, slopes, inters = self.nongemm_pieces(eff)
         i = bisect.bisect_right(breaks, tokens)
         return slopes[i] * tokens + inters[i]
-    #: Ranks the routed experts are spread over whole (``--enable-expert-parallel``: TP x DP), 1 without EP: a step
-    #: waits for the busiest of them (planner/perf/ep.py).
-    ep_ranks: int = 1
 
     def kv_split(self) -> tuple[float, float]:
         """(bytes per context token of the full-attention layers, of the sliding-window layers)."""
@@ -419,7 +414,6 @@ def step_model(model: ModelSpec, gpu: GpuSpec, quant: QuantScheme, mem: MemoryPl
         nongemm=nongemm_terms(model, plan, dtype, bf16_experts=dtype == "bf16" and quant.bits >= 16),
         nongemm_bandwidth=copy_bandwidth_bps(gpu) or gpu.hbm_bandwidth_tbps * 1e12,
         nongemm_floor_s=graph_kernel_s(gpu),
-        ep_ranks=plan.ep_size if model.is_moe and model.num_experts and expert_parallel_routing() == "uniform" else 1,
     )
 
 
@@ -694,9 +688,8 @@ def coefficients(sm: StepModel, eff: Efficiency, glob: Globals, *, tokens: float
     moe_tokens = tokens * sm.moe_group
     experts = 0.0
     if sm.num_experts:
-        im = imbalance(sm.num_experts, sm.experts_per_tok, sm.ep_ranks, moe_tokens)  # the busiest EP rank
-        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) * im.bytes_factor / ex_bw,
-                      sm.expert_flops_per_token * moe_tokens * im.flops_factor / ex_fl)
+        experts = max(sm.expert_bytes * touched_fraction(sm, moe_tokens) / ex_bw,
+                      sm.expert_flops_per_token * moe_tokens / ex_fl)
     comm = 0.0
     if sm.collectives_per_layer:
         n = sm.collectives_per_layer * sm.layers

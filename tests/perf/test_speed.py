@@ -163,9 +163,8 @@ def test_steady_state_step_table_gives_the_fresh_estimate(dp, monkeypatch):
 
 
 # ``_next_wave`` before its decode-only steps got a loop of their own (issue #23, speed): the reference it is held to.
-def _next_wave_reference(step_of: Any, done: list, input_len: float,
-               budget: float, output_len: float, away: float, lag: bool,
-               frontend_s: float = 0.0) -> tuple:
+def _next_wave_reference(step_of: Any, done: list, input_len: float, budget: float, output_len: float, away: float,
+                         lag: bool, frontend_s: float = 0.0) -> tuple:
     """``sim._next_wave`` as it was before its decode-only steps were run in a loop of their own (commit 884ebdd)."""
     n = sum(k for _, k in done)
     last = round(output_len) - 1
@@ -227,7 +226,6 @@ def _next_wave_reference(step_of: Any, done: list, input_len: float,
             pending += 1
         x += 1
     return waits / n, new
-
 
 
 def test_next_wave_is_the_reference_bit_for_bit():
