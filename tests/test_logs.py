@@ -2427,6 +2427,13 @@ def test_triton_finding_no_c_compiler_is_a_compile_failure():
      "                    ^^^^^^^^^^^^^^^^^\n"
      "RuntimeError: Gloo connectFullMesh failed with [/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:144] no "
      "error\n", "nccl-error"),
+    # Triton's AMD launcher (ROCm/triton#552) and torch's JIT extension build (sgl-project/sglang#6801, cut at its name)
+    ("RuntimeError: Triton Error [HIP]:  Code: 1, Messsage: invalid argument\n", "kernel-compile-failure"),
+    ("RuntimeError: Error building extension 'batch_prefill_with_kv_cache_dtype_q_bf16_dtype_kv_bf16_dtype_o_bf16_dtype"
+     "_idx_i32_head_dim_qk_128_head_dim_vo_128_posenc_0_use_swa_False_use_logits_cap_False_f16qk_False'\n",
+     "kernel-compile-failure"),
+    # torch's ProcessGroupNCCL after an abort (TexasInstruments/edgeai-mmdetection#8's title)
+    ("RuntimeError: NCCL communicator was aborted on rank 1\n", "nccl-error"),
 ])
 def test_a_known_cause_in_another_backends_or_wrappers_words_is_named(text, sid):
     f = _findings(text)[0]
@@ -2482,4 +2489,31 @@ def test_a_native_abort_after_serving_stays_quiet():
             'INFO:     127.0.0.1:5000 - "POST /v1/completions HTTP/1.1" 200 OK\n'
             "terminate called after throwing an instance of 'c10::Error'\n"
             "  what():  Trying to free a pointer not allocated here\n")
+    assert not [f for f in _findings(text) if f.severity == "error"]
+
+
+@pytest.mark.parametrize(("tail", "sid"), [
+    # Slurm's OOM reports, both wordings (nextflow-io/nextflow#5932; brain-score/vision#950)
+    ("slurmstepd: error: Detected 1 oom_kill event in StepId=11300781.0. Some of the step tasks have been OOM Killed. "
+     "srun: error: sdumont6156: task 0: Out Of Memory\n", "memory-insufficient"),
+    ("slurmstepd: error: Detected 1 oom-kill event(s) in StepId=37205392.0. Some of your processes may have been killed"
+     " by the cgroup out-of-memory handler.\nsrun: error: node107: task 0: Out Of Memory\n", "memory-insufficient"),
+    # systemd's words (src/core/service.c, src/core/unit.c), a unit's SIGKILL before serving, a failed unit
+    ("vllm.service: Main process exited, code=killed, status=9/KILL\n", "memory-insufficient"),
+    ("vllm.service: A process of this unit has been killed by the OOM killer.\n", "memory-insufficient"),
+    ("vllm.service: Failed with result 'exit-code'.\n", "unrecognized-failure"),
+    # bash's job-control report and make's recipe failure (bash jobs.c; GNU make)
+    ("[1]+  Killed                  vllm serve Qwen/Qwen3-8B\n", "memory-insufficient"),
+    ("make: *** [Makefile:12: serve] Error 1\n", "unrecognized-failure"),
+    ("srun: error: gpu-node-01: task 0: Exited with exit code 1\n", "unrecognized-failure"),
+    ("Error: Process completed with exit code 1.\n", "unrecognized-failure"),
+])
+def test_a_supervisors_report_of_the_death_is_a_death(tail, sid):
+    f = _findings(_START + tail)[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_a_systemd_stop_is_no_death():
+    """`systemctl stop` sends SIGTERM: status=15/TERM is a stop, not a failure."""
+    text = _START + "vllm.service: Main process exited, code=killed, status=15/TERM\n"
     assert not [f for f in _findings(text) if f.severity == "error"]
