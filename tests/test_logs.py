@@ -2432,6 +2432,14 @@ def test_triton_finding_no_c_compiler_is_a_compile_failure():
     ("RuntimeError: Error building extension 'batch_prefill_with_kv_cache_dtype_q_bf16_dtype_kv_bf16_dtype_o_bf16_dtype"
      "_idx_i32_head_dim_qk_128_head_dim_vo_128_posenc_0_use_swa_False_use_logits_cap_False_f16qk_False'\n",
      "kernel-compile-failure"),
+    # the CUDA runtime's 803 and 804 strings in other wrappers' words (NVIDIA/nvidia-docker#1256, ollama/ollama#5573,
+    # abetlen/llama-cpp-python#1687; NVIDIA/TensorRT-LLM#1806)
+    ("CUDA: Check failed: e == cudaSuccess (803 vs. 0) : system has unsupported display driver / cuda driver "
+     "combination\n", "cuda-driver-library-mismatch"),
+    ("ggml_cuda_host_malloc: system has unsupported display driver/cuda driver combination\n",
+     "cuda-driver-library-mismatch"),
+    ("CUDA runtime error in cudaGetDevice(&device): forward compatibility was attempted on non supported HW\n",
+     "cuda-driver-too-old"),
     # torch's ProcessGroupNCCL after an abort (TexasInstruments/edgeai-mmdetection#8's title)
     ("RuntimeError: NCCL communicator was aborted on rank 1\n", "nccl-error"),
 ])
