@@ -2525,3 +2525,12 @@ def test_a_systemd_stop_is_no_death():
     """`systemctl stop` sends SIGTERM: status=15/TERM is a stop, not a failure."""
     text = _START + "vllm.service: Main process exited, code=killed, status=15/TERM\n"
     assert not [f for f in _findings(text) if f.severity == "error"]
+
+
+def test_a_thread_abort_at_exit_after_an_offline_run_finished_stays_quiet():
+    """libstdc++'s "terminate called without an active exception" (an unjoined std::thread at interpreter exit) after
+    an offline run that processed all its prompts is no failed start; only an uncaught C++ exception is read."""
+    text = ("INFO 10-28 11:50:40 [gpu_model_runner.py:1] Model loading took 15.2 GiB and 20.1 seconds\n"
+            "Processed prompts: 100%|██████████| 1000/1000 [00:30<00:00, 33.10it/s]\n"
+            "terminate called without an active exception\n")
+    assert not [f for f in _findings(text) if f.severity == "error"]
