@@ -2440,6 +2440,11 @@ def test_triton_finding_no_c_compiler_is_a_compile_failure():
      "cuda-driver-library-mismatch"),
     ("CUDA runtime error in cudaGetDevice(&device): forward compatibility was attempted on non supported HW\n",
      "cuda-driver-too-old"),
+    # torch's DLL loader on Windows, in the system's language (pytorch/pytorch#129568; zai-org/ChatGLM3#69)
+    ('OSError: [WinError 126] The specified module could not be found. Error loading "\\.venv\\Lib\\site-packages'
+     '\\torch\\lib\\fbgemm.dll" or one of its dependencies.\n', "python-dependency-error"),
+    ('OSError: [WinError 126] 找不到指定的模块。 Error loading "D:\\python\\lib\\site-packages\\torch\\lib\\'
+     'cudnn_cnn_infer64_8.dll" or one of its dependencies.\n', "python-dependency-error"),
     # torch's ProcessGroupNCCL after an abort (TexasInstruments/edgeai-mmdetection#8's title)
     ("RuntimeError: NCCL communicator was aborted on rank 1\n", "nccl-error"),
 ])
