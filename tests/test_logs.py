@@ -2387,3 +2387,155 @@ def test_triton_finding_no_c_compiler_is_a_compile_failure():
     text = "RuntimeError: Failed to find C compiler. Please specify via CC environment variable.\n"
     finding = _findings(text)[0]
     assert finding.id == "kernel-compile-failure" and "CC" in finding.fix
+
+
+# ------------------------------------------------------------------ recurring classes (issue #20, diagfix10)
+# Wording families the fresh sets' first runs kept missing (a known cause in another backend's or wrapper's words; a
+# native or launcher death with no Python exception), each line verbatim from the public report named beside it.
+
+
+@pytest.mark.parametrize(("text", "sid"), [
+    # torch/_ops.py _OpNamespace.__getattr__: a compiled op library without the op (NanoNets/docext#22, macOS)
+    ('  File "/Users/ruhui/miniconda3/envs/demo1/lib/python3.11/site-packages/vllm/model_executor/layers/activation.py"'
+     ', line 68, in __init__\n    self.op = torch.ops._C.silu_and_mul\n              ^^^^^^^^^^^^^^^^^^^^^^^^^\n'
+     '  File "/Users/ruhui/miniconda3/envs/demo1/lib/python3.11/site-packages/torch/_ops.py", line 1232, in '
+     "__getattr__\n    raise AttributeError(\n"
+     "AttributeError: '_OpNamespace' '_C' object has no attribute 'silu_and_mul'\n", "python-dependency-error"),
+    # the same inside V0's "Error in model execution" wrapper (OpenBMB/MiniCPM-V#817)
+    ("AttributeError: Error in model execution (input dumped to /tmp/err_execute_model_input_20250206-214302.pkl): "
+     "'_OpNamespace' '_vllm_fa2_C' object has no attribute 'varlen_fwd'\n", "python-dependency-error"),
+    # cudaErrorInvalidDeviceFunction in CUDA's words (kvcache-ai/ktransformers#801; Dao-AILab/flash-attention#755)
+    ("RuntimeError: CUDA error: invalid device function\n", "kernel-image-unavailable"),
+    ("CUDA Error: invalid device function /PATH/flash-attention/csrc/layer_norm/ln_fwd_kernels.cuh 271\n",
+     "kernel-image-unavailable"),
+    # cudaErrorNoDevice (jwyang/faster-rcnn.pytorch#377, li-plus/chatglm.cpp#111)
+    ("THCudaCheck FAIL file=/opt/conda/conda-bld/pytorch_1532584813488/work/aten/src/THC/THCGeneral.cpp line=74 "
+     "error=38 : no CUDA-capable device is detected\n", "gpu-unavailable"),
+    ("RuntimeError: CUDA Runtime Error: no CUDA-capable device is detected\n", "gpu-unavailable"),
+    # Apple's MPS allocator (lllyasviel/Fooocus#1139)
+    ("RuntimeError: MPS backend out of memory (MPS allocated: 8.89 GB, other allocations: 172.98 MB, max allowed: "
+     "9.07 GB). Tried to allocate 6.25 MB on private pool. Use PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 to disable upper "
+     "limit for memory allocations (may cause system failure).\n", "cuda-oom"),
+    # torch's CPU allocator, Windows and Linux wordings (lllyasviel/Fooocus#237, naszilla/tabzilla#39)
+    ("RuntimeError: [enforce fail at ..\\c10\\core\\impl\\alloc_cpu.cpp:72] data. DefaultCPUAllocator: not enough "
+     "memory: you tried to allocate 26214400 bytes.\n", "memory-insufficient"),
+    ("RuntimeError: [enforce fail at alloc_cpu.cpp:73] . DefaultCPUAllocator: can't allocate memory: you tried to "
+     "allocate 663552000 bytes. Error code 12 (Cannot allocate memory)\n", "memory-insufficient"),
+    # Gloo's full mesh, vLLM's CPU group (verl-project/verl#967)
+    ('  File "/data/vayu/train/miniconda3/envs/sandbox-runtime/lib/python3.11/site-packages/torch/distributed/'
+     'distributed_c10d.py", line 1953, in _new_process_group_helper\n    backend_class = ProcessGroupGloo(\n'
+     "                    ^^^^^^^^^^^^^^^^^\n"
+     "RuntimeError: Gloo connectFullMesh failed with [/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:144] no "
+     "error\n", "nccl-error"),
+    # Triton's AMD launcher (ROCm/triton#552) and torch's JIT extension build (sgl-project/sglang#6801, cut at its name)
+    ("RuntimeError: Triton Error [HIP]:  Code: 1, Messsage: invalid argument\n", "kernel-compile-failure"),
+    ("RuntimeError: Error building extension 'batch_prefill_with_kv_cache_dtype_q_bf16_dtype_kv_bf16_dtype_o_bf16_dtype"
+     "_idx_i32_head_dim_qk_128_head_dim_vo_128_posenc_0_use_swa_False_use_logits_cap_False_f16qk_False'\n",
+     "kernel-compile-failure"),
+    # the CUDA runtime's 803 and 804 strings in other wrappers' words (NVIDIA/nvidia-docker#1256, ollama/ollama#5573,
+    # abetlen/llama-cpp-python#1687; NVIDIA/TensorRT-LLM#1806)
+    ("CUDA: Check failed: e == cudaSuccess (803 vs. 0) : system has unsupported display driver / cuda driver "
+     "combination\n", "cuda-driver-library-mismatch"),
+    ("ggml_cuda_host_malloc: system has unsupported display driver/cuda driver combination\n",
+     "cuda-driver-library-mismatch"),
+    ("CUDA runtime error in cudaGetDevice(&device): forward compatibility was attempted on non supported HW\n",
+     "cuda-driver-too-old"),
+    # torch's DLL loader on Windows, in the system's language (pytorch/pytorch#129568; zai-org/ChatGLM3#69)
+    ('OSError: [WinError 126] The specified module could not be found. Error loading "\\.venv\\Lib\\site-packages'
+     '\\torch\\lib\\fbgemm.dll" or one of its dependencies.\n', "python-dependency-error"),
+    ('OSError: [WinError 126] 找不到指定的模块。 Error loading "D:\\python\\lib\\site-packages\\torch\\lib\\'
+     'cudnn_cnn_infer64_8.dll" or one of its dependencies.\n', "python-dependency-error"),
+    # torch's ProcessGroupNCCL after an abort (TexasInstruments/edgeai-mmdetection#8's title)
+    ("RuntimeError: NCCL communicator was aborted on rank 1\n", "nccl-error"),
+])
+def test_a_known_cause_in_another_backends_or_wrappers_words_is_named(text, sid):
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_each_new_wording_has_its_own_cause():
+    op = _findings("AttributeError: '_OpNamespace' '_C' object has no attribute 'rms_norm'\n")[0]
+    assert "torch.ops" in op.cause and "_C" in op.cause
+    gloo = _findings("RuntimeError: Gloo connectFullMesh failed with [../third_party/gloo/gloo/transport/tcp/"
+                     "pair.cc:144] no error\n")[0]
+    assert "GLOO_SOCKET_IFNAME" in gloo.fix
+
+
+def test_the_gloo_mesh_failure_logged_by_a_ray_worker_is_named():
+    """gpustack/gpustack#2125: the glog E line of a Ray worker, before any Python exception."""
+    text = ("(RayWorkerWrapper pid=933, ip=50.147.43.24) [rank1]:[E528 08:52:46.164295950 ProcessGroupGloo.cpp:145] "
+            "Gloo connectFullMesh failed with [/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:144] no error\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("nccl-error", "error")
+
+
+_START = "INFO 10-28 11:50:07 [api_server.py:1896] vLLM API server version 0.10.2\n"
+
+
+@pytest.mark.parametrize("tail", [
+    # ninja's last word when a JIT build step fails (ggml-org/llama.cpp#13375's title; FlashInfer's and torch's JIT)
+    "ninja: build stopped: subcommand failed.\n",
+    # torchrun's summary quoted without the ChildFailedError line (hiyouga/LlamaFactory#7032)
+    ("llama_fc/lib/python3.10/site-packages/llamafactory/launcher.py FAILED\n"
+     "------------------------------------------------------------\nFailures:\n  <NO_OTHER_FAILURES>\n"
+     "------------------------------------------------------------\nRoot Cause (first observed failure):\n[0]:\n"
+     "  time      : 2025-02-21_20:07:38\n  host      : iZl4v544jr5cejwaqci3xvZ\n  rank      : 0 (local_rank: 0)\n"
+     "  exitcode  : 1 (pid: 14661)\n  error_file: <N/A>\n"
+     "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html\n"),
+    # glibc's heap check ends a vllm-omni start (kvcache-ai/Mooncake#1601)
+    ('I20260304 01:27:42.698943 43331 client_service.cpp:467] Quota bytes: 0\n'
+     "[New Thread 0x7ff925ffb6c0 (LWP 43623)]\n"
+     'I20260304 01:27:42.699033 43331 storage_backend.cpp:134] Reconstructing storage state from disk at: '
+     '"./mc_storage/mc-local-1"\nfree(): invalid pointer\n'),
+    # libstdc++'s terminate handler (vllm-project/vllm#20170's first line; the what() line a wording no id names)
+    "terminate called after throwing an instance of 'c10::DistBackendError'\n",
+])
+def test_a_native_or_launcher_death_without_a_python_exception_is_a_death(tail):
+    f = _findings(_START + tail)[0]
+    assert (f.id, f.severity) == ("unrecognized-failure", "error")
+
+
+def test_a_native_abort_after_serving_stays_quiet():
+    """A finished run may abort at interpreter exit (vllm-project/vllm#16993, in Py_FinalizeEx): not read as a
+    failed start once the server had served."""
+    text = (_START + "INFO:     Application startup complete.\n"
+            'INFO:     127.0.0.1:5000 - "POST /v1/completions HTTP/1.1" 200 OK\n'
+            "terminate called after throwing an instance of 'c10::Error'\n"
+            "  what():  Trying to free a pointer not allocated here\n")
+    assert not [f for f in _findings(text) if f.severity == "error"]
+
+
+@pytest.mark.parametrize(("tail", "sid"), [
+    # Slurm's OOM reports, both wordings (nextflow-io/nextflow#5932; brain-score/vision#950)
+    ("slurmstepd: error: Detected 1 oom_kill event in StepId=11300781.0. Some of the step tasks have been OOM Killed. "
+     "srun: error: sdumont6156: task 0: Out Of Memory\n", "memory-insufficient"),
+    ("slurmstepd: error: Detected 1 oom-kill event(s) in StepId=37205392.0. Some of your processes may have been killed"
+     " by the cgroup out-of-memory handler.\nsrun: error: node107: task 0: Out Of Memory\n", "memory-insufficient"),
+    # systemd's words (src/core/service.c, src/core/unit.c), a unit's SIGKILL before serving, a failed unit
+    ("vllm.service: Main process exited, code=killed, status=9/KILL\n", "memory-insufficient"),
+    ("vllm.service: A process of this unit has been killed by the OOM killer.\n", "memory-insufficient"),
+    ("vllm.service: Failed with result 'exit-code'.\n", "unrecognized-failure"),
+    # bash's job-control report and make's recipe failure (bash jobs.c; GNU make)
+    ("[1]+  Killed                  vllm serve Qwen/Qwen3-8B\n", "memory-insufficient"),
+    ("make: *** [Makefile:12: serve] Error 1\n", "unrecognized-failure"),
+    ("srun: error: gpu-node-01: task 0: Exited with exit code 1\n", "unrecognized-failure"),
+    ("Error: Process completed with exit code 1.\n", "unrecognized-failure"),
+])
+def test_a_supervisors_report_of_the_death_is_a_death(tail, sid):
+    f = _findings(_START + tail)[0]
+    assert (f.id, f.severity) == (sid, "error")
+
+
+def test_a_systemd_stop_is_no_death():
+    """`systemctl stop` sends SIGTERM: status=15/TERM is a stop, not a failure."""
+    text = _START + "vllm.service: Main process exited, code=killed, status=15/TERM\n"
+    assert not [f for f in _findings(text) if f.severity == "error"]
+
+
+def test_a_thread_abort_at_exit_after_an_offline_run_finished_stays_quiet():
+    """libstdc++'s "terminate called without an active exception" (an unjoined std::thread at interpreter exit) after
+    an offline run that processed all its prompts is no failed start; only an uncaught C++ exception is read."""
+    text = ("INFO 10-28 11:50:40 [gpu_model_runner.py:1] Model loading took 15.2 GiB and 20.1 seconds\n"
+            "Processed prompts: 100%|██████████| 1000/1000 [00:30<00:00, 33.10it/s]\n"
+            "terminate called without an active exception\n")
+    assert not [f for f in _findings(text) if f.severity == "error"]
