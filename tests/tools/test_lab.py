@@ -127,6 +127,22 @@ def test_a_start_cut_by_the_budget_is_skipped_not_failed(runner, tmp_path, monke
     assert slow["timed_out"] and not slow["started"] and slow["skipped"].startswith("out of time")
 
 
+def test_benchmark_cases_left_for_lack_of_time_are_named(runner, tmp_path, monkeypatch):
+    """On 2026-12-08 a server came up with too little of the call left for its two benchmark cases: the record
+    must say they were not run, not look like a launch that asked for none."""
+    monkeypatch.setattr(runner, "START_MARGIN_S", 0)
+    launch = {"id": "late", "model": "qwen3-0.6b", "bench": [{"isl": 8, "osl": 4, "concurrency": 1, "num_prompts": 2}]}
+    (tmp_path / "l.json").write_text(json.dumps([launch]))
+    out = tmp_path / "out"
+    assert runner.main([str(tmp_path / "l.json"), str(out), "--tar", str(tmp_path / "b.tgz"),
+                        "--root", str(tmp_path / "root"), "--budget-s", "25"]) == 0
+    (late,) = json.loads((out / "runs.json").read_text())["runs"]
+    assert late["started"] and late["bench"] == [] and late["bench_skipped"] == "1 case(s): out of time"
+    batch = _load("ingest").ingest(tmp_path / "b.tgz", "fake", tmp_path / "lab", "l.json")
+    (run,) = tomllib.loads((batch / "runs.toml").read_text())["run"]
+    assert "bench" not in run and run["bench_skipped"] == "1 case(s): out of time"
+
+
 def test_a_duplicate_launch_id_is_refused(runner, tmp_path, capsys):
     (tmp_path / "l.json").write_text(json.dumps([{"id": "a", "model": "qwen3-0.6b"}] * 2))
     assert runner.main([str(tmp_path / "l.json"), str(tmp_path / "o")]) == 2
