@@ -331,6 +331,8 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     elif not roots and (generic or scan.death is not None):
         out.append(_unrecognized(scan, generic, classify))
     out += model_mismatch(scan, gpu=gpu)
+    if any(f.severity != "info" for f in out):
+        out = [f for f in out if not signature(f.id).healthy_only]
     return out
 
 

@@ -117,6 +117,9 @@ class Signature:
     #: throughput). When set, a warning match (at any level, INFO included) logged while the server was serving is
     #: an error unless such a line follows it: the engine stalled while serving and never recovered (issue #20).
     serving_progress: str = ""
+    #: A note about a run that works (a slow kernel config): reported only where the log shows no error or warning,
+    #: so that it never stands beside, or before, the root cause of a failed run.
+    healthy_only: bool = False
     #: gpu-memory-utilization-too-high only: below this share of the requested memory free, others hold the GPU.
     in_use_below: float | None = None
 
@@ -190,6 +193,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         error_if_last=bool(raw.get("error_if_last", False)),
         error_if_ends=int(raw.get("error_if_ends", 0)),
         serving_progress=str(raw.get("serving_progress", "")),
+        healthy_only=bool(raw.get("healthy_only", False)),
         in_use_below=float(raw["in_use_below"]) if "in_use_below" in raw else None,
     )
 
