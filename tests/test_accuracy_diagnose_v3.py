@@ -142,6 +142,7 @@ SETS = {
     "heldout_v22": ("id", "none", "clean"),  # short set (diag22): 7 failures, 5 clean
     "heldout_v23": ("id", "none", "clean"),  # community pages (diag23): 12 failures, 3 clean
     "heldout_v24": ("id", "none", "clean"),  # diag24: 12 failures, 4 clean, threads of projects that run vLLM inside
+    "heldout_v26": ("id", "none", "clean"),  # short set (diag26): application repositories' threads
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
