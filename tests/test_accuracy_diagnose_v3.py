@@ -143,6 +143,7 @@ SETS = {
     "heldout_v23": ("id", "none", "clean"),  # community pages (diag23): 12 failures, 3 clean
     "heldout_v24": ("id", "none", "clean"),  # diag24: 12 failures, 4 clean, threads of projects that run vLLM inside
     "heldout_v25": ("id", "none", "clean"),  # short set (diag25): 5 failures, 1 clean, model-vendor repository threads
+    "heldout_v26": ("id", "none", "clean"),  # short set (diag26): application repositories' threads
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
