@@ -109,6 +109,10 @@ def format_of(lg: dict[str, Any]) -> tuple[str, QuantScheme, LogCase] | None:
         return None
     flag = lg.get("quant")
     own = case.model.quant
+    if flag == "bf16" and own is not None:
+        # A BF16 export of a quantized catalog model (unsloth/gpt-oss-20b-BF16): sized as the planner sizes the
+        # entry (tools/calibrate.py case_launch: the entry's quant over the model), not as the catalog's checkpoint.
+        return "bf16 / fp16 (no quantization_config)", load_quant("bf16"), case
     if flag and flag != "bf16" and (own is None or own.scheme != flag):
         return _flag_format(lg), load_quant(str(flag)), case
     return _checkpoint_format(case.model), native_quant(case.model), case

@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tools.calibrate import calibration_logs  # noqa: E402
-from tools.weights_by_format import checks, format_of, table  # noqa: E402
+from tools.weights_by_format import check, checks, format_of, table  # noqa: E402
 
 
 def _log(log_id: str) -> dict:
@@ -46,3 +46,11 @@ def test_table_has_one_row_per_format() -> None:
     formats = {r.format for r in rows}
     assert len(text.splitlines()) == 2 + len(formats)
     assert all(f"| {f} |" in text for f in formats)
+
+
+def test_a_bf16_export_of_a_quantized_catalog_model_is_sized_in_bf16():
+    """unsloth/gpt-oss-20b-BF16 (memory corpus, rohanawhad-rohans-sdft): the entry says quant "bf16" over gpt-oss-20b,
+    whose catalog checkpoint is MXFP4; the check must size it as the planner does (BF16), not as MXFP4 (-65 %)."""
+    (lg,) = [lg for lg in calibration_logs() if lg["id"].startswith("sdft-gpt-oss-20b-bf16")]
+    row = check(lg)
+    assert row is not None and row.format.startswith("bf16") and abs(row.error_pct) < 1
