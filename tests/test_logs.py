@@ -2582,8 +2582,18 @@ def test_a_linker_failure_under_the_engine_loop_is_named_before_its_wrapper():
     "nvlink error   : Undefined reference to '_Z9my_kernelv' in 'build/a.o'",
     "LINK : fatal error LNK1181: cannot open input file 'cuda.lib'",
     "ops.obj : error LNK2001: unresolved external symbol cudaLaunchKernel",
+    # the compiler driver's and the build tool's own errors (gcc.c, clang's Driver, setuptools build_ext, torch
+    # cpp_extension; Dao-AILab/flash-attention#639, #298, #340)
+    "gcc: fatal error: cannot execute 'cc1': execvp: No such file or directory",
+    "x86_64-linux-gnu-g++-11: error: unrecognized command-line option '-mno-avx256-split-unaligned-load'",
+    "clang: error: unsupported option '-fopenmp'",
+    "error: command '/opt/linux/centos/8.x/x86_64/pkgs/cuda/11.7/bin/nvcc' failed with exit code 1",
+    "error: command '/opt/conda/bin/nvcc' failed with exit code 255",
+    "error: command 'gcc' failed with exit status 1",
+    "RuntimeError: Error compiling objects for extension",
 ])
 def test_every_linkers_wording_is_a_kernel_compile_failure(line):
+    """Each linker's, compiler driver's and build tool's wording of a failed kernel build is named, never exit 0."""
     f = _findings(_START + line + "\n")[0]
     assert (f.id, f.severity) == ("kernel-compile-failure", "error")
 
@@ -2591,7 +2601,8 @@ def test_every_linkers_wording_is_a_kernel_compile_failure(line):
 def test_prose_about_references_is_no_linker_failure():
     """The linker patterns need the linker's own form (a tool prefix, "-l<name>", an object's "(.text+0x..)")."""
     text = (_START + "INFO 10-28 11:50:08 [config.py:1] the model has an undefined reference to its tokenizer\n"
-            "INFO 10-28 11:50:09 [loader.py:1] cannot find -lora adapters, none given\n")
+            "INFO 10-28 11:50:09 [loader.py:1] cannot find -lora adapters, none given\n"
+            "WARNING 10-28 11:50:10 [utils.py:1] nvcc: error suppressed, gcc: warning: -O3 ignored\n")
     assert not [f for f in _findings(text) if f.severity in ("error", "warning")]
 
 
@@ -2636,3 +2647,30 @@ def test_an_exception_below_an_unfinished_message_is_its_own_when_not_indented()
     text = _START + "ValueError: these layers failed:\nKeyError: 'layers.3.mlp'\n"
     scan = scan_stream(io.BytesIO(text.encode()))
     assert scan.death is not None and scan.death.exception == "KeyError: 'layers.3.mlp'"
+
+
+def test_nccl_tests_failing_is_the_hosts_nccl_path_not_a_kernel():
+    """heldout_v23's B200 forum log: nccl-tests' "Test NCCL failure ... 'unhandled cuda error'", then NCCL's "Cuda
+    failure 700": nccl-tests run nothing but NCCL, so the illegal address NCCL reports is nccl-error (the host's
+    communication path), with the nccl-tests case."""
+    log = V23 / "nvidia_forum_b200_tp2_nccl_cuda_failure_700_workerproc_failed.log"
+    found = findings_from_scan(scan_path(str(log)))
+    assert (found[0].id, found[0].severity) == ("nccl-error", "error")
+    assert "nccl-tests" in found[0].cause
+    assert "cuda-illegal-memory-access" not in [f.id for f in found]
+
+
+@pytest.mark.parametrize("line", [
+    "gpu-node-3: Test NCCL failure common.cu:1005 'unhandled cuda error (run with NCCL_DEBUG=INFO for details) / '",
+    "Test NCCL failure all_reduce.cu:44 'unhandled system error'",
+])
+def test_every_nccl_tests_wording_is_nccl_error(line):
+    f = _findings(_START + line + "\n")[0]
+    assert (f.id, f.severity) == ("nccl-error", "error")
+
+
+def test_an_illegal_memory_access_without_nccl_tests_is_still_a_kernels():
+    """Only nccl-tests' failure above it moves an illegal address to NCCL: vLLM's own run keeps its kernel id."""
+    text = (_START + "NCCL WARN Cuda failure 700 'an illegal memory access was encountered'\n"
+            "RuntimeError: CUDA error: an illegal memory access was encountered\n")
+    assert _findings(text)[0].id == "cuda-illegal-memory-access"
