@@ -2575,6 +2575,7 @@ def test_a_linker_failure_under_the_engine_loop_is_named_before_its_wrapper():
     "cannot find -lcudart: No such file or directory",
     "/usr/bin/ld.gold: error: cannot find -lcuda",
     "ld.lld: error: unable to find library -lcuda",
+    "ld.lld: error: undefined symbol: hipModuleLaunchKernel",
     "ld: library not found for -lomp",
     "collect2: error: ld returned 1 exit status",
     "clang: error: linker command failed with exit code 1 (use -v to see invocation)",
@@ -2674,3 +2675,20 @@ def test_an_illegal_memory_access_without_nccl_tests_is_still_a_kernels():
     text = (_START + "NCCL WARN Cuda failure 700 'an illegal memory access was encountered'\n"
             "RuntimeError: CUDA error: an illegal memory access was encountered\n")
     assert _findings(text)[0].id == "cuda-illegal-memory-access"
+
+
+@pytest.mark.parametrize("line", [
+    # Ray's wordings of a compiled-graph step that did not deliver in time (alibaba/ChatLearn docs/en/faq.md; the
+    # others as vLLM's EngineCore logs them)
+    "ray.exceptions.RayChannelTimeoutError: System error: If the execution is expected to take a long time, increase "
+    "RAY_CGRAPH_get_timeout which is currently 10 seconds. Otherwise, this may indicate that the execution is hanging.",
+    "ERROR 06-12 10:46:34 [core.py:517] ray.exceptions.RayChannelTimeoutError: System error: Timed out waiting for "
+    "object available to read. ObjectID: 00fc911a7833d5d08cfd39cf6b6b31a5fbea02990100000002e1f505",
+    "ray.exceptions.RayChannelTimeoutError: System error: Timed out acquiring the read lock.",
+])
+def test_a_ray_compiled_graph_step_timeout_is_an_engine_rpc_timeout(line):
+    """The Ray executor's wait on its compiled graph (RAY_CGRAPH_get_timeout, 300 s in vLLM) is the Ray form of a
+    worker that stopped answering the engine core."""
+    f = _findings(_START + line + "\n")[0]
+    assert (f.id, f.severity) == ("engine-rpc-timeout", "error")
+    assert "RAY_CGRAPH_get_timeout" in f.cause
