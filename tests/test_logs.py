@@ -2592,6 +2592,11 @@ def test_a_linker_failure_under_the_engine_loop_is_named_before_its_wrapper():
     "error: command '/opt/conda/bin/nvcc' failed with exit code 255",
     "error: command 'gcc' failed with exit status 1",
     "RuntimeError: Error compiling objects for extension",
+    # torch Inductor's C++ code cache (torch/_inductor/exc.py: CppCompileError, InvalidCxxCompiler)
+    "torch._inductor.exc.InductorError: CppCompileError: C++ compile error",
+    "torch._inductor.exc.CppCompileError: ",
+    "torch._inductor.exc.InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx: "
+    "(None, 'g++')",
 ])
 def test_every_linkers_wording_is_a_kernel_compile_failure(line):
     """Each linker's, compiler driver's and build tool's wording of a failed kernel build is named, never exit 0."""
