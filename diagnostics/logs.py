@@ -1080,7 +1080,7 @@ def _ended_keywords() -> frozenset[str]:
 def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
     """(offset, exception line, from a worker process) of every non-generic exception line in ``text``."""
     generic = generic_exceptions()
-    out = []
+    out: list[tuple[int, str, bool]] = []
     offset = 0
     for raw in text.split(b"\n"):
         here = offset
@@ -1091,8 +1091,22 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
         m = _EXCEPTION.search(line)
         if m is None or any(g.search(line) for g in generic) or _raise_statement(line, m):
             continue
+        if out and _introduced_cause(text, here, line, out[-1]):
+            continue
         out.append((here, line[m.start(1):].strip(), bool(_WORKER.search(line))))
     return out
+
+
+def _introduced_cause(text: bytes, here: int, line: str, last: tuple[int, str, bool]) -> bool:
+    """Whether an indented exception line at ``here`` is the cause that the exception line just above it introduces
+    with a closing colon (Ray's "ray.exceptions.ActorUnavailableError: The actor is temporarily unavailable:" then
+    "  RpcError: RPC error: Socket closed rpc_code: 14.", a wrapped message: bestnetllc.co.jp's V100 pipeline-parallel
+    post, benchmarks/heldout_v23): it is part of that exception's message (``_introduced`` joins it), not a later
+    exception of its own, so the outer one stays the exception quoted."""
+    said = _PREFIX.sub("", line, count=1)
+    if said[:1] not in (" ", "\t") or not last[1].rstrip().endswith(":"):
+        return False
+    return text.rfind(b"\n", 0, max(0, here - 1)) + 1 == last[0]
 
 
 def _exception_rule(before: bytes, line: bytes, after: bytes, number: int) -> tuple[int, str, int] | None:

@@ -2543,3 +2543,161 @@ def test_a_thread_abort_at_exit_after_an_offline_run_finished_stays_quiet():
             "Processed prompts: 100%|██████████| 1000/1000 [00:30<00:00, 33.10it/s]\n"
             "terminate called without an active exception\n")
     assert not [f for f in _findings(text) if f.severity == "error"]
+
+
+# --------------------------------------------- heldout_v23/v24's first-run misses by class (issue #20, diagfix11)
+V23 = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v23"
+V24 = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v24"
+
+
+def test_a_linker_failure_of_a_jit_build_is_a_kernel_compile_failure():
+    """The link step of Triton's launcher build, alone in the excerpt (blog.gitcode.com, heldout_v23): it exited 0
+    before; now kernel-compile-failure with the libcuda case (its cause names libcuda.so and TRITON_LIBCUDA_PATH)."""
+    found = findings_from_scan(scan_path(str(V23 / "gitcode_triton_ld_cannot_find_lcuda_collect2.log")))
+    assert (found[0].id, found[0].severity) == ("kernel-compile-failure", "error")
+    assert "line 2: /usr/bin/ld: cannot find -lcuda" in found[0].evidence
+    assert "libcuda.so" in found[0].cause and "TRITON_LIBCUDA_PATH" in found[0].fix
+
+
+def test_a_linker_failure_under_the_engine_loop_is_named_before_its_wrapper():
+    """vllm-project/vllm#13091 (xgrammar's Triton kernel while serving, V0): the linker's lines, then the engine's
+    "Engine background task failed" (verbatim head of the issue's excerpt)."""
+    text = ("/usr/bin/ld: cannot find -lcuda: No such file or directory\n"
+            "collect2: error: ld returned 1 exit status\n"
+            "INFO 01-28 17:10:28 model_runner_base.py:120] Writing input of failed execution to "
+            "/tmp/err_execute_model_input_20250128-171028.pkl...\n"
+            "ERROR 01-28 17:10:28 async_llm_engine.py:68] Engine background task failed\n"
+            "ERROR 01-28 17:10:28 async_llm_engine.py:68] Traceback (most recent call last):\n")
+    f = _findings(text)[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error")
+    assert "cannot find -lcuda" in f.evidence
+
+
+@pytest.mark.parametrize("line", [
+    "/usr/bin/ld: cannot find -lcuda",  # older binutils, no ": No such file or directory"
+    "/opt/conda/bin/../lib/gcc/x86_64-conda-linux-gnu/12.3.0/../../../../x86_64-conda-linux-gnu/bin/ld: "
+    "cannot find -lcudart: No such file or directory",
+    "/usr/bin/ld.gold: error: cannot find -lcuda",
+    "ld.lld: error: unable to find library -lcuda",
+    "ld.lld: error: undefined symbol: hipModuleLaunchKernel",
+    "ld: library not found for -lomp",
+    "collect2: error: ld returned 1 exit status",
+    "clang: error: linker command failed with exit code 1 (use -v to see invocation)",
+    "cuda_utils.c:(.text+0x1a): undefined reference to `cuGetProcAddress'",
+    "nvlink error   : Undefined reference to '_Z9my_kernelv' in 'build/a.o'",
+    "LINK : fatal error LNK1181: cannot open input file 'cuda.lib'",
+    "ops.obj : error LNK2001: unresolved external symbol cudaLaunchKernel",
+    # the compiler driver's and the build tool's own errors (gcc.c, clang's Driver, setuptools build_ext, torch
+    # cpp_extension; Dao-AILab/flash-attention#639, #298, #340)
+    "gcc: fatal error: cannot execute 'cc1': execvp: No such file or directory",
+    "x86_64-linux-gnu-g++-11: error: unrecognized command-line option '-mno-avx256-split-unaligned-load'",
+    "clang: error: unsupported option '-fopenmp'",
+    "error: command '/opt/linux/centos/8.x/x86_64/pkgs/cuda/11.7/bin/nvcc' failed with exit code 1",
+    "error: command '/opt/conda/bin/nvcc' failed with exit code 255",
+    "error: command 'gcc' failed with exit status 1",
+    "RuntimeError: Error compiling objects for extension",
+    # torch Inductor's C++ code cache (torch/_inductor/exc.py: CppCompileError, InvalidCxxCompiler)
+    "torch._inductor.exc.InductorError: CppCompileError: C++ compile error",
+    "torch._inductor.exc.CppCompileError: ",
+    "torch._inductor.exc.InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx: "
+    "(None, 'g++')",
+])
+def test_every_linkers_wording_is_a_kernel_compile_failure(line):
+    """Each linker's, compiler driver's and build tool's wording of a failed kernel build is named, never exit 0."""
+    f = _findings(_START + line + "\n")[0]
+    assert (f.id, f.severity) == ("kernel-compile-failure", "error")
+
+
+def test_prose_about_references_is_no_linker_failure():
+    """The linker patterns need the linker's own form (a tool prefix, "-l<name>", an object's "(.text+0x..)")."""
+    text = (_START + "INFO 10-28 11:50:08 [config.py:1] the model has an undefined reference to its tokenizer\n"
+            "INFO 10-28 11:50:09 [loader.py:1] cannot find -lora adapters, none given\n"
+            "WARNING 10-28 11:50:10 [utils.py:1] nvcc: error suppressed, gcc: warning: -O3 ignored\n")
+    assert not [f for f in _findings(text) if f.severity in ("error", "warning")]
+
+
+def test_an_oom_under_the_v0_engine_loops_done_callback_is_serving():
+    """V0's AsyncLLMEngine starts its engine loop at the first request; _log_task_completion ("only intended for
+    the `engine.run_engine_loop()` task") logs the loop's death: an OOM there is serving (heldout_v24's Dify log)."""
+    scan = scan_path(str(V24 / "dify_plugin_xinference_vllm_serving_oom_318mib.log"))
+    oom = next(m for m in scan.matches if m.signature_id == "cuda-oom")
+    assert (oom.severity, oom.phase) == ("error", "serving")
+
+
+@pytest.mark.parametrize(("access", "phase"), [
+    ('INFO:     10.0.0.5:40112 - "POST /v1/chat/completions HTTP/1.1" 400 Bad Request\n', "serving"),
+    ('INFO:     10.0.0.5:40112 - "POST /v1/completions HTTP/1.1" 500 Internal Server Error\n', "serving"),
+    # httpx's download line is no access line: the quote follows the status, not the version
+    ('INFO 10-28 11:50:07 [_client.py:1025] HTTP Request: GET https://huggingface.co/api/models/Qwen/Qwen3-8B '
+     '"HTTP/1.1 200 OK"\n', None),
+])
+def test_an_access_line_of_any_status_shows_the_server_serving(access, phase):
+    text = (_START + access + "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a "
+            "total capacity of 79.10 GiB of which 1.02 GiB is free.\n")
+    oom = next(m for m in scan_stream(io.BytesIO(text.encode())).matches if m.signature_id == "cuda-oom")
+    assert oom.phase == phase
+
+
+def test_a_ray_accelerator_channel_failure_is_the_pp_transport():
+    """heldout_v23's GPUStack V100 PP 2 log (bestnetllc.co.jp): Ray Compiled Graphs' NCCL channel between the pipeline
+    stages failed (the exception names _TorchTensorAcceleratorChannel): nccl-error, its cause the channel, and the
+    final exception quoted whole (the wrapped "RpcError" line is its message, not an exception of its own)."""
+    scan = scan_path(str(V23 / "bestnetllc_gpustack_v100_pp2_ray_accelerator_channel_attributeerror.log"))
+    found = findings_from_scan(scan)
+    assert (found[0].id, found[0].severity) == ("nccl-error", "error")
+    assert "VLLM_USE_RAY_COMPILED_DAG_CHANNEL_TYPE=shm" in found[0].cause
+    assert scan.death is not None and scan.death.exception == (
+        "ray.exceptions.ActorUnavailableError: The actor is temporarily unavailable: RpcError: RPC error: Socket "
+        "closed rpc_code: 14.")
+
+
+def test_an_exception_below_an_unfinished_message_is_its_own_when_not_indented():
+    """Only an indented line right under a message that ends with a colon continues it; a new exception line at the
+    margin is a later exception (the last one, quoted)."""
+    text = _START + "ValueError: these layers failed:\nKeyError: 'layers.3.mlp'\n"
+    scan = scan_stream(io.BytesIO(text.encode()))
+    assert scan.death is not None and scan.death.exception == "KeyError: 'layers.3.mlp'"
+
+
+def test_nccl_tests_failing_is_the_hosts_nccl_path_not_a_kernel():
+    """heldout_v23's B200 forum log: nccl-tests' "Test NCCL failure ... 'unhandled cuda error'", then NCCL's "Cuda
+    failure 700": nccl-tests run nothing but NCCL, so the illegal address NCCL reports is nccl-error (the host's
+    communication path), with the nccl-tests case."""
+    log = V23 / "nvidia_forum_b200_tp2_nccl_cuda_failure_700_workerproc_failed.log"
+    found = findings_from_scan(scan_path(str(log)))
+    assert (found[0].id, found[0].severity) == ("nccl-error", "error")
+    assert "nccl-tests" in found[0].cause
+    assert "cuda-illegal-memory-access" not in [f.id for f in found]
+
+
+@pytest.mark.parametrize("line", [
+    "gpu-node-3: Test NCCL failure common.cu:1005 'unhandled cuda error (run with NCCL_DEBUG=INFO for details) / '",
+    "Test NCCL failure all_reduce.cu:44 'unhandled system error'",
+])
+def test_every_nccl_tests_wording_is_nccl_error(line):
+    f = _findings(_START + line + "\n")[0]
+    assert (f.id, f.severity) == ("nccl-error", "error")
+
+
+def test_an_illegal_memory_access_without_nccl_tests_is_still_a_kernels():
+    """Only nccl-tests' failure above it moves an illegal address to NCCL: vLLM's own run keeps its kernel id."""
+    text = (_START + "NCCL WARN Cuda failure 700 'an illegal memory access was encountered'\n"
+            "RuntimeError: CUDA error: an illegal memory access was encountered\n")
+    assert _findings(text)[0].id == "cuda-illegal-memory-access"
+
+
+@pytest.mark.parametrize("line", [
+    # Ray's wordings of a compiled-graph step that did not deliver in time (alibaba/ChatLearn docs/en/faq.md; the
+    # others as vLLM's EngineCore logs them)
+    "ray.exceptions.RayChannelTimeoutError: System error: If the execution is expected to take a long time, increase "
+    "RAY_CGRAPH_get_timeout which is currently 10 seconds. Otherwise, this may indicate that the execution is hanging.",
+    "ERROR 06-12 10:46:34 [core.py:517] ray.exceptions.RayChannelTimeoutError: System error: Timed out waiting for "
+    "object available to read. ObjectID: 00fc911a7833d5d08cfd39cf6b6b31a5fbea02990100000002e1f505",
+    "ray.exceptions.RayChannelTimeoutError: System error: Timed out acquiring the read lock.",
+])
+def test_a_ray_compiled_graph_step_timeout_is_an_engine_rpc_timeout(line):
+    """The Ray executor's wait on its compiled graph (RAY_CGRAPH_get_timeout, 300 s in vLLM) is the Ray form of a
+    worker that stopped answering the engine core."""
+    f = _findings(_START + line + "\n")[0]
+    assert (f.id, f.severity) == ("engine-rpc-timeout", "error")
+    assert "RAY_CGRAPH_get_timeout" in f.cause
