@@ -681,9 +681,9 @@ class _Scanner:
 
     def _restart_stalled(self, offset: int, number: int, ctx_after: bytes) -> bool:
         """Whether all that follows a death (at ``offset``, line ``number``) is a new start that never got past its
-        banner: a start line ([failure] alive that is also a marker of the first [[lifecycle]] phase: the API server's
-        banner, the engine's "Initializing ...") after it, and no marker of a later phase nor any other ``alive``
-        line (a served request, startup complete) after it. Such a start shows nothing healthy, so it does not outlive
+        banner: a line of the first [[lifecycle]] phase after it (the API server's banner, its "non-default args", the
+        engine's "Initializing ..."), and no marker of a later phase nor any ``alive`` line that is not one of those
+        (a served request, startup complete) after it. Such a start shows nothing healthy, so it does not outlive
         the death (issue #20, benchmarks/heldout_v25: an issue template that puts the bare "ValueError: ..." line first
         and then the command and the first INFO lines of the start it came from). A restart that loaded, served or
         only got further than its banner still outlives it."""
@@ -693,8 +693,10 @@ class _Scanner:
         banners = spec.lifecycle[0].keywords
         if any(a.encode() in ctx_after for a in spec.alive if a not in banners):
             return False
+        # any line of the first phase counts as the new start's: the banner (or, from about 0.11, its ASCII art, which
+        # no marker reads) is followed at once by "non-default args" (the API server) or "Initializing ..." (offline)
         return ((st.last_start is not None and int(st.last_start) > number)
-                or any(a.encode() in ctx_after for a in spec.alive if a in banners))
+                or any(k.encode() in ctx_after for k in banners))
 
     def _tail_death(self, lines: int, loose_ok: bool = True) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line; with

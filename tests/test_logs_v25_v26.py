@@ -45,8 +45,13 @@ def test_v25_issue_template_error_first_then_the_start_banner_is_no_healthy_run(
     assert found[0].id == "unrecognized-failure" and "limit_mm_per_prompt" in found[0].evidence
 
 
+ART = ("(APIServer pid=13) INFO 06-27 01:53:12 [utils.py:287]  \u2584\u2584 \u2584\u2588 \u2588     \u2588     "
+       "\u2588 \u2580\u2584\u2580 \u2588  version 0.16.0\n"
+       "(APIServer pid=13) INFO 06-27 01:53:12 [utils.py:223] non-default args: {'model': 'm'}\n")
+
+
 @pytest.mark.parametrize("after", [BANNER, ENGINE, BANNER + "INFO 04-16 17:22:06 [api_server.py:1035] non-default "
-                                   "args: {'model': 'm'}\n" + ENGINE])
+                                   "args: {'model': 'm'}\n" + ENGINE, ART])
 def test_a_death_followed_only_by_a_new_start_banner_stays_a_death(after):
     found = _findings("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n" + EXC + after)
     assert _shown(found) == [("unrecognized-failure", "error")]
