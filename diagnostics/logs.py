@@ -418,6 +418,10 @@ class _State:
     #: at the end (a progress bar can print thousands of lifecycle lines).
     last_start: _LineNumber | None = None
     last_progress: _LineNumber | None = None
+    #: The absolute offset of the last [[lifecycle]] marker of a phase after the first (config): where a start last
+    #: showed progress past its banner (a death before it and none after it was not outlived by a start that only
+    #: printed its banner).
+    went_on_at: int = -1
     #: For a ``serving_progress`` signature: (absolute offset of the line's end, line number) of its last wait
     #: logged while the server was serving; judged at the end by what follows it.
     serving_waits: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -451,6 +455,7 @@ class _Scanner:
         phase_markers = tuple(k for s in sigs for p in s.phases for k in p.keywords)
         self.failure: FailureSpec = failure_spec()
         self.lifecycle = tuple((k, p.name) for p in self.failure.lifecycle for k in p.keywords)
+        self.first_phase = self.failure.lifecycle[0].name if self.failure.lifecycle else ""
         anchors = tuple(dict.fromkeys((*self.by_keyword, *FIGURE_KEYWORDS, *phase_markers, *self.failure.keywords,
                                        *(k for k, _ in self.lifecycle))))
         self.prefilter = _Prefilter(anchors)
@@ -493,6 +498,8 @@ class _Scanner:
             st.progress = (base + start, progress)
             st.progress_zero = _ZERO_BAR.search(line) is not None
             st.last_progress = lazy_number
+            if progress != self.first_phase:
+                st.went_on_at = base + start
             if any(b in line for b in start_banners()):
                 st.last_start = lazy_number
         if dying and self.failure.match(line):
@@ -515,6 +522,9 @@ class _Scanner:
                 m, severity = found
                 if severity != "info" and not sig.info_lines and _quiet_level(line):
                     severity = "info"
+                if (severity != "info" and sig.info_while_serving
+                        and self._serving((before + data[:start])[-CONTEXT_BYTES:])):
+                    severity = "info"  # one request's failure; the server lived on
                 # the LAST wait logged while serving is the one judged (the engine's state when the log ends)
                 serving_wait = (severity != "error" and bool(sig.serving_progress)
                                 and (old is None or old.severity != "error")
@@ -577,6 +587,10 @@ class _Scanner:
         st = self.state
         matches = dict(st.matches)
         death = self._death(lines)
+        if death is not None and death.exception_line is not None and any(
+                m.line_number == death.exception_line and m.severity == "info"
+                and signature(m.signature_id).info_while_serving for m in matches.values()):
+            death = None  # the exception is one request's failure that the serving server logged and lived on
         stall = self._stall_match()
         if stall is not None and (death is None or death.line_number > stall.line_number):
             # A death before the waiting lines is why the engine never answered: it is the failure, not the wait
@@ -633,10 +647,11 @@ class _Scanner:
         if candidate is None:
             return None
         offset, number, text, ctx_before, line, ctx_after = candidate
-        if any(a.encode() in ctx_after for a in spec.alive):
-            return None  # it lived on (an error it survived) or started again
-        if st.progress is not None and st.progress[0] > offset and not st.progress_zero:
-            return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
+        if not self._restart_stalled(offset, number, ctx_after):
+            if any(a.encode() in ctx_after for a in spec.alive):
+                return None  # it lived on (an error it survived) or started again
+            if st.progress is not None and st.progress[0] > offset and not st.progress_zero:
+                return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
         near_after = ctx_after[: CONTEXT_BYTES // 4]
         exc, exc_line = _final_exception(ctx_before, line, near_after, number)
         whole = (_continued(ctx_before + line + b"\n" + near_after, exc, number - ctx_before.count(b"\n"),
@@ -663,6 +678,25 @@ class _Scanner:
         named = _exception_rule(ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
         return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule,
                      exception_rule=named, exception_whole=whole)
+
+    def _restart_stalled(self, offset: int, number: int, ctx_after: bytes) -> bool:
+        """Whether all that follows a death (at ``offset``, line ``number``) is a new start that never got past its
+        banner: a line of the first [[lifecycle]] phase after it (the API server's banner, its "non-default args", the
+        engine's "Initializing ..."), and no marker of a later phase nor any ``alive`` line that is not one of those
+        (a served request, startup complete) after it. Such a start shows nothing healthy, so it does not outlive
+        the death (issue #20, benchmarks/heldout_v25: an issue template that puts the bare "ValueError: ..." line first
+        and then the command and the first INFO lines of the start it came from). A restart that loaded, served or
+        only got further than its banner still outlives it."""
+        st, spec = self.state, self.failure
+        if not spec.lifecycle or st.progress is None or st.progress[0] <= offset or st.went_on_at > offset:
+            return False
+        banners = spec.lifecycle[0].keywords
+        if any(a.encode() in ctx_after for a in spec.alive if a not in banners):
+            return False
+        # any line of the first phase counts as the new start's: the banner (or, from about 0.11, its ASCII art, which
+        # no marker reads) is followed at once by "non-default args" (the API server) or "Initializing ..." (offline)
+        return ((st.last_start is not None and int(st.last_start) > number)
+                or any(k.encode() in ctx_after for k in banners))
 
     def _tail_death(self, lines: int, loose_ok: bool = True) -> tuple[int, int, str, bytes, bytes, bytes] | None:
         """A death in the log's last tail_bytes that has no anchor: a shell's "Killed", a final exception line; with

@@ -104,6 +104,11 @@ class Signature:
     template_class: str | None = None
     #: Its lines are INFO in vLLM and still a problem (otherwise a matched INFO/DEBUG line gives an info finding).
     info_lines: bool = False
+    #: Its lines are one request's failure when the server is serving (a request longer than max_model_len, a request
+    #: field that does not validate): a match logged while serving (start complete or requests served, no new start
+    #: since) is info, the server lived on; before serving, or in a log with no server (a client's or an offline
+    #: run's output), it is what stopped the run (issue #20).
+    info_while_serving: bool = False
     #: A warning match that nothing follows: when no start progress ([[lifecycle]] marker) or serving line comes after
     #: it before the log ends, the start never got past it, so the warning is an error (issue #20: "A failed run is
     #: never quiet"; a Ray placement group still waiting, a vllm._C that failed to import).
@@ -190,6 +195,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         workaround=_workaround(work),
         template_class=raw.get("template_class"),
         info_lines=bool(raw.get("info_lines", False)),
+        info_while_serving=bool(raw.get("info_while_serving", False)),
         error_if_last=bool(raw.get("error_if_last", False)),
         error_if_ends=int(raw.get("error_if_ends", 0)),
         serving_progress=str(raw.get("serving_progress", "")),
