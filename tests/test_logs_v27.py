@@ -22,8 +22,8 @@ from diagnostics.logs import scan_path, scan_stream
 
 V27 = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v27"
 
-WRAPPER = ("RuntimeError: Failed to import transformers.models.qwen2_vl.modeling_qwen2_vl because of the following error "
-           "(look up to see its traceback):\n")
+WRAPPER = ("RuntimeError: Failed to import transformers.models.qwen2_vl.modeling_qwen2_vl because of the following "
+           "error (look up to see its traceback):\n")
 
 
 def _findings(text: str):
@@ -36,7 +36,8 @@ def _shown(findings):
 
 def test_v27_visual_rft_flash_attn_undefined_symbol_is_a_dependency_error_with_the_torch_abi_cause():
     """Liuziyu77/Visual-RFT#93: transformers' wrapper, then the loader's bare message for flash_attn_2_cuda."""
-    found = findings_from_scan(scan_path(str(V27 / "visual_rft_qwen2_vl_flash_attn_2_cuda_undefined_symbol_c10_error.log")))
+    log = V27 / "visual_rft_qwen2_vl_flash_attn_2_cuda_undefined_symbol_c10_error.log"
+    found = findings_from_scan(scan_path(str(log)))
     assert exit_code(found) == 1
     assert found[0].id == "python-dependency-error" and found[0].severity == "error"
     assert "flash_attn_2_cuda" in found[0].evidence and "_ZNK3c105Error4whatEv" in found[0].evidence
@@ -94,9 +95,9 @@ def test_vllms_own_kernel_missing_from_c_keeps_the_generic_cause():
     assert found[0].id == "python-dependency-error" and "C++ function of torch" not in found[0].cause
 
 
-VLLM_C_WARNING = ("WARNING 06-13 11:42:20 _custom_ops.py:11] Failed to import from vllm._C with ImportError('/usr/local/"
-                  "lib/python3.8/dist-packages/vllm/_C.abi3.so: undefined symbol: _ZN5torch7LibraryC1ENS0_4KindESsSt8"
-                  "optionalIN3c1011DispatchKeyEEPKcj')\n")
+VLLM_C_WARNING = ("WARNING 06-13 11:42:20 _custom_ops.py:11] Failed to import from vllm._C with ImportError('/usr/"
+                  "local/lib/python3.8/dist-packages/vllm/_C.abi3.so: undefined symbol: "
+                  "_ZN5torch7LibraryC1ENS0_4KindESsSt8optionalIN3c1011DispatchKeyEEPKcj')\n")
 
 
 def test_the_vllm_c_import_warning_stays_a_warning_when_the_start_goes_on():
