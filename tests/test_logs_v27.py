@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics.findings import exit_code
+from diagnostics.findings import Finding, exit_code
 from diagnostics.logcheck import findings_from_scan
 from diagnostics.logs import scan_path, scan_stream
 
@@ -26,15 +26,15 @@ WRAPPER = ("RuntimeError: Failed to import transformers.models.qwen2_vl.modeling
            "error (look up to see its traceback):\n")
 
 
-def _findings(text: str):
+def _findings(text: str) -> list[Finding]:
     return findings_from_scan(scan_stream(io.BytesIO(text.encode())))
 
 
-def _shown(findings):
+def _shown(findings: list[Finding]) -> list[tuple[str, str]]:
     return [(f.id, f.severity) for f in findings if f.severity != "info"]
 
 
-def test_v27_visual_rft_flash_attn_undefined_symbol_is_a_dependency_error_with_the_torch_abi_cause():
+def test_v27_visual_rft_flash_attn_undefined_symbol_is_a_dependency_error_with_the_torch_abi_cause() -> None:
     """Liuziyu77/Visual-RFT#93: transformers' wrapper, then the loader's bare message for flash_attn_2_cuda."""
     log = V27 / "visual_rft_qwen2_vl_flash_attn_2_cuda_undefined_symbol_c10_error.log"
     found = findings_from_scan(scan_path(str(log)))
@@ -51,7 +51,7 @@ def test_v27_visual_rft_flash_attn_undefined_symbol_is_a_dependency_error_with_t
     # ostris/ai-toolkit#261
     "libGL.so.1: cannot open shared object file: No such file or directory",
 ])
-def test_the_loaders_bare_message_after_transformers_wrapper_is_named(line):
+def test_the_loaders_bare_message_after_transformers_wrapper_is_named(line: str) -> None:
     found = _findings(WRAPPER + line + "\n")
     assert _shown(found)[0] == ("python-dependency-error", "error")
     assert exit_code(found) == 1
@@ -76,19 +76,19 @@ def test_the_loaders_bare_message_after_transformers_wrapper_is_named(line):
     ("ValueError: numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 "
      "from PyObject", "NumPy 1.x's C ABI"),
 ])
-def test_other_members_of_the_class_are_named_with_their_cause(line, words):
+def test_other_members_of_the_class_are_named_with_their_cause(line: str, words: str) -> None:
     found = _findings("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n" + line + "\n")
     assert _shown(found)[0] == ("python-dependency-error", "error")
     assert words in found[0].cause
     assert exit_code(found) == 1
 
 
-def test_a_missing_module_keeps_the_generic_cause_not_numpys():
+def test_a_missing_module_keeps_the_generic_cause_not_numpys() -> None:
     found = _findings("ModuleNotFoundError: No module named 'numpy'\n")
     assert found[0].id == "python-dependency-error" and "NumPy 1.x" not in found[0].cause
 
 
-def test_vllms_own_kernel_missing_from_c_keeps_the_generic_cause():
+def test_vllms_own_kernel_missing_from_c_keeps_the_generic_cause() -> None:
     """An undefined symbol of vLLM's own kernel (not torch's namespace) is no torch-ABI case (heldout_v28, v23)."""
     found = _findings("ImportError: /opt/vllm/vllm/_C.abi3.so: undefined symbol: "
                       "_Z20cutlass_moe_mm_sm100RN2at6TensorERKS0_S3_S3_S3_S3_S3_S3_S3_S3_bb\n")
@@ -100,13 +100,13 @@ VLLM_C_WARNING = ("WARNING 06-13 11:42:20 _custom_ops.py:11] Failed to import fr
                   "_ZN5torch7LibraryC1ENS0_4KindESsSt8optionalIN3c1011DispatchKeyEEPKcj')\n")
 
 
-def test_the_vllm_c_import_warning_stays_a_warning_when_the_start_goes_on():
+def test_the_vllm_c_import_warning_stays_a_warning_when_the_start_goes_on() -> None:
     """The bare-message pattern must not turn vLLM's WARNING into an error: the start went on (loading)."""
     found = _findings(VLLM_C_WARNING + "INFO 06-13 11:42:30 model_runner.py:146] Loading model weights took 14.99 GB\n")
     assert ("python-dependency-error", "error") not in _shown(found)
 
 
-def test_lld_link_time_undefined_symbol_is_not_an_import_failure():
+def test_lld_link_time_undefined_symbol_is_not_an_import_failure() -> None:
     found = _findings("ld.lld: error: undefined symbol: cuInit\n")
     assert "python-dependency-error" not in [f.id for f in found]
 
@@ -116,6 +116,6 @@ def test_lld_link_time_undefined_symbol_is_not_an_import_failure():
     "../torch/csrc/utils/tensor_numpy.cpp:84.)",
     "RuntimeWarning: numpy.dtype size changed, may indicate binary incompatibility. Expected 96, got 88",
 ])
-def test_the_warning_forms_of_numpys_checks_stay_quiet(line):
+def test_the_warning_forms_of_numpys_checks_stay_quiet(line: str) -> None:
     found = _findings(line + "\n")
     assert "python-dependency-error" not in [f.id for f in found]
