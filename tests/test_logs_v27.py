@@ -119,3 +119,16 @@ def test_lld_link_time_undefined_symbol_is_not_an_import_failure() -> None:
 def test_the_warning_forms_of_numpys_checks_stay_quiet(line: str) -> None:
     found = _findings(line + "\n")
     assert "python-dependency-error" not in [f.id for f in found]
+
+
+@pytest.mark.parametrize("module", ["triton", "torch._six"])
+def test_a_missing_module_after_transformers_wrapper_is_named(module: str) -> None:
+    """ali-vilab/VACE#59 ('triton'), project-baize/baize-chatbot#24 ('torch._six'): the bare ModuleNotFoundError."""
+    found = _findings("RuntimeError: Failed to import transformers.models.clip.modeling_clip because of the following "
+                      f"error (look up to see its traceback):\nNo module named '{module}'\n")
+    assert _shown(found)[0] == ("python-dependency-error", "error")
+
+
+def test_a_sentence_that_mentions_no_module_named_is_not_the_bare_form() -> None:
+    found = _findings("INFO 01-01 00:00:00 [utils.py:1] optional plugin skipped: No module named 'foo'\n")
+    assert "python-dependency-error" not in [f.id for f in found]
