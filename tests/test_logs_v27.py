@@ -132,3 +132,13 @@ def test_a_missing_module_after_transformers_wrapper_is_named(module: str) -> No
 def test_a_sentence_that_mentions_no_module_named_is_not_the_bare_form() -> None:
     found = _findings("INFO 01-01 00:00:00 [utils.py:1] optional plugin skipped: No module named 'foo'\n")
     assert "python-dependency-error" not in [f.id for f in found]
+
+
+@pytest.mark.parametrize("line", [
+    "RuntimeError: operator torchvision::nms does not exist",  # vllm-project/vllm#5736, #7940, vllm-metal#102, #107
+    "RuntimeError: No such operator torchvision::nms",  # ZQPei/deep_sort_pytorch#189
+])
+def test_torchvisions_ops_built_for_another_torch_are_named_with_their_cause(line: str) -> None:
+    found = _findings("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n" + line + "\n")
+    assert _shown(found)[0] == ("python-dependency-error", "error")
+    assert "torchvision" in found[0].cause and exit_code(found) == 1
