@@ -146,6 +146,7 @@ SETS = {
     "heldout_v26": ("id", "none", "clean"),  # short set (diag26): application repositories' threads
     "heldout_v27": ("id", "none", "clean"),  # short set (diag27): evaluation, benchmark and RL research threads
     "heldout_v28": ("id", "none"),  # short set (diag28): vendor-platform threads, 3 failures, no clean log
+    "heldout_v29": ("id", "none", "clean"),  # short set (diag29): committed run outputs / notebook, 5 failures, 5 clean
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
