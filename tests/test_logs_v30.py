@@ -34,38 +34,38 @@ def _text_ids(text: str) -> list[str]:
     return [f.id for f in found if f.severity == "error"]
 
 
-def test_collective_timeout_told_by_another_rank_after_a_roce_fatal_event():
+def test_collective_timeout_told_by_another_rank_after_a_roce_fatal_event() -> None:
     log = V30 / "dgx_spark_4node_glm53_dcp4_roce_catastrophic_error_collective_timeout_worker_died_tail.log"
     assert _ids(log)[0] == "nccl-watchdog-timeout"
 
 
-def test_a_roce_fatal_event_alone_is_a_collective_failure():
+def test_a_roce_fatal_event_alone_is_a_collective_failure() -> None:
     line = ("[2026-09-07 17:53:01] spark-06c4:232:257 [0] transport/net_ib/common.cc:179 (ncclIbAsyncThreadMain) "
             "NCCL WARN NET/IB : roceP2p1s0f0:1 async fatal event: local catastrophic error\n")
     assert _text_ids(line) == ["nccl-error"]
 
 
-def test_a_memory_watchdog_kill_is_memory_insufficient():
+def test_a_memory_watchdog_kill_is_memory_insufficient() -> None:
     log = V30 / "dgx_spark_2node_glm53_nvfp4_profile_memavailable_7_75_gib_below_floor_watchdog_kill.log"
     assert _ids(log)[0] == "memory-insufficient"
 
 
-def test_hip_invalid_kernel_file_is_kernel_image_unavailable():
+def test_hip_invalid_kernel_file_is_kernel_image_unavailable() -> None:
     assert _ids(V30 / "strix_halo_rdma_tp2_ray_rocm_hip_invalid_kernel_file_init_device.log")[0] == \
         "kernel-image-unavailable"
 
 
-def test_kv_cache_check_without_the_possessive():
+def test_kv_cache_check_without_the_possessive() -> None:
     log = V30 / "glm52_sm120_mtp_dcp4_250k_kv_cache_needed_3_19_gib_available_0_01_gib.log"
     assert _ids(log)[0] == "kv-cache-too-small"
 
 
-def test_a_kv_cache_manager_raise_that_names_no_shortfall_is_not_memory():
+def test_a_kv_cache_manager_raise_that_names_no_shortfall_is_not_memory() -> None:
     log = V30 / "qwen35_397b_sm120_dflash_mamba_hybrid_kv_page_size_not_divisible.log"
     assert _ids(log) == ["unrecognized-failure"]
 
 
-def test_clean_logs_of_the_set_stay_quiet():
+def test_clean_logs_of_the_set_stay_quiet() -> None:
     for log in sorted(V30.glob("clean_*.log")):
         found = findings_from_scan(scan_path(str(log)), classify=template_classifier(None))
         assert exit_code(found) == 0, log.name
