@@ -69,3 +69,11 @@ def test_clean_logs_of_the_set_stay_quiet() -> None:
     for log in sorted(V30.glob("clean_*.log")):
         found = findings_from_scan(scan_path(str(log)), classify=template_classifier(None))
         assert exit_code(found) == 0, log.name
+
+
+def test_collective_timeout_dump_signal_from_this_local_rank() -> None:
+    # torch's wording on the rank whose own watchdog fired (ProcessGroupNCCL getNCCLWatchdogTimeoutErrorMsg), the same
+    # line with "this local rank" in place of the peer's rank as in the v30 log above.
+    log = V30 / "dgx_spark_4node_glm53_dcp4_roce_catastrophic_error_collective_timeout_worker_died_tail.log"
+    line = next(t for t in log.read_text().splitlines() if "Received a dump signal" in t)
+    assert _text_ids(line.replace("from  rank 3", "from this local rank") + "\n")[0] == "nccl-watchdog-timeout"
