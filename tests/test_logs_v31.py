@@ -1,4 +1,4 @@
-"""heldout_v31's first-run wrong id, fixed by class (issue #20): a mixed-precision format with no kernel on the platform.
+"""heldout_v31's first-run wrong id, fixed by class (issue #20): a mixed-precision format with no kernel here.
 
 vLLM's choose_mp_linear_kernel (model_executor/layers/quantization/kernels/mixed_precision/__init__.py) raises "Failed
 to find a kernel that can implement the WNA16 linear layer. Reasons:" with one line per candidate kernel. Where the
