@@ -88,11 +88,11 @@ def record(run: dict[str, Any], machine: dict[str, Any], src: Path, dest: Path) 
         metrics.append(copy_evidence(src / run["metrics_idle"], dest))
     if bench:
         out["bench"] = bench
-    # Cases the runner never started (its call's budget ran out after the server was up): named, so a run
-    # with no results is not read as a launch that asked for none. Older runs.json files lack the runner's
-    # own note; the count follows from the launch.
+    # Cases the runner never started (it starts a case only with 30 s of its call's budget left, runner.py
+    # run_launch): named, so a run with no results is not read as a launch that asked for none (2026-12-08: a
+    # start that served left its two cases unrun). Derived from the launch, so the runner records nothing more.
     if missed := len(launch.get("bench", [])) - len(run.get("bench") or []):
-        out["bench_skipped"] = run.get("bench_skipped", f"{missed} case(s): out of time")
+        out["bench_skipped"] = f"{missed} case(s): out of time"
     if metrics:
         out["metrics"] = metrics
     return out
