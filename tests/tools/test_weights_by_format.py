@@ -53,4 +53,5 @@ def test_a_bf16_export_of_a_quantized_catalog_model_is_sized_in_bf16():
     whose catalog checkpoint is MXFP4; the check must size it as the planner does (BF16), not as MXFP4 (-65 %)."""
     (lg,) = [lg for lg in calibration_logs() if lg["id"].startswith("sdft-gpt-oss-20b-bf16")]
     row = check(lg)
+    # 1 %: issue #22's target for weights where printed (the entry is checked like any other)
     assert row is not None and row.format.startswith("bf16") and abs(row.error_pct) < 1
