@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from diagnostics.findings import exit_code
 from diagnostics.logcheck import findings_from_scan, template_classifier
 from diagnostics.logs import scan_path, scan_stream
@@ -77,3 +79,29 @@ def test_collective_timeout_dump_signal_from_this_local_rank() -> None:
     log = V30 / "dgx_spark_4node_glm53_dcp4_roce_catastrophic_error_collective_timeout_worker_died_tail.log"
     line = next(t for t in log.read_text().splitlines() if "Received a dump signal" in t)
     assert _text_ids(line.replace("from  rank 3", "from this local rank") + "\n")[0] == "nccl-watchdog-timeout"
+
+
+# The killers' other wordings (diagfix14 added them with the class but no test): each line as its program's source
+# formats it (the kernel's mm/oom_kill.c "Out of memory: Killed process %d (%s)" and, before 5.x, "Kill process";
+# earlyoom's "low memory! at or below SIGTERM limits: mem %.2f%%, swap %.2f%%"; systemd-oomd's src/oom/oomd-util.c
+# "Killed %s due to memory used (%s) / total (%s)" and "... due to memory pressure for %s being %.2f%% > ...%% for
+# > %s"), after the start of a vLLM run that never served; and HIP's hipErrorInvalidImage.
+START = "INFO 12-08 01:00:00 [api_server.py:1000] vLLM API server version 0.11.0\n"
+
+
+@pytest.mark.parametrize("line", [
+    "[ 1234.567890] Out of memory: Killed process 4321 (python3) total-vm:98765432kB, anon-rss:87654321kB",
+    "[  812.000000] Out of memory: Kill process 4321 (python3) score 987 or sacrifice child",
+    "earlyoom: low memory! at or below SIGTERM limits: mem 10.00%, swap  5.00%",
+    "systemd-oomd[612]: Killed /user.slice/user-1000.slice/session-3.scope due to memory used (60.1G) / total "
+    "(62.5G) and swap used (7.9G) / total (8.0G) being more than 90.00%",
+    "systemd-oomd[612]: Killed /system.slice/vllm.service due to memory pressure for /system.slice being 72.31% > "
+    "50.00% for > 20s with reclaim activity",
+])
+def test_a_kill_for_low_host_memory_in_each_killers_words(line: str) -> None:
+    assert _text_ids(START + line + "\n")[:1] == ["memory-insufficient"]
+
+
+def test_hip_invalid_image_is_kernel_image_unavailable() -> None:
+    assert _text_ids(START + "RuntimeError: HIP error: device kernel image is invalid\n")[:1] == \
+        ["kernel-image-unavailable"]
