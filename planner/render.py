@@ -362,7 +362,13 @@ def band_words(plan: MemoryPlan) -> str:
     c_lo, c_hi = plan.max_concurrency_range
     basis = ("this deployment's own log" if plan.overhead_source != "model"
              else "4 in 5 validation logs of vLLM's real startups fall within it")
-    return (f"How sure: available KV memory {plan.kv_cache_gib:.2f} GiB +- {plan.band_gib:.2f} GiB ({basis}): "
+    # With 0.34's extensible KV cache, "Available KV cache memory" (printed above) is the reserved capacity and the
+    # blocks line the cache kept; the band is about the cache, so it names the figure it is about.
+    if plan.available_kv_cache_bytes is not None:
+        what, gib = "KV cache kept", plan.num_blocks * plan.kv_block_bytes / GIB  # the blocks line's figure
+    else:
+        what, gib = "available KV memory", plan.kv_cache_gib
+    return (f"How sure: {what} {gib:.2f} GiB +- {plan.band_gib:.2f} GiB ({basis}): "
             f"{lo:,} to {hi:,} KV tokens, {c_lo:.2f}x to {c_hi:.2f}x concurrency.")
 
 

@@ -354,7 +354,11 @@ def test_recommended_wraps_sensibly(capsys, monkeypatch):
     assert rec.recommended is not None
     startup = rec.recommended.vllm_log_lines()  # 5 with 0.34's extensible KV cache ("N KV cache blocks ...")
     assert block[1:1 + len(startup)] == ["  " + line for line in startup]  # one startup line per line
-    assert block[1 + len(startup)].startswith("  How sure: available KV memory") and all(len(b) <= 80 for b in block)
+    # the band names the figure it is about: the cache kept (the blocks line), not the reserved "Available" line
+    kept = rec.recommended.num_blocks * rec.recommended.kv_block_bytes / 2**30
+    assert block[1 + len(startup)].startswith(f"  How sure: KV cache kept {kept:.2f} GiB")
+    assert startup[1].startswith("Available KV cache memory") and f"blocks ({kept:.2f} GiB) fit" in startup[2]
+    assert all(len(b) <= 80 for b in block)
     # the serve command wraps with shell continuations and still parses to the same arguments
     serve = out[out.index("  vllm serve"):out.index("  docker run")]
     assert shlex.split(serve.replace("\\\n", " ")) == shlex.split(rec.command.shell())
