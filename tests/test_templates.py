@@ -74,7 +74,9 @@ def test_docker_compose_prefix_and_source_line_of_the_traceback():
     m = templates.classify_log_tail(fixture_lines("no_cache_memory_v064_compose_10439.log"), "0.6.4.post1")
     assert m is not None and m.class_name == "memory" and m.exception_type == "ValueError"
     assert m.template.startswith("No available memory for the cache blocks.")
-    assert m.in_release is None  # 0.6 is older than every studied release
+    assert m.in_release is True  # 0.6's minor is studied (0.6.6.post1, tools/templates/extract.py RELEASES)
+    old = templates.classify_log_tail(fixture_lines("no_cache_memory_v064_compose_10439.log"), "0.4.3")
+    assert old is not None and old.in_release is None  # 0.4 is older than every studied release
     assert m.evidence.startswith("ValueError: No available memory for the cache blocks. Try increasing")
 
 
@@ -95,12 +97,14 @@ def test_tuple_printed_message_is_version_aware():
 
 
 def test_v0_engine_wording_is_found_in_the_last_release_that_shipped_it():
-    """The V0 engine's KV-cache message (vllm/worker/worker.py) was last shipped in 0.10.2."""
+    """The V0 engine's KV-cache message (vllm/worker/worker.py) was shipped from 0.5 (the oldest studied release)
+    to 0.10.2."""
     line = fixture_lines("kv_max_seq_len_v0_rtx3090_10517.log")[-1]
     assert line.startswith("The model's max seq len (29000)")
     m = templates.classify(line, "0.6.4")
     assert m is not None and m.class_name == "memory" and m.module == "vllm/worker/worker.py"
-    assert m.versions == ("0.10.2",) and m.in_release is None
+    assert m.versions == ("0.5.5-0.10.2",) and m.in_release is True
+    assert templates.classify(line, "0.4.3").in_release is None  # older than every studied release
     assert templates.classify(line, "0.10.2").in_release is True
     assert templates.classify(line, "0.12.0").in_release is False
 
@@ -130,8 +134,8 @@ def test_no_template_no_match():
     assert templates.classify_log_tail(["INFO:     127.0.0.1:51234 - \"GET /health HTTP/1.1\" 200 OK"]) is None
 
 
-@pytest.mark.parametrize(("version", "position"), [("v0.10.1.1", 0), ("0.11.0rc1", 1), ("0.9.2", None),
-                                                   (None, None)])
+@pytest.mark.parametrize(("version", "position"), [("v0.10.1.1", 5), ("0.11.0rc1", 6), ("0.9.2", 4),
+                                                   ("0.5.4", 0), ("0.4.3", None), (None, None)])
 def test_release_position(version, position):
     assert templates.release_position(version) == position
 

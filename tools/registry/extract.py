@@ -52,10 +52,17 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(p) for p in name.split("."))
 
 
+#: The oldest minor whose registry is read. The cache also holds the V0-era wheels (0.5-0.9) that
+#: tools/templates/extract.py reads for their error wordings; their registries are built differently (0.7.3's
+#: ``_VLLM_MODELS`` merges a ``_FALLBACK_MODEL`` name) and the planner's architecture check starts at 0.10.
+OLDEST = (0, 10)
+
+
 def releases_in(cache: Path) -> list[str]:
-    """Every ``<cache>/<X.Y.Z>`` holding a registry.py, oldest first."""
+    """Every ``<cache>/<X.Y.Z>`` (0.10 or newer) holding a registry.py, oldest first."""
     found = [p.name for p in cache.iterdir()
-             if p.is_dir() and all(s.isdigit() for s in p.name.split(".")) and (p / REGISTRY).is_file()]
+             if p.is_dir() and all(s.isdigit() for s in p.name.split(".")) and (p / REGISTRY).is_file()
+             and _version_key(p.name)[:2] >= OLDEST]
     return sorted(found, key=_version_key)
 
 

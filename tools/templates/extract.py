@@ -20,7 +20,7 @@ Each template gets one of eight classes (the ``template_class`` values of data/s
 "other", by the first rule of :data:`RULES` that fires, and the rule's id is recorded beside it, so a
 wrong class can be traced to the rule that gave it.
 
-Releases (the last patch of each minor 0.10 -> 0.34): :data:`RELEASES`. ``--download`` fetches each
+Releases (the last patch of each minor 0.5 -> 0.34): :data:`RELEASES`. ``--download`` fetches each
 wheel with ``pip download --no-deps --only-binary=:all:``, unpacks only ``vllm/**/*.py`` into the
 cache folder and deletes the wheel (about 400 MB each). This folder (tools/) is not shipped.
 """
@@ -51,10 +51,11 @@ sys.path.insert(0, str(ROOT))
 
 from planner.atomic import write_bytes_atomic  # noqa: E402  (after the sys.path line: a checkout, not an install)
 
-#: The last patch release of every minor from 0.10 to 0.34 (PyPI's release list, https://pypi.org/project/vllm/#history),
+#: The last patch release of every minor from 0.5 to 0.34 (PyPI's release list, https://pypi.org/project/vllm/#history),
 #: less 0.21.0: PyPI offers no binary wheel of it for any x86_64 or aarch64 manylinux tag (`pip download
 #: --only-binary=:all: vllm==0.21.0` finds none), so its messages are known only through 0.20.2 and 0.22.1.
-RELEASES = ("0.10.2", "0.11.2", "0.12.0", "0.13.0", "0.14.1", "0.15.1", "0.16.0", "0.17.1", "0.18.1", "0.19.1",
+RELEASES = ("0.5.5", "0.6.6.post1", "0.7.3", "0.8.5.post1", "0.9.2",
+            "0.10.2", "0.11.2", "0.12.0", "0.13.0", "0.14.1", "0.15.1", "0.16.0", "0.17.1", "0.18.1", "0.19.1",
             "0.20.2", "0.22.1", "0.23.0", "0.24.0", "0.25.1", "0.26.0", "0.27.1", "0.28.0", "0.29.0",
             "0.30.0", "0.31.0", "0.32.0", "0.33.0", "0.34.0")
 #: Wheels of 0.10-0.19 are tagged manylinux1/2014 or 2_28, those of 0.20 manylinux_2_35: name every tag.
