@@ -150,6 +150,7 @@ SETS = {
     "heldout_v30": ("id", "none", "clean"),  # short set (diag30): new-hardware bring-up logs, 10 failures, 3 clean
     "heldout_v31": ("id", "none", "clean"),  # short set (diag31): vendor-fork and plugin threads
     "heldout_v32": ("id", "none", "clean"),  # short set (diag32): vLLM 0.27-0.34 era logs
+    "heldout_v33": ("id", "none", "clean"),  # diag33: serving / orchestration platform threads, 11 failures, 4 clean
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
