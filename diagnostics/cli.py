@@ -4,6 +4,7 @@
     diagnose --save-snapshot FILE             ... and save the snapshot (redacted, atomically)
     diagnose --snapshot FILE                  another machine (or a saved Ray cluster), offline
     diagnose --log FILE|-                     a vLLM server log (gzip read): known failures, hangs, startup figures
+    diagnose --metrics URL|FILE [--model M --gpu G ...]   a running server's /metrics, against its plan
     diagnose --ray [ADDRESS]                  every node of a Ray cluster (needs the ray extra)
     diagnose --gpu G [--num-gpus N] [--model M --tp ...]     a target machine: will the deployment start there?
     diagnose [--gpu G --num-gpus N --vllm-version V] -- vllm serve MODEL [flags]   pre-flight of a command
@@ -47,6 +48,9 @@ def build_parser() -> Parser:
     src.add_argument("--snapshot", metavar="FILE", help="diagnose a snapshot saved on another machine or cluster")
     src.add_argument("--save-snapshot", metavar="FILE", help="probe this machine and save the snapshot")
     src.add_argument("--log", metavar="FILE", help="scan a vLLM server log (- for stdin; gzip is read)")
+    src.add_argument("--metrics", metavar="URL|FILE",
+                     help="a running server's Prometheus /metrics (http://HOST:PORT/metrics, or the text saved from "
+                          "it): preemptions, queues, failed requests, the KV cache against the plan")
     src.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                      help="probe every node of a Ray cluster (default address: RAY_ADDRESS, else the local one)")
     src.add_argument("--ray-timeout", type=_seconds, metavar="S", help="seconds to wait for each node (default 30)")
@@ -129,12 +133,12 @@ def _refuse_ignored(args: argparse.Namespace, command: list[str] | None, argv: l
     if args.snapshot and args.gpu:
         raise UsageError(f"--snapshot {args.snapshot} describes the GPUs (the snapshot's own); drop --gpu {args.gpu}, "
                          "or drop --snapshot to check a --gpu target")
-    if args.log and command is None and not (args.gpu or args.snapshot) and (args.model or given):
+    if args.log and command is None and not (args.gpu or args.snapshot or args.metrics) and (args.model or given):
         # Only the log is read then: --model and the layout flags would describe nothing that is checked.
         drop = ["--model"] * bool(args.model) + given
         raise UsageError(f"--log {args.log} is checked as the log states its deployment; drop {', '.join(drop)}, "
                          "or add --gpu to check that deployment on a target machine too")
-    planned = args.model or (args.gpu and not args.log and not args.snapshot and args.ray is None)
+    planned = args.model or (args.gpu and (args.metrics or not args.log) and not args.snapshot and args.ray is None)
     if given and not planned and command is None:
         verb = "describes" if len(given) == 1 else "describe"
         raise UsageError(f"{', '.join(given)} {verb} a planned deployment: give --model too (with --snapshot "
@@ -150,6 +154,8 @@ def run(argv: list[str]) -> tuple[int, str]:
         raise UsageError("a vllm serve command after -- describes the deployment; drop --snapshot/--model")
     if args.ray is not None and (args.log or command is not None):
         raise UsageError("--ray cannot be combined with --log or a vllm serve command")
+    if args.metrics and (args.ray is not None or args.snapshot or args.save_snapshot or command is not None):
+        raise UsageError("--metrics reads a running server; it combines with --log and the launch flags only")
     _refuse_ignored(args, command, ours)
     # The target's release: --vllm-version is read (and a bad one refused) now, whatever the source; the installed
     # vLLM is looked up only where a source needs a release (why: a log states its own, `--log` alone never uses
@@ -176,18 +182,24 @@ def run(argv: list[str]) -> tuple[int, str]:
     if args.log:
         with progress(f"scanning {args.log}") as tick:
             results.append(sources.log_file(args.log, gpu=args.gpu, progress=tick))
+    if args.metrics:
+        # The plan the server is set against: --model (with --gpu: the planner's model by default), else none.
+        rel = target_release() if (args.model or args.gpu) else None
+        dep = _deployment(args, rel, default_model=bool(args.gpu)) if rel is not None else None
+        with progress(f"reading {args.metrics}"):
+            results.append(sources.metrics(args.metrics, dep, args.gpu, rel))
     if command is not None:
         results.append(sources.command(command, target_release(), gpu=args.gpu, num_gpus=args.num_gpus,
                                        probe=_this_machine_probe))
     elif args.snapshot:
         rel = target_release()
         results.append(sources.snapshot_file(args.snapshot, _deployment(args, rel, default_model=False), rel))
-    elif args.gpu and not args.save_snapshot and (not args.log or args.model):
+    elif args.gpu and not args.save_snapshot and not args.metrics and (not args.log or args.model):
         rel = target_release()
         dep = _deployment(args, rel, default_model=True)
         layout_given = any(getattr(args, n) is not None for n in ("tp", "pp", "dp")) or args.ep
         results.append(sources.target_machine(dep, args.gpu, args.num_gpus, rel, layout_given=layout_given))
-    elif not args.log:
+    elif not args.log and not args.metrics:
         rel = target_release()
         results.append(sources.this_machine(_deployment(args, rel, default_model=False), rel,
                                             probe=_this_machine_probe))

@@ -113,6 +113,27 @@ def log_file(path: str, *, gpu: str | None = None,
     return SourceResult(tuple(found), None, tuple(header), (("log", extra),))
 
 
+def metrics(source: str, dep: Launch | None = None, gpu: str | None = None,
+            release: VllmRelease | None = None) -> SourceResult:
+    """A running server's /metrics (a URL or a saved text): its counters judged, and, with a deployment and a GPU,
+    the KV cache it sized against the plan (diagnostics/metrics.py)."""
+    from diagnostics import metrics as live
+
+    m = live.read(live.fetch(source), source)
+    plan = None
+    if dep is not None and gpu is not None and release is not None:
+        from planner.memory import plan_memory
+
+        plan = plan_memory(dep.resolve(gpu, release))
+    max_num_seqs = plan.max_num_seqs if plan is not None else (dep.max_num_seqs if dep is not None else None)
+    found = live.check(m, plan, max_num_seqs)
+    header = live.header_lines(m, source)
+    if plan is not None:
+        header.append(f"  planned on {plan.gpu} with vLLM {plan.vllm_version}: {plan.kv_cache_tokens:,} KV tokens "
+                      f"({plan.kv_cache_tokens_range[0]:,} to {plan.kv_cache_tokens_range[1]:,})")
+    return SourceResult(tuple(found), None, tuple(header), (("metrics", m.to_dict()),))
+
+
 def _figure_lines(scan: Any, checks: tuple[Any, ...]) -> list[str]:
     f = scan.figures
     shown = []

@@ -57,7 +57,7 @@ def test_required_ids_and_fields():
     for s in sigs:
         assert s.cause and s.fix and s.title and s.references, s.id
         assert s.severity in ("error", "warning", "info") and s.group in (
-            "failure", "hardware", "plan", "command", "environment", "log", "cluster"), s.id
+            "failure", "hardware", "plan", "command", "environment", "log", "cluster", "live"), s.id
     for s in signatures():
         assert s.keywords, s.id
 

@@ -88,3 +88,9 @@ def cluster_facts() -> ClusterFacts:
         versions=tuple(VersionCheck(v["name"], tuple(v.get("packages", ())), v.get("field"), v["severity"])
                        for v in raw["versions"]),
     )
+
+
+@cache
+def metric_names() -> dict[str, tuple[str, ...]]:
+    """Quantity -> the Prometheus sample names vLLM has given it, newest first (data/metrics.toml [names])."""
+    return {k: tuple(v) for k, v in load_toml("metrics.toml")["names"].items()}
