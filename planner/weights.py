@@ -138,8 +138,11 @@ def checkpoint_layout(model: ModelSpec) -> CheckpointLayout | None:
     """The per-module layout of the checkpoint's quantization_config (None: sized by its scheme)."""
     if model.quant is None or not model.quant.config_json:
         return None
+    facts = arch_facts(model.architecture)
     return parse_layout(json.loads(model.quant.config_json), name=model.name, dtype_bytes=model.dtype_bytes,
-                        storage=quant_storage())
+                        storage=quant_storage(), prefixes=facts.checkpoint_prefixes if facts else (),
+                        moe_module=facts.moe_module if facts else "mlp",
+                        shared_module=facts.shared_module if facts else "")
 
 
 @cache

@@ -260,3 +260,18 @@ def test_deepseek_v32_nvfp4_matches_the_red_hat_b200_load_line():
     m = load_model("deepseek-v3.2-nvfp4")
     w = weights_per_gpu(m, load_quant("nvfp4"), ParallelPlan(tp=8)).total_bytes / GIB
     assert w == pytest.approx(48.62, rel=0.01)
+
+
+def test_gemma4_nvfp4_quantizes_only_the_routed_experts():
+    # nvidia/Gemma-4-26B-A4B-NVFP4's ignore list names 'model.language_model.layers.N.mlp*' (the dense MLP beside
+    # the experts), 'router*' and 'self_attn*'; vLLM maps 'model.language_model.' to its text model and keeps the
+    # experts at '{layer}.moe.experts' (gemma4_mm.py:902-910, gemma4.py:346-357; data/vllm.toml).
+    m = load_model("gemma-4-26b-a4b-nvfp4")
+    q = quantizer_for(m, load_quant("nvfp4"))
+    assert q.quantized("model.layers.7.block_sparse_moe.experts.w13")
+    assert not q.quantized("model.layers.7.block_sparse_moe.shared_experts.gate_up_proj")  # the dense mlp
+    assert not q.quantized("model.layers.7.self_attn.qkv_proj")
+    # 99sono/DockerBuildFiles @ 4de072fb, gemma-4-26b-5090/.../01_vllm_logs.md: RTX 5090, vLLM 0.20.2,
+    # "Model loading took 17.89 GiB memory"
+    w = weights_per_gpu(m, load_quant("nvfp4"), ParallelPlan(tp=1)).total_bytes / GIB
+    assert w == pytest.approx(17.89, rel=0.01)
