@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
@@ -129,6 +129,12 @@ class CheckpointLayout:
     #: AWQ and bitsandbytes skip a module when an entry is a substring of its name (vLLM's
     #: ``is_layer_skipped_awq`` / ``is_layer_skipped_bnb``); the others match whole dotted components.
     ignore_substring: bool = False
+    #: The layer submodule holding the routed experts in the checkpoint (``mlp``; Gemma 4: ``moe``), the
+    #: second spelling of planner.weights' ``block_sparse_moe`` (Mixtral's) when matching names.
+    moe_module: str = "mlp"
+    #: Where the checkpoint keeps what planner.weights calls ``block_sparse_moe.shared_experts``, when it is a
+    #: plain layer submodule (Gemma 4's dense ``mlp`` beside the experts); "" for the shared_experts spellings.
+    shared_module: str = ""
 
     def format_for(self, module: str) -> LinearFormat | None:
         """The format of one of planner.weights' module names; None: kept in the model dtype."""
@@ -178,19 +184,31 @@ _SHARDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def checkpoint_names(module: str) -> tuple[str, ...]:
+def checkpoint_names(module: str, moe_module: str = "mlp", shared_module: str = "") -> tuple[str, ...]:
     """The checkpoint names one of planner.weights' modules stands for (both MoE block spellings)."""
     head, _, last = module.rpartition(".")
     leaves = _SHARDS.get(last, (last,))
-    heads = [head]
-    if ".block_sparse_moe" in head:
-        heads.append(head.replace(".block_sparse_moe", ".mlp"))
+    if shared_module and head.endswith(".block_sparse_moe.shared_experts"):
+        heads = [head.removesuffix("block_sparse_moe.shared_experts") + shared_module]
+    else:
+        heads = [head]
+        if ".block_sparse_moe" in head:
+            heads.append(head.replace(".block_sparse_moe", f".{moe_module}"))
     return tuple(f"{h}.{leaf}" for h in heads for leaf in leaves)
+
+
+def _mapped(entry: str, prefixes: tuple[tuple[str, str], ...]) -> str:
+    """An ignore-list entry with the checkpoint prefixes vLLM's hf_to_vllm_mapper renames (``re:`` entries
+    are regexes and are kept as written)."""
+    for old, new in prefixes:
+        if entry.startswith(old):
+            return new + entry[len(old):]
+    return entry
 
 
 @cache
 def _format_for(layout: CheckpointLayout, module: str) -> LinearFormat | None:
-    names = checkpoint_names(module)
+    names = checkpoint_names(module, layout.moe_module, layout.shared_module)
     if any(_ignored(layout, n) for n in names):
         return None
     for rule in layout.rules:
@@ -336,12 +354,23 @@ LAYOUT_METHODS = ("awq", "awq_marlin", "gptq", "gptq_marlin", "bitsandbytes", "c
                   "modelopt", "modelopt_fp4")
 
 
-def parse_layout(qc: dict[str, Any], *, name: str, dtype_bytes: int, storage: QuantStorage) -> CheckpointLayout | None:
+def parse_layout(qc: dict[str, Any], *, name: str, dtype_bytes: int, storage: QuantStorage,
+                 prefixes: tuple[tuple[str, str], ...] = (), moe_module: str = "mlp",
+                 shared_module: str = "") -> CheckpointLayout | None:
     """The layout of a ``quantization_config`` (None for methods sized by scheme: fp8, mxfp4).
 
     ``storage`` is data/quant.toml ``[storage]`` (planner.catalog.quant_storage); passed in so this module
-    reads no data itself. Raises ConfigError naming what is not modelled and what is accepted.
+    reads no data itself. ``prefixes``, ``moe_module`` and ``shared_module`` are the architecture's checkpoint
+    naming (planner.catalog.ArchFacts). Raises ConfigError naming what is not modelled and what is accepted.
     """
+    layout = _parse_layout(qc, name=name, dtype_bytes=dtype_bytes, storage=storage)
+    if layout is None or (not prefixes and moe_module == "mlp" and not shared_module):
+        return layout
+    return replace(layout, ignore=tuple(_mapped(e, prefixes) for e in layout.ignore), moe_module=moe_module,
+                   shared_module=shared_module)
+
+
+def _parse_layout(qc: dict[str, Any], *, name: str, dtype_bytes: int, storage: QuantStorage) -> CheckpointLayout | None:
     method = str(qc.get("quant_method", "")).lower()
     if method in ("awq", "awq_marlin"):
         return _awq(qc, name, dtype_bytes, storage)

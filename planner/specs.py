@@ -201,6 +201,8 @@ class ModelSpec:
     attn_output_gate: bool = False
     #: DeepSeek Sparse Attention indexer key width (``index_head_dim``; DeepSeek-V3.2); 0 without DSA.
     index_head_dim: int = 0
+    #: DSA indexer query heads (``index_n_heads``; 64 on DeepSeek-V3.2); 0 without DSA.
+    index_n_heads: int = 0
     #: Gemma 4: the full-attention layers' own head width (``global_head_dim``, 512 where sliding layers use
     #: ``head_dim`` 256) and, when their K doubles as V (``attention_k_eq_v``), their own KV head count
     #: (``num_global_key_value_heads``). 0: as the other layers. Why: vLLM gemma4.py Gemma4DecoderLayer builds
@@ -528,6 +530,7 @@ def _parse_config(cfg: dict[str, Any], *, name: str, source: str, defaults: dict
         gdn_conv_kernel=_opt_int(text, "linear_conv_kernel_dim"),
         gdn_state_dtype_bytes=DTYPE_BYTES.get(str(gdn_state), 0) if gdn_state else dtype_bytes,
         index_head_dim=_opt_int(text, "index_head_dim") if text.get("index_topk") else 0,
+        index_n_heads=_opt_int(text, "index_n_heads") if text.get("index_topk") else 0,
         attn_output_gate=bool(text.get("attn_output_gate", False)),
         global_head_dim=_opt_int(text, "global_head_dim"),
         global_kv_heads=_opt_int(text, "num_global_key_value_heads") if text.get("attention_k_eq_v") else 0,

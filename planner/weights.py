@@ -138,8 +138,11 @@ def checkpoint_layout(model: ModelSpec) -> CheckpointLayout | None:
     """The per-module layout of the checkpoint's quantization_config (None: sized by its scheme)."""
     if model.quant is None or not model.quant.config_json:
         return None
+    facts = arch_facts(model.architecture)
     return parse_layout(json.loads(model.quant.config_json), name=model.name, dtype_bytes=model.dtype_bytes,
-                        storage=quant_storage())
+                        storage=quant_storage(), prefixes=facts.checkpoint_prefixes if facts else (),
+                        moe_module=facts.moe_module if facts else "mlp",
+                        shared_module=facts.shared_module if facts else "")
 
 
 @cache
@@ -257,6 +260,8 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
         total += q.linear(f"{pre}.kv_b_proj", heads_rank * (model.qk_nope_head_dim + model.v_head_dim),
                           model.kv_lora_rank)
         total += q.linear(f"{pre}.o_proj", h, heads_rank * model.v_head_dim, k_full=model.num_heads * model.v_head_dim)
+        if model.index_head_dim:
+            total += _dsa_indexer_bytes(model, q, pre)
         return total
     # Gemma 4's full-attention layers are wider (global_head_dim) with their own KV head count (gemma4.py
     # Gemma4DecoderLayer); a K=V layer still loads K into the V slot of its qkv_proj, so V is counted too.
@@ -268,6 +273,23 @@ def _attention_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, kind: 
     if model.use_qk_norm:
         total += (heads_rank + kv_rank) * d * dt
     return total
+
+
+def _dsa_indexer_bytes(model: ModelSpec, q: _Quantizer, pre: str) -> int:
+    """One layer's DeepSeek Sparse Attention indexer (DeepSeek-V3.2), whole on every rank.
+
+    vLLM 0.18.0 model_executor/models/deepseek_v2.py ``Indexer.__init__`` (:613-656, "no tensor parallel, just
+    replicated"): ``wq_b`` ReplicatedLinear [index_n_heads x index_head_dim, q_lora_rank] and ``wk``
+    [index_head_dim, hidden] with the checkpoint's quant_config (FP8 blocks in deepseek-ai/DeepSeek-V3.2; BF16 in
+    nvidia/DeepSeek-V3.2-NVFP4, whose exclude_modules name ``self_attn.indexer*``), ``weights_proj``
+    [index_n_heads, hidden] with ``quant_config=None`` (always the model dtype) and ``k_norm``, a LayerNorm whose
+    weight and bias are float32 (layers/layernorm.py ``LayerNorm``).
+    """
+    h, dt, d = model.hidden_size, model.dtype_bytes, model.index_head_dim
+    return (q.linear(f"{pre}.indexer.wq_b", model.index_n_heads * d, model.q_lora_rank)
+            + q.linear(f"{pre}.indexer.wk", d, h)
+            + _alloc(model.index_n_heads * h * dt)
+            + 2 * d * 4)
 
 
 def _mlp_bytes(model: ModelSpec, plan: ParallelPlan, q: _Quantizer, i: int, moe: bool) -> tuple[int, int, int]:
@@ -366,6 +388,11 @@ def weights_of_stage(model: ModelSpec, quant: QuantScheme, plan: ParallelPlan, s
     # materialise the full table, and no log says either way.
     positions = min(model.max_position_embeddings, 2**22)
     buffers = positions * rope_dim * dt if has_rope else 0
+    if model.index_head_dim and has_rope:
+        # DeepSeek-V3.2's indexer has a RoPE of its own, neox-style where the MLA one is not
+        # (deepseek_v2.py :943-949, ``is_neox_style=not indexer_rope_interleave``): get_rope caches by style, so
+        # a second cos/sin table of the same size (layers/rotary_embedding/__init__.py ``_ROPE_DICT`` key).
+        buffers += positions * rope_dim * dt
     if model.global_head_dim and any(model.layer_kinds[i] == FULL for i in layers):
         # Gemma 4's full-attention layers get a second RoPE of their own (get_rope keys on the head size and
         # the "proportional" rope_parameters): Gemma4RotaryEmbedding gives the non-rotated dims a zero inv_freq

@@ -234,3 +234,44 @@ def test_int4_g32_matches_kimi_k25_own_compressed_tensors_config():
     assert own.dense_mlp_bytes - g32.dense_mlp_bytes == k25.vision_params * 2
     # and int4-g32 applied to K2.5 itself gives its own layout's bytes
     assert weights_per_gpu(k25, load_quant("int4-g32"), plan).total_bytes == own.total_bytes
+
+
+def test_dsa_indexer_is_whole_on_every_rank_and_follows_the_checkpoint_quant():
+    # vLLM 0.18.0 deepseek_v2.py Indexer (:613-656): wq_b [64 x 128, 1536] and wk [128, 7168] take the
+    # checkpoint's quant_config, weights_proj [64, 7168] never does, k_norm is an fp32 LayerNorm; all replicated.
+    fp8_ckpt = load_model("deepseek-v3.2")
+    nvfp4_ckpt = load_model("deepseek-v3.2-nvfp4")
+    assert (fp8_ckpt.index_n_heads, fp8_ckpt.index_head_dim) == (64, 128)
+    q = quantizer_for(nvfp4_ckpt, load_quant("nvfp4"))
+    assert not q.quantized("model.layers.3.self_attn.indexer.wq_b")  # exclude_modules: self_attn.indexer*
+    assert q.quantized("model.layers.3.self_attn.o_proj")  # o_proj is the one MLA projection left NVFP4
+    assert not q.quantized("model.layers.3.self_attn.kv_b_proj")
+    bf16_indexer = 64 * 128 * 1536 * 2 + 128 * 7168 * 2 + 64 * 7168 * 2 + 2 * 128 * 4
+    tp1 = weights_per_gpu(nvfp4_ckpt, load_quant("nvfp4"), ParallelPlan(tp=1)).attention_bytes
+    tp8 = weights_per_gpu(nvfp4_ckpt, load_quant("nvfp4"), ParallelPlan(tp=8)).attention_bytes
+    # the indexer does not shrink with TP: at TP8 a rank still holds 61 whole indexers
+    assert tp8 > 61 * bf16_indexer
+    assert tp1 - tp8 < tp1 - 61 * bf16_indexer
+
+
+def test_deepseek_v32_nvfp4_matches_the_red_hat_b200_load_line():
+    # ashishkamra/vllm-memory-estimator validation_db.json @ 8b0e21d, records 6c8dcf5f / 65e0b4ee / 323f695c:
+    # nvidia/DeepSeek-V3.2-NVFP4, TP8 on B200, vLLM 0.18.0: "model_load_gib": 48.62 (the indexer is 1.6 GiB of it).
+    m = load_model("deepseek-v3.2-nvfp4")
+    w = weights_per_gpu(m, load_quant("nvfp4"), ParallelPlan(tp=8)).total_bytes / GIB
+    assert w == pytest.approx(48.62, rel=0.01)
+
+
+def test_gemma4_nvfp4_quantizes_only_the_routed_experts():
+    # nvidia/Gemma-4-26B-A4B-NVFP4's ignore list names 'model.language_model.layers.N.mlp*' (the dense MLP beside
+    # the experts), 'router*' and 'self_attn*'; vLLM maps 'model.language_model.' to its text model and keeps the
+    # experts at '{layer}.moe.experts' (gemma4_mm.py:902-910, gemma4.py:346-357; data/vllm.toml).
+    m = load_model("gemma-4-26b-a4b-nvfp4")
+    q = quantizer_for(m, load_quant("nvfp4"))
+    assert q.quantized("model.layers.7.block_sparse_moe.experts.w13")
+    assert not q.quantized("model.layers.7.block_sparse_moe.shared_experts.gate_up_proj")  # the dense mlp
+    assert not q.quantized("model.layers.7.self_attn.qkv_proj")
+    # 99sono/DockerBuildFiles @ 4de072fb, gemma-4-26b-5090/.../01_vllm_logs.md: RTX 5090, vLLM 0.20.2,
+    # "Model loading took 17.89 GiB memory"
+    w = weights_per_gpu(m, load_quant("nvfp4"), ParallelPlan(tp=1)).total_bytes / GIB
+    assert w == pytest.approx(17.89, rel=0.01)

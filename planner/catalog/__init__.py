@@ -304,6 +304,14 @@ class ArchFacts:
     source: str
     #: Whether the dense MLP is gated (gate, up, down) or two matrices (Phi's fc1, fc2).
     gated_mlp: bool = True
+    #: Checkpoint-name prefixes vLLM's ``hf_to_vllm_mapper`` renames before matching a quantization config's
+    #: ignore list, as ``(checkpoint prefix, the prefix planner.weights names the module with)`` pairs.
+    checkpoint_prefixes: tuple[tuple[str, str], ...] = ()
+    #: The layer submodule that holds the routed experts, when it is not ``mlp`` (Gemma 4: ``moe``).
+    moe_module: str = "mlp"
+    #: The layer submodule the checkpoint names what planner.weights calls the shared experts, when it is a
+    #: plain dense MLP beside the experts (Gemma 4: ``mlp``); "" otherwise.
+    shared_module: str = ""
 
 
 @dataclass(frozen=True)
@@ -362,6 +370,9 @@ def arch_facts(architecture: str) -> ArchFacts | None:
         trust_remote_code=bool(raw.get("trust_remote_code", False)),
         source=raw.get("source", ""),
         gated_mlp=bool(raw.get("gated_mlp", True)),
+        checkpoint_prefixes=tuple((str(a), str(b)) for a, b in raw.get("checkpoint_prefixes", [])),
+        moe_module=str(raw.get("moe_module", "mlp")),
+        shared_module=str(raw.get("shared_module", "")),
     )
 
 
