@@ -95,6 +95,19 @@ def test_other_container_runtime_refusals_are_gpu_unavailable() -> None:
         ["gpu-unavailable"]
 
 
+def test_the_toolkit_hook_refusing_a_device_is_gpu_unavailable() -> None:
+    # NVIDIA/nvidia-docker#1283 (docker --gpus 2 on a one-GPU host, relayed by docker) and
+    # NVIDIA/nvidia-container-toolkit#416 (NVML failing in the hook, the hook's own line).
+    relay = (r'docker: Error response from daemon: OCI runtime create failed: container_linux.go:349: starting '
+             r'container process caused "process_linux.go:449: container init caused \"process_linux.go:432: '
+             r'running prestart hook 0 caused \\\"error running hook: exit status 1, stdout: , stderr: '
+             r'nvidia-container-cli: device error: 1: unknown device\\\\n\\\"\"": unknown.' + "\n")
+    found = _text(relay)
+    assert [f.id for f in found if f.severity == "error"] == ["gpu-unavailable"]
+    assert "nvidia-smi -L" in found[0].fix
+    assert _text_ids("nvidia-container-cli: detection error: nvml error: unknown error\n") == ["gpu-unavailable"]
+
+
 def test_metal_insufficient_memory_is_an_oom() -> None:
     found = _found(V34 / "apple_vmlx_metal_command_buffer_insufficient_memory_image_input.log")
     assert exit_code(found) == 1
@@ -226,8 +239,9 @@ def test_missing_libnccl_before_a_banner_only_start_is_still_a_dependency() -> N
 def test_rocm_source_build_missing_header_stays_a_kernel_compile_failure() -> None:
     # Labelled none / dependency; the catalog's kernel-compile-failure is a kernel build stopped by a compiler's fatal
     # error, a missing header included (docs/diagnose.md: the label is arguable, not edited).
-    ids = _ids(V34 / "rocm56_mi250x_vllm014_source_build_hip_bf16_header_missing_gfx90a.log")
-    assert ids[0] == "kernel-compile-failure"
+    found = _found(V34 / "rocm56_mi250x_vllm014_source_build_hip_bf16_header_missing_gfx90a.log")
+    assert next(f.id for f in found if f.severity == "error") == "kernel-compile-failure"
+    assert "toolkit" in found[0].cause  # a header of the toolkit's own installation: the toolkit's case
 
 
 def test_clean_logs_of_both_sets_stay_quiet() -> None:
