@@ -154,6 +154,10 @@ def test_an_unnamed_container_refusal_is_never_quiet() -> None:
     found = _text(line)
     assert exit_code(found) == 1
     assert [f.id for f in found if f.severity == "error"] == ["unrecognized-failure"]
+    # Older docker's lower-case relay (docker/cli#297's title).
+    old = ('docker: Error response from daemon: oci runtime error: container_linux.go:262: starting container process '
+           'caused "open /proc/self/fd: no such file or directory".\n')
+    assert _text_ids(old) == ["unrecognized-failure"]
 
 
 # --- caught, not named before ----------------------------------------------------------------------------------------
