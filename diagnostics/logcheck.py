@@ -389,6 +389,11 @@ def _escalated(m: LogMatch, scan: LogScan) -> LogMatch:
                                                  f"was logged)")
     if m.severity != "warning" or not sig.warning_patterns:
         return m
+    if sig.error_if_last and death is not None and death.line_number == m.line_number:
+        # The death the log shows is this very line (an ERROR line of a start that never got past its banner: vLLM
+        # 0.4's "Failed to load NCCL library" then only "Initializing an LLM engine", OpenBMB/MiniCPM#189): the line
+        # is what the start stopped on, so it names the death (and no frame rule reads its logging prefix).
+        return replace(m, severity="error", text=f"{m.text} (the start stopped there)")
     if scan.last_progress is not None and scan.last_progress > m.line_number:
         # The start went on past the wait (the placement group was created, the broadcast block came): a wait that
         # ended is no timeout and no early sign of the death that may follow (issue #20).
