@@ -72,11 +72,20 @@ _EXCEPTION = re.compile(
     r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
     r"(?:Error|Exception|Exit|Interrupt|Fault)|Exception)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|:?\s*)$")
+#: The exception line that ends a Python traceback, at the margin under its last frame, for a class whose name does
+#: not end in Error/Exception (read only there): a dotted name with a capitalised class, then ": message" or nothing.
+_RAISED = re.compile(r"(?:[A-Za-z_]\w*\.)+[A-Z]\w*(?::\s+\S.*|:?\s*)$")
 #: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
 #: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion
 #: unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit#9: "KeyError: 'layers.0.mlp.down_proj.weight'" then the shard bar at
 #: "0/1 [00:10<?, ?it/s]"); a bar at zero shows a phase begun, never progress past a death (diagfix7).
 _ZERO_BAR = re.compile(r"(?<![\d/])0/\d+ \[[\d:]+<")
+#: A source line of an IPython/Jupyter traceback: its line number right-aligned after spaces, or after the arrow of
+#: the failing line ("    448         \"Loading weights took %.2f seconds\",", "--> 444 loaded_weights = ...").
+#: IPython prints several lines of each frame's source, and vLLM's source holds the very texts it logs: a
+#: [[lifecycle]] keyword there is no progress (zhenlan0426/ARI2025 vllm.ipynb, benchmarks/heldout_v36: the death in
+#: weight loading read as "profile run" from DefaultModelLoader's quoted logger.info("Loading weights took ...")).
+_SOURCE_CONTEXT = re.compile(r"(?:\s+|-*> ?)\d+ ")
 #: A traceback's header or one of its frames: a sign of death, but no message to quote.
 _FRAME_LINE = re.compile(r'Traceback \(most recent call last\)|^\s*File "|\]\s+File "')
 _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
@@ -490,6 +499,8 @@ class _Scanner:
         figure = any(a in line for a in self.figure_anchors)
         dying = any(k in line for k in self.failure.keywords)
         progress = next((ph for k, ph in self.lifecycle if k in line), None)
+        if progress is not None and _SOURCE_CONTEXT.match(line):
+            progress = None  # vLLM's own source quoted in a notebook's traceback, not a line it logged
         if not hits and not figure and not dying and progress is None:
             return
         if any(m in line for m in self.requests):
@@ -728,9 +739,12 @@ class _Scanner:
         loose: tuple[int, str] | None = None
         loose_process = ""
         pos = 0
-        for raw in tail.split(b"\n"):
+        frame = -9  # index of the last frame line seen (Python's last exception line follows it within two lines)
+        for i, raw in enumerate(tail.split(b"\n")):
             here = pos
             pos += len(raw) + 1
+            if b'File "' in raw:
+                frame = i
             if not raw.strip():
                 continue
             line = _clean(raw.decode("utf-8", "replace")).strip()
@@ -743,7 +757,8 @@ class _Scanner:
                     loose = None
                 continue
             if any(p.search(line) for p in self.failure.tail_patterns) or (
-                    _EXCEPTION.search(line) and not any(g.search(line) for g in generic_exceptions())
+                    (_EXCEPTION.search(line) or (i - frame <= 2 and raw[:1].isalpha() and _RAISED.match(line)))
+                    and not any(g.search(line) for g in generic_exceptions())
                     and not any(m in line for m in self.failure.stopped)) or (
                     level is not None and engine is not None and engine.search(line)):
                 found = (here, line)
@@ -1126,10 +1141,21 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
     generic = generic_exceptions()
     out: list[tuple[int, str, bool]] = []
     offset = 0
-    for raw in text.split(b"\n"):
+    frame = -9  # index of the last frame line ('  File "...", line N, in f') seen
+    for i, raw in enumerate(text.split(b"\n")):
         here = offset
         offset += len(raw) + 1
+        if b'File "' in raw:
+            frame = i
         if b"Error" not in raw and b"Exception" not in raw and b"Exit" not in raw and b"Fault" not in raw:
+            if i - frame <= 2 and raw[:1].isalpha():
+                # Python's last traceback line, at the margin one or two lines under the last frame, names the
+                # exception whatever its class's name ends in (torch._dynamo.exc.Unsupported,
+                # triton.runtime.errors.OutOfResources, a library's own class).
+                line = _clean(raw.decode("utf-8", "replace"))
+                m = _RAISED.match(line)
+                if m is not None and not any(g.search(line) for g in generic):
+                    out.append((here, line.strip(), bool(_WORKER.search(line))))
             continue
         line = _clean(raw.decode("utf-8", "replace"))
         m = _EXCEPTION.search(line)
