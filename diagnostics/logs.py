@@ -75,6 +75,9 @@ _EXCEPTION = re.compile(
 #: The exception line that ends a Python traceback, at the margin under its last frame, for a class whose name does
 #: not end in Error/Exception (read only there): a dotted name with a capitalised class, then ": message" or nothing.
 _RAISED = re.compile(r"(?:[A-Za-z_]\w*\.)+[A-Z]\w*(?::\s+\S.*|:?\s*)$")
+#: IPython/Jupyter's traceback header: the exception's class (no module), padded, then "Traceback (most recent call
+#: last)" (IPython core/ultratb.py; benchmarks/heldout_v36's notebook cell outputs).
+_IPYTHON_HEADER = re.compile(rb"^([A-Za-z_]\w*)\s{2,}Traceback \(most recent call last\)")
 #: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
 #: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion
 #: unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit#9: "KeyError: 'layers.0.mlp.down_proj.weight'" then the shard bar at
@@ -998,6 +1001,8 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
     line_no = number - before.count(b"\n") + text.count(b"\n", 0, pos)
     # A tail death's bytes after the line start with that line's own newline: no blank line of the log.
     seam = len(before) + len(line) + 1 if after.startswith(b"\n") else -1
+    if seam != -1 and pos > seam:
+        line_no -= 1  # that newline is counted once, not twice, in the lines below the death line
     return redact(_introduced(exc, text, pos, seam))[:300], line_no
 
 
@@ -1142,13 +1147,24 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
     out: list[tuple[int, str, bool]] = []
     offset = 0
     frame = -9  # index of the last frame line ('  File "...", line N, in f') seen
+    ename = b""  # the class an IPython/Jupyter traceback's header names ("Unsupported     Traceback (most recent ...")
     for i, raw in enumerate(text.split(b"\n")):
         here = offset
         offset += len(raw) + 1
         if b'File "' in raw:
             frame = i
+        elif b"  Traceback (most recent call last)" in raw:
+            header = _IPYTHON_HEADER.match(raw)
+            ename = header.group(1) if header is not None else b""
         if b"Error" not in raw and b"Exception" not in raw and b"Exit" not in raw and b"Fault" not in raw:
-            if i - frame <= 2 and raw[:1].isalpha():
+            if ename and (raw == ename or raw.startswith(ename + b":")):
+                # IPython ends the cell's traceback with "ename: evalue" at the margin, after the frames' source: the
+                # class its header named, whatever that name ends in (OutOfResources, Unsupported).
+                line = _clean(raw.decode("utf-8", "replace"))
+                if not any(g.search(line) for g in generic):
+                    out.append((here, line.strip(), bool(_WORKER.search(line))))
+                ename = b""
+            elif i - frame <= 2 and raw[:1].isalpha():
                 # Python's last traceback line, at the margin one or two lines under the last frame, names the
                 # exception whatever its class's name ends in (torch._dynamo.exc.Unsupported,
                 # triton.runtime.errors.OutOfResources, a library's own class).

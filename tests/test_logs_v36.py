@@ -187,3 +187,28 @@ def test_unspecified_platform_then_ctrl_c_is_no_gpu_error() -> None:
             "    main()\n"
             "KeyboardInterrupt\n")
     assert "gpu-unavailable" not in _errors(_text(text))
+
+
+def test_an_ipython_traceback_s_last_line_is_its_exception_whatever_the_class_name() -> None:
+    # IPython names the class in its header and ends with "ename: evalue" after the frames' numbered source
+    text = ("INFO 04-05 11:55:37 [model_runner.py:1110] Starting to load model foo...\n"
+            "---------------------------------------------------------------------------\n"
+            "Unsupported                               Traceback (most recent call last)\n"
+            "Cell In[1], line 3\n"
+            '----> 3 llm.generate("hi")\n'
+            "\n"
+            "File ~/x/torch/_dynamo/exc.py:12, in unimplemented(msg)\n"
+            "     11 if strict:\n"
+            "---> 12     raise Unsupported(msg)\n"
+            "\n"
+            "Unsupported: call_function BuiltinVariable(setattr) [TensorVariable()] {}\n")
+    found = _text(text)
+    assert exit_code(found) != 0
+    assert "line 11: Unsupported: call_function" in found[0].evidence
+
+
+def test_the_exception_under_a_traceback_header_death_has_its_own_line_number() -> None:
+    # the death is the header line; the exception under it is numbered as the log numbers it (heldout_v11's Neuron
+    # log quoted its final CalledProcessError one line too far before)
+    log = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v11" / "neuron_compile_sighup_v0160.log"
+    assert "the run's final exception (line 227)" in " ".join(_found(log)[0].evidence.split())
