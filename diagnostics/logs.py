@@ -65,11 +65,12 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: ``Exception: ...`` (a script's or a library's ``raise Exception(msg)``).
 #: An exception with an empty message may end in its colon: IPython/Jupyter print a cell's error as "ename: evalue"
 #: even when evalue is empty (a bare ``assert``: "AssertionError: " under vLLM's weight_loader, zhenlan0426/ARI2025
-#: vllm.ipynb, benchmarks/heldout_v36), where Python's own traceback prints the bare name.
+#: vllm.ipynb, benchmarks/heldout_v36), where Python's own traceback prints the bare name. Not a handler's source line
+#: ("     82 except ImportError:", which IPython shows among a frame's source lines).
 #: A line quoted behind a comment or quote marker ("#ValueError: ...", "// RuntimeError: ...", "> OSError: ...") is
 #: the same exception (BFCmath/Delegate sample.py: a T4's bfloat16 refusal pasted as a "#" comment).
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
+    r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)(?<!except )((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
     r"(?:Error|Exception|Exit|Interrupt|Fault)|Exception)"
     r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|:?\s*)$")
 #: The exception line that ends a Python traceback, at the margin under its last frame, for a class whose name does

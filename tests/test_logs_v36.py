@@ -212,3 +212,12 @@ def test_the_exception_under_a_traceback_header_death_has_its_own_line_number() 
     # log quoted its final CalledProcessError one line too far before)
     log = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_v11" / "neuron_compile_sighup_v0160.log"
     assert "the run's final exception (line 227)" in " ".join(_found(log)[0].evidence.split())
+
+
+def test_a_handler_s_source_line_is_no_exception() -> None:
+    # IPython shows a frame's source around the failing line; "except ImportError:" there names no exception
+    from diagnostics.logs import _EXCEPTION
+
+    assert _EXCEPTION.search("     82 except ImportError:") is None
+    assert _EXCEPTION.search("    except ValueError: pass") is None
+    assert _EXCEPTION.search("AssertionError: ") is not None
