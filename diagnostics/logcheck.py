@@ -367,14 +367,15 @@ def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
 
 
 def _before_banner(m: LogMatch, scan: LogScan, start: int) -> bool:
-    """A ``before_banner`` line (vLLM's platform detection, logged when vllm is imported) just before the last
-    start's banner, with that start dying after it and no other error between the two: the line is that start's own
-    (a process on UnspecifiedPlatform prints it, then its banner, then dies: benchmarks/heldout_v36), not an earlier
-    start's."""
+    """A ``before_banner`` line (vLLM's platform detection, logged when vllm is imported) before the last start's
+    banner, with that start dying after it and no other root-cause error anywhere after the line: the line is that
+    start's own (a process on UnspecifiedPlatform prints it, then its banner, then dies: benchmarks/heldout_v36), not an
+    earlier start's. An error between the line and the banner is an earlier start's failure; one after the banner is a
+    cause the catalog names, which stays the answer (a false match is worse than a miss)."""
     death = scan.death
     if not signature(m.signature_id).before_banner or death is None or death.line_number <= start or death.stopped:
         return False
-    return not any(o is not m and m.line_number < o.line_number < start and o.severity == "error"
+    return not any(o is not m and o.line_number > m.line_number and o.severity == "error"
                    and signature(o.signature_id).root_cause for o in scan.matches)
 
 

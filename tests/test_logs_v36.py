@@ -221,3 +221,13 @@ def test_a_handler_s_source_line_is_no_exception() -> None:
     assert _EXCEPTION.search("     82 except ImportError:") is None
     assert _EXCEPTION.search("    except ValueError: pass") is None
     assert _EXCEPTION.search("AssertionError: ") is not None
+
+
+def test_unspecified_platform_then_a_named_cause_keeps_the_named_cause() -> None:
+    text = (_PLATFORM + _BANNER
+            + "Traceback (most recent call last):\n"
+              '  File "/x/run.py", line 3, in <module>\n'
+              "    main()\n"
+              "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+              "initializing the engine.\n")
+    assert _errors(_text(text))[:1] == ["no-kv-cache-memory"]
