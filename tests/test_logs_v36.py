@@ -231,3 +231,11 @@ def test_unspecified_platform_then_a_named_cause_keeps_the_named_cause() -> None
               "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
               "initializing the engine.\n")
     assert _errors(_text(text))[:1] == ["no-kv-cache-memory"]
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2018"])
+def test_nvidia_smi_without_a_driver_is_gpu_unavailable(apostrophe: str) -> None:
+    line = (f"NVIDIA-SMI has failed because it couldn{apostrophe}t communicate with the NVIDIA driver. Make sure that "
+            "the latest NVIDIA driver is installed and running.\n")
+    found = _text(line)
+    assert _errors(found) == ["gpu-unavailable"] and "kernel module" in found[0].cause
