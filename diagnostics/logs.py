@@ -63,17 +63,33 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: module path (pybind11 bindings name them so: NIXL's ``nixl._bindings.nixlNotFoundError: NIXL_ERR_NOT_FOUND``,
 #: ai-dynamo/dynamo#1519), so that prose such as ``someError: ...`` stays out. Python's own base class prints bare:
 #: ``Exception: ...`` (a script's or a library's ``raise Exception(msg)``).
+#: An exception with an empty message may end in its colon: IPython/Jupyter print a cell's error as "ename: evalue"
+#: even when evalue is empty (a bare ``assert``: "AssertionError: " under vLLM's weight_loader, zhenlan0426/ARI2025
+#: vllm.ipynb, benchmarks/heldout_v36), where Python's own traceback prints the bare name. Not a handler's source line
+#: ("     82 except ImportError:", which IPython shows among a frame's source lines).
 #: A line quoted behind a comment or quote marker ("#ValueError: ...", "// RuntimeError: ...", "> OSError: ...") is
 #: the same exception (BFCmath/Delegate sample.py: a T4's bfloat16 refusal pasted as a "#" comment).
 _EXCEPTION = re.compile(
-    r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
+    r"(?:^|[\s\]\)|#>*]|//|\[rank\d+\]:)(?<!except )((?:(?:(?:[A-Za-z_]\w*\.)*[A-Z]\w*|(?:[A-Za-z_]\w*\.)+[a-z]\w*)"
     r"(?:Error|Exception|Exit|Interrupt|Fault)|Exception)"
-    r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|\s*)$")
+    r"(?:\((?:[A-Za-z_]\w*\.)*[A-Z]\w*\))?)(?::\s+\S.*|:?\s*)$")
+#: The exception line that ends a Python traceback, at the margin under its last frame, for a class whose name does
+#: not end in Error/Exception (read only there): a dotted name with a capitalised class, then ": message" or nothing.
+_RAISED = re.compile(r"(?:[A-Za-z_]\w*\.)+[A-Z]\w*(?::\s+\S.*|:?\s*)$")
+#: IPython/Jupyter's traceback header: the exception's class (no module), padded, then "Traceback (most recent call
+#: last)" (IPython core/ultratb.py; benchmarks/heldout_v36's notebook cell outputs).
+_IPYTHON_HEADER = re.compile(rb"^([A-Za-z_]\w*)\s{2,}Traceback \(most recent call last\)")
 #: A tqdm progress bar still at zero ("  0% Completed | 0/1 [00:10<?, ?it/s]", "  0%|    | 0/4 [00:00<?, ?it/s]"):
 #: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion
 #: unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit#9: "KeyError: 'layers.0.mlp.down_proj.weight'" then the shard bar at
 #: "0/1 [00:10<?, ?it/s]"); a bar at zero shows a phase begun, never progress past a death (diagfix7).
 _ZERO_BAR = re.compile(r"(?<![\d/])0/\d+ \[[\d:]+<")
+#: A source line of an IPython/Jupyter traceback: its line number right-aligned after spaces, or after the arrow of
+#: the failing line ("    448         \"Loading weights took %.2f seconds\",", "--> 444 loaded_weights = ...").
+#: IPython prints several lines of each frame's source, and vLLM's source holds the very texts it logs: a
+#: [[lifecycle]] keyword there is no progress (zhenlan0426/ARI2025 vllm.ipynb, benchmarks/heldout_v36: the death in
+#: weight loading read as "profile run" from DefaultModelLoader's quoted logger.info("Loading weights took ...")).
+_SOURCE_CONTEXT = re.compile(r"(?:\s+|-*> ?)\d+ ")
 #: A traceback's header or one of its frames: a sign of death, but no message to quote.
 _FRAME_LINE = re.compile(r'Traceback \(most recent call last\)|^\s*File "|\]\s+File "')
 _WORKER = re.compile(r"\((?:Worker|VllmWorker|RayWorkerWrapper)[^)]*\)")
@@ -487,6 +503,8 @@ class _Scanner:
         figure = any(a in line for a in self.figure_anchors)
         dying = any(k in line for k in self.failure.keywords)
         progress = next((ph for k, ph in self.lifecycle if k in line), None)
+        if progress is not None and _SOURCE_CONTEXT.match(line):
+            progress = None  # vLLM's own source quoted in a notebook's traceback, not a line it logged
         if not hits and not figure and not dying and progress is None:
             return
         if any(m in line for m in self.requests):
@@ -725,9 +743,12 @@ class _Scanner:
         loose: tuple[int, str] | None = None
         loose_process = ""
         pos = 0
-        for raw in tail.split(b"\n"):
+        frame = -9  # index of the last frame line seen (Python's last exception line follows it within two lines)
+        for i, raw in enumerate(tail.split(b"\n")):
             here = pos
             pos += len(raw) + 1
+            if b'File "' in raw:
+                frame = i
             if not raw.strip():
                 continue
             line = _clean(raw.decode("utf-8", "replace")).strip()
@@ -740,7 +761,8 @@ class _Scanner:
                     loose = None
                 continue
             if any(p.search(line) for p in self.failure.tail_patterns) or (
-                    _EXCEPTION.search(line) and not any(g.search(line) for g in generic_exceptions())
+                    (_EXCEPTION.search(line) or (i - frame <= 2 and raw[:1].isalpha() and _RAISED.match(line)))
+                    and not any(g.search(line) for g in generic_exceptions())
                     and not any(m in line for m in self.failure.stopped)) or (
                     level is not None and engine is not None and engine.search(line)):
                 found = (here, line)
@@ -980,6 +1002,8 @@ def _final_exception(before: bytes, line: bytes, after: bytes, number: int) -> t
     line_no = number - before.count(b"\n") + text.count(b"\n", 0, pos)
     # A tail death's bytes after the line start with that line's own newline: no blank line of the log.
     seam = len(before) + len(line) + 1 if after.startswith(b"\n") else -1
+    if seam != -1 and pos > seam:
+        line_no -= 1  # that newline is counted once, not twice, in the lines below the death line
     return redact(_introduced(exc, text, pos, seam))[:300], line_no
 
 
@@ -1123,10 +1147,32 @@ def _exception_lines(text: bytes) -> list[tuple[int, str, bool]]:
     generic = generic_exceptions()
     out: list[tuple[int, str, bool]] = []
     offset = 0
-    for raw in text.split(b"\n"):
+    frame = -9  # index of the last frame line ('  File "...", line N, in f') seen
+    ename = b""  # the class an IPython/Jupyter traceback's header names ("Unsupported     Traceback (most recent ...")
+    for i, raw in enumerate(text.split(b"\n")):
         here = offset
         offset += len(raw) + 1
+        if b'File "' in raw:
+            frame = i
+        elif b"  Traceback (most recent call last)" in raw:
+            header = _IPYTHON_HEADER.match(raw)
+            ename = header.group(1) if header is not None else b""
         if b"Error" not in raw and b"Exception" not in raw and b"Exit" not in raw and b"Fault" not in raw:
+            if ename and (raw == ename or raw.startswith(ename + b":")):
+                # IPython ends the cell's traceback with "ename: evalue" at the margin, after the frames' source: the
+                # class its header named, whatever that name ends in (OutOfResources, Unsupported).
+                line = _clean(raw.decode("utf-8", "replace"))
+                if not any(g.search(line) for g in generic):
+                    out.append((here, line.strip(), bool(_WORKER.search(line))))
+                ename = b""
+            elif i - frame <= 2 and raw[:1].isalpha():
+                # Python's last traceback line, at the margin one or two lines under the last frame, names the
+                # exception whatever its class's name ends in (torch._dynamo.exc.Unsupported,
+                # triton.runtime.errors.OutOfResources, a library's own class).
+                line = _clean(raw.decode("utf-8", "replace"))
+                m = _RAISED.match(line)
+                if m is not None and not any(g.search(line) for g in generic):
+                    out.append((here, line.strip(), bool(_WORKER.search(line))))
             continue
         line = _clean(raw.decode("utf-8", "replace"))
         m = _EXCEPTION.search(line)

@@ -113,6 +113,10 @@ class Signature:
     #: it before the log ends, the start never got past it, so the warning is an error (issue #20: "A failed run is
     #: never quiet"; a Ray placement group still waiting, a vllm._C that failed to import).
     error_if_last: bool = False
+    #: Its lines are printed while vLLM is imported, before the start banner of the run they belong to (platform
+    #: detection): a match before the log's last start is that start's, not an earlier start's, when that start died
+    #: and no other error lies between the match and the banner (issue #20, benchmarks/heldout_v36).
+    before_banner: bool = False
     #: N > 0: a log whose last N non-blank lines are all this signature's wait (a warning pattern, at any level) ended
     #: still waiting, with nothing else logged for N wait periods: an error (issue #20: a failed run is never quiet).
     #: One such line is not enough: a healthy start compiling or autotuning prints it once (a clean excerpt may end
@@ -197,6 +201,7 @@ def _entry(raw: dict[str, Any]) -> Signature:
         info_lines=bool(raw.get("info_lines", False)),
         info_while_serving=bool(raw.get("info_while_serving", False)),
         error_if_last=bool(raw.get("error_if_last", False)),
+        before_banner=bool(raw.get("before_banner", False)),
         error_if_ends=int(raw.get("error_if_ends", 0)),
         serving_progress=str(raw.get("serving_progress", "")),
         healthy_only=bool(raw.get("healthy_only", False)),
