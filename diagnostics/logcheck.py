@@ -358,8 +358,9 @@ def _inspection_cause(kept: list[LogMatch]) -> tuple[list[LogMatch], list[tuple[
     shows, above it, the import or ABI error the inspection failed on (a dependency-class error match: flash-attn's
     "ImportError: ...flash_attn_2_cuda...so: undefined symbol" under transformers' flash-attention import,
     benchmarks/heldout_v37/v0901_llava15_inspect_arch_flash_attn_undefined_symbol.log): the architecture is registered
-    and the import is the root cause. The wrapper is taken out (returned with the id of the error it follows, for that
-    finding's evidence), so the dependency error is reported; a wrapper with no such error above it is kept as it was."""
+    and the import is the root cause. The wrapper is taken out (returned with the id of the error it follows, for
+    that finding's evidence), so the dependency error is reported; a wrapper with no such error above it is kept as
+    it was."""
     dependency = {s.id for s in catalog() if s.template_class == "dependency"}
     causes = sorted((m.line_number, m.signature_id) for m in kept if m.signature_id in dependency
                     and m.severity == "error")

@@ -75,11 +75,12 @@ _EXCEPTION = re.compile(
 #: "0/1 [00:10<?, ?it/s]"); a bar at zero shows a phase begun, never progress past a death (diagfix7).
 #: IPython's traceback (a notebook cell's error output) lists each frame's source around its line, every line numbered
 #: and the frame's own marked with an arrow: "--> 154 return resolve_obj_by_qualname(attention_cls)", and above it
-#: "    153         f\"Invalid attention backend for {current_platform.device_name}\")" (vllm 0.9 attention/selector.py,
-#: a raise that did NOT run: benchmarks/heldout_v37/v0901_phi35_vision_v100_flash_attn_undefined_symbol.log). Such a line
-#: is code, not a message the run printed, so no catalog pattern is read on it. A numbered line counts only under a
-#: frame header of IPython's (>= 8: "File <path>:<N>, in <qualname>(<args>)" and "Cell In[<n>], line <N>"; 7:
-#: "<path>.py in <func>(<args>)" and "<ipython-input-<n>-<hash>> in <module>"), its other numbered lines and "(...)".
+#: "    153         f\"Invalid attention backend for {current_platform.device_name}\")" (vllm 0.9
+#: attention/selector.py, a raise that did NOT run:
+#: benchmarks/heldout_v37/v0901_phi35_vision_v100_flash_attn_undefined_symbol.log). Such a line is code, not a message
+#: the run printed, so no catalog pattern is read on it. A numbered line counts only under a frame header of IPython's
+#: (>= 8: "File <path>:<N>, in <qualname>(<args>)" and "Cell In[<n>], line <N>"; 7: "<path>.py in <func>(<args>)" and
+#: "<ipython-input-<n>-<hash>> in <module>"), its other numbered lines and "(...)" between.
 _NOTEBOOK_SOURCE = re.compile(r"^(?:-*> ?| *)\d+ ")
 _NOTEBOOK_ELIDED = re.compile(r"^\s*\(\.\.\.\)\s*$")
 _NOTEBOOK_FRAME = re.compile(r"^(?:File .+:\d+, in \S|Cell In\[\d+\], line \d+|\S.*\.py in [\w.<>]+\(|<ipython-input-)")
@@ -1145,9 +1146,9 @@ def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:
             pos = len(before) - m.start()
             if distance is None or pos < distance:
                 best, distance = names[m.group(1).decode()], pos
-        m = qualified.search(after)
-        if m is not None and (distance is None or m.start() < distance):
-            best, distance = names[m.group(1).decode()], m.start()
+        ahead = qualified.search(after)
+        if ahead is not None and (distance is None or ahead.start() < distance):
+            best, distance = names[ahead.group(1).decode()], ahead.start()
     return best
 
 
