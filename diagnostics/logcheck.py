@@ -349,7 +349,8 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
 #: vLLM's wrapper of a failed model-class inspection: the registry imports the model's module in a subprocess
 #: (registry.py _run_in_subprocess / _try_inspect_model_cls, which logs "Error in inspecting model architecture" with
 #: the subprocess's traceback) and, for a registered architecture whose inspection failed, raises "Model architectures
-#: [...] failed to be inspected. Please check the logs for more details." (_raise_for_unsupported, vLLM 0.6.4-0.34).
+#: [...] failed to be inspected. Please check the logs for more details." (_raise_for_unsupported; in
+#: data/vllm_templates.json.gz from 0.6.6.post1 to 0.34.0, not in 0.5.5).
 _INSPECTION_WRAPPER = re.compile(r"Model architectures \[[^\]]*\] failed to be inspected")
 
 
