@@ -310,7 +310,8 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     ``classify`` tags its exception with a class, the signature of that class)."""
     ids = {m.signature_id for m in scan.matches}
     dropped = {s for i in ids for s in signature(i).supersedes}
-    kept = [_escalated(m, scan) for m in _last_start(scan) if m.signature_id not in dropped]
+    kept, wrappers = _inspection_cause([_escalated(m, scan) for m in _last_start(scan)
+                                        if m.signature_id not in dropped])
     # A class signature (template_class) is the fallback of its class: a specific root cause beside it wins.
     specific = any(signature(m.signature_id).root_cause and signature(m.signature_id).template_class is None
                    and m.severity == "error" for m in kept)
@@ -329,6 +330,10 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     generic = [m for m in kept if not signature(m.signature_id).root_cause]
     out = [_finding(m, scan, roots) for m in first]
     context = "; ".join(f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic)
+    for w in wrappers:  # the inspection wrapper, after the import error that made it
+        i = next(i for i, f in enumerate(out) if f.id == w[0])
+        out[i] = replace(out[i], evidence=f"{out[i].evidence}; then (a consequence) line {w[1].line_number}: "
+                                          f"{w[1].text}")
     if roots and context:
         # by the match, not the finding's id (a match can be reported under another id: memory-in-use)
         i = next(i for i, m in enumerate(first) if m.signature_id == roots[0])
@@ -339,6 +344,31 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     if any(f.severity != "info" for f in out):
         out = [f for f in out if not signature(f.id).healthy_only]
     return out
+
+
+#: vLLM's wrapper of a failed model-class inspection: the registry imports the model's module in a subprocess
+#: (registry.py _run_in_subprocess / _try_inspect_model_cls, which logs "Error in inspecting model architecture" with
+#: the subprocess's traceback) and, for a registered architecture whose inspection failed, raises "Model architectures
+#: [...] failed to be inspected. Please check the logs for more details." (_raise_for_unsupported; in
+#: data/vllm_templates.json.gz from 0.6.6.post1 to 0.34.0, not in 0.5.5).
+_INSPECTION_WRAPPER = re.compile(r"Model architectures \[[^\]]*\] failed to be inspected")
+
+
+def _inspection_cause(kept: list[LogMatch]) -> tuple[list[LogMatch], list[tuple[str, LogMatch]]]:
+    """The inspection wrapper (architecture-unsupported's "failed to be inspected") is a consequence when the log
+    shows, above it, the import or ABI error the inspection failed on (a dependency-class error match: flash-attn's
+    "ImportError: ...flash_attn_2_cuda...so: undefined symbol" under transformers' flash-attention import,
+    benchmarks/heldout_v37/v0901_llava15_inspect_arch_flash_attn_undefined_symbol.log): the architecture is registered
+    and the import is the root cause. The wrapper is taken out (returned with the id of the error it follows, for
+    that finding's evidence), so the dependency error is reported; a wrapper with no such error above it is kept as
+    it was."""
+    dependency = {s.id for s in catalog() if s.template_class == "dependency"}
+    causes = sorted((m.line_number, m.signature_id) for m in kept if m.signature_id in dependency
+                    and m.severity == "error")
+    if not causes:
+        return kept, []
+    wrappers = [m for m in kept if _INSPECTION_WRAPPER.search(m.text) and causes[0][0] < m.line_number]
+    return [m for m in kept if m not in wrappers], [(causes[0][1], m) for m in wrappers]
 
 
 def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:

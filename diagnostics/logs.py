@@ -83,6 +83,21 @@ _IPYTHON_HEADER = re.compile(rb"^([A-Za-z_]\w*)\s{2,}Traceback \(most recent cal
 #: tqdm redraws it on stderr, so after an exception it may be printed below it (HF discussion
 #: unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit#9: "KeyError: 'layers.0.mlp.down_proj.weight'" then the shard bar at
 #: "0/1 [00:10<?, ?it/s]"); a bar at zero shows a phase begun, never progress past a death (diagfix7).
+#: IPython's traceback (a notebook cell's error output) lists each frame's source around its line, every line numbered
+#: and the frame's own marked with an arrow: "--> 154 return resolve_obj_by_qualname(attention_cls)", and above it
+#: "    153         f\"Invalid attention backend for {current_platform.device_name}\")" (vllm 0.9
+#: attention/selector.py, a raise that did NOT run:
+#: benchmarks/heldout_v37/v0901_phi35_vision_v100_flash_attn_undefined_symbol.log). Such a line is code, not a message
+#: the run printed, so no catalog pattern is read on it. A numbered line counts only under a frame header of IPython's
+#: (>= 8: "File <path>:<N>, in <qualname>(<args>)" and "Cell In[<n>], line <N>"; 7: "<path>.py in <func>(<args>)" and
+#: "<ipython-input-<n>-<hash>> in <module>"), its other numbered lines and "(...)" between.
+_NOTEBOOK_SOURCE = re.compile(r"^(?:-*> ?| *)\d+ ")
+_NOTEBOOK_ELIDED = re.compile(r"^\s*\(\.\.\.\)\s*$")
+_NOTEBOOK_FRAME = re.compile(r"^(?:File .+:\d+, in \S|Cell In\[\d+\], line \d+|\S.*\.py in [\w.<>]+\(|<ipython-input-)")
+#: How far above a numbered line its frame header is looked for (IPython shows a whole multi-line call: 40 lines of
+#: ModelConfig(...) arguments in the same log).
+_NOTEBOOK_LOOKBACK = 16 << 10
+
 _ZERO_BAR = re.compile(r"(?<![\d/])0/\d+ \[[\d:]+<")
 #: A source line of an IPython/Jupyter traceback: its line number right-aligned after spaces, or after the arrow of
 #: the failing line ("    448         \"Loading weights took %.2f seconds\",", "--> 444 loaded_weights = ...").
@@ -523,6 +538,8 @@ class _Scanner:
         if dying and self.failure.match(line):
             st.death = (base + start, lazy_number, redact(line.strip())[:300], data, start, stop, before, after)
         seen: set[str] = set()
+        if hits and _NOTEBOOK_SOURCE.match(line) and _notebook_source((before + data[:start])[-_NOTEBOOK_LOOKBACK:]):
+            hits = []  # a notebook traceback's source line: code, not a message (_NOTEBOOK_SOURCE)
         for k in hits:
             for sig in self.by_keyword[k]:
                 if sig.id in seen:
@@ -881,6 +898,17 @@ def _cut_prefix(rest: bytes) -> bool:
     return _PREFIX_ONLY.fullmatch(_clean(text.decode("utf-8", "replace"))) is not None
 
 
+def _notebook_source(above: bytes) -> bool:
+    """Whether the numbered line after ``above`` is a source line of an IPython traceback frame: the nearest line
+    above that is not a numbered source line, an elision or blank is IPython's frame header."""
+    for raw in reversed(above.split(b"\n")[:-1] if above.endswith(b"\n") else above.split(b"\n")):
+        text = _clean(raw.decode("utf-8", "replace"))
+        if not text.strip() or _NOTEBOOK_SOURCE.match(text) or _NOTEBOOK_ELIDED.match(text):
+            continue
+        return _NOTEBOOK_FRAME.match(text) is not None
+    return False
+
+
 def _quiet_level(line: str) -> bool:
     m = _LEVEL.search(line)
     return m is not None and m.group(1) in _QUIET_LEVELS
@@ -1133,7 +1161,38 @@ def _phase(sig: Signature, before: bytes, after: bytes) -> str | None:
             pos = after.find(kb)
             if pos != -1 and (distance is None or pos < distance):
                 best, distance = ph.name, pos
+    qualified = _qualified_frames(sig)
+    if qualified is not None:
+        # IPython's frames name a method with its class ("in Worker.load_model(self)"): the same "in <function>"
+        # marker (ended markers are left out of the pattern, so both directions count).
+        names = {kw[3:]: ph.name for ph in sig.phases for kw in ph.keywords if _FUNCTION_MARKER.match(kw)}
+        for m in qualified.finditer(before):
+            pos = len(before) - m.start()
+            if distance is None or pos < distance:
+                best, distance = names[m.group(1).decode()], pos
+        ahead = qualified.search(after)
+        if ahead is not None and (distance is None or ahead.start() < distance):
+            best, distance = names[ahead.group(1).decode()], ahead.start()
     return best
+
+
+#: A phase marker that is a traceback frame's function ("in load_model"): Python's own traceback prints the function's
+#: name, IPython's (>= 8, a notebook cell's error output) its qualified name with the arguments: "File
+#: ~/.../vllm/v1/worker/gpu_worker.py:273, in Worker.load_model(self)", "in UnquantizedLinearMethod.create_weights(self,
+#: layer, ...)" (benchmarks/heldout_v37/unsloth_v0112_v1_a100_40gb_qwen3_4b_second_model_load_cuda_oom.log).
+_FUNCTION_MARKER = re.compile(r"in \w+$")
+_QUALIFIED: dict[str, re.Pattern[bytes] | None] = {}
+
+
+def _qualified_frames(sig: Signature) -> re.Pattern[bytes] | None:
+    """One pattern of IPython's qualified form of every ``in <function>`` phase marker of ``sig``."""
+    if sig.id not in _QUALIFIED:
+        ended = _ended_keywords()
+        names = sorted({k[3:] for ph in sig.phases for k in ph.keywords if _FUNCTION_MARKER.match(k)
+                        and k not in ended})
+        _QUALIFIED[sig.id] = (re.compile(rb"in [\w.<>]+\.(" + b"|".join(re.escape(n.encode()) for n in names)
+                                         + rb")\(") if names else None)
+    return _QUALIFIED[sig.id]
 
 
 @cache
