@@ -154,6 +154,7 @@ SETS = {
     "heldout_v34": ("id", "none", "clean"),  # short set (diag34): non-CUDA and plugin platforms, 9 failures, 3 clean
     "heldout_v36": ("id", "none", "clean"),  # diag36: committed notebooks' saved cell outputs, 12 failures, 5 clean
     "heldout_v37": ("id", "none", "clean"),  # diag37: notebook outputs incl. older versions, 16 failures, 4 clean
+    "heldout_v38": ("id", "clean"),  # diag38: notebook outputs, third pass, 12 failures (all catalog ids), 4 clean
 }
 #: The class field of a clean log: "" everywhere but in heldout_v5, which wrote "clean".
 CLEAN_CLASS = {"heldout_v5": "clean"}
