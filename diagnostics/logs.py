@@ -692,7 +692,8 @@ class _Scanner:
         if not self._restart_stalled(offset, number, ctx_after):
             if any(a.encode() in ctx_after for a in spec.alive):
                 return None  # it lived on (an error it survived) or started again
-            if st.progress is not None and st.progress[0] > offset and not st.progress_zero:
+            if (st.progress is not None and st.progress[0] > offset and not st.progress_zero
+                    and not self._workers_exited(offset, line, ctx_after)):
                 return None  # the start went on past it (a traceback vLLM logged and survived, e.g. an optional import)
         near_after = ctx_after[: CONTEXT_BYTES // 4]
         exc, exc_line = _final_exception(ctx_before, line, near_after, number)
@@ -720,6 +721,37 @@ class _Scanner:
         named = _exception_rule(ctx_before[-CONTEXT_BYTES // 4:], line, near_after, number)
         return Death(number, text, exc, exc_line, phase, frames, message, message_line, frame_rule=rule,
                      exception_rule=named, exception_whole=whole)
+
+    def _workers_exited(self, offset: int, line: bytes, ctx_after: bytes) -> bool:
+        """Whether every [[lifecycle]] line after a death (at ``offset``) is a worker's (another process than the
+        one that died: a "(VllmWorkerProcess pid=N)" prefix) and each such worker then logged its own exit ([failure]
+        exited): the worker finished the step it was on and exited with the run, so its lines are no progress of the
+        run (issue #20, benchmarks/heldout_v38: a Ctrl-C in the driver's weight download, then the TP worker's
+        "Loading model weights took 1.8299 GB" and "Worker exiting"). Only what ``ctx_after`` holds is read: a marker
+        past it, a served request or another process's marker keeps the old reading (the run went on)."""
+        st, spec = self.state, self.failure
+        if not spec.exited or st.progress is None:
+            return False
+        start = offset + len(line)  # ctx_after begins at the death line's newline
+        if st.progress[0] >= start + len(ctx_after) or any(m in ctx_after for m in _served_markers()):
+            return False
+        dying = _WORKER.match(_clean(line.decode("utf-8", "replace")).lstrip())
+        own = dying.group(0) if dying is not None else None
+        pending: set[str] = set()
+        for raw in ctx_after.split(b"\n"):
+            cleaned = _clean(raw.decode("utf-8", "replace"))
+            text = cleaned.lstrip()
+            if not text:
+                continue
+            worker = _WORKER.match(text)
+            name = worker.group(0) if worker is not None else None
+            if any(k in text for k, _ in self.lifecycle) and not _SOURCE_CONTEXT.match(cleaned):
+                if name is None or name == own:
+                    return False  # a line of the process that died, or of no worker: the run went on
+                pending.add(name)
+            elif name is not None and name in pending and any(e in text for e in spec.exited):
+                pending.discard(name)
+        return not pending and st.progress[0] > offset
 
     def _restart_stalled(self, offset: int, number: int, ctx_after: bytes) -> bool:
         """Whether all that follows a death (at ``offset``, line ``number``) is a new start that never got past its

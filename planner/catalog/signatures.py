@@ -297,6 +297,9 @@ class FailureSpec:
     cut_messages: tuple[tuple[str, str], ...] = ()
     #: How many words (the last one may be cut) such a start must keep ([failure] cut_words).
     cut_words: int = 3
+    #: A process's own last line ([failure] exited): "Worker exiting" of a tensor-parallel worker. Progress lines of
+    #: a worker (another process than the one that died) that end in its own exit are no progress of the run.
+    exited: tuple[str, ...] = ()
 
     def match(self, line: str) -> bool:
         return any(p.search(line) for p in self.patterns)
@@ -332,6 +335,7 @@ def failure_spec() -> FailureSpec:
         oom_exception=re.compile(raw["oom_exception"]) if raw.get("oom_exception") else None,
         cut_messages=tuple((c["id"], c["message"]) for c in raw.get("cut_messages", ())),
         cut_words=int(raw.get("cut_words", 3)),
+        exited=tuple(raw.get("exited", ())),
     )
 
 
