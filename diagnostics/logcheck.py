@@ -331,9 +331,12 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     out = [_finding(m, scan, roots) for m in first]
     context = "; ".join(f"{m.signature_id} at line {m.line_number}: {m.text}" for m in generic)
     for w in wrappers:  # the inspection wrapper, after the import error that made it
-        i = next(i for i, f in enumerate(out) if f.id == w[0])
-        out[i] = replace(out[i], evidence=f"{out[i].evidence}; then (a consequence) line {w[1].line_number}: "
-                                          f"{w[1].text}")
+        # The import error may itself have given way (a specific root cause beside its class fallback): then the
+        # wrapper, its consequence, is told nowhere.
+        at = next((i for i, f in enumerate(out) if f.id == w[0]), None)
+        if at is not None:
+            out[at] = replace(out[at], evidence=f"{out[at].evidence}; then (a consequence) line {w[1].line_number}: "
+                                                f"{w[1].text}")
     if roots and context:
         # by the match, not the finding's id (a match can be reported under another id: memory-in-use)
         i = next(i for i, m in enumerate(first) if m.signature_id == roots[0])

@@ -71,6 +71,18 @@ def test_inspection_wrapper_before_the_error_is_not_its_consequence() -> None:
     assert "architecture-unsupported" in ids
 
 
+def test_inspection_wrapper_whose_import_error_gave_way_to_another_cause() -> None:
+    # The real llava excerpt (the import error and the wrapper) followed by a CUDA OOM line: the OOM, a specific root
+    # cause, wins over the dependency class fallback; the wrapper, already taken as the import error's consequence,
+    # must not crash the report (it did: StopIteration, exit 70).
+    oom = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+           "79.19 GiB of which 1.00 GiB is free.\n")
+    text = _lines(LLAVA, 1, 228) + oom
+    found = _text(text)
+    assert exit_code(found) == 1
+    assert next(f.id for f in found if f.severity == "error") == "cuda-oom"
+
+
 # --- a notebook traceback's source lines ----------------------------------------------------------------------------
 
 PHI = V37 / "v0901_phi35_vision_v100_flash_attn_undefined_symbol.log"
