@@ -153,13 +153,10 @@ def fetch(source: str) -> str:
             reason = getattr(exc, "reason", exc)
             raise MetricsError(f"--metrics {source}: no answer ({reason}); give a vLLM server's /metrics URL "
                                "(http://HOST:PORT/metrics) or a file saved from it") from None
-    if source == "-":
-        import sys
+    from planner.userfile import open_user_stream  # ``-`` for stdin, gzip read, binary refused in one line
 
-        return sys.stdin.read()
-    from planner.userfile import read_user_text
-
-    return read_user_text(source, "--metrics", MetricsError)
+    with open_user_stream(source, "--metrics") as stream:
+        return stream.read().decode("utf-8", errors="replace")
 
 
 def check(m: ServerMetrics, plan: MemoryPlan | None = None, max_num_seqs: int | None = None) -> list[Finding]:

@@ -2,6 +2,8 @@
 
 The fixtures are /metrics answers recorded from our own vLLM 0.25.0 servers on an H100 (tools/lab/runner.py; each
 file's first lines say which run), kept verbatim."""
+import dataclasses
+import gzip
 import io
 import json
 import urllib.error
@@ -53,7 +55,7 @@ def test_a_queue_names_the_limit_from_vllms_own_figures():
     # KV nearly full: less free than one request of max_model_len (the cache holds kv_cache_max_concurrency of them)
     concurrency = m.cache_float("kv_cache_max_concurrency")
     assert concurrency is not None and concurrency > 1
-    full = metrics.ServerMetrics(**{**m.__dict__, "kv_usage": 1.0 - 0.5 / concurrency})
+    full = dataclasses.replace(m, kv_usage=1.0 - 0.5 / concurrency)
     assert "the KV cache is the limit" in metrics.check(full)[0].evidence
 
 
@@ -77,7 +79,7 @@ def test_v0_names_are_read_too():
 
 def test_errored_requests_are_a_warning():
     m = read(LAST)
-    errored = metrics.ServerMetrics(**{**m.__dict__, "finished": {**m.finished, "error": 3.0}})
+    errored = dataclasses.replace(m, finished={**m.finished, "error": 3.0})
     ids = [f.id for f in metrics.check(errored)]
     assert "requests-errored" in ids
 
@@ -101,6 +103,16 @@ def test_a_url_is_read_and_a_dead_one_is_one_line(monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", refuse)
     with pytest.raises(metrics.MetricsError, match=r"no answer .*Connection refused.*http://HOST:PORT/metrics"):
         metrics.fetch("http://127.0.0.1:8000/metrics")
+
+
+def test_a_gzipped_or_binary_file(tmp_path):
+    gz = tmp_path / "m.txt.gz"
+    gz.write_bytes(gzip.compress(MIDDLE.read_bytes()))
+    assert metrics.read(metrics.fetch(str(gz)), str(gz)).running == 7.0
+    binary = tmp_path / "m.bin"
+    binary.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(InvalidInputError, match="binary"):
+        metrics.fetch(str(binary))
 
 
 @pytest.mark.parametrize(("text", "says"), [("hello\n", "no vllm: samples"), ("", "no vllm: samples")])
