@@ -349,29 +349,24 @@ def findings_from_scan(scan: LogScan, *, gpu: str | None = None, classify: Class
     return out
 
 
-#: vLLM's wrapper of a failed model-class inspection: the registry imports the model's module in a subprocess
-#: (registry.py _run_in_subprocess / _try_inspect_model_cls, which logs "Error in inspecting model architecture" with
-#: the subprocess's traceback) and, for a registered architecture whose inspection failed, raises "Model architectures
-#: [...] failed to be inspected. Please check the logs for more details." (_raise_for_unsupported; in
-#: data/vllm_templates.json.gz from 0.6.6.post1 to 0.34.0, not in 0.5.5).
-_INSPECTION_WRAPPER = re.compile(r"Model architectures \[[^\]]*\] failed to be inspected")
-
-
 def _inspection_cause(kept: list[LogMatch]) -> tuple[list[LogMatch], list[tuple[str, LogMatch]]]:
-    """The inspection wrapper (architecture-unsupported's "failed to be inspected") is a consequence when the log
-    shows, above it, the import or ABI error the inspection failed on (a dependency-class error match: flash-attn's
-    "ImportError: ...flash_attn_2_cuda...so: undefined symbol" under transformers' flash-attention import,
-    benchmarks/heldout_v37/v0901_llava15_inspect_arch_flash_attn_undefined_symbol.log): the architecture is registered
-    and the import is the root cause. The wrapper is taken out (returned with the id of the error it follows, for
-    that finding's evidence), so the dependency error is reported; a wrapper with no such error above it is kept as
-    it was."""
-    dependency = {s.id for s in catalog() if s.template_class == "dependency"}
-    causes = sorted((m.line_number, m.signature_id) for m in kept if m.signature_id in dependency
-                    and m.severity == "error")
-    if not causes:
-        return kept, []
-    wrappers = [m for m in kept if _INSPECTION_WRAPPER.search(m.text) and causes[0][0] < m.line_number]
-    return [m for m in kept if m not in wrappers], [(causes[0][1], m) for m in wrappers]
+    """A wrapper line (a signature case with ``consequence_of``: architecture-unsupported's "failed to be inspected",
+    data/signatures.toml) is a consequence when the log shows, above it, an error of that template class (a
+    dependency-class error: flash-attn's "ImportError: ...flash_attn_2_cuda...so: undefined symbol" under
+    transformers' flash-attention import, benchmarks/heldout_v37/v0901_llava15_inspect_arch_flash_attn_undefined_
+    symbol.log): the import is the root cause. The wrapper is taken out (returned with the id of the error it follows,
+    for that finding's evidence), so the error is reported; a wrapper with no such error above it is kept as it was."""
+    out, wrappers = [], []
+    for m in kept:
+        if m.case is not None and (cls := signature(m.signature_id).cases[m.case].consequence_of):
+            cause = min(((o.line_number, o.signature_id) for o in kept if o.severity == "error"
+                         and o.line_number < m.line_number and signature(o.signature_id).template_class == cls),
+                        default=None)
+            if cause is not None:
+                wrappers.append((cause[1], m))
+                continue
+        out.append(m)
+    return out, wrappers
 
 
 def _last_start(scan: LogScan) -> tuple[LogMatch, ...]:

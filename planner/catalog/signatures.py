@@ -42,6 +42,10 @@ class Case:
     match_text: str
     cause: str
     fix: str
+    #: A template class (data/signatures.toml [template_classes]): a line of this case that follows an error of that
+    #: class is that error's consequence (a wrapper), not a root cause of its own (vLLM's "Model architectures [...]
+    #: failed to be inspected" after the import error its inspection hit). "" for a case that is always its own.
+    consequence_of: str = ""
 
     @cached_property
     def match(self) -> re.Pattern[str]:
@@ -186,7 +190,8 @@ def _entry(raw: dict[str, Any]) -> Signature:
         keywords=tuple(raw.get("keywords", ())),
         pattern_texts=tuple(raw.get("patterns", ())),
         warning_pattern_texts=tuple(raw.get("warning_patterns", ())),
-        cases=tuple(Case(c["match"], c.get("cause", raw["cause"]), c["fix"]) for c in raw.get("cases", ())),
+        cases=tuple(Case(c["match"], c.get("cause", raw["cause"]), c["fix"], c.get("consequence_of", ""))
+                    for c in raw.get("cases", ())),
         context=tuple(raw.get("context", ())),
         unless_context=tuple(raw.get("unless_context", ())),
         root_cause=bool(raw.get("root_cause", True)),
