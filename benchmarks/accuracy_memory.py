@@ -52,6 +52,7 @@ from tools.calibrate import (  # noqa: F401  (source_weights, SOURCE_WEIGHT_CAP:
     resolvable,
     resolve,
     source_weights,
+    weighted_quantile,
 )
 
 BANDS = (("V0 (< 0.8)", (0, 8, 0)), ("0.8-0.16", (0, 17, 0)), ("0.17-0.20", (0, 21, 0)), (">= 0.21", (99, 0, 0)))
@@ -141,20 +142,6 @@ def loso(logs: list[dict[str, Any]], shipped: dict[str, Any]) -> tuple[list[Judg
 def in_sample(logs: list[dict[str, Any]], fit: OverheadFit) -> list[Judged]:
     """The same logs under one fit (the shipped one, which saw some of them)."""
     return [j for lg in logs if _evaluable(lg) and (j := judge(evaluate(lg, fit))) is not None]
-
-
-def weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
-    """The smallest value whose cumulative weight reaches q of the total (a step quantile)."""
-    pairs = sorted(zip(values, weights, strict=True))
-    total = sum(weights)
-    if not pairs or total <= 0:
-        return float("nan")
-    acc = 0.0
-    for v, w in pairs:
-        acc += w
-        if acc >= q * total - 1e-12:
-            return v
-    return pairs[-1][0]
 
 
 @dataclass(frozen=True)

@@ -236,12 +236,26 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
+    """The smallest value whose cumulative weight reaches q of the total (a step quantile)."""
+    pairs = sorted(zip(values, weights, strict=True))
+    total = sum(weights)
+    if not pairs or total <= 0:
+        return float("nan")
+    acc = 0.0
+    for v, w in pairs:
+        acc += w
+        if acc >= q * total - 1e-12:
+            return v
+    return pairs[-1][0]
+
+
 def capped_median(values: list[tuple[str, float]]) -> float:
     """The median of ``(source, value)`` pairs, each source weighing at most SOURCE_WEIGHT_CAP.
 
     Why: a first capture printed by 53 logs of one sweep and a handful of the lab's must not be that sweep's
     median alone (issue #22: no source weighs more than a quarter). Each source's share (``source_weights``) is
-    split evenly over its values; the weighted median is the first value whose cumulative weight reaches half.
+    split evenly over its values (as benchmarks/accuracy_memory.py weighs an overall figure).
     """
     if not values:
         return 0.0
@@ -249,13 +263,7 @@ def capped_median(values: list[tuple[str, float]]) -> float:
     for s, _ in values:
         counts[s] = counts.get(s, 0) + 1
     share = source_weights(counts)
-    ordered = sorted(values, key=lambda sv: sv[1])
-    total = 0.0
-    for s, v in ordered:
-        total += share[s] / counts[s]
-        if total >= 0.5 - 1e-12:
-            return v
-    return ordered[-1][1]
+    return weighted_quantile([v for _, v in values], [share[s] / counts[s] for s, _ in values], 0.5)
 
 
 def _samples(cases: list[LogCase], fn: Callable[[LogCase], float | None]) -> tuple[list[float], list[str]]:
